@@ -1,0 +1,43 @@
+# Two commands do all setup on a fresh machine: `make demo` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install test unit e2e lint bench completions demo clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev,demo]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+unit: $(STAMP)
+	@$(BIN)/python -m pytest -q tests/unit
+
+e2e: $(STAMP)
+	@$(BIN)/python -m pytest -q tests/e2e
+
+lint: $(STAMP)
+	@$(BIN)/ruff check amlmon tests
+	@$(BIN)/ruff format --check amlmon tests
+	@$(BIN)/mypy
+
+bench: $(STAMP)
+	@$(BIN)/python -m tests.bench
+
+completions: $(STAMP)
+	@$(BIN)/python -m amlmon.cli.completion_gen completions
+
+demo: $(STAMP)
+	@$(BIN)/python -m amlmon.emulator.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
