@@ -1,0 +1,101 @@
+"""Credentials: one per process, built lazily, shared by every client (see amlmon.context)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from amlmon.errors import AuthError
+
+AUTH_CHOICES = ("default", "cli", "env", "msi", "workload", "device", "browser")
+
+
+class EmulatorCredential:
+    """Client-credentials sign-in against the local emulator's Entra-ID-shaped token endpoint.
+
+    Implements azure-core's TokenCredential protocol (get_token / get_token_info), so every SDK
+    client accepts it. Tokens are cached and renewed shortly before they expire, like MSAL does.
+    """
+
+    def __init__(self, token_url: str, ca_path: str | None) -> None:
+        self._token_url = token_url
+        self._context = ssl.create_default_context(cafile=ca_path) if ca_path else None
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[str, int]] = {}
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        token, expires_on = self._token_for(" ".join(scopes))
+        return AccessToken(token, expires_on)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        token, expires_on = self._token_for(" ".join(scopes))
+        return AccessTokenInfo(token, expires_on)
+
+    def _token_for(self, scope: str) -> tuple[str, int]:
+        with self._lock:
+            cached = self._cache.get(scope)
+            if cached and cached[1] - 30 > time.time():
+                return cached
+            body = urllib.parse.urlencode(
+                {"grant_type": "client_credentials", "client_id": "amlmon", "client_secret": "local", "scope": scope}
+            ).encode()
+            request = urllib.request.Request(self._token_url, data=body, method="POST")
+            try:
+                with urllib.request.urlopen(request, context=self._context, timeout=30) as response:
+                    answer = json.loads(response.read())
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                raise AuthError(
+                    f"could not get a token from the local emulator: {exc}",
+                    hint="is it running? `amlmon emulator status`",
+                ) from None
+            token = (str(answer["access_token"]), int(time.time()) + int(answer.get("expires_in", 3600)))
+            self._cache[scope] = token
+            return token
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> EmulatorCredential:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+
+def build_credential(auth: str, *, interactive: bool, authority: str | None = None) -> Any:
+    """The azure-identity credential for an --auth choice. Nothing prompts unless `interactive`."""
+    import azure.identity as identity
+
+    kwargs: dict[str, Any] = {}
+    if authority:
+        kwargs["authority"] = authority
+    if auth == "default":
+        return identity.DefaultAzureCredential(exclude_interactive_browser_credential=True, **kwargs)
+    if auth == "cli":
+        return identity.AzureCliCredential()
+    if auth == "env":
+        return identity.EnvironmentCredential(**kwargs)
+    if auth == "msi":
+        return identity.ManagedIdentityCredential()
+    if auth == "workload":
+        return identity.WorkloadIdentityCredential(**kwargs)
+    if not interactive:
+        raise AuthError(
+            f"--auth {auth} needs an interactive terminal, and this session has none (CI or no TTY)",
+            hint="use --auth env (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET), --auth msi, or --auth workload",
+        )
+    if auth == "device":
+        return identity.DeviceCodeCredential(**kwargs)
+    if auth == "browser":
+        return identity.InteractiveBrowserCredential(**kwargs)
+    raise AuthError(f"unknown --auth {auth!r}", hint=f"use one of {', '.join(AUTH_CHOICES)}")

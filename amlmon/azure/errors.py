@@ -1,0 +1,72 @@
+"""Azure SDK exceptions → amlmon errors with an exit code and a one-line hint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amlmon.errors import AmlmonError, AuthError, NotFound, OperationFailed, Throttled
+from amlmon.redact import redact
+
+AUTH_HINT = (
+    "sign in with `az login`, set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET (--auth env), "
+    "or use a managed identity (--auth msi)"
+)
+
+
+def _service_error(exc: Any) -> tuple[str | None, str]:
+    """(code, message) from an HttpResponseError, whatever the error body's flavour."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) if error is not None else None
+    message = getattr(error, "message", None) if error is not None else None
+    if not message:
+        response = getattr(exc, "response", None)
+        try:
+            body = response.json() if response is not None else None
+        except Exception:
+            body = None
+        if isinstance(body, dict):
+            inner = body.get("error") if isinstance(body.get("error"), dict) else body
+            code = code or inner.get("code")
+            message = inner.get("message")
+    if not message:
+        message = str(getattr(exc, "message", "") or exc)
+    first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    if first.startswith("(") and ") " in first:  # azure-core prefixes "(Code) message"
+        first = first.split(") ", 1)[1]
+    return code, redact(first)
+
+
+def translate(exc: BaseException) -> AmlmonError | None:
+    """An AmlmonError for a known Azure SDK exception, else None."""
+    try:
+        from azure.core import exceptions as core
+    except ImportError:  # pragma: no cover - the SDK is a dependency
+        return None
+    if type(exc).__name__ == "CredentialUnavailableError" or isinstance(exc, core.ClientAuthenticationError):
+        if isinstance(exc, core.HttpResponseError) and getattr(exc, "status_code", None) == 403:
+            code, message = _service_error(exc)
+            return AuthError(f"not authorized ({code}): {message}", hint="ask for a role assignment on the resource")
+        code, message = _service_error(exc) if isinstance(exc, core.HttpResponseError) else (None, str(exc))
+        first = redact(message.strip().splitlines()[0]) if message.strip() else "no credential available"
+        return AuthError(f"authentication failed: {first}", hint=AUTH_HINT)
+    if isinstance(exc, core.ServiceResponseTimeoutError | core.ServiceRequestTimeoutError):
+        return Throttled(f"the service did not answer in time: {redact(str(exc).splitlines()[0])}", hint="retry later")
+    if isinstance(exc, core.ServiceRequestError | core.ServiceResponseError):
+        return OperationFailed(
+            f"could not reach the service: {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+            hint="check the network, or with --cloud local that the emulator runs (`amlmon emulator status`)",
+        )
+    if isinstance(exc, core.HttpResponseError):
+        status = getattr(exc, "status_code", None)
+        code, message = _service_error(exc)
+        text = f"{code}: {message}" if code else message
+        if status == 404:
+            return NotFound(text, hint="check the name, -g/-w and --subscription")
+        if status in (401, 403):
+            return AuthError(text, hint=AUTH_HINT if status == 401 else "ask for a role assignment on the resource")
+        if status == 429:
+            return Throttled(text + " (throttled after retries)", hint="wait a minute and retry")
+        if status == 504:
+            return Throttled(text, hint="narrow the time range or the query, or raise the server timeout")
+        return OperationFailed(f"{text} (HTTP {status})" if status else text)
+    return None

@@ -1,0 +1,167 @@
+"""Root of the CLI: builds the command tree, adds the global options, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import typer
+
+from amlmon import __version__
+from amlmon.cli import data, diagnostics, emulator, export, metrics, query, traces, workspace
+from amlmon.cli.common import set_app_context
+from amlmon.cli.options import global_options_help, split_global_options
+from amlmon.context import AppContext
+from amlmon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, AmlmonError
+
+HELP = """Telemetry of Azure Machine Learning deployed models, from the shell.
+
+Diagnostics on v1 ACI/AKS services and v2 online deployments, KQL queries and trace tails from
+Application Insights / Log Analytics, health metrics and a CI gate, long-term export.
+Try it offline: `amlmon emulator start --detach` then `--cloud local`."""
+
+app = typer.Typer(
+    name="amlmon",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"amlmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Telemetry of Azure Machine Learning deployed models, from the shell."""
+
+
+for module in (workspace, diagnostics, query, traces, metrics, export, data, emulator):
+    module.register(app)
+
+
+def _add_global_help(typer_app: typer.Typer) -> None:
+    """Every command's help ends with the global options it accepts."""
+    epilog = global_options_help()
+    for info in typer_app.registered_commands:
+        info.epilog = epilog
+    if typer_app.info.epilog is None:
+        typer_app.info.epilog = epilog
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _add_global_help(group.typer_instance)
+
+
+_add_global_help(app)
+
+
+def _print_error(error: AmlmonError) -> None:
+    print(f"error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+
+
+def _quiet_broken_pipe() -> int:
+    # `amlmon … | head`: the reader left. Point stdout at /dev/null so the interpreter's final
+    # flush does not complain, and exit without a word.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_OK
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (never raises)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv
+    try:
+        options, rest = split_global_options(argv)
+    except AmlmonError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    if options.debug:
+        from amlmon.redact import enable_debug_logging
+
+        enable_debug_logging()
+    ctx = AppContext(options)
+    set_app_context(ctx)
+    try:
+        return _invoke(rest)
+    except AmlmonError as exc:
+        _print_error(exc)
+        if debug:
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except Exception as exc:  # the last line of defence: one line, traceback only with --debug
+        return _unexpected(exc, debug)
+    finally:
+        ctx.close()
+        set_app_context(None)
+
+
+def _invoke(argv: list[str]) -> int:
+    """Run typer's command tree; its usage errors exit 2 like click's."""
+    from typer.main import get_command
+
+    command: Any = get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="amlmon", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except typer.TyperException as exc:  # click's UsageError and friends, vendored by typer
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        code = int(getattr(exc, "exit_code", EXIT_USAGE))
+        return EXIT_USAGE if code == EXIT_USAGE or "Usage" in type(exc).__name__ else code
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    from amlmon.azure.errors import translate
+
+    translated = translate(exc) if "azure.core" in sys.modules else None
+    if translated is not None:
+        _print_error(translated)
+        if debug:
+            traceback.print_exc()
+        return translated.exit_code
+    from amlmon.redact import redact
+
+    print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+    if debug:
+        traceback.print_exc()
+    else:
+        print("hint: run again with --debug for the traceback, and report it", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def main() -> None:
+    code = run()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _quiet_broken_pipe()
+    sys.exit(code)

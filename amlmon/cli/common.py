@@ -1,0 +1,43 @@
+"""What every command module uses: the shared AppContext and the output call."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from amlmon.context import AppContext, GlobalOptions
+from amlmon.render import TableRenderer, emit
+
+_current: AppContext | None = None
+
+
+def set_app_context(ctx: AppContext | None) -> None:
+    """Called by the CLI entry point once per invocation."""
+    global _current
+    _current = ctx
+
+
+def app_context() -> AppContext:
+    """The invocation's one AppContext."""
+    global _current
+    if _current is None:  # a command called outside run(), e.g. from typer's own test runner
+        _current = AppContext(GlobalOptions.from_env())
+    return _current
+
+
+def output(data: Any, *, table: TableRenderer | None = None) -> None:
+    """Render a command's result with the global -o/--query/--no-color settings."""
+    opts = app_context().options
+    emit(data, output=opts.output, query=opts.query, table=table, no_color=opts.no_color)
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr, unless --only-show-errors."""
+    if not app_context().options.only_show_errors:
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def info(message: str) -> None:
+    """A status line on stderr, only with --verbose."""
+    if app_context().options.verbose:
+        print(message, file=sys.stderr)

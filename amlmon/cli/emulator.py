@@ -1,0 +1,192 @@
+"""`amlmon emulator start|stop|status|seed|faults`: the local Azure for tests, demos and trying amlmon offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from amlmon.cli.common import output
+from amlmon.clouds import emulator_dir
+from amlmon.errors import NotFound, OperationFailed, UsageError
+
+emulator_app = typer.Typer(
+    help="The local Azure emulator (ARM, model management, Log Analytics, App Insights ingestion).",
+    no_args_is_help=True,
+)
+faults_app = typer.Typer(help="Inject faults (429, 5xx, slow, reset, token expiry) into emulator routes.", no_args_is_help=True)
+emulator_app.add_typer(faults_app, name="faults")
+
+DATA_HELP = "Data directory (state, certificate, resources, telemetry). [env: AMLMON_EMULATOR_DIR]"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(emulator_app, name="emulator")
+
+
+def _data_dir(data: Path | None) -> Path:
+    return data if data is not None else emulator_dir()
+
+
+def _admin(data: Path | None) -> Any:
+    from amlmon.emulator.client import AdminClient, EmulatorNotRunning
+
+    try:
+        return AdminClient.for_dir(_data_dir(data))
+    except EmulatorNotRunning as exc:
+        raise NotFound(str(exc), hint="start it with `amlmon emulator start --detach`") from None
+
+
+def _check(status: int, body: Any, what: str) -> Any:
+    if status >= 400:
+        message = body.get("error", body).get("message") if isinstance(body, dict) else body
+        raise OperationFailed(f"{what} failed (HTTP {status}): {message}")
+    return body
+
+
+@emulator_app.command("start")
+def start(
+    port: int = typer.Option(0, "--port", help="Port to listen on (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind (127.0.0.1 or ::1)."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    detach: bool = typer.Option(False, "--detach", help="Run in the background and return."),
+) -> None:
+    """Start the emulator (foreground unless --detach). Then use `--cloud local` (or AMLMON_CLOUD=local)."""
+    from amlmon.emulator import client
+    from amlmon.emulator.server import check_loopback
+
+    try:
+        check_loopback(host)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="use --host 127.0.0.1 or --host ::1") from None
+    data_dir = _data_dir(data)
+    running = client.running_state(data_dir)
+    if running is not None:
+        raise UsageError(
+            f"an emulator is already running at {running['endpoint']} (pid {running['pid']})",
+            hint="stop it with `amlmon emulator stop`, or use another --data directory",
+        )
+    if detach:
+        try:
+            state = client.start_detached(data_dir, host=host, port=port)
+        except RuntimeError as exc:
+            raise OperationFailed(str(exc)) from None
+        output(_status_view(state))
+        return
+    from amlmon.emulator.server import EmulatorServer
+
+    server = EmulatorServer(data_dir, host=host, port=port)
+    typer.echo(f"amlmon emulator listening on {server.state.endpoint} (data: {data_dir}); Ctrl-C stops it", err=True)
+    server.serve_forever()
+
+
+@emulator_app.command("stop")
+def stop(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> None:
+    """Stop the emulator and every inference server it started."""
+    from amlmon.emulator import client
+
+    if not client.stop(_data_dir(data)):
+        raise NotFound(f"no emulator is running with data directory {_data_dir(data)}")
+    output({"stopped": True, "data": str(_data_dir(data))})
+
+
+def _status_view(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "running": True,
+        "endpoint": state["endpoint"],
+        "pid": state["pid"],
+        "data": state["data_dir"],
+        "caBundle": state["ca_path"],
+        "started": state["started"],
+    }
+
+
+@emulator_app.command("status")
+def status(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> None:
+    """Whether an emulator is running, where, and since when (exit 3 when not running)."""
+    from amlmon.emulator import client
+
+    state = client.running_state(_data_dir(data))
+    if state is None:
+        raise NotFound(
+            f"no emulator is running with data directory {_data_dir(data)}",
+            hint="start it with `amlmon emulator start --detach`",
+        )
+    output(_status_view(state))
+
+
+@faults_app.command("add")
+def faults_add(
+    kind: str = typer.Argument(..., help="status | slow | reset | expire"),
+    path: str = typer.Option(".*", "--path", help="Regex searched in the request path."),
+    method: str | None = typer.Option(None, "--method", help="Only this HTTP method."),
+    status_code: int = typer.Option(503, "--status", help="Status to answer (kind status)."),
+    retry_after: float | None = typer.Option(None, "--retry-after", help="Retry-After seconds (sets status 429 if --status not given)."),
+    delay: float = typer.Option(0.0, "--delay", help="Seconds to wait (kind slow)."),
+    count: int = typer.Option(1, "--count", help="How many requests it hits (0 = unlimited)."),
+    rate: float = typer.Option(1.0, "--rate", help="Probability that a matching request is hit."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+) -> None:
+    """Add a fault rule."""
+    body: dict[str, Any] = {"kind": kind, "path": path, "method": method, "delay": delay, "rate": rate}
+    body["count"] = None if count == 0 else count
+    if retry_after is not None:
+        body["retryAfter"] = retry_after
+    body["status"] = 429 if retry_after is not None and status_code == 503 else status_code
+    output(_check(*_admin(data).call("POST", "/_emulator/faults", body), what="adding the fault"))
+
+
+@faults_app.command("list")
+def faults_list(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> None:
+    """List fault rules and how often each hit."""
+    body = _check(*_admin(data).call("GET", "/_emulator/faults"), what="listing faults")
+    output(body.get("value", body) if isinstance(body, dict) else body)
+
+
+@faults_app.command("clear")
+def faults_clear(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> None:
+    """Remove every fault rule."""
+    _check(*_admin(data).call("DELETE", "/_emulator/faults"), what="clearing faults")
+    output({"cleared": True})
+
+
+@emulator_app.command("seed")
+def seed(
+    subscription: str = typer.Option("00000000-0000-0000-0000-000000000001", "--sub", help="Subscription of the demo workspace."),
+    resource_group: str = typer.Option("amlmon-demo", "--rg", help="Resource group of the demo workspace."),
+    workspace: str = typer.Option("demo-ws", "--ws", help="Workspace name."),
+    services: int = typer.Option(3, "--services", help="How many services get telemetry."),
+    hours: float = typer.Option(24.0, "--hours", help="How many hours back from now."),
+    rate: str = typer.Option("50/min", "--rate", help="Requests per minute per service, e.g. 50/min."),
+    generation: str = typer.Option("mixed", "--generation", help="Inference server layout: 1.5, 1.4 or mixed."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+) -> None:
+    """Write realistic synthetic telemetry in bulk (creates the workspace if missing)."""
+    try:
+        per_minute = float(rate.split("/")[0])
+    except ValueError:
+        raise UsageError(f"--rate {rate!r} is not a rate", hint="e.g. --rate 50/min") from None
+    admin = _admin(data)
+    names = [f"svc-{i + 1}" for i in range(services)]
+    ws_body = {
+        "subscription": subscription,
+        "resourceGroup": resource_group,
+        "name": workspace,
+        "services": [{"name": n, "computeType": "ACI" if i % 2 == 0 else "AKS"} for i, n in enumerate(names)],
+    }
+    status_code, created = admin.call("POST", "/_emulator/workspaces", ws_body)
+    if status_code not in (200, 201, 409):
+        _check(status_code, created, "creating the workspace")
+    seed_body = {
+        "subscription": subscription,
+        "resourceGroup": resource_group,
+        "workspace": workspace,
+        "services": names,
+        "hours": hours,
+        "ratePerMinute": per_minute,
+        "generation": generation,
+    }
+    output(_check(*admin.call("POST", "/_emulator/telemetry/seed", seed_body, timeout=900), what="seeding"))
+
+

@@ -1,0 +1,124 @@
+"""Global options (Azure CLI names), accepted anywhere on the command line of every command.
+
+Like the Azure CLI, amlmon takes these out of argv before the command parser sees the rest, so
+`amlmon services list -g rg -o json` and `amlmon -o json services list -g rg` mean the same, and
+every command has them without declaring them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from amlmon.context import GlobalOptions
+from amlmon.errors import UsageError
+from amlmon.render import FORMATS
+
+AUTH_CHOICES = ("default", "cli", "env", "msi", "workload", "device", "browser")
+
+
+@dataclass(frozen=True)
+class GlobalOption:
+    names: tuple[str, ...]
+    field: str
+    help: str
+    metavar: str | None = None  # None: a flag that takes no value
+    choices: tuple[str, ...] | None = None
+
+
+GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
+    GlobalOption(("--subscription",), "subscription", "Subscription ID. [env: AMLMON_SUBSCRIPTION]", "ID"),
+    GlobalOption(("-g", "--resource-group"), "resource_group", "Resource group. [env: AMLMON_RESOURCE_GROUP]", "NAME"),
+    GlobalOption(
+        ("-w", "--workspace-name"), "workspace",
+        "Azure ML workspace name or full resource ID. [env: AMLMON_WORKSPACE]", "NAME|ID",
+    ),
+    GlobalOption(
+        ("--auth",), "auth",
+        "How to sign in; default is DefaultAzureCredential without a browser. [env: AMLMON_AUTH]",
+        "|".join(AUTH_CHOICES), AUTH_CHOICES,
+    ),
+    GlobalOption(
+        ("--cloud",), "cloud",
+        "AzureCloud, AzureUSGovernment, AzureChinaCloud, local (the emulator) or an `az cloud` name. "
+        "[env: AMLMON_CLOUD]",
+        "NAME",
+    ),
+    GlobalOption(
+        ("-o", "--output"), "output",
+        "Output format; default table on a terminal, json otherwise. [env: AMLMON_OUTPUT]",
+        "|".join(FORMATS), FORMATS,
+    ),
+    GlobalOption(("--query",), "query", "JMESPath query applied to the JSON result.", "JMESPATH"),
+    GlobalOption(("--debug",), "debug", "Log HTTP traffic (secrets redacted) and show tracebacks."),
+    GlobalOption(("--verbose",), "verbose", "Say more about what is happening."),
+    GlobalOption(("--only-show-errors",), "only_show_errors", "Suppress warnings."),
+    GlobalOption(("--no-color",), "no_color", "No colour. [env: NO_COLOR]"),
+)
+_BY_NAME = {name: option for option in GLOBAL_OPTIONS for name in option.names}
+
+
+def _match(token: str) -> tuple[GlobalOption, str | None] | None:
+    """The global option a token names, and its attached value (`--output=json`, `-ojson`)."""
+    if token in _BY_NAME:
+        return _BY_NAME[token], None
+    if token.startswith("--") and "=" in token:
+        name, value = token.split("=", 1)
+        if name in _BY_NAME:
+            return _BY_NAME[name], value
+    if len(token) > 2 and token[0] == "-" and token[1] != "-" and token[:2] in _BY_NAME:
+        option = _BY_NAME[token[:2]]
+        if option.metavar is not None:
+            return option, token[2:]
+    return None
+
+
+def split_global_options(
+    argv: list[str], env: Mapping[str, str] | None = None
+) -> tuple[GlobalOptions, list[str]]:
+    """Take the global options out of argv. Everything after `--` is left alone."""
+    options = GlobalOptions.from_env(dict(os.environ) if env is None else dict(env))
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            rest.extend(argv[index:])
+            break
+        matched = _match(token)
+        if matched is None:
+            rest.append(token)
+            index += 1
+            continue
+        option, value = matched
+        index += 1
+        if option.metavar is None:
+            if value is not None:
+                raise UsageError(f"{option.names[-1]} takes no value", hint=f"write {option.names[-1]} alone")
+            setattr(options, option.field, True)
+            continue
+        if value is None:
+            if index >= len(argv):
+                raise UsageError(
+                    f"{option.names[-1]} needs a value", hint=f"e.g. {option.names[-1]} {option.metavar.split('|')[0]}"
+                )
+            value = argv[index]
+            index += 1
+        if option.choices is not None and value not in option.choices:
+            raise UsageError(
+                f"{option.names[-1]} {value!r} is not one of {', '.join(option.choices)}",
+                hint=f"e.g. {option.names[-1]} {option.choices[0]}",
+            )
+        setattr(options, option.field, value)
+    return options, rest
+
+
+def global_options_help() -> str:
+    """The 'Global options' section appended to every command's help."""
+    # "\b" keeps click's help formatter from re-wrapping the block.
+    lines = ["\b", "Global options:"]
+    for option in GLOBAL_OPTIONS:
+        flag = ", ".join(option.names) + (f" {option.metavar}" if option.metavar else "")
+        lines.append(f"  {flag}\n      {option.help}")
+    return "\n".join(lines)

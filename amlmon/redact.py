@@ -1,0 +1,48 @@
+"""Scrubbing secrets out of any text amlmon writes: logs (--debug), errors, files.
+
+Bearer tokens, SAS signatures, account keys, instrumentation keys inside connection strings, service
+keys and client secrets are replaced by `***`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+"),
+    re.compile(r"(?i)((?:access_token|refresh_token|id_token|client_secret|accessToken)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"),
+    re.compile(r"(?i)((?:[?&]|\b)sig=)[^&\"'\s]+"),
+    re.compile(r"(?i)((?:AccountKey|SharedAccessKey|InstrumentationKey)=)[^;\"'\s]+"),
+    re.compile(r"(?i)([\"'](?:ConnectionString|primaryKey|secondaryKey|InstrumentationKey)[\"']\s*:\s*[\"'])[^\"']*"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message with secrets removed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is still worth logging, redacted
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = ()
+        return True
+
+
+def enable_debug_logging() -> None:
+    """HTTP-level logging of the Azure SDK to stderr, secrets redacted."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    for name in ("azure", "amlmon"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)

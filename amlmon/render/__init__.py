@@ -1,0 +1,135 @@
+"""Output formats shared by every command: table, json, jsonc, jsonl, tsv, yaml, none; plus --query.
+
+Commands hand over plain data (dicts, lists, scalars); this layer turns it into text. A command with a
+richer terminal view (e.g. stats) passes its own `table` renderer, used only for `-o table`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import IO, Any
+
+from amlmon.errors import UsageError
+
+FORMATS = ("table", "json", "jsonc", "jsonl", "tsv", "yaml", "none")
+TableRenderer = Callable[[Any, IO[str]], None]
+
+
+def default_format(stream: IO[str] | None = None) -> str:
+    """Tables for people at a terminal, JSON for pipes and files."""
+    stream = stream or sys.stdout
+    return "table" if stream.isatty() else "json"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
+def jsonable(data: Any) -> Any:
+    """Plain JSON types only (datetimes as ISO 8601 with Z), so every format sees the same values."""
+    return json.loads(json.dumps(data, default=_default))
+
+
+def apply_query(data: Any, expression: str | None) -> Any:
+    if not expression:
+        return data
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return jmespath.search(expression, data)
+    except JMESPathError as exc:
+        raise UsageError(
+            f"--query {expression!r} is not a valid JMESPath expression: {exc}",
+            hint="see https://jmespath.org; e.g. --query \"[?state=='Healthy'].name\"",
+        ) from None
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def to_jsonl(data: Any) -> str:
+    items: Iterable[Any] = data if isinstance(data, list) else [data]
+    return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
+
+
+def _scalar_text(value: Any) -> str | None:
+    """az tsv prints scalars and skips nested objects."""
+    if isinstance(value, dict | list):
+        return None
+    if value is None:
+        return ""
+    return str(value)
+
+
+def to_tsv(data: Any) -> str:
+    rows = data if isinstance(data, list) else [data]
+    lines = []
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else [row]
+        cells = [text for text in (_scalar_text(v) for v in values) if text is not None]
+        lines.append("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells))
+    return "".join(line + "\n" for line in lines)
+
+
+def to_yaml(data: Any) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False))
+
+
+def emit(
+    data: Any,
+    *,
+    output: str | None,
+    query: str | None = None,
+    table: TableRenderer | None = None,
+    stream: IO[str] | None = None,
+    no_color: bool = False,
+) -> None:
+    """Render `data` in the chosen format onto `stream` (stdout by default)."""
+    stream = stream or sys.stdout
+    fmt = output or default_format(stream)
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    data = apply_query(jsonable(data), query)
+    if fmt == "none":
+        return
+    if fmt == "table":
+        from amlmon.render.table import render_table
+
+        if table is not None and not query:
+            table(data, stream)
+        else:
+            render_table(data, stream, no_color=no_color)
+        return
+    if fmt == "jsonc":
+        from amlmon.render.console import make_console
+
+        console = make_console(stream, no_color=no_color)
+        if console.is_terminal and not console.no_color:
+            console.print_json(json.dumps(data), indent=2)
+            return
+        fmt = "json"
+    text = {"json": lambda d: to_json(d) + "\n", "jsonl": to_jsonl, "tsv": to_tsv, "yaml": to_yaml}[fmt](data)
+    stream.write(text)
+    stream.flush()

@@ -1,0 +1,56 @@
+"""The generic table: a list of objects becomes rows, one object becomes key/value pairs."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from amlmon.render.console import make_console
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    return columns
+
+
+def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: str | None = None) -> None:
+    from rich import box
+    from rich.table import Table
+
+    console = make_console(stream, no_color=no_color)
+    table = Table(box=box.SIMPLE_HEAD, title=title, show_edge=False, pad_edge=False)
+    if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+        columns = _columns(data)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in data:
+            table.add_row(*(_cell(row.get(column)) for column in columns))
+    elif isinstance(data, dict):
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for key, value in data.items():
+            table.add_row(str(key), _cell(value))
+    elif isinstance(data, list):
+        table.add_column("value", overflow="fold")
+        for item in data:
+            table.add_row(_cell(item))
+    else:
+        console.print(_cell(data), markup=False)
+        return
+    if not data:
+        return
+    console.print(table)

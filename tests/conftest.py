@@ -1,0 +1,114 @@
+"""Shared fixtures: a real emulator process on loopback, started and stopped by the tests themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RECORDINGS = REPO_ROOT.parent / "shared" / "reference" / "azure-recordings"
+
+
+@dataclass
+class Emulator:
+    """Handle on a running emulator process."""
+
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    endpoint: str
+    ca_path: str
+    tenant_id: str
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.endpoint}/{self.tenant_id}/oauth2/v2.0/token"
+
+    def credential(self) -> Any:
+        from amlmon.azure.credentials import EmulatorCredential
+
+        return EmulatorCredential(self.token_url, self.ca_path)
+
+    def env(self) -> dict[str, str]:
+        """Environment for running amlmon against this emulator."""
+        return {"AMLMON_EMULATOR_DIR": str(self.data_dir), "AMLMON_CLOUD": "local"}
+
+    def admin(self, method: str, path: str, body: Any = None, timeout: float = 120) -> tuple[int, Any]:
+        """Call the emulator's admin API (/_emulator/...). Returns (status, parsed JSON or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.endpoint + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        context = ssl.create_default_context(cafile=self.ca_path)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=timeout) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
+
+    def requests_since(self, seq: int = 0) -> list[dict[str, Any]]:
+        """The emulator's request log entries after sequence number `seq`."""
+        status, body = self.admin("GET", f"/_emulator/requests?since={seq}")
+        assert status == 200, body
+        return list(body["value"])
+
+    def last_seq(self) -> int:
+        status, body = self.admin("GET", "/_emulator/requests?since=-1")
+        assert status == 200, body
+        return int(body.get("lastSeq", 0))
+
+
+def start_emulator(data_dir: Path, timeout: float = 30.0) -> Emulator:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state_file = data_dir / "state.json"
+    state_file.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon.emulator", "serve", "--data", str(data_dir), "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stopping it also stops inference servers it started
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"emulator exited with {process.returncode}")
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            return Emulator(process, data_dir, state["endpoint"], state["ca_path"], state["tenant_id"])
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("emulator did not start in time")
+
+
+def stop_emulator(emulator: Emulator) -> None:
+    process = emulator.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """One emulator for the whole test session. Tests create their own uniquely named resources."""
+    handle = start_emulator(tmp_path_factory.mktemp("emulator"))
+    try:
+        yield handle
+    finally:
+        stop_emulator(handle)
