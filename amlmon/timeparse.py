@@ -1,0 +1,81 @@
+"""Time syntax shared by every command: `30s`, `10m`, `2h`, `7d`, `1w`, ISO 8601 durations and instants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from amlmon.errors import UsageError
+
+_SHORT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_EXAMPLE = "30s, 10m, 2h, 7d, 1w or PT1H"
+TIME_EXAMPLE = "2026-11-25T10:00:00Z, 2026-11-25, or a duration ago such as 2h"
+
+
+def parse_duration(text: str, *, option: str = "duration") -> dt.timedelta:
+    """A positive duration: `90s`, `10m`, `1.5h`, `7d`, `1w`, `500ms` or ISO 8601 `PT1H30M`."""
+    match = _SHORT.match(text)
+    if match:
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    else:
+        iso = _ISO_DURATION.match(text.strip())
+        if not iso or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+            raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {DURATION_EXAMPLE}")
+        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+        seconds = (
+            parts.get("w", 0) * 604800
+            + parts.get("d", 0) * 86400
+            + parts.get("h", 0) * 3600
+            + parts.get("m", 0) * 60
+            + parts.get("s", 0)
+        )
+    if seconds <= 0:
+        raise UsageError(f"{option} {text!r} must be longer than zero", hint=f"use e.g. {DURATION_EXAMPLE}")
+    if seconds > 3650 * 86400:
+        raise UsageError(f"{option} {text!r} is longer than ten years", hint=f"use e.g. {DURATION_EXAMPLE}")
+    return dt.timedelta(seconds=seconds)
+
+
+def parse_instant(text: str, *, now: dt.datetime | None = None, option: str = "time") -> dt.datetime:
+    """An instant in UTC: ISO 8601 (naive means UTC; a date means midnight UTC) or a duration ago."""
+    now = now or dt.datetime.now(dt.UTC)
+    stripped = text.strip()
+    if _SHORT.match(stripped) or stripped.upper().startswith("P"):
+        return now - parse_duration(stripped, option=option)
+    candidate = stripped[:-1] + "+00:00" if stripped.endswith(("Z", "z")) else stripped
+    try:
+        value = dt.datetime.fromisoformat(candidate)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a time", hint=f"use e.g. {TIME_EXAMPLE}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def time_range(
+    since: str | None, until: str | None, *, default_since: str, now: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """(start, end) from --since/--until; start must come before end."""
+    now = now or dt.datetime.now(dt.UTC)
+    end = parse_instant(until, now=now, option="--until") if until else now
+    start = parse_instant(since or default_since, now=now, option="--since")
+    if start >= end:
+        raise UsageError(
+            f"--since ({start.isoformat()}) is not before --until ({end.isoformat()})",
+            hint="give an earlier --since or a later --until",
+        )
+    return start, end
+
+
+def iso_timespan(start: dt.datetime, end: dt.datetime) -> str:
+    """The query API's timespan for an interval: `start/end` in ISO 8601."""
+    def fmt(value: dt.datetime) -> str:
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    return f"{fmt(start)}/{fmt(end)}"
