@@ -112,3 +112,52 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield handle
     finally:
         stop_emulator(handle)
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
+    """Run amlmon in-process (its real entry point, `amlmon.cli.app.run`) and capture what it prints.
+
+    `env` entries are set for the duration of the call (others are left as they are).
+    """
+    import contextlib
+    import io
+
+    from amlmon.cli.app import run
+
+    saved = {key: os.environ.get(key) for key in (env or {})}
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    try:
+        os.environ.update(env or {})
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(list(args))
+    finally:
+        sys.stdin = old_stdin
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli(emulator: Emulator) -> Any:
+    """`cli("services", "list", "-g", rg, ...)` → CliResult, against the session emulator."""
+
+    def invoke(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
+        return run_cli(list(args), {**emulator.env(), **(env or {})}, stdin)
+
+    return invoke

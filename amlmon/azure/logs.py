@@ -1,0 +1,110 @@
+"""Running KQL through the Log Analytics query API (azure-monitor-query's LogsQueryClient).
+
+Two routes: the App Insights component (resource-centric; classic schema: traces, requests, …) and
+the Log Analytics workspace (workspace schema: AppTraces, AppRequests, …).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from amlmon.errors import PartialResult, QueryError
+
+if TYPE_CHECKING:
+    from amlmon.context import AppContext
+
+Source = Literal["app-insights", "log-analytics"]
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
+
+
+@dataclass
+class QueryResult:
+    tables: list[Table]
+    partial_error: str | None = None  # set when the service returned part of the result
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> Table:
+        return self.tables[0] if self.tables else Table("PrimaryResult", [], [], [])
+
+
+def _table(raw: Any) -> Table:
+    columns = list(raw.columns)
+    types = list(getattr(raw, "columns_types", None) or [""] * len(columns))
+    rows = [list(row) for row in raw.rows]
+    return Table(str(raw.name), columns, [str(t) for t in types], rows)
+
+
+def _error_text(error: Any) -> str:
+    """One line: the service's code, message and, for syntax errors, the position."""
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or str(error)
+    details = getattr(error, "details", None) or []
+    inner = getattr(error, "innererror", None) or getattr(error, "inner_error", None)
+    position = ""
+    while inner is not None:
+        line, pos = _get(inner, "line"), _get(inner, "pos")
+        if line is not None:
+            position = f" (line {line}, position {pos})"
+        message = _get(inner, "message") or message
+        code = _get(inner, "code") or code
+        inner = _get(inner, "innererror")
+    if details and not position:
+        first = details[0]
+        message = _get(first, "message") or message
+    return f"{code}: {message}{position}" if code else f"{message}{position}"
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def run_query(
+    ctx: AppContext,
+    query: str,
+    *,
+    timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None,
+    source: Source = "app-insights",
+    server_timeout: int | None = None,
+    allow_partial: bool = True,
+) -> QueryResult:
+    """Run one KQL query; raise QueryError for a rejected query, PartialResult if not allow_partial."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.monitor.query import LogsQueryPartialResult, LogsQueryStatus
+
+    info = ctx.workspace_info
+    kwargs: dict[str, Any] = {"timespan": timespan}
+    if server_timeout is not None:
+        kwargs["server_timeout"] = server_timeout
+    try:
+        if source == "log-analytics":
+            response = ctx.logs_client.query_workspace(info.require_log_analytics(), query, **kwargs)
+        else:
+            response = ctx.logs_client.query_resource(info.require_app_insights(), query, **kwargs)
+    except HttpResponseError as exc:
+        if getattr(exc, "status_code", None) == 400:
+            raise QueryError(
+                f"the query was rejected: {_error_text(getattr(exc, 'error', None) or exc)}",
+                hint="fix the KQL (--print-query shows what amlmon sent)",
+            ) from None
+        raise
+    if isinstance(response, LogsQueryPartialResult) or getattr(response, "status", None) == LogsQueryStatus.PARTIAL:
+        result = QueryResult([_table(t) for t in response.partial_data], _error_text(response.partial_error))
+        if not allow_partial:
+            raise PartialResult(f"partial result: {result.partial_error}", hint="narrow the time range or the query")
+        return result
+    return QueryResult([_table(t) for t in response.tables], None, dict(getattr(response, "statistics", None) or {}))
