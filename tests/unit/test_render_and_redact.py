@@ -1,0 +1,103 @@
+"""Output formats for scripts, and secrets scrubbed from anything amlmon prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amlmon.errors import UsageError
+from amlmon.redact import redact
+from amlmon.render import emit
+
+ROWS = [
+    {
+        "target": "churn-aci",
+        "kind": "ACI",
+        "diagnostics": True,
+        "updated": dt.datetime(2026, 11, 25, tzinfo=dt.UTC),
+    },
+    {"target": "credit-ep/blue", "kind": "Managed", "diagnostics": False, "updated": None},
+]
+
+
+def render(data: object, fmt: str | None, query: str | None = None) -> str:
+    stream = io.StringIO()
+    emit(data, output=fmt, query=query, stream=stream, no_color=True)
+    return stream.getvalue()
+
+
+def test_json_is_the_default_when_piped() -> None:
+    parsed = json.loads(render(ROWS, None))
+    assert parsed[0]["updated"] == "2026-11-25T00:00:00Z"
+    assert parsed[1]["diagnostics"] is False
+
+
+def test_jsonl_one_object_per_line() -> None:
+    lines = render(ROWS, "jsonl").splitlines()
+    assert [json.loads(line)["target"] for line in lines] == ["churn-aci", "credit-ep/blue"]
+
+
+def test_tsv_has_no_header_and_tabs_between_values() -> None:
+    lines = render(ROWS, "tsv").splitlines()
+    # Like `az -o tsv`: values only, booleans as True/False, nulls empty.
+    assert lines == ["churn-aci\tACI\tTrue\t2026-11-25T00:00:00Z", "credit-ep/blue\tManaged\tFalse\t"]
+
+
+def test_yaml_and_none() -> None:
+    assert yaml.safe_load(render(ROWS, "yaml"))[1]["kind"] == "Managed"
+    assert render(ROWS, "none") == ""
+
+
+def test_jmespath_query_applies_to_the_json_result() -> None:
+    assert json.loads(render(ROWS, "json", "[?diagnostics].target")) == ["churn-aci"]
+    assert render(ROWS, "tsv", "[].kind").splitlines() == ["ACI", "Managed"]
+
+
+def test_table_without_colour_escape_codes() -> None:
+    text = render(ROWS, "table")
+    assert "churn-aci" in text and "\x1b[" not in text
+
+
+def test_bad_query_and_format_are_usage_errors() -> None:
+    with pytest.raises(UsageError):
+        render(ROWS, "json", "[?")
+    with pytest.raises(UsageError):
+        render(ROWS, "xml")
+
+
+SECRETS = [
+    ("Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.abc.def", "eyJ0eXAi"),
+    ('{"access_token": "tok-123456789", "expires_in": 3599}', "tok-123456789"),
+    ("https://acct.blob.core.windows.net/c?sv=2021&sig=AbC%2Bdef%3D&se=2026", "AbC%2Bdef"),
+    (
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=c2VjcmV0a2V5==;EndpointSuffix=x",
+        "c2VjcmV0a2V5",
+    ),
+    ("InstrumentationKey=0f8fad5b-d9cb-469f-a165-70867728950e;IngestionEndpoint=https://x/", "0f8fad5b"),
+    ('{"ConnectionString": "InstrumentationKey=abc;IngestionEndpoint=https://x/"}', "abc;"),
+    ('{"primaryKey": "k3y-value"}', "k3y-value"),
+    ("client_secret=s3cr3t&grant_type=client_credentials", "s3cr3t"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRETS)
+def test_redact_removes_secrets(text: str, secret: str) -> None:
+    cleaned = redact(text)
+    assert secret not in cleaned and "***" in cleaned
+
+
+@given(
+    token=st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/",
+        min_size=8,
+        max_size=60,
+    )
+)
+def test_any_bearer_token_is_redacted(token: str) -> None:
+    assert token not in redact(f"Authorization: Bearer {token}\n")
