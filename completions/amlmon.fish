@@ -1,0 +1,1 @@
+complete --command amlmon --no-files --arguments "(env _AMLMON_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) amlmon)" --condition "env _AMLMON_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) amlmon"

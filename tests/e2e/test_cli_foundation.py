@@ -1,0 +1,197 @@
+"""What every command shares: start-up cost, completion, global options, errors, the workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from amlmon.cli.completion_gen import SCRIPTS, completion_script
+from tests.conftest import REPO_ROOT, Emulator
+
+AZURE_MODULES_AFTER = """
+import os, sys
+from amlmon.cli.app import run
+try:
+    run(sys.argv[1:])
+except SystemExit:
+    pass
+print("\\nLOADED=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] in ("azure", "duckdb", "pyarrow"))))
+"""
+
+
+def loaded_heavy_modules(args: list[str], env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", AZURE_MODULES_AFTER, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+    return result.stdout.rsplit("LOADED=", 1)[1].strip()
+
+
+def test_help_imports_no_azure_sdk() -> None:
+    assert loaded_heavy_modules(["--help"]) == ""
+    assert loaded_heavy_modules(["emulator", "--help"]) == ""
+
+
+def test_completion_imports_no_azure_sdk_and_completes_commands() -> None:
+    env = {"_AMLMON_COMPLETE": "complete_bash", "COMP_WORDS": "amlmon emu", "COMP_CWORD": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "amlmon"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    assert result.returncode == 0 and "emulator" in result.stdout.split()
+    assert loaded_heavy_modules([], env) == ""
+
+
+@pytest.mark.parametrize("shell", sorted(SCRIPTS))
+def test_committed_completion_scripts_are_current(shell: str) -> None:
+    committed = (REPO_ROOT / "completions" / SCRIPTS[shell]).read_text()
+    assert committed == completion_script(shell), "run `make completions` and commit the result"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["-o", "xml", "workspace", "show"], "xml"),
+        (["--auth", "magic", "workspace", "show"], "magic"),
+        (["workspace", "show", "--no-such-flag"], "--no-such-flag"),
+        (["no-such-command"], "no-such-command"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(cli, args: list[str], needle: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unresolved_workspace_lists_where_it_looked(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "az")}
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = cli("workspace", "show", env=env)
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 2, result.stderr
+    assert "config.json" in result.stderr and "AMLMON_*" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def create_workspace(emulator: Emulator, **extra: object) -> dict[str, str]:
+    name = "ws-" + uuid.uuid4().hex[:8]
+    body = {"subscription": str(uuid.uuid4()), "resourceGroup": "rg-" + name, "name": name, **extra}
+    status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
+    assert status in (200, 201), answer
+    return {
+        "subscription": body["subscription"],
+        "resourceGroup": body["resourceGroup"],
+        "name": name,
+        **answer,
+    }
+
+
+def workspace_flags(ws: dict[str, str]) -> list[str]:
+    return ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"]]
+
+
+def test_workspace_show_gives_provenance_and_linked_resources(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    result = cli(
+        "workspace",
+        "show",
+        "-g",
+        ws["resourceGroup"],
+        "-w",
+        ws["name"],
+        "-o",
+        "json",
+        env={"AMLMON_SUBSCRIPTION": ws["subscription"]},
+    )
+    assert result.exit_code == 0, result.stderr
+    shown = result.json()
+    assert shown["subscriptionSource"] == "AMLMON_SUBSCRIPTION"
+    assert shown["workspaceSource"] == "--workspace-name"
+    assert shown["appInsights"]["id"].lower() == ws["appInsightsId"].lower()
+    assert shown["appInsights"]["appId"] == ws["appId"]
+    assert shown["logAnalytics"]["customerId"] == ws["customerId"]
+    assert "ConnectionString" not in result.stdout and ws["instrumentationKey"] not in result.stdout
+
+
+def test_workspace_by_resource_id_and_jmespath_query(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    result = cli("workspace", "show", "-w", ws["workspaceId"], "--query", "workspace", "-o", "tsv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == ws["name"]
+
+
+def test_missing_workspace_is_not_found_exit_3(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    result = cli(
+        "workspace", "show", "--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", "nope"
+    )
+    assert result.exit_code == 3, result.stderr
+    assert "nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path) -> None:
+    ws = create_workspace(emulator)
+    result = subprocess.run(
+        [sys.executable, "-m", "amlmon", "--debug", "workspace", "show", *workspace_flags(ws), "-o", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **emulator.env()},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Authorization" in result.stderr
+    assert "emu." not in result.stderr + result.stdout  # emulator tokens start with "emu."
+    assert ws["instrumentationKey"] not in result.stderr + result.stdout
+
+
+def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    pattern = f"/workspaces/{ws['name']}$"
+    emulator.admin("POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 1})
+    try:
+        assert cli("workspace", "show", *workspace_flags(ws), "-o", "json").exit_code == 0
+        emulator.admin(
+            "POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 50}
+        )
+        result = cli("workspace", "show", *workspace_flags(ws), "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 5, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_emulator_lifecycle_from_the_cli(tmp_path: Path) -> None:
+    data = tmp_path / "emu"
+    amlmon = [sys.executable, "-m", "amlmon"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*amlmon, *args], capture_output=True, text=True, timeout=120)
+
+    started = run("emulator", "start", "--detach", "--data", str(data), "-o", "json")
+    try:
+        assert started.returncode == 0, started.stderr
+        status = run("emulator", "status", "--data", str(data), "-o", "json")
+        assert status.returncode == 0 and json.loads(status.stdout)["endpoint"].startswith(
+            "https://127.0.0.1:"
+        )
+    finally:
+        stopped = run("emulator", "stop", "--data", str(data))
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (data / "state.json").exists()
+    assert run("emulator", "status", "--data", str(data)).returncode != 0
