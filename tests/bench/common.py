@@ -1,0 +1,30 @@
+"""Shared by the benchmarks: timing and the one output line format."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def median_seconds(action: Callable[[], object], repeat: int = 7, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        action()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def report(name: str, value: float, baseline: float, unit: str, target_ratio: float) -> bool:
+    """Print one line; True when value/baseline is within the target ratio."""
+    ratio = value / baseline if baseline else float("inf")
+    ok = ratio <= target_ratio
+    print(
+        f"{name}: {value:.4g} {unit}  baseline {baseline:.4g} {unit}  ratio {ratio:.2f}  "
+        f"target <= {target_ratio}  {'ok' if ok else 'MISSED'}",
+        flush=True,
+    )
+    return ok
