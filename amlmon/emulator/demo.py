@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,11 @@ from amlmon.emulator.client import AdminClient, start_detached, stop
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000d3m0"
 RESOURCE_GROUP = "amlmon-demo"
 WORKSPACE = "demo-ws"
-BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else ("", "", "")
+BOLD, DIM, RESET = (
+    ("\033[1m", "\033[2m", "\033[0m")
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    else ("", "", "")
+)
 
 
 def _banner(text: str) -> None:
@@ -82,7 +87,10 @@ def send_traffic(state: dict[str, Any], service: str, count: int = 8) -> None:
     for index in range(count):
         payload = {"data": [[index, index * 0.5, 1.0, 2.0]]} if index != 3 else {"oops": True}
         request = urllib.request.Request(
-            url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+            url,
+            data=json.dumps(payload).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
         )
         try:
             with urllib.request.urlopen(request, context=context, timeout=60):
@@ -109,7 +117,9 @@ def main() -> int:
     try:
         admin = AdminClient(state)
         create_workspace(admin)
-        print(f"created workspace {WORKSPACE}: services churn-aci (ACI), fraud-aks (AKS); deployment credit-ep/blue")
+        print(
+            f"created workspace {WORKSPACE}: services churn-aci (ACI), fraud-aks (AKS); deployment credit-ep/blue"
+        )
         run_story(admin, state, env)
     finally:
         _banner("Stopping the emulator")
@@ -118,9 +128,82 @@ def main() -> int:
     return 0
 
 
+def wait_for_telemetry(env: dict[str, str], service: str, timeout: float = 60.0) -> None:
+    """App Insights ingestion lags; wait (quietly) until the service's requests are queryable."""
+    query = f'requests | where cloud_RoleName == "{service}" | count'
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = subprocess.run(
+            [sys.executable, "-m", "amlmon", "query", query, "--since", "1h", "-o", "tsv"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0 and result.stdout.strip() not in ("", "0"):
+            print(f"{service}: {result.stdout.strip()} requests ingested")
+            return
+        time.sleep(1.0)
+    raise SystemExit(f"demo: no telemetry from {service} after {timeout:.0f}s")
+
+
 def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) -> None:
-    _banner("Which workspace am I talking to?")
+    _banner("1. Which workspace am I talking to?")
     amlmon("workspace", "show", env=env)
+
+    _banner("2. Every deployed model in the workspace")
+    amlmon("services", "list", env=env)
+
+    _banner("3. Turn on App Insights diagnostics (and model data collection) — first a dry run")
+    amlmon("diagnostics", "enable", "--all", "--model-data", "--dry-run", env=env)
+    amlmon("diagnostics", "enable", "--all", "--model-data", env=env)
+    amlmon("diagnostics", "enable", "churn-aci", "--model-data", env=env)  # idempotent: unchanged
+    amlmon("diagnostics", "status", "--all", env=env)
+
+    _banner("4. Real traffic to churn-aci (a real azureml-inference-server-http behind the emulator)")
+    send_traffic(state, "churn-aci")
+    wait_for_telemetry(env, "churn-aci")
+    _banner("   ... and a day of history for the others")
+    seed_history(admin)
+
+    _banner("5. The scoring script's print() lines and the model's inputs and predictions")
+    amlmon("traces", "churn-aci", "--since", "1h", env=env)
+    amlmon("traces", "churn-aci", "--model-data", "--since", "1h", env=env)
+
+    _banner("6. Any KQL")
+    amlmon(
+        "query",
+        "requests | summarize requests = count() by cloud_RoleName | order by cloud_RoleName asc",
+        "--since",
+        "1d",
+        env=env,
+    )
+
+    _banner("7. Health numbers, and the CI gate")
+    amlmon("stats", "--since", "24h", env=env)
+    gate = amlmon(
+        "check",
+        "fraud-aks",
+        "--since",
+        "24h",
+        "--max-failure-rate",
+        "2%",
+        "--max-p95",
+        "2s",
+        env=env,
+        check=False,
+    )
+    print(f"(check exited {gate}: a pipeline step would {'pass' if gate == 0 else 'fail'} here)")
+
+    _banner("8. Long retention: export to a storage account (continuous export is retired)")
+    amlmon("export", "enable", "--storage-account", "amlmondemostore", "--dry-run", env=env)
+    amlmon("export", "enable", "--storage-account", "amlmondemostore", env=env)
+    amlmon("export", "status", env=env)
+
+    _banner("9. Model data as a dataset")
+    out = Path(env["AMLMON_EMULATOR_DIR"]) / "churn-aci-model-data.parquet"
+    amlmon("data", "pull", "churn-aci", "--since", "1h", "--out", str(out), env=env)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
