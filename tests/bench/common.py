@@ -28,3 +28,15 @@ def report(name: str, value: float, baseline: float, unit: str, target_ratio: fl
         flush=True,
     )
     return ok
+
+
+def report_budget(name: str, value: float, baseline: float, unit: str, budget: float) -> bool:
+    """Print one line; True when value stays within baseline + budget (an additive start-up budget)."""
+    ratio = value / baseline if baseline else float("inf")
+    ok = value <= baseline + budget
+    print(
+        f"{name}: {value:.4g} {unit}  baseline {baseline:.4g} {unit}  ratio {ratio:.2f}  "
+        f"target <= baseline + {budget:g} {unit}  {'ok' if ok else 'MISSED'}",
+        flush=True,
+    )
+    return ok

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from amlmon.cli.completion_gen import SCRIPTS, completion_script
+from amlmon.cli.completion_gen import SCRIPTS, render
 from tests.conftest import REPO_ROOT, Emulator
 
 AZURE_MODULES_AFTER = """
@@ -57,7 +57,35 @@ def test_completion_imports_no_azure_sdk_and_completes_commands() -> None:
 @pytest.mark.parametrize("shell", sorted(SCRIPTS))
 def test_committed_completion_scripts_are_current(shell: str) -> None:
     committed = (REPO_ROOT / "completions" / SCRIPTS[shell]).read_text()
-    assert committed == completion_script(shell), "run `make completions` and commit the result"
+    assert committed == render(shell), "run `make completions` and commit the result"
+
+
+def bash_complete(line: str) -> list[str]:
+    """What TAB offers after `line` in bash with the shipped script — with no Python on PATH."""
+    script = REPO_ROOT / "completions" / "amlmon.bash"
+    words = line.split(" ")
+    program = (
+        f"source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}; "
+        '_amlmon; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    result = subprocess.run(
+        ["/bin/bash", "--norc", "-c", program],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent"},
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return [w for w in result.stdout.splitlines() if w]
+
+
+def test_static_bash_completion_of_commands_options_and_values() -> None:
+    assert "emulator" in bash_complete("amlmon emu")
+    assert bash_complete("amlmon emulator faults a") == ["add"]
+    assert bash_complete("amlmon -o js") == ["json", "jsonc", "jsonl"]
+    assert bash_complete("amlmon -g my-rg workspace s") == ["show"]
+    assert "--output" in bash_complete("amlmon workspace show --out")
+    assert bash_complete("amlmon --cloud Azure") == ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
 
 
 @pytest.mark.parametrize(
