@@ -11,10 +11,14 @@ import re
 
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+"),
-    re.compile(r"(?i)((?:access_token|refresh_token|id_token|client_secret|accessToken)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|id_token|client_secret|accessToken)[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
+    ),
     re.compile(r"(?i)((?:[?&]|\b)sig=)[^&\"'\s]+"),
     re.compile(r"(?i)((?:AccountKey|SharedAccessKey|InstrumentationKey)=)[^;\"'\s]+"),
-    re.compile(r"(?i)([\"'](?:ConnectionString|primaryKey|secondaryKey|InstrumentationKey)[\"']\s*:\s*[\"'])[^\"']*"),
+    re.compile(
+        r"(?i)([\"'](?:ConnectionString|primaryKey|secondaryKey|InstrumentationKey)[\"']\s*:\s*[\"'])[^\"']*"
+    ),
 ]
 
 
@@ -46,3 +50,10 @@ def enable_debug_logging() -> None:
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
+
+
+def silence_sdk_logging() -> None:
+    """Without --debug the SDK's own warnings (e.g. each failed credential) stay quiet: amlmon reports
+    the failure itself, in one line with a fix. A handler on "azure" keeps logging's last-resort
+    handler from printing them to stderr."""
+    logging.getLogger("azure").addHandler(logging.NullHandler())

@@ -95,6 +95,10 @@ def run(args: list[str] | None = None) -> int:
         from amlmon.redact import enable_debug_logging
 
         enable_debug_logging()
+    else:
+        from amlmon.redact import silence_sdk_logging
+
+        silence_sdk_logging()
     ctx = AppContext(options)
     set_app_context(ctx)
     try:
