@@ -6,7 +6,7 @@ _amlmon() {
         word="${COMP_WORDS[i]}"
         if [[ $skip == 1 ]]; then skip=0; continue; fi
         case "$word" in
-            --auth|--cloud|--count|--data|--delay|--generation|--host|--hours|--method|--output|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--services|--status|--sub|--subscription|--workspace-name|--ws|-g|-o|-w) skip=1 ;;
+            --auth|--cloud|--count|--data|--delay|--generation|--host|--hours|--ingestion-delay|--jitter|--method|--output|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--services|--status|--sub|--subscription|--workspace-name|--ws|-g|-o|-w) skip=1 ;;
             -*) ;;
             *) if _amlmon_is_path "${path:+$path }$word"; then path="${path:+$path }$word"; fi ;;
         esac
@@ -16,18 +16,19 @@ _amlmon() {
         --cloud) COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")); return ;;
         --output) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
         -o) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        --count|--data|--delay|--generation|--host|--hours|--method|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--services|--status|--sub|--subscription|--workspace-name|--ws|-g|-w) COMPREPLY=(); return ;;
+        --count|--data|--delay|--generation|--host|--hours|--ingestion-delay|--jitter|--method|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--services|--status|--sub|--subscription|--workspace-name|--ws|-g|-w) COMPREPLY=(); return ;;
     esac
     local words=""
     case "$path" in
         "") words="emulator workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
-        "emulator") words="faults seed start status stop --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "emulator") words="faults seed settings start status stop --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults") words="add clear list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults add") words="--path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults clear") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults list") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator seed") words="--sub --rg --ws --services --hours --rate --generation --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
-        "emulator start") words="--port --host --data --detach --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "emulator settings") words="--ingestion-delay --jitter --reset --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "emulator start") words="--port --host --data --detach --ingestion-delay --jitter --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator status") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator stop") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "workspace") words="show --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
@@ -37,7 +38,7 @@ _amlmon() {
 }
 _amlmon_is_path() {
     case "$1" in
-        "emulator"|"emulator faults"|"emulator faults add"|"emulator faults clear"|"emulator faults list"|"emulator seed"|"emulator start"|"emulator status"|"emulator stop"|"workspace"|"workspace show") return 0 ;;
+        "emulator"|"emulator faults"|"emulator faults add"|"emulator faults clear"|"emulator faults list"|"emulator seed"|"emulator settings"|"emulator start"|"emulator status"|"emulator stop"|"workspace"|"workspace show") return 0 ;;
     esac
     return 1
 }

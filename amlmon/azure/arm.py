@@ -23,7 +23,7 @@ class ArmClient:
         kwargs = ctx.client_kwargs()
         self.base_url = ctx.cloud.arm
         auth = ARMChallengeAuthenticationPolicy(ctx.credential, ctx.cloud.arm_scope)
-        self._client = ARMPipelineClient(
+        self._client: Any = ARMPipelineClient(
             base_url=self.base_url,
             policies=[
                 policies.RequestIdPolicy(),

@@ -25,7 +25,7 @@ def _service_error(exc: Any) -> tuple[str | None, str]:
         except Exception:
             body = None
         if isinstance(body, dict):
-            inner = body.get("error") if isinstance(body.get("error"), dict) else body
+            inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
             code = code or inner.get("code")
             message = inner.get("message")
     if not message:

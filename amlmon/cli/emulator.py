@@ -15,7 +15,9 @@ emulator_app = typer.Typer(
     help="The local Azure emulator (ARM, model management, Log Analytics, App Insights ingestion).",
     no_args_is_help=True,
 )
-faults_app = typer.Typer(help="Inject faults (429, 5xx, slow, reset, token expiry) into emulator routes.", no_args_is_help=True)
+faults_app = typer.Typer(
+    help="Inject faults (429, 5xx, slow, reset, token expiry) into emulator routes.", no_args_is_help=True
+)
 emulator_app.add_typer(faults_app, name="faults")
 
 DATA_HELP = "Data directory (state, certificate, resources, telemetry). [env: AMLMON_EMULATOR_DIR]"
@@ -38,7 +40,9 @@ def _admin(data: Path | None) -> Any:
         raise NotFound(str(exc), hint="start it with `amlmon emulator start --detach`") from None
 
 
-def _check(status: int, body: Any, what: str) -> Any:
+def _check(answer: tuple[int, Any], what: str) -> Any:
+    """The body of an admin API answer, or OperationFailed naming what was being done."""
+    status, body = answer
     if status >= 400:
         message = body.get("error", body).get("message") if isinstance(body, dict) else body
         raise OperationFailed(f"{what} failed (HTTP {status}): {message}")
@@ -51,10 +55,18 @@ def start(
     host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind (127.0.0.1 or ::1)."),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     detach: bool = typer.Option(False, "--detach", help="Run in the background and return."),
+    ingestion_delay: str | None = typer.Option(
+        None, "--ingestion-delay", help="Telemetry becomes queryable this long after it arrives, e.g. 30s."
+    ),
+    jitter: str | None = typer.Option(
+        None, "--jitter", help="Plus a random extra delay up to this, e.g. 20s."
+    ),
 ) -> None:
     """Start the emulator (foreground unless --detach). Then use `--cloud local` (or AMLMON_CLOUD=local)."""
     from amlmon.emulator import client
     from amlmon.emulator.server import check_loopback
+
+    settings = _ingestion_settings(ingestion_delay, jitter)
 
     try:
         check_loopback(host)
@@ -72,13 +84,53 @@ def start(
             state = client.start_detached(data_dir, host=host, port=port)
         except RuntimeError as exc:
             raise OperationFailed(str(exc)) from None
+        if settings:
+            _check(
+                client.AdminClient(state).call("PUT", "/_emulator/settings", settings), "applying settings"
+            )
         output(_status_view(state))
         return
     from amlmon.emulator.server import EmulatorServer
 
     server = EmulatorServer(data_dir, host=host, port=port)
-    typer.echo(f"amlmon emulator listening on {server.state.endpoint} (data: {data_dir}); Ctrl-C stops it", err=True)
+    server.state.settings.update(settings)
+    typer.echo(
+        f"amlmon emulator listening on {server.state.endpoint} (data: {data_dir}); Ctrl-C stops it", err=True
+    )
     server.serve_forever()
+
+
+def _ingestion_settings(ingestion_delay: str | None, jitter: str | None) -> dict[str, float]:
+    from amlmon.timeparse import parse_duration
+
+    settings = {}
+    if ingestion_delay:
+        settings["ingestionDelay"] = parse_duration(
+            ingestion_delay, option="--ingestion-delay"
+        ).total_seconds()
+    if jitter:
+        settings["jitter"] = parse_duration(jitter, option="--jitter").total_seconds()
+    return settings
+
+
+@emulator_app.command("settings")
+def settings_command(
+    ingestion_delay: str | None = typer.Option(
+        None, "--ingestion-delay", help="e.g. 30s; 0 turns it off with --reset."
+    ),
+    jitter: str | None = typer.Option(
+        None, "--jitter", help="Random extra ingestion delay up to this, e.g. 20s."
+    ),
+    reset: bool = typer.Option(False, "--reset", help="No ingestion delay and no jitter."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+) -> None:
+    """Show or change a running emulator's settings (ingestion delay and jitter, operation timing)."""
+    admin = _admin(data)
+    changes: dict[str, float] = {"ingestionDelay": 0.0, "jitter": 0.0} if reset else {}
+    changes.update(_ingestion_settings(ingestion_delay, jitter))
+    if changes:
+        _check(admin.call("PUT", "/_emulator/settings", changes), "changing settings")
+    output(_check(admin.call("GET", "/_emulator/settings"), "reading settings"))
 
 
 @emulator_app.command("stop")
@@ -118,11 +170,16 @@ def status(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> 
 
 @faults_app.command("add")
 def faults_add(
-    kind: str = typer.Argument(..., help="status | slow | reset | expire"),
+    kind: str = typer.Argument(
+        ...,
+        help="status (answer --status), slow (--delay), reset (drop the connection), expire (401 expired token)",
+    ),
     path: str = typer.Option(".*", "--path", help="Regex searched in the request path."),
     method: str | None = typer.Option(None, "--method", help="Only this HTTP method."),
     status_code: int = typer.Option(503, "--status", help="Status to answer (kind status)."),
-    retry_after: float | None = typer.Option(None, "--retry-after", help="Retry-After seconds (sets status 429 if --status not given)."),
+    retry_after: float | None = typer.Option(
+        None, "--retry-after", help="Retry-After seconds (sets status 429 if --status not given)."
+    ),
     delay: float = typer.Option(0.0, "--delay", help="Seconds to wait (kind slow)."),
     count: int = typer.Option(1, "--count", help="How many requests it hits (0 = unlimited)."),
     rate: float = typer.Option(1.0, "--rate", help="Probability that a matching request is hit."),
@@ -134,32 +191,36 @@ def faults_add(
     if retry_after is not None:
         body["retryAfter"] = retry_after
     body["status"] = 429 if retry_after is not None and status_code == 503 else status_code
-    output(_check(*_admin(data).call("POST", "/_emulator/faults", body), what="adding the fault"))
+    output(_check(_admin(data).call("POST", "/_emulator/faults", body), "adding the fault"))
 
 
 @faults_app.command("list")
 def faults_list(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> None:
     """List fault rules and how often each hit."""
-    body = _check(*_admin(data).call("GET", "/_emulator/faults"), what="listing faults")
+    body = _check(_admin(data).call("GET", "/_emulator/faults"), "listing faults")
     output(body.get("value", body) if isinstance(body, dict) else body)
 
 
 @faults_app.command("clear")
 def faults_clear(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> None:
     """Remove every fault rule."""
-    _check(*_admin(data).call("DELETE", "/_emulator/faults"), what="clearing faults")
+    _check(_admin(data).call("DELETE", "/_emulator/faults"), "clearing faults")
     output({"cleared": True})
 
 
 @emulator_app.command("seed")
 def seed(
-    subscription: str = typer.Option("00000000-0000-0000-0000-000000000001", "--sub", help="Subscription of the demo workspace."),
+    subscription: str = typer.Option(
+        "00000000-0000-0000-0000-000000000001", "--sub", help="Subscription of the demo workspace."
+    ),
     resource_group: str = typer.Option("amlmon-demo", "--rg", help="Resource group of the demo workspace."),
     workspace: str = typer.Option("demo-ws", "--ws", help="Workspace name."),
     services: int = typer.Option(3, "--services", help="How many services get telemetry."),
     hours: float = typer.Option(24.0, "--hours", help="How many hours back from now."),
     rate: str = typer.Option("50/min", "--rate", help="Requests per minute per service, e.g. 50/min."),
-    generation: str = typer.Option("mixed", "--generation", help="Inference server layout: 1.5, 1.4 or mixed."),
+    generation: str = typer.Option(
+        "mixed", "--generation", help="Inference server layout: 1.5, 1.4 or mixed."
+    ),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
 ) -> None:
     """Write realistic synthetic telemetry in bulk (creates the workspace if missing)."""
@@ -177,7 +238,7 @@ def seed(
     }
     status_code, created = admin.call("POST", "/_emulator/workspaces", ws_body)
     if status_code not in (200, 201, 409):
-        _check(status_code, created, "creating the workspace")
+        _check((status_code, created), "creating the workspace")
     seed_body = {
         "subscription": subscription,
         "resourceGroup": resource_group,
@@ -187,6 +248,4 @@ def seed(
         "ratePerMinute": per_minute,
         "generation": generation,
     }
-    output(_check(*admin.call("POST", "/_emulator/telemetry/seed", seed_body, timeout=900), what="seeding"))
-
-
+    output(_check(admin.call("POST", "/_emulator/telemetry/seed", seed_body, timeout=900), "seeding"))

@@ -68,4 +68,4 @@ def resources(state: Any) -> ResourceStore:
         store = state.extensions.get("resources")
         if store is None:
             store = state.extensions["resources"] = ResourceStore(state.data_dir)
-        return store  # type: ignore[no-any-return]
+        return store
