@@ -161,3 +161,35 @@ def cli(emulator: Emulator) -> Any:
         return run_cli(list(args), {**emulator.env(), **(env or {})}, stdin)
 
     return invoke
+
+
+def _processes_under(base: Path) -> list[str]:
+    """Command lines of live processes that mention `base` (emulators and the servers they start)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(base) in cmdline or str(base) in environ:
+            found.append(f"{proc.name}: {cmdline.strip()[:200]}")
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No test may leave a process behind: anything still running from this session's temp dirs fails it."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or sys.platform != "linux":
+        return
+    base = factory.getbasetemp()
+    deadline = time.time() + 10
+    leftovers = _processes_under(base)
+    while leftovers and time.time() < deadline:
+        time.sleep(0.5)
+        leftovers = _processes_under(base)
+    if leftovers:
+        print("\nprocesses left behind by the tests:\n  " + "\n  ".join(leftovers), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -223,3 +223,15 @@ def test_emulator_lifecycle_from_the_cli(tmp_path: Path) -> None:
     assert stopped.returncode == 0, stopped.stderr
     assert not (data / "state.json").exists()
     assert run("emulator", "status", "--data", str(data)).returncode != 0
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])
+def test_emulator_refuses_to_bind_beyond_loopback(tmp_path: Path, host: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "amlmon", "emulator", "start", "--host", host, "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "loopback" in result.stderr and "Traceback" not in result.stderr
