@@ -1,0 +1,65 @@
+"""The sample model's arithmetic, shared by score.py and the emulator's canned answers.
+
+Plain Python (no numpy) so the scoring app starts fast and the emulator can answer with the same
+prediction for services that have no real inference server behind them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODEL_FILE = "model.json"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "azureml-models" / "sample-regressor" / "1"
+
+
+class BadModelInput(ValueError):
+    """The request body is not {"data": [[number, ...], ...]} with one value per feature."""
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    features: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    intercept: float
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None) -> LinearModel:
+        spec = json.loads((Path(model_dir or DEFAULT_MODEL_DIR) / MODEL_FILE).read_text())
+        return cls(
+            tuple(spec["features"]), tuple(float(c) for c in spec["coefficients"]), float(spec["intercept"])
+        )
+
+    def rows(self, payload: Any) -> list[list[float]]:
+        """The feature rows of a request body, or BadModelInput naming what is wrong."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise BadModelInput('expected a JSON object {"data": [[...], ...]}')
+        rows = payload["data"]
+        for index, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(self.features):
+                raise BadModelInput(
+                    f"row {index} must hold {len(self.features)} numbers ({', '.join(self.features)})"
+                )
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in row):
+                raise BadModelInput(f"row {index} holds a value that is not a number")
+        return [[float(v) for v in row] for row in rows]
+
+    def predict(self, rows: list[list[float]]) -> list[float]:
+        return [
+            round(self.intercept + sum(c * x for c, x in zip(self.coefficients, row, strict=True)), 4)
+            for row in rows
+        ]
+
+
+def canned_prediction(body: bytes) -> tuple[int, dict[str, Any]]:
+    """The answer of the sample model computed in-process: (status, JSON body) like the real server's."""
+    model = LinearModel.load()
+    try:
+        payload = json.loads(body.decode("utf-8")) if body else None
+        return 200, {"predictions": model.predict(model.rows(payload))}
+    except (ValueError, UnicodeDecodeError):
+        return 500, {
+            "message": "An unexpected error occurred in scoring script. Check the logs for more info."
+        }
