@@ -382,16 +382,22 @@ class InferenceManager:
         raise last_error
 
     def shutdown(self) -> None:
-        """Stop every child (SIGTERM flushes their telemetry), in parallel."""
+        """Stop every child (SIGTERM flushes their telemetry), in parallel; a start under way finishes first."""
         with self.lock:
             self.closed = True
             entries = list(self.services.values())
-        children = [entry.child for entry in entries if entry.child is not None]
-        threads = [threading.Thread(target=stop_child, args=(child,), daemon=True) for child in children]
+        threads = [threading.Thread(target=self._stop_entry, args=(entry,), daemon=True) for entry in entries]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(STOP_TIMEOUT + 10)
+            thread.join(START_TIMEOUT + STOP_TIMEOUT + 10)
+
+    @staticmethod
+    def _stop_entry(entry: ServiceEntry) -> None:
+        with entry.lock:
+            if entry.child is not None:
+                stop_child(entry.child)
+                entry.child = None
 
     # -- scoring ------------------------------------------------------------------------------------
     def find(self, name: str) -> ServiceEntry | None:
@@ -456,14 +462,14 @@ def _proxy(child: InferenceChild, method: str, path: str, request: Request) -> R
         conn.request(method, path, body=request.body if method == "POST" else None, headers=headers)
         answer = conn.getresponse()
         body = answer.read()
-        kept = {
-            name: value
-            for name in _FORWARDED_RESPONSE_HEADERS
-            if (value := answer.getheader(name)) is not None
-        }
-        return Response(answer.status, body, kept)
+    except OSError as exc:  # the server died or hung: a gateway error, as the service's front end answers
+        return json_response(502, {"message": f"The service's inference server did not answer: {exc}"})
     finally:
         conn.close()
+    kept = {
+        name: value for name in _FORWARDED_RESPONSE_HEADERS if (value := answer.getheader(name)) is not None
+    }
+    return Response(answer.status, body, kept)
 
 
 def _canned_score(request: Request) -> Response:
