@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_model"
 ENTRY_SCRIPT = SAMPLE_APP_DIR / "score.py"
-MODEL_DIR = SAMPLE_APP_DIR / "azureml-models" / "sample-regressor" / "1"
+MODEL_DIR = SAMPLE_APP_DIR / "azureml-models" / "sample-churn" / "1"
 BACKEND = "inference"
 EXTENSION_KEY = "inference"
 SERVER_EXPORT_SECONDS = (
@@ -473,7 +473,7 @@ def _proxy(child: InferenceChild, method: str, path: str, request: Request) -> R
 
 
 def _canned_score(request: Request) -> Response:
-    from amlmon.emulator.sample_model.linear_model import canned_prediction
+    from amlmon.emulator.sample_model.churn_model import canned_prediction
 
     status, body = canned_prediction(request.body)
     headers = {}

@@ -16,15 +16,15 @@ from pathlib import Path
 # The server loads this file by path, not as a package: make its sibling module importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from linear_model import LinearModel
+from churn_model import ChurnModel
 
-model: LinearModel | None = None
+model: ChurnModel | None = None
 
 
 def init() -> None:
     global model
-    model = LinearModel.load(os.environ.get("AZUREML_MODEL_DIR") or None)
-    print(f"sample-regressor loaded: features {', '.join(model.features)}")
+    model = ChurnModel.load(os.environ.get("AZUREML_MODEL_DIR") or None)
+    print(f"sample-churn loaded: features {', '.join(model.features)}")
 
 
 def run(raw_data: str) -> dict[str, list[float]]:

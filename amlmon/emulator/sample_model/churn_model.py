@@ -1,18 +1,21 @@
 """The sample model's arithmetic, shared by score.py and the emulator's canned answers.
 
-Plain Python (no numpy) so the scoring app starts fast and the emulator can answer with the same
-prediction for services that have no real inference server behind them.
+A logistic regression over four features, in plain Python (no numpy) so the scoring app starts
+fast and the emulator can answer with the same prediction for services that have no real
+inference server behind them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "model.json"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "azureml-models" / "sample-regressor" / "1"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "azureml-models" / "sample-churn" / "1"
+SERVER_ERROR = "An unexpected error occurred in scoring script. Check the logs for more info."
 
 
 class BadModelInput(ValueError):
@@ -20,13 +23,13 @@ class BadModelInput(ValueError):
 
 
 @dataclass(frozen=True)
-class LinearModel:
+class ChurnModel:
     features: tuple[str, ...]
     coefficients: tuple[float, ...]
     intercept: float
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None) -> LinearModel:
+    def load(cls, model_dir: str | Path | None = None) -> ChurnModel:
         spec = json.loads((Path(model_dir or DEFAULT_MODEL_DIR) / MODEL_FILE).read_text())
         return cls(
             tuple(spec["features"]), tuple(float(c) for c in spec["coefficients"]), float(spec["intercept"])
@@ -47,19 +50,18 @@ class LinearModel:
         return [[float(v) for v in row] for row in rows]
 
     def predict(self, rows: list[list[float]]) -> list[float]:
-        return [
-            round(self.intercept + sum(c * x for c, x in zip(self.coefficients, row, strict=True)), 4)
-            for row in rows
-        ]
+        """The churn probability of each row, rounded to 4 decimals."""
+        scores = (
+            self.intercept + sum(c * x for c, x in zip(self.coefficients, row, strict=True)) for row in rows
+        )
+        return [round(1.0 / (1.0 + math.exp(-max(-500.0, min(500.0, s)))), 4) for s in scores]
 
 
 def canned_prediction(body: bytes) -> tuple[int, dict[str, Any]]:
-    """The answer of the sample model computed in-process: (status, JSON body) like the real server's."""
-    model = LinearModel.load()
+    """The sample model's answer computed in-process: (status, JSON body) as the real server answers."""
+    model = ChurnModel.load()
     try:
         payload = json.loads(body.decode("utf-8")) if body else None
         return 200, {"predictions": model.predict(model.rows(payload))}
     except (ValueError, UnicodeDecodeError):
-        return 500, {
-            "message": "An unexpected error occurred in scoring script. Check the logs for more info."
-        }
+        return 500, {"message": SERVER_ERROR}
