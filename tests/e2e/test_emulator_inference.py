@@ -367,6 +367,13 @@ def test_service_hook_switches_the_servers_exporter_in_process(
                 call(state, dict(record))
             return state.request_count
 
+        for call in state.extensions["service_hooks"]:  # a service without an inference server
+            call(state, {**record, "name": "plain", "_backend": None})
+        status, _, body = score(service, {"data": [FIRST_ROW, SECOND_ROW]}, "plain-1", name="plain")
+        assert (status, body) == (200, {"predictions": [FIRST_PREDICTION, SECOND_PREDICTION]})
+        assert score(service, {"data": [[1]]}, "plain-2", name="plain")[0] == 500
+        assert score(service, {"data": [FIRST_ROW]}, "nobody", name="nobody")[0] == 404
+
         mark = hook()
         assert score(service, {"data": [FIRST_ROW]}, "off-1")[0] == 200
         time.sleep(1.0)
