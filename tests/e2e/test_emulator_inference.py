@@ -331,6 +331,7 @@ def test_service_hook_switches_the_servers_exporter_in_process(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """mms.py's hook contract, driven directly: off → the server posts nothing; on → it posts; off again → nothing."""
+    from amlmon.emulator.faults import FaultRule
     from amlmon.emulator.resources import resources
     from amlmon.emulator.server import EmulatorServer
 
@@ -376,6 +377,11 @@ def test_service_hook_switches_the_servers_exporter_in_process(
 
         mark = hook()
         assert score(service, {"data": [FIRST_ROW]}, "off-1")[0] == 200
+        state.faults.add(
+            FaultRule.from_json({"kind": "status", "status": 503, "path": "/api/v1/service/hooked/"})
+        )
+        assert score(service, {"data": [FIRST_ROW]}, "fault-1")[0] == 503
+        assert score(service, {"data": [FIRST_ROW]}, "fault-2")[0] == 200
         time.sleep(1.0)
         assert _track_posts(server, mark) == []
 
