@@ -1,9 +1,236 @@
-"""(stub) — commands of this group are being built; see ARCHITECTURE.md."""
+"""`amlmon stats` (request, dependency and exception health) and `amlmon check` (the CI gate).
+
+Exit codes of `check`: 0 every threshold holds; 1 a threshold is breached (including too few
+requests); 2 bad option; 3 workspace not found; 4 authentication; 5 throttled / timed out;
+6 the gate could not be evaluated (query service error, partial result) — never a pass.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import IO, Any
+
 import typer
+
+from amlmon.cli.common import app_context, output
+
+TARGETS_HELP = (
+    "Services (svc), endpoints (ep) or deployments (ep/dep); none means all telemetry of the workspace."
+)
+LA_HELP = "Query the Log Analytics workspace (AppRequests, …) instead of the App Insights component."
+PRINT_HELP = "Print the KQL queries instead of running them."
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("stats")(stats)
+    app.command("check")(check)
+
+
+def _window(since: str, until: str | None, bin_size: str | None) -> Any:
+    from amlmon import health
+    from amlmon.timeparse import parse_duration, time_range
+
+    start, end = time_range(since, until, default_since=since)
+    size = parse_duration(bin_size, option="--bin") if bin_size else health.default_bin(end - start)
+    return health.Window(start, end, size)
+
+
+def _print_queries(targets: list[Any], window: Any, log_analytics: bool) -> None:
+    from amlmon import health
+    from amlmon.targets import Schema
+
+    schema: Schema = "workspace" if log_analytics else "classic"
+    source = "log-analytics" if log_analytics else "app-insights"
+    timespan = f"{window.start.isoformat()}/{window.end.isoformat()}"
+    for name, text in health.queries(targets, window, schema).items():
+        print(f"// {name} ({source}, timespan {timespan})\n{text}\n")
+
+
+def stats(
+    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
+    since: str = typer.Option("1h", "--since", help="Start of the window: a duration ago (1h) or a time."),
+    until: str | None = typer.Option(None, "--until", help="End of the window (default now)."),
+    bin_size: str | None = typer.Option(
+        None, "--bin", help="Time bin of the series, e.g. 5m (default: about 24 bins)."
+    ),
+    top: int = typer.Option(
+        5, "--top", min=1, max=100, help="How many dependency groups and exception types."
+    ),
+    log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+) -> None:
+    """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
+    from amlmon import health
+    from amlmon.targets import parse_targets
+
+    parsed = parse_targets(targets or [])
+    window = _window(since, until, bin_size)
+    if print_query:
+        _print_queries(parsed, window, log_analytics)
+        return
+    result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
+    output(result, table=_render_stats)
+
+
+def check(
+    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
+    since: str = typer.Option("15m", "--since", help="Start of the window: a duration ago (15m) or a time."),
+    until: str | None = typer.Option(None, "--until", help="End of the window (default now)."),
+    max_failure_rate: str | None = typer.Option(None, "--max-failure-rate", help="e.g. 1% or 0.01."),
+    max_p50: str | None = typer.Option(None, "--max-p50", help="Median latency limit, e.g. 200ms."),
+    max_p95: str | None = typer.Option(None, "--max-p95", help="p95 latency limit, e.g. 500ms or 1.5s."),
+    max_p99: str | None = typer.Option(None, "--max-p99", help="p99 latency limit, e.g. 2s."),
+    max_exceptions: str | None = typer.Option(
+        None, "--max-exceptions", help="Most exceptions allowed, e.g. 0."
+    ),
+    min_requests: str | None = typer.Option(
+        None,
+        "--min-requests",
+        help="Fewest requests for a meaningful gate [default: 1; 0 allows no traffic].",
+    ),
+    max_dependency_failure_rate: str | None = typer.Option(
+        None, "--max-dependency-failure-rate", help="e.g. 5% (no dependency calls passes)."
+    ),
+    log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+) -> None:
+    """A CI gate: exit 0 when every threshold holds, 1 when one is breached, 6 when it cannot be evaluated.
+
+    Each target is checked on its own. One line per threshold (PASS/FAIL, measured, limit). Without
+    traffic the gate fails ("only 0 requests in 15m") unless --min-requests 0. A Markdown summary is
+    appended to $GITHUB_STEP_SUMMARY when set.
+    """
+    from amlmon import health
+    from amlmon.targets import parse_targets
+
+    thresholds = health.build_thresholds(
+        max_failure_rate=max_failure_rate,
+        max_p50=max_p50,
+        max_p95=max_p95,
+        max_p99=max_p99,
+        max_exceptions=max_exceptions,
+        min_requests=min_requests,
+        max_dependency_failure_rate=max_dependency_failure_rate,
+    )
+    parsed = parse_targets(targets or [])
+    window = _window(since, until, None)
+    if print_query:
+        _print_queries(parsed, window, log_analytics)
+        return
+    measured = health.collect_for_gate(app_context(), parsed, window, log_analytics=log_analytics)
+    verdict = health.evaluate(measured, thresholds)
+    _write_step_summary(verdict)
+    output(verdict, table=_render_check)
+    if not verdict["passed"]:
+        raise typer.Exit(health.EXIT_GATE_FAILED)
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering
+# ------------------------------------------------------------------------------------------------
+def _console(stream: IO[str]) -> Any:
+    from amlmon.render.console import make_console
+
+    return make_console(stream, no_color=app_context().options.no_color)
+
+
+def _render_check(verdict: Any, stream: IO[str]) -> None:
+    console = _console(stream)
+    styles = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
+    for result in verdict["results"]:
+        status = result["status"]
+        console.print(f"[{styles[status]}]{status}[/] {result['reason']}", markup=True, highlight=False)
+    summary = "passed" if verdict["passed"] else "FAILED"
+    console.print(
+        f"gate {summary} ({verdict['window']['start']} .. {verdict['window']['end']})", highlight=False
+    )
+
+
+def _render_stats(data: Any, stream: IO[str]) -> None:
+    from rich.columns import Columns
+    from rich.table import Table
+    from rich.text import Text
+
+    from amlmon import health
+
+    console = _console(stream)
+    window = data["window"]
+    console.print(
+        Text(
+            f"{window['start']} .. {window['end']}  bin {window['bin']}  source {data['source']}", style="dim"
+        )
+    )
+    panels = []
+    for target in data["targets"]:
+        req, dep, exc = target["requests"], target["dependencies"], target["exceptions"]
+        table = Table(
+            title=target["target"], show_header=False, box=None, pad_edge=False, title_justify="left"
+        )
+        table.add_column("metric", style="bold")
+        table.add_column("value", justify="right")
+        table.add_column("series", no_wrap=True)
+        series = req["series"]
+        table.add_row(
+            "requests",
+            f"{req['count']} ({req['ratePerMinute']:.1f}/min)",
+            health.sparkline(series["requests"]),
+        )
+        table.add_row(
+            "failures",
+            f"{req['failures']} ({health.format_rate(req['failureRate'])})",
+            health.sparkline(series["failures"]),
+        )
+        table.add_row(
+            "p50/p95/p99",
+            "/".join(health.format_ms(req[k]) for k in ("p50", "p95", "p99")),
+            health.sparkline(series["p95"]),
+        )
+        codes = ", ".join(f"{c['code']}:{c['count']}" for c in req["resultCodes"][:5])
+        table.add_row("result codes", codes or "-", "")
+        table.add_row(
+            "dependencies",
+            f"{dep['count']} ({health.format_rate(dep['failureRate'])} failed, p95 {health.format_ms(dep['p95'])})",
+            health.sparkline(dep["series"]["dependencies"]),
+        )
+        for group in dep["top"]:
+            table.add_row(
+                f"  {group['type']}",
+                f"{group['target']}: {group['count']} ({health.format_rate(group['failureRate'])})",
+                "",
+            )
+        table.add_row(
+            "exceptions",
+            f"{exc['count']} ({exc['ratePerMinute']:.1f}/min)",
+            health.sparkline(exc["series"]["exceptions"]),
+        )
+        for item in exc["top"]:
+            message = item["latestMessage"]
+            message = message if len(message) <= 60 else message[:57] + "..."
+            table.add_row(f"  {item['type']}", f"{item['count']}", Text(message, style="dim"))
+        panels.append(table)
+    console.print(Columns(panels, padding=(1, 4)))
+
+
+def _write_step_summary(verdict: dict[str, Any]) -> None:
+    """GitHub Actions shows $GITHUB_STEP_SUMMARY (Markdown) on the run page; appended, never replaced."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    icon = {"PASS": "✅", "FAIL": "❌", "SKIP": "➖"}
+    lines = [
+        f"### amlmon check: {'passed' if verdict['passed'] else 'FAILED'}",
+        "",
+        f"Window {verdict['window']['start']} .. {verdict['window']['end']} ({verdict['source']})",
+        "",
+        "| | target | check | result |",
+        "|---|---|---|---|",
+    ]
+    for result in verdict["results"]:
+        reason = str(result["reason"]).replace("|", "\\|")
+        lines.append(f"| {icon[result['status']]} | {result['target']} | {result['check']} | {reason} |")
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n\n")
+    except OSError as exc:
+        print(f"warning: could not write the step summary to {path}: {exc.strerror}", file=sys.stderr)

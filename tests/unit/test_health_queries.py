@@ -1,0 +1,127 @@
+"""The stats queries, run for real on duckdb-kql over both schemas and both inference-server generations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import duckdb
+import duckdb_kql
+import pytest
+
+from amlmon import health
+from amlmon.targets import Schema, parse_target
+
+START = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
+WINDOW = health.Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
+STACK = (
+    "Traceback (most recent call last):\n  File \"score.py\", line 9, in run\n    raise ValueError('bad input')\n"
+    "ValueError: bad input\n\nThe above exception was the direct cause of the following exception:\n\n"
+    'Traceback (most recent call last):\n  File "user_script.py"\n'
+    "azureml_inference_server_http.server.user_script.UserScriptException: Caught an unhandled exception"
+)
+
+# (minute, service, real success, real duration ms, real code), written the way each generation writes it.
+CALLS = [(1, True, 100.0, "200"), (2, True, 200.0, "200"), (3, False, 1500.0, "500"), (7, True, 300.0, "200")]
+
+
+def _duration(ms: float) -> str:
+    return f"00:00:{int(ms // 1000):02d}.{int(ms % 1000):03d}"
+
+
+def _db(schema: Schema) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    c = health.SCHEMAS[schema]
+    con.execute(
+        f"create table {c.requests}({c.time} timestamp, {c.role} varchar, {c.success} varchar, "
+        f"{c.duration} double, {c.result_code} varchar, {c.props} json)"
+    )
+    con.execute(
+        f"create table {c.dependencies}({c.time} timestamp, {c.role} varchar, {c.success} varchar, {c.duration} double, "
+        f"{c.result_code} varchar, {c.dep_type} varchar, {c.dep_target} varchar, {c.props} json)"
+    )
+    con.execute(
+        f"create table {c.exceptions}({c.time} timestamp, {c.role} varchar, {c.ex_type} varchar, "
+        f"{c.ex_message} varchar, {c.ex_details} json, {c.props} json)"
+    )
+    for minute, ok, ms, code in CALLS:
+        at = (START + dt.timedelta(minutes=minute)).replace(tzinfo=None)
+        # 1.5.x: placeholders in the columns, the truth in the properties.
+        props = {"Service Name": "new", "success": str(ok), "duration": _duration(ms), "resultCode": code}
+        con.execute(f"insert into {c.requests} values (?, 'new', 'True', 0, '0', ?)", [at, json.dumps(props)])
+        # 1.4.x: role azmlinfsrv, the truth in the columns.
+        con.execute(
+            f"insert into {c.requests} values (?, 'azmlinfsrv', ?, ?, ?, ?)",
+            [at, str(ok), ms, code, json.dumps({"Service Name": "old"})],
+        )
+    at = (START + dt.timedelta(minutes=4)).replace(tzinfo=None)
+    con.execute(
+        f"insert into {c.dependencies} values (?, 'new', 'False', 40, '503', 'HTTP', 'db.local', '{{}}')",
+        [at],
+    )
+    con.execute(
+        f"insert into {c.exceptions} values (?, 'new', 'UserScriptException', '(<class ...>)', ?, '{{}}')",
+        [at, json.dumps([{"type": "UserScriptException", "rawStack": STACK}])],
+    )
+    return con
+
+
+def _stats(schema: Schema, targets: list[str]) -> dict[str, Any]:
+    con = _db(schema)
+    parsed = [parse_target(t) for t in targets]
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for section, text in health.queries(parsed, WINDOW, schema).items():
+        cursor = duckdb_kql.query(con, text)
+        columns = [d[0] for d in cursor.description]
+        rows[section] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return health.build_stats(targets, WINDOW, schema, rows)
+
+
+@pytest.mark.parametrize("schema", ["classic", "workspace"])
+def test_both_generations_give_the_real_numbers(schema: Schema) -> None:
+    stats = _stats(schema, ["new", "old"])
+    by_name = {t["target"]: t for t in stats["targets"]}
+    for name in ("new", "old"):
+        req = by_name[name]["requests"]
+        assert (req["count"], req["failures"]) == (4, 1)
+        assert req["failureRate"] == 0.25
+        assert (req["p50"], req["p95"], req["p99"]) == (200.0, 1500.0, 1500.0)
+        assert req["resultCodes"] == [{"code": "200", "count": 3}, {"code": "500", "count": 1}]
+        assert req["series"]["requests"] == [3, 1, 0]
+        assert req["series"]["failures"] == [1, 0, 0]
+
+
+def test_the_placeholder_columns_alone_would_say_zero_ms_and_no_failures() -> None:
+    con = _db("classic")
+    naive = duckdb_kql.query(
+        con,
+        'requests | where cloud_RoleName == "new" | summarize f = countif(success == "False"), p95 = percentile(duration, 95)',
+    ).fetchall()
+    assert naive == [(0, 0.0)]  # what a query on the standard columns reports for 1.5.x
+    assert _stats("classic", ["new"])["targets"][0]["requests"]["p95"] == 1500.0
+
+
+@pytest.mark.parametrize("schema", ["classic", "workspace"])
+def test_dependencies_and_the_users_real_exception(schema: Schema) -> None:
+    target = _stats(schema, ["new"])["targets"][0]
+    assert target["dependencies"]["count"] == 1
+    assert target["dependencies"]["failureRate"] == 1.0
+    assert target["dependencies"]["top"][0]["type"] == "HTTP"
+    assert target["dependencies"]["top"][0]["target"] == "db.local"
+    assert target["exceptions"]["count"] == 1
+    assert target["exceptions"]["top"][0]["type"] == "ValueError"
+    assert target["exceptions"]["top"][0]["latestMessage"] == "bad input"
+
+
+def test_no_targets_means_everything() -> None:
+    stats = _stats("classic", [])
+    assert [t["target"] for t in stats["targets"]] == ["*"]
+    assert stats["targets"][0]["requests"]["count"] == 8
+
+
+def test_a_target_without_telemetry_is_reported_with_zeros() -> None:
+    target = _stats("classic", ["ghost"])["targets"][0]
+    assert target["target"] == "ghost"
+    assert target["requests"]["count"] == 0
+    assert target["requests"]["failureRate"] is None

@@ -1,0 +1,155 @@
+"""Gate thresholds: `1%`, `0.01`, `500ms`, `1.5s`, counts — and how a gate decides."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amlmon import health
+from amlmon.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1%", 0.01),
+        ("0.01", 0.01),
+        ("0.5 %", 0.005),
+        ("100%", 1.0),
+        ("0", 0.0),
+        (" 2.5% ", 0.025),
+        (".1", 0.1),
+    ],
+)
+def test_rates(text: str, expected: float) -> None:
+    assert health.parse_rate(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("500ms", 500), ("2s", 2000), ("1.5s", 1500), ("250", 250), ("1m", 60000)]
+)
+def test_latencies(text: str, expected: float) -> None:
+    assert health.parse_latency(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["", "%", "1%%", "-1%", "1.5", "101%", "one", "1e-2", "nan", "inf", "0x10"])
+def test_bad_rates_are_usage_errors_with_an_example(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        health.parse_rate(text, option="--max-failure-rate")
+    assert "--max-failure-rate" in caught.value.message
+    assert caught.value.hint and "--max-failure-rate" in caught.value.hint
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("text", ["", "ms", "-5ms", "5 sec", "5h", "1e3", "inf", "500us"])
+def test_bad_latencies(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        health.parse_latency(text, option="--max-p95")
+    assert caught.value.hint and "500ms" in caught.value.hint
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1.5", "ten", "1e3"])
+def test_bad_counts(text: str) -> None:
+    with pytest.raises(UsageError):
+        health.parse_count(text, option="--min-requests")
+
+
+@settings(max_examples=200, deadline=None)
+@given(percent=st.decimals(min_value=0, max_value=100, places=3))
+def test_a_percentage_is_the_fraction_it_names(percent: Any) -> None:
+    text = f"{percent}%"
+    assert health.parse_rate(text) == pytest.approx(float(percent) / 100)
+    assert 0.0 <= health.parse_rate(text) <= 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(fraction=st.decimals(min_value=0, max_value=1, places=4))
+def test_a_fraction_is_itself_and_equals_its_percentage(fraction: Any) -> None:
+    assert health.parse_rate(str(fraction)) == pytest.approx(float(fraction))
+    assert health.parse_rate(f"{fraction * 100}%") == pytest.approx(float(fraction))
+
+
+@settings(max_examples=200, deadline=None)
+@given(ms=st.integers(min_value=0, max_value=10_000_000))
+def test_units_agree(ms: int) -> None:
+    assert health.parse_latency(f"{ms}ms") == ms
+    assert health.parse_latency(f"{ms / 1000}s") == pytest.approx(ms)
+    assert health.parse_latency(str(ms)) == ms
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=12))
+def test_parsers_return_a_value_or_a_usage_error_never_anything_else(text: str) -> None:
+    for parse in (health.parse_rate, health.parse_latency, health.parse_count):
+        try:
+            value = parse(text)
+        except UsageError:
+            continue
+        assert isinstance(value, int | float) and math.isfinite(value) and value >= 0
+
+
+def _stats(count: int, failures: int = 0, p95: float | None = None, exceptions: int = 0) -> dict[str, Any]:
+    rate = failures / count if count else None
+    return {
+        "window": {"start": "s", "end": "e", "seconds": 900.0},
+        "source": "app-insights",
+        "targets": [
+            {
+                "target": "svc",
+                "requests": {"count": count, "failureRate": rate, "p95": p95 if count else None, "p99": None},
+                "dependencies": {"count": 0, "failureRate": None},
+                "exceptions": {"count": exceptions},
+            }
+        ],
+    }
+
+
+def test_every_threshold_holding_passes() -> None:
+    gate = health.build_thresholds(max_failure_rate="1%", max_p95="500ms", max_exceptions="3")
+    verdict = health.evaluate(_stats(200, failures=2, p95=480.0, exceptions=3), gate)
+    assert verdict["passed"]
+    assert [r["status"] for r in verdict["results"]] == ["PASS"] * 4
+
+
+def test_a_breach_fails_with_a_line_naming_value_and_limit() -> None:
+    gate = health.build_thresholds(max_failure_rate="1%", max_p95="500ms")
+    verdict = health.evaluate(_stats(200, failures=3, p95=480.0), gate)
+    assert not verdict["passed"]
+    failed = [r for r in verdict["results"] if r["status"] == "FAIL"]
+    assert [r["check"] for r in failed] == ["maxFailureRate"]
+    assert failed[0]["reason"] == "svc: failure rate 1.50% > 1%"
+
+
+def test_no_traffic_fails_by_default_even_with_other_thresholds_vacuous() -> None:
+    verdict = health.evaluate(_stats(0), health.build_thresholds(max_failure_rate="1%", max_p95="1s"))
+    assert not verdict["passed"]
+    assert verdict["results"][0]["reason"] == "svc: only 0 requests in 15m, at least 1 required"
+    assert {r["status"] for r in verdict["results"][1:]} == {"SKIP"}
+
+
+def test_no_traffic_passes_only_when_explicitly_allowed() -> None:
+    verdict = health.evaluate(_stats(0), health.build_thresholds(max_failure_rate="1%", min_requests="0"))
+    assert verdict["passed"]
+
+
+def test_too_few_requests() -> None:
+    verdict = health.evaluate(_stats(3), health.build_thresholds(min_requests="10"))
+    assert not verdict["passed"]
+    assert verdict["results"][0]["reason"] == "svc: only 3 requests in 15m, at least 10 required"
+
+
+def test_default_bins_are_round_and_bounded() -> None:
+    import datetime as dt
+
+    for minutes in (1, 15, 60, 24 * 60, 7 * 24 * 60, 90 * 24 * 60):
+        size = health.default_bin(dt.timedelta(minutes=minutes))
+        assert dt.timedelta(minutes=minutes) / size <= 24 or size == dt.timedelta(days=7)
+
+
+def test_sparkline() -> None:
+    assert health.sparkline([0, 5, 10, None]) == "▁▅█ "
+    assert health.sparkline([None, None]) == "  "
