@@ -227,7 +227,10 @@ def evaluate(stats: dict[str, Any], thresholds: Sequence[Threshold]) -> dict[str
 
 
 def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> dict[str, Any]:
-    measured = threshold.metric(target)
+    measured: float | int | None = threshold.metric(target)
+    counted = threshold.fmt is _count
+    if counted and measured is not None:
+        measured = int(measured)
     requests = int((target.get("requests") or {}).get("count") or 0)
     name = target["target"]
     limit_text = threshold.fmt(threshold.limit)
@@ -235,7 +238,7 @@ def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> 
         "target": name,
         "check": threshold.name,
         "measured": measured,
-        "limit": threshold.limit,
+        "limit": int(threshold.limit) if counted else threshold.limit,
         "status": "PASS",
     }
     if measured is None:
