@@ -6,7 +6,7 @@ fields (success true, duration 0, result code "0") and puts the real values in c
 standard columns. Every query reads the property when it is present and falls back to the column,
 so one query is right for both generations, in the classic (App Insights) and the workspace (Log
 Analytics) schema. Each section (requests, dependencies, exceptions) is ONE summarizing query whose
-rows carry a `row` column: "total" per target, "bin" per target and time bin, and a breakdown.
+rows carry a `rowType` column: "total" per target, "bin" per target and time bin, and a breakdown.
 """
 
 from __future__ import annotations
@@ -388,9 +388,9 @@ def requests_query(targets: Sequence[Target], window: Window, schema: Schema = "
     return (
         f"let base = {_base(c.requests, c, targets, schema, window)}\n{_health_columns(c)};\n"
         "union\n"
-        f' (base | summarize requests = count(), failures = countif(not(ok)), {latency}, avgMs = avg(ms) by targetName | extend row = "total"),\n'
-        f' (base | summarize requests = count(), failures = countif(not(ok)), p95 = percentile(ms, 95) by targetName, binStart = {_bin(c, window)} | extend row = "bin"),\n'
-        ' (base | summarize requests = count() by targetName, code | extend row = "code")'
+        f' (base | summarize requestCount = count(), failures = countif(not(ok)), {latency}, avgMs = avg(ms) by targetName | extend rowType = "total"),\n'
+        f' (base | summarize requestCount = count(), failures = countif(not(ok)), p95 = percentile(ms, 95) by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
+        ' (base | summarize requestCount = count() by targetName, code | extend rowType = "code")'
     )
 
 
@@ -402,10 +402,10 @@ def dependencies_query(
         f"let base = {_base(c.dependencies, c, targets, schema, window)}\n{_health_columns(c)}\n"
         f"| extend depType = tostring({c.dep_type}), depTarget = tostring({c.dep_target});\n"
         "union\n"
-        ' (base | summarize dependencies = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), p95 = percentile(ms, 95) by targetName | extend row = "total"),\n'
-        f' (base | summarize dependencies = count(), failures = countif(not(ok)) by targetName, binStart = {_bin(c, window)} | extend row = "bin"),\n'
-        " (base | summarize dependencies = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), "
-        f'p95 = percentile(ms, 95) by targetName, depType, depTarget | top {int(top) * 20} by dependencies desc | extend row = "group")'
+        ' (base | summarize callCount = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), p95 = percentile(ms, 95) by targetName | extend rowType = "total"),\n'
+        f' (base | summarize callCount = count(), failures = countif(not(ok)) by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
+        " (base | summarize callCount = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), "
+        f'p95 = percentile(ms, 95) by targetName, depType, depTarget | top {int(top) * 20} by callCount desc | extend rowType = "group")'
     )
 
 
@@ -423,10 +423,10 @@ def exceptions_query(
         f"and not(_userType endswith {kql.string(_GENERIC_EXCEPTION)})\n"
         "| extend exType = iff(_generic, _userType, _type), exMessage = iff(_generic, _userMessage, _message);\n"
         "union\n"
-        ' (base | summarize exceptions = count() by targetName | extend row = "total"),\n'
-        f' (base | summarize exceptions = count() by targetName, binStart = {_bin(c, window)} | extend row = "bin"),\n'
-        f" (base | summarize exceptions = count(), arg_max({c.time}, exMessage) by targetName, exType "
-        f'| extend lastSeen = {c.time} | top {int(top) * 20} by exceptions desc | extend row = "type")'
+        ' (base | summarize exceptionCount = count() by targetName | extend rowType = "total"),\n'
+        f' (base | summarize exceptionCount = count() by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
+        f" (base | summarize exceptionCount = count(), arg_max({c.time}, exMessage) by targetName, exType "
+        f'| extend lastSeen = {c.time} | top {int(top) * 20} by exceptionCount desc | extend rowType = "type")'
     )
 
 
@@ -513,7 +513,7 @@ def build_stats(
 
 
 def _mine(section: list[dict[str, Any]], name: str, row: str) -> list[dict[str, Any]]:
-    return [r for r in section if r.get("targetName") == name and r.get("row") == row]
+    return [r for r in section if r.get("targetName") == name and r.get("rowType") == row]
 
 
 def _series(found: list[dict[str, Any]], bins: list[str], key: str) -> list[float | None]:
@@ -526,10 +526,10 @@ def _target_stats(
 ) -> dict[str, Any]:
     req, dep, exc = rows.get("requests", []), rows.get("dependencies", []), rows.get("exceptions", [])
     total = (_mine(req, name, "total") or [{}])[0]
-    count, failures = _int(total.get("requests")), _int(total.get("failures"))
+    count, failures = _int(total.get("requestCount")), _int(total.get("failures"))
     req_bins = _mine(req, name, "bin")
     codes = sorted(
-        ((str(r.get("code") or ""), _int(r.get("requests"))) for r in _mine(req, name, "code")),
+        ((str(r.get("code") or ""), _int(r.get("requestCount"))) for r in _mine(req, name, "code")),
         key=lambda item: (-item[1], item[0]),
     )
     requests = {
@@ -543,15 +543,15 @@ def _target_stats(
         "avg": _round(_num(total.get("avgMs"))),
         "resultCodes": [{"code": code, "count": n} for code, n in codes],
         "series": {
-            "requests": [int(v or 0) for v in _series(req_bins, bins, "requests")],
+            "requests": [int(v or 0) for v in _series(req_bins, bins, "requestCount")],
             "failures": [int(v or 0) for v in _series(req_bins, bins, "failures")],
             "p95": _series(req_bins, bins, "p95"),
         },
     }
     dtotal = (_mine(dep, name, "total") or [{}])[0]
-    dcount, dfail = _int(dtotal.get("dependencies")), _int(dtotal.get("failures"))
+    dcount, dfail = _int(dtotal.get("callCount")), _int(dtotal.get("failures"))
     dep_bins = _mine(dep, name, "bin")
-    groups = sorted(_mine(dep, name, "group"), key=lambda r: -_int(r.get("dependencies")))[:top]
+    groups = sorted(_mine(dep, name, "group"), key=lambda r: -_int(r.get("callCount")))[:top]
     dependencies = {
         "count": dcount,
         "ratePerMinute": _rate_per_minute(dcount, window),
@@ -563,35 +563,37 @@ def _target_stats(
             {
                 "type": str(g.get("depType") or ""),
                 "target": str(g.get("depTarget") or ""),
-                "count": _int(g.get("dependencies")),
+                "count": _int(g.get("callCount")),
                 "failures": _int(g.get("failures")),
-                "failureRate": _round(_ratio(_int(g.get("failures")), _int(g.get("dependencies"))), 6),
+                "failureRate": _round(_ratio(_int(g.get("failures")), _int(g.get("callCount"))), 6),
                 "p50": _round(_num(g.get("p50"))),
                 "p95": _round(_num(g.get("p95"))),
             }
             for g in groups
         ],
         "series": {
-            "dependencies": [int(v or 0) for v in _series(dep_bins, bins, "dependencies")],
+            "dependencies": [int(v or 0) for v in _series(dep_bins, bins, "callCount")],
             "failures": [int(v or 0) for v in _series(dep_bins, bins, "failures")],
         },
     }
     etotal = (_mine(exc, name, "total") or [{}])[0]
-    ecount = _int(etotal.get("exceptions"))
-    types = sorted(_mine(exc, name, "type"), key=lambda r: -_int(r.get("exceptions")))[:top]
+    ecount = _int(etotal.get("exceptionCount"))
+    types = sorted(_mine(exc, name, "type"), key=lambda r: -_int(r.get("exceptionCount")))[:top]
     exceptions = {
         "count": ecount,
         "ratePerMinute": _rate_per_minute(ecount, window),
         "top": [
             {
                 "type": str(t.get("exType") or ""),
-                "count": _int(t.get("exceptions")),
+                "count": _int(t.get("exceptionCount")),
                 "lastSeen": _iso(t.get("lastSeen")) if t.get("lastSeen") else None,
                 "latestMessage": str(t.get("exMessage") or t.get("latest") or ""),
             }
             for t in types
         ],
-        "series": {"exceptions": [int(v or 0) for v in _series(_mine(exc, name, "bin"), bins, "exceptions")]},
+        "series": {
+            "exceptions": [int(v or 0) for v in _series(_mine(exc, name, "bin"), bins, "exceptionCount")]
+        },
     }
     return {"target": name, "requests": requests, "dependencies": dependencies, "exceptions": exceptions}
 
