@@ -339,12 +339,29 @@ class Window:
 
 _NICE_BINS = [
     dt.timedelta(seconds=s)
-    for s in (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
+    for s in (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 ]
+MAX_BINS = 2000
+BIN_EXAMPLE = "--bin 5m (a whole fraction of a day: 30s, 1m, 5m, 15m, 1h, 6h, 1d)"
+
+
+def check_bin(size: dt.timedelta, span: dt.timedelta) -> dt.timedelta:
+    """A bin that divides a day evenly (so the query service and amlmon align bins alike), not too many."""
+    micros = round(size.total_seconds() * 1_000_000)
+    if micros < 1_000_000 or (86_400_000_000 % micros != 0):
+        raise UsageError(
+            f"--bin {kql.timespan(size)} does not divide a day evenly", hint=f"use e.g. {BIN_EXAMPLE}"
+        )
+    if span / size > MAX_BINS:
+        raise UsageError(
+            f"--bin {kql.timespan(size)} gives more than {MAX_BINS} bins over {kql.timespan(span)}",
+            hint="give a larger --bin or a shorter --since",
+        )
+    return size
 
 
 def default_bin(span: dt.timedelta, *, target_bins: int = 24) -> dt.timedelta:
-    """The smallest round bin giving at most `target_bins` bins over `span`."""
+    """The smallest round bin giving at most `target_bins` bins over `span` (at most a day)."""
     for size in _NICE_BINS:
         if span / size <= target_bins:
             return size

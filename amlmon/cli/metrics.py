@@ -32,7 +32,10 @@ def _window(since: str, until: str | None, bin_size: str | None) -> Any:
     from amlmon.timeparse import parse_duration, time_range
 
     start, end = time_range(since, until, default_since=since)
-    size = parse_duration(bin_size, option="--bin") if bin_size else health.default_bin(end - start)
+    if bin_size:
+        size = health.check_bin(parse_duration(bin_size, option="--bin"), end - start)
+    else:
+        size = health.default_bin(end - start)
     return health.Window(start, end, size)
 
 

@@ -147,7 +147,25 @@ def test_default_bins_are_round_and_bounded() -> None:
 
     for minutes in (1, 15, 60, 24 * 60, 7 * 24 * 60, 90 * 24 * 60):
         size = health.default_bin(dt.timedelta(minutes=minutes))
-        assert dt.timedelta(minutes=minutes) / size <= 24 or size == dt.timedelta(days=7)
+        assert dt.timedelta(minutes=minutes) / size <= 24 or size == dt.timedelta(days=1)
+        assert dt.timedelta(days=1) % size == dt.timedelta(0)
+
+
+@pytest.mark.parametrize("text", ["7m", "7s", "500ms", "2d"])
+def test_a_bin_must_divide_a_day(text: str) -> None:
+    import datetime as dt
+
+    from amlmon.timeparse import parse_duration
+
+    with pytest.raises(UsageError, match="divide a day"):
+        health.check_bin(parse_duration(text), dt.timedelta(days=7))
+
+
+def test_too_many_bins_is_a_usage_error() -> None:
+    import datetime as dt
+
+    with pytest.raises(UsageError, match="more than"):
+        health.check_bin(dt.timedelta(seconds=10), dt.timedelta(days=7))
 
 
 def test_sparkline() -> None:
