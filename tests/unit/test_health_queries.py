@@ -9,8 +9,11 @@ from typing import Any
 import duckdb
 import duckdb_kql
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amlmon import health
+from amlmon.errors import UsageError
 from amlmon.targets import Schema, parse_target
 
 START = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
@@ -125,3 +128,34 @@ def test_a_target_without_telemetry_is_reported_with_zeros() -> None:
     assert target["target"] == "ghost"
     assert target["requests"]["count"] == 0
     assert target["requests"]["failureRate"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=20),
+        st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,10})?", fullmatch=True),
+        st.sampled_from(["new", "old", "new/blue", 'new" or true or "', "new\n| take 1"]),
+    )
+)
+def test_any_target_text_is_refused_or_queried_literally(text: str) -> None:
+    """Whatever TARGET a user types, the stats query either is never built or matches that name only."""
+    try:
+        target = parse_target(text)
+    except UsageError:
+        return
+    con = _CON["classic"]
+    text_query = health.requests_query([target], WINDOW, "classic")
+    cursor = duckdb_kql.query(con, text_query)
+    rows = cursor.fetchall()
+    expected = 4 if str(target) in ("new", "old") else 0
+    columns = [d[0] for d in cursor.description]
+    totals = [
+        dict(zip(columns, r, strict=True))
+        for r in rows
+        if dict(zip(columns, r, strict=True))["rowType"] == "total"
+    ]
+    assert sum(int(t["requestCount"]) for t in totals) == expected
+
+
+_CON = {"classic": _db("classic")}
