@@ -130,7 +130,7 @@ def test_a_target_without_telemetry_is_reported_with_zeros() -> None:
     assert target["requests"]["failureRate"] is None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     text=st.one_of(
         st.text(max_size=20),
