@@ -1,9 +1,260 @@
-"""(stub) — commands of this group are being built; see ARCHITECTURE.md."""
+"""`amlmon data pull|extract`: model inputs and predictions as a dataset (Parquet, JSONL or CSV)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from amlmon.cli.common import app_context, output, warn
+
+data_app = typer.Typer(
+    help="Model inputs and predictions (model_data_collection) as datasets for labelling and retraining.",
+    no_args_is_help=True,
+)
+
+TARGETS_HELP = (
+    "Services (svc), endpoints (ep) or deployments (ep/dep); none means every model of the workspace."
+)
+OUT_HELP = "Output file; the format follows the extension: .parquet, .jsonl or .csv."
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(data_app, name="data")
+
+
+def _progress() -> Any:
+    """A progress callback: a bar on an interactive terminal, nothing otherwise."""
+    from amlmon.context import is_interactive
+
+    if not is_interactive():
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = progress.add_task("rows", total=None)
+    progress.start()
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total or None)
+
+    update.stop = progress.stop  # type: ignore[attr-defined]
+    return update
+
+
+@data_app.command("pull")
+def pull(
+    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
+    out: Path = typer.Option(..., "--out", help=OUT_HELP),
+    since: str = typer.Option("7d", "--since", help="Start: a duration ago (7d) or a time."),
+    until: str | None = typer.Option(None, "--until", help="End (default now)."),
+    fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
+    log_analytics: bool = typer.Option(
+        False,
+        "--log-analytics",
+        help="Read AppTraces from the Log Analytics workspace instead of App Insights.",
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
+    print_query: bool = typer.Option(
+        False, "--print-query", help="Print the KQL for the whole range and exit."
+    ),
+) -> None:
+    """Pull model_data_collection records (inputs, predictions) from the query API into a dataset.
+
+    Reads both inference-server generations. Large ranges are split in time slices under the
+    service's 500,000-row cap and streamed to the file; the file appears only when complete. An
+    interrupted run (Ctrl-C, crash) continues with --resume. Records App Insights cut at 8,192
+    characters are kept with truncated=true and their raw text.
+    """
+    from amlmon import datasets, modeldata
+    from amlmon.targets import Schema, parse_targets
+    from amlmon.timeparse import time_range
+
+    parsed = parse_targets(targets or [])
+    start, end = time_range(since, until, default_since="7d")
+    schema: Schema = "workspace" if log_analytics else "classic"
+    if print_query:
+        print(modeldata.rows_query(parsed, schema, start, end))
+        return
+    file_format = datasets.format_for(out, fmt)
+    params = {
+        "targets": [str(t) for t in parsed],
+        "since": since,
+        "until": until,
+        "schema": schema,
+        "format": file_format,
+    }
+    destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
+    if resume and destination.checkpoint.parts:
+        # The interrupted run's range: a relative --until/--since must not move between runs.
+        start = datetime_from(destination.checkpoint.params.get("_start"), start)
+        end = datetime_from(destination.checkpoint.params.get("_end"), end)
+    destination.checkpoint.params["_start"], destination.checkpoint.params["_end"] = (
+        start.isoformat(),
+        end.isoformat(),
+    )
+    progress = _progress()
+    try:
+        result = modeldata.Puller(app_context(), parsed, schema, start, end, destination, progress).run()
+    except KeyboardInterrupt:
+        _interrupted(destination)
+        raise
+    except BaseException:
+        _interrupted(destination)
+        raise
+    finally:
+        if progress is not None:
+            progress.stop()
+    _report(result.truncated, 0)
+    if not result.verified:
+        warn(
+            f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "
+            "(late-arriving telemetry?); pull again later with a fixed --until"
+        )
+    output(
+        {
+            "path": result.path,
+            "format": file_format,
+            "rows": result.rows,
+            "truncated": result.truncated,
+            "slices": result.slices,
+            "halvings": result.halvings,
+            "counted": result.expected,
+            "verified": result.verified,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
+    )
+
+
+def datetime_from(text: Any, default: Any) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(str(text)) if text else default
+    except ValueError:
+        return default
+
+
+def _interrupted(destination: Any) -> None:
+    if destination.checkpoint.parts:
+        print(
+            f"note: {destination.rows_done} rows are saved in {destination.parts_dir}; "
+            "run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+    else:
+        destination.discard()
+
+
+def _report(truncated: int, malformed: int) -> None:
+    if truncated:
+        warn(
+            f"{truncated} records were cut by Application Insights at 8,192 characters: kept with "
+            "truncated=true and their raw text (input/prediction are incomplete)"
+        )
+    if malformed:
+        warn(f"{malformed} lines were not JSON records and were skipped")
+
+
+@data_app.command("extract")
+def extract(
+    source: str = typer.Argument(
+        ...,
+        metavar="SOURCE",
+        help="A local folder of exported files, or a blob container URL "
+        "(https://ACCOUNT.blob.core.windows.net/insights-logs-apptraces[/prefix]) or account URL.",
+    ),
+    out: Path = typer.Option(..., "--out", help=OUT_HELP),
+    since: str | None = typer.Option(
+        None, "--since", help="Only records from this time (duration ago or time)."
+    ),
+    until: str | None = typer.Option(None, "--until", help="Only records before this time."),
+    fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
+    connection_string: str | None = typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help="Storage connection string (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
+        show_default=False,
+    ),
+) -> None:
+    """Build the `data pull` dataset from exported telemetry (diagnostic setting or data export blobs).
+
+    Blobs are found by listing (insights-logs-apptraces/…/PT1H.json, am-apptraces/…/PT05M.json),
+    not by building names. Lines that are not model data are skipped; malformed lines are counted.
+    """
+    from amlmon import datasets, modeldata
+    from amlmon.timeparse import parse_instant
+
+    file_format = datasets.format_for(out, fmt)
+    start = parse_instant(since, option="--since") if since else None
+    end = parse_instant(until, option="--until") if until else None
+    stats = modeldata.ExtractStats()
+    if not out.parent.is_dir():
+        from amlmon.errors import UsageError
+
+        raise UsageError(
+            f"folder {str(out.parent)!r} does not exist", hint="create it or choose another --out"
+        )
+    if "://" in source:
+        rows = _blob_rows(source, connection_string, start, end, stats)
+    else:
+        rows = _folder_rows(Path(source), start, end, stats)
+    written = datasets.write_dataset(out, file_format, rows)
+    _report(stats.truncated, stats.malformed)
+    output(
+        {
+            "path": str(out),
+            "format": file_format,
+            "rows": written,
+            "truncated": stats.truncated,
+            "blobs": stats.blobs,
+            "records": stats.records,
+            "skipped": stats.skipped,
+            "malformed": stats.malformed,
+        }
+    )
+
+
+def _folder_rows(folder: Path, start: Any, end: Any, stats: Any) -> Any:
+    from amlmon import modeldata
+    from amlmon.errors import NotFound
+
+    if not folder.is_dir():
+        raise NotFound(
+            f"{str(folder)!r} is not a folder", hint="give a folder of exported files or a blob container URL"
+        )
+    for hour, path in modeldata.local_blobs(folder):
+        if not modeldata.keep_blob(hour, start, end):
+            continue
+        stats.blobs += 1
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            yield from modeldata.rows_from_lines(iter(handle), start, end, stats)
+
+
+def _blob_rows(url: str, connection_string: str | None, start: Any, end: Any, stats: Any) -> Any:
+    from amlmon import modeldata
+    from amlmon.azure.blobs import BlobSource
+
+    ctx = app_context()
+    blob_source = BlobSource(ctx, url, connection_string, modeldata.TRACE_CONTAINERS)
+    try:
+        listed = []
+        for container, name in blob_source.blobs():
+            hour = modeldata.blob_hour(name)
+            if hour is not None and modeldata.keep_blob(hour, start, end):
+                listed.append((hour, container, name))
+        for _hour, container, name in sorted(listed):
+            stats.blobs += 1
+            yield from modeldata.rows_from_lines(blob_source.lines(container, name), start, end, stats)
+    finally:
+        blob_source.close()

@@ -1,0 +1,151 @@
+"""Reading exported telemetry from a storage container (azure-storage-blob, imported lazily).
+
+Credentials, in order: a connection string the user supplies (AZURE_STORAGE_CONNECTION_STRING or
+--connection-string; never printed), a SAS token already in the URL, else the shared Entra ID
+credential. Retries are linear and short so a dead endpoint fails in seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from amlmon.errors import AuthError, NotFound, OperationFailed, UsageError
+from amlmon.redact import redact
+
+if TYPE_CHECKING:
+    from amlmon.context import AppContext
+
+CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+
+
+def _retry() -> Any:
+    from azure.storage.blob import LinearRetry
+
+    try:
+        backoff = int(os.environ.get("AMLMON_STORAGE_BACKOFF", "2"))
+    except ValueError:
+        backoff = 2
+    return LinearRetry(backoff=backoff, random_jitter_range=0, retry_total=3)
+
+
+def split_container_url(url: str) -> tuple[str, str | None, str]:
+    """(account URL, container or None, prefix) from a blob URL; handles path-style hosts (Azurite)."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    path_style = parts.hostname in ("127.0.0.1", "localhost", "::1") or (
+        parts.port is not None and ".blob." not in (parts.hostname or "")
+    )
+    account_segments = 1 if path_style and segments else 0
+    account = "/".join(segments[:account_segments])
+    base = f"{parts.scheme}://{parts.netloc}" + (f"/{account}" if account else "")
+    rest = segments[account_segments:]
+    container = rest[0] if rest else None
+    prefix = "/".join(rest[1:])
+    if parts.query:
+        base += "?" + parts.query
+    return base, container, prefix
+
+
+def service_client(ctx: AppContext | None, account_url: str, connection_string: str | None) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    kwargs: dict[str, Any] = {"retry_policy": _retry()}
+    if ctx is not None and ctx.cloud.ca_bundle and account_url.startswith("https://127.0.0.1"):
+        kwargs["connection_verify"] = ctx.cloud.ca_bundle
+    conn = connection_string or os.environ.get(CONNECTION_STRING_ENV)
+    if conn:
+        try:
+            return BlobServiceClient.from_connection_string(conn, **kwargs)
+        except ValueError:
+            raise UsageError(
+                "the storage connection string is malformed",
+                hint=f"copy it from the portal (storage account → Access keys) into {CONNECTION_STRING_ENV}",
+            ) from None
+    if "?" in account_url:  # a SAS token in the URL is the credential
+        return BlobServiceClient(account_url, **kwargs)
+    if ctx is None:
+        raise UsageError("no storage credential", hint=f"set {CONNECTION_STRING_ENV}")
+    return BlobServiceClient(account_url, credential=ctx.credential, **kwargs)
+
+
+def translate_storage_error(exc: BaseException, where: str) -> Exception:
+    from azure.core import exceptions as core
+
+    if isinstance(exc, core.ResourceNotFoundError):
+        return NotFound(
+            f"{where} does not exist",
+            hint="check the container URL (diagnostic settings write to insights-logs-<category>)",
+        )
+    if isinstance(exc, core.ClientAuthenticationError) or getattr(exc, "status_code", None) in (401, 403):
+        return AuthError(
+            f"the storage account refused the credential for {where}",
+            hint=f"set {CONNECTION_STRING_ENV} to a valid connection string, use a SAS URL, or get the "
+            "Storage Blob Data Reader role",
+        )
+    if isinstance(exc, core.ServiceRequestError | core.ServiceResponseError):
+        return OperationFailed(
+            f"could not reach the storage account for {where} (after retries): {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+            hint="check the URL and the network, then run again",
+        )
+    if isinstance(exc, core.HttpResponseError):
+        return OperationFailed(f"storage error on {where}: {redact(str(exc).splitlines()[0])}")
+    return OperationFailed(f"storage error on {where}: {type(exc).__name__}")
+
+
+class BlobSource:
+    """One container (or every matching container of an account), listed and read line by line."""
+
+    def __init__(
+        self, ctx: AppContext | None, url: str, connection_string: str | None, containers: tuple[str, ...]
+    ) -> None:
+        self.url = url
+        account_url, container, prefix = split_container_url(url)
+        self.client = service_client(ctx, account_url, connection_string)
+        self.container = container
+        self.prefix = prefix
+        self.wanted = containers
+
+    def _containers(self) -> list[str]:
+        from azure.core.exceptions import AzureError
+
+        if self.container:
+            return [self.container]
+        try:
+            names = [c.name for c in self.client.list_containers()]
+        except AzureError as exc:
+            raise translate_storage_error(exc, "the storage account") from None
+        return [name for name in names if name.lower() in self.wanted]
+
+    def blobs(self) -> Iterator[tuple[str, str]]:
+        """(container, blob name) of every blob, listed (never guessed)."""
+        from azure.core.exceptions import AzureError
+
+        for name in self._containers():
+            container = self.client.get_container_client(name)
+            try:
+                for blob in container.list_blobs(name_starts_with=self.prefix or None):
+                    yield name, str(blob.name)
+            except AzureError as exc:
+                raise translate_storage_error(exc, f"container {name!r}") from None
+
+    def lines(self, container: str, name: str) -> Iterator[str]:
+        from azure.core.exceptions import AzureError
+
+        try:
+            downloader = self.client.get_blob_client(container, name).download_blob(max_concurrency=1)
+            pending = b""
+            for chunk in downloader.chunks():
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    yield line.decode("utf-8", errors="replace")
+            if pending:
+                yield pending.decode("utf-8", errors="replace")
+        except AzureError as exc:
+            raise translate_storage_error(exc, f"blob {container}/{name}") from None
+
+    def close(self) -> None:
+        self.client.close()

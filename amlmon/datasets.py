@@ -1,0 +1,477 @@
+"""Model data records → dataset rows → Parquet / JSONL / CSV files: streaming, atomic, resumable.
+
+One schema for every source (`data pull` from the query API, `data extract` from exported blobs), so
+the same telemetry gives the same dataset whichever way it was read. Rows are written in batches;
+nothing holds the whole dataset in memory. A file appears under its final name only when complete
+(temp file + os.replace); interrupted runs leave a hidden parts directory that `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from amlmon.errors import UsageError
+from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data
+
+FORMATS = ("parquet", "jsonl", "csv")
+BATCH_ROWS = 5_000
+
+# The dataset schema: column name → kind. Stable: adding a column is a new version, never a rename.
+COLUMNS: dict[str, str] = {
+    "time": "timestamp",
+    "service": "string",
+    "deployment": "string",
+    "request_id": "string",
+    "client_request_id": "string",
+    "container_id": "string",
+    "workspace": "string",
+    "models": "list",
+    "input": "json",
+    "prediction": "json",
+    "truncated": "bool",
+    "generation": "string",
+    "raw": "string",
+}
+
+
+def format_for(path: Path, explicit: str | None = None) -> str:
+    """The output format from --format or the file's extension."""
+    if explicit:
+        if explicit not in FORMATS:
+            raise UsageError(f"unknown format {explicit!r}", hint=f"use one of {', '.join(FORMATS)}")
+        return explicit
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("parquet", "pq"):
+        return "parquet"
+    if suffix in ("jsonl", "ndjson"):
+        return "jsonl"
+    if suffix == "csv":
+        return "csv"
+    raise UsageError(
+        f"cannot tell the format of {str(path)!r} from its extension",
+        hint="name the file .parquet, .jsonl or .csv (or pass --format)",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Records → rows
+# ------------------------------------------------------------------------------------------------
+def parse_time(value: Any) -> dt.datetime | None:
+    """UTC datetime from the query API's or an export blob's time text (7 fractional digits allowed)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # Python takes at most 6 fractional digits
+        head, rest = text.split(".", 1)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{(digits + '000000')[:6]}{zone}"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def format_time(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _properties(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
+    """One dataset row from a model_data_collection trace's time, role name and properties."""
+    props = _properties(properties)
+    record = decode_model_data(props)
+    deployment = props.get("Deployment Name")
+    return {
+        "time": parse_time(time),
+        # 1.4.x labels every record with role "azmlinfsrv"; a truncated 1.5.x record has only its role.
+        "service": record.service or (str(role) if role and role != "azmlinfsrv" else None),
+        "deployment": None if deployment is None else str(deployment),
+        "request_id": record.request_id,
+        "client_request_id": record.client_request_id,
+        "container_id": record.container_id,
+        "workspace": record.workspace,
+        "models": list(record.models),
+        "input": record.input,
+        "prediction": record.prediction,
+        "truncated": bool(record.truncated),
+        "generation": record.generation,
+        "raw": record.raw,
+    }
+
+
+def row_from_export_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A dataset row from one exported AppTraces / traces JSON record, or None if it is not model data."""
+    message = record.get("Message", record.get("message"))
+    if message != MODEL_DATA_MESSAGE:
+        return None
+    time = record.get("time") or record.get("TimeGenerated") or record.get("timestamp")
+    role = record.get("AppRoleName", record.get("cloud_RoleName"))
+    props = record.get("Properties", record.get("customDimensions"))
+    return model_data_row(time, role, props)
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value  # undecodable input kept as sent
+    return json.dumps(value, separators=(",", ":"), sort_keys=False, ensure_ascii=False)
+
+
+def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A sort/identity key: time, request id, then the input text (two records of one request differ there)."""
+    return (format_time(row["time"]) or "", row.get("request_id") or "", _json_text(row.get("input")) or "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Writers
+# ------------------------------------------------------------------------------------------------
+class RowWriter(Protocol):
+    rows: int
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None: ...
+    def close(self) -> None: ...
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("service", pa.string()),
+            ("deployment", pa.string()),
+            ("request_id", pa.string()),
+            ("client_request_id", pa.string()),
+            ("container_id", pa.string()),
+            ("workspace", pa.string()),
+            ("models", pa.list_(pa.string())),
+            ("input", pa.string()),
+            ("prediction", pa.string()),
+            ("truncated", pa.bool_()),
+            ("generation", pa.string()),
+            ("raw", pa.string()),
+        ]
+    )
+
+
+class ParquetRowWriter:
+    """Batches rows into Arrow record batches; `input`/`prediction` are JSON text (schema-stable)."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.schema = _arrow_schema()
+        self._writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
+        self._pending: list[Mapping[str, Any]] = []
+        self.rows = 0
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._pending.append(row)
+            if len(self._pending) >= BATCH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        import pyarrow as pa
+
+        columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        for row in self._pending:
+            for name, kind in COLUMNS.items():
+                value = row.get(name)
+                columns[name].append(_json_text(value) if kind == "json" else value)
+        batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
+        self._writer.write_batch(batch)
+        self.rows += len(self._pending)
+        self._pending = []
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+
+class JsonlRowWriter:
+    """One JSON object per line; `input`/`prediction` stay decoded JSON."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
+        self.rows = 0
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            out = {name: row.get(name) for name in COLUMNS}
+            out["time"] = format_time(out["time"])
+            self._file.write(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self.rows += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class CsvRowWriter:
+    """A header row, then one row per record; list and JSON columns as JSON text."""
+
+    def __init__(self, path: Path) -> None:
+        self._file: IO[str] = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(list(COLUMNS))
+        self.rows = 0
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._csv.writerow([_csv_cell(name, kind, row.get(name)) for name, kind in COLUMNS.items()])
+            self.rows += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _csv_cell(name: str, kind: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if kind == "timestamp":
+        return format_time(value)
+    if kind in ("json", "list"):
+        return _json_text(value)
+    if kind == "bool":
+        return "true" if value else "false"
+    return value
+
+
+def open_writer(path: Path, fmt: str) -> RowWriter:
+    if fmt == "parquet":
+        return ParquetRowWriter(path)
+    if fmt == "jsonl":
+        return JsonlRowWriter(path)
+    return CsvRowWriter(path)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading a dataset back (tests, part concatenation)
+# ------------------------------------------------------------------------------------------------
+def read_rows(path: Path, fmt: str | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of a dataset file in the writer's representation (time as ISO text, JSON decoded)."""
+    fmt = format_for(path, fmt)
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
+        return
+    if fmt == "csv":
+        with open(path, encoding="utf-8", newline="") as handle:
+            for raw in csv.DictReader(handle):
+                yield _row_from_text(raw)
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=BATCH_ROWS):
+        for item in batch.to_pylist():
+            item["time"] = format_time(item["time"])
+            for name, kind in COLUMNS.items():
+                if kind == "json" and item[name] is not None:
+                    item[name] = _maybe_json(item[name])
+            yield item
+
+
+def _maybe_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _row_from_text(raw: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, kind in COLUMNS.items():
+        text = raw.get(name, "")
+        if text == "":
+            out[name] = [] if kind == "list" else (False if kind == "bool" else None)
+        elif kind in ("json", "list"):
+            out[name] = _maybe_json(text)
+        elif kind == "bool":
+            out[name] = text == "true"
+        else:
+            out[name] = text
+    return out
+
+
+def _copy_rows(source: Path, fmt: str, writer: RowWriter) -> None:
+    """Append a finished part file's rows to `writer` without holding them all."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        assert isinstance(writer, ParquetRowWriter)
+        writer._flush()
+        for batch in pq.ParquetFile(str(source)).iter_batches(batch_size=BATCH_ROWS):
+            writer._writer.write_batch(batch)
+            writer.rows += batch.num_rows
+        return
+    # JSONL and CSV parts are copied as text (CSV parts carry no header).
+    target = writer._file if isinstance(writer, JsonlRowWriter | CsvRowWriter) else None
+    assert target is not None
+    with open(source, encoding="utf-8", newline="") as handle:
+        for line in handle:
+            target.write(line)
+            writer.rows += 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Atomic, resumable output: parts directory + checkpoint → one file by os.replace
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    """What a run has finished: completed part files keyed by slice, and the run's parameters."""
+
+    params: dict[str, Any]
+    parts: dict[str, dict[str, Any]]  # part file name → {"start","end","rows"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "params": self.params, "parts": self.parts}
+
+
+class DatasetOutput:
+    """Collects slices as complete part files, then joins them into `path` atomically.
+
+    The parts directory `.NAME.amlmon-parts/` sits next to the output; an interrupted run leaves it
+    behind so `--resume` can skip finished slices. A run without --resume starts it afresh.
+    """
+
+    def __init__(self, path: Path, fmt: str, params: dict[str, Any], *, resume: bool) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.parts_dir = path.with_name(f".{path.name}.amlmon-parts")
+        self._checkpoint_file = self.parts_dir / "checkpoint.json"
+        if not path.parent.is_dir():
+            raise UsageError(
+                f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
+            )
+        self.checkpoint = Checkpoint(params, {})
+        existing = self._load()
+        if resume and existing is not None:
+            if _public(existing.params) != _public(params):
+                raise UsageError(
+                    "the interrupted run had other options; --resume needs the same ones",
+                    hint=f"repeat the original command, or delete {self.parts_dir} to start over",
+                )
+            self.checkpoint = existing
+        else:
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.parts_dir.mkdir(exist_ok=True)
+        self._save()
+
+    def _load(self) -> Checkpoint | None:
+        try:
+            data = json.loads(self._checkpoint_file.read_text())
+            return Checkpoint(dict(data["params"]), dict(data["parts"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _save(self) -> None:
+        tmp = self._checkpoint_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.checkpoint.to_json()))
+        os.replace(tmp, self._checkpoint_file)
+
+    @staticmethod
+    def part_name(index: int) -> str:
+        return f"part-{index:06d}"
+
+    def done(self, name: str) -> bool:
+        return name in self.checkpoint.parts and (self.parts_dir / name).exists()
+
+    @property
+    def rows_done(self) -> int:
+        return sum(int(part["rows"]) for part in self.checkpoint.parts.values())
+
+    def write_part(self, name: str, rows: Iterable[Mapping[str, Any]], meta: dict[str, Any]) -> int:
+        """Write one slice as a complete part file (itself atomic), record it in the checkpoint."""
+        final = self.parts_dir / name
+        tmp = self.parts_dir / f"{name}.tmp"
+        writer = open_writer(tmp, self.fmt) if self.fmt != "csv" else _HeaderlessCsv(tmp)
+        try:
+            writer.write(rows)
+            writer.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, final)
+        self.checkpoint.parts[name] = {**meta, "rows": writer.rows}
+        self._save()
+        return writer.rows
+
+    def finish(self) -> int:
+        """Join the parts in order into a temp file, rename it over `path`, remove the parts."""
+        tmp = self.path.with_name(f".{self.path.name}.amlmon-tmp")
+        writer = open_writer(tmp, self.fmt)
+        try:
+            for name in sorted(self.checkpoint.parts):
+                _copy_rows(self.parts_dir / name, self.fmt, writer)
+            writer.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, self.path)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return writer.rows
+
+    def discard(self) -> None:
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+def _public(params: dict[str, Any]) -> dict[str, Any]:
+    """The user's options; keys starting with "_" are the run's own notes (e.g. its slice plan)."""
+    return {key: value for key, value in params.items() if not key.startswith("_")}
+
+
+class _HeaderlessCsv(CsvRowWriter):
+    """CSV parts carry no header; the joined file gets one."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._csv = csv.writer(self._file)
+        self.rows = 0
+
+
+def write_dataset(path: Path, fmt: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write a whole dataset atomically in one go (no resume): temp file + os.replace."""
+    tmp = path.with_name(f".{path.name}.amlmon-tmp")
+    writer = open_writer(tmp, fmt)
+    try:
+        writer.write(rows)
+        writer.close()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return writer.rows

@@ -1,0 +1,374 @@
+"""`data pull`: model_data_collection traces from the query API, sliced by time, streamed to a dataset.
+
+The query API caps one answer at 500,000 rows / ~64 MB. The range is planned from a per-bin count
+histogram (one query) so each slice stays well under the cap; a slice the service still cuts
+(partial result, or the row cap reached) is halved and fetched again. The plan is saved in the
+checkpoint so `--resume` fetches exactly the slices that were not finished. Finally the rows
+written are checked against a `count()` of the same range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from amlmon import kql
+from amlmon.datasets import DatasetOutput, model_data_row
+from amlmon.targets import Schema, Target, telemetry_filter
+from amlmon.telemetry import MODEL_DATA_MESSAGE
+
+if TYPE_CHECKING:
+    from amlmon.context import AppContext
+
+SERVICE_ROW_CAP = 500_000
+DEFAULT_SLICE_ROWS = 100_000
+HISTOGRAM_BINS = 240
+MIN_SLICE = dt.timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Columns:
+    table: str
+    time: str
+    message: str
+    role: str
+    properties: str
+
+
+COLUMNS = {
+    "classic": Columns("traces", "timestamp", "message", "cloud_RoleName", "customDimensions"),
+    "workspace": Columns("AppTraces", "TimeGenerated", "Message", "AppRoleName", "Properties"),
+}
+
+
+def slice_rows_target() -> int:
+    """Rows per slice; AMLMON_DATA_SLICE_ROWS lowers it (tests force slicing with small data)."""
+    try:
+        value = int(os.environ.get("AMLMON_DATA_SLICE_ROWS", DEFAULT_SLICE_ROWS))
+    except ValueError:
+        value = DEFAULT_SLICE_ROWS
+    return max(1, min(value, SERVICE_ROW_CAP - 1))
+
+
+def base_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime) -> str:
+    c = COLUMNS[schema]
+    return (
+        f"{c.table}\n"
+        f"| where {c.time} >= {kql.datetime(start)} and {c.time} < {kql.datetime(end)}\n"
+        f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}\n"
+        f"| where {telemetry_filter(targets, schema)}"
+    )
+
+
+def rows_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime) -> str:
+    c = COLUMNS[schema]
+    return (
+        base_query(targets, schema, start, end)
+        + f"\n| project {c.time}, {c.role}, {c.properties}\n| order by {c.time} asc"
+    )
+
+
+def count_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime) -> str:
+    return base_query(targets, schema, start, end) + "\n| summarize n = count()"
+
+
+def histogram_query(
+    targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime, size: dt.timedelta
+) -> str:
+    c = COLUMNS[schema]
+    return base_query(targets, schema, start, end) + (
+        f"\n| summarize n = count() by b = bin({c.time}, {kql.timespan(size)})"
+    )
+
+
+@dataclass
+class Slice:
+    start: dt.datetime
+    end: dt.datetime
+    expected: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "expected": self.expected}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Slice:
+        return cls(
+            dt.datetime.fromisoformat(data["start"]),
+            dt.datetime.fromisoformat(data["end"]),
+            int(data["expected"]),
+        )
+
+
+def plan_slices(
+    start: dt.datetime, end: dt.datetime, size: dt.timedelta, counts: dict[dt.datetime, int], target: int
+) -> list[Slice]:
+    """Consecutive bins merged while their rows stay ≤ target (sparse bins widen, dense ones stand alone).
+
+    A single bin above the target is cut in equal parts by its count; fetching halves further if the
+    service still caps a part.
+    """
+    slices: list[Slice] = []
+    cursor = start
+    current_start, current_rows = start, 0
+    while cursor < end:
+        aligned = _floor(cursor, size)
+        bin_end = min(aligned + size, end)
+        rows = counts.get(aligned, 0)
+        if current_rows and current_rows + rows > target:
+            slices.append(Slice(current_start, cursor, current_rows))
+            current_start, current_rows = cursor, 0
+        if rows > target:
+            if current_start < cursor:  # the sparse bins before it, even empty ones, keep their slice
+                slices.append(Slice(current_start, cursor, current_rows))
+            parts = -(-rows // target)
+            step = (bin_end - cursor) / parts
+            for index in range(parts):
+                part_end = bin_end if index == parts - 1 else cursor + step * (index + 1)
+                slices.append(Slice(cursor + step * index, part_end, rows // parts))
+            current_start = bin_end
+        else:
+            current_rows += rows
+        cursor = bin_end
+    if current_start < end:
+        slices.append(Slice(current_start, end, current_rows))
+    return [s for s in slices if s.end > s.start]
+
+
+def _floor(value: dt.datetime, size: dt.timedelta) -> dt.datetime:
+    """The start of `value`'s bin as KQL's bin() computes it (bins align to the epoch)."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    step = int(size.total_seconds() * 1_000_000)
+    offset = (value - epoch) // dt.timedelta(microseconds=1)
+    return epoch + dt.timedelta(microseconds=(offset // step) * step)
+
+
+def histogram_bin(start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+    """A whole-second bin giving about HISTOGRAM_BINS bins over the range."""
+    seconds = max(1, int((end - start).total_seconds() // HISTOGRAM_BINS) + 1)
+    return dt.timedelta(seconds=seconds)
+
+
+@dataclass
+class PullResult:
+    rows: int
+    truncated: int
+    slices: int
+    halvings: int
+    expected: int
+    verified: bool
+    path: str
+
+
+class Puller:
+    """Runs the plan: histogram → slices → rows → parts → final file → count check."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        targets: Sequence[Target],
+        schema: Schema,
+        start: dt.datetime,
+        end: dt.datetime,
+        output: DatasetOutput,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.ctx, self.targets, self.schema = ctx, list(targets), schema
+        self.start, self.end, self.output = start, end, output
+        self.progress = progress or (lambda done, total: None)
+        self.source = "log-analytics" if schema == "workspace" else "app-insights"
+        self.truncated = 0
+        self.halvings = 0
+
+    def _query(self, text: str, start: dt.datetime, end: dt.datetime) -> Any:
+        from amlmon.azure.logs import run_query
+
+        # The timespan is widened by a millisecond each side: the KQL's own where-clause is exact.
+        pad = dt.timedelta(milliseconds=1)
+        return run_query(self.ctx, text, timespan=(start - pad, end + pad), source=self.source)  # type: ignore[arg-type]
+
+    def count(self, start: dt.datetime, end: dt.datetime) -> int:
+        result = self._query(count_query(self.targets, self.schema, start, end), start, end)
+        if result.partial_error:
+            from amlmon.errors import PartialResult
+
+            raise PartialResult(
+                f"counting rows failed: {result.partial_error}", hint="retry, or narrow --since/--until"
+            )
+        rows = result.primary.rows
+        return int(rows[0][0]) if rows else 0
+
+    def plan(self) -> list[Slice]:
+        stored = self.output.checkpoint.params.get("_plan")
+        if isinstance(stored, list) and self.output.checkpoint.parts:
+            return [Slice.from_json(item) for item in stored]
+        size = histogram_bin(self.start, self.end)
+        result = self._query(
+            histogram_query(self.targets, self.schema, self.start, self.end, size), self.start, self.end
+        )
+        counts: dict[dt.datetime, int] = {}
+        from amlmon.datasets import parse_time
+
+        for record in result.primary.records():
+            when = parse_time(record.get("b"))
+            if when is not None:
+                counts[when] = counts.get(when, 0) + int(record.get("n") or 0)
+        slices = plan_slices(self.start, self.end, size, counts, slice_rows_target())
+        return slices
+
+    def fetch(self, piece: Slice) -> Iterator[dict[str, Any]]:
+        """Rows of one slice in time order; halves the slice while the service cuts the answer."""
+        result = self._query(
+            rows_query(self.targets, self.schema, piece.start, piece.end), piece.start, piece.end
+        )
+        rows = result.primary.rows
+        capped = bool(result.partial_error) or len(rows) >= SERVICE_ROW_CAP
+        if capped and piece.end - piece.start > MIN_SLICE:
+            self.halvings += 1
+            middle = piece.start + (piece.end - piece.start) / 2
+            del result, rows
+            yield from self.fetch(Slice(piece.start, middle, piece.expected // 2))
+            yield from self.fetch(Slice(middle, piece.end, piece.expected - piece.expected // 2))
+            return
+        if capped:
+            from amlmon.errors import PartialResult
+
+            raise PartialResult(
+                f"the service cut the answer for {piece.start.isoformat()} even at the smallest slice",
+                hint="narrow the targets, or pull from exported blobs with `amlmon data extract`",
+            )
+        for time, role, properties in rows:
+            row = model_data_row(time, role, properties)
+            if row["truncated"]:
+                self.truncated += 1
+            yield row
+
+    def run(self) -> PullResult:
+        slices = self.plan()
+        self.output.checkpoint.params["_plan"] = [s.to_json() for s in slices]
+        expected = sum(s.expected for s in slices)
+        done_rows = self.output.rows_done
+        self.truncated = sum(int(p.get("truncated", 0)) for p in self.output.checkpoint.parts.values())
+        self.progress(done_rows, expected)
+        for index, piece in enumerate(slices):
+            name = DatasetOutput.part_name(index)
+            if self.output.done(name):
+                continue
+            before = self.truncated
+            rows = self.output.write_part(name, self.fetch(piece), {**piece.to_json()})
+            self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
+            done_rows += rows
+            self.progress(done_rows, expected)
+        total = self.output.finish()
+        counted = self.count(self.start, self.end)
+        return PullResult(
+            rows=total,
+            truncated=self.truncated,
+            slices=len(slices),
+            halvings=self.halvings,
+            expected=counted,
+            verified=counted == total,
+            path=str(self.output.path),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# `data extract`: the same rows from exported blobs (diagnostic settings or data export rules)
+# ------------------------------------------------------------------------------------------------
+import json as _json  # noqa: E402 - kept next to the extract code that needs it
+import re as _re  # noqa: E402
+
+# Containers holding traces: a diagnostic setting's and a Log Analytics data export rule's.
+TRACE_CONTAINERS = ("insights-logs-apptraces", "am-apptraces")
+# y=YYYY/m=MM/d=DD/h=HH/m=MM/ then PT1H.json (diagnostic setting) or PT05M[_N].json (data export).
+_BLOB_PATH = _re.compile(
+    r"y=(?P<y>\d{4})/m=(?P<mo>\d{1,2})/d=(?P<d>\d{1,2})/h=(?P<h>\d{1,2})/m=(?P<mi>\d{1,2})/"
+    r"(?P<file>PT1H|PT05M(?:_\d+)?)\.json$",
+    _re.IGNORECASE,
+)
+# Data export files by ingestion time: an event can land in a folder up to this much after its time.
+LATE_ARRIVAL = dt.timedelta(hours=24)
+
+
+def blob_hour(name: str) -> dt.datetime | None:
+    """The folder time of an export blob path, or None when the path is not an export blob."""
+    match = _BLOB_PATH.search(name.replace("\\", "/"))
+    if not match:
+        return None
+    try:
+        return dt.datetime(
+            int(match["y"]),
+            int(match["mo"]),
+            int(match["d"]),
+            int(match["h"]),
+            int(match["mi"]),
+            tzinfo=dt.UTC,
+        )
+    except ValueError:
+        return None
+
+
+def keep_blob(hour: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    """Prune by folder time: folders are hours (or 5 minutes) and may hold late data for earlier times."""
+    if start is not None and hour + LATE_ARRIVAL < start:
+        return False
+    return not (end is not None and hour >= end)
+
+
+@dataclass
+class ExtractStats:
+    blobs: int = 0
+    records: int = 0
+    rows: int = 0
+    truncated: int = 0
+    malformed: int = 0
+    skipped: int = 0  # records that are not model data
+
+
+def rows_from_lines(
+    lines: Iterator[str], start: dt.datetime | None, end: dt.datetime | None, stats: ExtractStats
+) -> Iterator[dict[str, Any]]:
+    from amlmon.datasets import row_from_export_record
+
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            record = _json.loads(text)
+        except ValueError:
+            stats.malformed += 1
+            continue
+        if not isinstance(record, dict):
+            stats.malformed += 1
+            continue
+        stats.records += 1
+        row = row_from_export_record(record)
+        if row is None:
+            stats.skipped += 1
+            continue
+        when = row["time"]
+        if when is None:
+            stats.malformed += 1
+            continue
+        if (start is not None and when < start) or (end is not None and when >= end):
+            continue
+        stats.rows += 1
+        stats.truncated += int(bool(row["truncated"]))
+        yield row
+
+
+def local_blobs(folder: Any) -> list[tuple[dt.datetime, Any]]:
+    """Export files under a local folder, by folder time then path."""
+    from pathlib import Path
+
+    found = []
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and path.suffix.lower() == ".json":
+            relative = path.relative_to(folder).as_posix()
+            hour = blob_hour(relative)
+            if hour is not None:  # other categories' files hold no model data; their records are skipped
+                found.append((hour, path))
+    return sorted(found, key=lambda item: (item[0], str(item[1])))

@@ -1,0 +1,167 @@
+"""Dataset rows, writers (Parquet/JSONL/CSV round trips), atomic output, resume, slicing plan, export paths."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amlmon import datasets, modeldata
+from amlmon.errors import UsageError
+
+T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+
+
+def _v15(request_id: str, payload: dict[str, object]) -> dict[str, str]:
+    inner = {
+        "Container Id": "c1",
+        "Request Id": request_id,
+        "Client Request Id": "cr-" + request_id,
+        "Workspace Name": "ws",
+        "Service Name": "churn",
+        "Models": ("churn:1",),
+        "Input": json.dumps(json.dumps(payload)),
+        "Prediction": json.dumps([0.25]),
+    }
+    return {"custom_dimensions": repr(inner)}
+
+
+def _v14(request_id: str, payload: dict[str, object]) -> dict[str, str]:
+    return {
+        "Container Id": "c2",
+        "Request Id": request_id,
+        "Client Request Id": "cr-" + request_id,
+        "Workspace Name": "ws",
+        "Service Name": "churn14",
+        "Models": "['churn:2']",
+        "Input": json.dumps(payload),
+        "Prediction": json.dumps([1]),
+    }
+
+
+def _rows() -> list[dict[str, object]]:
+    big = {"data": ["x" * 9000]}
+    truncated = {
+        "custom_dimensions": repr({"Request Id": "r-cut", "Input": json.dumps(json.dumps(big))})[:8192]
+    }
+    return [
+        datasets.model_data_row(
+            "2026-11-20T10:00:00.1234567Z", "churn", json.dumps(_v15("r1", {"data": [[1, 2]]}))
+        ),
+        datasets.model_data_row("2026-11-20T10:00:01Z", "azmlinfsrv", _v14("r2", {"data": [[3, 4]]})),
+        datasets.model_data_row("2026-11-20T10:00:02Z", "churn", truncated),
+    ]
+
+
+def test_rows_decode_both_generations_and_keep_truncated_records() -> None:
+    first, second, cut = _rows()
+    assert (
+        first["service"] == "churn" and first["input"] == {"data": [[1, 2]]} and first["prediction"] == [0.25]
+    )
+    assert first["time"] == dt.datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    assert (
+        second["service"] == "churn14" and second["models"] == ["churn:2"] and second["generation"] == "1.4"
+    )
+    assert cut["truncated"] is True and cut["request_id"] == "r-cut" and cut["service"] == "churn"
+    assert isinstance(cut["raw"], str) and len(cut["raw"]) == 8192
+
+
+@pytest.mark.parametrize("fmt", datasets.FORMATS)
+def test_every_format_round_trips_the_same_rows(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"out.{fmt}"
+    assert datasets.write_dataset(path, fmt, _rows()) == 3
+    back = list(datasets.read_rows(path))
+    assert [r["request_id"] for r in back] == ["r1", "r2", "r-cut"]
+    assert back[0]["input"] == {"data": [[1, 2]]} and back[0]["time"] == "2026-11-20T10:00:00.123456Z"
+    assert back[2]["truncated"] is True and back[1]["truncated"] is False
+    assert not list(tmp_path.glob(".*")), "no temp file left behind"
+
+
+def test_a_failing_row_source_leaves_no_file(tmp_path: Path) -> None:
+    def rows():
+        yield _rows()[0]
+        raise KeyboardInterrupt
+
+    path = tmp_path / "out.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        datasets.write_dataset(path, "parquet", rows())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_keeps_finished_parts_and_refuses_other_options(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    params = {"targets": [], "since": "7d", "until": None, "schema": "classic", "format": "jsonl"}
+    first = datasets.DatasetOutput(path, "jsonl", params, resume=False)
+    first.write_part("part-000000", _rows()[:1], {"start": "a", "end": "b"})
+    # a crash here; the next run with --resume sees the finished part
+    again = datasets.DatasetOutput(path, "jsonl", params, resume=True)
+    assert again.done("part-000000") and again.rows_done == 1
+    with pytest.raises(UsageError):
+        datasets.DatasetOutput(path, "jsonl", {**params, "since": "1d"}, resume=True)
+    again.write_part("part-000001", _rows()[1:], {"start": "b", "end": "c"})
+    assert again.finish() == 3 and not again.parts_dir.exists()
+    assert [r["request_id"] for r in datasets.read_rows(path)] == ["r1", "r2", "r-cut"]
+
+
+def test_format_from_extension() -> None:
+    assert datasets.format_for(Path("a.PARQUET")) == "parquet"
+    with pytest.raises(UsageError):
+        datasets.format_for(Path("a.txt"))
+
+
+def test_plan_merges_sparse_bins_and_splits_dense_ones() -> None:
+    size = dt.timedelta(minutes=10)
+    counts = {T0: 10, T0 + size: 10, T0 + 2 * size: 95, T0 + 3 * size: 1}
+    plan = modeldata.plan_slices(T0, T0 + 4 * size, size, counts, target=40)
+    assert plan[0].start == T0 and plan[0].end == T0 + 2 * size and plan[0].expected == 20
+    dense = [s for s in plan if T0 + 2 * size <= s.start < T0 + 3 * size]
+    assert len(dense) == 3 and all(s.expected <= 40 for s in dense)
+    assert plan[-1].end == T0 + 4 * size
+    for left, right in itertools.pairwise(plan):
+        assert left.end == right.start, "slices tile the range without gaps or overlaps"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=30),
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=0, max_value=599),
+)
+def test_plan_tiles_any_range(bins: list[int], target: int, offset_s: int) -> None:
+    size = dt.timedelta(minutes=10)
+    start = T0 + dt.timedelta(seconds=offset_s)
+    end = T0 + size * len(bins)
+    counts = {T0 + size * i: n for i, n in enumerate(bins)}
+    plan = modeldata.plan_slices(start, end, size, counts, target)
+    assert plan[0].start == start and plan[-1].end == end
+    for left, right in itertools.pairwise(plan):
+        assert left.end == right.start
+
+
+def test_export_blob_paths_both_layouts() -> None:
+    diag = "resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.INSIGHTS/COMPONENTS/W-AI/y=2026/m=11/d=20/h=10/m=00/PT1H.json"
+    export = "WorkspaceResourceId=/subscriptions/s/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/w/y=2026/m=11/d=20/h=10/m=05/PT05M_1.json"
+    assert modeldata.blob_hour(diag) == T0
+    assert modeldata.blob_hour(export) == T0 + dt.timedelta(minutes=5)
+    assert modeldata.blob_hour("y=2026/m=11/d=20/h=10/m=00/other.json") is None
+    assert not modeldata.keep_blob(T0, T0 + dt.timedelta(days=2), None)
+    assert modeldata.keep_blob(T0, T0 + dt.timedelta(hours=3), None), "late data lands in later folders"
+
+
+def test_malformed_lines_are_counted_not_fatal() -> None:
+    stats = modeldata.ExtractStats()
+    record = {
+        "time": "2026-11-20T10:00:00.0000000Z",
+        "Type": "AppTraces",
+        "Message": "model_data_collection",
+        "AppRoleName": "churn",
+        "Properties": _v15("r1", {"a": 1}),
+    }
+    lines = iter(["{not json", json.dumps(record), json.dumps({**record, "Message": "hello"}), "", "[1]"])
+    rows = list(modeldata.rows_from_lines(lines, None, None, stats))
+    assert len(rows) == 1 and stats.malformed == 2 and stats.skipped == 1 and stats.records == 2
