@@ -121,11 +121,11 @@ def error_body_for(path: str, status: int) -> dict[str, Any]:
 
 
 def build_router(state: EmulatorState) -> Router:
-    from amlmon.emulator import admin, arm, inference, ingestion, logs_api, mms
+    from amlmon.emulator import admin, arm, export_delivery, inference, ingestion, logs_api, mms
 
     router = Router()
     _register_identity(router, state)
-    for module in (admin, arm, mms, logs_api, ingestion, inference):
+    for module in (admin, arm, mms, logs_api, ingestion, inference, export_delivery):
         module.register(router, state)
     return router
 
