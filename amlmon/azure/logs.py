@@ -40,6 +40,35 @@ class QueryResult:
         return self.tables[0] if self.tables else Table("PrimaryResult", [], [], [])
 
 
+class RejectedQuery(QueryError):
+    """A syntax or semantic error, with where the service says it is (line 1-based, pos 0-based)."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        line: int | None = None,
+        pos: int | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.line, self.pos, self.token = line, pos, token
+
+
+def _error_position(error: Any) -> tuple[int | None, int | None, str | None]:
+    """(line, pos, token) of the innermost error that has them."""
+    found: tuple[int | None, int | None, str | None] = (None, None, None)
+    inner = getattr(error, "innererror", None) or getattr(error, "inner_error", None)
+    while inner is not None:
+        line, pos = _get(inner, "line"), _get(inner, "pos")
+        if isinstance(line, int) and isinstance(pos, int):
+            token = _get(inner, "token")
+            found = (line, pos, token if isinstance(token, str) else None)
+        inner = _get(inner, "innererror")
+    return found
+
+
 def _table(raw: Any) -> Table:
     columns = list(raw.columns)
     types = list(getattr(raw, "columns_types", None) or [""] * len(columns))
@@ -81,13 +110,18 @@ def run_query(
     source: Source = "app-insights",
     server_timeout: int | None = None,
     allow_partial: bool = True,
+    **request_options: Any,
 ) -> QueryResult:
-    """Run one KQL query; raise QueryError for a rejected query, PartialResult if not allow_partial."""
+    """Run one KQL query; raise QueryError for a rejected query, PartialResult if not allow_partial.
+
+    `request_options` go to the SDK call as per-request pipeline options (e.g. retry_total=0 when the
+    caller does its own retrying).
+    """
     from azure.core.exceptions import HttpResponseError
     from azure.monitor.query import LogsQueryPartialResult, LogsQueryStatus
 
     info = ctx.workspace_info
-    kwargs: dict[str, Any] = {"timespan": timespan}
+    kwargs: dict[str, Any] = {"timespan": timespan, **request_options}
     if server_timeout is not None:
         kwargs["server_timeout"] = server_timeout
     try:
@@ -97,9 +131,14 @@ def run_query(
             response = ctx.logs_client.query_resource(info.require_app_insights(), query, **kwargs)
     except HttpResponseError as exc:
         if getattr(exc, "status_code", None) == 400:
-            raise QueryError(
-                f"the query was rejected: {_error_text(getattr(exc, 'error', None) or exc)}",
+            error = getattr(exc, "error", None) or exc
+            line, pos, token = _error_position(error)
+            raise RejectedQuery(
+                f"the query was rejected: {_error_text(error)}",
                 hint="fix the KQL (--print-query shows what amlmon sent)",
+                line=line,
+                pos=pos,
+                token=token,
             ) from None
         raise
     if isinstance(response, LogsQueryPartialResult) or getattr(response, "status", None) == LogsQueryStatus.PARTIAL:

@@ -1,9 +1,319 @@
-"""(stub) — commands of this group are being built; see ARCHITECTURE.md."""
+"""`amlmon traces`: custom traces and model data of deployed models, as a one-off read or a live tail."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
+import zlib
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
 import typer
+
+from amlmon.cli.common import app_context, warn
+
+if TYPE_CHECKING:
+    from amlmon.traces import TraceEvent
+
+FORMATS = ("pretty", "short", "json", "jsonl", "raw")
+TARGETS_HELP = (
+    "Services (svc), endpoints (ep) or deployments (ep/dep); none means every service of the workspace."
+)
+
+# Distinct, readable on dark and light terminals (stern's idea: one colour per target).
+_PALETTE = ("36", "33", "35", "32", "34", "96", "93", "95", "92", "94")
+_SEVERITY_COLOR = {"warning": "33", "error": "31", "critical": "1;31"}
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("traces")(traces)
+
+
+def traces(
+    targets: list[str] = typer.Argument(None, metavar="TARGET", help=TARGETS_HELP, show_default=False),
+    since: str = typer.Option(
+        "10m", "--since", help="Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
+    ),
+    until: str | None = typer.Option(None, "--until", help="End (default now); with --follow, when to stop."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep polling for new events until Ctrl-C."),
+    model_data: bool = typer.Option(
+        False, "--model-data", help="Show model_data_collection records: each request's input and prediction."
+    ),
+    message: str | None = typer.Option(
+        None, "--message", help="Only messages containing TEXT (case-sensitive)."
+    ),
+    grep: str | None = typer.Option(
+        None, "--grep", help="Only messages matching REGEX (evaluated by the service)."
+    ),
+    severity: str | None = typer.Option(
+        None, "--severity", help="Least severe level shown: verbose, info, warning, error, critical."
+    ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=0,
+        max=500_000,
+        help="Only the newest N events of the window (with -f: of the backlog).",
+    ),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="pretty, short, json, jsonl or raw (default pretty; -o json/jsonl/tsv/yaml also work).",
+    ),
+    interval: str = typer.Option(
+        "5s", "--interval", help="Time between polls with --follow (at least 200ms)."
+    ),
+    log_analytics: bool = typer.Option(
+        False,
+        "--log-analytics",
+        help="Read AppTraces in the Log Analytics workspace instead of App Insights traces.",
+    ),
+    print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
+) -> int:
+    """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
+
+    Events are printed oldest first. With --follow, amlmon keeps polling and prints each event once as
+    it becomes queryable — also events that App Insights ingests late, with older timestamps —
+    until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
+    """
+    from amlmon import traces as domain
+    from amlmon.targets import Schema, parse_targets
+    from amlmon.timeparse import parse_duration, parse_instant, time_range
+
+    schema: Schema = "workspace" if log_analytics else "classic"
+    style = _style(fmt, follow)
+    if follow:
+        start = parse_instant(since, option="--since")
+        end = parse_instant(until, option="--until") if until else None
+        if end is not None and end <= start:
+            raise _usage(f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})")
+    else:
+        start, end = time_range(since, until, default_since="10m")
+    poll_every = parse_duration(interval, option="--interval").total_seconds()
+    if poll_every < domain.MIN_REQUEST_SPACING:
+        raise _usage(f"--interval {interval!r} is shorter than 200ms", "e.g. --interval 5s")
+    spec = domain.TraceFilter(
+        start=start,
+        end=None if follow else end,
+        targets=tuple(parse_targets(targets or [])),
+        message=_checked_text(message, "--message"),
+        grep=domain.check_regex(grep),
+        min_severity=domain.parse_severity(severity),
+        model_data=model_data,
+    )
+    if print_query:
+        _print_queries(spec, schema, follow, limit)
+        return 0
+    ctx = app_context()
+    printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
+    if follow:
+        return _follow(ctx, spec, schema, printer, poll_every, end, limit)
+    window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
+    for batch in window.events:
+        printer.print_batch(batch)
+    printer.finish()
+    for error in window.partial:
+        warn(f"partial result, some events are missing: {error}")
+    return 1 if window.partial else 0
+
+
+def _follow(
+    ctx: Any, spec: Any, schema: Any, printer: TracePrinter, interval: float, until: Any, limit: int | None
+) -> int:
+    from amlmon import traces as domain
+
+    def status(text: str) -> None:
+        print(f"amlmon: {text}", file=sys.stderr, flush=True)
+
+    follower = domain.Follower(
+        domain.service_fetch(ctx, schema, retries=False),
+        spec,
+        schema,
+        interval=interval,
+        emit=printer.print_batch,
+        status=status,
+        backlog_limit=limit,
+    )
+    follower.run(until=until)
+    printer.finish()
+    return 0
+
+
+def _usage(message: str, hint: str | None = None) -> Exception:
+    from amlmon.errors import UsageError
+
+    return UsageError(message, hint=hint)
+
+
+def _checked_text(value: str | None, option: str) -> str | None:
+    from amlmon import kql
+
+    if value is None:
+        return None
+    if value == "":
+        raise _usage(f"{option} is empty", f"give the text to look for, e.g. {option} timeout")
+    kql.string(value)  # refuses control characters with a clear message
+    return value
+
+
+def _style(fmt: str | None, follow: bool) -> str:
+    """The printer's style: --format wins, then -o, then pretty."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise _usage(f"--format {fmt!r} is not one of {', '.join(FORMATS)}", "e.g. --format jsonl")
+        style = fmt
+    else:
+        output = app_context().options.output
+        style = {None: "pretty", "table": "pretty", "jsonc": "json"}.get(output, output or "pretty")
+    if follow and style == "json":
+        return "jsonl"  # a stream cannot be one JSON array
+    if follow and style == "yaml":
+        raise _usage("-o yaml cannot stream", "use --format jsonl with --follow")
+    return style
+
+
+def _color(style: str) -> bool:
+    from amlmon.render.console import color_allowed
+
+    return style == "pretty" and color_allowed(sys.stdout, app_context().options.no_color)
+
+
+def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None) -> None:
+    from amlmon import traces as domain
+
+    source = "log-analytics" if schema == "workspace" else "app-insights"
+    end = spec.end.isoformat() if spec.end else "now+1h"
+    header = f"// {source}, timespan {spec.start.isoformat()}/{end}"
+    if follow:
+        text = domain.follow_query(spec, schema, ingested_after=None)
+        print(
+            f"{header}\n// each later poll adds: | where ingestion_time() > <newest ingestion time seen - 2m>"
+        )
+    elif limit is not None:
+        text = domain.latest_query(spec, schema, limit)
+        print(header)
+    else:
+        text = domain.window_query(spec, schema)
+        print(header)
+    print(text)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------------
+class TracePrinter:
+    """Writes batches of events in one style; `finish` closes a JSON array or a buffered format."""
+
+    def __init__(self, style: str, stream: IO[str], *, color: bool, jmespath: str | None = None) -> None:
+        self.style, self.stream, self.color, self.jmespath = style, stream, color, jmespath
+        self.width = shutil.get_terminal_size((160, 24)).columns
+        self._buffer: list[dict[str, Any]] = []  # json / yaml: one document at the end
+        self._target_width = 0
+
+    def print_batch(self, events: Sequence[TraceEvent]) -> None:
+        if not events or self.style == "none":
+            return
+        if self.style in ("json", "yaml"):
+            self._buffer.extend(event.to_dict() for event in events)
+            return
+        write = self.stream.write
+        if self.style == "jsonl":
+            self._jsonl(events)
+        elif self.style == "tsv":
+            write("".join(self._tsv(event) + "\n" for event in events))
+        elif self.style == "raw":
+            write("".join(self._raw(event) + "\n" for event in events))
+        else:
+            self._target_width = max(self._target_width, *(len(event.target) for event in events))
+            line = self._pretty if self.style == "pretty" else self._short
+            write("".join(line(event) + "\n" for event in events))
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.style in ("json", "yaml"):
+            from amlmon.render import emit
+
+            emit(self._buffer, output=self.style, query=self.jmespath, stream=self.stream)
+
+    # --- styles -----------------------------------------------------------------------------
+    def _jsonl(self, events: Sequence[TraceEvent]) -> None:
+        dumps = json.dumps
+        if self.jmespath:
+            from amlmon.render import apply_query
+
+            items = [apply_query(event.to_dict(), self.jmespath) for event in events]
+        else:
+            items = [event.to_dict() for event in events]
+        self.stream.write(
+            "".join(dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
+        )
+
+    def _paint(self, text: str, code: str | None) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text
+
+    def _target_color(self, target: str) -> str:
+        return _PALETTE[zlib.crc32(target.encode()) % len(_PALETTE)]
+
+    def _pretty(self, event: TraceEvent) -> str:
+        from amlmon.traces import iso
+
+        target = self._paint(event.target.ljust(self._target_width), self._target_color(event.target))
+        stamp = iso(event.timestamp)
+        if event.model_data is not None:
+            return f"{stamp} {target} {self._model_data_line(event, len(stamp) + self._target_width + 2)}"
+        severity = event.severity.upper()[:4].ljust(4)
+        severity = self._paint(severity, _SEVERITY_COLOR.get(event.severity))
+        indent = "\n" + " " * (len(stamp) + self._target_width + 7)
+        return f"{stamp} {target} {severity} {event.message.rstrip().replace(chr(10), indent)}"
+
+    def _model_data_line(self, event: TraceEvent, used: int) -> str:
+        md = event.model_data
+        assert md is not None
+        request = f"req={(md.request_id or '?')[:8]}"
+        if md.truncated:
+            return f"{request} [record cut by App Insights at 8192 characters; input and prediction lost]"
+        room = max(self.width - used - len(request) - 12, 20)
+        shown_input = _clip(_compact(md.input), room * 3 // 5)
+        shown_prediction = _clip(_compact(md.prediction), room - len(shown_input))
+        return f"{request} in={shown_input} → out={shown_prediction}"
+
+    def _short(self, event: TraceEvent) -> str:
+        stamp = event.timestamp.strftime("%H:%M:%S")
+        if event.model_data is not None:
+            md = event.model_data
+            return f"{stamp} {event.target} {_compact(md.input)} -> {_compact(md.prediction)}"
+        return f"{stamp} {event.target} {event.message}"
+
+    def _raw(self, event: TraceEvent) -> str:
+        if event.model_data is not None:
+            md = event.model_data
+            return md.raw or "" if md.truncated else _compact(md.input)
+        return event.message
+
+    def _tsv(self, event: TraceEvent) -> str:
+        from amlmon.traces import iso
+
+        if event.model_data is not None:
+            md = event.model_data
+            cells = [
+                iso(event.timestamp),
+                event.target,
+                md.request_id or "",
+                _compact(md.input),
+                _compact(md.prediction),
+                "truncated" if md.truncated else "",
+            ]
+        else:
+            cells = [iso(event.timestamp), event.target, event.severity, event.message]
+        return "\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells)
+
+
+def _compact(value: Any) -> str:
+    if value is None:
+        return "null"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _clip(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
