@@ -143,7 +143,9 @@ def _json_text(value: Any) -> str | None:
 
 def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     """A sort/identity key: time, request id, then the input text (two records of one request differ there)."""
-    return (format_time(row["time"]) or "", row.get("request_id") or "", _json_text(row.get("input")) or "")
+    when = row.get("time")
+    text = when if isinstance(when, str) else format_time(when)
+    return (text or "", row.get("request_id") or "", _json_text(row.get("input")) or "")
 
 
 # ------------------------------------------------------------------------------------------------

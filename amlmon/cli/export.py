@@ -153,14 +153,6 @@ def enable(
     if dry_run:
         output({**result, "action": action, "dryRun": True, "body": {"properties": wanted}})
         return
-    if existing is None:
-        others = ds.list_settings(ctx, component)
-        if len(others) >= ds.MAX_SETTINGS:
-            raise OperationFailed(
-                f"the component already has {len(others)} diagnostic settings, Azure's maximum is {ds.MAX_SETTINGS}: "
-                + ", ".join(s.name for s in others),
-                hint="remove one (`amlmon export disable --name NAME --force`) or reuse one with --name NAME --force",
-            )
     ds.put_setting(ctx, component, name, wanted)
     output({**result, "action": "created" if action == "create" else "updated"})
 
