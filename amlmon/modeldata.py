@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon import kql
-from amlmon.datasets import DatasetOutput, model_data_row
+from amlmon.datasets import DatasetOutput, model_data_row, row_key
 from amlmon.targets import Schema, Target, telemetry_filter
 from amlmon.telemetry import MODEL_DATA_MESSAGE
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 SERVICE_ROW_CAP = 500_000
-DEFAULT_SLICE_ROWS = 100_000
+DEFAULT_SLICE_ROWS = 50_000
 HISTOGRAM_BINS = 240
 MIN_SLICE = dt.timedelta(milliseconds=1)
 
@@ -239,11 +239,14 @@ class Puller:
                 f"the service cut the answer for {piece.start.isoformat()} even at the smallest slice",
                 hint="narrow the targets, or pull from exported blobs with `amlmon data extract`",
             )
-        for time, role, properties in rows:
-            row = model_data_row(time, role, properties)
+        decoded = [model_data_row(time, role, properties) for time, role, properties in rows]
+        del result, rows
+        # Ties in time come back in any order; a full key makes reruns and --resume byte-identical.
+        decoded.sort(key=row_key)
+        for row in decoded:
             if row["truncated"]:
                 self.truncated += 1
-            yield row
+        yield from decoded
 
     def run(self) -> PullResult:
         slices = self.plan()

@@ -230,3 +230,252 @@ def test_unknown_output_format_is_a_usage_error(cli: Any, tmp_path: Path) -> Non
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# ------------------------------------------------------------------------------------------------
+# data pull: the query API, sliced, verified, resumable
+# ------------------------------------------------------------------------------------------------
+SUB = "00000000-0000-0000-0000-00000000da7a"
+
+
+def _pull_workspace(emulator: Any) -> dict[str, Any]:
+    rg, ws = unique("rg-data"), unique("wsdata")
+    status, body = emulator.admin(
+        "POST",
+        "/_emulator/workspaces",
+        {
+            "subscription": SUB,
+            "resourceGroup": rg,
+            "name": ws,
+            "services": [{"name": "churn", "computeType": "ACI"}, {"name": "fraud", "computeType": "AKS"}],
+        },
+    )
+    if status == 404:
+        pytest.skip("the emulator's workspace admin route has not landed yet")
+    assert status in (200, 201), body
+    status, seeded = emulator.admin(
+        "POST",
+        "/_emulator/telemetry/seed",
+        {
+            "subscription": SUB,
+            "resourceGroup": rg,
+            "workspace": ws,
+            "services": ["churn", "fraud"],
+            "hours": 2,
+            "ratePerMinute": 3,
+            "generation": "mixed",
+            "seed": 11,
+        },
+    )
+    if status == 404:
+        pytest.skip("the emulator's telemetry seed route has not landed yet")
+    assert status == 200, seeded
+    return {"args": ["--subscription", SUB, "-g", rg, "-w", ws], "truth": seeded["truth"], **body}
+
+
+@pytest.fixture(scope="module")
+def pulled_ws(emulator: Any) -> dict[str, Any]:
+    return _pull_workspace(emulator)
+
+
+def _cut_envelope(ikey: str, request_id: str) -> dict[str, Any]:
+    """A 1.5.1 model_data_collection trace whose custom_dimensions App Insights cut at 8,192 characters."""
+    inner = repr(
+        {
+            "Request Id": request_id,
+            "Service Name": "churn",
+            "Input": json.dumps(json.dumps({"d": "x" * 9000})),
+        }
+    )
+    return {
+        "name": "Microsoft.ApplicationInsights.Message",
+        "time": datetime_now_iso(),
+        "iKey": ikey,
+        "tags": {"ai.cloud.role": "churn", "ai.cloud.roleInstance": "host-9", "ai.operation.id": "0" * 32},
+        "data": {
+            "baseType": "MessageData",
+            "baseData": {
+                "ver": 2,
+                "message": "model_data_collection",
+                "properties": {"custom_dimensions": inner[:8192]},
+            },
+        },
+    }
+
+
+def datetime_now_iso() -> str:
+    import datetime as dt
+
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_pull_slices_the_range_and_matches_the_seed(
+    cli: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    expected = sum(int(t.get("modelData", 0)) for t in pulled_ws["truth"].values())
+    assert expected > 100
+    out = tmp_path / "md.parquet"
+    result = cli(
+        "data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(out), "-o", "json",
+        env={"AMLMON_DATA_SLICE_ROWS": "60"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    assert summary["rows"] == expected and summary["verified"] is True and summary["slices"] > 3
+    rows = list(datasets.read_rows(out))
+    assert len(rows) == expected
+    assert len({(r["time"], r["request_id"], json.dumps(r["input"])) for r in rows}) == expected, (
+        "no duplicates"
+    )
+    assert {r["generation"] for r in rows} == {"1.4", "1.5"}
+    assert {r["service"] for r in rows} == {"churn", "fraud"}
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no parts or temp files left"
+
+    one = cli(
+        "data",
+        "pull",
+        "churn",
+        *pulled_ws["args"],
+        "--since",
+        "3h",
+        "--out",
+        str(tmp_path / "c.jsonl"),
+        "-o",
+        "json",
+    )
+    assert one.exit_code == 0, one.stderr
+    assert one.json()["rows"] == int(pulled_ws["truth"]["churn"]["modelData"])
+
+
+def test_pull_keeps_truncated_records_flagged(cli: Any, emulator: Any, tmp_path: Path) -> None:
+    ws = _pull_workspace(emulator)
+    status, body = emulator.admin(
+        "POST",
+        "/_emulator/telemetry/rows",
+        {
+            "instrumentationKey": ws["instrumentationKey"],
+            "envelopes": [_cut_envelope(ws["instrumentationKey"], "r-cut-1")],
+        },
+    )
+    assert status in (200, 201), body
+    out = tmp_path / "md.jsonl"
+    result = cli("data", "pull", "churn", *ws["args"], "--since", "3h", "--out", str(out), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["truncated"] >= 1 and "cut by Application Insights" in result.stderr
+    [cut] = [r for r in datasets.read_rows(out) if r["request_id"] == "r-cut-1"]
+    assert cut["truncated"] is True and cut["input"] is None and len(cut["raw"]) == 8192
+
+
+def test_pull_print_query_escapes_targets(cli: Any, pulled_ws: dict[str, Any], tmp_path: Path) -> None:
+    result = cli(
+        "data",
+        "pull",
+        "churn",
+        "ep/blue",
+        *pulled_ws["args"],
+        "--print-query",
+        "--out",
+        str(tmp_path / "x.csv"),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert 'message == "model_data_collection"' in result.stdout and '"ep"' in result.stdout
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_pull_survives_transient_query_faults(
+    cli: Any, emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    for rule in (
+        {"kind": "status", "status": 503, "path": "/query$", "count": 1},
+        {"kind": "status", "status": 429, "retryAfter": 1, "path": "/query$", "count": 1},
+        {"kind": "reset", "path": "/query$", "count": 1},
+    ):
+        status, _ = emulator.admin("POST", "/_emulator/faults", rule)
+        assert status in (200, 201)
+    out = tmp_path / "md.csv"
+    result = cli(
+        "data",
+        "pull",
+        *pulled_ws["args"],
+        "--since",
+        "3h",
+        "--out",
+        str(out),
+        "-o",
+        "json",
+        env={"AMLMON_DATA_SLICE_ROWS": "200"},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["rows"] == sum(int(t.get("modelData", 0)) for t in pulled_ws["truth"].values())
+
+
+def test_a_failed_pull_leaves_no_file_and_resume_finishes_it(
+    cli: Any, emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.jsonl"
+    until = datetime_now_iso()
+    args = [*pulled_ws["args"], "--since", "3h", "--until", until, "-o", "json"]
+    env = {"AMLMON_DATA_SLICE_ROWS": "60"}
+    assert cli("data", "pull", *args, "--out", str(whole), env=env).exit_code == 0
+    # A persistent outage after a few slices: the run fails, the finished slices stay for --resume.
+    out = tmp_path / "md.jsonl"
+    failing = _pull_with_outage_after(cli, emulator, args, out, env, after_slices=3)
+    assert failing.exit_code != 0 and not out.exists()
+    assert "--resume" in failing.stderr and "Traceback" not in failing.stderr
+    parts = json.loads((tmp_path / ".md.jsonl.amlmon-parts" / "checkpoint.json").read_text())["parts"]
+    assert len(parts) >= 3
+    seq = emulator.last_seq()
+    resumed = cli("data", "pull", *args, "--out", str(out), "--resume", env=env)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert out.read_text() == whole.read_text(), "resume gives the same file as an uninterrupted run"
+    slices = json.loads(whole_summary(cli, args, tmp_path, env))["slices"]
+    queries = [r for r in emulator.requests_since(seq) if r["path"].endswith("/query") and r["status"] == 200]
+    assert len(queries) <= slices - len(parts) + 1, (
+        "finished slices are not fetched again (+1: the final count)"
+    )
+
+
+def _pull_with_outage_after(
+    cli: Any, emulator: Any, args: list[str], out: Path, env: dict[str, str], after_slices: int
+) -> Any:
+    """Run a pull whose query calls start failing after `after_slices` slices (+ histogram) succeeded."""
+    import threading
+
+    stop = threading.Event()
+    parts_dir = out.with_name(f".{out.name}.amlmon-parts")
+
+    def inject() -> None:
+        while not stop.is_set():
+            checkpoint = parts_dir / "checkpoint.json"
+            try:
+                done = len(json.loads(checkpoint.read_text())["parts"])
+            except (OSError, ValueError, KeyError):
+                done = 0
+            if done >= after_slices:
+                emulator.admin("DELETE", "/_emulator/faults")
+                emulator.admin(
+                    "POST",
+                    "/_emulator/faults",
+                    {"kind": "status", "status": 500, "path": "/query$", "count": None},
+                )
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=inject)
+    thread.start()
+    emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "slow", "delay": 0.3, "path": "/query$", "count": None}
+    )
+    try:
+        return cli("data", "pull", *args, "--out", str(out), env=env)
+    finally:
+        stop.set()
+        thread.join()
+        emulator.admin("DELETE", "/_emulator/faults")
+
+
+def whole_summary(cli: Any, args: list[str], tmp_path: Path, env: dict[str, str]) -> str:
+    result = cli("data", "pull", *args, "--out", str(tmp_path / "again.jsonl"), env=env)
+    assert result.exit_code == 0, result.stderr
+    return str(result.stdout)
