@@ -40,7 +40,9 @@ SEVERITY_NAMES = {level: name for name, level in SEVERITIES.items()}
 # The 1.4.x inference server sends this role name for every service; the service is in "Service Name".
 GENERIC_ROLE = "azmlinfsrv"
 
-DEFAULT_OVERLAP = dt.timedelta(minutes=2)
+# ingestion_time() is when a record became queryable; a record can still show up shortly after a
+# newer one (parallel ingestion nodes, commit order). One minute of re-reading covers that generously.
+DEFAULT_OVERLAP = dt.timedelta(minutes=1)
 FOLLOW_PAGE_ROWS = 10_000  # rows per follow request; a full page is followed at once by the next
 WINDOW_PAGE_ROWS = 50_000  # rows per request when reading a time window
 MAX_ROWS = 500_000  # the query API's row limit per response

@@ -64,6 +64,12 @@ def traces(
     interval: str = typer.Option(
         "5s", "--interval", help="Time between polls with --follow (at least 200ms)."
     ),
+    overlap: str = typer.Option(
+        "1m",
+        "--overlap",
+        help="With --follow: how far back in ingestion time each poll looks again for records that "
+        "become queryable late (seen ones are not printed twice).",
+    ),
     log_analytics: bool = typer.Option(
         False,
         "--log-analytics",
@@ -102,13 +108,14 @@ def traces(
         min_severity=domain.parse_severity(severity),
         model_data=model_data,
     )
+    look_back = parse_duration(overlap, option="--overlap")
     if print_query:
-        _print_queries(spec, schema, follow, limit)
+        _print_queries(spec, schema, follow, limit, look_back)
         return 0
     ctx = app_context()
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
     if follow:
-        return _follow(ctx, spec, schema, printer, poll_every, end, limit)
+        return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)
     window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
     for batch in window.events:
         printer.print_batch(batch)
@@ -119,7 +126,14 @@ def traces(
 
 
 def _follow(
-    ctx: Any, spec: Any, schema: Any, printer: TracePrinter, interval: float, until: Any, limit: int | None
+    ctx: Any,
+    spec: Any,
+    schema: Any,
+    printer: TracePrinter,
+    interval: float,
+    until: Any,
+    limit: int | None,
+    overlap: Any,
 ) -> int:
     from amlmon import traces as domain
 
@@ -134,6 +148,7 @@ def _follow(
         emit=printer.print_batch,
         status=status,
         backlog_limit=limit,
+        overlap=overlap,
     )
     follower.run(until=until)
     printer.finish()
@@ -179,7 +194,7 @@ def _color(style: str) -> bool:
     return style == "pretty" and color_allowed(sys.stdout, app_context().options.no_color)
 
 
-def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None) -> None:
+def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None, overlap: Any) -> None:
     from amlmon import traces as domain
 
     source = "log-analytics" if schema == "workspace" else "app-insights"
@@ -187,8 +202,11 @@ def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None) -> N
     header = f"// {source}, timespan {spec.start.isoformat()}/{end}"
     if follow:
         text = domain.follow_query(spec, schema, ingested_after=None)
+        from amlmon import kql
+
+        print(header)
         print(
-            f"{header}\n// each later poll adds: | where ingestion_time() > <newest ingestion time seen - 2m>"
+            f"// later polls add: | where ingestion_time() > <newest ingestion time seen - {kql.timespan(overlap)}>"
         )
     elif limit is not None:
         text = domain.latest_query(spec, schema, limit)

@@ -83,7 +83,9 @@ class SimService:
             raise error
         now = self.clock.now()
         bound = _BOUND.search(query)
-        take = int(_TAKE.search(query).group(1))  # type: ignore[union-attr]
+        take_match = _TAKE.search(query)
+        assert take_match is not None
+        take = int(take_match.group(1))
         rows = [e for e in self.events if e.visible <= now and timespan[0] <= e.timestamp < timespan[1]]
         if bound:
             limit = _kql_time(bound.group(2))
@@ -283,7 +285,7 @@ def test_a_throttled_poll_waits_as_long_as_retry_after_says() -> None:
         if calls["n"] == 1:
             error = HttpResponseError(message="Too Many Requests")
             error.status_code = 429
-            error.response = type("R", (), {"headers": {"Retry-After": "7"}})()  # type: ignore[assignment]
+            error.response = type("R", (), {"headers": {"Retry-After": "7"}})()
             raise error
         return service.fetch(query, timespan)
 
