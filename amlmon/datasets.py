@@ -158,9 +158,10 @@ class RowWriter(Protocol):
     def close(self) -> None: ...
 
 
-def _arrow_schema() -> Any:
+def _arrow_schema(extra: Mapping[str, str] | None = None) -> Any:
     import pyarrow as pa
 
+    kinds = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "string": pa.string()}
     return pa.schema(
         [
             ("time", pa.timestamp("us", tz="UTC")),
@@ -176,6 +177,7 @@ def _arrow_schema() -> Any:
             ("truncated", pa.bool_()),
             ("generation", pa.string()),
             ("raw", pa.string()),
+            *((name, kinds[kind]) for name, kind in (extra or {}).items()),
         ]
     )
 
@@ -183,10 +185,11 @@ def _arrow_schema() -> Any:
 class ParquetRowWriter:
     """Batches rows into Arrow record batches; `input`/`prediction` are JSON text (schema-stable)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, extra: Mapping[str, str] | None = None) -> None:
         import pyarrow.parquet as pq
 
-        self.schema = _arrow_schema()
+        self.extra = dict(extra or {})
+        self.schema = _arrow_schema(self.extra)
         self._writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
         self._pending: list[Mapping[str, Any]] = []
         self.rows = 0
@@ -202,11 +205,13 @@ class ParquetRowWriter:
             return
         import pyarrow as pa
 
-        columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        columns: dict[str, list[Any]] = {name: [] for name in [*COLUMNS, *self.extra]}
         for row in self._pending:
             for name, kind in COLUMNS.items():
                 value = row.get(name)
                 columns[name].append(_json_text(value) if kind == "json" else value)
+            for name in self.extra:
+                columns[name].append(row.get(name))
         batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
         self._writer.write_batch(batch)
         self.rows += len(self._pending)
@@ -220,13 +225,14 @@ class ParquetRowWriter:
 class JsonlRowWriter:
     """One JSON object per line; `input`/`prediction` stay decoded JSON."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, extra: Mapping[str, str] | None = None) -> None:
         self._file: IO[str] = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
+        self.extra = dict(extra or {})
         self.rows = 0
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
-            out = {name: row.get(name) for name in COLUMNS}
+            out = {name: row.get(name) for name in [*COLUMNS, *self.extra]}
             out["time"] = format_time(out["time"])
             self._file.write(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n")
             self.rows += 1
@@ -238,15 +244,17 @@ class JsonlRowWriter:
 class CsvRowWriter:
     """A header row, then one row per record; list and JSON columns as JSON text."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, extra: Mapping[str, str] | None = None) -> None:
         self._file: IO[str] = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         self._csv = csv.writer(self._file)
-        self._csv.writerow(list(COLUMNS))
+        self.extra = dict(extra or {})
+        self._csv.writerow([*COLUMNS, *self.extra])
         self.rows = 0
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        kinds = {**COLUMNS, **self.extra}
         for row in rows:
-            self._csv.writerow([_csv_cell(name, kind, row.get(name)) for name, kind in COLUMNS.items()])
+            self._csv.writerow([_csv_cell(name, kind, row.get(name)) for name, kind in kinds.items()])
             self.rows += 1
 
     def close(self) -> None:
@@ -265,12 +273,12 @@ def _csv_cell(name: str, kind: str, value: Any) -> Any:
     return value
 
 
-def open_writer(path: Path, fmt: str) -> RowWriter:
+def open_writer(path: Path, fmt: str, extra: Mapping[str, str] | None = None) -> RowWriter:
     if fmt == "parquet":
-        return ParquetRowWriter(path)
+        return ParquetRowWriter(path, extra)
     if fmt == "jsonl":
-        return JsonlRowWriter(path)
-    return CsvRowWriter(path)
+        return JsonlRowWriter(path, extra)
+    return CsvRowWriter(path, extra)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -320,6 +328,9 @@ def _row_from_text(raw: Mapping[str, str]) -> dict[str, Any]:
             out[name] = text == "true"
         else:
             out[name] = text
+    for name, text in raw.items():  # flattened columns, as text
+        if name not in COLUMNS and name is not None:
+            out[name] = text if text != "" else None
     return out
 
 
@@ -374,6 +385,7 @@ class DatasetOutput:
                 f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
             )
         self.checkpoint = Checkpoint(params, {})
+        self.flattened: dict[str, tuple[str, str, str]] = {}  # set by finish(flatten=True)
         existing = self._load()
         if resume and existing is not None:
             if _public(existing.params) != _public(params):
@@ -428,13 +440,39 @@ class DatasetOutput:
         self._save()
         return writer.rows
 
-    def finish(self) -> int:
-        """Join the parts in order into a temp file, rename it over `path`, remove the parts."""
+    def _part_rows(self) -> Iterator[dict[str, Any]]:
+        """The parts' rows back in writer input form (time as datetime, JSON decoded)."""
+        for name in sorted(self.checkpoint.parts):
+            path = self.parts_dir / name
+            if self.fmt == "csv":
+                with open(path, encoding="utf-8", newline="") as handle:
+                    rows: Iterator[dict[str, Any]] = (
+                        _row_from_text(raw) for raw in csv.DictReader(handle, fieldnames=list(COLUMNS))
+                    )
+                    for row in rows:
+                        row["time"] = parse_time(row["time"])
+                        yield row
+            else:
+                for row in read_rows(path, self.fmt):
+                    row["time"] = parse_time(row["time"])
+                    yield row
+
+    def finish(self, flatten: bool = False) -> int:
+        """Join the parts in order into a temp file, rename it over `path`, remove the parts.
+
+        With `flatten`, a first pass over the parts finds regular input/prediction shapes and the
+        second writes them as extra columns (both passes stream).
+        """
         tmp = self.path.with_name(f".{self.path.name}.amlmon-tmp")
-        writer = open_writer(tmp, self.fmt)
+        spec = flatten_spec(self._part_rows()) if flatten else {}
+        self.flattened = spec
+        writer = open_writer(tmp, self.fmt, {column: kind for column, (_f, _p, kind) in spec.items()})
         try:
-            for name in sorted(self.checkpoint.parts):
-                _copy_rows(self.parts_dir / name, self.fmt, writer)
+            if spec:
+                writer.write(flatten_row(row, spec) for row in self._part_rows())
+            else:
+                for name in sorted(self.checkpoint.parts):
+                    _copy_rows(self.parts_dir / name, self.fmt, writer)
             writer.close()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -460,6 +498,7 @@ class _HeaderlessCsv(CsvRowWriter):
     def __init__(self, path: Path) -> None:
         self._file = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         self._csv = csv.writer(self._file)
+        self.extra = {}
         self.rows = 0
 
 
@@ -477,3 +516,104 @@ def write_dataset(path: Path, fmt: str, rows: Iterable[Mapping[str, Any]]) -> in
         raise
     os.replace(tmp, path)
     return writer.rows
+
+
+# ------------------------------------------------------------------------------------------------
+# --flatten: regular input/prediction shapes as columns
+# ------------------------------------------------------------------------------------------------
+MAX_LEAVES = 256
+MAX_DEPTH = 4
+
+
+def leaf_paths(value: Any, prefix: str, depth: int = 0) -> dict[str, Any] | None:
+    """`{"input.data[0][1]": 4.0, ...}` for the scalars inside `value`; None when too big or too deep."""
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            return None
+        items: Iterable[tuple[str, Any]] = ((f"{prefix}.{key}", item) for key, item in value.items())
+    elif isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            return None
+        items = ((f"{prefix}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return {prefix: value}
+    leaves: dict[str, Any] = {}
+    for path, item in items:
+        inner = leaf_paths(item, path, depth + 1)
+        if inner is None or len(leaves) + len(inner) > MAX_LEAVES:
+            return None
+        leaves.update(inner)
+    return leaves
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "string"
+
+
+def flatten_spec(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str, str]]:
+    """Columns for fields whose every whole record has the same leaf paths: name → (field, path, kind).
+
+    Truncated and empty records do not vote; a field whose shape varies is not flattened.
+    """
+    shapes: dict[str, list[str] | None] = {}
+    kinds: dict[str, dict[str, set[str]]] = {"input": {}, "prediction": {}}
+    for row in rows:
+        if row.get("truncated"):
+            continue
+        for field_name in ("input", "prediction"):
+            value = row.get(field_name)
+            if value is None or shapes.get(field_name, []) is None:
+                continue
+            leaves = leaf_paths(value, field_name) if isinstance(value, dict | list) else None
+            paths = list(leaves) if leaves else None
+            if field_name not in shapes:
+                shapes[field_name] = paths
+            elif shapes[field_name] != paths:
+                shapes[field_name] = None
+            for path, leaf in (leaves or {}).items():
+                if leaf is not None:
+                    kinds[field_name].setdefault(path, set()).add(_kind(leaf))
+    spec: dict[str, tuple[str, str, str]] = {}
+    for field_name, paths in shapes.items():
+        for path in paths or []:
+            seen = kinds[field_name].get(path, set())
+            kind = (
+                "bool"
+                if seen == {"bool"}
+                else "int"
+                if seen == {"int"}
+                else "float"
+                if seen <= {"int", "float"} and seen
+                else "string"
+            )
+            spec[path] = (field_name, path, kind)
+    return spec
+
+
+def flatten_row(row: Mapping[str, Any], spec: Mapping[str, tuple[str, str, str]]) -> dict[str, Any]:
+    out = dict(row)
+    cache: dict[str, dict[str, Any]] = {}
+    for column, (field_name, path, kind) in spec.items():
+        if field_name not in cache:
+            value = row.get(field_name)
+            cache[field_name] = (
+                (leaf_paths(value, field_name) or {})
+                if isinstance(value, dict | list) and not row.get("truncated")
+                else {}
+            )
+        leaf = cache[field_name].get(path)
+        if leaf is not None:
+            leaf = (
+                float(leaf)
+                if kind == "float" and not isinstance(leaf, bool) and isinstance(leaf, int | float)
+                else leaf
+            )
+            leaf = str(leaf) if kind == "string" and not isinstance(leaf, str) else leaf
+        out[column] = leaf
+    return out

@@ -174,7 +174,9 @@ class Puller:
         end: dt.datetime,
         output: DatasetOutput,
         progress: Callable[[int, int], None] | None = None,
+        flatten: bool = False,
     ) -> None:
+        self.flatten = flatten
         self.ctx, self.targets, self.schema = ctx, list(targets), schema
         self.start, self.end, self.output = start, end, output
         self.progress = progress or (lambda done, total: None)
@@ -264,7 +266,7 @@ class Puller:
             self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
             done_rows += rows
             self.progress(done_rows, expected)
-        total = self.output.finish()
+        total = self.output.finish(flatten=self.flatten)
         counted = self.count(self.start, self.end)
         return PullResult(
             rows=total,

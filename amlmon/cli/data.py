@@ -19,6 +19,10 @@ TARGETS_HELP = (
     "Services (svc), endpoints (ep) or deployments (ep/dep); none means every model of the workspace."
 )
 OUT_HELP = "Output file; the format follows the extension: .parquet, .jsonl or .csv."
+FLATTEN_HELP = (
+    "Also write input/prediction values as columns (input.data[0][1], prediction[0], …) when every "
+    "record has the same shape."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -62,6 +66,7 @@ def pull(
         "--log-analytics",
         help="Read AppTraces from the Log Analytics workspace instead of App Insights.",
     ),
+    flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
     print_query: bool = typer.Option(
         False, "--print-query", help="Print the KQL for the whole range and exit."
@@ -91,6 +96,7 @@ def pull(
         "until": until,
         "schema": schema,
         "format": file_format,
+        "flatten": flatten,
     }
     destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
     if resume and destination.checkpoint.parts:
@@ -103,7 +109,9 @@ def pull(
     )
     progress = _progress()
     try:
-        result = modeldata.Puller(app_context(), parsed, schema, start, end, destination, progress).run()
+        result = modeldata.Puller(
+            app_context(), parsed, schema, start, end, destination, progress, flatten=flatten
+        ).run()
     except KeyboardInterrupt:
         _interrupted(destination)
         raise
@@ -131,6 +139,7 @@ def pull(
             "verified": result.verified,
             "start": start.isoformat(),
             "end": end.isoformat(),
+            "flattened": sorted(destination.flattened),
         }
     )
 
@@ -179,6 +188,7 @@ def extract(
     ),
     until: str | None = typer.Option(None, "--until", help="Only records before this time."),
     fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
+    flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
     connection_string: str | None = typer.Option(
         None,
         "--connection-string",
@@ -209,7 +219,13 @@ def extract(
         rows = _blob_rows(source, connection_string, start, end, stats)
     else:
         rows = _folder_rows(Path(source), start, end, stats)
-    written = datasets.write_dataset(out, file_format, rows)
+    destination = datasets.DatasetOutput(out, file_format, {"source": "extract"}, resume=False)
+    try:
+        destination.write_part(destination.part_name(0), rows, {})
+        written = destination.finish(flatten=flatten)
+    except BaseException:
+        destination.discard()
+        raise
     _report(stats.truncated, stats.malformed)
     output(
         {
@@ -221,6 +237,7 @@ def extract(
             "records": stats.records,
             "skipped": stats.skipped,
             "malformed": stats.malformed,
+            "flattened": sorted(destination.flattened),
         }
     )
 

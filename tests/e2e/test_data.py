@@ -219,6 +219,13 @@ def test_extract_from_a_local_folder_matches_the_blob_layout(cli: Any, tmp_path:
     assert _ids(out) == ["r-cut", "r1", "r2", "r3", "r4"]
     rows = {row["request_id"]: row for row in datasets.read_rows(out)}
     assert rows["r4"]["prediction"] == [0.5] and rows["r1"]["models"] == ["churn:1"]
+    flat = cli(
+        "data", "extract", str(root), "--out", str(tmp_path / "flat.parquet"), "--flatten", "-o", "json"
+    )
+    assert flat.exit_code == 0, flat.stderr
+    assert flat.json()["flattened"] == ["input.data[0][0]", "input.data[0][1]", "prediction[0]"]
+    by_id = {row["request_id"]: row for row in datasets.read_rows(tmp_path / "flat.parquet")}
+    assert by_id["r2"]["input.data[0][1]"] == 4.0 and by_id["r-cut"]["prediction[0]"] is None
     missing = cli("data", "extract", str(tmp_path / "nope"), "--out", str(out))
     assert missing.exit_code == 3
 

@@ -165,3 +165,28 @@ def test_malformed_lines_are_counted_not_fatal() -> None:
     lines = iter(["{not json", json.dumps(record), json.dumps({**record, "Message": "hello"}), "", "[1]"])
     rows = list(modeldata.rows_from_lines(lines, None, None, stats))
     assert len(rows) == 1 and stats.malformed == 2 and stats.skipped == 1 and stats.records == 2
+
+
+def test_flatten_spec_takes_regular_shapes_only() -> None:
+    rows = _rows()
+    spec = datasets.flatten_spec(rows)
+    assert spec["prediction[0]"] == ("prediction", "prediction[0]", "float")
+    assert spec["input.data[0][0]"][2] == "int" and "input.data[0][1]" in spec
+    flat = datasets.flatten_row(rows[1], spec)
+    assert flat["input.data[0][0]"] == 3 and flat["prediction[0]"] == 1.0
+    cut = datasets.flatten_row(rows[2], spec)
+    assert cut["input.data[0][0]"] is None, "a truncated record gets no flattened values"
+    irregular = [*rows, {**rows[0], "input": {"data": [[1, 2, 3]]}}]
+    assert not [c for c in datasets.flatten_spec(irregular) if c.startswith("input")]
+
+
+@pytest.mark.parametrize("fmt", datasets.FORMATS)
+def test_finish_with_flatten_adds_columns_in_every_format(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"out.{fmt}"
+    output = datasets.DatasetOutput(path, fmt, {"x": 1}, resume=False)
+    output.write_part("part-000000", _rows()[:2], {})
+    output.write_part("part-000001", _rows()[2:], {})
+    assert output.finish(flatten=True) == 3
+    assert sorted(output.flattened) == ["input.data[0][0]", "input.data[0][1]", "prediction[0]"]
+    back = list(datasets.read_rows(path))
+    assert str(back[0]["input.data[0][1]"]) == "2" and back[0]["time"] == "2026-11-20T10:00:00.123456Z"
