@@ -386,6 +386,7 @@ class DatasetOutput:
             )
         self.checkpoint = Checkpoint(params, {})
         self.flattened: dict[str, tuple[str, str, str]] = {}  # set by finish(flatten=True)
+        self.discarded_rows = 0
         existing = self._load()
         if resume and existing is not None:
             if _public(existing.params) != _public(params):
@@ -395,6 +396,8 @@ class DatasetOutput:
                 )
             self.checkpoint = existing
         else:
+            if existing is not None:
+                self.discarded_rows = sum(int(part.get("rows", 0)) for part in existing.parts.values())
             shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir(exist_ok=True)
         self._save()

@@ -99,6 +99,10 @@ def pull(
         "flatten": flatten,
     }
     destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
+    if destination.discarded_rows:
+        warn(
+            f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows (--resume continues one)"
+        )
     if resume and destination.checkpoint.parts:
         # The interrupted run's range: a relative --until/--since must not move between runs.
         start = datetime_from(destination.checkpoint.params.get("_start"), start)
@@ -112,10 +116,7 @@ def pull(
         result = modeldata.Puller(
             app_context(), parsed, schema, start, end, destination, progress, flatten=flatten
         ).run()
-    except KeyboardInterrupt:
-        _interrupted(destination)
-        raise
-    except BaseException:
+    except BaseException:  # Ctrl-C, a crash, a service error: keep finished slices for --resume
         _interrupted(destination)
         raise
     finally:
