@@ -92,7 +92,9 @@ def _usage(message: str, hint: str | None = None) -> Exception:
 
 def _read_query(kql_text: str | None, file: Path | None) -> str:
     if kql_text is not None and file is not None:
-        raise _usage("give the query either as an argument or with -f, not both")
+        raise _usage(
+            "give the query either as an argument or with -f, not both", "drop the argument or the -f FILE"
+        )
     if kql_text is None and file is None:
         raise _usage(
             "no query given",

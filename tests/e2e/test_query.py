@@ -1,0 +1,195 @@
+"""`amlmon query` against the emulator: where the KQL comes from, time ranges, both routes, output
+formats, rejected queries, partial results, throttling and resets — through the real LogsQueryClient."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import json
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator
+from tests.e2e.test_traces import OFFLINE, OFFLINE_SCOPE, insert, iso, jsonl, new_workspace, now, trace
+
+MINE = 'traces | where message startswith "q-" | project message | order by message asc'
+
+
+@pytest.fixture(scope="module")
+def ws(emulator: Emulator) -> dict[str, Any]:
+    created = new_workspace(emulator, "query")
+    ikey, t = created["ikey"], now()
+    insert(
+        emulator,
+        ikey,
+        [
+            trace(ikey, "q-recent", at=t - dt.timedelta(minutes=10), properties={"k": "v"}),
+            trace(ikey, "q-older", at=t - dt.timedelta(hours=3)),
+            trace(ikey, "q-oldest", at=t - dt.timedelta(days=2)),
+        ],
+    )
+    return created
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(emulator: Emulator) -> Iterator[None]:
+    yield
+    emulator.admin("DELETE", "/_emulator/faults")
+
+
+def _rows(cli: Any, ws: dict[str, Any], *args: str, stdin: str | None = None) -> list[str]:
+    result = cli("query", *args, *ws["scope"], "-o", "json", stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    return [row["message"] for row in result.json()]
+
+
+def test_kql_from_an_argument_a_file_or_stdin(cli: Any, ws: dict[str, Any], tmp_path: Path) -> None:
+    expected = ["q-older", "q-oldest", "q-recent"]
+    assert _rows(cli, ws, MINE) == expected
+    path = tmp_path / "mine.kql"
+    path.write_text("// a saved query\n" + MINE.replace(" | ", "\n| ") + "\n", encoding="utf-8")
+    assert _rows(cli, ws, "-f", str(path)) == expected
+    assert _rows(cli, ws, "-", stdin=MINE) == expected
+    assert _rows(cli, ws, "-f", "-", stdin=MINE) == expected
+
+
+def test_time_range_options(cli: Any, ws: dict[str, Any]) -> None:
+    assert _rows(cli, ws, MINE, "--since", "1h") == ["q-recent"]
+    assert _rows(cli, ws, MINE, "--timespan", "PT4H") == ["q-older", "q-recent"]
+    start, end = now() - dt.timedelta(hours=4), now() - dt.timedelta(hours=1)
+    assert _rows(cli, ws, MINE, "--timespan", f"{iso(start)}/{iso(end)}") == ["q-older"]
+    assert _rows(cli, ws, MINE, "--timespan", f"{iso(start)}/PT3H") == ["q-older"]
+    assert _rows(cli, ws, MINE, "--from", iso(start), "--to", iso(end)) == ["q-older"]
+    assert _rows(cli, ws, MINE, "--from", "3d") == ["q-older", "q-oldest", "q-recent"]
+
+
+def test_log_analytics_route_uses_the_workspace_schema(cli: Any, ws: dict[str, Any]) -> None:
+    kql = 'AppTraces | where Message startswith "q-" | project message = Message, props = Properties'
+    result = cli("query", kql, "--log-analytics", "--since", "1h", *ws["scope"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == [{"message": "q-recent", "props": {"k": "v"}}]  # dynamic decoded
+
+
+@pytest.mark.parametrize("output", ["json", "jsonl", "tsv", "table", "yaml", "none"])
+def test_every_output_format(cli: Any, ws: dict[str, Any], output: str) -> None:
+    kql = 'traces | where message == "q-recent" | project message, severityLevel, n = 2'
+    result = cli("query", kql, *ws["scope"], "-o", output)
+    assert result.exit_code == 0, result.stderr
+    expected = {"message": "q-recent", "severityLevel": 1, "n": 2}
+    if output == "json":
+        assert result.json() == [expected]
+    elif output == "jsonl":
+        assert jsonl(result.stdout) == [expected]
+    elif output == "tsv":
+        assert result.stdout == "q-recent\t1\t2\n"
+    elif output == "table":
+        assert "message" in result.stdout and "q-recent" in result.stdout
+    elif output == "yaml":
+        assert "- message: q-recent" in result.stdout
+    else:
+        assert result.stdout == ""
+
+
+def test_syntax_error_shows_the_message_position_and_a_caret(cli: Any, ws: dict[str, Any]) -> None:
+    result = cli("query", 'traces\n| where message == "x"\n| wherex 1', *ws["scope"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: the query was rejected:") and "line 3" in lines[0]
+    assert lines[1] == "  | wherex 1"
+    assert lines[2].strip() == "^" and lines[2].index("^") in range(2, 12)
+    assert lines[3].startswith("hint:") and "Traceback" not in result.stderr
+
+
+def test_semantic_error_names_the_unknown_table(cli: Any, ws: dict[str, Any]) -> None:
+    result = cli("query", "nosuchtable | take 1", *ws["scope"])
+    assert result.exit_code == 1
+    assert "nosuchtable" in result.stderr.splitlines()[0] and "Traceback" not in result.stderr
+
+
+def test_partial_result_prints_rows_warns_and_exits_1_unless_allowed(cli: Any, ws: dict[str, Any]) -> None:
+    kql = "range x from 1 to 500010 step 1"
+    result = cli("query", kql, *ws["scope"], "-o", "jsonl")
+    assert result.exit_code == 1
+    assert "warning: partial result" in result.stderr
+    assert len(result.stdout.splitlines()) == 500_000
+    allowed = cli("query", kql, "--allow-partial", *ws["scope"], "-o", "none")
+    assert allowed.exit_code == 0 and "warning: partial result" in allowed.stderr
+
+
+def test_throttling_is_retried_then_reported_with_exit_5(
+    cli: Any, emulator: Emulator, ws: dict[str, Any]
+) -> None:
+    emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"kind": "status", "status": 429, "retryAfter": 1, "path": "/query$", "count": 2},
+    )
+    assert _rows(cli, ws, MINE, "--since", "1h") == ["q-recent"]
+    emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"kind": "status", "status": 429, "retryAfter": 0, "path": "/query$", "count": 50},
+    )
+    result = cli("query", MINE, *ws["scope"])
+    assert result.exit_code == 5, result.stderr
+    assert "throttled" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_reset_or_503_is_retried(cli: Any, emulator: Emulator, ws: dict[str, Any]) -> None:
+    emulator.admin("POST", "/_emulator/faults", {"kind": "reset", "path": "/query$", "count": 1})
+    emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "status", "status": 503, "path": "/query$", "count": 1}
+    )
+    assert _rows(cli, ws, MINE, "--since", "1h") == ["q-recent"]
+
+
+def test_print_query_and_portal_link(cli: Any, ws: dict[str, Any]) -> None:
+    printed = cli("query", MINE, "--print-query", *ws["scope"])
+    assert printed.exit_code == 0 and printed.stdout == MINE + "\n"
+    linked = cli("query", MINE, "--portal-link", "--since", "1h", *ws["scope"])
+    assert linked.exit_code == 0, linked.stderr
+    link = linked.stdout.strip()
+    assert "/#blade/Microsoft_Azure_Monitoring_Logs/LogsBlade/resourceId/" in link
+    assert urllib.parse.quote(ws["appInsightsId"], safe="").lower() in link.lower()
+    packed = urllib.parse.unquote(link.split("/q/")[1].split("/")[0])
+    assert gzip.decompress(base64.b64decode(packed)).decode() == MINE
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([], "no query given"),
+        (["   "], "the query is empty"),
+        ([MINE, "-f", "x.kql"], "not both"),
+        (["-f", "/nonexistent/q.kql"], "cannot read"),
+        ([MINE, "--since", "1h", "--from", "2h"], "exclude each other"),
+        ([MINE, "--to", "1h"], "--to needs --from"),
+        ([MINE, "--timespan", "yesterday"], "not an ISO 8601"),
+        ([MINE, "--from", "1h", "--to", "2h"], "is not before"),
+        ([MINE, "--app-insights", "--log-analytics"], "exclude each other"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_hint(cli: Any, args: list[str], needle: str) -> None:
+    result = cli("query", *args, *OFFLINE_SCOPE, env=OFFLINE)
+    assert result.exit_code == 2, result.stderr
+    assert needle in result.stderr and "hint:" in result.stderr
+
+
+def test_unknown_workspace_exits_3(cli: Any, ws: dict[str, Any]) -> None:
+    scope = list(ws["scope"])
+    scope[-1] = "no-such-workspace"
+    result = cli("query", MINE, *scope)
+    assert result.exit_code == 3, result.stderr
+
+
+def test_json_output_is_valid_for_datetimes(cli: Any, ws: dict[str, Any]) -> None:
+    result = cli(
+        "query", 'traces | where message == "q-recent" | project timestamp', *ws["scope"], "-o", "json"
+    )
+    stamp = json.loads(result.stdout)[0]["timestamp"]
+    assert stamp.endswith("Z") and dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) < now()

@@ -1,0 +1,681 @@
+"""`amlmon traces` against the emulator: filters, both schemas, model data, formats, and the live tail
+with late, out-of-order arrivals and faults — through the real LogsQueryClient over HTTPS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import REPO_ROOT, Emulator
+
+# Usage errors must come before any call to Azure: run them against the real cloud with no sign-in.
+OFFLINE = {"AMLMON_CLOUD": "AzureCloud"}
+OFFLINE_SCOPE = ["--subscription", "00000000-0000-0000-0000-000000000000", "-g", "rg", "-w", "ws"]
+SCHEMAS = pytest.mark.parametrize("schema", [[], ["--log-analytics"]], ids=["app-insights", "log-analytics"])
+SEVERITY_NAMES = {0: "Verbose", 1: "Information", 2: "Warning", 3: "Error", 4: "Critical"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers shared with test_query.py
+# ---------------------------------------------------------------------------------------------------
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_workspace(emulator: Emulator, label: str, **extra: Any) -> dict[str, Any]:
+    """A workspace of the test's own; returns the admin answer plus `scope` (the CLI's -g/-w flags)."""
+    suffix = uuid.uuid4().hex[:8]
+    body = {
+        "subscription": str(uuid.uuid4()),
+        "resourceGroup": f"rg-{label}-{suffix}",
+        "name": f"ws-{label}-{suffix}",
+    }
+    status, created = emulator.admin("POST", "/_emulator/workspaces", {**body, **extra})
+    if status == 404 and "No route" in str(created):  # the admin route has not landed in this tree yet
+        pytest.skip("POST /_emulator/workspaces is not implemented yet")
+    assert status in (200, 201), created
+    scope = ["--subscription", body["subscription"], "-g", body["resourceGroup"], "-w", body["name"]]
+    return {**created, "scope": scope, "ikey": created["instrumentationKey"].lower()}
+
+
+def trace(
+    ikey: str,
+    message: str,
+    *,
+    at: dt.datetime,
+    role: str = "churn",
+    severity: int = 1,
+    properties: dict[str, Any] | None = None,
+    instance: str = "host-1",
+) -> dict[str, Any]:
+    """A MessageData envelope as the Azure Monitor exporter posts it to /v2.1/track."""
+    return {
+        "name": "Microsoft.ApplicationInsights.Message",
+        "time": iso(at),
+        "iKey": ikey,
+        "tags": {"ai.cloud.role": role, "ai.cloud.roleInstance": instance, "ai.operation.id": "0" * 32},
+        "data": {
+            "baseType": "MessageData",
+            "baseData": {
+                "ver": 2,
+                "message": message,
+                "severityLevel": SEVERITY_NAMES[severity],
+                "properties": properties or {},
+            },
+        },
+    }
+
+
+def insert(
+    emulator: Emulator, ikey: str, envelopes: list[dict[str, Any]], ingested_at: dt.datetime | None = None
+) -> None:
+    body: dict[str, Any] = {"instrumentationKey": ikey, "envelopes": envelopes}
+    if ingested_at is not None:
+        body["ingestedAt"] = iso(ingested_at)
+    status, answer = emulator.admin("POST", "/_emulator/telemetry/rows", body)
+    assert status in (200, 201), answer
+
+
+def model_data_15(
+    ikey: str, service: str, request_id: str, body: dict[str, Any], prediction: Any, at: dt.datetime
+) -> dict[str, Any]:
+    """1.5.x: one `custom_dimensions` property, a Python-literal dict, Input JSON-encoded twice."""
+    fields = {
+        "Container Id": "c-1",
+        "Request Id": request_id,
+        "Client Request Id": "",
+        "Workspace Name": "ws",
+        "Service Name": service,
+        "Models": ("churn-model:1",),
+        "Input": json.dumps(json.dumps(body)),
+        "Prediction": json.dumps(prediction),
+    }
+    return trace(
+        ikey, "model_data_collection", at=at, role=service, properties={"custom_dimensions": repr(fields)}
+    )
+
+
+def model_data_14(
+    ikey: str, service: str, request_id: str, body: dict[str, Any], prediction: Any, at: dt.datetime
+) -> dict[str, Any]:
+    """1.4.x: the same keys as separate properties with JSON values, role azmlinfsrv."""
+    props = {
+        "Container Id": "c-2",
+        "Request Id": request_id,
+        "Workspace Name": "ws",
+        "Service Name": service,
+        "Models": "churn-model:1",
+        "Input": json.dumps(body),
+        "Prediction": json.dumps(prediction),
+    }
+    return trace(ikey, "model_data_collection", at=at, role="azmlinfsrv", properties=props)
+
+
+def jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(emulator: Emulator) -> Iterator[None]:
+    yield
+    emulator.admin("DELETE", "/_emulator/faults")
+
+
+# ---------------------------------------------------------------------------------------------------
+# A workspace with a known set of traces
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def seeded(emulator: Emulator) -> dict[str, Any]:
+    ws = new_workspace(
+        emulator,
+        "traces",
+        services=[{"name": "churn", "computeType": "ACI"}, {"name": "legacy", "computeType": "AKS"}],
+        deployments=[{"endpoint": "credit", "name": "blue", "endpointComputeType": "Managed"}],
+    )
+    ikey, t = ws["ikey"], now() - dt.timedelta(minutes=30)
+    envelopes = [
+        trace(ikey, "churn started", at=t, role="churn"),
+        trace(ikey, "churn: scoring 3 rows", at=t + dt.timedelta(seconds=10), role="churn"),
+        trace(
+            ikey,
+            "churn: timeout talking to feature store",
+            at=t + dt.timedelta(seconds=20),
+            role="churn",
+            severity=3,
+        ),
+        trace(
+            ikey,
+            "legacy: warming up",
+            at=t + dt.timedelta(seconds=5),
+            role="azmlinfsrv",
+            severity=2,
+            properties={"Service Name": "legacy"},
+        ),
+        trace(
+            ikey,
+            "blue: loaded model",
+            at=t + dt.timedelta(seconds=15),
+            role="credit",
+            properties={"Service Name": "credit", "Deployment Name": "blue"},
+        ),
+        trace(
+            ikey,
+            "green: loaded model",
+            at=t + dt.timedelta(seconds=16),
+            role="credit",
+            properties={"Service Name": "credit", "Deployment Name": "green"},
+        ),
+        trace(ikey, "multi\nline message", at=t + dt.timedelta(seconds=25), role="churn"),
+        trace(ikey, "old news", at=t - dt.timedelta(hours=3), role="churn"),
+        model_data_15(
+            ikey, "churn", "req-15", {"data": [[1, 2, 3, 4]]}, [0.75], t + dt.timedelta(seconds=30)
+        ),
+        model_data_14(
+            ikey, "legacy", "req-14", {"data": [[5, 6, 7, 8]]}, [0.25], t + dt.timedelta(seconds=31)
+        ),
+    ]
+    insert(emulator, ikey, envelopes)
+    return ws
+
+
+def _traces(cli: Any, ws: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> Any:
+    return cli("traces", *args, *ws["scope"], env=env)
+
+
+def _messages(cli: Any, ws: dict[str, Any], *args: str) -> list[str]:
+    result = _traces(cli, ws, "--since", "1h", "--format", "jsonl", *args)
+    assert result.exit_code == 0, result.stderr
+    return [record["message"] for record in jsonl(result.stdout)]
+
+
+@SCHEMAS
+def test_all_traces_of_the_window_oldest_first_without_model_data(
+    cli: Any, seeded: dict[str, Any], schema: list[str]
+) -> None:
+    assert _messages(cli, seeded, *schema) == [
+        "churn started",
+        "legacy: warming up",
+        "churn: scoring 3 rows",
+        "blue: loaded model",
+        "green: loaded model",
+        "churn: timeout talking to feature store",
+        "multi\nline message",
+    ]
+
+
+@SCHEMAS
+def test_targets_map_to_role_service_name_and_deployment(
+    cli: Any, seeded: dict[str, Any], schema: list[str]
+) -> None:
+    assert _messages(cli, seeded, "legacy", *schema) == ["legacy: warming up"]
+    assert _messages(cli, seeded, "credit/blue", *schema) == ["blue: loaded model"]
+    assert _messages(cli, seeded, "credit", *schema) == ["blue: loaded model", "green: loaded model"]
+    records = jsonl(
+        _traces(cli, seeded, "credit/blue", "legacy", "--since", "1h", "--format", "jsonl", *schema).stdout
+    )
+    assert [r["target"] for r in records] == ["legacy", "credit/blue"]
+
+
+@SCHEMAS
+def test_message_grep_and_severity_filters(cli: Any, seeded: dict[str, Any], schema: list[str]) -> None:
+    assert _messages(cli, seeded, "--message", "churn:", *schema) == [
+        "churn: scoring 3 rows",
+        "churn: timeout talking to feature store",
+    ]
+    assert _messages(cli, seeded, "--message", "CHURN:", *schema) == []  # case-sensitive
+    assert _messages(cli, seeded, "--grep", "^(blue|green): ", *schema) == [
+        "blue: loaded model",
+        "green: loaded model",
+    ]
+    assert _messages(cli, seeded, "--severity", "warning", *schema) == [
+        "legacy: warming up",
+        "churn: timeout talking to feature store",
+    ]
+    assert _messages(cli, seeded, "--severity", "error", "churn", *schema) == [
+        "churn: timeout talking to feature store"
+    ]
+
+
+def test_since_until_and_limit(cli: Any, seeded: dict[str, Any]) -> None:
+    assert "old news" in _messages(cli, seeded, "--since", "4h")
+    assert _messages(cli, seeded, "--since", "4h", "--until", "2h") == ["old news"]
+    assert _messages(cli, seeded, "--limit", "2") == [
+        "churn: timeout talking to feature store",
+        "multi\nline message",
+    ]
+
+
+@SCHEMAS
+def test_model_data_of_both_generations_decoded(cli: Any, seeded: dict[str, Any], schema: list[str]) -> None:
+    result = _traces(cli, seeded, "--model-data", "--since", "1h", "--format", "jsonl", *schema)
+    assert result.exit_code == 0, result.stderr
+    records = {r["target"]: r["modelData"] for r in jsonl(result.stdout)}
+    assert records["churn"]["input"] == {"data": [[1, 2, 3, 4]]} and records["churn"]["prediction"] == [0.75]
+    assert records["churn"]["generation"] == "1.5" and records["churn"]["requestId"] == "req-15"
+    assert records["legacy"]["input"] == {"data": [[5, 6, 7, 8]]} and records["legacy"]["prediction"] == [
+        0.25
+    ]
+    assert records["legacy"]["generation"] == "1.4"
+
+
+def test_model_data_pretty_side_by_side_and_raw_replayable(cli: Any, seeded: dict[str, Any]) -> None:
+    pretty = _traces(cli, seeded, "--model-data", "--since", "1h", "churn", env={"COLUMNS": "200"})
+    assert pretty.exit_code == 0, pretty.stderr
+    (line,) = pretty.stdout.splitlines()
+    assert 'in={"data":[[1,2,3,4]]} → out=[0.75]' in line and "req=req-15" in line
+    narrow = _traces(cli, seeded, "--model-data", "--since", "1h", "churn", env={"COLUMNS": "60"})
+    assert "…" in narrow.stdout
+    raw = _traces(cli, seeded, "--model-data", "--since", "1h", "--format", "raw")
+    assert [json.loads(line) for line in raw.stdout.splitlines()] == [
+        {"data": [[1, 2, 3, 4]]},
+        {"data": [[5, 6, 7, 8]]},
+    ]
+
+
+def test_model_data_cut_at_8192_characters_is_marked_not_shown_whole(cli: Any, emulator: Emulator) -> None:
+    ws = new_workspace(emulator, "trunc")
+    record = model_data_15(
+        ws["ikey"], "big", "req-big", {"data": ["x" * 9000]}, [1], now() - dt.timedelta(minutes=1)
+    )
+    packed = record["data"]["baseData"]["properties"]["custom_dimensions"]
+    record["data"]["baseData"]["properties"]["custom_dimensions"] = packed[:8192]
+    insert(emulator, ws["ikey"], [record])
+    result = cli("traces", "--model-data", "--since", "10m", "--format", "jsonl", *ws["scope"])
+    (data,) = [r["modelData"] for r in jsonl(result.stdout)]
+    assert data["truncated"] is True and data["requestId"] == "req-big" and data["input"] is None
+    pretty = cli("traces", "--model-data", "--since", "10m", *ws["scope"])
+    assert "cut by App Insights at 8192 characters" in pretty.stdout
+
+
+@pytest.mark.parametrize("output", ["json", "jsonl", "tsv", "table", "yaml"])
+def test_every_output_format(cli: Any, seeded: dict[str, Any], output: str) -> None:
+    result = _traces(cli, seeded, "churn", "--since", "1h", "-o", output)
+    assert result.exit_code == 0, result.stderr
+    if output == "json":
+        assert json.loads(result.stdout)[0]["message"] == "churn started"
+    elif output == "jsonl":
+        assert jsonl(result.stdout)[0]["target"] == "churn"
+    elif output == "tsv":
+        first = result.stdout.splitlines()[0].split("\t")
+        assert first[1:] == ["churn", "info", "churn started"]
+    elif output == "table":
+        assert " churn INFO churn started" in result.stdout.splitlines()[0]
+        assert "\n" + " " * 36 + "line message" in result.stdout  # continuation lines are indented
+    else:
+        assert "message: churn started" in result.stdout
+
+
+def test_jmespath_query_applies_to_the_records(cli: Any, seeded: dict[str, Any]) -> None:
+    result = _traces(
+        cli, seeded, "churn", "--since", "1h", "-o", "json", "--query", "[?severity=='error'].message"
+    )
+    assert result.json() == ["churn: timeout talking to feature store"]
+
+
+def test_print_query_shows_escaped_kql_without_calling_azure(cli: Any) -> None:
+    # Against the real cloud with no sign-in: any call to Azure would fail the command.
+    result = cli(
+        "traces",
+        "churn",
+        "--message",
+        'say "hi" \\ bye',
+        "--print-query",
+        "-g",
+        "nope",
+        "-w",
+        "nope",
+        "--subscription",
+        str(uuid.uuid4()),
+        env={"AMLMON_CLOUD": "AzureCloud"},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert 'message contains_cs "say \\"hi\\" \\\\ bye"' in result.stdout
+    assert (
+        '(cloud_RoleName == "churn" or tostring(customDimensions["Service Name"]) == "churn")'
+        in result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--since", "yesterday"], "--since 'yesterday' is not a time"),
+        (["--interval", "50ms", "-f"], "shorter than 200ms"),
+        (["--severity", "loud"], "not a severity"),
+        (["--grep", "(unclosed"], "not a regular expression"),
+        (["--format", "xml"], "--format 'xml'"),
+        (["bad name!"], "is not a target"),
+        (["--message", "a\x00b"], "control character"),
+    ],
+)
+def test_bad_values_are_usage_errors_with_a_hint(cli: Any, args: list[str], needle: str) -> None:
+    result = cli("traces", *args, *OFFLINE_SCOPE, env=OFFLINE)
+    assert result.exit_code == 2, result.stderr
+    assert needle in result.stderr and "hint:" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hostile values cannot change the query's structure
+# ---------------------------------------------------------------------------------------------------
+HOSTILE = [
+    '"; | take 0',
+    '" or true or "',
+    "\\",
+    '\\"',
+    "it's",
+    "line\nbreak",
+    "tab\there",
+    "// comment",
+    "| where 1 == 0",
+    "; traces",
+    "🙂 ünïcødé ß",
+    "%_[]*",
+    "'",
+    "```",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile(emulator: Emulator) -> dict[str, Any]:
+    ws = new_workspace(emulator, "hostile")
+    t = now() - dt.timedelta(minutes=5)
+    messages = [f"<{value}>" for value in HOSTILE] + ["plain", "another plain one"]
+    insert(
+        emulator,
+        ws["ikey"],
+        [trace(ws["ikey"], m, at=t + dt.timedelta(milliseconds=i)) for i, m in enumerate(messages)],
+    )
+    return {**ws, "messages": messages}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(
+        st.sampled_from(HOSTILE), st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12)
+    )
+)
+def test_any_message_text_filters_literally(cli: Any, hostile: dict[str, Any], value: str) -> None:
+    result = cli("traces", "--since", "1h", "--message", value, "--format", "jsonl", *hostile["scope"])
+    if any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in value):
+        assert result.exit_code == 2 and "control character" in result.stderr
+        return
+    assert result.exit_code == 0, result.stderr
+    expected = [m for m in hostile["messages"] if value in m]
+    assert [r["message"] for r in jsonl(result.stdout)] == expected
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.sampled_from(HOSTILE), st.text(max_size=10)))
+def test_any_target_text_is_refused_or_matched_literally(
+    cli: Any, hostile: dict[str, Any], value: str
+) -> None:
+    result = cli("traces", value, "--since", "1h", "--format", "jsonl", *hostile["scope"])
+    if result.exit_code == 2:
+        assert (
+            "is not a target" in result.stderr
+            or "No such option" in result.stderr
+            or "Usage" in result.stderr
+        )
+        return
+    assert result.exit_code == 0, result.stderr
+    expected = hostile["messages"] if value.strip() == "churn" else []
+    assert [r["message"] for r in jsonl(result.stdout)] == expected
+
+
+# ---------------------------------------------------------------------------------------------------
+# Follow: late arrivals, exactly once
+# ---------------------------------------------------------------------------------------------------
+def _schedule_late_arrivals(emulator: Emulator, ikey: str, count: int, spread: float, seed: int) -> set[str]:
+    """`count` events with timestamps up to two minutes old, becoming queryable over the next
+    `spread` seconds in an order unrelated to their timestamps. Returns their messages."""
+    import random
+
+    rng = random.Random(seed)
+    start = now()
+    batches: dict[int, list[dict[str, Any]]] = {}
+    for n in range(count):
+        at = start - dt.timedelta(seconds=rng.uniform(0, 120))
+        slot = rng.randrange(int(spread * 10))  # arrival in 100 ms slots
+        batches.setdefault(slot, []).append(trace(ikey, f"late-{n:05d}", at=at, role="late"))
+    for slot, envelopes in batches.items():
+        insert(emulator, ikey, envelopes, ingested_at=start + dt.timedelta(seconds=1 + slot / 10))
+    return {f"late-{n:05d}" for n in range(count)}
+
+
+def _naive_misses(records: list[dict[str, Any]], interval: float) -> int:
+    """How many of these events a tail keyed on the newest event time would have skipped: each one
+    that became queryable after an event with a newer timestamp had already been printed."""
+    order = sorted(records, key=lambda r: r["ingested"])
+    newest_printed: str | None = None
+    missed, poll_end = 0, None
+    pending: list[dict[str, Any]] = []
+    for record in order:
+        stamp = dt.datetime.fromisoformat(record["ingested"].replace("Z", "+00:00"))
+        if poll_end is None or stamp >= poll_end:
+            for earlier in pending:
+                newest_printed = max(newest_printed or earlier["timestamp"], earlier["timestamp"])
+            pending, poll_end = [], stamp + dt.timedelta(seconds=interval)
+        if newest_printed is not None and record["timestamp"] <= newest_printed:
+            missed += 1
+        else:
+            pending.append(record)
+    return missed
+
+
+def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
+    cli: Any, emulator: Emulator
+) -> None:
+    ws = new_workspace(emulator, "follow")
+    expected = _schedule_late_arrivals(emulator, ws["ikey"], 10_000, spread=8.0, seed=5)
+    until = iso(now() + dt.timedelta(seconds=12))
+    result = cli(
+        "traces",
+        "late",
+        "-f",
+        "--since",
+        "5m",
+        "--until",
+        until,
+        "--interval",
+        "500ms",
+        "--overlap",
+        "5s",
+        "--format",
+        "jsonl",
+        *ws["scope"],
+    )
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    printed = [r["message"] for r in records]
+    assert len(printed) == len(set(printed)), f"{len(printed) - len(set(printed))} printed twice"
+    assert set(printed) == expected, f"{len(expected - set(printed))} never printed"
+    assert _naive_misses(records, 0.5) > 100  # the arrival pattern defeats a tail keyed on event time
+
+
+def test_follow_with_the_emulators_ingestion_delay_and_jitter(cli: Any, emulator: Emulator) -> None:
+    ws = new_workspace(emulator, "delay")
+    status, before = emulator.admin("GET", "/_emulator/settings")
+    assert status == 200
+    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2, "jitter": 2})
+    try:
+        start = now()
+        for wave in range(3):
+            envelopes = [
+                trace(ws["ikey"], f"d-{wave}-{n}", at=start - dt.timedelta(seconds=n), role="d")
+                for n in range(50)
+            ]
+            insert(emulator, ws["ikey"], envelopes)
+        until = iso(now() + dt.timedelta(seconds=7))
+        result = cli(
+            "traces",
+            "-f",
+            "--since",
+            "2m",
+            "--until",
+            until,
+            "--interval",
+            "300ms",
+            "--format",
+            "jsonl",
+            *ws["scope"],
+        )
+    finally:
+        emulator.admin(
+            "PUT", "/_emulator/settings", {k: before.get(k, 0) for k in ("ingestionDelay", "jitter")}
+        )
+    assert result.exit_code == 0, result.stderr
+    printed = [r["message"] for r in jsonl(result.stdout)]
+    assert sorted(printed) == sorted(f"d-{w}-{n}" for w in range(3) for n in range(50))
+
+
+def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulator: Emulator) -> None:
+    ws = new_workspace(emulator, "faults")
+    expected = _schedule_late_arrivals(emulator, ws["ikey"], 600, spread=5.0, seed=9)
+    route = r"/query$"
+    for fault in (
+        {"kind": "status", "status": 429, "retryAfter": 1, "path": route, "count": 3, "rate": 0.3},
+        {"kind": "status", "status": 503, "path": route, "count": 3, "rate": 0.3},
+        {"kind": "reset", "path": route, "count": 3, "rate": 0.3},
+        {"kind": "expire", "path": route, "count": 1, "rate": 0.3},
+    ):
+        status, body = emulator.admin("POST", "/_emulator/faults", fault)
+        assert status in (200, 201), body
+    until = iso(now() + dt.timedelta(seconds=14))
+    result = cli(
+        "traces",
+        "late",
+        "-f",
+        "--since",
+        "5m",
+        "--until",
+        until,
+        "--interval",
+        "300ms",
+        "--overlap",
+        "5s",
+        "--format",
+        "jsonl",
+        *ws["scope"],
+    )
+    assert result.exit_code == 0, result.stderr
+    printed = [r["message"] for r in jsonl(result.stdout)]
+    assert len(printed) == len(set(printed)) and set(printed) == expected
+    status, rules = emulator.admin("GET", "/_emulator/faults")
+    assert sum(rule["hits"] for rule in rules["value"]) >= 4, rules
+    assert "amlmon: poll failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def _amlmon(args: list[str], env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
+
+
+def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded: dict[str, Any]) -> None:
+    process = _amlmon(
+        ["traces", "-f", "--since", "1h", "--interval", "300ms", *seeded["scope"]], emulator.env()
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # the backlog has arrived: the loop is polling
+        assert "churn started" in first
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_output_cut_short_by_head_is_quiet(emulator: Emulator) -> None:
+    ws = new_workspace(emulator, "head")
+    t = now() - dt.timedelta(minutes=5)
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], f"line {n} " + "x" * 200, at=t) for n in range(3000)])
+    process = _amlmon(["traces", "--since", "1h", "--format", "jsonl", *ws["scope"]], emulator.env())
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()  # like `| head -1`: the reader leaves while amlmon still writes
+    process.wait(timeout=30)
+    assert process.returncode == 0 and process.stderr.read() == ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real telemetry from a real inference server
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.inference
+def test_model_data_from_a_real_inference_server_shows_the_input_that_was_sent(
+    cli: Any, emulator: Emulator
+) -> None:
+    import ssl
+    import urllib.request
+
+    emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
+    ws = new_workspace(
+        emulator,
+        "infsrv",
+        services=[
+            {
+                "name": "churn-live",
+                "computeType": "ACI",
+                "backend": "inference",
+                "appInsightsEnabled": True,
+                "storageEnabled": True,
+            }
+        ],
+    )
+    payload = {"data": [[7, 42.5, 2, 1]]}
+    request = urllib.request.Request(
+        f"{emulator.endpoint}/api/v1/service/churn-live/score",
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    deadline = time.time() + 60
+    while True:  # the server may still be starting
+        try:
+            with urllib.request.urlopen(
+                request, context=ssl.create_default_context(cafile=emulator.ca_path)
+            ) as answer:
+                prediction = json.loads(answer.read())
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+    records: list[dict[str, Any]] = []
+    while time.time() < deadline and not records:
+        result = cli(
+            "traces", "churn-live", "--model-data", "--since", "5m", "--format", "jsonl", *ws["scope"]
+        )
+        assert result.exit_code == 0, result.stderr
+        records = jsonl(result.stdout)
+        time.sleep(0.5)
+    assert records, "no model data arrived"
+    data = records[0]["modelData"]
+    assert data["input"] == payload
+    assert data["prediction"] == prediction or json.dumps(data["prediction"]) in json.dumps(prediction)
+    assert records[0]["target"] == "churn-live"
