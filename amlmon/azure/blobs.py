@@ -66,8 +66,11 @@ def service_client(ctx: AppContext | None, account_url: str, connection_string: 
             ) from None
     if "?" in account_url:  # a SAS token in the URL is the credential
         return BlobServiceClient(account_url, **kwargs)
-    if ctx is None:
-        raise UsageError("no storage credential", hint=f"set {CONNECTION_STRING_ENV}")
+    if ctx is None or not account_url.lower().startswith("https://"):
+        raise UsageError(
+            f"no credential for {account_url.split('?')[0]} (a token is only sent over HTTPS)",
+            hint=f"set {CONNECTION_STRING_ENV} to the account's connection string, or use a SAS URL",
+        )
     return BlobServiceClient(account_url, credential=ctx.credential, **kwargs)
 
 
@@ -116,7 +119,7 @@ class BlobSource:
         try:
             names = [c.name for c in self.client.list_containers()]
         except AzureError as exc:
-            raise translate_storage_error(exc, "the storage account") from None
+            raise translate_storage_error(exc, "its container list") from None
         return [name for name in names if name.lower() in self.wanted]
 
     def blobs(self) -> Iterator[tuple[str, str]]:

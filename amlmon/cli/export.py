@@ -244,6 +244,10 @@ def _delivered(ctx: Any, setting: Any) -> Any:
         return found
     except AmlmonError as exc:
         return {"error": exc.message}
+    except Exception as exc:  # delivery is extra information: never fail `show` over it
+        from amlmon.redact import redact
+
+        return {"error": redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")}
 
 
 def _render_show(data: Any, stream: IO[str]) -> None:
