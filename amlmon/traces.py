@@ -516,6 +516,39 @@ def service_fetch(ctx: AppContext, schema: Schema, *, retries: bool = True) -> F
     return fetch
 
 
+class Prefetch:
+    """One query running on a daemon thread (a daemon, so Ctrl-C or a closed pipe never waits for it)."""
+
+    def __init__(self, fetch: Fetch, query: str, timespan: tuple[dt.datetime, dt.datetime]) -> None:
+        import threading
+
+        self._answer: QueryResult | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fetch, query, timespan), daemon=True)
+        self._thread.start()
+
+    def _run(self, fetch: Fetch, query: str, timespan: tuple[dt.datetime, dt.datetime]) -> None:
+        try:
+            self._answer = fetch(query, timespan)
+        except BaseException as exc:  # handed to the reader's thread in result()
+            self._error = exc
+
+    def result(self) -> QueryResult:
+        while self._thread.is_alive():
+            self._thread.join(0.2)  # short joins keep Ctrl-C responsive
+        if self._error is not None:
+            raise self._error
+        assert self._answer is not None
+        return self._answer
+
+
+def _last_timestamp(answer: QueryResult) -> dt.datetime | None:
+    table = answer.primary
+    if not table.rows or "timestamp" not in table.columns:
+        return None
+    return _as_datetime(table.rows[-1][table.columns.index("timestamp")])
+
+
 @dataclass
 class WindowResult:
     events: Iterator[list[TraceEvent]]
@@ -540,23 +573,28 @@ def read_window(
         yield events
 
     def pages() -> Iterator[list[TraceEvent]]:
-        size = page
-        after: dt.datetime | None = None
-        boundary: set[str] = set()  # ids at the last page's final timestamp, asked for again
+        size, after = page, None
+        boundary: set[str] = set()  # ids at `after`, which the next page asks for again
+        pending = Prefetch(fetch, window_query(spec, schema, after=None, page=size), timespan)
         while True:
-            answer = fetch(window_query(spec, schema, after=after, page=size), timespan)
+            answer = pending.result()
             if answer.partial_error:
                 result.partial.append(answer.partial_error)
+            rows = answer.primary.rows
+            last = _last_timestamp(answer)
+            more = len(rows) >= size and not answer.partial_error and last is not None
+            if more:
+                if last == after:
+                    size *= 2  # a whole page shares one timestamp: widen rather than loop
+                # Ask for the next page now; the service works on it while this one is printed.
+                pending = Prefetch(fetch, window_query(spec, schema, after=last, page=size), timespan)
             events = events_from(answer, model_data=spec.model_data)
             yield [e for e in events if e.item_id not in boundary]
-            if len(answer.primary.rows) < size or answer.partial_error or not events:
+            if not more:
                 return
-            last = events[-1].timestamp
-            if after is not None and last == after:
-                size *= 2  # a whole page shares one timestamp: widen rather than loop
-                continue
+            at_last = {e.item_id for e in events if e.timestamp == last}
+            boundary = boundary | at_last if last == after else at_last
             after = last
-            boundary = {e.item_id for e in events if e.timestamp == last}
 
     result.events = latest() if limit is not None else pages()
     return result

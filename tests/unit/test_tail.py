@@ -551,3 +551,58 @@ def test_real_1_5_record_and_its_truncated_form() -> None:
     assert record.input == {"data": [[1, 'it\'s "quoted" \\ é €']]} and record.models == ["churn:1"]
     cut = traces.decode_record({"custom_dimensions": repr(fields)[:60]})
     assert cut.truncated and cut.request_id == "r-1"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a window in pages
+# ---------------------------------------------------------------------------------------------------
+_AFTER = re.compile(r"timestamp >= datetime\(([^)]+)Z\)")
+
+
+def _window_service(events: list[SimEvent], seed: int) -> Any:
+    rng = random.Random(seed)
+
+    def fetch(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
+        lower = max(_kql_time(m) for m in _AFTER.findall(query))
+        take_match = _TAKE.search(query)
+        assert take_match is not None
+        rows = [e for e in events if e.timestamp >= lower and timespan[0] <= e.timestamp < timespan[1]]
+        rng.shuffle(rows)  # ties in timestamp come back in no particular order
+        rows.sort(key=lambda e: e.timestamp)
+        return _result(rows[: int(take_match.group(1))])
+
+    return fetch
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    offsets=st.lists(st.integers(0, 20), max_size=80),  # few distinct timestamps: many ties
+    page=st.integers(1, 7),
+    seed=st.integers(0, 1000),
+)
+def test_window_pages_give_each_event_once_in_time_order(offsets: list[int], page: int, seed: int) -> None:
+    events = [
+        SimEvent(f"w{n}", T0 + dt.timedelta(seconds=o), T0 + dt.timedelta(seconds=o), T0)
+        for n, o in enumerate(offsets)
+    ]
+    spec = traces.TraceFilter(start=T0, end=T0 + dt.timedelta(minutes=1))
+    window = traces.read_window(_window_service(events, seed), spec, "classic", limit=None, page=page)
+    printed = [e for batch in window.events for e in batch]
+    assert sorted(e.item_id for e in printed) == sorted(e.item_id for e in events)
+    assert [e.timestamp for e in printed] == sorted(e.timestamp for e in printed)
+
+
+def test_limit_gives_the_newest_events_oldest_first() -> None:
+    events = late_events(100, seed=8)
+    spec = traces.TraceFilter(start=T0 - dt.timedelta(hours=1), end=T0 + dt.timedelta(hours=1))
+    seen: list[str] = []
+
+    def fetch(query: str, timespan: Any) -> QueryResult:
+        seen.append(query)
+        newest = sorted(events, key=lambda e: e.timestamp, reverse=True)[:5]
+        return _result(newest)
+
+    window = traces.read_window(fetch, spec, "classic", limit=5)
+    (batch,) = list(window.events)
+    assert "| top 5 by timestamp desc" in seen[0]
+    assert [e.timestamp for e in batch] == sorted(e.timestamp for e in events)[-5:]
