@@ -80,3 +80,14 @@ def _one_target(target: Target, schema: Schema) -> str:
     if target.deployment is None:
         return service
     return f"({service}) and {dimension(schema, 'Deployment Name')} == {kql.string(target.deployment)}"
+
+
+def suggest(text: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
+    """Names close to `text` (did-you-mean), closest first; case-insensitive."""
+    import difflib
+
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    close = difflib.get_close_matches(text.lower(), list(by_lower), n=limit, cutoff=0.6)
+    return [by_lower[name] for name in close]

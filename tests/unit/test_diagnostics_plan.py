@@ -1,0 +1,182 @@
+"""Pure parts of `diagnostics`: rows, target resolution, the plan, the write body, summary and exit code."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amlmon import diagnostics as diag
+from amlmon.azure.deployments_v2 import with_app_insights
+from amlmon.errors import NotFound, Throttled, UsageError
+from amlmon.targets import parse_targets, suggest
+
+SERVICE = {
+    "name": "churn-aci",
+    "computeType": "ACI",
+    "state": "Healthy",
+    "appInsightsEnabled": False,
+    "dataCollection": {"storageEnabled": False, "eventHubEnabled": False},
+    "scoringUri": "https://x/api/v1/service/churn-aci/score",
+    "updatedTime": "2026-11-20T10:00:00Z",
+}
+ENDPOINT = {"name": "credit-ep", "properties": {"scoringUri": "https://credit-ep/score"}}
+
+
+def _deployment(name: str, compute: str = "Managed", enabled: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "properties": {
+            "endpointComputeType": compute,
+            "appInsightsEnabled": enabled,
+            "provisioningState": "Succeeded",
+        },
+        "systemData": {"lastModifiedAt": "2026-11-21T09:00:00Z"},
+    }
+
+
+INVENTORY = [
+    diag.service_item(SERVICE),
+    diag.service_item({**SERVICE, "name": "fraud-aks", "computeType": "AKSENDPOINT"}),
+    diag.deployment_item(ENDPOINT, _deployment("blue")),
+    diag.deployment_item(ENDPOINT, _deployment("green", "Kubernetes", True)),
+]
+
+
+def test_rows_have_the_stable_fields() -> None:
+    assert INVENTORY[0].row() == {
+        "target": "churn-aci",
+        "kind": "ACI",
+        "state": "Healthy",
+        "diagnostics": False,
+        "modelData": False,
+        "scoringUri": "https://x/api/v1/service/churn-aci/score",
+        "updated": "2026-11-20T10:00:00Z",
+    }
+    assert INVENTORY[1].kind == "AKS"
+    blue = INVENTORY[2].row()
+    assert blue["target"] == "credit-ep/blue" and blue["kind"] == "Managed" and blue["modelData"] is None
+    assert blue["scoringUri"] == "https://credit-ep/score" and blue["updated"] == "2026-11-21T09:00:00Z"
+
+
+def test_an_endpoint_means_all_its_deployments_and_kind_glob_narrow() -> None:
+    got = diag.resolve(parse_targets(["credit-ep"]), INVENTORY, kinds=set(), name_glob=None)
+    assert [i.target for i in got.items] == ["credit-ep/blue", "credit-ep/green"]
+    got = diag.resolve(parse_targets(["credit-ep"]), INVENTORY, kinds={"Kubernetes"}, name_glob=None)
+    assert [i.target for i in got.items] == ["credit-ep/green"]
+    got = diag.resolve([], INVENTORY, kinds=set(), name_glob="*-A*")
+    assert [i.target for i in got.items] == ["churn-aci", "fraud-aks"]
+    got = diag.resolve([], INVENTORY, kinds={"ACI", "Managed"}, name_glob=None)
+    assert [i.target for i in got.items] == ["churn-aci", "credit-ep/blue"]
+
+
+def test_unknown_targets_get_suggestions() -> None:
+    got = diag.resolve(
+        parse_targets(["churn-ac", "credit-ep/blu", "churn-aci"]), INVENTORY, kinds=set(), name_glob=None
+    )
+    assert [i.target for i in got.items] == ["churn-aci"]
+    assert got.unknown[0] == ("churn-ac", ["churn-aci"])
+    assert got.unknown[1][0] == "credit-ep/blu" and got.unknown[1][1][0] == "credit-ep/blue", "closest first"
+    error = diag.not_found_error(got.unknown)
+    assert isinstance(error, NotFound) and error.exit_code == 3
+    assert "churn-aci" in (error.hint or "") and "1 more" in error.message
+    assert diag.not_found_error([("zzz", [])]).hint == (
+        "list the workspace's services and deployments with `amlmon services list`"
+    )
+
+
+def test_suggest_is_case_insensitive_and_keeps_spelling() -> None:
+    assert suggest("CHURN-ACI", ["churn-aci", "other"]) == ["churn-aci"]
+    assert suggest("x", []) == []
+
+
+def test_kinds_parse_case_insensitively_and_reject_others() -> None:
+    assert diag.parse_kinds(["aci,AKS", "managed"]) == {"ACI", "AKS", "Managed"}
+    with pytest.raises(UsageError):
+        diag.parse_kinds(["IOT"])
+
+
+@pytest.mark.parametrize(
+    ("service", "enable", "model_data", "expected"),
+    [
+        (SERVICE, True, None, [("appInsightsEnabled", False, True)]),
+        (
+            SERVICE,
+            True,
+            True,
+            [("appInsightsEnabled", False, True), ("dataCollection.storageEnabled", False, True)],
+        ),
+        ({**SERVICE, "appInsightsEnabled": True}, True, None, []),
+        ({**SERVICE, "appInsightsEnabled": True, "dataCollection": {"storageEnabled": True}}, True, True, []),
+        (
+            {**SERVICE, "appInsightsEnabled": True, "dataCollection": {"storageEnabled": True}},
+            False,
+            False,
+            [("appInsightsEnabled", True, False), ("dataCollection.storageEnabled", True, False)],
+        ),
+        ({"name": "bare"}, False, None, []),  # a service without the fields is off
+    ],
+)
+def test_plan_v1(service: dict[str, Any], enable: bool, model_data: bool | None, expected: list[Any]) -> None:
+    changes = diag.plan_v1(service, enable=enable, model_data=model_data)
+    assert [(c.field, c.old, c.new) for c in changes] == expected
+
+
+def test_json_patch_for_a_v1_plan() -> None:
+    changes = diag.plan_v1(SERVICE, enable=True, model_data=True)
+    assert diag.json_patch(changes) == [
+        {"op": "replace", "path": "/appInsightsEnabled", "value": True},
+        {"op": "replace", "path": "/dataCollection/storageEnabled", "value": True},
+    ]
+
+
+def test_plan_v2() -> None:
+    assert [(c.field, c.old, c.new) for c in diag.plan_v2(_deployment("b"), enable=True)] == [
+        ("properties.appInsightsEnabled", False, True)
+    ]
+    assert diag.plan_v2(_deployment("b", enabled=True), enable=True) == []
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(
+    extra=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    props=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    enabled=st.booleans(),
+)
+def test_the_write_body_changes_only_app_insights(
+    extra: dict[str, Any], props: dict[str, Any], enabled: bool
+) -> None:
+    body = {**extra, "properties": {**props}}
+    before = copy.deepcopy(body)
+    new = with_app_insights(body, enabled)
+    assert body == before, "the read body is not mutated"
+    assert new["properties"]["appInsightsEnabled"] is enabled
+    new["properties"].pop("appInsightsEnabled")
+    before["properties"].pop("appInsightsEnabled", None)
+    assert new == before
+
+
+def test_summary_and_exit_code() -> None:
+    ok = diag.Result("a", "ACI", "changed")
+    same = diag.Result("b", "ACI", "unchanged")
+    bad = diag.Result("c", "AKS", "failed", error=Throttled("timed out"))
+    assert diag.summary([ok, same, bad]) == {
+        "changed": 1,
+        "unchanged": 1,
+        "would-change": 0,
+        "submitted": 0,
+        "failed": 1,
+    }
+    assert diag.exit_code([ok, same]) == 0
+    assert diag.exit_code([ok, bad]) == 1, "a bulk run with a failure exits 1"
+    assert diag.exit_code([bad]) == 5, "a single target keeps its own exit code"
+    assert bad.to_dict()["status"] == "failed" and "error" not in bad.to_dict()
