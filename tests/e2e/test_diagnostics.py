@@ -1,0 +1,405 @@
+"""`amlmon diagnostics enable|disable|status` against the emulator, through the real SDK pipelines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_services import arm, make_workspace, mixed_workspace
+
+WRITES = ("PATCH", "PUT")
+
+
+def writes(emulator: Any, since: int) -> list[dict[str, Any]]:
+    """PATCH/PUT requests to v1 services or v2 deployments logged after `since`."""
+    return [
+        r
+        for r in emulator.requests_since(since)
+        if r["method"] in WRITES
+        and ("/services/" in r["path"] or "/deployments/" in r["path"])
+        and not r["path"].startswith("/_emulator/")
+    ]
+
+
+def status_of(cli: Any, ws: dict[str, Any], *targets: str) -> dict[str, dict[str, Any]]:
+    result = cli("diagnostics", "status", *targets, *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return {row["target"]: row for row in result.json()}
+
+
+def deployment_path(ws: dict[str, Any], endpoint: str, name: str) -> str:
+    return f"{ws['id']}/onlineEndpoints/{endpoint}/deployments/{name}"
+
+
+def force_service(emulator: Any, ws: dict[str, Any], name: str, **fields: Any) -> None:
+    body = {
+        "subscription": "00000000-0000-0000-0000-00000000d1a9",
+        "resourceGroup": ws["rg"],
+        "workspace": ws["ws"],
+    }
+    status, answer = emulator.admin("PATCH", "/_emulator/services", {**body, "name": name, **fields})
+    if status in (404, 405):
+        pytest.skip("the emulator's PATCH /_emulator/services has not landed yet")
+    assert status == 200, answer
+
+
+def test_enable_and_disable_every_kind_and_status_follows(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator, aks_enabled=False)
+    targets = ["churn-aci", "fraud-aks", "credit-ep/blue", "credit-ep/green"]
+
+    enabled = cli("diagnostics", "enable", *targets, *ws["args"], "-o", "json")
+    assert enabled.exit_code == 0, enabled.stderr
+    doc = enabled.json()
+    assert doc["action"] == "enable" and doc["dryRun"] is False
+    assert {r["target"]: r["status"] for r in doc["results"]} == dict.fromkeys(targets, "changed")
+    assert doc["summary"]["changed"] == 4 and doc["summary"]["failed"] == 0
+    blue = next(r for r in doc["results"] if r["target"] == "credit-ep/blue")
+    assert blue["changes"] == [{"field": "properties.appInsightsEnabled", "old": False, "new": True}]
+    assert blue["operationId"]
+    shown = status_of(cli, ws)
+    assert all(shown[t]["diagnostics"] is True for t in targets), shown
+    assert "churn-aci: changed" in enabled.stderr, "plain progress lines on stderr when not a TTY"
+
+    seq = emulator.last_seq()
+    again = cli("diagnostics", "enable", *targets, *ws["args"], "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert {r["status"] for r in again.json()["results"]} == {"unchanged"}
+    assert writes(emulator, seq) == [], "an idempotent enable sends no write"
+
+    disabled = cli("diagnostics", "disable", "--all", "--kind", "ACI,Kubernetes", *ws["args"], "-o", "json")
+    assert disabled.exit_code == 0, disabled.stderr
+    assert {r["target"] for r in disabled.json()["results"]} == {"churn-aci", "credit-ep/green"}
+    shown = status_of(cli, ws)
+    assert [t for t in targets if shown[t]["diagnostics"]] == ["fraud-aks", "credit-ep/blue"]
+
+
+def test_model_data_collection_and_dry_run(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    seq = emulator.last_seq()
+    dry = cli(
+        "diagnostics",
+        "enable",
+        "churn-aci",
+        "credit-ep",
+        "--model-data",
+        "--dry-run",
+        *ws["args"],
+        "-o",
+        "json",
+    )
+    assert dry.exit_code == 0, dry.stderr
+    by = {r["target"]: r for r in dry.json()["results"]}
+    assert by["churn-aci"]["status"] == "would-change"
+    assert by["churn-aci"]["changes"] == [
+        {"field": "appInsightsEnabled", "old": False, "new": True},
+        {"field": "dataCollection.storageEnabled", "old": False, "new": True},
+    ]
+    assert set(by) == {"churn-aci", "credit-ep/blue", "credit-ep/green"}
+    assert "applies to v1 services" in dry.stderr
+    assert writes(emulator, seq) == [], "--dry-run sends no write"
+    table = cli("diagnostics", "enable", "churn-aci", "--model-data", "--dry-run", *ws["args"], "-o", "table")
+    assert "appInsightsEnabled: off → on" in table.stdout and "dry run: 1 would-change" in table.stdout
+
+    done = cli("diagnostics", "enable", "churn-aci", "--model-data", *ws["args"], "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    row = status_of(cli, ws, "churn-aci")["churn-aci"]
+    assert row["diagnostics"] is True and row["modelData"] is True
+    off = cli("diagnostics", "disable", "churn-aci", "--no-model-data", *ws["args"], "-o", "json")
+    assert off.exit_code == 0 and len(off.json()["results"][0]["changes"]) == 2
+    row = status_of(cli, ws, "churn-aci")["churn-aci"]
+    assert row["diagnostics"] is False and row["modelData"] is False
+
+
+def test_unknown_targets_and_missing_app_insights(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    one = cli("diagnostics", "enable", "churn-ac", *ws["args"])
+    assert one.exit_code == 3, one.stderr
+    assert "'churn-ac'" in one.stderr and "did you mean churn-aci" in one.stderr
+    dep = cli("diagnostics", "status", "credit-ep/blu", *ws["args"])
+    assert dep.exit_code == 3 and "credit-ep/blue" in dep.stderr
+
+    bulk = cli("diagnostics", "enable", "churn-aci", "nope-svc", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert bulk.exit_code == 1, bulk.stderr
+    by = {r["target"]: r for r in bulk.json()["results"]}
+    assert by["churn-aci"]["status"] == by["credit-ep/blue"]["status"] == "changed", "the others still change"
+    assert by["nope-svc"]["status"] == "failed" and "not found" in by["nope-svc"]["reason"]
+    assert bulk.json()["summary"] == {
+        "changed": 2,
+        "unchanged": 0,
+        "would-change": 0,
+        "submitted": 0,
+        "failed": 1,
+    }
+
+    bare = make_workspace(emulator, services=[{"name": "lonely", "computeType": "ACI"}], app_insights=False)
+    seq = emulator.last_seq()
+    missing = cli("diagnostics", "enable", "lonely", *bare["args"])
+    assert missing.exit_code == 2, missing.stderr
+    assert "no linked Application Insights" in missing.stderr and "hint:" in missing.stderr
+    assert writes(emulator, seq) == []
+
+
+def test_v2_unknown_properties_survive_byte_for_byte(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    status, body, _ = arm(emulator, "GET", path)
+    assert status == 200, body
+    body["properties"]["futureSetting"] = {"nested": [1, 2.5, "x", None, True], "ünïcode": "✓"}
+    body["properties"]["requestSettings"] = {"maxConcurrentRequestsPerInstance": 7, "requestTimeout": "PT9S"}
+    body["tags"] = {"owner": "team-a"}
+    body["someTopLevelExtension"] = {"keep": "me"}
+    status, put, _ = arm(emulator, "PUT", path, body)
+    assert status in (200, 201), put
+    _wait_succeeded(emulator, path)
+    _, before, _ = arm(emulator, "GET", path)
+
+    result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["properties"]["appInsightsEnabled"] is True
+    assert _comparable(after) == _comparable(before)
+
+
+def _comparable(body: dict[str, Any]) -> str:
+    body = json.loads(json.dumps(body))
+    for key in ("appInsightsEnabled", "provisioningState"):
+        body["properties"].pop(key, None)
+    body.pop("etag", None)
+    system = body.get("systemData") or {}
+    for key in ("lastModifiedAt", "lastModifiedBy", "lastModifiedByType"):
+        system.pop(key, None)
+    return json.dumps(body, sort_keys=True)
+
+
+def _wait_succeeded(emulator: Any, path: str, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        _, body, _ = arm(emulator, "GET", path)
+        if body["properties"].get("provisioningState") in ("Succeeded", None):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never settled")
+
+
+def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    # amlmon's PUT is held 2 s on arrival; meanwhile the test changes the deployment (new ETag).
+    hold = {"kind": "slow", "delay": 2.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
+    assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
+    seq = emulator.last_seq()
+    outcome: dict[str, Any] = {}
+
+    def meddle() -> None:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if any(
+                r["method"] == "GET" and r["path"].lower().endswith("/deployments/blue")
+                for r in emulator.requests_since(seq)
+            ):
+                break
+            time.sleep(0.02)
+        time.sleep(0.6)  # amlmon's PUT is now held by the fault
+        _, body, _ = arm(emulator, "GET", path)
+        body["tags"] = {"changed-by": "someone-else"}
+        outcome["status"] = arm(emulator, "PUT", path, body)[0]
+
+    thread = threading.Thread(target=meddle)
+    thread.start()
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        thread.join()
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert outcome.get("status") in (200, 201)
+    assert result.exit_code == 0, result.stderr
+    _wait_succeeded(emulator, path)
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["properties"]["appInsightsEnabled"] is True
+    assert after["tags"] == {"changed-by": "someone-else"}, "the concurrent change was kept"
+    puts = [r for r in writes(emulator, seq) if r["method"] == "PUT"]
+    assert [r["status"] for r in puts][:1] == [412] or len(puts) >= 3, puts
+
+
+def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    rule = {"kind": "status", "status": 412, "method": "PUT", "path": "/deployments/blue$", "count": 1}
+    assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
+    seq = emulator.last_seq()
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    log = [r for r in emulator.requests_since(seq) if r["path"].lower().endswith("/deployments/blue")]
+    methods = [(r["method"], r["status"]) for r in log]
+    first_put = methods.index(("PUT", 412))
+    assert ("GET", 200) in methods[first_put:], "re-read after the 412"
+    assert any(m == "PUT" and s in (200, 201, 202) for m, s in methods[first_put + 1 :])
+
+
+def test_a_service_mid_update_is_waited_for_or_reported(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    force_service(emulator, ws, "churn-aci", state="Transitioning")
+    busy = cli("diagnostics", "enable", "churn-aci", "--no-wait", *ws["args"], "-o", "json")
+    assert busy.exit_code == 1, busy.stderr
+    assert "Transitioning" in busy.json()["results"][0]["reason"]
+
+    timer = threading.Timer(1.5, lambda: force_service(emulator, ws, "churn-aci", state="Healthy"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        waited = cli("diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json")
+    finally:
+        timer.join()
+    assert waited.exit_code == 0, waited.stderr
+    assert waited.json()["results"][0]["status"] == "changed"
+    assert time.monotonic() - started >= 1.5
+    assert "mid-update" in waited.stderr
+
+    force_service(emulator, ws, "fraud-aks", state="Transitioning")
+    late = cli("diagnostics", "disable", "fraud-aks", "--timeout", "1s", *ws["args"], "-o", "json")
+    assert late.exit_code == 5, late.stderr
+    assert "still Transitioning" in late.json()["results"][0]["reason"]
+    force_service(emulator, ws, "fraud-aks", state="Healthy")
+
+
+def test_no_wait_returns_operation_ids(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli(
+        "diagnostics", "enable", "churn-aci", "credit-ep/blue", "--no-wait", *ws["args"], "-o", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    for row in result.json()["results"]:
+        assert row["status"] == "submitted" and row["operationId"], row
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        shown = status_of(cli, ws, "churn-aci", "credit-ep/blue")
+        if all(row["diagnostics"] for row in shown.values()):
+            break
+        time.sleep(0.3)
+    assert all(row["diagnostics"] for row in shown.values()), shown
+
+
+def test_a_failed_operation_is_reported_and_the_bulk_run_goes_on(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    force_service(emulator, ws, "churn-aci", failNextUpdate="Container crashed: out of memory")
+    result = cli("diagnostics", "enable", "--all", *ws["args"], "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    by = {r["target"]: r for r in result.json()["results"]}
+    assert by["churn-aci"]["status"] == "failed"
+    assert "out of memory" in by["churn-aci"]["reason"]
+    assert by["credit-ep/blue"]["status"] == "changed" and by["fraud-aks"]["status"] == "unchanged"
+    assert result.json()["summary"]["failed"] == 1
+    assert status_of(cli, ws, "churn-aci")["churn-aci"]["diagnostics"] is False, "not left half-changed"
+    table = cli("diagnostics", "disable", "--all", *ws["args"], "-o", "table")
+    assert table.exit_code == 0 and "changed" in table.stdout
+
+
+def test_faults_on_every_call_are_survived(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    rules: list[dict[str, Any]] = [
+        {"kind": "status", "status": 429, "retryAfter": 1, "method": "PATCH", "path": "/services/churn-aci$"},
+        {"kind": "status", "status": 503, "path": "/operations/"},
+        {"kind": "reset", "method": "GET", "path": "/deployments/blue$"},
+        {"kind": "status", "status": 503, "method": "PUT", "path": "/deployments/blue$"},
+        {"kind": "status", "status": 500, "path": "mfeOperationsStatus|/operationsStatus/|operationResults"},
+    ]
+    for rule in rules:
+        assert emulator.admin("POST", "/_emulator/faults", {"count": 1, **rule})[0] in (200, 201)
+    seq = emulator.last_seq()
+    try:
+        result = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    assert {r["status"] for r in result.json()["results"]} == {"changed"}
+    seen = [r["status"] for r in emulator.requests_since(seq)]
+    assert 429 in seen and 503 in seen and 0 in seen
+
+
+def test_a_persistent_outage_of_model_management_fails_cleanly(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    rule = {"kind": "status", "status": 503, "method": "PATCH", "path": "/services/churn-aci$", "count": None}
+    assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
+    try:
+        result = cli("diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 1, result.stderr
+    reason = result.json()["results"][0]["reason"]
+    assert "ServiceUnavailable" in reason and "HTTP 503" in reason and "retry later" in reason
+    assert status_of(cli, ws, "churn-aci")["churn-aci"]["diagnostics"] is False
+
+
+def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    force_service(emulator, ws, "churn-aci", state="Transitioning")
+    env = {**os.environ, **emulator.env()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon", "diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        while line and "mid-update" not in line:
+            line = process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        force_service(emulator, ws, "churn-aci", state="Healthy")
+    assert process.returncode == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+
+
+@pytest.mark.inference
+def test_model_data_reaches_the_logs_after_enable(cli: Any, emulator: Any) -> None:
+    """A real inference server behind the service sends model_data_collection traces only once enabled."""
+    emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
+    ws = make_workspace(
+        emulator, services=[{"name": "live-svc", "computeType": "ACI", "backend": "inference"}]
+    )
+    result = cli("diagnostics", "enable", "live-svc", "--model-data", *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    context = ssl.create_default_context(cafile=emulator.ca_path)
+    url = f"{emulator.endpoint}/api/v1/service/live-svc/score"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"data": [[12, 70, 1, 1]]}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=120) as response:
+        assert response.status == 200
+    kql = 'traces | where message == "model_data_collection" | count'
+    deadline = time.time() + 40
+    count = 0
+    while time.time() < deadline and not count:
+        answer = cli("query", kql, "--since", "15m", *ws["args"], "-o", "json")
+        if answer.exit_code == 0 and answer.json():
+            rows = answer.json()
+            count = int(rows[0].get("Count", 0)) if isinstance(rows, list) else 0
+        time.sleep(1)
+    assert count >= 1, "model_data_collection traces arrive after enable --model-data"

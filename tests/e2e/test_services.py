@@ -1,0 +1,170 @@
+"""`amlmon services list` against the emulator: v1 services from model management, v2 deployments from ARM."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+SUB = "00000000-0000-0000-0000-00000000d1a9"
+API = "2024-04-01"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def make_workspace(
+    emulator: Any,
+    *,
+    services: list[dict[str, Any]] | None = None,
+    deployments: list[dict[str, Any]] | None = None,
+    app_insights: bool = True,
+) -> dict[str, Any]:
+    """A fresh workspace of the test's own; skips while the emulator's admin route has not landed."""
+    rg, ws = unique("rg-diag-"), unique("wsdiag")
+    body = {
+        "subscription": SUB,
+        "resourceGroup": rg,
+        "name": ws,
+        "appInsights": app_insights,
+        "services": services or [],
+        "deployments": deployments or [],
+    }
+    status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
+    if status in (404, 405):
+        pytest.skip("the emulator's workspace admin route has not landed yet")
+    assert status in (200, 201), answer
+    workspace_id = f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+    return {
+        "args": ["--subscription", SUB, "-g", rg, "-w", ws],
+        "rg": rg,
+        "ws": ws,
+        "id": workspace_id,
+        **answer,
+    }
+
+
+def arm(emulator: Any, method: str, path: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+    """The test's own ARM call (its own token), e.g. to change a deployment behind amlmon's back."""
+    token = emulator.credential().get_token(emulator.endpoint + "/.default").token
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{emulator.endpoint}{path}?api-version={API}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=emulator.ca_path)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=60) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return exc.code, json.loads(raw) if raw else None, dict(exc.headers)
+
+
+def mixed_workspace(emulator: Any, *, aks_enabled: bool = True, **kwargs: Any) -> dict[str, Any]:
+    """churn-aci (ACI, off), fraud-aks (AKS, on unless aks_enabled=False), credit-ep/blue (Managed),
+    credit-ep/green (Kubernetes), both off."""
+    return make_workspace(
+        emulator,
+        services=[
+            {"name": "churn-aci", "computeType": "ACI"},
+            {"name": "fraud-aks", "computeType": "AKS", "appInsightsEnabled": aks_enabled},
+        ],
+        deployments=[
+            {"endpoint": "credit-ep", "name": "blue", "endpointComputeType": "Managed"},
+            {"endpoint": "credit-ep", "name": "green", "endpointComputeType": "Kubernetes"},
+        ],
+        **kwargs,
+    )
+
+
+def test_list_shows_every_kind_with_stable_fields(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli("services", "list", *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = result.json()
+    assert [(r["target"], r["kind"]) for r in rows] == [
+        ("churn-aci", "ACI"),
+        ("credit-ep/blue", "Managed"),
+        ("credit-ep/green", "Kubernetes"),
+        ("fraud-aks", "AKS"),
+    ]
+    for row in rows:
+        assert list(row) == ["target", "kind", "state", "diagnostics", "modelData", "scoringUri", "updated"]
+    by = {r["target"]: r for r in rows}
+    assert by["fraud-aks"]["diagnostics"] is True and by["churn-aci"]["diagnostics"] is False
+    assert by["churn-aci"]["modelData"] is False and by["credit-ep/blue"]["modelData"] is None
+    assert by["churn-aci"]["scoringUri"].endswith("/api/v1/service/churn-aci/score")
+    assert by["churn-aci"]["state"] == "Healthy"
+
+    only = cli("services", "list", *ws["args"], "--kind", "aks,managed", "-o", "json")
+    assert [r["target"] for r in only.json()] == ["credit-ep/blue", "fraud-aks"]
+    named = cli("services", "list", *ws["args"], "--name", "credit-ep/*", "-o", "json")
+    assert [r["target"] for r in named.json()] == ["credit-ep/blue", "credit-ep/green"]
+    bad = cli("services", "list", *ws["args"], "--kind", "IOT")
+    assert bad.exit_code == 2 and "--kind" in bad.stderr
+
+    table = cli("services", "list", *ws["args"], "-o", "table")
+    assert table.exit_code == 0 and "fraud-aks" in table.stdout and " on " in table.stdout
+
+
+def test_list_pages_through_both_apis(cli: Any, emulator: Any) -> None:
+    names = [f"svc{i:02d}" for i in range(5)]
+    ws = make_workspace(emulator, services=[{"name": n, "computeType": "ACI"} for n in names])
+    status, _ = emulator.admin("PUT", "/_emulator/settings", {"pageSize": 2})
+    assert status == 200
+    try:
+        result = cli("services", "list", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"pageSize": 100})
+    assert result.exit_code == 0, result.stderr
+    assert [r["target"] for r in result.json()] == names
+
+
+def test_transient_faults_on_model_management_and_arm_are_retried(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    rules = [
+        {
+            "kind": "status",
+            "status": 429,
+            "retryAfter": 1,
+            "path": f"/workspaces/{ws['ws']}/services$",
+            "count": 1,
+        },
+        {"kind": "status", "status": 503, "path": "/discovery", "count": 1},
+        {"kind": "reset", "path": f"/workspaces/{ws['ws']}/onlineEndpoints$", "count": 1},
+        {"kind": "status", "status": 500, "path": "/onlineEndpoints/credit-ep/deployments$", "count": 1},
+    ]
+    for rule in rules:
+        assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
+    try:
+        seq = emulator.last_seq()
+        result = cli("services", "list", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()) == 4
+    statuses = [r["status"] for r in emulator.requests_since(seq)]
+    assert 429 in statuses and 503 in statuses and 500 in statuses and 0 in statuses, "every fault was hit"
+
+
+def test_a_persistent_outage_ends_with_one_clear_error(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    rule = {"kind": "status", "status": 503, "path": f"/workspaces/{ws['ws']}/services$", "count": None}
+    assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
+    try:
+        result = cli("services", "list", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 1, result.stderr
+    assert "ServiceUnavailable" in result.stderr and "HTTP 503" in result.stderr
+    assert "hint: retry later" in result.stderr and "Traceback" not in result.stderr
