@@ -172,11 +172,13 @@ def _base(spec: TraceFilter, schema: Schema) -> list[str]:
 
 def _projection(schema: Schema) -> str:
     c = SCHEMAS[schema]
-    return (
-        f"| project timestamp = {c.time}, ingested = ingestion_time(), itemId = {c.item_id}, "
-        f"message = {c.message}, severityLevel = {c.severity}, role = {c.role}, instance = {c.instance}, "
-        f"operationId = {c.operation}, properties = {c.properties}"
-    )
+    sources = (c.time, "ingestion_time()", c.item_id, c.message, c.severity, c.role, c.instance, c.operation)
+    parts = [
+        name if name == source else f"{name} = {source}"
+        for name, source in zip(PROJECTED, sources, strict=False)
+    ]
+    parts.append(f"properties = {c.properties}")
+    return "| project " + ", ".join(parts)
 
 
 def window_query(
