@@ -168,11 +168,15 @@ def _interrupted(destination: Any) -> None:
 def _report(truncated: int, malformed: int) -> None:
     if truncated:
         warn(
-            f"{truncated} records were cut by Application Insights at 8,192 characters: kept with "
-            "truncated=true and their raw text (input/prediction are incomplete)"
+            f"{_count(truncated, 'record was', 'records were')} cut by Application Insights at 8,192 "
+            "characters: kept with truncated=true and the raw text (input/prediction incomplete)"
         )
     if malformed:
-        warn(f"{malformed} lines were not JSON records and were skipped")
+        warn(f"{_count(malformed, 'line was', 'lines were')} not a JSON record and skipped")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @data_app.command("extract")

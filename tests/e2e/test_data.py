@@ -147,7 +147,7 @@ def test_extract_from_a_container_url_reads_both_generations(
     assert rows["r1"]["input"] == {"data": [[1.0, 2.0]]} and rows["r1"]["service"] == "churn"
     assert rows["r2"]["service"] == "churn-old" and rows["r2"]["generation"] == "1.4"
     assert rows["r-cut"]["truncated"] is True and rows["r-cut"]["input"] is None
-    assert "1 records were cut" in result.stderr and "1 lines were not JSON" in result.stderr
+    assert "1 record was cut" in result.stderr and "1 line was not a JSON record" in result.stderr
     assert azurite.account_key not in result.stdout + result.stderr
 
 
