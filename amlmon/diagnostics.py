@@ -502,17 +502,19 @@ def _apply_v2(
     name = item.target.split("/", 1)[1]
 
     def reread() -> Any:
-        return v2api.get_deployment(ws.ctx, item.endpoint or "", name)
+        """A fresh read, once no other operation is running on the deployment."""
+        fresh = v2api.get_deployment(ws.ctx, item.endpoint or "", name)
+        if fresh.state in v2api.BUSY_STATES and not options.dry_run:
+            if not options.wait:
+                raise OperationFailed(
+                    f"{item.target} is being updated (provisioningState {fresh.state})",
+                    hint="run again without --no-wait to wait for it, or later",
+                )
+            progress(item.target, f"waiting: the deployment is mid-update ({fresh.state})")
+            fresh = v2api.wait_not_busy(ws.ctx, fresh, deadline=deadline, stop=stopped)
+        return fresh
 
     current = reread()
-    if current.state in v2api.BUSY_STATES and not options.dry_run:
-        if not options.wait:
-            raise OperationFailed(
-                f"{item.target} is being updated (provisioningState {current.state})",
-                hint="run again without --no-wait to wait for it, or later",
-            )
-        progress(item.target, f"waiting: the deployment is mid-update ({current.state})")
-        current = v2api.wait_not_busy(ws.ctx, current, deadline=deadline, stop=stopped)
     result.changes = plan_v2(current.body, enable=options.enable)
     if not result.changes:
         result.status = "unchanged"

@@ -91,7 +91,8 @@ def _send(
     params = None if "api-version=" in full else {"api-version": API_VERSION}
     request = HttpRequest(method, full, params=params, headers=all_headers, content=content)
     pipeline_response = ctx.arm.send_request(request, _return_pipeline_response=True, **RETRY)
-    if method != "PUT" or pipeline_response.http_response.status_code != 412:
+    # 412 (ETag moved) and 409 (another operation running) on a write mean "re-read and re-plan".
+    if method != "PUT" or pipeline_response.http_response.status_code not in (409, 412):
         raise_for_status(pipeline_response.http_response)
     return pipeline_response
 
@@ -166,7 +167,7 @@ def _put(
             raise ConcurrentChange()
     body = with_app_insights(current.body, enabled)
     response = _send(ctx, "PUT", deployment_path(ctx, current.endpoint, current.name), body, headers)
-    if response.http_response.status_code == 412:
+    if response.http_response.status_code in (409, 412):
         raise ConcurrentChange()
     return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
 

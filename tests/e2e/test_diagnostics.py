@@ -404,3 +404,25 @@ def test_model_data_reaches_the_logs_after_enable(cli: Any, emulator: Any) -> No
             count = int(rows[0].get("Count", 0)) if isinstance(rows, list) else 0
         time.sleep(1)
     assert count >= 1, "model_data_collection traces arrive after enable --model-data"
+
+
+def test_a_deployment_mid_update_is_waited_for(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    assert emulator.admin("PUT", "/_emulator/settings", {"operationSeconds": 2.5})[0] == 200
+    try:
+        _, body, _ = arm(emulator, "GET", path)
+        body["tags"] = {"rollout": "2"}
+        assert arm(emulator, "PUT", path, body)[0] in (200, 201)  # now Updating for 2.5 s
+        busy = cli("diagnostics", "enable", "ep/blue", "--no-wait", *ws["args"], "-o", "json")
+        waited = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"operationSeconds": 0.5})
+    assert busy.exit_code == 1 and "being updated" in busy.json()["results"][0]["reason"], busy.stdout
+    assert waited.exit_code == 0, waited.stderr
+    assert waited.json()["results"][0]["status"] == "changed" and "mid-update" in waited.stderr
+    _wait_succeeded(emulator, path)
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["properties"]["appInsightsEnabled"] is True and after["tags"] == {"rollout": "2"}
