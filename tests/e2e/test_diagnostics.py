@@ -376,34 +376,49 @@ def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> Non
 
 
 @pytest.mark.inference
-def test_model_data_reaches_the_logs_after_enable(cli: Any, emulator: Any) -> None:
-    """A real inference server behind the service sends model_data_collection traces only once enabled."""
+def test_model_data_reaches_the_logs_after_enable_and_stops_after_disable(cli: Any, emulator: Any) -> None:
+    """A real inference server behind the service sends model_data_collection traces only while enabled."""
     emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
     ws = make_workspace(
         emulator, services=[{"name": "live-svc", "computeType": "ACI", "backend": "inference"}]
     )
     result = cli("diagnostics", "enable", "live-svc", "--model-data", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
+    _score(emulator, "live-svc")
+    deadline = time.time() + 40
+    count = _model_data_traces(cli, ws)
+    while time.time() < deadline and not count:
+        time.sleep(1)
+        count = _model_data_traces(cli, ws)
+    assert count >= 1, "model_data_collection traces arrive after enable --model-data"
+
+    off = cli("diagnostics", "disable", "live-svc", *ws["args"], "-o", "json")
+    assert off.exit_code == 0, off.stderr
+    time.sleep(2)  # anything the old server still had queued has been exported
+    settled = _model_data_traces(cli, ws)
+    _score(emulator, "live-svc")
+    time.sleep(4)
+    assert _model_data_traces(cli, ws) == settled, "no telemetry once diagnostics are off"
+
+
+def _score(emulator: Any, name: str) -> None:
     context = ssl.create_default_context(cafile=emulator.ca_path)
-    url = f"{emulator.endpoint}/api/v1/service/live-svc/score"
     request = urllib.request.Request(
-        url,
+        f"{emulator.endpoint}/api/v1/service/{name}/score",
         data=json.dumps({"data": [[12, 70, 1, 1]]}).encode(),
         method="POST",
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, context=context, timeout=120) as response:
         assert response.status == 200
+
+
+def _model_data_traces(cli: Any, ws: dict[str, Any]) -> int:
     kql = 'traces | where message == "model_data_collection" | count'
-    deadline = time.time() + 40
-    count = 0
-    while time.time() < deadline and not count:
-        answer = cli("query", kql, "--since", "15m", *ws["args"], "-o", "json")
-        if answer.exit_code == 0 and answer.json():
-            rows = answer.json()
-            count = int(rows[0].get("Count", 0)) if isinstance(rows, list) else 0
-        time.sleep(1)
-    assert count >= 1, "model_data_collection traces arrive after enable --model-data"
+    answer = cli("query", kql, "--since", "15m", *ws["args"], "-o", "json")
+    assert answer.exit_code == 0, answer.stderr
+    rows = answer.json()
+    return int(rows[0].get("Count", 0)) if rows else 0
 
 
 def test_a_deployment_mid_update_is_waited_for(cli: Any, emulator: Any) -> None:
