@@ -424,7 +424,8 @@ def _apply_v1(
     result: Result,
     started: float,
 ) -> None:
-    from amlmon.azure.services_v1 import sleep_until
+    from amlmon.azure.services_v1 import StopWaiting, sleep_until
+    from amlmon.errors import Throttled
 
     deadline = started + options.timeout
     service = ws.mms.get_service(item.target)
@@ -439,11 +440,7 @@ def _apply_v1(
             break
         progress(item.target, "waiting: the service is mid-update (Transitioning)")
         if time.monotonic() >= deadline:
-            from amlmon.errors import Throttled
-
             raise Throttled(f"{item.target} is still Transitioning at the timeout", hint="raise --timeout")
-        from amlmon.azure.services_v1 import StopWaiting
-
         if not sleep_until(min(time.monotonic() + delay, deadline), stopped):
             raise StopWaiting()
         delay = min(delay * 1.5, 5.0)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from amlmon.errors import AmlmonError, ConfigError, NotFound, OperationFailed, Throttled
 from amlmon.redact import redact
@@ -89,7 +89,8 @@ class ModelManagementClient:
         body = _body(response) if response.text() else {}
         operation_id = body.get("operationId") if isinstance(body, dict) else None
         if location:
-            operation_id = location.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+            location = urljoin(self.base_url + "/", location)  # the header may be a path
+            operation_id = operation_id_of(location)
         if not operation_id:
             return Submitted(None, None)
         return Submitted(operation_id, location or f"{self.base_url}/operations/{operation_id}")
