@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
-from amlmon.emulator.resources import resources
+from amlmon.emulator.resources import normalize_id, resources
 
 if TYPE_CHECKING:
     from amlmon.emulator.server import EmulatorState
@@ -72,13 +72,17 @@ def _components(state: EmulatorState, body: dict[str, Any]) -> list[dict[str, An
 
 
 def _settings(state: EmulatorState, component_id: str) -> list[dict[str, Any]]:
+    """The component's diagnostic settings with a storage destination (wherever arm.py keeps them)."""
+    key = normalize_id(component_id) + "/providers/microsoft.insights/diagnosticsettings"
+    table = state.extensions.get("diagnostic_settings") or resources(state).get("/_diagnostic_settings") or {}
+    found = list((table.get(key) or {}).values())
     marker = "/providers/microsoft.insights/diagnosticsettings/"
-    return [
+    found += [
         body
         for body in resources(state).list(prefix=component_id)
         if marker in str(body.get("id", "")).lower()
-        and (body.get("properties") or {}).get("storageAccountId")
     ]
+    return [body for body in found if (body.get("properties") or {}).get("storageAccountId")]
 
 
 def _categories(setting: dict[str, Any]) -> list[str]:
