@@ -318,6 +318,7 @@ def test_faults_on_every_call_are_survived(cli: Any, emulator: Any) -> None:
     rules: list[dict[str, Any]] = [
         {"kind": "status", "status": 429, "retryAfter": 1, "method": "PATCH", "path": "/services/churn-aci$"},
         {"kind": "status", "status": 503, "path": "/operations/"},
+        {"kind": "reset", "method": "GET", "path": "/services/churn-aci$"},
         {"kind": "reset", "method": "GET", "path": "/deployments/blue$"},
         {"kind": "status", "status": 503, "method": "PUT", "path": "/deployments/blue$"},
         {"kind": "status", "status": 500, "path": "mfeOperationsStatus|/operationsStatus/|operationResults"},
