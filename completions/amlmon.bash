@@ -6,7 +6,7 @@ _amlmon() {
         word="${COMP_WORDS[i]}"
         if [[ $skip == 1 ]]; then skip=0; continue; fi
         case "$word" in
-            --auth|--cloud|--count|--data|--delay|--generation|--host|--hours|--ingestion-delay|--jitter|--method|--output|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--services|--status|--sub|--subscription|--workspace-name|--ws|-g|-o|-w) skip=1 ;;
+            --auth|--bin|--cloud|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--output|--overlap|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-o|-w) skip=1 ;;
             -*) ;;
             *) if _amlmon_is_path "${path:+$path }$word"; then path="${path:+$path }$word"; fi ;;
         esac
@@ -16,11 +16,19 @@ _amlmon() {
         --cloud) COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")); return ;;
         --output) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
         -o) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        --count|--data|--delay|--generation|--host|--hours|--ingestion-delay|--jitter|--method|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--services|--status|--sub|--subscription|--workspace-name|--ws|-g|-w) COMPREPLY=(); return ;;
+        --bin|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--overlap|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-w) COMPREPLY=(); return ;;
     esac
     local words=""
     case "$path" in
-        "") words="emulator workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "") words="check data diagnostics emulator export query services stats traces workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "check") words="--since --until --max-failure-rate --max-p50 --max-p95 --max-p99 --max-exceptions --min-requests --max-dependency-failure-rate --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "data") words="extract pull --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "data extract") words="--out --since --until --format --flatten --connection-string --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "data pull") words="--out --since --until --format --log-analytics --flatten --resume --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "diagnostics") words="disable enable status --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "diagnostics disable") words="--all --kind --name --no-model-data --dry-run --no-wait --timeout --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "diagnostics enable") words="--all --kind --name --model-data --no-model-data --dry-run --no-wait --timeout --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "diagnostics status") words="--kind --name --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "emulator") words="faults seed settings start status stop --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults") words="add clear list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults add") words="--path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
@@ -31,6 +39,15 @@ _amlmon() {
         "emulator start") words="--port --host --data --detach --ingestion-delay --jitter --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator status") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator stop") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "export") words="disable enable show --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "export disable") words="--name --force --dry-run --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "export enable") words="--storage-account --event-hub-rule --event-hub --log-analytics --tables --name --force --dry-run --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "export show") words="--delivery --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "query") words="-f --file --since --timespan --from --to --app-insights --log-analytics --allow-partial --server-timeout --print-query --portal-link --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "services") words="list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "services list") words="--kind --name --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "stats") words="--since --until --bin --top --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "traces") words="--since --until -f --follow --model-data --message --grep --severity --limit --format --interval --overlap --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "workspace") words="show --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "workspace show") words="--help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
     esac
@@ -38,7 +55,7 @@ _amlmon() {
 }
 _amlmon_is_path() {
     case "$1" in
-        "emulator"|"emulator faults"|"emulator faults add"|"emulator faults clear"|"emulator faults list"|"emulator seed"|"emulator settings"|"emulator start"|"emulator status"|"emulator stop"|"workspace"|"workspace show") return 0 ;;
+        "check"|"data"|"data extract"|"data pull"|"diagnostics"|"diagnostics disable"|"diagnostics enable"|"diagnostics status"|"emulator"|"emulator faults"|"emulator faults add"|"emulator faults clear"|"emulator faults list"|"emulator seed"|"emulator settings"|"emulator start"|"emulator status"|"emulator stop"|"export"|"export disable"|"export enable"|"export show"|"query"|"services"|"services list"|"stats"|"traces"|"workspace"|"workspace show") return 0 ;;
     esac
     return 1
 }

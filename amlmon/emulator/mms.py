@@ -1,13 +1,426 @@
-"""(stub) route family — see server.py."""
+"""The AML discovery document and the v1 model-management API for ACI/AKS web services.
+
+Errors here are flat (`{code, statusCode, message, details}`), not ARM's `{"error": …}`. Updates are a
+JSON-patch list answered 202 + `Operation-Location`; the operation stays Running (service state
+Transitioning) for `settings.operationSeconds`, then the patch is applied and the operation Succeeds —
+or Fails, when a test asked for it with `PATCH /_emulator/services {"failNextUpdate": …}`.
+"""
 
 from __future__ import annotations
 
-from amlmon.emulator.http import Router
-from typing import TYPE_CHECKING
+import copy
+import fnmatch
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.http import Request, Response, Router, json_response
 
 if TYPE_CHECKING:
     from amlmon.emulator.server import EmulatorState
 
+SERVICES_FILE = "mms_services.json"
+BASE = (
+    r"/modelmanagement/v1\.0/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
+)
+FINAL_STATES = ("Succeeded", "Failed", "Cancelled", "TimedOut")
+PATCH_OPS = ("add", "replace", "remove")
 
-def register(router: Router, state: "EmulatorState") -> None:
+
+def mms_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response(
+        status, {"code": code, "statusCode": status, "message": message, "details": []}, headers
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
+
+
+def workspace_resource_id(sub: str, rg: str, ws: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
+
+
+class ServiceStore:
+    """v1 services keyed by (workspace ID, name), lower-cased; persisted as JSON, written atomically."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.path: Path = state.data_dir / SERVICES_FILE
+        self.lock = threading.RLock()
+        self.services: dict[str, dict[str, Any]] = (
+            json.loads(self.path.read_text()) if self.path.exists() else {}
+        )
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.fail_next: dict[str, str] = {}
+
+    @staticmethod
+    def key(workspace_id: str, name: str) -> str:
+        return f"{workspace_id.lower()}|{name.lower()}"
+
+    def save(self) -> None:
+        with self.lock:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.services))
+            tmp.replace(self.path)
+
+    def in_workspace(self, workspace_id: str) -> list[dict[str, Any]]:
+        prefix = workspace_id.lower() + "|"
+        with self.lock:
+            return [copy.deepcopy(s) for k, s in self.services.items() if k.startswith(prefix)]
+
+    def get(self, workspace_id: str, name: str) -> dict[str, Any] | None:
+        with self.lock:
+            found = self.services.get(self.key(workspace_id, name))
+            return copy.deepcopy(found) if found is not None else None
+
+    def put(self, service: dict[str, Any]) -> None:
+        with self.lock:
+            self.services[self.key(service["_workspaceResourceId"], service["name"])] = copy.deepcopy(service)
+            self.save()
+
+
+def services(state: EmulatorState) -> ServiceStore:
+    with state.lock:
+        store = state.extensions.get("mms_store")
+        if store is None:
+            store = state.extensions["mms_store"] = ServiceStore(state)
+            # inference.py reads service records from here (dicts keyed by id, whatever the nesting).
+            state.extensions["mms_services"] = store.services
+        return store
+
+
+def _run_hooks(state: EmulatorState, service: dict[str, Any]) -> None:
+    for hook in list(state.extensions.get("service_hooks", [])):
+        try:
+            hook(state, copy.deepcopy(service))
+        except Exception as exc:  # a hook must never break the API
+            print(f"emulator: service hook failed: {exc!r}")
+
+
+def create_services(state: EmulatorState, workspace_id: str, specs: list[dict[str, Any]]) -> list[str]:
+    """Create the v1 services of POST /_emulator/workspaces (existing ones are kept)."""
+    store = services(state)
+    names = []
+    for spec in specs:
+        name = spec["name"]
+        names.append(name)
+        if store.get(workspace_id, name) is not None:
+            continue
+        service = _service_body(state, workspace_id, spec)
+        store.put(service)
+        _run_hooks(state, service)
+    return names
+
+
+def _service_body(state: EmulatorState, workspace_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    name, compute = spec["name"], spec.get("computeType", "ACI").upper()
+    created = _now()
+    body: dict[str, Any] = {
+        "id": name,
+        "name": name,
+        "description": spec.get("description", ""),
+        "kvTags": spec.get("kvTags", {}),
+        "properties": {"hasInferenceSchema": "False", "hasHttps": "False"},
+        "operationId": None,
+        "state": spec.get("state", "Healthy"),
+        "createdTime": created,
+        "updatedTime": created,
+        "error": None,
+        "computeType": compute,
+        "environmentImageRequest": None,
+        "models": [{"name": "sample-model", "version": 1, "id": "sample-model:1"}],
+        "imageId": None,
+        "imageDetails": None,
+        "createdBy": {"userName": "amlmon-emulator"},
+        "scoringUri": f"{state.endpoint}/api/v1/service/{name}/score",
+        "swaggerUri": f"{state.endpoint}/api/v1/service/{name}/swagger.json",
+        "appInsightsEnabled": bool(spec.get("appInsightsEnabled", False)),
+        "dataCollection": {
+            "eventHubEnabled": False,
+            "storageEnabled": bool(spec.get("storageEnabled", False)),
+        },
+        "containerResourceRequirements": {"cpu": 0.1, "memoryInGB": 0.5, "gpu": 0},
+        "_workspaceResourceId": workspace_id,
+        "_backend": spec.get("backend"),
+    }
+    if compute == "AKS":
+        body.update(
+            {
+                "computeName": "aks-cluster",
+                "authEnabled": True,
+                "aadAuthEnabled": False,
+                "autoScaler": {"autoscaleEnabled": True, "minReplicas": 1, "maxReplicas": 10},
+                "numReplicas": None,
+                "maxConcurrentRequestsPerContainer": 1,
+                "namespace": "azureml-" + workspace_id.rsplit("/", 1)[-1].lower(),
+            }
+        )
+    else:
+        body.update({"authEnabled": False, "sslEnabled": False, "location": "westeurope", "publicIp": None})
+    return body
+
+
+def public(service: dict[str, Any], endpoint: str | None = None) -> dict[str, Any]:
+    """The API view: no private keys; scoring URIs on the current endpoint (the port changes on restart)."""
+    view = {k: v for k, v in service.items() if not k.startswith("_")}
+    if endpoint:
+        view["scoringUri"] = f"{endpoint}/api/v1/service/{service['name']}/score"
+        view["swaggerUri"] = f"{endpoint}/api/v1/service/{service['name']}/swagger.json"
+    return view
+
+
+# --- routes ---------------------------------------------------------------------------------------
+
+
+def register(router: Router, state: EmulatorState) -> None:
+    def discovery(request: Request) -> Response:
+        host = state.endpoint
+        return json_response(
+            200,
+            {
+                "api": host,
+                "catalog": host,
+                "experimentation": host,
+                "gallery": host,
+                "history": host,
+                "hyperdrive": host,
+                "labeling": host,
+                "modelmanagement": host,
+                "pipelines": host,
+                "studiocoreservices": host,
+            },
+        )
+
+    router.add("GET", r"/discovery(/.*)?", discovery)
+    router.add("GET", BASE + r"/services", lambda r: _list(state, r))
+    router.add("GET", BASE + r"/services/(?P<name>[^/]+)", lambda r: _get(state, r))
+    router.add("PATCH", BASE + r"/services/(?P<name>[^/]+)", lambda r: _patch(state, r))
+    router.add("GET", BASE + r"/operations/(?P<op>[^/]+)", lambda r: _operation(state, r))
+
+
+def _ws_id(request: Request) -> str:
+    return workspace_resource_id(request.params["sub"], request.params["rg"], request.params["ws"])
+
+
+def _workspace_missing(state: EmulatorState, request: Request) -> Response | None:
+    from amlmon.emulator.resources import resources
+
+    if resources(state).get(_ws_id(request)) is None:
+        return mms_error(404, "WorkspaceNotFound", f"Workspace {request.params['ws']} was not found.")
     return None
+
+
+def finish_due(state: EmulatorState) -> None:
+    """Complete operations whose time has come: apply the patch, or fail as asked."""
+    store = services(state)
+    now = time.time()
+    finished = []
+    with store.lock:
+        for op in store.operations.values():
+            if op["state"] in FINAL_STATES or now < op["due"]:
+                continue
+            service = store.services.get(op["serviceKey"])
+            if service is None:
+                op["state"] = "Failed"
+                op["error"] = {"code": "ServiceNotFound", "message": "The service was deleted."}
+                continue
+            if op.get("fail"):
+                op["state"] = "Failed"
+                op["error"] = {"code": "ServiceUpdateFailed", "statusCode": 500, "message": op["fail"]}
+                service["state"] = "Failed"
+                service["error"] = op["error"]
+            else:
+                _apply_patch(service, op["patch"])
+                service["state"] = "Healthy"
+                service["error"] = None
+                op["state"] = "Succeeded"
+                finished.append(copy.deepcopy(service))
+            service["updatedTime"] = _now()
+            service["operationId"] = None
+            op["endTime"] = _now()
+        if any(op["state"] in FINAL_STATES for op in store.operations.values()):
+            store.save()
+    for service in finished:
+        _run_hooks(state, service)
+
+
+def _list(state: EmulatorState, request: Request) -> Response:
+    missing = _workspace_missing(state, request)
+    if missing is not None:
+        return missing
+    finish_due(state)
+    found = [public(s, state.endpoint) for s in services(state).in_workspace(_ws_id(request))]
+    compute = request.q("computeType")
+    if compute:
+        found = [s for s in found if s["computeType"].lower() == compute.lower()]
+    name = request.q("name")
+    if name:
+        found = [s for s in found if fnmatch.fnmatch(s["name"].lower(), name.lower())]
+    tag = request.q("tags")
+    if tag:
+        wanted: dict[str, str | None] = {}
+        for part in tag.split(","):
+            key, _, value = part.partition("=")
+            wanted[key] = value if _ else None
+        found = [
+            s
+            for s in found
+            if all(k in s["kvTags"] and v in (None, s["kvTags"][k]) for k, v in wanted.items())
+        ]
+    found.sort(key=lambda s: s["name"].lower())
+    size = max(1, int(state.settings.get("pageSize", 100)))
+    try:
+        skip = int(request.q("$skipToken") or request.q("skipToken") or 0)
+    except ValueError:
+        return mms_error(400, "BadRequest", "The skip token is not valid.")
+    body: dict[str, Any] = {"value": found[skip : skip + size]}
+    if skip + size < len(found):
+        query = "&".join(
+            f"{k}={v[0]}" for k, v in request.query.items() if k.lower() not in ("$skiptoken", "skiptoken")
+        )
+        body["nextLink"] = (
+            f"{state.endpoint}{request.path}?{query}{'&' if query else ''}$skipToken={skip + size}"
+        )
+    return json_response(200, body)
+
+
+def _get(state: EmulatorState, request: Request) -> Response:
+    missing = _workspace_missing(state, request)
+    if missing is not None:
+        return missing
+    finish_due(state)
+    service = services(state).get(_ws_id(request), request.params["name"])
+    if service is None:
+        return mms_error(
+            404,
+            "ServiceNotFound",
+            f"Service {request.params['name']} not found in workspace {request.params['ws']}.",
+        )
+    return json_response(200, public(service, state.endpoint))
+
+
+def _patch_problem(patch: Any, service: dict[str, Any]) -> str | None:
+    if not isinstance(patch, list) or not patch:
+        return "The request body must be a non-empty JSON patch list."
+    for item in patch:
+        if (
+            not isinstance(item, dict)
+            or item.get("op") not in PATCH_OPS
+            or not str(item.get("path", "")).startswith("/")
+        ):
+            return f"Invalid JSON patch operation: {json.dumps(item)}"
+        parts = [p for p in str(item["path"]).split("/") if p]
+        if (
+            not parts
+            or parts[0].startswith("_")
+            or parts[0] in ("name", "id", "computeType", "state", "createdTime")
+        ):
+            return f"Path {item['path']} cannot be updated."
+        if item["op"] != "remove" and "value" not in item:
+            return f"Operation {item['op']} on {item['path']} needs a value."
+        if parts[-1] in (
+            "appInsightsEnabled",
+            "storageEnabled",
+            "eventHubEnabled",
+            "authEnabled",
+        ) and not isinstance(item.get("value"), bool):
+            return f"{item['path']} must be true or false."
+    return None
+
+
+def _apply_patch(service: dict[str, Any], patch: list[dict[str, Any]]) -> None:
+    for item in patch:
+        parts = [p for p in str(item["path"]).split("/") if p]
+        target = service
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        if item["op"] == "remove":
+            target.pop(parts[-1], None)
+        else:
+            target[parts[-1]] = copy.deepcopy(item["value"])
+
+
+def _patch(state: EmulatorState, request: Request) -> Response:
+    missing = _workspace_missing(state, request)
+    if missing is not None:
+        return missing
+    finish_due(state)
+    store = services(state)
+    ws_id, name = _ws_id(request), request.params["name"]
+    with store.lock:
+        service = store.services.get(store.key(ws_id, name))
+        if service is None:
+            return mms_error(
+                404, "ServiceNotFound", f"Service {name} not found in workspace {request.params['ws']}."
+            )
+        if service["state"] == "Transitioning":
+            return mms_error(
+                409,
+                "Conflict",
+                f"Service {name} is in state Transitioning: an operation is in progress. "
+                "Wait for it to complete before updating the service.",
+            )
+        patch = request.json()
+        problem = _patch_problem(patch, service)
+        if problem is not None:
+            return mms_error(400, "BadRequest", problem)
+        op_id = str(uuid.uuid4())
+        store.operations[op_id] = {
+            "id": op_id,
+            "state": "Running",
+            "serviceKey": store.key(ws_id, name),
+            "serviceName": name,
+            "patch": patch,
+            "due": time.time() + float(state.settings.get("operationSeconds", 0.5)),
+            "fail": store.fail_next.pop(store.key(ws_id, name), None),
+            "createdTime": _now(),
+        }
+        service["state"] = "Transitioning"
+        service["operationId"] = op_id
+        store.save()
+    base = request.path.rsplit("/services/", 1)[0]
+    location = f"{state.endpoint}{base}/operations/{op_id}"
+    retry = str(int(float(state.settings.get("retryAfterSeconds", 1))))
+    return json_response(202, {"operationId": op_id}, {"Operation-Location": location, "Retry-After": retry})
+
+
+def _operation(state: EmulatorState, request: Request) -> Response:
+    finish_due(state)
+    store = services(state)
+    op = store.operations.get(request.params["op"])
+    if op is None:
+        return mms_error(404, "OperationNotFound", f"Operation {request.params['op']} not found.")
+    body = {
+        "id": op["id"],
+        "operationType": "ServiceUpdate",
+        "state": op["state"],
+        "createdTime": op["createdTime"],
+        "endTime": op.get("endTime"),
+        "resourceLocation": f"{request.path.rsplit('/operations/', 1)[0]}/services/{op['serviceName']}",
+        "error": op.get("error"),
+    }
+    headers = {}
+    if op["state"] not in FINAL_STATES:
+        headers["Retry-After"] = str(int(float(state.settings.get("retryAfterSeconds", 1))))
+    return json_response(200, body, headers)
+
+
+def force_service(state: EmulatorState, body: dict[str, Any]) -> Response:
+    """PATCH /_emulator/services: force a state, or make the next update fail."""
+    ws_id = workspace_resource_id(body["subscription"], body["resourceGroup"], body["workspace"])
+    store = services(state)
+    with store.lock:
+        service = store.services.get(store.key(ws_id, body["name"]))
+        if service is None:
+            return mms_error(404, "ServiceNotFound", f"Service {body['name']} not found.")
+        if "state" in body:
+            service["state"] = body["state"]
+        if body.get("failNextUpdate"):
+            store.fail_next[store.key(ws_id, body["name"])] = str(body["failNextUpdate"])
+        store.save()
+        return json_response(200, public(service))
