@@ -412,6 +412,13 @@ class InferenceManager:
     def _learn_from_mms(self, name: str) -> None:
         """Services mms.py holds that no hook told us about (e.g. after an emulator restart)."""
         records = self.state.extensions.get("mms_services")
+        if records is None:  # mms.py loads its persisted services on first use
+            try:
+                from amlmon.emulator.mms import services as mms_services
+
+                records = mms_services(self.state).services
+            except (ImportError, AttributeError):
+                records = None
         for service in _service_dicts(records):
             if str(service.get("name", "")).lower() != name.lower():
                 continue
