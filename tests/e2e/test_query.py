@@ -36,6 +36,12 @@ def ws(emulator: Emulator) -> dict[str, Any]:
     return created
 
 
+@pytest.fixture(scope="module")
+def empty_ws(emulator: Emulator) -> dict[str, Any]:
+    """A workspace without telemetry: for what needs only ARM (the portal link, a missing workspace)."""
+    return new_workspace(emulator, "query-arm")
+
+
 @pytest.fixture(autouse=True)
 def _clean_faults(emulator: Emulator) -> Iterator[None]:
     yield
@@ -148,7 +154,8 @@ def test_a_reset_or_503_is_retried(cli: Any, emulator: Emulator, ws: dict[str, A
     assert _rows(cli, ws, MINE, "--since", "1h") == ["q-recent"]
 
 
-def test_print_query_and_portal_link(cli: Any, ws: dict[str, Any]) -> None:
+def test_print_query_and_portal_link(cli: Any, empty_ws: dict[str, Any]) -> None:
+    ws = empty_ws
     printed = cli("query", MINE, "--print-query", *ws["scope"])
     assert printed.exit_code == 0 and printed.stdout == MINE + "\n"
     linked = cli("query", MINE, "--portal-link", "--since", "1h", *ws["scope"])
@@ -180,7 +187,8 @@ def test_usage_errors_exit_2_with_a_hint(cli: Any, args: list[str], needle: str)
     assert needle in result.stderr and "hint:" in result.stderr
 
 
-def test_unknown_workspace_exits_3(cli: Any, ws: dict[str, Any]) -> None:
+def test_unknown_workspace_exits_3(cli: Any, empty_ws: dict[str, Any]) -> None:
+    ws = empty_ws
     scope = list(ws["scope"])
     scope[-1] = "no-such-workspace"
     result = cli("query", MINE, *scope)
