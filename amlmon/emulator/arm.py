@@ -508,7 +508,7 @@ def _put_deployment(
 def _start_operation(
     state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request, dep_id: str, status: int
 ) -> Response:
-    op_id = _guid()
+    op_id = f"od:{_guid()}"
     sub = request.params["sub"]
     location = (resources(state).get(dep_id) or {}).get("location") or "westeurope"
     version = request.q("api-version")
@@ -525,7 +525,7 @@ def _start_operation(
     )
     headers = {
         "Azure-AsyncOperation": status_url,
-        "Location": status_url.replace("mfeOperationsStatus", "mfeOperationResults"),
+        "Location": f"{state.endpoint}{dep_id}?api-version={version}",
         "x-ms-async-operation-timeout": "PT1H",
         "Retry-After": str(int(_settings(state, "retryAfterSeconds", 1))),
     }
@@ -567,10 +567,11 @@ def _operation_status(
     }
     headers = {}
     if op["status"] == "InProgress":
-        body["percentComplete"] = 0.5
+        body["status"] = "Updating"
+        body["percentComplete"] = 0.0
         headers["Retry-After"] = str(int(_settings(state, "retryAfterSeconds", 1)))
     else:
-        body["percentComplete"] = 1.0
+        body["percentComplete"] = 100.0
         body["endTime"] = op.get("endTime")
     return json_response(200, body, headers)
 

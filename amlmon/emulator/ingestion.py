@@ -1,13 +1,255 @@
-"""(stub) route family — see server.py."""
+"""Application Insights ingestion: `POST /v2.1/track` (and /v2/track), as the OpenTelemetry exporter
+of azureml-inference-server-http posts it — a JSON array of envelopes, no auth (the key is in each).
+
+Answers `{"itemsReceived","itemsAccepted","errors":[{"index","statusCode","message"}]}` (an empty 200
+body would make the exporter drop the batch). Each row becomes visible to queries at its ingestion time:
+arrival + `settings.ingestionDelay` + uniform(0, `settings.jitter`), so late arrival can be tested.
+Also `POST /_emulator/telemetry/rows` (envelopes with a chosen ingestion time) and
+`PUT /_emulator/telemetry/settings`.
+"""
 
 from __future__ import annotations
 
-from amlmon.emulator.http import Router
-from typing import TYPE_CHECKING
+import datetime as dt
+import json
+import random
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.http import Request, Response, Router, json_response
+from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.store import telemetry, utcnow
 
 if TYPE_CHECKING:
     from amlmon.emulator.server import EmulatorState
 
+SEVERITY = {"verbose": 0, "information": 1, "warning": 2, "error": 3, "critical": 4}
+_DURATION = re.compile(r"^(?:(?P<d>\d+)\.)?(?P<h>\d+):(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$")
+TABLE_OF = {
+    "RequestData": "AppRequests",
+    "RemoteDependencyData": "AppDependencies",
+    "ExceptionData": "AppExceptions",
+    "MessageData": "AppTraces",
+    "EventData": "AppEvents",
+}
 
-def register(router: Router, state: "EmulatorState") -> None:
+
+def register(router: Router, state: EmulatorState) -> None:
+    for path in (r"/+v2\.1/track", r"/+v2/track"):
+        router.add("POST", path, lambda r: _track(state, r))
+    router.add("POST", r"/_emulator/telemetry/rows", lambda r: _rows(state, r))
+    router.add("PUT", r"/_emulator/telemetry/settings", lambda r: _settings(state, r))
+
+
+def duration_ms(value: Any) -> float | None:
+    """`00:00:00.123` / `1.02:03:04.5` (App Insights timespans) or a number of milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        return None
+    parts = match.groupdict()
+    seconds = int(parts["d"] or 0) * 86400 + int(parts["h"]) * 3600 + int(parts["m"]) * 60 + float(parts["s"])
+    return seconds * 1000.0
+
+
+def parse_time(value: Any) -> dt.datetime:
+    text = str(value or "").strip()
+    try:
+        # Fractions come with 1-7 digits; Python wants at most 6.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return utcnow()
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _severity(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    return int(text) if text.isdigit() else SEVERITY.get(text.lower())
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() == "true"
+
+
+def component_for_key(state: EmulatorState, ikey: str) -> dict[str, Any] | None:
+    wanted = ikey.lower()
+    for component in resources(state).list(type="microsoft.insights/components"):
+        if str(component.get("properties", {}).get("InstrumentationKey", "")).lower() == wanted:
+            return component
     return None
+
+
+def envelope_row(
+    envelope: dict[str, Any], component: dict[str, Any], ingested: dt.datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """(table, row) for one envelope; None for kinds the store does not keep (metrics)."""
+    data = envelope.get("data") or {}
+    table = TABLE_OF.get(str(data.get("baseType")))
+    if table is None:
+        return None
+    base = data.get("baseData") or {}
+    tags = envelope.get("tags") or {}
+    row: dict[str, Any] = {
+        "TimeGenerated": parse_time(envelope.get("time")),
+        "OperationId": tags.get("ai.operation.id"),
+        "OperationName": tags.get("ai.operation.name"),
+        "ParentId": tags.get("ai.operation.parentId"),
+        "SessionId": tags.get("ai.session.id"),
+        "UserId": tags.get("ai.user.id"),
+        "AppRoleName": tags.get("ai.cloud.role"),
+        "AppRoleInstance": tags.get("ai.cloud.roleInstance"),
+        "AppVersion": tags.get("ai.application.ver"),
+        "ClientType": "PC",
+        "SDKVersion": tags.get("ai.internal.sdkVersion"),
+        "Properties": json.dumps(base.get("properties") or {}),
+        "Measurements": json.dumps(base.get("measurements") or {}),
+        "ItemCount": int((envelope.get("sampleRate") and round(100 / float(envelope["sampleRate"]))) or 1),
+        "IKey": str(envelope.get("iKey") or "").lower(),
+        "_ResourceId": normalize_id(component["id"]),
+        "_ItemId": str(uuid.uuid4()),
+        "_IngestionTime": ingested,
+    }
+    if table in ("AppRequests", "AppDependencies"):
+        row.update(
+            {
+                "Id": base.get("id"),
+                "Name": base.get("name"),
+                "Success": _bool(base.get("success")),
+                "ResultCode": str(base.get("responseCode", base.get("resultCode", "")) or ""),
+                "DurationMs": duration_ms(base.get("duration")),
+            }
+        )
+        if table == "AppRequests":
+            row.update({"Url": base.get("url"), "Source": base.get("source")})
+        else:
+            row.update(
+                {"Target": base.get("target"), "DependencyType": base.get("type"), "Data": base.get("data")}
+            )
+    elif table == "AppExceptions":
+        exceptions = base.get("exceptions") or [{}]
+        outer, inner = exceptions[0], exceptions[-1]
+        row.update(
+            {
+                "ProblemId": base.get("problemId") or outer.get("typeName"),
+                "ExceptionType": outer.get("typeName"),
+                "OuterType": outer.get("typeName"),
+                "OuterMessage": outer.get("message"),
+                "InnermostType": inner.get("typeName"),
+                "InnermostMessage": inner.get("message"),
+                "Message": outer.get("message"),
+                "SeverityLevel": _severity(base.get("severityLevel")),
+                "Details": json.dumps(exceptions),
+            }
+        )
+    elif table == "AppTraces":
+        row.update({"Message": base.get("message"), "SeverityLevel": _severity(base.get("severityLevel"))})
+    else:
+        row["Name"] = base.get("name")
+    return table, row
+
+
+def ingest(
+    state: EmulatorState, envelopes: list[Any], ingested_at: dt.datetime | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """Store envelopes; (accepted, per-item errors)."""
+    delay = float(state.settings.get("ingestionDelay", 0.0))
+    jitter = float(state.settings.get("jitter", 0.0))
+    now = utcnow()
+    tables: dict[str, list[dict[str, Any]]] = {}
+    errors: list[dict[str, Any]] = []
+    components: dict[str, dict[str, Any] | None] = {}
+    accepted = 0
+    for index, envelope in enumerate(envelopes):
+        if not isinstance(envelope, dict) or not envelope.get("iKey"):
+            errors.append(
+                {
+                    "index": index,
+                    "statusCode": 400,
+                    "message": "Field 'iKey' on type 'Envelope' is required but missing or empty.",
+                }
+            )
+            continue
+        ikey = str(envelope["iKey"])
+        if ikey not in components:
+            components[ikey] = component_for_key(state, ikey)
+        component = components[ikey]
+        if component is None:
+            errors.append({"index": index, "statusCode": 400, "message": "Invalid instrumentation key"})
+            continue
+        ingested = ingested_at or now + dt.timedelta(seconds=delay + random.uniform(0, jitter))
+        mapped = envelope_row(envelope, component, ingested)
+        accepted += 1
+        if mapped is not None:
+            tables.setdefault(mapped[0], []).append(mapped[1])
+    store = telemetry(state)
+    for table, rows in tables.items():
+        store.insert_rows(table, rows)
+    return accepted, errors
+
+
+def _decode(request: Request) -> list[Any]:
+    text = request.body.decode("utf-8").strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        return list(json.loads(text))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _track(state: EmulatorState, request: Request) -> Response:
+    try:
+        envelopes = _decode(request)
+    except (ValueError, UnicodeDecodeError):
+        return json_response(
+            400,
+            {
+                "itemsReceived": 0,
+                "itemsAccepted": 0,
+                "errors": [{"index": 0, "statusCode": 400, "message": "Invalid JSON"}],
+            },
+        )
+    accepted, errors = ingest(state, envelopes)
+    status = 200 if not errors else (206 if accepted else 400)
+    return json_response(
+        status, {"itemsReceived": len(envelopes), "itemsAccepted": accepted, "errors": errors}
+    )
+
+
+def _rows(state: EmulatorState, request: Request) -> Response:
+    body = request.json() or {}
+    envelopes = list(body.get("envelopes") or [])
+    key = body.get("instrumentationKey")
+    if key:
+        envelopes = [{**e, "iKey": e.get("iKey") or key} for e in envelopes]
+    ingested = parse_time(body["ingestedAt"]) if body.get("ingestedAt") else None
+    accepted, errors = ingest(state, envelopes, ingested)
+    return json_response(
+        200 if not errors else 400,
+        {"itemsReceived": len(envelopes), "itemsAccepted": accepted, "errors": errors},
+    )
+
+
+def _settings(state: EmulatorState, request: Request) -> Response:
+    body = request.json()
+    if not isinstance(body, dict):
+        return json_response(
+            400, {"error": {"code": "BadRequest", "message": "settings must be a JSON object"}}
+        )
+    with state.lock:
+        state.settings.update(body)
+        return json_response(200, dict(state.settings))

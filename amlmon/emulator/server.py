@@ -121,11 +121,11 @@ def error_body_for(path: str, status: int) -> dict[str, Any]:
 
 
 def build_router(state: EmulatorState) -> Router:
-    from amlmon.emulator import admin, arm, export_delivery, inference, ingestion, logs_api, mms
+    from amlmon.emulator import admin, arm, export_delivery, inference, ingestion, logs_api, mms, seed
 
     router = Router()
     _register_identity(router, state)
-    for module in (admin, arm, mms, logs_api, ingestion, inference, export_delivery):
+    for module in (admin, arm, mms, logs_api, ingestion, seed, inference, export_delivery):
         module.register(router, state)
     return router
 
@@ -147,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces access logging; nothing may print tokens
 
     def _read_body(self) -> bytes:

@@ -1,0 +1,343 @@
+"""Bulk synthetic telemetry with the real inference server's layouts, and its ground truth.
+
+`POST /_emulator/telemetry/seed` {"subscription","resourceGroup","workspace","services":[name | "ep/dep"],
+"hours","ratePerMinute","generation":"1.5"|"1.4"|"mixed","seed"?,"failureRate"?:{name: rate},
+"latencyMs"?:{name: median}} → {"rows":{table: n},"truth":{name:{requests, failures, p50, p95, p99,
+exceptions, modelData}}, "seconds"}.
+
+Layouts (AZURE-FACTS.md): 1.5.x requests carry placeholders (success true, duration 0, resultCode "0")
+and the real values in properties; model data is one `custom_dimensions` Python-literal string (Input
+JSON-encoded twice, cut at 8,192 characters). 1.4.x sends real standard fields, role `azmlinfsrv`, and
+separate model-data properties. Percentiles in the truth are nearest-rank over the real durations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.http import Request, Response, Router, json_response
+from amlmon.emulator.mms import workspace_resource_id
+from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.store import TABLES, telemetry, utcnow
+
+if TYPE_CHECKING:
+    from amlmon.emulator.server import EmulatorState
+
+VALUE_LIMIT = 8192
+LARGE_INPUT_EVERY = 250  # one request in this many sends an input too large for 1.5.x's 8,192 characters
+
+
+def register(router: Router, state: EmulatorState) -> None:
+    router.add("POST", r"/_emulator/telemetry/seed", lambda r: _seed(state, r))
+
+
+def _bad(status: int, message: str) -> Response:
+    return json_response(
+        status, {"error": {"code": "BadRequest" if status == 400 else "NotFound", "message": message}}
+    )
+
+
+def nearest_rank(sorted_values: list[float], percent: float) -> float | None:
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _timespan(ms: float) -> str:
+    seconds = ms / 1000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{secs:06.3f}"
+
+
+class _Columns:
+    """Column lists per table, filled row by row, turned into Arrow tables at the end."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, dict[str, list[Any]]] = {
+            table: {name: [] for name, _ in columns} for table, columns in TABLES.items()
+        }
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        for name, values in self.data[table].items():
+            values.append(row.get(name))
+
+    def count(self, table: str) -> int:
+        return len(self.data[table]["TimeGenerated"])
+
+    def arrow(self, table: str) -> Any:
+        import pyarrow as pa
+
+        types = {
+            "TIMESTAMP": pa.timestamp("us"),
+            "BOOLEAN": pa.bool_(),
+            "DOUBLE": pa.float64(),
+            "INTEGER": pa.int32(),
+        }
+        arrays = {
+            name: pa.array(self.data[table][name], type=types.get(kind, pa.string()))
+            for name, kind in TABLES[table]
+        }
+        return pa.table(arrays)
+
+
+def _seed(state: EmulatorState, request: Request) -> Response:
+    started = time.perf_counter()
+    body = request.json() or {}
+    try:
+        ws_id = workspace_resource_id(body["subscription"], body["resourceGroup"], body["workspace"])
+        targets = [str(t) for t in body.get("services") or []]
+        hours = float(body.get("hours", 24))
+        rate = float(body.get("ratePerMinute", 10))
+    except (KeyError, TypeError, ValueError) as exc:
+        return _bad(400, f"bad seed request: {exc}")
+    workspace = resources(state).get(ws_id)
+    if workspace is None:
+        return _bad(404, f"workspace {ws_id} does not exist")
+    component_id = workspace.get("properties", {}).get("applicationInsights")
+    component = resources(state).get(component_id) if component_id else None
+    if component is None:
+        return _bad(400, f"workspace {body['workspace']} has no Application Insights resource")
+    rng = random.Random(body.get("seed", 1))
+    columns = _Columns()
+    truth: dict[str, Any] = {}
+    generation = str(body.get("generation", "mixed"))
+    for index, target in enumerate(targets):
+        layout = generation if generation in ("1.4", "1.5") else ("1.5" if index % 2 == 0 else "1.4")
+        truth[target] = _seed_target(
+            columns,
+            rng,
+            target=target,
+            layout=layout,
+            workspace=str(body["workspace"]),
+            component=component,
+            hours=hours,
+            rate=rate,
+            failure_rate=float((body.get("failureRate") or {}).get(target, 0.02)),
+            median_ms=float((body.get("latencyMs") or {}).get(target, rng.uniform(40, 200))),
+        )
+    store = telemetry(state)
+    counts = {}
+    for table in TABLES:
+        counts[table] = columns.count(table)
+        if counts[table]:
+            store.insert_arrow(table, columns.arrow(table))
+    return json_response(
+        200, {"rows": counts, "truth": truth, "seconds": round(time.perf_counter() - started, 3)}
+    )
+
+
+def _seed_target(
+    columns: _Columns,
+    rng: random.Random,
+    *,
+    target: str,
+    layout: str,
+    workspace: str,
+    component: dict[str, Any],
+    hours: float,
+    rate: float,
+    failure_rate: float,
+    median_ms: float,
+) -> dict[str, Any]:
+    service, _, deployment = target.partition("/")
+    now = utcnow()
+    total = max(0, int(hours * 60 * rate))
+    span = hours * 3600
+    ikey = str(component.get("properties", {}).get("InstrumentationKey", "")).lower()
+    common = {
+        "IKey": ikey,
+        "_ResourceId": normalize_id(component["id"]),
+        "AppRoleName": service if layout == "1.5" else "azmlinfsrv",
+        "AppRoleInstance": f"{service}-{rng.randrange(16**6):06x}",
+        "SDKVersion": "py3:otel1.27.0:ext1.0.0b40" if layout == "1.5" else "py3:oc0.11.2:ext1.1.9",
+        "ClientType": "PC",
+        "ItemCount": 1,
+    }
+    labels = {"Service Name": service, "Workspace Name": workspace}
+    if deployment:
+        labels["Deployment Name"] = deployment
+    durations: list[float] = []
+    failures = model_data = 0
+    sigma = 0.5
+    for _ in range(total):
+        at = now - dt.timedelta(seconds=rng.uniform(0, span))
+        ingested = min(now, at + dt.timedelta(seconds=rng.uniform(2, 40)))
+        duration = median_ms * math.exp(rng.gauss(0, sigma))
+        failed = rng.random() < failure_rate
+        durations.append(duration)
+        request_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        base = {
+            **common,
+            "TimeGenerated": at,
+            "_IngestionTime": ingested,
+            "OperationId": request_id.replace("-", ""),
+        }
+        _request_row(columns, base, layout, labels, request_id, duration, failed)
+        _print_row(columns, base, layout, labels, request_id)
+        if failed:
+            failures += 1
+            _exception_row(columns, base, layout, labels, request_id)
+        else:
+            model_data += 1
+            _model_data_row(columns, base, layout, labels, request_id, rng, service)
+        if rng.random() < 0.2:
+            _dependency_row(columns, base, rng)
+    ordered = sorted(durations)
+    return {
+        "requests": total,
+        "failures": failures,
+        "p50": nearest_rank(ordered, 50),
+        "p95": nearest_rank(ordered, 95),
+        "p99": nearest_rank(ordered, 99),
+        "exceptions": failures,
+        "modelData": model_data,
+        "generation": layout,
+    }
+
+
+def _item(base: dict[str, Any]) -> dict[str, Any]:
+    return {**base, "_ItemId": str(uuid.uuid4())}
+
+
+def _request_row(
+    columns: _Columns,
+    base: dict[str, Any],
+    layout: str,
+    labels: dict[str, str],
+    request_id: str,
+    duration: float,
+    failed: bool,
+) -> None:
+    code = "500" if failed else "200"
+    row = _item(base)
+    row.update({"Id": request_id[:16], "Name": "POST /score", "Url": "http://127.0.0.1:5001/score"})
+    props: dict[str, str] = {**labels, "Request Id": request_id, "Container Id": "ctr-" + request_id[:8]}
+    if layout == "1.5":
+        row.update({"Success": True, "ResultCode": "0", "DurationMs": 0.0})
+        props.update(
+            {
+                "resultCode": code,
+                "success": "False" if failed else "True",
+                "duration": _timespan(duration),
+                "start_time": base["TimeGenerated"].isoformat() + "Z",
+                "url": "/score",
+                "http_method": "POST",
+                "Client Request Id": "",
+                "Response Value": '"An unexpected error occurred in scoring script."' if failed else "[0.31]",
+            }
+        )
+    else:
+        row.update({"Success": not failed, "ResultCode": code, "DurationMs": duration})
+    row["Properties"] = json.dumps(props)
+    row["Measurements"] = "{}"
+    columns.add("AppRequests", row)
+
+
+def _print_row(
+    columns: _Columns, base: dict[str, Any], layout: str, labels: dict[str, str], request_id: str
+) -> None:
+    row = _item(base)
+    row["OperationId"] = "0" * 32
+    row.update({"Message": f"scoring request {request_id[:8]}: 4 features", "SeverityLevel": 1})
+    row["Properties"] = json.dumps(
+        {
+            **labels,
+            "code.file.path": "/var/azureml-app/score.py",
+            "code.function.name": "run",
+            "code.line.number": "21",
+        }
+    )
+    row["Measurements"] = "{}"
+    columns.add("AppTraces", row)
+
+
+def _exception_row(
+    columns: _Columns, base: dict[str, Any], layout: str, labels: dict[str, str], request_id: str
+) -> None:
+    row = _item(base)
+    row["OperationId"] = "0" * 32
+    kind = "UserScriptException" if layout == "1.5" else "ValueError"
+    message = "(<class 'ValueError'>, ValueError('bad input: expected 4 features'), <traceback object>)"
+    row.update(
+        {
+            "ProblemId": kind,
+            "ExceptionType": kind,
+            "OuterType": kind,
+            "OuterMessage": message,
+            "InnermostType": kind,
+            "InnermostMessage": message,
+            "Message": message,
+            "SeverityLevel": 3,
+            "Details": json.dumps([{"typeName": kind, "message": message, "hasFullStack": True}]),
+            "Properties": json.dumps({**labels, "Request Id": request_id}),
+            "Measurements": "{}",
+        }
+    )
+    columns.add("AppExceptions", row)
+
+
+def _model_data_row(
+    columns: _Columns,
+    base: dict[str, Any],
+    layout: str,
+    labels: dict[str, str],
+    request_id: str,
+    rng: random.Random,
+    service: str,
+) -> None:
+    large = rng.randrange(LARGE_INPUT_EVERY) == 0
+    width = 2000 if large else 4
+    features = [[round(rng.uniform(0, 10), 3) for _ in range(width)]]
+    model_input = {"data": features}
+    prediction = [round(rng.random(), 4)]
+    row = _item(base)
+    row["OperationId"] = "0" * 32
+    row.update({"Message": "model_data_collection", "SeverityLevel": 1, "Measurements": "{}"})
+    fields = {
+        "Container Id": "ctr-" + request_id[:8],
+        "Request Id": request_id,
+        "Client Request Id": "",
+        "Workspace Name": labels["Workspace Name"],
+        "Service Name": labels["Service Name"],
+        "Models": (f"{service}-model:1",),
+        "Input": json.dumps(json.dumps(model_input)),
+        "Prediction": json.dumps(prediction),
+    }
+    if layout == "1.5":
+        props: dict[str, Any] = {"custom_dimensions": repr(fields)[:VALUE_LIMIT]}
+        if "Deployment Name" in labels:
+            props["Deployment Name"] = labels["Deployment Name"]
+    else:
+        props = {**labels, **{k: v for k, v in fields.items() if k not in ("Models", "Input")}}
+        props["Models"] = json.dumps(list(fields["Models"]))
+        props["Input"] = json.dumps(model_input)
+    row["Properties"] = json.dumps(props)
+    columns.add("AppTraces", row)
+
+
+def _dependency_row(columns: _Columns, base: dict[str, Any], rng: random.Random) -> None:
+    failed = rng.random() < 0.01
+    row = _item(base)
+    row.update(
+        {
+            "Id": uuid.uuid4().hex[:16],
+            "Name": "GET /features",
+            "Target": "feature-store.internal",
+            "DependencyType": "HTTP",
+            "Data": "https://feature-store.internal/features",
+            "Success": not failed,
+            "ResultCode": "503" if failed else "200",
+            "DurationMs": 5 * math.exp(rng.gauss(0, 0.4)),
+            "Properties": "{}",
+            "Measurements": "{}",
+        }
+    )
+    columns.add("AppDependencies", row)

@@ -1,0 +1,246 @@
+"""The telemetry store: one DuckDB file, workspace-schema base tables, classic views, KQL via duckdb-kql.
+
+Base tables (schema `store`) hold every component's rows in the Log Analytics workspace schema
+(AppRequests, AppDependencies, AppExceptions, AppTraces, AppEvents) with hidden `_ItemId`,
+`_IngestionTime`. A query runs on its own cursor where temporary views expose only what that query may
+see: the rows of the components in scope, inside the timespan, already "ingested" (ingestion delay),
+under both schemas — workspace names (AppTraces …) and the classic App Insights names (traces,
+requests …, with `customDimensions`, `cloud_RoleName`, string `success`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+STORE_FILE = "telemetry.duckdb"
+
+COMMON = [
+    ("TimeGenerated", "TIMESTAMP"),
+    ("OperationId", "VARCHAR"),
+    ("OperationName", "VARCHAR"),
+    ("ParentId", "VARCHAR"),
+    ("SessionId", "VARCHAR"),
+    ("UserId", "VARCHAR"),
+    ("AppRoleName", "VARCHAR"),
+    ("AppRoleInstance", "VARCHAR"),
+    ("AppVersion", "VARCHAR"),
+    ("ClientType", "VARCHAR"),
+    ("SDKVersion", "VARCHAR"),
+    ("Properties", "JSON"),
+    ("Measurements", "JSON"),
+    ("ItemCount", "INTEGER"),
+    ("IKey", "VARCHAR"),
+    ("_ResourceId", "VARCHAR"),
+    ("_ItemId", "VARCHAR"),
+    ("_IngestionTime", "TIMESTAMP"),
+]
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "AppRequests": [
+        ("Id", "VARCHAR"),
+        ("Name", "VARCHAR"),
+        ("Url", "VARCHAR"),
+        ("Source", "VARCHAR"),
+        ("Success", "BOOLEAN"),
+        ("ResultCode", "VARCHAR"),
+        ("DurationMs", "DOUBLE"),
+        ("PerformanceBucket", "VARCHAR"),
+    ],
+    "AppDependencies": [
+        ("Id", "VARCHAR"),
+        ("Name", "VARCHAR"),
+        ("Target", "VARCHAR"),
+        ("DependencyType", "VARCHAR"),
+        ("Data", "VARCHAR"),
+        ("Success", "BOOLEAN"),
+        ("ResultCode", "VARCHAR"),
+        ("DurationMs", "DOUBLE"),
+        ("PerformanceBucket", "VARCHAR"),
+    ],
+    "AppExceptions": [
+        ("ProblemId", "VARCHAR"),
+        ("ExceptionType", "VARCHAR"),
+        ("OuterType", "VARCHAR"),
+        ("OuterMessage", "VARCHAR"),
+        ("InnermostType", "VARCHAR"),
+        ("InnermostMessage", "VARCHAR"),
+        ("Message", "VARCHAR"),
+        ("SeverityLevel", "INTEGER"),
+        ("Details", "JSON"),
+    ],
+    "AppTraces": [("Message", "VARCHAR"), ("SeverityLevel", "INTEGER")],
+    "AppEvents": [("Name", "VARCHAR")],
+}
+for _columns in TABLES.values():
+    _columns[0:0] = COMMON[:1]
+    _columns.extend(COMMON[1:])
+
+CLASSIC_COMMON = """TimeGenerated AS timestamp, OperationName AS operation_Name, OperationId AS operation_Id,
+    ParentId AS operation_ParentId, SessionId AS session_Id, UserId AS user_Id, AppRoleName AS cloud_RoleName,
+    AppRoleInstance AS cloud_RoleInstance, AppVersion AS application_Version, ClientType AS client_Type,
+    SDKVersion AS sdkVersion, Properties AS customDimensions, Measurements AS customMeasurements,
+    ItemCount AS itemCount, IKey AS iKey, _ItemId AS itemId, {app_id} AS appId, {app_name} AS appName,
+    _ResourceId, _IngestionTime"""
+CLASSIC_VIEWS = {
+    "requests": (
+        "AppRequests",
+        "Id AS id, Source AS source, Name AS name, Url AS url, "
+        "CASE WHEN Success THEN 'True' WHEN Success IS NULL THEN NULL ELSE 'False' END AS success, "
+        "ResultCode AS resultCode, DurationMs AS duration, PerformanceBucket AS performanceBucket, "
+        "'request' AS itemType",
+    ),
+    "dependencies": (
+        "AppDependencies",
+        "Id AS id, Target AS target, DependencyType AS type, Name AS name, Data AS data, "
+        "CASE WHEN Success THEN 'True' WHEN Success IS NULL THEN NULL ELSE 'False' END AS success, "
+        "ResultCode AS resultCode, DurationMs AS duration, PerformanceBucket AS performanceBucket, "
+        "'dependency' AS itemType",
+    ),
+    "exceptions": (
+        "AppExceptions",
+        "ProblemId AS problemId, ExceptionType AS type, Message AS message, OuterType AS outerType, "
+        "OuterMessage AS outerMessage, InnermostType AS innermostType, InnermostMessage AS innermostMessage, "
+        "SeverityLevel AS severityLevel, Details AS details, 'exception' AS itemType",
+    ),
+    "traces": ("AppTraces", "Message AS message, SeverityLevel AS severityLevel, 'trace' AS itemType"),
+    "customEvents": ("AppEvents", "Name AS name, 'customEvent' AS itemType"),
+}
+HIDDEN_COLUMNS = ("_ItemId", "_IngestionTime")
+_INGESTION_TIME = re.compile(r"\bingestion_time\s*\(\s*\)")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one query may see."""
+
+    resource_ids: tuple[str, ...]  # lower-cased component IDs
+    start: dt.datetime | None
+    end: dt.datetime | None
+    classic: bool  # resource-centric on a component: classic names too
+    app_ids: dict[str, str] | None = None  # component id -> AppId (for the classic appId column)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class TelemetryStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STORE_FILE
+        self.lock = threading.Lock()
+        self.con = duckdb.connect(str(self.path))
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS store")
+        for table, columns in TABLES.items():
+            spec = ", ".join(f'"{name}" {kind}' for name, kind in columns)
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS store.{table} ({spec})")
+        self._drop_stale_schemas()  # left by a process that was killed mid-query
+
+    def columns(self, table: str) -> list[str]:
+        return [name for name, _ in TABLES[table]]
+
+    def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        names = self.columns(table)
+        values = [[row.get(name) for name in names] for row in rows]
+        marks = ", ".join("?" for _ in names)
+        with self.lock:
+            self.con.executemany(f"INSERT INTO store.{table} VALUES ({marks})", values)
+
+    def insert_arrow(self, table: str, arrow_table: Any) -> None:
+        """Bulk insert (seeding): an Arrow table with exactly the table's columns."""
+        names = ", ".join(f'"{n}"' for n in self.columns(table))
+        with self.lock:
+            self.con.register("_incoming", arrow_table)
+            try:
+                self.con.execute(f"INSERT INTO store.{table} SELECT {names} FROM _incoming")
+            finally:
+                self.con.unregister("_incoming")
+
+    def cursor_for(self, scope: Scope) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """A cursor whose views show only what `scope` may see, and the schema holding them.
+
+        The views live in a schema of their own, first on the cursor's search path (duckdb-kql resolves
+        joins and unions through the catalog, which does not see temporary views by bare name).
+        Drop it with `release()`.
+        """
+        schema = "q_" + uuid.uuid4().hex
+        where = [f"_IngestionTime <= TIMESTAMP '{utcnow().isoformat(sep=' ')}'"]
+        ids = ", ".join("'" + rid.replace("'", "''") + "'" for rid in scope.resource_ids) or "NULL"
+        where.append(f"lower(_ResourceId) IN ({ids})")
+        if scope.start is not None:
+            where.append(f"TimeGenerated >= TIMESTAMP '{scope.start.isoformat(sep=' ')}'")
+        if scope.end is not None:
+            where.append(f"TimeGenerated <= TIMESTAMP '{scope.end.isoformat(sep=' ')}'")
+        condition = " AND ".join(where)
+        statements = [f"CREATE SCHEMA {schema}"]
+        for table in TABLES:
+            statements.append(
+                f"CREATE VIEW {schema}.{table} AS SELECT * FROM store.{table} WHERE {condition}"
+            )
+        if scope.classic:
+            app_id = _case(scope.app_ids or {}, "id")
+            app_name = _case({rid: rid.rsplit("/", 1)[-1] for rid in scope.resource_ids}, "name")
+            common = CLASSIC_COMMON.format(app_id=app_id, app_name=app_name)
+            for view, (table, specific) in CLASSIC_VIEWS.items():
+                statements.append(
+                    f"CREATE VIEW {schema}.{view} AS SELECT {common}, {specific} FROM {schema}.{table}"
+                )
+        with self.lock:
+            cursor = self.con.cursor()
+            for statement in statements:
+                cursor.execute(statement)
+        cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute(f"SET search_path = '{schema}'")
+        return cursor, schema
+
+    def release(self, cursor: duckdb.DuckDBPyConnection, schema: str) -> None:
+        with self.lock:
+            try:
+                self.con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            finally:
+                cursor.close()
+
+    def _drop_stale_schemas(self) -> None:
+        rows = self.con.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'q\\_%' ESCAPE '\\'"
+        ).fetchall()
+        for (schema,) in rows:
+            self.con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+    def close(self) -> None:
+        with self.lock:
+            self.con.close()
+
+
+def _case(values: dict[str, str], what: str) -> str:
+    if not values:
+        return "NULL"
+    arms = " ".join(
+        f"WHEN '{rid.replace(chr(39), '')}' THEN '{value.replace(chr(39), '')}'"
+        for rid, value in values.items()
+    )
+    return f"CASE lower(_ResourceId) {arms} END"
+
+
+def rewrite_kql(query: str) -> str:
+    """What duckdb-kql lacks, in terms it has: ingestion_time() is the hidden _IngestionTime column."""
+    return _INGESTION_TIME.sub("_IngestionTime", query)
+
+
+def telemetry(state: Any) -> TelemetryStore:
+    """The one store of an EmulatorState (opened on first use, closed at shutdown)."""
+    with state.lock:
+        store = state.extensions.get("telemetry")
+        if store is None:
+            store = state.extensions["telemetry"] = TelemetryStore(state.data_dir)
+            state.shutdown_hooks.append(store.close)
+        return store
