@@ -8,6 +8,7 @@ LogsQueryClient. One inference server per module, reused by every test in order.
 
 from __future__ import annotations
 
+import ast
 import json
 import ssl
 import time
@@ -293,8 +294,11 @@ def test_enabling_app_insights_and_model_data_brings_the_servers_real_telemetry(
     )
     assert {row["message"] for row in printed} >= {"scored 1 row(s)", "scored 2 row(s)"}
 
+    # 1.5.x packs an exception's dimensions like model data: one Python-literal dict string.
     exceptions = wait_for(service, "exceptions | project type, customDimensions", 1)
-    assert bad in {dims(row).get("Client Request Id") for row in exceptions}
+    packed = [ast.literal_eval(dims(row)["custom_dimensions"]) for row in exceptions]
+    assert bad in {fields["Client Request Id"] for fields in packed}
+    assert {row["type"] for row in exceptions} == {"UserScriptException"}
 
     # Scoring before the switch sent nothing, even now that the exporter is running.
     assert (
