@@ -43,6 +43,24 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def utc_instant(text: Any) -> str | None:
+    """One format for both APIs' timestamps (7 fractional digits, +00:00, Z…): `2026-11-25T06:11:38Z`."""
+    import datetime as dt
+    import re
+
+    if not text:
+        return None
+    value = str(text).strip()
+    trimmed = re.sub(r"(\.\d{1,6})\d*", r"\1", value).replace("Z", "+00:00")
+    try:
+        parsed = dt.datetime.fromisoformat(trimmed)
+    except ValueError:
+        return value  # unknown shape: shown as the service wrote it
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # --- inventory rows ---------------------------------------------------------------------------
 @dataclass
 class Item:
@@ -81,7 +99,7 @@ def service_item(service: dict[str, Any]) -> Item:
         diagnostics=bool(service.get("appInsightsEnabled")),
         model_data=bool(data.get("storageEnabled")),
         scoring_uri=service.get("scoringUri"),
-        updated=service.get("updatedTime") or service.get("createdTime"),
+        updated=utc_instant(service.get("updatedTime") or service.get("createdTime")),
         api="v1",
     )
 
@@ -98,7 +116,7 @@ def deployment_item(endpoint: dict[str, Any], deployment: dict[str, Any]) -> Ite
         diagnostics=bool(props.get(APP_INSIGHTS)),
         model_data=None,
         scoring_uri=ep_props.get("scoringUri"),
-        updated=system.get("lastModifiedAt") or system.get("createdAt"),
+        updated=utc_instant(system.get("lastModifiedAt") or system.get("createdAt")),
         api="v2",
         endpoint=ep_name,
     )

@@ -180,3 +180,18 @@ def test_summary_and_exit_code() -> None:
     assert diag.exit_code([ok, bad]) == 1, "a bulk run with a failure exits 1"
     assert diag.exit_code([bad]) == 5, "a single target keeps its own exit code"
     assert bad.to_dict()["status"] == "failed" and "error" not in bad.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-25T06:11:38.0000000Z", "2026-11-25T06:11:38Z"),
+        ("2026-11-25T06:11:38.000000+00:00", "2026-11-25T06:11:38Z"),
+        ("2026-11-25T08:11:38+02:00", "2026-11-25T06:11:38Z"),
+        ("2026-11-25T06:11:38", "2026-11-25T06:11:38Z"),
+        ("yesterday", "yesterday"),
+        (None, None),
+    ],
+)
+def test_updated_times_share_one_format(text: str | None, expected: str | None) -> None:
+    assert diag.utc_instant(text) == expected
