@@ -146,6 +146,7 @@ def enable(
         "eventHubAuthorizationRuleId": destinations.event_hub_rule_id,
         "eventHubName": destinations.event_hub_name,
     }
+    result = {key: value for key, value in result.items() if value is not None}
     if _same(existing, wanted):
         output({**result, "action": "unchanged"})
         return
