@@ -319,7 +319,12 @@ def register(router: Router, state: EmulatorState) -> None:
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
                 )
-            return handler(request)
+            response: Response = handler(request)
+            # ARM echoes the caller's correlation id (or makes one) on every answer.
+            response.headers.setdefault(
+                "x-ms-correlation-request-id", request.header("x-ms-correlation-request-id") or _guid()
+            )
+            return response
 
         return wrapped
 
