@@ -324,6 +324,8 @@ SCHEMAS: dict[str, Columns] = {"classic": CLASSIC, "workspace": WORKSPACE}
 # (the cause), listed before the server's generic UserScriptException that wraps it.
 _STACK_ERROR = r"(?m)^([A-Za-z_][A-Za-z0-9_.]*)(?::[ ]?([^\n]*))?$"
 _GENERIC_EXCEPTION = "UserScriptException"
+# Without a stack, the 1.5.x message is the exc_info tuple: "(<class 'ValueError'>, ValueError('bad'), <traceback …>)".
+_TUPLE_ERROR = r"^\(<class '([^']+)'>, [A-Za-z_][A-Za-z0-9_.]*\([\'\"](.*)[\'\"]\), <traceback"
 
 
 @dataclass(frozen=True)
@@ -430,12 +432,19 @@ def exceptions_query(
     targets: Sequence[Target], window: Window, schema: Schema = "classic", top: int = 10
 ) -> str:
     c = SCHEMAS[schema]
-    stack = f"tostring({c.ex_details}[0].rawStack)"
+    details = c.ex_details
     return (
         f"let base = {_base(c.exceptions, c, targets, schema, window)}\n"
-        f"| extend _stack = {stack}, _type = tostring({c.ex_type}), _message = tostring({c.ex_message})\n"
-        f"| extend _userType = extract({kql.string(_STACK_ERROR)}, 1, _stack), "
-        f"_userMessage = extract({kql.string(_STACK_ERROR)}, 2, _stack)\n"
+        # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
+        f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
+        f"| extend _stack = iff(isnotempty(_raw), _raw, _sent), _type = tostring({c.ex_type}), "
+        f"_message = tostring({c.ex_message})\n"
+        f"| extend _stackType = extract({kql.string(_STACK_ERROR)}, 1, _stack), "
+        f"_stackMessage = extract({kql.string(_STACK_ERROR)}, 2, _stack)\n"
+        f"| extend _tupleType = extract({kql.string(_TUPLE_ERROR)}, 1, _message), "
+        f"_tupleMessage = extract({kql.string(_TUPLE_ERROR)}, 2, _message)\n"
+        "| extend _userType = iff(isnotempty(_stackType), _stackType, _tupleType), "
+        "_userMessage = iff(isnotempty(_stackType), _stackMessage, _tupleMessage)\n"
         f"| extend _generic = _type endswith {kql.string(_GENERIC_EXCEPTION)} and isnotempty(_userType) "
         f"and not(_userType endswith {kql.string(_GENERIC_EXCEPTION)})\n"
         "| extend exType = iff(_generic, _userType, _type), exMessage = iff(_generic, _userMessage, _message);\n"

@@ -65,7 +65,13 @@ def _db(schema: Schema) -> duckdb.DuckDBPyConnection:
     )
     con.execute(
         f"insert into {c.exceptions} values (?, 'new', 'UserScriptException', '(<class ...>)', ?, '{{}}')",
-        [at, json.dumps([{"type": "UserScriptException", "rawStack": STACK}])],
+        [at, json.dumps([{"typeName": "UserScriptException", "stack": STACK}])],
+    )
+    # Without a stack: the exc_info tuple text is all there is.
+    tuple_text = "(<class 'ValueError'>, ValueError('bad input: expected 4 features'), <traceback object>)"
+    con.execute(
+        f"insert into {c.exceptions} values (?, 'new', 'UserScriptException', ?, ?, '{{}}')",
+        [at + dt.timedelta(minutes=1), tuple_text, json.dumps([{"typeName": "UserScriptException"}])],
     )
     return con
 
@@ -112,9 +118,9 @@ def test_dependencies_and_the_users_real_exception(schema: Schema) -> None:
     assert target["dependencies"]["failureRate"] == 1.0
     assert target["dependencies"]["top"][0]["type"] == "HTTP"
     assert target["dependencies"]["top"][0]["target"] == "db.local"
-    assert target["exceptions"]["count"] == 1
-    assert target["exceptions"]["top"][0]["type"] == "ValueError"
-    assert target["exceptions"]["top"][0]["latestMessage"] == "bad input"
+    assert target["exceptions"]["count"] == 2
+    assert [(t["type"], t["count"]) for t in target["exceptions"]["top"]] == [("ValueError", 2)]
+    assert target["exceptions"]["top"][0]["latestMessage"] == "bad input: expected 4 features"
 
 
 def test_no_targets_means_everything() -> None:
