@@ -199,7 +199,7 @@ def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: 
     )
     path = deployment_path(ws, "ep", "blue")
     # amlmon's PUT is held 2 s on arrival; meanwhile the test changes the deployment (new ETag).
-    hold = {"kind": "slow", "delay": 2.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
+    hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
     assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
     seq = emulator.last_seq()
     outcome: dict[str, Any] = {}
@@ -213,7 +213,7 @@ def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: 
             ):
                 break
             time.sleep(0.02)
-        time.sleep(0.6)  # amlmon's PUT is now held by the fault
+        time.sleep(1.0)  # amlmon's PUT is now held by the fault
         _, body, _ = arm(emulator, "GET", path)
         body["tags"] = {"changed-by": "someone-else"}
         outcome["status"] = arm(emulator, "PUT", path, body)[0]
