@@ -339,6 +339,13 @@ def test_pull_slices_the_range_and_matches_the_seed(
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no parts or temp files left"
 
+    la = tmp_path / "la.parquet"
+    through_la = cli(
+        "data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(la), "--log-analytics", "-o", "json"
+    )  # fmt: skip
+    assert through_la.exit_code == 0, through_la.stderr
+    assert sorted(datasets.read_rows(la), key=datasets.row_key) == sorted(rows, key=datasets.row_key)
+
     one = cli(
         "data",
         "pull",
