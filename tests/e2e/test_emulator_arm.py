@@ -218,9 +218,15 @@ def test_diagnostic_settings_round_trip(workspace: dict[str, Any], pipeline: Any
     created = _send(pipeline, "PUT", _diag(component, "export1"), _setting(near))
     assert created.status_code == 200
     assert created.json()["properties"]["storageAccountId"] == near
+    # As recorded: lower-cased resource part in the id, unset fields as explicit nulls.
+    assert (
+        created.json()["id"] == component.lower() + "/providers/microsoft.insights/diagnosticSettings/export1"
+    )
+    assert created.json()["properties"]["logs"][0]["categoryGroup"] is None
+    assert created.json()["properties"]["workspaceId"] is None
     got = _send(pipeline, "GET", _diag(component, "EXPORT1")).json()
     assert got["name"] == "export1" and got["properties"]["logs"] == [
-        {"category": "AppTraces", "enabled": True}
+        {"category": "AppTraces", "categoryGroup": None, "enabled": True}
     ]
     recorded = json.loads(
         (
@@ -303,9 +309,7 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
 ) -> None:
     url = _deployment_url(workspace) + f"?api-version={ML_VERSION}"
     current = _send(pipeline, "GET", url)
-    assert current.status_code == 200 and current.headers["ETag"] == current.json().get(
-        "etag", current.headers["ETag"]
-    )
+    assert current.status_code == 200 and current.headers["ETag"] == current.json()["etag"]
     body = current.json()
     body["properties"]["appInsightsEnabled"] = True
     body["properties"]["someFutureField"] = {"nested": [1, "two"]}
@@ -326,6 +330,7 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "Conflict"
     final = poller.result(timeout=30)
     assert final["properties"]["provisioningState"] == "Succeeded"
+    assert final["etag"] != current.headers["ETag"]  # a write gives a new ETag
     assert final["properties"]["appInsightsEnabled"] is True
     assert final["properties"]["someFutureField"] == {"nested": [1, "two"]}
     assert final["futureTopLevel"] == "kept"

@@ -1,0 +1,77 @@
+"""Shared pieces of the emulated ARM: path patterns, ids, clock, ARM's 404 and `value`/`nextLink` paging."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.http import Request, Response, arm_error, json_response
+
+if TYPE_CHECKING:
+    from amlmon.emulator.server import EmulatorState
+
+
+ML = "Microsoft.MachineLearningServices"
+SUB_RG = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+WS = SUB_RG + rf"/providers/{ML}/workspaces/(?P<ws>[^/]+)"
+DIAG = r"(?P<uri>/subscriptions/.+?)/providers/microsoft\.insights/diagnosticSettings"
+
+# Categories a workspace-based App Insights component offers (diagnosticSettingsCategories).
+COMPONENT_LOG_CATEGORIES = (
+    "AppAvailabilityResults",
+    "AppBrowserTimings",
+    "AppDependencies",
+    "AppEvents",
+    "AppExceptions",
+    "AppMetrics",
+    "AppPageViews",
+    "AppPerformanceCounters",
+    "AppRequests",
+    "AppSystemEvents",
+    "AppTraces",
+)
+MAX_DIAGNOSTIC_SETTINGS = 5
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())
+
+
+def _guid() -> str:
+    return str(uuid.uuid4())
+
+
+def _id(sub: str, rg: str, provider: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{name}"
+
+
+def _settings(state: EmulatorState, key: str, default: float) -> float:
+    return float(state.settings.get(key, default))
+
+
+def _not_found(resource_id: str) -> Response:
+    parts = resource_id.strip("/").split("/")
+    kind = "/".join(parts[5:-1:2]) if len(parts) > 6 else "resource"
+    return arm_error(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{'/'.join(parts[5:]) or resource_id}' under resource group "
+        f"'{parts[3] if len(parts) > 3 else ''}' was not found. For more details please go to "
+        f"https://aka.ms/ARMResourceNotFoundFix ({kind})",
+    )
+
+
+def _page(state: EmulatorState, request: Request, items: list[dict[str, Any]]) -> Response:
+    """`value` + `nextLink` paging with an opaque skip token, like ARM list calls."""
+    size = max(1, int(_settings(state, "pageSize", 100)))
+    items.sort(key=lambda item: str(item.get("id", "")).lower())
+    try:
+        skip = int(request.q("$skipToken") or 0)
+    except ValueError:
+        skip = 0
+    body: dict[str, Any] = {"value": items[skip : skip + size]}
+    if skip + size < len(items):
+        version = request.q("api-version")
+        body["nextLink"] = f"{state.endpoint}{request.path}?api-version={version}&$skipToken={skip + size}"
+    return json_response(200, body)

@@ -1,0 +1,268 @@
+"""Creating a workspace's ARM resources for the admin API (POST /_emulator/workspaces): workspace, App
+Insights component, Log Analytics workspace, storage accounts, v2 online endpoints and deployments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.arm_common import ML, _guid, _id, _now
+from amlmon.emulator.resources import normalize_id, resources
+
+if TYPE_CHECKING:
+    from amlmon.emulator.server import EmulatorState
+
+
+# --- creation (called by admin.py for POST /_emulator/workspaces) -----------------------------------
+
+
+def create_workspace_resources(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
+    """Create (or keep) the workspace and its linked resources; the ARM part of the admin answer."""
+    store = resources(state)
+    sub, rg, name = body["subscription"], body["resourceGroup"], body["name"]
+    location = body.get("location") or "westeurope"
+    ws_id = _id(sub, rg, f"{ML}/workspaces", name)
+    component_id = _id(sub, rg, "microsoft.insights/components", f"{name}-ai")
+    la_id = _id(sub, rg, "Microsoft.OperationalInsights/workspaces", f"{name}-law")
+    existing = store.get(ws_id)
+    linked = body.get("appInsights", True)
+    if existing is None:
+        store.put(
+            ws_id, _workspace_body(state, ws_id, name, location, component_id if linked else None, sub, rg)
+        )
+        if linked:
+            store.put(la_id, _log_analytics_body(la_id, f"{name}-law", location))
+            store.put(component_id, _component_body(state, component_id, f"{name}-ai", location, la_id))
+    ws = store.get(ws_id) or {}
+    component_id = ws.get("properties", {}).get("applicationInsights") or ""
+    component = store.get(component_id) if component_id else None
+    la = store.get(la_id) if component else None
+    storage_ids = [
+        _ensure_storage(state, sub, rg, account, location) for account in body.get("storageAccounts") or []
+    ]
+    deployments = [_ensure_deployment(state, ws_id, location, spec) for spec in body.get("deployments") or []]
+    props = (component or {}).get("properties", {})
+    return {
+        "workspaceId": ws["id"],
+        "appInsightsId": component["id"] if component else None,
+        "appId": props.get("AppId"),
+        "instrumentationKey": props.get("InstrumentationKey"),
+        "logAnalyticsId": la["id"] if la else None,
+        "customerId": (la or {}).get("properties", {}).get("customerId"),
+        "discoveryUrl": ws["properties"]["discoveryUrl"],
+        "location": ws["location"],
+        "deployments": deployments,
+        "storageAccounts": storage_ids,
+        "created": existing is None,
+    }
+
+
+def _workspace_body(
+    state: EmulatorState, ws_id: str, name: str, location: str, component_id: str | None, sub: str, rg: str
+) -> dict[str, Any]:
+    return {
+        "id": ws_id,
+        "name": name,
+        "type": f"{ML}/workspaces",
+        "location": location,
+        "tags": {},
+        "identity": {"type": "SystemAssigned", "principalId": _guid(), "tenantId": state.tenant_id},
+        "sku": {"name": "Basic", "tier": "Basic"},
+        "properties": {
+            "friendlyName": name,
+            "description": "",
+            "workspaceId": _guid(),
+            "applicationInsights": component_id,
+            "storageAccount": _id(
+                sub, rg, "Microsoft.Storage/storageAccounts", name.replace("-", "")[:20] + "st"
+            ),
+            "keyVault": _id(sub, rg, "Microsoft.KeyVault/vaults", name[:20] + "-kv"),
+            "discoveryUrl": f"{state.endpoint}/discovery",
+            "provisioningState": "Succeeded",
+            "creationTime": _now(),
+            "hbiWorkspace": False,
+            "publicNetworkAccess": "Enabled",
+        },
+        "systemData": {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+    }
+
+
+def _component_body(state: EmulatorState, cid: str, name: str, location: str, la_id: str) -> dict[str, Any]:
+    ikey = _guid()
+    endpoint = state.endpoint + "/"
+    return {
+        "id": cid,
+        "name": name,
+        "type": "microsoft.insights/components",
+        "location": location,
+        "tags": {},
+        "kind": "web",
+        "etag": f'"{_guid()}"',
+        "properties": {
+            "ApplicationId": name,
+            "AppId": _guid(),
+            "Application_Type": "web",
+            "Flow_Type": "Bluefield",
+            "Request_Source": "rest",
+            "InstrumentationKey": ikey,
+            "ConnectionString": f"InstrumentationKey={ikey};IngestionEndpoint={endpoint};LiveEndpoint={endpoint}",
+            "Name": name,
+            "CreationDate": _now(),
+            "TenantId": state.tenant_id,
+            "provisioningState": "Succeeded",
+            "SamplingPercentage": None,
+            "RetentionInDays": 90,
+            "WorkspaceResourceId": la_id,
+            "IngestionMode": "LogAnalytics",
+            "publicNetworkAccessForIngestion": "Enabled",
+            "publicNetworkAccessForQuery": "Enabled",
+        },
+    }
+
+
+def _log_analytics_body(la_id: str, name: str, location: str) -> dict[str, Any]:
+    return {
+        "id": la_id,
+        "name": name,
+        "type": "Microsoft.OperationalInsights/workspaces",
+        "location": location,
+        "tags": {},
+        "properties": {
+            "customerId": _guid(),
+            "provisioningState": "Succeeded",
+            "sku": {"name": "PerGB2018"},
+            "retentionInDays": 30,
+            "createdDate": _now(),
+            "publicNetworkAccessForIngestion": "Enabled",
+            "publicNetworkAccessForQuery": "Enabled",
+        },
+    }
+
+
+def _ensure_storage(
+    state: EmulatorState, sub: str, rg: str, spec: dict[str, Any], default_location: str
+) -> str:
+    name = spec["name"]
+    sid = _id(sub, rg, "Microsoft.Storage/storageAccounts", name)
+    store = resources(state)
+    if store.get(sid) is None:
+        blob = spec.get("blobEndpoint") or f"https://{name}.blob.core.windows.net/"
+        store.put(
+            sid,
+            {
+                "id": sid,
+                "name": name,
+                "type": "Microsoft.Storage/storageAccounts",
+                "location": spec.get("location") or default_location,
+                "kind": "StorageV2",
+                "sku": {"name": "Standard_LRS", "tier": "Standard"},
+                "tags": {},
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "primaryEndpoints": {"blob": blob if blob.endswith("/") else blob + "/"},
+                    "primaryLocation": spec.get("location") or default_location,
+                    "statusOfPrimary": "available",
+                    "creationTime": _now(),
+                },
+            },
+        )
+    return sid
+
+
+def _ensure_deployment(state: EmulatorState, ws_id: str, location: str, spec: dict[str, Any]) -> str:
+    store = resources(state)
+    endpoint, name = spec["endpoint"], spec["name"]
+    compute = spec.get("endpointComputeType", "Managed")
+    ep_id = f"{ws_id}/onlineEndpoints/{endpoint}"
+    if store.get(ep_id) is None:
+        store.put(ep_id, _endpoint_body(state, ep_id, endpoint, location, compute))
+    dep_id = f"{ep_id}/deployments/{name}"
+    if store.get(dep_id) is None:
+        body = _deployment_body(dep_id, name, location, compute, bool(spec.get("appInsightsEnabled", False)))
+        body["properties"].update(spec.get("properties") or {})
+        _store_deployment(state, dep_id, body)
+        endpoint_body = store.get(ep_id) or {}
+        traffic = endpoint_body.setdefault("properties", {}).setdefault("traffic", {})
+        traffic.setdefault(name, 100 if not traffic else 0)
+        store.put(ep_id, endpoint_body)
+    return f"{endpoint}/{name}"
+
+
+def _endpoint_body(
+    state: EmulatorState, ep_id: str, name: str, location: str, compute: str
+) -> dict[str, Any]:
+    return {
+        "id": ep_id,
+        "name": name,
+        "type": f"{ML}/workspaces/onlineEndpoints",
+        "location": location,
+        "kind": compute,
+        "tags": {},
+        "identity": {"type": "SystemAssigned", "principalId": _guid(), "tenantId": state.tenant_id},
+        "properties": {
+            "authMode": "Key",
+            "scoringUri": f"{state.endpoint}/api/v1/endpoint/{name}/score",
+            "swaggerUri": f"{state.endpoint}/api/v1/endpoint/{name}/swagger.json",
+            "provisioningState": "Succeeded",
+            "traffic": {},
+            "publicNetworkAccess": "Enabled",
+        },
+        "systemData": {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+    }
+
+
+def _deployment_body(
+    dep_id: str, name: str, location: str, compute: str, app_insights: bool
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "endpointComputeType": compute,
+        "appInsightsEnabled": app_insights,
+        "model": dep_id.split("/onlineEndpoints/")[0] + "/models/sample-model/versions/1",
+        "codeConfiguration": {
+            "codeId": dep_id.split("/onlineEndpoints/")[0] + "/codes/sample-code/versions/1",
+            "scoringScript": "score.py",
+        },
+        "environmentId": "azureml://registries/azureml/environments/sklearn-1.5/versions/1",
+        "environmentVariables": {},
+        "instanceType": "Standard_DS3_v2",
+        "scaleSettings": {"scaleType": "Default"},
+        "requestSettings": {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1},
+        "livenessProbe": {
+            "initialDelay": "PT10M",
+            "period": "PT10S",
+            "timeout": "PT2S",
+            "successThreshold": 1,
+            "failureThreshold": 30,
+        },
+        "egressPublicNetworkAccess": "Enabled",
+        "provisioningState": "Succeeded",
+    }
+    return {
+        "id": dep_id,
+        "name": name,
+        "type": f"{ML}/workspaces/onlineEndpoints/deployments",
+        "location": location,
+        "kind": compute,
+        "tags": {},
+        "sku": {"name": "Default", "tier": "Standard", "capacity": 1},
+        "properties": properties,
+        "systemData": {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+    }
+
+
+def _store_deployment(state: EmulatorState, dep_id: str, body: dict[str, Any]) -> str:
+    """Store with a fresh ETag, in the body (`etag`) and beside it (ARM also sends it as a header)."""
+    etag = f'"{_guid()}"'
+    body["etag"] = etag
+    resources(state).put(dep_id, body)
+    state.extensions.setdefault("etags", {})[normalize_id(dep_id)] = etag
+    return etag
+
+
+def _etag(state: EmulatorState, dep_id: str) -> str:
+    """The deployment's current ETag (the stored body's, so it survives an emulator restart)."""
+    etags = state.extensions.setdefault("etags", {})
+    key = normalize_id(dep_id)
+    if key not in etags:
+        stored = (resources(state).get(dep_id) or {}).get("etag")
+        etags[key] = stored or f'"{_guid()}"'
+    return str(etags[key])

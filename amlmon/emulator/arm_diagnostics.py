@@ -1,0 +1,168 @@
+"""Diagnostic settings on any resource URI, with the validation Azure applies."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.arm_common import COMPONENT_LOG_CATEGORIES, MAX_DIAGNOSTIC_SETTINGS, _not_found
+from amlmon.emulator.http import Request, Response, arm_error, json_response
+from amlmon.emulator.resources import normalize_id, resources
+
+if TYPE_CHECKING:
+    from amlmon.emulator.server import EmulatorState
+
+
+# --- diagnostic settings ---------------------------------------------------------------------------
+
+
+def _diag_key(uri: str) -> str:
+    return normalize_id(uri) + "/providers/microsoft.insights/diagnosticsettings"
+
+
+def _diag_all(state: EmulatorState, uri: str) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, dict[str, Any]]] = state.extensions.setdefault("diagnostic_settings", {})
+    if not table and resources(state).get("/_diagnostic_settings") is not None:
+        table.update(resources(state).get("/_diagnostic_settings") or {})
+    return table.setdefault(_diag_key(uri), {})
+
+
+def _diag_save(state: EmulatorState) -> None:
+    resources(state).put("/_diagnostic_settings", state.extensions.get("diagnostic_settings", {}))
+
+
+def _resource_or_404(state: EmulatorState, uri: str) -> tuple[dict[str, Any] | None, Response | None]:
+    body = resources(state).get(uri)
+    return (body, None) if body is not None else (None, _not_found(uri))
+
+
+def _diag_list(state: EmulatorState, request: Request) -> Response:
+    uri = request.params["uri"]
+    _, missing = _resource_or_404(state, uri)
+    if missing is not None:
+        return missing
+    return json_response(200, {"value": list(_diag_all(state, uri).values())})
+
+
+def _diag_get(state: EmulatorState, request: Request) -> Response:
+    uri, name = request.params["uri"], request.params["name"]
+    found = _diag_all(state, uri).get(name.lower())
+    if found is None:
+        return arm_error(404, "ResourceNotFound", f"The diagnostic setting '{name}' doesn't exist.")
+    return json_response(200, found)
+
+
+def _diag_delete(state: EmulatorState, request: Request) -> Response:
+    uri, name = request.params["uri"], request.params["name"]
+    removed = _diag_all(state, uri).pop(name.lower(), None)
+    _diag_save(state)
+    return Response(200 if removed is not None else 204)
+
+
+def _diag_categories(state: EmulatorState, request: Request) -> Response:
+    uri = request.params["uri"]
+    _, missing = _resource_or_404(state, uri)
+    if missing is not None:
+        return missing
+    prefix = normalize_id(uri) + "/providers/microsoft.insights/diagnosticSettingsCategories/"
+    values = [
+        {
+            "id": prefix + name,
+            "name": name,
+            "type": "microsoft.insights/diagnosticSettingsCategories",
+            "properties": {"categoryType": "Logs", "categoryGroups": ["allLogs"]},
+        }
+        for name in COMPONENT_LOG_CATEGORIES
+    ]
+    values.append(
+        {
+            "id": prefix + "AllMetrics",
+            "name": "AllMetrics",
+            "type": "microsoft.insights/diagnosticSettingsCategories",
+            "properties": {"categoryType": "Metrics", "categoryGroups": []},
+        }
+    )
+    return json_response(200, {"value": values})
+
+
+def _diag_put(state: EmulatorState, request: Request) -> Response:
+    uri, name = request.params["uri"], request.params["name"]
+    target, missing = _resource_or_404(state, uri)
+    if missing is not None or target is None:
+        return missing or _not_found(uri)
+    body = request.json() or {}
+    props = body.get("properties") or {}
+    problem = _diag_problem(state, target, props)
+    if problem is not None:
+        return arm_error(400, "BadRequest", problem)
+    existing = _diag_all(state, uri)
+    if name.lower() not in existing and len(existing) >= MAX_DIAGNOSTIC_SETTINGS:
+        return arm_error(
+            400,
+            "BadRequest",
+            f"Diagnostic settings does not support more than {MAX_DIAGNOSTIC_SETTINGS} diagnostic settings per resource.",
+        )
+    stored = {
+        # As recorded: the resource part of the id comes back lower-cased.
+        "id": f"{normalize_id(uri)}/providers/microsoft.insights/diagnosticSettings/{name}",
+        "type": "Microsoft.Insights/diagnosticSettings",
+        "name": name,
+        "location": None,
+        "kind": None,
+        "tags": None,
+        "properties": {
+            "storageAccountId": props.get("storageAccountId"),
+            "serviceBusRuleId": props.get("serviceBusRuleId"),
+            "workspaceId": props.get("workspaceId"),
+            "eventHubAuthorizationRuleId": props.get("eventHubAuthorizationRuleId"),
+            "eventHubName": props.get("eventHubName"),
+            "metrics": props.get("metrics") or [],
+            "logs": [{"category": None, "categoryGroup": None, **entry} for entry in props.get("logs") or []],
+            "logAnalyticsDestinationType": props.get("logAnalyticsDestinationType"),
+        },
+        "systemData": None,
+        "identity": None,
+    }
+    existing[name.lower()] = stored
+    _diag_save(state)
+    return json_response(200, stored)
+
+
+def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str, Any]) -> str | None:
+    """Azure's validation of a diagnostic setting, as one message (None when valid)."""
+    destinations = [
+        props.get(k)
+        for k in (
+            "storageAccountId",
+            "workspaceId",
+            "eventHubAuthorizationRuleId",
+            "serviceBusRuleId",
+            "marketplacePartnerId",
+        )
+    ]
+    if not any(destinations):
+        return "At least one storage account, event hub, log analytics workspace or partner solution must be specified."
+    is_component = str(target.get("type", "")).lower() == "microsoft.insights/components"
+    for entry in props.get("logs") or []:
+        category = entry.get("category")
+        group = entry.get("categoryGroup")
+        if category and is_component and category not in COMPONENT_LOG_CATEGORIES:
+            return f"Category '{category}' is not supported."
+        if group and group not in ("allLogs", "audit"):
+            return f"Category group '{group}' is not supported."
+    storage_id = props.get("storageAccountId")
+    if storage_id:
+        account = resources(state).get(storage_id)
+        if account is None:
+            return f"Resource '{storage_id}' was not found."
+        if (
+            str(account.get("location", "")).replace(" ", "").lower()
+            != str(target.get("location", "")).replace(" ", "").lower()
+        ):
+            return (
+                f"Storage account '{storage_id.rsplit('/', 1)[-1]}' must be in the same region as the resource "
+                f"('{target.get('location')}'); it is in '{account.get('location')}'."
+            )
+    workspace_id = props.get("workspaceId")
+    if workspace_id and resources(state).get(workspace_id) is None:
+        return f"Resource '{workspace_id}' was not found."
+    return None
