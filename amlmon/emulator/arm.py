@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 from amlmon.emulator.arm_common import DIAG, ML, SUB_RG, WS, _guid, _not_found, _page
 from amlmon.emulator.arm_create import create_workspace_resources
 from amlmon.emulator.arm_deployments import (
+    _delete_deployment,
     _get_deployment,
     _list_deployments,
+    _operation_result,
     _operation_status,
     _patch_deployment,
     _put_deployment,
+    _put_endpoint,
 )
 from amlmon.emulator.arm_diagnostics import _diag_categories, _diag_delete, _diag_get, _diag_list, _diag_put
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
@@ -66,6 +69,12 @@ def register(router: Router, state: EmulatorState) -> None:
         lambda r: _operation_status(state, operations, r),
     )
     add(
+        "GET",
+        r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
+        r"/mfeOperationResults/(?P<op>[^/]+)",
+        lambda r: _operation_result(state, operations, r),
+    )
+    add(
         "GET", WS + r"/onlineEndpoints", lambda r: _list(state, r, r.path, f"{ML}/workspaces/onlineEndpoints")
     )
     add(
@@ -77,6 +86,8 @@ def register(router: Router, state: EmulatorState) -> None:
     add("GET", dep, lambda r: _get_deployment(state, operations, r))
     add("PUT", dep, lambda r: _put_deployment(state, operations, r))
     add("PATCH", dep, lambda r: _patch_deployment(state, operations, r))
+    add("DELETE", dep, lambda r: _delete_deployment(state, operations, r))
+    add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _put_endpoint(state, operations, r))
     add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r))
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(

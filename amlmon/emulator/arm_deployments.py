@@ -23,7 +23,9 @@ def _finish_due(state: EmulatorState, operations: dict[str, dict[str, Any]]) -> 
     for op in operations.values():
         if op["status"] == "InProgress" and now >= op["due"]:
             body = resources(state).get(op["resourceId"])
-            if body is not None:
+            if op.get("action") == "delete":
+                resources(state).delete(op["resourceId"])
+            elif body is not None:
                 body["properties"]["provisioningState"] = "Succeeded"
                 resources(state).put(op["resourceId"], body)
             op["status"] = "Succeeded"
@@ -112,30 +114,111 @@ def _put_deployment(
 
 
 def _start_operation(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request, dep_id: str, status: int
+    state: EmulatorState,
+    operations: dict[str, dict[str, Any]],
+    request: Request,
+    dep_id: str,
+    status: int,
+    prefix: str = "od",
 ) -> Response:
-    op_id = f"od:{_guid()}"
+    """Register an operation and answer as recorded: Azure-AsyncOperation → mfeOperationsStatus."""
+    _, headers = _new_operation(state, operations, request, dep_id, prefix)
+    headers["Location"] = f"{state.endpoint}{dep_id}?api-version={request.q('api-version')}"
+    return _deployment_response(state, dep_id, status, headers)
+
+
+def _new_operation(
+    state: EmulatorState,
+    operations: dict[str, dict[str, Any]],
+    request: Request,
+    resource_id: str,
+    prefix: str,
+    action: str = "write",
+) -> tuple[str, dict[str, str]]:
+    # Op-id prefixes as recorded: `oe:` endpoint, `od:` deployment.
+    op_id = f"{prefix}:{_guid()}"
     sub = request.params["sub"]
-    location = (resources(state).get(dep_id) or {}).get("location") or "westeurope"
+    location = (resources(state).get(resource_id) or {}).get("location") or "westeurope"
     version = request.q("api-version")
     operations[op_id] = {
         "id": op_id,
-        "resourceId": dep_id,
+        "resourceId": resource_id,
+        "action": action,
         "status": "InProgress",
         "startTime": _now(),
         "due": time.time() + _settings(state, "operationSeconds", 0.5),
     }
-    status_url = (
-        f"{state.endpoint}/subscriptions/{sub}/providers/{ML}/locations/{location}/mfeOperationsStatus/"
-        f"{op_id}?api-version={version}"
-    )
+    base = f"{state.endpoint}/subscriptions/{sub}/providers/{ML}/locations/{location}"
     headers = {
-        "Azure-AsyncOperation": status_url,
-        "Location": f"{state.endpoint}{dep_id}?api-version={version}",
+        "Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op_id}?api-version={version}",
         "x-ms-async-operation-timeout": "PT30M",
         "Retry-After": str(int(_settings(state, "retryAfterSeconds", 1))),
     }
-    return _deployment_response(state, dep_id, status, headers)
+    if action == "delete":
+        headers["Location"] = f"{base}/mfeOperationResults/{op_id}?api-version={version}"
+    return op_id, headers
+
+
+def _put_endpoint(state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request) -> Response:
+    """Create or update an online endpoint: 201 `Creating` / 200 `Updating`, then Succeeded."""
+    _finish_due(state, operations)
+    ep_id = request.path
+    workspace = resources(state).get(ep_id.rsplit("/onlineEndpoints/", 1)[0])
+    if workspace is None:
+        return _not_found(ep_id.rsplit("/onlineEndpoints/", 1)[0])
+    refused = _precondition(state, request, ep_id) or _busy(state, operations, ep_id)
+    if refused is not None:
+        return refused
+    incoming = request.json()
+    if not isinstance(incoming, dict) or not isinstance(incoming.get("properties"), dict):
+        return arm_error(
+            400, "BadRequest", "The request body must be an endpoint with a 'properties' object."
+        )
+    existing = resources(state).get(ep_id) or {}
+    name = ep_id.rsplit("/", 1)[-1]
+    body = dict(incoming)
+    body.update({"id": ep_id, "name": name, "type": f"{ML}/workspaces/onlineEndpoints"})
+    body.setdefault("location", workspace.get("location"))
+    old = existing.get("properties") or {}
+    body["properties"] = {
+        "traffic": old.get("traffic", {}),
+        "scoringUri": old.get("scoringUri") or f"{state.endpoint}/api/v1/endpoint/{name}/score",
+        **incoming["properties"],
+        "provisioningState": "Updating" if existing else "Creating",
+    }
+    _store_deployment(state, ep_id, body)
+    return _start_operation(state, operations, request, ep_id, 200 if existing else 201, prefix="oe")
+
+
+def _delete_deployment(
+    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
+) -> Response:
+    """202 with Azure-AsyncOperation and Location → mfeOperationResults, as recorded; 204 when absent."""
+    _finish_due(state, operations)
+    dep_id = request.path
+    body = resources(state).get(dep_id)
+    if body is None:
+        return Response(204)
+    refused = _busy(state, operations, dep_id)
+    if refused is not None:
+        return refused
+    body["properties"]["provisioningState"] = "Deleting"
+    resources(state).put(dep_id, body)
+    _, headers = _new_operation(state, operations, request, dep_id, "od", action="delete")
+    return json_response(202, None, headers)
+
+
+def _operation_result(
+    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
+) -> Response:
+    """The Location of a delete: 202 while it runs, then 200."""
+    _finish_due(state, operations)
+    op = operations.get(request.params["op"])
+    if op is None:
+        return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
+    if op["status"] == "InProgress":
+        return Response(202, b"", {"Retry-After": str(int(_settings(state, "retryAfterSeconds", 1)))})
+    return Response(200)
 
 
 def _patch_deployment(

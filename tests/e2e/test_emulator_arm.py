@@ -391,3 +391,35 @@ def test_sdk_retries_a_429_and_survives_a_reset_on_the_lro_poll(
         e["status"] for e in emulator.requests_since(seq) if "mfeOperationsStatus" in e.get("path", "")
     ]
     assert statuses[0] == 0 and 200 in statuses  # the reset, then the SDK retried the poll
+
+
+def test_endpoint_create_and_deployment_delete_are_lros_the_sdk_follows(
+    emulator: Emulator, workspace: dict[str, Any], pipeline: Any
+) -> None:
+    from azure.core.polling import LROPoller
+    from azure.core.rest import HttpRequest
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    endpoint_url = f"{workspace['workspaceId']}/onlineEndpoints/fresh?api-version={ML_VERSION}"
+    poller = _begin_put(
+        pipeline, endpoint_url, {"kind": "Managed", "properties": {"authMode": "Key", "x": 1}}
+    )
+    initial = poller.polling_method()._initial_response.http_response
+    assert initial.status_code == 201
+    assert json.loads(initial.text())["properties"]["provisioningState"] == "Creating"
+    assert "/mfeOperationsStatus/oe:" in initial.headers["Azure-AsyncOperation"]
+    created = poller.result(timeout=30)
+    assert created["properties"]["provisioningState"] == "Succeeded" and created["properties"]["x"] == 1
+    listed = _send(
+        pipeline, "GET", f"{workspace['workspaceId']}/onlineEndpoints?api-version={ML_VERSION}"
+    ).json()
+    assert "fresh" in [e["name"] for e in listed["value"]]
+
+    deployment_url = _deployment_url(workspace) + f"?api-version={ML_VERSION}"
+    request = HttpRequest("DELETE", pipeline.format_url(deployment_url))
+    response = pipeline._pipeline.run(request)
+    assert response.http_response.status_code == 202
+    assert "/mfeOperationResults/od:" in response.http_response.headers["Location"]
+    LROPoller(pipeline, response, lambda _: None, ARMPolling(timeout=0.05)).result(timeout=30)
+    assert _send(pipeline, "GET", deployment_url).status_code == 404
+    assert _send(pipeline, "DELETE", deployment_url).status_code == 204
