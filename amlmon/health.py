@@ -61,7 +61,7 @@ def parse_rate(text: str, *, option: str = "rate") -> float:
     elif value > 1:
         raise UsageError(
             f"{option} {text!r} is more than 1; a rate without % is a fraction",
-            hint=f"write {option} {match.group(1)}% for a percentage, or {option} 0.01 for 1%",
+            hint=f"write a percentage or a fraction, e.g. {option} {match.group(1)}% or {option} 0.01 (= 1%)",
         )
     if value > 1:
         raise UsageError(f"{option} {text!r} is more than 100%", hint=f"e.g. {option} 1%")

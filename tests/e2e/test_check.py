@@ -92,7 +92,7 @@ def test_passes_when_every_threshold_holds(cli: Any, seeded: dict[str, Any]) -> 
 
 def test_fails_on_the_failure_rate_just_below_the_truth(cli: Any, seeded: dict[str, Any]) -> None:
     limit = f"{(_rate(seeded['truth']) - 0.005) * 100:.2f}%"
-    result = check(cli, seeded, SVC, "--max-failure-rate", limit, "--max-p95", "1h")
+    result = check(cli, seeded, SVC, "--max-failure-rate", limit, "--max-p95", "60s")
     assert result.exit_code == 1
     verdict = result.json()
     assert verdict["passed"] is False
@@ -136,7 +136,7 @@ def test_one_line_per_threshold_on_a_terminal_table(cli: Any, seeded: dict[str, 
         "--max-failure-rate",
         "50%",
         "--max-p99",
-        "1h",
+        "60s",
         "--max-exceptions",
         "100000",
         output="table",
