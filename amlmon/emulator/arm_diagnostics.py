@@ -149,8 +149,15 @@ def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str,
             return f"Category '{category}' is not supported."
         if group and group not in ("allLogs", "audit"):
             return f"Category group '{group}' is not supported."
+        if not category and not group:
+            return "Each log setting needs a category or a categoryGroup."
+    for entry in props.get("metrics") or []:
+        if is_component and entry.get("category") not in ("AllMetrics", None):
+            return f"Category '{entry.get('category')}' is not supported."
     storage_id = props.get("storageAccountId")
     if storage_id:
+        if not _is_id_of(storage_id, "microsoft.storage/storageaccounts"):
+            return f"The storage account resource ID '{storage_id}' is invalid."
         account = resources(state).get(storage_id)
         if account is None:
             return f"Resource '{storage_id}' was not found."
@@ -163,6 +170,19 @@ def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str,
                 f"('{target.get('location')}'); it is in '{account.get('location')}'."
             )
     workspace_id = props.get("workspaceId")
+    if workspace_id and not _is_id_of(workspace_id, "microsoft.operationalinsights/workspaces"):
+        return f"The Log Analytics workspace resource ID '{workspace_id}' is invalid."
     if workspace_id and resources(state).get(workspace_id) is None:
         return f"Resource '{workspace_id}' was not found."
     return None
+
+
+def _is_id_of(resource_id: str, resource_type: str) -> bool:
+    """`/subscriptions/{s}/resourceGroups/{rg}/providers/{type}/{name}` with exactly that type."""
+    parts = str(resource_id).strip("/").split("/")
+    return (
+        len(parts) == 8
+        and str(resource_id).startswith("/")
+        and [p.lower() for p in parts[0:6:2]] == ["subscriptions", "resourcegroups", "providers"]
+        and f"{parts[5]}/{parts[6]}".lower() == resource_type
+    )

@@ -263,6 +263,13 @@ def test_diagnostic_settings_validation_like_azure(workspace: dict[str, Any], pi
     status, message = refused(_setting(far))
     assert status == 400 and "same region" in message
     assert "was not found" in refused(_setting(near + "zz"))[1]
+    assert "is invalid" in refused(_setting(workspace["logAnalyticsId"]))[1]  # not a storage account
+    bad_workspace = {
+        "properties": {"workspaceId": near, "logs": [{"category": "AppTraces", "enabled": True}]}
+    }
+    assert "is invalid" in refused(bad_workspace)[1]
+    bad_metric = {"properties": {"storageAccountId": near, "metrics": [{"category": "Cpu", "enabled": True}]}}
+    assert refused(bad_metric)[0] == 400
     assert refused(_setting(near), component + "-gone")[0] == 404
     for index in range(5):
         assert _send(pipeline, "PUT", _diag(component, f"s{index}"), _setting(near)).status_code == 200
