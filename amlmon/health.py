@@ -447,7 +447,8 @@ def exceptions_query(
         "_userMessage = iff(isnotempty(_stackType), _stackMessage, _tupleMessage)\n"
         f"| extend _generic = _type endswith {kql.string(_GENERIC_EXCEPTION)} and isnotempty(_userType) "
         f"and not(_userType endswith {kql.string(_GENERIC_EXCEPTION)})\n"
-        "| extend exType = iff(_generic, _userType, _type), exMessage = iff(_generic, _userMessage, _message);\n"
+        "| extend exType = iff(_generic, _userType, _type), "
+        "exMessage = iff(_generic, _userMessage, iff(isnotempty(_tupleMessage), _tupleMessage, _message));\n"
         "union\n"
         ' (base | summarize exceptionCount = count() by targetName | extend rowType = "total"),\n'
         f' (base | summarize exceptionCount = count() by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
