@@ -23,13 +23,29 @@ def _finish_due(state: EmulatorState, operations: dict[str, dict[str, Any]]) -> 
     for op in operations.values():
         if op["status"] == "InProgress" and now >= op["due"]:
             body = resources(state).get(op["resourceId"])
-            if op.get("action") == "delete":
+            failed = op.get("error") is not None
+            if op.get("action") == "delete" and not failed:
                 resources(state).delete(op["resourceId"])
             elif body is not None:
-                body["properties"]["provisioningState"] = "Succeeded"
+                body["properties"]["provisioningState"] = "Failed" if failed else "Succeeded"
                 resources(state).put(op["resourceId"], body)
-            op["status"] = "Succeeded"
+            op["status"] = "Failed" if failed else "Succeeded"
             op["endTime"] = _now()
+
+
+def _planned_failure(state: EmulatorState, resource_id: str) -> dict[str, str] | None:
+    """Settings key `failNextDeploymentUpdate` ({"ep/dep": message}, via PUT /_emulator/settings) makes
+    that deployment's next operation end Failed, the way a bad image or quota does."""
+    plans = state.settings.get("failNextDeploymentUpdate")
+    if not isinstance(plans, dict):
+        return None
+    parts = resource_id.strip("/").split("/")
+    key = "/".join(parts[-3::2]).lower() if "/deployments/" in resource_id.lower() else parts[-1].lower()
+    for name in list(plans):
+        if name.lower() == key:
+            message = str(plans.pop(name))
+            return {"code": "DeploymentFailed", "message": message}
+    return None
 
 
 def _deployment_response(state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None) -> Response:
@@ -147,6 +163,7 @@ def _new_operation(
         "status": "InProgress",
         "startTime": _now(),
         "due": time.time() + _settings(state, "operationSeconds", 0.5),
+        "error": _planned_failure(state, resource_id),
     }
     base = f"{state.endpoint}/subscriptions/{sub}/providers/{ML}/locations/{location}"
     headers = {
@@ -262,4 +279,6 @@ def _operation_status(
     else:
         body["percentComplete"] = 100.0
         body["endTime"] = op.get("endTime")
+        if op.get("error"):
+            body["error"] = op["error"]
     return json_response(200, body, headers)

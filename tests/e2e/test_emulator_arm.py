@@ -430,3 +430,22 @@ def test_endpoint_create_and_deployment_delete_are_lros_the_sdk_follows(
     LROPoller(pipeline, response, lambda _: None, ARMPolling(timeout=0.05)).result(timeout=30)
     assert _send(pipeline, "GET", deployment_url).status_code == 404
     assert _send(pipeline, "DELETE", deployment_url).status_code == 204
+
+
+def test_a_planned_failure_ends_the_operation_failed(
+    emulator: Emulator, workspace: dict[str, Any], pipeline: Any
+) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    url = _deployment_url(workspace) + f"?api-version={ML_VERSION}"
+    body = _send(pipeline, "GET", url).json()
+    key = f"EP-{workspace['name']}/blue"  # matched case-insensitively
+    emulator.admin("PUT", "/_emulator/settings", {"failNextDeploymentUpdate": {key: "quota exceeded"}})
+    with pytest.raises(HttpResponseError) as caught:
+        _begin_put(pipeline, url, body).result(timeout=30)
+    assert "quota exceeded" in str(caught.value)
+    assert _send(pipeline, "GET", url).json()["properties"]["provisioningState"] == "Failed"
+    # Only the next one: a retry succeeds.
+    assert (
+        _begin_put(pipeline, url, body).result(timeout=30)["properties"]["provisioningState"] == "Succeeded"
+    )
