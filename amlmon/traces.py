@@ -515,7 +515,25 @@ def service_fetch(ctx: AppContext, schema: Schema, *, retries: bool = True) -> F
     def fetch(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
         return run_query(ctx, query, timespan=timespan, source=source, allow_partial=True, **options)
 
-    return fetch
+    return retry_dropped_connections(fetch) if retries else fetch
+
+
+def retry_dropped_connections(fetch: Fetch, attempts: int = 3, pause: float = 0.5) -> Fetch:
+    """azure-core does not retry a POST whose connection dropped mid-answer; a query only reads, so
+    asking again is safe. (Throttling and 5xx are already retried by the SDK's retry policy.)"""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    def fetch_again(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
+        for attempt in range(1, attempts + 1):
+            try:
+                return fetch(query, timespan)
+            except (ServiceRequestError, ServiceResponseError):
+                if attempt == attempts:
+                    raise
+                time.sleep(pause * attempt)
+        raise AssertionError("unreachable")
+
+    return fetch_again
 
 
 class Prefetch:
@@ -709,7 +727,7 @@ class Follower:
             self.clock.sleep(pause)
 
     def _poll_with_retries(self) -> list[TraceEvent]:
-        backoff = max(self.interval, 1.0)
+        failures = 0
         unauthorized = 0
         while True:
             try:
@@ -726,11 +744,13 @@ class Follower:
                 if unauthorized > 1:
                     raise
                 self.stats.failures += 1
+                failures += 1
+                # 1 s for a blip, then doubling (2, 4, 8 … 60 s) while the service stays down.
+                backoff = 2.0 ** max(0, failures - 2)
                 wait = transient.retry_after if transient.retry_after is not None else backoff
                 wait = min(max(wait, MIN_REQUEST_SPACING), MAX_BACKOFF)
                 self.status(f"poll failed: {transient.reason}; retrying in {wait:g}s")
                 self.clock.sleep(wait)
-                backoff = min(backoff * 2, MAX_BACKOFF)
 
     def _timespan(self) -> tuple[dt.datetime, dt.datetime]:
         # The query API's timespan bounds event time; late events keep their old timestamps, so the

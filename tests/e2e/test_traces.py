@@ -485,7 +485,7 @@ def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
 ) -> None:
     ws = new_workspace(emulator, "follow")
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 10_000, spread=8.0, seed=5)
-    until = iso(now() + dt.timedelta(seconds=12))
+    until = iso(now() + dt.timedelta(seconds=11))
     result = cli(
         "traces",
         "late",
@@ -495,9 +495,9 @@ def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
         "--until",
         until,
         "--interval",
-        "500ms",
+        "1s",
         "--overlap",
-        "5s",
+        "2s",
         "--format",
         "jsonl",
         *ws["scope"],
@@ -507,7 +507,7 @@ def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
     printed = [r["message"] for r in records]
     assert len(printed) == len(set(printed)), f"{len(printed) - len(set(printed))} printed twice"
     assert set(printed) == expected, f"{len(expected - set(printed))} never printed"
-    assert _naive_misses(records, 0.5) > 100  # the arrival pattern defeats a tail keyed on event time
+    assert _naive_misses(records, 1.0) > 100  # the arrival pattern defeats a tail keyed on event time
 
 
 def test_follow_with_the_emulators_ingestion_delay_and_jitter(cli: Any, emulator: Emulator) -> None:
@@ -616,7 +616,7 @@ def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded
 def test_output_cut_short_by_head_is_quiet(emulator: Emulator) -> None:
     ws = new_workspace(emulator, "head")
     t = now() - dt.timedelta(minutes=5)
-    insert(emulator, ws["ikey"], [trace(ws["ikey"], f"line {n} " + "x" * 200, at=t) for n in range(3000)])
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], f"line {n} " + "x" * 200, at=t) for n in range(1500)])
     process = _amlmon(["traces", "--since", "1h", "--format", "jsonl", *ws["scope"]], emulator.env())
     assert process.stdout is not None and process.stderr is not None
     process.stdout.readline()
