@@ -69,7 +69,7 @@ def seed_history(admin: AdminClient) -> None:
         "subscription": SUBSCRIPTION,
         "resourceGroup": RESOURCE_GROUP,
         "workspace": WORKSPACE,
-        "services": ["churn-aci", "fraud-aks"],
+        "services": ["fraud-aks", "credit-ep/blue"],
         "hours": 24,
         "ratePerMinute": 10,
         "generation": "mixed",
@@ -116,6 +116,8 @@ def main() -> int:
     }
     try:
         admin = AdminClient(state)
+        # The real inference server exports every 5 s; 1 s keeps the demo brisk.
+        admin.call("PUT", "/_emulator/settings", {"inferenceExportSeconds": 1, "operationSeconds": 0.5})
         create_workspace(admin)
         print(
             f"created workspace {WORKSPACE}: services churn-aci (ACI), fraud-aks (AKS); deployment credit-ep/blue"
@@ -158,7 +160,7 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     amlmon("diagnostics", "enable", "--all", "--model-data", "--dry-run", env=env)
     amlmon("diagnostics", "enable", "--all", "--model-data", env=env)
     amlmon("diagnostics", "enable", "churn-aci", "--model-data", env=env)  # idempotent: unchanged
-    amlmon("diagnostics", "status", "--all", env=env)
+    amlmon("diagnostics", "status", env=env)
 
     _banner("4. Real traffic to churn-aci (a real azureml-inference-server-http behind the emulator)")
     send_traffic(state, "churn-aci")
@@ -198,7 +200,7 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     _banner("8. Long retention: export to a storage account (continuous export is retired)")
     amlmon("export", "enable", "--storage-account", "amlmondemostore", "--dry-run", env=env)
     amlmon("export", "enable", "--storage-account", "amlmondemostore", env=env)
-    amlmon("export", "status", env=env)
+    amlmon("export", "show", env=env)
 
     _banner("9. Model data as a dataset")
     out = Path(env["AMLMON_EMULATOR_DIR"]) / "churn-aci-model-data.parquet"

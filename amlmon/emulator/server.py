@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from amlmon.emulator.faults import FaultInjector, fault_response
 from amlmon.emulator.http import Request, Response, Router, json_response, parse_query, request_id
@@ -171,12 +171,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         state = self.server.state
-        split = urlsplit(self.path)
+        # Not urlsplit: a path starting with "//" (an exporter whose endpoint ends in "/" posts to
+        # //v2.1/track) would be read as a network location.
+        raw_path, _, query_string = self.path.partition("?")
         request = Request(
             method=self.command,
-            path=unquote(split.path),
+            path=unquote(raw_path),
             raw_path=self.path,
-            query=parse_query(split.query),
+            query=parse_query(query_string),
             headers=self.headers,
             body=self._read_body(),
         )
