@@ -51,14 +51,14 @@ def _settings(state: EmulatorState, key: str, default: float) -> float:
 
 
 def _not_found(resource_id: str) -> Response:
+    # ARM's wording, word for word (clients and people search for it).
     parts = resource_id.strip("/").split("/")
-    kind = "/".join(parts[5:-1:2]) if len(parts) > 6 else "resource"
     return arm_error(
         404,
         "ResourceNotFound",
         f"The Resource '{'/'.join(parts[5:]) or resource_id}' under resource group "
         f"'{parts[3] if len(parts) > 3 else ''}' was not found. For more details please go to "
-        f"https://aka.ms/ARMResourceNotFoundFix ({kind})",
+        "https://aka.ms/ARMResourceNotFoundFix",
     )
 
 

@@ -178,7 +178,12 @@ def test_arm_conventions_missing_api_version_and_not_found(workspace: dict[str, 
     absent = _send(pipeline, "GET", workspace["workspaceId"] + "x?api-version=2024-04-01")
     assert absent.status_code == 404
     error = absent.json()["error"]
-    assert error["code"] == "ResourceNotFound" and "was not found" in error["message"]
+    assert error == {
+        "code": "ResourceNotFound",
+        "message": f"The Resource 'Microsoft.MachineLearningServices/workspaces/{workspace['name']}x' under resource "
+        f"group '{workspace['resourceGroup']}' was not found. For more details please go to "
+        "https://aka.ms/ARMResourceNotFoundFix",
+    }
 
 
 def test_idempotent_workspace_creation_adds_deployments(
