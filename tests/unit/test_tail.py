@@ -171,7 +171,7 @@ def test_ten_thousand_late_out_of_order_events_each_printed_once_where_a_naive_t
     assert follower.state.remembered < 1500
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spec=st.lists(
         st.tuples(
