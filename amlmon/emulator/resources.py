@@ -45,7 +45,7 @@ class ResourceStore:
                 self._save()
             return found
 
-    def list(self, prefix: str | None = None, type: str | None = None) -> list[dict[str, Any]]:  # noqa: A002
+    def list(self, prefix: str | None = None, type: str | None = None) -> list[dict[str, Any]]:
         """Bodies whose ID starts with `prefix` and whose `type` equals `type` (both case-insensitive)."""
         wanted_prefix = normalize_id(prefix) + "/" if prefix else None
         with self._lock:

@@ -18,6 +18,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested objects as dotted keys (appInsights.id), so a key/value table stays two readable columns."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            pairs.extend(_flatten(value, name + "."))
+        else:
+            pairs.append((name, value))
+    return pairs
+
+
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for row in rows:
@@ -42,8 +54,8 @@ def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: s
     elif isinstance(data, dict):
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
-        for key, value in data.items():
-            table.add_row(str(key), _cell(value))
+        for key, value in _flatten(data):
+            table.add_row(key, _cell(value))
     elif isinstance(data, list):
         table.add_column("value", overflow="fold")
         for item in data:
@@ -53,4 +65,11 @@ def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: s
         return
     if not data:
         return
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+        return
+    # Piped: no padding at line ends, so the text diffs and greps cleanly.
+    with console.capture() as captured:
+        console.print(table)
+    stream.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    stream.flush()
