@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from amlmon.errors import UsageError
-from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data
+from amlmon.telemetry import MODEL_DATA_MESSAGE
+from amlmon.traces import decode_record  # decode_model_data with a fast reader for 1.5.x literals
 
 FORMATS = ("parquet", "jsonl", "csv")
 BATCH_ROWS = 5_000
@@ -102,7 +103,7 @@ def _properties(value: Any) -> dict[str, Any]:
 def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
     """One dataset row from a model_data_collection trace's time, role name and properties."""
     props = _properties(properties)
-    record = decode_model_data(props)
+    record = decode_record(props)
     deployment = props.get("Deployment Name")
     return {
         "time": parse_time(time),

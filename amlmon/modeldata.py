@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 SERVICE_ROW_CAP = 500_000
-DEFAULT_SLICE_ROWS = 50_000
+DEFAULT_SLICE_ROWS = 25_000
 HISTOGRAM_BINS = 240
 MIN_SLICE = dt.timedelta(milliseconds=1)
 CONNECTION_RETRIES = 3
@@ -234,11 +234,14 @@ class Puller:
         slices = plan_slices(self.start, self.end, size, counts, slice_rows_target())
         return slices
 
-    def fetch(self, piece: Slice) -> Iterator[dict[str, Any]]:
-        """Rows of one slice in time order; halves the slice while the service cuts the answer."""
-        result = self._query(
+    def fetch_raw(self, piece: Slice) -> Any:
+        return self._query(
             rows_query(self.targets, self.schema, piece.start, piece.end), piece.start, piece.end
         )
+
+    def fetch(self, piece: Slice, prefetched: Any = None) -> Iterator[dict[str, Any]]:
+        """Rows of one slice in time order; halves the slice while the service cuts the answer."""
+        result = prefetched.result() if prefetched is not None else self.fetch_raw(piece)
         rows = result.primary.rows
         capped = bool(result.partial_error) or len(rows) >= SERVICE_ROW_CAP
         if capped and piece.end - piece.start > MIN_SLICE:
@@ -271,15 +274,31 @@ class Puller:
         done_rows = self.output.rows_done
         self.truncated = sum(int(p.get("truncated", 0)) for p in self.output.checkpoint.parts.values())
         self.progress(done_rows, expected)
-        for index, piece in enumerate(slices):
-            name = DatasetOutput.part_name(index)
-            if self.output.done(name):
-                continue
-            before = self.truncated
-            rows = self.output.write_part(name, self.fetch(piece), {**piece.to_json()})
-            self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
-            done_rows += rows
-            self.progress(done_rows, expected)
+        todo = [
+            (i, piece) for i, piece in enumerate(slices) if not self.output.done(DatasetOutput.part_name(i))
+        ]
+        # While one slice is decoded and written, the next is already being fetched: the service's
+        # query time overlaps amlmon's own work. At most two slices are in memory.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="amlmon-prefetch") as pool:
+            ahead = pool.submit(self.fetch_raw, todo[0][1]) if todo else None
+            for position, (index, piece) in enumerate(todo):
+                current = ahead
+                ahead = (
+                    pool.submit(self.fetch_raw, todo[position + 1][1]) if position + 1 < len(todo) else None
+                )
+                before = self.truncated
+                name = DatasetOutput.part_name(index)
+                try:
+                    rows = self.output.write_part(name, self.fetch(piece, current), {**piece.to_json()})
+                except BaseException:
+                    if ahead is not None:
+                        ahead.cancel()
+                    raise
+                self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
+                done_rows += rows
+                self.progress(done_rows, expected)
         total = self.output.finish(flatten=self.flatten)
         counted = self.count(self.start, self.end)
         return PullResult(
