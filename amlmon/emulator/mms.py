@@ -41,6 +41,14 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
 
 
+def _setting(state: EmulatorState, key: str, default: float) -> float:
+    """A numeric setting; a null or malformed value means the default (PUT /_emulator/settings merges blindly)."""
+    try:
+        return float(state.settings.get(key) if state.settings.get(key) is not None else default)
+    except (TypeError, ValueError):
+        return default
+
+
 def workspace_resource_id(sub: str, rg: str, ws: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
 
@@ -273,7 +281,7 @@ def _list(state: EmulatorState, request: Request) -> Response:
             if all(k in s["kvTags"] and v in (None, s["kvTags"][k]) for k, v in wanted.items())
         ]
     found.sort(key=lambda s: s["name"].lower())
-    size = max(1, int(state.settings.get("pageSize", 100)))
+    size = max(1, int(_setting(state, "pageSize", 100)))
     try:
         skip = int(request.q("$skipToken") or request.q("skipToken") or 0)
     except ValueError:
@@ -376,7 +384,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
             "serviceKey": store.key(ws_id, name),
             "serviceName": name,
             "patch": patch,
-            "due": time.time() + float(state.settings.get("operationSeconds", 0.5)),
+            "due": time.time() + _setting(state, "operationSeconds", 0.5),
             "fail": store.fail_next.pop(store.key(ws_id, name), None),
             "createdTime": _now(),
         }
@@ -385,7 +393,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
         store.save()
     base = request.path.rsplit("/services/", 1)[0]
     location = f"{state.endpoint}{base}/operations/{op_id}"
-    retry = str(int(float(state.settings.get("retryAfterSeconds", 1))))
+    retry = str(int(_setting(state, "retryAfterSeconds", 1)))
     return json_response(202, {"operationId": op_id}, {"Operation-Location": location, "Retry-After": retry})
 
 
@@ -406,7 +414,7 @@ def _operation(state: EmulatorState, request: Request) -> Response:
     }
     headers = {}
     if op["state"] not in FINAL_STATES:
-        headers["Retry-After"] = str(int(float(state.settings.get("retryAfterSeconds", 1))))
+        headers["Retry-After"] = str(int(_setting(state, "retryAfterSeconds", 1)))
     return json_response(200, body, headers)
 
 
