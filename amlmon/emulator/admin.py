@@ -6,6 +6,7 @@ Telemetry admin routes (/_emulator/telemetry/*) live with the telemetry store (i
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator import arm, mms
@@ -70,7 +71,7 @@ def _requests(state: EmulatorState, request: Request) -> Response:
 def _add_fault(state: EmulatorState, request: Request) -> Response:
     try:
         rule = FaultRule.from_json(request.json() or {})
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, re.error) as exc:
         return _bad(f"bad fault rule: {exc}")
     return json_response(201, state.faults.add(rule).to_json())
 

@@ -43,8 +43,9 @@ def _now() -> str:
 
 def _setting(state: EmulatorState, key: str, default: float) -> float:
     """A numeric setting; a null or malformed value means the default (PUT /_emulator/settings merges blindly)."""
+    value: Any = state.settings.get(key)
     try:
-        return float(state.settings.get(key) if state.settings.get(key) is not None else default)
+        return default if value is None else float(value)
     except (TypeError, ValueError):
         return default
 

@@ -233,6 +233,7 @@ def test_no_token_is_401(emulator: Emulator, workspace: dict[str, Any]) -> None:
     from azure.core import PipelineClient
     from azure.core.rest import HttpRequest
 
+    bare: Any
     with PipelineClient(base_url=emulator.endpoint, connection_verify=emulator.ca_path) as bare:
         response = bare.send_request(HttpRequest("GET", bare.format_url(workspace["base"] + "/services")))
     assert response.status_code == 401
