@@ -270,32 +270,57 @@ def _list(state: EmulatorState, request: Request) -> Response:
     name = request.q("name")
     if name:
         found = [s for s in found if fnmatch.fnmatch(s["name"].lower(), name.lower())]
-    tag = request.q("tags")
-    if tag:
-        wanted: dict[str, str | None] = {}
-        for part in tag.split(","):
-            key, _, value = part.partition("=")
-            wanted[key] = value if _ else None
-        found = [
-            s
-            for s in found
-            if all(k in s["kvTags"] and v in (None, s["kvTags"][k]) for k, v in wanted.items())
-        ]
+    for query_key, field in (("tags", "kvTags"), ("properties", "properties")):
+        wanted = _key_values(request.q(query_key))
+        if wanted:
+            found = [s for s in found if _has_all(s.get(field) or {}, wanted)]
+    for query_key, model_key in (("modelId", "id"), ("modelName", "name")):
+        value = request.q(query_key)
+        if value:
+            found = [s for s in found if any(m.get(model_key) == value for m in s.get("models") or [])]
+    order = (request.q("orderby") or "").lower()
+    if order not in ("", "createdatdesc", "createdatasc", "updatedatdesc", "updatedatasc"):
+        return mms_error(
+            400, "BadRequest", f"orderby {request.q('orderby')} is not one of the supported orders."
+        )
     found.sort(key=lambda s: s["name"].lower())
+    if order:
+        field = "createdTime" if order.startswith("created") else "updatedTime"
+        found.sort(key=lambda s: s.get(field) or "", reverse=order.endswith("desc"))
     size = max(1, int(_setting(state, "pageSize", 100)))
+    try:
+        size = max(1, min(size, int(request.q("count") or size)))
+    except ValueError:
+        return mms_error(400, "BadRequest", "count must be an integer.")
     try:
         skip = int(request.q("$skipToken") or request.q("skipToken") or 0)
     except ValueError:
         return mms_error(400, "BadRequest", "The skip token is not valid.")
     body: dict[str, Any] = {"value": found[skip : skip + size]}
     if skip + size < len(found):
-        query = "&".join(
-            f"{k}={v[0]}" for k, v in request.query.items() if k.lower() not in ("$skiptoken", "skiptoken")
+        from urllib.parse import urlencode
+
+        query = urlencode(
+            [(k, v[0]) for k, v in request.query.items() if k.lower() not in ("$skiptoken", "skiptoken")]
         )
         body["nextLink"] = (
             f"{state.endpoint}{request.path}?{query}{'&' if query else ''}$skipToken={skip + size}"
         )
     return json_response(200, body)
+
+
+def _key_values(text: str | None) -> dict[str, str | None]:
+    """`k1,k2=v2` (the spec's tags/properties filter) → {k1: None, k2: "v2"}."""
+    wanted: dict[str, str | None] = {}
+    for part in (text or "").split(","):
+        if part.strip():
+            key, has_value, value = part.partition("=")
+            wanted[key.strip()] = value if has_value else None
+    return wanted
+
+
+def _has_all(values: dict[str, Any], wanted: dict[str, str | None]) -> bool:
+    return all(k in values and v in (None, values[k]) for k, v in wanted.items())
 
 
 def _get(state: EmulatorState, request: Request) -> Response:

@@ -153,6 +153,40 @@ def test_paging_follows_next_links(emulator: Emulator, client: Any, fast: None) 
     assert names == [f"svc-{i:02d}" for i in range(5)]
 
 
+def test_spec_filters_tags_properties_model_count_orderby(
+    emulator: Emulator, client: Any, fast: None
+) -> None:
+    ws = _new_workspace(
+        emulator,
+        [
+            {"name": "t1", "computeType": "ACI", "kvTags": {"team": "a b", "tier": "gold"}},
+            {"name": "t2", "computeType": "ACI", "kvTags": {"team": "a b"}},
+            {"name": "t3", "computeType": "AKS", "kvTags": {"team": "c"}},
+        ],
+    )
+    base = ws["base"] + "/services"
+
+    def names(query: str) -> list[str]:
+        return [s["name"] for s in _send(client, "GET", f"{base}?{query}").json()["value"]]
+
+    assert names("tags=tier") == ["t1"]
+    assert names("tags=team%3Da%20b") == ["t1", "t2"]
+    assert names("tags=team%3Dc,tier") == []
+    assert names("properties=hasHttps%3DFalse") == ["t1", "t2", "t3"]
+    assert names("properties=nope") == []
+    assert names("modelName=sample-model") == ["t1", "t2", "t3"] and names("modelId=x:1") == []
+    assert sorted(names("orderby=UpdatedAtDesc")) == ["t1", "t2", "t3"]  # times tie at 1 s resolution
+    assert _send(client, "GET", f"{base}?orderby=Sideways").status_code == 400
+    # a tag filter with a space and '=' survives the next link; count caps the page size
+    collected, url = [], f"{base}?tags=team%3Da%20b&count=1"
+    while url:
+        page = _send(client, "GET", url).json()
+        assert len(page["value"]) <= 1
+        collected += [s["name"] for s in page["value"]]
+        url = page.get("nextLink")
+    assert collected == ["t1", "t2"]
+
+
 def test_patch_runs_an_operation_then_applies(client: Any, workspace: dict[str, Any]) -> None:
     base = workspace["base"]
     response = _patch(
