@@ -66,7 +66,8 @@ def _measure(emulator: object) -> int:
     if status not in (200, 201):
         print(f"could not seed: {status} {seeded}", file=sys.stderr)
         return 1
-    rows = int(seeded["rows"]["requests"])
+    counts = seeded["rows"]
+    rows = int(counts.get("AppRequests", counts.get("requests", 0)))
     print(f"(seeded {rows:,} requests in {time.perf_counter() - started:.1f} s)", flush=True)
 
     client = LogsQueryClient(em.credential(), endpoint=em.endpoint + "/v1", connection_verify=em.ca_path)  # type: ignore[attr-defined]
