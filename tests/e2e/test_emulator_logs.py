@@ -9,7 +9,7 @@ import ssl
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -146,13 +146,13 @@ def test_syntax_and_semantic_errors_carry_codes_and_position(emulator: Emulator)
     with pytest.raises(HttpResponseError) as syntax:
         client.query_workspace(ws["customerId"], "AppTraces | invalid", timespan=None)
     assert syntax.value.status_code == 400
-    body = syntax.value.response.json()["error"]
+    body = cast(Any, syntax.value.response).json()["error"]
     assert body["code"] == "BadArgumentError" and body["innererror"]["code"] == "SyntaxError"
     innermost = body["innererror"]["innererror"]
     assert innermost["code"] == "SYN0002" and innermost["line"] == 1 and isinstance(innermost["pos"], int)
     with pytest.raises(HttpResponseError) as semantic:
         client.query_workspace(ws["customerId"], "NoSuchTable | take 1", timespan=None)
-    body = semantic.value.response.json()["error"]
+    body = cast(Any, semantic.value.response).json()["error"]
     assert body["innererror"]["code"] == "SemanticError"
     assert body["innererror"]["innererror"]["code"] == "SEM0100"
 
