@@ -214,3 +214,15 @@ def test_sdk_retries_survive_faults(emulator: Emulator, fault: dict[str, Any]) -
         assert result.tables[0].rows[0][0] == 1
     finally:
         emulator.admin("DELETE", "/_emulator/faults")
+
+
+def test_over_500000_rows_is_a_partial_result(emulator: Emulator) -> None:
+    from azure.monitor.query import LogsQueryPartialResult
+
+    ws = _workspace(emulator)
+    result = _client(emulator).query_workspace(
+        ws["customerId"], "range x from 1 to 500010 step 1", timespan=None
+    )
+    assert isinstance(result, LogsQueryPartialResult)
+    assert len(result.partial_data[0].rows) == 500000
+    assert result.partial_error is not None
