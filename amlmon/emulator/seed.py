@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from amlmon.emulator.http import Request, Response, Router, json_response
 from amlmon.emulator.mms import workspace_resource_id
 from amlmon.emulator.resources import normalize_id, resources
-from amlmon.emulator.store import TABLES, telemetry, utcnow
+from amlmon.emulator.store import TABLES, arrow_table, telemetry, utcnow
 
 if TYPE_CHECKING:
     from amlmon.emulator.server import EmulatorState
@@ -73,19 +73,7 @@ class _Columns:
         return len(self.data[table]["TimeGenerated"])
 
     def arrow(self, table: str) -> Any:
-        import pyarrow as pa
-
-        types = {
-            "TIMESTAMP": pa.timestamp("us"),
-            "BOOLEAN": pa.bool_(),
-            "DOUBLE": pa.float64(),
-            "INTEGER": pa.int32(),
-        }
-        arrays = {
-            name: pa.array(self.data[table][name], type=types.get(kind, pa.string()))
-            for name, kind in TABLES[table]
-        }
-        return pa.table(arrays)
+        return arrow_table(table, self.data[table])
 
 
 def _seed(state: EmulatorState, request: Request) -> Response:
