@@ -92,7 +92,12 @@ def parse_count(text: str, *, option: str = "count") -> int:
 def format_rate(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value * 100:.2f}%".replace(".00%", "%")
+    percent = value * 100
+    if abs(percent - round(percent)) < 1e-9:
+        return f"{round(percent)}%"
+    # Never round a breach onto its limit: 2.003% shows as 2.003%, not 2%.
+    text = f"{percent:.2f}"
+    return f"{percent:.3g}%" if text.endswith(".00") else f"{text}%"
 
 
 def format_ms(value: float | None) -> str:

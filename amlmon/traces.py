@@ -310,8 +310,8 @@ def _severity(value: Any) -> int | None:
 # tokenizer reads it in a few µs. Anything it does not fully understand — including every
 # truncated record — goes to amlmon.telemetry's literal-only parser, which stays the reference.
 _LITERAL_TOKEN = re.compile(
-    r"""\s*(?:('[^'\\\n]*(?:\\.[^'\\\n]*)*'|"[^"\\\n]*(?:\\.[^"\\\n]*)*")|([{}()\[\]:,])"""
-    r"""|(None|True|False)|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(\S))""",
+    r"""[ ]*(?:('[^'\\\n\r\x00]*(?:\\[^\r\x00][^'\\\n\r\x00]*)*'|"[^"\\\n\r\x00]*(?:\\[^\r\x00][^"\\\n\r\x00]*)*")|([{}()\[\]:,])"""
+    r"""|(None|True|False)|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?)|(.))""",
     re.S,
 )
 _CONSTANTS: dict[str, Any] = {"None": None, "True": True, "False": False}
