@@ -6,6 +6,7 @@ imports the Azure SDK at module level; clients are created on first use and reus
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -94,7 +95,9 @@ class AppContext:
             return EmulatorCredential(self.cloud.token_url, self.cloud.ca_bundle)
         from amlmon.azure.credentials import build_credential
 
-        return build_credential(self.options.auth, interactive=is_interactive(), authority=self.cloud.authority)
+        return build_credential(
+            self.options.auth, interactive=is_interactive(), authority=self.cloud.authority
+        )
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments every SDK client gets: TLS trust, user agent, logging, retries."""
@@ -170,10 +173,8 @@ class AppContext:
         for name in ("ml_client", "monitor_client", "appinsights_client", "logs_client", "arm"):
             client = self.__dict__.get(name)
             if client is not None and hasattr(client, "close"):
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort at exit
                     client.close()
-                except Exception:  # closing is best effort at exit
-                    pass
 
 
 def require_auth_hint(exc: Exception) -> AuthError:

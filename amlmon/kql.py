@@ -43,7 +43,13 @@ def datetime(value: dt.datetime) -> str:
 def timespan(value: dt.timedelta) -> str:
     """A timespan literal in the largest exact unit: `90s`, `1500ms`, `7d`."""
     micros = round(value.total_seconds() * 1_000_000)
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1000)):
+    for unit, size in (
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("m", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1000),
+    ):
         if micros % size == 0:
             return f"{micros // size}{unit}"
     return f"{micros}microseconds"

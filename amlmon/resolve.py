@@ -142,7 +142,9 @@ def _from_config_file(path: Path | None) -> _Source:
             hint="fix or remove that file (download a fresh config.json from the workspace's portal page)",
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object with subscription_id, resource_group, workspace_name")
+        raise ConfigError(
+            f"{path} must hold a JSON object with subscription_id, resource_group, workspace_name"
+        )
     label = f"config file {path}"
 
     def pick(key: str) -> Setting:
@@ -160,7 +162,11 @@ def _azure_config_dir(env: Mapping[str, str], home: Path) -> Path:
 
 def _from_az_cli(env: Mapping[str, str], home: Path) -> _Source:
     config_dir = _azure_config_dir(env, home)
-    group = Setting(env["AZURE_DEFAULTS_GROUP"], "AZURE_DEFAULTS_GROUP") if env.get("AZURE_DEFAULTS_GROUP") else NOT_SET
+    group = (
+        Setting(env["AZURE_DEFAULTS_GROUP"], "AZURE_DEFAULTS_GROUP")
+        if env.get("AZURE_DEFAULTS_GROUP")
+        else NOT_SET
+    )
     workspace = (
         Setting(env["AZURE_DEFAULTS_WORKSPACE"], "AZURE_DEFAULTS_WORKSPACE")
         if env.get("AZURE_DEFAULTS_WORKSPACE")
@@ -172,7 +178,9 @@ def _from_az_cli(env: Mapping[str, str], home: Path) -> _Source:
         try:
             parser.read(config_path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{config_path} is malformed: {exc}", hint="fix it or run `az config unset defaults.group`") from None
+            raise ConfigError(
+                f"{config_path} is malformed: {exc}", hint="fix it or run `az config unset defaults.group`"
+            ) from None
         if parser.has_section("defaults"):
             label = f"az defaults ({config_path})"
             if not group.found and parser["defaults"].get("group"):
@@ -190,7 +198,9 @@ def _az_default_subscription(config_dir: Path) -> Setting:
         # The Azure CLI writes this file with a UTF-8 byte-order mark.
         data = json.loads(profile.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{profile} is not valid JSON: {exc}", hint="run `az login` again to rewrite it") from None
+        raise ConfigError(
+            f"{profile} is not valid JSON: {exc}", hint="run `az login` again to rewrite it"
+        ) from None
     subscriptions = data.get("subscriptions", []) if isinstance(data, dict) else []
     for sub in subscriptions if isinstance(subscriptions, list) else []:
         if isinstance(sub, dict) and sub.get("isDefault") and sub.get("id"):
@@ -212,10 +222,15 @@ def resolve_workspace(
     az_dir = _azure_config_dir(env, home)
     sources: list[tuple[str, _Source | None]] = [
         ("command-line flags", _from_flags(subscription, resource_group, workspace)),
-        ("AMLMON_* variables", _from_env(env, ("AMLMON_SUBSCRIPTION", "AMLMON_RESOURCE_GROUP", "AMLMON_WORKSPACE"))),
+        (
+            "AMLMON_* variables",
+            _from_env(env, ("AMLMON_SUBSCRIPTION", "AMLMON_RESOURCE_GROUP", "AMLMON_WORKSPACE")),
+        ),
         (
             "AZUREML_ARM_* variables",
-            _from_env(env, ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME")),
+            _from_env(
+                env, ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME")
+            ),
         ),
         (f"config.json ({config_path or f'none from {cwd} up'})", None),
         (f"Azure CLI defaults ({az_dir})", None),
@@ -231,4 +246,6 @@ def resolve_workspace(
         for key in chosen:
             if not chosen[key].found:
                 chosen[key] = getattr(source, key)
-    return WorkspaceRef(chosen["subscription"], chosen["resource_group"], chosen["workspace"], tuple(looked_at))
+    return WorkspaceRef(
+        chosen["subscription"], chosen["resource_group"], chosen["workspace"], tuple(looked_at)
+    )

@@ -75,6 +75,7 @@ def time_range(
 
 def iso_timespan(start: dt.datetime, end: dt.datetime) -> str:
     """The query API's timespan for an interval: `start/end` in ISO 8601."""
+
     def fmt(value: dt.datetime) -> str:
         return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

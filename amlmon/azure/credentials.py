@@ -47,7 +47,12 @@ class EmulatorCredential:
             if cached and cached[1] - 30 > time.time():
                 return cached
             body = urllib.parse.urlencode(
-                {"grant_type": "client_credentials", "client_id": "amlmon", "client_secret": "local", "scope": scope}
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": "amlmon",
+                    "client_secret": "local",
+                    "scope": scope,
+                }
             ).encode()
             request = urllib.request.Request(self._token_url, data=body, method="POST")
             try:

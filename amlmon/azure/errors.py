@@ -45,12 +45,16 @@ def translate(exc: BaseException) -> AmlmonError | None:
     if type(exc).__name__ == "CredentialUnavailableError" or isinstance(exc, core.ClientAuthenticationError):
         if isinstance(exc, core.HttpResponseError) and getattr(exc, "status_code", None) == 403:
             code, message = _service_error(exc)
-            return AuthError(f"not authorized ({code}): {message}", hint="ask for a role assignment on the resource")
+            return AuthError(
+                f"not authorized ({code}): {message}", hint="ask for a role assignment on the resource"
+            )
         code, message = _service_error(exc) if isinstance(exc, core.HttpResponseError) else (None, str(exc))
         first = redact(message.strip().splitlines()[0]) if message.strip() else "no credential available"
         return AuthError(f"authentication failed: {first}", hint=AUTH_HINT)
     if isinstance(exc, core.ServiceResponseTimeoutError | core.ServiceRequestTimeoutError):
-        return Throttled(f"the service did not answer in time: {redact(str(exc).splitlines()[0])}", hint="retry later")
+        return Throttled(
+            f"the service did not answer in time: {redact(str(exc).splitlines()[0])}", hint="retry later"
+        )
     if isinstance(exc, core.ServiceRequestError | core.ServiceResponseError):
         return OperationFailed(
             f"could not reach the service: {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
@@ -63,7 +67,9 @@ def translate(exc: BaseException) -> AmlmonError | None:
         if status == 404:
             return NotFound(text, hint="check the name, -g/-w and --subscription")
         if status in (401, 403):
-            return AuthError(text, hint=AUTH_HINT if status == 401 else "ask for a role assignment on the resource")
+            return AuthError(
+                text, hint=AUTH_HINT if status == 401 else "ask for a role assignment on the resource"
+            )
         if status == 429:
             return Throttled(text + " (throttled after retries)", hint="wait a minute and retry")
         if status == 504:

@@ -141,9 +141,16 @@ def run_query(
                 token=token,
             ) from None
         raise
-    if isinstance(response, LogsQueryPartialResult) or getattr(response, "status", None) == LogsQueryStatus.PARTIAL:
+    if (
+        isinstance(response, LogsQueryPartialResult)
+        or getattr(response, "status", None) == LogsQueryStatus.PARTIAL
+    ):
         result = QueryResult([_table(t) for t in response.partial_data], _error_text(response.partial_error))
         if not allow_partial:
-            raise PartialResult(f"partial result: {result.partial_error}", hint="narrow the time range or the query")
+            raise PartialResult(
+                f"partial result: {result.partial_error}", hint="narrow the time range or the query"
+            )
         return result
-    return QueryResult([_table(t) for t in response.tables], None, dict(getattr(response, "statistics", None) or {}))
+    return QueryResult(
+        [_table(t) for t in response.tables], None, dict(getattr(response, "statistics", None) or {})
+    )

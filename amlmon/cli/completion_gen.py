@@ -120,7 +120,7 @@ def bash_script(root: Node) -> str:
         "_amlmon_is_path() {",
         '    case "$1" in',
         "        "
-        + "|".join(f'"{n.path}"' for n in nodes if n.path and n.children or n.path)
+        + "|".join(f'"{n.path}"' for n in nodes if (n.path and n.children) or n.path)
         + ") return 0 ;;",
         "    esac",
         "    return 1",

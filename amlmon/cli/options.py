@@ -29,26 +29,35 @@ class GlobalOption:
 
 GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(("--subscription",), "subscription", "Subscription ID. [env: AMLMON_SUBSCRIPTION]", "ID"),
-    GlobalOption(("-g", "--resource-group"), "resource_group", "Resource group. [env: AMLMON_RESOURCE_GROUP]", "NAME"),
     GlobalOption(
-        ("-w", "--workspace-name"), "workspace",
-        "Azure ML workspace name or full resource ID. [env: AMLMON_WORKSPACE]", "NAME|ID",
+        ("-g", "--resource-group"), "resource_group", "Resource group. [env: AMLMON_RESOURCE_GROUP]", "NAME"
     ),
     GlobalOption(
-        ("--auth",), "auth",
+        ("-w", "--workspace-name"),
+        "workspace",
+        "Azure ML workspace name or full resource ID. [env: AMLMON_WORKSPACE]",
+        "NAME|ID",
+    ),
+    GlobalOption(
+        ("--auth",),
+        "auth",
         "How to sign in; default is DefaultAzureCredential without a browser. [env: AMLMON_AUTH]",
-        "|".join(AUTH_CHOICES), AUTH_CHOICES,
+        "|".join(AUTH_CHOICES),
+        AUTH_CHOICES,
     ),
     GlobalOption(
-        ("--cloud",), "cloud",
+        ("--cloud",),
+        "cloud",
         "AzureCloud, AzureUSGovernment, AzureChinaCloud, local (the emulator) or an `az cloud` name. "
         "[env: AMLMON_CLOUD]",
         "NAME",
     ),
     GlobalOption(
-        ("-o", "--output"), "output",
+        ("-o", "--output"),
+        "output",
         "Output format; default table on a terminal, json otherwise. [env: AMLMON_OUTPUT]",
-        "|".join(FORMATS), FORMATS,
+        "|".join(FORMATS),
+        FORMATS,
     ),
     GlobalOption(("--query",), "query", "JMESPath query applied to the JSON result.", "JMESPATH"),
     GlobalOption(("--debug",), "debug", "Log HTTP traffic (secrets redacted) and show tracebacks."),
@@ -101,7 +110,8 @@ def split_global_options(
         if value is None:
             if index >= len(argv):
                 raise UsageError(
-                    f"{option.names[-1]} needs a value", hint=f"e.g. {option.names[-1]} {option.metavar.split('|')[0]}"
+                    f"{option.names[-1]} needs a value",
+                    hint=f"e.g. {option.names[-1]} {option.metavar.split('|')[0]}",
                 )
             value = argv[index]
             index += 1

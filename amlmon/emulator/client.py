@@ -50,13 +50,26 @@ def running_state(data_dir: Path) -> dict[str, Any] | None:
     return state
 
 
-def start_detached(data_dir: Path, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> dict[str, Any]:
+def start_detached(
+    data_dir: Path, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0
+) -> dict[str, Any]:
     """Start `python -m amlmon.emulator serve` in the background and wait for its state file."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     log = open(data_dir / "emulator.log", "ab")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon.emulator", "serve", "--data", str(data_dir), "--host", host, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "amlmon.emulator",
+            "serve",
+            "--data",
+            str(data_dir),
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,

@@ -123,10 +123,19 @@ def fault_response(rule: FaultRule, error_body: dict[str, Any]) -> Response | No
     if rule.kind == "expire":
         return json_response(
             401,
-            {"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry UTC time is earlier than current UTC time."}},
-            {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token has expired"'},
+            {
+                "error": {
+                    "code": "ExpiredAuthenticationToken",
+                    "message": "The access token expiry UTC time is earlier than current UTC time.",
+                }
+            },
+            {
+                "WWW-Authenticate": 'Bearer error="invalid_token", error_description="The access token has expired"'
+            },
         )
     headers = {}
     if rule.retry_after is not None:
-        headers["Retry-After"] = str(int(rule.retry_after)) if float(rule.retry_after).is_integer() else str(rule.retry_after)
+        headers["Retry-After"] = (
+            str(int(rule.retry_after)) if float(rule.retry_after).is_integer() else str(rule.retry_after)
+        )
     return json_response(rule.status, error_body, headers)

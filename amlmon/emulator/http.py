@@ -94,7 +94,9 @@ class Router:
             request.params = {k: v for k, v in match.groupdict().items() if v is not None}
             return handler(request)
         if path_matched:
-            return arm_error(405, "MethodNotAllowed", f"The requested method {request.method} is not allowed.")
+            return arm_error(
+                405, "MethodNotAllowed", f"The requested method {request.method} is not allowed."
+            )
         return arm_error(404, "NotFound", f"No route for {request.method} {request.path}")
 
 

@@ -12,6 +12,7 @@ Route families live in their own modules, each with `register(router, state)`:
 from __future__ import annotations
 
 import collections
+import contextlib
 import gzip
 import ipaddress
 import json
@@ -106,9 +107,12 @@ class EmulatorState:
 
 def error_body_for(path: str, status: int) -> dict[str, Any]:
     """The error body a route family answers with (model management's is flat, the others wrapped)."""
-    code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(
-        status, "Error"
-    )
+    code = {
+        429: "TooManyRequests",
+        500: "InternalServerError",
+        503: "ServiceUnavailable",
+        504: "GatewayTimeout",
+    }.get(status, "Error")
     message = {
         429: "Rate limit exceeded. Retry after the interval in the Retry-After header.",
         500: "An internal server error occurred.",
@@ -137,7 +141,12 @@ def _register_identity(router: Router, state: EmulatorState) -> None:
         issued, lifetime = state.tokens.issue()
         return json_response(
             200,
-            {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": issued},
+            {
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": issued,
+            },
         )
 
     router.add("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", token)
@@ -188,7 +197,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         self.send_response(response.status)
-        headers = {"x-ms-request-id": request_id(), "Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+        headers = {
+            "x-ms-request-id": request_id(),
+            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+        }
         headers.update(response.headers)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -209,7 +221,15 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return self.server.router.dispatch(request)
         except json.JSONDecodeError as exc:
-            return json_response(400, {"error": {"code": "InvalidRequestContent", "message": f"The request content was invalid: {exc}"}})
+            return json_response(
+                400,
+                {
+                    "error": {
+                        "code": "InvalidRequestContent",
+                        "message": f"The request content was invalid: {exc}",
+                    }
+                },
+            )
         except Exception as exc:  # an emulator bug must answer 500 like a service, not hang the client
             print(f"emulator: {request.method} {request.path} failed: {exc!r}", file=sys.stderr)
             return json_response(500, {"error": {"code": "InternalServerError", "message": str(exc)}})
@@ -222,8 +242,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not auth.lower().startswith("bearer "):
             return json_response(
                 401,
-                {"error": {"code": "AuthenticationFailed", "message": "Authentication failed. The 'Authorization' header is missing."}},
-                {"WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'},
+                {
+                    "error": {
+                        "code": "AuthenticationFailed",
+                        "message": "Authentication failed. The 'Authorization' header is missing.",
+                    }
+                },
+                {
+                    "WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'
+                },
             )
         reason = state.tokens.check(auth[7:].strip())
         if reason is None:
@@ -237,22 +264,20 @@ class _Handler(BaseHTTPRequestHandler):
         return json_response(
             401,
             {"error": {"code": code, "message": message}},
-            {"WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'},
+            {
+                "WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'
+            },
         )
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST: the client sees a connection reset.
         import struct
 
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.close()
-        except OSError:
-            pass
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
@@ -324,6 +349,7 @@ class EmulatorServer:
 
     def serve_forever(self) -> None:
         """Serve until SIGTERM/SIGINT; the state file exists exactly while serving."""
+
         def stop(signum: int, frame: Any) -> None:
             threading.Thread(target=self.httpd.shutdown, daemon=True).start()
 
