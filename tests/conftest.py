@@ -60,6 +60,29 @@ class Emulator:
             raw = exc.read()
             return exc.code, json.loads(raw) if raw else None
 
+    def create_workspace(self, label: str = "ws", **extra: Any) -> dict[str, Any]:
+        """A uniquely named workspace (POST /_emulator/workspaces): the admin answer plus `subscription`,
+        `resourceGroup`, `name` and `scope` (the -g/-w/--subscription flags for amlmon)."""
+        import uuid
+
+        suffix = uuid.uuid4().hex[:8]
+        identity = {
+            "subscription": str(uuid.uuid4()),
+            "resourceGroup": f"rg-{label}-{suffix}",
+            "name": f"ws-{label}-{suffix}",
+        }
+        status, answer = self.admin("POST", "/_emulator/workspaces", {**identity, **extra})
+        assert status in (200, 201), answer
+        scope = [
+            "--subscription",
+            identity["subscription"],
+            "-g",
+            identity["resourceGroup"],
+            "-w",
+            identity["name"],
+        ]
+        return {**answer, **identity, "scope": scope}
+
     def requests_since(self, seq: int = 0) -> list[dict[str, Any]]:
         """The emulator's request log entries after sequence number `seq`."""
         status, body = self.admin("GET", f"/_emulator/requests?since={seq}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,25 +13,9 @@ from tests.conftest import Emulator
 SVC = "gate-svc"  # a 1.5.x service: the truth is only in the custom dimensions
 
 
-def _skip_until_landed(status: int, body: Any) -> None:
-    """The admin and telemetry routes are built alongside these tests; until they exist, skip (not fail)."""
-    if status == 404 and body and "No route" in str(body):
-        pytest.skip("the emulator's workspace / telemetry seed routes have not landed yet")
-
-
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
-    suffix = uuid.uuid4().hex[:8]
-    ws = {
-        "subscription": str(uuid.uuid4()),
-        "resourceGroup": f"rg-check-{suffix}",
-        "name": f"ws-check-{suffix}",
-    }
-    status, body = emulator.admin(
-        "POST", "/_emulator/workspaces", {**ws, "services": [{"name": SVC, "computeType": "ACI"}]}
-    )
-    _skip_until_landed(status, body)
-    assert status in (200, 201), body
+    ws = emulator.create_workspace("check", services=[{"name": SVC, "computeType": "ACI"}])
     status, body = emulator.admin(
         "POST",
         "/_emulator/telemetry/seed",
@@ -49,12 +32,10 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
             "latencyMs": {SVC: 100},
         },
     )
-    _skip_until_landed(status, body)
     assert status in (200, 201), body
     truth = body["truth"][SVC]
     assert truth["failures"] > 0
-    scope = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"]]
-    return {"scope": scope, "truth": truth}
+    return {"scope": ws["scope"], "truth": truth}
 
 
 @pytest.fixture(autouse=True)

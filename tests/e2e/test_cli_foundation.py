@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,17 +117,8 @@ def test_unresolved_workspace_lists_where_it_looked(cli, tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
-def create_workspace(emulator: Emulator, **extra: object) -> dict[str, str]:
-    name = "ws-" + uuid.uuid4().hex[:8]
-    body = {"subscription": str(uuid.uuid4()), "resourceGroup": "rg-" + name, "name": name, **extra}
-    status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
-    assert status in (200, 201), answer
-    return {
-        "subscription": body["subscription"],
-        "resourceGroup": body["resourceGroup"],
-        "name": name,
-        **answer,
-    }
+def create_workspace(emulator: Emulator, **extra: object) -> dict[str, Any]:
+    return emulator.create_workspace("cli", **extra)
 
 
 def workspace_flags(ws: dict[str, str]) -> list[str]:

@@ -257,8 +257,6 @@ def _pull_workspace(emulator: Any) -> dict[str, Any]:
             "services": [{"name": "churn", "computeType": "ACI"}, {"name": "fraud", "computeType": "AKS"}],
         },
     )
-    if status == 404:
-        pytest.skip("the emulator's workspace admin route has not landed yet")
     assert status in (200, 201), body
     status, seeded = emulator.admin(
         "POST",
@@ -274,8 +272,6 @@ def _pull_workspace(emulator: Any) -> dict[str, Any]:
             "seed": 11,
         },
     )
-    if status == 404:
-        pytest.skip("the emulator's telemetry seed route has not landed yet")
     assert status == 200, seeded
     return {"args": ["--subscription", SUB, "-g", rg, "-w", ws], "truth": seeded["truth"], **body}
 

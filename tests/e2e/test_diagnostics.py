@@ -48,8 +48,6 @@ def force_service(emulator: Any, ws: dict[str, Any], name: str, **fields: Any) -
         "workspace": ws["ws"],
     }
     status, answer = emulator.admin("PATCH", "/_emulator/services", {**body, "name": name, **fields})
-    if status in (404, 405):
-        pytest.skip("the emulator's PATCH /_emulator/services has not landed yet")
     assert status == 200, answer
 
 

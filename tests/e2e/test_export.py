@@ -41,8 +41,6 @@ def make_workspace(
             "storageAccounts": [near_account, {"name": far, "location": "westeurope"}],
         },
     )
-    if status == 404:
-        pytest.skip("the emulator's workspace admin route has not landed yet")
     assert status in (200, 201), body
     return {
         "args": ["--subscription", SUB, "-g", rg, "-w", ws],
@@ -229,8 +227,6 @@ def _seed(emulator: Any, ws: dict[str, Any], services: list[str]) -> dict[str, A
             "seed": 7,
         },
     )
-    if status == 404:
-        pytest.skip("the emulator's telemetry seed route has not landed yet")
     assert status == 200, body
     return dict(body)
 

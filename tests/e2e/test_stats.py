@@ -13,25 +13,11 @@ from tests.conftest import Emulator
 NEW, OLD = "churn-new", "churn-old"  # 1.5.x layout (real values in properties) and 1.4.x layout
 
 
-def _skip_until_landed(status: int, body: Any) -> None:
-    """The admin and telemetry routes are built alongside these tests; until they exist, skip (not fail)."""
-    if status == 404 and body and "No route" in str(body):
-        pytest.skip("the emulator's workspace / telemetry seed routes have not landed yet")
-
-
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
     """A workspace of its own with an hour of telemetry from a 1.5.x and a 1.4.x service."""
-    suffix = uuid.uuid4().hex[:8]
-    ws = {
-        "subscription": str(uuid.uuid4()),
-        "resourceGroup": f"rg-stats-{suffix}",
-        "name": f"ws-stats-{suffix}",
-    }
     services = [{"name": NEW, "computeType": "ACI"}, {"name": OLD, "computeType": "AKS"}]
-    status, created = emulator.admin("POST", "/_emulator/workspaces", {**ws, "services": services})
-    _skip_until_landed(status, created)
-    assert status in (200, 201), created
+    ws = emulator.create_workspace("stats", services=services)
     truth: dict[str, Any] = {}
     for name, generation, failure_rate, latency in ((NEW, "1.5", 0.08, 120), (OLD, "1.4", 0.03, 60)):
         status, body = emulator.admin(
@@ -50,11 +36,9 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
                 "latencyMs": {name: latency},
             },
         )
-        _skip_until_landed(status, body)
         assert status in (200, 201), body
         truth[name] = body["truth"][name]
-    scope = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"]]
-    return {"scope": scope, "truth": truth, "created": created}
+    return {"scope": ws["scope"], "truth": truth, "created": ws}
 
 
 @pytest.fixture(autouse=True)
@@ -193,7 +177,6 @@ def test_real_inference_server_telemetry(cli: Any, emulator: Emulator) -> None:
     import urllib.request
 
     status, body = emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
-    _skip_until_landed(status, body)
     assert status == 200, body
     suffix = uuid.uuid4().hex[:8]
     name = f"live-{suffix}"
@@ -204,7 +187,6 @@ def test_real_inference_server_telemetry(cli: Any, emulator: Emulator) -> None:
     }
     service = {"name": name, "computeType": "ACI", "backend": "inference", "appInsightsEnabled": True}
     status, created = emulator.admin("POST", "/_emulator/workspaces", {**ws, "services": [service]})
-    _skip_until_landed(status, created)
     assert status in (200, 201), created
     context = ssl.create_default_context(cafile=emulator.ca_path)
     url = f"{emulator.endpoint}/api/v1/service/{name}/score"
