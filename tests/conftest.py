@@ -19,7 +19,30 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RECORDINGS = REPO_ROOT.parent / "shared" / "reference" / "azure-recordings"
+
+
+def _find_recordings() -> Path:
+    """Recorded Azure traffic: ../shared/reference/azure-recordings beside the checkout (or in one of its
+    parents), or where AMLMON_RECORDINGS points."""
+    if os.environ.get("AMLMON_RECORDINGS"):
+        return Path(os.environ["AMLMON_RECORDINGS"])
+    for base in REPO_ROOT.parents:
+        candidate = base / "shared" / "reference" / "azure-recordings"
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT.parent / "shared" / "reference" / "azure-recordings"
+
+
+RECORDINGS = _find_recordings()
+
+
+def recording(relative: str) -> Path:
+    """A file of the recorded Azure traffic; the test is skipped, saying so, when the reference tree is
+    not beside this checkout (set AMLMON_RECORDINGS to point at it)."""
+    path = RECORDINGS / relative
+    if not RECORDINGS.is_dir():
+        pytest.skip(f"reference recordings not found at {RECORDINGS} (set AMLMON_RECORDINGS)")
+    return path
 
 
 @dataclass

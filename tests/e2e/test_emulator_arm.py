@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RECORDINGS, Emulator
+from tests.conftest import Emulator, recording
 
 SUB = "00000000-0000-0000-0000-00000000a1a1"
 ML_VERSION = "2024-04-01"
@@ -80,9 +80,8 @@ def _send(client: Any, method: str, url: str, body: Any = None, headers: dict[st
 
 
 def _recorded_deployment_put() -> dict[str, Any]:
-    path = (
-        RECORDINGS
-        / "sdk-python/azure-ai-ml/test_online_deployment.pyTestOnlineDeploymenttest_online_deployment.excerpt.json"
+    path = recording(
+        "sdk-python/azure-ai-ml/test_online_deployment.pyTestOnlineDeploymenttest_online_deployment.excerpt.json"
     )
     entries = json.loads(path.read_text())["Entries"]
     return next(e for e in entries if e["RequestMethod"] == "PUT" and "/deployments/" in e["RequestUri"])
@@ -234,9 +233,8 @@ def test_diagnostic_settings_round_trip(workspace: dict[str, Any], pipeline: Any
         {"category": "AppTraces", "categoryGroup": None, "enabled": True}
     ]
     recorded = json.loads(
-        (
-            RECORDINGS
-            / "specs/monitor/Microsoft.Insights/preview/2021-05-01-preview/examples/getDiagnosticSetting.json"
+        recording(
+            "specs/monitor/Microsoft.Insights/preview/2021-05-01-preview/examples/getDiagnosticSetting.json"
         ).read_text()
     )["responses"]["200"]["body"]
     assert set(recorded) <= set(got) | {"systemData"}
