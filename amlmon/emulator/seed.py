@@ -18,7 +18,6 @@ import json
 import math
 import random
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
@@ -58,22 +57,59 @@ def _timespan(ms: float) -> str:
 
 
 class _Columns:
-    """Column lists per table, filled row by row, turned into Arrow tables at the end."""
+    """Column lists per table, filled row by row, turned into Arrow tables at the end.
+
+    Columns that are the same for every row of a target (keys, role, SDK) are not appended per row:
+    each table keeps segments of (row count, constant values) and repeats them when building Arrow —
+    the per-row loop is where seeding spends its time.
+    """
 
     def __init__(self) -> None:
-        self.data: dict[str, dict[str, list[Any]]] = {
-            table: {name: [] for name, _ in columns} for table, columns in TABLES.items()
-        }
+        self.constants: dict[str, Any] = {}
+        self.data: dict[str, dict[str, list[Any]]] = {table: {} for table in TABLES}
+        self.segments: dict[str, list[tuple[int, dict[str, Any]]]] = {table: [] for table in TABLES}
+        self.counts: dict[str, int] = dict.fromkeys(TABLES, 0)
+
+    def begin(self, constants: dict[str, Any]) -> None:
+        """Rows added from now on share these column values."""
+        self._close_segments()
+        self.constants = dict(constants)
+        for table, columns in TABLES.items():
+            self.data[table].update(
+                {n: [] for n, _ in columns if n not in constants and n not in self.data[table]}
+            )
+
+    def _close_segments(self) -> None:
+        for table in TABLES:
+            done = sum(n for n, _ in self.segments[table])
+            if self.counts[table] > done:
+                self.segments[table].append((self.counts[table] - done, self.constants))
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         for name, values in self.data[table].items():
             values.append(row.get(name))
+        self.counts[table] += 1
 
     def count(self, table: str) -> int:
-        return len(self.data[table]["TimeGenerated"])
+        return self.counts[table]
 
     def arrow(self, table: str) -> Any:
-        return arrow_table(table, self.data[table])
+        self._close_segments()
+        columns: dict[str, list[Any]] = {}
+        for name, _ in TABLES[table]:
+            if name in self.data[table] and not any(name in c for _, c in self.segments[table]):
+                columns[name] = self.data[table][name]
+                continue
+            values: list[Any] = []
+            position = 0
+            for count, constants in self.segments[table]:
+                if name in constants:
+                    values.extend([constants[name]] * count)
+                else:  # the list holds rows of the segments where this column varies, only
+                    values.extend(self.data[table][name][position : position + count])
+                    position += count
+            columns[name] = values
+        return arrow_table(table, columns)
 
 
 def _seed(state: EmulatorState, request: Request) -> Response:
@@ -149,6 +185,7 @@ def _seed_target(
         "ClientType": "PC",
         "ItemCount": 1,
     }
+    columns.begin({**common, "Measurements": "{}"})
     labels = {"Service Name": service, "Workspace Name": workspace}
     if deployment:
         labels["Deployment Name"] = deployment
@@ -161,9 +198,8 @@ def _seed_target(
         duration = median_ms * math.exp(rng.gauss(0, sigma))
         failed = rng.random() < failure_rate
         durations.append(duration)
-        request_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        request_id = _guid(rng.getrandbits(128))
         base = {
-            **common,
             "TimeGenerated": at,
             "_IngestionTime": ingested,
             "OperationId": request_id.replace("-", ""),
@@ -191,8 +227,17 @@ def _seed_target(
     }
 
 
+_ITEM_IDS = random.Random()
+
+
+def _guid(bits: int) -> str:
+    """A GUID string from 128 random bits (uuid.UUID costs more than the rest of a row)."""
+    digits = f"{bits:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 def _item(base: dict[str, Any]) -> dict[str, Any]:
-    return {**base, "_ItemId": str(uuid.uuid4())}
+    return {**base, "_ItemId": _guid(_ITEM_IDS.getrandbits(128))}
 
 
 def _request_row(
@@ -316,7 +361,7 @@ def _dependency_row(columns: _Columns, base: dict[str, Any], rng: random.Random)
     row = _item(base)
     row.update(
         {
-            "Id": uuid.uuid4().hex[:16],
+            "Id": f"{rng.getrandbits(64):016x}",
             "Name": "GET /features",
             "Target": "feature-store.internal",
             "DependencyType": "HTTP",

@@ -2,7 +2,7 @@
 
 Lines:
 - seed: seconds to seed AMLMON_BENCH_ROWS requests (default 1,000,000; plus their traces, exceptions and
-  dependencies), scaled to 1M, against the issue's budget of 60 s;
+  dependencies), scaled to 1M trace rows, against the issue's budget of 60 s;
 - ingest: seconds for 2,000 envelopes posted to /v2.1/track in batches of 500 against a plain DuckDB executemany of the same
   rows into a scratch table;
 - query: a `summarize count(), avg(duration) by cloud_RoleName` over all seeded requests through the
@@ -60,7 +60,11 @@ def main() -> int:
             seconds = time.perf_counter() - started
             assert status == 200, seeded
             requests = seeded["rows"]["AppRequests"]
-            ok &= report("seed 1M requests", seconds * 1_000_000 / requests, 60.0, "s", 1.0)
+            traces = seeded["rows"]["AppTraces"]
+            # The target: 1,000,000 trace rows in under a minute (each request also brings its
+            # request row, a print() trace, a model-data trace or an exception, sometimes a dependency).
+            ok &= report("seed 1M trace rows", seconds * 1_000_000 / traces, 60.0, "s", 1.0)
+            print(f"(seeding 1M requests with all their rows: {seconds * 1_000_000 / requests:.1f} s)")
 
             key = created["instrumentationKey"]
             now = dt.datetime.now(dt.UTC)
