@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
 RESOURCES_FILE = "resources.json"
+# Bodies mention the emulator's own address (discovery URL, ingestion endpoint, scoring URIs); after a
+# restart on another port they are answered with the current one.
+_OWN_ADDRESS = re.compile(r"https://(?:127\.0\.0\.1|\[::1\]|localhost):\d+")
 
 
 def normalize_id(resource_id: str) -> str:
@@ -20,7 +24,8 @@ def normalize_id(resource_id: str) -> str:
 
 
 class ResourceStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, endpoint: str = "") -> None:
+        self.endpoint = endpoint
         self._path = data_dir / RESOURCES_FILE
         self._lock = threading.RLock()
         self._items: dict[str, dict[str, Any]] = {}
@@ -31,7 +36,7 @@ class ResourceStore:
         """A deep copy of the stored body, or None."""
         with self._lock:
             item = self._items.get(normalize_id(resource_id))
-            return copy.deepcopy(item) if item is not None else None
+            return self._current(item) if item is not None else None
 
     def put(self, resource_id: str, body: dict[str, Any]) -> None:
         with self._lock:
@@ -50,11 +55,18 @@ class ResourceStore:
         wanted_prefix = normalize_id(prefix) + "/" if prefix else None
         with self._lock:
             return [
-                copy.deepcopy(body)
+                self._current(body)
                 for key, body in self._items.items()
                 if (wanted_prefix is None or key.startswith(wanted_prefix))
                 and (type is None or str(body.get("type", "")).lower() == type.lower())
             ]
+
+    def _current(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A deep copy, with the emulator's address as it is now."""
+        if not self.endpoint:
+            return copy.deepcopy(body)
+        text = json.dumps(body)
+        return dict(json.loads(_OWN_ADDRESS.sub(self.endpoint, text))) if "https://" in text else json.loads(text)
 
     def _save(self) -> None:
         tmp = self._path.with_suffix(".tmp")
@@ -67,5 +79,5 @@ def resources(state: Any) -> ResourceStore:
     with state.lock:
         store = state.extensions.get("resources")
         if store is None:
-            store = state.extensions["resources"] = ResourceStore(state.data_dir)
+            store = state.extensions["resources"] = ResourceStore(state.data_dir, state.endpoint)
         return store

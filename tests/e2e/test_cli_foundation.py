@@ -226,3 +226,24 @@ def test_emulator_refuses_to_bind_beyond_loopback(tmp_path: Path, host: str) -> 
     )
     assert result.returncode == 2
     assert "loopback" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_workspaces_keep_working_after_an_emulator_restart(tmp_path: Path) -> None:
+    """The port changes on restart; discovery URL, ingestion endpoint and scoring URIs follow it."""
+    from tests.conftest import run_cli, start_emulator, stop_emulator
+
+    data = tmp_path / "emu"
+    first = start_emulator(data)
+    try:
+        ws = first.create_workspace("restart", services=[{"name": "svc", "computeType": "ACI"}])
+    finally:
+        stop_emulator(first)
+    second = start_emulator(data)
+    try:
+        result = run_cli(["services", "list", *ws["scope"], "-o", "json"], second.env())
+        assert result.exit_code == 0, result.stderr
+        assert [s["scoringUri"] for s in result.json()] == [f"{second.endpoint}/api/v1/service/svc/score"]
+        shown = run_cli(["workspace", "show", *ws["scope"], "-o", "json"], second.env()).json()
+        assert shown["discoveryUrl"] == f"{second.endpoint}/discovery"
+    finally:
+        stop_emulator(second)
