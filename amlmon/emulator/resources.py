@@ -66,7 +66,11 @@ class ResourceStore:
         if not self.endpoint:
             return copy.deepcopy(body)
         text = json.dumps(body)
-        return dict(json.loads(_OWN_ADDRESS.sub(self.endpoint, text))) if "https://" in text else json.loads(text)
+        return (
+            dict(json.loads(_OWN_ADDRESS.sub(self.endpoint, text)))
+            if "https://" in text
+            else json.loads(text)
+        )
 
     def _save(self) -> None:
         tmp = self._path.with_suffix(".tmp")
