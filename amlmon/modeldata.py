@@ -27,7 +27,6 @@ SERVICE_ROW_CAP = 500_000
 DEFAULT_SLICE_ROWS = 25_000
 HISTOGRAM_BINS = 240
 MIN_SLICE = dt.timedelta(milliseconds=1)
-CONNECTION_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -186,24 +185,11 @@ class Puller:
         self.halvings = 0
 
     def _query(self, text: str, start: dt.datetime, end: dt.datetime) -> Any:
-        import time
-
-        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-
         from amlmon.azure.logs import run_query
 
         # The timespan is widened by a millisecond each side: the KQL's own where-clause is exact.
         pad = dt.timedelta(milliseconds=1)
-        for attempt in range(CONNECTION_RETRIES + 1):
-            try:
-                return run_query(self.ctx, text, timespan=(start - pad, end + pad), source=self.source)  # type: ignore[arg-type]
-            except (ServiceRequestError, ServiceResponseError):
-                # azure-core does not repeat a POST whose connection dropped; a query only reads, so
-                # repeating it is safe. 429/5xx answers are already retried inside the SDK.
-                if attempt == CONNECTION_RETRIES:
-                    raise
-                time.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")
+        return run_query(self.ctx, text, timespan=(start - pad, end + pad), source=self.source)  # type: ignore[arg-type]
 
     def count(self, start: dt.datetime, end: dt.datetime) -> int:
         result = self._query(count_query(self.targets, self.schema, start, end), start, end)

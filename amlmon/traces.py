@@ -510,30 +510,12 @@ def service_fetch(ctx: AppContext, schema: Schema, *, retries: bool = True) -> F
     from amlmon.azure.logs import Source, run_query
 
     source: Source = "log-analytics" if schema == "workspace" else "app-insights"
-    options: dict[str, Any] = {} if retries else {"retry_total": 0}
+    options: dict[str, Any] = {} if retries else {"retry_total": 0, "reasks": 0}
 
     def fetch(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
         return run_query(ctx, query, timespan=timespan, source=source, allow_partial=True, **options)
 
-    return retry_dropped_connections(fetch) if retries else fetch
-
-
-def retry_dropped_connections(fetch: Fetch, attempts: int = 3, pause: float = 0.5) -> Fetch:
-    """azure-core does not retry a POST whose connection dropped mid-answer; a query only reads, so
-    asking again is safe. (Throttling and 5xx are already retried by the SDK's retry policy.)"""
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-
-    def fetch_again(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
-        for attempt in range(1, attempts + 1):
-            try:
-                return fetch(query, timespan)
-            except (ServiceRequestError, ServiceResponseError):
-                if attempt == attempts:
-                    raise
-                time.sleep(pause * attempt)
-        raise AssertionError("unreachable")
-
-    return fetch_again
+    return fetch
 
 
 class Prefetch:

@@ -7,6 +7,7 @@ the Log Analytics workspace (workspace schema: AppTraces, AppRequests, …).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 Source = Literal["app-insights", "log-analytics"]
+# azure-core does not repeat a POST whose connection dropped mid-answer; a query only reads, so
+# asking again is safe. (429 and 5xx answers are retried inside the SDK's own retry policy.)
+DROPPED_CONNECTION_REASKS = 3
 
 
 @dataclass
@@ -102,6 +106,19 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
+def _asking_again(send: Any, reasks: int) -> Any:
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    for attempt in range(reasks + 1):
+        try:
+            return send()
+        except (ServiceRequestError, ServiceResponseError):
+            if attempt == reasks:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def run_query(
     ctx: AppContext,
     query: str,
@@ -110,12 +127,13 @@ def run_query(
     source: Source = "app-insights",
     server_timeout: int | None = None,
     allow_partial: bool = True,
+    reasks: int = DROPPED_CONNECTION_REASKS,
     **request_options: Any,
 ) -> QueryResult:
     """Run one KQL query; raise QueryError for a rejected query, PartialResult if not allow_partial.
 
-    `request_options` go to the SDK call as per-request pipeline options (e.g. retry_total=0 when the
-    caller does its own retrying).
+    A dropped connection is asked again up to `reasks` times. `request_options` go to the SDK call as
+    per-request pipeline options (with reasks=0 and retry_total=0 the caller does all retrying).
     """
     from azure.core.exceptions import HttpResponseError
     from azure.monitor.query import LogsQueryPartialResult, LogsQueryStatus
@@ -124,11 +142,12 @@ def run_query(
     kwargs: dict[str, Any] = {"timespan": timespan, **request_options}
     if server_timeout is not None:
         kwargs["server_timeout"] = server_timeout
+    if source == "log-analytics":
+        target, send = info.require_log_analytics(), ctx.logs_client.query_workspace
+    else:
+        target, send = info.require_app_insights(), ctx.logs_client.query_resource
     try:
-        if source == "log-analytics":
-            response = ctx.logs_client.query_workspace(info.require_log_analytics(), query, **kwargs)
-        else:
-            response = ctx.logs_client.query_resource(info.require_app_insights(), query, **kwargs)
+        response = _asking_again(lambda: send(target, query, **kwargs), reasks)
     except HttpResponseError as exc:
         if getattr(exc, "status_code", None) == 400:
             error = getattr(exc, "error", None) or exc

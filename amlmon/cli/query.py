@@ -71,13 +71,9 @@ def query(
 
 def _run(ctx: Any, text: str, span: Any, source: Any, allow_partial: bool, server_timeout: int | None) -> int:
     from amlmon.azure.logs import RejectedQuery, run_query
-    from amlmon.traces import retry_dropped_connections
-
-    def fetch(query: str, timespan: Any) -> Any:
-        return run_query(ctx, query, timespan=timespan, source=source, server_timeout=server_timeout)
 
     try:
-        result = retry_dropped_connections(fetch)(text, span)
+        result = run_query(ctx, text, timespan=span, source=source, server_timeout=server_timeout)
     except RejectedQuery as exc:
         raise _with_excerpt(exc, text) from None
     rows = _records(result.primary)
