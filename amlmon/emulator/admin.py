@@ -39,7 +39,8 @@ def register(router: Router, state: EmulatorState) -> None:
         lambda r: json_response(200, {"expired": state.tokens.expire_all()}),
     )
     router.add("GET", r"/_emulator/settings", lambda r: json_response(200, dict(state.settings)))
-    router.add("PUT", r"/_emulator/settings", lambda r: _put_settings(state, r))
+    # The telemetry path is the contract's name for the same settings (ingestion delay and jitter).
+    router.add("PUT", r"/_emulator/(?:telemetry/)?settings", lambda r: _put_settings(state, r))
     router.add("PATCH", r"/_emulator/services", lambda r: _force_service(state, r))
 
 

@@ -46,10 +46,6 @@ def _id(sub: str, rg: str, provider: str, name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{name}"
 
 
-def _settings(state: EmulatorState, key: str, default: float) -> float:
-    return float(state.settings.get(key, default))
-
-
 def _not_found(resource_id: str) -> Response:
     # ARM's wording, word for word (clients and people search for it).
     parts = resource_id.strip("/").split("/")
@@ -64,7 +60,7 @@ def _not_found(resource_id: str) -> Response:
 
 def _page(state: EmulatorState, request: Request, items: list[dict[str, Any]]) -> Response:
     """`value` + `nextLink` paging with an opaque skip token, like ARM list calls."""
-    size = max(1, int(_settings(state, "pageSize", 100)))
+    size = max(1, int(state.number("pageSize", 100)))
     items.sort(key=lambda item: str(item.get("id", "")).lower())
     try:
         skip = int(request.q("$skipToken") or 0)

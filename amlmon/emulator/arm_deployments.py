@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page, _settings
+from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page
 from amlmon.emulator.arm_create import _etag, _store_deployment
 from amlmon.emulator.http import Request, Response, arm_error, json_response
 from amlmon.emulator.resources import normalize_id, resources
@@ -162,14 +162,14 @@ def _new_operation(
         "action": action,
         "status": "InProgress",
         "startTime": _now(),
-        "due": time.time() + _settings(state, "operationSeconds", 0.5),
+        "due": time.time() + state.number("operationSeconds", 0.5),
         "error": _planned_failure(state, resource_id),
     }
     base = f"{state.endpoint}/subscriptions/{sub}/providers/{ML}/locations/{location}"
     headers = {
         "Azure-AsyncOperation": f"{base}/mfeOperationsStatus/{op_id}?api-version={version}",
         "x-ms-async-operation-timeout": "PT30M",
-        "Retry-After": str(int(_settings(state, "retryAfterSeconds", 1))),
+        "Retry-After": str(int(state.number("retryAfterSeconds", 1))),
     }
     if action == "delete":
         headers["Location"] = f"{base}/mfeOperationResults/{op_id}?api-version={version}"
@@ -234,7 +234,7 @@ def _operation_result(
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
     if op["status"] == "InProgress":
-        return Response(202, b"", {"Retry-After": str(int(_settings(state, "retryAfterSeconds", 1)))})
+        return Response(202, b"", {"Retry-After": str(int(state.number("retryAfterSeconds", 1)))})
     return Response(200)
 
 
@@ -275,7 +275,7 @@ def _operation_status(
     if op["status"] == "InProgress":
         body["status"] = "Updating"
         body["percentComplete"] = 0.0
-        headers["Retry-After"] = str(int(_settings(state, "retryAfterSeconds", 1)))
+        headers["Retry-After"] = str(int(state.number("retryAfterSeconds", 1)))
     else:
         body["percentComplete"] = 100.0
         body["endTime"] = op.get("endTime")

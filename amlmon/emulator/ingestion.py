@@ -5,7 +5,7 @@ Answers `{"itemsReceived","itemsAccepted","errors":[{"index","statusCode","messa
 body would make the exporter drop the batch). Each row becomes visible to queries at its ingestion time:
 arrival + `settings.ingestionDelay` + uniform(0, `settings.jitter`), so late arrival can be tested.
 Also `POST /_emulator/telemetry/rows` (envelopes with a chosen ingestion time) and
-`PUT /_emulator/telemetry/settings`.
+`PUT /_emulator/telemetry/settings` (the same settings as `/_emulator/settings`, served by admin.py).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ def register(router: Router, state: EmulatorState) -> None:
     for path in (r"/+v2\.1/track", r"/+v2/track"):
         router.add("POST", path, lambda r: _track(state, r))
     router.add("POST", r"/_emulator/telemetry/rows", lambda r: _rows(state, r))
-    router.add("PUT", r"/_emulator/telemetry/settings", lambda r: _settings(state, r))
 
 
 def duration_ms(value: Any) -> float | None:
@@ -167,8 +166,8 @@ def ingest(
     state: EmulatorState, envelopes: list[Any], ingested_at: dt.datetime | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
     """Store envelopes; (accepted, per-item errors)."""
-    delay = float(state.settings.get("ingestionDelay", 0.0))
-    jitter = float(state.settings.get("jitter", 0.0))
+    delay = state.number("ingestionDelay", 0.0)
+    jitter = state.number("jitter", 0.0)
     now = utcnow()
     tables: dict[str, list[dict[str, Any]]] = {}
     errors: list[dict[str, Any]] = []
@@ -242,14 +241,3 @@ def _rows(state: EmulatorState, request: Request) -> Response:
         200 if not errors else 400,
         {"itemsReceived": len(envelopes), "itemsAccepted": accepted, "errors": errors},
     )
-
-
-def _settings(state: EmulatorState, request: Request) -> Response:
-    body = request.json()
-    if not isinstance(body, dict):
-        return json_response(
-            400, {"error": {"code": "BadRequest", "message": "settings must be a JSON object"}}
-        )
-    with state.lock:
-        state.settings.update(body)
-        return json_response(200, dict(state.settings))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
+from amlmon.emulator.resources import at_address
 
 if TYPE_CHECKING:
     from amlmon.emulator.server import EmulatorState
@@ -39,15 +40,6 @@ def mms_error(status: int, code: str, message: str, headers: dict[str, str] | No
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
-
-
-def _setting(state: EmulatorState, key: str, default: float) -> float:
-    """A numeric setting; a null or malformed value means the default (PUT /_emulator/settings merges blindly)."""
-    value: Any = state.settings.get(key)
-    try:
-        return default if value is None else float(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def workspace_resource_id(sub: str, rg: str, ws: str) -> str:
@@ -177,10 +169,7 @@ def _service_body(state: EmulatorState, workspace_id: str, spec: dict[str, Any])
 def public(service: dict[str, Any], endpoint: str | None = None) -> dict[str, Any]:
     """The API view: no private keys; scoring URIs on the current endpoint (the port changes on restart)."""
     view = {k: v for k, v in service.items() if not k.startswith("_")}
-    if endpoint:
-        view["scoringUri"] = f"{endpoint}/api/v1/service/{service['name']}/score"
-        view["swaggerUri"] = f"{endpoint}/api/v1/service/{service['name']}/swagger.json"
-    return view
+    return at_address(view, endpoint) if endpoint else view
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -287,7 +276,7 @@ def _list(state: EmulatorState, request: Request) -> Response:
     if order:
         field = "createdTime" if order.startswith("created") else "updatedTime"
         found.sort(key=lambda s: s.get(field) or "", reverse=order.endswith("desc"))
-    size = max(1, int(_setting(state, "pageSize", 100)))
+    size = max(1, int(state.number("pageSize", 100)))
     try:
         size = max(1, min(size, int(request.q("count") or size)))
     except ValueError:
@@ -410,7 +399,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
             "serviceKey": store.key(ws_id, name),
             "serviceName": name,
             "patch": patch,
-            "due": time.time() + _setting(state, "operationSeconds", 0.5),
+            "due": time.time() + state.number("operationSeconds", 0.5),
             "fail": store.fail_next.pop(store.key(ws_id, name), None),
             "createdTime": _now(),
         }
@@ -419,7 +408,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
         store.save()
     base = request.path.rsplit("/services/", 1)[0]
     location = f"{state.endpoint}{base}/operations/{op_id}"
-    retry = str(int(_setting(state, "retryAfterSeconds", 1)))
+    retry = str(int(state.number("retryAfterSeconds", 1)))
     return json_response(202, {"operationId": op_id}, {"Operation-Location": location, "Retry-After": retry})
 
 
@@ -440,7 +429,7 @@ def _operation(state: EmulatorState, request: Request) -> Response:
     }
     headers = {}
     if op["state"] not in FINAL_STATES:
-        headers["Retry-After"] = str(int(_setting(state, "retryAfterSeconds", 1)))
+        headers["Retry-After"] = str(int(state.number("retryAfterSeconds", 1)))
     return json_response(200, body, headers)
 
 

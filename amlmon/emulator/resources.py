@@ -23,6 +23,13 @@ def normalize_id(resource_id: str) -> str:
     return "/" + resource_id.strip("/").lower()
 
 
+def at_address(body: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """A deep copy of a stored body, with the emulator's address as it is now."""
+    if not endpoint:
+        return copy.deepcopy(body)
+    return dict(json.loads(_OWN_ADDRESS.sub(endpoint, json.dumps(body))))
+
+
 class ResourceStore:
     def __init__(self, data_dir: Path, endpoint: str = "") -> None:
         self.endpoint = endpoint
@@ -62,15 +69,7 @@ class ResourceStore:
             ]
 
     def _current(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A deep copy, with the emulator's address as it is now."""
-        if not self.endpoint:
-            return copy.deepcopy(body)
-        text = json.dumps(body)
-        return (
-            dict(json.loads(_OWN_ADDRESS.sub(self.endpoint, text)))
-            if "https://" in text
-            else json.loads(text)
-        )
+        return at_address(body, self.endpoint)
 
     def _save(self) -> None:
         tmp = self._path.with_suffix(".tmp")

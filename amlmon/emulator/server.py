@@ -89,6 +89,14 @@ class EmulatorState:
         # Route modules hang their own state here (e.g. "resources", "store").
         self.extensions: dict[str, Any] = {}
 
+    def number(self, key: str, default: float) -> float:
+        """A numeric setting; null or malformed means the default (PUT /_emulator/settings merges blindly)."""
+        value = self.settings.get(key)
+        try:
+            return default if value is None else float(value)
+        except (TypeError, ValueError):
+            return default
+
     def log_request(self, request: Request, status: int) -> None:
         with self.lock:
             self.request_count += 1
