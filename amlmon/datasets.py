@@ -428,21 +428,12 @@ class DatasetOutput:
 
     def write_part(self, name: str, rows: Iterable[Mapping[str, Any]], meta: dict[str, Any]) -> int:
         """Write one slice as a complete part file (itself atomic), record it in the checkpoint."""
-        final = self.parts_dir / name
         tmp = self.parts_dir / f"{name}.tmp"
         writer = open_writer(tmp, self.fmt) if self.fmt != "csv" else _HeaderlessCsv(tmp)
-        try:
-            writer.write(rows)
-            writer.close()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                writer.close()
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, final)
-        self.checkpoint.parts[name] = {**meta, "rows": writer.rows}
+        written = _write_then_rename(writer, tmp, self.parts_dir / name, rows)
+        self.checkpoint.parts[name] = {**meta, "rows": written}
         self._save()
-        return writer.rows
+        return written
 
     def _part_rows(self) -> Iterator[dict[str, Any]]:
         """The parts' rows back in writer input form (time as datetime, JSON decoded)."""
@@ -509,7 +500,11 @@ class _HeaderlessCsv(CsvRowWriter):
 def write_dataset(path: Path, fmt: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """Write a whole dataset atomically in one go (no resume): temp file + os.replace."""
     tmp = path.with_name(f".{path.name}.amlmon-tmp")
-    writer = open_writer(tmp, fmt)
+    return _write_then_rename(open_writer(tmp, fmt), tmp, path, rows)
+
+
+def _write_then_rename(writer: Any, tmp: Path, final: Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """All rows into `tmp`, then rename it to `final`; on any failure (Ctrl-C too) no file is left."""
     try:
         writer.write(rows)
         writer.close()
@@ -518,8 +513,8 @@ def write_dataset(path: Path, fmt: str, rows: Iterable[Mapping[str, Any]]) -> in
             writer.close()
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
-    return writer.rows
+    os.replace(tmp, final)
+    return int(writer.rows)
 
 
 # ------------------------------------------------------------------------------------------------

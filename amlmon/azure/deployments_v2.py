@@ -238,18 +238,15 @@ def wait_not_busy(
 
 
 def _operation_error(exc: Any) -> str:
-    response = getattr(exc, "response", None)
-    try:
-        body = response.json() if response is not None else None
-    except Exception:
-        body = None
+    from amlmon.azure.errors import _service_error, response_json
+
+    body = response_json(getattr(exc, "response", None))
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), dict) else None
         if error and error.get("message"):
             return f"{error.get('code') or 'Failed'}: {error['message']}"
         if body.get("status"):
             return f"operation {body.get('status')}"
-    from amlmon.azure.errors import _service_error
 
     code, message = _service_error(exc)
     return f"{code}: {message}" if code else message

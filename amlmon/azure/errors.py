@@ -13,21 +13,32 @@ AUTH_HINT = (
 )
 
 
+def response_json(response: Any) -> Any:
+    """A response's body as JSON, or None (no response, no body, or not JSON)."""
+    if response is None:
+        return None
+    try:
+        return response.json()
+    except Exception:
+        return None
+
+
+def error_fields(body: Any) -> tuple[str | None, str | None]:
+    """(code, message) of an error body: ARM's `{"error": {…}}` or model management's flat one."""
+    if not isinstance(body, dict):
+        return None, None
+    inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
+    return inner.get("code"), inner.get("message")
+
+
 def _service_error(exc: Any) -> tuple[str | None, str]:
     """(code, message) from an HttpResponseError, whatever the error body's flavour."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None) if error is not None else None
     message = getattr(error, "message", None) if error is not None else None
     if not message:
-        response = getattr(exc, "response", None)
-        try:
-            body = response.json() if response is not None else None
-        except Exception:
-            body = None
-        if isinstance(body, dict):
-            inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
-            code = code or inner.get("code")
-            message = inner.get("message")
+        body_code, message = error_fields(response_json(getattr(exc, "response", None)))
+        code = code or body_code
     if not message:
         message = str(getattr(exc, "message", "") or exc)
     first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__

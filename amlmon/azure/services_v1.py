@@ -173,15 +173,11 @@ def sleep_until(until: float, stop: Callable[[], bool]) -> bool:
 
 def model_management_error(response: Any) -> AmlmonError:
     """The flat model-management error body → an amlmon error with the service's code and message."""
+    from amlmon.azure.errors import error_fields, response_json
+
     status = response.status_code
-    try:
-        body = response.json()
-    except Exception:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):  # an ARM-style gateway answer
-        body = body["error"]
-    code = body.get("code") if isinstance(body, dict) else None
-    message = body.get("message") if isinstance(body, dict) else None
+    # Flat, or ARM-style when a gateway answers.
+    code, message = error_fields(response_json(response))
     text = redact(str(message or response.reason or f"HTTP {status}").strip().splitlines()[0])
     detail = f"{code}: {text}" if code else text
     if status == 404:
