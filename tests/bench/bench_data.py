@@ -14,14 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import report
-from tests.conftest import start_emulator, stop_emulator
+from tests.bench.common import report, running_emulator
 
 SERVICES = ["bench-a", "bench-b"]
 RATE_PER_MINUTE = 50  # per service: 2 × 50 × 60 × 24 × 7 = 1,008,000 requests, one model data record each
@@ -32,12 +30,8 @@ MEMORY_LIMIT_MB = 300.0
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--baseline":
         return _baseline(json.loads(sys.argv[2]))
-    with tempfile.TemporaryDirectory(prefix="amlmon-bench-data-") as tmp:
-        emulator = start_emulator(Path(tmp) / "emulator")
-        try:
-            return _measure(emulator, Path(tmp))
-        finally:
-            stop_emulator(emulator)
+    with running_emulator("data") as (emulator, tmp):
+        return _measure(emulator, tmp)
 
 
 def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:

@@ -24,26 +24,20 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from tests.bench.common import median_seconds, report, report_budget
-from tests.conftest import REPO_ROOT, run_cli, start_emulator, stop_emulator
+from tests.bench.common import median_seconds, report, report_budget, running_emulator
+from tests.conftest import REPO_ROOT, run_cli
 
 SERVICES = ["bench-a", "bench-b"]
 TARGET = 1.5
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="amlmon-bench-query-") as tmp:
-        emulator = start_emulator(Path(tmp) / "emulator")
-        try:
-            return _measure(emulator)
-        finally:
-            stop_emulator(emulator)
+    with running_emulator("query") as (emulator, _):
+        return _measure(emulator)
 
 
 def _workspace(em: Any) -> tuple[dict[str, Any], dict[str, Any]]:

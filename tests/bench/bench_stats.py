@@ -11,25 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from tests.bench.common import median_seconds, report
-from tests.conftest import run_cli, start_emulator, stop_emulator
+from tests.bench.common import median_seconds, report, running_emulator
+from tests.conftest import run_cli
 
 SERVICES = ["bench-a", "bench-b"]
 RATE_PER_MINUTE = 50  # per service: 2 × 50 × 60 × 24 × 7 = 1,008,000 requests
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="amlmon-bench-stats-") as tmp:
-        emulator = start_emulator(Path(tmp) / "emulator")
-        try:
-            return _measure(emulator)
-        finally:
-            stop_emulator(emulator)
+    with running_emulator("stats") as (emulator, _):
+        return _measure(emulator)
 
 
 def _measure(emulator: object) -> int:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 
 def median_seconds(action: Callable[[], object], repeat: int = 7, warmup: int = 1) -> float:
@@ -40,3 +44,16 @@ def report_budget(name: str, value: float, baseline: float, unit: str, budget: f
         flush=True,
     )
     return ok
+
+
+@contextlib.contextmanager
+def running_emulator(label: str) -> Iterator[tuple[Any, Path]]:
+    """An emulator of the benchmark's own in a temporary directory: (handle, that directory)."""
+    from tests.conftest import start_emulator, stop_emulator
+
+    with tempfile.TemporaryDirectory(prefix=f"amlmon-bench-{label}-") as tmp:
+        emulator = start_emulator(Path(tmp) / "emulator")
+        try:
+            yield emulator, Path(tmp)
+        finally:
+            stop_emulator(emulator)
