@@ -8,6 +8,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis.configuration
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis keeps its example database under the current directory by default; keep the checkout's
+# top level to what the project ships (a run outside make, with no .venv, uses the temp directory).
+_VENV = REPO_ROOT / ".venv"
+hypothesis.configuration.set_hypothesis_home_dir(
+    _VENV / "hypothesis" if _VENV.is_dir() else Path(tempfile.gettempdir()) / "amlmon-hypothesis"
+)
 
 
 def _find_recordings() -> Path:
