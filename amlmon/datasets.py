@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from amlmon.errors import UsageError
-from amlmon.telemetry import MODEL_DATA_MESSAGE
-from amlmon.traces import decode_record  # decode_model_data with a fast reader for 1.5.x literals
+from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data
 
 FORMATS = ("parquet", "jsonl", "csv")
 BATCH_ROWS = 5_000
@@ -103,7 +102,7 @@ def _properties(value: Any) -> dict[str, Any]:
 def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
     """One dataset row from a model_data_collection trace's time, role name and properties."""
     props = _properties(properties)
-    record = decode_record(props)
+    record = decode_model_data(props)
     deployment = props.get("Deployment Name")
     return {
         "time": parse_time(time),
@@ -117,6 +116,9 @@ def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
         "models": list(record.models),
         "input": record.input,
         "prediction": record.prediction,
+        # not columns: the texts `input` and `prediction` came from, which text formats store as they are
+        "input_json": record.input_json,
+        "prediction_json": record.prediction_json,
         "truncated": bool(record.truncated),
         "generation": record.generation,
         "raw": record.raw,
@@ -134,7 +136,10 @@ def row_from_export_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
     return model_data_row(time, role, props)
 
 
-def _json_text(value: Any) -> str | None:
+def _json_text(value: Any, sent_as: str | None = None) -> str | None:
+    """A JSON column's text: the text the value was decoded from when there is one, else encoded."""
+    if sent_as is not None:
+        return sent_as
     if value is None:
         return None
     if isinstance(value, str):
@@ -146,7 +151,11 @@ def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     """A sort/identity key: time, request id, then the input text (two records of one request differ there)."""
     when = row.get("time")
     text = when if isinstance(when, str) else format_time(when)
-    return (text or "", row.get("request_id") or "", _json_text(row.get("input")) or "")
+    return (
+        text or "",
+        row.get("request_id") or "",
+        _json_text(row.get("input"), row.get("input_json")) or "",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,13 +215,14 @@ class ParquetRowWriter:
             return
         import pyarrow as pa
 
-        columns: dict[str, list[Any]] = {name: [] for name in [*COLUMNS, *self.extra]}
-        for row in self._pending:
-            for name, kind in COLUMNS.items():
-                value = row.get(name)
-                columns[name].append(_json_text(value) if kind == "json" else value)
-            for name in self.extra:
-                columns[name].append(row.get(name))
+        rows = self._pending
+        columns: dict[str, list[Any]] = {}
+        for name, kind in [*COLUMNS.items(), *self.extra.items()]:
+            if kind == "json":
+                sent_as = f"{name}_json"
+                columns[name] = [_json_text(row.get(name), row.get(sent_as)) for row in rows]
+            else:
+                columns[name] = [row.get(name) for row in rows]
         batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
         self._writer.write_batch(batch)
         self.rows += len(self._pending)
@@ -255,19 +265,22 @@ class CsvRowWriter:
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         kinds = {**COLUMNS, **self.extra}
         for row in rows:
-            self._csv.writerow([_csv_cell(name, kind, row.get(name)) for name, kind in kinds.items()])
+            self._csv.writerow([_csv_cell(name, kind, row) for name, kind in kinds.items()])
             self.rows += 1
 
     def close(self) -> None:
         self._file.close()
 
 
-def _csv_cell(name: str, kind: str, value: Any) -> Any:
+def _csv_cell(name: str, kind: str, row: Mapping[str, Any]) -> Any:
+    value = row.get(name)
     if value is None:
         return ""
     if kind == "timestamp":
         return format_time(value)
-    if kind in ("json", "list"):
+    if kind == "json":
+        return _json_text(value, row.get(f"{name}_json"))
+    if kind == "list":
         return _json_text(value)
     if kind == "bool":
         return "true" if value else "false"

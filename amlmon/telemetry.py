@@ -33,32 +33,49 @@ class ModelDataRecord:
     truncated: bool = False
     generation: str = "1.5"
     raw: str | None = None  # the undecodable text, kept when truncated
+    # The JSON texts `input` and `prediction` were decoded from, as the client and the model wrote them
+    # (None when the value did not decode): datasets store these instead of encoding the values again.
+    input_json: str | None = field(default=None, repr=False, compare=False)
+    prediction_json: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["input_json"], data["prediction_json"]
+        return data
 
 
-def _json_layers(value: Any, max_layers: int = 2) -> Any:
-    """Decode JSON text up to `max_layers` times (1.5.x encodes Input twice)."""
+def _decoded(value: Any, max_layers: int) -> tuple[Any, str | None]:
+    """(value after up to `max_layers` JSON decodings — 1.5.x encodes Input twice —, the text of the
+    last decoding that worked)."""
+    text = None
     for _ in range(max_layers):
         if not isinstance(value, str):
-            return value
+            break
         try:
-            value = json.loads(value)
+            decoded = json.loads(value)
         except ValueError:
-            return value
-    return value
+            break
+        text, value = value, decoded
+    return value, text
 
 
 def _models(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(v) for v in value]
     if isinstance(value, str):
-        decoded = _parse_literal(value) if value.startswith(("(", "[")) else None
+        decoded = _json_or_literal(value) if value.startswith(("(", "[")) else None
         if isinstance(decoded, list | tuple):
             return [str(v) for v in decoded]
         return [value] if value else []
     return []
+
+
+def _json_or_literal(text: str) -> Any:
+    """1.4.x sends Models as JSON (`["m:1"]`); a Python literal (`('m:1',)`) is read as one."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _parse_literal(text)
 
 
 def _parse_literal(text: str) -> Any:
@@ -69,11 +86,69 @@ def _parse_literal(text: str) -> Any:
         return None
 
 
+# --- The 1.5.x `custom_dimensions` literal, read in C -----------------------------------------------
+# azureml-inference-server-http 1.5.x logs repr() of one dict built in one order (Container Id, Request
+# Id, Client Request Id, Workspace Name, Service Name, Models, Input, Prediction): strings, None, and a
+# tuple of model ids. One regex matches that exact shape and captures the eight values; Python only
+# unescapes them. ast.literal_eval stays the reference and reads anything of another shape (every
+# truncated record among them): it compiles the text, ~45 µs a record; this takes ~10 µs.
+# An escape is a backslash and an ASCII character: unescaping goes through Latin-1, where a backslash
+# before anything wider would read differently from Python.
+_STRING = (
+    r"'[^'\\\n\r\x00]*(?:\\[\x01-\x09\x0b\x0c\x0e-\x7f][^'\\\n\r\x00]*)*'"
+    r'|"[^"\\\n\r\x00]*(?:\\[\x01-\x09\x0b\x0c\x0e-\x7f][^"\\\n\r\x00]*)*"'
+)
+_TUPLE = rf"\(\)|\((?:{_STRING}),\)|\((?:{_STRING})(?:, (?:{_STRING}))+\)"
+_SERVER_KEYS = ("Container Id", "Request Id", "Client Request Id", "Workspace Name", "Service Name")
+_SERVER_SHAPE = re.compile(
+    r"\{"
+    + "".join(f"'{key}': ({_STRING}|None), " for key in _SERVER_KEYS)
+    + rf"'Models': ({_TUPLE}|None), 'Input': ({_STRING}|None), 'Prediction': ({_STRING}|None)"
+    + r"\}"
+)
+_STRING_TOKEN = re.compile(_STRING)
+
+
+def _literal_string(token: str) -> str | None:
+    if token == "None":
+        return None
+    body = token[1:-1]
+    if "\\" not in body:
+        return body
+    # Python's own escape rules (\\, \', \n, \xNN, \uNNNN …); characters beyond Latin-1 survive the
+    # round trip as \u escapes. A malformed escape raises UnicodeDecodeError (the caller falls back).
+    return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+
+
+def read_packed(text: str) -> dict[str, Any] | None:
+    """The dict of a 1.5.x `custom_dimensions` literal as the server writes it, or None for text of any
+    other shape (ast.literal_eval then decides). Evaluates nothing."""
+    match = _SERVER_SHAPE.fullmatch(text)
+    if match is None:
+        return None
+    values = match.groups()
+    try:
+        fields: dict[str, Any] = {
+            key: _literal_string(value) for key, value in zip(_SERVER_KEYS, values, strict=False)
+        }
+        models = values[5]
+        fields["Models"] = (
+            None if models == "None" else tuple(map(_literal_string, _STRING_TOKEN.findall(models)))
+        )
+        fields["Input"] = _literal_string(values[6])
+        fields["Prediction"] = _literal_string(values[7])
+    except UnicodeDecodeError:
+        return None
+    return fields
+
+
 def _from_fields(fields: Mapping[str, Any], generation: str) -> ModelDataRecord:
     def text(key: str) -> str | None:
         value = fields.get(key)
         return None if value is None else str(value)
 
+    model_input, input_json = _decoded(fields.get("Input"), 2)
+    prediction, prediction_json = _decoded(fields.get("Prediction"), 1)
     return ModelDataRecord(
         request_id=text("Request Id"),
         client_request_id=text("Client Request Id"),
@@ -81,9 +156,11 @@ def _from_fields(fields: Mapping[str, Any], generation: str) -> ModelDataRecord:
         service=text("Service Name"),
         workspace=text("Workspace Name"),
         models=_models(fields.get("Models")),
-        input=_json_layers(fields.get("Input")),
-        prediction=_json_layers(fields.get("Prediction"), max_layers=1),
+        input=model_input,
+        prediction=prediction,
         generation=generation,
+        input_json=input_json,
+        prediction_json=prediction_json,
     )
 
 
@@ -101,7 +178,9 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
     props: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
     packed = props.get("custom_dimensions")
     if isinstance(packed, str):
-        fields = _parse_literal(packed)
+        fields = read_packed(packed)
+        if fields is None:
+            fields = _parse_literal(packed)
         if isinstance(fields, dict):
             return _from_fields(fields, "1.5")
         match = _REQUEST_ID.search(packed)
@@ -114,9 +193,9 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
     if isinstance(packed, Mapping):
         return _from_fields(packed, "1.5")
     record = _from_fields(props, "1.4")
-    for key in ("Input", "Prediction"):
+    for key, decoded_from in (("Input", record.input_json), ("Prediction", record.prediction_json)):
         value = props.get(key)
-        if isinstance(value, str) and len(value) >= APP_INSIGHTS_VALUE_LIMIT and _json_layers(value) is value:
+        if isinstance(value, str) and len(value) >= APP_INSIGHTS_VALUE_LIMIT and decoded_from is None:
             record.truncated = True
             record.raw = value
     return record

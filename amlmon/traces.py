@@ -304,97 +304,6 @@ def _severity(value: Any) -> int | None:
         return None
 
 
-# --- A fast reader for the 1.5.x `custom_dimensions` literal ------------------------------------
-# ast.literal_eval costs ~45 µs per record, more than the rest of a row's handling together. The
-# literal is always `repr()` of a flat dict of strings (plus a tuple of model names), so a small
-# tokenizer reads it in a few µs. Anything it does not fully understand — including every
-# truncated record — goes to amlmon.telemetry's literal-only parser, which stays the reference.
-_LITERAL_TOKEN = re.compile(
-    r"""[ ]*(?:('[^'\\\n\r\x00]*(?:\\[^\r\x00][^'\\\n\r\x00]*)*'|"[^"\\\n\r\x00]*(?:\\[^\r\x00][^"\\\n\r\x00]*)*")|([{}()\[\]:,])"""
-    r"""|(None|True|False)|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?)|(.))""",
-    re.S,
-)
-_CONSTANTS: dict[str, Any] = {"None": None, "True": True, "False": False}
-_Token = tuple[str, str, str, str, str]  # (string, punctuation, constant, number, anything else)
-
-
-class _NotSimple(Exception):
-    pass
-
-
-def fast_literal(text: str) -> Any:
-    """The value of a Python literal made of dicts, tuples, lists, strings, numbers, None and bools;
-    raises ValueError for anything else (the caller then uses the reference parser)."""
-    tokens: list[_Token] = _LITERAL_TOKEN.findall(text)
-    try:
-        value, index = _literal_value(tokens, 0)
-    except (_NotSimple, IndexError, UnicodeError) as exc:
-        raise ValueError("not a simple literal") from exc
-    if index != len(tokens):
-        raise ValueError("trailing text")
-    return value
-
-
-def _literal_string(token: str) -> str:
-    body = token[1:-1]
-    if "\\" not in body:
-        return body
-    # Python's own escape rules (\\, \', \n, \xNN, \uNNNN …); characters beyond Latin-1 survive the
-    # round trip as \u escapes.
-    return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
-
-
-def _literal_value(tokens: list[_Token], index: int) -> tuple[Any, int]:
-    string, punct, const, number, _other = tokens[index]
-    if string:
-        return _literal_string(string), index + 1
-    if const:
-        return _CONSTANTS[const], index + 1
-    if number:
-        return (float(number) if any(c in number for c in ".eE") else int(number)), index + 1
-    if punct == "{":
-        result: dict[Any, Any] = {}
-        index += 1
-        while tokens[index][1] != "}":
-            key, index = _literal_value(tokens, index)
-            if tokens[index][1] != ":" or isinstance(key, dict | list):
-                raise _NotSimple
-            result[key], index = _literal_value(tokens, index + 1)
-            if tokens[index][1] == ",":
-                index += 1
-            elif tokens[index][1] != "}":
-                raise _NotSimple
-        return result, index + 1
-    if punct in ("(", "["):
-        closing = ")" if punct == "(" else "]"
-        items: list[Any] = []
-        index += 1
-        while tokens[index][1] != closing:
-            item, index = _literal_value(tokens, index)
-            items.append(item)
-            if tokens[index][1] == ",":
-                index += 1
-            elif tokens[index][1] != closing:
-                raise _NotSimple
-        if punct == "(" and len(items) == 1 and tokens[index - 1][1] != ",":
-            return items[0], index + 1  # (x) is x, not a tuple
-        return (tuple(items) if punct == "(" else items), index + 1
-    raise _NotSimple
-
-
-def decode_record(properties: dict[str, Any]) -> ModelDataRecord:
-    """amlmon.telemetry.decode_model_data, with the fast reader in front for 1.5.x records."""
-    packed = properties.get("custom_dimensions")
-    if isinstance(packed, str) and packed.startswith("{"):
-        try:
-            fields = fast_literal(packed)
-        except ValueError:
-            fields = None
-        if isinstance(fields, dict):
-            return decode_model_data({"custom_dimensions": fields})
-    return decode_model_data(properties)
-
-
 def target_label(role: str | None, properties: dict[str, Any], model_data: ModelDataRecord | None) -> str:
     """`svc` or `ep/dep`: the 1.4.x server names the service only in its properties."""
     service = properties.get("Service Name")
@@ -419,7 +328,7 @@ def events_from(result: QueryResult, *, model_data: bool) -> list[TraceEvent]:
         if timestamp is None:
             continue
         props = _properties(row[i_props])
-        record = decode_record(props) if model_data else None
+        record = decode_model_data(props) if model_data else None
         role = row[i_role]
         message = row[i_msg]
         item_id = row[i_id]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon.telemetry import APP_INSIGHTS_VALUE_LIMIT, decode_model_data
+from amlmon.telemetry import APP_INSIGHTS_VALUE_LIMIT, decode_model_data, read_packed
 
 
 def packed_15(request_id: str, model_input: object, prediction: object) -> dict[str, str]:
@@ -86,3 +87,73 @@ def test_round_trip_any_json(model_input: object, prediction: object, request_id
 )
 def test_decoder_never_crashes(value: object) -> None:
     decode_model_data(value)  # type: ignore[arg-type]
+
+
+# The fast reader of 1.5.x records: the same answers as ast.literal_eval, or none.
+_FIELD = st.one_of(st.none(), st.text(st.characters(exclude_categories=["Cs"])))
+_SERVER_KEYS = [
+    "Container Id",
+    "Request Id",
+    "Client Request Id",
+    "Workspace Name",
+    "Service Name",
+    "Models",
+    "Input",
+    "Prediction",
+]
+_MODELS = st.one_of(st.none(), st.lists(st.text(max_size=12), max_size=3).map(tuple))
+# Built in the server's own key order (a dict's repr follows insertion order).
+_SERVER_RECORDS = st.tuples(*([_FIELD] * 5), _MODELS, _FIELD, _FIELD).map(
+    lambda values: dict(zip(_SERVER_KEYS, values, strict=True))
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(fields=_SERVER_RECORDS)
+def test_read_packed_reads_every_record_the_server_writes_like_ast_literal_eval(
+    fields: dict[str, Any],
+) -> None:
+    import ast
+
+    text = repr(fields)  # what azureml-inference-server-http 1.5.x logs
+    assert read_packed(text) == ast.literal_eval(text) == fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=_SERVER_RECORDS,
+    cut=st.integers(min_value=0, max_value=400),
+    junk=st.text(max_size=6),
+)
+def test_read_packed_never_accepts_what_python_would_not(fields: dict[str, Any], cut: int, junk: str) -> None:
+    """Cut, extended or spliced records: read_packed answers None or exactly what ast.literal_eval reads."""
+    import ast
+
+    text = repr(fields)
+    for candidate in (text[:cut], text[:cut] + junk + text[cut:], text + junk, junk):
+        fast = read_packed(candidate)
+        if fast is None:
+            continue
+        assert fast == ast.literal_eval(candidate)
+
+
+def test_real_1_5_record_and_its_truncated_form() -> None:
+    import json
+
+    fields = {
+        "Container Id": "c",
+        "Request Id": "r-1",
+        "Client Request Id": None,
+        "Workspace Name": "ws",
+        "Service Name": "svc",
+        "Models": ("churn:1",),
+        "Input": json.dumps(json.dumps({"data": [[1, 'it\'s "quoted" \\ é € \U0001f600']]})),
+        "Prediction": json.dumps([0.5]),
+    }
+    assert read_packed(repr(fields)) == fields
+    record = decode_model_data({"custom_dimensions": repr(fields)})
+    assert record.input == {"data": [[1, 'it\'s "quoted" \\ é € \U0001f600']]} and record.models == [
+        "churn:1"
+    ]
+    cut = decode_model_data({"custom_dimensions": repr(fields)[:60]})
+    assert cut.truncated and cut.request_id == "r-1"

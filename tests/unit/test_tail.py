@@ -496,64 +496,6 @@ def test_bad_regex_is_a_usage_error() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The fast reader of 1.5.x custom_dimensions agrees with Python's literal parser
-# ---------------------------------------------------------------------------------------------------
-_SCALARS = st.one_of(
-    st.text(st.characters(exclude_categories=["Cs"])),
-    st.integers(-(10**6), 10**6),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.none(),
-    st.booleans(),
-)
-_VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.lists(inner, max_size=3).map(tuple),
-        st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    ),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(value=st.dictionaries(st.text(max_size=12), _VALUES, max_size=8))
-def test_fast_literal_reads_every_repr_like_ast_literal_eval(value: dict[str, Any]) -> None:
-    import ast
-
-    text = repr(value)
-    assert traces.fast_literal(text) == ast.literal_eval(text)
-
-
-@settings(max_examples=300, deadline=None)
-@given(text=st.text(max_size=60))
-def test_fast_literal_never_accepts_what_python_would_not(text: str) -> None:
-    import ast
-
-    try:
-        fast = traces.fast_literal(text)
-    except ValueError:
-        return
-    assert fast == ast.literal_eval(text)
-
-
-def test_real_1_5_record_and_its_truncated_form() -> None:
-    import json
-
-    fields = {
-        "Container Id": "c",
-        "Request Id": "r-1",
-        "Models": ("churn:1",),
-        "Input": json.dumps(json.dumps({"data": [[1, 'it\'s "quoted" \\ é €']]})),
-        "Prediction": json.dumps([0.5]),
-    }
-    record = traces.decode_record({"custom_dimensions": repr(fields)})
-    assert record.input == {"data": [[1, 'it\'s "quoted" \\ é €']]} and record.models == ["churn:1"]
-    cut = traces.decode_record({"custom_dimensions": repr(fields)[:60]})
-    assert cut.truncated and cut.request_id == "r-1"
-
-
-# ---------------------------------------------------------------------------------------------------
 # Reading a window in pages
 # ---------------------------------------------------------------------------------------------------
 _AFTER = re.compile(r"timestamp >= datetime\(([^)]+)Z\)")
