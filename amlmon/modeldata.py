@@ -13,14 +13,17 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from amlmon import kql
+from amlmon.background import Background
 from amlmon.datasets import DatasetOutput, model_data_row, row_key
 from amlmon.targets import Schema, Target, telemetry_filter
 from amlmon.telemetry import MODEL_DATA_MESSAGE
 
 if TYPE_CHECKING:
+    from amlmon.azure.logs import QueryResult
     from amlmon.context import AppContext
 
 SERVICE_ROW_CAP = 500_000
@@ -184,7 +187,7 @@ class Puller:
         self.truncated = 0
         self.halvings = 0
 
-    def _query(self, text: str, start: dt.datetime, end: dt.datetime) -> Any:
+    def _query(self, text: str, start: dt.datetime, end: dt.datetime) -> QueryResult:
         from amlmon.azure.logs import run_query
 
         # The timespan is widened by a millisecond each side: the KQL's own where-clause is exact.
@@ -220,12 +223,17 @@ class Puller:
         slices = plan_slices(self.start, self.end, size, counts, slice_rows_target())
         return slices
 
-    def fetch_raw(self, piece: Slice) -> Any:
+    def fetch_raw(self, piece: Slice) -> QueryResult:
         return self._query(
             rows_query(self.targets, self.schema, piece.start, piece.end), piece.start, piece.end
         )
 
-    def fetch(self, piece: Slice, prefetched: Any = None) -> Iterator[dict[str, Any]]:
+    def _prefetch(self, piece: Slice) -> Background[QueryResult]:
+        return Background(partial(self.fetch_raw, piece))
+
+    def fetch(
+        self, piece: Slice, prefetched: Background[QueryResult] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Rows of one slice in time order; halves the slice while the service cuts the answer."""
         result = prefetched.result() if prefetched is not None else self.fetch_raw(piece)
         rows = result.primary.rows
@@ -265,26 +273,16 @@ class Puller:
         ]
         # While one slice is decoded and written, the next is already being fetched: the service's
         # query time overlaps amlmon's own work. At most two slices are in memory.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="amlmon-prefetch") as pool:
-            ahead = pool.submit(self.fetch_raw, todo[0][1]) if todo else None
-            for position, (index, piece) in enumerate(todo):
-                current = ahead
-                ahead = (
-                    pool.submit(self.fetch_raw, todo[position + 1][1]) if position + 1 < len(todo) else None
-                )
-                before = self.truncated
-                name = DatasetOutput.part_name(index)
-                try:
-                    rows = self.output.write_part(name, self.fetch(piece, current), {**piece.to_json()})
-                except BaseException:
-                    if ahead is not None:
-                        ahead.cancel()
-                    raise
-                self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
-                done_rows += rows
-                self.progress(done_rows, expected)
+        ahead = self._prefetch(todo[0][1]) if todo else None
+        for position, (index, piece) in enumerate(todo):
+            current = ahead
+            ahead = self._prefetch(todo[position + 1][1]) if position + 1 < len(todo) else None
+            before = self.truncated
+            name = DatasetOutput.part_name(index)
+            rows = self.output.write_part(name, self.fetch(piece, current), {**piece.to_json()})
+            self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
+            done_rows += rows
+            self.progress(done_rows, expected)
         total = self.output.finish(flatten=self.flatten)
         counted = self.count(self.start, self.end)
         return PullResult(

@@ -22,9 +22,11 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from amlmon import kql
+from amlmon.background import Background
 from amlmon.errors import AmlmonError, UsageError
 from amlmon.targets import Schema, Target, telemetry_filter
 from amlmon.telemetry import MODEL_DATA_MESSAGE, ModelDataRecord, decode_model_data
@@ -427,32 +429,6 @@ def service_fetch(ctx: AppContext, schema: Schema, *, retries: bool = True) -> F
     return fetch
 
 
-class Prefetch:
-    """One query running on a daemon thread (a daemon, so Ctrl-C or a closed pipe never waits for it)."""
-
-    def __init__(self, fetch: Fetch, query: str, timespan: tuple[dt.datetime, dt.datetime]) -> None:
-        import threading
-
-        self._answer: QueryResult | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fetch, query, timespan), daemon=True)
-        self._thread.start()
-
-    def _run(self, fetch: Fetch, query: str, timespan: tuple[dt.datetime, dt.datetime]) -> None:
-        try:
-            self._answer = fetch(query, timespan)
-        except BaseException as exc:  # handed to the reader's thread in result()
-            self._error = exc
-
-    def result(self) -> QueryResult:
-        while self._thread.is_alive():
-            self._thread.join(0.2)  # short joins keep Ctrl-C responsive
-        if self._error is not None:
-            raise self._error
-        assert self._answer is not None
-        return self._answer
-
-
 def _last_timestamp(answer: QueryResult) -> dt.datetime | None:
     table = answer.primary
     if not table.rows or "timestamp" not in table.columns:
@@ -486,7 +462,7 @@ def read_window(
     def pages() -> Iterator[list[TraceEvent]]:
         size, after = page, None
         boundary: set[str] = set()  # ids at `after`, which the next page asks for again
-        pending = Prefetch(fetch, window_query(spec, schema, after=None, page=size), timespan)
+        pending = Background(partial(fetch, window_query(spec, schema, after=None, page=size), timespan))
         while True:
             answer = pending.result()
             if answer.partial_error:
@@ -498,7 +474,9 @@ def read_window(
                 if last == after:
                     size *= 2  # a whole page shares one timestamp: widen rather than loop
                 # Ask for the next page now; the service works on it while this one is printed.
-                pending = Prefetch(fetch, window_query(spec, schema, after=last, page=size), timespan)
+                pending = Background(
+                    partial(fetch, window_query(spec, schema, after=last, page=size), timespan)
+                )
             events = events_from(answer, model_data=spec.model_data)
             yield [e for e in events if e.item_id not in boundary]
             if not more:

@@ -117,7 +117,7 @@ def test_print_query_sends_nothing(cli: Any, emulator: Emulator, seeded: dict[st
     result = cli("stats", NEW, "--print-query", *seeded["scope"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("summarize") >= 9
-    assert '"success"' in result.stdout and "customDimensions" in result.stdout
+    assert '"resultCode"' in result.stdout and "customDimensions" in result.stdout
     assert not [e for e in emulator.requests_since(before) if "/query" in str(e.get("path", ""))]
     la = cli("stats", NEW, "--print-query", "--log-analytics", *seeded["scope"])
     assert "AppRequests" in la.stdout and "Properties" in la.stdout
