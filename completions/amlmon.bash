@@ -6,7 +6,7 @@ _amlmon() {
         word="${COMP_WORDS[i]}"
         if [[ $skip == 1 ]]; then skip=0; continue; fi
         case "$word" in
-            --auth|--bin|--cloud|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--output|--overlap|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-o|-w) skip=1 ;;
+            --auth|--bin|--cloud|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--output|--overlap|--path|--port|--query|--query-byte-limit|--query-row-limit|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-o|-w) skip=1 ;;
             -*) ;;
             *) if _amlmon_is_path "${path:+$path }$word"; then path="${path:+$path }$word"; fi ;;
         esac
@@ -16,7 +16,7 @@ _amlmon() {
         --cloud) COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")); return ;;
         --output) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
         -o) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        --bin|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--overlap|--path|--port|--query|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-w) COMPREPLY=(); return ;;
+        --bin|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--overlap|--path|--port|--query|--query-byte-limit|--query-row-limit|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-w) COMPREPLY=(); return ;;
     esac
     local words=""
     case "$path" in
@@ -35,7 +35,7 @@ _amlmon() {
         "emulator faults clear") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults list") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator seed") words="--sub --rg --ws --services --hours --rate --generation --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
-        "emulator settings") words="--ingestion-delay --jitter --reset --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "emulator settings") words="--ingestion-delay --jitter --query-row-limit --query-byte-limit --reset --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator start") words="--port --host --data --detach --ingestion-delay --jitter --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator status") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator stop") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;

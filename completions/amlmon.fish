@@ -215,7 +215,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'diagnostics status'" -l no-color
 complete -c amlmon -n "test (__amlmon_path) = 'diagnostics status'" -a "(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"
 complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a faults -d 'Inject faults (429, 5xx, slow, reset, token expiry) into emulator routes.'
 complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a seed -d 'Write realistic synthetic telemetry in bulk (creates the workspace if missing).'
-complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a settings -d 'Show or change a running emulator\'s settings (ingestion delay and jitter, operation timing).'
+complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a settings -d 'Show or change a running emulator\'s settings (ingestion delay and jitter, query caps).'
 complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a start -d 'Start the emulator (foreground unless --detach). Then use `--cloud local` (or AMLMON_CLOUD=local).'
 complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a status -d 'Whether an emulator is running, where, and since when (exit 3 when not running).'
 complete -c amlmon -n "test (__amlmon_path) = 'emulator'" -a stop -d 'Stop the emulator and every inference server it started.'
@@ -332,6 +332,8 @@ complete -c amlmon -n "test (__amlmon_path) = 'emulator seed'" -l only-show-erro
 complete -c amlmon -n "test (__amlmon_path) = 'emulator seed'" -l no-color
 complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l ingestion-delay -r
 complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l jitter -r
+complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l query-row-limit -r
+complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l query-byte-limit -r
 complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l reset
 complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l data -r
 complete -c amlmon -n "test (__amlmon_path) = 'emulator settings'" -l help

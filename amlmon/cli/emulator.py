@@ -121,13 +121,25 @@ def settings_command(
     jitter: str | None = typer.Option(
         None, "--jitter", help="Random extra ingestion delay up to this, e.g. 20s."
     ),
-    reset: bool = typer.Option(False, "--reset", help="No ingestion delay and no jitter."),
+    query_row_limit: int | None = typer.Option(
+        None, "--query-row-limit", min=1, help="Rows a query answer holds before it is cut (Azure: 500000)."
+    ),
+    query_byte_limit: int | None = typer.Option(
+        None, "--query-byte-limit", min=1, help="Bytes a query answer holds before it is cut (Azure: ~64 MB)."
+    ),
+    reset: bool = typer.Option(False, "--reset", help="Azure's defaults: no ingestion delay, Azure's caps."),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
 ) -> None:
-    """Show or change a running emulator's settings (ingestion delay and jitter, operation timing)."""
+    """Show or change a running emulator's settings (ingestion delay and jitter, query caps)."""
     admin = _admin(data)
-    changes: dict[str, float] = {"ingestionDelay": 0.0, "jitter": 0.0} if reset else {}
+    changes: dict[str, float | None] = (
+        {"ingestionDelay": 0.0, "jitter": 0.0, "queryRowLimit": None, "queryByteLimit": None} if reset else {}
+    )
     changes.update(_ingestion_settings(ingestion_delay, jitter))
+    if query_row_limit is not None:
+        changes["queryRowLimit"] = query_row_limit
+    if query_byte_limit is not None:
+        changes["queryByteLimit"] = query_byte_limit
     if changes:
         _check(admin.call("PUT", "/_emulator/settings", changes), "changing settings")
     output(_check(admin.call("GET", "/_emulator/settings"), "reading settings"))

@@ -3,7 +3,8 @@
 Answers like the service (see the sdk-js recordings): `{"tables":[{"name":"PrimaryResult","columns",
 "rows"}]}` with KQL types; 400 BadArgumentError → SyntaxError/SYN0002 or SemanticError/SEM0100 with line
 and position; 504 GatewayTimeout when the query outlives `Prefer: wait=N`; past 500,000 rows (or ~64 MB)
-a partial result with an `error` beside the tables.
+a partial result with an `error` beside the tables. The settings `queryRowLimit` and `queryByteLimit`
+lower those caps, so tests can meet them without half a million rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 import threading
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -232,7 +234,11 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
     timer = threading.Timer(wait, cursor.interrupt)
     timer.start()
     try:
-        columns, types, rows = _execute(cursor, rewrite_kql(query))
+        limits = _Limits(
+            rows=int(state.number("queryRowLimit", MAX_ROWS)),
+            size=int(state.number("queryByteLimit", MAX_BYTES)),
+        )
+        columns, types, rows = _execute(cursor, rewrite_kql(query), limits.rows)
     except _Interrupted:
         response = error(
             504,
@@ -250,15 +256,23 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
         timer.cancel()
         store.release(cursor, schema)
     headers = {"Preference-Applied": f"wait={wait}"} if request.header("Prefer") else {}
-    return json_response(200, _answer(columns, types, rows), headers)
+    return json_response(200, _answer(columns, types, rows, limits), headers)
 
 
 class _Interrupted(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """What one answer may hold before the service cuts it (the query API's 500,000 rows / 64 MB)."""
+
+    rows: int = MAX_ROWS
+    size: int = MAX_BYTES
+
+
 def _execute(
-    cursor: duckdb.DuckDBPyConnection, query: str
+    cursor: duckdb.DuckDBPyConnection, query: str, max_rows: int = MAX_ROWS
 ) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
     import duckdb_kql
 
@@ -266,7 +280,7 @@ def _execute(
         relation = duckdb_kql.query(cursor, query)
         columns = list(relation.columns)
         types = [str(t) for t in relation.types]
-        rows = relation.limit(MAX_ROWS + 1).fetchall()
+        rows = relation.limit(max_rows + 1).fetchall()
     except duckdb_kql.KqlSyntaxError as exc:
         raise QueryRejected(_syntax_error(query, exc)) from None
     except duckdb.InterruptException:
@@ -385,20 +399,22 @@ def _cell(value: Any, kind: str) -> Any:
     return value
 
 
-def _answer(columns: list[str], types: list[str], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+def _answer(
+    columns: list[str], types: list[str], rows: list[tuple[Any, ...]], limits: _Limits = _Limits()
+) -> dict[str, Any]:
     keep = [i for i, name in enumerate(columns) if name not in HIDDEN_COLUMNS]
     kinds = [kql_type(types[i]) for i in keep]
     partial = None
-    if len(rows) > MAX_ROWS:
-        rows = rows[:MAX_ROWS]
-        partial = "Query result set has exceeded the internal record count limit 500000 records"
+    if len(rows) > limits.rows:
+        rows = rows[: limits.rows]
+        partial = f"Query result set has exceeded the internal record count limit {limits.rows} records"
     out_rows = []
     size = 0
     for row in rows:
         cells = [_cell(row[i], kinds[n]) for n, i in enumerate(keep)]
         size += len(json.dumps(cells, default=str))
-        if size > MAX_BYTES:
-            partial = "Query result set has exceeded the internal data size limit 67108864 bytes"
+        if size > limits.size:
+            partial = f"Query result set has exceeded the internal data size limit {limits.size} bytes"
             break
         out_rows.append(cells)
     body: dict[str, Any] = {

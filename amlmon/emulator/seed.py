@@ -2,8 +2,9 @@
 
 `POST /_emulator/telemetry/seed` {"subscription","resourceGroup","workspace","services":[name | "ep/dep"],
 "hours","ratePerMinute","generation":"1.5"|"1.4"|"mixed","seed"?,"failureRate"?:{name: rate},
-"latencyMs"?:{name: median}} → {"rows":{table: n},"truth":{name:{requests, failures, p50, p95, p99,
-exceptions, modelData}}, "seconds"}.
+"latencyMs"?:{name: median},"kinds"?:[requests|prints|exceptions|modelData|dependencies],"digest"?:bool}
+→ {"rows":{table: n},"truth":{name:{requests, failures, p50, p95, p99, exceptions, modelData}},
+"modelDataDigest"?, "seconds"}.
 
 Layouts (AZURE-FACTS.md): 1.5.x requests carry placeholders (success true, duration 0, resultCode "0")
 and the real values in properties; model data is one `custom_dimensions` Python-literal string (Input
@@ -14,6 +15,7 @@ separate model-data properties. Percentiles in the truth are nearest-rank over t
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import random
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from amlmon.emulator.server import EmulatorState
 
 VALUE_LIMIT = 8192
+# What a seed writes per simulated request (the body's `kinds` picks some; default all).
+ROW_KINDS = frozenset({"requests", "prints", "exceptions", "modelData", "dependencies"})
 LARGE_INPUT_EVERY = 250  # one request in this many sends an input too large for 1.5.x's 8,192 characters
 
 
@@ -120,8 +124,11 @@ def _seed(state: EmulatorState, request: Request) -> Response:
         targets = [str(t) for t in body.get("services") or []]
         hours = float(body.get("hours", 24))
         rate = float(body.get("ratePerMinute", 10))
+        kinds = frozenset(body.get("kinds") or ROW_KINDS)
     except (KeyError, TypeError, ValueError) as exc:
         return _bad(400, f"bad seed request: {exc}")
+    if not kinds <= ROW_KINDS:
+        return _bad(400, f"bad seed request: kinds must be among {', '.join(sorted(ROW_KINDS))}")
     workspace = resources(state).get(ws_id)
     if workspace is None:
         return _bad(404, f"workspace {ws_id} does not exist")
@@ -130,6 +137,7 @@ def _seed(state: EmulatorState, request: Request) -> Response:
     if component is None:
         return _bad(400, f"workspace {body['workspace']} has no Application Insights resource")
     rng = random.Random(body.get("seed", 1))
+    digest_lines: list[str] | None = [] if body.get("digest") else None
     columns = _Columns()
     truth: dict[str, Any] = {}
     generation = str(body.get("generation", "mixed"))
@@ -146,6 +154,8 @@ def _seed(state: EmulatorState, request: Request) -> Response:
             rate=rate,
             failure_rate=float((body.get("failureRate") or {}).get(target, 0.02)),
             median_ms=float((body.get("latencyMs") or {}).get(target, rng.uniform(40, 200))),
+            kinds=kinds,
+            digest_lines=digest_lines,
         )
     store = telemetry(state)
     counts = {}
@@ -153,9 +163,10 @@ def _seed(state: EmulatorState, request: Request) -> Response:
         counts[table] = columns.count(table)
         if counts[table]:
             store.insert_arrow(table, columns.arrow(table))
-    return json_response(
-        200, {"rows": counts, "truth": truth, "seconds": round(time.perf_counter() - started, 3)}
-    )
+    answer: dict[str, Any] = {"rows": counts, "truth": truth}
+    if digest_lines is not None:
+        answer["modelDataDigest"] = model_data_digest(digest_lines)
+    return json_response(200, {**answer, "seconds": round(time.perf_counter() - started, 3)})
 
 
 def _seed_target(
@@ -170,6 +181,8 @@ def _seed_target(
     rate: float,
     failure_rate: float,
     median_ms: float,
+    kinds: frozenset[str] = ROW_KINDS,
+    digest_lines: list[str] | None = None,
 ) -> dict[str, Any]:
     service, _, deployment = target.partition("/")
     now = utcnow()
@@ -204,15 +217,20 @@ def _seed_target(
             "_IngestionTime": ingested,
             "OperationId": request_id.replace("-", ""),
         }
-        _request_row(columns, base, layout, labels, request_id, duration, failed)
-        _print_row(columns, base, layout, labels, request_id)
+        if "requests" in kinds:
+            _request_row(columns, base, layout, labels, request_id, duration, failed)
+        if "prints" in kinds:
+            _print_row(columns, base, layout, labels, request_id)
         if failed:
             failures += 1
-            _exception_row(columns, base, layout, labels, request_id)
-        else:
+            if "exceptions" in kinds:
+                _exception_row(columns, base, layout, labels, request_id)
+        elif "modelData" in kinds:
             model_data += 1
-            _model_data_row(columns, base, layout, labels, request_id, rng, service)
-        if rng.random() < 0.2:
+            line = _model_data_row(columns, base, layout, labels, request_id, rng, service)
+            if digest_lines is not None:
+                digest_lines.append(line)
+        if rng.random() < 0.2 and "dependencies" in kinds:
             _dependency_row(columns, base, rng)
     ordered = sorted(durations)
     return {
@@ -225,6 +243,20 @@ def _seed_target(
         "modelData": model_data,
         "generation": layout,
     }
+
+
+def model_data_digest(lines: list[str]) -> str:
+    """One hash of every model data record's `request id, input, prediction` (see digest_line), in any
+    order: a test that pulled the records back compares contents without shipping them."""
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
+def digest_line(request_id: str, model_input: Any, prediction: Any, truncated: bool) -> str:
+    """A record as the digest sees it: JSON canonical (sorted keys, no spaces); a cut record by its id."""
+    if truncated:
+        return f"{request_id}\ttruncated"
+    canonical = json.dumps([model_input, prediction], sort_keys=True, separators=(",", ":"))
+    return f"{request_id}\t{canonical}"
 
 
 _ITEM_IDS = random.Random()
@@ -325,7 +357,7 @@ def _model_data_row(
     request_id: str,
     rng: random.Random,
     service: str,
-) -> None:
+) -> str:
     large = rng.randrange(LARGE_INPUT_EVERY) == 0
     width = 2000 if large else 4
     features = [[round(rng.uniform(0, 10), 3) for _ in range(width)]]
@@ -344,8 +376,10 @@ def _model_data_row(
         "Input": json.dumps(json.dumps(model_input)),
         "Prediction": json.dumps(prediction),
     }
+    packed = repr(fields)
+    truncated = layout == "1.5" and len(packed) > VALUE_LIMIT
     if layout == "1.5":
-        props: dict[str, Any] = {"custom_dimensions": repr(fields)[:VALUE_LIMIT]}
+        props: dict[str, Any] = {"custom_dimensions": packed[:VALUE_LIMIT]}
         if "Deployment Name" in labels:
             props["Deployment Name"] = labels["Deployment Name"]
     else:
@@ -354,6 +388,7 @@ def _model_data_row(
         props["Input"] = json.dumps(model_input)
     row["Properties"] = json.dumps(props)
     columns.add("AppTraces", row)
+    return digest_line(request_id, model_input, prediction, truncated)
 
 
 def _dependency_row(columns: _Columns, base: dict[str, Any], rng: random.Random) -> None:

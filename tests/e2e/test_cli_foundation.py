@@ -209,6 +209,10 @@ def test_emulator_lifecycle_from_the_cli(tmp_path: Path) -> None:
         assert status.returncode == 0 and json.loads(status.stdout)["endpoint"].startswith(
             "https://127.0.0.1:"
         )
+        capped = run("emulator", "settings", "--data", str(data), "--query-row-limit", "100", "-o", "json")
+        assert capped.returncode == 0 and json.loads(capped.stdout)["queryRowLimit"] == 100
+        reset = run("emulator", "settings", "--data", str(data), "--reset", "-o", "json")
+        assert reset.returncode == 0 and json.loads(reset.stdout)["queryRowLimit"] is None
     finally:
         stopped = run("emulator", "stop", "--data", str(data))
     assert stopped.returncode == 0, stopped.stderr

@@ -484,3 +484,137 @@ def _pull_with_outage_after(
         stop.set()
         thread.join()
         emulator.admin("DELETE", "/_emulator/faults")
+
+
+def test_pull_halves_a_slice_the_service_cuts(
+    cli: Any, emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    expected = sum(int(t.get("modelData", 0)) for t in pulled_ws["truth"].values())
+    args = [*pulled_ws["args"], "--since", "3h", "--until", _now_iso(), "-o", "json"]
+    whole = cli("data", "pull", *args, "--out", str(tmp_path / "whole.parquet"))
+    assert whole.exit_code == 0, whole.stderr
+    try:
+        # Answers cut at 40 rows while amlmon plans slices of ~200: every slice comes back cut.
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": 40})
+        cut = cli(
+            "data",
+            "pull",
+            *args,
+            "--out",
+            str(tmp_path / "cut.parquet"),
+            env={"AMLMON_DATA_SLICE_ROWS": "200"},
+        )
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": None})
+    assert cut.exit_code == 0, cut.stderr
+    summary = cut.json()
+    assert summary["halvings"] > 0 and summary["rows"] == expected and summary["verified"] is True
+    assert list(datasets.read_rows(tmp_path / "cut.parquet")) == list(
+        datasets.read_rows(tmp_path / "whole.parquet")
+    )
+
+
+def _now_iso() -> str:
+    """Now, a fixed --until: runs compared with each other read the same range (the seed ends now)."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parts_done(out: Path) -> int:
+    try:
+        checkpoint = json.loads(
+            out.with_name(f".{out.name}.amlmon-parts").joinpath("checkpoint.json").read_text()
+        )
+    except (OSError, ValueError):
+        return 0
+    return len(checkpoint.get("parts", {}))
+
+
+def _digest_of(path: Path) -> str:
+    """The seed's model data digest, computed from a pulled Parquet file."""
+    import pyarrow.parquet as pq
+
+    from amlmon.emulator.seed import digest_line, model_data_digest
+
+    table = pq.read_table(path, columns=["request_id", "input", "prediction", "truncated"])
+    lines = [
+        digest_line(
+            row["request_id"],
+            None if row["truncated"] else json.loads(row["input"]),
+            None if row["truncated"] else json.loads(row["prediction"]),
+            bool(row["truncated"]),
+        )
+        for row in table.to_pylist()
+    ]
+    return model_data_digest(lines)
+
+
+def test_pull_of_over_half_a_million_rows_survives_a_kill_and_matches_the_seed(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """More rows than one answer may hold (500,000): sliced, every row once, the seed's contents; a pull
+    killed mid-run (SIGKILL, no clean-up) and resumed writes the same file as an uninterrupted one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    ws = emulator.create_workspace(
+        "big", services=[{"name": "big-a", "computeType": "ACI"}, {"name": "big-b", "computeType": "AKS"}]
+    )
+    status, seeded = emulator.admin(
+        "POST",
+        "/_emulator/telemetry/seed",
+        {
+            "subscription": ws["subscription"],
+            "resourceGroup": ws["resourceGroup"],
+            "workspace": ws["name"],
+            "services": ["big-a", "big-b"],
+            "hours": 2,
+            "ratePerMinute": 2100,  # 2 × 2,100 × 120 = 504,000 requests, each with its model data record
+            "failureRate": {"big-a": 0, "big-b": 0},
+            "generation": "mixed",
+            "kinds": ["modelData"],
+            "digest": True,
+            "seed": 7,
+        },
+        timeout=600,
+    )
+    assert status == 200, seeded
+    expected = sum(int(t["modelData"]) for t in seeded["truth"].values())
+    assert expected > 500_000
+    args = ["data", "pull", *ws["scope"], "--since", "3h", "--until", _now_iso(), "-o", "json"]
+
+    whole = tmp_path / "whole.parquet"
+    result = cli(*args, "--out", str(whole))
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    assert (summary["rows"], summary["counted"], summary["verified"]) == (expected, expected, True)
+    assert summary["slices"] > 1
+    assert _digest_of(whole) == seeded["modelDataDigest"], "the same records as the seed, each once"
+
+    out = tmp_path / "resumed.parquet"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
+        env={**os.environ, **emulator.env()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while _parts_done(out) < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "the pull ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert not out.exists() and 3 <= _parts_done(out) < summary["slices"]
+    resumed = cli(*args, "--out", str(out), "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.json()["rows"] == expected
+    assert pq.read_table(out).equals(pq.read_table(whole)), (
+        "resume gives the same file as an uninterrupted run"
+    )

@@ -226,3 +226,26 @@ def test_over_500000_rows_is_a_partial_result(emulator: Emulator) -> None:
     assert isinstance(result, LogsQueryPartialResult)
     assert len(result.partial_data[0].rows) == 500000
     assert result.partial_error is not None
+
+
+def test_lowered_caps_cut_answers_by_rows_and_by_bytes(emulator: Emulator) -> None:
+    from azure.monitor.query import LogsQueryPartialResult
+
+    ws = _workspace(emulator)
+    client = _client(emulator)
+    try:
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": 100})
+        by_rows = client.query_workspace(ws["customerId"], "range x from 1 to 101 step 1", timespan=None)
+        assert isinstance(by_rows, LogsQueryPartialResult) and len(by_rows.partial_data[0].rows) == 100
+        assert "100 records" in str(by_rows.partial_error)
+        whole = client.query_workspace(ws["customerId"], "range x from 1 to 100 step 1", timespan=None)
+        assert not isinstance(whole, LogsQueryPartialResult) and len(whole.tables[0].rows) == 100
+
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": None, "queryByteLimit": 1000})
+        by_size = client.query_workspace(
+            ws["customerId"], 'range x from 1 to 100 step 1 | extend pad = strrep("p", 50)', timespan=None
+        )
+        assert isinstance(by_size, LogsQueryPartialResult)
+        assert 0 < len(by_size.partial_data[0].rows) < 100 and "1000 bytes" in str(by_size.partial_error)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": None, "queryByteLimit": None})
