@@ -39,17 +39,9 @@ def iso(value: dt.datetime) -> str:
 
 
 def new_workspace(emulator: Emulator, label: str, **extra: Any) -> dict[str, Any]:
-    """A workspace of the test's own; returns the admin answer plus `scope` (the CLI's -g/-w flags)."""
-    suffix = uuid.uuid4().hex[:8]
-    body = {
-        "subscription": str(uuid.uuid4()),
-        "resourceGroup": f"rg-{label}-{suffix}",
-        "name": f"ws-{label}-{suffix}",
-    }
-    status, created = emulator.admin("POST", "/_emulator/workspaces", {**body, **extra})
-    assert status in (200, 201), created
-    scope = ["--subscription", body["subscription"], "-g", body["resourceGroup"], "-w", body["name"]]
-    return {**created, "scope": scope, "ikey": created["instrumentationKey"].lower()}
+    """Emulator.create_workspace, plus `ikey`: the instrumentation key envelopes carry (lower case)."""
+    created = emulator.create_workspace(label, **extra)
+    return {**created, "ikey": created["instrumentationKey"].lower()}
 
 
 def trace(
