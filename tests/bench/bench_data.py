@@ -15,11 +15,10 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import report, running_emulator
+from tests.bench.common import report, running_emulator, seeded_workspace
 
 SERVICES = ["bench-a", "bench-b"]
 RATE_PER_MINUTE = 50  # per service: 2 × 50 × 60 × 24 × 7 = 1,008,000 requests, one model data record each
@@ -56,42 +55,15 @@ def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, s
 
 
 def _measure(em: Any, tmp: Path) -> int:
-    suffix = uuid.uuid4().hex[:6]
-    ws = {
-        "subscription": str(uuid.uuid4()),
-        "resourceGroup": f"rg-bench-{suffix}",
-        "name": f"ws-bench-{suffix}",
-    }
-    services = [{"name": name, "computeType": "ACI"} for name in SERVICES]
-    status, created = em.admin("POST", "/_emulator/workspaces", {**ws, "services": services})
-    if status not in (200, 201):
-        print(f"could not create the workspace: {status} {created}", file=sys.stderr)
-        return 1
-    started = time.perf_counter()
-    status, seeded = em.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "services": SERVICES,
-            "hours": HOURS,
-            "ratePerMinute": RATE_PER_MINUTE,
-            "generation": "mixed",
-            "seed": 1,
-        },
-        timeout=1800,
+    ws, seeded = seeded_workspace(
+        em, "bench-data", SERVICES, hours=HOURS, ratePerMinute=RATE_PER_MINUTE, generation="mixed", seed=1
     )
-    if status != 200:
-        print(f"seeding failed: {status} {seeded}", file=sys.stderr)
-        return 1
     expected = sum(int(t.get("modelData", 0)) for t in seeded["truth"].values())
-    print(f"   seeded {expected} model data records in {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"   seeded {expected} model data records in {seeded['wallSeconds']:.0f} s", flush=True)
     end = dt.datetime.now(dt.UTC).replace(microsecond=0)
     start = end - dt.timedelta(hours=HOURS + 1)
     env = {**os.environ, **em.env(), "PYTHONDONTWRITEBYTECODE": "1"}
-    common = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"], "-o", "json"]
+    common = [*ws["scope"], "-o", "json"]
 
     def pull(since: dt.datetime, out: Path) -> tuple[float, float, dict[str, Any]]:
         args = [sys.executable, "-m", "amlmon", "data", "pull", *common, "--out", str(out)]
@@ -105,7 +77,7 @@ def _measure(em: Any, tmp: Path) -> int:
         print(f"data pull wrote {summary['rows']} rows, the seed made {expected}", file=sys.stderr)
         return 1
     plan = {
-        "appInsightsId": created["appInsightsId"],
+        "appInsightsId": ws["appInsightsId"],
         "start": start.isoformat(),
         "end": end.isoformat(),
         "slices": summary["slices"],

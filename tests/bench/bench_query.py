@@ -25,10 +25,9 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
-from tests.bench.common import median_seconds, report, report_budget, running_emulator
+from tests.bench.common import median_seconds, report, report_budget, running_emulator, seeded_workspace
 from tests.conftest import REPO_ROOT, run_cli
 
 SERVICES = ["bench-a", "bench-b"]
@@ -40,38 +39,15 @@ def main() -> int:
         return _measure(emulator)
 
 
-def _workspace(em: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    suffix = uuid.uuid4().hex[:6]
-    ws = {"subscription": str(uuid.uuid4()), "resourceGroup": f"rg-bq-{suffix}", "name": f"ws-bq-{suffix}"}
-    services = [{"name": name, "computeType": "ACI"} for name in SERVICES]
-    status, created = em.admin("POST", "/_emulator/workspaces", {**ws, "services": services})
-    if status not in (200, 201):
-        raise RuntimeError(f"could not create the workspace: {status} {created}")
-    return ws, created
-
-
-def _seed(em: Any, ws: dict[str, Any], rows: int) -> int:
+def _seed(em: Any, rows: int) -> tuple[dict[str, Any], int]:
+    """A workspace with ~`rows` model data records in the last day: (workspace, records)."""
     per_minute = max(1, round(rows / (len(SERVICES) * 24 * 60)))
-    started = time.perf_counter()
-    status, seeded = em.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "services": SERVICES,
-            "hours": 23,  # inside --since 1d however long the bench takes
-            "ratePerMinute": per_minute,
-            "generation": "mixed",
-            "seed": 5,
-        },
-        timeout=1800,
+    # 23 hours: inside --since 1d however long the bench takes
+    ws, seeded = seeded_workspace(
+        em, "bq", SERVICES, hours=23, ratePerMinute=per_minute, generation="mixed", seed=5
     )
-    if status not in (200, 201):
-        raise RuntimeError(f"could not seed: {status} {seeded}")
-    print(f"(seeded {seeded['rows']} in {time.perf_counter() - started:.1f} s)", flush=True)
-    return sum(int(truth.get("modelData", 0)) for truth in seeded["truth"].values())
+    print(f"(seeded {seeded['rows']} in {seeded['wallSeconds']:.1f} s)", flush=True)
+    return ws, sum(int(truth.get("modelData", 0)) for truth in seeded["truth"].values())
 
 
 def _cli(args: list[str], env: dict[str, str]) -> str:
@@ -86,15 +62,14 @@ def _measure(em: Any) -> int:
 
     from amlmon import traces as domain
 
-    ws, created = _workspace(em)
     wanted = int(os.environ.get("AMLMON_BENCH_ROWS", "1000000"))
-    records = _seed(em, ws, wanted)
+    ws, records = _seed(em, wanted)
     print(f"({records:,} model data records in the seed)", flush=True)
     env = em.env()
     os.environ.update(env)
-    scope = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"]]
+    scope = ws["scope"]
     client = LogsQueryClient(em.credential(), endpoint=em.endpoint + "/v1", connection_verify=em.ca_path)
-    resource = created["appInsightsId"]
+    resource = ws["appInsightsId"]
     day = dt.timedelta(days=1)
     ok = True
 
@@ -149,8 +124,8 @@ def _measure(em: Any) -> int:
         )
 
     # --- follow: one idle poll ------------------------------------------------------------------
-    ok &= _poll_cost(em, client, ws, created, env, scope)
-    ok &= _follow_latency(em, created, env, scope)
+    ok &= _poll_cost(em, client, ws, env, scope)
+    ok &= _follow_latency(em, ws, env, scope)
     return 0 if ok else 1
 
 
@@ -164,9 +139,7 @@ def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _poll_cost(
-    em: Any, client: Any, ws: dict[str, Any], created: dict[str, Any], env: dict[str, str], scope: list[str]
-) -> bool:
+def _poll_cost(em: Any, client: Any, ws: dict[str, Any], env: dict[str, str], scope: list[str]) -> bool:
     """One poll of an idle stream, overlap re-read included, vs the bare client running that query."""
     from amlmon import traces as domain
     from amlmon.cli.common import set_app_context
@@ -174,7 +147,7 @@ def _poll_cost(
     from amlmon.context import AppContext
 
     now = dt.datetime.now(dt.UTC)
-    ikey = created["instrumentationKey"].lower()
+    ikey = ws["instrumentationKey"].lower()
     envelopes = [_trace(ikey, f"poll-{n}", now - dt.timedelta(seconds=n % 50)) for n in range(2000)]
     em.admin("POST", "/_emulator/telemetry/rows", {"instrumentationKey": ikey, "envelopes": envelopes})
     spec = domain.TraceFilter(start=now - dt.timedelta(minutes=5))
@@ -193,9 +166,7 @@ def _poll_cost(
         follower.poll()  # the backlog; from here on every poll re-reads the overlap and prints nothing
         query = domain.follow_query(spec, "classic", ingested_after=follower.state.lower_bound)
         timespan = (spec.start, now + dt.timedelta(hours=1))
-        base = median_seconds(
-            lambda: client.query_resource(created["appInsightsId"], query, timespan=timespan)
-        )
+        base = median_seconds(lambda: client.query_resource(ws["appInsightsId"], query, timespan=timespan))
         took = median_seconds(follower.poll)
         return report(
             "traces --follow, one idle poll (2,000 rows in the overlap)",
@@ -222,10 +193,10 @@ def _trace(ikey: str, message: str, at: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _follow_latency(em: Any, created: dict[str, Any], env: dict[str, str], scope: list[str]) -> bool:
+def _follow_latency(em: Any, ws: dict[str, Any], env: dict[str, str], scope: list[str]) -> bool:
     """An event becomes queryable → its line appears: at most one poll interval plus one second."""
     interval = 1.0
-    ikey = created["instrumentationKey"].lower()
+    ikey = ws["instrumentationKey"].lower()
     process = subprocess.Popen(
         [
             sys.executable,

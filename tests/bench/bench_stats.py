@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
-import time
-import uuid
 from collections.abc import Callable
+from typing import Any
 
-from tests.bench.common import median_seconds, report, running_emulator
+from tests.bench.common import median_seconds, report, running_emulator, seeded_workspace
 from tests.conftest import run_cli
 
 SERVICES = ["bench-a", "bench-b"]
@@ -35,47 +33,17 @@ def main() -> int:
 def _measure(emulator: object) -> int:
     from azure.monitor.query import LogsQueryClient
 
-    em = emulator  # typed loosely: tests.conftest.Emulator
-    suffix = uuid.uuid4().hex[:6]
-    ws = {
-        "subscription": str(uuid.uuid4()),
-        "resourceGroup": f"rg-bench-{suffix}",
-        "name": f"ws-bench-{suffix}",
-    }
-    services = [{"name": name, "computeType": "ACI"} for name in SERVICES]
-    status, created = em.admin("POST", "/_emulator/workspaces", {**ws, "services": services})  # type: ignore[attr-defined]
-    if status not in (200, 201):
-        print(f"could not create the workspace: {status} {created}", file=sys.stderr)
-        return 1
-    started = time.perf_counter()
-    status, seeded = em.admin(  # type: ignore[attr-defined]
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "services": SERVICES,
-            "hours": 24 * 7,
-            "ratePerMinute": RATE_PER_MINUTE,
-            "generation": "mixed",
-            "seed": 3,
-        },
-        timeout=1800,
+    em: Any = emulator  # tests.conftest.Emulator
+    ws, seeded = seeded_workspace(
+        em, "bench-stats", SERVICES, hours=24 * 7, ratePerMinute=RATE_PER_MINUTE, generation="mixed", seed=3
     )
-    if status not in (200, 201):
-        print(f"could not seed: {status} {seeded}", file=sys.stderr)
-        return 1
-    counts = seeded["rows"]
-    rows = int(counts.get("AppRequests", counts.get("requests", 0)))
-    print(f"(seeded {rows:,} requests in {time.perf_counter() - started:.1f} s)", flush=True)
+    rows = int(seeded["rows"]["AppRequests"])
+    print(f"(seeded {rows:,} requests in {seeded['wallSeconds']:.1f} s)", flush=True)
 
-    client = LogsQueryClient(em.credential(), endpoint=em.endpoint + "/v1", connection_verify=em.ca_path)  # type: ignore[attr-defined]
+    client = LogsQueryClient(em.credential(), endpoint=em.endpoint + "/v1", connection_verify=em.ca_path)
 
     def bare(kql: str) -> Callable[[], None]:
-        return lambda: client.query_resource(
-            created["appInsightsId"], kql, timespan=dt.timedelta(days=7, hours=1)
-        )
+        return lambda: client.query_resource(ws["appInsightsId"], kql, timespan=dt.timedelta(days=7, hours=1))
 
     by_hand = bare(
         "requests\n"
@@ -85,8 +53,8 @@ def _measure(emulator: object) -> int:
         "| summarize n = count(), failures = countif(failed), p95 = percentile(ms, 95)"
     )
     standard_only = bare("requests | summarize n = count(), p95 = percentile(duration, 95)")
-    scope = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"], "-o", "json"]
-    env = em.env()  # type: ignore[attr-defined]
+    scope = [*ws["scope"], "-o", "json"]
+    env = em.env()
 
     def stats() -> None:
         result = run_cli(["stats", "--since", "7d", *scope], env)

@@ -57,3 +57,27 @@ def running_emulator(label: str) -> Iterator[tuple[Any, Path]]:
             yield emulator, Path(tmp)
         finally:
             stop_emulator(emulator)
+
+
+def seeded_workspace(
+    em: Any, label: str, services: list[str], **seed: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A workspace with ACI services (Emulator.create_workspace: the admin answer plus `subscription`,
+    `resourceGroup`, `name`, `scope`) and the seed's answer, with `wallSeconds` the seeding took."""
+    ws = em.create_workspace(label, services=[{"name": name, "computeType": "ACI"} for name in services])
+    started = time.perf_counter()
+    status, seeded = em.admin(
+        "POST",
+        "/_emulator/telemetry/seed",
+        {
+            "subscription": ws["subscription"],
+            "resourceGroup": ws["resourceGroup"],
+            "workspace": ws["name"],
+            "services": services,
+            **seed,
+        },
+        timeout=1800,
+    )
+    if status != 200:
+        raise RuntimeError(f"could not seed: {status} {seeded}")
+    return ws, {**seeded, "wallSeconds": time.perf_counter() - started}
