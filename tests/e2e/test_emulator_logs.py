@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,14 +18,7 @@ from tests.conftest import Emulator
 
 
 def _workspace(emulator: Emulator) -> dict[str, Any]:
-    name = "logs" + uuid.uuid4().hex[:8]
-    status, created = emulator.admin(
-        "POST",
-        "/_emulator/workspaces",
-        {"subscription": str(uuid.uuid4()), "resourceGroup": "rg-" + name, "name": name},
-    )
-    assert status in (200, 201), created
-    return dict(created)
+    return emulator.create_workspace("logs")
 
 
 def _client(emulator: Emulator) -> Any:
@@ -249,3 +243,24 @@ def test_lowered_caps_cut_answers_by_rows_and_by_bytes(emulator: Emulator) -> No
         assert 0 < len(by_size.partial_data[0].rows) < 100 and "1000 bytes" in str(by_size.partial_error)
     finally:
         emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": None, "queryByteLimit": None})
+
+
+# Streams (interruptible at once), ~10 s to the end: long past a 1-second `Prefer: wait`.
+SLOW_KQL = (
+    'range x from 1 to 3000000 step 1 | extend s = strrep(tostring(x), 300) | where s contains "zz" | count'
+)
+
+
+def test_a_query_outliving_prefer_wait_is_a_504_and_the_service_goes_on(emulator: Emulator) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    ws = _workspace(emulator)
+    client = _client(emulator)
+    started = time.monotonic()
+    with pytest.raises(HttpResponseError) as caught:
+        client.query_workspace(ws["customerId"], SLOW_KQL, timespan=None, server_timeout=1, retry_total=0)
+    assert caught.value.status_code == 504 and time.monotonic() - started < 6
+    assert caught.value.response.headers.get("Preference-Applied") == "wait=1"
+    assert "GatewayTimeout" in str(caught.value)
+    after = client.query_workspace(ws["customerId"], "range x from 1 to 3 step 1 | count", timespan=None)
+    assert after.tables[0].rows[0][0] == 3

@@ -201,3 +201,11 @@ def test_json_output_is_valid_for_datetimes(cli: Any, ws: dict[str, Any]) -> Non
     )
     stamp = json.loads(result.stdout)[0]["timestamp"]
     assert stamp.endswith("Z") and dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) < now()
+
+
+def test_server_timeout_gives_exit_5_with_a_hint(cli: Any, empty_ws: dict[str, Any]) -> None:
+    from tests.e2e.test_emulator_logs import SLOW_KQL
+
+    result = cli("query", SLOW_KQL, "--log-analytics", "--server-timeout", "1", *empty_ws["scope"])
+    assert result.exit_code == 5, result.stderr
+    assert "server timeout" in result.stderr and "Traceback" not in result.stderr
