@@ -179,6 +179,24 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+def spawn_amlmon(args: list[str], env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
+    """amlmon in a child process of its own (text pipes), for tests that signal it.
+
+    The child gets SIGINT's default action back: a shell runs background jobs (`.ci/run &`, nohup) with
+    SIGINT ignored, the child would inherit that, and Python then never raises KeyboardInterrupt.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **popen,
+    )
+
+
 def run_cli(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
     """Run amlmon in-process (its real entry point, `amlmon.cli.app.run`) and capture what it prints.
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import ssl
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -15,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import spawn_amlmon
 from tests.e2e.test_services import arm, make_workspace, mixed_workspace
 
 WRITES = ("PATCH", "PUT")
@@ -351,14 +349,7 @@ def test_a_persistent_outage_of_model_management_fails_cleanly(cli: Any, emulato
 def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> None:
     ws = mixed_workspace(emulator)
     force_service(emulator, ws, "churn-aci", state="Transitioning")
-    env = {**os.environ, **emulator.env()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon", "diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    process = spawn_amlmon(["diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json"], emulator.env())
     try:
         assert process.stderr is not None
         line = process.stderr.readline()

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REPO_ROOT, Emulator
+from tests.conftest import Emulator, spawn_amlmon
 
 # Usage errors must come before any call to Azure: run them against the real cloud with no sign-in.
 OFFLINE = {"AMLMON_CLOUD": "AzureCloud"}
@@ -572,20 +569,8 @@ def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulat
     assert "amlmon: poll failed" in result.stderr and "Traceback" not in result.stderr
 
 
-def _amlmon(args: list[str], env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "amlmon", *args],
-        env={**os.environ, **env},
-        cwd=REPO_ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **popen,
-    )
-
-
 def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded: dict[str, Any]) -> None:
-    process = _amlmon(
+    process = spawn_amlmon(
         ["traces", "-f", "--since", "1h", "--interval", "300ms", *seeded["scope"]], emulator.env()
     )
     try:
@@ -606,7 +591,7 @@ def test_output_cut_short_by_head_is_quiet(emulator: Emulator) -> None:
     ws = new_workspace(emulator, "head")
     t = now() - dt.timedelta(minutes=5)
     insert(emulator, ws["ikey"], [trace(ws["ikey"], f"line {n} " + "x" * 200, at=t) for n in range(1500)])
-    process = _amlmon(["traces", "--since", "1h", "--format", "jsonl", *ws["scope"]], emulator.env())
+    process = spawn_amlmon(["traces", "--since", "1h", "--format", "jsonl", *ws["scope"]], emulator.env())
     assert process.stdout is not None and process.stderr is not None
     process.stdout.readline()
     process.stdout.close()  # like `| head -1`: the reader leaves while amlmon still writes
