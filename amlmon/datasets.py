@@ -203,6 +203,7 @@ class ParquetRowWriter:
 
     def __init__(self, path: Path, extra: Mapping[str, str] | None = None) -> None:
         import pyarrow.parquet as pq
+
         self.extra = dict(extra or {})
         self.schema = _arrow_schema(self.extra)
         self._writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
