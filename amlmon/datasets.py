@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -449,7 +449,7 @@ class DatasetOutput:
         """Write one slice as a complete part file (itself atomic), record it in the checkpoint."""
         tmp = self.parts_dir / f"{name}.tmp"
         writer = open_writer(tmp, self.fmt) if self.fmt != "csv" else _HeaderlessCsv(tmp)
-        written = _write_then_rename(writer, tmp, self.parts_dir / name, rows)
+        written = _write_then_rename(writer, tmp, self.parts_dir / name, lambda into: into.write(rows))
         self.checkpoint.parts[name] = {**meta, "rows": written}
         self._save()
         return written
@@ -481,21 +481,17 @@ class DatasetOutput:
         spec = flatten_spec(self._part_rows()) if flatten else {}
         self.flattened = spec
         writer = open_writer(tmp, self.fmt, {column: kind for column, (_f, _p, kind) in spec.items()})
-        try:
+
+        def join_parts(into: RowWriter) -> None:
             if spec:
-                writer.write(flatten_row(row, spec) for row in self._part_rows())
-            else:
-                for name in sorted(self.checkpoint.parts):
-                    _copy_rows(self.parts_dir / name, self.fmt, writer)
-            writer.close()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                writer.close()
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, self.path)
+                into.write(flatten_row(row, spec) for row in self._part_rows())
+                return
+            for name in sorted(self.checkpoint.parts):
+                _copy_rows(self.parts_dir / name, self.fmt, into)
+
+        rows = _write_then_rename(writer, tmp, self.path, join_parts)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
-        return writer.rows
+        return rows
 
     def discard(self) -> None:
         shutil.rmtree(self.parts_dir, ignore_errors=True)
@@ -519,13 +515,14 @@ class _HeaderlessCsv(CsvRowWriter):
 def write_dataset(path: Path, fmt: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """Write a whole dataset atomically in one go (no resume): temp file + os.replace."""
     tmp = path.with_name(f".{path.name}.amlmon-tmp")
-    return _write_then_rename(open_writer(tmp, fmt), tmp, path, rows)
+    return _write_then_rename(open_writer(tmp, fmt), tmp, path, lambda into: into.write(rows))
 
 
-def _write_then_rename(writer: Any, tmp: Path, final: Path, rows: Iterable[Mapping[str, Any]]) -> int:
-    """All rows into `tmp`, then rename it to `final`; on any failure (Ctrl-C too) no file is left."""
+def _write_then_rename(writer: RowWriter, tmp: Path, final: Path, fill: Callable[[RowWriter], None]) -> int:
+    """`fill` writes into `writer` (open on `tmp`), which is then renamed to `final`; on any failure (Ctrl-C
+    too) no file is left."""
     try:
-        writer.write(rows)
+        fill(writer)
         writer.close()
     except BaseException:
         with contextlib.suppress(Exception):
