@@ -115,6 +115,26 @@ class Emulator:
         ]
         return {**answer, **identity, "scope": scope}
 
+    def seed(
+        self, ws: dict[str, Any], services: list[str], timeout: float = 120, **options: Any
+    ) -> dict[str, Any]:
+        """Seed telemetry for `services` of a workspace from create_workspace (POST /_emulator/telemetry/seed,
+        `options` as its body: hours, ratePerMinute, generation, seed, failureRate, …); the answer."""
+        status, seeded = self.admin(
+            "POST",
+            "/_emulator/telemetry/seed",
+            {
+                "subscription": ws["subscription"],
+                "resourceGroup": ws["resourceGroup"],
+                "workspace": ws["name"],
+                "services": services,
+                **options,
+            },
+            timeout=timeout,
+        )
+        assert status == 200, seeded
+        return dict(seeded)
+
     def requests_since(self, seq: int = 0) -> list[dict[str, Any]]:
         """The emulator's request log entries after sequence number `seq`."""
         status, body = self.admin("GET", f"/_emulator/requests?since={seq}")

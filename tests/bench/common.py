@@ -66,18 +66,5 @@ def seeded_workspace(
     `resourceGroup`, `name`, `scope`) and the seed's answer, with `wallSeconds` the seeding took."""
     ws = em.create_workspace(label, services=[{"name": name, "computeType": "ACI"} for name in services])
     started = time.perf_counter()
-    status, seeded = em.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "services": services,
-            **seed,
-        },
-        timeout=1800,
-    )
-    if status != 200:
-        raise RuntimeError(f"could not seed: {status} {seeded}")
+    seeded = em.seed(ws, services, timeout=1800, **seed)
     return ws, {**seeded, "wallSeconds": time.perf_counter() - started}

@@ -16,23 +16,16 @@ SVC = "gate-svc"  # a 1.5.x service: the truth is only in the custom dimensions
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
     ws = emulator.create_workspace("check", services=[{"name": SVC, "computeType": "ACI"}])
-    status, body = emulator.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "services": [SVC],
-            "hours": 1,
-            "ratePerMinute": 10,
-            "generation": "1.5",
-            "seed": 11,
-            "failureRate": {SVC: 0.05},
-            "latencyMs": {SVC: 100},
-        },
+    body = emulator.seed(
+        ws,
+        [SVC],
+        hours=1,
+        ratePerMinute=10,
+        generation="1.5",
+        seed=11,
+        failureRate={SVC: 0.05},
+        latencyMs={SVC: 100},
     )
-    assert status in (200, 201), body
     truth = body["truth"][SVC]
     assert truth["failures"] > 0
     return {"scope": ws["scope"], "truth": truth}

@@ -242,38 +242,11 @@ def unique(prefix: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # data pull: the query API, sliced, verified, resumable
 # ------------------------------------------------------------------------------------------------
-SUB = "00000000-0000-0000-0000-00000000da7a"
-
-
 def _pull_workspace(emulator: Any) -> dict[str, Any]:
-    rg, ws = unique("rg-data"), unique("wsdata")
-    status, body = emulator.admin(
-        "POST",
-        "/_emulator/workspaces",
-        {
-            "subscription": SUB,
-            "resourceGroup": rg,
-            "name": ws,
-            "services": [{"name": "churn", "computeType": "ACI"}, {"name": "fraud", "computeType": "AKS"}],
-        },
-    )
-    assert status in (200, 201), body
-    status, seeded = emulator.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": SUB,
-            "resourceGroup": rg,
-            "workspace": ws,
-            "services": ["churn", "fraud"],
-            "hours": 2,
-            "ratePerMinute": 3,
-            "generation": "mixed",
-            "seed": 11,
-        },
-    )
-    assert status == 200, seeded
-    return {"args": ["--subscription", SUB, "-g", rg, "-w", ws], "truth": seeded["truth"], **body}
+    services = [{"name": "churn", "computeType": "ACI"}, {"name": "fraud", "computeType": "AKS"}]
+    ws = emulator.create_workspace("data", services=services)
+    seeded = emulator.seed(ws, ["churn", "fraud"], hours=2, ratePerMinute=3, generation="mixed", seed=11)
+    return {"args": ws["scope"], "truth": seeded["truth"], **ws}
 
 
 @pytest.fixture(scope="module")
@@ -565,25 +538,18 @@ def test_pull_of_over_half_a_million_rows_survives_a_kill_and_matches_the_seed(
     ws = emulator.create_workspace(
         "big", services=[{"name": "big-a", "computeType": "ACI"}, {"name": "big-b", "computeType": "AKS"}]
     )
-    status, seeded = emulator.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "services": ["big-a", "big-b"],
-            "hours": 2,
-            "ratePerMinute": 2100,  # 2 × 2,100 × 120 = 504,000 requests, each with its model data record
-            "failureRate": {"big-a": 0, "big-b": 0},
-            "generation": "mixed",
-            "kinds": ["modelData"],
-            "digest": True,
-            "seed": 7,
-        },
+    seeded = emulator.seed(
+        ws,
+        ["big-a", "big-b"],
         timeout=600,
+        hours=2,
+        ratePerMinute=2100,  # 2 × 2,100 × 120 = 504,000 requests, each with its model data record
+        failureRate={"big-a": 0, "big-b": 0},
+        generation="mixed",
+        kinds=["modelData"],
+        digest=True,
+        seed=7,
     )
-    assert status == 200, seeded
     expected = sum(int(t["modelData"]) for t in seeded["truth"].values())
     assert expected > 500_000
     args = ["data", "pull", *ws["scope"], "--since", "3h", "--until", _now_iso(), "-o", "json"]

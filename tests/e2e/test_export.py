@@ -13,7 +13,6 @@ import pytest
 from amlmon import datasets
 from tests.azurite import Azurite, start_azurite, stop_azurite
 
-SUB = "00000000-0000-0000-0000-0000000e7907"
 LOCATION = "eastus"
 
 
@@ -24,32 +23,18 @@ def _unique(prefix: str) -> str:
 def make_workspace(
     emulator: Any, *, blob_endpoint: str | None = None, services: list[str] | None = None
 ) -> dict[str, Any]:
-    rg, ws = _unique("rg-export-"), _unique("wsexp")
+    """Emulator.create_workspace with a storage account in its region (`near`) and one elsewhere (`far`)."""
     near, far = _unique("amlmonnear"), _unique("amlmonfar")
     near_account: dict[str, Any] = {"name": near, "location": LOCATION}
     if blob_endpoint:
         near_account["blobEndpoint"] = blob_endpoint
-    status, body = emulator.admin(
-        "POST",
-        "/_emulator/workspaces",
-        {
-            "subscription": SUB,
-            "resourceGroup": rg,
-            "name": ws,
-            "location": LOCATION,
-            "services": [{"name": s, "computeType": "ACI"} for s in services or []],
-            "storageAccounts": [near_account, {"name": far, "location": "westeurope"}],
-        },
+    ws = emulator.create_workspace(
+        "export",
+        location=LOCATION,
+        services=[{"name": s, "computeType": "ACI"} for s in services or []],
+        storageAccounts=[near_account, {"name": far, "location": "westeurope"}],
     )
-    assert status in (200, 201), body
-    return {
-        "args": ["--subscription", SUB, "-g", rg, "-w", ws],
-        "rg": rg,
-        "ws": ws,
-        "near": near,
-        "far": far,
-        **body,
-    }
+    return {**ws, "args": ws["scope"], "near": near, "far": far}
 
 
 @pytest.fixture
@@ -212,31 +197,12 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         stop_azurite(handle)
 
 
-def _seed(emulator: Any, ws: dict[str, Any], services: list[str]) -> dict[str, Any]:
-    status, body = emulator.admin(
-        "POST",
-        "/_emulator/telemetry/seed",
-        {
-            "subscription": SUB,
-            "resourceGroup": ws["rg"],
-            "workspace": ws["ws"],
-            "services": services,
-            "hours": 3,
-            "ratePerMinute": 4,
-            "generation": "mixed",
-            "seed": 7,
-        },
-    )
-    assert status == 200, body
-    return dict(body)
-
-
 @pytest.mark.azurite
 def test_delivered_export_extracts_to_the_same_dataset_as_pull(
     cli: Any, emulator: Any, azurite: Azurite, tmp_path: Path
 ) -> None:
     ws = make_workspace(emulator, blob_endpoint=azurite.blob_endpoint, services=["churn", "fraud"])
-    truth = _seed(emulator, ws, ["churn", "fraud"])
+    truth = emulator.seed(ws, ["churn", "fraud"], hours=3, ratePerMinute=4, generation="mixed", seed=7)
     enabled = cli(
         "export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces,AppRequests"
     )
@@ -245,9 +211,9 @@ def test_delivered_export_extracts_to_the_same_dataset_as_pull(
         "POST",
         "/_emulator/export/deliver",
         {
-            "subscription": SUB,
-            "resourceGroup": ws["rg"],
-            "workspace": ws["ws"],
+            "subscription": ws["subscription"],
+            "resourceGroup": ws["resourceGroup"],
+            "workspace": ws["name"],
             "accountKey": azurite.account_key,
         },
     )

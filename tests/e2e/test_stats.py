@@ -20,23 +20,16 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
     ws = emulator.create_workspace("stats", services=services)
     truth: dict[str, Any] = {}
     for name, generation, failure_rate, latency in ((NEW, "1.5", 0.08, 120), (OLD, "1.4", 0.03, 60)):
-        status, body = emulator.admin(
-            "POST",
-            "/_emulator/telemetry/seed",
-            {
-                "subscription": ws["subscription"],
-                "resourceGroup": ws["resourceGroup"],
-                "workspace": ws["name"],
-                "services": [name],
-                "hours": 1,
-                "ratePerMinute": 12,
-                "generation": generation,
-                "seed": 7,
-                "failureRate": {name: failure_rate},
-                "latencyMs": {name: latency},
-            },
+        body = emulator.seed(
+            ws,
+            [name],
+            hours=1,
+            ratePerMinute=12,
+            generation=generation,
+            seed=7,
+            failureRate={name: failure_rate},
+            latencyMs={name: latency},
         )
-        assert status in (200, 201), body
         truth[name] = body["truth"][name]
     return {"scope": ws["scope"], "truth": truth, "created": ws}
 
