@@ -157,25 +157,18 @@ def dims(row: dict[str, Any]) -> dict[str, Any]:
 
 def create_workspace(emulator: Emulator, suffix: str) -> Service:
     name, canned = f"inf-{suffix}", f"canned-{suffix}"
+    created = emulator.create_workspace(
+        f"inference-{suffix}",
+        services=[
+            {"name": name, "computeType": "ACI", "backend": "inference"},
+            {"name": canned, "computeType": "AKS"},
+        ],
+    )
     subscription, resource_group, workspace = (
-        str(uuid.uuid4()),
-        f"rg-inference-{suffix}",
-        f"ws-inference-{suffix}",
+        created["subscription"],
+        created["resourceGroup"],
+        created["name"],
     )
-    status, created = emulator.admin(
-        "POST",
-        "/_emulator/workspaces",
-        {
-            "subscription": subscription,
-            "resourceGroup": resource_group,
-            "name": workspace,
-            "services": [
-                {"name": name, "computeType": "ACI", "backend": "inference"},
-                {"name": canned, "computeType": "AKS"},
-            ],
-        },
-    )
-    assert status in (200, 201), created
     status, _, discovery = http(emulator, "GET", created["discoveryUrl"])
     assert status == 200, discovery
     base = json.loads(discovery)["modelmanagement"].rstrip("/")
