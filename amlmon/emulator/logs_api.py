@@ -267,12 +267,12 @@ class _Interrupted(Exception):
 class _Limits:
     """What one answer may hold before the service cuts it (the query API's 500,000 rows / 64 MB)."""
 
-    rows: int = MAX_ROWS
-    size: int = MAX_BYTES
+    rows: int
+    size: int
 
 
 def _execute(
-    cursor: duckdb.DuckDBPyConnection, query: str, max_rows: int = MAX_ROWS
+    cursor: duckdb.DuckDBPyConnection, query: str, max_rows: int
 ) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
     import duckdb_kql
 
@@ -400,7 +400,7 @@ def _cell(value: Any, kind: str) -> Any:
 
 
 def _answer(
-    columns: list[str], types: list[str], rows: list[tuple[Any, ...]], limits: _Limits = _Limits()
+    columns: list[str], types: list[str], rows: list[tuple[Any, ...]], limits: _Limits
 ) -> dict[str, Any]:
     keep = [i for i, name in enumerate(columns) if name not in HIDDEN_COLUMNS]
     kinds = [kql_type(types[i]) for i in keep]
