@@ -86,13 +86,16 @@ def _quiet_broken_pipe() -> int:
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises)."""
+    from typer.main import get_command
+
     argv = list(sys.argv[1:] if args is None else args)
-    debug = "--debug" in argv
+    command: Any = get_command(app)
     try:
-        options, rest = split_global_options(argv)
+        options, rest = split_global_options(argv, command=command)
     except AmlmonError as exc:
         _print_error(exc)
         return exc.exit_code
+    debug = options.debug
     if options.debug:
         from amlmon.redact import enable_debug_logging
 
@@ -104,7 +107,7 @@ def run(args: list[str] | None = None) -> int:
     ctx = AppContext(options)
     set_app_context(ctx)
     try:
-        return _invoke(rest)
+        return _invoke(command, rest)
     except AmlmonError as exc:
         _print_error(exc)
         if debug:
@@ -122,11 +125,8 @@ def run(args: list[str] | None = None) -> int:
         set_app_context(None)
 
 
-def _invoke(argv: list[str]) -> int:
+def _invoke(command: Any, argv: list[str]) -> int:
     """Run typer's command tree; its usage errors exit 2 like click's."""
-    from typer.main import get_command
-
-    command: Any = get_command(app)
     try:
         result = command.main(args=argv, prog_name="amlmon", standalone_mode=False)
     except typer.Exit as exc:

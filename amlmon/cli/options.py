@@ -3,6 +3,11 @@
 Like the Azure CLI, amlmon takes these out of argv before the command parser sees the rest, so
 `amlmon services list -g rg -o json` and `amlmon -o json services list -g rg` mean the same, and
 every command has them without declaring them.
+
+The pre-parser walks the click command tree as it reads argv, so it knows the options of the
+command being resolved: a token that is the value of one of that command's options belongs to that
+option (`--message -ojsonl` filters on "-ojsonl"), and a command's own option of the same name as a
+global one is the command's.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from amlmon.context import GlobalOptions
 from amlmon.errors import UsageError
@@ -83,10 +89,40 @@ def _match(token: str) -> tuple[GlobalOption, str | None] | None:
     return None
 
 
+def _own_option_values(command: Any, token: str) -> int | None:
+    """How many following tokens are the value of `token` as an option of `command` (0 when the
+    value is attached or the option is a flag); None when `token` is not one of its options."""
+    if command is None or not token.startswith("-") or token == "-":
+        return None
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", None) != "option":
+            continue
+        names = (*param.opts, *param.secondary_opts)
+        takes_value = not (param.is_flag or param.count)
+        if token in names:
+            return int(param.nargs) if takes_value else 0
+        if token.startswith("--") and "=" in token and token.split("=", 1)[0] in names:
+            return 0
+        if takes_value and len(token) > 2 and token[1] != "-" and token[:2] in names:
+            return 0  # `-fquery.kql`: click's attached short value
+    return None
+
+
+def _subcommand(command: Any, token: str) -> Any:
+    """The subcommand `token` names under a group, else None."""
+    commands = getattr(command, "commands", None)
+    if not commands or token.startswith("-"):
+        return None
+    return commands.get(token)
+
+
 def split_global_options(
-    argv: list[str], env: Mapping[str, str] | None = None
+    argv: list[str], env: Mapping[str, str] | None = None, command: Any = None
 ) -> tuple[GlobalOptions, list[str]]:
-    """Take the global options out of argv. Everything after `--` is left alone."""
+    """Take the global options out of argv. Everything after `--` is left alone.
+
+    `command` is the root click command: with it, the values of the resolved command's own
+    options are never read as global options (without it every matching token is taken)."""
     options = GlobalOptions.from_env(dict(os.environ) if env is None else dict(env))
     rest: list[str] = []
     index = 0
@@ -95,33 +131,46 @@ def split_global_options(
         if token == "--":
             rest.extend(argv[index:])
             break
+        own_values = _own_option_values(command, token)
+        if own_values is not None:
+            rest.extend(argv[index : index + 1 + own_values])
+            index += 1 + own_values
+            continue
         matched = _match(token)
         if matched is None:
             rest.append(token)
             index += 1
+            command = _subcommand(command, token) or command
             continue
-        option, value = matched
-        index += 1
-        if option.metavar is None:
-            if value is not None:
-                raise UsageError(f"{option.names[-1]} takes no value", hint=f"write {option.names[-1]} alone")
-            setattr(options, option.field, True)
-            continue
-        if value is None:
-            if index >= len(argv):
-                raise UsageError(
-                    f"{option.names[-1]} needs a value",
-                    hint=f"e.g. {option.names[-1]} {option.metavar.split('|')[0]}",
-                )
-            value = argv[index]
-            index += 1
-        if option.choices is not None and value not in option.choices:
-            raise UsageError(
-                f"{option.names[-1]} {value!r} is not one of {', '.join(option.choices)}",
-                hint=f"e.g. {option.names[-1]} {option.choices[0]}",
-            )
-        setattr(options, option.field, value)
+        index = _take_global(options, matched, argv, index + 1)
     return options, rest
+
+
+def _take_global(
+    options: GlobalOptions, matched: tuple[GlobalOption, str | None], argv: list[str], index: int
+) -> int:
+    """Set one global option on `options`; returns the index of the token after it (and its value)."""
+    option, value = matched
+    if option.metavar is None:
+        if value is not None:
+            raise UsageError(f"{option.names[-1]} takes no value", hint=f"write {option.names[-1]} alone")
+        setattr(options, option.field, True)
+        return index
+    if value is None:
+        if index >= len(argv):
+            raise UsageError(
+                f"{option.names[-1]} needs a value",
+                hint=f"e.g. {option.names[-1]} {option.metavar.split('|')[0]}",
+            )
+        value = argv[index]
+        index += 1
+    if option.choices is not None and value not in option.choices:
+        raise UsageError(
+            f"{option.names[-1]} {value!r} is not one of {', '.join(option.choices)}",
+            hint=f"e.g. {option.names[-1]} {option.choices[0]}",
+        )
+    setattr(options, option.field, value)
+    return index
 
 
 def global_options_help() -> str:

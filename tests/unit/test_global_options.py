@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -68,3 +69,85 @@ def test_global_options_work_before_and_after_the_command(
     after = run_offline(["workspace", "show", "--subscription", "s", "-o", "json"], offline_env)
     assert before[0] == after[0] == 2  # resource group and workspace still missing
     assert "resource group, workspace" in before[1] and "resource group, workspace" in after[1]
+
+
+# --- a value belongs to its option (issue 12.1) ------------------------------------------------
+
+
+def _root_command() -> Any:
+    from typer.main import get_command
+
+    from amlmon.cli.app import app
+
+    return get_command(app)
+
+
+def _value_options(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str, str]]:
+    """(command path, spelling, long name) of every option of every command that takes a value."""
+    found: list[tuple[tuple[str, ...], str, str]] = []
+    for name, sub in getattr(command, "commands", {}).items():
+        found.extend(_value_options(sub, (*path, name)))
+    for param in getattr(command, "params", ()):
+        if param.param_type_name == "option" and not (param.is_flag or param.count):
+            long_name = next(o for o in param.opts if o.startswith("--"))
+            found.extend((path, spelling, long_name) for spelling in param.opts)
+    return found
+
+
+ROOT = _root_command()
+COMMAND_VALUE_OPTIONS = [item for item in _value_options(ROOT) if item[0]]
+# Every way a global option can be spelled as one token: bare names, attached short values, `--x=v`.
+GLOBAL_SPELLINGS = sorted(
+    {name for option in GLOBAL_OPTIONS for name in option.names}
+    | {f"{name}json" for option in GLOBAL_OPTIONS for name in option.names if len(name) == 2}
+    | {f"{name}=x" for option in GLOBAL_OPTIONS for name in option.names if name.startswith("--")}
+    | {"-w[0-9]+", "-ojsonl", "-gfoo", "--output=json"}
+)
+_cases_run: list[int] = []
+
+
+def _parsed(argv: list[str]) -> tuple[Any, ...]:
+    """What amlmon would run: the global options and the resolved command's raw parsed values."""
+    import typer._click as click
+
+    from amlmon.cli.options import split_global_options
+
+    options, rest = split_global_options(argv, env={}, command=ROOT)
+    command = ROOT
+    while rest and rest[0] in getattr(command, "commands", {}):
+        command = command.commands[rest.pop(0)]
+    values, extra, _ = command.make_parser(click.Context(command)).parse_args(list(rest))
+    return options, values, extra
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(
+    option=st.sampled_from(COMMAND_VALUE_OPTIONS),
+    value=st.sampled_from(GLOBAL_SPELLINGS),
+    after=st.lists(st.sampled_from([["--debug"], ["-o", "json"], ["-w", "ws"], ["x"]]), max_size=3),
+)
+def test_a_global_option_spelling_as_a_value_belongs_to_the_option(
+    option: tuple[tuple[str, ...], str, str], value: str, after: list[list[str]]
+) -> None:
+    path, spelling, long_name = option
+    tail = [token for group in after for token in group]
+    separate = _parsed([*path, spelling, value, *tail])
+    attached = _parsed([*path, f"{long_name}={value}", *tail])
+    assert separate == attached
+    _cases_run.append(1)
+
+
+def test_the_property_above_ran_every_case() -> None:
+    # Counted so the report can give the number of generated cases (pytest -s prints it).
+    print(f"\nvalue-belongs-to-its-option cases run: {len(_cases_run)}")
+
+
+def test_the_examples_from_issue_12() -> None:
+    options, values, _ = _parsed(["traces", "svc-a", "--print-query", "--message", "-ojsonl", "--grep", "x"])
+    assert options.output is None and values["message"] == "-ojsonl" and values["grep"] == "x"
+    assert values["targets"] == ("svc-a",)
+    options, values, _ = _parsed(["traces", "--grep", "-w[0-9]+", "--message", "timeout"])
+    assert options.workspace is None and values["grep"] == "-w[0-9]+"
+    # global options still work anywhere else, and a command's own --timeout stays its own
+    options, values, _ = _parsed(["-o", "json", "traces", "svc", "-w", "ws", "--grep", "x", "--debug"])
+    assert (options.output, options.workspace, options.debug) == ("json", "ws", True)
