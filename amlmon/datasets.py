@@ -93,7 +93,11 @@ def parse_time(value: Any) -> dt.datetime | None:
 
 
 def format_time(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (
+        None
+        if value is None
+        else value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    )
 
 
 def _properties(value: Any) -> dict[str, Any]:

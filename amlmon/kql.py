@@ -37,7 +37,7 @@ def datetime(value: dt.datetime) -> str:
     """`datetime(2026-11-25T10:00:00.000000Z)` (naive values are taken as UTC)."""
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return f"datetime({value.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z)"
+    return f"datetime({value.isoformat(timespec='microseconds')}Z)"  # isoformat pads the year to 4 digits
 
 
 def timespan(value: dt.timedelta) -> str:

@@ -16,6 +16,12 @@ _ISO_DURATION = re.compile(
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION_EXAMPLE = "30s, 10m, 2h, 7d, 1w or PT1H"
 TIME_EXAMPLE = "2026-11-25T10:00:00Z, 2026-11-25, or a duration ago such as 2h"
+# Every instant a user types is checked against this range once, here: wide enough for any telemetry,
+# narrow enough that adding or taking a duration (at most ten years) never leaves what datetime and
+# a 4-digit ISO 8601 year can hold.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+RANGE_TEXT = "from 1900-01-01 to 9000-01-01 (UTC)"
 
 
 def parse_duration(text: str, *, option: str = "duration") -> dt.timedelta:
@@ -55,7 +61,60 @@ def parse_instant(text: str, *, now: dt.datetime | None = None, option: str = "t
         raise UsageError(f"{option} {text!r} is not a time", hint=f"use e.g. {TIME_EXAMPLE}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before what datetime holds in UTC
+        raise _out_of_range(option, text) from None
+    return in_range(value, option=option, text=text)
+
+
+def in_range(value: dt.datetime, *, option: str, text: str) -> dt.datetime:
+    """`value` itself, or the usage error naming the accepted range."""
+    if not EARLIEST <= value <= LATEST:
+        raise _out_of_range(option, text)
+    return value
+
+
+def _out_of_range(option: str, text: str) -> UsageError:
+    return UsageError(f"{option} {text!r} is out of range", hint=f"give a time {RANGE_TEXT}")
+
+
+def parse_timespan(
+    text: str, *, now: dt.datetime | None = None, option: str = "--timespan"
+) -> tuple[dt.datetime, dt.datetime]:
+    """The query API's timespan syntax: a duration ending now (`PT1H`), `START/END`, `START/DURATION`
+    or `DURATION/END`; start must come before end."""
+    now = now or dt.datetime.now(dt.UTC)
+    if "/" not in text:
+        if not text.strip().upper().startswith("P"):
+            raise UsageError(
+                f"{option} {text!r} is not an ISO 8601 duration or interval", hint="e.g. PT1H or START/END"
+            )
+        return (now - parse_duration(text, option=option), now)
+    first, second = (part.strip() for part in text.split("/", 1))
+    if first.upper().startswith("P"):
+        finish = parse_instant(second, now=now, option=option)
+        begin = in_range(finish - parse_duration(first, option=option), option=option, text=text)
+    else:
+        begin = parse_instant(first, now=now, option=option)
+        if second.upper().startswith("P"):
+            finish = in_range(begin + parse_duration(second, option=option), option=option, text=text)
+        else:
+            finish = parse_instant(second, now=now, option=option)
+    if begin >= finish:
+        raise UsageError(
+            f"start ({iso_utc(begin)}) is not before end ({iso_utc(finish)})",
+            hint="give an earlier start or a later end",
+        )
+    return (begin, finish)
+
+
+def iso_utc(value: dt.datetime, timespec: str = "microseconds") -> str:
+    """ISO 8601 in UTC with a `Z` and always a 4-digit year (strftime's %Y does not pad year 1).
+    Naive values are taken as UTC. Every timestamp amlmon sends is written by this."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
 
 
 def time_range(
@@ -76,7 +135,4 @@ def time_range(
 def iso_timespan(start: dt.datetime, end: dt.datetime) -> str:
     """The query API's timespan for an interval: `start/end` in ISO 8601."""
 
-    def fmt(value: dt.datetime) -> str:
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-    return f"{fmt(start)}/{fmt(end)}"
+    return f"{iso_utc(start)}/{iso_utc(end)}"

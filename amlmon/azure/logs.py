@@ -140,7 +140,7 @@ def _asking_again(send: Any, reasks: int) -> Any:
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # 4-digit year
 
 
 def timespan_text(timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None) -> str | None:

@@ -119,7 +119,7 @@ def _read_query(kql_text: str | None, file: Path | None) -> str:
 def _timespan(
     since: str | None, timespan: str | None, start: str | None, end: str | None
 ) -> tuple[dt.datetime, dt.datetime] | None:
-    from amlmon.timeparse import parse_duration, parse_instant
+    from amlmon.timeparse import parse_duration, parse_instant, parse_timespan
 
     given = [
         name for name, value in (("--since", since), ("--timespan", timespan), ("--from", start)) if value
@@ -138,27 +138,8 @@ def _timespan(
         finish = parse_instant(end, now=now, option="--to") if end else now
         return _ordered(begin, finish, "--from", "--to")
     if timespan:
-        return _iso_timespan(timespan, now)
+        return parse_timespan(timespan, now=now)
     return None
-
-
-def _iso_timespan(text: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    from amlmon.timeparse import parse_duration, parse_instant
-
-    if "/" not in text:
-        if not text.strip().upper().startswith("P"):
-            raise _usage(
-                f"--timespan {text!r} is not an ISO 8601 duration or interval", "e.g. PT1H or START/END"
-            )
-        return (now - parse_duration(text, option="--timespan"), now)
-    first, second = (part.strip() for part in text.split("/", 1))
-    if first.upper().startswith("P"):
-        finish = parse_instant(second, now=now, option="--timespan")
-        return _ordered(finish - parse_duration(first, option="--timespan"), finish, "start", "end")
-    begin = parse_instant(first, now=now, option="--timespan")
-    if second.upper().startswith("P"):
-        return _ordered(begin, begin + parse_duration(second, option="--timespan"), "start", "end")
-    return _ordered(begin, parse_instant(second, now=now, option="--timespan"), "start", "end")
 
 
 def _ordered(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -69,3 +70,93 @@ def test_time_range_and_timespan() -> None:
     assert time_range(None, None, default_since="10m", now=NOW)[0] == NOW - dt.timedelta(minutes=10)
     with pytest.raises(UsageError):
         time_range("1h", "2h", default_since="10m", now=NOW)
+
+
+# --- dates at the edges (issue 12.5) -------------------------------------------------------------
+
+from hypothesis import settings  # noqa: E402
+
+from amlmon.timeparse import EARLIEST, LATEST, iso_utc, parse_timespan  # noqa: E402
+
+_instants = st.datetimes(
+    min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59), timezones=st.none()
+)
+_offsets = st.sampled_from(["", "Z", "+00:00", "+14:00", "-12:00", "+23:59", "-23:59"])
+_instant_texts = st.one_of(
+    st.builds(lambda v, z: v.isoformat() + z, _instants, _offsets),
+    st.builds(lambda v: v.date().isoformat(), _instants),
+    st.builds(
+        lambda n, u: f"{n}{u}", st.integers(0, 10**30), st.sampled_from(["ms", "s", "m", "h", "d", "w"])
+    ),
+    st.builds(lambda n: f"P{n}D", st.integers(0, 10**12)),
+    st.text(max_size=30),
+)
+_timespan_texts = st.one_of(
+    _instant_texts,
+    st.builds(lambda a, b: f"{a}/{b}", _instant_texts, _instant_texts),
+    st.just("9999-12-31T23:59:59Z/P1D"),
+    st.just("P1D/0001-01-01"),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_instant_texts)
+def test_an_instant_parses_in_range_or_is_a_usage_error(text: str) -> None:
+    try:
+        value = parse_instant(text, now=NOW, option="--since")
+    except UsageError:
+        return
+    assert EARLIEST <= value <= LATEST
+    assert len(iso_utc(value).split("-")[0]) == 4
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_timespan_texts)
+def test_a_timespan_parses_in_range_or_is_a_usage_error(text: str) -> None:
+    try:
+        begin, finish = parse_timespan(text, now=NOW)
+    except UsageError:
+        return
+    assert begin < finish
+    assert all(iso_utc(v)[:4].isdigit() and iso_utc(v)[4] == "-" for v in (begin, finish))
+
+
+@pytest.mark.parametrize(
+    "text", ["0001-01-01", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z", "1899-12-31T23:59:59Z"]
+)
+def test_instants_outside_the_range_name_the_range(text: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_instant(text, now=NOW, option="--since")
+    assert "out of range" in raised.value.message and "1900-01-01" in str(raised.value.hint)
+
+
+def test_every_sent_timestamp_has_a_four_digit_year() -> None:
+    from amlmon import kql
+
+    early = dt.datetime(5, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert iso_utc(early) == "0005-01-02T03:04:05.000000Z"
+    assert kql.datetime(early) == "datetime(0005-01-02T03:04:05.000000Z)"
+    assert iso_timespan(early, early + dt.timedelta(days=1)).startswith("0005-01-02T")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["query", "traces | take 1", "--timespan", "9999-12-31T23:59:59Z/P1D"],
+        ["data", "pull", "--out", "x.jsonl", "--since", "0001-01-01"],
+        ["traces", "--since", "0001-01-01"],
+        ["check", "--since", "9999-12-31"],
+    ],
+)
+def test_commands_refuse_times_out_of_range_with_exit_2(args: list[str], tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    env = {
+        "HOME": str(tmp_path),
+        "AZURE_CONFIG_DIR": str(tmp_path / "az"),
+        "AMLMON_CLOUD": "local",
+        "AMLMON_EMULATOR_DIR": str(tmp_path / "none"),
+    }
+    result = run_cli([*args, "--subscription", "s", "-g", "rg", "-w", "ws"], env)
+    assert result.exit_code == 2, result.stderr
+    assert "out of range" in result.stderr and "1900-01-01" in result.stderr
