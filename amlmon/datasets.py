@@ -449,12 +449,22 @@ class DatasetOutput:
     def rows_done(self) -> int:
         return sum(int(part["rows"]) for part in self.checkpoint.parts.values())
 
-    def write_part(self, name: str, rows: Iterable[Mapping[str, Any]], meta: dict[str, Any]) -> int:
-        """Write one slice as a complete part file (itself atomic), record it in the checkpoint."""
+    def write_part(
+        self,
+        name: str,
+        rows: Iterable[Mapping[str, Any]],
+        meta: dict[str, Any],
+        counts: Callable[[], Mapping[str, int]] | None = None,
+    ) -> int:
+        """Write one slice as a complete part file (itself atomic), record it in the checkpoint.
+
+        `counts` gives the figures counted while the rows were read (truncated records, halvings):
+        they are asked for after the last row is written and saved in the same checkpoint write, so
+        a checkpoint never records a part without everything the summary needs from it."""
         tmp = self.parts_dir / f"{name}.tmp"
         writer = open_writer(tmp, self.fmt) if self.fmt != "csv" else _HeaderlessCsv(tmp)
         written = _write_then_rename(writer, tmp, self.parts_dir / name, lambda into: into.write(rows))
-        self.checkpoint.parts[name] = {**meta, "rows": written}
+        self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
         self._save()
         return written
 

@@ -261,12 +261,19 @@ class Puller:
                 self.truncated += 1
         yield from decoded
 
+    def _counter(self, truncated: int, halvings: int) -> Callable[[], dict[str, int]]:
+        """What one slice added to the run's figures, read once its rows are all written."""
+        return lambda: {"truncated": self.truncated - truncated, "halvings": self.halvings - halvings}
+
     def run(self) -> PullResult:
         slices = self.plan()
         self.output.checkpoint.params["_plan"] = [s.to_json() for s in slices]
         expected = sum(s.expected for s in slices)
         done_rows = self.output.rows_done
-        self.truncated = sum(int(p.get("truncated", 0)) for p in self.output.checkpoint.parts.values())
+        # Figures of slices a killed run finished come from the checkpoint, which saved them with the part.
+        finished = self.output.checkpoint.parts.values()
+        self.truncated = sum(int(p.get("truncated", 0)) for p in finished)
+        self.halvings = sum(int(p.get("halvings", 0)) for p in finished)
         self.progress(done_rows, expected)
         todo = [
             (i, piece) for i, piece in enumerate(slices) if not self.output.done(DatasetOutput.part_name(i))
@@ -277,10 +284,13 @@ class Puller:
         for position, (index, piece) in enumerate(todo):
             current = ahead
             ahead = self._prefetch(todo[position + 1][1]) if position + 1 < len(todo) else None
-            before = self.truncated
             name = DatasetOutput.part_name(index)
-            rows = self.output.write_part(name, self.fetch(piece, current), {**piece.to_json()})
-            self.output.checkpoint.parts[name]["truncated"] = self.truncated - before
+            rows = self.output.write_part(
+                name,
+                self.fetch(piece, current),
+                piece.to_json(),
+                self._counter(self.truncated, self.halvings),
+            )
             done_rows += rows
             self.progress(done_rows, expected)
         total = self.output.finish(flatten=self.flatten)

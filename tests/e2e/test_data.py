@@ -254,7 +254,7 @@ def pulled_ws(emulator: Any) -> dict[str, Any]:
     return _pull_workspace(emulator)
 
 
-def _cut_envelope(ikey: str, request_id: str) -> dict[str, Any]:
+def _cut_envelope(ikey: str, request_id: str, time: str | None = None) -> dict[str, Any]:
     """A 1.5.1 model_data_collection trace whose custom_dimensions App Insights cut at 8,192 characters."""
     inner = repr(
         {
@@ -265,7 +265,7 @@ def _cut_envelope(ikey: str, request_id: str) -> dict[str, Any]:
     )
     return {
         "name": "Microsoft.ApplicationInsights.Message",
-        "time": datetime_now_iso(),
+        "time": time or datetime_now_iso(),
         "iKey": ikey,
         "tags": {"ai.cloud.role": "churn", "ai.cloud.roleInstance": "host-9", "ai.operation.id": "0" * 32},
         "data": {
@@ -418,6 +418,51 @@ def test_a_failed_pull_leaves_no_file_and_resume_finishes_it(
     assert len(queries) <= slices - len(parts) + 1, (
         "finished slices are not fetched again (+1: the final count)"
     )
+
+
+def test_resumed_pull_reports_the_figures_of_an_uninterrupted_one(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """Issue 12.6: truncated records and halvings of slices finished before a failure are in the
+    checkpoint, so the resumed run's summary equals the uninterrupted run's, figure for figure."""
+    import datetime as dt
+
+    ws = _pull_workspace(emulator)
+    now = dt.datetime.now(dt.UTC)
+    cut = [
+        _cut_envelope(
+            ws["instrumentationKey"],
+            f"r-cut-{minute}",
+            (now - dt.timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        )
+        for minute in range(7, 120, 4)
+    ]
+    status, body = emulator.admin(
+        "POST",
+        "/_emulator/telemetry/rows",
+        {"instrumentationKey": ws["instrumentationKey"], "envelopes": cut},
+    )
+    assert status in (200, 201), body
+    since = (now - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    args = [*ws["scope"], "--since", since, "--until", _now_iso(), "-o", "json"]
+    env = {"AMLMON_DATA_SLICE_ROWS": "60"}
+    try:
+        # Answers cut at 40 rows while slices plan 60: slices are halved, and halvings are a figure too.
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": 40})
+        whole = cli("data", "pull", *args, "--out", str(tmp_path / "whole.jsonl"), env=env)
+        assert whole.exit_code == 0, whole.stderr
+        assert whole.json()["slices"] >= 4
+        out = tmp_path / "md.jsonl"
+        failing = _pull_with_outage_after(cli, emulator, args, out, env, after_slices=2)
+        assert failing.exit_code != 0 and not out.exists()
+        resumed = cli("data", "pull", *args, "--out", str(out), "--resume", env=env)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": None})
+    assert resumed.exit_code == 0, resumed.stderr
+    expected = {k: v for k, v in whole.json().items() if k != "path"}
+    assert expected["truncated"] == len(cut) and expected["halvings"] > 0
+    assert {k: v for k, v in resumed.json().items() if k != "path"} == expected
+    assert sum(1 for row in datasets.read_rows(out) if row["truncated"]) == expected["truncated"]
 
 
 def _pull_with_outage_after(
