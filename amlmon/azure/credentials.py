@@ -29,32 +29,38 @@ class EmulatorCredential:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, int]] = {}
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(self, *scopes: str, claims: str | None = None, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
 
-        token, expires_on = self._token_for(" ".join(scopes))
+        token, expires_on = self._token_for(" ".join(scopes), claims)
         return AccessToken(token, expires_on)
 
     def get_token_info(self, *scopes: str, options: Any = None) -> Any:
         from azure.core.credentials import AccessTokenInfo
 
-        token, expires_on = self._token_for(" ".join(scopes))
+        claims = (options or {}).get("claims")
+        token, expires_on = self._token_for(" ".join(scopes), claims)
         return AccessTokenInfo(token, expires_on)
 
-    def _token_for(self, scope: str) -> tuple[str, int]:
+    def _token_for(self, scope: str, claims: str | None = None) -> tuple[str, int]:
+        """The cached token, or a new one. A request with claims comes from a claims challenge (the
+        service revoked the token, continuous access evaluation): the cached token is what it refused,
+        so a new one is fetched, as MSAL does."""
         with self._lock:
             cached = self._cache.get(scope)
-            if cached and cached[1] - 30 > time.time():
+            if cached and not claims and cached[1] - 30 > time.time():
                 return cached
-            body = urllib.parse.urlencode(
-                {
-                    "grant_type": "client_credentials",
-                    "client_id": "amlmon",
-                    "client_secret": "local",
-                    "scope": scope,
-                }
-            ).encode()
-            request = urllib.request.Request(self._token_url, data=body, method="POST")
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": "amlmon",
+                "client_secret": "local",
+                "scope": scope,
+            }
+            if claims:
+                form["claims"] = claims
+            request = urllib.request.Request(
+                self._token_url, data=urllib.parse.urlencode(form).encode(), method="POST"
+            )
             try:
                 with urllib.request.urlopen(request, context=self._context, timeout=30) as response:
                     answer = json.loads(response.read())

@@ -184,7 +184,8 @@ def status(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> 
 def faults_add(
     kind: str = typer.Argument(
         ...,
-        help="status (answer --status), slow (--delay), reset (drop the connection), expire (401 expired token)",
+        help="status (answer --status), slow (--delay), reset (drop the connection), expire (401 expired "
+        "token), revoke (revoke all tokens: a CAE claims challenge)",
     ),
     path: str = typer.Option(".*", "--path", help="Regex searched in the request path."),
     method: str | None = typer.Option(None, "--method", help="Only this HTTP method."),

@@ -38,6 +38,11 @@ def register(router: Router, state: EmulatorState) -> None:
         r"/_emulator/tokens/expire",
         lambda r: json_response(200, {"expired": state.tokens.expire_all()}),
     )
+    router.add(
+        "POST",
+        r"/_emulator/tokens/revoke",
+        lambda r: json_response(200, {"revoked": state.tokens.revoke_all()}),
+    )
     router.add("GET", r"/_emulator/settings", lambda r: json_response(200, dict(state.settings)))
     # The telemetry path is the contract's name for the same settings (ingestion delay and jitter).
     router.add("PUT", r"/_emulator/(?:telemetry/)?settings", lambda r: _put_settings(state, r))

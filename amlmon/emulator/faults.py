@@ -5,6 +5,8 @@ Kinds:
   slow    wait `delay` seconds, then answer normally
   reset   drop the TCP connection without answering
   expire  answer 401 as if the bearer token had expired
+  revoke  revoke every token issued so far: requests carrying one get Azure's CAE claims challenge
+          (401, error="insufficient_claims"), which azure-core answers with a fresh token
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from amlmon.emulator.http import Request, Response, json_response
 
-KINDS = ("status", "slow", "reset", "expire")
+KINDS = ("status", "slow", "reset", "expire", "revoke")
 
 
 @dataclass

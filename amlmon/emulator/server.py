@@ -11,6 +11,7 @@ Route families live in their own modules, each with `register(router, state)`:
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import gzip
@@ -43,11 +44,14 @@ PUBLIC_PREFIXES = ("/_emulator/", "/v2/track", "/v2.1/track", "/discovery", "/ap
 
 
 class TokenStore:
-    """Bearer tokens the emulator issued, with their expiry."""
+    """Bearer tokens the emulator issued, with their expiry; revoked ones are answered with a claims
+    challenge, as Azure's continuous access evaluation (CAE) does."""
 
     def __init__(self, lifetime: float = 3600.0) -> None:
         self.lifetime = lifetime
         self._tokens: dict[str, float] = {}
+        self._revoked: set[str] = set()
+        self.revoked_at = 0
         self._lock = threading.Lock()
 
     def issue(self) -> tuple[str, int]:
@@ -58,18 +62,41 @@ class TokenStore:
         return token, lifetime
 
     def check(self, token: str) -> str | None:
-        """None when valid, else the reason ('invalid' or 'expired')."""
+        """None when valid, else the reason ('invalid', 'expired' or 'revoked')."""
         with self._lock:
             expiry = self._tokens.get(token)
+            revoked = token in self._revoked
         if expiry is None:
             return "invalid"
-        return "expired" if time.time() >= expiry else None
+        if time.time() >= expiry:
+            return "expired"
+        return "revoked" if revoked else None
 
     def expire_all(self) -> int:
         with self._lock:
             for token in self._tokens:
                 self._tokens[token] = 0.0
             return len(self._tokens)
+
+    def revoke_all(self) -> int:
+        """Revoke every token issued so far (a sign-out, a disabled account, a policy change)."""
+        with self._lock:
+            self._revoked.update(self._tokens)
+            self.revoked_at = int(time.time())
+            return len(self._tokens)
+
+
+def claims_challenge(endpoint: str, tenant_id: str, revoked_at: int) -> str:
+    """The WWW-Authenticate value Azure sends for a revoked token: error="insufficient_claims" and the
+    claims a new token must satisfy (issued not before the revocation), base64-encoded JSON."""
+    claims = json.dumps(
+        {"access_token": {"nbf": {"essential": True, "value": str(revoked_at)}}}, separators=(",", ":")
+    )
+    encoded = base64.b64encode(claims.encode()).decode()
+    return (
+        f'Bearer realm="", authorization_uri="{endpoint}/{tenant_id}/oauth2/authorize", '
+        f'error="insufficient_claims", claims="{encoded}"'
+    )
 
 
 class EmulatorState:
@@ -219,7 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, state: EmulatorState, request: Request) -> Response:
         fault = None if request.path.startswith("/_emulator/") else state.faults.pick(request)
-        if fault is not None:
+        if fault is not None and fault.kind == "revoke":
+            state.tokens.revoke_all()  # then the auth check below answers with the claims challenge
+        elif fault is not None:
             answer = fault_response(fault, error_body_for(request.path, fault.status))
             if answer is not None:
                 return answer
@@ -263,6 +292,21 @@ class _Handler(BaseHTTPRequestHandler):
         reason = state.tokens.check(auth[7:].strip())
         if reason is None:
             return None
+        if reason == "revoked":
+            return json_response(
+                401,
+                {
+                    "error": {
+                        "code": "InvalidAuthenticationToken",
+                        "message": "The access token has been revoked.",
+                    }
+                },
+                {
+                    "WWW-Authenticate": claims_challenge(
+                        state.endpoint, state.tenant_id, state.tokens.revoked_at
+                    )
+                },
+            )
         code = "ExpiredAuthenticationToken" if reason == "expired" else "InvalidAuthenticationToken"
         message = (
             "The access token expiry UTC time is earlier than current UTC time."

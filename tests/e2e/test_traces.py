@@ -569,6 +569,55 @@ def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulat
     assert "amlmon: poll failed" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_follow_across_token_revocations_loses_nothing(cli: Any, emulator: Emulator) -> None:
+    """Issue 12.3: the service revokes every token mid-follow (continuous access evaluation): it answers
+    with a claims challenge, azure-core asks amlmon's credential for a new token with those claims, and
+    the follow goes on — every event printed once, no exit."""
+    ws = new_workspace(emulator, "revoke")
+    expected = _schedule_late_arrivals(emulator, ws["ikey"], 375, spread=6.0, seed=12)
+    seq = emulator.last_seq()
+    status, body = emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "revoke", "path": r"/query$", "count": 4, "rate": 0.2}
+    )
+    assert status in (200, 201), body
+    try:
+        result = cli(
+            "traces", "late", "-f", "--since", "5m", "--until", iso(now() + dt.timedelta(seconds=12)),
+            "--interval", "300ms", "--overlap", "5s", "--format", "jsonl", *ws["scope"],
+        )  # fmt: skip
+        _, rules = emulator.admin("GET", "/_emulator/faults")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    printed = [r["message"] for r in jsonl(result.stdout)]
+    assert len(printed) == len(set(printed)) and set(printed) == expected
+    revocations = sum(rule["hits"] for rule in rules["value"] if rule["kind"] == "revoke")
+    log = emulator.requests_since(seq)
+    challenged = [r for r in log if r["path"].endswith("/query") and r["status"] == 401]
+    tokens = [r for r in log if r["path"].endswith("/oauth2/v2.0/token")]
+    # A request in flight with a token just revoked gets its own challenge: at least one per revocation.
+    assert revocations == 4 and len(challenged) >= revocations and len(tokens) >= 1 + revocations
+    print(f"\nrevocation follow: {len(printed)} of {len(expected)} events printed once, "
+          f"{revocations} revocations, {len(challenged)} challenges, {len(tokens)} token requests")  # fmt: skip
+
+
+def test_one_shot_command_survives_a_token_revocation(cli: Any, emulator: Emulator) -> None:
+    ws = new_workspace(emulator, "revoke1")
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], "still here", at=now() - dt.timedelta(minutes=1))])
+    status, body = emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "revoke", "path": r"/query$", "count": 1}
+    )
+    assert status in (200, 201), body
+    try:
+        result = cli("traces", "--since", "10m", "--format", "jsonl", *ws["scope"])
+        _, rules = emulator.admin("GET", "/_emulator/faults")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    assert [r["message"] for r in jsonl(result.stdout)] == ["still here"]
+    assert [rule["hits"] for rule in rules["value"]] == [1]
+
+
 def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded: dict[str, Any]) -> None:
     process = spawn_amlmon(
         ["traces", "-f", "--since", "1h", "--interval", "300ms", *seeded["scope"]], emulator.env()
