@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +33,7 @@ class GlobalOptions:
     cloud: str = "AzureCloud"
     output: str | None = None  # None: table on a TTY, json otherwise
     query: str | None = None
+    timeout: str = "5m"  # how long a one-shot command may wait on the service (amlmon.azure.retry)
     debug: bool = False
     verbose: bool = False
     only_show_errors: bool = False
@@ -44,6 +46,7 @@ class GlobalOptions:
             auth=env.get("AMLMON_AUTH", "default"),
             cloud=env.get("AMLMON_CLOUD", "AzureCloud"),
             output=env.get("AMLMON_OUTPUT") or None,
+            timeout=env.get("AMLMON_TIMEOUT") or "5m",
             no_color=bool(env.get("NO_COLOR")),
         )
 
@@ -58,6 +61,7 @@ class AppContext:
     options: GlobalOptions
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: Path = field(default_factory=Path.cwd)
+    started: float = field(default_factory=time.monotonic)
 
     # --- settings -------------------------------------------------------------------------
     @cached_property
@@ -99,9 +103,24 @@ class AppContext:
             self.options.auth, interactive=is_interactive(), authority=self.cloud.authority
         )
 
+    @cached_property
+    def deadline(self) -> Any:
+        """When waiting on the service ends (amlmon.azure.retry.Deadline), counted from the start."""
+        from amlmon.azure.retry import Deadline
+        from amlmon.timeparse import parse_duration
+
+        text = self.options.timeout
+        return Deadline(parse_duration(text, option="--timeout").total_seconds(), text, self.started)
+
+    def retry_policy(self, **kwargs: Any) -> Any:
+        """azure-core's RetryPolicy with every wait capped and bounded by the --timeout deadline."""
+        from amlmon.azure.retry import BoundedRetryPolicy
+
+        return BoundedRetryPolicy(self.deadline, **kwargs)
+
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments every SDK client gets: TLS trust, user agent, logging, retries."""
-        kwargs: dict[str, Any] = {"user_agent": USER_AGENT}
+        kwargs: dict[str, Any] = {"user_agent": USER_AGENT, "retry_policy": self.retry_policy()}
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self.options.debug:

@@ -30,7 +30,7 @@ class ArmClient:
                 policies.HeadersPolicy(),
                 policies.UserAgentPolicy(kwargs.pop("user_agent")),
                 policies.ContentDecodePolicy(),
-                policies.RetryPolicy(),
+                kwargs.pop("retry_policy"),
                 auth,
                 policies.NetworkTraceLoggingPolicy(**kwargs),
                 ARMHttpLoggingPolicy(),

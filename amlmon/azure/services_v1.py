@@ -222,14 +222,15 @@ def _pipeline_client(ctx: AppContext, base_url: str, *, authenticated: bool) -> 
     from azure.core.pipeline import policies
 
     kwargs = ctx.client_kwargs()
+    kwargs.pop("retry_policy")
     chain: list[Any] = [
         policies.RequestIdPolicy(),
         policies.HeadersPolicy(),
         policies.UserAgentPolicy(kwargs.pop("user_agent")),
         policies.ContentDecodePolicy(),
         # Fewer, shorter retries than azure-core's default (10, up to 2 minutes apart): a command-line
-        # user waits for this. Retry-After from the service always wins.
-        policies.RetryPolicy(retry_total=4, retry_backoff_factor=0.5, retry_backoff_max=8),
+        # user waits for this. Retry-After is honoured up to 60 s a wait, within --timeout (azure.retry).
+        ctx.retry_policy(retry_total=4, retry_backoff_factor=0.5, retry_backoff_max=8),
     ]
     if authenticated:
         chain.append(policies.BearerTokenCredentialPolicy(ctx.credential, ctx.cloud.arm_scope))

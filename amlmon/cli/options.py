@@ -66,6 +66,14 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         FORMATS,
     ),
     GlobalOption(("--query",), "query", "JMESPath query applied to the JSON result.", "JMESPATH"),
+    GlobalOption(
+        ("--timeout",),
+        "timeout",
+        "How long a command may wait on a throttled or failing service (Retry-After is honoured up to "
+        "60s a wait) before it gives up with exit 5; default 5m; not a limit on `traces --follow`. "
+        "A command's own --timeout (diagnostics enable) is that command's. [env: AMLMON_TIMEOUT]",
+        "DURATION",
+    ),
     GlobalOption(("--debug",), "debug", "Log HTTP traffic (secrets redacted) and show tracebacks."),
     GlobalOption(("--verbose",), "verbose", "Say more about what is happening."),
     GlobalOption(("--only-show-errors",), "only_show_errors", "Suppress warnings."),

@@ -195,6 +195,51 @@ def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator
     assert "Traceback" not in result.stderr
 
 
+def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(emulator: Emulator) -> None:
+    """Issue 12.4: Retry-After is honoured up to a cap and a one-shot command gives up at --timeout
+    (exit 5 and the hint) instead of waiting ten minutes a retry."""
+    import time
+
+    from tests.conftest import spawn_amlmon
+
+    ws = create_workspace(emulator)
+    emulator.admin(
+        "POST", "/_emulator/faults", {"path": "/query$", "status": 429, "retryAfter": 600, "count": None}
+    )
+    started = time.monotonic()
+    process = spawn_amlmon(
+        ["check", *workspace_flags(ws), "--since", "1h", "--min-requests", "0", "--timeout", "3s"],
+        emulator.env(),
+    )
+    try:
+        _out, err = process.communicate(timeout=60)
+        _, rules = emulator.admin("GET", "/_emulator/faults")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert rules["value"][0]["hits"] >= 1  # the service did throttle
+    assert process.returncode == 5, err
+    assert time.monotonic() - started < 30
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("error: gave up after --timeout 3s") and "Retry-After" in lines[0]
+    assert lines[1].startswith("hint:") and "--timeout" in lines[1] and "Traceback" not in err
+
+
+def test_a_short_retry_after_is_honoured_within_the_timeout(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    emulator.admin(
+        "POST", "/_emulator/faults", {"path": "/query$", "status": 429, "retryAfter": 1, "count": 2}
+    )
+    try:
+        result = cli("query", "print x = 1", *workspace_flags(ws), "-o", "json", "--timeout", "30s")
+        _, rules = emulator.admin("GET", "/_emulator/faults")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    assert rules["value"][0]["hits"] == 2
+
+
 def test_emulator_lifecycle_from_the_cli(tmp_path: Path) -> None:
     data = tmp_path / "emu"
     amlmon = [sys.executable, "-m", "amlmon"]
