@@ -50,6 +50,10 @@ WINDOW_PAGE_ROWS = 50_000  # rows per request when reading a time window
 MAX_ROWS = 500_000  # the query API's row limit per response
 MIN_REQUEST_SPACING = 0.2  # seconds between requests: 150 per 30 s, under the API's 200 per 30 s
 MAX_BACKOFF = 60.0
+# With --follow, a row ingested after the follow started is printed whatever its event time (--since
+# bounds the backlog, not what arrives later). The query API's timespan bounds event time, so the
+# follow's timespan reaches this far back; Azure Monitor does not ingest records older than two days.
+LATE_ARRIVAL_LIMIT = dt.timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,15 @@ def check_regex(pattern: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------------
 # KQL
 # ---------------------------------------------------------------------------------------------------
-def _base(spec: TraceFilter, schema: Schema) -> list[str]:
+def _base(spec: TraceFilter, schema: Schema, *, arrived_from: dt.datetime | None = None) -> list[str]:
+    """The filters every query shares. `arrived_from`: rows ingested from then on pass whatever their
+    event time (a follow's late arrivals)."""
     c = SCHEMAS[schema]
     lines = [c.table, f"| where {c.time} >= {kql.datetime(spec.start)}"]
+    if arrived_from is not None:
+        lines[-1] = (
+            f"| where {c.time} >= {kql.datetime(spec.start)} or ingestion_time() >= {kql.datetime(arrived_from)}"
+        )
     if spec.end is not None:
         lines[-1] += f" and {c.time} < {kql.datetime(spec.end)}"
     if spec.targets:
@@ -207,9 +217,11 @@ def follow_query(
     ingested_after: dt.datetime | None,
     inclusive: bool = False,
     page: int = FOLLOW_PAGE_ROWS,
+    arrived_from: dt.datetime | None = None,
 ) -> str:
-    """One follow request: events ingested after the bound, in ingestion order."""
-    lines = _base(spec, schema)
+    """One follow request: events ingested after the bound, in ingestion order; with `arrived_from`
+    (when the follow started) also those ingested since then with an event time before --since."""
+    lines = _base(spec, schema, arrived_from=arrived_from)
     if ingested_after is not None:
         op = ">=" if inclusive else ">"
         lines.append(f"| where ingestion_time() {op} {kql.datetime(ingested_after)}")
@@ -573,6 +585,7 @@ class Follower:
         self.page = page
         self.stats = FollowStats()
         self._last_request = -1e9
+        self.started = self.clock.now()  # rows ingested from now on are printed whatever their time
 
     def run(self, until: dt.datetime | None = None, max_polls: int | None = None) -> FollowStats:
         first = True
@@ -625,7 +638,7 @@ class Follower:
         # The query API's timespan bounds event time; late events keep their old timestamps, so the
         # window stays open at the start of --since and a little past now for clock skew.
         end = self.spec.end or (self.clock.now() + dt.timedelta(hours=1))
-        return (self.spec.start, end)
+        return (min(self.spec.start, self.started - LATE_ARRIVAL_LIMIT), end)
 
     def _space_requests(self) -> None:
         gap = self.clock.monotonic() - self._last_request
@@ -642,7 +655,14 @@ class Follower:
             self._space_requests()
             self.stats.requests += 1
             answer = self.fetch(
-                follow_query(self.spec, self.schema, ingested_after=bound, inclusive=inclusive, page=page),
+                follow_query(
+                    self.spec,
+                    self.schema,
+                    ingested_after=bound,
+                    inclusive=inclusive,
+                    page=page,
+                    arrived_from=self.started,
+                ),
                 self._timespan(),
             )
             events = events_from(answer, model_data=self.spec.model_data)

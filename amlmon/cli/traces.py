@@ -36,7 +36,13 @@ def traces(
         "10m", "--since", help="Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
     ),
     until: str | None = typer.Option(None, "--until", help="End (default now); with --follow, when to stop."),
-    follow: bool = typer.Option(False, "-f", "--follow", help="Keep polling for new events until Ctrl-C."),
+    follow: bool = typer.Option(
+        False,
+        "-f",
+        "--follow",
+        help="Keep polling for new events until Ctrl-C. Late rows are printed whatever their event time; "
+        "see --overlap for the one limit.",
+    ),
     model_data: bool = typer.Option(
         False, "--model-data", help="Show model_data_collection records: each request's input and prediction."
     ),
@@ -68,7 +74,8 @@ def traces(
         "1m",
         "--overlap",
         help="With --follow: how far back in ingestion time each poll looks again for records that "
-        "become queryable late (seen ones are not printed twice).",
+        "become queryable late (seen ones are not printed twice). A record that becomes queryable more "
+        "than --overlap after its ingestion time is missed: raise it if the service is slow.",
     ),
     log_analytics: bool = typer.Option(
         False,
@@ -80,8 +87,8 @@ def traces(
     """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
 
     Events are printed oldest first. With --follow, amlmon keeps polling and prints each event once as
-    it becomes queryable — also events that App Insights ingests late, with older timestamps —
-    until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
+    it becomes queryable — also events that App Insights ingests late, with older timestamps, even
+    older than --since (--since bounds the backlog only) — until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
     """
     from amlmon import traces as domain
     from amlmon.targets import Schema, parse_targets
@@ -201,10 +208,14 @@ def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None, over
     end = spec.end.isoformat() if spec.end else "now+1h"
     header = f"// {source}, timespan {spec.start.isoformat()}/{end}"
     if follow:
-        text = domain.follow_query(spec, schema, ingested_after=None)
+        import datetime as dt
+
         from amlmon import kql
 
-        print(header)
+        started = dt.datetime.now(dt.UTC)  # what a follow started now would send
+        start = min(spec.start, started - domain.LATE_ARRIVAL_LIMIT)
+        text = domain.follow_query(spec, schema, ingested_after=None, arrived_from=started)
+        print(f"// {source}, timespan {start.isoformat()}/now+1h (late arrivals keep their old time)")
         print(
             f"// later polls add: | where ingestion_time() > <newest ingestion time seen - {kql.timespan(overlap)}>"
         )

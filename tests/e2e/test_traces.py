@@ -569,6 +569,32 @@ def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulat
     assert "amlmon: poll failed" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_follow_prints_late_rows_stamped_before_since(cli: Any, emulator: Emulator) -> None:
+    """Issue 12.8: 100 events stamped 20–25 minutes ago become queryable during a follow with --since
+    10m: all printed (--since bounds the backlog, not what arrives later); 10 of the same age that were
+    ingested before the follow started are not."""
+    ws = new_workspace(emulator, "latesince")
+    start = now()
+    insert(
+        emulator, ws["ikey"],
+        [trace(ws["ikey"], f"backlog-{n}", at=start - dt.timedelta(minutes=22)) for n in range(10)],
+        ingested_at=start - dt.timedelta(minutes=1),
+    )  # fmt: skip
+    for wave in range(4):
+        late = [
+            trace(ws["ikey"], f"late-{wave}-{n}", at=start - dt.timedelta(minutes=20 + wave, seconds=n))
+            for n in range(25)
+        ]
+        insert(emulator, ws["ikey"], late, ingested_at=start + dt.timedelta(seconds=2 + wave))
+    result = cli(
+        "traces", "-f", "--since", "10m", "--until", iso(start + dt.timedelta(seconds=9)),
+        "--interval", "300ms", "--format", "jsonl", *ws["scope"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    printed = [r["message"] for r in jsonl(result.stdout)]
+    assert sorted(printed) == sorted(f"late-{w}-{n}" for w in range(4) for n in range(25))
+
+
 def test_follow_across_token_revocations_loses_nothing(cli: Any, emulator: Emulator) -> None:
     """Issue 12.3: the service revokes every token mid-follow (continuous access evaluation): it answers
     with a claims challenge, azure-core asks amlmon's credential for a new token with those claims, and

@@ -55,7 +55,12 @@ class SimClock:
         return traces.FollowClock(now=self.now, sleep=self.sleep, monotonic=self.monotonic)
 
 
-_BOUND = re.compile(r"ingestion_time\(\) (>=|>) datetime\(([^)]+)Z\)")
+_BOUND = re.compile(r"^\| where ingestion_time\(\) (>=|>) datetime\(([^)]+)Z\)", re.MULTILINE)
+# The event-time filter, and the follow's "or ingested since the follow started" (late arrivals).
+_EVENT_TIME = re.compile(
+    r"^\| where timestamp >= datetime\(([^)]+)Z\)(?: or ingestion_time\(\) >= datetime\(([^)]+)Z\))?",
+    re.MULTILINE,
+)
 _TAKE = re.compile(r"\| take (\d+)")
 
 
@@ -87,6 +92,11 @@ class SimService:
         assert take_match is not None
         take = int(take_match.group(1))
         rows = [e for e in self.events if e.visible <= now and timespan[0] <= e.timestamp < timespan[1]]
+        event_time = _EVENT_TIME.search(query)
+        assert event_time is not None
+        since = _kql_time(event_time.group(1))
+        arrived = _kql_time(event_time.group(2)) if event_time.group(2) else None
+        rows = [e for e in rows if e.timestamp >= since or (arrived is not None and e.ingested >= arrived)]
         if bound:
             limit = _kql_time(bound.group(2))
             rows = [
@@ -548,3 +558,29 @@ def test_limit_gives_the_newest_events_oldest_first() -> None:
     (batch,) = list(window.events)
     assert "| top 5 by timestamp desc" in seen[0]
     assert [e.timestamp for e in batch] == sorted(e.timestamp for e in events)[-5:]
+
+
+def test_rows_ingested_during_the_follow_are_printed_whatever_their_event_time() -> None:
+    """Issue 12.8: --since bounds the backlog (event time), not what arrives later: a row stamped before
+    the start of --since but ingested while the follow runs is printed; one ingested before is not."""
+    before_since = SPEC.start - dt.timedelta(minutes=25)
+    backlog = [
+        SimEvent(f"old-{n}", before_since, T0 - dt.timedelta(minutes=5), T0 - dt.timedelta(minutes=5))
+        for n in range(20)
+    ]
+    late = [
+        SimEvent(
+            f"late-{n:03d}",
+            before_since + dt.timedelta(seconds=n),
+            T0 + dt.timedelta(seconds=30 + n),
+            T0 + dt.timedelta(seconds=35 + n),
+        )
+        for n in range(100)
+    ]
+    fresh = [
+        SimEvent(
+            "fresh", T0 + dt.timedelta(seconds=5), T0 + dt.timedelta(seconds=6), T0 + dt.timedelta(seconds=7)
+        )
+    ]
+    printed, _ = follow(SimService(backlog + late + fresh, SimClock()), T0 + dt.timedelta(minutes=5))
+    assert sorted(printed) == sorted(e.item_id for e in late + fresh)
