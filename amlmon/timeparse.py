@@ -68,6 +68,16 @@ def parse_instant(text: str, *, now: dt.datetime | None = None, option: str = "t
     return in_range(value, option=option, text=text)
 
 
+def parse_until(text: str, *, now: dt.datetime | None = None, option: str = "--until") -> dt.datetime:
+    """A stop time for something that runs from now on (a follow): a duration means from now
+    (`--until 10m`: ten minutes from now), anything else is an instant as parse_instant reads it."""
+    now = now or dt.datetime.now(dt.UTC)
+    stripped = text.strip()
+    if _SHORT.match(stripped) or stripped.upper().startswith("P"):
+        return in_range(now + parse_duration(stripped, option=option), option=option, text=text)
+    return parse_instant(text, now=now, option=option)
+
+
 def in_range(value: dt.datetime, *, option: str, text: str) -> dt.datetime:
     """`value` itself, or the usage error naming the accepted range."""
     if not EARLIEST <= value <= LATEST:

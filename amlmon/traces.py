@@ -613,7 +613,7 @@ class Follower:
         unauthorized = 0
         while True:
             try:
-                return self.poll()
+                batch = self.poll()
             except AmlmonError:
                 raise
             except Exception as exc:
@@ -633,6 +633,10 @@ class Follower:
                 wait = min(max(wait, MIN_REQUEST_SPACING), MAX_BACKOFF)
                 self.status(f"poll failed: {transient.reason}; retrying in {wait:g}s")
                 self.clock.sleep(wait)
+                continue
+            if failures:  # whoever read "poll failed" learns that the gap is closed
+                self.status(f"polling recovered after {failures} failed attempt{'s' if failures > 1 else ''}")
+            return batch
 
     def _timespan(self) -> tuple[dt.datetime, dt.datetime]:
         # The query API's timespan bounds event time; late events keep their old timestamps, so the

@@ -35,7 +35,12 @@ def traces(
     since: str = typer.Option(
         "10m", "--since", help="Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
     ),
-    until: str | None = typer.Option(None, "--until", help="End (default now); with --follow, when to stop."),
+    until: str | None = typer.Option(
+        None,
+        "--until",
+        help="End (default now): a time or a duration ago. With --follow, when to stop: a time or a "
+        "duration from now (--until 10m stops ten minutes from now).",
+    ),
     follow: bool = typer.Option(
         False,
         "-f",
@@ -58,9 +63,9 @@ def traces(
     limit: int | None = typer.Option(
         None,
         "--limit",
-        min=0,
         max=500_000,
-        help="Only the newest N events of the window (with -f: of the backlog).",
+        help="Only the newest N events of the window (with -f: of the backlog); at least 1 "
+        "(leave it out for every event).",
     ),
     fmt: str | None = typer.Option(
         None,
@@ -92,13 +97,18 @@ def traces(
     """
     from amlmon import traces as domain
     from amlmon.targets import Schema, parse_targets
-    from amlmon.timeparse import parse_duration, parse_instant, time_range
+    from amlmon.timeparse import parse_duration, parse_instant, parse_until, time_range
 
     schema: Schema = "workspace" if log_analytics else "classic"
     style = _style(fmt, follow)
+    if limit is not None and limit < 1:
+        raise _usage(
+            f"--limit {limit} would print nothing",
+            "leave --limit out for every event; to follow only new events use -f --since 1s",
+        )
     if follow:
         start = parse_instant(since, option="--since")
-        end = parse_instant(until, option="--until") if until else None
+        end = parse_until(until, option="--until") if until else None
         if end is not None and end <= start:
             raise _usage(f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})")
     else:
@@ -145,7 +155,8 @@ def _follow(
     from amlmon import traces as domain
 
     def status(text: str) -> None:
-        print(f"amlmon: {text}", file=sys.stderr, flush=True)
+        warn(text)
+        sys.stderr.flush()
 
     follower = domain.Follower(
         domain.service_fetch(ctx, schema, retries=False),
@@ -156,10 +167,37 @@ def _follow(
         status=status,
         backlog_limit=limit,
         overlap=overlap,
+        clock=domain.FollowClock(sleep=sleep_watching_reader(sys.stdout)),
     )
     follower.run(until=until)
     printer.finish()
     return 0
+
+
+def sleep_watching_reader(stream: IO[str]) -> Any:
+    """time.sleep, except that it ends with BrokenPipeError as soon as the reader of `stream` (a pipe
+    or socket) goes away: `amlmon traces -f | head -2` ends with head even when nothing new arrives,
+    instead of at the next write. The write end of a pipe reports POLLERR once the read end is closed."""
+    import os
+    import select
+    import stat
+    import time
+
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture into StringIO)
+        return time.sleep
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) or not hasattr(select, "poll"):
+        return time.sleep
+    poller = select.poll()
+    poller.register(fd, select.POLLERR | select.POLLHUP)
+
+    def sleep(seconds: float) -> None:
+        if poller.poll(max(0, int(seconds * 1000))):
+            raise BrokenPipeError("the reader of stdout went away")
+
+    return sleep
 
 
 def _usage(message: str, hint: str | None = None) -> Exception:

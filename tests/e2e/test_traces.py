@@ -349,6 +349,8 @@ def test_print_query_shows_escaped_kql_without_calling_azure(cli: Any) -> None:
         (["--format", "xml"], "--format 'xml'"),
         (["bad name!"], "is not a target"),
         (["--message", "a\x00b"], "control character"),
+        (["--limit", "0"], "--limit 0 would print nothing"),
+        (["--limit", "0", "-f"], "--limit 0 would print nothing"),
     ],
 )
 def test_bad_values_are_usage_errors_with_a_hint(cli: Any, args: list[str], needle: str) -> None:
@@ -566,7 +568,8 @@ def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulat
     assert len(printed) == len(set(printed)) and set(printed) == expected
     status, rules = emulator.admin("GET", "/_emulator/faults")
     assert sum(rule["hits"] for rule in rules["value"]) >= 4, rules
-    assert "amlmon: poll failed" in result.stderr and "Traceback" not in result.stderr
+    assert "warning: poll failed" in result.stderr and "Traceback" not in result.stderr
+    assert "warning: polling recovered after" in result.stderr
 
 
 def test_follow_prints_late_rows_stamped_before_since(cli: Any, emulator: Emulator) -> None:
@@ -660,6 +663,39 @@ def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded
             process.kill()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_follow_piped_to_head_ends_with_head_when_nothing_new_arrives(
+    emulator: Emulator, seeded: dict[str, Any]
+) -> None:
+    """Issue 14.5: `traces -f | head -2` exits when head does, not at the next event (there is none
+    here, and the next poll is 60 s away): amlmon watches the pipe between polls."""
+    process = spawn_amlmon(
+        ["traces", "-f", "--since", "1h", "--interval", "60s", "--format", "short", *seeded["scope"]],
+        emulator.env(),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        assert all(lines), lines  # the backlog arrived: the loop is now waiting for its next poll
+        process.stdout.close()  # `head -2` leaves
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0 and process.stderr.read() == ""
+
+
+def test_follow_until_a_duration_means_from_now(cli: Any, seeded: dict[str, Any]) -> None:
+    started = time.monotonic()
+    result = cli(
+        "traces", "-f", "--since", "1h", "--until", "3s", "--interval", "300ms", "--format", "short",
+        *seeded["scope"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout  # the backlog was printed
+    assert time.monotonic() - started >= 2.5, "--until 3s with --follow follows for three seconds"
 
 
 def test_output_cut_short_by_head_is_quiet(emulator: Emulator) -> None:

@@ -309,7 +309,7 @@ def test_a_throttled_poll_waits_as_long_as_retry_after_says() -> None:
         clock=clock.follow_clock(),
     )
     follower.run(max_polls=1)
-    assert statuses == ["poll failed: HTTP 429; retrying in 7s"]
+    assert statuses == ["poll failed: HTTP 429; retrying in 7s", "polling recovered after 1 failed attempt"]
     assert clock.monotonic() >= 7
     assert follower.stats.printed == 5
 
