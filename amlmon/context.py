@@ -20,6 +20,7 @@ from amlmon.errors import AuthError
 from amlmon.resolve import WorkspaceRef, resolve_workspace
 
 USER_AGENT = "amlmon/0.1.0"
+DEFAULT_TIMEOUT = "5m"  # a one-shot command's deadline for waiting on the service, without --timeout
 
 
 @dataclass
@@ -33,7 +34,7 @@ class GlobalOptions:
     cloud: str = "AzureCloud"
     output: str | None = None  # None: table on a TTY, json otherwise
     query: str | None = None
-    timeout: str = "5m"  # how long a one-shot command may wait on the service (amlmon.azure.retry)
+    timeout: str | None = None  # how long a command may wait on the service (amlmon.azure.retry)
     debug: bool = False
     verbose: bool = False
     only_show_errors: bool = False
@@ -46,7 +47,7 @@ class GlobalOptions:
             auth=env.get("AMLMON_AUTH", "default"),
             cloud=env.get("AMLMON_CLOUD", "AzureCloud"),
             output=env.get("AMLMON_OUTPUT") or None,
-            timeout=env.get("AMLMON_TIMEOUT") or "5m",
+            timeout=env.get("AMLMON_TIMEOUT") or None,
             no_color=bool(env.get("NO_COLOR")),
         )
 
@@ -109,8 +110,14 @@ class AppContext:
         from amlmon.azure.retry import Deadline
         from amlmon.timeparse import parse_duration
 
-        text = self.options.timeout
+        text = self.options.timeout or DEFAULT_TIMEOUT
         return Deadline(parse_duration(text, option="--timeout").total_seconds(), text, self.started)
+
+    def long_run(self, seconds: float | None = None, text: str = "") -> None:
+        """For a command that runs long by design (a follow, a pull, a wait on Azure operations): its
+        deadline is `seconds` (None: none) unless the user gave --timeout / AMLMON_TIMEOUT."""
+        if self.options.timeout is None:
+            self.deadline.seconds, self.deadline.text = seconds, text
 
     def retry_policy(self, **kwargs: Any) -> Any:
         """azure-core's RetryPolicy with every wait capped and bounded by the --timeout deadline."""

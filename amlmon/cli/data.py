@@ -90,6 +90,7 @@ def pull(
         print(modeldata.rows_query(parsed, schema, start, end))
         return
     file_format = datasets.format_for(out, fmt)
+    app_context().long_run()  # a pull runs as long as the data takes (and resumes); --timeout bounds it
     params = {
         "targets": [str(t) for t in parsed],
         "since": since,

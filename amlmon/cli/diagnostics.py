@@ -136,6 +136,7 @@ def _change(
     timeout = parse_duration(timeout_text, option="--timeout").total_seconds()
     kinds = diag.parse_kinds(kind)
     ctx = app_context()
+    ctx.long_run(timeout, timeout_text)  # the wait on Azure's operations bounds its retries too
     if enable:
         ctx.workspace_info.require_app_insights()
     ws = diag.Workspace(ctx)

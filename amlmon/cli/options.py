@@ -69,9 +69,10 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         ("--timeout",),
         "timeout",
-        "How long a command may wait on a throttled or failing service (Retry-After is honoured up to "
-        "60s a wait) before it gives up with exit 5; default 5m; not a limit on `traces --follow`. "
-        "A command's own --timeout (diagnostics enable) is that command's. [env: AMLMON_TIMEOUT]",
+        "Deadline for waiting on a throttled or failing service, counted from the start (each "
+        "Retry-After is honoured up to 60s); past it amlmon stops with exit 5. Default 5m; "
+        "`traces --follow` and `data pull` have none unless given; `diagnostics enable/disable` use "
+        "their own --timeout. [env: AMLMON_TIMEOUT]",
         "DURATION",
     ),
     GlobalOption(("--debug",), "debug", "Log HTTP traffic (secrets redacted) and show tracebacks."),

@@ -154,6 +154,8 @@ def _follow(
 ) -> int:
     from amlmon import traces as domain
 
+    ctx.long_run()  # a follow runs until Ctrl-C; its own loop bounds each wait (60 s)
+
     def status(text: str) -> None:
         warn(text)
         sys.stderr.flush()

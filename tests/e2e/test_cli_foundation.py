@@ -195,7 +195,12 @@ def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator
     assert "Traceback" not in result.stderr
 
 
-def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(emulator: Emulator) -> None:
+@pytest.mark.parametrize(
+    ("flag", "env"), [(["--timeout", "3s"], {}), ([], {"AMLMON_TIMEOUT": "3s"})], ids=["option", "env"]
+)
+def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
+    emulator: Emulator, flag: list[str], env: dict[str, str]
+) -> None:
     """Issue 12.4: Retry-After is honoured up to a cap and a one-shot command gives up at --timeout
     (exit 5 and the hint) instead of waiting ten minutes a retry."""
     import time
@@ -208,8 +213,8 @@ def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(emulator
     )
     started = time.monotonic()
     process = spawn_amlmon(
-        ["check", *workspace_flags(ws), "--since", "1h", "--min-requests", "0", "--timeout", "3s"],
-        emulator.env(),
+        ["check", *workspace_flags(ws), "--since", "1h", "--min-requests", "0", *flag],
+        {**emulator.env(), **env},
     )
     try:
         _out, err = process.communicate(timeout=60)
