@@ -137,6 +137,21 @@ def test_a_global_option_spelling_as_a_value_belongs_to_the_option(
     _cases_run.append(1)
 
 
+def test_every_global_spelling_as_every_value_of_every_command() -> None:
+    """The same property, exhaustively (no surrounding tokens): every pair is checked."""
+    checked = 0
+    for path, spelling, long_name in COMMAND_VALUE_OPTIONS:
+        for value in GLOBAL_SPELLINGS:
+            assert _parsed([*path, spelling, value]) == _parsed([*path, f"{long_name}={value}"]), (
+                path,
+                spelling,
+                value,
+            )
+            checked += 1
+    assert checked == len(COMMAND_VALUE_OPTIONS) * len(GLOBAL_SPELLINGS) > 1000
+    print(f"\nexhaustive pairs checked: {checked}")
+
+
 def test_the_property_above_ran_every_case() -> None:
     # Counted so the report can give the number of generated cases (pytest -s prints it).
     print(f"\nvalue-belongs-to-its-option cases run: {len(_cases_run)}")
