@@ -537,14 +537,14 @@ def _apply_v2(
     if options.dry_run:
         result.status = "would-change"
         return
-    _, written = v2api.set_app_insights(ws.ctx, current, options.enable, wait=options.wait, reread=reread)
-    if written is None:  # someone else made the same change meanwhile
-        result.status = "unchanged"
-        return
+    body = v2api.with_app_insights(current.body, options.enable)
+    changed = [change.field for change in result.changes]
+    written = v2api.write(ws.ctx, current, body, wait=options.wait, reread=reread)
     result.operation_id = written.operation_id
     if not options.wait:
         result.status = "submitted"
         return
     progress(item.target, f"waiting for operation {written.operation_id}")
     v2api.wait_written(written, deadline=deadline, stop=stopped)
+    v2api.verify(ws.ctx, item.endpoint, name, body, changed)
     result.status = "changed"

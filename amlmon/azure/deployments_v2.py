@@ -2,16 +2,18 @@
 
 Changing `appInsightsEnabled` is a create-or-update: PUT of the whole deployment, answered with an
 async operation (`Azure-AsyncOperation`), followed with azure-mgmt-core's ARMPolling. The body amlmon
-sends is the body the service returned with that one field changed — nothing dropped, nothing added.
-Lost updates are prevented with `If-Match: <etag>`; without an ETag the resource is re-read just before
-the write and the write is re-planned when it changed.
+sends is the body the service returned with only amlmon's fields changed — nothing dropped, nothing added.
+Real ARM sends no ETag for deployments, so lost updates are guarded by reads: just before the PUT the
+deployment is re-read and compared with the read the plan was made from (a difference is reported, nothing
+written); after the operation it is re-read and every field is checked against what was written. When a
+service does send an ETag, the PUT also carries If-Match.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -55,10 +57,6 @@ class Written:
 
     operation_id: str | None
     poller: Any
-
-
-class ConcurrentChange(Exception):
-    pass
 
 
 def _workspace_path(ctx: AppContext) -> str:
@@ -129,47 +127,124 @@ def with_app_insights(body: dict[str, Any], enabled: bool) -> dict[str, Any]:
     return new
 
 
-def set_app_insights(
+# Fields the service itself rewrites on every write: never a sign of someone else's change.
+VOLATILE = (
+    "etag",
+    "systemData",
+    "properties.provisioningState",
+    "properties.properties.AzureAsyncOperationUri",
+)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}; lists and scalars are leaves (a list is compared whole)."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value} if prefix else {}
+
+
+def _volatile(path: str) -> bool:
+    return any(path == v or path.startswith(v + ".") for v in VOLATILE)
+
+
+def _covered(path: str, changed: Sequence[str]) -> bool:
+    return any(path == c or path.startswith(c + ".") or c.startswith(path + ".") for c in changed)
+
+
+ABSENT = object()
+
+
+def differences(
+    expected: dict[str, Any], actual: dict[str, Any], *, skip: Sequence[str] = ()
+) -> list[tuple[str, Any, Any]]:
+    """(field, expected, actual) for every non-volatile leaf that differs, skipping fields in `skip`."""
+    want, have = flatten(expected), flatten(actual)
+    found = []
+    for path in sorted(set(want) | set(have)):
+        if _volatile(path) or _covered(path, skip):
+            continue
+        old, new = want.get(path, ABSENT), have.get(path, ABSENT)
+        if old != new:
+            found.append((path, old, new))
+    return found
+
+
+def describe(diffs: Sequence[tuple[str, Any, Any]], first: str, second: str, limit: int = 8) -> str:
+    import json
+
+    def show(value: Any) -> str:
+        return "(absent)" if value is ABSENT else json.dumps(value, ensure_ascii=False)
+
+    parts = [f"{path}: {first} {show(a)}, {second} {show(b)}" for path, a, b in diffs[:limit]]
+    more = f" (and {len(diffs) - limit} more)" if len(diffs) > limit else ""
+    return "; ".join(parts) + more
+
+
+def write(
     ctx: AppContext,
-    current: Deployment,
-    enabled: bool,
+    planned: Deployment,
+    body: dict[str, Any],
     *,
     wait: bool,
     reread: Callable[[], Deployment],
-) -> tuple[Deployment, Written | None]:
-    """Write the change (re-reading on a concurrent change); (deployment written from, written or None).
+) -> Written:
+    """PUT `body` (the planned read with amlmon's changes), unless the deployment changed since the plan.
 
-    Returns written None when a re-read shows the deployment already in the wanted state.
+    With an ETag the PUT carries If-Match. Without one (what real ARM sends for deployments) the
+    deployment is re-read just before the PUT and compared with the read the plan was made from.
+    A 409/412 answer means re-read and compare again: the same → retry; different → report.
     """
     for _ in range(MAX_WRITE_ATTEMPTS):
-        if current.app_insights == enabled:
-            return current, None
-        try:
-            return current, _put(ctx, current, enabled, wait=wait, reread=reread)
-        except ConcurrentChange:
-            current = reread()
+        headers: dict[str, str] = {}
+        if planned.etag:
+            headers["If-Match"] = planned.etag
+        else:
+            _same_as_planned(planned, reread())
+        response = _send(ctx, "PUT", deployment_path(ctx, planned.endpoint, planned.name), body, headers)
+        if response.http_response.status_code not in (409, 412):
+            return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
+        fresh = reread()
+        _same_as_planned(planned, fresh)
+        planned = Deployment(planned.endpoint, planned.name, planned.body, fresh.etag)
     raise OperationFailed(
-        f"deployment {current.endpoint}/{current.name} kept changing while amlmon tried to update it",
-        hint="try again when nobody else is changing it",
+        f"deployment {planned.endpoint}/{planned.name} kept refusing the update (409/412)",
+        hint="try again when no other operation is running on it",
     )
 
 
-def _put(
-    ctx: AppContext, current: Deployment, enabled: bool, *, wait: bool, reread: Callable[[], Deployment]
-) -> Written:
-    headers: dict[str, str] = {}
-    if current.etag:
-        headers["If-Match"] = current.etag
-    else:
-        # No ETag to guard with: compare with a fresh read right before writing.
-        fresh = reread()
-        if fresh.body != current.body:
-            raise ConcurrentChange()
-    body = with_app_insights(current.body, enabled)
-    response = _send(ctx, "PUT", deployment_path(ctx, current.endpoint, current.name), body, headers)
-    if response.http_response.status_code in (409, 412):
-        raise ConcurrentChange()
-    return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
+def _same_as_planned(planned: Deployment, fresh: Deployment) -> None:
+    diffs = differences(planned.body, fresh.body)
+    if diffs:
+        raise OperationFailed(
+            f"deployment {planned.endpoint}/{planned.name} was changed by someone else after amlmon read it; "
+            f"nothing was written: {describe(diffs, 'read', 'now')}",
+            hint="run the command again to plan from the current deployment",
+        )
+
+
+def verify(ctx: AppContext, endpoint: str, name: str, sent: dict[str, Any], changed: Sequence[str]) -> None:
+    """After the operation: every field amlmon did not change is as read, each changed one as written."""
+    after = get_deployment(ctx, endpoint, name).body
+    others = differences(sent, after, skip=changed)
+    mine = [
+        (path, old, new)
+        for path, old, new in differences(sent, after)
+        if _covered(path, changed) and not _same_text(old, new)
+    ]
+    if others or mine:
+        raise OperationFailed(
+            f"deployment {endpoint}/{name} after the update differs from what amlmon wrote "
+            f"(a concurrent change, or the service dropped a field): {describe(others + mine, 'wrote', 'now')}",
+            hint="check the deployment; amlmon did not write again",
+        )
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """Modes come back in either case (`enabled` sent, `Enabled` returned)."""
+    return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
 
 
 def _operation_id(response: Any) -> str | None:

@@ -21,6 +21,7 @@ from amlmon.emulator.arm_deployments import (
     _patch_deployment,
     _put_deployment,
     _put_endpoint,
+    shown,
 )
 from amlmon.emulator.arm_diagnostics import _diag_categories, _diag_delete, _diag_get, _diag_list, _diag_put
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
@@ -88,7 +89,7 @@ def register(router: Router, state: EmulatorState) -> None:
     add("PATCH", dep, lambda r: _patch_deployment(state, operations, r))
     add("DELETE", dep, lambda r: _delete_deployment(state, operations, r))
     add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _put_endpoint(state, operations, r))
-    add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r))
+    add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r, shown))
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(
         "GET",
@@ -103,15 +104,18 @@ def register(router: Router, state: EmulatorState) -> None:
     add("GET", SUB_RG + r"/providers/(?P<rest>.+)", lambda r: _get(state, r))
 
 
-def _get(state: EmulatorState, request: Request) -> Response:
+def _get(state: EmulatorState, request: Request, view: Any = None) -> Response:
     body = resources(state).get(request.path)
     if body is None:
         return _not_found(request.path)
-    return json_response(200, body)
+    return json_response(200, view(state, body) if view else body)
 
 
 def _list(state: EmulatorState, request: Request, prefix: str, type_: str) -> Response:
-    return _page(state, request, resources(state).list(prefix=prefix.rsplit("/providers/", 1)[0], type=type_))
+    found = resources(state).list(prefix=prefix.rsplit("/providers/", 1)[0], type=type_)
+    if type_.endswith("/onlineEndpoints"):
+        found = [shown(state, body) for body in found]
+    return _page(state, request, found)
 
 
 def _no_exports(request: Request) -> Response:

@@ -1,5 +1,11 @@
 """v2 online deployments: GET/list, PUT as an async LRO (Azure-AsyncOperation → mfeOperationsStatus),
-ETag/If-Match, 409 while an operation runs, PATCH of tags/sku/identity."""
+409 while an operation runs, PATCH of tags/sku/identity.
+
+Real ARM answers deployment and endpoint GET/PUT without an ETag (no header, no `etag` in the body; see
+the recorded online-deployment traffic), so the emulator does too. Setting `deploymentETags: true`
+(PUT /_emulator/settings) turns ETags and If-Match checks on, for testing clients that use them.
+Setting `changeDeployment` makes someone else's change land at a chosen moment (see `_meddle`).
+"""
 
 from __future__ import annotations
 
@@ -48,19 +54,71 @@ def _planned_failure(state: EmulatorState, resource_id: str) -> dict[str, str] |
     return None
 
 
+def etags_on(state: EmulatorState) -> bool:
+    return state.settings.get("deploymentETags") is True
+
+
+def shown(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
+    """A stored endpoint/deployment as ARM sends it: the ETag only when the setting asks for it."""
+    if not etags_on(state):
+        body.pop("etag", None)
+    return body
+
+
 def _deployment_response(state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None) -> Response:
     body = resources(state).get(dep_id)
     if body is None:
         return _not_found(dep_id)
-    headers = {"ETag": _etag(state, dep_id), **(extra or {})}
-    return json_response(status, body, headers)
+    headers = dict(extra or {})
+    if etags_on(state):
+        headers["ETag"] = _etag(state, dep_id)
+    return json_response(status, shown(state, body), headers)
 
 
 def _get_deployment(
     state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
 ) -> Response:
     _finish_due(state, operations)
-    return _deployment_response(state, request.path)
+    response = _deployment_response(state, request.path)
+    _meddle(state, request.path, "GET")
+    return response
+
+
+def _meddle(state: EmulatorState, dep_id: str, method: str) -> None:
+    """Someone else's change, landing right after a chosen request was answered.
+
+    Setting `changeDeployment`: {"ep/dep": {"after": "GET"|"PUT", "count": N, "merge": {...}}}: after
+    the Nth such request to that deployment, `merge` is merged (recursively) into the stored body.
+    Used once, then forgotten.
+    """
+    plans = state.settings.get("changeDeployment")
+    if not isinstance(plans, dict):
+        return
+    parts = dep_id.strip("/").split("/")
+    key = f"{parts[-3]}/{parts[-1]}".lower()
+    for name, plan in list(plans.items()):
+        if (
+            name.lower() != key
+            or not isinstance(plan, dict)
+            or str(plan.get("after", "GET")).upper() != method
+        ):
+            continue
+        plan["seen"] = int(plan.get("seen", 0)) + 1
+        if plan["seen"] < int(plan.get("count", 1)):
+            continue
+        plans.pop(name)
+        body = resources(state).get(dep_id)
+        if body is not None:
+            _store_deployment(state, dep_id, _merged(body, plan.get("merge") or {}))
+
+
+def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merged(base[key], value)
+        else:
+            base[key] = value
+    return base
 
 
 def _list_deployments(
@@ -70,14 +128,13 @@ def _list_deployments(
     endpoint_id = request.path.rsplit("/deployments", 1)[0]
     if resources(state).get(endpoint_id) is None:
         return _not_found(endpoint_id)
-    return _page(
-        state,
-        request,
-        resources(state).list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments"),
-    )
+    found = resources(state).list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments")
+    return _page(state, request, [shown(state, body) for body in found])
 
 
 def _precondition(state: EmulatorState, request: Request, dep_id: str) -> Response | None:
+    if not etags_on(state):
+        return None  # no ETag is handed out, so none is checked
     wanted = request.header("If-Match")
     if wanted and wanted != "*" and wanted != _etag(state, dep_id):
         return arm_error(
@@ -126,7 +183,9 @@ def _put_deployment(
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))
     body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": _now()})
     _store_deployment(state, dep_id, body)
-    return _start_operation(state, operations, request, dep_id, 200 if existing else 201)
+    response = _start_operation(state, operations, request, dep_id, 200 if existing else 201)
+    _meddle(state, dep_id, "PUT")
+    return response
 
 
 def _start_operation(

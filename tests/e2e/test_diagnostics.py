@@ -172,7 +172,6 @@ def _comparable(body: dict[str, Any]) -> str:
     body = json.loads(json.dumps(body))
     for key in ("appInsightsEnabled", "provisioningState"):
         body["properties"].pop(key, None)
-    body.pop("etag", None)
     system = body.get("systemData") or {}
     for key in ("lastModifiedAt", "lastModifiedBy", "lastModifiedByType"):
         system.pop(key, None)
@@ -189,12 +188,16 @@ def _wait_succeeded(emulator: Any, path: str, timeout: float = 20) -> None:
     raise AssertionError(f"{path} never settled")
 
 
-def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: Any) -> None:
+def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
+    cli: Any, emulator: Any
+) -> None:
     ws = make_workspace(
         emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
     )
     path = deployment_path(ws, "ep", "blue")
-    # amlmon's PUT is held 2 s on arrival; meanwhile the test changes the deployment (new ETag).
+    # ETags are an emulator setting (real ARM sends none for deployments): then amlmon sends If-Match.
+    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
+    # amlmon's PUT is held on arrival; meanwhile the test changes the deployment (new ETag).
     hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
     assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
     seq = emulator.last_seq()
@@ -221,15 +224,75 @@ def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: 
     finally:
         thread.join()
         emulator.admin("DELETE", "/_emulator/faults")
+        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
     assert outcome.get("status") in (200, 201)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr
+    reason = result.json()["results"][0]["reason"]
+    assert 'tags.changed-by: read (absent), now "someone-else"' in reason, reason
     _wait_succeeded(emulator, path)
     _, after, _ = arm(emulator, "GET", path)
-    assert after["properties"]["appInsightsEnabled"] is True
+    assert after["properties"]["appInsightsEnabled"] is False, "amlmon wrote nothing after the 412"
     assert after["tags"] == {"changed-by": "someone-else"}, "the concurrent change was kept"
     statuses = [r["status"] for r in writes(emulator, seq) if r["method"] == "PUT"]
-    # the test's own PUT, amlmon's stale one refused (412), amlmon's re-planned one
-    assert statuses.count(412) == 1 and len(statuses) == 3, statuses
+    # the test's own PUT and amlmon's stale one refused (412); no second amlmon PUT
+    assert statuses.count(412) == 1 and len(statuses) == 2, statuses
+
+
+def _plan_change(emulator: Any, after: str, merge: dict[str, Any], count: int = 1) -> None:
+    """The emulator merges `merge` into ep/blue right after its `count`-th answered `after` request."""
+    plan = {"ep/blue": {"after": after, "count": count, "merge": merge}}
+    assert emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": plan})[0] == 200
+
+
+def test_without_etag_a_change_between_plan_and_put_is_reported_not_overwritten(
+    cli: Any, emulator: Any
+) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    _, before, headers = arm(emulator, "GET", path)
+    assert "etag" not in {k.lower() for k in headers} and "etag" not in before, "real ARM sends no ETag"
+    # Positive control: the dry run reads the deployment once and plans a change.
+    dry = cli("diagnostics", "enable", "ep/blue", "--dry-run", *ws["args"], "-o", "json")
+    assert dry.json()["results"][0]["status"] == "would-change", dry.stdout
+    seq = emulator.last_seq()
+    # Right after amlmon's planning read, someone else changes the instance type and a tag.
+    _plan_change(
+        emulator, "GET", {"tags": {"owner": "team-b"}, "properties": {"instanceType": "Standard_F4s_v2"}}
+    )
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
+    assert result.exit_code == 1, result.stderr
+    row = result.json()["results"][0]
+    assert row["status"] == "failed" and "nothing was written" in row["reason"], row
+    assert 'properties.instanceType: read "Standard_DS3_v2", now "Standard_F4s_v2"' in row["reason"]
+    assert 'tags.owner: read (absent), now "team-b"' in row["reason"]
+    assert writes(emulator, seq) == [], "no PUT after a concurrent change"
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["tags"] == {"owner": "team-b"} and after["properties"]["appInsightsEnabled"] is False
+
+
+def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_read(
+    cli: Any, emulator: Any
+) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    _plan_change(emulator, "PUT", {"properties": {"requestSettings": {"requestTimeout": "PT60S"}}})
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
+    assert result.exit_code == 1, result.stderr
+    reason = result.json()["results"][0]["reason"]
+    assert 'properties.requestSettings.requestTimeout: wrote "PT5S", now "PT60S"' in reason, reason
+    _wait_succeeded(emulator, path)
+    again = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    assert again.exit_code == 0 and again.json()["results"][0]["status"] == "unchanged", again.stdout
 
 
 def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator: Any) -> None:

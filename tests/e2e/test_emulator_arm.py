@@ -6,6 +6,7 @@ Shapes are compared with the recordings in ../shared/reference/azure-recordings 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -319,13 +320,14 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
 ) -> None:
     url = _deployment_url(workspace) + f"?api-version={ML_VERSION}"
     current = _send(pipeline, "GET", url)
-    assert current.status_code == 200 and current.headers["ETag"] == current.json()["etag"]
+    # As recorded: no ETag header and no `etag` in the body.
+    assert current.status_code == 200 and "ETag" not in current.headers and "etag" not in current.json()
     body = current.json()
     body["properties"]["appInsightsEnabled"] = True
     body["properties"]["someFutureField"] = {"nested": [1, "two"]}
     body["futureTopLevel"] = "kept"
     seq = emulator.last_seq()
-    poller = _begin_put(pipeline, url, body, {"If-Match": current.headers["ETag"]})
+    poller = _begin_put(pipeline, url, body)
     initial = poller.polling_method()._initial_response.http_response
     recorded = _recorded_deployment_put()
     for header in ("Azure-AsyncOperation", "Location", "x-ms-async-operation-timeout"):
@@ -340,7 +342,7 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "Conflict"
     final = poller.result(timeout=30)
     assert final["properties"]["provisioningState"] == "Succeeded"
-    assert final["etag"] != current.headers["ETag"]  # a write gives a new ETag
+    assert "etag" not in final
     assert final["properties"]["appInsightsEnabled"] is True
     assert final["properties"]["someFutureField"] == {"nested": [1, "two"]}
     assert final["futureTopLevel"] == "kept"
@@ -348,15 +350,28 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
     assert polls, "the SDK's poller did not follow Azure-AsyncOperation"
 
 
-def test_deployment_create_is_201_and_etag_guards_lost_updates(
-    workspace: dict[str, Any], pipeline: Any
+def test_deployment_create_is_201_and_etag_guards_lost_updates_only_when_switched_on(
+    emulator: Emulator, workspace: dict[str, Any], pipeline: Any
 ) -> None:
     url = _deployment_url(workspace, "green") + f"?api-version={ML_VERSION}"
     template = _send(pipeline, "GET", _deployment_url(workspace) + f"?api-version={ML_VERSION}").json()
     poller = _begin_put(pipeline, url, {"location": "westeurope", "properties": template["properties"]})
     assert poller.polling_method()._initial_response.http_response.status_code == 201
     poller.result(timeout=30)
-    stale = _send(pipeline, "PUT", url, template, {"If-Match": '"stale"'})
+    # By default (like real ARM) there is no ETag, so If-Match is not checked.
+    ignored = _send(pipeline, "PUT", url, template, {"If-Match": '"stale"'})
+    assert ignored.status_code == 200, ignored.text()
+    deadline = time.time() + 20
+    while _send(pipeline, "GET", url).json()["properties"]["provisioningState"] != "Succeeded":
+        assert time.time() < deadline, "the update never finished"
+        time.sleep(0.2)
+    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
+    try:
+        current = _send(pipeline, "GET", url)
+        assert current.headers["ETag"] == current.json()["etag"]
+        stale = _send(pipeline, "PUT", url, template, {"If-Match": '"stale"'})
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
     assert stale.status_code == 412 and stale.json()["error"]["code"] == "PreconditionFailed"
     patched = _send(
         pipeline, "PATCH", url, {"tags": {"team": "a1"}, "properties": {"appInsightsEnabled": True}}
