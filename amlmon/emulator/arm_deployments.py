@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page
+from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page, knows_data_collector
 from amlmon.emulator.arm_create import _etag, _store_deployment
 from amlmon.emulator.http import Request, Response, arm_error, json_response
 from amlmon.emulator.resources import normalize_id, resources
@@ -58,28 +58,34 @@ def etags_on(state: EmulatorState) -> bool:
     return state.settings.get("deploymentETags") is True
 
 
-def shown(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    """A stored endpoint/deployment as ARM sends it: the ETag only when the setting asks for it."""
+def shown(state: EmulatorState, body: dict[str, Any], api_version: str | None = None) -> dict[str, Any]:
+    """A stored endpoint/deployment as ARM sends it: the ETag only when the setting asks for it, and
+    a deployment's dataCollector only at an api-version whose model has it."""
     if not etags_on(state):
         body.pop("etag", None)
+    props = body.get("properties")
+    if api_version is not None and isinstance(props, dict) and not knows_data_collector(api_version):
+        props.pop("dataCollector", None)
     return body
 
 
-def _deployment_response(state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None) -> Response:
+def _deployment_response(
+    state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None, api_version: str | None = None
+) -> Response:
     body = resources(state).get(dep_id)
     if body is None:
         return _not_found(dep_id)
     headers = dict(extra or {})
     if etags_on(state):
         headers["ETag"] = _etag(state, dep_id)
-    return json_response(status, shown(state, body), headers)
+    return json_response(status, shown(state, body, api_version), headers)
 
 
 def _get_deployment(
     state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
 ) -> Response:
     _finish_due(state, operations)
-    response = _deployment_response(state, request.path)
+    response = _deployment_response(state, request.path, api_version=request.q("api-version"))
     _meddle(state, request.path, "GET")
     return response
 
@@ -129,7 +135,8 @@ def _list_deployments(
     if resources(state).get(endpoint_id) is None:
         return _not_found(endpoint_id)
     found = resources(state).list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments")
-    return _page(state, request, [shown(state, body) for body in found])
+    version = request.q("api-version")
+    return _page(state, request, [shown(state, body, version) for body in found])
 
 
 def _precondition(state: EmulatorState, request: Request, dep_id: str) -> Response | None:
@@ -180,6 +187,9 @@ def _put_deployment(
     body.update({"id": dep_id, "name": name, "type": f"{ML}/workspaces/onlineEndpoints/deployments"})
     body.setdefault("location", endpoint.get("location"))
     body["properties"] = {**incoming["properties"], "provisioningState": "Updating"}
+    if not knows_data_collector(request.q("api-version")):
+        # The service deserializes with that version's model: a field it lacks is not stored.
+        body["properties"].pop("dataCollector", None)
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))
     body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": _now()})
     _store_deployment(state, dep_id, body)
@@ -199,7 +209,7 @@ def _start_operation(
     """Register an operation and answer as recorded: Azure-AsyncOperation → mfeOperationsStatus."""
     _, headers = _new_operation(state, operations, request, dep_id, prefix)
     headers["Location"] = f"{state.endpoint}{dep_id}?api-version={request.q('api-version')}"
-    return _deployment_response(state, dep_id, status, headers)
+    return _deployment_response(state, dep_id, status, headers, api_version=request.q("api-version"))
 
 
 def _new_operation(
@@ -314,7 +324,7 @@ def _patch_deployment(
         if key in patch:
             body[key] = patch[key]
     _store_deployment(state, dep_id, body)
-    return _deployment_response(state, dep_id)
+    return _deployment_response(state, dep_id, api_version=request.q("api-version"))
 
 
 def _operation_status(
@@ -341,3 +351,44 @@ def _operation_status(
         if op.get("error"):
             body["error"] = op["error"]
     return json_response(200, body, headers)
+
+
+# --- data assets (workspaces/{ws}/data/{name}/versions/{version}) ------------------------------------
+
+DATA_TYPES = ("uri_file", "uri_folder", "mltable")
+
+
+def _put_data_version(state: EmulatorState, request: Request) -> Response:
+    """Create or update a data asset version: synchronous, 201 when new, 200 when it existed."""
+    data_id = request.path
+    ws_id = data_id.split("/data/", 1)[0]
+    if resources(state).get(ws_id) is None:
+        return _not_found(ws_id)
+    incoming = request.json()
+    props = incoming.get("properties") if isinstance(incoming, dict) else None
+    if not isinstance(props, dict):
+        return arm_error(400, "UserError", "The request body must have a 'properties' object.")
+    if props.get("dataType") not in DATA_TYPES or not props.get("dataUri"):
+        return arm_error(
+            400, "UserError", f"dataType must be one of {', '.join(DATA_TYPES)} and dataUri is required."
+        )
+    existing = resources(state).get(data_id)
+    version = data_id.rsplit("/", 1)[-1]
+    body = {
+        "id": data_id,
+        "name": version,
+        "type": f"{ML}/workspaces/data/versions",
+        "properties": {
+            "dataType": props["dataType"],
+            "dataUri": props["dataUri"],
+            "description": props.get("description"),
+            "tags": props.get("tags") or {},
+            "properties": props.get("properties") or {},
+            "isAnonymous": bool(props.get("isAnonymous", False)),
+            "isArchived": bool(props.get("isArchived", False)),
+        },
+        "systemData": (existing or {}).get("systemData")
+        or {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+    }
+    resources(state).put(data_id, body)
+    return json_response(200 if existing else 201, body)

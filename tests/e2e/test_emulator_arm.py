@@ -467,3 +467,103 @@ def test_a_planned_failure_ends_the_operation_failed(
     assert (
         _begin_put(pipeline, url, body).result(timeout=30)["properties"]["provisioningState"] == "Succeeded"
     )
+
+
+# --- issue 15: the data collector, data assets, endpoint diagnostic settings -------------------------
+
+COLLECTOR = {
+    "collections": {
+        "model_inputs": {"dataCollectionMode": "Enabled", "samplingRate": 1.0},
+        "request": {"dataCollectionMode": "Disabled", "samplingRate": 0.5},
+    },
+    "requestLogging": {"captureHeaders": ["x-tenant"]},
+    "rollingRate": "Hour",
+}
+
+
+def _settle(pipeline: Any, url: str) -> dict[str, Any]:
+    deadline = time.time() + 20
+    while True:
+        body: dict[str, Any] = _send(pipeline, "GET", url).json()
+        if body["properties"]["provisioningState"] == "Succeeded":
+            return body
+        assert time.time() < deadline, "the update never finished"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("version", "knows"),
+    [
+        ("2023-04-01-preview", True),
+        ("2023-06-01-preview", True),
+        ("2024-04-01", True),
+        ("2024-10-01", True),
+        ("2023-04-01", False),
+        ("2023-10-01", False),
+        ("2022-10-01", False),
+        ("2023-02-01-preview", False),
+    ],
+)
+def test_data_collector_round_trips_only_at_versions_that_model_it(
+    workspace: dict[str, Any], pipeline: Any, version: str, knows: bool
+) -> None:
+    url = _deployment_url(workspace)
+    body = _send(pipeline, "GET", url + "?api-version=2024-04-01").json()
+    body["properties"]["dataCollector"] = COLLECTOR
+    assert _send(pipeline, "PUT", url + "?api-version=2024-04-01", body).status_code == 200
+    stored = _settle(pipeline, url + "?api-version=2024-04-01")
+    assert stored["properties"]["dataCollector"] == COLLECTOR
+
+    read = _send(pipeline, "GET", url + f"?api-version={version}").json()
+    assert ("dataCollector" in read["properties"]) is knows
+    listed = _send(pipeline, "GET", url.rsplit("/", 1)[0] + f"?api-version={version}").json()["value"]
+    assert ("dataCollector" in listed[0]["properties"]) is knows
+    # A read-modify-write at that version: an old model drops the collector for good.
+    assert _send(pipeline, "PUT", url + f"?api-version={version}", read).status_code == 200
+    after = _settle(pipeline, url + "?api-version=2024-04-01")
+    assert ("dataCollector" in after["properties"]) is knows
+
+
+def test_data_assets_are_created_and_read(workspace: dict[str, Any], pipeline: Any) -> None:
+    url = f"{workspace['workspaceId']}/data/ep-blue-model_inputs/versions/1?api-version=2024-04-01"
+    assert _send(pipeline, "GET", url).status_code == 404
+    body = {
+        "properties": {
+            "dataType": "uri_folder",
+            "dataUri": "azureml://datastores/workspaceblobstore/paths/modelDataCollector/ep/blue/model_inputs",
+        }
+    }
+    created = _send(pipeline, "PUT", url, body)
+    assert created.status_code == 201, created.text()
+    assert created.json()["type"] == "Microsoft.MachineLearningServices/workspaces/data/versions"
+    assert created.json()["name"] == "1" and created.json()["properties"]["dataType"] == "uri_folder"
+    got = _send(pipeline, "GET", url)
+    assert got.status_code == 200 and got.json() == created.json()
+    assert _send(pipeline, "PUT", url, body).status_code == 200
+    bad = _send(pipeline, "PUT", url, {"properties": {"dataType": "folder"}})
+    assert bad.status_code == 400
+
+
+def test_online_endpoints_take_diagnostic_settings_with_their_three_categories(
+    workspace: dict[str, Any], pipeline: Any
+) -> None:
+    endpoint = _deployment_url(workspace).split("/deployments/")[0]
+    base = endpoint + "/providers/Microsoft.Insights/diagnosticSettings"
+    categories = _send(pipeline, "GET", base + "Categories?api-version=2021-05-01-preview").json()
+    assert [c["name"] for c in categories["value"] if c["properties"]["categoryType"] == "Logs"] == [
+        "AmlOnlineEndpointConsoleLog",
+        "AmlOnlineEndpointTrafficLog",
+        "AmlOnlineEndpointEventLog",
+    ]
+    logs = [{"category": "AmlOnlineEndpointTrafficLog", "enabled": True}]
+    body = {"properties": {"workspaceId": workspace["logAnalyticsId"], "logs": logs}}
+    ok = _send(pipeline, "PUT", base + "/amlmon-endpoint-logs?api-version=2021-05-01-preview", body)
+    assert ok.status_code == 200, ok.text()
+    wrong = {
+        "properties": {
+            "workspaceId": workspace["logAnalyticsId"],
+            "logs": [{"category": "AppTraces", "enabled": True}],
+        }
+    }
+    refused = _send(pipeline, "PUT", base + "/other?api-version=2021-05-01-preview", wrong)
+    assert refused.status_code == 400 and "AppTraces" in refused.json()["error"]["message"]
