@@ -23,7 +23,11 @@ from amlmon.errors import OperationFailed, Throttled
 if TYPE_CHECKING:
     from amlmon.context import AppContext
 
+# GA 2024-04-01 is the first GA version whose model has properties.dataCollector (2023-04-01 and
+# 2023-10-01 lack it and drop it on a read-modify-write); every read and write uses it.
 API_VERSION = "2024-04-01"
+# A newer preview, read once before a write: a field it shows that API_VERSION does not would be lost.
+PROBE_API_VERSION = "2024-10-01-preview"
 BUSY_STATES = ("Creating", "Updating", "Deleting", "Scaling")
 # Per-request retry settings: fewer and shorter than azure-core's default, Retry-After always wins.
 RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
@@ -113,8 +117,9 @@ def list_deployments(ctx: AppContext, endpoint: str) -> list[dict[str, Any]]:
     return _list(ctx, f"{endpoint_path(ctx, endpoint)}/deployments")
 
 
-def get_deployment(ctx: AppContext, endpoint: str, name: str) -> Deployment:
-    response = _send(ctx, "GET", deployment_path(ctx, endpoint, name)).http_response
+def get_deployment(ctx: AppContext, endpoint: str, name: str, api_version: str = API_VERSION) -> Deployment:
+    url = deployment_path(ctx, endpoint, name) + f"?api-version={api_version}"
+    response = _send(ctx, "GET", url).http_response
     body = response.json()
     etag = response.headers.get("ETag") or body.get("etag")
     return Deployment(endpoint, name, body, etag)
@@ -325,3 +330,31 @@ def _operation_error(exc: Any) -> str:
 
     code, message = _service_error(exc)
     return f"{code}: {message}" if code else message
+
+
+# --- data assets (one per collection, as the SDK registers them) ---------------------------------
+
+
+def data_asset_id(ctx: AppContext, name: str, version: str = "1") -> str:
+    return f"{_workspace_path(ctx)}/data/{quote(name, safe='')}/versions/{quote(version, safe='')}"
+
+
+def data_asset_exists(ctx: AppContext, asset_id: str) -> bool:
+    from amlmon.azure.arm import raise_for_status
+
+    response = ctx.arm.request("GET", asset_id, API_VERSION)
+    if response.status_code == 404:
+        return False
+    raise_for_status(response)
+    return True
+
+
+def ensure_data_asset(ctx: AppContext, asset_id: str, data_uri: str) -> bool:
+    """Create the uri_folder asset unless it exists (then it is reused as is); True when created."""
+    from amlmon.azure.arm import raise_for_status
+
+    if data_asset_exists(ctx, asset_id):
+        return False
+    body = {"properties": {"dataType": "uri_folder", "dataUri": data_uri, "isAnonymous": False}}
+    raise_for_status(ctx.arm.request("PUT", asset_id, API_VERSION, body=body))
+    return True

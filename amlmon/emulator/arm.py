@@ -91,7 +91,11 @@ def register(router: Router, state: EmulatorState) -> None:
     add("DELETE", dep, lambda r: _delete_deployment(state, operations, r))
     add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _put_endpoint(state, operations, r))
     add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r, shown))
-    add("PUT", WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", lambda r: _put_data_version(state, r))
+    add(
+        "PUT",
+        WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+        lambda r: _put_data_version(state, r),
+    )
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(
         "GET",

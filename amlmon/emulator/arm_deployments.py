@@ -58,13 +58,22 @@ def etags_on(state: EmulatorState) -> bool:
     return state.settings.get("deploymentETags") is True
 
 
+def models_collector(state: EmulatorState, api_version: str | None) -> bool:
+    """Whether that api-version's model has dataCollector. Setting `withoutDataCollector` (a list of
+    api-versions) makes more versions lack it, to stage a service whose model drops the field."""
+    extra = state.settings.get("withoutDataCollector")
+    if isinstance(extra, list) and str(api_version) in extra:
+        return False
+    return knows_data_collector(api_version)
+
+
 def shown(state: EmulatorState, body: dict[str, Any], api_version: str | None = None) -> dict[str, Any]:
     """A stored endpoint/deployment as ARM sends it: the ETag only when the setting asks for it, and
     a deployment's dataCollector only at an api-version whose model has it."""
     if not etags_on(state):
         body.pop("etag", None)
     props = body.get("properties")
-    if api_version is not None and isinstance(props, dict) and not knows_data_collector(api_version):
+    if api_version is not None and isinstance(props, dict) and not models_collector(state, api_version):
         props.pop("dataCollector", None)
     return body
 
@@ -187,7 +196,7 @@ def _put_deployment(
     body.update({"id": dep_id, "name": name, "type": f"{ML}/workspaces/onlineEndpoints/deployments"})
     body.setdefault("location", endpoint.get("location"))
     body["properties"] = {**incoming["properties"], "provisioningState": "Updating"}
-    if not knows_data_collector(request.q("api-version")):
+    if not models_collector(state, request.q("api-version")):
         # The service deserializes with that version's model: a field it lacks is not stored.
         body["properties"].pop("dataCollector", None)
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))

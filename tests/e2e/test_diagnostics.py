@@ -101,7 +101,10 @@ def test_model_data_collection_and_dry_run(cli: Any, emulator: Any) -> None:
         {"field": "dataCollection.storageEnabled", "old": False, "new": True},
     ]
     assert set(by) == {"churn-aci", "credit-ep/blue", "credit-ep/green"}
-    assert "applies to v1 services" in dry.stderr
+    # v2: --model-data means the model_inputs/model_outputs collections (no "v1 only" warning any more)
+    assert "applies to v1" not in dry.stderr
+    blue_fields = [c["field"] for c in by["credit-ep/blue"]["changes"]]
+    assert "properties.dataCollector.collections.model_inputs.dataCollectionMode" in blue_fields
     assert writes(emulator, seq) == [], "--dry-run sends no write"
     table = cli("diagnostics", "enable", "churn-aci", "--model-data", "--dry-run", *ws["args"], "-o", "table")
     assert "appInsightsEnabled: off → on" in table.stdout and "dry run: 1 would-change" in table.stdout

@@ -95,10 +95,28 @@ def test_list_shows_every_kind_with_stable_fields(cli: Any, emulator: Any) -> No
         ("fraud-aks", "AKS"),
     ]
     for row in rows:
-        assert list(row) == ["target", "kind", "state", "diagnostics", "modelData", "scoringUri", "updated"]
+        assert list(row) == [
+            "target",
+            "kind",
+            "state",
+            "diagnostics",
+            "modelData",
+            "scoringUri",
+            "updated",
+            "dataCollector",
+            "endpointLogs",
+        ]
     by = {r["target"]: r for r in rows}
     assert by["fraud-aks"]["diagnostics"] is True and by["churn-aci"]["diagnostics"] is False
-    assert by["churn-aci"]["modelData"] is False and by["credit-ep/blue"]["modelData"] is None
+    # v2 modelData: the model_inputs/model_outputs collections (none yet); v1 rows have no v2 details
+    assert by["churn-aci"]["modelData"] is False and by["credit-ep/blue"]["modelData"] is False
+    assert by["churn-aci"]["dataCollector"] is None and by["churn-aci"]["endpointLogs"] is None
+    assert by["credit-ep/blue"]["dataCollector"] == {
+        "collections": {},
+        "rollingRate": None,
+        "captureHeaders": [],
+    }
+    assert by["credit-ep/blue"]["endpointLogs"] == {"categories": [], "destinations": []}
     assert by["churn-aci"]["scoringUri"].endswith("/api/v1/service/churn-aci/score")
     assert by["churn-aci"]["state"] == "Healthy"
 
