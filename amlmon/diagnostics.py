@@ -177,7 +177,7 @@ def endpoint_logs_summary(settings: Sequence[Any]) -> dict[str, Any]:
     categories: set[str] = set()
     destinations = []
     for setting in settings:
-        mine = [c for c in setting.categories if c in ENDPOINT_LOG_CATEGORIES]
+        mine = [c for c in ENDPOINT_LOG_CATEGORIES if c in setting.categories]
         if not mine:
             continue
         categories.update(mine)

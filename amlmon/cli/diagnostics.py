@@ -290,15 +290,36 @@ def _value(value: Any) -> str:
     return "on" if value is True else "off" if value is False else str(value)
 
 
+def _short_field(field: str) -> str:
+    """The table's name for a field: without the `properties.` envelope (JSON keeps the full path)."""
+    return field.removeprefix("properties.dataCollector.collections.").removeprefix("properties.")
+
+
+def _short(value: Any) -> str:
+    """ARM ids by their names (data asset `name:version`), an endpoint-logs setting as categories → workspace."""
+    if isinstance(value, str) and value.startswith("/subscriptions/"):
+        parts = value.rstrip("/").split("/")
+        if len(parts) >= 4 and parts[-2] == "versions" and parts[-4].lower() == "data":
+            return f"data asset {parts[-3]}:{parts[-1]}"
+        return parts[-1]
+    if isinstance(value, dict) and "categories" in value:
+        names = ",".join(c.removeprefix("AmlOnlineEndpoint").removesuffix("Log") for c in value["categories"])
+        return f"{names} to {_short(value.get('workspaceId'))}"
+    return _value(value)
+
+
 def render_results(document: Any, stream: IO[str]) -> None:
     """One row per target (what changed, old → new, operation or reason) and the summary line."""
     from amlmon.render.table import render_table
 
     rows = []
     for result in document.get("results") or []:
-        change = "; ".join(
-            f"{c['field']}: {_value(c['old'])} → {_value(c['new'])}" for c in result.get("changes") or []
-        )
+        changes = [
+            f"{_short_field(c['field'])}: {_short(c['old'])} → {_short(c['new'])}"
+            for c in result.get("changes") or []
+        ]
+        # v1 rows keep their one-line form; v2 rows carry many fields, one per line
+        change = "; ".join(changes) if result["kind"] in ("ACI", "AKS") else "\n".join(changes)
         detail = result.get("reason") or (
             f"operation {result['operationId']}" if result.get("operationId") else ""
         )
