@@ -278,3 +278,15 @@ def test_summary_and_exit_code() -> None:
 )
 def test_updated_times_share_one_format(text: str | None, expected: str | None) -> None:
     assert diag.utc_instant(text) == expected
+
+
+def test_differences_treat_null_as_absent_and_report_both_values() -> None:
+    from amlmon.azure.deployments_v2 import ABSENT, describe, differences
+
+    read = {"properties": {"a": 1, "b": None}, "tags": {}, "systemData": {"lastModifiedAt": "x"}}
+    same = {"properties": {"a": 1, "c": None}, "systemData": {"lastModifiedAt": "y"}}
+    assert differences(read, same) == [], "null, {} and absent are the same; systemData is the service's"
+    moved = {"properties": {"a": 2}, "tags": {"k": "v"}}
+    diffs = differences(read, moved)
+    assert diffs == [("properties.a", 1, 2), ("tags.k", ABSENT, "v")]
+    assert describe(diffs, "read", "now") == 'properties.a: read 1, now 2; tags.k: read (absent), now "v"'
