@@ -160,6 +160,8 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     amlmon("diagnostics", "enable", "--all", "--model-data", "--dry-run", env=env)
     amlmon("diagnostics", "enable", "--all", "--model-data", env=env)
     amlmon("diagnostics", "enable", "churn-aci", "--model-data", env=env)  # idempotent: unchanged
+    _banner("   ... and every pipe of the v2 deployment: payloads and endpoint logs too")
+    amlmon("diagnostics", "enable", "credit-ep", "--model-data", "--payloads", "--endpoint-logs", env=env)
     amlmon("diagnostics", "status", env=env)
 
     _banner("4. Real traffic to churn-aci (a real azureml-inference-server-http behind the emulator)")
