@@ -762,7 +762,7 @@ def _apply_v2(
         result.status = "unchanged"
         return
     changed = [change.field for change in result.changes]
-    _check_round_trip(ws, item, current, body, changed)
+    _check_round_trip(ws, item, current, body, changed, progress)
     if options.dry_run:
         result.status = "would-change"
         return
@@ -798,7 +798,7 @@ def collection_data_uri(endpoint: str, deployment: str, collection: str) -> str:
 
 
 def _check_round_trip(
-    ws: Workspace, item: Item, current: Any, body: dict[str, Any], changed: list[str]
+    ws: Workspace, item: Item, current: Any, body: dict[str, Any], changed: list[str], progress: Progress
 ) -> None:
     """Refuse (nothing written) when the PUT would not carry back every field that was read.
 
@@ -809,12 +809,12 @@ def _check_round_trip(
     from amlmon.azure import deployments_v2 as v2api
 
     lost = v2api.differences(current.body, body, skip=changed)
-    probe = v2api.get_deployment(ws.ctx, current.endpoint, current.name, v2api.PROBE_API_VERSION)
+    probe = _probe(ws, current, progress)
     read = v2api.flatten(current.body)
     # Only fields with a value count: a newer version also sends its new optional fields as null.
     unseen = sorted(
         path
-        for path, value in v2api.flatten(probe.body).items()
+        for path, value in v2api.flatten(probe).items()
         if path.startswith("properties.")
         and path != "properties.provisioningState"
         and value not in (None, {}, [])
@@ -828,6 +828,24 @@ def _check_round_trip(
             f"(api-version {v2api.PROBE_API_VERSION} shows it); nothing was written",
             hint="change this deployment with a tool that uses an api-version modelling every field it has",
         )
+
+
+def _probe(ws: Workspace, current: Any, progress: Progress) -> dict[str, Any]:
+    """The deployment read at the newer version; {} (with a note) where a cloud does not offer it."""
+    from azure.core.exceptions import HttpResponseError
+
+    from amlmon.azure import deployments_v2 as v2api
+
+    try:
+        return v2api.get_deployment(ws.ctx, current.endpoint, current.name, v2api.PROBE_API_VERSION).body
+    except HttpResponseError as exc:
+        if getattr(exc, "status_code", None) != 400:
+            raise
+        progress(
+            f"{current.endpoint}/{current.name}",
+            f"note: api-version {v2api.PROBE_API_VERSION} is not offered here; only amlmon's own body was checked",
+        )
+        return {}
 
 
 def _ensure_assets(ws: Workspace, item: Item, changes: Sequence[Change], progress: Progress) -> None:

@@ -45,6 +45,14 @@ def register(router: Router, state: EmulatorState) -> None:
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
                 )
+            withheld = state.settings.get("unsupportedApiVersions")
+            if isinstance(withheld, list) and request.q("api-version") in withheld:
+                # A cloud that does not offer that version answers like this (ARM's code and wording).
+                return arm_error(
+                    400,
+                    "NoRegisteredProviderFound",
+                    f"No registered resource provider found for API version '{request.q('api-version')}'.",
+                )
             response: Response = handler(request)
             # ARM echoes the caller's correlation id (or makes one) on every answer.
             response.headers.setdefault(

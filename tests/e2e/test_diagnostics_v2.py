@@ -398,3 +398,29 @@ def test_endpoint_logs_never_touch_other_settings_and_respect_the_limit(cli: Any
     row = next(r for r in full.json()["results"] if r["kind"] == "endpoint")
     assert "already has 5 diagnostic settings" in row["reason"]
     assert _arm_writes(emulator, seq) == []
+
+
+def test_where_the_newer_version_is_not_offered_only_the_body_is_checked(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    settings = {"unsupportedApiVersions": ["2024-10-01-preview"]}
+    assert emulator.admin("PUT", "/_emulator/settings", settings)[0] == 200
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"unsupportedApiVersions": []})
+    assert result.exit_code == 0, result.stderr
+    assert "2024-10-01-preview is not offered here" in result.stderr
+    assert result.json()["results"][0]["status"] == "changed"
+
+
+def test_bad_pipe_options_are_usage_errors(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    seq = emulator.last_seq()
+    alone = cli("diagnostics", "enable", "ep/blue", "--sampling-rate", "0.5", *ws["args"])
+    assert alone.exit_code == 2 and "error:" in alone.stderr and "hint: add --model-data" in alone.stderr
+    high = cli("diagnostics", "enable", "ep/blue", "--model-data", "--sampling-rate", "1.5", *ws["args"])
+    assert high.exit_code == 2 and "between 0 and 1" in high.stderr
+    weekly = cli("diagnostics", "enable", "ep/blue", "--model-data", "--rolling-rate", "weekly", *ws["args"])
+    assert weekly.exit_code == 2 and "minute, hour, day, month, year" in weekly.stderr
+    assert "Traceback" not in alone.stderr + high.stderr + weekly.stderr
+    assert _arm_writes(emulator, seq) == []
