@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from amlmon.azure import paths
 from amlmon.errors import OperationFailed, Throttled
 
 if TYPE_CHECKING:
@@ -66,11 +66,12 @@ def _workspace_path(ctx: AppContext) -> str:
 
 
 def endpoint_path(ctx: AppContext, endpoint: str) -> str:
-    return f"{_workspace_path(ctx)}/onlineEndpoints/{quote(endpoint, safe='')}"
+    # Names here come from the service's own lists: encoded, not judged by amlmon's idea of the rule.
+    return _workspace_path(ctx) + paths.join("onlineEndpoints", endpoint)
 
 
 def deployment_path(ctx: AppContext, endpoint: str, deployment: str) -> str:
-    return f"{endpoint_path(ctx, endpoint)}/deployments/{quote(deployment, safe='')}"
+    return endpoint_path(ctx, endpoint) + paths.join("deployments", deployment)
 
 
 def _send(
@@ -108,11 +109,11 @@ def _list(ctx: AppContext, path: str) -> list[dict[str, Any]]:
 
 
 def list_endpoints(ctx: AppContext) -> list[dict[str, Any]]:
-    return _list(ctx, f"{_workspace_path(ctx)}/onlineEndpoints")
+    return _list(ctx, _workspace_path(ctx) + paths.join("onlineEndpoints"))
 
 
 def list_deployments(ctx: AppContext, endpoint: str) -> list[dict[str, Any]]:
-    return _list(ctx, f"{endpoint_path(ctx, endpoint)}/deployments")
+    return _list(ctx, endpoint_path(ctx, endpoint) + paths.join("deployments"))
 
 
 def get_deployment(ctx: AppContext, endpoint: str, name: str) -> Deployment:
