@@ -280,6 +280,7 @@ class Workspace:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.unlisted: list[str] = []  # endpoints whose deployments could not be listed (404)
         self._mms: Any = None
         self._lock = threading.Lock()
 
@@ -305,9 +306,20 @@ class Workspace:
                 if endpoints is not None and name.lower() not in endpoints:
                     items.append(Item(name, "endpoint", None, False, None, None, None, "v2-endpoint", name))
                     continue
-                for deployment in v2api.list_deployments(self.ctx, name):
-                    items.append(deployment_item(endpoint, deployment))
+                items += [deployment_item(endpoint, d) for d in self._deployments_of(name)]
         return items
+
+    def _deployments_of(self, endpoint: str) -> list[dict[str, Any]]:
+        """An endpoint's deployments; one that vanished after the endpoint list is noted, not fatal."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from amlmon.azure import deployments_v2 as v2api
+
+        try:
+            return v2api.list_deployments(self.ctx, endpoint)
+        except ResourceNotFoundError:
+            self.unlisted.append(endpoint)
+            return []
 
     def close(self) -> None:
         if self._mms is not None:
@@ -538,8 +550,9 @@ def _apply_v2(
         result.status = "would-change"
         return
     _, written = v2api.set_app_insights(ws.ctx, current, options.enable, wait=options.wait, reread=reread)
-    if written is None:  # someone else made the same change meanwhile
+    if written is None:  # someone else made the same change meanwhile: amlmon wrote nothing
         result.status = "unchanged"
+        result.changes = []
         return
     result.operation_id = written.operation_id
     if not options.wait:
