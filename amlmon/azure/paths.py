@@ -123,7 +123,10 @@ def segment(value: str) -> str:
     `.` and `..` are refused: RFC 3986 clients and servers resolve them even when encoded.
     """
     if value in ("", ".", ".."):
-        raise UsageError(f"{value!r} cannot be a name in a URL path")
+        raise UsageError(
+            f"{value!r} cannot be a name in a URL path",
+            hint="Azure's rule: a name is not empty and is not `.` or `..`",
+        )
     return quote(value, safe="-_.~()")
 
 
