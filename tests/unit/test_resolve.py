@@ -11,9 +11,7 @@ from amlmon.errors import ConfigError
 from amlmon.resolve import find_config_file, resolve_workspace
 
 SUB_ID = "00000000-0000-0000-0000-00000000051d"
-WS_ID = (
-    f"/subscriptions/{SUB_ID}/resourceGroups/rg-id/providers/Microsoft.MachineLearningServices/workspaces/ws-id"
-)
+WS_ID = f"/subscriptions/{SUB_ID}/resourceGroups/rg-id/providers/Microsoft.MachineLearningServices/workspaces/ws-id"
 
 
 def resolve(tmp_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None, **flags: str):  # type: ignore[no-untyped-def]
