@@ -97,7 +97,7 @@ def status(
 ) -> None:
     """Diagnostics and model data collection of the given targets (all when none is given)."""
     from amlmon import diagnostics as diag
-    from amlmon.cli.services import render_rows
+    from amlmon.cli.services import render_rows, warn_unlisted
 
     ctx = app_context()
     kinds = diag.parse_kinds(kind)
@@ -106,6 +106,7 @@ def status(
         resolution = diag.collect(ws, targets or [], all_targets=not targets, kinds=kinds, name_glob=name)
     finally:
         ws.close()
+    warn_unlisted(ws)
     if resolution.unknown and not resolution.items:
         raise diag.not_found_error(resolution.unknown)
     for text, suggestions in resolution.unknown:
@@ -128,6 +129,7 @@ def _change(
     timeout_text: str,
 ) -> None:
     from amlmon import diagnostics as diag
+    from amlmon.cli.services import warn_unlisted
     from amlmon.errors import UsageError
     from amlmon.timeparse import parse_duration
 
@@ -141,6 +143,7 @@ def _change(
     ws = diag.Workspace(ctx)
     try:
         resolution = diag.collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name)
+        warn_unlisted(ws)
         if resolution.unknown and not resolution.items:
             raise diag.not_found_error(resolution.unknown)
         if model_data is not None and any(item.api == "v2" for item in resolution.items):

@@ -41,14 +41,19 @@ def list_services(
         items = ws.inventory(v1=need_v1, v2=need_v2)
     finally:
         ws.close()
+    warn_unlisted(ws)
+    rows = [item.row() for item in items if diag.matches(item, kinds, name)]
+    rows.sort(key=lambda row: str(row["target"]).lower())
+    output(rows, table=render_rows)
+
+
+def warn_unlisted(ws: Any) -> None:
+    """One line per endpoint whose deployments 404'd while listing (the other targets go on)."""
     for endpoint in ws.unlisted:
         warn(
             f"endpoint {endpoint!r}: its deployments could not be listed (not found; deleted meanwhile?); "
             "the other targets are listed"
         )
-    rows = [item.row() for item in items if diag.matches(item, kinds, name)]
-    rows.sort(key=lambda row: str(row["target"]).lower())
-    output(rows, table=render_rows)
 
 
 def on_off(value: Any) -> str:

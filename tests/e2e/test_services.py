@@ -213,3 +213,25 @@ def test_an_endpoint_whose_deployments_404_is_reported_and_the_list_goes_on(cli:
     assert line.startswith("warning:") and "could not be listed" in line
     again = cli("services", "list", *ws["args"], "-o", "json")  # positive control: without the fault
     assert [r["target"] for r in again.json()] == ["churn", "ep-gone/blue", "ep-here/green"]
+
+
+def test_a_resource_group_or_workspace_that_is_no_azure_name_is_refused_before_any_request(
+    cli: Any, emulator: Any
+) -> None:
+    ws = mixed_workspace(emulator)
+    hostile = [
+        ["-g", "nope-rg/../" + ws["rg"], "resource group name"],
+        ["-g", ws["rg"] + "?x=1", "resource group name"],
+        ["-w", ws["ws"] + "#x", "Azure ML workspace name"],
+        ["--subscription", SUB + "/..", "subscription ID"],
+    ]
+    for option, value, needle in hostile:
+        args = {"--subscription": SUB, "-g": ws["rg"], "-w": ws["ws"], option: value}
+        seq = emulator.last_seq()
+        result = cli("services", "list", *[part for pair in args.items() for part in pair])
+        assert result.exit_code == 2, (option, value, result.stderr)
+        assert needle in result.stderr and "hint: Azure's rule:" in result.stderr
+        sent = [r for r in emulator.requests_since(seq) if not r["path"].startswith("/_emulator/")]
+        assert sent == [], "refused before any request"
+    fine = cli("services", "list", *ws["args"], "-o", "json")  # positive control
+    assert fine.exit_code == 0 and len(fine.json()) == 4
