@@ -239,6 +239,14 @@ def resolve_storage_account(ctx: AppContext, name_or_id: str) -> StorageAccount:
 STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
 
 
+def check_storage_account(name_or_id: str, option: str = "--storage-account") -> None:
+    """A storage account name or resource ID Azure could accept (exit 2 with the rule otherwise)."""
+    if name_or_id.startswith("/"):
+        paths.parse_resource_id(name_or_id, option=option, expect_type=STORAGE_TYPE, strict=True)
+    else:
+        paths.STORAGE_ACCOUNT.check(name_or_id, option)
+
+
 def storage_account_path(ctx: AppContext, name_or_id: str, option: str = "--storage-account") -> str:
     """The ARM path of a storage account given by resource ID, or by name in the workspace's group."""
     if name_or_id.startswith("/"):

@@ -113,6 +113,8 @@ def enable(
         workspace_id=log_analytics, event_hub_rule_id=event_hub_rule, event_hub_name=event_hub
     )
     ds.check_destination_ids(destinations)
+    if storage_account:
+        ds.check_storage_account(storage_account)
     ctx = app_context()
     component = _component()
     account = None

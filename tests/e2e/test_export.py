@@ -321,3 +321,31 @@ def test_delivered_export_extracts_to_the_same_dataset_as_pull(
     left = sorted(datasets.read_rows(pulled), key=datasets.row_key)
     right = sorted(datasets.read_rows(extracted), key=datasets.row_key)
     assert left == right
+
+
+def test_destinations_azure_would_reject_are_refused_before_any_request(
+    cli: Any, emulator: Any, workspace: dict[str, Any]
+) -> None:
+    ws = workspace
+    group = f"/subscriptions/{ws['subscription']}/resourceGroups/{ws['resourceGroup']}/providers"
+    cases = [
+        (["--storage-account", "amlmon/../other"], "storage account name"),
+        (["--storage-account", "UpperCase"], "storage account name"),
+        (
+            ["--storage-account", f"{group}/Microsoft.Web/sites/app1"],
+            "not a Microsoft.Storage/storageAccounts",
+        ),
+        (["--storage-account", f"{group}/Microsoft.Storage/storageAccounts/a?b"], "storage account name"),
+        (["--log-analytics", "/subscriptions/x"], "is not a resource ID"),
+        (["--log-analytics", f"{group}/Microsoft.OperationalInsights/workspaces/la/../x"], "--log-analytics"),
+        (["--event-hub-rule", "rule1", "--event-hub", "hub"], "is not a resource ID"),
+    ]
+    for args, needle in cases:
+        seq = emulator.last_seq()
+        result = cli("export", "enable", *ws["args"], *args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert needle in result.stderr and "hint:" in result.stderr, result.stderr
+        sent = [r for r in emulator.requests_since(seq) if not r["path"].startswith("/_emulator/")]
+        assert sent == [], (args, sent)
+    by_id = cli("export", "enable", *ws["args"], "--storage-account", f"{group}/Microsoft.Storage/storageAccounts/{ws['near']}", "--dry-run", "-o", "json")  # fmt: skip
+    assert by_id.exit_code == 0 and by_id.json()["action"] == "create", by_id.stderr  # positive control
