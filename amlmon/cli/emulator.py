@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,12 @@ def _finite(
     value: float, option: str, *, low: float, high: float | None = None, low_ok: bool = True
 ) -> float:
     """`value` within [low, high] (or (low, high] when not low_ok); a usage error naming the range."""
-    import math
-
     above = value >= low if low_ok else value > low
     if math.isfinite(value) and above and (high is None or value <= high):
         return value
-    bound = f"{'at least' if low_ok else 'more than'} {low:g}" + (f" and at most {high:g}" if high else "")
+    bound = f"{'at least' if low_ok else 'more than'} {low:g}" + (
+        f" and at most {high:g}" if high is not None else ""
+    )
     raise UsageError(f"{option} {value:g} is out of range", hint=f"give a number {bound}")
 
 
@@ -82,8 +83,6 @@ def parse_rate(text: str) -> float:
         value = float(number)
     except ValueError:
         value = float("nan")
-    import math
-
     if factor is None or not math.isfinite(value) or value <= 0:
         raise UsageError(
             f"--rate {text!r} is not a positive rate",
