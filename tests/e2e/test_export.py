@@ -349,3 +349,17 @@ def test_destinations_azure_would_reject_are_refused_before_any_request(
         assert sent == [], (args, sent)
     by_id = cli("export", "enable", *ws["args"], "--storage-account", f"{group}/Microsoft.Storage/storageAccounts/{ws['near']}", "--dry-run", "-o", "json")  # fmt: skip
     assert by_id.exit_code == 0 and by_id.json()["action"] == "create", by_id.stderr  # positive control
+
+
+def test_a_name_azure_accepts_round_trips_encoded(cli: Any, emulator: Any, workspace: dict[str, Any]) -> None:
+    ws = workspace
+    name = "amlmon ops (nightly) ü-1"
+    seq = emulator.last_seq()
+    made = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--name", name, "-o", "json")
+    assert made.exit_code == 0 and made.json()["action"] == "created", made.stderr
+    [put] = _puts(emulator, seq)
+    assert put["path"].endswith("/diagnosticSettings/" + name), "one segment, decoded back to the name"
+    assert [s["name"] for s in _show(cli, ws)["settings"]] == [name]
+    gone = cli("export", "disable", *ws["args"], "--name", name, "-o", "json")
+    assert gone.exit_code == 0 and gone.json()["action"] == "deleted", gone.stderr
+    assert _show(cli, ws)["settings"] == []
