@@ -460,6 +460,7 @@ class Workspace:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.unlisted: list[str] = []  # endpoints whose deployments could not be listed (404)
         self._mms: Any = None
         self._lock = threading.Lock()
 
@@ -491,7 +492,7 @@ class Workspace:
                 if endpoints is not None and name.lower() not in endpoints:
                     items.append(Item(name, "endpoint", None, False, None, None, None, "v2-endpoint", name))
                     continue
-                deployments = v2api.list_deployments(self.ctx, name)
+                deployments = self._deployments_of(name)
                 logs = self._endpoint_logs(name) if details and deployments else None
                 for deployment in deployments:
                     assets = self._assets(deployment) if details else None
@@ -515,6 +516,18 @@ class Workspace:
             if data_id and str(data_id).startswith("/subscriptions/"):
                 found[str(data_id).lower()] = v2api.data_asset_exists(self.ctx, str(data_id))
         return found
+
+    def _deployments_of(self, endpoint: str) -> list[dict[str, Any]]:
+        """An endpoint's deployments; one that vanished after the endpoint list is noted, not fatal."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from amlmon.azure import deployments_v2 as v2api
+
+        try:
+            return v2api.list_deployments(self.ctx, endpoint)
+        except ResourceNotFoundError:
+            self.unlisted.append(endpoint)
+            return []
 
     def close(self) -> None:
         if self._mms is not None:
@@ -768,6 +781,10 @@ def _apply_v2(
         return
     _ensure_assets(ws, item, result.changes, progress)
     written = v2api.write(ws.ctx, current, body, wait=options.wait, reread=reread)
+    if written is None:  # someone else made the same change meanwhile: amlmon wrote nothing
+        result.status = "unchanged"
+        result.changes = []
+        return
     result.operation_id = written.operation_id
     if not options.wait:
         result.status = "submitted"

@@ -18,15 +18,32 @@ DURATION_EXAMPLE = "30s, 10m, 2h, 7d, 1w or PT1H"
 TIME_EXAMPLE = "2026-11-25T10:00:00Z, 2026-11-25, or a duration ago such as 2h"
 
 
-def parse_duration(text: str, *, option: str = "duration") -> dt.timedelta:
-    """A positive duration: `90s`, `10m`, `1.5h`, `7d`, `1w`, `500ms` or ISO 8601 `PT1H30M`."""
+# ISO 8601 `P10M` is ten months (and `P1Y` a year): calendar units a timespan cannot hold.
+_ISO_CALENDAR = re.compile(r"^P(\d+(?:\.\d+)?)(Y|M)$", re.IGNORECASE)
+
+
+def parse_duration(text: str, *, option: str = "duration", example: str = DURATION_EXAMPLE) -> dt.timedelta:
+    """A positive duration: `90s`, `10m`, `1.5h`, `7d`, `1w`, `500ms` or ISO 8601 `PT1H30M`.
+
+    `example` is what the error suggests: an option that takes only ISO 8601 passes ISO examples.
+    """
     match = _SHORT.match(text)
     if match:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
     else:
         iso = _ISO_DURATION.match(text.strip())
+        calendar = _ISO_CALENDAR.match(text.strip())
+        if calendar and not iso:
+            number, unit = calendar.group(1), calendar.group(2).upper()
+            raise UsageError(
+                f"{option} {text!r} means {number} {'month' if unit == 'M' else 'year'}(s) in ISO 8601; "
+                "durations take weeks, days, hours, minutes and seconds only",
+                hint=f"for {number} minutes use PT{number}M"
+                if unit == "M"
+                else f"use days, e.g. P{round(float(number) * 365)}D",
+            )
         if not iso or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
-            raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {DURATION_EXAMPLE}")
+            raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {example}")
         parts = {k: float(v) for k, v in iso.groupdict().items() if v}
         seconds = (
             parts.get("w", 0) * 604800
@@ -36,9 +53,9 @@ def parse_duration(text: str, *, option: str = "duration") -> dt.timedelta:
             + parts.get("s", 0)
         )
     if seconds <= 0:
-        raise UsageError(f"{option} {text!r} must be longer than zero", hint=f"use e.g. {DURATION_EXAMPLE}")
+        raise UsageError(f"{option} {text!r} must be longer than zero", hint=f"use e.g. {example}")
     if seconds > 3650 * 86400:
-        raise UsageError(f"{option} {text!r} is longer than ten years", hint=f"use e.g. {DURATION_EXAMPLE}")
+        raise UsageError(f"{option} {text!r} is longer than ten years", hint=f"use e.g. {example}")
     return dt.timedelta(seconds=seconds)
 
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from amlmon.azure import paths
 from amlmon.errors import OperationFailed, Throttled
 
 if TYPE_CHECKING:
@@ -68,11 +68,12 @@ def _workspace_path(ctx: AppContext) -> str:
 
 
 def endpoint_path(ctx: AppContext, endpoint: str) -> str:
-    return f"{_workspace_path(ctx)}/onlineEndpoints/{quote(endpoint, safe='')}"
+    # Names here come from the service's own lists: encoded, not judged by amlmon's idea of the rule.
+    return _workspace_path(ctx) + paths.join("onlineEndpoints", endpoint)
 
 
 def deployment_path(ctx: AppContext, endpoint: str, deployment: str) -> str:
-    return f"{endpoint_path(ctx, endpoint)}/deployments/{quote(deployment, safe='')}"
+    return endpoint_path(ctx, endpoint) + paths.join("deployments", deployment)
 
 
 def _send(
@@ -110,11 +111,11 @@ def _list(ctx: AppContext, path: str) -> list[dict[str, Any]]:
 
 
 def list_endpoints(ctx: AppContext) -> list[dict[str, Any]]:
-    return _list(ctx, f"{_workspace_path(ctx)}/onlineEndpoints")
+    return _list(ctx, _workspace_path(ctx) + paths.join("onlineEndpoints"))
 
 
 def list_deployments(ctx: AppContext, endpoint: str) -> list[dict[str, Any]]:
-    return _list(ctx, f"{endpoint_path(ctx, endpoint)}/deployments")
+    return _list(ctx, endpoint_path(ctx, endpoint) + paths.join("deployments"))
 
 
 def get_deployment(ctx: AppContext, endpoint: str, name: str, api_version: str = API_VERSION) -> Deployment:
@@ -200,8 +201,11 @@ def write(
     *,
     wait: bool,
     reread: Callable[[], Deployment],
-) -> Written:
+) -> Written | None:
     """PUT `body` (the planned read with amlmon's changes), unless the deployment changed since the plan.
+
+    None when a fresh read already holds what amlmon would write (someone else made the same change):
+    nothing is sent.
 
     With an ETag the PUT carries If-Match. Without one (what real ARM sends for deployments) the
     deployment is re-read just before the PUT and compared with the read the plan was made from.
@@ -212,11 +216,16 @@ def write(
         if planned.etag:
             headers["If-Match"] = planned.etag
         else:
-            _same_as_planned(planned, reread())
+            fresh = reread()
+            if not differences(body, fresh.body):
+                return None
+            _same_as_planned(planned, fresh)
         response = _send(ctx, "PUT", deployment_path(ctx, planned.endpoint, planned.name), body, headers)
         if response.http_response.status_code not in (409, 412):
             return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
         fresh = reread()
+        if not differences(body, fresh.body):
+            return None
         _same_as_planned(planned, fresh)
         planned = Deployment(planned.endpoint, planned.name, planned.body, fresh.etag)
     raise OperationFailed(
@@ -351,7 +360,7 @@ def _operation_error(exc: Any) -> str:
 
 
 def data_asset_id(ctx: AppContext, name: str, version: str = "1") -> str:
-    return f"{_workspace_path(ctx)}/data/{quote(name, safe='')}/versions/{quote(version, safe='')}"
+    return f"{_workspace_path(ctx)}/data/{paths.segment(name)}/versions/{paths.segment(version)}"
 
 
 def data_asset_exists(ctx: AppContext, asset_id: str) -> bool:

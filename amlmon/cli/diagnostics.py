@@ -171,7 +171,7 @@ def status(
 ) -> None:
     """Diagnostics and model data collection of the given targets (all when none is given)."""
     from amlmon import diagnostics as diag
-    from amlmon.cli.services import render_rows
+    from amlmon.cli.services import render_rows, warn_unlisted
 
     ctx = app_context()
     kinds = diag.parse_kinds(kind)
@@ -182,6 +182,7 @@ def status(
         )
     finally:
         ws.close()
+    warn_unlisted(ws)
     if resolution.unknown and not resolution.items:
         raise diag.not_found_error(resolution.unknown)
     for text, suggestions in resolution.unknown:
@@ -205,6 +206,7 @@ def _change(
     timeout_text: str,
 ) -> None:
     from amlmon import diagnostics as diag
+    from amlmon.cli.services import warn_unlisted
     from amlmon.errors import UsageError
     from amlmon.timeparse import parse_duration
 
@@ -223,6 +225,7 @@ def _change(
     ws = diag.Workspace(ctx)
     try:
         resolution = diag.collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name)
+        warn_unlisted(ws)
         if resolution.unknown and not resolution.items:
             raise diag.not_found_error(resolution.unknown)
         _warn_about(want, resolution.items)

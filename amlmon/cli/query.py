@@ -142,8 +142,17 @@ def _timespan(
     return None
 
 
+TIMESPAN_EXAMPLE = "PT10M, PT1H, P7D or START/END"
+
+
 def _iso_timespan(text: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    from amlmon.timeparse import parse_duration, parse_instant
+    from functools import partial
+
+    from amlmon.timeparse import parse_duration as parse_any_duration
+    from amlmon.timeparse import parse_instant
+
+    # --timespan takes ISO 8601 only, so its errors suggest ISO values.
+    parse_duration = partial(parse_any_duration, example=TIMESPAN_EXAMPLE)
 
     if "/" not in text:
         if not text.strip().upper().startswith("P"):

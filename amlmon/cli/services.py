@@ -6,7 +6,7 @@ from typing import IO, Any
 
 import typer
 
-from amlmon.cli.common import app_context, output
+from amlmon.cli.common import app_context, output, warn
 
 services_app = typer.Typer(
     help="Deployed models: v1 ACI/AKS web services and v2 online deployments.", no_args_is_help=True
@@ -42,9 +42,19 @@ def list_services(
         items = ws.inventory(v1=need_v1, v2=need_v2, details=True)
     finally:
         ws.close()
+    warn_unlisted(ws)
     rows = [item.row() for item in items if diag.matches(item, kinds, name)]
     rows.sort(key=lambda row: str(row["target"]).lower())
     output(rows, table=render_rows)
+
+
+def warn_unlisted(ws: Any) -> None:
+    """One line per endpoint whose deployments 404'd while listing (the other targets go on)."""
+    for endpoint in ws.unlisted:
+        warn(
+            f"endpoint {endpoint!r}: its deployments could not be listed (not found; deleted meanwhile?); "
+            "the other targets are listed"
+        )
 
 
 def on_off(value: Any) -> str:

@@ -84,9 +84,7 @@ def register(router: Router, state: EmulatorState) -> None:
         r"/mfeOperationResults/(?P<op>[^/]+)",
         lambda r: _operation_result(state, operations, r),
     )
-    add(
-        "GET", WS + r"/onlineEndpoints", lambda r: _list(state, r, r.path, f"{ML}/workspaces/onlineEndpoints")
-    )
+    add("GET", WS + r"/onlineEndpoints", lambda r: _list_endpoints(state, r))
     add(
         "GET",
         WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments",
@@ -126,10 +124,19 @@ def _get(state: EmulatorState, request: Request, view: Any = None) -> Response:
 
 
 def _list(state: EmulatorState, request: Request, prefix: str, type_: str) -> Response:
-    found = resources(state).list(prefix=prefix.rsplit("/providers/", 1)[0], type=type_)
+    """Resources of `type_` whose IDs lie under `prefix` (the collection's own path, never its parent's)."""
+    found = resources(state).list(prefix=prefix, type=type_)
     if type_.endswith("/onlineEndpoints"):
         found = [shown(state, body) for body in found]
     return _page(state, request, found)
+
+
+def _list_endpoints(state: EmulatorState, request: Request) -> Response:
+    """The online endpoints of this one workspace; ARM answers 404 when the workspace does not exist."""
+    workspace_id = request.path.rstrip("/").rsplit("/", 1)[0]
+    if resources(state).get(workspace_id) is None:
+        return _not_found(workspace_id)
+    return _list(state, request, request.path.rstrip("/"), f"{ML}/workspaces/onlineEndpoints")
 
 
 def _no_exports(request: Request) -> Response:

@@ -22,7 +22,7 @@ from typing import Any
 
 from amlmon.emulator.client import AdminClient, start_detached, stop
 
-SUBSCRIPTION = "00000000-0000-0000-0000-00000000d3m0"
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000de00"  # a GUID, as every subscription ID is
 RESOURCE_GROUP = "amlmon-demo"
 WORKSPACE = "demo-ws"
 BOLD, DIM, RESET = (

@@ -278,6 +278,28 @@ def test_without_etag_a_change_between_plan_and_put_is_reported_not_overwritten(
     assert after["tags"] == {"owner": "team-b"} and after["properties"]["appInsightsEnabled"] is False
 
 
+def test_without_etag_the_same_change_made_by_someone_else_is_unchanged_with_no_write(
+    cli: Any, emulator: Any
+) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    seq = emulator.last_seq()
+    # Right after amlmon's planning read, someone else switches App Insights on: what amlmon wanted.
+    _plan_change(emulator, "GET", {"properties": {"appInsightsEnabled": True}})
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
+    assert result.exit_code == 0, result.stderr
+    [row] = result.json()["results"]
+    assert row["status"] == "unchanged" and row["changes"] == [], row
+    assert writes(emulator, seq) == [], "amlmon wrote nothing"
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["properties"]["appInsightsEnabled"] is True
+
+
 def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_read(
     cli: Any, emulator: Any
 ) -> None:
@@ -296,6 +318,49 @@ def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_re
     _wait_succeeded(emulator, path)
     again = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
     assert again.exit_code == 0 and again.json()["results"][0]["status"] == "unchanged", again.stdout
+
+
+def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    # With ETags (an emulator setting) the other writer's PUT makes amlmon's held PUT fail with 412.
+    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
+    # amlmon's PUT is held on arrival; meanwhile someone else enables App Insights on the deployment.
+    hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
+    assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
+    seq = emulator.last_seq()
+    outcome: dict[str, Any] = {}
+
+    def enable_it_first() -> None:
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(
+            r["method"] == "GET" and r["path"].lower().endswith("/deployments/blue")
+            for r in emulator.requests_since(seq)
+        ):
+            time.sleep(0.02)
+        time.sleep(1.0)  # amlmon's PUT is now held by the fault
+        _, body, _ = arm(emulator, "GET", path)
+        body["properties"]["appInsightsEnabled"] = True
+        outcome["status"] = arm(emulator, "PUT", path, body)[0]
+
+    thread = threading.Thread(target=enable_it_first)
+    thread.start()
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        thread.join()
+        emulator.admin("DELETE", "/_emulator/faults")
+        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
+    assert outcome.get("status") in (200, 201)
+    assert result.exit_code == 0, result.stderr
+    [row] = result.json()["results"]
+    amlmon_writes = [
+        r for r in writes(emulator, seq) if r["method"] == "PUT" and r["status"] in (200, 201, 202)
+    ]
+    assert len(amlmon_writes) == 1, "only the other writer's PUT went through"
+    assert row["status"] == "unchanged" and row["changes"] == [], row
 
 
 def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator: Any) -> None:
