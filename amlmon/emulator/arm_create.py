@@ -110,6 +110,7 @@ def _component_body(state: EmulatorState, cid: str, name: str, location: str, la
             "TenantId": state.tenant_id,
             "provisioningState": "Succeeded",
             "SamplingPercentage": None,
+            "DisableLocalAuth": False,
             "RetentionInDays": 90,
             "WorkspaceResourceId": la_id,
             "IngestionMode": "LogAnalytics",
@@ -131,11 +132,25 @@ def _log_analytics_body(la_id: str, name: str, location: str) -> dict[str, Any]:
             "provisioningState": "Succeeded",
             "sku": {"name": "PerGB2018"},
             "retentionInDays": 30,
+            # No daily cap (-1); `dataIngestionStatus` says whether ingestion stopped at the cap.
+            "workspaceCapping": {
+                "dailyQuotaGb": -1.0,
+                "quotaNextResetTime": _next_midnight(),
+                "dataIngestionStatus": "RespectQuota",
+            },
+            "features": {"disableLocalAuth": False},
             "createdDate": _now(),
             "publicNetworkAccessForIngestion": "Enabled",
             "publicNetworkAccessForQuery": "Enabled",
         },
     }
+
+
+def _next_midnight() -> str:
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return f"{today.isoformat()}T00:00:00Z"
 
 
 def _ensure_storage(
