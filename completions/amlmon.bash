@@ -20,7 +20,7 @@ _amlmon() {
     esac
     local words=""
     case "$path" in
-        "") words="check data diagnostics emulator export query services stats traces workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "") words="check data diagnostics doctor emulator export query services stats traces workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "check") words="--since --until --max-failure-rate --max-p50 --max-p95 --max-p99 --max-exceptions --min-requests --max-dependency-failure-rate --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "data") words="extract pull --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "data extract") words="--out --since --until --format --flatten --connection-string --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
@@ -29,6 +29,7 @@ _amlmon() {
         "diagnostics disable") words="--all --kind --name --no-model-data --dry-run --no-wait --timeout --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "diagnostics enable") words="--all --kind --name --model-data --no-model-data --dry-run --no-wait --timeout --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "diagnostics status") words="--kind --name --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "doctor") words="--since --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "emulator") words="faults seed settings start status stop --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults") words="add clear list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults add") words="--path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
@@ -55,7 +56,7 @@ _amlmon() {
 }
 _amlmon_is_path() {
     case "$1" in
-        "check"|"data"|"data extract"|"data pull"|"diagnostics"|"diagnostics disable"|"diagnostics enable"|"diagnostics status"|"emulator"|"emulator faults"|"emulator faults add"|"emulator faults clear"|"emulator faults list"|"emulator seed"|"emulator settings"|"emulator start"|"emulator status"|"emulator stop"|"export"|"export disable"|"export enable"|"export show"|"query"|"services"|"services list"|"stats"|"traces"|"workspace"|"workspace show") return 0 ;;
+        "check"|"data"|"data extract"|"data pull"|"diagnostics"|"diagnostics disable"|"diagnostics enable"|"diagnostics status"|"doctor"|"emulator"|"emulator faults"|"emulator faults add"|"emulator faults clear"|"emulator faults list"|"emulator seed"|"emulator settings"|"emulator start"|"emulator status"|"emulator stop"|"export"|"export disable"|"export enable"|"export show"|"query"|"services"|"services list"|"stats"|"traces"|"workspace"|"workspace show") return 0 ;;
     esac
     return 1
 }
