@@ -480,7 +480,7 @@ def _newest(
         check,
         name,
         "ok",
-        f"{count} rows in {window}, newest ingested {_when((row or {}).get('newest'), now)}; "
+        f"{count} row{'' if count == 1 else 's'} in {window}, newest ingested {_when((row or {}).get('newest'), now)}; "
         f"written by inference server {generation} ({how})",
     )
 

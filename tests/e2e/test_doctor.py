@@ -116,7 +116,7 @@ def test_healthy_service_passes_every_check_and_exits_0_fast(cli: Any, healthy: 
     for kind in ("request", "trace", "model-data", "exception"):
         row = rows[(f"v1.newest-{kind}", SERVICE)]
         assert row["status"] == "ok"
-        assert "1 rows" in row["evidence"] and "1.5.x" in row["evidence"], row
+        assert "1 row in" in row["evidence"] and "1.5.x" in row["evidence"], row
     assert not any(row["status"] == "fail" for row in rows.values())
 
 
