@@ -95,16 +95,34 @@ class QueryPool:
 
 
 def _answer(pending: Any) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """(rows, None) or (None, why the query could not run)."""
+    """(rows, None) or (None, why the query could not run). Authentication and throttling end the run
+    with their usual exit codes (every other check would fail the same way); anything else is a skip."""
+    from amlmon.errors import AuthError, Throttled
+
     try:
         return pending.result(), None
+    except (AuthError, Throttled):
+        raise
     except AmlmonError as exc:
         return None, exc.message
     except Exception as exc:  # a check that cannot run is a skip with its reason, never a crash
         from amlmon.redact import redact
 
+        translated = _translated(exc)
+        if isinstance(translated, AuthError | Throttled):
+            raise translated from None
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, redact(text)
+
+
+def _translated(exc: Exception) -> AmlmonError | None:
+    import sys
+
+    if "azure.core" not in sys.modules:
+        return None
+    from amlmon.azure.errors import translate
+
+    return translate(exc)
 
 
 # --- small helpers -----------------------------------------------------------------------------------

@@ -414,3 +414,20 @@ def test_unknown_target_exits_3_and_bad_since_exits_2(cli: Any, healthy: dict[st
     result = cli("doctor", "--since", "yesterday-ish", *healthy["scope"])
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
+
+
+def test_throttled_queries_end_the_run_with_exit_5(cli: Any, emulator: Any) -> None:
+    ws = workspace(emulator)
+    component = ws["appInsightsId"].rsplit("/", 1)[-1]
+    status_code, _ = emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"path": f"{component}/query$", "status": 429, "retryAfter": 0, "count": 100},
+    )
+    assert status_code == 201
+    try:
+        result = cli("doctor", *ws["scope"])
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 5, result.stderr
+    assert result.stderr.startswith("error: ") and "throttled" in result.stderr
