@@ -127,6 +127,11 @@ def test_table_output_shows_status_evidence_and_fix(cli: Any, emulator: Any) -> 
     assert "FAIL  v1.app-insights quiet: appInsightsEnabled false" in result.stdout
     assert "fix: amlmon diagnostics enable quiet" in result.stdout
     assert "fail" in result.stdout.splitlines()[-1]
+    as_json = cli("doctor", *ws["scope"], "-o", "json")
+    assert as_json.exit_code == 1
+    checks = [line for line in result.stdout.splitlines() if line[:4] in ("ok  ", "WARN", "FAIL", "skip")]
+    assert len(checks) == len(as_json.json())  # the same rows
+    assert [row["check"] for row in as_json.json()] == [line.split()[1].rstrip(":") for line in checks]
 
 
 # --- workspace ------------------------------------------------------------------------------------------
