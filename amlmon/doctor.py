@@ -31,6 +31,8 @@ MODEL_DATA_MESSAGE = "model_data_collection"
 VALUE_LIMIT = 8192  # App Insights cuts each custom property value at 8,192 characters
 LEGACY_ROLE = "azmlinfsrv"  # the role the 1.4.x inference server sends for every service
 WORKSPACE = "-"  # the target column of workspace-wide checks
+# Diagnostic settings deliver hourly blobs within minutes; three hours without one means it stopped.
+STALE_DELIVERY = dt.timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -752,22 +754,43 @@ def check_export(sources: Sources, linked: Linked, now: dt.datetime) -> list[Fin
 
 
 def _delivery(sources: Sources, setting: Any, now: dt.datetime) -> Finding:
+    """The newest exported hour per table; none at all, or none for hours, means delivery stopped."""
     delivered = sources.delivered(setting)
     if "error" in delivered:
         return Finding("export.delivery", WORKSPACE, "skip", f"blobs not readable: {delivered['error']}")
-    parts = []
+    parts, newest = [], None
     for category in setting.categories:
-        container = f"insights-logs-{category.lower()}"
-        info = delivered.get(container)
+        info = delivered.get(f"insights-logs-{category.lower()}")
+        hour = _parse_hour(info.get("newest")) if info else None
         parts.append(f"{category}: newest hour {info['newest']}" if info else f"{category}: no blobs yet")
-    status: Status = "ok" if any(delivered.values()) else "warn"
-    return Finding(
-        "export.delivery",
-        WORKSPACE,
-        status,
-        "; ".join(parts),
-        None if status == "ok" else "delivery can take minutes after the first rows; check again later",
-    )
+        if hour is not None and (newest is None or hour > newest):
+            newest = hour
+    evidence = "; ".join(parts)
+    if newest is None:
+        return Finding(
+            "export.delivery",
+            WORKSPACE,
+            "warn",
+            f"nothing delivered yet ({evidence})",
+            "delivery starts minutes after the setting and the first rows; check again later",
+        )
+    if now - newest > STALE_DELIVERY:
+        return Finding(
+            "export.delivery",
+            WORKSPACE,
+            "warn",
+            f"newest delivered hour is {_when(newest, now)}: delivery stopped? ({evidence})",
+            "amlmon export show --delivery; check the storage account's firewall and keys",
+        )
+    return Finding("export.delivery", WORKSPACE, "ok", evidence)
+
+
+def _parse_hour(text: Any) -> dt.datetime | None:
+    try:
+        value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 # --- the whole run -----------------------------------------------------------------------------------

@@ -436,3 +436,49 @@ def test_throttled_queries_end_the_run_with_exit_5(cli: Any, emulator: Any) -> N
         emulator.admin("DELETE", "/_emulator/faults")
     assert result.exit_code == 5, result.stderr
     assert result.stderr.startswith("error: ") and "throttled" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.azurite import start_azurite, stop_azurite
+
+    handle = start_azurite(tmp_path_factory.mktemp("azurite-doctor"))
+    try:
+        yield handle
+    finally:
+        stop_azurite(handle)
+
+
+@pytest.mark.azurite
+def test_export_delivery_newest_blob_per_table(cli: Any, emulator: Any, azurite: Any) -> None:
+    account = f"doctordeliv{int(time.time() * 1000) % 10**8}"
+    ws = workspace(
+        emulator,
+        location="eastus",
+        storageAccounts=[{"name": account, "location": "eastus", "blobEndpoint": azurite.blob_endpoint}],
+    )
+    enabled = cli(
+        "export", "enable", "--storage-account", account, "--tables", "AppTraces,AppRequests", *ws["scope"]
+    )
+    assert enabled.exit_code == 0, enabled.stderr
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    result = cli("doctor", *ws["scope"], "-o", "json", env=env)
+    row = next(r for r in result.json() if r["check"] == "export.delivery")
+    assert row["status"] == "warn" and "nothing delivered yet" in row["evidence"]  # readable, but empty
+
+    emulator.seed(ws, [SERVICE], hours=2, ratePerMinute=2)
+    status_code, report = emulator.admin(
+        "POST",
+        "/_emulator/export/deliver",
+        {
+            "subscription": ws["subscription"],
+            "resourceGroup": ws["resourceGroup"],
+            "workspace": ws["name"],
+            "accountKey": azurite.account_key,
+        },
+    )
+    assert status_code == 200 and report["records"] > 0, report
+    result = cli("doctor", *ws["scope"], "-o", "json", env=env)
+    row = next(r for r in result.json() if r["check"] == "export.delivery")
+    assert row["status"] == "ok", row
+    assert "AppTraces: newest hour" in row["evidence"] and "AppRequests: newest hour" in row["evidence"]
