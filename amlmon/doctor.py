@@ -330,7 +330,8 @@ def _local_auth(linked: Linked, senders: Sequence[str]) -> Finding:
             "fail",
             f"component {component} (rg {rg}) has DisableLocalAuth=true: it refuses envelopes sent with an "
             f"instrumentation key only (HTTP 401), which is how the inference server of {shown} sends: "
-            "no data at all",
+            "no data at all (its log says 'Your Application Insights resource may be configured to use "
+            "entra ID authentication')",
             fix,
         )
     return Finding(

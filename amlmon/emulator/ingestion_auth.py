@@ -2,10 +2,13 @@
 only Microsoft Entra-authenticated telemetry (a bearer token for the Monitoring Metrics Publisher
 role), so a batch that carries only the instrumentation key is refused as a whole with HTTP 401.
 
-Source of the answer: microsoft/ApplicationInsights-dotnet#2893 ("/v2/track fails with 401
-Unauthorized if local authentication is disabled"); the Azure Monitor docs page "Microsoft Entra
+Sources of the answer: microsoft/ApplicationInsights-dotnet#2893 ("/v2/track fails with 401
+Unauthorized if local authentication is disabled"); azure-monitor-opentelemetry-exporter (the
+inference server's exporter) treats 401 as "Your Application Insights resource may be configured to use
+entra ID authentication" (export/_base.py, 1.0.0b40); the Azure Monitor docs page "Microsoft Entra
 authentication for Application Insights" (DisableLocalAuth, Monitoring Metrics Publisher). The body
-keeps the track answer's shape ({itemsReceived, itemsAccepted, errors[]}) that exporters read.
+keeps the track answer's shape ({itemsReceived, itemsAccepted, errors[]}); its message is the
+emulator's own wording.
 """
 
 from __future__ import annotations
