@@ -482,3 +482,45 @@ def test_export_delivery_newest_blob_per_table(cli: Any, emulator: Any, azurite:
     row = next(r for r in result.json() if r["check"] == "export.delivery")
     assert row["status"] == "ok", row
     assert "AppTraces: newest hour" in row["evidence"] and "AppRequests: newest hour" in row["evidence"]
+
+
+def _score(emulator: Any, service: str, row: list[float]) -> int:
+    request = urllib.request.Request(
+        f"{emulator.endpoint}/api/v1/service/{service}/score",
+        data=json.dumps({"data": [row]}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    context = ssl.create_default_context(cafile=emulator.ca_path)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=120) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.inference
+def test_the_real_inference_server_is_refused_and_doctor_says_why(cli: Any, emulator: Any) -> None:
+    """The real azureml-inference-server-http exports with its key only; with local auth disabled the
+    ingestion answers 401 to each of its batches, nothing lands, and doctor names the cause."""
+    ws = workspace(emulator, services=[{"name": "real-svc", "computeType": "ACI", "backend": "inference"}])
+    status_code, _ = emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
+    assert status_code == 200
+    set_properties(emulator, ws["appInsightsId"], {"DisableLocalAuth": True})
+    enabled = cli("diagnostics", "enable", "real-svc", *ws["scope"])
+    assert enabled.exit_code == 0, enabled.stderr
+    since = emulator.last_seq()
+    assert _score(emulator, "real-svc", [1.0, 0.5, 1.0, 2.0]) == 200
+    deadline, answers = time.time() + 60, []
+    while time.time() < deadline and not answers:
+        answers = [
+            r["status"]
+            for r in emulator.requests_since(since)
+            if r["method"] == "POST" and r["path"].rstrip("/").endswith("/track")
+        ]
+        time.sleep(0.3)
+    assert answers and set(answers) == {401}, answers  # the exporter did send, and was refused
+    code, rows = doctor(cli, ws, "real-svc")
+    assert code == 1
+    assert status(rows, "ingestion.local-auth") == "fail"
+    assert status(rows, "v1.newest-request", "real-svc") == "warn"  # nothing landed
