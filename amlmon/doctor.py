@@ -26,6 +26,7 @@ STATUSES: tuple[Status, ...] = ("ok", "warn", "fail", "skip")
 ML_API = "2024-04-01"
 COMPONENT_API = "2020-02-02"
 LOG_ANALYTICS_API = "2023-09-01"
+BILLING_API = "2015-05-01"  # the component's currentbillingfeatures and quotastatus
 MAX_CONCURRENT_QUERIES = 5  # the Log Analytics query API runs at most 5 queries of a user at once
 MODEL_DATA_MESSAGE = "model_data_collection"
 VALUE_LIMIT = 8192  # App Insights cuts each custom property value at 8,192 characters
@@ -185,6 +186,8 @@ class Linked:
     component_id: str | None = None
     component: dict[str, Any] | None = None
     log_analytics: dict[str, Any] | None = None
+    billing: dict[str, Any] | None = None  # the component's …/currentbillingfeatures (its own daily cap)
+    quota: dict[str, Any] | None = None  # the component's …/quotastatus (throttled by that cap now?)
 
 
 def check_workspace(sources: Sources, workspace_id: str) -> tuple[list[Finding], Linked]:
@@ -297,6 +300,17 @@ def _workspace_based(sources: Sources, linked: Linked) -> list[Finding]:
 
 
 # --- ingestion ---------------------------------------------------------------------------------------
+def read_component_cap(sources: Sources, linked: Linked) -> None:
+    """The component's own daily cap and quota status (api-version 2015-05-01); absent when unreadable."""
+    if linked.component_id is None or linked.component is None:
+        return
+    for attribute, path in (("billing", "currentbillingfeatures"), ("quota", "quotastatus")):
+        try:
+            setattr(linked, attribute, sources.arm_get(f"{linked.component_id}/{path}", BILLING_API))
+        except AmlmonError:
+            setattr(linked, attribute, None)
+
+
 def check_ingestion(linked: Linked, senders: Sequence[str]) -> list[Finding]:
     """Local auth vs key-only senders, daily caps, ingestion sampling."""
     if linked.component is None:
@@ -305,7 +319,27 @@ def check_ingestion(linked: Linked, senders: Sequence[str]) -> list[Finding]:
         _local_auth(linked, senders),
         _daily_cap(linked),
         _sampling(linked),
+        _component_cap(linked),
     ]
+
+
+def _component_cap(linked: Linked) -> Finding:
+    check = "ingestion.component-cap"
+    if linked.quota is None:
+        return Finding(check, WORKSPACE, "skip", "the component's quota status is not readable")
+    cap = ((linked.billing or {}).get("DataVolumeCap") or {}).get("Cap")
+    cap_text = f"component daily cap {cap:g} GB" if isinstance(cap, int | float) else "component daily cap"
+    component, rg = _name_of(str(linked.component_id)), _rg_of(str(linked.component_id))
+    if _truthy(linked.quota.get("ShouldBeThrottled")):
+        return Finding(
+            check,
+            WORKSPACE,
+            "fail",
+            f"{cap_text} reached: ingestion is throttled until {linked.quota.get('ExpirationTime')}; "
+            "rows sent meanwhile are dropped",
+            f"raise it: az monitor app-insights component billing update --app {component} -g {rg} --cap <GB>",
+        )
+    return Finding(check, WORKSPACE, "ok", f"{cap_text}, not reached (ShouldBeThrottled false)")
 
 
 def _local_auth(linked: Linked, senders: Sequence[str]) -> Finding:
@@ -847,6 +881,7 @@ def run(
         for ep, dep in deployments
         if _props(dep).get("appInsightsEnabled")
     ]
+    read_component_cap(sources, linked)
     report.findings += check_ingestion(linked, senders)
     can_query = linked.component is not None
     pool = QueryPool(sources.query, window)

@@ -1,9 +1,10 @@
 """`PATCH /_emulator/resources`: change properties of a stored ARM resource the way an operator would in
 the portal (local auth, sampling, daily caps), so tests and the demo can break a pipe on purpose.
 
-Body: {"id": resourceId, "properties": {...}, "location"?: region} — `properties` merged into the stored
-ones (nested objects merged key by key, `null` removes a key), `location` replaced. Only resources that
-exist; the answer is the new body.
+Body: {"id": resourceId, "properties"?: {...}, "location"?: region, "body"?: {...}} — `properties` merged
+into the stored ones (nested objects merged key by key, `null` removes a key), `location` replaced,
+`body` merged into the whole body (for answers without `properties`, e.g. a component's
+`…/quotastatus`). Only resources that exist; the answer is the new body.
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ def merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 def _patch(state: EmulatorState, request: Request) -> Response:
     body = request.json()
-    if not isinstance(body, dict) or not body.get("id") or not isinstance(body.get("properties"), dict):
+    if (
+        not isinstance(body, dict)
+        or not body.get("id")
+        or not isinstance(body.get("properties", {}), dict)
+        or not isinstance(body.get("body", {}), dict)
+    ):
         return json_response(
-            400, {"error": {"code": "BadRequest", "message": "give id and properties (an object)"}}
+            400, {"error": {"code": "BadRequest", "message": "give id, and properties or body (objects)"}}
         )
     store = resources(state)
     with state.lock:
@@ -47,7 +53,9 @@ def _patch(state: EmulatorState, request: Request) -> Response:
             return json_response(
                 404, {"error": {"code": "ResourceNotFound", "message": f"no resource {body['id']}"}}
             )
-        current["properties"] = merged(current.get("properties") or {}, body["properties"])
+        current = merged(current, body.get("body") or {})
+        if body.get("properties"):
+            current["properties"] = merged(current.get("properties") or {}, body["properties"])
         if body.get("location"):
             current["location"] = str(body["location"])
         store.put(str(body["id"]), current)

@@ -108,6 +108,7 @@ def test_healthy_service_passes_every_check_and_exits_0_fast(cli: Any, healthy: 
         "ingestion.local-auth",
         "ingestion.daily-cap",
         "ingestion.sampling",
+        "ingestion.component-cap",
         "telemetry.unnamed",
     ):
         assert status(rows, check) == "ok", rows[(check, "-")]
@@ -244,6 +245,21 @@ def test_daily_cap_reached_fails_and_approaching_warns(cli: Any, emulator: Any) 
     )
     _, rows = doctor(cli, ws)
     assert status(rows, "ingestion.daily-cap") == "warn"
+
+
+def test_component_daily_cap_reached_fails(cli: Any, emulator: Any) -> None:
+    ws = workspace(emulator)
+    status_code, answer = emulator.admin(
+        "PATCH",
+        "/_emulator/resources",
+        {"id": ws["appInsightsId"] + "/quotastatus", "body": {"ShouldBeThrottled": True}},
+    )
+    assert status_code == 200, answer
+    code, rows = doctor(cli, ws)
+    assert code == 1
+    row = rows[("ingestion.component-cap", "-")]
+    assert row["status"] == "fail" and "component daily cap 100 GB reached" in row["evidence"]
+    assert "billing update" in row["fix"] and "--cap" in row["fix"]
 
 
 def test_sampling_below_100_warns_by_how_much(cli: Any, emulator: Any) -> None:
