@@ -95,12 +95,24 @@ def healthy(emulator: Any) -> dict[str, Any]:
     return ws
 
 
-def test_healthy_service_passes_every_check_and_exits_0_fast(cli: Any, healthy: dict[str, Any]) -> None:
+def test_healthy_service_passes_every_check_and_exits_0_fast(
+    cli: Any, emulator: Any, healthy: dict[str, Any]
+) -> None:
+    since = emulator.last_seq()
     started = time.monotonic()
     code, rows = doctor(cli, healthy)
     elapsed = time.monotonic() - started
     assert code == 0
     assert elapsed < 10, elapsed
+    sent = emulator.requests_since(since)
+    writes = [
+        (r["method"], r["path"])
+        for r in sent
+        if r["method"] != "GET"
+        and not (r["method"] == "POST" and r["path"].endswith("/query"))
+        and "/oauth2/" not in r["path"]
+    ]
+    assert sent and writes == []  # doctor only reads: ARM GETs and queries
     for check in (
         "workspace.app-insights",
         "workspace.workspace-based",

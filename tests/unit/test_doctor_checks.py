@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -116,3 +119,21 @@ def test_service_queries_escape_the_name() -> None:
         from amlmon.targets import parse_target
 
         parse_target('we"ird')  # the CLI never lets such a name through; the queries escape it anyway
+
+
+def test_query_pool_runs_queries_concurrently_but_never_more_than_5_at_once() -> None:
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def query(text: str, window: dt.timedelta) -> list[dict[str, Any]]:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return [{"text": text}]
+
+    pool = doctor.QueryPool(query, dt.timedelta(hours=1))
+    pending = [pool.start(f"q{i}") for i in range(12)]
+    assert [p.result()[0]["text"] for p in pending] == [f"q{i}" for i in range(12)]
+    assert peak[0] == doctor.MAX_CONCURRENT_QUERIES  # concurrent, and capped
