@@ -898,6 +898,10 @@ def run(
         if name in pending:
             answers = {kind: _answer(p) for kind, p in pending[name].items()}
             report.findings += service_telemetry(name, answers, now, window_text)
+        else:
+            report.findings.append(
+                Finding("v1.telemetry", name, "skip", "no Application Insights component to query")
+            )
     for endpoint, deployment in chosen_d:
         report.findings += check_deployment(endpoint, deployment)
     if unnamed is not None:
@@ -907,5 +911,9 @@ def run(
         ]
         rows, error = _answer(unnamed)
         report.findings.append(check_unnamed(rows, error, known, window_text))
+    else:
+        report.findings.append(
+            Finding("telemetry.unnamed", WORKSPACE, "skip", "no Application Insights component to query")
+        )
     report.findings += export
     return report

@@ -154,6 +154,8 @@ def test_workspace_without_app_insights_fails(cli: Any, emulator: Any) -> None:
     row = rows[("workspace.app-insights", "-")]
     assert row["status"] == "fail" and "no linked Application Insights" in row["evidence"]
     assert "--application-insights" in row["fix"]
+    assert status(rows, "v1.telemetry", SERVICE) == "skip"  # nothing to query, said once
+    assert status(rows, "telemetry.unnamed") == "skip"
 
 
 def test_classic_component_warns_and_missing_log_analytics_fails(cli: Any, emulator: Any) -> None:
