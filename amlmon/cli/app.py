@@ -11,6 +11,7 @@ import typer
 
 from amlmon import __version__
 from amlmon.cli import data, diagnostics, emulator, export, metrics, query, services, traces, workspace
+from amlmon.cli import doctor as doctor_command
 from amlmon.cli.common import set_app_context
 from amlmon.cli.options import global_options_help, split_global_options
 from amlmon.context import AppContext
@@ -50,6 +51,7 @@ def root(
 
 for module in (workspace, services, diagnostics, query, traces, metrics, export, data, emulator):
     module.register(app)
+doctor_command.register(app)
 
 
 def _add_global_help(typer_app: typer.Typer) -> None:

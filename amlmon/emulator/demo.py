@@ -200,6 +200,12 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     amlmon("data", "pull", "churn-aci", "--since", "1h", "--out", str(out), env=env)
     print(f"wrote {out} ({out.stat().st_size} bytes)")
 
+    _banner("10. Why is there no data? `doctor` on a healthy service, then on one broken on purpose")
+    amlmon("doctor", "churn-aci", env=env)  # healthy: exits 0 (the demo fails if it does not)
+    amlmon("diagnostics", "disable", "fraud-aks", env=env)
+    broken = amlmon("doctor", "fraud-aks", env=env, check=False)
+    print(f"(doctor exited {broken}: App Insights is off for fraud-aks; the fix is printed under the FAIL)")
+
 
 if __name__ == "__main__":
     start = time.time()
