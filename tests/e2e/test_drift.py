@@ -264,3 +264,37 @@ def test_emitted_monitor_validates_against_the_schedule_schema(tmp_path: Path) -
     # a negative control: the validator does reject what the schema forbids
     broken = {**document, "create_monitor": {**create, "monitoring_signals": {"x": {"type": "drift"}}}}
     assert validate(broken, schema)
+
+
+# ------------------------------------------------------------------------------------------------
+# Windows: a seeded v1 service's model data, pulled like `data pull` and cached
+# ------------------------------------------------------------------------------------------------
+def test_windows_are_pulled_once_then_read_from_the_cache(cli: Any, emulator: Any, tmp_path: Path) -> None:
+    ws = emulator.create_workspace("drift", services=[{"name": "churn", "computeType": "ACI"}])
+    seeded = emulator.seed(ws, ["churn"], hours=4, ratePerMinute=10, generation="1.4", seed=18)
+    assert int(seeded["truth"]["churn"]["modelData"]) > 2000
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def iso(hours_ago: float) -> str:
+        return (now - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    args = [
+        "drift", "churn", *ws["scope"], "--baseline", f"{iso(4.5)}..{iso(2)}", "--current", f"{iso(2)}..{iso(0)}",
+        "--threshold", "out_of_bounds_rate=0.05", "-o", "json",
+    ]  # fmt: skip
+    env = {"AMLMON_CACHE_DIR": str(tmp_path / "cache")}
+    before = emulator.last_seq()
+    first = cli(*args, env=env)
+    rows = first.json()
+    assert first.exit_code == 0, "\n".join(f"{r['feature']} {r['metric']} {r['value']}" for r in rows)
+    # {"data": [[four uniform 0..10 values]]}: four positional features, both halves alike
+    assert {r["feature"] for r in rows} == {"0", "1", "2", "3"}
+    assert all(r["value"] < 0.1 for r in rows if r["metric"] == "normalized_wasserstein_distance")
+    queried = [e for e in emulator.requests_since(before) if str(e.get("path", "")).endswith("/query")]
+    assert queried, "the first run pulls both windows through the query API"
+    assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2
+
+    before = emulator.last_seq()
+    second = cli(*args, env=env)
+    assert second.exit_code == 0 and second.json() == rows
+    assert not [e for e in emulator.requests_since(before) if str(e.get("path", "")).endswith("/query")]
