@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ from amlmon.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
+
+# As for datasets: Arrow's own allocators keep freed batches for reuse, which column after column of a
+# large table adds up to RSS nobody uses; the system allocator hands it back (read at pyarrow's import).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 BATCH_ROWS = 65_536
 NUMBER, STRING, BOOL, OBJECT = "number", "string", "bool", "object"
@@ -110,8 +115,8 @@ class FeatureValues:
         self._flush()
         if not self._chunks:
             return np.empty(0, dtype=np.float64)
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks)]
+        if len(self._chunks) > 1 or not self._chunks[0].flags.writeable:
+            self._chunks = [np.concatenate(self._chunks)]  # one writable array: compare sorts it in place
         return self._chunks[0]
 
     def main_type(self) -> str:
