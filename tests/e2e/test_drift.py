@@ -298,3 +298,21 @@ def test_windows_are_pulled_once_then_read_from_the_cache(cli: Any, emulator: An
     second = cli(*args, env=env)
     assert second.exit_code == 0 and second.json() == rows
     assert not [e for e in emulator.requests_since(before) if str(e.get("path", "")).endswith("/query")]
+
+
+def test_drift_help_imports_no_statistics_or_azure_modules() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    script = (
+        "import sys\nfrom amlmon.cli.app import run\nrun(['drift', '--help'])\n"
+        "print('LOADED=' + ','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'scipy', 'azure', 'pyarrow', 'duckdb'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
+    assert "--baseline" in result.stdout
+    assert result.stdout.rsplit("LOADED=", 1)[1].strip() == ""
