@@ -86,6 +86,14 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
     """The drift report: both inputs' summaries, one entry per feature, and whether any metric breached."""
     wanted = list(options.features) or None
     names = list(options.features)
+    if options.outputs and wanted is None and not baseline.is_dataset:
+        # a training table holds inputs and outputs side by side: only the user knows which are outputs
+        if "prediction" not in baseline.columns:
+            raise UsageError(
+                f"--outputs: which columns of {baseline.label} are the model's outputs?",
+                hint="name them with --features, e.g. --outputs --features score",
+            )
+        wanted = ["prediction"]
     results: list[dict[str, Any]] = []
     if baseline.columnar and current.columnar:
         # one column at a time: memory holds one feature of each input, not the whole table

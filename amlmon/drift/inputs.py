@@ -155,27 +155,28 @@ def feature_rows(value: Any, names: Sequence[str] = (), outputs: bool = False) -
         return [dict(value)]
     if isinstance(value, list):
         return _rows(value, names, outputs)
-    return [{_name(names, 0, outputs): value}]
+    return [{_single(names, outputs): value}]
 
 
 def _rows(items: list[Any], names: Sequence[str], outputs: bool) -> list[dict[str, Any]]:
     if not items:
         return []
     if all(isinstance(item, list) for item in items):
-        return [{_name(names, i, outputs): v for i, v in enumerate(item)} for item in items]
+        return [{_name(names, i): v for i, v in enumerate(item)} for item in items]
     if all(isinstance(item, Mapping) for item in items):
         return [dict(item) for item in items]
     if outputs:  # [0.2, 0.9]: one prediction per input row
-        return [{_name(names, 0, outputs): item} for item in items]
-    return [{_name(names, i, outputs): v for i, v in enumerate(items)}]  # one row of scalars
+        return [{_single(names, outputs): item} for item in items]
+    return [{_name(names, i): v for i, v in enumerate(items)}]  # one row of scalars
 
 
-def _name(names: Sequence[str], index: int, outputs: bool) -> str:
-    if index < len(names):
-        return names[index]
-    if outputs and index == 0 and not names:
-        return "prediction"
-    return str(index)
+def _name(names: Sequence[str], index: int) -> str:
+    return names[index] if index < len(names) else str(index)
+
+
+def _single(names: Sequence[str], outputs: bool) -> str:
+    """The name of a lone value: a prediction is `prediction` unless --features names it."""
+    return names[0] if names else ("prediction" if outputs else "0")
 
 
 # ------------------------------------------------------------------------------------------------

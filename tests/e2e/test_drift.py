@@ -316,3 +316,81 @@ def test_drift_help_imports_no_statistics_or_azure_modules() -> None:
     )
     assert "--baseline" in result.stdout
     assert result.stdout.rsplit("LOADED=", 1)[1].strip() == ""
+
+
+def _model_data_envelope(
+    ikey: str, at: dt.datetime, request_id: str, features: list[float]
+) -> dict[str, Any]:
+    """A 1.5.x model_data_collection trace as azureml-inference-server-http's exporter posts it."""
+    inner = repr(
+        {
+            "Container Id": "ctr-drift",
+            "Request Id": request_id,
+            "Client Request Id": "",
+            "Workspace Name": "ws",
+            "Service Name": "churn",
+            "Models": ("churn-model:1",),
+            "Input": json.dumps(json.dumps({"data": [features]})),
+            "Prediction": json.dumps([0.5]),
+        }
+    )
+    return {
+        "name": "Microsoft.ApplicationInsights.Message",
+        "time": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "iKey": ikey,
+        "tags": {"ai.cloud.role": "churn", "ai.cloud.roleInstance": "host-1", "ai.operation.id": "0" * 32},
+        "data": {
+            "baseType": "MessageData",
+            "baseData": {
+                "ver": 2,
+                "message": "model_data_collection",
+                "properties": {"custom_dimensions": inner},
+            },
+        },
+    }
+
+
+def test_a_services_recent_inputs_with_one_shifted_feature_drift_exactly_there(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    ws = emulator.create_workspace("drift-shift", services=[{"name": "churn", "computeType": "ACI"}])
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    rng = np.random.default_rng(18)
+    envelopes = []
+    for i in range(1600):
+        recent = i % 2 == 1
+        at = now - dt.timedelta(minutes=float(rng.uniform(1, 59) if recent else rng.uniform(121, 179)))
+        features = [round(float(v), 3) for v in rng.uniform(0, 10, 4)]
+        if recent:
+            features[2] += 3.0  # the known shift: ~1 baseline standard deviation (10/√12 ≈ 2.9)
+        envelopes.append(_model_data_envelope(ws["instrumentationKey"], at, f"r-{i}", features))
+    status, body = emulator.admin(
+        "POST",
+        "/_emulator/telemetry/rows",
+        {"instrumentationKey": ws["instrumentationKey"], "envelopes": envelopes},
+    )
+    assert status == 200, body
+
+    def iso(minutes_ago: int) -> str:
+        return (now - dt.timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    result = cli(
+        "drift", "churn", *ws["scope"], "--baseline", f"{iso(180)}..{iso(120)}", "--current", f"{iso(60)}..{iso(0)}",
+        "--features", "tenure,charges,calls,age", "--threshold", "out_of_bounds_rate=0.05", "-o", "json",
+        env={"AMLMON_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    rows = result.json()
+    assert _breached(rows, "data_drift") == {"calls"}
+    nwd = {r["feature"]: r["value"] for r in rows if r["metric"] == "normalized_wasserstein_distance"}
+    assert nwd["calls"] == pytest.approx(3.0 / (10 / 12**0.5), rel=0.15)
+
+
+def test_outputs_of_a_training_table_are_the_columns_named(tmp_path: Path) -> None:
+    base, cur = _table(1), _table(2, {"d": 30})
+    baseline, current = _parquet(tmp_path / "b.parquet", base), _parquet(tmp_path / "c.parquet", cur)
+    unnamed = _drift("--baseline", str(baseline), "--current", str(current), "--outputs")
+    assert unnamed.exit_code == 2 and "which columns" in unnamed.stderr and "hint: " in unnamed.stderr
+    named = _drift("--baseline", str(baseline), "--current", str(current), "--outputs", "--features", "d")
+    assert named.exit_code == 1 and _breached(named.json(), "prediction_drift") == {"d"}
+    assert {r["feature"] for r in named.json()} == {"d"}
