@@ -3,7 +3,8 @@
 A window is pulled with `data pull`'s own Puller (the v1 model_data_collection traces from the query
 API) into a Parquet dataset under the user's cache directory, keyed by cloud, workspace, targets,
 schema and the window's exact bounds. Relative windows are aligned to whole minutes, so a second run
-within the minute (or any run with absolute bounds) reads the cached file and downloads nothing.
+within the minute (or any run with absolute bounds) reads the cached file and downloads nothing. A pull
+whose row count the service does not confirm (late-arriving telemetry) is used once, not cached.
 """
 
 from __future__ import annotations
@@ -118,4 +119,10 @@ def pull_window(ctx: AppContext, targets: list[Target], schema: Schema, window: 
     except BaseException:
         output.discard()
         raise
+    if not result.verified:
+        # count() found other rows than were written (telemetry still arriving): use the rows, but
+        # do not keep them as the window's answer for the next run
+        unverified = path.with_name(path.stem + ".unverified.parquet")
+        os.replace(path, unverified)
+        return Pulled(unverified, False, result.rows)
     return Pulled(path, False, result.rows)
