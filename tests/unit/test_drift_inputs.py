@@ -114,3 +114,38 @@ def test_thresholds_apply_to_the_kinds_they_exist_for(value: float) -> None:
 def test_bad_thresholds_are_usage_errors(spec: str) -> None:
     with pytest.raises(UsageError):
         Thresholds.parse([spec])
+
+
+def test_a_monitor_for_windows_uses_rolling_lookback_windows_and_validates() -> None:
+    import json
+    from pathlib import Path
+
+    from amlmon.drift.monitor import monitor_schedule
+    from tests.schema_check import validate
+
+    report = {
+        "features": [{"feature": "age", "kind": "numerical"}, {"feature": "plan", "kind": "categorical"}]
+    }
+    now = dt.datetime.now(dt.UTC)
+    schedule = monitor_schedule(
+        report,
+        endpoint="credit",
+        deployment="blue",
+        thresholds=Thresholds.parse(["two_sample_kolmogorov_smirnov_test=0.01"]),
+        current=parse_window("1d", "--current", now),
+        baseline=parse_window("14d..7d", "--baseline", now),
+        outputs=True,
+    )
+    schema = json.loads((Path(__file__).parent.parent / "data" / "monitorSchedule.schema.json").read_text())
+    assert validate(schedule, schema) == []
+    signal = schedule["create_monitor"]["monitoring_signals"]["prediction_drift"]
+    assert signal["production_data"] == {
+        "data_context": "model_outputs",
+        "data_window": {"lookback_window_offset": "P0D", "lookback_window_size": "P1D"},
+    }
+    assert signal["reference_data"]["data_window"] == {
+        "lookback_window_offset": "P7D",
+        "lookback_window_size": "P7D",
+    }
+    assert signal["metric_thresholds"]["numerical"]["two_sample_kolmogorov_smirnov_test"] == 0.01
+    assert signal["metric_thresholds"]["categorical"] == {"jensen_shannon_distance": 0.1}
