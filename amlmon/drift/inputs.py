@@ -59,7 +59,7 @@ def category_text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, str | int | float):
         return str(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)  # default: e.g. a timestamp
 
 
 @dataclass
