@@ -87,10 +87,12 @@ def drift(
     current_source, current_spec = _source(current or "1d", "--current", targets, log_analytics)
     result = cmp.compare(baseline_source, current_source, options)
     for side in ("baseline", "current"):
-        if result[side]["skipped"]:
+        skipped = result[side]["skipped"]
+        if skipped:
+            records = "record had" if skipped == 1 else "records had"
             warn(
-                f"{result[side]['skipped']} {side} records had no readable "
-                f"{'prediction' if outputs else 'input'} (cut at 8,192 characters, or not JSON) and were skipped"
+                f"{skipped} {side} {records} no readable {'prediction' if outputs else 'input'} "
+                "(cut at 8,192 characters, or not JSON): skipped"
             )
     if report is not None:
         from amlmon.drift.render import html_report, write_new_file
