@@ -33,6 +33,17 @@ V1_KINDS = {"ACI": "ACI", "AKS": "AKS", "AKSENDPOINT": "AKS"}
 MAX_WORKERS = 4
 APP_INSIGHTS = "appInsightsEnabled"
 MODEL_DATA = "dataCollection.storageEnabled"
+# v2 data collector: collections score.py logs through azureml-ai-monitoring, and the reserved payload ones.
+MODEL_COLLECTIONS = ("model_inputs", "model_outputs")
+PAYLOAD_COLLECTIONS = ("request", "response")
+ROLLING_RATES = ("Minute", "Hour", "Day", "Month", "Year")
+COLLECTOR = "properties.dataCollector"
+ENDPOINT_LOG_CATEGORIES = (
+    "AmlOnlineEndpointConsoleLog",
+    "AmlOnlineEndpointTrafficLog",
+    "AmlOnlineEndpointEventLog",
+)
+ENDPOINT_LOGS_SETTING = "amlmon-endpoint-logs"
 
 
 class Interrupted(AmlmonError):
@@ -73,8 +84,10 @@ class Item:
     model_data: bool | None  # None: not a v1 setting (v2 deployments)
     scoring_uri: str | None
     updated: str | None
-    api: str  # "v1" or "v2"
+    api: str  # "v1", "v2", or "endpoint-logs" (a v2 endpoint's diagnostic setting)
     endpoint: str | None = None
+    data_collector: dict[str, Any] | None = None  # v2: collections, rollingRate, captureHeaders
+    endpoint_logs: dict[str, Any] | None = None  # v2: categories and destinations of the endpoint
 
     def row(self) -> dict[str, Any]:
         """Stable JSON field names (also the table's columns)."""
@@ -86,6 +99,8 @@ class Item:
             "modelData": self.model_data,
             "scoringUri": self.scoring_uri,
             "updated": self.updated,
+            "dataCollector": self.data_collector,
+            "endpointLogs": self.endpoint_logs,
         }
 
 
@@ -104,22 +119,81 @@ def service_item(service: dict[str, Any]) -> Item:
     )
 
 
-def deployment_item(endpoint: dict[str, Any], deployment: dict[str, Any]) -> Item:
+def deployment_item(
+    endpoint: dict[str, Any],
+    deployment: dict[str, Any],
+    assets: dict[str, bool] | None = None,
+    endpoint_logs: dict[str, Any] | None = None,
+) -> Item:
+    """A v2 deployment's row; `assets` (dataId → exists) and `endpoint_logs` when they were read."""
     props = _dict(deployment.get("properties"))
     ep_props = _dict(endpoint.get("properties"))
     system = _dict(deployment.get("systemData"))
     ep_name = str(endpoint.get("name"))
+    collector = collector_summary(props.get("dataCollector"), assets)
+    modes = [collector["collections"].get(name, {}).get("mode") for name in MODEL_COLLECTIONS]
     return Item(
         target=f"{ep_name}/{deployment.get('name')}",
         kind=str(props.get("endpointComputeType") or deployment.get("kind") or "unknown"),
         state=props.get("provisioningState"),
         diagnostics=bool(props.get(APP_INSIGHTS)),
-        model_data=None,
+        model_data=any(is_enabled(mode) for mode in modes),
         scoring_uri=ep_props.get("scoringUri"),
         updated=utc_instant(system.get("lastModifiedAt") or system.get("createdAt")),
         api="v2",
         endpoint=ep_name,
+        data_collector=collector,
+        endpoint_logs=endpoint_logs,
     )
+
+
+def is_enabled(mode: Any) -> bool:
+    """dataCollectionMode comes back as `Enabled` or `enabled`: compare without case."""
+    return str(mode or "").lower() == "enabled"
+
+
+def collector_summary(collector: Any, assets: dict[str, bool] | None = None) -> dict[str, Any]:
+    """properties.dataCollector as status shows it: each collection's mode, sampling rate, data asset."""
+    data = _dict(collector)
+    collections = {}
+    for name, spec in sorted(_dict(data.get("collections")).items()):
+        spec = _dict(spec)
+        data_id = spec.get("dataId")
+        collections[name] = {
+            "mode": spec.get("dataCollectionMode"),
+            "samplingRate": spec.get("samplingRate"),
+            "dataId": data_id,
+            "dataAssetExists": None if assets is None or not data_id else assets.get(str(data_id).lower()),
+        }
+    return {
+        "collections": collections,
+        "rollingRate": data.get("rollingRate"),
+        "captureHeaders": list(_dict(data.get("requestLogging")).get("captureHeaders") or []),
+    }
+
+
+def endpoint_logs_summary(settings: Sequence[Any]) -> dict[str, Any]:
+    """Which AmlOnlineEndpoint* categories the endpoint's diagnostic settings send, and where."""
+    categories: set[str] = set()
+    destinations = []
+    for setting in settings:
+        mine = [c for c in ENDPOINT_LOG_CATEGORIES if c in setting.categories]
+        if not mine:
+            continue
+        categories.update(mine)
+        props = setting.properties
+        destinations.append(
+            {
+                "setting": setting.name,
+                "categories": mine,
+                "workspaceId": props.get("workspaceId"),
+                "storageAccountId": props.get("storageAccountId"),
+                "eventHubAuthorizationRuleId": props.get("eventHubAuthorizationRuleId"),
+                "createdByAmlmon": setting.name.lower() == ENDPOINT_LOGS_SETTING,
+            }
+        )
+    ordered = [c for c in ENDPOINT_LOG_CATEGORIES if c in categories]
+    return {"categories": ordered, "destinations": destinations}
 
 
 def parse_kinds(values: Iterable[str]) -> set[str]:
@@ -205,11 +279,11 @@ class Change:
         return {"field": self.field, "old": self.old, "new": self.new}
 
 
-def plan_v1(service: dict[str, Any], *, enable: bool, model_data: bool | None) -> list[Change]:
-    """Changes for a v1 service: appInsightsEnabled, and dataCollection.storageEnabled when asked."""
+def plan_v1(service: dict[str, Any], *, enable: bool | None, model_data: bool | None) -> list[Change]:
+    """Changes for a v1 service: appInsightsEnabled (unless None), and dataCollection.storageEnabled when asked."""
     changes = []
     current = bool(service.get(APP_INSIGHTS))
-    if current != enable:
+    if enable is not None and current != enable:
         changes.append(Change(APP_INSIGHTS, current, enable))
     if model_data is not None:
         data = _dict(service.get("dataCollection"))
@@ -219,10 +293,116 @@ def plan_v1(service: dict[str, Any], *, enable: bool, model_data: bool | None) -
     return changes
 
 
-def plan_v2(deployment_body: dict[str, Any], *, enable: bool) -> list[Change]:
-    props = _dict(deployment_body.get("properties"))
-    current = bool(props.get(APP_INSIGHTS))
-    return [] if current == enable else [Change(f"properties.{APP_INSIGHTS}", current, enable)]
+@dataclass
+class V2Want:
+    """What to change on v2 deployments (None: leave that pipe as it is)."""
+
+    app_insights: bool | None = None
+    model_data: bool | None = None  # model_inputs + model_outputs
+    payloads: bool | None = None  # request + response
+    sampling_rate: float | None = None  # for the collections this run enables
+    rolling_rate: str | None = None
+    capture_headers: list[str] | None = None
+    endpoint_logs: bool | None = None
+    log_analytics_workspace: str | None = None
+
+    def collections(self) -> dict[str, bool]:
+        wanted: dict[str, bool] = {}
+        for names, on in ((MODEL_COLLECTIONS, self.model_data), (PAYLOAD_COLLECTIONS, self.payloads)):
+            if on is not None:
+                wanted.update(dict.fromkeys(names, on))
+        return wanted
+
+    def touches_deployment(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.app_insights,
+                self.model_data,
+                self.payloads,
+                self.rolling_rate,
+                self.capture_headers,
+            )
+        )
+
+
+def parse_rolling_rate(text: str | None) -> str | None:
+    """`hour` → `Hour` (the enum's spelling); a usage error names the accepted values."""
+    if text is None:
+        return None
+    by_lower = {rate.lower(): rate for rate in ROLLING_RATES}
+    if text.strip().lower() not in by_lower:
+        raise UsageError(
+            f"--rolling-rate {text!r} is not a rolling rate",
+            hint=f"use one of {', '.join(r.lower() for r in ROLLING_RATES)}",
+        )
+    return by_lower[text.strip().lower()]
+
+
+def plan_v2(
+    deployment_body: dict[str, Any], want: V2Want, data_ids: dict[str, str] | None = None
+) -> tuple[list[Change], dict[str, Any]]:
+    """The changes for one v2 deployment and the body to PUT (the read body with only those changed).
+
+    `data_ids`: the data asset ARM id per collection, set as `dataId` on a collection enabled without one.
+    """
+    import copy
+
+    body = copy.deepcopy(deployment_body)
+    props = body.setdefault("properties", {})
+    changes: list[Change] = []
+
+    def setting(path: str, container: dict[str, Any], key: str, value: Any, *, same: Any = None) -> None:
+        old = container.get(key)
+        if (same or (lambda a, b: a == b))(old, value):
+            return
+        container[key] = value
+        changes.append(Change(path, old, value))
+
+    if want.app_insights is not None:
+        old = bool(props.get(APP_INSIGHTS))
+        if old != want.app_insights:
+            props[APP_INSIGHTS] = want.app_insights
+            changes.append(Change(f"properties.{APP_INSIGHTS}", old, want.app_insights))
+    existing = props.get("dataCollector")
+    collector = copy.deepcopy(existing) if isinstance(existing, dict) else {}
+    collections = collector.setdefault("collections", {})
+    if not isinstance(collections, dict):
+        raise OperationFailed(
+            "properties.dataCollector.collections is not an object; amlmon will not rewrite it"
+        )
+    for name, on in want.collections().items():
+        path = f"{COLLECTOR}.collections.{name}"
+        current = collections.get(name)
+        if not on and not isinstance(current, dict):
+            continue  # nothing collected: nothing to turn off
+        spec = current if isinstance(current, dict) else collections.setdefault(name, {})
+        mode = "Enabled" if on else "Disabled"
+        setting(f"{path}.dataCollectionMode", spec, "dataCollectionMode", mode, same=_same_mode)
+        if on and want.sampling_rate is not None:
+            setting(f"{path}.samplingRate", spec, "samplingRate", want.sampling_rate, same=_same_rate)
+        if on and not spec.get("dataId") and data_ids and name in data_ids:
+            setting(f"{path}.dataId", spec, "dataId", data_ids[name])
+    if want.rolling_rate is not None:
+        setting(f"{COLLECTOR}.rollingRate", collector, "rollingRate", want.rolling_rate, same=_same_mode)
+    if want.capture_headers is not None:
+        logging = collector.setdefault("requestLogging", {})
+        setting(f"{COLLECTOR}.requestLogging.captureHeaders", logging, "captureHeaders", want.capture_headers)
+        if not logging:
+            collector.pop("requestLogging")
+    if not collections:
+        collector.pop("collections")
+    if any(change.field.startswith(COLLECTOR) for change in changes):
+        props["dataCollector"] = collector
+    return changes, body
+
+
+def _same_mode(a: Any, b: Any) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
+
+
+def _same_rate(a: Any, b: Any) -> bool:
+    return isinstance(a, int | float) and isinstance(b, int | float) and abs(float(a) - float(b)) < 1e-9
 
 
 def json_patch(changes: Sequence[Change]) -> list[dict[str, Any]]:
@@ -280,6 +460,7 @@ class Workspace:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.unlisted: list[str] = []  # endpoints whose deployments could not be listed (404)
         self._mms: Any = None
         self._lock = threading.Lock()
 
@@ -292,8 +473,14 @@ class Workspace:
                 self._mms = ModelManagementClient(self.ctx)
             return self._mms
 
-    def inventory(self, *, v1: bool = True, v2: bool = True, endpoints: set[str] | None = None) -> list[Item]:
-        """Every v1 service and v2 deployment (v2 deployments only of `endpoints`, when given)."""
+    def inventory(
+        self, *, v1: bool = True, v2: bool = True, endpoints: set[str] | None = None, details: bool = False
+    ) -> list[Item]:
+        """Every v1 service and v2 deployment (v2 deployments only of `endpoints`, when given).
+
+        `details`: also read whether each collection's data asset exists and the endpoints' diagnostic
+        settings (what `services list` and `diagnostics status` show).
+        """
         items: list[Item] = []
         if v1:
             items += [service_item(service) for service in self.mms.list_services()]
@@ -305,9 +492,42 @@ class Workspace:
                 if endpoints is not None and name.lower() not in endpoints:
                     items.append(Item(name, "endpoint", None, False, None, None, None, "v2-endpoint", name))
                     continue
-                for deployment in v2api.list_deployments(self.ctx, name):
-                    items.append(deployment_item(endpoint, deployment))
+                deployments = self._deployments_of(name)
+                logs = self._endpoint_logs(name) if details and deployments else None
+                for deployment in deployments:
+                    assets = self._assets(deployment) if details else None
+                    items.append(deployment_item(endpoint, deployment, assets, logs))
         return items
+
+    def _endpoint_logs(self, endpoint: str) -> dict[str, Any]:
+        from amlmon.azure import deployments_v2 as v2api
+        from amlmon.azure import diagnostic_settings as ds
+
+        return endpoint_logs_summary(ds.list_settings(self.ctx, v2api.endpoint_path(self.ctx, endpoint)))
+
+    def _assets(self, deployment: dict[str, Any]) -> dict[str, bool]:
+        """dataId (lower-case) → whether that data asset exists."""
+        from amlmon.azure import deployments_v2 as v2api
+
+        collector = collector_summary(_dict(deployment.get("properties")).get("dataCollector"))
+        found: dict[str, bool] = {}
+        for spec in collector["collections"].values():
+            data_id = spec.get("dataId")
+            if data_id and str(data_id).startswith("/subscriptions/"):
+                found[str(data_id).lower()] = v2api.data_asset_exists(self.ctx, str(data_id))
+        return found
+
+    def _deployments_of(self, endpoint: str) -> list[dict[str, Any]]:
+        """An endpoint's deployments; one that vanished after the endpoint list is noted, not fatal."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from amlmon.azure import deployments_v2 as v2api
+
+        try:
+            return v2api.list_deployments(self.ctx, endpoint)
+        except ResourceNotFoundError:
+            self.unlisted.append(endpoint)
+            return []
 
     def close(self) -> None:
         if self._mms is not None:
@@ -315,7 +535,13 @@ class Workspace:
 
 
 def collect(
-    ws: Workspace, texts: Sequence[str], *, all_targets: bool, kinds: set[str], name_glob: str | None
+    ws: Workspace,
+    texts: Sequence[str],
+    *,
+    all_targets: bool,
+    kinds: set[str],
+    name_glob: str | None,
+    details: bool = False,
 ) -> Resolution:
     """Resolve TARGET… / --all against the workspace; unknown targets carry did-you-mean suggestions."""
     targets = parse_targets(texts)
@@ -326,21 +552,33 @@ def collect(
         need_v1 = False
     need_v2 = not kinds or bool(kinds & {"Managed", "Kubernetes"})
     wanted_endpoints = None if not targets else {t.name.lower() for t in targets}
-    inventory = ws.inventory(v1=need_v1, v2=need_v2, endpoints=wanted_endpoints)
+    inventory = ws.inventory(v1=need_v1, v2=need_v2, endpoints=wanted_endpoints, details=details)
     resolution = resolve(targets, inventory, kinds=kinds, name_glob=name_glob)
     # Placeholder rows for endpoints whose deployments were not listed only serve did-you-mean.
     resolution.items = [item for item in resolution.items if item.api in ("v1", "v2")]
     return resolution
 
 
+def endpoint_items(items: Sequence[Item]) -> list[Item]:
+    """One row per endpoint of the chosen v2 deployments: its logs are a setting of the endpoint."""
+    seen: dict[str, Item] = {}
+    for item in items:
+        if item.api == "v2" and item.endpoint and item.endpoint.lower() not in seen:
+            seen[item.endpoint.lower()] = Item(
+                item.endpoint, "endpoint", None, False, None, None, None, "endpoint-logs", item.endpoint
+            )
+    return list(seen.values())
+
+
 # --- applying --------------------------------------------------------------------------------
 @dataclass
 class Options:
     enable: bool
-    model_data: bool | None
+    model_data: bool | None  # v1: dataCollection.storageEnabled
     dry_run: bool = False
     wait: bool = True
     timeout: float = 900.0
+    v2: V2Want = field(default_factory=V2Want)
 
 
 Progress = Callable[[str, str], None]  # (target, message)
@@ -354,17 +592,16 @@ def apply(
     Ctrl-C stops waiting (the operations continue server-side) and raises Interrupted.
     """
     stop = threading.Event()
-    results: dict[str, Result] = {}
-    pending: dict[Future[Result], Item] = {}
+    results: dict[int, Result] = {}  # by position: an endpoint and a v1 service may share a name
+    pending: dict[Future[Result], int] = {}
     executor = ThreadPoolExecutor(max_workers=max(1, min(workers, len(items) or 1)))
     try:
-        for item in items:
-            pending[executor.submit(_one, ws, item, options, progress, stop.is_set)] = item
+        for index, item in enumerate(items):
+            pending[executor.submit(_one, ws, item, options, progress, stop.is_set)] = index
         while pending:
             done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
-                item = pending.pop(future)
-                results[item.target] = future.result()
+                results[pending.pop(future)] = future.result()
     except KeyboardInterrupt:
         stop.set()
         executor.shutdown(wait=True, cancel_futures=True)
@@ -377,10 +614,10 @@ def apply(
         ) from None
     finally:
         executor.shutdown(wait=True)
-    return [results[item.target] for item in items if item.target in results]
+    return [results[index] for index in range(len(items)) if index in results]
 
 
-def _drain(pending: dict[Future[Result], Item]) -> list[Result]:
+def _drain(pending: dict[Future[Result], int]) -> list[Result]:
     drained = []
     for future in pending:
         if future.done() and not future.cancelled() and future.exception() is None:
@@ -398,6 +635,8 @@ def _one(
     try:
         if item.api == "v1":
             _apply_v1(ws, item, options, progress, stopped, result, started)
+        elif item.api == "endpoint-logs":
+            _apply_endpoint_logs(ws, item, options, result)
         else:
             _apply_v2(ws, item, options, progress, stopped, result, started)
     except StopWaiting:
@@ -463,7 +702,7 @@ def _apply_v1(
             raise StopWaiting()
         delay = min(delay * 1.5, 5.0)
         service = ws.mms.get_service(item.target)
-    result.changes = plan_v1(service, enable=options.enable, model_data=options.model_data)
+    result.changes = plan_v1(service, enable=options.v2.app_insights, model_data=options.model_data)
     if not result.changes:
         result.status = "unchanged"
         return
@@ -530,16 +769,21 @@ def _apply_v2(
         return fresh
 
     current = reread()
-    result.changes = plan_v2(current.body, enable=options.enable)
+    data_ids = {c: collection_asset_id(ws.ctx, item.endpoint, name, c) for c in ALL_COLLECTIONS}
+    result.changes, body = plan_v2(current.body, options.v2, data_ids)
     if not result.changes:
         result.status = "unchanged"
         return
+    changed = [change.field for change in result.changes]
+    _check_round_trip(ws, item, current, body, changed, progress)
     if options.dry_run:
         result.status = "would-change"
         return
-    _, written = v2api.set_app_insights(ws.ctx, current, options.enable, wait=options.wait, reread=reread)
-    if written is None:  # someone else made the same change meanwhile
+    _ensure_assets(ws, item, result.changes, progress)
+    written = v2api.write(ws.ctx, current, body, wait=options.wait, reread=reread)
+    if written is None:  # someone else made the same change meanwhile: amlmon wrote nothing
         result.status = "unchanged"
+        result.changes = []
         return
     result.operation_id = written.operation_id
     if not options.wait:
@@ -547,4 +791,147 @@ def _apply_v2(
         return
     progress(item.target, f"waiting for operation {written.operation_id}")
     v2api.wait_written(written, deadline=deadline, stop=stopped)
+    v2api.verify(ws.ctx, item.endpoint, name, body, changed)
     result.status = "changed"
+
+
+ALL_COLLECTIONS = MODEL_COLLECTIONS + PAYLOAD_COLLECTIONS
+
+
+def collection_asset_name(endpoint: str, deployment: str, collection: str) -> str:
+    """The data asset the SDK registers for a collection: `{ep}-{dep}-{collection}`, version 1."""
+    return f"{endpoint}-{deployment}-{collection}"
+
+
+def collection_asset_id(ctx: Any, endpoint: str, deployment: str, collection: str) -> str:
+    from amlmon.azure import deployments_v2 as v2api
+
+    return v2api.data_asset_id(ctx, collection_asset_name(endpoint, deployment, collection))
+
+
+def collection_data_uri(endpoint: str, deployment: str, collection: str) -> str:
+    """Where the collector writes: the default datastore's modelDataCollector/{ep}/{dep}/{collection}."""
+    return f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/{endpoint}/{deployment}/{collection}"
+
+
+def _check_round_trip(
+    ws: Workspace, item: Item, current: Any, body: dict[str, Any], changed: list[str], progress: Progress
+) -> None:
+    """Refuse (nothing written) when the PUT would not carry back every field that was read.
+
+    Two ways a field is lost: amlmon's own body leaves one out, or the api-version amlmon reads and
+    writes with does not model a field the deployment has (a newer version shows it; a read-modify-
+    write at the older one deletes it — the GA 2023-x dataCollector trap).
+    """
+    from amlmon.azure import deployments_v2 as v2api
+
+    lost = v2api.differences(current.body, body, skip=changed)
+    probe = _probe(ws, current, progress)
+    read = v2api.flatten(current.body)
+    # Only fields with a value count: a newer version also sends its new optional fields as null.
+    unseen = sorted(
+        path
+        for path, value in v2api.flatten(probe).items()
+        if path.startswith("properties.")
+        and path != "properties.provisioningState"
+        and value not in (None, {}, [])
+        and path not in read
+    )
+    if lost or unseen:
+        fields = [path for path, _, _ in lost] + unseen
+        raise OperationFailed(
+            f"{item.target}: a PUT at api-version {v2api.API_VERSION} would not carry back "
+            f"{', '.join(fields[:6])}{' …' if len(fields) > 6 else ''} "
+            f"(api-version {v2api.PROBE_API_VERSION} shows it); nothing was written",
+            hint="change this deployment with a tool that uses an api-version modelling every field it has",
+        )
+
+
+def _probe(ws: Workspace, current: Any, progress: Progress) -> dict[str, Any]:
+    """The deployment read at the newer version; {} (with a note) where a cloud does not offer it."""
+    from azure.core.exceptions import HttpResponseError
+
+    from amlmon.azure import deployments_v2 as v2api
+
+    try:
+        return v2api.get_deployment(ws.ctx, current.endpoint, current.name, v2api.PROBE_API_VERSION).body
+    except HttpResponseError as exc:
+        if getattr(exc, "status_code", None) != 400:
+            raise
+        progress(
+            f"{current.endpoint}/{current.name}",
+            f"note: api-version {v2api.PROBE_API_VERSION} is not offered here; only amlmon's own body was checked",
+        )
+        return {}
+
+
+def _ensure_assets(ws: Workspace, item: Item, changes: Sequence[Change], progress: Progress) -> None:
+    """One uri_folder data asset per collection that gets a dataId, created before the PUT (reused if there)."""
+    from amlmon.azure import deployments_v2 as v2api
+
+    endpoint, deployment = item.target.split("/", 1)
+    for change in changes:
+        if not change.field.endswith(".dataId"):
+            continue
+        collection = change.field.split(".")[-2]
+        if v2api.ensure_data_asset(
+            ws.ctx, str(change.new), collection_data_uri(endpoint, deployment, collection)
+        ):
+            progress(
+                item.target, f"created data asset {collection_asset_name(endpoint, deployment, collection)}:1"
+            )
+
+
+def _apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Result) -> None:
+    """amlmon's own diagnostic setting on the endpoint: the three categories to a Log Analytics workspace."""
+    from amlmon.azure import deployments_v2 as v2api
+    from amlmon.azure import diagnostic_settings as ds
+
+    endpoint_id = v2api.endpoint_path(ws.ctx, item.target)
+    settings = ds.list_settings(ws.ctx, endpoint_id)
+    mine = next((s for s in settings if s.name.lower() == ENDPOINT_LOGS_SETTING), None)
+    old = _endpoint_logs_value(mine)
+    field_name = f"diagnosticSettings/{ENDPOINT_LOGS_SETTING}"
+    if not options.v2.endpoint_logs:
+        if mine is None:
+            result.status = "unchanged"
+            return
+        result.changes = [Change(field_name, old, None)]
+        if not options.dry_run:
+            ds.delete_setting(ws.ctx, endpoint_id, mine.name)
+        result.status = "would-change" if options.dry_run else "changed"
+        return
+    destination = options.v2.log_analytics_workspace or ws.ctx.workspace_info.log_analytics_id
+    if not destination:
+        raise UsageError(
+            "the workspace's Application Insights has no Log Analytics workspace to send endpoint logs to",
+            hint="name one with --log-analytics-workspace RESOURCE_ID",
+        )
+    new = {"categories": list(ENDPOINT_LOG_CATEGORIES), "workspaceId": destination}
+    if (
+        old is not None
+        and old["categories"] == new["categories"]
+        and str(old["workspaceId"]).lower() == destination.lower()
+    ):
+        result.status = "unchanged"
+        return
+    if mine is None and len(settings) >= ds.MAX_SETTINGS:
+        raise OperationFailed(
+            f"endpoint {item.target} already has {len(settings)} diagnostic settings, the most Azure allows; "
+            "amlmon changes none of them",
+            hint="remove one you no longer need, then run again",
+        )
+    result.changes = [Change(field_name, old, new)]
+    if options.dry_run:
+        result.status = "would-change"
+        return
+    logs = [{"category": category, "enabled": True} for category in ENDPOINT_LOG_CATEGORIES]
+    ds.put_setting(ws.ctx, endpoint_id, ENDPOINT_LOGS_SETTING, {"workspaceId": destination, "logs": logs})
+    result.status = "changed"
+
+
+def _endpoint_logs_value(setting: Any) -> dict[str, Any] | None:
+    if setting is None:
+        return None
+    categories = [c for c in ENDPOINT_LOG_CATEGORIES if c in setting.categories]
+    return {"categories": categories, "workspaceId": setting.properties.get("workspaceId")}

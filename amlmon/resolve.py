@@ -54,9 +54,11 @@ class WorkspaceRef:
 
     @property
     def resource_id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription.value}/resourceGroups/{self.resource_group.value}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace.value}"
+        """The workspace's ARM path, every name checked against Azure's rule and percent-encoded."""
+        from amlmon.azure.paths import workspace_path
+
+        return workspace_path(
+            str(self.subscription.value), str(self.resource_group.value), str(self.workspace.value)
         )
 
     def require(self) -> WorkspaceRef:
@@ -78,7 +80,19 @@ class WorkspaceRef:
                 "AMLMON_SUBSCRIPTION / AMLMON_RESOURCE_GROUP / AMLMON_WORKSPACE, or put an Azure ML "
                 "config.json in this directory",
             )
+        self._check_names()
         return self
+
+    def _check_names(self) -> None:
+        """Each value follows Azure's naming rule: it becomes a URL path segment (exit 2 otherwise)."""
+        from amlmon.azure import paths
+
+        for setting, rule in (
+            (self.subscription, paths.SUBSCRIPTION),
+            (self.resource_group, paths.RESOURCE_GROUP),
+            (self.workspace, paths.WORKSPACE),
+        ):
+            rule.check(str(setting.value), setting.source)
 
 
 @dataclass(frozen=True)

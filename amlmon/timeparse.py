@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import partial
 
 from amlmon.errors import UsageError
 
@@ -16,6 +17,7 @@ _ISO_DURATION = re.compile(
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION_EXAMPLE = "30s, 10m, 2h, 7d, 1w or PT1H"
 TIME_EXAMPLE = "2026-11-25T10:00:00Z, 2026-11-25, or a duration ago such as 2h"
+TIMESPAN_EXAMPLE = "PT10M, PT1H, P7D or START/END"
 # Every instant a user types is checked against this range once, here: wide enough for any telemetry,
 # narrow enough that adding or taking a duration (at most ten years) never leaves what datetime and
 # a 4-digit ISO 8601 year can hold.
@@ -24,15 +26,32 @@ LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 RANGE_TEXT = "from 1900-01-01 to 9000-01-01 (UTC)"
 
 
-def parse_duration(text: str, *, option: str = "duration") -> dt.timedelta:
-    """A positive duration: `90s`, `10m`, `1.5h`, `7d`, `1w`, `500ms` or ISO 8601 `PT1H30M`."""
+# ISO 8601 `P10M` is ten months (and `P1Y` a year): calendar units a timespan cannot hold.
+_ISO_CALENDAR = re.compile(r"^P(\d+(?:\.\d+)?)(Y|M)$", re.IGNORECASE)
+
+
+def parse_duration(text: str, *, option: str = "duration", example: str = DURATION_EXAMPLE) -> dt.timedelta:
+    """A positive duration: `90s`, `10m`, `1.5h`, `7d`, `1w`, `500ms` or ISO 8601 `PT1H30M`.
+
+    `example` is what the error suggests: an option that takes only ISO 8601 passes ISO examples.
+    """
     match = _SHORT.match(text)
     if match:
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
     else:
         iso = _ISO_DURATION.match(text.strip())
+        calendar = _ISO_CALENDAR.match(text.strip())
+        if calendar and not iso:
+            number, unit = calendar.group(1), calendar.group(2).upper()
+            raise UsageError(
+                f"{option} {text!r} means {number} {'month' if unit == 'M' else 'year'}(s) in ISO 8601; "
+                "durations take weeks, days, hours, minutes and seconds only",
+                hint=f"for {number} minutes use PT{number}M"
+                if unit == "M"
+                else f"use days, e.g. P{round(float(number) * 365)}D",
+            )
         if not iso or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
-            raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {DURATION_EXAMPLE}")
+            raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {example}")
         parts = {k: float(v) for k, v in iso.groupdict().items() if v}
         seconds = (
             parts.get("w", 0) * 604800
@@ -42,9 +61,9 @@ def parse_duration(text: str, *, option: str = "duration") -> dt.timedelta:
             + parts.get("s", 0)
         )
     if seconds <= 0:
-        raise UsageError(f"{option} {text!r} must be longer than zero", hint=f"use e.g. {DURATION_EXAMPLE}")
+        raise UsageError(f"{option} {text!r} must be longer than zero", hint=f"use e.g. {example}")
     if seconds > 3650 * 86400:
-        raise UsageError(f"{option} {text!r} is longer than ten years", hint=f"use e.g. {DURATION_EXAMPLE}")
+        raise UsageError(f"{option} {text!r} is longer than ten years", hint=f"use e.g. {example}")
     return dt.timedelta(seconds=seconds)
 
 
@@ -95,20 +114,22 @@ def parse_timespan(
     """The query API's timespan syntax: a duration ending now (`PT1H`), `START/END`, `START/DURATION`
     or `DURATION/END`; start must come before end."""
     now = now or dt.datetime.now(dt.UTC)
+    # The timespan takes ISO 8601 only, so its errors suggest ISO values.
+    duration = partial(parse_duration, option=option, example=TIMESPAN_EXAMPLE)
     if "/" not in text:
         if not text.strip().upper().startswith("P"):
             raise UsageError(
                 f"{option} {text!r} is not an ISO 8601 duration or interval", hint="e.g. PT1H or START/END"
             )
-        return (now - parse_duration(text, option=option), now)
+        return (now - duration(text), now)
     first, second = (part.strip() for part in text.split("/", 1))
     if first.upper().startswith("P"):
         finish = parse_instant(second, now=now, option=option)
-        begin = in_range(finish - parse_duration(first, option=option), option=option, text=text)
+        begin = in_range(finish - duration(first), option=option, text=text)
     else:
         begin = parse_instant(first, now=now, option=option)
         if second.upper().startswith("P"):
-            finish = in_range(begin + parse_duration(second, option=option), option=option, text=text)
+            finish = in_range(begin + duration(second), option=option, text=text)
         else:
             finish = parse_instant(second, now=now, option=option)
     if begin >= finish:

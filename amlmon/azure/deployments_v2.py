@@ -2,26 +2,32 @@
 
 Changing `appInsightsEnabled` is a create-or-update: PUT of the whole deployment, answered with an
 async operation (`Azure-AsyncOperation`), followed with azure-mgmt-core's ARMPolling. The body amlmon
-sends is the body the service returned with that one field changed — nothing dropped, nothing added.
-Lost updates are prevented with `If-Match: <etag>`; without an ETag the resource is re-read just before
-the write and the write is re-planned when it changed.
+sends is the body the service returned with only amlmon's fields changed — nothing dropped, nothing added.
+Real ARM sends no ETag for deployments, so lost updates are guarded by reads: just before the PUT the
+deployment is re-read and compared with the read the plan was made from (a difference is reported, nothing
+written); after the operation it is re-read and every field is checked against what was written. When a
+service does send an ETag, the PUT also carries If-Match.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from amlmon.azure import paths
 from amlmon.errors import OperationFailed, Throttled
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
 
+# GA 2024-04-01 is the first GA version whose model has properties.dataCollector (2023-04-01 and
+# 2023-10-01 lack it and drop it on a read-modify-write); every read and write uses it.
 API_VERSION = "2024-04-01"
+# A newer preview, read once before a write: a field it shows that API_VERSION does not would be lost.
+PROBE_API_VERSION = "2024-10-01-preview"
 BUSY_STATES = ("Creating", "Updating", "Deleting", "Scaling")
 # Per-request retry settings: fewer and shorter than azure-core's default, Retry-After always wins.
 RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
@@ -57,20 +63,17 @@ class Written:
     poller: Any
 
 
-class ConcurrentChange(Exception):
-    pass
-
-
 def _workspace_path(ctx: AppContext) -> str:
     return str(ctx.workspace.resource_id)
 
 
 def endpoint_path(ctx: AppContext, endpoint: str) -> str:
-    return f"{_workspace_path(ctx)}/onlineEndpoints/{quote(endpoint, safe='')}"
+    # Names here come from the service's own lists: encoded, not judged by amlmon's idea of the rule.
+    return _workspace_path(ctx) + paths.join("onlineEndpoints", endpoint)
 
 
 def deployment_path(ctx: AppContext, endpoint: str, deployment: str) -> str:
-    return f"{endpoint_path(ctx, endpoint)}/deployments/{quote(deployment, safe='')}"
+    return endpoint_path(ctx, endpoint) + paths.join("deployments", deployment)
 
 
 def _send(
@@ -108,15 +111,16 @@ def _list(ctx: AppContext, path: str) -> list[dict[str, Any]]:
 
 
 def list_endpoints(ctx: AppContext) -> list[dict[str, Any]]:
-    return _list(ctx, f"{_workspace_path(ctx)}/onlineEndpoints")
+    return _list(ctx, _workspace_path(ctx) + paths.join("onlineEndpoints"))
 
 
 def list_deployments(ctx: AppContext, endpoint: str) -> list[dict[str, Any]]:
-    return _list(ctx, f"{endpoint_path(ctx, endpoint)}/deployments")
+    return _list(ctx, endpoint_path(ctx, endpoint) + paths.join("deployments"))
 
 
-def get_deployment(ctx: AppContext, endpoint: str, name: str) -> Deployment:
-    response = _send(ctx, "GET", deployment_path(ctx, endpoint, name)).http_response
+def get_deployment(ctx: AppContext, endpoint: str, name: str, api_version: str = API_VERSION) -> Deployment:
+    url = deployment_path(ctx, endpoint, name) + f"?api-version={api_version}"
+    response = _send(ctx, "GET", url).http_response
     body = response.json()
     etag = response.headers.get("ETag") or body.get("etag")
     return Deployment(endpoint, name, body, etag)
@@ -129,47 +133,147 @@ def with_app_insights(body: dict[str, Any], enabled: bool) -> dict[str, Any]:
     return new
 
 
-def set_app_insights(
+# Fields the service itself rewrites on every write: never a sign of someone else's change.
+VOLATILE = (
+    "etag",
+    "systemData",
+    "properties.provisioningState",
+    "properties.properties.AzureAsyncOperationUri",
+)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}; lists and scalars are leaves (a list is compared whole)."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value} if prefix else {}
+
+
+def _volatile(path: str) -> bool:
+    return any(path == v or path.startswith(v + ".") for v in VOLATILE)
+
+
+def _covered(path: str, changed: Sequence[str]) -> bool:
+    return any(path == c or path.startswith(c + ".") or c.startswith(path + ".") for c in changed)
+
+
+ABSENT = object()
+
+
+def differences(
+    expected: dict[str, Any], actual: dict[str, Any], *, skip: Sequence[str] = ()
+) -> list[tuple[str, Any, Any]]:
+    """(field, expected, actual) for every non-volatile leaf that differs, skipping fields in `skip`."""
+    want, have = flatten(expected), flatten(actual)
+    found = []
+    for path in sorted(set(want) | set(have)):
+        if _volatile(path) or _covered(path, skip):
+            continue
+        old, new = want.get(path, ABSENT), have.get(path, ABSENT)
+        if old != new and not (_unset(old) and _unset(new)):
+            found.append((path, old, new))
+    return found
+
+
+def _unset(value: Any) -> bool:
+    """ARM sends optional fields nobody set as null; absent and null mean the same."""
+    return value is ABSENT or value is None or value == {}
+
+
+def describe(diffs: Sequence[tuple[str, Any, Any]], first: str, second: str, limit: int = 8) -> str:
+    import json
+
+    def show(value: Any) -> str:
+        return "(absent)" if value is ABSENT else json.dumps(value, ensure_ascii=False)
+
+    parts = [f"{path}: {first} {show(a)}, {second} {show(b)}" for path, a, b in diffs[:limit]]
+    more = f" (and {len(diffs) - limit} more)" if len(diffs) > limit else ""
+    return "; ".join(parts) + more
+
+
+def write(
     ctx: AppContext,
-    current: Deployment,
-    enabled: bool,
+    planned: Deployment,
+    body: dict[str, Any],
     *,
     wait: bool,
     reread: Callable[[], Deployment],
-) -> tuple[Deployment, Written | None]:
-    """Write the change (re-reading on a concurrent change); (deployment written from, written or None).
+) -> Written | None:
+    """PUT `body` (the planned read with amlmon's changes), unless the deployment changed since the plan.
 
-    Returns written None when a re-read shows the deployment already in the wanted state.
+    None when a fresh read already holds what amlmon would write (someone else made the same change):
+    nothing is sent.
+
+    With an ETag the PUT carries If-Match. Without one (what real ARM sends for deployments) the
+    deployment is re-read just before the PUT and compared with the read the plan was made from.
+    A 409/412 answer means re-read and compare again: the same → retry; different → report.
     """
     for _ in range(MAX_WRITE_ATTEMPTS):
-        if current.app_insights == enabled:
-            return current, None
-        try:
-            return current, _put(ctx, current, enabled, wait=wait, reread=reread)
-        except ConcurrentChange:
-            current = reread()
+        headers: dict[str, str] = {}
+        if planned.etag:
+            headers["If-Match"] = planned.etag
+        else:
+            fresh = reread()
+            if not differences(body, fresh.body):
+                return None
+            _same_as_planned(planned, fresh)
+        response = _send(ctx, "PUT", deployment_path(ctx, planned.endpoint, planned.name), body, headers)
+        if response.http_response.status_code not in (409, 412):
+            return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
+        fresh = reread()
+        if not differences(body, fresh.body):
+            return None
+        _same_as_planned(planned, fresh)
+        planned = Deployment(planned.endpoint, planned.name, planned.body, fresh.etag)
     raise OperationFailed(
-        f"deployment {current.endpoint}/{current.name} kept changing while amlmon tried to update it",
-        hint="try again when nobody else is changing it",
+        f"deployment {planned.endpoint}/{planned.name} kept refusing the update (409/412)",
+        hint="try again when no other operation is running on it",
     )
 
 
-def _put(
-    ctx: AppContext, current: Deployment, enabled: bool, *, wait: bool, reread: Callable[[], Deployment]
-) -> Written:
-    headers: dict[str, str] = {}
-    if current.etag:
-        headers["If-Match"] = current.etag
-    else:
-        # No ETag to guard with: compare with a fresh read right before writing.
-        fresh = reread()
-        if fresh.body != current.body:
-            raise ConcurrentChange()
-    body = with_app_insights(current.body, enabled)
-    response = _send(ctx, "PUT", deployment_path(ctx, current.endpoint, current.name), body, headers)
-    if response.http_response.status_code in (409, 412):
-        raise ConcurrentChange()
-    return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
+def _same_as_planned(planned: Deployment, fresh: Deployment) -> None:
+    diffs = differences(planned.body, fresh.body)
+    if diffs:
+        raise OperationFailed(
+            f"deployment {planned.endpoint}/{planned.name} was changed by someone else after amlmon read it; "
+            f"nothing was written: {describe(diffs, 'read', 'now')}",
+            hint="run the command again to plan from the current deployment",
+        )
+
+
+def verify(ctx: AppContext, endpoint: str, name: str, sent: dict[str, Any], changed: Sequence[str]) -> None:
+    """After the operation: every field amlmon did not change is as read, each changed one as written."""
+    after = get_deployment(ctx, endpoint, name).body
+    others = [
+        (path, old, new)
+        for path, old, new in differences(sent, after, skip=changed)
+        if not (_unset(old) and _beside(path, changed))
+    ]
+    mine = [
+        (path, old, new)
+        for path, old, new in differences(sent, after)
+        if _covered(path, changed) and not _same_text(old, new)
+    ]
+    if others or mine:
+        raise OperationFailed(
+            f"deployment {endpoint}/{name} after the update differs from what amlmon wrote "
+            f"(a concurrent change, or the service dropped a field): {describe(others + mine, 'wrote', 'now')}",
+            hint="check the deployment; amlmon did not write again",
+        )
+
+
+def _beside(path: str, changed: Sequence[str]) -> bool:
+    """A field next to one amlmon set (e.g. a default the service fills in a collection amlmon created)."""
+    parent = path.rsplit(".", 1)[0]
+    return any(c.rsplit(".", 1)[0] == parent for c in changed)
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """Modes come back in either case (`enabled` sent, `Enabled` returned)."""
+    return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
 
 
 def _operation_id(response: Any) -> str | None:
@@ -250,3 +354,31 @@ def _operation_error(exc: Any) -> str:
 
     code, message = _service_error(exc)
     return f"{code}: {message}" if code else message
+
+
+# --- data assets (one per collection, as the SDK registers them) ---------------------------------
+
+
+def data_asset_id(ctx: AppContext, name: str, version: str = "1") -> str:
+    return f"{_workspace_path(ctx)}/data/{paths.segment(name)}/versions/{paths.segment(version)}"
+
+
+def data_asset_exists(ctx: AppContext, asset_id: str) -> bool:
+    from amlmon.azure.arm import raise_for_status
+
+    response = ctx.arm.request("GET", asset_id, API_VERSION)
+    if response.status_code == 404:
+        return False
+    raise_for_status(response)
+    return True
+
+
+def ensure_data_asset(ctx: AppContext, asset_id: str, data_uri: str) -> bool:
+    """Create the uri_folder asset unless it exists (then it is reused as is); True when created."""
+    from amlmon.azure.arm import raise_for_status
+
+    if data_asset_exists(ctx, asset_id):
+        return False
+    body = {"properties": {"dataType": "uri_folder", "dataUri": data_uri, "isAnonymous": False}}
+    raise_for_status(ctx.arm.request("PUT", asset_id, API_VERSION, body=body))
+    return True

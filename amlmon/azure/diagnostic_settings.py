@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from amlmon.azure import paths
 from amlmon.errors import NotFound, OperationFailed, UsageError
 from amlmon.redact import redact
 
@@ -114,9 +115,16 @@ def _setting(body: dict[str, Any]) -> Setting:
     return Setting(str(body.get("name")), str(body.get("id")), dict(body.get("properties") or {}))
 
 
+def check_name(name: str) -> str:
+    """A diagnostic setting name Azure accepts (exit 2 with the rule otherwise): it is a URL segment."""
+    return paths.DIAGNOSTIC_SETTING.check(name, "--name")
+
+
 def _path(resource_id: str, name: str | None = None) -> str:
-    base = resource_id.rstrip("/") + "/providers/Microsoft.Insights/diagnosticSettings"
-    return f"{base}/{name}" if name else base
+    base = paths.resource_path(resource_id, option="the resource's ID") + paths.join(
+        "providers", "Microsoft.Insights", "diagnosticSettings"
+    )
+    return base if name is None else base + paths.join(check_name(name))
 
 
 def list_settings(ctx: AppContext, resource_id: str) -> list[Setting]:
@@ -175,7 +183,7 @@ def _rejected(response: Any, name: str) -> Exception:
     if "more than" in lower or "maximum" in lower or "limit" in lower:
         return OperationFailed(
             f"Azure refused: the component already has {MAX_SETTINGS} diagnostic settings, the most a resource may have ({message})",
-            hint="remove one (`amlmon export show` lists them, `amlmon export disable --name NAME --force`), "
+            hint="remove one (`amlmon export show` lists them, `amlmon export disable --name NAME`), "
             "or reuse one with --name NAME --force",
         )
     if "region" in lower or "location" in lower:
@@ -209,19 +217,7 @@ def resolve_storage_account(ctx: AppContext, name_or_id: str) -> StorageAccount:
     """A storage account by full resource ID, or by name in the workspace's resource group."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    if name_or_id.startswith("/"):
-        resource_id = name_or_id
-    else:
-        if "/" in name_or_id or not name_or_id.isalnum():
-            raise UsageError(
-                f"{name_or_id!r} is neither a storage account name nor a resource ID",
-                hint="give the account name (3-24 lower-case letters and digits) or /subscriptions/…/storageAccounts/NAME",
-            )
-        ref = ctx.workspace
-        resource_id = (
-            f"/subscriptions/{ref.subscription.value}/resourceGroups/{ref.resource_group.value}"
-            f"/providers/Microsoft.Storage/storageAccounts/{name_or_id}"
-        )
+    resource_id = storage_account_path(ctx, name_or_id)
     try:
         body = ctx.arm.get_json(resource_id, STORAGE_API)
     except ResourceNotFoundError:
@@ -240,8 +236,46 @@ def resolve_storage_account(ctx: AppContext, name_or_id: str) -> StorageAccount:
     )
 
 
+STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
+
+
+def check_storage_account(name_or_id: str, option: str = "--storage-account") -> None:
+    """A storage account name or resource ID Azure could accept (exit 2 with the rule otherwise)."""
+    if name_or_id.startswith("/"):
+        paths.parse_resource_id(name_or_id, option=option, expect_type=STORAGE_TYPE, strict=True)
+    else:
+        paths.STORAGE_ACCOUNT.check(name_or_id, option)
+
+
+def storage_account_path(ctx: AppContext, name_or_id: str, option: str = "--storage-account") -> str:
+    """The ARM path of a storage account given by resource ID, or by name in the workspace's group."""
+    if name_or_id.startswith("/"):
+        return paths.resource_path(name_or_id, option=option, expect_type=STORAGE_TYPE, strict=True)
+    name = paths.STORAGE_ACCOUNT.check(name_or_id, option)
+    ref = ctx.workspace
+    return paths.resource_path(
+        f"/subscriptions/{ref.subscription.value}/resourceGroups/{ref.resource_group.value}"
+        f"/providers/{STORAGE_TYPE}/{name}",
+        strict=True,
+    )
+
+
+def check_destination_ids(destinations: Destinations) -> None:
+    """Destination resource IDs a user typed are well-formed IDs of the right type (exit 2 otherwise)."""
+    for value, option, kind in (
+        (destinations.workspace_id, "--log-analytics", "Microsoft.OperationalInsights/workspaces"),
+        (
+            destinations.event_hub_rule_id,
+            "--event-hub-rule",
+            "Microsoft.EventHub/namespaces/authorizationRules",
+        ),
+    ):
+        if value:
+            paths.parse_resource_id(value, option=option, expect_type=kind, strict=True)
+
+
 def component_location(ctx: AppContext, component_id: str) -> str | None:
-    body = ctx.arm.get_json(component_id, COMPONENT_API)
+    body = ctx.arm.get_json(paths.resource_path(component_id), COMPONENT_API)
     return body.get("location")
 
 

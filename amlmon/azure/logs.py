@@ -161,7 +161,9 @@ def _query_request(source: Source, target: str, query: str, timespan: str | None
     if source == "log-analytics":
         path = f"/workspaces/{quote(target, safe='')}/query"
     else:
-        path = f"/{target.strip('/')}/query"  # a resource ID is a path already (the SDK does not quote it)
+        from amlmon.azure.paths import resource_path
+
+        path = resource_path(target) + "/query"  # each segment checked and encoded once
     body: dict[str, Any] = {"query": query}
     if timespan is not None:
         body["timespan"] = timespan

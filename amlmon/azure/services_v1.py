@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
+from amlmon.azure import paths
 from amlmon.errors import AmlmonError, ConfigError, NotFound, OperationFailed, Throttled
 from amlmon.redact import redact
 
@@ -62,16 +63,12 @@ class ModelManagementClient:
         return found
 
     def get_service(self, name: str) -> dict[str, Any]:
-        return self._json(
-            "GET", f"{self.base_url}/services/{quote(name, safe='')}", params={"expand": "true"}
-        )
+        return self._json("GET", self.base_url + paths.join("services", name), params={"expand": "true"})
 
     def get_operation(self, operation: str) -> tuple[dict[str, Any], float | None]:
         """The operation's status body and the Retry-After the service asked for (seconds)."""
         url = (
-            operation
-            if operation.startswith("http")
-            else f"{self.base_url}/operations/{quote(operation, safe='')}"
+            operation if operation.startswith("http") else self.base_url + paths.join("operations", operation)
         )
         response = self._send("GET", url)
         return _body(response), _retry_after(response)
@@ -80,7 +77,7 @@ class ModelManagementClient:
     def patch_service(self, name: str, patch: list[dict[str, Any]]) -> Submitted:
         response = self._send(
             "PATCH",
-            f"{self.base_url}/services/{quote(name, safe='')}",
+            self.base_url + paths.join("services", name),
             body=patch,
             content_type="application/json-patch+json",
             retry_on_methods=_RETRY_METHODS,
@@ -265,7 +262,6 @@ def _model_management_base(ctx: AppContext, discovery_url: str | None, sub: str,
         raise OperationFailed(
             f"the workspace's discovery document ({discovery_url}) names no model-management service",
         )
-    return (
-        f"{str(host).rstrip('/')}/modelmanagement/v1.0/subscriptions/{quote(sub)}/resourceGroups/{quote(rg)}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{quote(ws)}"
-    )
+    from amlmon.azure.paths import workspace_path
+
+    return f"{str(host).rstrip('/')}/modelmanagement/v1.0{workspace_path(sub, rg, ws)}"

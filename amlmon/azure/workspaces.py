@@ -83,8 +83,10 @@ def describe_workspace(ctx: AppContext) -> WorkspaceInfo:
 def _with_component(ctx: AppContext, info: WorkspaceInfo, component_id: str) -> WorkspaceInfo:
     from azure.core.exceptions import ResourceNotFoundError
 
+    from amlmon.azure.paths import resource_path
+
     try:
-        component = ctx.arm.get_json(component_id, COMPONENT_API)
+        component = ctx.arm.get_json(resource_path(component_id), COMPONENT_API)
     except ResourceNotFoundError:
         raise NotFound(
             f"the workspace's Application Insights resource {component_id} does not exist",
@@ -94,7 +96,7 @@ def _with_component(ctx: AppContext, info: WorkspaceInfo, component_id: str) -> 
     la_id = props.get("WorkspaceResourceId") or None
     customer_id = None
     if la_id:
-        la = ctx.arm.get_json(la_id, LOG_ANALYTICS_API)
+        la = ctx.arm.get_json(resource_path(la_id), LOG_ANALYTICS_API)
         customer_id = (la.get("properties") or {}).get("customerId")
     return WorkspaceInfo(
         **{

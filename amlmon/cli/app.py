@@ -10,7 +10,19 @@ from typing import Any
 import typer
 
 from amlmon import __version__
-from amlmon.cli import data, diagnostics, emulator, export, metrics, query, services, traces, workspace
+from amlmon.cli import (
+    data,
+    diagnostics,
+    doctor,
+    drift,
+    emulator,
+    export,
+    metrics,
+    query,
+    services,
+    traces,
+    workspace,
+)
 from amlmon.cli.common import set_app_context
 from amlmon.cli.options import global_options_help, split_global_options
 from amlmon.context import AppContext
@@ -48,7 +60,19 @@ def root(
     """Telemetry of Azure Machine Learning deployed models, from the shell."""
 
 
-for module in (workspace, services, diagnostics, query, traces, metrics, export, data, emulator):
+for module in (
+    workspace,
+    services,
+    diagnostics,
+    query,
+    traces,
+    metrics,
+    doctor,
+    export,
+    data,
+    drift,
+    emulator,
+):
     module.register(app)
 
 

@@ -30,6 +30,12 @@ def _targets_argument() -> Any:
     return typer.Argument(None, help=TARGETS_HELP, show_default=False, metavar="TARGET...")
 
 
+SAMPLING_HELP = "Fraction of requests the collections enabled by this run keep, 0..1 (v2)."
+ROLLING_HELP = "How often the collector starts a new folder: minute, hour (default), day, month, year (v2)."
+HEADER_HELP = "Request header to log with the payloads; repeat for several (v2, replaces the list)."
+LAW_HELP = "Log Analytics workspace resource ID for --endpoint-logs (default: the App Insights one's)."
+
+
 @diagnostics_app.command("enable")
 def enable(
     targets: list[str] | None = _targets_argument(),
@@ -38,11 +44,36 @@ def enable(
     ),
     kind: list[str] = typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False),
     name: str | None = typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB"),
+    app_insights: bool = typer.Option(
+        True,
+        "--app-insights/--no-app-insights",
+        help="Application Insights (--no-app-insights: leave it as is).",
+    ),
     model_data: bool | None = typer.Option(
         None,
         "--model-data/--no-model-data",
-        help="Also turn model data collection (inputs and predictions as traces) on/off; v1 services only.",
+        help="Model data: v1 dataCollection.storageEnabled; v2 the model_inputs and model_outputs collections.",
         show_default=False,
+    ),
+    payloads: bool | None = typer.Option(
+        None,
+        "--payloads/--no-payloads",
+        help="v2 HTTP payload logging: the request and response collections.",
+        show_default=False,
+    ),
+    sampling_rate: float | None = typer.Option(None, "--sampling-rate", help=SAMPLING_HELP, metavar="RATE"),
+    rolling_rate: str | None = typer.Option(None, "--rolling-rate", help=ROLLING_HELP, metavar="RATE"),
+    capture_header: list[str] = typer.Option(
+        [], "--capture-header", help=HEADER_HELP, metavar="HEADER", show_default=False
+    ),
+    endpoint_logs: bool | None = typer.Option(
+        None,
+        "--endpoint-logs/--no-endpoint-logs",
+        help="v2 endpoint logs (console, traffic, event) to Log Analytics via amlmon's diagnostic setting.",
+        show_default=False,
+    ),
+    log_analytics_workspace: str | None = typer.Option(
+        None, "--log-analytics-workspace", help=LAW_HELP, metavar="ID"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print target, field, old → new; change nothing."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return the operation IDs without waiting."),
@@ -50,12 +81,25 @@ def enable(
         "15m", "--timeout", metavar="DURATION", help="How long to wait for each target."
     ),
 ) -> None:
-    """Turn Application Insights diagnostics on (the portal's "Enable AppInsights diagnostics").
+    """Turn telemetry on: Application Insights (the portal's "Enable AppInsights diagnostics") and, for
+    v2 deployments, the data collector and endpoint logs when asked.
 
     Idempotent: a target already on is reported `unchanged` and nothing is written. Several targets are
     updated concurrently; a failure does not stop the others (exit 1, with a summary).
     """
-    _change(True, targets or [], all_targets, kind, name, model_data, dry_run, no_wait, timeout)
+    from amlmon import diagnostics as diag
+
+    want = diag.V2Want(
+        app_insights=True if app_insights else None,
+        model_data=model_data,
+        payloads=payloads,
+        sampling_rate=_sampling_rate(sampling_rate),
+        rolling_rate=diag.parse_rolling_rate(rolling_rate),
+        capture_headers=list(capture_header) or None,
+        endpoint_logs=endpoint_logs,
+        log_analytics_workspace=log_analytics_workspace,
+    )
+    _change(True, targets or [], all_targets, kind, name, model_data, want, dry_run, no_wait, timeout)
 
 
 @diagnostics_app.command("disable")
@@ -66,8 +110,20 @@ def disable(
     ),
     kind: list[str] = typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False),
     name: str | None = typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB"),
-    no_model_data: bool = typer.Option(
-        False, "--no-model-data", help="Also turn model data collection off (v1 services)."
+    app_insights: bool = typer.Option(
+        True,
+        "--app-insights/--no-app-insights",
+        help="Application Insights off (--no-app-insights: leave it as is, e.g. to turn off only a pipe).",
+    ),
+    model_data: bool = typer.Option(
+        False,
+        "--model-data",
+        "--no-model-data",
+        help="Model data off: v1 dataCollection.storageEnabled; v2 the model_inputs and model_outputs collections.",
+    ),
+    payloads: bool = typer.Option(False, "--payloads", help="v2: the request and response collections off."),
+    endpoint_logs: bool = typer.Option(
+        False, "--endpoint-logs", help="v2: remove amlmon's endpoint-logs diagnostic setting (never others')."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print target, field, old → new; change nothing."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return the operation IDs without waiting."),
@@ -75,18 +131,36 @@ def disable(
         "15m", "--timeout", metavar="DURATION", help="How long to wait for each target."
     ),
 ) -> None:
-    """Turn Application Insights diagnostics off. Idempotent, concurrent, goes on past failures."""
+    """Turn telemetry off: Application Insights and the pipes named. Idempotent, concurrent, goes on
+    past failures."""
+    from amlmon import diagnostics as diag
+
+    want = diag.V2Want(
+        app_insights=False if app_insights else None,
+        model_data=False if model_data else None,
+        payloads=False if payloads else None,
+        endpoint_logs=False if endpoint_logs else None,
+    )
     _change(
         False,
         targets or [],
         all_targets,
         kind,
         name,
-        False if no_model_data else None,
+        False if model_data else None,
+        want,
         dry_run,
         no_wait,
         timeout,
     )
+
+
+def _sampling_rate(value: float | None) -> float | None:
+    from amlmon.errors import UsageError
+
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise UsageError(f"--sampling-rate {value} is not between 0 and 1", hint="e.g. --sampling-rate 0.25")
+    return value
 
 
 @diagnostics_app.command("status")
@@ -97,15 +171,18 @@ def status(
 ) -> None:
     """Diagnostics and model data collection of the given targets (all when none is given)."""
     from amlmon import diagnostics as diag
-    from amlmon.cli.services import render_rows
+    from amlmon.cli.services import render_rows, warn_unlisted
 
     ctx = app_context()
     kinds = diag.parse_kinds(kind)
     ws = diag.Workspace(ctx)
     try:
-        resolution = diag.collect(ws, targets or [], all_targets=not targets, kinds=kinds, name_glob=name)
+        resolution = diag.collect(
+            ws, targets or [], all_targets=not targets, kinds=kinds, name_glob=name, details=True
+        )
     finally:
         ws.close()
+    warn_unlisted(ws)
     if resolution.unknown and not resolution.items:
         raise diag.not_found_error(resolution.unknown)
     for text, suggestions in resolution.unknown:
@@ -123,11 +200,13 @@ def _change(
     kind: list[str],
     name: str | None,
     model_data: bool | None,
+    want: Any,
     dry_run: bool,
     no_wait: bool,
     timeout_text: str,
 ) -> None:
     from amlmon import diagnostics as diag
+    from amlmon.cli.services import warn_unlisted
     from amlmon.errors import UsageError
     from amlmon.timeparse import parse_duration
 
@@ -135,20 +214,27 @@ def _change(
         raise UsageError("give TARGET… or --all, not both", hint="use --name GLOB / --kind to narrow --all")
     timeout = parse_duration(timeout_text, option="--timeout").total_seconds()
     kinds = diag.parse_kinds(kind)
+    if want.sampling_rate is not None and not (want.model_data or want.payloads):
+        raise UsageError(
+            "--sampling-rate applies to the collections this run enables",
+            hint="add --model-data and/or --payloads",
+        )
     ctx = app_context()
     ctx.long_run(timeout, timeout_text)  # the wait on Azure's operations bounds its retries too
-    if enable:
+    if want.app_insights:
         ctx.workspace_info.require_app_insights()
     ws = diag.Workspace(ctx)
     try:
         resolution = diag.collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name)
+        warn_unlisted(ws)
         if resolution.unknown and not resolution.items:
             raise diag.not_found_error(resolution.unknown)
-        if model_data is not None and any(item.api == "v2" for item in resolution.items):
-            warn(
-                "--model-data/--no-model-data applies to v1 services; v2 deployments only get appInsightsEnabled"
-            )
-        options = diag.Options(enable, model_data, dry_run=dry_run, wait=not no_wait, timeout=timeout)
+        _warn_about(want, resolution.items)
+        if want.endpoint_logs is not None:
+            resolution.items += diag.endpoint_items(resolution.items)
+        options = diag.Options(
+            enable, model_data, dry_run=dry_run, wait=not no_wait, timeout=timeout, v2=want
+        )
         progress = make_progress([item.target for item in resolution.items])
         try:
             results = diag.apply(ws, resolution.items, options, progress.update)
@@ -175,8 +261,55 @@ def _change(
         raise typer.Exit(code)
 
 
+def _warn_about(want: Any, items: list[Any]) -> None:
+    """What the user should know before the run: options v1 ignores, monitoring and latency traps."""
+    v2_only = [
+        option
+        for option, value in (
+            ("--payloads", want.payloads),
+            ("--rolling-rate", want.rolling_rate),
+            ("--capture-header", want.capture_headers),
+            ("--endpoint-logs", want.endpoint_logs),
+        )
+        if value is not None
+    ]
+    if v2_only and items and not any(item.api == "v2" for item in items):
+        warn(f"{', '.join(v2_only)} apply to v2 deployments; v1 services ignore them")
+    if want.rolling_rate and want.rolling_rate != "Hour":
+        warn(
+            f"rollingRate {want.rolling_rate}: Azure ML model monitoring reads hourly folders "
+            "(yyyy/MM/dd/HH) and will find no data; keep --rolling-rate hour if you use it"
+        )
+    if want.endpoint_logs:
+        warn("endpoint logs can take up to an hour after the setting is created before the first rows appear")
+
+
 def _value(value: Any) -> str:
+    import json
+
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
     return "on" if value is True else "off" if value is False else str(value)
+
+
+def _short_field(field: str) -> str:
+    """The table's name for a field: without the `properties.` envelope (JSON keeps the full path)."""
+    return field.removeprefix("properties.dataCollector.collections.").removeprefix("properties.")
+
+
+def _short(value: Any) -> str:
+    """ARM ids by their names (data asset `name:version`), an endpoint-logs setting as categories → workspace."""
+    if isinstance(value, str) and value.startswith("/subscriptions/"):
+        parts = value.rstrip("/").split("/")
+        if len(parts) >= 4 and parts[-2] == "versions" and parts[-4].lower() == "data":
+            return f"data asset {parts[-3]}:{parts[-1]}"
+        return parts[-1]
+    if isinstance(value, dict) and "categories" in value:
+        names = ",".join(c.removeprefix("AmlOnlineEndpoint").removesuffix("Log") for c in value["categories"])
+        return f"{names} to {_short(value.get('workspaceId'))}"
+    return _value(value)
 
 
 def render_results(document: Any, stream: IO[str]) -> None:
@@ -185,9 +318,12 @@ def render_results(document: Any, stream: IO[str]) -> None:
 
     rows = []
     for result in document.get("results") or []:
-        change = "; ".join(
-            f"{c['field']}: {_value(c['old'])} → {_value(c['new'])}" for c in result.get("changes") or []
-        )
+        changes = [
+            f"{_short_field(c['field'])}: {_short(c['old'])} → {_short(c['new'])}"
+            for c in result.get("changes") or []
+        ]
+        # v1 rows keep their one-line form; v2 rows carry many fields, one per line
+        change = "; ".join(changes) if result["kind"] in ("ACI", "AKS") else "\n".join(changes)
         detail = result.get("reason") or (
             f"operation {result['operationId']}" if result.get("operationId") else ""
         )

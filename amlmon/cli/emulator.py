@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,53 @@ def _admin(data: Path | None) -> Any:
 
 
 def _check(answer: tuple[int, Any], what: str) -> Any:
-    """The body of an admin API answer, or OperationFailed naming what was being done."""
+    """The body of an admin API answer; a 400 is a usage error (exit 2), other failures exit 1."""
     status, body = answer
     if status >= 400:
         message = body.get("error", body).get("message") if isinstance(body, dict) else body
+        if status == 400:
+            raise UsageError(f"{what}: {message}")
         raise OperationFailed(f"{what} failed (HTTP {status}): {message}")
     return body
+
+
+def _finite(
+    value: float, option: str, *, low: float, high: float | None = None, low_ok: bool = True
+) -> float:
+    """`value` within [low, high] (or (low, high] when not low_ok); a usage error naming the range."""
+    above = value >= low if low_ok else value > low
+    if math.isfinite(value) and above and (high is None or value <= high):
+        return value
+    bound = f"{'at least' if low_ok else 'more than'} {low:g}" + (
+        f" and at most {high:g}" if high is not None else ""
+    )
+    raise UsageError(f"{option} {value:g} is out of range", hint=f"give a number {bound}")
+
+
+# Requests per time unit, as `--rate` accepts it: 50/min, 600/hour, 2/s (a bare number is per minute).
+_RATE_UNITS = {
+    "s": 60.0, "sec": 60.0, "second": 60.0,
+    "m": 1.0, "min": 1.0, "minute": 1.0,
+    "h": 1 / 60, "hr": 1 / 60, "hour": 1 / 60,
+    "d": 1 / 1440, "day": 1 / 1440,
+}  # fmt: skip
+GENERATIONS = ("1.5", "1.4", "mixed")
+
+
+def parse_rate(text: str) -> float:
+    """`--rate` as requests per minute: the number scaled by its unit; positive and finite."""
+    number, _, unit = text.strip().partition("/")
+    factor = _RATE_UNITS.get(unit.strip().lower() or "min")
+    try:
+        value = float(number)
+    except ValueError:
+        value = float("nan")
+    if factor is None or not math.isfinite(value) or value <= 0:
+        raise UsageError(
+            f"--rate {text!r} is not a positive rate",
+            hint="give requests per unit, e.g. 50/min, 600/hour or 2/s",
+        )
+    return value * factor
 
 
 @emulator_app.command("start")
@@ -195,10 +237,22 @@ def faults_add(
     ),
     delay: float = typer.Option(0.0, "--delay", help="Seconds to wait (kind slow)."),
     count: int = typer.Option(1, "--count", help="How many requests it hits (0 = unlimited)."),
-    rate: float = typer.Option(1.0, "--rate", help="Probability that a matching request is hit."),
+    rate: float = typer.Option(
+        1.0, "--rate", help="Probability (above 0, at most 1) that a matching request is hit."
+    ),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
 ) -> None:
     """Add a fault rule."""
+    from amlmon.emulator.faults import KINDS
+
+    if kind not in KINDS:
+        raise UsageError(f"unknown fault kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    _finite(rate, "--rate", low=0.0, high=1.0, low_ok=False)  # a probability
+    _finite(delay, "--delay", low=0.0)
+    _finite(count, "--count", low=0)
+    _finite(status_code, "--status", low=100, high=599)
+    if retry_after is not None:
+        _finite(retry_after, "--retry-after", low=0.0)
     body: dict[str, Any] = {"kind": kind, "path": path, "method": method, "delay": delay, "rate": rate}
     body["count"] = None if count == 0 else count
     if retry_after is not None:
@@ -230,17 +284,27 @@ def seed(
     workspace: str = typer.Option("demo-ws", "--ws", help="Workspace name."),
     services: int = typer.Option(3, "--services", help="How many services get telemetry."),
     hours: float = typer.Option(24.0, "--hours", help="How many hours back from now."),
-    rate: str = typer.Option("50/min", "--rate", help="Requests per minute per service, e.g. 50/min."),
+    rate: str = typer.Option(
+        "50/min", "--rate", help="Requests per service and time unit: 50/min, 600/hour, 2/s.", metavar="RATE"
+    ),
     generation: str = typer.Option(
         "mixed", "--generation", help="Inference server layout: 1.5, 1.4 or mixed."
     ),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
 ) -> None:
     """Write realistic synthetic telemetry in bulk (creates the workspace if missing)."""
-    try:
-        per_minute = float(rate.split("/")[0])
-    except ValueError:
-        raise UsageError(f"--rate {rate!r} is not a rate", hint="e.g. --rate 50/min") from None
+    from amlmon.azure import paths
+
+    paths.SUBSCRIPTION.check(subscription, "--sub")
+    paths.RESOURCE_GROUP.check(resource_group, "--rg")
+    paths.WORKSPACE.check(workspace, "--ws")
+    per_minute = parse_rate(rate)
+    _finite(hours, "--hours", low=0.0, low_ok=False)
+    _finite(services, "--services", low=1)
+    if generation not in GENERATIONS:
+        raise UsageError(
+            f"--generation {generation!r} is not a layout", hint=f"use one of {', '.join(GENERATIONS)}"
+        )
     admin = _admin(data)
     names = [f"svc-{i + 1}" for i in range(services)]
     ws_body = {

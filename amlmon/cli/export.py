@@ -3,7 +3,8 @@
 Classic continuous export is retired; its replacement is a diagnostic setting on the workspace-based
 App Insights component that streams chosen tables (AppTraces, AppRequests, …) to a storage account,
 an Event Hub or another Log Analytics workspace. amlmon names its settings `amlmon…` (diagnostic
-settings have no tags) and never changes one it did not create unless --force.
+settings have no tags): it replaces a setting it did not create only with --force, and deletes one only
+when it is named with --name.
 """
 
 from __future__ import annotations
@@ -106,12 +107,16 @@ def enable(
         raise UsageError(
             "--event-hub needs --event-hub-rule", hint="give the namespace authorization rule ID"
         )
+    ds.check_name(name)
     categories = ds.parse_categories(tables)
-    ctx = app_context()
-    component = _component()
     destinations = ds.Destinations(
         workspace_id=log_analytics, event_hub_rule_id=event_hub_rule, event_hub_name=event_hub
     )
+    ds.check_destination_ids(destinations)
+    if storage_account:
+        ds.check_storage_account(storage_account)
+    ctx = app_context()
+    component = _component()
     account = None
     if storage_account:
         account = ds.resolve_storage_account(ctx, storage_account)
@@ -152,33 +157,55 @@ def enable(
         return
     action = "update" if existing is not None else "create"
     if dry_run:
+        if action == "create":
+            _predict_limit_refusal(ctx, component)
         output({**result, "action": action, "dryRun": True, "body": {"properties": wanted}})
         return
     ds.put_setting(ctx, component, name, wanted)
     output({**result, "action": "created" if action == "create" else "updated"})
 
 
-@export_app.command("disable")
-def disable(
-    name: str = typer.Option("amlmon-export", "--name", help="Diagnostic setting name."),
-    force: bool = typer.Option(False, "--force", help="Delete a setting amlmon did not create."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; change nothing."),
-) -> None:
-    """Delete amlmon's diagnostic setting (data already exported stays in the storage account)."""
+def _predict_limit_refusal(ctx: Any, component: str) -> None:
+    """A dry-run create fails (exit 1) the way the real one would when the component is at Azure's limit."""
     from amlmon.azure import diagnostic_settings as ds
     from amlmon.errors import OperationFailed
 
+    count = len(ds.list_settings(ctx, component))
+    if count >= ds.MAX_SETTINGS:
+        raise OperationFailed(
+            f"dry run: Azure would refuse: the component already has {count} diagnostic settings, "
+            f"the most a resource may have ({ds.MAX_SETTINGS})",
+            hint="remove one (`amlmon export show` lists them, `amlmon export disable --name NAME`), "
+            "or reuse one with --name NAME --force",
+        )
+
+
+@export_app.command("disable")
+def disable(
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Diagnostic setting name; naming it is consent to delete it. [default: amlmon-export]",
+        show_default=False,
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Accepted for scripts; naming the setting with --name is consent already."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; change nothing."),
+) -> None:
+    """Delete amlmon's diagnostic setting, or the one named with --name (exported data stays).
+
+    Without --name only amlmon's own `amlmon-export` is touched; naming a setting is consent to delete it.
+    """
+    from amlmon.azure import diagnostic_settings as ds
+
+    name = ds.check_name(name if name is not None else ds.DEFAULT_NAME)
     ctx = app_context()
     component = _component()
     existing = ds.get_setting(ctx, component, name)
     if existing is None:
         output({"name": name, "action": "absent"})
         return
-    if not ds.is_amlmon_setting(name) and not force:
-        raise OperationFailed(
-            f"diagnostic setting {name!r} was not created by amlmon; leaving it as it is",
-            hint=f"add --force to delete {name!r}",
-        )
     if dry_run:
         output({"name": name, "action": "delete", "dryRun": True})
         return

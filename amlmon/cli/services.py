@@ -6,7 +6,7 @@ from typing import IO, Any
 
 import typer
 
-from amlmon.cli.common import app_context, output
+from amlmon.cli.common import app_context, output, warn
 
 services_app = typer.Typer(
     help="Deployed models: v1 ACI/AKS web services and v2 online deployments.", no_args_is_help=True
@@ -27,8 +27,9 @@ def list_services(
 ) -> None:
     """List services and deployments: target, kind, state, diagnostics, modelData, scoringUri, updated.
 
-    target is `svc` for a v1 service and `endpoint/deployment` for a v2 deployment; modelData (model data
-    collection) is a v1 setting and empty for v2.
+    target is `svc` for a v1 service and `endpoint/deployment` for a v2 deployment; modelData is v1's
+    dataCollection.storageEnabled or v2's model_inputs/model_outputs collections. v2 rows also carry
+    dataCollector (each collection's mode, sampling rate, data asset) and endpointLogs in JSON.
     """
     from amlmon import diagnostics as diag
 
@@ -38,12 +39,22 @@ def list_services(
     try:
         need_v1 = not kinds or bool(kinds & {"ACI", "AKS"})
         need_v2 = not kinds or bool(kinds & {"Managed", "Kubernetes"})
-        items = ws.inventory(v1=need_v1, v2=need_v2)
+        items = ws.inventory(v1=need_v1, v2=need_v2, details=True)
     finally:
         ws.close()
+    warn_unlisted(ws)
     rows = [item.row() for item in items if diag.matches(item, kinds, name)]
     rows.sort(key=lambda row: str(row["target"]).lower())
     output(rows, table=render_rows)
+
+
+def warn_unlisted(ws: Any) -> None:
+    """One line per endpoint whose deployments 404'd while listing (the other targets go on)."""
+    for endpoint in ws.unlisted:
+        warn(
+            f"endpoint {endpoint!r}: its deployments could not be listed (not found; deleted meanwhile?); "
+            "the other targets are listed"
+        )
 
 
 def on_off(value: Any) -> str:
@@ -57,8 +68,32 @@ def render_rows(rows: Any, stream: IO[str]) -> None:
     if not rows:
         print("no services or deployments", file=stream)
         return
-    shown = [
-        {**row, "diagnostics": on_off(row.get("diagnostics")), "modelData": on_off(row.get("modelData"))}
-        for row in rows
-    ]
+    shown = [_table_row(row) for row in rows]
     render_table(shown, stream, no_color=app_context().options.no_color)
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested v2 details condensed to on/off columns (the JSON keeps all of it)."""
+    collector = row.get("dataCollector")
+    logs = row.get("endpointLogs")
+    payloads = None
+    if isinstance(collector, dict):
+        modes = [(collector["collections"].get(c) or {}).get("mode") for c in ("request", "response")]
+        payloads = any(str(mode or "").lower() == "enabled" for mode in modes)
+    categories = (logs or {}).get("categories") or []
+    endpoint_logs = (
+        "-"
+        if logs is None
+        else (",".join(c.removeprefix("AmlOnlineEndpoint").removesuffix("Log") for c in categories) or "off")
+    )
+    return {
+        "target": row["target"],
+        "kind": row["kind"],
+        "state": row["state"],
+        "diagnostics": on_off(row.get("diagnostics")),
+        "modelData": on_off(row.get("modelData")),
+        "payloads": on_off(payloads),
+        "endpointLogs": endpoint_logs,
+        "scoringUri": row["scoringUri"],
+        "updated": row["updated"],
+    }

@@ -53,12 +53,29 @@ def _create_workspace(state: EmulatorState, request: Request) -> Response:
     body = request.json()
     if not isinstance(body, dict) or any(not body.get(key) for key in REQUIRED_WORKSPACE_KEYS):
         return _bad(f"a workspace needs {', '.join(REQUIRED_WORKSPACE_KEYS)}")
+    problem = _name_problem(body)
+    if problem:
+        return _bad(problem)
     with state.lock:
         answer = arm.create_workspace_resources(state, body)
         workspace_id = answer["workspaceId"]
         answer["services"] = mms.create_services(state, workspace_id, list(body.get("services") or []))
     created = answer.pop("created")
     return json_response(201 if created else 200, answer)
+
+
+def _name_problem(body: dict[str, Any]) -> str | None:
+    """Azure's naming rules for the workspace's own IDs: each name becomes a path segment."""
+    from amlmon.azure import paths
+    from amlmon.errors import UsageError
+
+    try:
+        paths.SUBSCRIPTION.check(str(body["subscription"]), "subscription")
+        paths.RESOURCE_GROUP.check(str(body["resourceGroup"]), "resourceGroup")
+        paths.WORKSPACE.check(str(body["name"]), "name")
+    except UsageError as exc:
+        return f"{exc.message} ({exc.hint})"
+    return None
 
 
 def _requests(state: EmulatorState, request: Request) -> Response:

@@ -19,8 +19,10 @@ from amlmon.emulator.arm_deployments import (
     _operation_result,
     _operation_status,
     _patch_deployment,
+    _put_data_version,
     _put_deployment,
     _put_endpoint,
+    shown,
 )
 from amlmon.emulator.arm_diagnostics import _diag_categories, _diag_delete, _diag_get, _diag_list, _diag_put
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
@@ -42,6 +44,14 @@ def register(router: Router, state: EmulatorState) -> None:
                     400,
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
+                )
+            withheld = state.settings.get("unsupportedApiVersions")
+            if isinstance(withheld, list) and request.q("api-version") in withheld:
+                # A cloud that does not offer that version answers like this (ARM's code and wording).
+                return arm_error(
+                    400,
+                    "NoRegisteredProviderFound",
+                    f"No registered resource provider found for API version '{request.q('api-version')}'.",
                 )
             response: Response = handler(request)
             # ARM echoes the caller's correlation id (or makes one) on every answer.
@@ -74,9 +84,7 @@ def register(router: Router, state: EmulatorState) -> None:
         r"/mfeOperationResults/(?P<op>[^/]+)",
         lambda r: _operation_result(state, operations, r),
     )
-    add(
-        "GET", WS + r"/onlineEndpoints", lambda r: _list(state, r, r.path, f"{ML}/workspaces/onlineEndpoints")
-    )
+    add("GET", WS + r"/onlineEndpoints", lambda r: _list_endpoints(state, r))
     add(
         "GET",
         WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments",
@@ -88,7 +96,12 @@ def register(router: Router, state: EmulatorState) -> None:
     add("PATCH", dep, lambda r: _patch_deployment(state, operations, r))
     add("DELETE", dep, lambda r: _delete_deployment(state, operations, r))
     add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _put_endpoint(state, operations, r))
-    add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r))
+    add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r, shown))
+    add(
+        "PUT",
+        WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+        lambda r: _put_data_version(state, r),
+    )
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(
         "GET",
@@ -103,15 +116,27 @@ def register(router: Router, state: EmulatorState) -> None:
     add("GET", SUB_RG + r"/providers/(?P<rest>.+)", lambda r: _get(state, r))
 
 
-def _get(state: EmulatorState, request: Request) -> Response:
+def _get(state: EmulatorState, request: Request, view: Any = None) -> Response:
     body = resources(state).get(request.path)
     if body is None:
         return _not_found(request.path)
-    return json_response(200, body)
+    return json_response(200, view(state, body) if view else body)
 
 
 def _list(state: EmulatorState, request: Request, prefix: str, type_: str) -> Response:
-    return _page(state, request, resources(state).list(prefix=prefix.rsplit("/providers/", 1)[0], type=type_))
+    """Resources of `type_` whose IDs lie under `prefix` (the collection's own path, never its parent's)."""
+    found = resources(state).list(prefix=prefix, type=type_)
+    if type_.endswith("/onlineEndpoints"):
+        found = [shown(state, body) for body in found]
+    return _page(state, request, found)
+
+
+def _list_endpoints(state: EmulatorState, request: Request) -> Response:
+    """The online endpoints of this one workspace; ARM answers 404 when the workspace does not exist."""
+    workspace_id = request.path.rstrip("/").rsplit("/", 1)[0]
+    if resources(state).get(workspace_id) is None:
+        return _not_found(workspace_id)
+    return _list(state, request, request.path.rstrip("/"), f"{ML}/workspaces/onlineEndpoints")
 
 
 def _no_exports(request: Request) -> Response:

@@ -33,6 +33,30 @@ COMPONENT_LOG_CATEGORIES = (
 )
 MAX_DIAGNOSTIC_SETTINGS = 5
 
+# Categories an online endpoint offers (the AmlOnlineEndpoint* tables; Azure Monitor table reference).
+ENDPOINT_LOG_CATEGORIES = (
+    "AmlOnlineEndpointConsoleLog",
+    "AmlOnlineEndpointTrafficLog",
+    "AmlOnlineEndpointEventLog",
+)
+
+
+def knows_data_collector(api_version: str | None) -> bool:
+    """Whether a Microsoft.MachineLearningServices api-version models `properties.dataCollector`.
+
+    Previews from 2023-04-01-preview on have it; of the GA versions only 2024-04-01 and later (GA
+    2023-04-01 and 2023-10-01 lack it). A version without it drops the field on read and on write —
+    which is how an old client's read-modify-write silently deletes a collector. Sources: the
+    azure-ai-ml SDK builds DataCollector/Collection from its v2023_04_01_preview rest models; the
+    azure-rest-api-specs stable 2024-04-01 OnlineDeployment model has it; see AZURE-FACTS "v2 online
+    endpoints" (and Azure/MachineLearningNotebooks#1890 for the silent drop).
+    """
+    text = str(api_version or "").lower()
+    date = text[:10]
+    if len(date) != 10 or date[4] != "-" or date[7] != "-":
+        return False
+    return date >= ("2023-04-01" if text.endswith("-preview") else "2024-04-01")
+
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())

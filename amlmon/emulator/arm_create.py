@@ -32,6 +32,7 @@ def create_workspace_resources(state: EmulatorState, body: dict[str, Any]) -> di
         if linked:
             store.put(la_id, _log_analytics_body(la_id, f"{name}-law", location))
             store.put(component_id, _component_body(state, component_id, f"{name}-ai", location, la_id))
+            _put_component_cap(store, component_id)
     ws = store.get(ws_id) or {}
     component_id = ws.get("properties", {}).get("applicationInsights") or ""
     component = store.get(component_id) if component_id else None
@@ -110,6 +111,7 @@ def _component_body(state: EmulatorState, cid: str, name: str, location: str, la
             "TenantId": state.tenant_id,
             "provisioningState": "Succeeded",
             "SamplingPercentage": None,
+            "DisableLocalAuth": False,
             "RetentionInDays": 90,
             "WorkspaceResourceId": la_id,
             "IngestionMode": "LogAnalytics",
@@ -131,11 +133,49 @@ def _log_analytics_body(la_id: str, name: str, location: str) -> dict[str, Any]:
             "provisioningState": "Succeeded",
             "sku": {"name": "PerGB2018"},
             "retentionInDays": 30,
+            # No daily cap (-1); `dataIngestionStatus` says whether ingestion stopped at the cap.
+            "workspaceCapping": {
+                "dailyQuotaGb": -1.0,
+                "quotaNextResetTime": _next_midnight(),
+                "dataIngestionStatus": "RespectQuota",
+            },
+            "features": {"disableLocalAuth": False},
             "createdDate": _now(),
             "publicNetworkAccessForIngestion": "Enabled",
             "publicNetworkAccessForQuery": "Enabled",
         },
     }
+
+
+def _put_component_cap(store: Any, component_id: str) -> None:
+    """The component's own daily cap (…/currentbillingfeatures) and whether ingestion is throttled by it
+    now (…/quotastatus), as api-version 2015-05-01 answers them; a new component is not capped."""
+    app_id = (store.get(component_id) or {}).get("properties", {}).get("AppId")
+    store.put(
+        component_id + "/currentbillingfeatures",
+        {
+            "CurrentBillingFeatures": ["Basic"],
+            "DataVolumeCap": {
+                "Cap": 100.0,
+                "ResetTime": 0,
+                "WarningThreshold": 90,
+                "StopSendNotificationWhenHitThreshold": False,
+                "StopSendNotificationWhenHitCap": False,
+                "MaxHistoryCap": 100.0,
+            },
+        },
+    )
+    store.put(
+        component_id + "/quotastatus",
+        {"AppId": app_id, "ShouldBeThrottled": False, "ExpirationTime": _next_midnight()},
+    )
+
+
+def _next_midnight() -> str:
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return f"{today.isoformat()}T00:00:00Z"
 
 
 def _ensure_storage(

@@ -1,12 +1,18 @@
 """v2 online deployments: GET/list, PUT as an async LRO (Azure-AsyncOperation → mfeOperationsStatus),
-ETag/If-Match, 409 while an operation runs, PATCH of tags/sku/identity."""
+409 while an operation runs, PATCH of tags/sku/identity.
+
+Real ARM answers deployment and endpoint GET/PUT without an ETag (no header, no `etag` in the body; see
+the recorded online-deployment traffic), so the emulator does too. Setting `deploymentETags: true`
+(PUT /_emulator/settings) turns ETags and If-Match checks on, for testing clients that use them.
+Setting `changeDeployment` makes someone else's change land at a chosen moment (see `_meddle`).
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page
+from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page, knows_data_collector
 from amlmon.emulator.arm_create import _etag, _store_deployment
 from amlmon.emulator.http import Request, Response, arm_error, json_response
 from amlmon.emulator.resources import normalize_id, resources
@@ -48,19 +54,86 @@ def _planned_failure(state: EmulatorState, resource_id: str) -> dict[str, str] |
     return None
 
 
-def _deployment_response(state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None) -> Response:
+def etags_on(state: EmulatorState) -> bool:
+    return state.settings.get("deploymentETags") is True
+
+
+def models_collector(state: EmulatorState, api_version: str | None) -> bool:
+    """Whether that api-version's model has dataCollector. Setting `withoutDataCollector` (a list of
+    api-versions) makes more versions lack it, to stage a service whose model drops the field."""
+    extra = state.settings.get("withoutDataCollector")
+    if isinstance(extra, list) and str(api_version) in extra:
+        return False
+    return knows_data_collector(api_version)
+
+
+def shown(state: EmulatorState, body: dict[str, Any], api_version: str | None = None) -> dict[str, Any]:
+    """A stored endpoint/deployment as ARM sends it: the ETag only when the setting asks for it, and
+    a deployment's dataCollector only at an api-version whose model has it."""
+    if not etags_on(state):
+        body.pop("etag", None)
+    props = body.get("properties")
+    if api_version is not None and isinstance(props, dict) and not models_collector(state, api_version):
+        props.pop("dataCollector", None)
+    return body
+
+
+def _deployment_response(
+    state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None, api_version: str | None = None
+) -> Response:
     body = resources(state).get(dep_id)
     if body is None:
         return _not_found(dep_id)
-    headers = {"ETag": _etag(state, dep_id), **(extra or {})}
-    return json_response(status, body, headers)
+    headers = dict(extra or {})
+    if etags_on(state):
+        headers["ETag"] = _etag(state, dep_id)
+    return json_response(status, shown(state, body, api_version), headers)
 
 
 def _get_deployment(
     state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
 ) -> Response:
     _finish_due(state, operations)
-    return _deployment_response(state, request.path)
+    response = _deployment_response(state, request.path, api_version=request.q("api-version"))
+    _meddle(state, request.path, "GET")
+    return response
+
+
+def _meddle(state: EmulatorState, dep_id: str, method: str) -> None:
+    """Someone else's change, landing right after a chosen request was answered.
+
+    Setting `changeDeployment`: {"ep/dep": {"after": "GET"|"PUT", "count": N, "merge": {...}}}: after
+    the Nth such request to that deployment, `merge` is merged (recursively) into the stored body.
+    Used once, then forgotten.
+    """
+    plans = state.settings.get("changeDeployment")
+    if not isinstance(plans, dict):
+        return
+    parts = dep_id.strip("/").split("/")
+    key = f"{parts[-3]}/{parts[-1]}".lower()
+    for name, plan in list(plans.items()):
+        if (
+            name.lower() != key
+            or not isinstance(plan, dict)
+            or str(plan.get("after", "GET")).upper() != method
+        ):
+            continue
+        plan["seen"] = int(plan.get("seen", 0)) + 1
+        if plan["seen"] < int(plan.get("count", 1)):
+            continue
+        plans.pop(name)
+        body = resources(state).get(dep_id)
+        if body is not None:
+            _store_deployment(state, dep_id, _merged(body, plan.get("merge") or {}))
+
+
+def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merged(base[key], value)
+        else:
+            base[key] = value
+    return base
 
 
 def _list_deployments(
@@ -70,14 +143,14 @@ def _list_deployments(
     endpoint_id = request.path.rsplit("/deployments", 1)[0]
     if resources(state).get(endpoint_id) is None:
         return _not_found(endpoint_id)
-    return _page(
-        state,
-        request,
-        resources(state).list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments"),
-    )
+    found = resources(state).list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments")
+    version = request.q("api-version")
+    return _page(state, request, [shown(state, body, version) for body in found])
 
 
 def _precondition(state: EmulatorState, request: Request, dep_id: str) -> Response | None:
+    if not etags_on(state):
+        return None  # no ETag is handed out, so none is checked
     wanted = request.header("If-Match")
     if wanted and wanted != "*" and wanted != _etag(state, dep_id):
         return arm_error(
@@ -123,10 +196,15 @@ def _put_deployment(
     body.update({"id": dep_id, "name": name, "type": f"{ML}/workspaces/onlineEndpoints/deployments"})
     body.setdefault("location", endpoint.get("location"))
     body["properties"] = {**incoming["properties"], "provisioningState": "Updating"}
+    if not models_collector(state, request.q("api-version")):
+        # The service deserializes with that version's model: a field it lacks is not stored.
+        body["properties"].pop("dataCollector", None)
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))
     body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": _now()})
     _store_deployment(state, dep_id, body)
-    return _start_operation(state, operations, request, dep_id, 200 if existing else 201)
+    response = _start_operation(state, operations, request, dep_id, 200 if existing else 201)
+    _meddle(state, dep_id, "PUT")
+    return response
 
 
 def _start_operation(
@@ -140,7 +218,7 @@ def _start_operation(
     """Register an operation and answer as recorded: Azure-AsyncOperation → mfeOperationsStatus."""
     _, headers = _new_operation(state, operations, request, dep_id, prefix)
     headers["Location"] = f"{state.endpoint}{dep_id}?api-version={request.q('api-version')}"
-    return _deployment_response(state, dep_id, status, headers)
+    return _deployment_response(state, dep_id, status, headers, api_version=request.q("api-version"))
 
 
 def _new_operation(
@@ -255,7 +333,7 @@ def _patch_deployment(
         if key in patch:
             body[key] = patch[key]
     _store_deployment(state, dep_id, body)
-    return _deployment_response(state, dep_id)
+    return _deployment_response(state, dep_id, api_version=request.q("api-version"))
 
 
 def _operation_status(
@@ -282,3 +360,44 @@ def _operation_status(
         if op.get("error"):
             body["error"] = op["error"]
     return json_response(200, body, headers)
+
+
+# --- data assets (workspaces/{ws}/data/{name}/versions/{version}) ------------------------------------
+
+DATA_TYPES = ("uri_file", "uri_folder", "mltable")
+
+
+def _put_data_version(state: EmulatorState, request: Request) -> Response:
+    """Create or update a data asset version: synchronous, 201 when new, 200 when it existed."""
+    data_id = request.path
+    ws_id = data_id.split("/data/", 1)[0]
+    if resources(state).get(ws_id) is None:
+        return _not_found(ws_id)
+    incoming = request.json()
+    props = incoming.get("properties") if isinstance(incoming, dict) else None
+    if not isinstance(props, dict):
+        return arm_error(400, "UserError", "The request body must have a 'properties' object.")
+    if props.get("dataType") not in DATA_TYPES or not props.get("dataUri"):
+        return arm_error(
+            400, "UserError", f"dataType must be one of {', '.join(DATA_TYPES)} and dataUri is required."
+        )
+    existing = resources(state).get(data_id)
+    version = data_id.rsplit("/", 1)[-1]
+    body = {
+        "id": data_id,
+        "name": version,
+        "type": f"{ML}/workspaces/data/versions",
+        "properties": {
+            "dataType": props["dataType"],
+            "dataUri": props["dataUri"],
+            "description": props.get("description"),
+            "tags": props.get("tags") or {},
+            "properties": props.get("properties") or {},
+            "isAnonymous": bool(props.get("isAnonymous", False)),
+            "isArchived": bool(props.get("isArchived", False)),
+        },
+        "systemData": (existing or {}).get("systemData")
+        or {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+    }
+    resources(state).put(data_id, body)
+    return json_response(200 if existing else 201, body)

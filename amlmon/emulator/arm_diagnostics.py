@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import COMPONENT_LOG_CATEGORIES, MAX_DIAGNOSTIC_SETTINGS, _not_found
+from amlmon.emulator.arm_common import (
+    COMPONENT_LOG_CATEGORIES,
+    ENDPOINT_LOG_CATEGORIES,
+    MAX_DIAGNOSTIC_SETTINGS,
+    _not_found,
+)
 from amlmon.emulator.http import Request, Response, arm_error, json_response
 from amlmon.emulator.resources import normalize_id, resources
 
@@ -58,11 +63,21 @@ def _diag_delete(state: EmulatorState, request: Request) -> Response:
     return Response(200 if removed is not None else 204)
 
 
+def _log_categories(target: dict[str, Any]) -> tuple[str, ...] | None:
+    """The log categories a resource type offers (None: not modelled, anything goes)."""
+    kind = str(target.get("type", "")).lower()
+    if kind == "microsoft.insights/components":
+        return COMPONENT_LOG_CATEGORIES
+    if kind == "microsoft.machinelearningservices/workspaces/onlineendpoints":
+        return ENDPOINT_LOG_CATEGORIES
+    return None
+
+
 def _diag_categories(state: EmulatorState, request: Request) -> Response:
     uri = request.params["uri"]
-    _, missing = _resource_or_404(state, uri)
-    if missing is not None:
-        return missing
+    target, missing = _resource_or_404(state, uri)
+    if missing is not None or target is None:
+        return missing or _not_found(uri)
     prefix = normalize_id(uri) + "/providers/microsoft.insights/diagnosticSettingsCategories/"
     values = [
         {
@@ -71,7 +86,7 @@ def _diag_categories(state: EmulatorState, request: Request) -> Response:
             "type": "microsoft.insights/diagnosticSettingsCategories",
             "properties": {"categoryType": "Logs", "categoryGroups": ["allLogs"]},
         }
-        for name in COMPONENT_LOG_CATEGORIES
+        for name in _log_categories(target) or COMPONENT_LOG_CATEGORIES
     ]
     values.append(
         {
@@ -142,10 +157,11 @@ def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str,
     if not any(destinations):
         return "At least one storage account, event hub, log analytics workspace or partner solution must be specified."
     is_component = str(target.get("type", "")).lower() == "microsoft.insights/components"
+    offered = _log_categories(target)
     for entry in props.get("logs") or []:
         category = entry.get("category")
         group = entry.get("categoryGroup")
-        if category and is_component and category not in COMPONENT_LOG_CATEGORIES:
+        if category and offered is not None and category not in offered:
             return f"Category '{category}' is not supported."
         if group and group not in ("allLogs", "audit"):
             return f"Category group '{group}' is not supported."

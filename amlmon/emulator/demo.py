@@ -22,7 +22,7 @@ from typing import Any
 
 from amlmon.emulator.client import AdminClient, start_detached, stop
 
-SUBSCRIPTION = "00000000-0000-0000-0000-00000000d3m0"
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000de00"  # a GUID, as every subscription ID is
 RESOURCE_GROUP = "amlmon-demo"
 WORKSPACE = "demo-ws"
 BOLD, DIM, RESET = (
@@ -160,6 +160,8 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     amlmon("diagnostics", "enable", "--all", "--model-data", "--dry-run", env=env)
     amlmon("diagnostics", "enable", "--all", "--model-data", env=env)
     amlmon("diagnostics", "enable", "churn-aci", "--model-data", env=env)  # idempotent: unchanged
+    _banner("   ... and every pipe of the v2 deployment: payloads and endpoint logs too")
+    amlmon("diagnostics", "enable", "credit-ep", "--model-data", "--payloads", "--endpoint-logs", env=env)
     amlmon("diagnostics", "status", env=env)
 
     _banner("4. Real traffic to churn-aci (a real azureml-inference-server-http behind the emulator)")
@@ -197,6 +199,12 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     out = Path(env["AMLMON_EMULATOR_DIR"]) / "churn-aci-model-data.parquet"
     amlmon("data", "pull", "churn-aci", "--since", "1h", "--out", str(out), env=env)
     print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+    _banner("10. Why is there no data? `doctor` on a healthy service, then on one broken on purpose")
+    amlmon("doctor", "churn-aci", env=env)  # healthy: exits 0 (the demo fails if it does not)
+    amlmon("diagnostics", "disable", "fraud-aks", env=env)
+    broken = amlmon("doctor", "fraud-aks", env=env, check=False)
+    print(f"(doctor exited {broken}: App Insights is off for fraud-aks; the fix is printed under the FAIL)")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ class FaultRule:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(KINDS)}")
         re.compile(body.get("path", ".*"))
-        return cls(
+        rule = cls(
             kind=kind,
             path=body.get("path", ".*"),
             method=body.get("method"),
@@ -78,6 +78,21 @@ class FaultRule:
             count=body.get("count", 1),
             rate=float(body.get("rate", 1.0)),
         )
+        rule.validate()
+        return rule
+
+    def validate(self) -> None:
+        """Refuse a rule that could never mean what it says (ValueError → the admin API's 400)."""
+        if not 0.0 < self.rate <= 1.0:  # also refuses NaN
+            raise ValueError(f"rate {self.rate} is a probability: above 0 and at most 1")
+        if not 0.0 <= self.delay < float("inf"):
+            raise ValueError(f"delay {self.delay} must be 0 or more seconds")
+        if self.count is not None and (not isinstance(self.count, int) or self.count < 1):
+            raise ValueError(f"count {self.count!r} must be a whole number of at least 1 (null: unlimited)")
+        if not 100 <= self.status <= 599:
+            raise ValueError(f"status {self.status} is not an HTTP status")
+        if self.retry_after is not None and not 0.0 <= float(self.retry_after) < float("inf"):
+            raise ValueError(f"retryAfter {self.retry_after} must be 0 or more seconds")
 
 
 class FaultInjector:

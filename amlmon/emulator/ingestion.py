@@ -222,6 +222,11 @@ def _track(state: EmulatorState, request: Request) -> Response:
                 "errors": [{"index": 0, "statusCode": 400, "message": "Invalid JSON"}],
             },
         )
+    from amlmon.emulator.ingestion_auth import refusal
+
+    refused = refusal(state, request, envelopes)  # DisableLocalAuth: key-only batches get 401
+    if refused is not None:
+        return refused
     accepted, errors = ingest(state, envelopes)
     status = 200 if not errors else (206 if accepted else 400)
     return json_response(

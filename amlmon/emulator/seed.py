@@ -116,6 +116,19 @@ class _Columns:
         return arrow_table(table, columns)
 
 
+def _seed_problem(hours: float, rate: float, targets: list[str], generation: str) -> str | None:
+    """What makes a seed request meaningless, or None."""
+    if not 0 < hours < float("inf"):
+        return f"hours {hours} must be more than 0"
+    if not 0 < rate < float("inf"):
+        return f"ratePerMinute {rate} must be more than 0"
+    if not targets:
+        return "services is empty: name at least one service or endpoint/deployment"
+    if generation not in ("1.4", "1.5", "mixed"):
+        return f"generation {generation!r} is not one of 1.4, 1.5, mixed"
+    return None
+
+
 def _seed(state: EmulatorState, request: Request) -> Response:
     started = time.perf_counter()
     body = request.json() or {}
@@ -127,6 +140,9 @@ def _seed(state: EmulatorState, request: Request) -> Response:
         kinds = frozenset(body.get("kinds") or ROW_KINDS)
     except (KeyError, TypeError, ValueError) as exc:
         return _bad(400, f"bad seed request: {exc}")
+    problem = _seed_problem(hours, rate, targets, str(body.get("generation", "mixed")))
+    if problem:
+        return _bad(400, f"bad seed request: {problem}")
     if not kinds <= ROW_KINDS:
         return _bad(400, f"bad seed request: kinds must be among {', '.join(sorted(ROW_KINDS))}")
     workspace = resources(state).get(ws_id)

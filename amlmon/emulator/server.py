@@ -161,10 +161,11 @@ def error_body_for(path: str, status: int) -> dict[str, Any]:
 
 def build_router(state: EmulatorState) -> Router:
     from amlmon.emulator import admin, arm, export_delivery, inference, ingestion, logs_api, mms, seed
+    from amlmon.emulator import admin_resources as resources_admin
 
     router = Router()
     _register_identity(router, state)
-    for module in (admin, arm, mms, logs_api, ingestion, seed, inference, export_delivery):
+    for module in (admin, resources_admin, arm, mms, logs_api, ingestion, seed, inference, export_delivery):
         module.register(router, state)
     return router
 

@@ -101,7 +101,10 @@ def test_model_data_collection_and_dry_run(cli: Any, emulator: Any) -> None:
         {"field": "dataCollection.storageEnabled", "old": False, "new": True},
     ]
     assert set(by) == {"churn-aci", "credit-ep/blue", "credit-ep/green"}
-    assert "applies to v1 services" in dry.stderr
+    # v2: --model-data means the model_inputs/model_outputs collections (no "v1 only" warning any more)
+    assert "applies to v1" not in dry.stderr
+    blue_fields = [c["field"] for c in by["credit-ep/blue"]["changes"]]
+    assert "properties.dataCollector.collections.model_inputs.dataCollectionMode" in blue_fields
     assert writes(emulator, seq) == [], "--dry-run sends no write"
     table = cli("diagnostics", "enable", "churn-aci", "--model-data", "--dry-run", *ws["args"], "-o", "table")
     assert "appInsightsEnabled: off → on" in table.stdout and "dry run: 1 would-change" in table.stdout
@@ -172,7 +175,6 @@ def _comparable(body: dict[str, Any]) -> str:
     body = json.loads(json.dumps(body))
     for key in ("appInsightsEnabled", "provisioningState"):
         body["properties"].pop(key, None)
-    body.pop("etag", None)
     system = body.get("systemData") or {}
     for key in ("lastModifiedAt", "lastModifiedBy", "lastModifiedByType"):
         system.pop(key, None)
@@ -189,12 +191,16 @@ def _wait_succeeded(emulator: Any, path: str, timeout: float = 20) -> None:
     raise AssertionError(f"{path} never settled")
 
 
-def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: Any) -> None:
+def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
+    cli: Any, emulator: Any
+) -> None:
     ws = make_workspace(
         emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
     )
     path = deployment_path(ws, "ep", "blue")
-    # amlmon's PUT is held 2 s on arrival; meanwhile the test changes the deployment (new ETag).
+    # ETags are an emulator setting (real ARM sends none for deployments): then amlmon sends If-Match.
+    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
+    # amlmon's PUT is held on arrival; meanwhile the test changes the deployment (new ETag).
     hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
     assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
     seq = emulator.last_seq()
@@ -221,15 +227,140 @@ def test_a_change_between_read_and_write_is_not_overwritten(cli: Any, emulator: 
     finally:
         thread.join()
         emulator.admin("DELETE", "/_emulator/faults")
+        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
     assert outcome.get("status") in (200, 201)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr
+    reason = result.json()["results"][0]["reason"]
+    assert 'tags.changed-by: read (absent), now "someone-else"' in reason, reason
     _wait_succeeded(emulator, path)
     _, after, _ = arm(emulator, "GET", path)
-    assert after["properties"]["appInsightsEnabled"] is True
+    assert after["properties"]["appInsightsEnabled"] is False, "amlmon wrote nothing after the 412"
     assert after["tags"] == {"changed-by": "someone-else"}, "the concurrent change was kept"
     statuses = [r["status"] for r in writes(emulator, seq) if r["method"] == "PUT"]
-    # the test's own PUT, amlmon's stale one refused (412), amlmon's re-planned one
-    assert statuses.count(412) == 1 and len(statuses) == 3, statuses
+    # the test's own PUT and amlmon's stale one refused (412); no second amlmon PUT
+    assert statuses.count(412) == 1 and len(statuses) == 2, statuses
+
+
+def _plan_change(emulator: Any, after: str, merge: dict[str, Any], count: int = 1) -> None:
+    """The emulator merges `merge` into ep/blue right after its `count`-th answered `after` request."""
+    plan = {"ep/blue": {"after": after, "count": count, "merge": merge}}
+    assert emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": plan})[0] == 200
+
+
+def test_without_etag_a_change_between_plan_and_put_is_reported_not_overwritten(
+    cli: Any, emulator: Any
+) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    _, before, headers = arm(emulator, "GET", path)
+    assert "etag" not in {k.lower() for k in headers} and "etag" not in before, "real ARM sends no ETag"
+    # Positive control: the dry run reads the deployment once and plans a change.
+    dry = cli("diagnostics", "enable", "ep/blue", "--dry-run", *ws["args"], "-o", "json")
+    assert dry.json()["results"][0]["status"] == "would-change", dry.stdout
+    seq = emulator.last_seq()
+    # Right after amlmon's planning read, someone else changes the instance type and a tag.
+    _plan_change(
+        emulator, "GET", {"tags": {"owner": "team-b"}, "properties": {"instanceType": "Standard_F4s_v2"}}
+    )
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
+    assert result.exit_code == 1, result.stderr
+    row = result.json()["results"][0]
+    assert row["status"] == "failed" and "nothing was written" in row["reason"], row
+    assert 'properties.instanceType: read "Standard_DS3_v2", now "Standard_F4s_v2"' in row["reason"]
+    assert 'tags.owner: read (absent), now "team-b"' in row["reason"]
+    assert writes(emulator, seq) == [], "no PUT after a concurrent change"
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["tags"] == {"owner": "team-b"} and after["properties"]["appInsightsEnabled"] is False
+
+
+def test_without_etag_the_same_change_made_by_someone_else_is_unchanged_with_no_write(
+    cli: Any, emulator: Any
+) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    seq = emulator.last_seq()
+    # Right after amlmon's planning read, someone else switches App Insights on: what amlmon wanted.
+    _plan_change(emulator, "GET", {"properties": {"appInsightsEnabled": True}})
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
+    assert result.exit_code == 0, result.stderr
+    [row] = result.json()["results"]
+    assert row["status"] == "unchanged" and row["changes"] == [], row
+    assert writes(emulator, seq) == [], "amlmon wrote nothing"
+    _, after, _ = arm(emulator, "GET", path)
+    assert after["properties"]["appInsightsEnabled"] is True
+
+
+def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_read(
+    cli: Any, emulator: Any
+) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    _plan_change(emulator, "PUT", {"properties": {"requestSettings": {"requestTimeout": "PT60S"}}})
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
+    assert result.exit_code == 1, result.stderr
+    reason = result.json()["results"][0]["reason"]
+    assert 'properties.requestSettings.requestTimeout: wrote "PT5S", now "PT60S"' in reason, reason
+    _wait_succeeded(emulator, path)
+    again = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    assert again.exit_code == 0 and again.json()["results"][0]["status"] == "unchanged", again.stdout
+
+
+def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
+    )
+    path = deployment_path(ws, "ep", "blue")
+    # With ETags (an emulator setting) the other writer's PUT makes amlmon's held PUT fail with 412.
+    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
+    # amlmon's PUT is held on arrival; meanwhile someone else enables App Insights on the deployment.
+    hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
+    assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
+    seq = emulator.last_seq()
+    outcome: dict[str, Any] = {}
+
+    def enable_it_first() -> None:
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(
+            r["method"] == "GET" and r["path"].lower().endswith("/deployments/blue")
+            for r in emulator.requests_since(seq)
+        ):
+            time.sleep(0.02)
+        time.sleep(1.0)  # amlmon's PUT is now held by the fault
+        _, body, _ = arm(emulator, "GET", path)
+        body["properties"]["appInsightsEnabled"] = True
+        outcome["status"] = arm(emulator, "PUT", path, body)[0]
+
+    thread = threading.Thread(target=enable_it_first)
+    thread.start()
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        thread.join()
+        emulator.admin("DELETE", "/_emulator/faults")
+        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
+    assert outcome.get("status") in (200, 201)
+    assert result.exit_code == 0, result.stderr
+    [row] = result.json()["results"]
+    amlmon_writes = [
+        r for r in writes(emulator, seq) if r["method"] == "PUT" and r["status"] in (200, 201, 202)
+    ]
+    assert len(amlmon_writes) == 1, "only the other writer's PUT went through"
+    assert row["status"] == "unchanged" and row["changes"] == [], row
 
 
 def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator: Any) -> None:

@@ -6,6 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Emulator, start_emulator, stop_emulator
 
 SUB = "00000000-0000-0000-0000-00000000a2ad"
@@ -134,3 +136,91 @@ def test_expired_tokens_get_401_and_a_new_token_works(tmp_path: Path) -> None:
             assert get(fresh).status_code == 200
     finally:
         stop_emulator(own)
+
+
+@pytest.mark.parametrize(
+    ("rule", "needle"),
+    [
+        ({"kind": "status", "rate": 5}, "probability"),
+        ({"kind": "status", "rate": 0}, "probability"),
+        ({"kind": "slow", "delay": -1}, "delay"),
+        ({"kind": "status", "count": 0}, "count"),
+        ({"kind": "status", "count": -2}, "count"),
+        ({"kind": "status", "status": 42}, "HTTP status"),
+    ],
+)
+def test_fault_rules_that_mean_nothing_are_400(emulator: Emulator, rule: dict[str, Any], needle: str) -> None:
+    marker = {"path": "/nowhere-" + uuid.uuid4().hex[:8] + "$"}
+    try:
+        status, body = emulator.admin("POST", "/_emulator/faults", {**rule, **marker})
+        assert status == 400 and needle in body["error"]["message"], body
+        assert emulator.admin("GET", "/_emulator/faults")[1]["value"] == [], "nothing was added"
+        fine = emulator.admin("POST", "/_emulator/faults", {"kind": "status", "rate": 0.5, **marker})
+        assert fine[0] == 201, "positive control: a probability is accepted"
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"hours": -1}, "hours"),
+        ({"ratePerMinute": -5}, "ratePerMinute"),
+        ({"generation": "2.0"}, "generation"),
+        ({"services": []}, "services"),
+    ],
+)
+def test_seed_requests_that_mean_nothing_are_400(
+    emulator: Emulator, change: dict[str, Any], needle: str
+) -> None:
+    ws = emulator.create_workspace("seedbad")
+    body = {
+        "subscription": ws["subscription"],
+        "resourceGroup": ws["resourceGroup"],
+        "workspace": ws["name"],
+        "services": ["svc-x"],
+        "hours": 0.1,
+        "ratePerMinute": 1,
+    }
+    status, answer = emulator.admin("POST", "/_emulator/telemetry/seed", {**body, **change})
+    assert status == 400 and needle in answer["error"]["message"], answer
+    assert emulator.admin("POST", "/_emulator/telemetry/seed", body)[0] == 200, "positive control"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["faults", "add", "bogus"], "unknown fault kind"),
+        (["faults", "add", "status", "--rate", "5"], "--rate"),
+        (["faults", "add", "slow", "--delay", "-1"], "--delay"),
+        (["faults", "add", "status", "--status", "42"], "--status"),
+        (["seed", "--rate", "-5/min"], "--rate"),
+        (["seed", "--rate", "5/fortnight"], "--rate"),
+        (["seed", "--hours", "-1"], "--hours"),
+        (["seed", "--services", "0"], "--services"),
+        (["seed", "--generation", "2.0"], "--generation"),
+        (["seed", "--ws", "a/b"], "--ws"),
+    ],
+)
+def test_emulator_cli_refuses_values_that_mean_nothing(
+    cli: Any, emulator: Emulator, args: list[str], needle: str
+) -> None:
+    seq = emulator.last_seq()
+    try:
+        result = cli("emulator", *args)
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")  # had one been accepted, it must not hit others
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert needle in result.stderr and "hint:" in result.stderr and "Traceback" not in result.stderr
+    sent = [r for r in emulator.requests_since(seq) if r["method"] == "POST"]
+    assert sent == [], "refused before asking the emulator"
+
+
+def test_seed_rate_units_are_honoured(cli: Any, emulator: Emulator) -> None:
+    ws = emulator.create_workspace("rate")
+    scope = ["--sub", ws["subscription"], "--rg", ws["resourceGroup"], "--ws", ws["name"], "--services", "1"]
+    hourly = cli("emulator", "seed", *scope, "--hours", "1", "--rate", "600/hour", "-o", "json")
+    assert hourly.exit_code == 0, hourly.stderr
+    assert hourly.json()["truth"]["svc-1"]["requests"] == 600, "600 an hour for one hour"
+    per_minute = cli("emulator", "seed", *scope, "--hours", "0.5", "--rate", "2/min", "-o", "json")
+    assert per_minute.json()["truth"]["svc-1"]["requests"] == 60

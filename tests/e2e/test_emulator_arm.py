@@ -6,6 +6,7 @@ Shapes are compared with the recordings in ../shared/reference/azure-recordings 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -319,13 +320,14 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
 ) -> None:
     url = _deployment_url(workspace) + f"?api-version={ML_VERSION}"
     current = _send(pipeline, "GET", url)
-    assert current.status_code == 200 and current.headers["ETag"] == current.json()["etag"]
+    # As recorded: no ETag header and no `etag` in the body.
+    assert current.status_code == 200 and "ETag" not in current.headers and "etag" not in current.json()
     body = current.json()
     body["properties"]["appInsightsEnabled"] = True
     body["properties"]["someFutureField"] = {"nested": [1, "two"]}
     body["futureTopLevel"] = "kept"
     seq = emulator.last_seq()
-    poller = _begin_put(pipeline, url, body, {"If-Match": current.headers["ETag"]})
+    poller = _begin_put(pipeline, url, body)
     initial = poller.polling_method()._initial_response.http_response
     recorded = _recorded_deployment_put()
     for header in ("Azure-AsyncOperation", "Location", "x-ms-async-operation-timeout"):
@@ -340,7 +342,7 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "Conflict"
     final = poller.result(timeout=30)
     assert final["properties"]["provisioningState"] == "Succeeded"
-    assert final["etag"] != current.headers["ETag"]  # a write gives a new ETag
+    assert "etag" not in final
     assert final["properties"]["appInsightsEnabled"] is True
     assert final["properties"]["someFutureField"] == {"nested": [1, "two"]}
     assert final["futureTopLevel"] == "kept"
@@ -348,15 +350,28 @@ def test_deployment_put_is_an_async_lro_the_sdk_follows(
     assert polls, "the SDK's poller did not follow Azure-AsyncOperation"
 
 
-def test_deployment_create_is_201_and_etag_guards_lost_updates(
-    workspace: dict[str, Any], pipeline: Any
+def test_deployment_create_is_201_and_etag_guards_lost_updates_only_when_switched_on(
+    emulator: Emulator, workspace: dict[str, Any], pipeline: Any
 ) -> None:
     url = _deployment_url(workspace, "green") + f"?api-version={ML_VERSION}"
     template = _send(pipeline, "GET", _deployment_url(workspace) + f"?api-version={ML_VERSION}").json()
     poller = _begin_put(pipeline, url, {"location": "westeurope", "properties": template["properties"]})
     assert poller.polling_method()._initial_response.http_response.status_code == 201
     poller.result(timeout=30)
-    stale = _send(pipeline, "PUT", url, template, {"If-Match": '"stale"'})
+    # By default (like real ARM) there is no ETag, so If-Match is not checked.
+    ignored = _send(pipeline, "PUT", url, template, {"If-Match": '"stale"'})
+    assert ignored.status_code == 200, ignored.text()
+    deadline = time.time() + 20
+    while _send(pipeline, "GET", url).json()["properties"]["provisioningState"] != "Succeeded":
+        assert time.time() < deadline, "the update never finished"
+        time.sleep(0.2)
+    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
+    try:
+        current = _send(pipeline, "GET", url)
+        assert current.headers["ETag"] == current.json()["etag"]
+        stale = _send(pipeline, "PUT", url, template, {"If-Match": '"stale"'})
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
     assert stale.status_code == 412 and stale.json()["error"]["code"] == "PreconditionFailed"
     patched = _send(
         pipeline, "PATCH", url, {"tags": {"team": "a1"}, "properties": {"appInsightsEnabled": True}}
@@ -452,3 +467,103 @@ def test_a_planned_failure_ends_the_operation_failed(
     assert (
         _begin_put(pipeline, url, body).result(timeout=30)["properties"]["provisioningState"] == "Succeeded"
     )
+
+
+# --- issue 15: the data collector, data assets, endpoint diagnostic settings -------------------------
+
+COLLECTOR = {
+    "collections": {
+        "model_inputs": {"dataCollectionMode": "Enabled", "samplingRate": 1.0},
+        "request": {"dataCollectionMode": "Disabled", "samplingRate": 0.5},
+    },
+    "requestLogging": {"captureHeaders": ["x-tenant"]},
+    "rollingRate": "Hour",
+}
+
+
+def _settle(pipeline: Any, url: str) -> dict[str, Any]:
+    deadline = time.time() + 20
+    while True:
+        body: dict[str, Any] = _send(pipeline, "GET", url).json()
+        if body["properties"]["provisioningState"] == "Succeeded":
+            return body
+        assert time.time() < deadline, "the update never finished"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("version", "knows"),
+    [
+        ("2023-04-01-preview", True),
+        ("2023-06-01-preview", True),
+        ("2024-04-01", True),
+        ("2024-10-01", True),
+        ("2023-04-01", False),
+        ("2023-10-01", False),
+        ("2022-10-01", False),
+        ("2023-02-01-preview", False),
+    ],
+)
+def test_data_collector_round_trips_only_at_versions_that_model_it(
+    workspace: dict[str, Any], pipeline: Any, version: str, knows: bool
+) -> None:
+    url = _deployment_url(workspace)
+    body = _send(pipeline, "GET", url + "?api-version=2024-04-01").json()
+    body["properties"]["dataCollector"] = COLLECTOR
+    assert _send(pipeline, "PUT", url + "?api-version=2024-04-01", body).status_code == 200
+    stored = _settle(pipeline, url + "?api-version=2024-04-01")
+    assert stored["properties"]["dataCollector"] == COLLECTOR
+
+    read = _send(pipeline, "GET", url + f"?api-version={version}").json()
+    assert ("dataCollector" in read["properties"]) is knows
+    listed = _send(pipeline, "GET", url.rsplit("/", 1)[0] + f"?api-version={version}").json()["value"]
+    assert ("dataCollector" in listed[0]["properties"]) is knows
+    # A read-modify-write at that version: an old model drops the collector for good.
+    assert _send(pipeline, "PUT", url + f"?api-version={version}", read).status_code == 200
+    after = _settle(pipeline, url + "?api-version=2024-04-01")
+    assert ("dataCollector" in after["properties"]) is knows
+
+
+def test_data_assets_are_created_and_read(workspace: dict[str, Any], pipeline: Any) -> None:
+    url = f"{workspace['workspaceId']}/data/ep-blue-model_inputs/versions/1?api-version=2024-04-01"
+    assert _send(pipeline, "GET", url).status_code == 404
+    body = {
+        "properties": {
+            "dataType": "uri_folder",
+            "dataUri": "azureml://datastores/workspaceblobstore/paths/modelDataCollector/ep/blue/model_inputs",
+        }
+    }
+    created = _send(pipeline, "PUT", url, body)
+    assert created.status_code == 201, created.text()
+    assert created.json()["type"] == "Microsoft.MachineLearningServices/workspaces/data/versions"
+    assert created.json()["name"] == "1" and created.json()["properties"]["dataType"] == "uri_folder"
+    got = _send(pipeline, "GET", url)
+    assert got.status_code == 200 and got.json() == created.json()
+    assert _send(pipeline, "PUT", url, body).status_code == 200
+    bad = _send(pipeline, "PUT", url, {"properties": {"dataType": "folder"}})
+    assert bad.status_code == 400
+
+
+def test_online_endpoints_take_diagnostic_settings_with_their_three_categories(
+    workspace: dict[str, Any], pipeline: Any
+) -> None:
+    endpoint = _deployment_url(workspace).split("/deployments/")[0]
+    base = endpoint + "/providers/Microsoft.Insights/diagnosticSettings"
+    categories = _send(pipeline, "GET", base + "Categories?api-version=2021-05-01-preview").json()
+    assert [c["name"] for c in categories["value"] if c["properties"]["categoryType"] == "Logs"] == [
+        "AmlOnlineEndpointConsoleLog",
+        "AmlOnlineEndpointTrafficLog",
+        "AmlOnlineEndpointEventLog",
+    ]
+    logs = [{"category": "AmlOnlineEndpointTrafficLog", "enabled": True}]
+    body = {"properties": {"workspaceId": workspace["logAnalyticsId"], "logs": logs}}
+    ok = _send(pipeline, "PUT", base + "/amlmon-endpoint-logs?api-version=2021-05-01-preview", body)
+    assert ok.status_code == 200, ok.text()
+    wrong = {
+        "properties": {
+            "workspaceId": workspace["logAnalyticsId"],
+            "logs": [{"category": "AppTraces", "enabled": True}],
+        }
+    }
+    refused = _send(pipeline, "PUT", base + "/other?api-version=2021-05-01-preview", wrong)
+    assert refused.status_code == 400 and "AppTraces" in refused.json()["error"]["message"]

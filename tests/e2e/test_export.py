@@ -131,11 +131,73 @@ def test_a_setting_amlmon_did_not_create_is_left_alone_without_force(
         "--force", "-o", "json",
     )  # fmt: skip
     assert forced.exit_code == 0 and forced.json()["action"] == "updated"
-    assert cli("export", "disable", *ws["args"], "--name", "ops-audit").exit_code == 1
-    assert cli("export", "disable", *ws["args"], "--name", "ops-audit", "--force").exit_code == 0
+    # Deleting is not replacing: naming the setting is the consent (tested below), so disable goes ahead.
 
 
-def test_azure_limits_are_explained_in_one_line(cli: Any, workspace: dict[str, Any]) -> None:
+def test_a_setting_named_with_name_is_disabled_without_force(cli: Any, workspace: dict[str, Any]) -> None:
+    ws = workspace
+    made = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--name", "ops-audit")
+    assert made.exit_code == 0, made.stderr
+    unnamed = cli("export", "disable", *ws["args"], "-o", "json")
+    assert unnamed.exit_code == 0 and unnamed.json() == {"name": "amlmon-export", "action": "absent"}
+    assert [s["name"] for s in _show(cli, ws)["settings"]] == ["ops-audit"], "without --name it stays"
+    gone = cli("export", "disable", *ws["args"], "--name", "ops-audit", "-o", "json")
+    assert gone.exit_code == 0, gone.stderr
+    assert gone.json() == {"name": "ops-audit", "action": "deleted"}
+    assert _show(cli, ws)["settings"] == []
+
+
+def _diagnostic_setting_path(ws: dict[str, Any], name: str) -> str:
+    return f"{ws['appInsightsId']}/providers/Microsoft.Insights/diagnosticSettings/{name}"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "amlmon-export/../foreign-setting",
+        "amlmon-export%2F..%2Fforeign-setting",
+        "amlmon-x?name=foreign-setting",
+        "amlmon-x#frag",
+        "amlmon-export/..",
+        "amlmon-a\\b",
+        "amlmon-x.",
+    ],
+)
+def test_a_name_that_leaves_its_url_segment_cannot_touch_another_setting(
+    cli: Any, emulator: Any, workspace: dict[str, Any], hostile: str
+) -> None:
+    from tests.e2e.test_services import arm
+
+    ws = workspace
+    account = (
+        f"/subscriptions/{ws['subscription']}/resourceGroups/{ws['resourceGroup']}"
+        f"/providers/Microsoft.Storage/storageAccounts/{ws['near']}"
+    )
+    foreign = {
+        "properties": {"storageAccountId": account, "logs": [{"category": "AppTraces", "enabled": True}]}
+    }
+    status, _, _ = arm(emulator, "PUT", _diagnostic_setting_path(ws, "foreign-setting"), foreign)
+    assert status in (200, 201)
+    mine = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppRequests")
+    assert mine.exit_code == 0, mine.stderr
+
+    seq = emulator.last_seq()
+    for command in ("disable", "enable"):
+        extra = ["--storage-account", ws["near"]] if command == "enable" else []
+        refused = cli("export", command, *ws["args"], *extra, "--name", hostile)
+        assert refused.exit_code == 2, (command, refused.stdout, refused.stderr)
+        assert "is not a valid diagnostic setting name" in refused.stderr and "hint:" in refused.stderr
+    sent = [r for r in emulator.requests_since(seq) if "/diagnosticsettings" in r["path"].lower()]
+    assert sent == [], "the name was refused before any request about settings"
+    assert sorted(s["name"] for s in _show(cli, ws)["settings"]) == ["amlmon-export", "foreign-setting"]
+
+    # Positive control: the same commands with a proper name do delete, and only what they name.
+    gone = cli("export", "disable", *ws["args"], "-o", "json")
+    assert gone.exit_code == 0 and gone.json()["action"] == "deleted", gone.stderr
+    assert [s["name"] for s in _show(cli, ws)["settings"]] == ["foreign-setting"]
+
+
+def test_azure_limits_are_explained_in_one_line(cli: Any, emulator: Any, workspace: dict[str, Any]) -> None:
     ws = workspace
     for index in range(5):
         made = cli(
@@ -149,6 +211,22 @@ def test_azure_limits_are_explained_in_one_line(cli: Any, workspace: dict[str, A
     assert sixth.exit_code == 1, sixth.stderr
     assert "5 diagnostic settings" in sixth.stderr and "export disable" in sixth.stderr
     assert "Traceback" not in sixth.stderr and len(sixth.stderr.strip().splitlines()) == 2
+    seq = emulator.last_seq()
+    predicted = cli(
+        "export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppDependencies",
+        "--dry-run",
+    )  # fmt: skip
+    assert predicted.exit_code == 1, predicted.stdout
+    assert "would refuse" in predicted.stderr and "5 diagnostic settings" in predicted.stderr
+    assert _puts(emulator, seq) == [] and predicted.stdout == ""
+    reuse = cli(
+        "export", "enable", *ws["args"], "--storage-account", ws["near"], "--name", "amlmon-0", "--dry-run",
+        "-o", "json",
+    )  # fmt: skip
+    assert reuse.exit_code == 0 and reuse.json()["action"] == "update", "updating one is still possible"
+    slash = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--name", "amlmon/x")
+    assert slash.exit_code == 2 and "not a valid diagnostic setting name" in slash.stderr, slash.stderr
+    assert "405" not in slash.stderr
 
     far = cli("export", "enable", *ws["args"], "--storage-account", ws["far"], "--name", "amlmon-0")
     assert far.exit_code == 2 and "westeurope" in far.stderr and LOCATION in far.stderr
@@ -243,3 +321,45 @@ def test_delivered_export_extracts_to_the_same_dataset_as_pull(
     left = sorted(datasets.read_rows(pulled), key=datasets.row_key)
     right = sorted(datasets.read_rows(extracted), key=datasets.row_key)
     assert left == right
+
+
+def test_destinations_azure_would_reject_are_refused_before_any_request(
+    cli: Any, emulator: Any, workspace: dict[str, Any]
+) -> None:
+    ws = workspace
+    group = f"/subscriptions/{ws['subscription']}/resourceGroups/{ws['resourceGroup']}/providers"
+    cases = [
+        (["--storage-account", "amlmon/../other"], "storage account name"),
+        (["--storage-account", "UpperCase"], "storage account name"),
+        (
+            ["--storage-account", f"{group}/Microsoft.Web/sites/app1"],
+            "not a Microsoft.Storage/storageAccounts",
+        ),
+        (["--storage-account", f"{group}/Microsoft.Storage/storageAccounts/a?b"], "storage account name"),
+        (["--log-analytics", "/subscriptions/x"], "is not a resource ID"),
+        (["--log-analytics", f"{group}/Microsoft.OperationalInsights/workspaces/la/../x"], "--log-analytics"),
+        (["--event-hub-rule", "rule1", "--event-hub", "hub"], "is not a resource ID"),
+    ]
+    for args, needle in cases:
+        seq = emulator.last_seq()
+        result = cli("export", "enable", *ws["args"], *args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert needle in result.stderr and "hint:" in result.stderr, result.stderr
+        sent = [r for r in emulator.requests_since(seq) if not r["path"].startswith("/_emulator/")]
+        assert sent == [], (args, sent)
+    by_id = cli("export", "enable", *ws["args"], "--storage-account", f"{group}/Microsoft.Storage/storageAccounts/{ws['near']}", "--dry-run", "-o", "json")  # fmt: skip
+    assert by_id.exit_code == 0 and by_id.json()["action"] == "create", by_id.stderr  # positive control
+
+
+def test_a_name_azure_accepts_round_trips_encoded(cli: Any, emulator: Any, workspace: dict[str, Any]) -> None:
+    ws = workspace
+    name = "amlmon ops (nightly) ü-1"
+    seq = emulator.last_seq()
+    made = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--name", name, "-o", "json")
+    assert made.exit_code == 0 and made.json()["action"] == "created", made.stderr
+    [put] = _puts(emulator, seq)
+    assert put["path"].endswith("/diagnosticSettings/" + name), "one segment, decoded back to the name"
+    assert [s["name"] for s in _show(cli, ws)["settings"]] == [name]
+    gone = cli("export", "disable", *ws["args"], "--name", name, "-o", "json")
+    assert gone.exit_code == 0 and gone.json()["action"] == "deleted", gone.stderr
+    assert _show(cli, ws)["settings"] == []

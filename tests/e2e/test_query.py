@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import gzip
 import json
+import re
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +166,21 @@ def test_print_query_and_portal_link(cli: Any, empty_ws: dict[str, Any]) -> None
     assert urllib.parse.quote(ws["appInsightsId"], safe="").lower() in link.lower()
     packed = urllib.parse.unquote(link.split("/q/")[1].split("/")[0])
     assert gzip.decompress(base64.b64decode(packed)).decode() == MINE
+
+
+def test_timespan_errors_suggest_a_value_timespan_accepts(cli: Any, empty_ws: dict[str, Any]) -> None:
+    ws = empty_ws
+    for wrong in ("P10M", "P1Y", "P1X", "10m"):
+        refused = cli("query", MINE, "--timespan", wrong, "--portal-link", *ws["scope"])
+        assert refused.exit_code == 2, refused.stderr
+        [hint] = [line for line in refused.stderr.splitlines() if line.startswith("hint:")]
+        suggested = re.findall(r"\b(P[0-9A-Z]+|[0-9]+[a-z]+)\b", hint)
+        assert suggested, hint
+        for value in suggested:  # every value the hint offers is one --timespan takes
+            taken = cli("query", MINE, "--timespan", value, "--portal-link", *ws["scope"])
+            assert taken.exit_code == 0, (wrong, value, taken.stderr)
+    months = cli("query", MINE, "--timespan", "P10M", "--portal-link", *ws["scope"])
+    assert "month" in months.stderr and "PT10M" in months.stderr
 
 
 @pytest.mark.parametrize(

@@ -95,10 +95,28 @@ def test_list_shows_every_kind_with_stable_fields(cli: Any, emulator: Any) -> No
         ("fraud-aks", "AKS"),
     ]
     for row in rows:
-        assert list(row) == ["target", "kind", "state", "diagnostics", "modelData", "scoringUri", "updated"]
+        assert list(row) == [
+            "target",
+            "kind",
+            "state",
+            "diagnostics",
+            "modelData",
+            "scoringUri",
+            "updated",
+            "dataCollector",
+            "endpointLogs",
+        ]
     by = {r["target"]: r for r in rows}
     assert by["fraud-aks"]["diagnostics"] is True and by["churn-aci"]["diagnostics"] is False
-    assert by["churn-aci"]["modelData"] is False and by["credit-ep/blue"]["modelData"] is None
+    # v2 modelData: the model_inputs/model_outputs collections (none yet); v1 rows have no v2 details
+    assert by["churn-aci"]["modelData"] is False and by["credit-ep/blue"]["modelData"] is False
+    assert by["churn-aci"]["dataCollector"] is None and by["churn-aci"]["endpointLogs"] is None
+    assert by["credit-ep/blue"]["dataCollector"] == {
+        "collections": {},
+        "rollingRate": None,
+        "captureHeaders": [],
+    }
+    assert by["credit-ep/blue"]["endpointLogs"] == {"categories": [], "destinations": []}
     assert by["churn-aci"]["scoringUri"].endswith("/api/v1/service/churn-aci/score")
     assert by["churn-aci"]["state"] == "Healthy"
 
@@ -164,3 +182,74 @@ def test_a_persistent_outage_ends_with_one_clear_error(cli: Any, emulator: Any) 
     assert result.exit_code == 1, result.stderr
     assert "ServiceUnavailable" in result.stderr and "HTTP 503" in result.stderr
     assert "hint: retry later" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_endpoints_are_listed_per_workspace_even_when_workspaces_share_a_group(
+    cli: Any, emulator: Any
+) -> None:
+    rg = unique("rg-shared-")
+    made = {}
+    for ws, endpoint in (("wsone", "ep-one"), ("wstwo", "ep-two")):
+        body = {
+            "subscription": SUB,
+            "resourceGroup": rg,
+            "name": ws,
+            "deployments": [{"endpoint": endpoint, "name": "blue", "endpointComputeType": "Managed"}],
+        }
+        status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
+        assert status in (200, 201), answer
+        made[ws] = answer["workspaceId"]
+    status, listed, _ = arm(emulator, "GET", made["wsone"] + "/onlineEndpoints")
+    assert status == 200 and [e["name"] for e in listed["value"]] == ["ep-one"]
+    missing = made["wsone"].rsplit("/", 1)[0] + "/wsnone/onlineEndpoints"
+    assert arm(emulator, "GET", missing)[0] == 404, "no workspace, no endpoint list"
+
+    result = cli("services", "list", "--subscription", SUB, "-g", rg, "-w", "wstwo", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["target"] for r in result.json()] == ["ep-two/blue"]
+
+
+def test_an_endpoint_whose_deployments_404_is_reported_and_the_list_goes_on(cli: Any, emulator: Any) -> None:
+    ws = make_workspace(
+        emulator,
+        services=[{"name": "churn", "computeType": "ACI"}],
+        deployments=[
+            {"endpoint": "ep-gone", "name": "blue", "endpointComputeType": "Managed"},
+            {"endpoint": "ep-here", "name": "green", "endpointComputeType": "Managed"},
+        ],
+    )
+    # The endpoint vanishes between the endpoint list and the list of its deployments.
+    rule = {"kind": "status", "status": 404, "method": "GET", "path": "/onlineEndpoints/ep-gone/deployments$"}
+    assert emulator.admin("POST", "/_emulator/faults", {**rule, "count": 1})[0] == 201
+    try:
+        result = cli("services", "list", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    assert [r["target"] for r in result.json()] == ["churn", "ep-here/green"]
+    [line] = [line for line in result.stderr.splitlines() if "ep-gone" in line]
+    assert line.startswith("warning:") and "could not be listed" in line
+    again = cli("services", "list", *ws["args"], "-o", "json")  # positive control: without the fault
+    assert [r["target"] for r in again.json()] == ["churn", "ep-gone/blue", "ep-here/green"]
+
+
+def test_a_resource_group_or_workspace_that_is_no_azure_name_is_refused_before_any_request(
+    cli: Any, emulator: Any
+) -> None:
+    ws = mixed_workspace(emulator)
+    hostile = [
+        ["-g", "nope-rg/../" + ws["rg"], "resource group name"],
+        ["-g", ws["rg"] + "?x=1", "resource group name"],
+        ["-w", ws["ws"] + "#x", "Azure ML workspace name"],
+        ["--subscription", SUB + "/..", "subscription ID"],
+    ]
+    for option, value, needle in hostile:
+        args = {"--subscription": SUB, "-g": ws["rg"], "-w": ws["ws"], option: value}
+        seq = emulator.last_seq()
+        result = cli("services", "list", *[part for pair in args.items() for part in pair])
+        assert result.exit_code == 2, (option, value, result.stderr)
+        assert needle in result.stderr and "hint: Azure's rule:" in result.stderr
+        sent = [r for r in emulator.requests_since(seq) if not r["path"].startswith("/_emulator/")]
+        assert sent == [], "refused before any request"
+    fine = cli("services", "list", *ws["args"], "-o", "json")  # positive control
+    assert fine.exit_code == 0 and len(fine.json()) == 4

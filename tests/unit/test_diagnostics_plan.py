@@ -55,10 +55,12 @@ def test_rows_have_the_stable_fields() -> None:
         "modelData": False,
         "scoringUri": "https://x/api/v1/service/churn-aci/score",
         "updated": "2026-11-20T10:00:00Z",
+        "dataCollector": None,
+        "endpointLogs": None,
     }
     assert INVENTORY[1].kind == "AKS"
     blue = INVENTORY[2].row()
-    assert blue["target"] == "credit-ep/blue" and blue["kind"] == "Managed" and blue["modelData"] is None
+    assert blue["target"] == "credit-ep/blue" and blue["kind"] == "Managed" and blue["modelData"] is False
     assert blue["scoringUri"] == "https://credit-ep/score" and blue["updated"] == "2026-11-21T09:00:00Z"
 
 
@@ -133,18 +135,99 @@ def test_json_patch_for_a_v1_plan() -> None:
     ]
 
 
-def test_plan_v2() -> None:
-    assert [(c.field, c.old, c.new) for c in diag.plan_v2(_deployment("b"), enable=True)] == [
-        ("properties.appInsightsEnabled", False, True)
-    ]
-    assert diag.plan_v2(_deployment("b", enabled=True), enable=True) == []
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=12,
 )
+
+
+def test_plan_v2() -> None:
+    want = diag.V2Want(app_insights=True)
+    changes, body = diag.plan_v2(_deployment("b"), want)
+    assert [(c.field, c.old, c.new) for c in changes] == [("properties.appInsightsEnabled", False, True)]
+    assert body["properties"]["appInsightsEnabled"] is True and "dataCollector" not in body["properties"]
+    assert diag.plan_v2(_deployment("b", enabled=True), want)[0] == []
+
+
+COLLECTOR = "properties.dataCollector"
+
+
+def test_plan_v2_collections_compare_modes_without_case_and_keep_own_data_ids() -> None:
+    body = _deployment("b")
+    body["properties"]["dataCollector"] = {
+        "collections": {"model_inputs": {"dataCollectionMode": "enabled", "dataId": "mine"}},
+        "rollingRate": "hour",
+    }
+    want = diag.V2Want(model_data=True, rolling_rate="Hour")
+    changes, new = diag.plan_v2(body, want, {"model_inputs": "asset-in", "model_outputs": "asset-out"})
+    assert [(c.field, c.old, c.new) for c in changes] == [
+        (f"{COLLECTOR}.collections.model_outputs.dataCollectionMode", None, "Enabled"),
+        (f"{COLLECTOR}.collections.model_outputs.dataId", None, "asset-out"),
+    ]
+    assert new["properties"]["dataCollector"]["collections"]["model_inputs"]["dataId"] == "mine"
+    assert new["properties"]["dataCollector"]["rollingRate"] == "hour", "same rate in another case: kept"
+    off, _ = diag.plan_v2(body, diag.V2Want(payloads=False))
+    assert off == [], "turning off collections that do not exist changes nothing"
+
+
+def test_rolling_rates_parse_to_the_enum_spelling() -> None:
+    assert diag.parse_rolling_rate("DAY") == "Day" and diag.parse_rolling_rate(None) is None
+    with pytest.raises(UsageError) as caught:
+        diag.parse_rolling_rate("weekly")
+    assert "minute, hour, day, month, year" in str(caught.value.hint)
+
+
+@pytest.mark.parametrize(
+    ("version", "knows"),
+    [
+        ("2023-04-01-preview", True),
+        ("2024-01-01-preview", True),
+        ("2024-04-01", True),
+        ("2025-06-01", True),
+        ("2023-04-01", False),
+        ("2023-10-01", False),
+        ("2023-02-01-preview", False),
+        ("", False),
+        ("garbage", False),
+    ],
+)
+def test_which_api_versions_model_the_data_collector(version: str, knows: bool) -> None:
+    from amlmon.emulator.arm_common import knows_data_collector
+
+    assert knows_data_collector(version) is knows
+
+
+wants = st.builds(
+    diag.V2Want,
+    app_insights=st.none() | st.booleans(),
+    model_data=st.none() | st.booleans(),
+    payloads=st.none() | st.booleans(),
+    sampling_rate=st.none() | st.floats(min_value=0, max_value=1),
+    rolling_rate=st.none() | st.sampled_from(diag.ROLLING_RATES),
+    capture_headers=st.none() | st.lists(st.sampled_from(["x-a", "x-b"]), max_size=2),
+)
+
+
+@given(
+    extra=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    props=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    want=wants,
+)
+def test_plan_v2_changes_only_what_it_reports_and_is_idempotent(
+    extra: dict[str, Any], props: dict[str, Any], want: diag.V2Want
+) -> None:
+    from amlmon.azure.deployments_v2 import differences
+
+    props.pop("dataCollector", None)
+    body = {**extra, "properties": {**props}}
+    before = copy.deepcopy(body)
+    changes, new = diag.plan_v2(body, want, {name: f"id-{name}" for name in diag.ALL_COLLECTIONS})
+    assert body == before, "the read body is not mutated"
+    changed = [change.field for change in changes]
+    assert differences(before, new, skip=changed) == [], "nothing else differs"
+    again, _ = diag.plan_v2(new, want, {name: f"id-{name}" for name in diag.ALL_COLLECTIONS})
+    assert again == [], "planning from the result changes nothing"
 
 
 @given(
@@ -195,3 +278,15 @@ def test_summary_and_exit_code() -> None:
 )
 def test_updated_times_share_one_format(text: str | None, expected: str | None) -> None:
     assert diag.utc_instant(text) == expected
+
+
+def test_differences_treat_null_as_absent_and_report_both_values() -> None:
+    from amlmon.azure.deployments_v2 import ABSENT, describe, differences
+
+    read = {"properties": {"a": 1, "b": None}, "tags": {}, "systemData": {"lastModifiedAt": "x"}}
+    same = {"properties": {"a": 1, "c": None}, "systemData": {"lastModifiedAt": "y"}}
+    assert differences(read, same) == [], "null, {} and absent are the same; systemData is the service's"
+    moved = {"properties": {"a": 2}, "tags": {"k": "v"}}
+    diffs = differences(read, moved)
+    assert diffs == [("properties.a", 1, 2), ("tags.k", ABSENT, "v")]
+    assert describe(diffs, "read", "now") == 'properties.a: read 1, now 2; tags.k: read (absent), now "v"'

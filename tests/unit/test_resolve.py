@@ -10,9 +10,8 @@ import pytest
 from amlmon.errors import ConfigError
 from amlmon.resolve import find_config_file, resolve_workspace
 
-WS_ID = (
-    "/subscriptions/s-id/resourceGroups/rg-id/providers/Microsoft.MachineLearningServices/workspaces/ws-id"
-)
+SUB_ID = "00000000-0000-0000-0000-00000000051d"
+WS_ID = f"/subscriptions/{SUB_ID}/resourceGroups/rg-id/providers/Microsoft.MachineLearningServices/workspaces/ws-id"
 
 
 def resolve(tmp_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None, **flags: str):  # type: ignore[no-untyped-def]
@@ -44,7 +43,7 @@ def test_flags_win_over_everything(tmp_path: Path) -> None:
 
 def test_workspace_resource_id_fills_all_three(tmp_path: Path) -> None:
     ref = resolve(tmp_path, workspace=WS_ID)
-    assert values(ref) == ("s-id", "rg-id", "ws-id")
+    assert values(ref) == (SUB_ID, "rg-id", "ws-id")
     assert ref.resource_id == WS_ID
     assert "resource ID" in str(ref.workspace.source)
 

@@ -16,6 +16,7 @@ from amlmon.cli import query as query_cli
 from amlmon.cli.traces import TracePrinter
 from amlmon.errors import UsageError
 from amlmon.telemetry import ModelDataRecord
+from amlmon.timeparse import parse_timespan
 from amlmon.traces import TraceEvent, iso
 
 T0 = dt.datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=dt.UTC)
@@ -108,18 +109,18 @@ def test_model_data_raw_is_one_request_body_per_line() -> None:
 # ---------------------------------------------------------------------------------------------------
 def test_timespan_forms() -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
-    start, end = query_cli._iso_timespan("PT1H", now)
+    start, end = parse_timespan("PT1H", now=now)
     assert (start, end) == (now - dt.timedelta(hours=1), now)
-    start, end = query_cli._iso_timespan("2026-11-25T08:00:00Z/2026-11-25T09:30:00Z", now)
+    start, end = parse_timespan("2026-11-25T08:00:00Z/2026-11-25T09:30:00Z", now=now)
     assert (end - start) == dt.timedelta(minutes=90)
-    start, end = query_cli._iso_timespan("2026-11-25T08:00:00Z/PT2H", now)
+    start, end = parse_timespan("2026-11-25T08:00:00Z/PT2H", now=now)
     assert end == dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
-    start, end = query_cli._iso_timespan("P1D/2026-11-25T08:00:00Z", now)
+    start, end = parse_timespan("P1D/2026-11-25T08:00:00Z", now=now)
     assert start == dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
     with pytest.raises(UsageError):
-        query_cli._iso_timespan("2026-11-25T09:00:00Z/2026-11-25T08:00:00Z", now)
+        parse_timespan("2026-11-25T09:00:00Z/2026-11-25T08:00:00Z", now=now)
     with pytest.raises(UsageError):
-        query_cli._iso_timespan("soon", now)
+        parse_timespan("soon", now=now)
 
 
 def test_excerpt_puts_the_caret_under_the_position() -> None:

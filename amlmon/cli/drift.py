@@ -1,0 +1,190 @@
+"""`amlmon drift`: data drift, prediction drift and data quality between a baseline and current data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from amlmon.cli.common import app_context, info, output, warn
+
+BASELINE_HELP = (
+    "Baseline: a dataset amlmon wrote (.parquet/.jsonl/.csv), a training-data table, or a window of the "
+    "TARGET's model data: 14d..7d (14 to 7 days ago), 2026-11-01..2026-11-08."
+)
+CURRENT_HELP = "Current data: a file or a window as for --baseline (default: 1d, the TARGET's last day)."
+FEATURES_HELP = (
+    "Comma-separated features to compare (default: every feature of the baseline); for positional "
+    'inputs ({"data": [[…]]}) the names of the columns in order.'
+)
+THRESHOLD_HELP = (
+    "METRIC=VALUE, or numerical.METRIC=VALUE / categorical.METRIC=VALUE (repeatable). Defaults as Azure "
+    "ML: normalized_wasserstein_distance=0.1 (numerical), jensen_shannon_distance=0.1 (categorical), "
+    "null_value_rate, data_type_error_rate, out_of_bounds_rate=0. p-value metrics "
+    "(two_sample_kolmogorov_smirnov_test, pearsons_chi_squared_test) breach below their threshold."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drift")(drift)
+
+
+def drift(
+    target: str | None = typer.Argument(
+        None,
+        metavar="[TARGET]",
+        help="The service (svc) or deployment (ep/dep) whose model data windows are read; optional with files.",
+        show_default=False,
+    ),
+    baseline: str = typer.Option(..., "--baseline", help=BASELINE_HELP, metavar="FILE|WINDOW"),
+    current: str | None = typer.Option(None, "--current", help=CURRENT_HELP, metavar="FILE|WINDOW"),
+    features: str | None = typer.Option(None, "--features", help=FEATURES_HELP, metavar="A,B,…"),
+    categorical: str | None = typer.Option(
+        None, "--categorical", help="Comma-separated features to treat as categorical.", metavar="A,B,…"
+    ),
+    outputs: bool = typer.Option(False, "--outputs", help="Prediction drift: compare the model's outputs."),
+    threshold: list[str] = typer.Option(
+        [], "--threshold", help=THRESHOLD_HELP, metavar="METRIC=VALUE", show_default=False
+    ),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Also write a self-contained HTML report (histograms, table).",
+        metavar="FILE.html",
+    ),
+    emit_monitor: Path | None = typer.Option(
+        None,
+        "--emit-monitor",
+        help="Also write the Azure ML model-monitor schedule YAML for the same check (az ml schedule create -f).",
+        metavar="FILE.yml",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing --report/--emit-monitor files."
+    ),
+    log_analytics: bool = typer.Option(
+        False,
+        "--log-analytics",
+        help="Read windows from the Log Analytics workspace instead of App Insights.",
+    ),
+) -> None:
+    """Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.
+
+    Metrics carry Azure ML model monitoring's names, definitions and default thresholds. Exit 0 when
+    every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows).
+    Windows are pulled like `data pull` and cached under ~/.cache/amlmon/drift (AMLMON_CACHE_DIR).
+    """
+    from amlmon.drift import compare as cmp
+
+    options = cmp.Options(
+        features=_names(features, "--features"),
+        categorical=_names(categorical, "--categorical"),
+        outputs=outputs,
+        thresholds=cmp.Thresholds.parse(threshold),
+    )
+    targets = _targets(target)
+    baseline_source, baseline_spec = _source(baseline, "--baseline", targets, log_analytics)
+    current_source, current_spec = _source(current or "1d", "--current", targets, log_analytics)
+    result = cmp.compare(baseline_source, current_source, options)
+    for side in ("baseline", "current"):
+        skipped = result[side]["skipped"]
+        if skipped:
+            records = "record had" if skipped == 1 else "records had"
+            warn(
+                f"{skipped} {side} {records} no readable {'prediction' if outputs else 'input'} "
+                "(cut at 8,192 characters, or not JSON): skipped"
+            )
+    if report is not None:
+        from amlmon.drift.render import html_report, write_new_file
+
+        write_new_file(report, html_report(result), overwrite, "--report")
+    if emit_monitor is not None:
+        _emit_monitor(emit_monitor, result, targets, options, baseline_spec, current_spec, overwrite)
+    _output(result)
+    if result["breached"]:
+        raise typer.Exit(1)
+
+
+def _names(text: str | None, option: str) -> list[str]:
+    if text is None:
+        return []
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        from amlmon.errors import UsageError
+
+        raise UsageError(f"{option} {text!r} has an empty name", hint=f"e.g. {option} age,income")
+    return list(dict.fromkeys(names))
+
+
+def _targets(target: str | None) -> list[Any]:
+    from amlmon.targets import parse_targets
+
+    return parse_targets([target]) if target else []
+
+
+def _source(text: str, option: str, targets: list[Any], log_analytics: bool) -> tuple[Any, Any]:
+    """A FileSource for a file, or for a window's pulled (cached) dataset; and what was asked for."""
+    from amlmon.drift import inputs, windows
+    from amlmon.errors import NotFound, UsageError
+
+    path = Path(text).expanduser()
+    if path.exists():
+        if path.is_dir():
+            raise UsageError(f"{option} {text!r} is a folder", hint="give a .parquet, .jsonl or .csv file")
+        return inputs.FileSource(path), text
+    if path.suffix.lower() in (".parquet", ".pq", ".jsonl", ".ndjson", ".csv"):
+        raise NotFound(f"{option} file {text!r} does not exist", hint="check the path")
+    window = windows.parse_window(text, option)
+    if not targets:
+        raise UsageError(
+            f"{option} {text!r} is a window of model data: which service or deployment?",
+            hint="name the TARGET, e.g. amlmon drift my-svc --baseline 14d..7d --current 1d",
+        )
+    ctx = app_context()
+    pulled = windows.pull_window(ctx, targets, "workspace" if log_analytics else "classic", window)
+    info(
+        f"{option} {text}: {'cached' if pulled.cached else f'pulled {pulled.rows} records into'} {pulled.path}"
+    )
+    label = f"{targets[0]} {window.start:%Y-%m-%dT%H:%MZ}..{window.end:%Y-%m-%dT%H:%MZ}"
+    return inputs.FileSource(pulled.path, label=label), window
+
+
+def _emit_monitor(
+    path: Path,
+    result: dict[str, Any],
+    targets: list[Any],
+    options: Any,
+    baseline: Any,
+    current: Any,
+    overwrite: bool,
+) -> None:
+    from amlmon.drift import monitor
+    from amlmon.drift.render import write_new_file
+
+    target = targets[0] if targets else None
+    if target is None or target.deployment is None:
+        warn(
+            "the monitor has no monitoring_target: Azure ML model monitoring watches v2 online deployments; "
+            "name one as TARGET (endpoint/deployment)"
+        )
+    schedule = monitor.monitor_schedule(
+        result,
+        endpoint=target.name if target and target.deployment else None,
+        deployment=target.deployment if target else None,
+        thresholds=options.thresholds,
+        current=current,
+        baseline=baseline,
+        outputs=options.outputs,
+    )
+    write_new_file(path, monitor.to_yaml(schedule), overwrite, "--emit-monitor")
+
+
+def _output(result: dict[str, Any]) -> None:
+    from amlmon.drift.compare import flat_rows
+
+    def table(_data: Any, stream: Any) -> None:
+        from amlmon.drift.render import render_terminal
+
+        render_terminal(result, stream, no_color=app_context().options.no_color)
+
+    output(flat_rows(result), table=table)

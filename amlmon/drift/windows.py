@@ -1,0 +1,128 @@
+"""`--baseline 14d..7d --current 1d`: time windows of a deployment's model data, pulled once and cached.
+
+A window is pulled with `data pull`'s own Puller (the v1 model_data_collection traces from the query
+API) into a Parquet dataset under the user's cache directory, keyed by cloud, workspace, targets,
+schema and the window's exact bounds. Relative windows are aligned to whole minutes, so a second run
+within the minute (or any run with absolute bounds) reads the cached file and downloads nothing. A pull
+whose row count the service does not confirm (late-arriving telemetry) is used once, not cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from amlmon.errors import UsageError
+
+if TYPE_CHECKING:
+    from amlmon.context import AppContext
+    from amlmon.targets import Schema, Target
+
+WINDOW_EXAMPLE = "14d..7d (from 14 days ago to 7 days ago), 1d (the last day), or 2026-11-01..2026-11-08"
+ALIGN = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.datetime
+    end: dt.datetime
+    text: str
+
+    @property
+    def production_days(self) -> int:
+        """The window's length in whole days (at least one): Azure ML's data windows are ISO days."""
+        return max(1, round((self.end - self.start) / dt.timedelta(days=1)))
+
+
+def _is_relative(text: str) -> bool:
+    from amlmon.timeparse import _SHORT
+
+    return bool(_SHORT.match(text.strip())) or text.strip().upper().startswith("P")
+
+
+def parse_window(text: str, option: str, now: dt.datetime | None = None) -> Window:
+    """`A..B` (either side a duration ago or a time; B empty means now) or `A` (from A until now)."""
+    from amlmon.timeparse import parse_instant
+
+    now = now or dt.datetime.now(dt.UTC)
+    aligned = now - (now - dt.datetime.min.replace(tzinfo=dt.UTC)) % ALIGN
+    left, sep, right = text.partition("..")
+    if not left.strip():
+        raise UsageError(f"{option} {text!r} has no start", hint=f"use a file or a window: {WINDOW_EXAMPLE}")
+
+    def instant(part: str) -> dt.datetime:
+        return parse_instant(part, now=aligned if _is_relative(part) else now, option=option)
+
+    start = instant(left)
+    end = instant(right) if sep and right.strip() else aligned
+    if start >= end:
+        raise UsageError(
+            f"{option} {text!r}: the start is not before the end", hint=f"use e.g. {WINDOW_EXAMPLE}"
+        )
+    return Window(start, end, text)
+
+
+def cache_dir() -> Path:
+    """$AMLMON_CACHE_DIR, else the XDG user cache directory."""
+    explicit = os.environ.get("AMLMON_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "amlmon" / "drift"
+
+
+def cache_path(ctx: AppContext, targets: list[Target], schema: Schema, window: Window) -> Path:
+    key = json.dumps(
+        [
+            ctx.cloud.name,
+            ctx.workspace.resource_id.lower(),
+            sorted(str(t) for t in targets),
+            schema,
+            window.start.isoformat(),
+            window.end.isoformat(),
+        ]
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return cache_dir() / f"{digest}.parquet"
+
+
+@dataclass(frozen=True)
+class Pulled:
+    path: Path
+    cached: bool
+    rows: int
+
+
+def pull_window(ctx: AppContext, targets: list[Target], schema: Schema, window: Window) -> Pulled:
+    """The window's model data as a Parquet dataset: the cached file, or `data pull`'s Puller into it."""
+    from amlmon import datasets, modeldata
+
+    path = cache_path(ctx, targets, schema, window)
+    if path.exists():
+        return Pulled(path, True, -1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params = {
+        "targets": sorted(str(t) for t in targets),
+        "schema": schema,
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "format": "parquet",
+    }
+    output = datasets.DatasetOutput(path, "parquet", params, resume=False)
+    try:
+        result = modeldata.Puller(ctx, targets, schema, window.start, window.end, output).run()
+    except BaseException:
+        output.discard()
+        raise
+    if not result.verified:
+        # count() found other rows than were written (telemetry still arriving): use the rows, but
+        # do not keep them as the window's answer for the next run
+        unverified = path.with_name(path.stem + ".unverified.parquet")
+        os.replace(path, unverified)
+        return Pulled(unverified, False, result.rows)
+    return Pulled(path, False, result.rows)

@@ -1,0 +1,426 @@
+"""Every telemetry pipe of a v2 online deployment through `amlmon diagnostics` against the emulator:
+App Insights, the data collector (model data, payloads) with its data assets, and endpoint logs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.e2e.test_diagnostics import _wait_succeeded, deployment_path
+from tests.e2e.test_services import arm, make_workspace
+
+DIAG_API = "2021-05-01-preview"
+COLLECTOR = "properties.dataCollector"
+CATEGORIES = ["AmlOnlineEndpointConsoleLog", "AmlOnlineEndpointTrafficLog", "AmlOnlineEndpointEventLog"]
+
+
+def _workspace(emulator: Any, compute: str = "Managed") -> dict[str, Any]:
+    return make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": compute}]
+    )
+
+
+def _arm_writes(emulator: Any, since: int) -> list[tuple[str, str, int]]:
+    """Every ARM write after `since`: deployments, data assets, diagnostic settings."""
+    return [
+        (r["method"], r["path"], r["status"])
+        for r in emulator.requests_since(since)
+        if r["method"] in ("PUT", "PATCH", "DELETE", "POST") and r["path"].startswith("/subscriptions/")
+    ]
+
+
+def _diag_settings(emulator: Any, ws: dict[str, Any]) -> dict[str, Any]:
+    path = f"{ws['id']}/onlineEndpoints/ep/providers/Microsoft.Insights/diagnosticSettings"
+    status, body, _ = _arm_at(emulator, "GET", path, DIAG_API)
+    assert status == 200, body
+    return {s["name"]: s for s in body["value"]}
+
+
+def _arm_at(emulator: Any, method: str, path: str, version: str, body: Any = None) -> tuple[int, Any, Any]:
+    """The test's own ARM call at a chosen api-version."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    token = emulator.credential().get_token(emulator.endpoint + "/.default").token
+    request = urllib.request.Request(
+        f"{emulator.endpoint}{path}?api-version={version}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=emulator.ca_path)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=60) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return exc.code, json.loads(raw) if raw else None, dict(exc.headers)
+
+
+def _status(cli: Any, ws: dict[str, Any], target: str = "ep/blue") -> dict[str, Any]:
+    result = cli("diagnostics", "status", target, *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows: list[dict[str, Any]] = result.json()
+    return rows[0]
+
+
+def test_each_pipe_on_then_off_and_status_shows_it(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    path = deployment_path(ws, "ep", "blue")
+    before = _status(cli, ws)
+    assert before["diagnostics"] is False and before["dataCollector"]["collections"] == {}
+    assert before["endpointLogs"] == {"categories": [], "destinations": []}
+
+    args = ["--model-data", "--payloads", "--sampling-rate", "0.5", "--capture-header", "x-tenant"]
+    on = cli("diagnostics", "enable", "ep/blue", *args, "--endpoint-logs", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    assert "up to an hour" in on.stderr
+    by = {(r["target"], r["kind"]): r for r in on.json()["results"]}
+    assert by[("ep/blue", "Managed")]["status"] == "changed"
+    assert by[("ep", "endpoint")]["status"] == "changed"
+    fields = {c["field"]: c["new"] for c in by[("ep/blue", "Managed")]["changes"]}
+    asset = f"{ws['id']}/data/ep-blue-model_inputs/versions/1"
+    assert fields["properties.appInsightsEnabled"] is True
+    assert fields[f"{COLLECTOR}.collections.model_inputs.dataCollectionMode"] == "Enabled"
+    assert fields[f"{COLLECTOR}.collections.request.samplingRate"] == 0.5
+    assert fields[f"{COLLECTOR}.collections.model_inputs.dataId"] == asset
+    assert fields[f"{COLLECTOR}.requestLogging.captureHeaders"] == ["x-tenant"]
+
+    _, body, _ = arm(emulator, "GET", path)
+    collections = body["properties"]["dataCollector"]["collections"]
+    assert set(collections) == {"model_inputs", "model_outputs", "request", "response"}
+    for name, spec in collections.items():
+        assert spec["dataCollectionMode"] == "Enabled" and spec["samplingRate"] == 0.5
+        assert spec["dataId"] == f"{ws['id']}/data/ep-blue-{name}/versions/1"
+        status, data, _ = arm(emulator, "GET", spec["dataId"])
+        assert status == 200 and data["properties"]["dataType"] == "uri_folder"
+        assert data["properties"]["dataUri"] == (
+            f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/ep/blue/{name}"
+        )
+    setting = _diag_settings(emulator, ws)["amlmon-endpoint-logs"]["properties"]
+    assert setting["workspaceId"] == ws["logAnalyticsId"]
+    assert [log["category"] for log in setting["logs"] if log["enabled"]] == CATEGORIES
+
+    shown = _status(cli, ws)
+    assert shown["diagnostics"] is True and shown["modelData"] is True
+    inputs = shown["dataCollector"]["collections"]["model_inputs"]
+    assert inputs == {"mode": "Enabled", "samplingRate": 0.5, "dataId": asset, "dataAssetExists": True}
+    assert shown["dataCollector"]["captureHeaders"] == ["x-tenant"]
+    assert shown["endpointLogs"]["categories"] == CATEGORIES
+    assert shown["endpointLogs"]["destinations"][0]["workspaceId"] == ws["logAnalyticsId"]
+    table = cli("services", "list", *ws["args"], "-o", "table")
+    assert "Console,Traffic,Event" in table.stdout, table.stdout
+
+    seq = emulator.last_seq()
+    again = cli("diagnostics", "enable", "ep/blue", *args, "--endpoint-logs", *ws["args"], "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert {r["status"] for r in again.json()["results"]} == {"unchanged"}
+    assert _arm_writes(emulator, seq) == [], "a second run writes nothing"
+
+    off = cli(
+        "diagnostics",
+        "disable",
+        "ep",
+        "--model-data",
+        "--payloads",
+        "--endpoint-logs",
+        "--no-app-insights",
+        *ws["args"],
+        "-o",
+        "json",
+    )
+    assert off.exit_code == 0, off.stderr
+    _wait_succeeded(emulator, path)
+    _, body, _ = arm(emulator, "GET", path)
+    assert body["properties"]["appInsightsEnabled"] is True, "--no-app-insights leaves it on"
+    for spec in body["properties"]["dataCollector"]["collections"].values():
+        assert spec["dataCollectionMode"] == "Disabled" and spec["dataId"], "modes off, assets kept"
+    assert "amlmon-endpoint-logs" not in _diag_settings(emulator, ws)
+
+    last = cli("diagnostics", "disable", "ep/blue", *ws["args"], "-o", "json")
+    assert last.exit_code == 0, last.stderr
+    assert [c["field"] for c in last.json()["results"][0]["changes"]] == ["properties.appInsightsEnabled"]
+    assert _status(cli, ws)["diagnostics"] is False
+
+
+def test_data_assets_are_created_once_and_an_existing_one_is_reused(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    existing = f"{ws['id']}/data/ep-blue-model_inputs/versions/1"
+    mine = {
+        "properties": {"dataType": "uri_folder", "dataUri": "azureml://datastores/workspaceblobstore/paths/x"}
+    }
+    assert arm(emulator, "PUT", existing, mine)[0] == 201
+    seq = emulator.last_seq()
+    on = cli("diagnostics", "enable", "ep/blue", "--model-data", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    data_puts = [p for m, p, _ in _arm_writes(emulator, seq) if m == "PUT" and "/data/" in p]
+    assert data_puts == [f"{ws['id']}/data/ep-blue-model_outputs/versions/1"], data_puts
+    _, asset, _ = arm(emulator, "GET", existing)
+    assert asset["properties"]["dataUri"].endswith("/paths/x"), "an existing asset is reused as is"
+    _, body, _ = arm(emulator, "GET", deployment_path(ws, "ep", "blue"))
+    assert body["properties"]["dataCollector"]["collections"]["model_inputs"]["dataId"] == existing
+
+    off = cli("diagnostics", "disable", "ep/blue", "--model-data", *ws["args"], "-o", "json")
+    assert off.exit_code == 0, off.stderr
+    seq = emulator.last_seq()
+    back = cli("diagnostics", "enable", "ep/blue", "--model-data", *ws["args"], "-o", "json")
+    assert back.exit_code == 0, back.stderr
+    assert [p for m, p, _ in _arm_writes(emulator, seq) if "/data/" in p] == [], "no second asset"
+
+
+# Every property of the azure-rest-api-specs 2024-04-01 createOrUpdate examples (managed and
+# Kubernetes), with this test's own values, plus a dataCollector.
+RICH_COMMON: dict[str, Any] = {
+    "description": "churn model, canary",
+    "properties": {"team": "risk", "ticket": "RISK-118"},
+    "codeConfiguration": {"codeId": "CODE_ID", "scoringScript": "src/score.py"},
+    "environmentId": "ENV_ID",
+    "environmentVariables": {"WORKERS": "3", "MODEL_DIR": "/var/azureml-app/m"},
+    "scaleSettings": {"scaleType": "Default"},
+    "requestSettings": {
+        "maxQueueWait": "PT2S",
+        "requestTimeout": "PT30S",
+        "maxConcurrentRequestsPerInstance": 4,
+    },
+    "appInsightsEnabled": False,
+    "livenessProbe": {
+        "failureThreshold": 5,
+        "successThreshold": 1,
+        "timeout": "PT3S",
+        "period": "PT20S",
+        "initialDelay": "PT2M",
+    },
+    "instanceType": "Standard_F4s_v2",
+    "model": "MODEL_ID",
+    "modelMountPath": "/var/azureml-app/models",
+    "dataCollector": {
+        "collections": {
+            "model_inputs": {"dataCollectionMode": "enabled", "samplingRate": 0.2, "dataId": "INPUTS_ID"},
+            "model_outputs": {"dataCollectionMode": "Enabled", "samplingRate": 0.2, "dataId": "OUTPUTS_ID"},
+        },
+        "requestLogging": {"captureHeaders": ["x-correlation"]},
+        "rollingRate": "Hour",
+    },
+}
+RICH_MANAGED = {
+    **RICH_COMMON,
+    "endpointComputeType": "Managed",
+    "readinessProbe": {
+        "failureThreshold": 12,
+        "successThreshold": 2,
+        "timeout": "PT4S",
+        "period": "PT15S",
+        "initialDelay": "PT5S",
+    },
+}
+RICH_KUBERNETES = {
+    **RICH_COMMON,
+    "endpointComputeType": "Kubernetes",
+    "containerResourceRequirements": {
+        "containerResourceRequests": {"cpu": "500m", "memory": "1Gi", "gpu": "0"},
+        "containerResourceLimits": {"cpu": "2", "memory": "4Gi", "gpu": "1"},
+    },
+}
+
+
+def _rich(ws: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    ids = {
+        "CODE_ID": f"{ws['id']}/codes/churn-code/versions/7",
+        "ENV_ID": f"{ws['id']}/environments/churn-env/versions/3",
+        "MODEL_ID": f"{ws['id']}/models/churn/versions/12",
+        "INPUTS_ID": f"{ws['id']}/data/my-inputs/versions/2",
+        "OUTPUTS_ID": f"{ws['id']}/data/my-outputs/versions/2",
+    }
+    text = json.dumps(props)
+    for key, value in ids.items():
+        text = text.replace(f'"{key}"', json.dumps(value))
+    return {
+        "location": "westeurope",
+        "kind": props["endpointComputeType"],
+        "tags": {"owner": "risk-team", "cost-center": "4711"},
+        "identity": {"type": "SystemAssigned"},
+        "sku": {"name": "Default", "tier": "Standard", "size": "S1", "family": "F", "capacity": 2},
+        "properties": json.loads(text),
+    }
+
+
+def _put_rich(emulator: Any, ws: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    path = deployment_path(ws, "ep", "blue")
+    status, answer, _ = arm(emulator, "PUT", path, _rich(ws, props))
+    assert status in (200, 201), answer
+    _wait_succeeded(emulator, path)
+    return dict(arm(emulator, "GET", path)[1])
+
+
+def _without(body: dict[str, Any], changed: list[str]) -> dict[str, Any]:
+    """The body with amlmon's fields and what the service rewrites on every write removed."""
+    body = json.loads(json.dumps(body))
+    body["properties"].pop("provisioningState", None)
+    body.pop("systemData", None)
+    for field in changed:
+        node = body
+        *parents, leaf = field.split(".")
+        for part in parents:
+            node = node.get(part) or {}
+        node.pop(leaf, None)
+    return body
+
+
+def test_a_rich_deployment_keeps_every_field_but_the_ones_changed(cli: Any, emulator: Any) -> None:
+    for compute, props in (("Managed", RICH_MANAGED), ("Kubernetes", RICH_KUBERNETES)):
+        ws = _workspace(emulator, compute)
+        before = _put_rich(emulator, ws, props)
+        assert before["properties"]["dataCollector"]["collections"]["model_inputs"]["dataId"].endswith(
+            "my-inputs/versions/2"
+        )
+        result = cli(
+            "diagnostics",
+            "enable",
+            "ep/blue",
+            "--model-data",
+            "--payloads",
+            "--rolling-rate",
+            "day",
+            *ws["args"],
+            "-o",
+            "json",
+        )
+        assert result.exit_code == 0, result.stderr
+        assert "hourly folders" in result.stderr, "a non-hourly rollingRate is warned about"
+        changes = result.json()["results"][0]["changes"]
+        changed = [c["field"] for c in changes]
+        # model_inputs was `enabled` (lower case): the same mode, not a change
+        assert f"{COLLECTOR}.collections.model_inputs.dataCollectionMode" not in changed
+        assert f"{COLLECTOR}.collections.model_inputs.dataId" not in changed, "own dataId kept"
+        assert f"{COLLECTOR}.collections.request.dataCollectionMode" in changed
+        assert f"{COLLECTOR}.rollingRate" in changed
+        after = dict(arm(emulator, "GET", deployment_path(ws, "ep", "blue"))[1])
+        assert after["properties"]["dataCollector"]["rollingRate"] == "Day"
+        new_collections = [f"{COLLECTOR}.collections.request", f"{COLLECTOR}.collections.response"]
+        skip = [*changed, *new_collections]
+        assert _without(after, skip) == _without(before, skip), compute
+        assert (
+            after["properties"]["dataCollector"]["collections"]["request"]["dataCollectionMode"] == "Enabled"
+        )
+
+
+def test_a_round_trip_at_a_version_without_the_collector_is_refused(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    before = _put_rich(emulator, ws, RICH_MANAGED)
+    # Stage a service whose 2024-04-01 model lacks dataCollector: it reads without it and would drop it.
+    assert emulator.admin("PUT", "/_emulator/settings", {"withoutDataCollector": ["2024-04-01"]})[0] == 200
+    seq = emulator.last_seq()
+    try:
+        refused = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+        dry = cli("diagnostics", "enable", "ep/blue", "--dry-run", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"withoutDataCollector": []})
+    assert refused.exit_code == 1, refused.stderr
+    reason = refused.json()["results"][0]["reason"]
+    assert "would not carry back properties.dataCollector" in reason and "nothing was written" in reason
+    assert dry.exit_code == 1, "--dry-run reports the same refusal"
+    assert _arm_writes(emulator, seq) == [], "nothing written"
+    assert arm(emulator, "GET", deployment_path(ws, "ep", "blue"))[1]["properties"] == before["properties"]
+
+    # Positive control: the same command when the version models every field.
+    done = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    assert done.exit_code == 0, done.stderr
+    after = dict(arm(emulator, "GET", deployment_path(ws, "ep", "blue"))[1])
+    assert after["properties"]["dataCollector"] == before["properties"]["dataCollector"]
+
+
+def test_dry_run_shows_every_field_change_and_writes_nothing(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    seq = emulator.last_seq()
+    dry = cli(
+        "diagnostics",
+        "enable",
+        "ep",
+        "--model-data",
+        "--endpoint-logs",
+        "--dry-run",
+        *ws["args"],
+        "-o",
+        "json",
+    )
+    assert dry.exit_code == 0, dry.stderr
+    doc = dry.json()
+    assert doc["dryRun"] is True and doc["summary"]["would-change"] == 2
+    by = {r["kind"]: r for r in doc["results"]}
+    fields = [c["field"] for c in by["Managed"]["changes"]]
+    assert fields == [
+        "properties.appInsightsEnabled",
+        f"{COLLECTOR}.collections.model_inputs.dataCollectionMode",
+        f"{COLLECTOR}.collections.model_inputs.dataId",
+        f"{COLLECTOR}.collections.model_outputs.dataCollectionMode",
+        f"{COLLECTOR}.collections.model_outputs.dataId",
+    ]
+    assert by["endpoint"]["changes"] == [
+        {
+            "field": "diagnosticSettings/amlmon-endpoint-logs",
+            "old": None,
+            "new": {"categories": CATEGORIES, "workspaceId": ws["logAnalyticsId"]},
+        }
+    ]
+    assert _arm_writes(emulator, seq) == [], "--dry-run writes nothing"
+    table = cli("diagnostics", "enable", "ep", "--model-data", "--dry-run", *ws["args"], "-o", "table")
+    assert "model_inputs.dataCollectionMode: - → Enabled" in table.stdout, table.stdout
+
+
+def test_endpoint_logs_never_touch_other_settings_and_respect_the_limit(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    base = f"{ws['id']}/onlineEndpoints/ep/providers/Microsoft.Insights/diagnosticSettings"
+    theirs = {
+        "properties": {
+            "workspaceId": ws["logAnalyticsId"],
+            "logs": [{"category": "AmlOnlineEndpointConsoleLog", "enabled": True}],
+        }
+    }
+    assert _arm_at(emulator, "PUT", f"{base}/ops-console", DIAG_API, theirs)[0] == 200
+    on = cli("diagnostics", "enable", "ep", "--endpoint-logs", "--no-app-insights", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    assert set(_diag_settings(emulator, ws)) == {"ops-console", "amlmon-endpoint-logs"}
+    off = cli(
+        "diagnostics", "disable", "ep", "--endpoint-logs", "--no-app-insights", *ws["args"], "-o", "json"
+    )
+    assert off.exit_code == 0, off.stderr
+    assert set(_diag_settings(emulator, ws)) == {"ops-console"}, "only amlmon's own setting is removed"
+
+    for index in range(4):
+        assert _arm_at(emulator, "PUT", f"{base}/ops-{index}", DIAG_API, theirs)[0] == 200
+    seq = emulator.last_seq()
+    full = cli(
+        "diagnostics", "enable", "ep", "--endpoint-logs", "--no-app-insights", *ws["args"], "-o", "json"
+    )
+    assert full.exit_code == 1, full.stderr
+    row = next(r for r in full.json()["results"] if r["kind"] == "endpoint")
+    assert "already has 5 diagnostic settings" in row["reason"]
+    assert _arm_writes(emulator, seq) == []
+
+
+def test_where_the_newer_version_is_not_offered_only_the_body_is_checked(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    settings = {"unsupportedApiVersions": ["2024-10-01-preview"]}
+    assert emulator.admin("PUT", "/_emulator/settings", settings)[0] == 200
+    try:
+        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"unsupportedApiVersions": []})
+    assert result.exit_code == 0, result.stderr
+    assert "2024-10-01-preview is not offered here" in result.stderr
+    assert result.json()["results"][0]["status"] == "changed"
+
+
+def test_bad_pipe_options_are_usage_errors(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    seq = emulator.last_seq()
+    alone = cli("diagnostics", "enable", "ep/blue", "--sampling-rate", "0.5", *ws["args"])
+    assert alone.exit_code == 2 and "error:" in alone.stderr and "hint: add --model-data" in alone.stderr
+    high = cli("diagnostics", "enable", "ep/blue", "--model-data", "--sampling-rate", "1.5", *ws["args"])
+    assert high.exit_code == 2 and "between 0 and 1" in high.stderr
+    weekly = cli("diagnostics", "enable", "ep/blue", "--model-data", "--rolling-rate", "weekly", *ws["args"])
+    assert weekly.exit_code == 2 and "minute, hour, day, month, year" in weekly.stderr
+    assert "Traceback" not in alone.stderr + high.stderr + weekly.stderr
+    assert _arm_writes(emulator, seq) == []
