@@ -160,6 +160,23 @@ def _azure_config_dir(env: Mapping[str, str], home: Path) -> Path:
     return Path(env["AZURE_CONFIG_DIR"]) if env.get("AZURE_CONFIG_DIR") else home / ".azure"
 
 
+def config_file_problem(exc: Exception) -> str:
+    """What is wrong with an INI file, in one line: configparser's own text spans several and repeats
+    the path (which the caller names)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno} comes before any [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(lineno) for lineno, _text in exc.errors[:3])
+        return (
+            f"line {lines} is not `name = value`"
+            if len(exc.errors) == 1
+            else f"lines {lines} are not `name = value`"
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _from_az_cli(env: Mapping[str, str], home: Path) -> _Source:
     config_dir = _azure_config_dir(env, home)
     group = (
@@ -179,7 +196,9 @@ def _from_az_cli(env: Mapping[str, str], home: Path) -> _Source:
             parser.read(config_path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise ConfigError(
-                f"{config_path} is malformed: {exc}", hint="fix it or run `az config unset defaults.group`"
+                f"{config_path} is malformed: {config_file_problem(exc)}",
+                hint="fix or move it (the Azure CLI writes it as INI: `[defaults]` then `group = my-rg`), or "
+                "pass -g/-w so it is not read",
             ) from None
         if parser.has_section("defaults"):
             label = f"az defaults ({config_path})"

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def traces(
-    targets: list[str] = typer.Argument(None, metavar="TARGET", help=TARGETS_HELP, show_default=False),
+    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
     since: str = typer.Option(
         "10m", "--since", help="Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
     ),

@@ -104,6 +104,105 @@ def test_usage_errors_exit_2_without_traceback(cli, args: list[str], needle: str
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "first", "help_of"),
+    [
+        (
+            ["workspace", "show", "--no-such-flag"],
+            "error: no such option: --no-such-flag",
+            "amlmon workspace show",
+        ),
+        (["no-such-command"], "error: no such command 'no-such-command'", "amlmon"),
+        (["services", "lis"], "error: no such command 'lis'. Did you mean 'list'?", "amlmon services"),
+        (["data", "pull", "churn"], "error: missing option '--out'", "amlmon data pull"),
+        (["traces", "--limit", "abc"], "error: invalid value for '--limit'", "amlmon traces"),
+    ],
+)
+def test_click_usage_errors_are_one_error_line_and_a_hint(
+    cli, args: list[str], first: str, help_of: str
+) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(first), result.stderr
+    assert lines[1] == f"hint: see `{help_of} --help`"
+    assert "Usage:" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("group = rg-without-section\n", "line 1 comes before any [section] header"),
+        ("[defaults]\ngroup = rg\nthis is not a setting\n", "line 3 is not `name = value`"),
+    ],
+)
+def test_a_malformed_az_config_is_one_error_line_and_a_hint(
+    cli, tmp_path: Path, content: str, problem: str
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "az").mkdir()
+    (tmp_path / "az" / "config").write_text(content)
+    env = {"HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "az")}
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = cli("workspace", "show", env=env)
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: {tmp_path / 'az' / 'config'} is malformed: {problem}"
+    assert len(lines) == 2 and lines[1].startswith("hint: fix or move it")
+
+
+def _command_paths() -> list[list[str]]:
+    from typer.main import get_command
+
+    from amlmon.cli.app import app
+
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return found
+
+
+def test_help_shows_what_a_value_is_not_its_python_type(cli) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    type_names = re.compile(r"<[a-z][a-z ]*>|(?:--[\w-]+|-\w) (?:TEXT|INTEGER|FLOAT)\b")
+    for path in _command_paths():
+        result = cli(*path, "--help")
+        assert result.exit_code == 0, (path, result.stderr)
+        options = result.stdout.split("Global options:")[0]
+        assert not type_names.findall(options.replace("--message TEXT", "")), (
+            path,
+            type_names.findall(options),
+        )
+    check = cli("check", "--help").stdout
+    for shown in ("--max-p95 DURATION", "--max-failure-rate RATE", "--min-requests N", "--since WHEN"):
+        assert shown in check
+    assert "--out PATH" in cli("data", "pull", "--help").stdout
+    assert cli("traces", "--help").stdout.startswith("Usage: amlmon traces [OPTIONS] [TARGET]...")
+
+
+def test_top_level_help_lists_the_global_options(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--help")
+    assert result.exit_code == 0
+    assert "Global options:" in result.stdout
+    for option in (
+        "--subscription ID",
+        "-g, --resource-group NAME",
+        "-o, --output",
+        "--query JMESPATH",
+        "--verbose",
+    ):
+        assert option in result.stdout
+
+
 def test_unresolved_workspace_lists_where_it_looked(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = {"HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "az")}
     old = os.getcwd()
