@@ -100,6 +100,8 @@ def _from_flags(subscription: str | None, resource_group: str | None, workspace:
                 "Microsoft.MachineLearningServices/workspaces/<name>",
             )
         label = "--workspace-name (resource ID)"
+        _agree_with_id("--subscription", subscription, match["sub"], workspace)
+        _agree_with_id("-g/--resource-group", resource_group, match["rg"], workspace)
         return _Source(
             Setting(subscription or match["sub"], "--subscription" if subscription else label),
             Setting(resource_group or match["rg"], "--resource-group" if resource_group else label),
@@ -110,6 +112,16 @@ def _from_flags(subscription: str | None, resource_group: str | None, workspace:
         Setting(resource_group, "--resource-group") if resource_group else NOT_SET,
         Setting(workspace, "--workspace-name") if workspace else NOT_SET,
     )
+
+
+def _agree_with_id(option: str, given: str | None, in_id: str, workspace_id: str) -> None:
+    """A flag beside a full workspace ID must name the same thing (Azure names compare case-insensitively);
+    one that differs is a conflict, not a silent choice of either."""
+    if given and given.lower() != in_id.lower():
+        raise ConfigError(
+            f"{option} {given!r} conflicts with -w {workspace_id!r}, which is in {in_id!r}",
+            hint=f"drop {option} (the resource ID names it), or give -w the workspace name only",
+        )
 
 
 def _from_env(env: Mapping[str, str], names: tuple[str, str, str]) -> _Source:

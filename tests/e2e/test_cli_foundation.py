@@ -263,6 +263,42 @@ def test_missing_workspace_is_not_found_exit_3(cli, emulator: Emulator) -> None:
     assert "nope" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_show_of_a_missing_workspace_still_says_where_each_value_came_from(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    result = cli(
+        "workspace", "show", "-g", ws["resourceGroup"], "-w", "nope", "-o", "json",
+        env={"AMLMON_SUBSCRIPTION": ws["subscription"]},
+    )  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    shown = result.json()
+    assert (shown["workspace"], shown["workspaceSource"]) == ("nope", "--workspace-name")
+    assert (shown["subscription"], shown["subscriptionSource"]) == (ws["subscription"], "AMLMON_SUBSCRIPTION")
+    assert shown["resourceGroupSource"] == "--resource-group"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: workspace 'nope' not found")
+    assert lines[1].startswith("hint: the values above say where each came from")
+    assert "workspace show" not in lines[1], "the hint does not send the user back to the command they ran"
+
+
+@pytest.mark.parametrize("flag", ["-g", "--subscription"])
+def test_a_flag_that_contradicts_a_full_workspace_id_is_a_conflict(
+    cli, emulator: Emulator, flag: str
+) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    before = emulator.last_seq()
+    other = "rg-other" if flag == "-g" else "11111111-1111-1111-1111-111111111111"
+    result = cli("workspace", "show", "-w", ws["workspaceId"], flag, other, "-o", "json")
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert (
+        len(lines) == 2 and f"{other!r} conflicts with -w" in lines[0] and lines[1].startswith("hint: drop ")
+    )
+    assert not [r for r in emulator.requests_since(before) if not r["path"].startswith("/_emulator")]
+    same = ws["resourceGroup"].upper() if flag == "-g" else ws["subscription"]
+    agreed = cli("workspace", "show", "-w", ws["workspaceId"], flag, same, "-o", "json")
+    assert agreed.exit_code == 0, agreed.stderr
+
+
 def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path) -> None:
     ws = create_workspace(emulator)
     result = subprocess.run(
