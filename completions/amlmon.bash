@@ -5,19 +5,32 @@ _amlmon() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${COMP_WORDS[i]}"
         if [[ $skip == 1 ]]; then skip=0; continue; fi
+        if _amlmon_takes_value "$path" "$word"; then skip=1; continue; fi
         case "$word" in
-            --auth|--bin|--cloud|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--output|--overlap|--path|--port|--query|--query-byte-limit|--query-row-limit|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-o|-w) skip=1 ;;
             -*) ;;
             *) if _amlmon_is_path "${path:+$path }$word"; then path="${path:+$path }$word"; fi ;;
         esac
     done
-    case "$prev" in
-        --auth) COMPREPLY=($(compgen -W "default cli env msi workload device browser" -- "$cur")); return ;;
-        --cloud) COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")); return ;;
-        --output) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        -o) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        --bin|--connection-string|--count|--data|--delay|--event-hub|--event-hub-rule|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--overlap|--path|--port|--query|--query-byte-limit|--query-row-limit|--rate|--resource-group|--retry-after|--rg|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-w) COMPREPLY=(); return ;;
-    esac
+    if [[ $skip == 1 ]]; then  # the word before is an option that takes a value: offer its values
+        case "$path|$prev" in
+            *"|--auth") COMPREPLY=($(compgen -W "default cli env msi workload device browser" -- "$cur")) ;;
+            *"|--cloud") COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")) ;;
+            *"|--output") COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")) ;;
+            *"|-o") COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")) ;;
+            "data extract|--format") COMPREPLY=($(compgen -W "parquet jsonl csv" -- "$cur")) ;;
+            "data pull|--format") COMPREPLY=($(compgen -W "parquet jsonl csv" -- "$cur")) ;;
+            "diagnostics disable|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "diagnostics enable|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "diagnostics status|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "emulator seed|--generation") COMPREPLY=($(compgen -W "1.5 1.4 mixed" -- "$cur")) ;;
+            "export enable|--tables") COMPREPLY=($(compgen -W "AppAvailabilityResults AppBrowserTimings AppDependencies AppEvents AppExceptions AppMetrics AppPageViews AppPerformanceCounters AppRequests AppSystemEvents AppTraces all" -- "$cur")) ;;
+            "services list|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "traces|--format") COMPREPLY=($(compgen -W "pretty short json jsonl raw" -- "$cur")) ;;
+            "traces|--severity") COMPREPLY=($(compgen -W "verbose info warning error critical" -- "$cur")) ;;
+            *) COMPREPLY=() ;;
+        esac
+        return
+    fi
     local words=""
     case "$path" in
         "") words="check data diagnostics emulator export query services stats traces workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
@@ -31,7 +44,7 @@ _amlmon() {
         "diagnostics status") words="--kind --name --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "emulator") words="faults seed settings start status stop --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults") words="add clear list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
-        "emulator faults add") words="--path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
+        "emulator faults add") words="status slow reset expire --path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults clear") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults list") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
         "emulator seed") words="--sub --rg --ws --services --hours --rate --generation --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
@@ -52,6 +65,12 @@ _amlmon() {
         "workspace show") words="--help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --debug --verbose --only-show-errors --no-color"; ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+_amlmon_takes_value() {
+    case "$1|$2" in
+        *"|--auth"|*"|--cloud"|*"|--output"|*"|--query"|*"|--resource-group"|*"|--subscription"|*"|--workspace-name"|*"|-g"|*"|-o"|*"|-w"|"check|--max-dependency-failure-rate"|"check|--max-exceptions"|"check|--max-failure-rate"|"check|--max-p50"|"check|--max-p95"|"check|--max-p99"|"check|--min-requests"|"check|--since"|"check|--until"|"data extract|--connection-string"|"data extract|--format"|"data extract|--out"|"data extract|--since"|"data extract|--until"|"data pull|--format"|"data pull|--out"|"data pull|--since"|"data pull|--until"|"diagnostics disable|--kind"|"diagnostics disable|--name"|"diagnostics disable|--timeout"|"diagnostics enable|--kind"|"diagnostics enable|--name"|"diagnostics enable|--timeout"|"diagnostics status|--kind"|"diagnostics status|--name"|"emulator faults add|--count"|"emulator faults add|--data"|"emulator faults add|--delay"|"emulator faults add|--method"|"emulator faults add|--path"|"emulator faults add|--rate"|"emulator faults add|--retry-after"|"emulator faults add|--status"|"emulator faults clear|--data"|"emulator faults list|--data"|"emulator seed|--data"|"emulator seed|--generation"|"emulator seed|--hours"|"emulator seed|--rate"|"emulator seed|--rg"|"emulator seed|--services"|"emulator seed|--sub"|"emulator seed|--ws"|"emulator settings|--data"|"emulator settings|--ingestion-delay"|"emulator settings|--jitter"|"emulator settings|--query-byte-limit"|"emulator settings|--query-row-limit"|"emulator start|--data"|"emulator start|--host"|"emulator start|--ingestion-delay"|"emulator start|--jitter"|"emulator start|--port"|"emulator status|--data"|"emulator stop|--data"|"export disable|--name"|"export enable|--event-hub"|"export enable|--event-hub-rule"|"export enable|--log-analytics"|"export enable|--name"|"export enable|--storage-account"|"export enable|--tables"|"query|--file"|"query|--from"|"query|--server-timeout"|"query|--since"|"query|--timespan"|"query|--to"|"query|-f"|"services list|--kind"|"services list|--name"|"stats|--bin"|"stats|--since"|"stats|--top"|"stats|--until"|"traces|--format"|"traces|--grep"|"traces|--interval"|"traces|--limit"|"traces|--message"|"traces|--overlap"|"traces|--severity"|"traces|--since"|"traces|--until") return 0 ;;
+    esac
+    return 1
 }
 _amlmon_is_path() {
     case "$1" in

@@ -89,6 +89,50 @@ def test_static_bash_completion_of_commands_options_and_values() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "offered"),
+    [
+        # -f is --follow (a flag) in traces, a FILE in query; --log-analytics a flag in query, an ID in export
+        ("amlmon traces -f --mod", ["--model-data"]),
+        ("amlmon -o json traces -f --fo", ["--follow", "--format"]),
+        ("amlmon query -f ", []),
+        ("amlmon query --log-analytics --si", ["--since"]),
+        ("amlmon export enable --log-analytics ", []),
+        ("amlmon traces churn --since 1h --mod", ["--model-data"]),
+    ],
+)
+def test_static_completion_knows_which_options_take_a_value_in_each_command(
+    line: str, offered: list[str]
+) -> None:
+    assert bash_complete(line) == offered
+
+
+@pytest.mark.parametrize(
+    ("line", "offered"),
+    [
+        ("amlmon traces --format j", ["json", "jsonl"]),
+        ("amlmon data pull --format p", ["parquet"]),
+        ("amlmon data extract --format ", ["parquet", "jsonl", "csv"]),
+        ("amlmon traces --severity e", ["error"]),
+        ("amlmon services list --kind ", ["ACI", "AKS", "Managed", "Kubernetes"]),
+        ("amlmon diagnostics enable --kind A", ["ACI", "AKS"]),
+        ("amlmon export enable --tables AppT", ["AppTraces"]),
+        ("amlmon emulator faults add s", ["status", "slow"]),
+        ("amlmon emulator seed --generation 1", ["1.5", "1.4"]),
+    ],
+)
+def test_static_completion_offers_the_values_of_enumerated_options(line: str, offered: list[str]) -> None:
+    assert bash_complete(line) == offered
+
+
+def test_fish_completion_skips_option_values_per_command() -> None:
+    script = (REPO_ROOT / "completions" / "amlmon.fish").read_text()
+    takes_value = script.split("function __amlmon_takes_value", 1)[1].split("end\n", 1)[0]
+    assert "'query|-f'" in takes_value and "'traces|-f'" not in takes_value
+    assert "'export enable|--log-analytics'" in takes_value and "'query|--log-analytics'" not in takes_value
+    assert "-l format -r -a 'pretty short json jsonl raw'" in script
+
+
+@pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["-o", "xml", "workspace", "show"], "xml"),
