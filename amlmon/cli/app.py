@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -105,6 +106,7 @@ def run(args: list[str] | None = None) -> int:
         silence_sdk_logging()
     ctx = AppContext(options)
     set_app_context(ctx)
+    started = time.perf_counter()
     try:
         return _invoke(rest)
     except AmlmonError as exc:
@@ -121,6 +123,7 @@ def run(args: list[str] | None = None) -> int:
         return _unexpected(exc, debug)
     finally:
         ctx.close()
+        ctx.note(f"command ran in {time.perf_counter() - started:.3f} seconds")  # like az --verbose
         set_app_context(None)
 
 

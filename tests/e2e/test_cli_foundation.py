@@ -358,6 +358,47 @@ def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path)
     assert ws["instrumentationKey"] not in result.stderr + result.stdout
 
 
+def test_debug_logs_each_request_once(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    for _ in range(2):  # a second run in the same process must not log twice either
+        result = cli("--debug", "workspace", "show", *workspace_flags(ws), "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        workspace_get = f"/workspaces/{ws['name']}?api-version="
+        requests = [
+            line for line in result.stderr.splitlines() if "Request URL:" in line and workspace_get in line
+        ]
+        assert len(requests) == 1, "\n".join(requests)
+        assert result.stderr.count("Response status:") == result.stderr.count("Request URL:")
+
+
+def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    args = ["query", "traces | take 1", *workspace_flags(ws), "-o", "json"]
+    quiet = cli(*args)
+    assert quiet.exit_code == 0 and quiet.stderr == "", "without --verbose: nothing on stderr"
+    emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"kind": "status", "status": 503, "retryAfter": 0, "path": "/query$", "count": 1},
+    )
+    try:
+        result = cli("--verbose", *args)
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("info: ") for line in lines), result.stderr
+    assert lines[0] == (
+        f"info: workspace {ws['name']} (--workspace-name), resource group {ws['resourceGroup']} "
+        f"(--resource-group), subscription {ws['subscription']} (--subscription), cloud local"
+    )
+    assert any(
+        line.startswith("info: queries go to the App Insights component /subscriptions/") for line in lines
+    )
+    assert any("/query answered 503, Retry-After 0s; the SDK retries it" in line for line in lines)
+    assert lines[-1].startswith("info: command ran in ") and lines[-1].endswith(" seconds")
+
+
 def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     ws = create_workspace(emulator)
     pattern = f"/workspaces/{ws['name']}$"
