@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -467,7 +467,7 @@ class DatasetOutput:
             )
         self.checkpoint = Checkpoint(params, {})
         self.flattened: dict[str, tuple[str, str, str]] = {}  # set by finish(flatten=True)
-        self.flatten_notes = FlattenNotes({}, [])  # what finish(flatten=True) could not flatten
+        self.flatten_notes = FlattenNotes()  # what finish(flatten=True) could not flatten
         self.discarded_rows = 0
         existing = self._load()
         if resume and existing is not None:
@@ -543,7 +543,7 @@ class DatasetOutput:
         second writes them as extra columns (both passes stream).
         """
         tmp = self.path.with_name(f".{self.path.name}.amlmon-tmp")
-        self.flatten_notes = FlattenNotes({}, [])
+        self.flatten_notes = FlattenNotes()
         spec = flatten_spec(self._part_rows(), self.flatten_notes) if flatten else {}
         self.flattened = spec
         writer = open_writer(tmp, self.fmt, {column: kind for column, (_f, _p, kind) in spec.items()})
@@ -638,28 +638,42 @@ def _kind(value: Any) -> str:
 
 
 @dataclass
+class _Records:
+    """How many records, and the first few by name: memory stays flat however many there are."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def add(self, label: str, keep: int = 5) -> None:
+        self.count += 1
+        if len(self.first) < keep:
+            self.first.append(label)
+
+    def __str__(self) -> str:
+        more = f" and {self.count - len(self.first)} more" if self.count > len(self.first) else ""
+        return ", ".join(self.first) + more
+
+
+@dataclass
 class FlattenNotes:
     """What --flatten left as JSON only, and which records, for the user to be told."""
 
-    varied: dict[str, list[str]]  # field → records whose shape differs from the field's first record
-    truncated: list[str]  # records App Insights cut: no flattened values
+    varied: dict[str, _Records] = field(default_factory=dict)  # field → records shaped unlike its first
+    truncated: _Records = field(default_factory=_Records)  # records App Insights cut: no flattened values
 
-    def lines(self, shown: int = 5) -> list[str]:
-        def some(records: list[str]) -> str:
-            more = f" and {len(records) - shown} more" if len(records) > shown else ""
-            return ", ".join(records[:shown]) + more
+    def lines(self) -> list[str]:
+        def have(n: int) -> str:
+            return "record has" if n == 1 else "records have"
 
         out = [
-            f"--flatten: {field_name} was not flattened in any record: {len(records)} "
-            f"{'record has' if len(records) == 1 else 'records have'} another shape than the first "
-            f"({some(records)})"
+            f"--flatten: {field_name} was not flattened in any record: {records.count} {have(records.count)} "
+            f"another shape than the first ({records})"
             for field_name, records in self.varied.items()
         ]
-        if self.truncated:
+        if self.truncated.count:
             out.append(
-                f"--flatten: {len(self.truncated)} truncated "
-                f"{'record has' if len(self.truncated) == 1 else 'records have'} no flattened values "
-                f"({some(self.truncated)})"
+                f"--flatten: {self.truncated.count} truncated {have(self.truncated.count)} no flattened "
+                f"values ({self.truncated})"
             )
         return out
 
@@ -684,7 +698,7 @@ def flatten_spec(
     for row in rows:
         if row.get("truncated"):
             if notes is not None:
-                notes.truncated.append(_record_label(row))
+                notes.truncated.add(_record_label(row))
             continue
         for field_name in ("input", "prediction"):
             value = row.get(field_name)
@@ -695,7 +709,7 @@ def flatten_spec(
             if field_name not in first_paths:
                 first_paths[field_name] = paths
             elif first_paths[field_name] != paths and notes is not None:
-                notes.varied.setdefault(field_name, []).append(_record_label(row))
+                notes.varied.setdefault(field_name, _Records()).add(_record_label(row))
             if shapes.get(field_name, []) is None:
                 continue
             if field_name not in shapes:
