@@ -80,7 +80,9 @@ class AppContext:
             after = response.headers.get("Retry-After")
             wait = f", Retry-After {after}s" if after else ""
             url = str(request.url).split("?", 1)[0]
-            self.note(f"{request.method} {url} answered {response.status_code}{wait}; the SDK retries it")
+            self.note(
+                f"{request.method} {url} answered {response.status_code}{wait}; retryable: the SDK asks again while attempts remain"
+            )
 
     # --- settings -------------------------------------------------------------------------
     @cached_property

@@ -395,7 +395,7 @@ def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, em
     assert any(
         line.startswith("info: queries go to the App Insights component /subscriptions/") for line in lines
     )
-    assert any("/query answered 503, Retry-After 0s; the SDK retries it" in line for line in lines)
+    assert any("/query answered 503, Retry-After 0s; retryable: the SDK asks again" in line for line in lines)
     assert lines[-1].startswith("info: command ran in ") and lines[-1].endswith(" seconds")
 
 
