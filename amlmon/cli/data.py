@@ -171,12 +171,12 @@ def _interrupted(destination: Any, by_user: bool) -> None:
         return
     destination.discard()
     if by_user:  # Ctrl-C before the first slice: say so, an error has its own line
-        state = "left as it was" if destination.path.exists() else "not created"
-        print(
-            f"note: interrupted before the first slice was saved: nothing was kept ({destination.path} "
-            f"{state})",
-            file=sys.stderr,
-        )
+        _say_nothing_kept(destination.path, "interrupted before the first slice was saved")
+
+
+def _say_nothing_kept(out: Path, when: str) -> None:
+    state = "left as it was" if out.exists() else "not created"
+    print(f"note: {when}: nothing was kept ({out} {state})", file=sys.stderr)
 
 
 def _report_flatten(destination: Any) -> None:
@@ -244,8 +244,10 @@ def extract(
     try:
         destination.write_part(destination.part_name(0), rows, {})
         written = destination.finish(flatten=flatten)
-    except BaseException:
-        destination.discard()
+    except BaseException as exc:
+        destination.discard()  # extract has no --resume: nothing half-made is kept
+        if isinstance(exc, KeyboardInterrupt):
+            _say_nothing_kept(out, "interrupted")
         raise
     _report(stats.truncated, stats.malformed)
     _report_flatten(destination)

@@ -340,6 +340,34 @@ def test_ctrl_c_before_the_first_slice_says_nothing_was_kept(
     assert not out.exists() and not parts.exists()
 
 
+def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from tests.azurite import _DEV_KEY, ACCOUNT
+    from tests.conftest import spawn_amlmon
+
+    with socket.socket() as probe:  # a port nothing listens on: the storage client retries, slowly
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={_DEV_KEY};BlobEndpoint={endpoint};"
+    )
+    out = tmp_path / "md.jsonl"
+    process = spawn_amlmon(
+        ["data", "extract", f"{endpoint}/insights-logs-apptraces", "--out", str(out)],
+        {"AZURE_STORAGE_CONNECTION_STRING": connection, "AMLMON_STORAGE_BACKOFF": "10"},
+    )
+    time.sleep(3)  # started, and waiting between retries (three 10 s waits ahead)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert f"note: interrupted: nothing was kept ({out} not created)" in stderr
+    assert list(tmp_path.iterdir()) == [], "no parts directory, no temp file"
+
+
 def test_extract_reads_export_files_outside_their_time_folders(cli: Any, tmp_path: Path) -> None:
     # PT1H.json files copied out of y=/m=/d=/h=/m= folders (e.g. downloaded one by one) used to give 0 rows.
     flat = tmp_path / "downloads"
