@@ -64,7 +64,7 @@ def fit_widths(natural: list[int], available: int) -> list[int]:
     return widths
 
 
-def _cut(text: str, width: int) -> str:
+def ellipsize(text: str, width: int) -> str:
     """`text` in at most `width` cells: cut with an ellipsis, never wrapped."""
     from rich.cells import cell_len, set_cell_size
 
@@ -116,9 +116,9 @@ def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: s
     table = Table(box=box.SIMPLE_HEAD, title=title, show_edge=False, pad_edge=False)
     for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
         style = "bold" if grid[2] and index == 0 else ""
-        table.add_column(_cut(header, width), style=style, no_wrap=True, overflow="ellipsis")
+        table.add_column(ellipsize(header, width), style=style, no_wrap=True, overflow="ellipsis")
     for row in rows:
-        table.add_row(*(_cut(cell, width) for cell, width in zip(row, widths, strict=True)))
+        table.add_row(*(ellipsize(cell, width) for cell, width in zip(row, widths, strict=True)))
     if terminal:
         console.print(table, crop=False)
         return
