@@ -203,7 +203,7 @@ def _check_query_style(style: str, follow: bool, query: str | None) -> None:
             "--query with --follow applies to each event as it arrives: it needs --format jsonl",
             "e.g. amlmon traces --follow --format jsonl --query message",
         )
-    if style not in WHOLE_RESULT_STYLES and style != "jsonl":
+    if style not in WHOLE_RESULT_STYLES and style not in ("jsonl", "none"):
         raise _usage(
             f"--query does not apply to --format {style}",
             "use -o json, yaml, table or tsv (query over the whole list) or jsonl (query per event)",

@@ -363,6 +363,11 @@ def test_query_where_it_cannot_apply_is_refused_not_ignored(
     assert result.stderr.startswith(f"error: {needle}") and "hint:" in result.stderr
 
 
+def test_query_with_output_none_prints_nothing(cli: Any, seeded: dict[str, Any]) -> None:
+    result = _traces(cli, seeded, "churn", "--since", "1h", "-o", "none", "--query", ERRORS)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
 def test_print_query_shows_escaped_kql_without_calling_azure(cli: Any) -> None:
     # Against the real cloud with no sign-in: any call to Azure would fail the command.
     result = cli(
