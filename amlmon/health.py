@@ -44,7 +44,7 @@ class GateError(AmlmonError):
 # ---------------------------------------------------------------------------------------------------
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _RATE = re.compile(rf"^\s*{_NUMBER}\s*(%?)\s*$")
-_LATENCY = re.compile(rf"^\s*{_NUMBER}\s*(ms|s|m)?\s*$", re.IGNORECASE)
+_LATENCY = re.compile(rf"^\s*{_NUMBER}\s*(ms|s|m)?\s*$", re.IGNORECASE)  # unit checked apart: a clear error
 _COUNT = re.compile(r"^\s*(\d+)\s*$")
 _LATENCY_UNITS_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -69,14 +69,21 @@ def parse_rate(text: str, *, option: str = "rate") -> float:
     return value
 
 
+LATENCY_FORMS = "500ms, 1.5s or 1m (units: ms, s, m)"
+
+
 def parse_latency(text: str, *, option: str = "latency") -> float:
-    """`500ms`, `1.5s`, `2s`, `1m` or bare milliseconds `500` → milliseconds."""
+    """`500ms`, `1.5s`, `2s` or `1m` → milliseconds. The unit is required: a bare `2` could mean 2 ms or
+    2 s, and a gate that silently reads one when the user meant the other passes what it should fail."""
     match = _LATENCY.match(text)
     if not match:
+        raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {option} {LATENCY_FORMS}")
+    if not match.group(2):
         raise UsageError(
-            f"{option} {text!r} is not a duration", hint=f"use milliseconds or seconds, e.g. {option} 500ms"
+            f"{option} {text!r} has no unit",
+            hint=f"add a unit, e.g. {option} {match.group(1)}ms or {option} {match.group(1)}s (units: ms, s, m)",
         )
-    value = float(match.group(1)) * _LATENCY_UNITS_MS[(match.group(2) or "ms").lower()]
+    value = float(match.group(1)) * _LATENCY_UNITS_MS[match.group(2).lower()]
     if not math.isfinite(value):
         raise UsageError(f"{option} {text!r} is too large", hint=f"e.g. {option} 500ms")
     return value

@@ -32,6 +32,7 @@ class ArmClient:
                 policies.ContentDecodePolicy(),
                 policies.RetryPolicy(),
                 auth,
+                policies.CustomHookPolicy(**kwargs),  # --verbose notes retried answers
                 policies.NetworkTraceLoggingPolicy(**kwargs),
                 ARMHttpLoggingPolicy(),
             ],

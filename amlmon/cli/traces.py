@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def traces(
-    targets: list[str] = typer.Argument(None, metavar="TARGET", help=TARGETS_HELP, show_default=False),
+    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
     since: str = typer.Option(
         "10m", "--since", help="Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
     ),
@@ -89,6 +89,7 @@ def traces(
 
     schema: Schema = "workspace" if log_analytics else "classic"
     style = _style(fmt, follow)
+    _check_query_style(style, follow, app_context().options.query)
     if follow:
         start = parse_instant(since, option="--since")
         end = parse_instant(until, option="--until") if until else None
@@ -188,6 +189,27 @@ def _style(fmt: str | None, follow: bool) -> str:
     return style
 
 
+# --query on the whole result: styles that print one document. jsonl applies it to each event.
+WHOLE_RESULT_STYLES = {"json": "json", "yaml": "yaml", "pretty": "table", "tsv": "tsv"}
+
+
+def _check_query_style(style: str, follow: bool, query: str | None) -> None:
+    """--query applies to the whole result (json, yaml, table, tsv) or to each event (jsonl); a style
+    it cannot apply to is refused rather than ignored."""
+    if not query:
+        return
+    if follow and style != "jsonl":
+        raise _usage(
+            "--query with --follow applies to each event as it arrives: it needs --format jsonl",
+            "e.g. amlmon traces --follow --format jsonl --query message",
+        )
+    if style not in WHOLE_RESULT_STYLES and style not in ("jsonl", "none"):
+        raise _usage(
+            f"--query does not apply to --format {style}",
+            "use -o json, yaml, table or tsv (query over the whole list) or jsonl (query per event)",
+        )
+
+
 def _color(style: str) -> bool:
     from amlmon.render.console import color_allowed
 
@@ -226,13 +248,22 @@ class TracePrinter:
     def __init__(self, style: str, stream: IO[str], *, color: bool, jmespath: str | None = None) -> None:
         self.style, self.stream, self.color, self.jmespath = style, stream, color, jmespath
         self.width = shutil.get_terminal_size((160, 24)).columns
-        self._buffer: list[dict[str, Any]] = []  # json / yaml: one document at the end
+        self._buffer: list[
+            dict[str, Any]
+        ] = []  # json / yaml, or a whole-result --query: one document at the end
         self._target_width = 0
+        self._events = 0  # with a per-event --query (jsonl): events seen, and those it gave a value for
+        self._answered = 0
+
+    @property
+    def _whole_result(self) -> bool:
+        """One document at the end: json and yaml always, table and tsv when --query applies to the list."""
+        return self.style in ("json", "yaml") or (bool(self.jmespath) and self.style in WHOLE_RESULT_STYLES)
 
     def print_batch(self, events: Sequence[TraceEvent]) -> None:
         if not events or self.style == "none":
             return
-        if self.style in ("json", "yaml"):
+        if self._whole_result:
             self._buffer.extend(event.to_dict() for event in events)
             return
         write = self.stream.write
@@ -249,10 +280,18 @@ class TracePrinter:
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.style in ("json", "yaml"):
+        if self._whole_result:
             from amlmon.render import emit
 
-            emit(self._buffer, output=self.style, query=self.jmespath, stream=self.stream)
+            output = WHOLE_RESULT_STYLES.get(self.style, self.style)
+            emit(
+                self._buffer, output=output, query=self.jmespath, stream=self.stream, no_color=not self.color
+            )
+        elif self.jmespath and self.style == "jsonl" and self._events and not self._answered:
+            warn(
+                f"--query {self.jmespath!r} gave nothing for any of {self._events} events: with jsonl it "
+                "applies to each event (e.g. --query message); -o json applies it to the list"
+            )
 
     # --- styles -----------------------------------------------------------------------------
     def _jsonl(self, events: Sequence[TraceEvent]) -> None:
@@ -260,7 +299,12 @@ class TracePrinter:
         if self.jmespath:
             from amlmon.render import apply_query
 
-            items = [apply_query(event.to_dict(), self.jmespath) for event in events]
+            # An event the expression selects nothing from prints no line (a filter such as
+            # `severity=='error' && message`), never a line of null.
+            answers = [apply_query(event.to_dict(), self.jmespath) for event in events]
+            items = [answer for answer in answers if answer is not None]
+            self._events += len(answers)
+            self._answered += len(items)
         else:
             items = [event.to_dict() for event in events]
         self.stream.write(

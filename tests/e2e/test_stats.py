@@ -151,6 +151,19 @@ def test_table_view_shows_each_target_side_by_side(cli: Any, seeded: dict[str, A
     assert any(ch in result.stdout for ch in "▁▂▃▄▅▆▇█")
 
 
+def test_a_narrow_terminal_cuts_cells_with_an_ellipsis_never_wraps(
+    emulator: Emulator, seeded: dict[str, Any]
+) -> None:
+    from tests.e2e.test_query import _on_a_terminal
+
+    wide = _on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=160)
+    narrow = _on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=44)
+    assert len(narrow.splitlines()) == len(wide.splitlines()), "one line per row, as wide as it is narrow"
+    assert all(len(line) <= 44 for line in narrow.splitlines()), narrow
+    assert "…" in narrow and "…" not in wide, "cut with an ellipsis only when it does not fit"
+    assert "requests" in narrow and "p50/p95/p99" in narrow, "the narrow metric column stays whole"
+
+
 def test_bins_follow_the_bin_option(cli: Any, seeded: dict[str, Any]) -> None:
     result = cli("stats", NEW, "--since", "2h", "--bin", "30m", *seeded["scope"], "-o", "json")
     assert result.exit_code == 0, result.stderr
