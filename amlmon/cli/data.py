@@ -67,6 +67,13 @@ def pull(
         help="Read AppTraces from the Log Analytics workspace instead of App Insights.",
     ),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
     print_query: bool = typer.Option(
         False, "--print-query", help="Print the KQL for the whole range and exit."
@@ -80,10 +87,10 @@ def pull(
     characters are kept with truncated=true and their raw text.
     """
     from amlmon import datasets, modeldata
-    from amlmon.targets import Schema, parse_targets
+    from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import time_range
 
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     start, end = time_range(since, until, default_since="7d")
     schema: Schema = "workspace" if log_analytics else "classic"
     if print_query:
@@ -92,6 +99,7 @@ def pull(
     file_format = datasets.format_for(out, fmt)
     params = {
         "targets": [str(t) for t in parsed],
+        "role": role,
         "since": since,
         "until": until,
         "schema": schema,

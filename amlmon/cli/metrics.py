@@ -61,13 +61,20 @@ def stats(
         5, "--top", min=1, max=100, help="How many dependency groups and exception types."
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
     from amlmon import health
-    from amlmon.targets import parse_targets
+    from amlmon.targets import parse_targets, with_role
 
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, bin_size)
     if print_query:
         _print_queries(parsed, window, log_analytics)
@@ -96,6 +103,13 @@ def check(
         None, "--max-dependency-failure-rate", help="e.g. 5% (no dependency calls passes)."
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
 ) -> None:
     """A CI gate: exit 0 when every threshold holds, 1 when one is breached, 6 when it cannot be evaluated.
@@ -105,7 +119,7 @@ def check(
     appended to $GITHUB_STEP_SUMMARY when set.
     """
     from amlmon import health
-    from amlmon.targets import parse_targets
+    from amlmon.targets import parse_targets, with_role
 
     thresholds = health.build_thresholds(
         max_failure_rate=max_failure_rate,
@@ -116,7 +130,7 @@ def check(
         min_requests=min_requests,
         max_dependency_failure_rate=max_dependency_failure_rate,
     )
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, None)
     if print_query:
         _print_queries(parsed, window, log_analytics)

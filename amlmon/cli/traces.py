@@ -75,6 +75,13 @@ def traces(
         "--log-analytics",
         help="Read AppTraces in the Log Analytics workspace instead of App Insights traces.",
     ),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:
     """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
@@ -84,7 +91,7 @@ def traces(
     until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
     """
     from amlmon import traces as domain
-    from amlmon.targets import Schema, parse_targets
+    from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import parse_duration, parse_instant, time_range
 
     schema: Schema = "workspace" if log_analytics else "classic"
@@ -102,7 +109,7 @@ def traces(
     spec = domain.TraceFilter(
         start=start,
         end=None if follow else end,
-        targets=tuple(parse_targets(targets or [])),
+        targets=tuple(with_role(parse_targets(targets or []), role)),
         message=_checked_text(message, "--message"),
         grep=domain.check_regex(grep),
         min_severity=domain.parse_severity(severity),

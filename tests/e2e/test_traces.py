@@ -99,7 +99,13 @@ def model_data_15(
 
 
 def model_data_14(
-    ikey: str, service: str, request_id: str, body: dict[str, Any], prediction: Any, at: dt.datetime
+    ikey: str,
+    service: str,
+    request_id: str,
+    body: dict[str, Any],
+    prediction: Any,
+    at: dt.datetime,
+    instance: str = "host-1",
 ) -> dict[str, Any]:
     """1.4.x: the same keys as separate properties with JSON values, role azmlinfsrv."""
     props = {
@@ -111,7 +117,7 @@ def model_data_14(
         "Input": json.dumps(body),
         "Prediction": json.dumps(prediction),
     }
-    return trace(ikey, "model_data_collection", at=at, role="azmlinfsrv", properties=props)
+    return trace(ikey, "model_data_collection", at=at, role="azmlinfsrv", properties=props, instance=instance)
 
 
 def jsonl(text: str) -> list[dict[str, Any]]:
@@ -146,35 +152,32 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
             role="churn",
             severity=3,
         ),
+        # 1.4.x: a print line names no service; its host served legacy's model data (below)
         trace(
             ikey,
             "legacy: warming up",
             at=t + dt.timedelta(seconds=5),
             role="azmlinfsrv",
             severity=2,
-            properties={"Service Name": "legacy"},
+            properties={"process": "MainProcess", "module": "print_log_hook", "level": "WARNING"},
+            instance="legacy-host",
         ),
-        trace(
-            ikey,
-            "blue: loaded model",
-            at=t + dt.timedelta(seconds=15),
-            role="credit",
-            properties={"Service Name": "credit", "Deployment Name": "blue"},
-        ),
-        trace(
-            ikey,
-            "green: loaded model",
-            at=t + dt.timedelta(seconds=16),
-            role="credit",
-            properties={"Service Name": "credit", "Deployment Name": "green"},
-        ),
+        # v2: the server's role is SERVICE_NAME, here the deployment's name
+        trace(ikey, "blue: loaded model", at=t + dt.timedelta(seconds=15), role="blue"),
+        trace(ikey, "green: loaded model", at=t + dt.timedelta(seconds=16), role="green"),
         trace(ikey, "multi\nline message", at=t + dt.timedelta(seconds=25), role="churn"),
         trace(ikey, "old news", at=t - dt.timedelta(hours=3), role="churn"),
         model_data_15(
             ikey, "churn", "req-15", {"data": [[1, 2, 3, 4]]}, [0.75], t + dt.timedelta(seconds=30)
         ),
         model_data_14(
-            ikey, "legacy", "req-14", {"data": [[5, 6, 7, 8]]}, [0.25], t + dt.timedelta(seconds=31)
+            ikey,
+            "legacy",
+            "req-14",
+            {"data": [[5, 6, 7, 8]]},
+            [0.25],
+            t + dt.timedelta(seconds=31),
+            instance="legacy-host",
         ),
     ]
     insert(emulator, ikey, envelopes)
@@ -210,9 +213,11 @@ def test_all_traces_of_the_window_oldest_first_without_model_data(
 def test_targets_map_to_role_service_name_and_deployment(
     cli: Any, seeded: dict[str, Any], schema: list[str]
 ) -> None:
+    # 1.4.x print line: through the host that served legacy's model data
     assert _messages(cli, seeded, "legacy", *schema) == ["legacy: warming up"]
+    # v2: the role name against the deployment (or endpoint) name
     assert _messages(cli, seeded, "credit/blue", *schema) == ["blue: loaded model"]
-    assert _messages(cli, seeded, "credit", *schema) == ["blue: loaded model", "green: loaded model"]
+    assert _messages(cli, seeded, "credit/green", *schema) == ["green: loaded model"]
     records = jsonl(
         _traces(cli, seeded, "credit/blue", "legacy", "--since", "1h", "--format", "jsonl", *schema).stdout
     )
@@ -334,7 +339,7 @@ def test_print_query_shows_escaped_kql_without_calling_azure(cli: Any) -> None:
     assert result.exit_code == 0, result.stderr
     assert 'message contains_cs "say \\"hi\\" \\\\ bye"' in result.stdout
     assert (
-        '(cloud_RoleName == "churn" or tostring(customDimensions["Service Name"]) == "churn")'
+        '(cloud_RoleName in ("churn") or tostring(customDimensions["Service Name"]) in ("churn")'
         in result.stdout
     )
 
