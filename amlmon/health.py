@@ -418,7 +418,7 @@ def requests_query(targets: Sequence[Target], window: Window, schema: Schema = "
     c = SCHEMAS[schema]
     latency = "p50 = percentile(ms, 50), p95 = percentile(ms, 95), p99 = percentile(ms, 99)"
     return (
-        f"let base = {_base(c.requests, c, targets, schema, window, "requests")}\n{_health_columns(c)};\n"
+        f"let base = {_base(c.requests, c, targets, schema, window, 'requests')}\n{_health_columns(c)};\n"
         "union\n"
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), {latency}, avgMs = avg(ms) by targetName | extend rowType = "total"),\n'
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), p95 = percentile(ms, 95) by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
@@ -431,7 +431,7 @@ def dependencies_query(
 ) -> str:
     c = SCHEMAS[schema]
     return (
-        f"let base = {_base(c.dependencies, c, targets, schema, window, "dependencies")}\n{_health_columns(c)}\n"
+        f"let base = {_base(c.dependencies, c, targets, schema, window, 'dependencies')}\n{_health_columns(c)}\n"
         f"| extend depType = tostring({c.dep_type}), depTarget = tostring({c.dep_target});\n"
         "union\n"
         ' (base | summarize callCount = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), p95 = percentile(ms, 95) by targetName | extend rowType = "total"),\n'
@@ -447,7 +447,7 @@ def exceptions_query(
     c = SCHEMAS[schema]
     details = c.ex_details
     return (
-        f"let base = {_base(c.exceptions, c, targets, schema, window, "exceptions")}\n"
+        f"let base = {_base(c.exceptions, c, targets, schema, window, 'exceptions')}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
         f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
         f"| extend _stack = iff(isnotempty(_raw), _raw, _sent), _type = tostring({c.ex_type}), "
