@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from amlmon.errors import UsageError
-from amlmon.telemetry import row_service, MODEL_DATA_MESSAGE, decode_model_data
+from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data, row_service
 
 # Arrow's default allocators keep freed memory for reuse: over a long pull, slice after slice, that took
 # the process ~60 MB past the 300 MB it should stay under. The system allocator hands memory back as

@@ -135,7 +135,9 @@ def hosts_of(names: Sequence[str], schema: Schema, *, others: bool = False) -> s
     c = _COLUMNS[schema]
     service = dimension(schema, "Service Name")
     who = f"{_generic(schema)} and " + (
-        f"isnotempty({service}) and not({service} in {_in(names)})" if others else f"{service} in {_in(names)}"
+        f"isnotempty({service}) and not({service} in {_in(names)})"
+        if others
+        else f"{service} in {_in(names)}"
     )
     model_data = f"{c['message']} == {kql.string(MODEL_DATA_MESSAGE)}"
     return (

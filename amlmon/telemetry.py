@@ -204,7 +204,9 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
 GENERIC_ROLE = "azmlinfsrv"  # the 1.4.x server's role name for every service
 
 
-def row_service(role: Any, properties: Mapping[str, Any], record: ModelDataRecord | None = None) -> str | None:
+def row_service(
+    role: Any, properties: Mapping[str, Any], record: ModelDataRecord | None = None
+) -> str | None:
     """The service a row names itself, from fields the real server sends: the `Service Name` custom
     dimension (requests, 1.4.x model data), the model-data literal's (1.5.x), else a role name that is
     not 1.4.x's shared `azmlinfsrv`. None: the row names no service (1.4.x print lines, exceptions)."""

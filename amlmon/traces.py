@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from amlmon import kql
 from amlmon.background import Background
 from amlmon.errors import AmlmonError, UsageError
-from amlmon.targets import GENERIC_ROLE, Schema, Target, telemetry_filter
+from amlmon.targets import Kind, Schema, Target, telemetry_filter
 from amlmon.telemetry import MODEL_DATA_MESSAGE, ModelDataRecord, decode_model_data, row_service
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def _base(spec: TraceFilter, schema: Schema) -> list[str]:
     if spec.end is not None:
         lines[-1] += f" and {c.time} < {kql.datetime(spec.end)}"
     if spec.targets:
-        kind = "modelData" if spec.model_data else "traces"
+        kind: Kind = "modelData" if spec.model_data else "traces"
         lines.append(f"| where {telemetry_filter(spec.targets, schema, kind)}")
     if spec.model_data:
         lines.append(f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}")
@@ -181,9 +181,7 @@ def _projection(schema: Schema, spec: TraceFilter) -> str:
     parts.append(f"properties = {c.properties}")
     if spec.targets and not spec.model_data:
         # A 1.4.x print line names no service: the target whose evidence matched it labels it.
-        cases = ", ".join(
-            f"{telemetry_filter([t], schema)}, {kql.string(str(t))}" for t in spec.targets
-        )
+        cases = ", ".join(f"{telemetry_filter([t], schema)}, {kql.string(str(t))}" for t in spec.targets)
         parts.append(f"{TARGET_COLUMN} = case({cases}, {kql.string('')})")
     return "| project " + ", ".join(parts)
 

@@ -131,6 +131,16 @@ def pull(
         if progress is not None:
             progress.stop()
     _report(result.truncated, 0)
+    if not result.rows:
+        from amlmon import evidence
+
+        wanted: list[Any] = [*parsed] or [None]
+        for target in wanted:
+            note = evidence.explain_empty(
+                app_context(), target, schema, (start, end), "modelData", "data pull"
+            )
+            if note:
+                warn(note)
     if not result.verified:
         warn(
             f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "

@@ -81,6 +81,7 @@ def stats(
         return
     result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
     output(result, table=_render_stats)
+    _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
 def check(
@@ -139,8 +140,30 @@ def check(
     verdict = health.evaluate(measured, thresholds)
     _write_step_summary(verdict)
     output(verdict, table=_render_check)
+    _explain_empty(parsed, window, measured, log_analytics, "check")
     if not verdict["passed"]:
         raise typer.Exit(health.EXIT_GATE_FAILED)
+
+
+def _explain_empty(
+    targets: list[Any], window: Any, stats: dict[str, Any], log_analytics: bool, command: str
+) -> None:
+    """One stderr line per target that had no requests and no exceptions: why, when amlmon can tell."""
+    from amlmon import evidence
+    from amlmon.cli.common import warn
+    from amlmon.targets import Schema
+
+    by_name = {entry["target"]: entry for entry in stats["targets"]}
+    for target in targets or [None]:
+        entry = by_name.get(str(target) if target else "*") or {}
+        if (entry.get("requests") or {}).get("count") or (entry.get("exceptions") or {}).get("count"):
+            continue
+        schema: Schema = "workspace" if log_analytics else "classic"
+        note = evidence.explain_empty(
+            app_context(), target, schema, (window.start, window.end), "requests", command
+        )
+        if note:
+            warn(note)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -124,12 +124,35 @@ def traces(
     if follow:
         return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)
     window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
+    printed = 0
     for batch in window.events:
+        printed += len(batch)
         printer.print_batch(batch)
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
+    _explain(ctx, spec, schema, printed)
     return 1 if window.partial else 0
+
+
+def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
+    """On stderr: why nothing was found, and 1.4.x print lines amlmon could not attribute."""
+    from amlmon import evidence
+    from amlmon.evidence import Section
+
+    assert spec.end is not None
+    timespan = (spec.start, spec.end)
+    section: Section = "modelData" if spec.model_data else "traces"
+    command = "traces --model-data" if spec.model_data else "traces"
+    notes = []
+    if not printed:
+        for target in spec.targets or (None,):
+            notes.append(evidence.explain_empty(ctx, target, schema, timespan, section, command))
+    if not spec.model_data:
+        notes += [evidence.attribution_note(ctx, target, schema, timespan) for target in spec.targets]
+    for note in notes:
+        if note:
+            warn(note)
 
 
 def _follow(

@@ -12,6 +12,7 @@ import ast
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,10 @@ _LITERAL_KEY = re.compile(r"'([A-Za-z][A-Za-z ]*)': ")
 
 
 def _find_reference() -> Path:
-    """../shared/reference/inference-server-telemetry beside the checkout (or one of its parents)."""
+    """../shared/reference/inference-server-telemetry beside the checkout (or one of its parents), or
+    where AMLMON_TELEMETRY_REFERENCE points."""
+    if os.environ.get("AMLMON_TELEMETRY_REFERENCE"):
+        return Path(os.environ["AMLMON_TELEMETRY_REFERENCE"])
     for base in REPO_ROOT.parents:
         candidate = base / "shared" / "reference" / "inference-server-telemetry"
         if candidate.is_dir():

@@ -139,5 +139,7 @@ def test_hostile_names_cannot_change_the_query(
 ) -> None:
     assume(name != other)
     _reset(traces)
-    traces.execute("insert into traces values ('mine', ?, 'h', '{}'), ('theirs', ?, 'h', '{}')", [name, other])
+    traces.execute(
+        "insert into traces values ('mine', ?, 'h', '{}'), ('theirs', ?, 'h', '{}')", [name, other]
+    )
     assert _matching(traces, [Target(name)]) == {"mine"}
