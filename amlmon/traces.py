@@ -179,9 +179,13 @@ def _projection(schema: Schema, spec: TraceFilter) -> str:
         for name, source in zip(PROJECTED, sources, strict=False)
     ]
     parts.append(f"properties = {c.properties}")
-    if spec.targets and not spec.model_data:
-        # A 1.4.x print line names no service: the target whose evidence matched it labels it.
-        cases = ", ".join(f"{telemetry_filter([t], schema)}, {kql.string(str(t))}" for t in spec.targets)
+    if spec.targets:
+        # A 1.4.x print line names no service, a v2 role is not the target's name: the target whose
+        # filter matched the row labels it.
+        kind: Kind = "modelData" if spec.model_data else "traces"
+        cases = ", ".join(
+            f"{telemetry_filter([t], schema, kind)}, {kql.string(str(t))}" for t in spec.targets
+        )
         parts.append(f"{TARGET_COLUMN} = case({cases}, {kql.string('')})")
     return "| project " + ", ".join(parts)
 
