@@ -147,3 +147,31 @@ def attribution_note(ctx: AppContext, target: Target, schema: Schema, timespan: 
         f"{' and '.join(parts)}: print lines of 1.4.x servers (role {GENERIC_ROLE}) name no service, "
         f"only their host, so amlmon does not show them for {target} (it never guesses)"
     )
+
+
+def known_targets(ctx: AppContext, targets: list[Target]) -> list[Target]:
+    """`targets` when each names a v1 service, v2 endpoint or deployment of the workspace; otherwise
+    not found (exit 3) with did-you-mean — the resolver `diagnostics` uses. None given: every service
+    and deployment of the workspace, then ALL (the whole workspace's telemetry, beside them)."""
+    from amlmon import diagnostics as diag
+    from amlmon.targets import ALL
+
+    ws = diag.Workspace(ctx)
+    try:
+        if not targets:
+            items = ws.inventory()
+            return [_target_of(item) for item in items if item.api in ("v1", "v2")] + [ALL]
+        need_v1 = any(t.deployment is None for t in targets)
+        inventory = ws.inventory(v1=need_v1, v2=True, endpoints={t.name.lower() for t in targets})
+    finally:
+        ws.close()
+    resolution = diag.resolve(targets, inventory, kinds=set(), name_glob=None)
+    if resolution.unknown:
+        raise diag.not_found_error(resolution.unknown)
+    return list(targets)
+
+
+def _target_of(item: Any) -> Target:
+    if item.api == "v2" and item.endpoint:
+        return Target(item.endpoint, item.target.partition("/")[2])
+    return Target(item.target)

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon import kql
 from amlmon.errors import AmlmonError, UsageError
+from amlmon.targets import ALL, Schema, Target, telemetry_filter
 from amlmon.targets import Kind as TableKind
-from amlmon.targets import Schema, Target, telemetry_filter
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
@@ -386,6 +386,8 @@ def _base(
         return f"{table}\n| where {time_filter}\n| extend targetName = {kql.string('*')}"
     parts = [
         f"({table} | where {time_filter} | where {telemetry_filter([t], schema, kind)} | extend targetName = {kql.string(str(t))})"
+        if t != ALL
+        else f"({table} | where {time_filter} | extend targetName = {kql.string(str(ALL))})"
         for t in targets
     ]
     return "union " + ", ".join(parts) if len(parts) > 1 else parts[0][1:-1]

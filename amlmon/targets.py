@@ -74,6 +74,10 @@ class Target:
         return (self.deployment, self.name) if self.deployment else (self.name,)
 
 
+# All telemetry of the workspace, whoever sent it (`stats`/`check` show it beside each target).
+ALL = Target("*")
+
+
 def parse_target(text: str) -> Target:
     """`svc`, `endpoint` or `endpoint/deployment`; anything else is a usage error."""
     parts = text.strip().split("/")
@@ -107,12 +111,12 @@ def with_role(targets: Sequence[Target], role: str | None) -> list[Target]:
     if role is None:
         return list(targets)
     kql.string(role)  # control characters are refused with a clear message
-    if len(targets) > 1:
+    if len(targets) != 1:
         raise UsageError(
-            "--role names the role of one target, not of several",
-            hint="run the command once per target, e.g. amlmon traces my-ep/blue --role my-role",
+            "--role names the role of one target" + (", not of several" if targets else ": give the target"),
+            hint="e.g. amlmon traces my-ep/blue --role my-role (one command per target)",
         )
-    target = targets[0] if targets else parse_target(role)
+    target = targets[0]
     return [Target(target.name, target.deployment, role)]
 
 

@@ -96,6 +96,10 @@ def pull(
     if print_query:
         print(modeldata.rows_query(parsed, schema, start, end))
         return
+    if parsed:
+        from amlmon.evidence import known_targets
+
+        known_targets(app_context(), parsed)  # a name that matches nothing is exit 3, not an empty file
     file_format = datasets.format_for(out, fmt)
     params = {
         "targets": [str(t) for t in parsed],

@@ -79,6 +79,9 @@ def stats(
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
+    from amlmon.evidence import known_targets
+
+    parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
     result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
     output(result, table=_render_stats)
     _explain_empty(parsed, window, result, log_analytics, "stats")
@@ -136,6 +139,9 @@ def check(
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
+    from amlmon.evidence import known_targets
+
+    parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: gate every target and `*`
     measured = health.collect_for_gate(app_context(), parsed, window, log_analytics=log_analytics)
     verdict = health.evaluate(measured, thresholds)
     _write_step_summary(verdict)
@@ -151,10 +157,12 @@ def _explain_empty(
     """One stderr line per target that had no requests and no exceptions: why, when amlmon can tell."""
     from amlmon import evidence
     from amlmon.cli.common import warn
-    from amlmon.targets import Schema
+    from amlmon.targets import ALL, Schema
 
     by_name = {entry["target"]: entry for entry in stats["targets"]}
-    for target in targets or [None]:
+    # Targets the user named, each; with none, the workspace as a whole (not every idle service).
+    wanted: list[Any] = [None] if not targets or ALL in targets else list(targets)
+    for target in wanted:
         entry = by_name.get(str(target) if target else "*") or {}
         if (entry.get("requests") or {}).get("count") or (entry.get("exceptions") or {}).get("count"):
             continue

@@ -120,6 +120,10 @@ def traces(
         _print_queries(spec, schema, follow, limit, look_back)
         return 0
     ctx = app_context()
+    if spec.targets:
+        from amlmon.evidence import known_targets
+
+        known_targets(ctx, list(spec.targets))  # a name that matches nothing is exit 3, not silence
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
     if follow:
         return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)

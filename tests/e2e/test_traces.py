@@ -139,7 +139,10 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
         emulator,
         "traces",
         services=[{"name": "churn", "computeType": "ACI"}, {"name": "legacy", "computeType": "AKS"}],
-        deployments=[{"endpoint": "credit", "name": "blue", "endpointComputeType": "Managed"}],
+        deployments=[
+            {"endpoint": "credit", "name": "blue", "endpointComputeType": "Managed"},
+            {"endpoint": "credit", "name": "green", "endpointComputeType": "Managed"},
+        ],
     )
     ikey, t = ws["ikey"], now() - dt.timedelta(minutes=30)
     envelopes = [
@@ -385,7 +388,7 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def hostile(emulator: Emulator) -> dict[str, Any]:
-    ws = new_workspace(emulator, "hostile")
+    ws = new_workspace(emulator, "hostile", services=[{"name": "churn", "computeType": "ACI"}])
     t = now() - dt.timedelta(minutes=5)
     messages = [f"<{value}>" for value in HOSTILE] + ["plain", "another plain one"]
     insert(
@@ -424,6 +427,9 @@ def test_any_target_text_is_refused_or_matched_literally(
             or "No such option" in result.stderr
             or "Usage" in result.stderr
         )
+        return
+    if value.strip().lower() != "churn":  # names are compared as Azure does, case-insensitively
+        assert result.exit_code == 3 and "no service, endpoint or deployment named" in result.stderr
         return
     assert result.exit_code == 0, result.stderr
     expected = hostile["messages"] if value.strip() == "churn" else []
