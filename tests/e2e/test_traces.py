@@ -480,7 +480,7 @@ def _naive_misses(records: list[dict[str, Any]], interval: float) -> int:
 def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
     cli: Any, emulator: Emulator
 ) -> None:
-    ws = new_workspace(emulator, "follow")
+    ws = new_workspace(emulator, "follow", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 10_000, spread=8.0, seed=5)
     until = iso(now() + dt.timedelta(seconds=11))
     result = cli(
@@ -544,7 +544,7 @@ def test_follow_with_the_emulators_ingestion_delay_and_jitter(cli: Any, emulator
 
 
 def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulator: Emulator) -> None:
-    ws = new_workspace(emulator, "faults")
+    ws = new_workspace(emulator, "faults", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 600, spread=5.0, seed=9)
     route = r"/query$"
     for fault in (
