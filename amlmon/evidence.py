@@ -9,6 +9,7 @@ check is best effort: a failure to explain never fails the command.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -168,7 +169,20 @@ def known_targets(ctx: AppContext, targets: list[Target]) -> list[Target]:
     resolution = diag.resolve(targets, inventory, kinds=set(), name_glob=None)
     if resolution.unknown:
         raise diag.not_found_error(resolution.unknown)
-    return list(targets)
+    return [_with_deployments(target, inventory) for target in targets]
+
+
+def _with_deployments(target: Target, inventory: list[Any]) -> Target:
+    """A bare endpoint name also matches the role names of its deployments (v2 servers label their
+    telemetry with an undocumented SERVICE_NAME; the deployment name is one amlmon tries)."""
+    if target.deployment is not None or target.role:
+        return target
+    names = tuple(
+        item.target.partition("/")[2]
+        for item in inventory
+        if item.api == "v2" and (item.endpoint or "").lower() == target.name.lower()
+    )
+    return dataclasses.replace(target, deployments=names) if names else target
 
 
 def _target_of(item: Any) -> Target:

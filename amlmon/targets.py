@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from amlmon import kql
@@ -63,6 +63,8 @@ class Target:
     name: str  # v1 service name or v2 endpoint name
     deployment: str | None = None  # v2 deployment name; None means the service or the whole endpoint
     role: str | None = None  # --role: the role name / Service Name its telemetry carries, when known
+    # A bare endpoint name: its deployments, as the workspace lists them (evidence.known_targets).
+    deployments: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.name}/{self.deployment}" if self.deployment else self.name
@@ -71,7 +73,7 @@ class Target:
         """The role names / `Service Name` values this target's telemetry may carry."""
         if self.role:
             return (self.role,)
-        return (self.deployment, self.name) if self.deployment else (self.name,)
+        return (self.deployment, self.name) if self.deployment else (*self.deployments, self.name)
 
 
 # All telemetry of the workspace, whoever sent it (`stats`/`check` show it beside each target).

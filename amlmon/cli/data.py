@@ -99,7 +99,8 @@ def pull(
     if parsed:
         from amlmon.evidence import known_targets
 
-        known_targets(app_context(), parsed)  # a name that matches nothing is exit 3, not an empty file
+        # A name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments.
+        parsed = known_targets(app_context(), parsed)
     file_format = datasets.format_for(out, fmt)
     params = {
         "targets": [str(t) for t in parsed],

@@ -121,9 +121,12 @@ def traces(
         return 0
     ctx = app_context()
     if spec.targets:
+        import dataclasses
+
         from amlmon.evidence import known_targets
 
-        known_targets(ctx, list(spec.targets))  # a name that matches nothing is exit 3, not silence
+        # A name that matches nothing is exit 3, not silence; an endpoint learns its deployments.
+        spec = dataclasses.replace(spec, targets=tuple(known_targets(ctx, list(spec.targets))))
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
     if follow:
         return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)

@@ -221,6 +221,8 @@ def test_targets_map_to_role_service_name_and_deployment(
     # v2: the role name against the deployment (or endpoint) name
     assert _messages(cli, seeded, "credit/blue", *schema) == ["blue: loaded model"]
     assert _messages(cli, seeded, "credit/green", *schema) == ["green: loaded model"]
+    # a bare endpoint: its own name and those of the deployments the workspace lists for it
+    assert _messages(cli, seeded, "credit", *schema) == ["blue: loaded model", "green: loaded model"]
     records = jsonl(
         _traces(cli, seeded, "credit/blue", "legacy", "--since", "1h", "--format", "jsonl", *schema).stdout
     )
