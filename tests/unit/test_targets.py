@@ -76,6 +76,9 @@ def test_filter_matches_both_generations_and_v2_names(traces: duckdb.DuckDBPyCon
     assert _matching(traces, [Target("svc")]) == {"v15", "v14 model data"}
     assert _matching(traces, [Target("ep", "blue")]) == {"blue"}
     assert _matching(traces, [Target("svc"), Target("ep", "green")]) == {"v15", "v14 model data", "green"}
+    # a bare endpoint the workspace lists with deployments: its name and theirs
+    assert _matching(traces, [Target("ep", deployments=("blue", "green"))]) == {"blue", "green"}
+    assert _matching(traces, [Target("ep")]) == set()
     # --role names an undocumented v2 role explicitly; nothing else (no invented Deployment Name) does
     assert _matching(traces, [Target("ep", "blue", role="pl-role")]) == {"platform"}
     assert with_role([Target("ep", "blue")], "pl-role") == [Target("ep", "blue", "pl-role")]
