@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from amlmon.errors import UsageError
-from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data
+from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data, row_service
 
 # Arrow's default allocators keep freed memory for reuse: over a long pull, slice after slice, that took
 # the process ~60 MB past the 300 MB it should stay under. The system allocator hands memory back as
@@ -151,12 +151,12 @@ def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
     """One dataset row from a model_data_collection trace's time, role name and properties."""
     props = _properties(properties)
     record = decode_model_data(props)
-    deployment = props.get("Deployment Name")
     return {
         "time": parse_time(time),
-        # 1.4.x labels every record with role "azmlinfsrv"; a truncated 1.5.x record has only its role.
-        "service": record.service or (str(role) if role and role != "azmlinfsrv" else None),
-        "deployment": None if deployment is None else str(deployment),
+        # telemetry.row_service: Service Name, else a role that is not 1.4.x's shared `azmlinfsrv`.
+        "service": row_service(role, props, record),
+        # No real server sends a deployment name (v2's SERVICE_NAME is the only label): kept empty.
+        "deployment": None,
         "request_id": record.request_id,
         "client_request_id": record.client_request_id,
         "container_id": record.container_id,

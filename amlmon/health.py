@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon import kql
 from amlmon.errors import AmlmonError, UsageError
-from amlmon.targets import Schema, Target, telemetry_filter
+from amlmon.targets import ALL, Schema, Target, telemetry_filter
+from amlmon.targets import Kind as TableKind
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
@@ -383,13 +384,17 @@ def default_bin(span: dt.timedelta, *, target_bins: int = 24) -> dt.timedelta:
     return _NICE_BINS[-1]
 
 
-def _base(table: str, c: Columns, targets: Sequence[Target], schema: Schema, window: Window) -> str:
+def _base(
+    table: str, c: Columns, targets: Sequence[Target], schema: Schema, window: Window, kind: TableKind
+) -> str:
     """Rows of `table` in the window for each target, labelled `targetName` (a row may belong to several)."""
     time_filter = f"{c.time} between ({kql.datetime(window.start)} .. {kql.datetime(window.end)})"
     if not targets:
         return f"{table}\n| where {time_filter}\n| extend targetName = {kql.string('*')}"
     parts = [
-        f"({table} | where {time_filter} | where {telemetry_filter([t], schema)} | extend targetName = {kql.string(str(t))})"
+        f"({table} | where {time_filter} | where {telemetry_filter([t], schema, kind)} | extend targetName = {kql.string(str(t))})"
+        if t != ALL
+        else f"({table} | where {time_filter} | extend targetName = {kql.string(str(ALL))})"
         for t in targets
     ]
     return "union " + ", ".join(parts) if len(parts) > 1 else parts[0][1:-1]
@@ -422,7 +427,7 @@ def requests_query(targets: Sequence[Target], window: Window, schema: Schema = "
     c = SCHEMAS[schema]
     latency = "p50 = percentile(ms, 50), p95 = percentile(ms, 95), p99 = percentile(ms, 99)"
     return (
-        f"let base = {_base(c.requests, c, targets, schema, window)}\n{_health_columns(c)};\n"
+        f"let base = {_base(c.requests, c, targets, schema, window, 'requests')}\n{_health_columns(c)};\n"
         "union\n"
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), {latency}, avgMs = avg(ms) by targetName | extend rowType = "total"),\n'
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), p95 = percentile(ms, 95) by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
@@ -435,7 +440,7 @@ def dependencies_query(
 ) -> str:
     c = SCHEMAS[schema]
     return (
-        f"let base = {_base(c.dependencies, c, targets, schema, window)}\n{_health_columns(c)}\n"
+        f"let base = {_base(c.dependencies, c, targets, schema, window, 'dependencies')}\n{_health_columns(c)}\n"
         f"| extend depType = tostring({c.dep_type}), depTarget = tostring({c.dep_target});\n"
         "union\n"
         ' (base | summarize callCount = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), p95 = percentile(ms, 95) by targetName | extend rowType = "total"),\n'
@@ -451,7 +456,7 @@ def exceptions_query(
     c = SCHEMAS[schema]
     details = c.ex_details
     return (
-        f"let base = {_base(c.exceptions, c, targets, schema, window)}\n"
+        f"let base = {_base(c.exceptions, c, targets, schema, window, 'exceptions')}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
         f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
         f"| extend _stack = iff(isnotempty(_raw), _raw, _sent), _type = tostring({c.ex_type}), "

@@ -62,7 +62,7 @@ def base_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, en
         f"{c.table}\n"
         f"| where {c.time} >= {kql.datetime(start)} and {c.time} < {kql.datetime(end)}\n"
         f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}\n"
-        f"| where {telemetry_filter(targets, schema)}"
+        f"| where {telemetry_filter(targets, schema, 'modelData')}"
     )
 
 

@@ -2,7 +2,7 @@
 # Install: copy to ~/.config/fish/completions/amlmon.fish
 function __amlmon_takes_value
     switch "$argv[1]|$argv[2]"
-        case '*|--auth' '*|--cloud' '*|--output' '*|--query' '*|--resource-group' '*|--subscription' '*|--workspace-name' '*|-g' '*|-o' '*|-w' 'check|--max-dependency-failure-rate' 'check|--max-exceptions' 'check|--max-failure-rate' 'check|--max-p50' 'check|--max-p95' 'check|--max-p99' 'check|--min-requests' 'check|--since' 'check|--until' 'data extract|--connection-string' 'data extract|--format' 'data extract|--out' 'data extract|--since' 'data extract|--until' 'data pull|--format' 'data pull|--out' 'data pull|--since' 'data pull|--until' 'diagnostics disable|--kind' 'diagnostics disable|--name' 'diagnostics disable|--timeout' 'diagnostics enable|--capture-header' 'diagnostics enable|--kind' 'diagnostics enable|--log-analytics-workspace' 'diagnostics enable|--name' 'diagnostics enable|--rolling-rate' 'diagnostics enable|--sampling-rate' 'diagnostics enable|--timeout' 'diagnostics status|--kind' 'diagnostics status|--name' 'doctor|--since' 'drift|--baseline' 'drift|--categorical' 'drift|--current' 'drift|--emit-monitor' 'drift|--features' 'drift|--report' 'drift|--threshold' 'emulator faults add|--count' 'emulator faults add|--data' 'emulator faults add|--delay' 'emulator faults add|--method' 'emulator faults add|--path' 'emulator faults add|--rate' 'emulator faults add|--retry-after' 'emulator faults add|--status' 'emulator faults clear|--data' 'emulator faults list|--data' 'emulator seed|--data' 'emulator seed|--generation' 'emulator seed|--hours' 'emulator seed|--rate' 'emulator seed|--rg' 'emulator seed|--services' 'emulator seed|--sub' 'emulator seed|--ws' 'emulator settings|--data' 'emulator settings|--ingestion-delay' 'emulator settings|--jitter' 'emulator settings|--query-byte-limit' 'emulator settings|--query-row-limit' 'emulator start|--data' 'emulator start|--host' 'emulator start|--ingestion-delay' 'emulator start|--jitter' 'emulator start|--port' 'emulator status|--data' 'emulator stop|--data' 'export disable|--name' 'export enable|--event-hub' 'export enable|--event-hub-rule' 'export enable|--log-analytics' 'export enable|--name' 'export enable|--storage-account' 'export enable|--tables' 'query|--file' 'query|--from' 'query|--server-timeout' 'query|--since' 'query|--timespan' 'query|--to' 'query|-f' 'services list|--kind' 'services list|--name' 'stats|--bin' 'stats|--since' 'stats|--top' 'stats|--until' 'traces|--format' 'traces|--grep' 'traces|--interval' 'traces|--limit' 'traces|--message' 'traces|--overlap' 'traces|--severity' 'traces|--since' 'traces|--until'
+        case '*|--auth' '*|--cloud' '*|--output' '*|--query' '*|--resource-group' '*|--subscription' '*|--workspace-name' '*|-g' '*|-o' '*|-w' 'check|--max-dependency-failure-rate' 'check|--max-exceptions' 'check|--max-failure-rate' 'check|--max-p50' 'check|--max-p95' 'check|--max-p99' 'check|--min-requests' 'check|--role' 'check|--since' 'check|--until' 'data extract|--connection-string' 'data extract|--format' 'data extract|--out' 'data extract|--since' 'data extract|--until' 'data pull|--format' 'data pull|--out' 'data pull|--role' 'data pull|--since' 'data pull|--until' 'diagnostics disable|--kind' 'diagnostics disable|--name' 'diagnostics disable|--timeout' 'diagnostics enable|--capture-header' 'diagnostics enable|--kind' 'diagnostics enable|--log-analytics-workspace' 'diagnostics enable|--name' 'diagnostics enable|--rolling-rate' 'diagnostics enable|--sampling-rate' 'diagnostics enable|--timeout' 'diagnostics status|--kind' 'diagnostics status|--name' 'doctor|--since' 'drift|--baseline' 'drift|--categorical' 'drift|--current' 'drift|--emit-monitor' 'drift|--features' 'drift|--report' 'drift|--threshold' 'emulator faults add|--count' 'emulator faults add|--data' 'emulator faults add|--delay' 'emulator faults add|--method' 'emulator faults add|--path' 'emulator faults add|--rate' 'emulator faults add|--retry-after' 'emulator faults add|--status' 'emulator faults clear|--data' 'emulator faults list|--data' 'emulator seed|--data' 'emulator seed|--generation' 'emulator seed|--hours' 'emulator seed|--rate' 'emulator seed|--rg' 'emulator seed|--services' 'emulator seed|--sub' 'emulator seed|--ws' 'emulator settings|--data' 'emulator settings|--ingestion-delay' 'emulator settings|--jitter' 'emulator settings|--query-byte-limit' 'emulator settings|--query-row-limit' 'emulator start|--data' 'emulator start|--host' 'emulator start|--ingestion-delay' 'emulator start|--jitter' 'emulator start|--port' 'emulator status|--data' 'emulator stop|--data' 'export disable|--name' 'export enable|--event-hub' 'export enable|--event-hub-rule' 'export enable|--log-analytics' 'export enable|--name' 'export enable|--storage-account' 'export enable|--tables' 'query|--file' 'query|--from' 'query|--server-timeout' 'query|--since' 'query|--timespan' 'query|--to' 'query|-f' 'services list|--kind' 'services list|--name' 'stats|--bin' 'stats|--role' 'stats|--since' 'stats|--top' 'stats|--until' 'traces|--format' 'traces|--grep' 'traces|--interval' 'traces|--limit' 'traces|--message' 'traces|--overlap' 'traces|--role' 'traces|--severity' 'traces|--since' 'traces|--until'
             return 0
     end
     return 1
@@ -72,6 +72,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-exceptions -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l min-requests -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-dependency-failure-rate -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l log-analytics
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l print-query
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l subscription -r
@@ -134,6 +135,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l until -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l format -r -a 'parquet jsonl csv'
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l log-analytics
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l flatten
+complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l resume
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l overwrite
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l print-query
@@ -626,6 +628,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l until -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l bin -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l top -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l log-analytics
+complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l print-query
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l subscription -r
@@ -656,6 +659,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l format -r -a 'pretty 
 complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l interval -r
 complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l overlap -r
 complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l log-analytics
+complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l print-query
 complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'traces'" -l subscription -r

@@ -71,6 +71,13 @@ def pull(
         help="Read AppTraces from the Log Analytics workspace instead of App Insights.",
     ),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     print_query: bool = typer.Option(
@@ -85,19 +92,25 @@ def pull(
     characters are kept with truncated=true and their raw text.
     """
     from amlmon import datasets, modeldata
-    from amlmon.targets import Schema, parse_targets
+    from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import time_range
 
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     start, end = time_range(since, until, default_since="7d")
     schema: Schema = "workspace" if log_analytics else "classic"
     if print_query:
         print(modeldata.rows_query(parsed, schema, start, end))
         return
     datasets.check_destination(out, overwrite=overwrite or resume)
+    if parsed:
+        from amlmon.evidence import known_targets
+
+        # A name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments.
+        parsed = known_targets(app_context(), parsed)
     file_format = datasets.format_for(out, fmt)
     params = {
         "targets": [str(t) for t in parsed],
+        "role": role,
         "since": since,
         "until": until,
         "schema": schema,
@@ -130,6 +143,16 @@ def pull(
             progress.stop()
     _report(result.truncated, 0)
     _report_flatten(destination)
+    if not result.rows:
+        from amlmon import evidence
+
+        wanted: list[Any] = [*parsed] or [None]
+        for target in wanted:
+            note = evidence.explain_empty(
+                app_context(), target, schema, (start, end), "modelData", "data pull"
+            )
+            if note:
+                warn(note)
     if not result.verified:
         warn(
             f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "

@@ -61,19 +61,30 @@ def stats(
         5, "--top", min=1, max=100, help="How many dependency groups and exception types."
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
     from amlmon import health
-    from amlmon.targets import parse_targets
+    from amlmon.targets import parse_targets, with_role
 
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, bin_size)
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
+    from amlmon.evidence import known_targets
+
+    parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
     result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
     output(result, table=_render_stats)
+    _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
 def check(
@@ -96,6 +107,13 @@ def check(
         None, "--max-dependency-failure-rate", help="e.g. 5% (no dependency calls passes)."
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
 ) -> None:
     """A CI gate: exit 0 when every threshold holds, 1 when one is breached, 6 when it cannot be evaluated.
@@ -105,7 +123,7 @@ def check(
     appended to $GITHUB_STEP_SUMMARY when set.
     """
     from amlmon import health
-    from amlmon.targets import parse_targets
+    from amlmon.targets import parse_targets, with_role
 
     thresholds = health.build_thresholds(
         max_failure_rate=max_failure_rate,
@@ -116,17 +134,44 @@ def check(
         min_requests=min_requests,
         max_dependency_failure_rate=max_dependency_failure_rate,
     )
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, None)
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
+    from amlmon.evidence import known_targets
+
+    parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: gate every target and `*`
     measured = health.collect_for_gate(app_context(), parsed, window, log_analytics=log_analytics)
     verdict = health.evaluate(measured, thresholds)
     _write_step_summary(verdict)
     output(verdict, table=_render_check)
+    _explain_empty(parsed, window, measured, log_analytics, "check")
     if not verdict["passed"]:
         raise typer.Exit(health.EXIT_GATE_FAILED)
+
+
+def _explain_empty(
+    targets: list[Any], window: Any, stats: dict[str, Any], log_analytics: bool, command: str
+) -> None:
+    """One stderr line per target that had no requests and no exceptions: why, when amlmon can tell."""
+    from amlmon import evidence
+    from amlmon.cli.common import warn
+    from amlmon.targets import ALL, Schema
+
+    by_name = {entry["target"]: entry for entry in stats["targets"]}
+    # Targets the user named, each; with none, the workspace as a whole (not every idle service).
+    wanted: list[Any] = [None] if not targets or ALL in targets else list(targets)
+    for target in wanted:
+        entry = by_name.get(str(target) if target else "*") or {}
+        if (entry.get("requests") or {}).get("count") or (entry.get("exceptions") or {}).get("count"):
+            continue
+        schema: Schema = "workspace" if log_analytics else "classic"
+        note = evidence.explain_empty(
+            app_context(), target, schema, (window.start, window.end), "requests", command
+        )
+        if note:
+            warn(note)
 
 
 # ------------------------------------------------------------------------------------------------

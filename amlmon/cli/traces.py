@@ -75,6 +75,13 @@ def traces(
         "--log-analytics",
         help="Read AppTraces in the Log Analytics workspace instead of App Insights traces.",
     ),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:
     """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
@@ -84,7 +91,7 @@ def traces(
     until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
     """
     from amlmon import traces as domain
-    from amlmon.targets import Schema, parse_targets
+    from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import parse_duration, parse_instant, time_range
 
     schema: Schema = "workspace" if log_analytics else "classic"
@@ -103,7 +110,7 @@ def traces(
     spec = domain.TraceFilter(
         start=start,
         end=None if follow else end,
-        targets=tuple(parse_targets(targets or [])),
+        targets=tuple(with_role(parse_targets(targets or []), role)),
         message=_checked_text(message, "--message"),
         grep=domain.check_regex(grep),
         min_severity=domain.parse_severity(severity),
@@ -114,16 +121,46 @@ def traces(
         _print_queries(spec, schema, follow, limit, look_back)
         return 0
     ctx = app_context()
+    if spec.targets:
+        import dataclasses
+
+        from amlmon.evidence import known_targets
+
+        # A name that matches nothing is exit 3, not silence; an endpoint learns its deployments.
+        spec = dataclasses.replace(spec, targets=tuple(known_targets(ctx, list(spec.targets))))
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
     if follow:
         return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)
     window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
+    printed = 0
     for batch in window.events:
+        printed += len(batch)
         printer.print_batch(batch)
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
+    _explain(ctx, spec, schema, printed)
     return 1 if window.partial else 0
+
+
+def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
+    """On stderr: why nothing was found, and 1.4.x print lines amlmon could not attribute."""
+    from amlmon import evidence
+    from amlmon.evidence import Section
+
+    assert spec.end is not None
+    timespan = (spec.start, spec.end)
+    section: Section = "modelData" if spec.model_data else "traces"
+    command = "traces --model-data" if spec.model_data else "traces"
+    notes = []
+    if not printed:
+        for target in spec.targets or (None,):
+            notes.append(evidence.explain_empty(ctx, target, schema, timespan, section, command))
+    if not spec.model_data:
+        notes += [evidence.attribution_note(ctx, target, schema, timespan) for target in spec.targets]
+    for note in notes:
+        if note:
+            warn(note)
 
 
 def _follow(

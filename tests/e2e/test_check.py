@@ -15,7 +15,8 @@ SVC = "gate-svc"  # a 1.5.x service: the truth is only in the custom dimensions
 
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
-    ws = emulator.create_workspace("check", services=[{"name": SVC, "computeType": "ACI"}])
+    services = [{"name": SVC, "computeType": "ACI"}, {"name": "silent-svc", "computeType": "ACI"}]
+    ws = emulator.create_workspace("check", services=services)
     body = emulator.seed(
         ws,
         [SVC],

@@ -16,7 +16,7 @@ NEW, OLD = "churn-new", "churn-old"  # 1.5.x layout (real values in properties) 
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
     """A workspace of its own with an hour of telemetry from a 1.5.x and a 1.4.x service."""
-    services = [{"name": NEW, "computeType": "ACI"}, {"name": OLD, "computeType": "AKS"}]
+    services = [{"name": n, "computeType": "ACI"} for n in (NEW, OLD, "nobody-here")]
     ws = emulator.create_workspace("stats", services=services)
     truth: dict[str, Any] = {}
     for name, generation, failure_rate, latency in ((NEW, "1.5", 0.08, 120), (OLD, "1.4", 0.03, 60)):
