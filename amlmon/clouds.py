@@ -121,8 +121,13 @@ def _custom_cloud(name: str) -> Cloud:
     parser = configparser.ConfigParser()
     try:
         parser.read(config_dir / "clouds.config")
-    except configparser.Error as exc:
-        raise ConfigError(f"{config_dir / 'clouds.config'} is malformed: {exc}") from None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        from amlmon.resolve import config_file_problem
+
+        raise ConfigError(
+            f"{config_dir / 'clouds.config'} is malformed: {config_file_problem(exc)}",
+            hint="fix or move it (`az cloud register` writes it), or choose a built-in --cloud",
+        ) from None
     if not parser.has_section(name):
         raise ConfigError(
             f"unknown cloud {name!r}",

@@ -63,6 +63,31 @@ class AppContext:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: Path = field(default_factory=Path.cwd)
     started: float = field(default_factory=time.monotonic)
+    _noted: set[str] = field(default_factory=set)  # --verbose lines already printed (note_once)
+
+    # --- --verbose ----------------------------------------------------------------------------
+    def note(self, message: str) -> None:
+        """One `info:` line on stderr with --verbose (like az's INFO lines), nothing otherwise."""
+        if self.options.verbose:
+            print(f"info: {message}", file=sys.stderr, flush=True)
+
+    def note_once(self, key: str, message: str) -> None:
+        """`note`, the first time for `key` (a route used by every poll of a follow is said once)."""
+        if key not in self._noted:
+            self._noted.add(key)
+            self.note(message)
+
+    def _note_retryable(self, pipeline_response: Any) -> None:
+        """With --verbose: an answer the SDK's retry policy will ask again (throttling, 5xx), as az shows."""
+        response = pipeline_response.http_response
+        if response.status_code in (408, 429, 500, 502, 503, 504):
+            request = response.request
+            after = response.headers.get("Retry-After")
+            wait = f", Retry-After {after}s" if after else ""
+            url = str(request.url).split("?", 1)[0]
+            self.note(
+                f"{request.method} {url} answered {response.status_code}{wait}; retryable: the SDK asks again while attempts remain"
+            )
 
     # --- settings -------------------------------------------------------------------------
     @cached_property
@@ -84,7 +109,14 @@ class AppContext:
     @property
     def workspace(self) -> WorkspaceRef:
         """The workspace, or a ConfigError listing every place that was looked at."""
-        return self.workspace_ref.require()
+        ref = self.workspace_ref.require()
+        self.note_once(
+            "workspace",
+            f"workspace {ref.workspace.value} ({ref.workspace.source}), resource group "
+            f"{ref.resource_group.value} ({ref.resource_group.source}), subscription "
+            f"{ref.subscription.value} ({ref.subscription.source}), cloud {self.cloud.name}",
+        )
+        return ref
 
     @property
     def subscription_id(self) -> str:
@@ -132,6 +164,8 @@ class AppContext:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self.options.debug:
             kwargs["logging_enable"] = True
+        if self.options.verbose:
+            kwargs["raw_response_hook"] = self._note_retryable
         return kwargs
 
     @cached_property

@@ -15,12 +15,12 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from amlmon.errors import UsageError
-from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data
+from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data, row_service
 
 # Arrow's default allocators keep freed memory for reuse: over a long pull, slice after slice, that took
 # the process ~60 MB past the 300 MB it should stay under. The system allocator hands memory back as
@@ -49,12 +49,7 @@ COLUMNS: dict[str, str] = {
 }
 
 
-def format_for(path: Path, explicit: str | None = None) -> str:
-    """The output format from --format or the file's extension."""
-    if explicit:
-        if explicit not in FORMATS:
-            raise UsageError(f"unknown format {explicit!r}", hint=f"use one of {', '.join(FORMATS)}")
-        return explicit
+def _format_of_suffix(path: Path) -> str | None:
     suffix = path.suffix.lower().lstrip(".")
     if suffix in ("parquet", "pq"):
         return "parquet"
@@ -62,10 +57,57 @@ def format_for(path: Path, explicit: str | None = None) -> str:
         return "jsonl"
     if suffix == "csv":
         return "csv"
+    return None
+
+
+def format_for(path: Path, explicit: str | None = None) -> str:
+    """The output format from --format or the file's extension; the two must agree when both name one
+    (a `x.jsonl` holding Parquet is a file every reader opens wrongly)."""
+    named = _format_of_suffix(path)
+    if explicit:
+        if explicit not in FORMATS:
+            raise UsageError(f"unknown format {explicit!r}", hint=f"use one of {', '.join(FORMATS)}")
+        if named is not None and named != explicit:
+            raise UsageError(
+                f"--format {explicit} does not match --out {str(path)!r} (a {named} file name)",
+                hint=f"drop --format (the extension decides) or name the file {path.stem}.{explicit}",
+            )
+        return explicit
+    if named is not None:
+        return named
     raise UsageError(
         f"cannot tell the format of {str(path)!r} from its extension",
         hint="name the file .parquet, .jsonl or .csv (or pass --format)",
     )
+
+
+def check_destination(path: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, an --out that would lose a file or cannot be written: a folder, a file
+    that exists (unless `overwrite`), a folder that is missing or not writable (probed by creating a
+    hidden file there: permission bits say nothing for root, nor for /proc)."""
+    if path.is_dir():
+        raise UsageError(
+            f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
+        )
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
+        )
+    if path.exists() and not overwrite:
+        raise UsageError(
+            f"--out {str(path)!r} already exists",
+            hint="pass --overwrite to replace it, or choose another --out",
+        )
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".amlmon-probe", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to {str(path.parent)!r}: {exc.strerror or exc}", hint="choose another --out"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,12 +155,12 @@ def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
     """One dataset row from a model_data_collection trace's time, role name and properties."""
     props = _properties(properties)
     record = decode_model_data(props)
-    deployment = props.get("Deployment Name")
     return {
         "time": parse_time(time),
-        # 1.4.x labels every record with role "azmlinfsrv"; a truncated 1.5.x record has only its role.
-        "service": record.service or (str(role) if role and role != "azmlinfsrv" else None),
-        "deployment": None if deployment is None else str(deployment),
+        # telemetry.row_service: Service Name, else a role that is not 1.4.x's shared `azmlinfsrv`.
+        "service": row_service(role, props, record),
+        # No real server sends a deployment name (v2's SERVICE_NAME is the only label): kept empty.
+        "deployment": None,
         "request_id": record.request_id,
         "client_request_id": record.client_request_id,
         "container_id": record.container_id,
@@ -358,6 +400,25 @@ def _row_from_text(raw: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _keep_json_text(row: dict[str, Any], text: Mapping[str, Any]) -> None:
+    """`row[NAME_json]` = the stored text of each JSON column (None when the column is empty)."""
+    for name, kind in COLUMNS.items():
+        if kind == "json":
+            row[f"{name}_json"] = text.get(name) or None
+
+
+def _parquet_rows_with_text(path: Path) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=BATCH_ROWS):
+        for item in batch.to_pylist():
+            _keep_json_text(item, dict(item))
+            for name, kind in COLUMNS.items():
+                if kind == "json" and item[name] is not None:
+                    item[name] = _maybe_json(item[name])
+            yield item
+
+
 def _copy_rows(source: Path, fmt: str, writer: RowWriter) -> None:
     """Append a finished part file's rows to `writer` without holding them all."""
     if fmt == "parquet":
@@ -410,6 +471,7 @@ class DatasetOutput:
             )
         self.checkpoint = Checkpoint(params, {})
         self.flattened: dict[str, tuple[str, str, str]] = {}  # set by finish(flatten=True)
+        self.flatten_notes = FlattenNotes()  # what finish(flatten=True) could not flatten
         self.discarded_rows = 0
         existing = self._load()
         if resume and existing is not None:
@@ -469,17 +531,20 @@ class DatasetOutput:
         return written
 
     def _part_rows(self) -> Iterator[dict[str, Any]]:
-        """The parts' rows back in writer input form (time as datetime, JSON decoded)."""
+        """The parts' rows back in writer input form (time as datetime, JSON decoded). Text formats keep
+        each JSON column's text as `NAME_json` too, so a flattened file writes the very text an unflattened
+        one does (decoding and encoding again would respace it and could rewrite its numbers)."""
         for name in sorted(self.checkpoint.parts):
             path = self.parts_dir / name
             if self.fmt == "csv":
                 with open(path, encoding="utf-8", newline="") as handle:
-                    rows: Iterator[dict[str, Any]] = (
-                        _row_from_text(raw) for raw in csv.DictReader(handle, fieldnames=list(COLUMNS))
-                    )
-                    for row in rows:
+                    for raw in csv.DictReader(handle, fieldnames=list(COLUMNS)):
+                        row = _row_from_text(raw)
+                        _keep_json_text(row, raw)
                         row["time"] = parse_time(row["time"])
                         yield row
+            elif self.fmt == "parquet":
+                yield from _parquet_rows_with_text(path)
             else:
                 for row in read_rows(path, self.fmt):
                     row["time"] = parse_time(row["time"])
@@ -492,7 +557,8 @@ class DatasetOutput:
         second writes them as extra columns (both passes stream).
         """
         tmp = self.path.with_name(f".{self.path.name}.amlmon-tmp")
-        spec = flatten_spec(self._part_rows()) if flatten else {}
+        self.flatten_notes = FlattenNotes()
+        spec = flatten_spec(self._part_rows(), self.flatten_notes) if flatten else {}
         self.flattened = spec
         writer = open_writer(tmp, self.fmt, {column: kind for column, (_f, _p, kind) in spec.items()})
 
@@ -585,22 +651,81 @@ def _kind(value: Any) -> str:
     return "string"
 
 
-def flatten_spec(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str, str]]:
+@dataclass
+class _Records:
+    """How many records, and the first few by name: memory stays flat however many there are."""
+
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def add(self, label: str, keep: int = 5) -> None:
+        self.count += 1
+        if len(self.first) < keep:
+            self.first.append(label)
+
+    def __str__(self) -> str:
+        more = f" and {self.count - len(self.first)} more" if self.count > len(self.first) else ""
+        return ", ".join(self.first) + more
+
+
+@dataclass
+class FlattenNotes:
+    """What --flatten left as JSON only, and which records, for the user to be told."""
+
+    varied: dict[str, _Records] = field(default_factory=dict)  # field → records shaped unlike its first
+    truncated: _Records = field(default_factory=_Records)  # records App Insights cut: no flattened values
+
+    def lines(self) -> list[str]:
+        def have(n: int) -> str:
+            return "record has" if n == 1 else "records have"
+
+        out = [
+            f"--flatten: {field_name} was not flattened in any record: {records.count} {have(records.count)} "
+            f"another shape than the first ({records})"
+            for field_name, records in self.varied.items()
+        ]
+        if self.truncated.count:
+            out.append(
+                f"--flatten: {self.truncated.count} truncated {have(self.truncated.count)} no flattened "
+                f"values ({self.truncated})"
+            )
+        return out
+
+
+def _record_label(row: Mapping[str, Any]) -> str:
+    when = row.get("time")
+    text = when if isinstance(when, str) else format_time(when)
+    return f"request {row['request_id']}" if row.get("request_id") else f"record at {text}"
+
+
+def flatten_spec(
+    rows: Iterable[Mapping[str, Any]], notes: FlattenNotes | None = None
+) -> dict[str, tuple[str, str, str]]:
     """Columns for fields whose every whole record has the same leaf paths: name → (field, path, kind).
 
-    Truncated and empty records do not vote; a field whose shape varies is not flattened.
+    Truncated and empty records do not vote; a field whose shape varies is not flattened (`notes`, when
+    given, collects the records that made it vary and the truncated ones).
     """
     shapes: dict[str, list[str] | None] = {}
+    first_paths: dict[str, list[str] | None] = {}
     kinds: dict[str, dict[str, set[str]]] = {"input": {}, "prediction": {}}
     for row in rows:
         if row.get("truncated"):
+            if notes is not None:
+                notes.truncated.add(_record_label(row))
             continue
         for field_name in ("input", "prediction"):
             value = row.get(field_name)
-            if value is None or shapes.get(field_name, []) is None:
+            if value is None:
                 continue
             leaves = leaf_paths(value, field_name) if isinstance(value, dict | list) else None
             paths = list(leaves) if leaves else None
+            if field_name not in first_paths:
+                first_paths[field_name] = paths
+            elif first_paths[field_name] != paths and notes is not None:
+                notes.varied.setdefault(field_name, _Records()).add(_record_label(row))
+            if shapes.get(field_name, []) is None:
+                continue
             if field_name not in shapes:
                 shapes[field_name] = paths
             elif shapes[field_name] != paths:

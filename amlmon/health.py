@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon import kql
 from amlmon.errors import AmlmonError, UsageError
-from amlmon.targets import Schema, Target, telemetry_filter
+from amlmon.targets import ALL, Schema, Target, telemetry_filter
+from amlmon.targets import Kind as TableKind
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
@@ -44,7 +45,7 @@ class GateError(AmlmonError):
 # ---------------------------------------------------------------------------------------------------
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _RATE = re.compile(rf"^\s*{_NUMBER}\s*(%?)\s*$")
-_LATENCY = re.compile(rf"^\s*{_NUMBER}\s*(ms|s|m)?\s*$", re.IGNORECASE)
+_LATENCY = re.compile(rf"^\s*{_NUMBER}\s*(ms|s|m)?\s*$", re.IGNORECASE)  # unit checked apart: a clear error
 _COUNT = re.compile(r"^\s*(\d+)\s*$")
 _LATENCY_UNITS_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -69,14 +70,21 @@ def parse_rate(text: str, *, option: str = "rate") -> float:
     return value
 
 
+LATENCY_FORMS = "500ms, 1.5s or 1m (units: ms, s, m)"
+
+
 def parse_latency(text: str, *, option: str = "latency") -> float:
-    """`500ms`, `1.5s`, `2s`, `1m` or bare milliseconds `500` → milliseconds."""
+    """`500ms`, `1.5s`, `2s` or `1m` → milliseconds. The unit is required: a bare `2` could mean 2 ms or
+    2 s, and a gate that silently reads one when the user meant the other passes what it should fail."""
     match = _LATENCY.match(text)
     if not match:
+        raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {option} {LATENCY_FORMS}")
+    if not match.group(2):
         raise UsageError(
-            f"{option} {text!r} is not a duration", hint=f"use milliseconds or seconds, e.g. {option} 500ms"
+            f"{option} {text!r} has no unit",
+            hint=f"add a unit, e.g. {option} {match.group(1)}ms or {option} {match.group(1)}s (units: ms, s, m)",
         )
-    value = float(match.group(1)) * _LATENCY_UNITS_MS[(match.group(2) or "ms").lower()]
+    value = float(match.group(1)) * _LATENCY_UNITS_MS[match.group(2).lower()]
     if not math.isfinite(value):
         raise UsageError(f"{option} {text!r} is too large", hint=f"e.g. {option} 500ms")
     return value
@@ -376,13 +384,17 @@ def default_bin(span: dt.timedelta, *, target_bins: int = 24) -> dt.timedelta:
     return _NICE_BINS[-1]
 
 
-def _base(table: str, c: Columns, targets: Sequence[Target], schema: Schema, window: Window) -> str:
+def _base(
+    table: str, c: Columns, targets: Sequence[Target], schema: Schema, window: Window, kind: TableKind
+) -> str:
     """Rows of `table` in the window for each target, labelled `targetName` (a row may belong to several)."""
     time_filter = f"{c.time} between ({kql.datetime(window.start)} .. {kql.datetime(window.end)})"
     if not targets:
         return f"{table}\n| where {time_filter}\n| extend targetName = {kql.string('*')}"
     parts = [
-        f"({table} | where {time_filter} | where {telemetry_filter([t], schema)} | extend targetName = {kql.string(str(t))})"
+        f"({table} | where {time_filter} | where {telemetry_filter([t], schema, kind)} | extend targetName = {kql.string(str(t))})"
+        if t != ALL
+        else f"({table} | where {time_filter} | extend targetName = {kql.string(str(ALL))})"
         for t in targets
     ]
     return "union " + ", ".join(parts) if len(parts) > 1 else parts[0][1:-1]
@@ -415,7 +427,7 @@ def requests_query(targets: Sequence[Target], window: Window, schema: Schema = "
     c = SCHEMAS[schema]
     latency = "p50 = percentile(ms, 50), p95 = percentile(ms, 95), p99 = percentile(ms, 99)"
     return (
-        f"let base = {_base(c.requests, c, targets, schema, window)}\n{_health_columns(c)};\n"
+        f"let base = {_base(c.requests, c, targets, schema, window, 'requests')}\n{_health_columns(c)};\n"
         "union\n"
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), {latency}, avgMs = avg(ms) by targetName | extend rowType = "total"),\n'
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), p95 = percentile(ms, 95) by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
@@ -428,7 +440,7 @@ def dependencies_query(
 ) -> str:
     c = SCHEMAS[schema]
     return (
-        f"let base = {_base(c.dependencies, c, targets, schema, window)}\n{_health_columns(c)}\n"
+        f"let base = {_base(c.dependencies, c, targets, schema, window, 'dependencies')}\n{_health_columns(c)}\n"
         f"| extend depType = tostring({c.dep_type}), depTarget = tostring({c.dep_target});\n"
         "union\n"
         ' (base | summarize callCount = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), p95 = percentile(ms, 95) by targetName | extend rowType = "total"),\n'
@@ -444,7 +456,7 @@ def exceptions_query(
     c = SCHEMAS[schema]
     details = c.ex_details
     return (
-        f"let base = {_base(c.exceptions, c, targets, schema, window)}\n"
+        f"let base = {_base(c.exceptions, c, targets, schema, window, 'exceptions')}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
         f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
         f"| extend _stack = iff(isnotempty(_raw), _raw, _sent), _type = tostring({c.ex_type}), "

@@ -62,7 +62,7 @@ def base_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, en
         f"{c.table}\n"
         f"| where {c.time} >= {kql.datetime(start)} and {c.time} < {kql.datetime(end)}\n"
         f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}\n"
-        f"| where {telemetry_filter(targets, schema)}"
+        f"| where {telemetry_filter(targets, schema, 'modelData')}"
     )
 
 
@@ -392,15 +392,30 @@ def rows_from_lines(
         yield row
 
 
-def local_blobs(folder: Any) -> list[tuple[dt.datetime, Any]]:
-    """Export files under a local folder, by folder time then path."""
+_EXPORT_FILE = _re.compile(r"(?:^|/)(?:PT1H|PT05M(?:_\d+)?)\.json$", _re.IGNORECASE)
+
+
+def is_export_file(name: str) -> bool:
+    """A PT1H.json / PT05M.json blob or file, inside its time folders or not."""
+    return bool(_EXPORT_FILE.search(name.replace("\\", "/")))
+
+
+def local_blobs(folder: Any) -> tuple[list[tuple[dt.datetime | None, Any]], list[Any]]:
+    """Export files under a local folder, by folder time then path; and the other .json files (not read).
+
+    A PT1H.json / PT05M.json copied out of its y=/m=/d=/h=/m= folders is still read: its folder time is
+    None (no pruning by folder; its records are still filtered by their own time).
+    """
     from pathlib import Path
 
-    found = []
+    found: list[tuple[dt.datetime | None, Any]] = []
+    others = []
     for path in Path(folder).rglob("*"):
         if path.is_file() and path.suffix.lower() == ".json":
             relative = path.relative_to(folder).as_posix()
-            hour = blob_hour(relative)
-            if hour is not None:  # other categories' files hold no model data; their records are skipped
-                found.append((hour, path))
-    return sorted(found, key=lambda item: (item[0], str(item[1])))
+            if is_export_file(relative):
+                found.append((blob_hour(relative), path))
+            else:
+                others.append(path)
+    first = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return sorted(found, key=lambda item: (item[0] or first, str(item[1]))), sorted(others)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+"),
@@ -41,15 +42,39 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _DebugHandler(logging.StreamHandler):
+    """--debug's handler: writes to the sys.stderr of the moment (so a captured stderr gets it), and is
+    told apart from a user's handlers when replaced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def enable_debug_logging() -> None:
     """HTTP-level logging of the Azure SDK to stderr, secrets redacted."""
-    handler = logging.StreamHandler()
+    handler = _DebugHandler()
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     for name in ("azure", "amlmon"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG)
+        for old in [h for h in logger.handlers if isinstance(h, _DebugHandler)]:  # a second run in-process
+            logger.removeHandler(old)
         logger.addHandler(handler)
+    # Each request once: the network trace (logging_enable, with bodies) already logs it; azure-core's
+    # HttpLoggingPolicy would log the same request and response again, headers only.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    logging.getLogger("azure.mgmt.core.policies").setLevel(logging.WARNING)
 
 
 def silence_sdk_logging() -> None:

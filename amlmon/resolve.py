@@ -114,6 +114,8 @@ def _from_flags(subscription: str | None, resource_group: str | None, workspace:
                 "Microsoft.MachineLearningServices/workspaces/<name>",
             )
         label = "--workspace-name (resource ID)"
+        _agree_with_id("--subscription", subscription, match["sub"], workspace)
+        _agree_with_id("-g/--resource-group", resource_group, match["rg"], workspace)
         return _Source(
             Setting(subscription or match["sub"], "--subscription" if subscription else label),
             Setting(resource_group or match["rg"], "--resource-group" if resource_group else label),
@@ -124,6 +126,16 @@ def _from_flags(subscription: str | None, resource_group: str | None, workspace:
         Setting(resource_group, "--resource-group") if resource_group else NOT_SET,
         Setting(workspace, "--workspace-name") if workspace else NOT_SET,
     )
+
+
+def _agree_with_id(option: str, given: str | None, in_id: str, workspace_id: str) -> None:
+    """A flag beside a full workspace ID must name the same thing (Azure names compare case-insensitively);
+    one that differs is a conflict, not a silent choice of either."""
+    if given and given.lower() != in_id.lower():
+        raise ConfigError(
+            f"{option} {given!r} conflicts with -w {workspace_id!r}, which is in {in_id!r}",
+            hint=f"drop {option} (the resource ID names it), or give -w the workspace name only",
+        )
 
 
 def _from_env(env: Mapping[str, str], names: tuple[str, str, str]) -> _Source:
@@ -174,6 +186,23 @@ def _azure_config_dir(env: Mapping[str, str], home: Path) -> Path:
     return Path(env["AZURE_CONFIG_DIR"]) if env.get("AZURE_CONFIG_DIR") else home / ".azure"
 
 
+def config_file_problem(exc: Exception) -> str:
+    """What is wrong with an INI file, in one line: configparser's own text spans several and repeats
+    the path (which the caller names)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno} comes before any [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(lineno) for lineno, _text in exc.errors[:3])
+        return (
+            f"line {lines} is not `name = value`"
+            if len(exc.errors) == 1
+            else f"lines {lines} are not `name = value`"
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _from_az_cli(env: Mapping[str, str], home: Path) -> _Source:
     config_dir = _azure_config_dir(env, home)
     group = (
@@ -193,7 +222,9 @@ def _from_az_cli(env: Mapping[str, str], home: Path) -> _Source:
             parser.read(config_path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise ConfigError(
-                f"{config_path} is malformed: {exc}", hint="fix it or run `az config unset defaults.group`"
+                f"{config_path} is malformed: {config_file_problem(exc)}",
+                hint="fix or move it (the Azure CLI writes it as INI: `[defaults]` then `group = my-rg`), or "
+                "pass -g/-w so it is not read",
             ) from None
         if parser.has_section("defaults"):
             label = f"az defaults ({config_path})"

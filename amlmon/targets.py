@@ -1,20 +1,27 @@
-"""What a user means by TARGET, and how a target's telemetry is recognised.
+"""What a user means by TARGET, and which telemetry is that target's — from evidence the records carry.
 
-A target is a v1 web service (`churn-aci`), a v2 online endpoint (`credit-ep`: all its deployments) or
-one v2 deployment (`credit-ep/blue`). A bare name cannot say whether it is a service or an endpoint;
-telemetry doesn't need to know, because both label their telemetry with the same name:
+A target is a v1 web service (`churn-aci`), a v2 online endpoint (`credit-ep`) or one v2 deployment
+(`credit-ep/blue`). What the real inference server writes (reference/inference-server-telemetry/):
 
-- the 1.5.x inference server sets the role name (`cloud_RoleName` / `AppRoleName`) to the service name;
-- the 1.4.x server sends the role `azmlinfsrv` and names the service only in the `Service Name`
-  custom dimension;
-- a v2 deployment's telemetry also carries `Deployment Name`.
+- 1.5.x: the role name (`cloud_RoleName` / `AppRoleName`) is the service name on every record;
+  requests (and model data, inside its literal) also carry a `Service Name` custom dimension.
+- 1.4.x: the role is `azmlinfsrv` for every service. Requests and model data carry `Service Name`;
+  an exception carries only the `Request Id` of the request that failed, so it belongs to the service
+  of that request; a print() line carries nothing but its host (`cloud_RoleInstance`), so it belongs to
+  the service whose requests or model data came from that host in the window — unless another service
+  also did (then it is nobody's: `attribution_query` lets the command say so).
+- v2: the server labels telemetry with SERVICE_NAME, whose platform value is not documented; the role
+  name or `Service Name` is matched against the deployment and the endpoint name, and `--role NAME`
+  says it explicitly. Nothing rests on a field the real server does not send.
+
+The evidence is computed by the query service (`in` over the target's requests), never downloaded.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from amlmon import kql
@@ -30,13 +37,47 @@ _ROLE = {"classic": "cloud_RoleName", "workspace": "AppRoleName"}
 _DIMENSIONS = {"classic": "customDimensions", "workspace": "Properties"}
 
 
-@dataclass(frozen=True, order=True)
+# Where a schema keeps each thing (App Insights classic, Log Analytics workspace).
+_COLUMNS = {
+    "classic": {
+        "requests": "requests",
+        "traces": "traces",
+        "instance": "cloud_RoleInstance",
+        "message": "message",
+    },
+    "workspace": {
+        "requests": "AppRequests",
+        "traces": "AppTraces",
+        "instance": "AppRoleInstance",
+        "message": "Message",
+    },
+}
+# The 1.4.x inference server's role name for every service.
+GENERIC_ROLE = "azmlinfsrv"
+MODEL_DATA_MESSAGE = "model_data_collection"
+Kind = Literal["requests", "dependencies", "exceptions", "traces", "modelData"]
+
+
+@dataclass(frozen=True)
 class Target:
     name: str  # v1 service name or v2 endpoint name
     deployment: str | None = None  # v2 deployment name; None means the service or the whole endpoint
+    role: str | None = None  # --role: the role name / Service Name its telemetry carries, when known
+    # A bare endpoint name: its deployments, as the workspace lists them (evidence.known_targets).
+    deployments: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.name}/{self.deployment}" if self.deployment else self.name
+
+    def names(self) -> tuple[str, ...]:
+        """The role names / `Service Name` values this target's telemetry may carry."""
+        if self.role:
+            return (self.role,)
+        return (self.deployment, self.name) if self.deployment else (*self.deployments, self.name)
+
+
+# All telemetry of the workspace, whoever sent it (`stats`/`check` show it beside each target).
+ALL = Target("*")
 
 
 def parse_target(text: str) -> Target:
@@ -67,19 +108,107 @@ def role_column(schema: Schema) -> str:
     return _ROLE[schema]
 
 
-def telemetry_filter(targets: Sequence[Target], schema: Schema = "classic") -> str:
-    """A KQL predicate true for the telemetry of any of `targets` ("true" when there are none)."""
+def with_role(targets: Sequence[Target], role: str | None) -> list[Target]:
+    """`--role NAME` names the role of the one target (or is the target when none is given)."""
+    if role is None:
+        return list(targets)
+    kql.string(role)  # control characters are refused with a clear message
+    if len(targets) != 1:
+        raise UsageError(
+            "--role names the role of one target" + (", not of several" if targets else ": give the target"),
+            hint="e.g. amlmon traces my-ep/blue --role my-role (one command per target)",
+        )
+    target = targets[0]
+    return [Target(target.name, target.deployment, role)]
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ", ".join(kql.string(v) for v in values) + ")"
+
+
+def named(names: Sequence[str], schema: Schema) -> str:
+    """Rows that name one of `names`: the role, or the `Service Name` custom dimension."""
+    return f"{role_column(schema)} in {_in(names)} or {dimension(schema, 'Service Name')} in {_in(names)}"
+
+
+def _generic(schema: Schema) -> str:
+    return f"{role_column(schema)} == {kql.string(GENERIC_ROLE)}"
+
+
+def hosts_of(names: Sequence[str], schema: Schema, *, others: bool = False) -> str:
+    """A tabular expression: the hosts (role instances) whose 1.4.x requests or model data named one of
+    `names` in the query's timespan — or, with `others`, named any other service."""
+    c = _COLUMNS[schema]
+    service = dimension(schema, "Service Name")
+    who = f"{_generic(schema)} and " + (
+        f"isnotempty({service}) and not({service} in {_in(names)})"
+        if others
+        else f"{service} in {_in(names)}"
+    )
+    model_data = f"{c['message']} == {kql.string(MODEL_DATA_MESSAGE)}"
+    return (
+        f"union ({c['requests']} | where {who} | project {c['instance']}), "
+        f"({c['traces']} | where {model_data} and {who} | project {c['instance']}) "
+        f"| distinct {c['instance']}"
+    )
+
+
+def _unnamed_print(schema: Schema) -> str:
+    """A 1.4.x record that names no service (print lines)."""
+    return f"{_generic(schema)} and isempty({dimension(schema, 'Service Name')})"
+
+
+def _one_target(target: Target, schema: Schema, kind: Kind) -> str:
+    names = target.names()
+    direct = named(names, schema)
+    if kind == "exceptions":
+        # 1.4.x: the exception names the request it failed; that request names the service.
+        c = _COLUMNS[schema]
+        request_id = dimension(schema, "Request Id")
+        requests = f"{c['requests']} | where {direct} | project {request_id}"
+        return f"{direct} or ({_generic(schema)} and {request_id} in ({requests}))"
+    if kind == "traces":
+        # 1.4.x print lines: the host served this target and no other 1.4.x service in the window.
+        instance = _COLUMNS[schema]["instance"]
+        return (
+            f"{direct} or ({_unnamed_print(schema)} and {instance} in ({hosts_of(names, schema)}) "
+            f"and not({instance} in ({hosts_of(names, schema, others=True)})))"
+        )
+    return direct
+
+
+def telemetry_filter(targets: Sequence[Target], schema: Schema = "classic", kind: Kind = "traces") -> str:
+    """A KQL predicate true for the telemetry of any of `targets` ("true" when there are none), for rows
+    of the table `kind` (requests, dependencies, exceptions or traces)."""
     if not targets:
         return "true"
-    return " or ".join(f"({_one_target(target, schema)})" for target in targets)
+    return " or ".join(f"({_one_target(target, schema, kind)})" for target in targets)
 
 
-def _one_target(target: Target, schema: Schema) -> str:
-    name = kql.string(target.name)
-    service = f"{role_column(schema)} == {name} or {dimension(schema, 'Service Name')} == {name}"
-    if target.deployment is None:
-        return service
-    return f"({service}) and {dimension(schema, 'Deployment Name')} == {kql.string(target.deployment)}"
+def attribution_query(target: Target, schema: Schema) -> str:
+    """1.4.x print lines (no service named) in the timespan that amlmon cannot give to `target` or to
+    anyone: on a host that served `target` and another service (`shared`), or on hosts that served
+    nobody in the window (`unattributed`)."""
+    c = _COLUMNS[schema]
+    names = target.names()
+    instance = c["instance"]
+    return (
+        f"{c['traces']}\n"
+        f"| where {c['message']} != {kql.string(MODEL_DATA_MESSAGE)} and {_unnamed_print(schema)}\n"
+        f"| extend mine = {instance} in ({hosts_of(names, schema)}), "
+        f"theirs = {instance} in ({hosts_of(names, schema, others=True)})\n"
+        "| summarize shared = countif(mine and theirs), unattributed = countif(not(mine) and not(theirs)), "
+        "sharedHosts = dcountif(" + instance + ", mine and theirs)"
+    )
+
+
+def presence_query(table: str, schema: Schema) -> str:
+    """Which role names and `Service Name` values the table has in the timespan, with counts."""
+    return (
+        f"{table}\n"
+        f"| summarize n = count() by role = {role_column(schema)}, service = {dimension(schema, 'Service Name')}\n"
+        "| order by n desc\n| take 20"
+    )
 
 
 def suggest(text: str, candidates: Iterable[str], limit: int = 3) -> list[str]:

@@ -199,3 +199,20 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
             record.truncated = True
             record.raw = value
     return record
+
+
+GENERIC_ROLE = "azmlinfsrv"  # the 1.4.x server's role name for every service
+
+
+def row_service(
+    role: Any, properties: Mapping[str, Any], record: ModelDataRecord | None = None
+) -> str | None:
+    """The service a row names itself, from fields the real server sends: the `Service Name` custom
+    dimension (requests, 1.4.x model data), the model-data literal's (1.5.x), else a role name that is
+    not 1.4.x's shared `azmlinfsrv`. None: the row names no service (1.4.x print lines, exceptions)."""
+    service = properties.get("Service Name")
+    if not service and record is not None:
+        service = record.service
+    if not service and role and role != GENERIC_ROLE:
+        service = role
+    return str(service) if service else None

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from amlmon import kql
 from amlmon.background import Background
 from amlmon.errors import AmlmonError, UsageError
-from amlmon.targets import Schema, Target, telemetry_filter
-from amlmon.telemetry import MODEL_DATA_MESSAGE, ModelDataRecord, decode_model_data
+from amlmon.targets import Kind, Schema, Target, telemetry_filter
+from amlmon.telemetry import MODEL_DATA_MESSAGE, ModelDataRecord, decode_model_data, row_service
 
 if TYPE_CHECKING:
     from amlmon.azure.logs import QueryResult
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 # App Insights severity levels (SeverityLevel enum of the classic SDKs and the exporter).
 SEVERITIES = {"verbose": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
 SEVERITY_NAMES = {level: name for name, level in SEVERITIES.items()}
-
-# The 1.4.x inference server sends this role name for every service; the service is in "Service Name".
-GENERIC_ROLE = "azmlinfsrv"
 
 # ingestion_time() is when a record became queryable; a record can still show up shortly after a
 # newer one (parallel ingestion nodes, commit order). One minute of re-reading covers that generously.
@@ -96,6 +93,7 @@ SCHEMAS: dict[str, Columns] = {
     ),
 }
 
+TARGET_COLUMN = "targetName"  # with targets: the one a row was matched for
 # The projected columns every query returns, in this order.
 PROJECTED = (
     "timestamp",
@@ -168,7 +166,8 @@ def _base(spec: TraceFilter, schema: Schema, *, arrived_from: dt.datetime | None
     if spec.end is not None:
         lines[-1] += f" and {c.time} < {kql.datetime(spec.end)}"
     if spec.targets:
-        lines.append(f"| where {telemetry_filter(spec.targets, schema)}")
+        kind: Kind = "modelData" if spec.model_data else "traces"
+        lines.append(f"| where {telemetry_filter(spec.targets, schema, kind)}")
     if spec.model_data:
         lines.append(f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}")
     else:
@@ -182,7 +181,7 @@ def _base(spec: TraceFilter, schema: Schema, *, arrived_from: dt.datetime | None
     return lines
 
 
-def _projection(schema: Schema) -> str:
+def _projection(schema: Schema, spec: TraceFilter) -> str:
     c = SCHEMAS[schema]
     sources = (c.time, "ingestion_time()", c.item_id, c.message, c.severity, c.role, c.instance, c.operation)
     parts = [
@@ -190,6 +189,14 @@ def _projection(schema: Schema) -> str:
         for name, source in zip(PROJECTED, sources, strict=False)
     ]
     parts.append(f"properties = {c.properties}")
+    if spec.targets:
+        # A 1.4.x print line names no service, a v2 role is not the target's name: the target whose
+        # filter matched the row labels it.
+        kind: Kind = "modelData" if spec.model_data else "traces"
+        cases = ", ".join(
+            f"{telemetry_filter([t], schema, kind)}, {kql.string(str(t))}" for t in spec.targets
+        )
+        parts.append(f"{TARGET_COLUMN} = case({cases}, {kql.string('')})")
     return "| project " + ", ".join(parts)
 
 
@@ -200,13 +207,13 @@ def window_query(
     lines = _base(spec, schema)
     if after is not None:
         lines.append(f"| where {SCHEMAS[schema].time} >= {kql.datetime(after)}")
-    lines += [_projection(schema), "| order by timestamp asc", f"| take {int(page)}"]
+    lines += [_projection(schema, spec), "| order by timestamp asc", f"| take {int(page)}"]
     return "\n".join(lines)
 
 
 def latest_query(spec: TraceFilter, schema: Schema, limit: int) -> str:
     """The newest `limit` events of the window (printed oldest first)."""
-    lines = [*_base(spec, schema), _projection(schema), f"| top {int(limit)} by timestamp desc"]
+    lines = [*_base(spec, schema), _projection(schema, spec), f"| top {int(limit)} by timestamp desc"]
     return "\n".join(lines)
 
 
@@ -225,7 +232,7 @@ def follow_query(
     if ingested_after is not None:
         op = ">=" if inclusive else ">"
         lines.append(f"| where ingestion_time() {op} {kql.datetime(ingested_after)}")
-    lines += [_projection(schema), "| order by ingested asc", f"| take {int(page)}"]
+    lines += [_projection(schema, spec), "| order by ingested asc", f"| take {int(page)}"]
     return "\n".join(lines)
 
 
@@ -319,14 +326,8 @@ def _severity(value: Any) -> int | None:
 
 
 def target_label(role: str | None, properties: dict[str, Any], model_data: ModelDataRecord | None) -> str:
-    """`svc` or `ep/dep`: the 1.4.x server names the service only in its properties."""
-    service = properties.get("Service Name")
-    if not service and model_data is not None:
-        service = model_data.service
-    if not service:
-        service = role if role and role != GENERIC_ROLE else (role or "")
-    deployment = properties.get("Deployment Name")
-    return f"{service}/{deployment}" if deployment else str(service)
+    """The service the row names (telemetry.row_service), else its role (`azmlinfsrv`)."""
+    return row_service(role, properties, model_data) or str(role or "")
 
 
 def events_from(result: QueryResult, *, model_data: bool) -> list[TraceEvent]:
@@ -336,6 +337,7 @@ def events_from(result: QueryResult, *, model_data: bool) -> list[TraceEvent]:
     if missing:
         raise AmlmonError(f"the query service answered without the columns {', '.join(missing)}")
     i_time, i_ing, i_id, i_msg, i_sev, i_role, i_inst, i_op, i_props = (index[name] for name in PROJECTED)
+    i_target = index.get(TARGET_COLUMN)
     events = []
     for row in table.rows:
         timestamp = _as_datetime(row[i_time])
@@ -353,7 +355,7 @@ def events_from(result: QueryResult, *, model_data: bool) -> list[TraceEvent]:
                 item_id=str(item_id) if item_id else _synthetic_id(timestamp, message, role),
                 message="" if message is None else str(message),
                 severity_level=_severity(row[i_sev]),
-                target=target_label(role, props, record),
+                target=(i_target is not None and row[i_target]) or target_label(role, props, record),
                 instance=row[i_inst] or None,
                 operation_id=row[i_op] or None,
                 properties=props,

@@ -5,26 +5,39 @@ _amlmon() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${COMP_WORDS[i]}"
         if [[ $skip == 1 ]]; then skip=0; continue; fi
+        if _amlmon_takes_value "$path" "$word"; then skip=1; continue; fi
         case "$word" in
-            --auth|--baseline|--bin|--capture-header|--categorical|--cloud|--connection-string|--count|--current|--data|--delay|--emit-monitor|--event-hub|--event-hub-rule|--features|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--log-analytics-workspace|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--output|--overlap|--path|--port|--query|--query-byte-limit|--query-row-limit|--rate|--report|--resource-group|--retry-after|--rg|--rolling-rate|--sampling-rate|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--threshold|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-o|-w) skip=1 ;;
             -*) ;;
             *) if _amlmon_is_path "${path:+$path }$word"; then path="${path:+$path }$word"; fi ;;
         esac
     done
-    case "$prev" in
-        --auth) COMPREPLY=($(compgen -W "default cli env msi workload device browser" -- "$cur")); return ;;
-        --cloud) COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")); return ;;
-        --output) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        -o) COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")); return ;;
-        --baseline|--bin|--capture-header|--categorical|--connection-string|--count|--current|--data|--delay|--emit-monitor|--event-hub|--event-hub-rule|--features|--file|--format|--from|--generation|--grep|--host|--hours|--ingestion-delay|--interval|--jitter|--kind|--limit|--log-analytics|--log-analytics-workspace|--max-dependency-failure-rate|--max-exceptions|--max-failure-rate|--max-p50|--max-p95|--max-p99|--message|--method|--min-requests|--name|--out|--overlap|--path|--port|--query|--query-byte-limit|--query-row-limit|--rate|--report|--resource-group|--retry-after|--rg|--rolling-rate|--sampling-rate|--server-timeout|--services|--severity|--since|--status|--storage-account|--sub|--subscription|--tables|--threshold|--timeout|--timespan|--to|--top|--until|--workspace-name|--ws|-f|-g|-w) COMPREPLY=(); return ;;
-    esac
+    if [[ $skip == 1 ]]; then  # the word before is an option that takes a value: offer its values
+        case "$path|$prev" in
+            *"|--auth") COMPREPLY=($(compgen -W "default cli env msi workload device browser" -- "$cur")) ;;
+            *"|--cloud") COMPREPLY=($(compgen -W "AzureCloud AzureUSGovernment AzureChinaCloud local" -- "$cur")) ;;
+            *"|--output") COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")) ;;
+            *"|-o") COMPREPLY=($(compgen -W "table json jsonc jsonl tsv yaml none" -- "$cur")) ;;
+            "data extract|--format") COMPREPLY=($(compgen -W "parquet jsonl csv" -- "$cur")) ;;
+            "data pull|--format") COMPREPLY=($(compgen -W "parquet jsonl csv" -- "$cur")) ;;
+            "diagnostics disable|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "diagnostics enable|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "diagnostics status|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "emulator seed|--generation") COMPREPLY=($(compgen -W "1.5 1.4 mixed" -- "$cur")) ;;
+            "export enable|--tables") COMPREPLY=($(compgen -W "AppAvailabilityResults AppBrowserTimings AppDependencies AppEvents AppExceptions AppMetrics AppPageViews AppPerformanceCounters AppRequests AppSystemEvents AppTraces all" -- "$cur")) ;;
+            "services list|--kind") COMPREPLY=($(compgen -W "ACI AKS Managed Kubernetes" -- "$cur")) ;;
+            "traces|--format") COMPREPLY=($(compgen -W "pretty short json jsonl raw" -- "$cur")) ;;
+            "traces|--severity") COMPREPLY=($(compgen -W "verbose info warning error critical" -- "$cur")) ;;
+            *) COMPREPLY=() ;;
+        esac
+        return
+    fi
     local words=""
     case "$path" in
         "") words="check data diagnostics doctor drift emulator export query services stats traces workspace --version --install-completion --show-completion --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
-        "check") words="--since --until --max-failure-rate --max-p50 --max-p95 --max-p99 --max-exceptions --min-requests --max-dependency-failure-rate --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "check") words="--since --until --max-failure-rate --max-p50 --max-p95 --max-p99 --max-exceptions --min-requests --max-dependency-failure-rate --log-analytics --role --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "data") words="extract pull --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
-        "data extract") words="--out --since --until --format --flatten --connection-string --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
-        "data pull") words="--out --since --until --format --log-analytics --flatten --resume --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "data extract") words="--out --since --until --format --flatten --overwrite --connection-string --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
+        "data pull") words="--out --since --until --format --log-analytics --flatten --role --resume --overwrite --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "diagnostics") words="disable enable status --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "diagnostics disable") words="--all --kind --name --app-insights --no-app-insights --model-data --no-model-data --payloads --endpoint-logs --dry-run --no-wait --timeout --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "diagnostics enable") words="--all --kind --name --app-insights --no-app-insights --model-data --no-model-data --payloads --no-payloads --sampling-rate --rolling-rate --capture-header --endpoint-logs --no-endpoint-logs --log-analytics-workspace --dry-run --no-wait --timeout --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
@@ -33,7 +46,7 @@ _amlmon() {
         "drift") words="--baseline --current --features --categorical --outputs --threshold --report --emit-monitor --overwrite --log-analytics --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "emulator") words="faults seed settings start status stop --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults") words="add clear list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
-        "emulator faults add") words="--path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
+        "emulator faults add") words="status slow reset expire revoke --path --method --status --retry-after --delay --count --rate --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults clear") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "emulator faults list") words="--data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "emulator seed") words="--sub --rg --ws --services --hours --rate --generation --data --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
@@ -48,12 +61,18 @@ _amlmon() {
         "query") words="-f --file --since --timespan --from --to --app-insights --log-analytics --allow-partial --server-timeout --print-query --portal-link --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "services") words="list --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "services list") words="--kind --name --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
-        "stats") words="--since --until --bin --top --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
-        "traces") words="--since --until -f --follow --model-data --message --grep --severity --limit --format --interval --overlap --log-analytics --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "stats") words="--since --until --bin --top --log-analytics --role --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
+        "traces") words="--since --until -f --follow --model-data --message --grep --severity --limit --format --interval --overlap --log-analytics --role --print-query --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; words="$words $(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"; ;;
         "workspace") words="show --help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
         "workspace show") words="--help --subscription -g --resource-group -w --workspace-name --auth --cloud -o --output --query --timeout --debug --verbose --only-show-errors --no-color"; ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+_amlmon_takes_value() {
+    case "$1|$2" in
+        *"|--auth"|*"|--cloud"|*"|--output"|*"|--query"|*"|--resource-group"|*"|--subscription"|*"|--timeout"|*"|--workspace-name"|*"|-g"|*"|-o"|*"|-w"|"check|--max-dependency-failure-rate"|"check|--max-exceptions"|"check|--max-failure-rate"|"check|--max-p50"|"check|--max-p95"|"check|--max-p99"|"check|--min-requests"|"check|--role"|"check|--since"|"check|--until"|"data extract|--connection-string"|"data extract|--format"|"data extract|--out"|"data extract|--since"|"data extract|--until"|"data pull|--format"|"data pull|--out"|"data pull|--role"|"data pull|--since"|"data pull|--until"|"diagnostics disable|--kind"|"diagnostics disable|--name"|"diagnostics enable|--capture-header"|"diagnostics enable|--kind"|"diagnostics enable|--log-analytics-workspace"|"diagnostics enable|--name"|"diagnostics enable|--rolling-rate"|"diagnostics enable|--sampling-rate"|"diagnostics status|--kind"|"diagnostics status|--name"|"doctor|--since"|"drift|--baseline"|"drift|--categorical"|"drift|--current"|"drift|--emit-monitor"|"drift|--features"|"drift|--report"|"drift|--threshold"|"emulator faults add|--count"|"emulator faults add|--data"|"emulator faults add|--delay"|"emulator faults add|--method"|"emulator faults add|--path"|"emulator faults add|--rate"|"emulator faults add|--retry-after"|"emulator faults add|--status"|"emulator faults clear|--data"|"emulator faults list|--data"|"emulator seed|--data"|"emulator seed|--generation"|"emulator seed|--hours"|"emulator seed|--rate"|"emulator seed|--rg"|"emulator seed|--services"|"emulator seed|--sub"|"emulator seed|--ws"|"emulator settings|--data"|"emulator settings|--ingestion-delay"|"emulator settings|--jitter"|"emulator settings|--query-byte-limit"|"emulator settings|--query-row-limit"|"emulator start|--data"|"emulator start|--host"|"emulator start|--ingestion-delay"|"emulator start|--jitter"|"emulator start|--port"|"emulator status|--data"|"emulator stop|--data"|"export disable|--name"|"export enable|--event-hub"|"export enable|--event-hub-rule"|"export enable|--log-analytics"|"export enable|--name"|"export enable|--storage-account"|"export enable|--tables"|"query|--file"|"query|--from"|"query|--server-timeout"|"query|--since"|"query|--timespan"|"query|--to"|"query|-f"|"services list|--kind"|"services list|--name"|"stats|--bin"|"stats|--role"|"stats|--since"|"stats|--top"|"stats|--until"|"traces|--format"|"traces|--grep"|"traces|--interval"|"traces|--limit"|"traces|--message"|"traces|--overlap"|"traces|--role"|"traces|--severity"|"traces|--since"|"traces|--until") return 0 ;;
+    esac
+    return 1
 }
 _amlmon_is_path() {
     case "$1" in

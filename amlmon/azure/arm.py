@@ -32,6 +32,7 @@ class ArmClient:
                 policies.ContentDecodePolicy(),
                 kwargs.pop("retry_policy"),
                 auth,
+                policies.CustomHookPolicy(**kwargs),  # --verbose notes retried answers
                 policies.NetworkTraceLoggingPolicy(**kwargs),
                 ARMHttpLoggingPolicy(),
             ],

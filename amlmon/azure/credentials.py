@@ -99,6 +99,7 @@ def build_credential(auth: str, *, interactive: bool, authority: str | None = No
     if auth == "msi":
         return identity.ManagedIdentityCredential()
     if auth == "workload":
+        _require_workload_variables()
         return identity.WorkloadIdentityCredential(**kwargs)
     if not interactive:
         raise AuthError(
@@ -110,3 +111,54 @@ def build_credential(auth: str, *, interactive: bool, authority: str | None = No
     if auth == "browser":
         return identity.InteractiveBrowserCredential(**kwargs)
     raise AuthError(f"unknown --auth {auth!r}", hint=f"use one of {', '.join(AUTH_CHOICES)}")
+
+
+# What WorkloadIdentityCredential reads; AKS workload identity and federated CI set them.
+WORKLOAD_VARIABLES = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE")
+
+
+def _require_workload_variables() -> None:
+    """--auth workload without its variables: say which to set (the SDK raises a bare ValueError)."""
+    import os
+
+    missing = [name for name in WORKLOAD_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise AuthError(
+            f"--auth workload needs {', '.join(WORKLOAD_VARIABLES)}; not set: {', '.join(missing)}",
+            hint="set them (AKS workload identity and GitHub OIDC federation provide them), "
+            "or use --auth env, --auth msi or --auth cli",
+        )
+
+
+def chain_failure(message: str) -> str | None:
+    """One line for DefaultAzureCredential's failure: every credential it tried, each with its reason
+    (the SDK's text spans a dozen lines of which amlmon would otherwise show only the first)."""
+    import re
+
+    if "Attempted credentials:" not in message:
+        return None
+    tried = []
+    for line in message.splitlines():
+        match = re.match(r"^\s+(\w+Credential): (.*)$", line)
+        if match:
+            name, reason = match.groups()
+            short = _short_reason(name, reason)
+            tried.append(f"{name} ({short})" if short else name)
+    if not tried:
+        return None
+    return "DefaultAzureCredential found no credential; it tried " + ", ".join(tried)
+
+
+def _short_reason(name: str, reason: str) -> str:
+    """`EnvironmentCredential authentication unavailable. Environment variables are not fully configured.`
+    → `Environment variables are not fully configured`; links and "see the guide" sentences dropped."""
+    text = reason.replace(f"{name} authentication unavailable.", "").strip()
+    for sentence in text.split(". "):
+        sentence = sentence.strip().rstrip(".")
+        if (
+            sentence
+            and not sentence.lower().startswith(("see ", "visit ", "to mitigate"))
+            and "://" not in sentence
+        ):
+            return sentence
+    return "unavailable"

@@ -60,7 +60,11 @@ def translate(exc: BaseException) -> AmlmonError | None:
                 f"not authorized ({code}): {message}", hint="ask for a role assignment on the resource"
             )
         code, message = _service_error(exc) if isinstance(exc, core.HttpResponseError) else (None, str(exc))
-        first = redact(message.strip().splitlines()[0]) if message.strip() else "no credential available"
+        from amlmon.azure.credentials import chain_failure
+
+        first = redact(
+            chain_failure(str(exc)) or (message.strip().splitlines() or ["no credential available"])[0]
+        )
         return AuthError(f"authentication failed: {first}", hint=AUTH_HINT)
     if isinstance(exc, core.ServiceResponseTimeoutError | core.ServiceRequestTimeoutError):
         return Throttled(

@@ -227,6 +227,11 @@ def run_query(
     """
     info = ctx.workspace_info
     target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
+    ctx.note_once(
+        f"route:{source}",
+        f"queries go to the {'Log Analytics workspace' if source == 'log-analytics' else 'App Insights component'} "
+        f"{target} at {ctx.cloud.logs}/v1",
+    )
     request = _query_request(
         source, target, query, timespan_text(timespan), f"wait={server_timeout}" if server_timeout else None
     )

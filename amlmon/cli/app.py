@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -83,6 +84,8 @@ def _add_global_help(typer_app: typer.Typer) -> None:
         info.epilog = epilog
     if typer_app.info.epilog is None:
         typer_app.info.epilog = epilog
+    if typer_app.registered_callback is not None:  # the root's help comes from its callback's info
+        typer_app.registered_callback.epilog = epilog
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
             _add_global_help(group.typer_instance)
@@ -114,6 +117,9 @@ def run(args: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if args is None else args)
     command: Any = get_command(app)
+    from amlmon.cli import metavars
+
+    metavars.apply(command)
     try:
         options, rest = split_global_options(argv, command=command)
     except AmlmonError as exc:
@@ -130,6 +136,7 @@ def run(args: list[str] | None = None) -> int:
         silence_sdk_logging()
     ctx = AppContext(options)
     set_app_context(ctx)
+    started = time.perf_counter()
     try:
         return _invoke(command, rest)
     except AmlmonError as exc:
@@ -146,6 +153,7 @@ def run(args: list[str] | None = None) -> int:
         return _unexpected(exc, debug)
     finally:
         ctx.close()
+        ctx.note(f"command ran in {time.perf_counter() - started:.3f} seconds")  # like az --verbose
         set_app_context(None)
 
 
@@ -159,14 +167,25 @@ def _invoke(command: Any, argv: list[str]) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's UsageError and friends, vendored by typer
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            print(f"error: {exc}", file=sys.stderr)
         code = int(getattr(exc, "exit_code", EXIT_USAGE))
-        return EXIT_USAGE if code == EXIT_USAGE or "Usage" in type(exc).__name__ else code
+        usage = code == EXIT_USAGE or "Usage" in type(exc).__name__
+        _print_click_error(exc, usage)
+        return EXIT_USAGE if usage else code
     return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def _print_click_error(exc: Exception, usage: bool) -> None:
+    """click's errors in amlmon's shape: one `error:` line (its message, with its did-you-mean) and a
+    `hint:` naming the help of the command it was parsing, instead of click's usage block."""
+    format_message = getattr(exc, "format_message", None)
+    message = " ".join(str(format_message() if callable(format_message) else exc).split())
+    if message[:1].isupper() and not message[1:2].isupper():  # "No such option" → "no such option"
+        message = message[0].lower() + message[1:]
+    print(f"error: {message.removesuffix('.')}", file=sys.stderr)
+    if usage:
+        click_ctx = getattr(exc, "ctx", None)
+        command_path = getattr(click_ctx, "command_path", None) or "amlmon"
+        print(f"hint: see `{command_path} --help`", file=sys.stderr)
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:

@@ -38,6 +38,5 @@ def warn(message: str) -> None:
 
 
 def info(message: str) -> None:
-    """A status line on stderr, only with --verbose."""
-    if app_context().options.verbose:
-        print(message, file=sys.stderr)
+    """An `info:` line on stderr, only with --verbose."""
+    app_context().note(message)

@@ -1,7 +1,8 @@
 """`make completions`: static bash, zsh and fish completion scripts in completions/.
 
 TAB completion of commands and options must not start Python, so the scripts carry the command tree
-itself (walked from the typer app, global options included). Only dynamic values — the names of
+itself (walked from the typer app, global options included), with which options take a value in
+each command and the fixed values of enumerated ones (value_choices). Only dynamic values — the names of
 deployed models for a TARGET argument — call back into `amlmon services list`. A test fails when the
 committed scripts differ from what this writes.
 """
@@ -33,6 +34,41 @@ class Node:
     options: list[str] = field(default_factory=list)
     value_options: dict[str, list[str]] = field(default_factory=dict)  # option -> choices ([] = free value)
     takes_targets: bool = False
+    argument_choices: list[str] = field(default_factory=list)  # e.g. the fault kinds of `faults add KIND`
+
+
+def value_choices() -> dict[tuple[str, str], list[str]]:
+    """Values of options (and arguments, keyed "ARG") that take a word from a fixed list, per command:
+    read from the constants the commands check against, so completion and validation cannot drift."""
+    from amlmon.azure.diagnostic_settings import COMPONENT_CATEGORIES
+    from amlmon.cli.traces import FORMATS as TRACE_FORMATS
+    from amlmon.datasets import FORMATS as DATASET_FORMATS
+    from amlmon.diagnostics import KINDS
+    from amlmon.emulator.faults import KINDS as FAULT_KINDS
+    from amlmon.traces import SEVERITIES
+
+    found: dict[tuple[str, str], list[str]] = {
+        ("traces", "--format"): list(TRACE_FORMATS),
+        ("traces", "--severity"): list(SEVERITIES),
+        ("data pull", "--format"): list(DATASET_FORMATS),
+        ("data extract", "--format"): list(DATASET_FORMATS),
+        ("export enable", "--tables"): [*COMPONENT_CATEGORIES, "all"],
+        ("emulator seed", "--generation"): ["1.5", "1.4", "mixed"],
+        ("emulator faults add", "ARG"): list(FAULT_KINDS),
+    }
+    for path in ("services list", "diagnostics enable", "diagnostics disable", "diagnostics status"):
+        found[(path, "--kind")] = list(KINDS)
+    return found
+
+
+def _global_value_options() -> dict[str, list[str]]:
+    """The global options that take a value (valid after any command), with their choices."""
+    found: dict[str, list[str]] = {}
+    for option in GLOBAL_OPTIONS:
+        if option.metavar is not None:
+            for name in option.names:
+                found[name] = list(option.choices or (CLOUD_NAMES if name == "--cloud" else ()))
+    return found
 
 
 def _global_node_options(node: Node) -> None:
@@ -44,8 +80,9 @@ def _global_node_options(node: Node) -> None:
                 node.value_options[name] = choices
 
 
-def _walk(command: Any, path: str) -> Node:
+def _walk(command: Any, path: str, known: dict[tuple[str, str], list[str]]) -> Node:
     node = Node(path, (command.help or "").strip().splitlines()[0] if command.help else "")
+    node.argument_choices = list(known.get((path, "ARG"), []))
     for param in command.params:
         names = [*param.opts, *getattr(param, "secondary_opts", [])]
         if param.param_type_name == "argument":
@@ -57,12 +94,15 @@ def _walk(command: Any, path: str) -> Node:
         if not getattr(param, "is_flag", False):
             descriptor = getattr(param, "type_descriptor", None) or getattr(param, "type", None)
             choices = list(getattr(descriptor, "choices", None) or [])
+            listed = [str(getattr(choice, "value", choice)) for choice in choices]
+            long_name = next((name for name in param.opts if name.startswith("--")), param.opts[0])
+            listed = listed or known.get((path, long_name), [])
             for name in param.opts:
-                node.value_options[name] = [str(getattr(choice, "value", choice)) for choice in choices]
+                node.value_options[name] = listed
     node.options.append("--help")
     for name, child in sorted(getattr(command, "commands", {}).items()):
         if not getattr(child, "hidden", False):
-            node.children[name] = _walk(child, f"{path} {name}".strip())
+            node.children[name] = _walk(child, f"{path} {name}".strip(), known)
     if node.children or path:
         _global_node_options(node)
     return node
@@ -73,18 +113,28 @@ def command_tree() -> Node:
 
     from amlmon.cli.app import app
 
-    return _walk(get_command(app), "")
+    return _walk(get_command(app), "", value_choices())
 
 
 def _all_nodes(node: Node) -> list[Node]:
     return [node, *(n for child in node.children.values() for n in _all_nodes(child))]
 
 
+def _local_value_options(node: Node) -> dict[str, list[str]]:
+    """A command's own value-taking options (the global ones are matched for every command at once)."""
+    globals_ = _global_value_options()
+    return {name: choices for name, choices in node.value_options.items() if name not in globals_}
+
+
 def bash_script(root: Node) -> str:
+    """One function: walk the words to find the command path (skipping the value of each option that
+    takes one *in that command*: `-f` is a file in `query` and --follow in `traces`), then offer the
+    option's values, or the command's subcommands, options and arguments."""
     nodes = _all_nodes(root)
-    value_options: dict[str, list[str]] = {}
+    globals_ = _global_value_options()
+    takes_value = [f'*"|{name}"' for name in sorted(globals_)]
     for node in nodes:
-        value_options.update(node.value_options)
+        takes_value += [f'"{node.path}|{name}"' for name in sorted(_local_value_options(node))]
     lines = [
         f"# bash completion for amlmon — {HEADER}",
         "# Install: source this file from ~/.bashrc, or copy it to /etc/bash_completion.d/amlmon",
@@ -93,35 +143,51 @@ def bash_script(root: Node) -> str:
         "    for ((i = 1; i < COMP_CWORD; i++)); do",
         '        word="${COMP_WORDS[i]}"',
         "        if [[ $skip == 1 ]]; then skip=0; continue; fi",
+        '        if _amlmon_takes_value "$path" "$word"; then skip=1; continue; fi',
         '        case "$word" in',
-        f"            {'|'.join(sorted(value_options))}) skip=1 ;;",
         "            -*) ;;",
         '            *) if _amlmon_is_path "${path:+$path }$word"; then path="${path:+$path }$word"; fi ;;',
         "        esac",
         "    done",
-        '    case "$prev" in',
+        "    if [[ $skip == 1 ]]; then  # the word before is an option that takes a value: offer its values",
+        '        case "$path|$prev" in',
     ]
-    for option, choices in sorted(value_options.items()):
+    for name, choices in sorted(globals_.items()):
         if choices:
             lines.append(
-                f'        {option}) COMPREPLY=($(compgen -W "{" ".join(choices)}" -- "$cur")); return ;;'
+                f'            *"|{name}") COMPREPLY=($(compgen -W "{" ".join(choices)}" -- "$cur")) ;;'
             )
-    free = sorted(name for name, choices in value_options.items() if not choices)
-    lines.append(f"        {'|'.join(free)}) COMPREPLY=(); return ;;")
-    lines += ["    esac", '    local words=""', '    case "$path" in']
     for node in nodes:
-        words = " ".join([*node.children, *node.options])
+        for name, choices in sorted(_local_value_options(node).items()):
+            if choices:
+                lines.append(
+                    f'            "{node.path}|{name}") COMPREPLY=($(compgen -W "{" ".join(choices)}" -- "$cur")) ;;'
+                )
+    lines += [
+        "            *) COMPREPLY=() ;;",
+        "        esac",
+        "        return",
+        "    fi",
+        '    local words=""',
+        '    case "$path" in',
+    ]
+    for node in nodes:
+        words = " ".join([*node.children, *node.argument_choices, *node.options])
         target_call = f' words="$words $({TARGETS_CALL})";' if node.takes_targets else ""
         lines.append(f'        "{node.path}") words="{words}";{target_call} ;;')
     lines += [
         "    esac",
         '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
         "}",
+        "_amlmon_takes_value() {",
+        '    case "$1|$2" in',
+        "        " + "|".join(takes_value) + ") return 0 ;;",
+        "    esac",
+        "    return 1",
+        "}",
         "_amlmon_is_path() {",
         '    case "$1" in',
-        "        "
-        + "|".join(f'"{n.path}"' for n in nodes if (n.path and n.children) or n.path)
-        + ") return 0 ;;",
+        "        " + "|".join(f'"{n.path}"' for n in nodes if n.path) + ") return 0 ;;",
         "    esac",
         "    return 1",
         "}",
@@ -148,19 +214,45 @@ def _fish_quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _fish_value_patterns(root: Node) -> list[str]:
+    patterns = [_fish_quote(f"*|{name}") for name in sorted(_global_value_options())]
+    for node in _all_nodes(root):
+        patterns += [_fish_quote(f"{node.path}|{name}") for name in sorted(_local_value_options(node))]
+    return patterns
+
+
 def fish_script(root: Node) -> str:
     lines = [
         f"# fish completion for amlmon — {HEADER}",
         "# Install: copy to ~/.config/fish/completions/amlmon.fish",
+        "function __amlmon_takes_value",
+        '    switch "$argv[1]|$argv[2]"',
+        "        case " + " ".join(_fish_value_patterns(root)),
+        "            return 0",
+        "    end",
+        "    return 1",
+        "end",
         "function __amlmon_path",
         "    set -l words (commandline -opc)",
         "    set -e words[1]",
-        "    set -l path",
+        '    set -l path ""',
+        "    set -l skip 0",
         "    for word in $words",
+        "        if test $skip = 1",
+        "            set skip 0",
+        "            continue",
+        "        end",
+        '        if __amlmon_takes_value "$path" $word',
+        "            set skip 1",
+        "            continue",
+        "        end",
         "        if string match -q -- '-*' $word",
         "            continue",
         "        end",
-        "        set path $path $word",
+        '        set -l next (string trim -- "$path $word")',
+        "        if contains -- $next " + " ".join(_fish_quote(n.path) for n in _all_nodes(root) if n.path),
+        "            set path $next",
+        "        end",
         "    end",
         '    echo "$path"',
         "end",
@@ -181,6 +273,8 @@ def fish_script(root: Node) -> str:
             lines.append(f"complete -c amlmon {condition} {flag}{value}")
         if node.takes_targets:
             lines.append(f'complete -c amlmon {condition} -a "({TARGETS_CALL})"')
+        if node.argument_choices:
+            lines.append(f"complete -c amlmon {condition} -a {_fish_quote(' '.join(node.argument_choices))}")
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,11 @@ data_app = typer.Typer(
 TARGETS_HELP = (
     "Services (svc), endpoints (ep) or deployments (ep/dep); none means every model of the workspace."
 )
-OUT_HELP = "Output file; the format follows the extension: .parquet, .jsonl or .csv."
+OUT_HELP = (
+    "Output file; the format follows the extension: .parquet, .jsonl or .csv. An existing file is "
+    "kept unless --overwrite."
+)
+OVERWRITE_HELP = "Replace --out if it exists (the new file replaces it only when complete)."
 FLATTEN_HELP = (
     "Also write input/prediction values as columns (input.data[0][1], prediction[0], …) when every "
     "record has the same shape."
@@ -67,7 +71,15 @@ def pull(
         help="Read AppTraces from the Log Analytics workspace instead of App Insights.",
     ),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     print_query: bool = typer.Option(
         False, "--print-query", help="Print the KQL for the whole range and exit."
     ),
@@ -80,19 +92,26 @@ def pull(
     characters are kept with truncated=true and their raw text.
     """
     from amlmon import datasets, modeldata
-    from amlmon.targets import Schema, parse_targets
+    from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import time_range
 
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     start, end = time_range(since, until, default_since="7d")
     schema: Schema = "workspace" if log_analytics else "classic"
     if print_query:
         print(modeldata.rows_query(parsed, schema, start, end))
         return
+    datasets.check_destination(out, overwrite=overwrite or resume)
+    if parsed:
+        from amlmon.evidence import known_targets
+
+        # A name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments.
+        parsed = known_targets(app_context(), parsed)
     file_format = datasets.format_for(out, fmt)
     app_context().long_run()  # a pull runs as long as the data takes (and resumes); --timeout bounds it
     params = {
         "targets": [str(t) for t in parsed],
+        "role": role,
         "since": since,
         "until": until,
         "schema": schema,
@@ -117,13 +136,24 @@ def pull(
         result = modeldata.Puller(
             app_context(), parsed, schema, start, end, destination, progress, flatten=flatten
         ).run()
-    except BaseException:  # Ctrl-C, a crash, a service error: keep finished slices for --resume
-        _interrupted(destination)
+    except BaseException as exc:  # Ctrl-C, a crash, a service error: keep finished slices for --resume
+        _interrupted(destination, isinstance(exc, KeyboardInterrupt))
         raise
     finally:
         if progress is not None:
             progress.stop()
     _report(result.truncated, 0)
+    _report_flatten(destination)
+    if not result.rows:
+        from amlmon import evidence
+
+        wanted: list[Any] = [*parsed] or [None]
+        for target in wanted:
+            note = evidence.explain_empty(
+                app_context(), target, schema, (start, end), "modelData", "data pull"
+            )
+            if note:
+                warn(note)
     if not result.verified:
         warn(
             f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "
@@ -155,15 +185,27 @@ def datetime_from(text: Any, default: Any) -> Any:
         return default
 
 
-def _interrupted(destination: Any) -> None:
+def _interrupted(destination: Any, by_user: bool) -> None:
     if destination.checkpoint.parts:
         print(
             f"note: {destination.rows_done} rows are saved in {destination.parts_dir}; "
             "run the same command with --resume to continue",
             file=sys.stderr,
         )
-    else:
-        destination.discard()
+        return
+    destination.discard()
+    if by_user:  # Ctrl-C before the first slice: say so, an error has its own line
+        _say_nothing_kept(destination.path, "interrupted before the first slice was saved")
+
+
+def _say_nothing_kept(out: Path, when: str) -> None:
+    state = "left as it was" if out.exists() else "not created"
+    print(f"note: {when}: nothing was kept ({out} {state})", file=sys.stderr)
+
+
+def _report_flatten(destination: Any) -> None:
+    for line in destination.flatten_notes.lines():
+        warn(line)
 
 
 def _report(truncated: int, malformed: int) -> None:
@@ -195,6 +237,7 @@ def extract(
     until: str | None = typer.Option(None, "--until", help="Only records before this time."),
     fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     connection_string: str | None = typer.Option(
         None,
         "--connection-string",
@@ -211,28 +254,27 @@ def extract(
     from amlmon import datasets, modeldata
     from amlmon.timeparse import parse_instant
 
-    file_format = datasets.format_for(out, fmt)
     start = parse_instant(since, option="--since") if since else None
     end = parse_instant(until, option="--until") if until else None
     stats = modeldata.ExtractStats()
-    if not out.parent.is_dir():
-        from amlmon.errors import UsageError
-
-        raise UsageError(
-            f"folder {str(out.parent)!r} does not exist", hint="create it or choose another --out"
-        )
-    if "://" in source:
+    datasets.check_destination(out, overwrite=overwrite)
+    file_format = datasets.format_for(out, fmt)
+    files = None if "://" in source else _folder_files(Path(source))
+    if files is None:
         rows = _blob_rows(source, connection_string, start, end, stats)
     else:
-        rows = _folder_rows(Path(source), start, end, stats)
+        rows = _folder_rows(files, start, end, stats)
     destination = datasets.DatasetOutput(out, file_format, {"source": "extract"}, resume=False)
     try:
         destination.write_part(destination.part_name(0), rows, {})
         written = destination.finish(flatten=flatten)
-    except BaseException:
-        destination.discard()
+    except BaseException as exc:
+        destination.discard()  # extract has no --resume: nothing half-made is kept
+        if isinstance(exc, KeyboardInterrupt):
+            _say_nothing_kept(out, "interrupted")
         raise
     _report(stats.truncated, stats.malformed)
+    _report_flatten(destination)
     output(
         {
             "path": str(out),
@@ -248,7 +290,9 @@ def extract(
     )
 
 
-def _folder_rows(folder: Path, start: Any, end: Any, stats: Any) -> Any:
+def _folder_files(folder: Path) -> list[tuple[Any, Path]]:
+    """The export files under `folder`; a folder without any is not found, and .json files that are not
+    export files are named as skipped (a folder of some other JSON must not look like 0 rows of data)."""
     from amlmon import modeldata
     from amlmon.errors import NotFound
 
@@ -256,8 +300,25 @@ def _folder_rows(folder: Path, start: Any, end: Any, stats: Any) -> Any:
         raise NotFound(
             f"{str(folder)!r} is not a folder", hint="give a folder of exported files or a blob container URL"
         )
-    for hour, path in modeldata.local_blobs(folder):
-        if not modeldata.keep_blob(hour, start, end):
+    found, others = modeldata.local_blobs(folder)
+    if others:
+        warn(
+            f"{_count(len(others), '.json file was', '.json files were')} not read: export files are named "
+            f"PT1H.json or PT05M.json (e.g. {others[0]})"
+        )
+    if not found:
+        raise NotFound(
+            f"no export files (PT1H.json, PT05M.json) under {str(folder)!r}",
+            hint="give the folder a diagnostic setting or data export wrote (…/y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json)",
+        )
+    return found
+
+
+def _folder_rows(files: list[tuple[Any, Path]], start: Any, end: Any, stats: Any) -> Any:
+    from amlmon import modeldata
+
+    for hour, path in files:
+        if hour is not None and not modeldata.keep_blob(hour, start, end):
             continue
         stats.blobs += 1
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -265,6 +326,8 @@ def _folder_rows(folder: Path, start: Any, end: Any, stats: Any) -> Any:
 
 
 def _blob_rows(url: str, connection_string: str | None, start: Any, end: Any, stats: Any) -> Any:
+    import datetime as dt
+
     from amlmon import modeldata
     from amlmon.azure.blobs import BlobSource
 
@@ -274,9 +337,13 @@ def _blob_rows(url: str, connection_string: str | None, start: Any, end: Any, st
         listed = []
         for container, name in blob_source.blobs():
             hour = modeldata.blob_hour(name)
-            if hour is not None and modeldata.keep_blob(hour, start, end):
+            if hour is None and not modeldata.is_export_file(name):
+                continue
+            # An export file outside its time folders (copied there) is read; only its records' times filter it.
+            if hour is None or modeldata.keep_blob(hour, start, end):
                 listed.append((hour, container, name))
-        for _hour, container, name in sorted(listed):
+        first = dt.datetime.min.replace(tzinfo=dt.UTC)
+        for _hour, container, name in sorted(listed, key=lambda item: (item[0] or first, item[1], item[2])):
             stats.blobs += 1
             yield from modeldata.rows_from_lines(blob_source.lines(container, name), start, end, stats)
     finally:

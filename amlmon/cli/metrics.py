@@ -61,19 +61,30 @@ def stats(
         5, "--top", min=1, max=100, help="How many dependency groups and exception types."
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
     from amlmon import health
-    from amlmon.targets import parse_targets
+    from amlmon.targets import parse_targets, with_role
 
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, bin_size)
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
+    from amlmon.evidence import known_targets
+
+    parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
     result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
     output(result, table=_render_stats)
+    _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
 def check(
@@ -96,6 +107,13 @@ def check(
         None, "--max-dependency-failure-rate", help="e.g. 5% (no dependency calls passes)."
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
 ) -> None:
     """A CI gate: exit 0 when every threshold holds, 1 when one is breached, 6 when it cannot be evaluated.
@@ -105,7 +123,7 @@ def check(
     appended to $GITHUB_STEP_SUMMARY when set.
     """
     from amlmon import health
-    from amlmon.targets import parse_targets
+    from amlmon.targets import parse_targets, with_role
 
     thresholds = health.build_thresholds(
         max_failure_rate=max_failure_rate,
@@ -116,17 +134,44 @@ def check(
         min_requests=min_requests,
         max_dependency_failure_rate=max_dependency_failure_rate,
     )
-    parsed = parse_targets(targets or [])
+    parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, None)
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
+    from amlmon.evidence import known_targets
+
+    parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: gate every target and `*`
     measured = health.collect_for_gate(app_context(), parsed, window, log_analytics=log_analytics)
     verdict = health.evaluate(measured, thresholds)
     _write_step_summary(verdict)
     output(verdict, table=_render_check)
+    _explain_empty(parsed, window, measured, log_analytics, "check")
     if not verdict["passed"]:
         raise typer.Exit(health.EXIT_GATE_FAILED)
+
+
+def _explain_empty(
+    targets: list[Any], window: Any, stats: dict[str, Any], log_analytics: bool, command: str
+) -> None:
+    """One stderr line per target that had no requests and no exceptions: why, when amlmon can tell."""
+    from amlmon import evidence
+    from amlmon.cli.common import warn
+    from amlmon.targets import ALL, Schema
+
+    by_name = {entry["target"]: entry for entry in stats["targets"]}
+    # Targets the user named, each; with none, the workspace as a whole (not every idle service).
+    wanted: list[Any] = [None] if not targets or ALL in targets else list(targets)
+    for target in wanted:
+        entry = by_name.get(str(target) if target else "*") or {}
+        if (entry.get("requests") or {}).get("count") or (entry.get("exceptions") or {}).get("count"):
+            continue
+        schema: Schema = "workspace" if log_analytics else "classic"
+        note = evidence.explain_empty(
+            app_context(), target, schema, (window.start, window.end), "requests", command
+        )
+        if note:
+            warn(note)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -151,68 +196,94 @@ def _render_check(verdict: Any, stream: IO[str]) -> None:
 
 
 def _render_stats(data: Any, stream: IO[str]) -> None:
+    """One panel per target (side by side when they fit). Like every table, a row stays one line: on a
+    terminal, cells are cut with an ellipsis to its width, widest columns first."""
     from rich.columns import Columns
-    from rich.table import Table
     from rich.text import Text
 
-    from amlmon import health
+    from amlmon.render.table import ellipsize
 
     console = _console(stream)
     window = data["window"]
-    console.print(
-        Text(
-            f"{window['start']} .. {window['end']}  bin {window['bin']}  source {data['source']}", style="dim"
-        )
-    )
-    panels = []
-    for target in data["targets"]:
-        req, dep, exc = target["requests"], target["dependencies"], target["exceptions"]
-        table = Table(
-            title=target["target"], show_header=False, box=None, pad_edge=False, title_justify="left"
-        )
-        table.add_column("metric", style="bold")
-        table.add_column("value", justify="right")
-        table.add_column("series", no_wrap=True)
-        series = req["series"]
-        table.add_row(
+    header = f"{window['start']} .. {window['end']}  bin {window['bin']}  source {data['source']}"
+    terminal = bool(getattr(stream, "isatty", lambda: False)())
+    console.print(Text(ellipsize(header, console.width) if terminal else header, style="dim"), crop=False)
+    panels = [_stats_panel(target, console.width if terminal else None) for target in data["targets"]]
+    console.print(Columns(panels, padding=(1, 4)))
+
+
+def _stats_rows(target: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(metric, value, series or message, message?) rows of one target's panel."""
+    from amlmon import health
+
+    req, dep, exc = target["requests"], target["dependencies"], target["exceptions"]
+    series = req["series"]
+    codes = ", ".join(f"{c['code']}:{c['count']}" for c in req["resultCodes"][:5])
+    rows = [
+        (
             "requests",
             f"{req['count']} ({req['ratePerMinute']:.1f}/min)",
             health.sparkline(series["requests"]),
-        )
-        table.add_row(
+            False,
+        ),
+        (
             "failures",
             f"{req['failures']} ({health.format_rate(req['failureRate'])})",
             health.sparkline(series["failures"]),
-        )
-        table.add_row(
+            False,
+        ),
+        (
             "p50/p95/p99",
             "/".join(health.format_ms(req[k]) for k in ("p50", "p95", "p99")),
             health.sparkline(series["p95"]),
-        )
-        codes = ", ".join(f"{c['code']}:{c['count']}" for c in req["resultCodes"][:5])
-        table.add_row("result codes", codes or "-", "")
-        table.add_row(
+            False,
+        ),
+        ("result codes", codes or "-", "", False),
+        (
             "dependencies",
             f"{dep['count']} ({health.format_rate(dep['failureRate'])} failed, p95 {health.format_ms(dep['p95'])})",
             health.sparkline(dep["series"]["dependencies"]),
-        )
-        for group in dep["top"]:
-            table.add_row(
-                f"  {group['type']}",
-                f"{group['target']}: {group['count']} ({health.format_rate(group['failureRate'])})",
-                "",
-            )
-        table.add_row(
+            False,
+        ),
+    ]
+    rows += [
+        (f"  {g['type']}", f"{g['target']}: {g['count']} ({health.format_rate(g['failureRate'])})", "", False)
+        for g in dep["top"]
+    ]
+    rows.append(
+        (
             "exceptions",
             f"{exc['count']} ({exc['ratePerMinute']:.1f}/min)",
             health.sparkline(exc["series"]["exceptions"]),
+            False,
         )
-        for item in exc["top"]:
-            message = item["latestMessage"]
-            message = message if len(message) <= 60 else message[:57] + "..."
-            table.add_row(f"  {item['type']}", f"{item['count']}", Text(message, style="dim"))
-        panels.append(table)
-    console.print(Columns(panels, padding=(1, 4)))
+    )
+    for item in exc["top"]:
+        message = item["latestMessage"]
+        message = message if len(message) <= 60 else message[:57] + "..."
+        rows.append((f"  {item['type']}", f"{item['count']}", message, True))
+    return rows
+
+
+def _stats_panel(target: dict[str, Any], width: int | None) -> Any:
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    from amlmon.render.table import ellipsize, fit_widths
+
+    rows = _stats_rows(target)
+    natural = [max([1] + [cell_len(str(row[i])) for row in rows]) for i in range(3)]
+    widths = fit_widths(natural, max(width - 4, 0)) if width is not None else natural  # 2 gaps of 2
+    title = target["target"] if width is None else ellipsize(target["target"], width)
+    table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
+    table.add_column("metric", style="bold", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("series", no_wrap=True)
+    for metric, value, series, is_message in rows:
+        cells = [ellipsize(text, w) for text, w in zip((metric, value, series), widths, strict=True)]
+        table.add_row(cells[0], cells[1], Text(cells[2], style="dim") if is_message else cells[2])
+    return table
 
 
 def _write_step_summary(verdict: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def traces(
-    targets: list[str] = typer.Argument(None, metavar="TARGET", help=TARGETS_HELP, show_default=False),
+    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
     since: str = typer.Option(
         "10m", "--since", help="Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
     ),
@@ -87,6 +87,13 @@ def traces(
         "--log-analytics",
         help="Read AppTraces in the Log Analytics workspace instead of App Insights traces.",
     ),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        metavar="NAME",
+        help="The role name / Service Name the target's telemetry carries, when it is not the "
+        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:
     """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
@@ -96,11 +103,12 @@ def traces(
     older than --since (--since bounds the backlog only) — until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
     """
     from amlmon import traces as domain
-    from amlmon.targets import Schema, parse_targets
+    from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import parse_duration, parse_instant, parse_until, time_range
 
     schema: Schema = "workspace" if log_analytics else "classic"
     style = _style(fmt, follow)
+    _check_query_style(style, follow, app_context().options.query)
     if limit is not None and limit < 1:
         raise _usage(
             f"--limit {limit} would print nothing",
@@ -119,7 +127,7 @@ def traces(
     spec = domain.TraceFilter(
         start=start,
         end=None if follow else end,
-        targets=tuple(parse_targets(targets or [])),
+        targets=tuple(with_role(parse_targets(targets or []), role)),
         message=_checked_text(message, "--message"),
         grep=domain.check_regex(grep),
         min_severity=domain.parse_severity(severity),
@@ -130,16 +138,46 @@ def traces(
         _print_queries(spec, schema, follow, limit, look_back)
         return 0
     ctx = app_context()
+    if spec.targets:
+        import dataclasses
+
+        from amlmon.evidence import known_targets
+
+        # A name that matches nothing is exit 3, not silence; an endpoint learns its deployments.
+        spec = dataclasses.replace(spec, targets=tuple(known_targets(ctx, list(spec.targets))))
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
     if follow:
         return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)
     window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
+    printed = 0
     for batch in window.events:
+        printed += len(batch)
         printer.print_batch(batch)
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
+    _explain(ctx, spec, schema, printed)
     return 1 if window.partial else 0
+
+
+def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
+    """On stderr: why nothing was found, and 1.4.x print lines amlmon could not attribute."""
+    from amlmon import evidence
+    from amlmon.evidence import Section
+
+    assert spec.end is not None
+    timespan = (spec.start, spec.end)
+    section: Section = "modelData" if spec.model_data else "traces"
+    command = "traces --model-data" if spec.model_data else "traces"
+    notes = []
+    if not printed:
+        for target in spec.targets or (None,):
+            notes.append(evidence.explain_empty(ctx, target, schema, timespan, section, command))
+    if not spec.model_data:
+        notes += [evidence.attribution_note(ctx, target, schema, timespan) for target in spec.targets]
+    for note in notes:
+        if note:
+            warn(note)
 
 
 def _follow(
@@ -235,6 +273,27 @@ def _style(fmt: str | None, follow: bool) -> str:
     return style
 
 
+# --query on the whole result: styles that print one document. jsonl applies it to each event.
+WHOLE_RESULT_STYLES = {"json": "json", "yaml": "yaml", "pretty": "table", "tsv": "tsv"}
+
+
+def _check_query_style(style: str, follow: bool, query: str | None) -> None:
+    """--query applies to the whole result (json, yaml, table, tsv) or to each event (jsonl); a style
+    it cannot apply to is refused rather than ignored."""
+    if not query:
+        return
+    if follow and style != "jsonl":
+        raise _usage(
+            "--query with --follow applies to each event as it arrives: it needs --format jsonl",
+            "e.g. amlmon traces --follow --format jsonl --query message",
+        )
+    if style not in WHOLE_RESULT_STYLES and style not in ("jsonl", "none"):
+        raise _usage(
+            f"--query does not apply to --format {style}",
+            "use -o json, yaml, table or tsv (query over the whole list) or jsonl (query per event)",
+        )
+
+
 def _color(style: str) -> bool:
     from amlmon.render.console import color_allowed
 
@@ -277,13 +336,22 @@ class TracePrinter:
     def __init__(self, style: str, stream: IO[str], *, color: bool, jmespath: str | None = None) -> None:
         self.style, self.stream, self.color, self.jmespath = style, stream, color, jmespath
         self.width = shutil.get_terminal_size((160, 24)).columns
-        self._buffer: list[dict[str, Any]] = []  # json / yaml: one document at the end
+        self._buffer: list[
+            dict[str, Any]
+        ] = []  # json / yaml, or a whole-result --query: one document at the end
         self._target_width = 0
+        self._events = 0  # with a per-event --query (jsonl): events seen, and those it gave a value for
+        self._answered = 0
+
+    @property
+    def _whole_result(self) -> bool:
+        """One document at the end: json and yaml always, table and tsv when --query applies to the list."""
+        return self.style in ("json", "yaml") or (bool(self.jmespath) and self.style in WHOLE_RESULT_STYLES)
 
     def print_batch(self, events: Sequence[TraceEvent]) -> None:
         if not events or self.style == "none":
             return
-        if self.style in ("json", "yaml"):
+        if self._whole_result:
             self._buffer.extend(event.to_dict() for event in events)
             return
         write = self.stream.write
@@ -300,10 +368,18 @@ class TracePrinter:
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.style in ("json", "yaml"):
+        if self._whole_result:
             from amlmon.render import emit
 
-            emit(self._buffer, output=self.style, query=self.jmespath, stream=self.stream)
+            output = WHOLE_RESULT_STYLES.get(self.style, self.style)
+            emit(
+                self._buffer, output=output, query=self.jmespath, stream=self.stream, no_color=not self.color
+            )
+        elif self.jmespath and self.style == "jsonl" and self._events and not self._answered:
+            warn(
+                f"--query {self.jmespath!r} gave nothing for any of {self._events} events: with jsonl it "
+                "applies to each event (e.g. --query message); -o json applies it to the list"
+            )
 
     # --- styles -----------------------------------------------------------------------------
     def _jsonl(self, events: Sequence[TraceEvent]) -> None:
@@ -311,7 +387,12 @@ class TracePrinter:
         if self.jmespath:
             from amlmon.render import apply_query
 
-            items = [apply_query(event.to_dict(), self.jmespath) for event in events]
+            # An event the expression selects nothing from prints no line (a filter such as
+            # `severity=='error' && message`), never a line of null.
+            answers = [apply_query(event.to_dict(), self.jmespath) for event in events]
+            items = [answer for answer in answers if answer is not None]
+            self._events += len(answers)
+            self._answered += len(items)
         else:
             items = [event.to_dict() for event in events]
         self.stream.write(

@@ -18,16 +18,30 @@ def register(app: typer.Typer) -> None:
 @workspace_app.command("show")
 def show() -> None:
     """Show the resolved workspace (with where each value came from) and its linked resources."""
+    from amlmon.errors import NotFound
+
     ctx = app_context()
     ref = ctx.workspace
-    info = ctx.workspace_info
-    result: dict[str, Any] = {
+    resolved: dict[str, Any] = {
         "subscription": ref.subscription.value,
         "subscriptionSource": ref.subscription.source,
         "resourceGroup": ref.resource_group.value,
         "resourceGroupSource": ref.resource_group.source,
         "workspace": ref.workspace.value,
         "workspaceSource": ref.workspace.source,
+    }
+    try:
+        info = ctx.workspace_info
+    except NotFound as exc:
+        # Where each value came from is what tells which one is wrong: print it, then the error.
+        output({**resolved, "cloud": ctx.cloud.name})
+        raise NotFound(
+            exc.message,
+            hint="the values above say where each came from; fix the wrong one there, or override it "
+            "with --subscription, -g or -w",
+        ) from None
+    result: dict[str, Any] = {
+        **resolved,
         "id": info.id,
         "location": info.location,
         "discoveryUrl": info.discovery_url,

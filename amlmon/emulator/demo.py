@@ -1,8 +1,9 @@
 """`make demo`: the whole story offline — start the emulator, create a sample workspace with two v1
 services (ACI and AKS) and one v2 deployment, then run what a new user would run.
 
-Each step prints the command line and its real output. The emulator is stopped at the end, whatever
-happened; a failed step fails the demo.
+Each step prints the command line and its real output. The emulator is stopped and its temporary
+directory (certificates and their private key, telemetry, the pulled dataset) removed at the end,
+whatever happened; a failed step fails the demo.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import ssl
 import subprocess
 import sys
@@ -102,8 +104,31 @@ def send_traffic(state: dict[str, Any], service: str, count: int = 8) -> None:
 
 def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="amlmon-demo-"))
+    try:
+        return _run(data_dir)
+    finally:
+        _remove(data_dir)
+
+
+def _remove(data_dir: Path) -> None:
+    """Leave nothing behind: the directory holds the emulator's CA private key and megabytes of data.
+    A server still closing its files may recreate one while the tree is removed, hence the retries."""
+    for _ in range(20):
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if not data_dir.exists():
+            print(f"removed {data_dir}")
+            return
+        time.sleep(0.25)
+    print(f"warning: could not remove {data_dir}; delete it yourself", file=sys.stderr)
+
+
+def _run(data_dir: Path) -> int:
     _banner(f"Starting the local Azure emulator (data: {data_dir})")
-    state = start_detached(data_dir)
+    try:
+        state = start_detached(data_dir)
+    except BaseException:
+        stop(data_dir)  # it may have started before failing to answer
+        raise
     print(f"emulator listening on {state['endpoint']}")
     env = {
         **os.environ,

@@ -2,14 +2,18 @@
 
 `POST /_emulator/telemetry/seed` {"subscription","resourceGroup","workspace","services":[name | "ep/dep"],
 "hours","ratePerMinute","generation":"1.5"|"1.4"|"mixed","seed"?,"failureRate"?:{name: rate},
-"latencyMs"?:{name: median},"kinds"?:[requests|prints|exceptions|modelData|dependencies],"digest"?:bool}
+"latencyMs"?:{name: median},"kinds"?:[requests|prints|exceptions|modelData|dependencies],"digest"?:bool,
+"roles"?:{name: SERVICE_NAME}}
 → {"rows":{table: n},"truth":{name:{requests, failures, p50, p95, p99, exceptions, modelData}},
 "modelDataDigest"?, "seconds"}.
 
+Every row has exactly the tags and property keys of the real server's envelope of its kind and
+generation (reference/inference-server-telemetry/); a v2 deployment writes what the same server writes
+with SERVICE_NAME = `roles[target]` (the platform's value is undocumented; default: the deployment name).
 Layouts (AZURE-FACTS.md): 1.5.x requests carry placeholders (success true, duration 0, resultCode "0")
 and the real values in properties; model data is one `custom_dimensions` Python-literal string (Input
-JSON-encoded twice, cut at 8,192 characters). 1.4.x sends real standard fields, role `azmlinfsrv`, and
-separate model-data properties. Percentiles in the truth are nearest-rank over the real durations.
+JSON-encoded twice, cut at 8,192 characters). 1.4.x sends role `azmlinfsrv`, result code and success
+placeholders too (its duration is real), and separate model-data properties. Percentiles in the truth are nearest-rank over the real durations.
 """
 
 from __future__ import annotations
@@ -138,6 +142,7 @@ def _seed(state: EmulatorState, request: Request) -> Response:
         hours = float(body.get("hours", 24))
         rate = float(body.get("ratePerMinute", 10))
         kinds = frozenset(body.get("kinds") or ROW_KINDS)
+        roles = {str(k): str(v) for k, v in (body.get("roles") or {}).items()}
     except (KeyError, TypeError, ValueError) as exc:
         return _bad(400, f"bad seed request: {exc}")
     problem = _seed_problem(hours, rate, targets, str(body.get("generation", "mixed")))
@@ -172,6 +177,7 @@ def _seed(state: EmulatorState, request: Request) -> Response:
             median_ms=float((body.get("latencyMs") or {}).get(target, rng.uniform(40, 200))),
             kinds=kinds,
             digest_lines=digest_lines,
+            role_name=roles.get(target),
         )
     store = telemetry(state)
     counts = {}
@@ -199,8 +205,12 @@ def _seed_target(
     median_ms: float,
     kinds: frozenset[str] = ROW_KINDS,
     digest_lines: list[str] | None = None,
+    role_name: str | None = None,
 ) -> dict[str, Any]:
     service, _, deployment = target.partition("/")
+    # The server labels its telemetry with SERVICE_NAME: a v1 service's name; on a v2 deployment the
+    # platform's value is not documented (AZURE-FACTS.md), so the seed body says it (`roles`).
+    service = role_name or (deployment or service)
     now = utcnow()
     total = max(0, int(hours * 60 * rate))
     span = hours * 3600
@@ -210,14 +220,17 @@ def _seed_target(
         "_ResourceId": normalize_id(component["id"]),
         "AppRoleName": service if layout == "1.5" else "azmlinfsrv",
         "AppRoleInstance": f"{service}-{rng.randrange(16**6):06x}",
-        "SDKVersion": "py3:otel1.27.0:ext1.0.0b40" if layout == "1.5" else "py3:oc0.11.2:ext1.1.9",
+        "SDKVersion": "ulm_py3.11.7:otel1.33.0:ext1.0.0b40"
+        if layout == "1.5"
+        else "py3.11.7:oc0.11.4:ext1.1.15",
         "ClientType": "PC",
         "ItemCount": 1,
     }
     columns.begin({**common, "Measurements": "{}"})
     labels = {"Service Name": service, "Workspace Name": workspace}
-    if deployment:
-        labels["Deployment Name"] = deployment
+    # Request ids are unique like the server's uuid4s, also between seeds of the same `seed` number:
+    # a 1.4.x exception is attributed through its request id.
+    id_salt = int(hashlib.sha256(target.encode()).hexdigest()[:32], 16)
     durations: list[float] = []
     failures = model_data = 0
     sigma = 0.5
@@ -227,7 +240,7 @@ def _seed_target(
         duration = median_ms * math.exp(rng.gauss(0, sigma))
         failed = rng.random() < failure_rate
         durations.append(duration)
-        request_id = _guid(rng.getrandbits(128))
+        request_id = _guid(rng.getrandbits(128) ^ id_salt)
         base = {
             "TimeGenerated": at,
             "_IngestionTime": ingested,
@@ -288,6 +301,51 @@ def _item(base: dict[str, Any]) -> dict[str, Any]:
     return {**base, "_ItemId": _guid(_ITEM_IDS.getrandbits(128))}
 
 
+# --- What the real server writes, per kind and generation ---------------------------------------------
+# Every key below is a key of the real envelope of that kind in the reference examples
+# (inference-server-telemetry/); tests/e2e/test_emulator_fidelity.py holds the seeder to exactly them.
+_APP_DIR = {"1.5": "/azureml-envs/azureml_151", "1.4": "/azureml-envs/azureml_141"}
+_SERVER = "lib/python3.11/site-packages/azureml_inference_server_http"
+# 1.5.x (OpenTelemetry) marks where a log call came from; 1.4.x (OpenCensus) sends its logging record.
+_CODE_15 = {
+    "print": ("print_log_hook.py", "print_to_logger", "27"),
+    "modelData": ("server/appinsights_client.py", "send_model_data_log", "125"),
+    "exception": ("server/appinsights_client.py", "send_exception_log", "194"),
+}
+_RECORD_14 = {
+    "print": ("print_log_hook", "print_log_hook.py", 27, "INFO"),
+    "modelData": ("appinsights_client", "server/appinsights_client.py", 89, "INFO"),
+    "exception": ("appinsights_client", "server/appinsights_client.py", 160, "ERROR"),
+}
+# ai.operation.parentId of a log record (requests have none): the exporter's and OpenCensus' zero ids.
+_LOG_PARENT = {"1.5": "0" * 16, "1.4": "|" + "0" * 32 + "." + "0" * 16 + "."}
+
+
+def _log_source(layout: str, kind: str) -> dict[str, Any]:
+    if layout == "1.5":
+        file, function, line = _CODE_15[kind]
+        return {
+            "code.file.path": f"{_APP_DIR['1.5']}/{_SERVER}/{file}",
+            "code.function.name": function,
+            "code.line.number": line,
+        }
+    module, file, line_number, level = _RECORD_14[kind]
+    return {
+        "process": "MainProcess",
+        "module": module,
+        "fileName": f"{_APP_DIR['1.4']}/{_SERVER}/{file}",
+        "lineNumber": line_number,
+        "level": level,
+    }
+
+
+def _log_item(base: dict[str, Any], layout: str) -> dict[str, Any]:
+    row = _item(base)
+    row["OperationId"] = "0" * 32
+    row["ParentId"] = _LOG_PARENT[layout]
+    return row
+
+
 def _request_row(
     columns: _Columns,
     base: dict[str, Any],
@@ -299,24 +357,38 @@ def _request_row(
 ) -> None:
     code = "500" if failed else "200"
     row = _item(base)
-    row.update({"Id": request_id[:16], "Name": "POST /score", "Url": "http://127.0.0.1:5001/score"})
-    props: dict[str, str] = {**labels, "Request Id": request_id, "Container Id": "ctr-" + request_id[:8]}
+    at = base["TimeGenerated"].isoformat() + "Z"
+    url = "http://127.0.0.1:5001/score"
     if layout == "1.5":
+        # The exporter's own span: operation name and a span id; the standard fields are placeholders.
+        row.update({"Id": request_id.replace("-", "")[:16], "Name": "/score", "OperationName": "/score"})
         row.update({"Success": True, "ResultCode": "0", "DurationMs": 0.0})
-        props.update(
-            {
-                "resultCode": code,
-                "success": "False" if failed else "True",
-                "duration": _timespan(duration),
-                "start_time": base["TimeGenerated"].isoformat() + "Z",
-                "url": "/score",
-                "http_method": "POST",
-                "Client Request Id": "",
-                "Response Value": '"An unexpected error occurred in scoring script."' if failed else "[0.31]",
-            }
+        answer = (
+            '{"message": "An unexpected error occurred in scoring script. Check the logs for more info."}'
         )
     else:
-        row.update({"Success": not failed, "ResultCode": code, "DurationMs": duration})
+        # OpenCensus: the request id as id, an empty name, result code and success placeholders too.
+        row.update({"Id": request_id, "Name": "", "Success": True, "ResultCode": "0", "DurationMs": duration})
+        answer = json.dumps(
+            '{"message": "An unexpected error occurred in scoring script. Check the logs for more info."}'
+        )
+    row["Url"] = url if layout == "1.4" else None
+    props: dict[str, Any] = {
+        "Container Id": "ctr-" + request_id[:8],
+        "Request Id": request_id,
+        "Client Request Id": "",
+        "Response Value": answer if failed else ("[0.31]" if layout == "1.5" else json.dumps("[0.31]")),
+        "name": "/score",
+        "url": url,
+        "start_time": at,
+        "duration": _timespan(duration),
+        "resultCode": code,
+        # 1.5.x turns every property into a string; 1.4.x keeps the JSON boolean.
+        "success": ("False" if failed else "True") if layout == "1.5" else not failed,
+        "http_method": "POST",
+        "Workspace Name": labels["Workspace Name"],
+        "Service Name": labels["Service Name"],
+    }
     row["Properties"] = json.dumps(props)
     row["Measurements"] = "{}"
     columns.add("AppRequests", row)
@@ -325,28 +397,62 @@ def _request_row(
 def _print_row(
     columns: _Columns, base: dict[str, Any], layout: str, labels: dict[str, str], request_id: str
 ) -> None:
-    row = _item(base)
-    row["OperationId"] = "0" * 32
+    # A print() line names no service and no request: the role (1.5.x) or the host (1.4.x) says whose.
+    row = _log_item(base, layout)
     row.update({"Message": f"scoring request {request_id[:8]}: 4 features", "SeverityLevel": 1})
-    row["Properties"] = json.dumps(
-        {
-            **labels,
-            "code.file.path": "/var/azureml-app/score.py",
-            "code.function.name": "run",
-            "code.line.number": "21",
-        }
-    )
+    row["Properties"] = json.dumps(_log_source(layout, "print"))
     row["Measurements"] = "{}"
     columns.add("AppTraces", row)
+
+
+_USER_ERROR = "ValueError: bad input: expected 4 features"
+_WRAPPER = "azureml_inference_server_http.server.user_script.UserScriptException"
+
+
+def _traceback(layout: str) -> str:
+    server = f"{_APP_DIR[layout]}/{_SERVER}/server"
+    return (
+        "Traceback (most recent call last):\n"
+        f'  File "{server}/user_script.py", line 132, in invoke_run\n'
+        "    run_output = self._wrapped_user_run(**run_parameters, request_headers=dict(request.headers))\n"
+        '  File "/var/azureml-app/score.py", line 21, in run\n'
+        '    raise ValueError("bad input: expected 4 features")\n'
+        f"{_USER_ERROR}\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        f'  File "{server}/routes.py", line 222, in handle_score\n'
+        "    timed_result = main_blueprint.user_script.invoke_run(request, timeout_ms=config.scoring_timeout)\n"
+        f'  File "{server}/user_script.py", line 139, in invoke_run\n'
+        "    raise UserScriptException(ex) from ex\n"
+        f"{_WRAPPER}: Caught an unhandled exception from the user script"
+    )
 
 
 def _exception_row(
     columns: _Columns, base: dict[str, Any], layout: str, labels: dict[str, str], request_id: str
 ) -> None:
-    row = _item(base)
-    row["OperationId"] = "0" * 32
-    kind = "UserScriptException" if layout == "1.5" else "ValueError"
-    message = "(<class 'ValueError'>, ValueError('bad input: expected 4 features'), <traceback object>)"
+    row = _log_item(base, layout)
+    kind = "UserScriptException"
+    exc_info = (
+        f"(<class '{_WRAPPER}'>, UserScriptException('Caught an unhandled exception from the user script'), "
+        "<traceback object at 0x7f68b1335e40>)"
+    )
+    ids = {"Container Id": "ctr-" + request_id[:8], "Request Id": request_id, "Client Request Id": ""}
+    if layout == "1.5":
+        # The stack is its own field; the ids only inside one Python-literal property.
+        message = exc_info
+        detail: dict[str, Any] = {"typeName": kind, "message": message, "hasFullStack": True}
+        detail["stack"] = _traceback(layout) + "\n"
+        props: dict[str, Any] = {"custom_dimensions": repr(ids), **_log_source(layout, "exception")}
+    else:
+        # OpenCensus: the traceback is the message; the ids are separate properties.
+        message = exc_info + "\n" + _traceback(layout)
+        detail = {"id": 1, "outerId": 0, "typeName": kind, "message": message, "hasFullStack": True}
+        detail["parsedStack"] = [
+            {"level": 1, "method": "invoke_run", "fileName": "user_script.py", "line": 139},
+            {"level": 0, "method": "handle_score", "fileName": "routes.py", "line": 222},
+        ]
+        props = {**_log_source(layout, "exception"), **ids}
     row.update(
         {
             "ProblemId": kind,
@@ -357,8 +463,8 @@ def _exception_row(
             "InnermostMessage": message,
             "Message": message,
             "SeverityLevel": 3,
-            "Details": json.dumps([{"typeName": kind, "message": message, "hasFullStack": True}]),
-            "Properties": json.dumps({**labels, "Request Id": request_id}),
+            "Details": json.dumps([detail]),
+            "Properties": json.dumps(props),
             "Measurements": "{}",
         }
     )
@@ -379,8 +485,7 @@ def _model_data_row(
     features = [[round(rng.uniform(0, 10), 3) for _ in range(width)]]
     model_input = {"data": features}
     prediction = [round(rng.random(), 4)]
-    row = _item(base)
-    row["OperationId"] = "0" * 32
+    row = _log_item(base, layout)
     row.update({"Message": "model_data_collection", "SeverityLevel": 1, "Measurements": "{}"})
     fields = {
         "Container Id": "ctr-" + request_id[:8],
@@ -395,13 +500,12 @@ def _model_data_row(
     packed = repr(fields)
     truncated = layout == "1.5" and len(packed) > VALUE_LIMIT
     if layout == "1.5":
-        props: dict[str, Any] = {"custom_dimensions": packed[:VALUE_LIMIT]}
-        if "Deployment Name" in labels:
-            props["Deployment Name"] = labels["Deployment Name"]
+        props: dict[str, Any] = {
+            "custom_dimensions": packed[:VALUE_LIMIT],
+            **_log_source(layout, "modelData"),
+        }
     else:
-        props = {**labels, **{k: v for k, v in fields.items() if k not in ("Models", "Input")}}
-        props["Models"] = json.dumps(list(fields["Models"]))
-        props["Input"] = json.dumps(model_input)
+        props = {**_log_source(layout, "modelData"), **fields, "Models": list(fields["Models"])}
     row["Properties"] = json.dumps(props)
     columns.add("AppTraces", row)
     return digest_line(request_id, model_input, prediction, truncated)

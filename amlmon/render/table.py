@@ -39,37 +39,91 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
     return columns
 
 
+# Column gap of rich's SIMPLE_HEAD table without edge padding: padding, the (blank) divider, padding.
+_GAP = 3
+_MIN_WIDTH = 4  # a cut column keeps at least three characters and the ellipsis
+
+
+def fit_widths(natural: list[int], available: int) -> list[int]:
+    """Column widths that fit `available` cells, like `kubectl get`: the widest columns give up width
+    first (all are cut to one level, the rest of the room goes to them one cell each), never below
+    _MIN_WIDTH; narrow columns keep their full width. When even that does not fit, the minimums."""
+    if sum(natural) <= available:
+        return list(natural)
+    level = max(natural)
+    while level > _MIN_WIDTH and sum(min(w, level) for w in natural) > available:
+        level -= 1
+    widths = [min(w, level) for w in natural]
+    spare = available - sum(widths)
+    for index, width in enumerate(natural):
+        if spare <= 0:
+            break
+        if width > level:
+            widths[index] += 1
+            spare -= 1
+    return widths
+
+
+def ellipsize(text: str, width: int) -> str:
+    """`text` in at most `width` cells: cut with an ellipsis, never wrapped."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(width - 1, 0)) + "…"
+
+
+def _one_line(text: str) -> str:
+    # A line break inside a cell would wrap the row; the table shows it as a space.
+    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text.replace("\t", " ")
+
+
+def _grid(data: Any) -> tuple[list[str], list[list[str]], bool] | None:
+    """(headers, rows of cell texts, key/value?) for data a table can show; None for a scalar."""
+    if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+        columns = _columns(data)
+        return columns, [[_cell(row.get(column)) for column in columns] for row in data], False
+    if isinstance(data, dict):
+        return ["field", "value"], [[key, _cell(value)] for key, value in _flatten(data)], True
+    if isinstance(data, list):
+        return ["value"], [[_cell(item)] for item in data], False
+    return None
+
+
 def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: str | None = None) -> None:
+    """A table whose rows are one line each: on a terminal, cells are cut with an ellipsis to its width
+    (widest columns first); piped, every cell is whole, however long the line."""
     from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
 
     console = make_console(stream, no_color=no_color)
-    table = Table(box=box.SIMPLE_HEAD, title=title, show_edge=False, pad_edge=False)
-    if isinstance(data, list) and all(isinstance(row, dict) for row in data):
-        columns = _columns(data)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in data:
-            table.add_row(*(_cell(row.get(column)) for column in columns))
-    elif isinstance(data, dict):
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
-        for key, value in _flatten(data):
-            table.add_row(key, _cell(value))
-    elif isinstance(data, list):
-        table.add_column("value", overflow="fold")
-        for item in data:
-            table.add_row(_cell(item))
-    else:
+    grid = _grid(data)
+    if grid is None:
         console.print(_cell(data), markup=False)
         return
     if not data:
         return
-    if console.is_terminal:
-        console.print(table)
+    headers, rows = grid[0], [[_one_line(cell) for cell in row] for row in grid[1]]
+    natural = [max([cell_len(h)] + [cell_len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    gaps = _GAP * (len(headers) - 1)
+    terminal = bool(getattr(stream, "isatty", lambda: False)())  # colour or not: a terminal's width binds
+    if terminal:
+        widths = fit_widths(natural, max(console.width - gaps, 0))
+    else:
+        widths = natural
+        console = make_console(stream, no_color=no_color, width=max(sum(natural) + gaps, 1))
+    table = Table(box=box.SIMPLE_HEAD, title=title, show_edge=False, pad_edge=False)
+    for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
+        style = "bold" if grid[2] and index == 0 else ""
+        table.add_column(ellipsize(header, width), style=style, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*(ellipsize(cell, width) for cell, width in zip(row, widths, strict=True)))
+    if terminal:
+        console.print(table, crop=False)
         return
     # Piped: no padding at line ends, so the text diffs and greps cleanly.
     with console.capture() as captured:
-        console.print(table)
+        console.print(table, crop=False)
     stream.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
     stream.flush()

@@ -15,7 +15,8 @@ SVC = "gate-svc"  # a 1.5.x service: the truth is only in the custom dimensions
 
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
-    ws = emulator.create_workspace("check", services=[{"name": SVC, "computeType": "ACI"}])
+    services = [{"name": SVC, "computeType": "ACI"}, {"name": "silent-svc", "computeType": "ACI"}]
+    ws = emulator.create_workspace("check", services=services)
     body = emulator.seed(
         ws,
         [SVC],
@@ -126,6 +127,8 @@ def test_one_line_per_threshold_on_a_terminal_table(cli: Any, seeded: dict[str, 
         ("--max-failure-rate", "5"),
         ("--max-failure-rate", "abc"),
         ("--max-p95", "fast"),
+        ("--max-p95", "2"),
+        ("--max-p50", "500"),
         ("--min-requests", "-1"),
     ],
 )
@@ -137,6 +140,17 @@ def test_bad_thresholds_exit_2_with_an_example(
     assert result.exit_code == 2
     assert option in result.stderr and "hint:" in result.stderr and "e.g." in result.stderr
     assert not [e for e in emulator.requests_since(before) if "/query" in str(e.get("path", ""))]
+
+
+@pytest.mark.parametrize("option", ["--max-p50", "--max-p95", "--max-p99"])
+def test_a_latency_limit_needs_a_unit(cli: Any, seeded: dict[str, Any], option: str) -> None:
+    # `--max-p95 2` used to be 2 ms, silently: now the gate refuses to guess and lists the accepted forms.
+    result = check(cli, seeded, SVC, option, "2")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: {option} '2' has no unit"
+    assert lines[1].startswith("hint:") and f"{option} 2ms" in lines[1] and "units: ms, s, m" in lines[1]
+    assert len(lines) == 2 and result.stdout == ""
 
 
 def test_a_persistent_503_is_an_error_exit_not_a_verdict(

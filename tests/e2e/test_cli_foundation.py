@@ -89,6 +89,50 @@ def test_static_bash_completion_of_commands_options_and_values() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "offered"),
+    [
+        # -f is --follow (a flag) in traces, a FILE in query; --log-analytics a flag in query, an ID in export
+        ("amlmon traces -f --mod", ["--model-data"]),
+        ("amlmon -o json traces -f --fo", ["--follow", "--format"]),
+        ("amlmon query -f ", []),
+        ("amlmon query --log-analytics --si", ["--since"]),
+        ("amlmon export enable --log-analytics ", []),
+        ("amlmon traces churn --since 1h --mod", ["--model-data"]),
+    ],
+)
+def test_static_completion_knows_which_options_take_a_value_in_each_command(
+    line: str, offered: list[str]
+) -> None:
+    assert bash_complete(line) == offered
+
+
+@pytest.mark.parametrize(
+    ("line", "offered"),
+    [
+        ("amlmon traces --format j", ["json", "jsonl"]),
+        ("amlmon data pull --format p", ["parquet"]),
+        ("amlmon data extract --format ", ["parquet", "jsonl", "csv"]),
+        ("amlmon traces --severity e", ["error"]),
+        ("amlmon services list --kind ", ["ACI", "AKS", "Managed", "Kubernetes"]),
+        ("amlmon diagnostics enable --kind A", ["ACI", "AKS"]),
+        ("amlmon export enable --tables AppT", ["AppTraces"]),
+        ("amlmon emulator faults add s", ["status", "slow"]),
+        ("amlmon emulator seed --generation 1", ["1.5", "1.4"]),
+    ],
+)
+def test_static_completion_offers_the_values_of_enumerated_options(line: str, offered: list[str]) -> None:
+    assert bash_complete(line) == offered
+
+
+def test_fish_completion_skips_option_values_per_command() -> None:
+    script = (REPO_ROOT / "completions" / "amlmon.fish").read_text()
+    takes_value = script.split("function __amlmon_takes_value", 1)[1].split("end\n", 1)[0]
+    assert "'query|-f'" in takes_value and "'traces|-f'" not in takes_value
+    assert "'export enable|--log-analytics'" in takes_value and "'query|--log-analytics'" not in takes_value
+    assert "-l format -r -a 'pretty short json jsonl raw'" in script
+
+
+@pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["-o", "xml", "workspace", "show"], "xml"),
@@ -102,6 +146,105 @@ def test_usage_errors_exit_2_without_traceback(cli, args: list[str], needle: str
     assert result.exit_code == 2
     assert needle in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "first", "help_of"),
+    [
+        (
+            ["workspace", "show", "--no-such-flag"],
+            "error: no such option: --no-such-flag",
+            "amlmon workspace show",
+        ),
+        (["no-such-command"], "error: no such command 'no-such-command'", "amlmon"),
+        (["services", "lis"], "error: no such command 'lis'. Did you mean 'list'?", "amlmon services"),
+        (["data", "pull", "churn"], "error: missing option '--out'", "amlmon data pull"),
+        (["traces", "--limit", "abc"], "error: invalid value for '--limit'", "amlmon traces"),
+    ],
+)
+def test_click_usage_errors_are_one_error_line_and_a_hint(
+    cli, args: list[str], first: str, help_of: str
+) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(first), result.stderr
+    assert lines[1] == f"hint: see `{help_of} --help`"
+    assert "Usage:" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("group = rg-without-section\n", "line 1 comes before any [section] header"),
+        ("[defaults]\ngroup = rg\nthis is not a setting\n", "line 3 is not `name = value`"),
+    ],
+)
+def test_a_malformed_az_config_is_one_error_line_and_a_hint(
+    cli, tmp_path: Path, content: str, problem: str
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "az").mkdir()
+    (tmp_path / "az" / "config").write_text(content)
+    env = {"HOME": str(tmp_path), "AZURE_CONFIG_DIR": str(tmp_path / "az")}
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = cli("workspace", "show", env=env)
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: {tmp_path / 'az' / 'config'} is malformed: {problem}"
+    assert len(lines) == 2 and lines[1].startswith("hint: fix or move it")
+
+
+def _command_paths() -> list[list[str]]:
+    from typer.main import get_command
+
+    from amlmon.cli.app import app
+
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return found
+
+
+def test_help_shows_what_a_value_is_not_its_python_type(cli) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    type_names = re.compile(r"<[a-z][a-z ]*>|(?:--[\w-]+|-\w) (?:TEXT|INTEGER|FLOAT)\b")
+    for path in _command_paths():
+        result = cli(*path, "--help")
+        assert result.exit_code == 0, (path, result.stderr)
+        options = result.stdout.split("Global options:")[0]
+        assert not type_names.findall(options.replace("--message TEXT", "")), (
+            path,
+            type_names.findall(options),
+        )
+    check = cli("check", "--help").stdout
+    for shown in ("--max-p95 DURATION", "--max-failure-rate RATE", "--min-requests N", "--since WHEN"):
+        assert shown in check
+    assert "--out PATH" in cli("data", "pull", "--help").stdout
+    assert cli("traces", "--help").stdout.startswith("Usage: amlmon traces [OPTIONS] [TARGET]...")
+
+
+def test_top_level_help_lists_the_global_options(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--help")
+    assert result.exit_code == 0
+    assert "Global options:" in result.stdout
+    for option in (
+        "--subscription ID",
+        "-g, --resource-group NAME",
+        "-o, --output",
+        "--query JMESPATH",
+        "--verbose",
+    ):
+        assert option in result.stdout
 
 
 def test_unresolved_workspace_lists_where_it_looked(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -164,6 +307,42 @@ def test_missing_workspace_is_not_found_exit_3(cli, emulator: Emulator) -> None:
     assert "nope" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_show_of_a_missing_workspace_still_says_where_each_value_came_from(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    result = cli(
+        "workspace", "show", "-g", ws["resourceGroup"], "-w", "nope", "-o", "json",
+        env={"AMLMON_SUBSCRIPTION": ws["subscription"]},
+    )  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    shown = result.json()
+    assert (shown["workspace"], shown["workspaceSource"]) == ("nope", "--workspace-name")
+    assert (shown["subscription"], shown["subscriptionSource"]) == (ws["subscription"], "AMLMON_SUBSCRIPTION")
+    assert shown["resourceGroupSource"] == "--resource-group"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: workspace 'nope' not found")
+    assert lines[1].startswith("hint: the values above say where each came from")
+    assert "workspace show" not in lines[1], "the hint does not send the user back to the command they ran"
+
+
+@pytest.mark.parametrize("flag", ["-g", "--subscription"])
+def test_a_flag_that_contradicts_a_full_workspace_id_is_a_conflict(
+    cli, emulator: Emulator, flag: str
+) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    before = emulator.last_seq()
+    other = "rg-other" if flag == "-g" else "11111111-1111-1111-1111-111111111111"
+    result = cli("workspace", "show", "-w", ws["workspaceId"], flag, other, "-o", "json")
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert (
+        len(lines) == 2 and f"{other!r} conflicts with -w" in lines[0] and lines[1].startswith("hint: drop ")
+    )
+    assert not [r for r in emulator.requests_since(before) if not r["path"].startswith("/_emulator")]
+    same = ws["resourceGroup"].upper() if flag == "-g" else ws["subscription"]
+    agreed = cli("workspace", "show", "-w", ws["workspaceId"], flag, same, "-o", "json")
+    assert agreed.exit_code == 0, agreed.stderr
+
+
 def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path) -> None:
     ws = create_workspace(emulator)
     result = subprocess.run(
@@ -177,6 +356,47 @@ def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path)
     assert "Authorization" in result.stderr
     assert "emu." not in result.stderr + result.stdout  # emulator tokens start with "emu."
     assert ws["instrumentationKey"] not in result.stderr + result.stdout
+
+
+def test_debug_logs_each_request_once(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    for _ in range(2):  # a second run in the same process must not log twice either
+        result = cli("--debug", "workspace", "show", *workspace_flags(ws), "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        workspace_get = f"/workspaces/{ws['name']}?api-version="
+        requests = [
+            line for line in result.stderr.splitlines() if "Request URL:" in line and workspace_get in line
+        ]
+        assert len(requests) == 1, "\n".join(requests)
+        assert result.stderr.count("Response status:") == result.stderr.count("Request URL:")
+
+
+def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
+    ws = create_workspace(emulator)
+    args = ["query", "traces | take 1", *workspace_flags(ws), "-o", "json"]
+    quiet = cli(*args)
+    assert quiet.exit_code == 0 and quiet.stderr == "", "without --verbose: nothing on stderr"
+    emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"kind": "status", "status": 503, "retryAfter": 0, "path": "/query$", "count": 1},
+    )
+    try:
+        result = cli("--verbose", *args)
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("info: ") for line in lines), result.stderr
+    assert lines[0] == (
+        f"info: workspace {ws['name']} (--workspace-name), resource group {ws['resourceGroup']} "
+        f"(--resource-group), subscription {ws['subscription']} (--subscription), cloud local"
+    )
+    assert any(
+        line.startswith("info: queries go to the App Insights component /subscriptions/") for line in lines
+    )
+    assert any("/query answered 503, Retry-After 0s; retryable: the SDK asks again" in line for line in lines)
+    assert lines[-1].startswith("info: command ran in ") and lines[-1].endswith(" seconds")
 
 
 def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]

@@ -162,7 +162,7 @@ def test_extract_from_an_account_finds_both_layouts_and_prunes_by_folder(
     assert _ids(out) == ["r-cut", "r1", "r2", "r3", "r4"]
     pruned = cli(
         "data", "extract", azurite.blob_endpoint, "--out", str(out), "--since", "2026-11-20T11:00:00Z",
-        "-o", "json", env=env,
+        "--overwrite", "-o", "json", env=env,
     )  # fmt: skip
     assert pruned.exit_code == 0, pruned.stderr
     assert _ids(out) == ["r3", "r4"]
@@ -226,8 +226,201 @@ def test_extract_from_a_local_folder_matches_the_blob_layout(cli: Any, tmp_path:
     assert flat.json()["flattened"] == ["input.data[0][0]", "input.data[0][1]", "prediction[0]"]
     by_id = {row["request_id"]: row for row in datasets.read_rows(tmp_path / "flat.parquet")}
     assert by_id["r2"]["input.data[0][1]"] == 4.0 and by_id["r-cut"]["prediction[0]"] is None
-    missing = cli("data", "extract", str(tmp_path / "nope"), "--out", str(out))
+    missing = cli("data", "extract", str(tmp_path / "nope"), "--out", str(tmp_path / "new.csv"))
     assert missing.exit_code == 3
+
+
+def _export_folder(root: Path) -> Path:
+    for (container, name), content in export_files().items():
+        path = root / container / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+def test_an_existing_out_file_is_kept_unless_overwrite(cli: Any, tmp_path: Path) -> None:
+    root = _export_folder(tmp_path / "export")
+    out = tmp_path / "md.jsonl"
+    out.write_text("yesterday's labels\n")
+    refused = cli("data", "extract", str(root), "--out", str(out))
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"error: --out {str(out)!r} already exists",
+        "hint: pass --overwrite to replace it, or choose another --out",
+    ]
+    assert out.read_text() == "yesterday's labels\n"
+    replaced = cli("data", "extract", str(root), "--out", str(out), "--overwrite", "-o", "json")
+    assert replaced.exit_code == 0, replaced.stderr
+    assert _ids(out) == ["r-cut", "r1", "r2", "r3", "r4"]
+
+
+def test_out_extension_and_format_must_agree(cli: Any, tmp_path: Path) -> None:
+    root = _export_folder(tmp_path / "export")
+    out = tmp_path / "x.jsonl"
+    result = cli("data", "extract", str(root), "--out", str(out), "--format", "parquet")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --format parquet does not match --out {str(out)!r}")
+    assert "hint: drop --format (the extension decides) or name the file x.parquet" in result.stderr
+    assert not out.exists()
+    same = cli("data", "extract", str(root), "--out", str(out), "--format", "jsonl", "-o", "json")
+    assert same.exit_code == 0, same.stderr
+
+
+@pytest.mark.parametrize("where", ["folder", "proc", "under-a-file"])
+def test_an_out_that_cannot_be_written_is_one_line_and_leaves_nothing(
+    cli: Any, tmp_path: Path, where: str
+) -> None:
+    root = _export_folder(tmp_path / "export")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a-file").write_text("x")
+    out = {"folder": work, "proc": Path("/proc/amlmon-x.jsonl"), "under-a-file": work / "a-file" / "x.jsonl"}[
+        where
+    ]
+    result = cli("data", "extract", str(root), "--out", str(out))
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: ")
+    assert "unexpected" not in result.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["a-file"], "no parts directory or temp file left"
+    assert not any(p.name.startswith(".amlmon-x") for p in Path("/proc").iterdir())
+
+
+def test_pull_refuses_an_unusable_out_before_querying(
+    cli: Any, emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    existing = tmp_path / "md.parquet"
+    existing.write_bytes(b"PAR1")
+    (tmp_path / "named.jsonl").mkdir()
+    before = emulator.last_seq()
+    for out, message in (
+        (existing, "already exists"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "named.jsonl", "is a folder"),
+        (Path("/proc/amlmon-x.jsonl"), "cannot write to '/proc'"),
+    ):
+        result = cli("data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(out))
+        assert result.exit_code == 2, result.stderr
+        assert message in result.stderr.splitlines()[0] and len(result.stderr.splitlines()) == 2
+    assert existing.read_bytes() == b"PAR1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["md.parquet", "named.jsonl"]
+    assert not [e for e in emulator.requests_since(before) if "/query" in str(e.get("path", ""))]
+
+
+def test_ctrl_c_before_the_first_slice_says_nothing_was_kept(
+    emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    import signal
+
+    from tests.conftest import spawn_amlmon
+
+    out = tmp_path / "md.jsonl"
+    parts = tmp_path / ".md.jsonl.amlmon-parts"
+    # Every query answers after 30 s: the pull is inside its first query when Ctrl-C arrives.
+    emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "slow", "delay": 30, "path": "/query$", "count": None}
+    )
+    try:
+        process = spawn_amlmon(
+            ["data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(out)], emulator.env()
+        )
+        deadline = time.monotonic() + 60
+        while not parts.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert parts.exists(), "the pull started (its parts directory appeared)"
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        emulator.admin("DELETE", "/_emulator/faults")
+    assert process.returncode == 130, stderr
+    assert (
+        f"note: interrupted before the first slice was saved: nothing was kept ({out} not created)" in stderr
+    )
+    assert not out.exists() and not parts.exists()
+
+
+def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from tests.azurite import _DEV_KEY, ACCOUNT
+    from tests.conftest import spawn_amlmon
+
+    with socket.socket() as probe:  # a port nothing listens on: the storage client retries, slowly
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={_DEV_KEY};BlobEndpoint={endpoint};"
+    )
+    out = tmp_path / "md.jsonl"
+    process = spawn_amlmon(
+        ["data", "extract", f"{endpoint}/insights-logs-apptraces", "--out", str(out)],
+        {"AZURE_STORAGE_CONNECTION_STRING": connection, "AMLMON_STORAGE_BACKOFF": "10"},
+    )
+    time.sleep(3)  # started, and waiting between retries (three 10 s waits ahead)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert f"note: interrupted: nothing was kept ({out} not created)" in stderr
+    assert list(tmp_path.iterdir()) == [], "no parts directory, no temp file"
+
+
+def test_extract_reads_export_files_outside_their_time_folders(cli: Any, tmp_path: Path) -> None:
+    # PT1H.json files copied out of y=/m=/d=/h=/m= folders (e.g. downloaded one by one) used to give 0 rows.
+    flat = tmp_path / "downloads"
+    flat.mkdir()
+    for index, ((_container, _name), content) in enumerate(sorted(export_files().items())):
+        (flat / f"hour{index}").mkdir()
+        (flat / f"hour{index}" / ("PT1H.json" if index % 2 else "PT05M.json")).write_text(content)
+    (flat / "notes.json").write_text("{}")
+    out = tmp_path / "md.jsonl"
+    result = cli("data", "extract", str(flat), "--out", str(out), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert _ids(out) == ["r-cut", "r1", "r2", "r3", "r4"]
+    assert (
+        "warning: 1 .json file was not read: export files are named PT1H.json or PT05M.json" in result.stderr
+    )
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    (empty / "notes.json").write_text("{}")
+    none = cli("data", "extract", str(empty), "--out", str(tmp_path / "none.jsonl"))
+    assert none.exit_code == 3 and "no export files (PT1H.json, PT05M.json)" in none.stderr
+    assert not (tmp_path / "none.jsonl").exists()
+
+
+def test_flatten_names_the_records_it_could_not_flatten(cli: Any, tmp_path: Path) -> None:
+    root = _export_folder(tmp_path / "export")
+    odd = _record("2026-11-20T11:02:00.0000000Z", "churn", _v15_props("r-odd", [1.0, 2.0, 3.0]))
+    extra = root / "insights-logs-apptraces" / f"resourceId={COMPONENT}/y=2026/m=11/d=20/h=11/m=00/PT1H.json"
+    extra.write_text(extra.read_text() + odd + "\n")
+    out = tmp_path / "flat.parquet"
+    result = cli("data", "extract", str(root), "--out", str(out), "--flatten", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["flattened"] == ["prediction[0]"]
+    assert (
+        "warning: --flatten: input was not flattened in any record: 1 record has another shape than the "
+        "first (request r-odd)" in result.stderr
+    )
+    assert "warning: --flatten: 1 truncated record has no flattened values (request r-cut)" in result.stderr
+
+
+def test_csv_keeps_the_same_json_text_with_and_without_flatten(cli: Any, tmp_path: Path) -> None:
+    import csv
+
+    root = _export_folder(tmp_path / "export")
+    plain, flat = tmp_path / "plain.csv", tmp_path / "flat.csv"
+    assert cli("data", "extract", str(root), "--out", str(plain)).exit_code == 0
+    assert cli("data", "extract", str(root), "--out", str(flat), "--flatten").exit_code == 0
+
+    def texts(path: Path) -> list[tuple[str, str]]:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return [(row["input"], row["prediction"]) for row in csv.DictReader(handle)]
+
+    assert texts(flat) == texts(plain)
+    assert ('{"data": [[1.0, 2.0]]}', "[0.5]") in texts(plain), "the text the server sent, as sent"
 
 
 def test_unknown_output_format_is_a_usage_error(cli: Any, tmp_path: Path) -> None:

@@ -41,20 +41,26 @@ def test_seed_truth_matches_a_kql_summarize_in_both_generations(emulator: Emulat
     assert status == 200, seeded
     truth: dict[str, Any] = seeded["truth"]
     assert {truth["svc"]["generation"], truth["ep/blue"]["generation"]} == {"1.5", "1.4"}
+    # What the real server's records say: requests name their service; a 1.5.x exception's role is its
+    # service, a 1.4.x exception (role azmlinfsrv) names only the request it failed (`Request Id`).
+    # A v2 deployment's SERVICE_NAME defaults to the deployment name in the seed.
     kql = """
 let req = requests
-| extend svc = tostring(customDimensions["Service Name"]), dep = tostring(customDimensions["Deployment Name"])
-| extend code = iff(isnotempty(tostring(customDimensions.resultCode)), tostring(customDimensions.resultCode), resultCode)
-| summarize requests = count(), failures = countif(toint(code) >= 500) by svc, dep;
-let exc = exceptions | extend svc = tostring(customDimensions["Service Name"]) | summarize exceptions = count() by svc;
-req | join kind=leftouter exc on svc
-| project svc, dep, requests, failures, exceptions
+| extend svc = tostring(customDimensions["Service Name"]), rid = tostring(customDimensions["Request Id"])
+| extend code = iff(isnotempty(tostring(customDimensions.resultCode)), tostring(customDimensions.resultCode), resultCode);
+let exc = exceptions
+| extend rid = tostring(customDimensions["Request Id"])
+| join kind=leftouter (req | project rid, owner = svc) on rid
+| extend svc = iff(cloud_RoleName == "azmlinfsrv", owner, cloud_RoleName)
+| summarize exceptions = count() by svc;
+req | summarize requests = count(), failures = countif(toint(code) >= 500) by svc
+| join kind=leftouter exc on svc
+| project svc, requests, failures, exceptions
 """
     result = _client(emulator).query_resource(created["appInsightsId"], kql, timespan=dt.timedelta(hours=3))
-    found = {(r["svc"], r["dep"]): r for r in result.tables[0].rows}
+    found = {r["svc"]: r for r in result.tables[0].rows}
     for target, expected in truth.items():
-        service, _, deployment = target.partition("/")
-        row = found[(service, deployment)]
+        row = found[target.rpartition("/")[2]]
         assert row["requests"] == expected["requests"] == 600
         assert row["failures"] == expected["failures"] > 0
         assert row["exceptions"] == expected["exceptions"]
@@ -67,7 +73,7 @@ req | join kind=leftouter exc on svc
     assert records.tables[0].rows[0][0] == sum(v["modelData"] for v in truth.values()) > 0
     # the 1.4 layout keeps the real duration in the standard column: its median agrees with the truth
     old = next(t for t, v in truth.items() if v["generation"] == "1.4")
-    service = old.partition("/")[0]
+    service = old.rpartition("/")[2]
     median = _client(emulator).query_resource(
         created["appInsightsId"],
         f'requests | where customDimensions["Service Name"] == "{service}" | summarize percentile(duration, 50)',

@@ -102,6 +102,65 @@ def test_every_output_format(cli: Any, ws: dict[str, Any], output: str) -> None:
         assert result.stdout == ""
 
 
+LONG_ROW = (
+    'datatable(name:string, note:string, k:string)["churn-aci", "the quick brown fox jumps over the lazy '
+    'dog and keeps running well past the edge of any terminal", "ok"]'
+)
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
+    """amlmon's output when its stdout is a terminal `columns` wide (a pseudo-terminal)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args],
+        env={**os.environ, **env, "COLUMNS": str(columns), "NO_COLOR": "1"},
+        cwd=REPO_ROOT,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_a_terminal_table_cuts_cells_with_an_ellipsis_never_wraps(
+    emulator: Emulator, ws: dict[str, Any]
+) -> None:
+    text = _on_a_terminal(["query", LONG_ROW, *ws["scope"], "-o", "table"], emulator.env(), columns=60)
+    lines = text.splitlines()
+    assert len(lines) == 3, text  # header, rule, the one row: nothing wrapped onto a second line
+    assert all(len(line) <= 60 for line in lines), text
+    assert lines[2].startswith("churn-aci") and lines[2].rstrip().endswith("ok"), "narrow columns stay whole"
+    assert "the quick brown fox" in lines[2] and "…" in lines[2], "the widest column is cut, with an ellipsis"
+
+
+def test_a_piped_table_keeps_every_cell_whole_on_one_line(cli: Any, ws: dict[str, Any]) -> None:
+    result = cli("query", LONG_ROW, *ws["scope"], "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and "…" not in result.stdout
+    assert "past the edge of any terminal" in lines[2] and lines[2].endswith("ok")
+
+
 def test_syntax_error_shows_the_message_position_and_a_caret(cli: Any, ws: dict[str, Any]) -> None:
     result = cli("query", 'traces\n| where message == "x"\n| wherex 1', *ws["scope"])
     assert result.exit_code == 1

@@ -16,7 +16,7 @@ NEW, OLD = "churn-new", "churn-old"  # 1.5.x layout (real values in properties) 
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
     """A workspace of its own with an hour of telemetry from a 1.5.x and a 1.4.x service."""
-    services = [{"name": NEW, "computeType": "ACI"}, {"name": OLD, "computeType": "AKS"}]
+    services = [{"name": n, "computeType": "ACI"} for n in (NEW, OLD, "nobody-here")]
     ws = emulator.create_workspace("stats", services=services)
     truth: dict[str, Any] = {}
     for name, generation, failure_rate, latency in ((NEW, "1.5", 0.08, 120), (OLD, "1.4", 0.03, 60)):
@@ -149,6 +149,19 @@ def test_table_view_shows_each_target_side_by_side(cli: Any, seeded: dict[str, A
     assert NEW in result.stdout and OLD in result.stdout
     assert "p50/p95/p99" in result.stdout and "bin 10m" in result.stdout
     assert any(ch in result.stdout for ch in "▁▂▃▄▅▆▇█")
+
+
+def test_a_narrow_terminal_cuts_cells_with_an_ellipsis_never_wraps(
+    emulator: Emulator, seeded: dict[str, Any]
+) -> None:
+    from tests.e2e.test_query import _on_a_terminal
+
+    wide = _on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=160)
+    narrow = _on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=44)
+    assert len(narrow.splitlines()) == len(wide.splitlines()), "one line per row, as wide as it is narrow"
+    assert all(len(line) <= 44 for line in narrow.splitlines()), narrow
+    assert "…" in narrow and "…" not in wide, "cut with an ellipsis only when it does not fit"
+    assert "requests" in narrow and "p50/p95/p99" in narrow, "the narrow metric column stays whole"
 
 
 def test_bins_follow_the_bin_option(cli: Any, seeded: dict[str, Any]) -> None:

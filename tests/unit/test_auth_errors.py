@@ -26,6 +26,8 @@ def amlmon_offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
             "AZURE_CONFIG_DIR": str(tmp_path / "az"),
             "CI": "true",
             "PATH": "/usr/bin:/bin",
+            # The child runs in tmp_path: without this it would import the venv's install, not this checkout.
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         }
     )
     return subprocess.run(
@@ -36,7 +38,7 @@ def amlmon_offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
             "workspace",
             "show",
             "--subscription",
-            "00000000-0000-0000-0000-000000000001",
+            "00000000-0000-0000-0000-000000000000",
             "-g",
             "rg-auth",
             "-w",
@@ -54,7 +56,13 @@ def amlmon_offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
 
 @pytest.mark.parametrize(
     ("auth", "says"),
-    [("env", "AZURE_CLIENT_ID"), ("cli", "az login"), ("device", "interactive"), ("browser", "interactive")],
+    [
+        ("env", "AZURE_CLIENT_ID"),
+        ("cli", "az login"),
+        ("device", "interactive"),
+        ("browser", "interactive"),
+        ("workload", "not set: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE"),
+    ],
 )
 def test_auth_failure_is_exit_4_with_a_fix(tmp_path: Path, auth: str, says: str) -> None:
     result = amlmon_offline(tmp_path, "--auth", auth)
@@ -64,3 +72,21 @@ def test_auth_failure_is_exit_4_with_a_fix(tmp_path: Path, auth: str, says: str)
     assert len(lines) == 2, "one error line and one hint, no SDK chatter"
     assert says in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_default_chain_failure_lists_every_credential_it_tried(tmp_path: Path) -> None:
+    result = amlmon_offline(tmp_path, "--auth", "default")
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("hint: ")
+    assert lines[0].startswith(
+        "error: authentication failed: DefaultAzureCredential found no credential; it tried "
+    )
+    for tried in (
+        "EnvironmentCredential (Environment variables are not fully configured)",
+        "WorkloadIdentityCredential (",
+        "ManagedIdentityCredential (",
+        "AzureCliCredential (",
+    ):
+        assert tried in lines[0]
+    assert "https://" not in lines[0], "the troubleshooting links stay out of the one line"

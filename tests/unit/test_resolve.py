@@ -48,9 +48,14 @@ def test_workspace_resource_id_fills_all_three(tmp_path: Path) -> None:
     assert "resource ID" in str(ref.workspace.source)
 
 
-def test_explicit_flags_beat_the_resource_id(tmp_path: Path) -> None:
-    ref = resolve(tmp_path, workspace=WS_ID, subscription="other")
-    assert values(ref) == ("other", "rg-id", "ws-id")
+def test_a_flag_that_contradicts_the_resource_id_is_a_conflict(tmp_path: Path) -> None:
+    # It used to win silently over the ID; which one the user meant cannot be known (issue 14.6).
+    for flags in ({"subscription": "other"}, {"resource_group": "rg-other"}):
+        with pytest.raises(ConfigError, match="conflicts with -w") as info:
+            resolve(tmp_path, workspace=WS_ID, **flags)
+        assert info.value.exit_code == 2 and info.value.hint
+    agreeing = resolve(tmp_path, workspace=WS_ID, resource_group="RG-ID")  # names compare case-insensitively
+    assert values(agreeing) == (SUB_ID, "RG-ID", "ws-id")
 
 
 def test_malformed_resource_id_is_a_config_error(tmp_path: Path) -> None:

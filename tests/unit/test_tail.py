@@ -403,7 +403,10 @@ def test_window_query_has_every_filter_and_the_workspace_schema_projects_the_sam
     assert 'matches regex "time(out)?"' in classic
     assert "toint(severityLevel) >= 2" in classic and "toint(SeverityLevel) >= 2" in workspace
     assert 'message != "model_data_collection"' in classic
-    assert 'tostring(Properties["Deployment Name"]) == "blue"' in workspace
+    # a v2 deployment: the role / Service Name against its deployment and endpoint names (no invented field)
+    assert 'AppRoleName in ("blue", "ep")' in workspace and "Deployment Name" not in workspace
+    # 1.4.x print lines: through the hosts that served the target's requests or model data
+    assert "AppRoleInstance in (union (AppRequests" in workspace
     assert "project timestamp = TimeGenerated, ingested = ingestion_time(), itemId = _ItemId" in workspace
 
 
@@ -442,10 +445,10 @@ def test_model_data_rows_of_both_generations_decode_and_name_their_target() -> N
             "i2",
             "model_data_collection",
             1,
-            "ep",
+            "blue",
             "h",
             "0",
-            '{"Deployment Name": "blue", "Service Name": "ep"}',
+            "{\"custom_dimensions\": \"{'Request Id': 'r-2', 'Input': '\\\\\"{}\\\\\"'\"}",
         ],
     ]
     result = QueryResult([Table("PrimaryResult", list(traces.PROJECTED), [""] * 9, rows)])
@@ -455,7 +458,7 @@ def test_model_data_rows_of_both_generations_decode_and_name_their_target() -> N
         new.model_data.prediction == [0.25] and new.target == "churn" and new.model_data.generation == "1.5"
     )
     assert old.model_data is not None and old.model_data.input == {"data": [[3]]} and old.target == "old-svc"
-    assert v2.target == "ep/blue"
+    assert v2.target == "blue"  # a v2 server's role (SERVICE_NAME) when no target labelled the row
     assert new.to_dict()["modelData"]["requestId"] == "r-15"
 
 

@@ -1,0 +1,191 @@
+"""Why a target's telemetry came back empty, and which 1.4.x print lines amlmon could not attribute.
+
+Each finding is one line for stderr (never stdout; exit codes stay what they were), with the command
+that fixes it when amlmon can tell: diagnostics or model data collection off (the workspace's own
+settings of that service or deployment), nothing ingested in the window, or telemetry present under
+another role name / `Service Name` (v2 sets an undocumented one: `--role NAME` says which). Every
+check is best effort: a failure to explain never fails the command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Literal
+
+from amlmon import kql
+from amlmon.targets import (
+    GENERIC_ROLE,
+    MODEL_DATA_MESSAGE,
+    Schema,
+    Target,
+    attribution_query,
+    dimension,
+    role_column,
+)
+
+if TYPE_CHECKING:
+    from amlmon.context import AppContext
+
+Section = Literal["traces", "modelData", "requests"]
+_WHAT = {"traces": "print() traces", "modelData": "model data records", "requests": "requests or exceptions"}
+_TABLES = {
+    "classic": {"traces": "traces", "modelData": "traces", "requests": "requests"},
+    "workspace": {"traces": "AppTraces", "modelData": "AppTraces", "requests": "AppRequests"},
+}
+_MESSAGE = {"classic": "message", "workspace": "Message"}
+Timespan = tuple[dt.datetime, dt.datetime]
+
+
+def _rows(ctx: AppContext, query: str, schema: Schema, timespan: Timespan) -> list[dict[str, Any]]:
+    from amlmon.azure.logs import Source, run_query
+
+    source: Source = "log-analytics" if schema == "workspace" else "app-insights"
+    answer = run_query(ctx, query, timespan=timespan, source=source, allow_partial=True)
+    return [record for table in answer.tables[:1] for record in table.records()]
+
+
+def presence_query(schema: Schema, section: Section) -> str:
+    """The role names and `Service Name` values of the section's rows in the timespan, with counts."""
+    table = _TABLES[schema][section]
+    lines = [table]
+    if section != "requests":
+        op = "==" if section == "modelData" else "!="
+        lines.append(f"| where {_MESSAGE[schema]} {op} {kql.string(MODEL_DATA_MESSAGE)}")
+    lines += [
+        f"| summarize n = count() by role = {role_column(schema)}, service = {dimension(schema, 'Service Name')}",
+        "| order by n desc",
+        "| take 10",
+    ]
+    return "\n".join(lines)
+
+
+def _setting_off(ctx: AppContext, target: Target, section: Section) -> str | None:
+    """What the workspace's own settings of the target say is off, with the command that turns it on."""
+    from amlmon import diagnostics as diag
+
+    ws = diag.Workspace(ctx)
+    try:
+        inventory = ws.inventory(v1=target.deployment is None, v2=True, endpoints={target.name.lower()})
+    except Exception:  # explaining is best effort; the listing's own errors belong to other commands
+        return None
+    finally:
+        ws.close()
+    found = [item for item in inventory if item.api in ("v1", "v2") and diag._names(item, target)]
+    for item in found:
+        if not item.diagnostics:
+            return f"diagnostics (Application Insights) are off for {item.target}: turn them on with `amlmon diagnostics enable {item.target}`"
+        if section == "modelData" and item.model_data is False:
+            return (
+                f"model data collection is off for {item.target}: turn it on with "
+                f"`amlmon diagnostics enable {item.target} --model-data`"
+            )
+    return None
+
+
+def _present(rows: list[dict[str, Any]]) -> str:
+    parts = []
+    for row in rows:
+        role, service = str(row.get("role") or ""), str(row.get("service") or "")
+        label = f"role {role}" + (f" / Service Name {service}" if service and service != role else "")
+        parts.append(f"{label} ({int(row.get('n') or 0)})")
+    return ", ".join(parts)
+
+
+def explain_empty(
+    ctx: AppContext,
+    target: Target | None,
+    schema: Schema,
+    timespan: Timespan,
+    section: Section,
+    command: str,
+) -> str | None:
+    """One line saying why `target` (None: any) has no rows of `section` in the timespan, or None."""
+    what = _WHAT[section]
+    name = str(target) if target else "any service"
+    try:
+        if target is not None:
+            off = _setting_off(ctx, target, section)
+            if off:
+                return f"no {what} of {name} in the window: {off}"
+        present = _rows(ctx, presence_query(schema, section), schema, timespan)
+    except Exception:
+        return None
+    if not present:
+        return (
+            f"no {what} of {name} in the window: nothing was ingested in it for any service "
+            "(telemetry becomes queryable minutes after the request); try a longer --since"
+        )
+    if target is None:
+        return None
+    names = {str(r.get("service") or r.get("role") or "") for r in present} - {GENERIC_ROLE, ""}
+    example = f"amlmon {command} {target} --role {next(iter(names)) if len(names) == 1 else 'NAME'}"
+    return (
+        f"no {what} of {name} in the window, but the workspace has some of {_present(present)}; "
+        f"if one of those names is {name}'s, say so with --role, e.g. {example}"
+    )
+
+
+def attribution_note(ctx: AppContext, target: Target, schema: Schema, timespan: Timespan) -> str | None:
+    """One line when 1.4.x print lines in the window could not be given to `target` or to anyone."""
+    try:
+        rows = _rows(ctx, attribution_query(target, schema), schema, timespan)
+    except Exception:
+        return None
+    row = rows[0] if rows else {}
+    shared, unattributed = int(row.get("shared") or 0), int(row.get("unattributed") or 0)
+    hosts = int(row.get("sharedHosts") or 0)
+    parts = []
+    if shared:
+        parts.append(
+            f"{shared} on {hosts} host{'s' if hosts != 1 else ''} that served {target} and another service"
+        )
+    if unattributed:
+        parts.append(f"{unattributed} on hosts with no requests or model data of any service in the window")
+    if not parts:
+        return None
+    return (
+        f"{' and '.join(parts)}: print lines of 1.4.x servers (role {GENERIC_ROLE}) name no service, "
+        f"only their host, so amlmon does not show them for {target} (it never guesses)"
+    )
+
+
+def known_targets(ctx: AppContext, targets: list[Target]) -> list[Target]:
+    """`targets` when each names a v1 service, v2 endpoint or deployment of the workspace; otherwise
+    not found (exit 3) with did-you-mean — the resolver `diagnostics` uses. None given: every service
+    and deployment of the workspace, then ALL (the whole workspace's telemetry, beside them)."""
+    from amlmon import diagnostics as diag
+    from amlmon.targets import ALL
+
+    ws = diag.Workspace(ctx)
+    try:
+        if not targets:
+            items = ws.inventory()
+            return [_target_of(item) for item in items if item.api in ("v1", "v2")] + [ALL]
+        need_v1 = any(t.deployment is None for t in targets)
+        inventory = ws.inventory(v1=need_v1, v2=True, endpoints={t.name.lower() for t in targets})
+    finally:
+        ws.close()
+    resolution = diag.resolve(targets, inventory, kinds=set(), name_glob=None)
+    if resolution.unknown:
+        raise diag.not_found_error(resolution.unknown)
+    return [_with_deployments(target, inventory) for target in targets]
+
+
+def _with_deployments(target: Target, inventory: list[Any]) -> Target:
+    """A bare endpoint name also matches the role names of its deployments (v2 servers label their
+    telemetry with an undocumented SERVICE_NAME; the deployment name is one amlmon tries)."""
+    if target.deployment is not None or target.role:
+        return target
+    names = tuple(
+        item.target.partition("/")[2]
+        for item in inventory
+        if item.api == "v2" and (item.endpoint or "").lower() == target.name.lower()
+    )
+    return dataclasses.replace(target, deployments=names) if names else target
+
+
+def _target_of(item: Any) -> Target:
+    if item.api == "v2" and item.endpoint:
+        return Target(item.endpoint, item.target.partition("/")[2])
+    return Target(item.target)

@@ -1,0 +1,110 @@
+"""A TARGET that names nothing in the workspace is an error everywhere (exit 3, did-you-mean, the resolver
+`diagnostics` uses); `stats`/`check` with several targets or none report and gate each target, the
+workspace aggregate `*` beside them, never instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Emulator
+
+
+@pytest.fixture(scope="module")
+def workspace(emulator: Emulator) -> dict[str, Any]:
+    ws = emulator.create_workspace(
+        "names",
+        services=[{"name": "churn-aci", "computeType": "ACI"}, {"name": "fraud-aks", "computeType": "AKS"}],
+        deployments=[{"endpoint": "credit-ep", "name": "blue", "endpointComputeType": "Managed"}],
+    )
+    emulator.seed(
+        ws,
+        ["churn-aci", "fraud-aks"],
+        hours=1,
+        ratePerMinute=5,
+        generation="1.5",
+        seed=3,
+        failureRate={"churn-aci": 0.5, "fraud-aks": 0.0},
+    )
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("command", "typo", "suggestion"),
+    [
+        (["traces"], "churn-ac", "churn-aci"),
+        (["traces", "--model-data"], "churn-ac", "churn-aci"),
+        (["stats"], "credit-ep/bleu", "credit-ep/blue"),
+        (["check", "--min-requests", "0"], "fraud-ak", "fraud-aks"),
+    ],
+)
+def test_a_name_that_matches_nothing_is_exit_3_with_did_you_mean(
+    cli: Any, workspace: dict[str, Any], command: list[str], typo: str, suggestion: str
+) -> None:
+    result = cli(*command, typo, "--since", "1h", *workspace["scope"])
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert result.stdout == ""  # never "gate passed", never zeros
+    error, hint = result.stderr.splitlines()
+    assert error == f"error: no service, endpoint or deployment named '{typo}' in the workspace"
+    assert hint.startswith(f"hint: did you mean {suggestion}")
+    # positive control: the suggested name works
+    assert cli(*command, suggestion, "--since", "1h", *workspace["scope"]).exit_code == 0
+
+
+def test_data_pull_of_an_unknown_name_writes_nothing(
+    cli: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "x.jsonl"
+    result = cli("data", "pull", "churn-ac", "--out", str(out), "--since", "1h", *workspace["scope"])
+    assert result.exit_code == 3 and "did you mean churn-aci?" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_without_targets_gates_each_target_and_the_aggregate(
+    cli: Any, workspace: dict[str, Any]
+) -> None:
+    result = cli(
+        "check",
+        "--max-failure-rate",
+        "10%",
+        "--min-requests",
+        "0",
+        "--since",
+        "2h",
+        *workspace["scope"],
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 1, result.stdout + result.stderr
+    verdicts = {(r["target"], r["check"]): r["status"] for r in result.json()["results"]}
+    assert verdicts[("churn-aci", "maxFailureRate")] == "FAIL"
+    assert verdicts[("fraud-aks", "maxFailureRate")] == "PASS"
+    assert verdicts[("credit-ep/blue", "maxFailureRate")] == "SKIP"  # no requests: not measured
+    assert ("*", "maxFailureRate") in verdicts  # the aggregate beside the targets, not instead
+    # several targets: each on its own (the one bad target is not averaged away)
+    result = cli(
+        "check",
+        "churn-aci",
+        "fraud-aks",
+        "--max-failure-rate",
+        "10%",
+        "--since",
+        "2h",
+        *workspace["scope"],
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 1
+    assert {r["target"] for r in result.json()["results"] if r["status"] == "FAIL"} == {"churn-aci"}
+
+
+def test_stats_without_targets_reports_each_target_and_the_aggregate(
+    cli: Any, workspace: dict[str, Any]
+) -> None:
+    result = cli("stats", "--since", "2h", *workspace["scope"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    counts = {t["target"]: t["requests"]["count"] for t in result.json()["targets"]}
+    assert set(counts) == {"churn-aci", "fraud-aks", "credit-ep/blue", "*"}
+    assert counts["*"] == counts["churn-aci"] + counts["fraud-aks"] > 0 and counts["credit-ep/blue"] == 0
