@@ -244,9 +244,53 @@ def _case(values: dict[str, str], what: str) -> str:
     return f"CASE lower(_ResourceId) {arms} END"
 
 
+# The parts of KQL text that are not code: string literals ('…', "…" with backslash escapes; @'…',
+# @"…" verbatim, a doubled quote inside; ```…``` and ~~~…~~~ multi-line) and // comments. An unclosed
+# literal runs to the end of its line (the parser then rejects the query, as the service would).
+_NOT_CODE = re.compile(
+    r"@'[^'\n]*(?:''[^'\n]*)*'?"
+    r'|@"[^"\n]*(?:""[^"\n]*)*"?'
+    r"|```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)"
+    r"|'(?:[^'\\\n]|\\.)*'?"
+    r'|"(?:[^"\\\n]|\\.)*"?'
+    r"|//[^\n]*",
+    re.DOTALL,
+)
+
+
+def code_spans(query: str) -> list[tuple[bool, str]]:
+    """`query` cut into (is_code, text) pieces that join back to it; string literals and comments are
+    the pieces that are not code."""
+    pieces: list[tuple[bool, str]] = []
+    at = 0
+    for match in _NOT_CODE.finditer(query):
+        if match.start() > at:
+            pieces.append((True, query[at : match.start()]))
+        pieces.append((False, match.group(0)))
+        at = match.end()
+    if at < len(query):
+        pieces.append((True, query[at:]))
+    return pieces
+
+
 def rewrite_kql(query: str) -> str:
-    """What duckdb-kql lacks, in terms it has: ingestion_time() is the hidden _IngestionTime column."""
-    return _INGESTION_TIME.sub("_IngestionTime", query)
+    """What duckdb-kql lacks, in terms it has: ingestion_time() is the hidden _IngestionTime column.
+    Only code is rewritten: a literal (`print s = "ingestion_time()"`) stays what the user typed."""
+    return "".join(
+        _INGESTION_TIME.sub("_IngestionTime", text) if is_code else _plain_literal(text)
+        for is_code, text in code_spans(query)
+    )
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _plain_literal(text: str) -> str:
+    """A ```…``` / ~~~…~~~ literal (which duckdb-kql reads as text with the fences) as the "…" literal
+    of the same value; anything else as it is."""
+    if len(text) >= 6 and text[:3] in ("```", "~~~") and text.endswith(text[:3]):
+        return '"' + "".join(_ESCAPES.get(char, char) for char in text[3:-3]) + '"'
+    return text
 
 
 def telemetry(state: Any) -> TelemetryStore:
