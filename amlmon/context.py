@@ -155,10 +155,13 @@ class AppContext:
     def logs_client(self) -> Any:
         from azure.monitor.query import LogsQueryClient
 
+        from amlmon.azure.logs import query_retry_policy
+
         return LogsQueryClient(
             self.credential,
             endpoint=self.cloud.logs + "/v1",
             audience=self.cloud.logs,
+            retry_policy=query_retry_policy(),
             **self.client_kwargs(),
         )
 

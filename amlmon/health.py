@@ -678,13 +678,16 @@ def collect_for_gate(
     """`collect`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
 
     A breached threshold exits 1; a service error must not look like one (nor, ever, like a pass).
-    Usage, not-found, auth and throttling errors keep their own exit codes (2, 3, 4, 5).
+    Usage, not-found, auth and throttling errors keep their own exit codes (2, 3, 4, 5); a query that
+    outlived the server timeout (504) cannot be evaluated either (6).
     """
+    from amlmon.errors import QueryTimedOut
+
     try:
         return collect(ctx, targets, window, log_analytics=log_analytics)
     except AmlmonError as exc:
-        if exc.exit_code == EXIT_GATE_FAILED:
-            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=exc.hint) from None
+        if exc.exit_code == EXIT_GATE_FAILED or isinstance(exc, QueryTimedOut):
+            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=_gate_hint(exc)) from None
         raise
     except Exception as exc:
         from amlmon.azure.errors import translate
@@ -692,12 +695,21 @@ def collect_for_gate(
         translated = translate(exc)
         if translated is None:
             raise
-        if translated.exit_code == EXIT_GATE_FAILED:
+        # A query that outlived the server timeout is not throttling: the gate was not evaluated.
+        if translated.exit_code == EXIT_GATE_FAILED or isinstance(translated, QueryTimedOut):
             raise GateError(
                 f"the gate could not be evaluated: {translated.message}",
-                hint=translated.hint or "retry the check; the query service failed",
+                hint=_gate_hint(translated) or "retry the check; the query service failed",
             ) from None
         raise translated from None
+
+
+def _gate_hint(exc: AmlmonError) -> str | None:
+    from amlmon.errors import QueryTimedOut
+
+    if isinstance(exc, QueryTimedOut):  # check has no --server-timeout: less data is the way out
+        return "the query outlived the service's timeout: give a shorter --since or fewer targets"
+    return exc.hint
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"

@@ -85,12 +85,12 @@ def _datetime(value: Any) -> Any:
         return value  # as the SDK does: a value that is not a date is handed back as it came
 
 
-def _table(raw: dict[str, Any]) -> Table:
+def _table(raw: dict[str, Any], *, parse_datetimes: bool = True) -> Table:
     columns = [str(column.get("name")) for column in raw.get("columns") or []]
     types = [str(column.get("type") or "") for column in raw.get("columns") or []]
     rows: list[list[Any]] = raw.get("rows") or []
     for index, kind in enumerate(types):
-        if kind == "datetime":
+        if kind == "datetime" and parse_datetimes:
             for row in rows:
                 row[index] = _datetime(row[index])
         elif kind in ("timespan", "guid"):
@@ -114,14 +114,42 @@ def _error_text(error: Any) -> str:
         code = _get(inner, "code") or code
         inner = _get(inner, "innererror")
     if details and not position:
-        first = details[0]
-        message = _get(first, "message") or message
+        # A partial result's reason (e.g. the record-count limit) is in details[].innererror.message;
+        # the outer messages only say that something went wrong.
+        message = _detail_reason(details) or message
     return f"{code}: {message}{position}" if code else f"{message}{position}"
+
+
+def _detail_reason(details: list[Any]) -> str | None:
+    """The innermost message of each detail, joined (the service may give several reasons)."""
+    reasons: list[str] = []
+    for detail in details:
+        message, inner = _get(detail, "message"), _get(detail, "innererror")
+        while inner is not None:
+            message = _get(inner, "message") or message
+            inner = _get(inner, "innererror")
+        if isinstance(message, str) and message and message not in reasons:
+            reasons.append(message)
+    return "; ".join(reasons) or None
 
 
 def _get(obj: Any, key: str) -> Any:
     """A key of a JSON error object; None for anything else (error bodies nest unevenly)."""
     return obj.get(key) if isinstance(obj, dict) else None
+
+
+def query_retry_policy() -> Any:
+    """azure-core's retry policy, except for 504: the service says the query outlived `Prefer: wait`,
+    and asking again would only wait as long once more (three times over by default)."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class QueryRetryPolicy(RetryPolicy):
+        def is_retry(self, settings: Any, response: Any) -> bool:
+            if response.http_response.status_code == 504:
+                return False
+            return bool(super().is_retry(settings, response))
+
+    return QueryRetryPolicy()
 
 
 def _asking_again(send: Any, reasks: int) -> Any:
@@ -211,6 +239,7 @@ def run_query(
     server_timeout: int | None = None,
     allow_partial: bool = True,
     reasks: int = DROPPED_CONNECTION_REASKS,
+    parse_datetimes: bool = True,
     **request_options: Any,
 ) -> QueryResult:
     """Run one KQL query; raise QueryError for a rejected query, PartialResult if not allow_partial.
@@ -222,6 +251,8 @@ def run_query(
 
     A dropped connection is asked again up to `reasks` times. `request_options` go to the pipeline as
     per-request options (with reasks=0 and retry_total=0 the caller does all retrying).
+    `parse_datetimes=False` keeps datetime cells as the service's text (7 fractional digits, which a
+    Python datetime cannot hold).
     """
     info = ctx.workspace_info
     target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
@@ -230,7 +261,7 @@ def run_query(
     )
     client = ctx.logs_client
     body = _answer(_asking_again(lambda: client.send_request(request, **request_options), reasks))
-    tables = [_table(raw) for raw in body.get("tables") or []]
+    tables = [_table(raw, parse_datetimes=parse_datetimes) for raw in body.get("tables") or []]
     error = body.get("error")
     if error:
         result = QueryResult(tables, _error_text(error))

@@ -73,11 +73,18 @@ def _run(ctx: Any, text: str, span: Any, source: Any, allow_partial: bool, serve
     from amlmon.azure.logs import RejectedQuery, run_query
 
     try:
-        result = run_query(ctx, text, timespan=span, source=source, server_timeout=server_timeout)
+        result = run_query(
+            ctx, text, timespan=span, source=source, server_timeout=server_timeout, parse_datetimes=False
+        )
     except RejectedQuery as exc:
         raise _with_excerpt(exc, text) from None
     rows = _records(result.primary)
     output(rows)
+    if len(result.tables) > 1:
+        others = ", ".join(f"{t.name} ({len(t.rows)} rows)" for t in result.tables[1:])
+        warn(
+            f"the answer has {len(result.tables)} tables; printed only the first, {result.primary.name}; not {others}"
+        )
     if result.partial_error:
         warn(f"partial result ({len(rows)} rows came back): {result.partial_error}")
         return 0 if allow_partial else 1

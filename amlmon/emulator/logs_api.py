@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import threading
 import uuid
@@ -288,7 +289,7 @@ def _execute(
     except (duckdb_kql.KqlError, duckdb.Error) as exc:
         if "interrupt" in str(exc).lower():
             raise _Interrupted() from None
-        raise QueryRejected(_semantic_error(exc)) from None
+        raise QueryRejected(_semantic_error(query, exc)) from None
     return columns, types, rows
 
 
@@ -321,14 +322,49 @@ def _syntax_error(query: str, exc: Exception) -> Response:
     )
 
 
-def _semantic_error(exc: Exception) -> Response:
-    text = str(exc).split("\n", 1)[0]
-    name = re.search(r'(?:name|column) "?([A-Za-z_][\w]*)"?', text)
-    message = (
-        f"'{name.group(1)}' operator: Failed to resolve table or column expression named '{name.group(1)}'"
-        if name and ("does not exist" in text or "not found" in text)
-        else text
-    )
+# The engine's words for a name it cannot bind → which kind of name it is in Kusto's terms.
+_UNKNOWN_SCALAR = re.compile(
+    r'Referenced column "([^"]+)" not found|Column "([^"]+)" referenced|Alias with name "([^"]+)"'
+    r'|column "?([^"\s]+)"? (?:does not exist|not found)'
+)
+_UNKNOWN_TABLE = re.compile(r'Table with name "?([^"\s!]+)"? does not exist')
+
+
+def _operator_of(query: str, name: str) -> str | None:
+    """The KQL operator (`where`, `project` …) of the first pipe stage naming `name` outside string
+    literals; for a table, the operator that reads it (the next stage)."""
+    from amlmon.emulator.store import code_spans
+
+    code = "".join(text if is_code else " " * len(text) for is_code, text in code_spans(query))
+    stages = [stage.strip() for stage in code.split("|")]
+    word = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
+    for index, stage in enumerate(stages):
+        if word.search(stage):
+            operator = stage.split(None, 1)[0] if stage else ""
+            if index == 0 and operator == name:  # a table: the next stage reads it
+                return stages[1].split(None, 1)[0] if len(stages) > 1 and stages[1] else None
+            return operator or None
+    return None
+
+
+def _semantic_message(query: str, exc: Exception) -> str:
+    """Kusto's SEM0100 text for a name that does not resolve; never the SQL engine's own words."""
+    text = str(exc)
+    table = _UNKNOWN_TABLE.search(text)
+    scalar = None if table else _UNKNOWN_SCALAR.search(text)
+    found = table or scalar
+    if found is None:
+        if isinstance(exc, duckdb.Error):
+            return "The query could not be evaluated (a construct the emulator's engine does not run)."
+        return text.split("\n", 1)[0]  # duckdb-kql's own message: about the KQL, not about SQL
+    name = next(group for group in found.groups() if group)
+    kind = "table or column expression" if table else "scalar expression"
+    operator = _operator_of(query, name)
+    prefix = f"'{operator}' operator: " if operator else ""
+    return f"{prefix}Failed to resolve {kind} named '{name}'"
+
+
+def _semantic_error(query: str, exc: Exception) -> Response:
     return error(
         400,
         "BadArgumentError",
@@ -336,7 +372,7 @@ def _semantic_error(exc: Exception) -> Response:
         {
             "code": "SemanticError",
             "message": "A semantic error occurred.",
-            "innererror": {"code": "SEM0100", "message": message},
+            "innererror": {"code": "SEM0100", "message": _semantic_message(query, exc)},
         },
     )
 
@@ -370,15 +406,25 @@ def kql_type(duck_type: str) -> str:
     return _KQL_TYPES.get(duck_type, "string")
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _datetime_text(value: dt.datetime | dt.date) -> str:
+    """Kusto's form: a 4-digit year (0001, 0999), up to 7 fractional digits with trailing zeros
+    dropped, no fraction at all on a whole second (the recorded `2000-01-02T03:04:05Z`)."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    fraction = f"{value.microsecond:06d}0".rstrip("0")
+    return value.replace(microsecond=0).isoformat() + (f".{fraction}" if fraction else "") + "Z"
+
+
 def _cell(value: Any, kind: str) -> Any:
     if value is None:
         return "" if kind == "string" else None
     if kind == "datetime" and isinstance(value, dt.datetime | dt.date):
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-        return value.isoformat() + "T00:00:00Z"
+        return _datetime_text(value)
     if kind == "timespan" and isinstance(value, dt.timedelta):
         total = value.total_seconds()
         sign = "-" if total < 0 else ""
@@ -392,8 +438,8 @@ def _cell(value: Any, kind: str) -> Any:
         return json.dumps(value, default=str)
     if isinstance(value, decimal.Decimal):
         return float(value)
-    if kind == "real" and isinstance(value, float) and value != value:
-        return "NaN"
+    if kind == "real" and isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE[repr(value)]  # JSON has no NaN/Infinity: Kusto writes them as strings
     if kind in ("string", "guid") and not isinstance(value, str):
         return str(value)
     return value
