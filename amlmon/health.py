@@ -326,8 +326,10 @@ WORKSPACE = Columns(
 )
 SCHEMAS: dict[str, Columns] = {"classic": CLASSIC, "workspace": WORKSPACE}
 
-# The first unindented `Type: message` line of a Python traceback: with 1.5.x the user's own error
-# (the cause), listed before the server's generic UserScriptException that wraps it.
+# The first unindented `Type: message` line of a Python traceback: the user's own error (the cause),
+# listed before "The above exception was the direct cause …" and the server's generic
+# UserScriptException that wraps it. 1.5.x sends the traceback as the stack; 1.4.x only inside the
+# exception's `message`, after the exc_info tuple (a first line this pattern never matches).
 _STACK_ERROR = r"(?m)^([A-Za-z_][A-Za-z0-9_.]*)(?::[ ]?([^\n]*))?$"
 _GENERIC_EXCEPTION = "UserScriptException"
 # Without a stack, the 1.5.x message is the exc_info tuple: "(<class 'ValueError'>, ValueError('bad'), <traceback …>)".
@@ -447,8 +449,9 @@ def exceptions_query(
         f"let base = {_base(c.exceptions, c, targets, schema, window)}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
         f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
-        f"| extend _stack = iff(isnotempty(_raw), _raw, _sent), _type = tostring({c.ex_type}), "
-        f"_message = tostring({c.ex_message})\n"
+        f"| extend _type = tostring({c.ex_type}), _message = tostring({c.ex_message})\n"
+        # 1.4.x sends no stack: its `message` is the exc_info tuple followed by the whole traceback text.
+        "| extend _stack = iff(isnotempty(_raw), _raw, iff(isnotempty(_sent), _sent, _message))\n"
         f"| extend _stackType = extract({kql.string(_STACK_ERROR)}, 1, _stack), "
         f"_stackMessage = extract({kql.string(_STACK_ERROR)}, 2, _stack)\n"
         f"| extend _tupleType = extract({kql.string(_TUPLE_ERROR)}, 1, _message), "
