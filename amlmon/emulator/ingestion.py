@@ -85,6 +85,25 @@ def _bool(value: Any) -> bool | None:
     return str(value).lower() == "true"
 
 
+# Application Insights' documented per-item limits: longer values are cut at ingestion, not refused.
+MESSAGE_LIMIT = 32_768  # trace and exception messages
+PROPERTY_VALUE_LIMIT = 8_192  # each custom property value
+PROPERTY_NAME_LIMIT = 150  # each custom property name
+
+
+def _cut(value: Any, limit: int) -> Any:
+    return value[:limit] if isinstance(value, str) and len(value) > limit else value
+
+
+def _limited_properties(properties: Any) -> dict[str, Any]:
+    if not isinstance(properties, dict):
+        return {}
+    return {
+        _cut(str(name), PROPERTY_NAME_LIMIT): _cut(value, PROPERTY_VALUE_LIMIT)
+        for name, value in properties.items()
+    }
+
+
 def component_for_key(state: EmulatorState, ikey: str) -> dict[str, Any] | None:
     wanted = ikey.lower()
     for component in resources(state).list(type="microsoft.insights/components"):
@@ -115,7 +134,7 @@ def envelope_row(
         "AppVersion": tags.get("ai.application.ver"),
         "ClientType": "PC",
         "SDKVersion": tags.get("ai.internal.sdkVersion"),
-        "Properties": json.dumps(base.get("properties") or {}),
+        "Properties": json.dumps(_limited_properties(base.get("properties"))),
         "Measurements": json.dumps(base.get("measurements") or {}),
         "ItemCount": int((envelope.get("sampleRate") and round(100 / float(envelope["sampleRate"]))) or 1),
         "IKey": str(envelope.get("iKey") or "").lower(),
@@ -140,7 +159,10 @@ def envelope_row(
                 {"Target": base.get("target"), "DependencyType": base.get("type"), "Data": base.get("data")}
             )
     elif table == "AppExceptions":
-        exceptions = base.get("exceptions") or [{}]
+        exceptions = [
+            {**item, "message": _cut(item.get("message"), MESSAGE_LIMIT)} if isinstance(item, dict) else item
+            for item in base.get("exceptions") or [{}]
+        ]
         outer, inner = exceptions[0], exceptions[-1]
         row.update(
             {
@@ -156,7 +178,12 @@ def envelope_row(
             }
         )
     elif table == "AppTraces":
-        row.update({"Message": base.get("message"), "SeverityLevel": _severity(base.get("severityLevel"))})
+        row.update(
+            {
+                "Message": _cut(base.get("message"), MESSAGE_LIMIT),
+                "SeverityLevel": _severity(base.get("severityLevel")),
+            }
+        )
     else:
         row["Name"] = base.get("name")
     return table, row

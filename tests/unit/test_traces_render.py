@@ -138,3 +138,16 @@ def test_excerpt_never_fails_and_the_caret_points_into_the_shown_line(text: str,
     if len(lines) > 1:
         shown, caret = lines[-2], lines[-1]
         assert caret.strip() == "^" and caret.index("^") <= len(shown)
+
+
+def test_a_cut_record_names_what_was_cut_and_shows_what_survived() -> None:
+    cut_input = ModelDataRecord(
+        request_id="r-14", truncated=True, generation="1.4", cut=["Input"], prediction=[0.25]
+    )
+    line = _render("pretty", [_event("model_data_collection", model=cut_input)])
+    assert "[Input cut by App Insights at 8192 characters] → out=[0.25]" in line
+    cut_15 = ModelDataRecord(request_id="r-15", truncated=True, service="svc", cut=["Input", "Prediction"])
+    line = _render("pretty", [_event("model_data_collection", model=cut_15)])
+    assert "[Input and Prediction cut by App Insights at 8192 characters]" in line
+    data = json.loads(_render("jsonl", [_event("model_data_collection", model=cut_15)]))
+    assert data["modelData"]["cut"] == ["Input", "Prediction"]
