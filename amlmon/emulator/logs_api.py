@@ -30,6 +30,16 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 500_000
 MAX_BYTES = 64 * 1024 * 1024
+# duckdb-kql builds a `range` as one in-memory list (~90 bytes a row) that neither the server timeout
+# nor DuckDB's memory limit can stop: a larger range is refused the way the service refuses a query
+# that outgrows its memory, before it runs. Anything else meets DuckDB's memory limit (store.py).
+MAX_RANGE_ROWS = 10_000_000
+LOW_MEMORY = (
+    "Query execution lacks memory resources to complete (80DA0007): Partial query failure: "
+    "Low memory condition (E_LOW_MEMORY_CONDITION)."
+)
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(rf"\brange\s+\w+\s+from\s+({_NUMBER})\s+to\s+({_NUMBER})\s+step\s+({_NUMBER})")
 DEFAULT_WAIT = 180
 MAX_WAIT = 600
 _ISO_DURATION = re.compile(
@@ -230,6 +240,8 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
         app_ids={normalize_id(c["id"]): str(c.get("properties", {}).get("AppId", "")) for c in components},
     )
     wait = _wait_seconds(request)
+    if _largest_range(query) > MAX_RANGE_ROWS:
+        return _low_memory_answer()
     store = telemetry(state)
     cursor, schema = store.cursor_for(scope)
     timer = threading.Timer(wait, cursor.interrupt)
@@ -240,6 +252,8 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
             size=int(state.number("queryByteLimit", MAX_BYTES)),
         )
         columns, types, rows = _execute(cursor, rewrite_kql(query), limits.rows)
+    except _OutOfMemory:
+        return _low_memory_answer()
     except _Interrupted:
         response = error(
             504,
@@ -264,6 +278,31 @@ class _Interrupted(Exception):
     pass
 
 
+class _OutOfMemory(Exception):
+    pass
+
+
+def _largest_range(query: str) -> float:
+    """The most rows any numeric `range` operator outside string literals would generate."""
+    from amlmon.emulator.store import code_spans
+
+    code = "".join(text if is_code else " " * len(text) for is_code, text in code_spans(query))
+    largest = 0.0
+    for start, stop, step in _RANGE.findall(code):
+        first, last, stride = float(start), float(stop), float(step)
+        if stride == 0 or (last - first) / stride < 0:
+            continue
+        largest = max(largest, (last - first) / stride + 1)
+    return largest
+
+
+def _low_memory_answer() -> Response:
+    """What the service answers when a query outgrows its memory: a partial failure, no rows."""
+    body = {"tables": [{"name": "PrimaryResult", "columns": [], "rows": []}]}
+    body.update(_partial_error(LOW_MEMORY))
+    return json_response(200, body)
+
+
 @dataclass(frozen=True)
 class _Limits:
     """What one answer may hold before the service cuts it (the query API's 500,000 rows / 64 MB)."""
@@ -286,6 +325,8 @@ def _execute(
         raise QueryRejected(_syntax_error(query, exc)) from None
     except duckdb.InterruptException:
         raise _Interrupted() from None
+    except duckdb.OutOfMemoryException:
+        raise _OutOfMemory() from None
     except (duckdb_kql.KqlError, duckdb.Error) as exc:
         if "interrupt" in str(exc).lower():
             raise _Interrupted() from None
@@ -473,7 +514,14 @@ def _answer(
         ]
     }
     if partial:
-        body["error"] = {
+        body.update(_partial_error(partial))
+    return body
+
+
+def _partial_error(reason: str) -> dict[str, Any]:
+    """The `error` the service sets beside the tables of a partial result; the reason is innermost."""
+    return {
+        "error": {
             "code": "PartialError",
             "message": "There were some errors when processing your query.",
             "details": [
@@ -482,11 +530,11 @@ def _answer(
                     "message": "Something went wrong processing your query on the server.",
                     "innererror": {
                         "code": "-2133196797",
-                        "message": partial,
+                        "message": reason,
                         "severity": 2,
                         "severityName": "Error",
                     },
                 }
             ],
         }
-    return body
+    }

@@ -21,6 +21,9 @@ from typing import Any
 import duckdb
 
 STORE_FILE = "telemetry.duckdb"
+# A query past this fails alone (logs_api answers it as the service's low-memory failure) instead of
+# taking the emulator's memory.
+MEMORY_LIMIT = "2GB"
 
 COMMON = [
     ("TimeGenerated", "TIMESTAMP"),
@@ -137,6 +140,7 @@ class TelemetryStore:
         self.lock = threading.Lock()
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.con.execute("CREATE SCHEMA IF NOT EXISTS store")
         for table, columns in TABLES.items():
             spec = ", ".join(f'"{name}" {kind}' for name, kind in columns)

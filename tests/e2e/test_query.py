@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import gzip
 import json
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,3 +299,15 @@ def test_an_unknown_column_is_a_kusto_semantic_error(cli: Any, ws: dict[str, Any
         "SEM0100" in first and "'where' operator: Failed to resolve scalar expression named 'nope'" in first
     )
     assert "Binder" not in result.stderr and "FROM clause" not in result.stderr
+
+
+@pytest.mark.parametrize("size", ["1000000000", "1e10"])
+def test_a_range_past_the_emulators_memory_is_refused_as_the_service_does(
+    cli: Any, empty_ws: dict[str, Any], size: str
+) -> None:
+    started = time.monotonic()
+    result = cli("query", f"range x from 1 to {size} step 1 | count", *empty_ws["scope"], "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    assert "E_LOW_MEMORY_CONDITION" in result.stderr and time.monotonic() - started < 20
+    within = cli("query", "range x from 1 to 1000 step 1 | count", *empty_ws["scope"], "-o", "json")
+    assert within.exit_code == 0 and within.json() == [{"Count": 1000}]  # the positive control
