@@ -271,3 +271,160 @@ def run_query(
             )
         return result
     return QueryResult(tables)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming: rows as the answer arrives, so `query -o jsonl|tsv` holds one row at a time, not the answer
+# ---------------------------------------------------------------------------------------------------
+StreamEvent = tuple[Literal["table", "row", "error"], Any]
+_STREAM_CHUNK = 1 << 16
+
+
+class _AnswerReader:
+    """An incremental reader of the query API's answer: `{"tables": [{"name", "columns", "rows":
+    [[…], …]}, …], "error": {…}}`, read from an iterator of byte chunks.
+
+    Each value is read whole with json's own decoder (C speed); only the structure around the rows
+    is walked here. Memory is one chunk plus the row being read."""
+
+    def __init__(self, chunks: Any) -> None:
+        import codecs
+
+        self._chunks = iter(chunks)
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._json = json.JSONDecoder(parse_constant=str)  # a bare NaN/Infinity reads as Kusto's string
+        self.buf, self.pos = "", 0
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            text = self._text.decode(chunk)
+            if text:
+                self.buf, self.pos = self.buf[self.pos :] + text, 0
+                return True
+        return False
+
+    def _peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                raise ValueError("the answer ended early")
+
+    def _expect(self, char: str) -> None:
+        if self._peek() != char:
+            raise ValueError(f"expected {char!r} in the answer at {self.buf[self.pos : self.pos + 20]!r}")
+        self.pos += 1
+
+    def _value(self) -> Any:
+        self._peek()
+        while True:
+            try:
+                value, end = self._json.raw_decode(self.buf, self.pos)
+            except ValueError:
+                if self._more():
+                    continue  # the value runs past what has arrived
+                raise
+            if end == len(self.buf) and self._more():
+                continue  # a number or literal may go on in the next chunk
+            self.pos = end
+            return value
+
+    def _separator(self, closing: str) -> bool:
+        """After an item: True if another follows, False at `closing`."""
+        char = self._peek()
+        self.pos += 1
+        if char == ",":
+            return True
+        if char == closing:
+            return False
+        raise ValueError(f"expected ',' or {closing!r} in the answer")
+
+    def events(self) -> Any:
+        self._expect("{")
+        if self._peek() == "}":
+            return
+        while True:
+            key = self._value()
+            self._expect(":")
+            if key == "tables":
+                yield from self._tables()
+            elif key == "error":
+                yield ("error", self._value())
+            else:
+                self._value()
+            if not self._separator("}"):
+                return
+
+    def _tables(self) -> Any:
+        self._expect("[")
+        if self._peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield from self._table()
+            if not self._separator("]"):
+                return
+
+    def _table(self) -> Any:
+        self._expect("{")
+        header: dict[str, Any] = {"name": "PrimaryResult", "columns": []}
+        announced = False
+        if self._peek() != "}":
+            while True:
+                key = self._value()
+                self._expect(":")
+                if key == "rows":
+                    announced = True
+                    yield ("table", _table({**header, "rows": []}))
+                    yield from self._rows()
+                else:
+                    header[key] = self._value()
+                if not self._separator("}"):
+                    break
+        else:
+            self.pos += 1
+        if not announced:
+            yield ("table", _table({**header, "rows": []}))
+
+    def _rows(self) -> Any:
+        self._expect("[")
+        if self._peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield ("row", self._value())
+            if not self._separator("]"):
+                return
+
+
+def stream_query(
+    ctx: AppContext,
+    query: str,
+    *,
+    timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None,
+    source: Source = "app-insights",
+    server_timeout: int | None = None,
+) -> Any:
+    """Run one KQL query and yield its answer as it arrives: ("table", Table without rows) before
+    each table's rows, ("row", [cells]) for each row as the service wrote it (datetimes as text),
+    and ("error", {…}) for a partial result's error. Rejected queries raise as in run_query."""
+    info = ctx.workspace_info
+    target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
+    request = _query_request(
+        source, target, query, timespan_text(timespan), f"wait={server_timeout}" if server_timeout else None
+    )
+    client = ctx.logs_client
+    response = _asking_again(lambda: client.send_request(request, stream=True), DROPPED_CONNECTION_REASKS)
+    if response.status_code != 200:
+        response.read()
+        _answer(response)  # raises the error the status stands for
+    try:
+        yield from _AnswerReader(response.iter_bytes(chunk_size=_STREAM_CHUNK)).events()
+    except ValueError as exc:
+        from azure.core.exceptions import HttpResponseError
+
+        raise HttpResponseError(message=f"the query service's answer could not be read: {exc}") from None
+    finally:
+        response.close()
