@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -341,7 +342,7 @@ class _AnswerReader:
             return False
         raise ValueError(f"expected ',' or {closing!r} in the answer")
 
-    def events(self) -> Any:
+    def events(self) -> Iterator[StreamEvent]:
         self._expect("{")
         if self._peek() == "}":
             return
@@ -406,7 +407,7 @@ def stream_query(
     timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None,
     source: Source = "app-insights",
     server_timeout: int | None = None,
-) -> Any:
+) -> Iterator[StreamEvent]:
     """Run one KQL query and yield its answer as it arrives: ("table", Table without rows) before
     each table's rows, ("row", [cells]) for each row as the service wrote it (datetimes as text),
     and ("error", {…}) for a partial result's error. Rejected queries raise as in run_query."""

@@ -251,20 +251,8 @@ def _ordered(
 
 def _records(table: Any) -> list[dict[str, Any]]:
     """Rows as objects; `dynamic` columns (JSON text on the wire) become JSON values."""
-    import contextlib
-    import json
-
-    dynamic = [i for i, kind in enumerate(table.types) if kind == "dynamic"]
-    rows = []
-    for raw in table.rows:
-        row = list(raw)
-        for i in dynamic:
-            value = row[i]
-            if isinstance(value, str) and value[:1] in ("{", "["):
-                with contextlib.suppress(ValueError):
-                    row[i] = json.loads(value)
-        rows.append(dict(zip(table.columns, row, strict=False)))
-    return rows
+    decode = _row_decoder(table)
+    return [decode(raw) for raw in table.rows]
 
 
 def _with_excerpt(exc: Any, text: str) -> Exception:
