@@ -68,6 +68,23 @@ def parse_time(value: Any) -> dt.datetime:
     return parsed
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+_NS_MIN, _NS_MAX = -(2**63) + 1, 2**63 - 1
+
+
+def parse_time_ns(value: Any) -> int:
+    """An envelope's `time` as nanoseconds since 1970 UTC, keeping 7 fractional digits (Kusto's
+    100 ns ticks; Python's datetime keeps 6)."""
+    text = str(value or "").strip()
+    fraction = _FRACTION.search(text)
+    whole = parse_time(_FRACTION.sub("", text, count=1) if fraction else text)
+    ticks = int((fraction.group(1) + "0000000")[:7]) if fraction else 0
+    nanos = (whole - dt.datetime(1970, 1, 1)) // dt.timedelta(seconds=1) * 1_000_000_000 + ticks * 100
+    if not _NS_MIN <= nanos <= _NS_MAX:  # past what a nanosecond timestamp holds (1678-2262)
+        return parse_time_ns(utcnow().isoformat())  # as parse_time treats a time it cannot read
+    return nanos
+
+
 def _severity(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -123,7 +140,7 @@ def envelope_row(
     base = data.get("baseData") or {}
     tags = envelope.get("tags") or {}
     row: dict[str, Any] = {
-        "TimeGenerated": parse_time(envelope.get("time")),
+        "TimeGenerated": parse_time_ns(envelope.get("time")),
         "OperationId": tags.get("ai.operation.id"),
         "OperationName": tags.get("ai.operation.name"),
         "ParentId": tags.get("ai.operation.parentId"),

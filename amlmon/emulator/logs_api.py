@@ -320,7 +320,7 @@ def _execute(
         relation = duckdb_kql.query(cursor, query)
         columns = list(relation.columns)
         types = [str(t) for t in relation.types]
-        rows = relation.limit(max_rows + 1).fetchall()
+        rows = _with_ticks(relation, columns, types).limit(max_rows + 1).fetchall()
     except duckdb_kql.KqlSyntaxError as exc:
         raise QueryRejected(_syntax_error(query, exc)) from None
     except duckdb.InterruptException:
@@ -332,6 +332,20 @@ def _execute(
             raise _Interrupted() from None
         raise QueryRejected(_semantic_error(query, exc)) from None
     return columns, types, rows
+
+
+def _with_ticks(relation: Any, columns: list[str], types: list[str]) -> Any:
+    """The relation with each nanosecond timestamp as an integer (Python's datetime would drop the
+    7th fractional digit); `_cell` writes it as Kusto does."""
+    if "TIMESTAMP_NS" not in types:
+        return relation
+    quoted = ['"' + name.replace('"', '""') + '"' for name in columns]
+    return relation.project(
+        ", ".join(
+            f"epoch_ns({name}) AS {name}" if kind == "TIMESTAMP_NS" else name
+            for name, kind in zip(quoted, types, strict=True)
+        )
+    )
 
 
 def _syntax_error(query: str, exc: Exception) -> Response:
@@ -431,6 +445,7 @@ _KQL_TYPES = {
     "DOUBLE": "real",
     "FLOAT": "real",
     "TIMESTAMP": "datetime",
+    "TIMESTAMP_NS": "datetime",
     "TIMESTAMP WITH TIME ZONE": "datetime",
     "DATE": "datetime",
     "INTERVAL": "timespan",
@@ -466,6 +481,11 @@ def _cell(value: Any, kind: str) -> Any:
         return "" if kind == "string" else None
     if kind == "datetime" and isinstance(value, dt.datetime | dt.date):
         return _datetime_text(value)
+    if kind == "datetime" and isinstance(value, int):  # nanoseconds since 1970 (_with_ticks)
+        whole, nanos = divmod(value, 1_000_000_000)
+        text = _datetime_text(dt.datetime(1970, 1, 1) + dt.timedelta(seconds=whole))
+        fraction = f"{nanos // 100:07d}".rstrip("0")
+        return text[:-1] + (f".{fraction}" if fraction else "") + "Z"
     if kind == "timespan" and isinstance(value, dt.timedelta):
         total = value.total_seconds()
         sign = "-" if total < 0 else ""

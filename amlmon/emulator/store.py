@@ -26,7 +26,7 @@ STORE_FILE = "telemetry.duckdb"
 MEMORY_LIMIT = "2GB"
 
 COMMON = [
-    ("TimeGenerated", "TIMESTAMP"),
+    ("TimeGenerated", "TIMESTAMP_NS"),  # Kusto's datetime has 100 ns ticks: 7 fractional digits
     ("OperationId", "VARCHAR"),
     ("OperationName", "VARCHAR"),
     ("ParentId", "VARCHAR"),
@@ -224,18 +224,36 @@ class TelemetryStore:
             self.con.close()
 
 
-_ARROW_TYPES = {"TIMESTAMP": "timestamp", "BOOLEAN": "bool_", "DOUBLE": "float64", "INTEGER": "int32"}
+_ARROW_TYPES = {"BOOLEAN": "bool_", "DOUBLE": "float64", "INTEGER": "int32"}
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def nanoseconds(value: Any) -> Any:
+    """A naive UTC datetime as nanoseconds since 1970 (an int: ingestion's 7-digit times) unchanged."""
+    if isinstance(value, dt.datetime):
+        return (value - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    return value
 
 
 def arrow_table(table: str, columns: dict[str, list[Any]]) -> Any:
-    """An Arrow table with `table`'s columns, in order and typed (JSON columns travel as strings)."""
+    """An Arrow table with `table`'s columns, in order and typed (JSON columns travel as strings).
+    TIMESTAMP_NS values may be datetimes or nanoseconds since 1970."""
     import pyarrow as pa
 
     def arrow_type(kind: str) -> Any:
+        if kind == "TIMESTAMP":
+            return pa.timestamp("us")
+        if kind == "TIMESTAMP_NS":
+            return pa.timestamp("ns")
         name = _ARROW_TYPES.get(kind)
-        return pa.timestamp("us") if name == "timestamp" else getattr(pa, name)() if name else pa.string()
+        return getattr(pa, name)() if name else pa.string()
 
-    return pa.table({name: pa.array(columns[name], type=arrow_type(kind)) for name, kind in TABLES[table]})
+    def values(name: str, kind: str) -> list[Any]:
+        return [nanoseconds(v) for v in columns[name]] if kind == "TIMESTAMP_NS" else columns[name]
+
+    return pa.table(
+        {name: pa.array(values(name, kind), type=arrow_type(kind)) for name, kind in TABLES[table]}
+    )
 
 
 def _case(values: dict[str, str], what: str) -> str:

@@ -311,3 +311,16 @@ def test_a_range_past_the_emulators_memory_is_refused_as_the_service_does(
     assert "E_LOW_MEMORY_CONDITION" in result.stderr and time.monotonic() - started < 20
     within = cli("query", "range x from 1 to 1000 step 1 | count", *empty_ws["scope"], "-o", "json")
     assert within.exit_code == 0 and within.json() == [{"Count": 1000}]  # the positive control
+
+
+def test_seven_fractional_digits_survive_ingestion_and_query(cli: Any, emulator: Emulator) -> None:
+    created = new_workspace(emulator, "ticks")
+    stamp = (now() - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "7Z"
+    envelope = trace(created["ikey"], "ticks", at=now())
+    envelope["time"] = stamp
+    insert(emulator, created["ikey"], [envelope])
+    result = cli(
+        "query", 'traces | where message == "ticks" | project timestamp', *created["scope"], "-o", "tsv"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == stamp + "\n"  # the 7th digit (100 ns) kept, as Log Analytics keeps it
