@@ -215,11 +215,11 @@ class AppContext:
     def logs_client(self) -> Any:
         from azure.monitor.query import LogsQueryClient
 
+        from amlmon.azure.logs import FINAL_STATUSES
+
+        kwargs = {**self.client_kwargs(), "retry_policy": self.retry_policy(final_statuses=FINAL_STATUSES)}
         return LogsQueryClient(
-            self.credential,
-            endpoint=self.cloud.logs + "/v1",
-            audience=self.cloud.logs,
-            **self.client_kwargs(),
+            self.credential, endpoint=self.cloud.logs + "/v1", audience=self.cloud.logs, **kwargs
         )
 
     @cached_property

@@ -59,6 +59,10 @@ class Throttled(AmlmonError):
     exit_code = EXIT_THROTTLED
 
 
+class QueryTimedOut(Throttled):
+    """The query outlived the time the service was asked to wait (`Prefer: wait`, HTTP 504)."""
+
+
 class QueryError(OperationFailed):
     """The query service rejected a query (syntax or semantic error)."""
 

@@ -334,8 +334,10 @@ WORKSPACE = Columns(
 )
 SCHEMAS: dict[str, Columns] = {"classic": CLASSIC, "workspace": WORKSPACE}
 
-# The first unindented `Type: message` line of a Python traceback: with 1.5.x the user's own error
-# (the cause), listed before the server's generic UserScriptException that wraps it.
+# The first unindented `Type: message` line of a Python traceback: the user's own error (the cause),
+# listed before "The above exception was the direct cause …" and the server's generic
+# UserScriptException that wraps it. 1.5.x sends the traceback as the stack; 1.4.x only inside the
+# exception's `message`, after the exc_info tuple (a first line this pattern never matches).
 _STACK_ERROR = r"(?m)^([A-Za-z_][A-Za-z0-9_.]*)(?::[ ]?([^\n]*))?$"
 _GENERIC_EXCEPTION = "UserScriptException"
 # Without a stack, the 1.5.x message is the exc_info tuple: "(<class 'ValueError'>, ValueError('bad'), <traceback …>)".
@@ -459,8 +461,9 @@ def exceptions_query(
         f"let base = {_base(c.exceptions, c, targets, schema, window, 'exceptions')}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
         f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
-        f"| extend _stack = iff(isnotempty(_raw), _raw, _sent), _type = tostring({c.ex_type}), "
-        f"_message = tostring({c.ex_message})\n"
+        f"| extend _type = tostring({c.ex_type}), _message = tostring({c.ex_message})\n"
+        # 1.4.x sends no stack: its `message` is the exc_info tuple followed by the whole traceback text.
+        "| extend _stack = iff(isnotempty(_raw), _raw, iff(isnotempty(_sent), _sent, _message))\n"
         f"| extend _stackType = extract({kql.string(_STACK_ERROR)}, 1, _stack), "
         f"_stackMessage = extract({kql.string(_STACK_ERROR)}, 2, _stack)\n"
         f"| extend _tupleType = extract({kql.string(_TUPLE_ERROR)}, 1, _message), "
@@ -690,13 +693,16 @@ def collect_for_gate(
     """`collect`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
 
     A breached threshold exits 1; a service error must not look like one (nor, ever, like a pass).
-    Usage, not-found, auth and throttling errors keep their own exit codes (2, 3, 4, 5).
+    Usage, not-found, auth and throttling errors keep their own exit codes (2, 3, 4, 5); a query that
+    outlived the server timeout (504) cannot be evaluated either (6).
     """
+    from amlmon.errors import QueryTimedOut
+
     try:
         return collect(ctx, targets, window, log_analytics=log_analytics)
     except AmlmonError as exc:
-        if exc.exit_code == EXIT_GATE_FAILED:
-            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=exc.hint) from None
+        if exc.exit_code == EXIT_GATE_FAILED or isinstance(exc, QueryTimedOut):
+            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=_gate_hint(exc)) from None
         raise
     except Exception as exc:
         from amlmon.azure.errors import translate
@@ -704,12 +710,21 @@ def collect_for_gate(
         translated = translate(exc)
         if translated is None:
             raise
-        if translated.exit_code == EXIT_GATE_FAILED:
+        # A query that outlived the server timeout is not throttling: the gate was not evaluated.
+        if translated.exit_code == EXIT_GATE_FAILED or isinstance(translated, QueryTimedOut):
             raise GateError(
                 f"the gate could not be evaluated: {translated.message}",
-                hint=translated.hint or "retry the check; the query service failed",
+                hint=_gate_hint(translated) or "retry the check; the query service failed",
             ) from None
         raise translated from None
+
+
+def _gate_hint(exc: AmlmonError) -> str | None:
+    from amlmon.errors import QueryTimedOut
+
+    if isinstance(exc, QueryTimedOut):  # check has no --server-timeout: less data is the way out
+        return "the query outlived the service's timeout: give a shorter --since or fewer targets"
+    return exc.hint
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"

@@ -33,6 +33,9 @@ class ModelDataRecord:
     truncated: bool = False
     generation: str = "1.5"
     raw: str | None = None  # the undecodable text, kept when truncated
+    # The properties App Insights cut at 8,192 characters, or that a cut 1.5.x literal lost after the cut,
+    # in the server's order: exactly what is missing (a cut 1.4.x Input leaves the Prediction whole).
+    cut: list[str] = field(default_factory=list)
     # The JSON texts `input` and `prediction` were decoded from, as the client and the model wrote them
     # (None when the value did not decode): datasets store these instead of encoding the values again.
     input_json: str | None = field(default=None, repr=False, compare=False)
@@ -142,6 +145,50 @@ def read_packed(text: str) -> dict[str, Any] | None:
     return fields
 
 
+PACKED_KEYS = (*_SERVER_KEYS, "Models", "Input", "Prediction")
+_KEY_SEPARATOR = re.compile(r": ")
+_NEXT_ITEM = re.compile(r", ")
+_NONE = re.compile(r"None")
+_WHOLE_TUPLE = re.compile(_TUPLE)
+
+
+def read_packed_prefix(text: str) -> tuple[dict[str, Any], list[str]]:
+    """The key/value pairs of a 1.5.x literal that are whole in `text` (a literal App Insights cut at
+    8,192 characters), and the keys of the server's order that are not (cut or after the cut).
+
+    A value is whole when its closing token lies inside the text: a string's closing quote (repr
+    escapes every quote inside), `None`, a tuple's `)`. Evaluates nothing."""
+    fields: dict[str, Any] = {}
+    at = 1 if text.startswith("{") else len(text)
+    while at < len(text):
+        key = _STRING_TOKEN.match(text, at)
+        separator = key and _KEY_SEPARATOR.match(text, key.end())
+        if not key or not separator:
+            break
+        value_at = separator.end()
+        value = _STRING_TOKEN.match(text, value_at) or _NONE.match(text, value_at)
+        value = value or _WHOLE_TUPLE.match(text, value_at)
+        if value is None:
+            break
+        try:
+            name = _literal_string(key.group(0))
+            token = value.group(0)
+            decoded: Any = (
+                tuple(map(_literal_string, _STRING_TOKEN.findall(token)))
+                if token.startswith("(")
+                else _literal_string(token)
+            )
+        except UnicodeDecodeError:
+            break
+        if name is not None:
+            fields[name] = decoded
+        following = _NEXT_ITEM.match(text, value.end())
+        if following is None:
+            break
+        at = following.end()
+    return fields, [key for key in PACKED_KEYS if key not in fields]
+
+
 def _from_fields(fields: Mapping[str, Any], generation: str) -> ModelDataRecord:
     def text(key: str) -> str | None:
         value = fields.get(key)
@@ -183,21 +230,33 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
             fields = _parse_literal(packed)
         if isinstance(fields, dict):
             return _from_fields(fields, "1.5")
-        match = _REQUEST_ID.search(packed)
-        return ModelDataRecord(
-            request_id=match.group(1) if match else None,
-            truncated=True,
-            generation="1.5",
-            raw=packed,
-        )
+        return _cut_packed(packed)
     if isinstance(packed, Mapping):
         return _from_fields(packed, "1.5")
     record = _from_fields(props, "1.4")
+    # Each 1.4.x property is cut on its own: name exactly the ones that were.
     for key, decoded_from in (("Input", record.input_json), ("Prediction", record.prediction_json)):
         value = props.get(key)
         if isinstance(value, str) and len(value) >= APP_INSIGHTS_VALUE_LIMIT and decoded_from is None:
             record.truncated = True
             record.raw = value
+            record.cut.append(key)
+            if key == "Input":
+                record.input = None
+            else:
+                record.prediction = None
+    return record
+
+
+def _cut_packed(packed: str) -> ModelDataRecord:
+    """A 1.5.x literal that does not parse whole: every pair before the cut, the rest named as cut."""
+    fields, cut = read_packed_prefix(packed)
+    if not fields:  # not the server's shape at all: the request id, if the text names one
+        match = _REQUEST_ID.search(packed)
+        if match:
+            fields = {"Request Id": match.group(1)}
+    record = _from_fields(fields, "1.5")
+    record.truncated, record.raw, record.cut = True, packed, cut
     return record
 
 

@@ -279,6 +279,7 @@ class TraceEvent:
                 "generation": md.generation,
             }
             if md.truncated:
+                data["modelData"]["cut"] = md.cut  # the properties App Insights cut, or lost past the cut
                 data["modelData"]["raw"] = md.raw
         else:
             data["properties"] = self.properties

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amlmon.errors import AmlmonError, AuthError, NotFound, OperationFailed, Throttled
+from amlmon.errors import AmlmonError, AuthError, NotFound, OperationFailed, QueryTimedOut, Throttled
 from amlmon.redact import redact
 
 AUTH_HINT = (
@@ -88,6 +88,10 @@ def translate(exc: BaseException) -> AmlmonError | None:
         if status == 429:
             return Throttled(text + " (throttled after retries)", hint="wait a minute and retry")
         if status == 504:
-            return Throttled(text, hint="narrow the time range or the query, or raise the server timeout")
+            # Not retried (amlmon.azure.logs.FINAL_STATUSES): asking again would time out the same way.
+            return QueryTimedOut(
+                f"{text}: the query outlived the server timeout",
+                hint="raise --server-timeout (up to 600 s), or narrow the time range or the query",
+            )
         return OperationFailed(f"{text} (HTTP {status})" if status else text)
     return None

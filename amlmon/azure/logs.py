@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -85,12 +86,12 @@ def _datetime(value: Any) -> Any:
         return value  # as the SDK does: a value that is not a date is handed back as it came
 
 
-def _table(raw: dict[str, Any]) -> Table:
+def _table(raw: dict[str, Any], *, parse_datetimes: bool = True) -> Table:
     columns = [str(column.get("name")) for column in raw.get("columns") or []]
     types = [str(column.get("type") or "") for column in raw.get("columns") or []]
     rows: list[list[Any]] = raw.get("rows") or []
     for index, kind in enumerate(types):
-        if kind == "datetime":
+        if kind == "datetime" and parse_datetimes:
             for row in rows:
                 row[index] = _datetime(row[index])
         elif kind in ("timespan", "guid"):
@@ -114,14 +115,33 @@ def _error_text(error: Any) -> str:
         code = _get(inner, "code") or code
         inner = _get(inner, "innererror")
     if details and not position:
-        first = details[0]
-        message = _get(first, "message") or message
+        # A partial result's reason (e.g. the record-count limit) is in details[].innererror.message;
+        # the outer messages only say that something went wrong.
+        message = _detail_reason(details) or message
     return f"{code}: {message}{position}" if code else f"{message}{position}"
+
+
+def _detail_reason(details: list[Any]) -> str | None:
+    """The innermost message of each detail, joined (the service may give several reasons)."""
+    reasons: list[str] = []
+    for detail in details:
+        message, inner = _get(detail, "message"), _get(detail, "innererror")
+        while inner is not None:
+            message = _get(inner, "message") or message
+            inner = _get(inner, "innererror")
+        if isinstance(message, str) and message and message not in reasons:
+            reasons.append(message)
+    return "; ".join(reasons) or None
 
 
 def _get(obj: Any, key: str) -> Any:
     """A key of a JSON error object; None for anything else (error bodies nest unevenly)."""
     return obj.get(key) if isinstance(obj, dict) else None
+
+
+# 504: the query outlived `Prefer: wait`; asking again would only wait as long once more (three times
+# over by azure-core's default), so the query API's retry policy treats it as final.
+FINAL_STATUSES = (504,)
 
 
 def _asking_again(send: Any, reasks: int) -> Any:
@@ -213,6 +233,7 @@ def run_query(
     server_timeout: int | None = None,
     allow_partial: bool = True,
     reasks: int = DROPPED_CONNECTION_REASKS,
+    parse_datetimes: bool = True,
     **request_options: Any,
 ) -> QueryResult:
     """Run one KQL query; raise QueryError for a rejected query, PartialResult if not allow_partial.
@@ -224,6 +245,8 @@ def run_query(
 
     A dropped connection is asked again up to `reasks` times. `request_options` go to the pipeline as
     per-request options (with reasks=0 and retry_total=0 the caller does all retrying).
+    `parse_datetimes=False` keeps datetime cells as the service's text (7 fractional digits, which a
+    Python datetime cannot hold).
     """
     info = ctx.workspace_info
     target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
@@ -237,7 +260,7 @@ def run_query(
     )
     client = ctx.logs_client
     body = _answer(_asking_again(lambda: client.send_request(request, **request_options), reasks))
-    tables = [_table(raw) for raw in body.get("tables") or []]
+    tables = [_table(raw, parse_datetimes=parse_datetimes) for raw in body.get("tables") or []]
     error = body.get("error")
     if error:
         result = QueryResult(tables, _error_text(error))
@@ -247,3 +270,160 @@ def run_query(
             )
         return result
     return QueryResult(tables)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming: rows as the answer arrives, so `query -o jsonl|tsv` holds one row at a time, not the answer
+# ---------------------------------------------------------------------------------------------------
+StreamEvent = tuple[Literal["table", "row", "error"], Any]
+_STREAM_CHUNK = 1 << 16
+
+
+class _AnswerReader:
+    """An incremental reader of the query API's answer: `{"tables": [{"name", "columns", "rows":
+    [[…], …]}, …], "error": {…}}`, read from an iterator of byte chunks.
+
+    Each value is read whole with json's own decoder (C speed); only the structure around the rows
+    is walked here. Memory is one chunk plus the row being read."""
+
+    def __init__(self, chunks: Any) -> None:
+        import codecs
+
+        self._chunks = iter(chunks)
+        self._text = codecs.getincrementaldecoder("utf-8")()
+        self._json = json.JSONDecoder(parse_constant=str)  # a bare NaN/Infinity reads as Kusto's string
+        self.buf, self.pos = "", 0
+
+    def _more(self) -> bool:
+        for chunk in self._chunks:
+            text = self._text.decode(chunk)
+            if text:
+                self.buf, self.pos = self.buf[self.pos :] + text, 0
+                return True
+        return False
+
+    def _peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                raise ValueError("the answer ended early")
+
+    def _expect(self, char: str) -> None:
+        if self._peek() != char:
+            raise ValueError(f"expected {char!r} in the answer at {self.buf[self.pos : self.pos + 20]!r}")
+        self.pos += 1
+
+    def _value(self) -> Any:
+        self._peek()
+        while True:
+            try:
+                value, end = self._json.raw_decode(self.buf, self.pos)
+            except ValueError:
+                if self._more():
+                    continue  # the value runs past what has arrived
+                raise
+            if end == len(self.buf) and self._more():
+                continue  # a number or literal may go on in the next chunk
+            self.pos = end
+            return value
+
+    def _separator(self, closing: str) -> bool:
+        """After an item: True if another follows, False at `closing`."""
+        char = self._peek()
+        self.pos += 1
+        if char == ",":
+            return True
+        if char == closing:
+            return False
+        raise ValueError(f"expected ',' or {closing!r} in the answer")
+
+    def events(self) -> Iterator[StreamEvent]:
+        self._expect("{")
+        if self._peek() == "}":
+            return
+        while True:
+            key = self._value()
+            self._expect(":")
+            if key == "tables":
+                yield from self._tables()
+            elif key == "error":
+                yield ("error", self._value())
+            else:
+                self._value()
+            if not self._separator("}"):
+                return
+
+    def _tables(self) -> Any:
+        self._expect("[")
+        if self._peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield from self._table()
+            if not self._separator("]"):
+                return
+
+    def _table(self) -> Any:
+        self._expect("{")
+        header: dict[str, Any] = {"name": "PrimaryResult", "columns": []}
+        announced = False
+        if self._peek() != "}":
+            while True:
+                key = self._value()
+                self._expect(":")
+                if key == "rows":
+                    announced = True
+                    yield ("table", _table({**header, "rows": []}))
+                    yield from self._rows()
+                else:
+                    header[key] = self._value()
+                if not self._separator("}"):
+                    break
+        else:
+            self.pos += 1
+        if not announced:
+            yield ("table", _table({**header, "rows": []}))
+
+    def _rows(self) -> Any:
+        self._expect("[")
+        if self._peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield ("row", self._value())
+            if not self._separator("]"):
+                return
+
+
+def stream_query(
+    ctx: AppContext,
+    query: str,
+    *,
+    timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None,
+    source: Source = "app-insights",
+    server_timeout: int | None = None,
+) -> Iterator[StreamEvent]:
+    """Run one KQL query and yield its answer as it arrives: ("table", Table without rows) before
+    each table's rows, ("row", [cells]) for each row as the service wrote it (datetimes as text),
+    and ("error", {…}) for a partial result's error. Rejected queries raise as in run_query."""
+    info = ctx.workspace_info
+    target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
+    request = _query_request(
+        source, target, query, timespan_text(timespan), f"wait={server_timeout}" if server_timeout else None
+    )
+    client = ctx.logs_client
+    response = _asking_again(lambda: client.send_request(request, stream=True), DROPPED_CONNECTION_REASKS)
+    if response.status_code != 200:
+        response.read()
+        _answer(response)  # raises the error the status stands for
+    try:
+        yield from _AnswerReader(response.iter_bytes(chunk_size=_STREAM_CHUNK)).events()
+    except ValueError as exc:
+        from azure.core.exceptions import HttpResponseError
+
+        raise HttpResponseError(message=f"the query service's answer could not be read: {exc}") from None
+    finally:
+        response.close()

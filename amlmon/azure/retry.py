@@ -43,9 +43,15 @@ class Deadline:
 class BoundedRetryPolicy(RetryPolicy):
     """azure-core's retries, with each wait capped at MAX_RETRY_WAIT and all of them within a Deadline."""
 
-    def __init__(self, deadline: Deadline, **kwargs: Any) -> None:
+    def __init__(self, deadline: Deadline, *, final_statuses: tuple[int, ...] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._deadline = deadline
+        self._final = final_statuses
+
+    def is_retry(self, settings: Any, response: Any) -> bool:
+        if response.http_response.status_code in self._final:
+            return False
+        return bool(super().is_retry(settings, response))
 
     def sleep(self, settings: dict[str, Any], transport: Any, response: Any = None) -> None:
         asked = self.get_retry_after(response) if response is not None else None

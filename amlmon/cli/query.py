@@ -69,19 +69,96 @@ def query(
     return _run(ctx, text, span, source, allow_partial, server_timeout)
 
 
+# Formats written a row at a time: the answer is streamed, memory stays flat in its size.
+STREAMED_FORMATS = ("jsonl", "tsv")
+
+
 def _run(ctx: Any, text: str, span: Any, source: Any, allow_partial: bool, server_timeout: int | None) -> int:
     from amlmon.azure.logs import RejectedQuery, run_query
 
+    options = ctx.options
+    if options.output in STREAMED_FORMATS and not options.query:
+        try:
+            return _streamed(ctx, text, span, source, allow_partial, server_timeout)
+        except RejectedQuery as exc:
+            raise _with_excerpt(exc, text) from None
+
     try:
-        result = run_query(ctx, text, timespan=span, source=source, server_timeout=server_timeout)
+        result = run_query(
+            ctx, text, timespan=span, source=source, server_timeout=server_timeout, parse_datetimes=False
+        )
     except RejectedQuery as exc:
         raise _with_excerpt(exc, text) from None
     rows = _records(result.primary)
     output(rows)
+    if len(result.tables) > 1:
+        others = ", ".join(f"{t.name} ({len(t.rows)} rows)" for t in result.tables[1:])
+        warn(
+            f"the answer has {len(result.tables)} tables; printed only the first, {result.primary.name}; not {others}"
+        )
     if result.partial_error:
         warn(f"partial result ({len(rows)} rows came back): {result.partial_error}")
         return 0 if allow_partial else 1
     return 0
+
+
+def _streamed(
+    ctx: Any, text: str, span: Any, source: Any, allow_partial: bool, server_timeout: int | None
+) -> int:
+    """-o jsonl / tsv: each row written as it is read from the answer (the first table's rows)."""
+    from amlmon.azure.logs import _error_text, stream_query
+    from amlmon.render import jsonable, to_jsonl, to_tsv
+
+    write = to_jsonl if ctx.options.output == "jsonl" else to_tsv
+    tables: list[Any] = []
+    skipped = printed = 0
+    error = None
+    decode: Any = None
+    out = sys.stdout
+    for kind, value in stream_query(ctx, text, timespan=span, source=source, server_timeout=server_timeout):
+        if kind == "table":
+            tables.append(value)
+            decode = _row_decoder(value)
+        elif kind == "row" and len(tables) == 1:
+            out.write(write(jsonable(decode(value))))
+            printed += 1
+        elif kind == "row":
+            skipped += 1
+        else:
+            error = value
+    out.flush()
+    if len(tables) > 1:
+        others = ", ".join(t.name for t in tables[1:])
+        warn(
+            f"the answer has {len(tables)} tables; printed only the first, {tables[0].name}; not {others} ({skipped} rows)"
+        )
+    if error:
+        warn(f"partial result ({printed} rows came back): {_error_text(error)}")
+        return 0 if allow_partial else 1
+    return 0
+
+
+def _row_decoder(table: Any) -> Any:
+    """One raw row → the object `_records` would make of it (the same rules, a row at a time)."""
+    import contextlib
+    import json
+
+    columns, types = table.columns, table.types
+    dynamic = [i for i, kind in enumerate(types) if kind == "dynamic"]
+    textual = [i for i, kind in enumerate(types) if kind in ("timespan", "guid")]
+
+    def decode(raw: list[Any]) -> dict[str, Any]:
+        row = list(raw)
+        for i in textual:
+            row[i] = None if row[i] is None else str(row[i])
+        for i in dynamic:
+            value = row[i]
+            if isinstance(value, str) and value[:1] in ("{", "["):
+                with contextlib.suppress(ValueError):
+                    row[i] = json.loads(value)
+        return dict(zip(columns, row, strict=False))
+
+    return decode
 
 
 def _usage(message: str, hint: str | None = None) -> Exception:
@@ -155,20 +232,8 @@ def _ordered(
 
 def _records(table: Any) -> list[dict[str, Any]]:
     """Rows as objects; `dynamic` columns (JSON text on the wire) become JSON values."""
-    import contextlib
-    import json
-
-    dynamic = [i for i, kind in enumerate(table.types) if kind == "dynamic"]
-    rows = []
-    for raw in table.rows:
-        row = list(raw)
-        for i in dynamic:
-            value = row[i]
-            if isinstance(value, str) and value[:1] in ("{", "["):
-                with contextlib.suppress(ValueError):
-                    row[i] = json.loads(value)
-        rows.append(dict(zip(table.columns, row, strict=False)))
-    return rows
+    decode = _row_decoder(table)
+    return [decode(raw) for raw in table.rows]
 
 
 def _with_excerpt(exc: Any, text: str) -> Exception:

@@ -422,7 +422,12 @@ class TracePrinter:
         assert md is not None
         request = f"req={(md.request_id or '?')[:8]}"
         if md.truncated:
-            return f"{request} [record cut by App Insights at 8192 characters; input and prediction lost]"
+            # Name exactly what the cut took: a 1.4.x Input cut on its own leaves the prediction whole.
+            lost = " and ".join(md.cut) if md.cut else "the record"
+            note = f"[{lost} cut by App Insights at 8192 characters]"
+            if md.prediction is not None:
+                return f"{request} {note} → out={_clip(_compact(md.prediction), max(self.width - used - 60, 20))}"
+            return f"{request} {note}"
         room = max(self.width - used - len(request) - 12, 20)
         shown_input = _clip(_compact(md.input), room * 3 // 5)
         shown_prediction = _clip(_compact(md.prediction), room - len(shown_input))

@@ -68,6 +68,23 @@ def parse_time(value: Any) -> dt.datetime:
     return parsed
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+_NS_MIN, _NS_MAX = -(2**63) + 1, 2**63 - 1
+
+
+def parse_time_ns(value: Any) -> int:
+    """An envelope's `time` as nanoseconds since 1970 UTC, keeping 7 fractional digits (Kusto's
+    100 ns ticks; Python's datetime keeps 6)."""
+    text = str(value or "").strip()
+    fraction = _FRACTION.search(text)
+    whole = parse_time(_FRACTION.sub("", text, count=1) if fraction else text)
+    ticks = int((fraction.group(1) + "0000000")[:7]) if fraction else 0
+    nanos = (whole - dt.datetime(1970, 1, 1)) // dt.timedelta(seconds=1) * 1_000_000_000 + ticks * 100
+    if not _NS_MIN <= nanos <= _NS_MAX:  # past what a nanosecond timestamp holds (1678-2262)
+        return parse_time_ns(utcnow().isoformat())  # as parse_time treats a time it cannot read
+    return nanos
+
+
 def _severity(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -83,6 +100,25 @@ def _bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     return str(value).lower() == "true"
+
+
+# Application Insights' documented per-item limits: longer values are cut at ingestion, not refused.
+MESSAGE_LIMIT = 32_768  # trace and exception messages
+PROPERTY_VALUE_LIMIT = 8_192  # each custom property value
+PROPERTY_NAME_LIMIT = 150  # each custom property name
+
+
+def _cut(value: Any, limit: int) -> Any:
+    return value[:limit] if isinstance(value, str) and len(value) > limit else value
+
+
+def _limited_properties(properties: Any) -> dict[str, Any]:
+    if not isinstance(properties, dict):
+        return {}
+    return {
+        _cut(str(name), PROPERTY_NAME_LIMIT): _cut(value, PROPERTY_VALUE_LIMIT)
+        for name, value in properties.items()
+    }
 
 
 def component_for_key(state: EmulatorState, ikey: str) -> dict[str, Any] | None:
@@ -104,7 +140,7 @@ def envelope_row(
     base = data.get("baseData") or {}
     tags = envelope.get("tags") or {}
     row: dict[str, Any] = {
-        "TimeGenerated": parse_time(envelope.get("time")),
+        "TimeGenerated": parse_time_ns(envelope.get("time")),
         "OperationId": tags.get("ai.operation.id"),
         "OperationName": tags.get("ai.operation.name"),
         "ParentId": tags.get("ai.operation.parentId"),
@@ -115,7 +151,7 @@ def envelope_row(
         "AppVersion": tags.get("ai.application.ver"),
         "ClientType": "PC",
         "SDKVersion": tags.get("ai.internal.sdkVersion"),
-        "Properties": json.dumps(base.get("properties") or {}),
+        "Properties": json.dumps(_limited_properties(base.get("properties"))),
         "Measurements": json.dumps(base.get("measurements") or {}),
         "ItemCount": int((envelope.get("sampleRate") and round(100 / float(envelope["sampleRate"]))) or 1),
         "IKey": str(envelope.get("iKey") or "").lower(),
@@ -140,7 +176,10 @@ def envelope_row(
                 {"Target": base.get("target"), "DependencyType": base.get("type"), "Data": base.get("data")}
             )
     elif table == "AppExceptions":
-        exceptions = base.get("exceptions") or [{}]
+        exceptions = [
+            {**item, "message": _cut(item.get("message"), MESSAGE_LIMIT)} if isinstance(item, dict) else item
+            for item in base.get("exceptions") or [{}]
+        ]
         outer, inner = exceptions[0], exceptions[-1]
         row.update(
             {
@@ -156,7 +195,12 @@ def envelope_row(
             }
         )
     elif table == "AppTraces":
-        row.update({"Message": base.get("message"), "SeverityLevel": _severity(base.get("severityLevel"))})
+        row.update(
+            {
+                "Message": _cut(base.get("message"), MESSAGE_LIMIT),
+                "SeverityLevel": _severity(base.get("severityLevel")),
+            }
+        )
     else:
         row["Name"] = base.get("name")
     return table, row

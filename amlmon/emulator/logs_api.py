@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import threading
 import uuid
@@ -29,6 +30,16 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 500_000
 MAX_BYTES = 64 * 1024 * 1024
+# duckdb-kql builds a `range` as one in-memory list (~90 bytes a row) that neither the server timeout
+# nor DuckDB's memory limit can stop: a larger range is refused the way the service refuses a query
+# that outgrows its memory, before it runs. Anything else meets DuckDB's memory limit (store.py).
+MAX_RANGE_ROWS = 10_000_000
+LOW_MEMORY = (
+    "Query execution lacks memory resources to complete (80DA0007): Partial query failure: "
+    "Low memory condition (E_LOW_MEMORY_CONDITION)."
+)
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(rf"\brange\s+\w+\s+from\s+({_NUMBER})\s+to\s+({_NUMBER})\s+step\s+({_NUMBER})")
 DEFAULT_WAIT = 180
 MAX_WAIT = 600
 _ISO_DURATION = re.compile(
@@ -229,6 +240,8 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
         app_ids={normalize_id(c["id"]): str(c.get("properties", {}).get("AppId", "")) for c in components},
     )
     wait = _wait_seconds(request)
+    if _largest_range(query) > MAX_RANGE_ROWS:
+        return _low_memory_answer()
     store = telemetry(state)
     cursor, schema = store.cursor_for(scope)
     timer = threading.Timer(wait, cursor.interrupt)
@@ -239,6 +252,8 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
             size=int(state.number("queryByteLimit", MAX_BYTES)),
         )
         columns, types, rows = _execute(cursor, rewrite_kql(query), limits.rows)
+    except _OutOfMemory:
+        return _low_memory_answer()
     except _Interrupted:
         response = error(
             504,
@@ -263,6 +278,31 @@ class _Interrupted(Exception):
     pass
 
 
+class _OutOfMemory(Exception):
+    pass
+
+
+def _largest_range(query: str) -> float:
+    """The most rows any numeric `range` operator outside string literals would generate."""
+    from amlmon.emulator.store import code_spans
+
+    code = "".join(text if is_code else " " * len(text) for is_code, text in code_spans(query))
+    largest = 0.0
+    for start, stop, step in _RANGE.findall(code):
+        first, last, stride = float(start), float(stop), float(step)
+        if stride == 0 or (last - first) / stride < 0:
+            continue
+        largest = max(largest, (last - first) / stride + 1)
+    return largest
+
+
+def _low_memory_answer() -> Response:
+    """What the service answers when a query outgrows its memory: a partial failure, no rows."""
+    body = {"tables": [{"name": "PrimaryResult", "columns": [], "rows": []}]}
+    body.update(_partial_error(LOW_MEMORY))
+    return json_response(200, body)
+
+
 @dataclass(frozen=True)
 class _Limits:
     """What one answer may hold before the service cuts it (the query API's 500,000 rows / 64 MB)."""
@@ -280,16 +320,32 @@ def _execute(
         relation = duckdb_kql.query(cursor, query)
         columns = list(relation.columns)
         types = [str(t) for t in relation.types]
-        rows = relation.limit(max_rows + 1).fetchall()
+        rows = _with_ticks(relation, columns, types).limit(max_rows + 1).fetchall()
     except duckdb_kql.KqlSyntaxError as exc:
         raise QueryRejected(_syntax_error(query, exc)) from None
     except duckdb.InterruptException:
         raise _Interrupted() from None
+    except duckdb.OutOfMemoryException:
+        raise _OutOfMemory() from None
     except (duckdb_kql.KqlError, duckdb.Error) as exc:
         if "interrupt" in str(exc).lower():
             raise _Interrupted() from None
-        raise QueryRejected(_semantic_error(exc)) from None
+        raise QueryRejected(_semantic_error(query, exc)) from None
     return columns, types, rows
+
+
+def _with_ticks(relation: Any, columns: list[str], types: list[str]) -> Any:
+    """The relation with each nanosecond timestamp as an integer (Python's datetime would drop the
+    7th fractional digit); `_cell` writes it as Kusto does."""
+    if "TIMESTAMP_NS" not in types:
+        return relation
+    quoted = ['"' + name.replace('"', '""') + '"' for name in columns]
+    return relation.project(
+        ", ".join(
+            f"epoch_ns({name}) AS {name}" if kind == "TIMESTAMP_NS" else name
+            for name, kind in zip(quoted, types, strict=True)
+        )
+    )
 
 
 def _syntax_error(query: str, exc: Exception) -> Response:
@@ -321,14 +377,49 @@ def _syntax_error(query: str, exc: Exception) -> Response:
     )
 
 
-def _semantic_error(exc: Exception) -> Response:
-    text = str(exc).split("\n", 1)[0]
-    name = re.search(r'(?:name|column) "?([A-Za-z_][\w]*)"?', text)
-    message = (
-        f"'{name.group(1)}' operator: Failed to resolve table or column expression named '{name.group(1)}'"
-        if name and ("does not exist" in text or "not found" in text)
-        else text
-    )
+# The engine's words for a name it cannot bind → which kind of name it is in Kusto's terms.
+_UNKNOWN_SCALAR = re.compile(
+    r'Referenced column "([^"]+)" not found|Column "([^"]+)" referenced|Alias with name "([^"]+)"'
+    r'|column "?([^"\s]+)"? (?:does not exist|not found)'
+)
+_UNKNOWN_TABLE = re.compile(r'Table with name "?([^"\s!]+)"? does not exist')
+
+
+def _operator_of(query: str, name: str) -> str | None:
+    """The KQL operator (`where`, `project` …) of the first pipe stage naming `name` outside string
+    literals; for a table, the operator that reads it (the next stage)."""
+    from amlmon.emulator.store import code_spans
+
+    code = "".join(text if is_code else " " * len(text) for is_code, text in code_spans(query))
+    stages = [stage.strip() for stage in code.split("|")]
+    word = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
+    for index, stage in enumerate(stages):
+        if word.search(stage):
+            operator = stage.split(None, 1)[0] if stage else ""
+            if index == 0 and operator == name:  # a table: the next stage reads it
+                return stages[1].split(None, 1)[0] if len(stages) > 1 and stages[1] else None
+            return operator or None
+    return None
+
+
+def _semantic_message(query: str, exc: Exception) -> str:
+    """Kusto's SEM0100 text for a name that does not resolve; never the SQL engine's own words."""
+    text = str(exc)
+    table = _UNKNOWN_TABLE.search(text)
+    scalar = None if table else _UNKNOWN_SCALAR.search(text)
+    found = table or scalar
+    if found is None:
+        if isinstance(exc, duckdb.Error):
+            return "The query could not be evaluated (a construct the emulator's engine does not run)."
+        return text.split("\n", 1)[0]  # duckdb-kql's own message: about the KQL, not about SQL
+    name = next(group for group in found.groups() if group)
+    kind = "table or column expression" if table else "scalar expression"
+    operator = _operator_of(query, name)
+    prefix = f"'{operator}' operator: " if operator else ""
+    return f"{prefix}Failed to resolve {kind} named '{name}'"
+
+
+def _semantic_error(query: str, exc: Exception) -> Response:
     return error(
         400,
         "BadArgumentError",
@@ -336,7 +427,7 @@ def _semantic_error(exc: Exception) -> Response:
         {
             "code": "SemanticError",
             "message": "A semantic error occurred.",
-            "innererror": {"code": "SEM0100", "message": message},
+            "innererror": {"code": "SEM0100", "message": _semantic_message(query, exc)},
         },
     )
 
@@ -354,6 +445,7 @@ _KQL_TYPES = {
     "DOUBLE": "real",
     "FLOAT": "real",
     "TIMESTAMP": "datetime",
+    "TIMESTAMP_NS": "datetime",
     "TIMESTAMP WITH TIME ZONE": "datetime",
     "DATE": "datetime",
     "INTERVAL": "timespan",
@@ -370,15 +462,30 @@ def kql_type(duck_type: str) -> str:
     return _KQL_TYPES.get(duck_type, "string")
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _datetime_text(value: dt.datetime | dt.date) -> str:
+    """Kusto's form: a 4-digit year (0001, 0999), up to 7 fractional digits with trailing zeros
+    dropped, no fraction at all on a whole second (the recorded `2000-01-02T03:04:05Z`)."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    fraction = f"{value.microsecond:06d}0".rstrip("0")
+    return value.replace(microsecond=0).isoformat() + (f".{fraction}" if fraction else "") + "Z"
+
+
 def _cell(value: Any, kind: str) -> Any:
     if value is None:
         return "" if kind == "string" else None
     if kind == "datetime" and isinstance(value, dt.datetime | dt.date):
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-        return value.isoformat() + "T00:00:00Z"
+        return _datetime_text(value)
+    if kind == "datetime" and isinstance(value, int):  # nanoseconds since 1970 (_with_ticks)
+        whole, nanos = divmod(value, 1_000_000_000)
+        text = _datetime_text(dt.datetime(1970, 1, 1) + dt.timedelta(seconds=whole))
+        fraction = f"{nanos // 100:07d}".rstrip("0")
+        return text[:-1] + (f".{fraction}" if fraction else "") + "Z"
     if kind == "timespan" and isinstance(value, dt.timedelta):
         total = value.total_seconds()
         sign = "-" if total < 0 else ""
@@ -392,8 +499,8 @@ def _cell(value: Any, kind: str) -> Any:
         return json.dumps(value, default=str)
     if isinstance(value, decimal.Decimal):
         return float(value)
-    if kind == "real" and isinstance(value, float) and value != value:
-        return "NaN"
+    if kind == "real" and isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE[repr(value)]  # JSON has no NaN/Infinity: Kusto writes them as strings
     if kind in ("string", "guid") and not isinstance(value, str):
         return str(value)
     return value
@@ -427,7 +534,14 @@ def _answer(
         ]
     }
     if partial:
-        body["error"] = {
+        body.update(_partial_error(partial))
+    return body
+
+
+def _partial_error(reason: str) -> dict[str, Any]:
+    """The `error` the service sets beside the tables of a partial result; the reason is innermost."""
+    return {
+        "error": {
             "code": "PartialError",
             "message": "There were some errors when processing your query.",
             "details": [
@@ -436,11 +550,11 @@ def _answer(
                     "message": "Something went wrong processing your query on the server.",
                     "innererror": {
                         "code": "-2133196797",
-                        "message": partial,
+                        "message": reason,
                         "severity": 2,
                         "severityName": "Error",
                     },
                 }
             ],
         }
-    return body
+    }

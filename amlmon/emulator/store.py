@@ -21,9 +21,12 @@ from typing import Any
 import duckdb
 
 STORE_FILE = "telemetry.duckdb"
+# A query past this fails alone (logs_api answers it as the service's low-memory failure) instead of
+# taking the emulator's memory.
+MEMORY_LIMIT = "2GB"
 
 COMMON = [
-    ("TimeGenerated", "TIMESTAMP"),
+    ("TimeGenerated", "TIMESTAMP_NS"),  # Kusto's datetime has 100 ns ticks: 7 fractional digits
     ("OperationId", "VARCHAR"),
     ("OperationName", "VARCHAR"),
     ("ParentId", "VARCHAR"),
@@ -137,6 +140,7 @@ class TelemetryStore:
         self.lock = threading.Lock()
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.con.execute("CREATE SCHEMA IF NOT EXISTS store")
         for table, columns in TABLES.items():
             spec = ", ".join(f'"{name}" {kind}' for name, kind in columns)
@@ -220,18 +224,36 @@ class TelemetryStore:
             self.con.close()
 
 
-_ARROW_TYPES = {"TIMESTAMP": "timestamp", "BOOLEAN": "bool_", "DOUBLE": "float64", "INTEGER": "int32"}
+_ARROW_TYPES = {"BOOLEAN": "bool_", "DOUBLE": "float64", "INTEGER": "int32"}
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def nanoseconds(value: Any) -> Any:
+    """A naive UTC datetime as nanoseconds since 1970 (an int: ingestion's 7-digit times) unchanged."""
+    if isinstance(value, dt.datetime):
+        return (value - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    return value
 
 
 def arrow_table(table: str, columns: dict[str, list[Any]]) -> Any:
-    """An Arrow table with `table`'s columns, in order and typed (JSON columns travel as strings)."""
+    """An Arrow table with `table`'s columns, in order and typed (JSON columns travel as strings).
+    TIMESTAMP_NS values may be datetimes or nanoseconds since 1970."""
     import pyarrow as pa
 
     def arrow_type(kind: str) -> Any:
+        if kind == "TIMESTAMP":
+            return pa.timestamp("us")
+        if kind == "TIMESTAMP_NS":
+            return pa.timestamp("ns")
         name = _ARROW_TYPES.get(kind)
-        return pa.timestamp("us") if name == "timestamp" else getattr(pa, name)() if name else pa.string()
+        return getattr(pa, name)() if name else pa.string()
 
-    return pa.table({name: pa.array(columns[name], type=arrow_type(kind)) for name, kind in TABLES[table]})
+    def values(name: str, kind: str) -> list[Any]:
+        return [nanoseconds(v) for v in columns[name]] if kind == "TIMESTAMP_NS" else columns[name]
+
+    return pa.table(
+        {name: pa.array(values(name, kind), type=arrow_type(kind)) for name, kind in TABLES[table]}
+    )
 
 
 def _case(values: dict[str, str], what: str) -> str:
@@ -244,9 +266,53 @@ def _case(values: dict[str, str], what: str) -> str:
     return f"CASE lower(_ResourceId) {arms} END"
 
 
+# The parts of KQL text that are not code: string literals ('…', "…" with backslash escapes; @'…',
+# @"…" verbatim, a doubled quote inside; ```…``` and ~~~…~~~ multi-line) and // comments. An unclosed
+# literal runs to the end of its line (the parser then rejects the query, as the service would).
+_NOT_CODE = re.compile(
+    r"@'[^'\n]*(?:''[^'\n]*)*'?"
+    r'|@"[^"\n]*(?:""[^"\n]*)*"?'
+    r"|```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)"
+    r"|'(?:[^'\\\n]|\\.)*'?"
+    r'|"(?:[^"\\\n]|\\.)*"?'
+    r"|//[^\n]*",
+    re.DOTALL,
+)
+
+
+def code_spans(query: str) -> list[tuple[bool, str]]:
+    """`query` cut into (is_code, text) pieces that join back to it; string literals and comments are
+    the pieces that are not code."""
+    pieces: list[tuple[bool, str]] = []
+    at = 0
+    for match in _NOT_CODE.finditer(query):
+        if match.start() > at:
+            pieces.append((True, query[at : match.start()]))
+        pieces.append((False, match.group(0)))
+        at = match.end()
+    if at < len(query):
+        pieces.append((True, query[at:]))
+    return pieces
+
+
 def rewrite_kql(query: str) -> str:
-    """What duckdb-kql lacks, in terms it has: ingestion_time() is the hidden _IngestionTime column."""
-    return _INGESTION_TIME.sub("_IngestionTime", query)
+    """What duckdb-kql lacks, in terms it has: ingestion_time() is the hidden _IngestionTime column.
+    Only code is rewritten: a literal (`print s = "ingestion_time()"`) stays what the user typed."""
+    return "".join(
+        _INGESTION_TIME.sub("_IngestionTime", text) if is_code else _plain_literal(text)
+        for is_code, text in code_spans(query)
+    )
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _plain_literal(text: str) -> str:
+    """A ```…``` / ~~~…~~~ literal (which duckdb-kql reads as text with the fences) as the "…" literal
+    of the same value; anything else as it is."""
+    if len(text) >= 6 and text[:3] in ("```", "~~~") and text.endswith(text[:3]):
+        return '"' + "".join(_ESCAPES.get(char, char) for char in text[3:-3]) + '"'
+    return text
 
 
 def telemetry(state: Any) -> TelemetryStore:

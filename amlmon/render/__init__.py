@@ -44,8 +44,11 @@ def _default(value: Any) -> Any:
 
 
 def jsonable(data: Any) -> Any:
-    """Plain JSON types only (datetimes as ISO 8601 with Z), so every format sees the same values."""
-    return json.loads(json.dumps(data, default=_default))
+    """Plain JSON types only (datetimes as ISO 8601 with Z), so every format sees the same values.
+
+    NaN and ±Infinity become the strings "NaN", "Infinity", "-Infinity", as Kusto writes them: the
+    bare words json.dumps would print are not JSON."""
+    return json.loads(json.dumps(data, default=_default), parse_constant=str)
 
 
 def apply_query(data: Any, expression: str | None) -> Any:
@@ -72,22 +75,44 @@ def to_jsonl(data: Any) -> str:
     return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
 
 
-def _scalar_text(value: Any) -> str | None:
-    """az tsv prints scalars and skips nested objects."""
-    if isinstance(value, dict | list):
-        return None
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _tsv_cell(value: Any) -> str:
+    """One field: strings unquoted, objects and lists as compact JSON, null empty, booleans
+    True/False (as az prints them); a backslash, tab or line break in the text is written as \\\\,
+    \\t, \\n, \\r, so a field never spills into the next one or the next line."""
     if value is None:
-        return ""
-    return str(value)
+        text = ""
+    elif isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = str(value)
+    return text.translate(_TSV_ESCAPES)
+
+
+def _tsv_columns(rows: list[Any]) -> list[str] | None:
+    """The keys of a list of objects in first-seen order (None when the rows are not all objects): a
+    key missing from one row is an empty field there, so the columns never shift."""
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        return None
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns)
 
 
 def to_tsv(data: Any) -> str:
+    """No header; one line per row, every column, in the order of the first row that has it."""
     rows = data if isinstance(data, list) else [data]
+    columns = _tsv_columns(rows)
     lines = []
     for row in rows:
-        values = row.values() if isinstance(row, dict) else [row]
-        cells = [text for text in (_scalar_text(v) for v in values) if text is not None]
-        lines.append("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells))
+        if columns is not None:
+            values = [row.get(column) for column in columns]
+        else:
+            values = list(row.values()) if isinstance(row, dict) else [row]
+        lines.append("\t".join(_tsv_cell(value) for value in values))
     return "".join(line + "\n" for line in lines)
 
 

@@ -164,3 +164,51 @@ def test_rows_survive_a_restart(tmp_path: Path) -> None:
         assert _counts(second, ws) == [["r", "200", "svc151"]]
     finally:
         stop_emulator(second)
+
+
+# --- issue 11.8 / 11.5: App Insights' per-item limits, applied at ingestion ------------------------
+def _reference_telemetry(name: str) -> dict[str, Any]:
+    import pytest
+
+    from tests.conftest import REPO_ROOT
+
+    for base in REPO_ROOT.parents:
+        path = base / "shared" / "reference" / "inference-server-telemetry" / name
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
+
+
+def test_values_past_the_documented_limits_are_cut_at_ingestion(emulator: Emulator, cli: Any) -> None:
+    ws = emulator.create_workspace("limits")
+    key = ws["instrumentationKey"]
+    record = _reference_telemetry("v1.4.1-message-model_data_collection.json")
+    record["iKey"], record["time"] = key, (NOW - dt.timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
+    properties = record["data"]["baseData"]["properties"]
+    big_input = json.dumps(json.dumps({"data": [list(range(5000))]}))  # ~24,000 characters, sent whole
+    properties["Input"] = big_input
+    printed = json.loads(json.dumps(record))
+    printed["data"]["baseData"].update(
+        message="p" * 40_000, properties={"level": "INFO", "note": "v" * 9_000}
+    )
+    status, answer = _post(emulator, "/v2.1/track", json.dumps([record, printed]).encode())
+    assert status == 200 and answer["itemsAccepted"] == 2, answer
+    rows = (
+        _client(emulator)
+        .query_resource(
+            ws["appInsightsId"],
+            "traces | project n = strlen(message), i = strlen(tostring(customDimensions.Input)), "
+            "l = strlen(tostring(customDimensions.note)), p = tostring(customDimensions.Prediction) | order by n asc",
+            timespan=dt.timedelta(hours=1),
+        )
+        .tables[0]
+        .rows
+    )
+    assert [list(row) for row in rows] == [[21, 8192, 0, "[60.5]"], [32768, 0, 8192, ""]]
+    # What amlmon makes of the cut 1.4.x record: the Input named as cut, the prediction whole.
+    result = cli("traces", "--model-data", "--since", "1h", *ws["scope"], "-o", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    (event,) = [json.loads(line) for line in result.stdout.splitlines()]
+    model = event["modelData"]
+    assert model["truncated"] is True and model["cut"] == ["Input"] and model["prediction"] == [60.5]
+    assert model["requestId"] == properties["Request Id"]

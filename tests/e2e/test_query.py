@@ -8,6 +8,7 @@ import datetime as dt
 import gzip
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,3 +285,117 @@ def test_server_timeout_gives_exit_5_with_a_hint(cli: Any, empty_ws: dict[str, A
     result = cli("query", SLOW_KQL, "--log-analytics", "--server-timeout", "1", *empty_ws["scope"])
     assert result.exit_code == 5, result.stderr
     assert "server timeout" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- issue 11.6 / 11.8 / 12.7 / 14.3: answers exactly as the service sends them ----------------------
+def test_tsv_keeps_every_column_dynamic_as_compact_json(cli: Any, empty_ws: dict[str, Any]) -> None:
+    kql = 'datatable(k:string, v:dynamic, w:string)["a", dynamic({"x":1}), "w1", "b", dynamic(null), "w2"]'
+    result = cli("query", kql, *empty_ws["scope"], "-o", "tsv")
+    assert result.exit_code == 0, result.stderr
+    assert [line.split("\t") for line in result.stdout.splitlines()] == [
+        ["a", '{"x":1}', "w1"],
+        ["b", "", "w2"],
+    ]
+
+
+def test_tsv_escapes_tabs_and_line_breaks_so_no_column_shifts(cli: Any, empty_ws: dict[str, Any]) -> None:
+    kql = 'print a = "x\\ty", b = "line1\\nline2", c = "back\\\\slash", d = "z"'
+    result = cli("query", kql, *empty_ws["scope"], "-o", "tsv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "x\\ty\tline1\\nline2\tback\\\\slash\tz\n"
+
+
+def test_a_string_literal_naming_ingestion_time_comes_back_as_typed(
+    cli: Any, empty_ws: dict[str, Any]
+) -> None:
+    result = cli("query", 'print s = "ingestion_time()"', *empty_ws["scope"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json() == [{"s": "ingestion_time()"}]
+
+
+def test_partial_result_names_the_reason_the_service_gave(cli: Any, ws: dict[str, Any]) -> None:
+    kql = 'range x from 1 to 70 step 1 | extend s = strrep("x", 1100000)'
+    result = cli("query", kql, *ws["scope"], "-o", "none")
+    assert result.exit_code == 1
+    assert "exceeded the internal data size limit" in result.stderr, result.stderr
+    assert "Something went wrong" not in result.stderr
+
+
+def test_a_504_is_not_asked_again_exit_5_with_the_server_timeout_hint(
+    cli: Any, emulator: Emulator, ws: dict[str, Any]
+) -> None:
+    # One 504, then answers again: asking again would succeed, so exit 5 proves it was not retried.
+    emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "status", "status": 504, "path": "/query$", "count": 1}
+    )
+    result = cli("query", MINE, *ws["scope"])
+    assert result.exit_code == 5, result.stderr
+    assert "--server-timeout" in result.stderr and "Traceback" not in result.stderr
+    assert _rows(cli, ws, MINE) == ["q-older", "q-oldest", "q-recent"]  # the positive control
+
+
+def test_check_cannot_be_evaluated_after_a_504_exit_6(
+    cli: Any, emulator: Emulator, ws: dict[str, Any]
+) -> None:
+    emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "status", "status": 504, "path": "/query$", "count": 5}
+    )
+    result = cli("check", "--max-failure-rate", "5%", "--min-requests", "0", "--since", "1h", *ws["scope"])
+    assert result.exit_code == 6, result.stderr
+    assert "could not be evaluated" in result.stderr
+
+
+@pytest.mark.parametrize("output", ["json", "jsonl", "tsv", "yaml", "table"])
+def test_datetimes_are_the_service_text_in_every_format(
+    cli: Any, empty_ws: dict[str, Any], output: str
+) -> None:
+    kql = "print t = datetime(2026-01-02 03:04:05.12), old = datetime(0099-01-01)"
+    result = cli("query", kql, *empty_ws["scope"], "-o", output, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "2026-01-02T03:04:05.12Z" in result.stdout and "0099-01-01T00:00:00Z" in result.stdout
+
+
+def test_infinity_and_nan_stay_valid_json(cli: Any, empty_ws: dict[str, Any]) -> None:
+    result = cli("query", "print a = real(+inf), b = real(-inf), c = real(nan), d = 1.5", *empty_ws["scope"])
+    assert result.exit_code == 0, result.stderr
+
+    def refuse(word: str) -> None:
+        raise AssertionError(f"{word} is not JSON")
+
+    rows = json.loads(result.stdout, parse_constant=refuse)
+    assert rows == [{"a": "Infinity", "b": "-Infinity", "c": "NaN", "d": 1.5}]
+
+
+def test_an_unknown_column_is_a_kusto_semantic_error(cli: Any, ws: dict[str, Any]) -> None:
+    result = cli("query", "traces | where nope == 1", *ws["scope"])
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert (
+        "SEM0100" in first and "'where' operator: Failed to resolve scalar expression named 'nope'" in first
+    )
+    assert "Binder" not in result.stderr and "FROM clause" not in result.stderr
+
+
+@pytest.mark.parametrize("size", ["1000000000", "1e10"])
+def test_a_range_past_the_emulators_memory_is_refused_as_the_service_does(
+    cli: Any, empty_ws: dict[str, Any], size: str
+) -> None:
+    started = time.monotonic()
+    result = cli("query", f"range x from 1 to {size} step 1 | count", *empty_ws["scope"], "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    assert "E_LOW_MEMORY_CONDITION" in result.stderr and time.monotonic() - started < 20
+    within = cli("query", "range x from 1 to 1000 step 1 | count", *empty_ws["scope"], "-o", "json")
+    assert within.exit_code == 0 and within.json() == [{"Count": 1000}]  # the positive control
+
+
+def test_seven_fractional_digits_survive_ingestion_and_query(cli: Any, emulator: Emulator) -> None:
+    created = new_workspace(emulator, "ticks")
+    stamp = (now() - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "7Z"
+    envelope = trace(created["ikey"], "ticks", at=now())
+    envelope["time"] = stamp
+    insert(emulator, created["ikey"], [envelope])
+    result = cli(
+        "query", 'traces | where message == "ticks" | project timestamp', *created["scope"], "-o", "tsv"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == stamp + "\n"  # the 7th digit (100 ns) kept, as Log Analytics keeps it

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amlmon.emulator.logs_api import QueryRejected, parse_timespan
-from amlmon.emulator.store import rewrite_kql
+from amlmon.emulator.store import _INGESTION_TIME, code_spans, rewrite_kql
 
 
 def test_ingestion_time_becomes_the_hidden_column() -> None:
@@ -32,3 +34,72 @@ def test_timespan_forms() -> None:
 def test_bad_timespans_are_rejected(text: str) -> None:
     with pytest.raises(QueryRejected):
         parse_timespan(text)
+
+
+# --- 12.7: rewriting touches code only, never a string literal -------------------------------------
+_TEXT = st.lists(
+    st.sampled_from([*"ab ()_'\"\\@`~/|;\n\t", "ingestion_time()", "ingestion_time ( )", "//"]),
+    max_size=20,
+).map("".join)
+
+
+def _literals(value: str) -> list[str]:
+    """Every KQL literal form that can spell `value`."""
+    forms = [
+        '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+    ]
+    forms.append(
+        "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\t", "\\t") + "'"
+    )
+    if "\n" not in value:
+        forms.append('@"' + value.replace('"', '""') + '"')
+        forms.append("@'" + value.replace("'", "''") + "'")
+    if "```" not in value and not value.endswith("`"):
+        forms.append("```" + value + "```")
+    return forms
+
+
+def test_a_string_literal_that_spells_ingestion_time_is_left_alone() -> None:
+    assert rewrite_kql('print s = "ingestion_time()", t = ingestion_time()') == (
+        'print s = "ingestion_time()", t = _IngestionTime'
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_TEXT, index=st.integers(min_value=0, max_value=4))
+def test_every_literal_form_reads_back_its_value_after_the_rewrite(value: str, index: int) -> None:
+    import duckdb
+    import duckdb_kql
+
+    forms = _literals(value)
+    literal = forms[index % len(forms)]
+    con = duckdb.connect()
+    query = f"print s = {literal}, t = strlen({literal})"
+    assert duckdb_kql.query(con, rewrite_kql(query)).fetchall() == [(value, len(value))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.tuples(st.booleans(), _TEXT), max_size=6))
+def test_code_spans_split_literals_from_code_and_join_back(parts: list[tuple[bool, str]]) -> None:
+    pieces = []
+    for is_literal, value in parts:
+        pieces.append(
+            _literals(value)[0]
+            if is_literal
+            else value.replace('"', "")
+            .replace("'", "")
+            .replace("`", "")
+            .replace("/", "")
+            .replace("~", "")
+            .replace("@", "")
+        )
+    query = " ".join(pieces)
+    spans = code_spans(query)
+    assert "".join(text for _, text in spans) == query
+    literals = [text for is_code, text in spans if not is_code]
+    assert literals == [p for (is_literal, _), p in zip(parts, pieces, strict=True) if is_literal]
+    rewritten = rewrite_kql(query)
+    for literal in literals:
+        assert literal in rewritten
+    code = "".join(text for is_code, text in code_spans(rewritten) if is_code)
+    assert _INGESTION_TIME.search(code) is None

@@ -166,3 +166,62 @@ def test_any_target_text_is_refused_or_queried_literally(text: str) -> None:
 
 
 _CON = {"classic": _db("classic")}
+
+
+# --- issue 11.4: the user's error from the real exception envelopes of both generations ----------------
+def _reference_telemetry(name: str) -> dict[str, Any]:
+    """A real envelope from ../shared/reference/inference-server-telemetry beside the checkout (or one of
+    its parents); the test is skipped, saying so, when the reference tree is not there."""
+    from tests.conftest import REPO_ROOT
+
+    for base in REPO_ROOT.parents:
+        path = base / "shared" / "reference" / "inference-server-telemetry" / name
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
+
+
+def _exceptions_db(schema: Schema, envelopes: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+    """The exceptions table holding the envelopes as App Insights maps them (type and message of the
+    outermost exception, the exceptions list as details)."""
+    con = duckdb.connect()
+    c = health.SCHEMAS[schema]
+    for table, columns in (
+        (c.requests, f"{c.success} varchar, {c.duration} double, {c.result_code} varchar"),
+        (
+            c.dependencies,
+            f"{c.success} varchar, {c.duration} double, {c.result_code} varchar, "
+            f"{c.dep_type} varchar, {c.dep_target} varchar",
+        ),
+        (c.exceptions, f"{c.ex_type} varchar, {c.ex_message} varchar, {c.ex_details} json"),
+    ):
+        con.execute(f"create table {table}({c.time} timestamp, {c.role} varchar, {c.props} json, {columns})")
+    for envelope in envelopes:
+        base = envelope["data"]["baseData"]
+        outer = base["exceptions"][0]
+        con.execute(
+            f"insert into {c.exceptions} values (?, ?, ?, ?, ?, ?)",
+            [
+                (START + dt.timedelta(minutes=2)).replace(tzinfo=None),
+                envelope["tags"]["ai.cloud.role"],
+                json.dumps(base["properties"]),
+                outer["typeName"],
+                outer["message"],
+                json.dumps(base["exceptions"]),
+            ],
+        )
+    return con
+
+
+@pytest.mark.parametrize("schema", ["classic", "workspace"])
+@pytest.mark.parametrize("name", ["v1.4.1-exception.json", "v1.5.1-exception.json"])
+def test_the_users_error_from_a_real_exception(schema: Schema, name: str) -> None:
+    con = _exceptions_db(schema, [_reference_telemetry(name)])
+    text = health.exceptions_query([], WINDOW, schema)
+    cursor = duckdb_kql.query(con, text)
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    stats = health.build_stats([], WINDOW, schema, {"requests": [], "dependencies": [], "exceptions": rows})
+    top = stats["targets"][0]["exceptions"]["top"]
+    assert [(t["type"], t["count"]) for t in top] == [("ValueError", 1)]
+    assert top[0]["latestMessage"] == "deliberate scoring failure for input 666"

@@ -157,3 +157,70 @@ def test_real_1_5_record_and_its_truncated_form() -> None:
     ]
     cut = decode_model_data({"custom_dimensions": repr(fields)[:60]})
     assert cut.truncated and cut.request_id == "r-1"
+
+
+# --- issue 11.5: a cut record keeps everything that is whole before the cut ---------------------------
+def _reference_telemetry(name: str) -> dict[str, Any]:
+    """A real envelope from ../shared/reference/inference-server-telemetry beside the checkout (or one of
+    its parents); skipped, saying so, when the reference tree is not there."""
+    import pytest
+
+    from tests.conftest import REPO_ROOT
+
+    for base in REPO_ROOT.parents:
+        path = base / "shared" / "reference" / "inference-server-telemetry" / name
+        if path.is_file():
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
+
+
+def test_the_real_cut_1_5_record_keeps_every_key_before_the_cut() -> None:
+    envelope = _reference_telemetry("v1.5.1-message-model_data_collection-large-input-truncated.json")
+    properties = envelope["data"]["baseData"]["properties"]
+    assert len(properties["custom_dimensions"]) == APP_INSIGHTS_VALUE_LIMIT
+    record = decode_model_data(properties)
+    assert record.truncated and record.cut == ["Input", "Prediction"]
+    assert (record.container_id, record.request_id, record.client_request_id) == (
+        "container-abc123",
+        "f6a05363-9f4e-4d3a-870b-23e79d89ea54",
+        "client-req-large-0005",
+    )
+    assert (record.workspace, record.service, record.models) == ("my-workspace", "my-service", ["mymodel:3"])
+    assert record.input is None and record.prediction is None
+
+
+def test_a_cut_1_4_input_leaves_the_prediction_whole() -> None:
+    properties = {
+        "Request Id": "req-5",
+        "Service Name": "svc",
+        "Models": '["m:1"]',
+        "Input": json.dumps(json.dumps({"data": "x" * 20_000}))[:APP_INSIGHTS_VALUE_LIMIT],
+        "Prediction": json.dumps([0.25]),
+    }
+    record = decode_model_data(properties)
+    assert record.truncated and record.cut == ["Input"]
+    assert record.input is None and record.prediction == [0.25] and record.request_id == "req-5"
+
+
+def _value_ends(fields: dict[str, Any]) -> list[int]:
+    """Where each key's value ends in repr(fields): the key is whole in a prefix at least that long."""
+    ends, text = [], "{"
+    for index, (key, value) in enumerate(fields.items()):
+        text += ("" if index == 0 else ", ") + f"{key!r}: {value!r}"
+        ends.append(len(text))
+    assert text + "}" == repr(fields)
+    return ends
+
+
+@settings(max_examples=150, deadline=None)
+@given(fields=_SERVER_RECORDS)
+def test_every_prefix_recovers_exactly_the_keys_that_are_whole(fields: dict[str, Any]) -> None:
+    from amlmon.telemetry import PACKED_KEYS, read_packed_prefix
+
+    text = repr(fields)
+    ends = _value_ends(fields)
+    for cut in range(len(text) + 1):
+        whole = {key: value for (key, value), end in zip(fields.items(), ends, strict=True) if end <= cut}
+        recovered, missing = read_packed_prefix(text[:cut])
+        assert recovered == whole, (cut, text[:cut])
+        assert missing == [key for key in PACKED_KEYS if key not in whole]

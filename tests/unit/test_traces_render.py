@@ -139,3 +139,53 @@ def test_excerpt_never_fails_and_the_caret_points_into_the_shown_line(text: str,
     if len(lines) > 1:
         shown, caret = lines[-2], lines[-1]
         assert caret.strip() == "^" and caret.index("^") <= len(shown)
+
+
+def test_a_cut_record_names_what_was_cut_and_shows_what_survived() -> None:
+    cut_input = ModelDataRecord(
+        request_id="r-14", truncated=True, generation="1.4", cut=["Input"], prediction=[0.25]
+    )
+    line = _render("pretty", [_event("model_data_collection", model=cut_input)])
+    assert "[Input cut by App Insights at 8192 characters] → out=[0.25]" in line
+    cut_15 = ModelDataRecord(request_id="r-15", truncated=True, service="svc", cut=["Input", "Prediction"])
+    line = _render("pretty", [_event("model_data_collection", model=cut_15)])
+    assert "[Input and Prediction cut by App Insights at 8192 characters]" in line
+    data = json.loads(_render("jsonl", [_event("model_data_collection", model=cut_15)]))
+    assert data["modelData"]["cut"] == ["Input", "Prediction"]
+
+
+# --- issue 14.12: the query answer read as it arrives ------------------------------------------------
+_CELL = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tables=st.lists(st.lists(st.lists(_CELL, min_size=2, max_size=2), max_size=5), min_size=1, max_size=3),
+    error=st.none() | st.just({"code": "PartialError", "details": [{"innererror": {"message": "cut é"}}]}),
+    chunk=st.integers(min_value=1, max_value=64),
+    indent=st.sampled_from([None, 1]),
+)
+def test_the_streamed_answer_reads_every_row_whatever_the_chunks(
+    tables: list[list[list[object]]], error: object, chunk: int, indent: int | None
+) -> None:
+    from amlmon.azure.logs import _AnswerReader
+
+    columns = [{"name": "a", "type": "dynamic"}, {"name": "b", "type": "string"}]
+    body: dict[str, object] = {
+        "tables": [{"name": f"T{i}", "columns": columns, "rows": rows} for i, rows in enumerate(tables)]
+    }
+    if error is not None:
+        body["error"] = error
+    raw = json.dumps(body, ensure_ascii=False, indent=indent).encode()
+    events = list(_AnswerReader(raw[i : i + chunk] for i in range(0, len(raw), chunk)).events())
+    expected: list[tuple[str, object]] = []
+    for i, rows in enumerate(tables):
+        expected.append(("table", f"T{i}"))
+        expected.extend(("row", row) for row in rows)
+    if error is not None:
+        expected.append(("error", error))
+    assert [(kind, value.name if kind == "table" else value) for kind, value in events] == expected
