@@ -75,7 +75,9 @@ def _setting_off(ctx: AppContext, target: Target, section: Section) -> str | Non
     for item in found:
         if not item.diagnostics:
             return f"diagnostics (Application Insights) are off for {item.target}: turn them on with `amlmon diagnostics enable {item.target}`"
-        if section == "modelData" and item.model_data is False:
+        # v1 only: a v2 deployment's data collector writes blobs, not App Insights traces, so its
+        # switch says nothing about model_data_collection rows here.
+        if section == "modelData" and item.api == "v1" and item.model_data is False:
             return (
                 f"model data collection is off for {item.target}: turn it on with "
                 f"`amlmon diagnostics enable {item.target} --model-data`"

@@ -106,7 +106,9 @@ def test_data_pull_of_nothing_says_why(cli: Any, workspace: dict[str, Any], tmp_
     )
     assert result.exit_code == 0, result.stderr
     assert result.json()["rows"] == 0
-    assert any("amlmon data pull credit/blue --role amlsvc-7f3a" in line for line in _warnings(result.stderr))
+    assert any(
+        "amlmon data pull credit/blue --role amlsvc-7f3a" in line for line in _warnings(result.stderr)
+    ), result.stderr
     again = tmp_path / "blue2.jsonl"
     result = cli(
         "data", "pull", "credit/blue", "--role", "amlsvc-7f3a", "--out", str(again), "--since", "2h",
