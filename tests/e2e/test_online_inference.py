@@ -1,0 +1,233 @@
+"""A v2 deployment backed by the real azureml-inference-server-http with the real azureml-ai-monitoring
+Collector in its score.py: scoring through the endpoint's front door, the collector's JSON lines in
+Azurite in the documented layout, and the requests in AmlOnlineEndpointTrafficLog by KQL through
+`amlmon query --log-analytics`.
+
+The pipes are switched on by amlmon itself (`diagnostics enable --model-data --endpoint-logs`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from amlmon.emulator.sample_model.churn_model import ChurnModel
+from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.e2e.test_diagnostics import _wait_succeeded, deployment_path
+from tests.e2e.test_emulator_inference import http
+from tests.e2e.test_services import arm, make_workspace
+
+pytestmark = [pytest.mark.inference, pytest.mark.azurite]
+
+WAIT = 60.0
+ROWS = [[[12, 70, 1, 1]], [[3, 95.5, 4, 0], [24, 20, 0, 3]], [[1, 110, 6, 0]]]
+MODEL = ChurnModel.load()
+PREDICTIONS = [MODEL.predict(rows) for rows in ROWS]  # ground truth: the sample model's own arithmetic
+FEATURES = list(MODEL.features)
+RECORD_FIELDS = {
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "datacontenttype",
+    "time",
+    "data",
+    "correlationid",
+    "xrequestid",
+    "contentrange",
+    "modelversion",
+    "collectdatatype",
+    "agent",
+}
+BLOB = re.compile(
+    r"^modelDataCollector/(?P<ep>[^/]+)/(?P<dep>[^/]+)/(?P<collection>[^/]+)/"
+    r"\d{4}/\d{2}/\d{2}/\d{2}/(?P<instance>[^/]+)\.jsonl$"
+)
+
+
+@dataclass
+class Deployment:
+    ws: dict[str, Any]
+    endpoint: str
+    container: str
+    scoring_uri: str
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    handle = start_azurite(tmp_path_factory.mktemp("azurite-mdc"))
+    try:
+        yield handle
+    finally:
+        stop_azurite(handle)
+
+
+@pytest.fixture(scope="module")
+def deployment(emulator: Any, azurite: Azurite) -> Deployment:
+    status, answer = emulator.admin(
+        "POST", "/_emulator/modeldata/storage", {"connectionString": azurite.connection_string}
+    )
+    assert status == 200 and "AccountKey" not in json.dumps(answer)
+    endpoint = f"ep{uuid.uuid4().hex[:8]}"
+    ws = make_workspace(
+        emulator, deployments=[{"endpoint": endpoint, "name": "blue", "backend": "inference"}]
+    )
+    _, body, _ = arm(emulator, "GET", ws["id"])
+    _, ep_body, _ = arm(emulator, "GET", f"{ws['id']}/onlineEndpoints/{endpoint}")
+    return Deployment(
+        ws,
+        endpoint,
+        f"azureml-blobstore-{body['properties']['workspaceId']}",
+        ep_body["properties"]["scoringUri"],
+    )
+
+
+def _score(
+    emulator: Any, dep: Deployment, rows: list[list[float]], client_id: str
+) -> tuple[int, dict[str, str], Any]:
+    status, headers, body = http(
+        emulator,
+        "POST",
+        dep.scoring_uri,
+        raw=json.dumps({"data": rows}).encode(),
+        headers={"Content-Type": "application/json", "x-ms-client-request-id": client_id},
+    )
+    return status, headers, json.loads(body) if body else None
+
+
+def _records(azurite: Azurite, container: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every JSON line under `prefix`, by blob name."""
+    client = azurite.service().get_container_client(container)
+    if not client.exists():
+        return {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for blob in client.list_blobs(name_starts_with=prefix):
+        text = client.download_blob(blob.name).readall().decode()
+        found[blob.name] = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return found
+
+
+def _wait_records(
+    azurite: Azurite, dep: Deployment, collection: str, count: int
+) -> dict[str, list[dict[str, Any]]]:
+    prefix = f"modelDataCollector/{dep.endpoint}/blue/{collection}/"
+    deadline = time.time() + WAIT
+    while time.time() < deadline:
+        found = _records(azurite, dep.container, prefix)
+        if sum(len(v) for v in found.values()) >= count:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{collection}: fewer than {count} records after {WAIT:.0f} s: {found}")
+
+
+def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
+    cli: Any, emulator: Any, azurite: Azurite, deployment: Deployment
+) -> None:
+    dep = deployment
+    # Positive control: before any pipe is on, scoring works and nothing is collected.
+    status, _, answer = _score(emulator, dep, ROWS[0], "before")
+    assert status == 200 and answer == {"predictions": PREDICTIONS[0]}
+
+    on = cli(
+        "diagnostics",
+        "enable",
+        f"{dep.endpoint}/blue",
+        "--model-data",
+        "--endpoint-logs",
+        *dep.ws["args"],
+        "-o",
+        "json",
+    )
+    assert on.exit_code == 0, on.stderr
+    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+
+    sent: list[tuple[str, list[list[float]], list[float]]] = []
+    for index, (rows, predictions) in enumerate(zip(ROWS, PREDICTIONS, strict=True)):
+        status, headers, answer = _score(emulator, dep, rows, f"client-{index}")
+        assert status == 200 and answer == {"predictions": predictions}, answer
+        assert headers["azureml-model-deployment"] == "blue"
+        sent.append((headers["x-request-id"], rows, predictions))
+    status, headers, _ = _score(emulator, dep, [[1, 2]], "bad")  # a row of the wrong width: the model fails
+    assert status == 500
+    failed_id = headers["x-request-id"]
+
+    inputs = _wait_records(azurite, dep, "model_inputs", len(sent))
+    outputs = _wait_records(azurite, dep, "model_outputs", len(sent))
+    source = deployment_path(dep.ws, dep.endpoint, "blue")
+    by_request: dict[str, dict[str, Any]] = {}
+    for collection, blobs in (("model_inputs", inputs), ("model_outputs", outputs)):
+        for name, records in blobs.items():
+            match = BLOB.match(name)
+            assert match, name
+            assert (match["ep"], match["dep"], match["collection"]) == (dep.endpoint, "blue", collection)
+            for record in records:
+                assert set(record) == RECORD_FIELDS, record
+                assert record["specversion"] == "1.0" and record["source"] == source
+                assert record["type"] == f"azureml.inference.{collection}"
+                assert record["datacontenttype"] == "application/json"
+                assert record["correlationid"] == record["xrequestid"]
+                # the DataFrame's type name as the package computes it (pandas 3: pandas.DataFrame)
+                assert re.fullmatch(r"pandas\.(core\.frame\.)?DataFrame", record["collectdatatype"])
+                assert record["agent"] == "azureml-ai-monitoring/1.0.0"
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["time"])
+                size = len(json.dumps(record["data"], separators=(",", ":")))
+                assert record["contentrange"] == f"bytes 0-{size - 1}/{size}"
+                by_request.setdefault(record["correlationid"], {})[collection] = record["data"]
+    assert failed_id not in by_request, "a request the model failed logs no inputs (run() raised first)"
+    for request_id, rows, predictions in sent:
+        assert by_request[request_id]["model_inputs"] == [
+            dict(zip(FEATURES, row, strict=True)) for row in rows
+        ]
+        assert by_request[request_id]["model_outputs"] == [{"churn_probability": p} for p in predictions]
+    assert len(by_request) == len(sent)
+    assert azurite.account_key not in on.stdout + on.stderr
+
+    kql = (
+        f"AmlOnlineEndpointTrafficLog | where EndpointName == '{dep.endpoint}' "
+        "| project XRequestId, XMSClientRequestId, ResponseCode, ModelStatusCode, TotalDurationMs, "
+        "ResponseDurationMs, RequestPayloadSize, ResponsePayloadSize, DeploymentName, Method, Path"
+    )
+    deadline = time.time() + WAIT
+    while True:
+        result = cli("query", kql, "--log-analytics", "--since", "1h", *dep.ws["args"], "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        rows_found = result.json()
+        if len(rows_found) >= len(sent) + 1 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    traffic = {row["XRequestId"]: row for row in rows_found}
+    assert set(traffic) == {request_id for request_id, _, _ in sent} | {failed_id}, (
+        "the request before the setting is absent"
+    )
+    for index, (request_id, rows, _) in enumerate(sent):
+        row = traffic[request_id]
+        assert (row["ResponseCode"], row["ModelStatusCode"], row["DeploymentName"]) == (200, 200, "blue")
+        assert row["XMSClientRequestId"] == f"client-{index}"
+        assert row["Method"] == "POST" and row["Path"] == f"/api/v1/endpoint/{dep.endpoint}/score"
+        assert (
+            isinstance(row["TotalDurationMs"], int)
+            and row["TotalDurationMs"] >= row["ResponseDurationMs"] >= 0
+        )
+        assert row["RequestPayloadSize"] == len(json.dumps({"data": rows}))
+        assert row["ResponsePayloadSize"] > 0
+    assert (traffic[failed_id]["ResponseCode"], traffic[failed_id]["ModelStatusCode"]) == (500, 500)
+
+    console = cli(
+        "query",
+        "AmlOnlineEndpointConsoleLog | where DeploymentName == 'blue' and Message has 'scored' | count",
+        "--log-analytics",
+        "--since",
+        "1h",
+        *dep.ws["args"],
+        "-o",
+        "json",
+    )
+    assert console.exit_code == 0, console.stderr
+    assert console.json()[0]["Count"] >= len(sent), "score.py's print lines reach the console log"
