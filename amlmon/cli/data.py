@@ -71,6 +71,20 @@ def pull(
     print_query: bool = typer.Option(
         False, "--print-query", help="Print the KQL for the whole range and exit."
     ),
+    datastore_url: str | None = typer.Option(
+        None,
+        "--datastore-url",
+        metavar="URL",
+        help="v2: read the data collector's blobs (model_inputs joined with model_outputs) from the "
+        "workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<id>.",
+    ),
+    connection_string: str | None = typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help="Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
+        show_default=False,
+    ),
 ) -> None:
     """Pull model_data_collection records (inputs, predictions) from the query API into a dataset.
 
@@ -79,6 +93,13 @@ def pull(
     interrupted run (Ctrl-C, crash) continues with --resume. Records App Insights cut at 8,192
     characters are kept with truncated=true and their raw text.
     """
+    if datastore_url:
+        from amlmon.cli.data_collector import pull_collector
+
+        pull_collector(
+            targets or [], out, since, until, fmt, flatten, resume, datastore_url, connection_string
+        )
+        return
     from amlmon import datasets, modeldata
     from amlmon.targets import Schema, parse_targets
     from amlmon.timeparse import time_range

@@ -231,3 +231,71 @@ def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
     )
     assert console.exit_code == 0, console.stderr
     assert console.json()[0]["Count"] >= len(sent), "score.py's print lines reach the console log"
+
+
+def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
+    cli: Any, emulator: Any, azurite: Azurite, deployment: Deployment, tmp_path: Any
+) -> None:
+    from amlmon import datasets
+
+    dep = deployment
+    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    for index, rows in enumerate(ROWS):
+        status, _, _ = _score(emulator, dep, rows, f"pull-{index}")
+        assert status == 200
+    # Ground truth: every record score.py's Collector got into the blobs so far (this test's and the
+    # previous one's), exploded to one row per DataFrame row and joined by `{correlationid}_{i}`.
+    _wait_records(azurite, dep, "model_outputs", 2 * len(ROWS))
+    truth: dict[str, dict[str, Any]] = {}
+    for collection in ("model_inputs", "model_outputs"):
+        blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/{collection}/")
+        for records in blobs.values():
+            for record in records:
+                for i, row in enumerate(record["data"]):
+                    truth.setdefault(f"{record['correlationid']}_{i}", {})[collection] = row
+    assert len(truth) == 2 * sum(len(rows) for rows in ROWS), "both tests' rows, a 2-row request twice"
+
+    # A line still being appended (no newline yet) and a model monitoring copy: neither becomes a row.
+    container = azurite.service().get_container_client(dep.container)
+    inputs_blob = next(
+        name
+        for name in _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
+    )
+    container.get_blob_client(inputs_blob).append_block(b'{"specversion":"1.0","id":"torn","data":[{"ten')
+    copy_name = inputs_blob.replace(".jsonl", "_block_blob.jsonl")
+    line = json.dumps(
+        {"specversion": "1.0", "time": "2026-01-01T00:00:00Z", "correlationid": "copy", "data": [{}]}
+    )
+    container.upload_blob(copy_name, (line + "\n").encode(), overwrite=True)
+
+    out = tmp_path / "collected.parquet"
+    result = cli(
+        "data",
+        "pull",
+        dep.endpoint,
+        "--out",
+        str(out),
+        "--since",
+        "1h",
+        "--datastore-url",
+        f"{azurite.blob_endpoint}/{dep.container}",
+        env={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = result.json()
+    assert summary["rows"] == len(truth) and summary["withoutOutput"] == 0
+    assert summary["skippedCopies"] == 1 and summary["partialBytes"] > 0
+    assert azurite.account_key not in result.stdout + result.stderr
+    pulled = {row["request_id"]: row for row in datasets.read_rows(out)}
+    assert set(pulled) == set(truth)
+    for row_id, row in pulled.items():
+        assert row["input"] == truth[row_id]["model_inputs"]
+        assert row["prediction"] == truth[row_id]["model_outputs"]
+        assert (row["service"], row["deployment"], row["generation"]) == (dep.endpoint, "blue", "collector")
+    two_rows = [row_id for row_id in pulled if row_id.endswith("_1")]
+    assert len(two_rows) == 2, "the 2-row request of each test is exploded into _0 and _1"
+    for rows in ROWS:
+        for row in rows:
+            assert dict(zip(FEATURES, row, strict=True)) in [r["input"] for r in pulled.values()]
