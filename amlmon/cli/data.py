@@ -96,6 +96,14 @@ def pull(
     if datastore_url:
         from amlmon.cli.data_collector import pull_collector
 
+        if print_query or log_analytics:
+            from amlmon.errors import UsageError
+
+            raise UsageError(
+                f"{'--print-query' if print_query else '--log-analytics'} is about KQL; --datastore-url reads blobs",
+                hint="drop one of them",
+            )
+
         pull_collector(
             targets or [], out, since, until, fmt, flatten, resume, datastore_url, connection_string
         )

@@ -4,6 +4,7 @@ folders to read, and batched records exploded into `{correlationid}_{i}` rows.""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,3 +81,29 @@ def test_plan_skips_copies_and_knows_the_next_folders_outputs() -> None:
     assert [b.name for b in folders[0].inputs] == [names[0]]
     assert [b.name for b in folders[0].outputs] == [names[1]]
     assert [b.name for b in folders[0].next_outputs] == [names[2]]
+
+
+def test_datastore_url_usage_errors(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    out = str(tmp_path / "x.parquet")
+    no_container = run_cli(
+        ["data", "pull", "ep", "--out", out, "--datastore-url", "https://acct.blob.core.windows.net"]
+    )
+    assert no_container.exit_code == 2, no_container.stderr
+    assert "error: --datastore-url must name the datastore's container" in no_container.stderr
+    assert "hint: " in no_container.stderr and "Traceback" not in no_container.stderr
+    both = run_cli(
+        [
+            "data",
+            "pull",
+            "ep",
+            "--out",
+            out,
+            "--datastore-url",
+            "https://a.blob.core.windows.net/c",
+            "--print-query",
+        ]
+    )
+    assert both.exit_code == 2 and "--print-query is about KQL" in both.stderr, both.stderr
+    assert not (tmp_path / "x.parquet").exists()
