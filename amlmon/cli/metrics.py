@@ -62,6 +62,12 @@ def stats(
     ),
     log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+    endpoint_logs: bool = typer.Option(
+        False,
+        "--endpoint-logs",
+        help="v2: request health from the endpoints' AmlOnlineEndpointTrafficLog in the Log Analytics "
+        "workspace (real codes and durations), per deployment.",
+    ),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
     from amlmon import health
@@ -69,6 +75,14 @@ def stats(
 
     parsed = parse_targets(targets or [])
     window = _window(since, until, bin_size)
+    if endpoint_logs:
+        from amlmon import endpoint_stats
+
+        if print_query:
+            print(endpoint_stats.traffic_query(parsed, window))
+            return
+        output(endpoint_stats.collect(app_context(), parsed, window), table=endpoint_stats.render_table)
+        return
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return

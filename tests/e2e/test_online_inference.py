@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from amlmon import kql
 from amlmon.emulator.sample_model.churn_model import ChurnModel
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.e2e.test_diagnostics import _wait_succeeded, deployment_path
@@ -299,3 +300,73 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
     for rows in ROWS:
         for row in rows:
             assert dict(zip(FEATURES, row, strict=True)) in [r["input"] for r in pulled.values()]
+
+
+def test_stats_endpoint_logs_equal_the_traffic_sent(cli: Any, emulator: Any, deployment: Deployment) -> None:
+    """A second deployment of its own (no traffic weight, chosen by header), so the ground truth is
+    exactly the requests this test sends."""
+    from tests.e2e.test_services import SUB
+
+    dep = deployment
+    status, _ = emulator.admin(
+        "POST",
+        "/_emulator/workspaces",
+        {
+            "subscription": SUB,
+            "resourceGroup": dep.ws["rg"],
+            "name": dep.ws["ws"],
+            "deployments": [{"endpoint": dep.endpoint, "name": "green"}],
+        },
+    )
+    assert status in (200, 201)
+    on = cli("diagnostics", "enable", dep.endpoint, "--endpoint-logs", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    codes: dict[str, int] = {}
+    for index, body in enumerate([{"data": [[1, 2, 3, 4]]}] * 4 + [{"data": [[1]]}] * 2):
+        status, headers, _ = http(
+            emulator,
+            "POST",
+            dep.scoring_uri,
+            raw=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "azureml-model-deployment": "green",
+                "x-ms-client-request-id": f"s{index}",
+            },
+        )
+        assert headers["azureml-model-deployment"] == "green"
+        codes[str(status)] = codes.get(str(status), 0) + 1
+    assert codes == {"200": 4, "500": 2}
+
+    deadline = time.time() + WAIT
+    while True:
+        result = cli(
+            "stats",
+            f"{dep.endpoint}/green",
+            "--endpoint-logs",
+            "--since",
+            "1h",
+            *dep.ws["args"],
+            "-o",
+            "json",
+        )
+        assert result.exit_code == 0, result.stderr
+        found = result.json()["targets"]
+        if (found and found[0]["requests"]["count"] >= 6) or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert [t["target"] for t in found] == [f"{dep.endpoint}/green"]
+    requests = found[0]["requests"]
+    assert (requests["count"], requests["failures"], requests["clientErrors"]) == (6, 2, 0)
+    assert requests["failureRate"] == round(2 / 6, 6) and requests["codes"] == codes
+    assert requests["modelFailures"] == 2
+    assert 0 <= requests["p50"] <= requests["p95"] <= requests["p99"]
+    assert found[0]["payloadBytes"]["request"] == 4 * len(json.dumps({"data": [[1, 2, 3, 4]]})) + 2 * len(
+        json.dumps({"data": [[1]]})
+    )
+
+    table = cli("stats", dep.endpoint, "--endpoint-logs", "--since", "1h", *dep.ws["args"], "-o", "table")
+    assert table.exit_code == 0, table.stderr
+    assert f"{dep.endpoint}/green" in table.stdout and "200:4 500:2" in table.stdout
+    shown = cli("stats", dep.endpoint, "--endpoint-logs", "--print-query", *dep.ws["args"])
+    assert "summarize" in shown.stdout and f"EndpointName == {kql.string(dep.endpoint)}" in shown.stdout
