@@ -104,14 +104,15 @@ def _score(
 
 
 def _records(azurite: Azurite, container: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Every JSON line under `prefix`, by blob name."""
+    """Every whole JSON line under `prefix`, by blob name."""
     client = azurite.service().get_container_client(container)
     if not client.exists():
         return {}
     found: dict[str, list[dict[str, Any]]] = {}
     for blob in client.list_blobs(name_starts_with=prefix):
         text = client.download_blob(blob.name).readall().decode()
-        found[blob.name] = [json.loads(line) for line in text.splitlines() if line.strip()]
+        whole = text.split("\n")[:-1]  # a line not yet ended by a newline is still being written
+        found[blob.name] = [json.loads(line) for line in whole if line.strip()]
     return found
 
 
@@ -264,7 +265,11 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
         name
         for name in _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
     )
-    container.get_blob_client(inputs_blob).append_block(b'{"specversion":"1.0","id":"torn","data":[{"ten')
+    # Another instance's blob in the same folder whose first line is still being appended (the
+    # emulator's own blobs get whole lines only, so the fragment is staged here).
+    growing = container.get_blob_client(inputs_blob.rsplit("/", 1)[0] + "/growing-instance.jsonl")
+    growing.create_append_blob()
+    growing.append_block(b'{"specversion":"1.0","id":"torn","data":[{"ten')
     copy_name = inputs_blob.replace(".jsonl", "_block_blob.jsonl")
     line = json.dumps(
         {"specversion": "1.0", "time": "2026-01-01T00:00:00Z", "correlationid": "copy", "data": [{}]}
@@ -370,3 +375,67 @@ def test_stats_endpoint_logs_equal_the_traffic_sent(cli: Any, emulator: Any, dep
     assert f"{dep.endpoint}/green" in table.stdout and "200:4 500:2" in table.stdout
     shown = cli("stats", dep.endpoint, "--endpoint-logs", "--print-query", *dep.ws["args"])
     assert "summarize" in shown.stdout and f"EndpointName == {kql.string(dep.endpoint)}" in shown.stdout
+
+
+def test_batched_records_are_exploded_and_joined(
+    cli: Any, emulator: Any, azurite: Azurite, deployment: Deployment, tmp_path: Any
+) -> None:
+    """With `collectorBatchSeconds` the sidecar batches a collection's posts close in time into one
+    record (the first post's correlation id, every row), as the real collector does; the pull makes one
+    row per data row, `{correlationid}_{i}`, inputs joined with outputs."""
+    from amlmon import datasets
+
+    dep = deployment
+    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    status, _ = emulator.admin("PUT", "/_emulator/settings", {"collectorBatchSeconds": 3})
+    assert status == 200
+    try:
+        sent_ids, sent_rows = [], []
+        for index, rows in enumerate(ROWS):
+            status, headers, _ = _score(emulator, dep, rows, f"batch-{index}")
+            assert status == 200
+            sent_ids.append(headers["x-request-id"])
+            sent_rows.extend(rows)
+        first = sent_ids[0]
+        deadline = time.time() + WAIT
+        batched: dict[str, dict[str, Any]] = {}
+        while time.time() < deadline and len(batched) < 2:
+            for collection in ("model_inputs", "model_outputs"):
+                blobs = _records(
+                    azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/{collection}/"
+                )
+                for records in blobs.values():
+                    for record in records:
+                        if record["correlationid"] == first:
+                            batched[collection] = record
+            time.sleep(0.2)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"collectorBatchSeconds": 0})
+    assert set(batched) == {"model_inputs", "model_outputs"}
+    assert len(batched["model_inputs"]["data"]) == len(sent_rows) == len(batched["model_outputs"]["data"])
+
+    out = tmp_path / "batched.jsonl"
+    result = cli(
+        "data",
+        "pull",
+        f"{dep.endpoint}/blue",
+        "--out",
+        str(out),
+        "--since",
+        "1h",
+        "--datastore-url",
+        f"{azurite.blob_endpoint}/{dep.container}",
+        env={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+    )
+    assert result.exit_code == 0, result.stderr
+    pulled = {row["request_id"]: row for row in datasets.read_rows(out)}
+    predictions = MODEL.predict(sent_rows)
+    for i, (row, prediction) in enumerate(zip(sent_rows, predictions, strict=True)):
+        got = pulled[f"{first}_{i}"]
+        assert got["input"] == dict(zip(FEATURES, row, strict=True))
+        assert got["prediction"] == {"churn_probability": prediction}
+    assert not any(row_id.startswith(tuple(sent_ids[1:])) for row_id in pulled), (
+        "later requests are in the batch"
+    )
