@@ -21,7 +21,7 @@ from amlmon.targets import Target
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
-    from amlmon.health import Window
+    from amlmon.health import Threshold, Window
 
 TABLE = "AmlOnlineEndpointTrafficLog"
 
@@ -84,10 +84,14 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
             found[name] = row
         elif row.get("rowType") == "code":
             codes.setdefault(name, {})[str(_int(row.get("code")))] = _int(row.get("requestCount"))
-    # A named deployment without traffic is reported with zero requests (a gate must see it).
+    # A target without traffic is reported with zero requests (a gate must see it and fail).
     for target in targets:
         if target.deployment and str(target) not in found:
             found[str(target)] = {}
+        if not target.deployment and not any(name.startswith(f"{target.name}/") for name in found):
+            found[target.name] = {}
+    if not targets and not found:
+        found["*"] = {}
     result = []
     for name in sorted(found):
         row = found[name]
@@ -111,6 +115,12 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
                 "throttling": {
                     "maxRequestDelayMs": _int(row.get("maxRequestThrottleMs")),
                     "maxResponseDelayMs": _int(row.get("maxResponseThrottleMs")),
+                    # the gate's --max-throttle-delay; undefined without requests
+                    "maxDelayMs": max(
+                        _int(row.get("maxRequestThrottleMs")), _int(row.get("maxResponseThrottleMs"))
+                    )
+                    if count
+                    else None,
                 },
                 "payloadBytes": {
                     "request": _int(row.get("requestBytes")),
@@ -121,9 +131,49 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
     return {
         "source": "endpoint-logs",
         "table": TABLE,
-        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "window": {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "seconds": window.seconds,
+        },
         "targets": result,
     }
+
+
+def throttle_threshold(value: str) -> Threshold:
+    """`--max-throttle-delay 100ms`: the largest request or response throttling delay allowed."""
+    from amlmon.health import Threshold, _get, format_ms, parse_latency
+
+    limit = parse_latency(value, option="--max-throttle-delay")
+    return Threshold(
+        "maxThrottleDelay", "throttling delay", "max", limit, _get("throttling.maxDelayMs"), format_ms
+    )
+
+
+def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
+    """`collect` for `check`: a service error is "the gate could not be evaluated" (exit 6), never a
+    breach; usage, not-found, auth and throttling keep their own exit codes (as health.collect_for_gate)."""
+    from amlmon.errors import AmlmonError
+    from amlmon.health import EXIT_GATE_FAILED, GateError
+
+    try:
+        return collect(ctx, targets, window)
+    except AmlmonError as exc:
+        if exc.exit_code == EXIT_GATE_FAILED:
+            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=exc.hint) from None
+        raise
+    except Exception as exc:
+        from amlmon.azure.errors import translate
+
+        translated = translate(exc)
+        if translated is None:
+            raise
+        if translated.exit_code == EXIT_GATE_FAILED:
+            raise GateError(
+                f"the gate could not be evaluated: {translated.message}",
+                hint=translated.hint or "retry the check; the query service failed",
+            ) from None
+        raise translated from None
 
 
 def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:

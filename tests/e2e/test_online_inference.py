@@ -439,3 +439,67 @@ def test_batched_records_are_exploded_and_joined(
     assert not any(row_id.startswith(tuple(sent_ids[1:])) for row_id in pulled), (
         "later requests are in the batch"
     )
+
+
+def test_check_endpoint_logs_gates_on_the_traffic_log(
+    cli: Any, emulator: Any, deployment: Deployment
+) -> None:
+    """A deployment of its own: 3 good requests and 1 the model fails → a 25% failure rate."""
+    from tests.e2e.test_services import SUB
+
+    dep = deployment
+    status, _ = emulator.admin(
+        "POST",
+        "/_emulator/workspaces",
+        {
+            "subscription": SUB,
+            "resourceGroup": dep.ws["rg"],
+            "name": dep.ws["ws"],
+            "deployments": [{"endpoint": dep.endpoint, "name": "gated"}],
+        },
+    )
+    assert status in (200, 201)
+    on = cli("diagnostics", "enable", dep.endpoint, "--endpoint-logs", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    target = f"{dep.endpoint}/gated"
+    quiet = cli("check", target, "--endpoint-logs", "--since", "1h", *dep.ws["args"], "-o", "json")
+    assert quiet.exit_code == 1, "no traffic yet: min-requests fails"
+    assert [r["status"] for r in quiet.json()["results"]] == ["FAIL"]
+    for body in [{"data": [[1, 2, 3, 4]]}] * 3 + [{"data": "bad"}]:
+        http(
+            emulator,
+            "POST",
+            dep.scoring_uri,
+            raw=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "azureml-model-deployment": "gated"},
+        )
+    args = [
+        "check",
+        target,
+        "--endpoint-logs",
+        "--since",
+        "1h",
+        "--max-throttle-delay",
+        "1s",
+        *dep.ws["args"],
+    ]
+    deadline = time.time() + WAIT
+    while True:
+        passing = cli(*args, "--max-failure-rate", "30%", "-o", "json")
+        if passing.exit_code == 0 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert passing.exit_code == 0, passing.stdout + passing.stderr
+    checks = {r["check"]: r for r in passing.json()["results"]}
+    assert checks["minRequests"]["measured"] == 4 and checks["maxFailureRate"]["measured"] == 0.25
+    assert checks["maxThrottleDelay"]["measured"] == 0 and checks["maxThrottleDelay"]["status"] == "PASS"
+    failing = cli(*args, "--max-failure-rate", "20%", "-o", "json")
+    assert failing.exit_code == 1
+    assert {r["check"]: r["status"] for r in failing.json()["results"]}["maxFailureRate"] == "FAIL"
+    usage = cli("check", target, "--endpoint-logs", "--max-exceptions", "0", *dep.ws["args"])
+    assert (
+        usage.exit_code == 2
+        and "error: --max-exceptions is not in the endpoint's traffic log" in usage.stderr
+    )
+    alone = cli("check", target, "--max-throttle-delay", "1s", *dep.ws["args"])
+    assert alone.exit_code == 2 and "hint:" in alone.stderr

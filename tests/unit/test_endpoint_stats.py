@@ -50,6 +50,12 @@ def test_rows_become_per_deployment_health_and_a_silent_deployment_counts_zero()
     blue, green = result["targets"]
     assert blue["target"] == "ep/blue" and blue["requests"]["failureRate"] == 0.25
     assert blue["requests"]["codes"] == {"200": 2, "404": 1, "500": 1}
-    assert blue["throttling"] == {"maxRequestDelayMs": 0, "maxResponseDelayMs": 3}
+    assert blue["throttling"] == {"maxRequestDelayMs": 0, "maxResponseDelayMs": 3, "maxDelayMs": 3}
     assert green["target"] == "ep/green" and green["requests"]["count"] == 0
     assert green["requests"]["failureRate"] is None
+
+
+def test_a_target_without_traffic_is_there_with_zero_requests() -> None:
+    assert [t["target"] for t in build([], WINDOW, [Target("quiet-ep")])["targets"]] == ["quiet-ep"]
+    assert [t["target"] for t in build([], WINDOW, [])["targets"]] == ["*"]
+    assert build([], WINDOW, [])["targets"][0]["throttling"]["maxDelayMs"] is None
