@@ -503,3 +503,42 @@ def test_check_endpoint_logs_gates_on_the_traffic_log(
     )
     alone = cli("check", target, "--max-throttle-delay", "1s", *dep.ws["args"])
     assert alone.exit_code == 2 and "hint:" in alone.stderr
+
+
+def test_sampling_rate_and_mode_are_honoured(
+    cli: Any, emulator: Any, azurite: Azurite, deployment: Deployment
+) -> None:
+    """model_inputs at samplingRate 0, model_outputs at 1: the outputs arrive, the inputs never do.
+
+    No sleeping: the Collector has one worker posting in order, inputs before outputs, and waits for
+    each answer, so once a request's output record is in the blob its input would already be there."""
+    dep = deployment
+    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    path = deployment_path(dep.ws, dep.endpoint, "blue")
+    _wait_succeeded(emulator, path)
+    _, body, _ = arm(emulator, "GET", path)
+    body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 0.0
+    status, answer, _ = arm(emulator, "PUT", path, body)
+    assert status in (200, 201), answer
+    _wait_succeeded(emulator, path)
+    try:
+        sent = []
+        for index, rows in enumerate(ROWS):
+            status, headers, _ = _score(emulator, dep, rows, f"sampled-{index}")
+            assert status == 200
+            sent.append(headers["x-request-id"])
+        deadline = time.time() + WAIT
+        outputs: set[str] = set()
+        while time.time() < deadline and not set(sent) <= outputs:
+            blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_outputs/")
+            outputs = {r["correlationid"] for records in blobs.values() for r in records}
+            time.sleep(0.2)
+        assert set(sent) <= outputs, "positive control: the sampled requests' outputs are collected"
+        blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
+        inputs = {r["correlationid"] for records in blobs.values() for r in records}
+        assert not set(sent) & inputs, "samplingRate 0: no input record"
+    finally:
+        body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 1.0
+        arm(emulator, "PUT", path, body)
+        _wait_succeeded(emulator, path)
