@@ -25,9 +25,11 @@ correlation id, rows of all), as the real collector does for requests close in t
 Front door (public, like the emulator's v1 scoring route):
   POST {endpoint}/api/v1/endpoint/{ep}/score — to the deployment named by the `azureml-model-deployment`
   header, else one chosen by the endpoint's traffic weights; a fresh `x-request-id` unless the client
-  sent one. When the endpoint has a diagnostic setting with AmlOnlineEndpointTrafficLog (or
-  ConsoleLog) to a Log Analytics workspace, each request becomes a traffic-log row (durations measured
-  here, in whole milliseconds) and each line the child prints a console-log row.
+  sent one. When the endpoint has a diagnostic setting with AmlOnlineEndpointTrafficLog (ConsoleLog,
+  EventLog) to a Log Analytics workspace, each request becomes a traffic-log row (durations measured
+  here, in whole milliseconds), each line the child prints a console-log row, and the child's start
+  and stop the container events `Started` and `Killing`. A child starts with the first request and
+  restarts when the deployment's collector settings change.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ BACKEND = "inference"
 ML_ENDPOINTS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 CONSOLE = "AmlOnlineEndpointConsoleLog"
 TRAFFIC = "AmlOnlineEndpointTrafficLog"
+EVENTS = "AmlOnlineEndpointEventLog"
 CONTAINER_NAME = "inference-server"
 PROXY_TIMEOUT = 120.0
 _FORWARDED = ("Content-Type", "x-ms-client-request-id", "x-request-id")
@@ -101,10 +104,12 @@ def _backed(state: EmulatorState, deployment_id: str) -> bool:
 
 
 def _settings_table(state: EmulatorState) -> dict[str, dict[str, Any]]:
-    from amlmon.emulator.arm_diagnostics import _diag_all
-
-    _diag_all(state, "/_")  # loads persisted settings on first use
-    return dict(state.extensions.get("diagnostic_settings") or {})
+    """Every resource's diagnostic settings, as arm_diagnostics keeps them (in memory once used, else
+    as persisted)."""
+    table = state.extensions.get("diagnostic_settings")
+    if not table:
+        table = resources(state).get("/_diagnostic_settings") or {}
+    return dict(table)
 
 
 def _sends(setting: dict[str, Any], category: str) -> bool:
@@ -468,6 +473,7 @@ class OnlineManager:
             online.reader.start()
             try:
                 _wait_ready(child, time.monotonic() + START_TIMEOUT)
+                self._event(online, "Started", f"Started container {CONTAINER_NAME}")
                 return online
             except ChildStartError as exc:
                 stop_child(child, timeout=2)
@@ -503,7 +509,24 @@ class OnlineManager:
                 except Exception:  # the store closes before the children at shutdown: keep draining
                     continue
 
+    def _event(self, online: OnlineChild, name: str, message: str) -> None:
+        """A container lifecycle row in AmlOnlineEndpointEventLog, where a setting sends that category."""
+        endpoint_id = online.deployment_id.split("/deployments/")[0]
+        if not log_destinations(self.state, endpoint_id, EVENTS):
+            return
+        row = {
+            "TimeGenerated": utcnow(),
+            "InstanceId": online.instance,
+            "DeploymentName": online.deployment_id.rsplit("/", 1)[-1],
+            "Name": name,
+            "Message": message,
+            "_ResourceId": endpoint_id.upper(),
+        }
+        with contextlib.suppress(Exception):  # the store may already be closed at shutdown
+            _insert(self.state, EVENTS, row)
+
     def _stop(self, online: OnlineChild) -> None:
+        self._event(online, "Killing", f"Stopping container {CONTAINER_NAME}")
         stop_child(online.child)
         online.sidecar.stop()
 

@@ -513,10 +513,20 @@ def test_sampling_rate_and_mode_are_honoured(
     No sleeping: the Collector has one worker posting in order, inputs before outputs, and waits for
     each answer, so once a request's output record is in the blob its input would already be there."""
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
+    on = cli(
+        "diagnostics",
+        "enable",
+        f"{dep.endpoint}/blue",
+        "--model-data",
+        "--endpoint-logs",
+        *dep.ws["args"],
+        "-o",
+        "json",
+    )
     assert on.exit_code == 0, on.stderr
     path = deployment_path(dep.ws, dep.endpoint, "blue")
     _wait_succeeded(emulator, path)
+    assert _score(emulator, dep, ROWS[0], "warm-up")[0] == 200  # a running server, restarted below
     _, body, _ = arm(emulator, "GET", path)
     body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 0.0
     status, answer, _ = arm(emulator, "PUT", path, body)
@@ -538,6 +548,19 @@ def test_sampling_rate_and_mode_are_honoured(
         blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
         inputs = {r["correlationid"] for records in blobs.values() for r in records}
         assert not set(sent) & inputs, "samplingRate 0: no input record"
+        # The collector change restarted the inference server: the container events say so.
+        events = cli(
+            "query",
+            "AmlOnlineEndpointEventLog | where DeploymentName == 'blue' | summarize n = count() by Name",
+            "--log-analytics",
+            "--since",
+            "1h",
+            *dep.ws["args"],
+            "-o",
+            "json",
+        )
+        assert events.exit_code == 0, events.stderr
+        assert {"Killing", "Started"} <= {row["Name"] for row in events.json()}
     finally:
         body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 1.0
         arm(emulator, "PUT", path, body)
