@@ -208,6 +208,44 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+@data_app.command("tail")
+def tail(
+    targets: list[str] = typer.Argument(
+        None,
+        metavar="[TARGET]...",
+        help="v2 endpoints (ep) or deployments (ep/dep); none means all.",
+        show_default=False,
+    ),
+    datastore_url: str = typer.Option(
+        ...,
+        "--datastore-url",
+        metavar="URL",
+        help="The workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<id>.",
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Also print records from this time (duration ago or time); default: only new ones.",
+    ),
+    interval: str = typer.Option("2s", "--interval", help="Time between polls (at least 200ms)."),
+    connection_string: str | None = typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help="Storage connection string (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
+        show_default=False,
+    ),
+) -> None:
+    """Follow the v2 data collector's records as they are appended: one JSON line per collected row.
+
+    Each append blob is read from after its last whole line to its current length on every poll, so a
+    line still being written is printed once it is complete, and never twice. Ctrl-C stops.
+    """
+    from amlmon.cli.data_collector import tail_collector
+
+    tail_collector(targets or [], datastore_url, connection_string, since, interval)
+
+
 @data_app.command("extract")
 def extract(
     source: str = typer.Argument(

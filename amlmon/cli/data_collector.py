@@ -102,10 +102,17 @@ def _write(
 
 
 def _storage_error(exc: BaseException, container: str) -> BaseException:
-    from azure.core.exceptions import AzureError
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     from amlmon.azure.blobs import translate_storage_error
+    from amlmon.errors import NotFound
 
+    if isinstance(exc, ResourceNotFoundError):
+        return NotFound(
+            f"container {container!r} does not exist",
+            hint="give the workspace's default datastore container in --datastore-url "
+            "(the data collector creates it with its first record)",
+        )
     if isinstance(exc, AzureError):
         return translate_storage_error(exc, f"container {container!r}")
     return exc
@@ -122,3 +129,59 @@ def _warn(stats: Any) -> None:
         )
     if stats.malformed:
         warn(f"{stats.malformed} line(s) were not JSON records and were skipped")
+
+
+def tail_collector(
+    targets: list[str], datastore_url: str, connection_string: str | None, since: str | None, interval: str
+) -> None:
+    """Print each new collected row as a JSON line until Ctrl-C."""
+    import json
+    import sys
+    import time
+
+    from amlmon import collector
+    from amlmon.azure.blobs import service_client, split_container_url
+    from amlmon.errors import UsageError
+    from amlmon.targets import parse_targets
+    from amlmon.timeparse import parse_duration, parse_instant
+
+    parsed = parse_targets(targets)
+    poll_every = parse_duration(interval, option="--interval").total_seconds()
+    if poll_every < 0.2:
+        raise UsageError(f"--interval {interval!r} is shorter than 200ms", hint="e.g. --interval 2s")
+    start = parse_instant(since, option="--since") if since else None
+    account_url, container_name, _prefix = split_container_url(datastore_url)
+    if not container_name:
+        raise UsageError(
+            "--datastore-url must name the datastore's container",
+            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
+        )
+    prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
+    client = service_client(app_context(), account_url, connection_string)
+    tail = collector.CollectorTail(
+        client.get_container_client(container_name), prefixes, start, collector.PullStats()
+    )
+    try:
+        tail.start()
+        print(
+            f"following {', '.join(prefixes)} in {container_name} (Ctrl-C stops)", file=sys.stderr, flush=True
+        )
+        while True:
+            for blob, record in tail.poll():
+                for row_id, row in collector.record_rows(record):
+                    line = {
+                        "time": record.get("time"),
+                        "endpoint": blob.endpoint,
+                        "deployment": blob.deployment,
+                        "collection": blob.collection,
+                        "request_id": row_id,
+                        "data": row,
+                    }
+                    print(json.dumps(line, separators=(",", ":")), flush=True)
+            time.sleep(poll_every)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            return
+        raise _storage_error(exc, container_name) from None
+    finally:
+        client.close()

@@ -8,6 +8,7 @@ The pipes are switched on by amlmon itself (`diagnostics enable --model-data --e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -565,3 +566,81 @@ def test_sampling_rate_and_mode_are_honoured(
         body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 1.0
         arm(emulator, "PUT", path, body)
         _wait_succeeded(emulator, path)
+
+
+def test_data_tail_follows_appends_once_and_whole(
+    cli: Any, emulator: Any, azurite: Azurite, deployment: Deployment
+) -> None:
+    import datetime as dt
+    import queue
+    import signal
+    import threading
+
+    from tests.conftest import spawn_amlmon
+
+    dep = deployment
+    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    env = {**emulator.env(), "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    args = [
+        "data",
+        "tail",
+        f"{dep.endpoint}/blue",
+        "--datastore-url",
+        f"{azurite.blob_endpoint}/{dep.container}",
+    ]
+    process = spawn_amlmon([*args, "--interval", "200ms"], env)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        assert "following" in process.stderr.readline()  # type: ignore[union-attr]
+        seen: list[dict[str, Any]] = []
+
+        def until(predicate: Any) -> None:
+            deadline = time.time() + WAIT
+            while not predicate() and time.time() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    seen.append(json.loads(lines.get(timeout=0.5)))
+            assert predicate(), seen
+
+        def rows_of(request_id: str) -> list[dict[str, Any]]:
+            return [row for row in seen if row["request_id"].startswith(f"{request_id}_")]
+
+        _, headers, _ = _score(emulator, dep, ROWS[1], "tail-1")
+        first = headers["x-request-id"]
+        until(lambda: len(rows_of(first)) == 4)  # 2 input rows, 2 output rows
+        assert {(r["collection"], r["request_id"]) for r in rows_of(first)} == {
+            (c, f"{first}_{i}") for c in ("model_inputs", "model_outputs") for i in (0, 1)
+        }
+
+        # A line being appended in two parts: printed once, whole, after its newline arrives.
+        hour = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H")
+        growing = azurite.service().get_blob_client(
+            dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/{hour}/tail-growing.jsonl"
+        )
+        growing.create_append_blob()
+        record = json.dumps(
+            {
+                "specversion": "1.0",
+                "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "correlationid": "growing",
+                "data": [{"x": 1}, {"x": 2}],
+            }
+        ).encode()
+        growing.append_block(record[:30])
+        _, headers, _ = _score(emulator, dep, ROWS[0], "tail-2")
+        second = headers["x-request-id"]
+        until(lambda: len(rows_of(second)) == 2)  # a poll after the half line was appended
+        assert rows_of("growing") == []
+        growing.append_block(record[30:] + b"\n")
+        until(lambda: len(rows_of("growing")) == 2)
+        assert [r["data"] for r in rows_of("growing")] == [{"x": 1}, {"x": 2}]
+        _, headers, _ = _score(emulator, dep, ROWS[0], "tail-3")
+        third = headers["x-request-id"]
+        until(lambda: len(rows_of(third)) == 2)
+        assert len(rows_of("growing")) == 2 and len(rows_of(first)) == 4, "nothing printed twice"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    assert process.returncode in (0, 130)
