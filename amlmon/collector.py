@@ -178,51 +178,57 @@ class CollectorPull:
         for blob in self.container.list_blobs(name_starts_with=prefix):
             yield str(blob.name)
 
-    def records(self, blob: CollectorBlob, windowed: bool = True) -> Iterator[dict[str, Any]]:
+    def records(
+        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
+    ) -> Iterator[dict[str, Any]]:
         """The blob's whole-line records (in the window unless `windowed` is off), read up to the length
-        the blob had when asked."""
+        the blob had when asked; `counted` adds the blob and its records to the pull's numbers."""
         client = self.container.get_blob_client(blob.name)
         size = int(client.get_blob_properties().size or 0)
-        if windowed:
-            self.stats.blobs += 1
+        stats = self.stats if counted else PullStats()
+        stats.blobs += 1
         if size == 0:
             return
         downloader = client.download_blob(offset=0, length=size, max_concurrency=1)
-        ignored = PullStats()
-        for line in complete_lines(downloader.chunks(), self.stats if windowed else ignored):
+        for line in complete_lines(downloader.chunks(), stats):
             try:
                 record = json.loads(line)
             except ValueError:
-                self.stats.malformed += windowed
+                stats.malformed += 1
                 continue
             if not isinstance(record, dict):
-                self.stats.malformed += windowed
+                stats.malformed += 1
                 continue
-            when = parse_time(record.get("time"))
-            if windowed and (when is None or not (self.start <= when < self.end)):
+            if windowed and not self.in_window(record):
                 continue
-            self.stats.records += windowed
+            stats.records += 1
             yield record
+
+    def in_window(self, record: dict[str, Any]) -> bool:
+        when = parse_time(record.get("time"))
+        return when is not None and self.start <= when < self.end
 
     def folder_rows(self, folder: FolderPlan) -> Iterator[dict[str, Any]]:
         """The folder's input rows joined with their outputs (this folder's, else the next one's)."""
-        outputs: dict[str, Any] = {}
+        # Outputs whatever their time: a request at the window's end may be answered just after it.
+        outputs: dict[str, tuple[Any, bool]] = {}
         for blob in folder.outputs:
-            for record in self.records(blob):
-                outputs.update(record_rows(record))
+            for record in self.records(blob, windowed=False):
+                inside = self.in_window(record)
+                outputs.update((row_id, (row, inside)) for row_id, row in record_rows(record))
         waiting: dict[str, _Input] = {}
         for blob in folder.inputs:
             for record in self.records(blob):
                 for row_id, row in record_rows(record):
                     if row_id in outputs:
-                        yield self._row(_Input(row_id, row, record, blob), outputs.pop(row_id))
+                        yield self._row(_Input(row_id, row, record, blob), outputs.pop(row_id)[0])
                     else:
                         waiting[row_id] = _Input(row_id, row, record, blob)
-        self.stats.unmatched_outputs += len(outputs)
+        self.stats.unmatched_outputs += sum(1 for _row, inside in outputs.values() if inside)
         outputs.clear()
         if waiting and folder.next_outputs:
             for blob in folder.next_outputs:
-                for record in self.records(blob, windowed=False):  # an output may land past the end
+                for record in self.records(blob, windowed=False, counted=False):  # may be past the end
                     for row_id, row in record_rows(record):
                         found = waiting.pop(row_id, None)
                         if found is not None:
