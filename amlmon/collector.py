@@ -182,14 +182,14 @@ class CollectorPull:
         self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
     ) -> Iterator[dict[str, Any]]:
         """The blob's whole-line records (in the window unless `windowed` is off), read up to the length
-        the blob had when asked; `counted` adds the blob and its records to the pull's numbers."""
-        client = self.container.get_blob_client(blob.name)
-        size = int(client.get_blob_properties().size or 0)
+        the blob had when the read began; `counted` adds the blob and its records to the pull's numbers."""
         stats = self.stats if counted else PullStats()
         stats.blobs += 1
-        if size == 0:
+        # The downloader fixes the length from its first answer and asks for later chunks by range, so
+        # appends made while it reads are not seen: a consistent prefix, in as few requests as possible.
+        downloader = self.container.get_blob_client(blob.name).download_blob(max_concurrency=1)
+        if not downloader.size:
             return
-        downloader = client.download_blob(offset=0, length=size, max_concurrency=1)
         for line in complete_lines(downloader.chunks(), stats):
             try:
                 record = json.loads(line)
