@@ -2,7 +2,7 @@
 # Install: copy to ~/.config/fish/completions/amlmon.fish
 function __amlmon_takes_value
     switch "$argv[1]|$argv[2]"
-        case '*|--auth' '*|--cloud' '*|--output' '*|--query' '*|--resource-group' '*|--subscription' '*|--timeout' '*|--workspace-name' '*|-g' '*|-o' '*|-w' 'check|--max-dependency-failure-rate' 'check|--max-exceptions' 'check|--max-failure-rate' 'check|--max-p50' 'check|--max-p95' 'check|--max-p99' 'check|--min-requests' 'check|--role' 'check|--since' 'check|--until' 'data extract|--connection-string' 'data extract|--format' 'data extract|--out' 'data extract|--since' 'data extract|--until' 'data pull|--format' 'data pull|--out' 'data pull|--role' 'data pull|--since' 'data pull|--until' 'diagnostics disable|--kind' 'diagnostics disable|--name' 'diagnostics enable|--capture-header' 'diagnostics enable|--kind' 'diagnostics enable|--log-analytics-workspace' 'diagnostics enable|--name' 'diagnostics enable|--rolling-rate' 'diagnostics enable|--sampling-rate' 'diagnostics status|--kind' 'diagnostics status|--name' 'doctor|--since' 'drift|--baseline' 'drift|--categorical' 'drift|--current' 'drift|--emit-monitor' 'drift|--features' 'drift|--report' 'drift|--threshold' 'emulator faults add|--count' 'emulator faults add|--data' 'emulator faults add|--delay' 'emulator faults add|--method' 'emulator faults add|--path' 'emulator faults add|--rate' 'emulator faults add|--retry-after' 'emulator faults add|--status' 'emulator faults clear|--data' 'emulator faults list|--data' 'emulator seed|--data' 'emulator seed|--generation' 'emulator seed|--hours' 'emulator seed|--rate' 'emulator seed|--rg' 'emulator seed|--services' 'emulator seed|--sub' 'emulator seed|--ws' 'emulator settings|--data' 'emulator settings|--ingestion-delay' 'emulator settings|--jitter' 'emulator settings|--query-byte-limit' 'emulator settings|--query-row-limit' 'emulator start|--data' 'emulator start|--host' 'emulator start|--ingestion-delay' 'emulator start|--jitter' 'emulator start|--port' 'emulator status|--data' 'emulator stop|--data' 'export disable|--name' 'export enable|--event-hub' 'export enable|--event-hub-rule' 'export enable|--log-analytics' 'export enable|--name' 'export enable|--storage-account' 'export enable|--tables' 'query|--file' 'query|--from' 'query|--server-timeout' 'query|--since' 'query|--timespan' 'query|--to' 'query|-f' 'services list|--kind' 'services list|--name' 'stats|--bin' 'stats|--role' 'stats|--since' 'stats|--top' 'stats|--until' 'traces|--format' 'traces|--grep' 'traces|--interval' 'traces|--limit' 'traces|--message' 'traces|--overlap' 'traces|--role' 'traces|--severity' 'traces|--since' 'traces|--until'
+        case '*|--auth' '*|--cloud' '*|--output' '*|--query' '*|--resource-group' '*|--subscription' '*|--timeout' '*|--workspace-name' '*|-g' '*|-o' '*|-w' 'check|--max-dependency-failure-rate' 'check|--max-exceptions' 'check|--max-failure-rate' 'check|--max-p50' 'check|--max-p95' 'check|--max-p99' 'check|--max-throttle-delay' 'check|--min-requests' 'check|--role' 'check|--since' 'check|--until' 'data extract|--connection-string' 'data extract|--format' 'data extract|--out' 'data extract|--since' 'data extract|--until' 'data pull|--connection-string' 'data pull|--datastore-url' 'data pull|--format' 'data pull|--out' 'data pull|--role' 'data pull|--since' 'data pull|--until' 'data tail|--connection-string' 'data tail|--datastore-url' 'data tail|--interval' 'data tail|--since' 'diagnostics disable|--kind' 'diagnostics disable|--name' 'diagnostics enable|--capture-header' 'diagnostics enable|--kind' 'diagnostics enable|--log-analytics-workspace' 'diagnostics enable|--name' 'diagnostics enable|--rolling-rate' 'diagnostics enable|--sampling-rate' 'diagnostics status|--kind' 'diagnostics status|--name' 'doctor|--since' 'drift|--baseline' 'drift|--categorical' 'drift|--current' 'drift|--emit-monitor' 'drift|--features' 'drift|--report' 'drift|--threshold' 'emulator faults add|--count' 'emulator faults add|--data' 'emulator faults add|--delay' 'emulator faults add|--method' 'emulator faults add|--path' 'emulator faults add|--rate' 'emulator faults add|--retry-after' 'emulator faults add|--status' 'emulator faults clear|--data' 'emulator faults list|--data' 'emulator seed|--data' 'emulator seed|--generation' 'emulator seed|--hours' 'emulator seed|--rate' 'emulator seed|--rg' 'emulator seed|--services' 'emulator seed|--sub' 'emulator seed|--ws' 'emulator settings|--data' 'emulator settings|--ingestion-delay' 'emulator settings|--jitter' 'emulator settings|--query-byte-limit' 'emulator settings|--query-row-limit' 'emulator start|--data' 'emulator start|--host' 'emulator start|--ingestion-delay' 'emulator start|--jitter' 'emulator start|--port' 'emulator status|--data' 'emulator stop|--data' 'export disable|--name' 'export enable|--event-hub' 'export enable|--event-hub-rule' 'export enable|--log-analytics' 'export enable|--name' 'export enable|--storage-account' 'export enable|--tables' 'query|--file' 'query|--from' 'query|--server-timeout' 'query|--since' 'query|--timespan' 'query|--to' 'query|-f' 'services list|--kind' 'services list|--name' 'stats|--bin' 'stats|--role' 'stats|--since' 'stats|--top' 'stats|--until' 'traces|--format' 'traces|--grep' 'traces|--interval' 'traces|--limit' 'traces|--message' 'traces|--overlap' 'traces|--role' 'traces|--severity' 'traces|--since' 'traces|--until'
             return 0
     end
     return 1
@@ -25,7 +25,7 @@ function __amlmon_path
             continue
         end
         set -l next (string trim -- "$path $word")
-        if contains -- $next 'check' 'data' 'data extract' 'data pull' 'diagnostics' 'diagnostics disable' 'diagnostics enable' 'diagnostics status' 'doctor' 'drift' 'emulator' 'emulator faults' 'emulator faults add' 'emulator faults clear' 'emulator faults list' 'emulator seed' 'emulator settings' 'emulator start' 'emulator status' 'emulator stop' 'export' 'export disable' 'export enable' 'export show' 'query' 'services' 'services list' 'stats' 'traces' 'workspace' 'workspace show'
+        if contains -- $next 'check' 'data' 'data extract' 'data pull' 'data tail' 'diagnostics' 'diagnostics disable' 'diagnostics enable' 'diagnostics status' 'doctor' 'drift' 'emulator' 'emulator faults' 'emulator faults add' 'emulator faults clear' 'emulator faults list' 'emulator seed' 'emulator settings' 'emulator start' 'emulator status' 'emulator stop' 'export' 'export disable' 'export enable' 'export show' 'query' 'services' 'services list' 'stats' 'traces' 'workspace' 'workspace show'
             set path $next
         end
     end
@@ -75,6 +75,8 @@ complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-dependency-failure
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l log-analytics
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l print-query
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l endpoint-logs
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-throttle-delay -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -s g -r
@@ -94,6 +96,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'check'" -l no-color
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -a "(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"
 complete -c amlmon -n "test (__amlmon_path) = 'data'" -a extract -d 'Build the `data pull` dataset from exported telemetry (diagnostic setting or data export blobs).'
 complete -c amlmon -n "test (__amlmon_path) = 'data'" -a pull -d 'Pull model_data_collection records (inputs, predictions) from the query API into a dataset.'
+complete -c amlmon -n "test (__amlmon_path) = 'data'" -a tail -d 'Follow the v2 data collector\'s records as they are appended: one JSON line per collected row.'
 complete -c amlmon -n "test (__amlmon_path) = 'data'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'data'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'data'" -s g -r
@@ -143,6 +146,8 @@ complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l resume
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l overwrite
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l print-query
+complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l datastore-url -r
+complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l connection-string -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -s g -r
@@ -160,6 +165,27 @@ complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l verbose
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l only-show-errors
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l no-color
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -a "(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l datastore-url -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l since -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l interval -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l connection-string -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l help
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l subscription -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -s g -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l resource-group -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -s w -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l workspace-name -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l auth -r -a 'default cli env msi workload device browser'
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l cloud -r -a 'AzureCloud AzureUSGovernment AzureChinaCloud local'
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -s o -r -a 'table json jsonc jsonl tsv yaml none'
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l output -r -a 'table json jsonc jsonl tsv yaml none'
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l query -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l timeout -r
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l debug
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l verbose
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l only-show-errors
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -l no-color
+complete -c amlmon -n "test (__amlmon_path) = 'data tail'" -a "(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"
 complete -c amlmon -n "test (__amlmon_path) = 'diagnostics'" -a disable -d 'Turn telemetry off: Application Insights and the pipes named. Idempotent, concurrent, goes on'
 complete -c amlmon -n "test (__amlmon_path) = 'diagnostics'" -a enable -d 'Turn telemetry on: Application Insights (the portal\'s "Enable AppInsights diagnostics") and, for'
 complete -c amlmon -n "test (__amlmon_path) = 'diagnostics'" -a status -d 'Diagnostics and model data collection of the given targets (all when none is given).'
@@ -658,6 +684,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l top -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l log-analytics
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l print-query
+complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l endpoint-logs
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -s g -r

@@ -83,6 +83,20 @@ def pull(
     print_query: bool = typer.Option(
         False, "--print-query", help="Print the KQL for the whole range and exit."
     ),
+    datastore_url: str | None = typer.Option(
+        None,
+        "--datastore-url",
+        metavar="URL",
+        help="v2: read the data collector's blobs (model_inputs joined with model_outputs) from the "
+        "workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+    ),
+    connection_string: str | None = typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help="Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
+        show_default=False,
+    ),
 ) -> None:
     """Pull model_data_collection records (inputs, predictions) from the query API into a dataset.
 
@@ -91,6 +105,21 @@ def pull(
     interrupted run (Ctrl-C, crash) continues with --resume. Records App Insights cut at 8,192
     characters are kept with truncated=true and their raw text.
     """
+    if datastore_url:
+        from amlmon.cli.data_collector import pull_collector
+
+        if print_query or log_analytics:
+            from amlmon.errors import UsageError
+
+            raise UsageError(
+                f"{'--print-query' if print_query else '--log-analytics'} is about KQL; --datastore-url reads blobs",
+                hint="drop one of them",
+            )
+
+        pull_collector(
+            targets or [], out, since, until, fmt, flatten, resume, datastore_url, connection_string
+        )
+        return
     from amlmon import datasets, modeldata
     from amlmon.targets import Schema, parse_targets, with_role
     from amlmon.timeparse import time_range
@@ -220,6 +249,44 @@ def _report(truncated: int, malformed: int) -> None:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+@data_app.command("tail")
+def tail(
+    targets: list[str] = typer.Argument(
+        None,
+        metavar="[TARGET]...",
+        help="v2 endpoints (ep) or deployments (ep/dep); none means all.",
+        show_default=False,
+    ),
+    datastore_url: str = typer.Option(
+        ...,
+        "--datastore-url",
+        metavar="URL",
+        help="The workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Also print records from this time (duration ago or time); default: only new ones.",
+    ),
+    interval: str = typer.Option("2s", "--interval", help="Time between polls (at least 200ms)."),
+    connection_string: str | None = typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help="Storage connection string (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
+        show_default=False,
+    ),
+) -> None:
+    """Follow the v2 data collector's records as they are appended: one JSON line per collected row.
+
+    Each append blob is read from after its last whole line to its current length on every poll, so a
+    line still being written is printed once it is complete, and never twice. Ctrl-C stops.
+    """
+    from amlmon.cli.data_collector import tail_collector
+
+    tail_collector(targets or [], datastore_url, connection_string, since, interval)
 
 
 @data_app.command("extract")

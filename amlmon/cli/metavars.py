@@ -18,6 +18,7 @@ METAVARS: dict[str, str] = {
     "--max-p50": "DURATION",
     "--max-p95": "DURATION",
     "--max-p99": "DURATION",
+    "--max-throttle-delay": "DURATION",
     "--interval": "DURATION",
     "--overlap": "DURATION",
     "--bin": "DURATION",

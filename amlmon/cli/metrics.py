@@ -69,6 +69,12 @@ def stats(
         "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
     ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+    endpoint_logs: bool = typer.Option(
+        False,
+        "--endpoint-logs",
+        help="v2: request health from the endpoints' AmlOnlineEndpointTrafficLog in the Log Analytics "
+        "workspace (real codes and durations), per deployment.",
+    ),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
     from amlmon import health
@@ -76,6 +82,14 @@ def stats(
 
     parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, bin_size)
+    if endpoint_logs:
+        from amlmon import endpoint_stats
+
+        if print_query:
+            print(endpoint_stats.traffic_query(parsed, window))
+            return
+        output(endpoint_stats.collect(app_context(), parsed, window), table=endpoint_stats.render_table)
+        return
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
@@ -115,6 +129,14 @@ def check(
         "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
     ),
     print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+    endpoint_logs: bool = typer.Option(
+        False,
+        "--endpoint-logs",
+        help="v2: gate on the endpoints' AmlOnlineEndpointTrafficLog (real codes and durations), per deployment.",
+    ),
+    max_throttle_delay: str | None = typer.Option(
+        None, "--max-throttle-delay", help="With --endpoint-logs: largest throttling delay, e.g. 100ms."
+    ),
 ) -> None:
     """A CI gate: exit 0 when every threshold holds, 1 when one is breached, 6 when it cannot be evaluated.
 
@@ -136,6 +158,9 @@ def check(
     )
     parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, None)
+    if endpoint_logs or max_throttle_delay is not None:
+        _check_endpoint_logs(parsed, window, thresholds, endpoint_logs, max_throttle_delay, print_query)
+        return
     if print_query:
         _print_queries(parsed, window, log_analytics)
         return
@@ -172,6 +197,41 @@ def _explain_empty(
         )
         if note:
             warn(note)
+
+
+def _check_endpoint_logs(
+    parsed: list[Any],
+    window: Any,
+    thresholds: list[Any],
+    endpoint_logs: bool,
+    max_throttle_delay: str | None,
+    print_query: bool,
+) -> None:
+    """`check --endpoint-logs`: the request thresholds (and --max-throttle-delay) on the traffic log."""
+    from amlmon import endpoint_stats, health
+    from amlmon.errors import UsageError
+
+    if not endpoint_logs:
+        raise UsageError(
+            "--max-throttle-delay needs --endpoint-logs", hint="add --endpoint-logs (v2 deployments)"
+        )
+    unsupported = [t.name for t in thresholds if t.name in ("maxExceptions", "maxDependencyFailureRate")]
+    if unsupported:
+        option = "--max-exceptions" if "maxExceptions" in unsupported else "--max-dependency-failure-rate"
+        raise UsageError(
+            f"{option} is not in the endpoint's traffic log", hint="drop it, or gate without --endpoint-logs"
+        )
+    if max_throttle_delay is not None:
+        thresholds.append(endpoint_stats.throttle_threshold(max_throttle_delay))
+    if print_query:
+        print(endpoint_stats.traffic_query(parsed, window))
+        return
+    measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
+    verdict = health.evaluate(measured, thresholds)
+    _write_step_summary(verdict)
+    output(verdict, table=_render_check)
+    if not verdict["passed"]:
+        raise typer.Exit(health.EXIT_GATE_FAILED)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -220,6 +220,9 @@ def _ensure_deployment(state: EmulatorState, ws_id: str, location: str, spec: di
         body = _deployment_body(dep_id, name, location, compute, bool(spec.get("appInsightsEnabled", False)))
         body["properties"].update(spec.get("properties") or {})
         _store_deployment(state, dep_id, body)
+        from amlmon.emulator.online_inference import mark_backend
+
+        mark_backend(state, dep_id, spec.get("backend"))
         endpoint_body = store.get(ep_id) or {}
         traffic = endpoint_body.setdefault("properties", {}).setdefault("traffic", {})
         traffic.setdefault(name, 100 if not traffic else 0)

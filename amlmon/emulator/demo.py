@@ -57,7 +57,14 @@ def create_workspace(admin: AdminClient) -> dict[str, Any]:
             {"name": "churn-aci", "computeType": "ACI", "backend": "inference"},
             {"name": "fraud-aks", "computeType": "AKS"},
         ],
-        "deployments": [{"endpoint": "credit-ep", "name": "blue", "endpointComputeType": "Managed"}],
+        "deployments": [
+            {
+                "endpoint": "credit-ep",
+                "name": "blue",
+                "endpointComputeType": "Managed",
+                "backend": "inference",
+            }
+        ],
         "storageAccounts": [{"name": "amlmondemostore", "location": "westeurope"}],
     }
     status, answer = admin.call("POST", "/_emulator/workspaces", body)
@@ -81,10 +88,11 @@ def seed_history(admin: AdminClient) -> None:
         raise SystemExit(f"could not seed telemetry (HTTP {status}): {answer}")
 
 
-def send_traffic(state: dict[str, Any], service: str, count: int = 8) -> None:
-    """Score a few requests through the emulator's scoring URI (one of them fails on purpose)."""
+def send_traffic(state: dict[str, Any], service: str, count: int = 8, *, endpoint: bool = False) -> None:
+    """Score a few requests through the emulator's scoring URI (one of them fails on purpose); with
+    `endpoint`, through a v2 endpoint's front door."""
     context = ssl.create_default_context(cafile=str(state["ca_path"]))
-    url = f"{state['endpoint']}/api/v1/service/{service}/score"
+    url = f"{state['endpoint']}/api/v1/{'endpoint' if endpoint else 'service'}/{service}/score"
     sent = failed = 0
     for index in range(count):
         payload = {"data": [[index, index * 0.5, 1.0, 2.0]]} if index != 3 else {"oops": True}
@@ -145,7 +153,7 @@ def _run(data_dir: Path) -> int:
         admin.call("PUT", "/_emulator/settings", {"inferenceExportSeconds": 1, "operationSeconds": 0.5})
         create_workspace(admin)
         print(
-            f"created workspace {WORKSPACE}: services churn-aci (ACI), fraud-aks (AKS); deployment credit-ep/blue"
+            f"created workspace {WORKSPACE}: services churn-aci (ACI), fraud-aks (AKS); deployment credit-ep/blue (v2)"
         )
         run_story(admin, state, env)
     finally:
@@ -194,6 +202,18 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     wait_for_telemetry(env, "churn-aci")
     _banner("   ... and a day of history for the others")
     seed_history(admin)
+
+    _banner("   ... and to credit-ep (v2: a real inference server with the azureml-ai-monitoring Collector)")
+    send_traffic(state, "credit-ep", endpoint=True)
+    amlmon("stats", "credit-ep", "--endpoint-logs", "--since", "1h", env=env)
+    amlmon(
+        "query",
+        "AmlOnlineEndpointConsoleLog | where Message has 'scored' | project TimeGenerated, InstanceId, Message | take 3",
+        "--log-analytics",
+        "--since",
+        "1h",
+        env=env,
+    )
 
     _banner("5. The scoring script's print() lines and the model's inputs and predictions")
     amlmon("traces", "churn-aci", "--since", "1h", env=env)

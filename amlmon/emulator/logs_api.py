@@ -116,7 +116,9 @@ def _workspace_scope(state: EmulatorState, request: Request) -> tuple[list[dict[
     customer_id = request.params["cid"].lower()
     for la in resources(state).list(type="Microsoft.OperationalInsights/workspaces"):
         if str(la.get("properties", {}).get("customerId", "")).lower() == customer_id:
-            return _workspace_components(state, la["id"]), False
+            from amlmon.emulator.online_inference import diagnostic_sources
+
+            return _workspace_components(state, la["id"]) + diagnostic_sources(state, la["id"]), False
     raise _not_found(f"workspace {request.params['cid']}")
 
 
@@ -146,7 +148,9 @@ def _resource_scope(state: EmulatorState, request: Request) -> tuple[list[dict[s
     if kind == "microsoft.insights/components":
         return [body], True
     if kind == "microsoft.operationalinsights/workspaces":
-        return _workspace_components(state, body["id"]), False
+        from amlmon.emulator.online_inference import diagnostic_sources
+
+        return _workspace_components(state, body["id"]) + diagnostic_sources(state, body["id"]), False
     return [], False
 
 

@@ -40,7 +40,14 @@ STATE_FILE = "state.json"
 DEFAULT_TENANT = "00000000-0000-0000-0000-00000000e1a7"
 # Paths reachable without a bearer token, as on Azure: sign-in, ingestion (the key is in each
 # envelope), the discovery document, scoring (service keys), and the emulator's own admin API.
-PUBLIC_PREFIXES = ("/_emulator/", "/v2/track", "/v2.1/track", "/discovery", "/api/v1/service/")
+PUBLIC_PREFIXES = (
+    "/_emulator/",
+    "/v2/track",
+    "/v2.1/track",
+    "/discovery",
+    "/api/v1/service/",
+    "/api/v1/endpoint/",
+)
 
 
 class TokenStore:
@@ -160,12 +167,23 @@ def error_body_for(path: str, status: int) -> dict[str, Any]:
 
 
 def build_router(state: EmulatorState) -> Router:
-    from amlmon.emulator import admin, arm, export_delivery, inference, ingestion, logs_api, mms, seed
+    from amlmon.emulator import (
+        admin,
+        arm,
+        export_delivery,
+        inference,
+        ingestion,
+        logs_api,
+        mms,
+        online_inference,
+        seed,
+    )
     from amlmon.emulator import admin_resources as resources_admin
 
     router = Router()
     _register_identity(router, state)
-    for module in (admin, resources_admin, arm, mms, logs_api, ingestion, seed, inference, export_delivery):
+    modules = (admin, resources_admin, arm, mms, logs_api, ingestion, seed, inference, online_inference)
+    for module in (*modules, export_delivery):
         module.register(router, state)
     return router
 

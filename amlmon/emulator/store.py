@@ -20,6 +20,8 @@ from typing import Any
 
 import duckdb
 
+from amlmon.emulator.endpoint_tables import ENDPOINT_TABLES
+
 STORE_FILE = "telemetry.duckdb"
 # A query past this fails alone (logs_api answers it as the service's low-memory failure) instead of
 # taking the emulator's memory.
@@ -84,6 +86,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 for _columns in TABLES.values():
     _columns[0:0] = COMMON[:1]
     _columns.extend(COMMON[1:])
+# A v2 endpoint's resource-log tables (their own columns, not the App* common ones).
+TABLES.update({name: list(columns) for name, columns in ENDPOINT_TABLES.items()})
 
 CLASSIC_COMMON = """TimeGenerated AS timestamp, OperationName AS operation_Name, OperationId AS operation_Id,
     ParentId AS operation_ParentId, SessionId AS session_Id, UserId AS user_Id, AppRoleName AS cloud_RoleName,

@@ -1,0 +1,325 @@
+"""v2 model data: the data collector's JSON lines in blob storage → dataset rows.
+
+Layout (AZURE-FACTS.md "Collector output"): `modelDataCollector/{ep}/{dep}/{collection}/yyyy/MM/dd/HH/
+{instance}.jsonl` (rolling rate Day drops `HH/`), append blobs growing while their hour is open. A
+record: `{specversion, id, source, type, datacontenttype, time, data, correlationid, xrequestid,
+contentrange, …}`; custom collections (`model_inputs`, `model_outputs`) have `data` = an array of row
+objects — several requests' rows when the collector batched records close in time.
+
+How this reads them:
+- blobs are listed (never guessed) under `modelDataCollector/{ep}/[{dep}/]`, kept when their folder's
+  hour (or day) overlaps the window; `_block_blob` copies (made by Azure ML model monitoring) are skipped;
+- an append blob is read up to the length its properties gave (appends only add bytes, so that prefix
+  is consistent) and only up to its last newline: a line still being written is left for the next pull;
+- a record's `data` rows become one dataset row each, id `{correlationid}_{i}` (i = the row's index in
+  the record), and an input row is joined to the output row with the same id — from the same folder or,
+  for a request at an hour's end, the next one. Memory holds one folder's outputs, not the dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+ROOT = "modelDataCollector"
+INPUTS = "model_inputs"
+OUTPUTS = "model_outputs"
+BLOCK_BLOB_COPY = "_block_blob"
+GENERATION = "collector"
+_NAME = re.compile(
+    r"^modelDataCollector/(?P<ep>[^/]+)/(?P<dep>[^/]+)/(?P<collection>[^/]+)/"
+    r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})(?:/(?P<h>\d{2}))?/(?P<instance>[^/]+)\.jsonl$"
+)
+
+
+@dataclass(frozen=True)
+class CollectorBlob:
+    """One collector blob, parsed from its name."""
+
+    name: str
+    endpoint: str
+    deployment: str
+    collection: str
+    folder: dt.datetime  # the folder's start (UTC)
+    span: dt.timedelta  # an hour, or a day for Day rolling
+    instance: str
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        """Inputs and outputs of one deployment's folder share a group."""
+        return (self.endpoint, self.deployment, self.folder.strftime("%Y%m%dT%H"))
+
+
+def parse_blob_name(name: str) -> CollectorBlob | None:
+    """The parts of a collector blob name; None for anything else (other files, copies' own layouts)."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    hour = int(match["h"]) if match["h"] is not None else 0
+    try:
+        folder = dt.datetime(int(match["y"]), int(match["m"]), int(match["d"]), hour, tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    span = dt.timedelta(hours=1) if match["h"] is not None else dt.timedelta(days=1)
+    return CollectorBlob(
+        name, match["ep"], match["dep"], match["collection"].lower(), folder, span, match["instance"]
+    )
+
+
+def overlaps(blob: CollectorBlob, start: dt.datetime, end: dt.datetime) -> bool:
+    return blob.folder < end and blob.folder + blob.span > start
+
+
+def target_prefix(endpoint: str, deployment: str | None) -> str:
+    return f"{ROOT}/{endpoint}/{deployment}/" if deployment else f"{ROOT}/{endpoint}/"
+
+
+@dataclass
+class PullStats:
+    blobs: int = 0
+    records: int = 0
+    rows: int = 0
+    skipped_copies: int = 0
+    partial_bytes: int = 0  # bytes after a blob's last newline: a line still being appended
+    malformed: int = 0
+    unmatched_outputs: int = 0
+    without_output: int = 0
+
+
+def complete_lines(chunks: Iterator[bytes], stats: PullStats) -> Iterator[str]:
+    """Whole lines from a byte stream; the tail after the last newline is counted, not yielded."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line.decode("utf-8", errors="replace")
+    stats.partial_bytes += len(pending)
+
+
+def parse_time(text: Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def record_rows(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(`{correlationid}_{i}`, row) for each row of a record's `data` (a non-array payload is one row)."""
+    data = record.get("data")
+    rows = data if isinstance(data, list) else [data]
+    correlation = record.get("correlationid") or record.get("id") or ""
+    for index, row in enumerate(rows):
+        yield f"{correlation}_{index}", row
+
+
+@dataclass
+class _Input:
+    row_id: str
+    row: Any
+    record: dict[str, Any]
+    blob: CollectorBlob
+
+
+@dataclass
+class FolderPlan:
+    """One deployment's folder: its inputs' and outputs' blobs, and the next folder's outputs."""
+
+    key: str
+    inputs: list[CollectorBlob] = field(default_factory=list)
+    outputs: list[CollectorBlob] = field(default_factory=list)
+    next_outputs: list[CollectorBlob] = field(default_factory=list)
+
+
+def plan(names: Iterator[str], start: dt.datetime, end: dt.datetime, stats: PullStats) -> list[FolderPlan]:
+    """Folders with inputs in the window, in time order, each knowing the next folder's outputs."""
+    by_group: dict[tuple[str, str, str], FolderPlan] = {}
+    outputs_by_deployment: dict[tuple[str, str], dict[str, list[CollectorBlob]]] = {}
+    for name in names:
+        if BLOCK_BLOB_COPY in name:
+            stats.skipped_copies += 1
+            continue
+        blob = parse_blob_name(name)
+        if blob is None or blob.collection not in (INPUTS, OUTPUTS):
+            continue
+        if blob.collection == OUTPUTS:
+            folders = outputs_by_deployment.setdefault((blob.endpoint, blob.deployment), {})
+            folders.setdefault(blob.group[2], []).append(blob)
+        if not overlaps(blob, start, end):
+            continue
+        key = blob.group
+        folder = by_group.setdefault(key, FolderPlan("/".join(key)))
+        (folder.inputs if blob.collection == INPUTS else folder.outputs).append(blob)
+    for (endpoint, deployment, stamp), folder in by_group.items():
+        later = sorted(s for s in outputs_by_deployment.get((endpoint, deployment), {}) if s > stamp)
+        if later:
+            folder.next_outputs = outputs_by_deployment[(endpoint, deployment)][later[0]]
+    return [by_group[key] for key in sorted(by_group, key=lambda k: (k[2], k[0], k[1]))]
+
+
+class CollectorPull:
+    """Reads one container's collector blobs as dataset rows (see the module docstring)."""
+
+    def __init__(self, container: Any, start: dt.datetime, end: dt.datetime, stats: PullStats) -> None:
+        self.container = container  # azure.storage.blob.ContainerClient
+        self.start, self.end = start, end
+        self.stats = stats
+
+    def names(self, endpoint: str | None, deployment: str | None) -> Iterator[str]:
+        prefix = target_prefix(endpoint, deployment) if endpoint else f"{ROOT}/"
+        for blob in self.container.list_blobs(name_starts_with=prefix):
+            yield str(blob.name)
+
+    def records(
+        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """The blob's whole-line records (in the window unless `windowed` is off), read up to the length
+        the blob had when the read began; `counted` adds the blob and its records to the pull's numbers."""
+        stats = self.stats if counted else PullStats()
+        stats.blobs += 1
+        # The downloader fixes the length from its first answer and asks for later chunks by range, so
+        # appends made while it reads are not seen: a consistent prefix, in as few requests as possible.
+        downloader = self.container.get_blob_client(blob.name).download_blob(max_concurrency=1)
+        if not downloader.size:
+            return
+        for line in complete_lines(downloader.chunks(), stats):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                stats.malformed += 1
+                continue
+            if not isinstance(record, dict):
+                stats.malformed += 1
+                continue
+            if windowed and not self.in_window(record):
+                continue
+            stats.records += 1
+            yield record
+
+    def in_window(self, record: dict[str, Any]) -> bool:
+        when = parse_time(record.get("time"))
+        return when is not None and self.start <= when < self.end
+
+    def folder_rows(self, folder: FolderPlan) -> Iterator[dict[str, Any]]:
+        """The folder's input rows joined with their outputs (this folder's, else the next one's)."""
+        # Outputs whatever their time: a request at the window's end may be answered just after it.
+        outputs: dict[str, tuple[Any, bool]] = {}
+        for blob in folder.outputs:
+            for record in self.records(blob, windowed=False):
+                inside = self.in_window(record)
+                outputs.update((row_id, (row, inside)) for row_id, row in record_rows(record))
+        waiting: dict[str, _Input] = {}
+        for blob in folder.inputs:
+            for record in self.records(blob):
+                for row_id, row in record_rows(record):
+                    if row_id in outputs:
+                        yield self._row(_Input(row_id, row, record, blob), outputs.pop(row_id)[0])
+                    else:
+                        waiting[row_id] = _Input(row_id, row, record, blob)
+        self.stats.unmatched_outputs += sum(1 for _row, inside in outputs.values() if inside)
+        outputs.clear()
+        if waiting and folder.next_outputs:
+            for blob in folder.next_outputs:
+                for record in self.records(blob, windowed=False, counted=False):  # may be past the end
+                    for row_id, row in record_rows(record):
+                        found = waiting.pop(row_id, None)
+                        if found is not None:
+                            yield self._row(found, row)
+        for pending in waiting.values():
+            self.stats.without_output += 1
+            yield self._row(pending, None)
+
+    def _row(self, item: _Input, output: Any) -> dict[str, Any]:
+        self.stats.rows += 1
+        source = str(item.record.get("source") or "")
+        parts = source.strip("/").split("/")
+        workspace = parts[parts.index("workspaces") + 1] if "workspaces" in parts[:-1] else None
+        return {
+            "time": parse_time(item.record.get("time")),
+            "service": item.blob.endpoint,
+            "deployment": item.blob.deployment,
+            "request_id": item.row_id,
+            "client_request_id": None,
+            "container_id": item.blob.instance,
+            "workspace": workspace,
+            "models": [],
+            "input": item.row,
+            "prediction": output,
+            "truncated": False,
+            "generation": GENERATION,
+            "raw": None,
+        }
+
+
+class CollectorTail:
+    """New records as they are appended (`data tail`): each blob is read from where the last poll
+    stopped — after its last whole line — to its current length. Blobs present at the start are
+    followed from their end (from their start with `since`); blobs that appear later, from their start."""
+
+    def __init__(
+        self, container: Any, prefixes: list[str], since: dt.datetime | None, stats: PullStats
+    ) -> None:
+        self.container = container
+        self.prefixes = prefixes
+        self.since = since
+        self.stats = stats
+        self.offsets: dict[str, int] = {}
+        self.started = dt.datetime.now(dt.UTC)
+
+    def _blobs(self) -> Iterator[tuple[CollectorBlob, int]]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        oldest = (self.since or self.started) - dt.timedelta(hours=1)
+        for prefix in self.prefixes:
+            try:
+                listed = list(self.container.list_blobs(name_starts_with=prefix))
+            except ResourceNotFoundError:  # no container before the collector's first record
+                return
+            for item in listed:
+                name = str(item.name)
+                if BLOCK_BLOB_COPY in name:
+                    continue
+                blob = parse_blob_name(name)
+                if blob is not None and blob.folder + blob.span > oldest:
+                    yield blob, int(item.size or 0)
+
+    def start(self) -> None:
+        """Remember where each existing blob ends (or nothing, with `since`: read them whole)."""
+        for blob, size in self._blobs():
+            self.offsets[blob.name] = 0 if self.since is not None else size
+
+    def poll(self) -> Iterator[tuple[CollectorBlob, dict[str, Any]]]:
+        for blob, size in self._blobs():
+            offset = self.offsets.setdefault(blob.name, 0)
+            if size <= offset:
+                continue
+            data = self.container.get_blob_client(blob.name).download_blob(
+                offset=offset, length=size - offset
+            )
+            chunk = data.readall()
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                continue  # not one whole line yet
+            self.offsets[blob.name] = offset + end + 1
+            for line in chunk[: end + 1].split(b"\n"):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    self.stats.malformed += 1
+                    continue
+                when = parse_time(record.get("time")) if isinstance(record, dict) else None
+                if isinstance(record, dict) and (
+                    self.since is None or (when is not None and when >= self.since)
+                ):
+                    self.stats.records += 1
+                    yield blob, record

@@ -1,0 +1,242 @@
+"""`amlmon stats --endpoint-logs`: request health of v2 deployments from AmlOnlineEndpointTrafficLog.
+
+Why this table: in App Insights a v2 `/score` request has duration 0 (the inference server's known
+bug); the endpoint's traffic log has one row per request with the codes and durations the front door
+measured. Its numeric columns (`ResponseCode`, `ModelStatusCode`, `TotalDurationMs`,
+`ResponseDurationMs`, the throttling delays, payload sizes) are integers, so the query compares them
+with numbers. Everything is aggregated by ONE summarize in the service (rows per deployment: a
+"total" row and one "code" row per response code); nothing is computed from downloaded rows.
+
+A failure is a response code of 500 or more (the service or the model failed); 4xx answers are
+counted apart as client errors. The endpoint is a column (`EndpointName`) in this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from amlmon import kql
+from amlmon.targets import Target
+
+if TYPE_CHECKING:
+    from amlmon.context import AppContext
+    from amlmon.health import Threshold, Window
+
+TABLE = "AmlOnlineEndpointTrafficLog"
+
+
+def _target_filter(targets: Sequence[Target]) -> str:
+    clauses = []
+    for target in targets:
+        clause = f"EndpointName == {kql.string(target.name)}"
+        if target.deployment:
+            clause += f" and DeploymentName == {kql.string(target.deployment)}"
+        clauses.append(f"({clause})")
+    return " or ".join(clauses)
+
+
+def traffic_query(targets: Sequence[Target], window: Window) -> str:
+    wanted = _target_filter(targets)
+    base = (
+        f"let base = {TABLE}\n"
+        f"| where TimeGenerated >= {kql.datetime(window.start)} and TimeGenerated < {kql.datetime(window.end)}\n"
+        + (f"| where {wanted}\n" if wanted else "")
+        + "| extend targetName = strcat(EndpointName, '/', DeploymentName);\n"
+    )
+    total = (
+        "requestCount = count(), failures = countif(ResponseCode >= 500), "
+        "clientErrors = countif(ResponseCode >= 400 and ResponseCode < 500), "
+        "modelFailures = countif(ModelStatusCode >= 500), "
+        "p50 = percentile(TotalDurationMs, 50), p95 = percentile(TotalDurationMs, 95), "
+        "p99 = percentile(TotalDurationMs, 99), modelP95 = percentile(ResponseDurationMs, 95), "
+        "maxRequestThrottleMs = max(RequestThrottlingDelayMs), maxResponseThrottleMs = max(ResponseThrottlingDelayMs), "
+        "requestBytes = sum(RequestPayloadSize), responseBytes = sum(ResponsePayloadSize)"
+    )
+    return (
+        base + "union\n"
+        f' (base | summarize {total} by targetName | extend rowType = "total"),\n'
+        ' (base | summarize requestCount = count() by targetName, code = ResponseCode | extend rowType = "code")'
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else round(float(value), 3)
+    except (TypeError, ValueError):
+        return None
+
+
+def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target]) -> dict[str, Any]:
+    """Per deployment: counts, failure rate, latency percentiles, throttling, payload bytes, codes."""
+    found: dict[str, dict[str, Any]] = {}
+    codes: dict[str, dict[str, int]] = {}
+    for row in rows:
+        name = str(row.get("targetName") or "")
+        if row.get("rowType") == "total":
+            found[name] = row
+        elif row.get("rowType") == "code":
+            codes.setdefault(name, {})[str(_int(row.get("code")))] = _int(row.get("requestCount"))
+    # A target without traffic is reported with zero requests (a gate must see it and fail).
+    for target in targets:
+        if target.deployment and str(target) not in found:
+            found[str(target)] = {}
+        if not target.deployment and not any(name.startswith(f"{target.name}/") for name in found):
+            found[target.name] = {}
+    if not targets and not found:
+        found["*"] = {}
+    result = []
+    for name in sorted(found):
+        row = found[name]
+        count = _int(row.get("requestCount"))
+        failures = _int(row.get("failures"))
+        result.append(
+            {
+                "target": name,
+                "requests": {
+                    "count": count,
+                    "failures": failures,
+                    "failureRate": round(failures / count, 6) if count else None,
+                    "clientErrors": _int(row.get("clientErrors")),
+                    "modelFailures": _int(row.get("modelFailures")),
+                    "p50": _num(row.get("p50")),
+                    "p95": _num(row.get("p95")),
+                    "p99": _num(row.get("p99")),
+                    "modelP95": _num(row.get("modelP95")),
+                    "codes": dict(sorted(codes.get(name, {}).items())),
+                },
+                "throttling": {
+                    "maxRequestDelayMs": _int(row.get("maxRequestThrottleMs")),
+                    "maxResponseDelayMs": _int(row.get("maxResponseThrottleMs")),
+                    # the gate's --max-throttle-delay; undefined without requests
+                    "maxDelayMs": max(
+                        _int(row.get("maxRequestThrottleMs")), _int(row.get("maxResponseThrottleMs"))
+                    )
+                    if count
+                    else None,
+                },
+                "payloadBytes": {
+                    "request": _int(row.get("requestBytes")),
+                    "response": _int(row.get("responseBytes")),
+                },
+            }
+        )
+    return {
+        "source": "endpoint-logs",
+        "table": TABLE,
+        "window": {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "seconds": window.seconds,
+        },
+        "targets": result,
+    }
+
+
+def throttle_threshold(value: str) -> Threshold:
+    """`--max-throttle-delay 100ms`: the largest request or response throttling delay allowed."""
+    from amlmon.health import Threshold, _get, format_ms, parse_latency
+
+    limit = parse_latency(value, option="--max-throttle-delay")
+    return Threshold(
+        "maxThrottleDelay", "throttling delay", "max", limit, _get("throttling.maxDelayMs"), format_ms
+    )
+
+
+def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
+    """`collect` for `check`: a service error is "the gate could not be evaluated" (exit 6), never a
+    breach; usage, not-found, auth and throttling keep their own exit codes (as health.collect_for_gate)."""
+    from amlmon.errors import AmlmonError
+    from amlmon.health import EXIT_GATE_FAILED, GateError
+
+    try:
+        return collect(ctx, targets, window)
+    except AmlmonError as exc:
+        if exc.exit_code == EXIT_GATE_FAILED:
+            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=exc.hint) from None
+        raise
+    except Exception as exc:
+        from amlmon.azure.errors import translate
+
+        translated = translate(exc)
+        if translated is None:
+            raise
+        if translated.exit_code == EXIT_GATE_FAILED:
+            raise GateError(
+                f"the gate could not be evaluated: {translated.message}",
+                hint=translated.hint or "retry the check; the query service failed",
+            ) from None
+        raise translated from None
+
+
+def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
+    from amlmon.azure.logs import run_query
+
+    result = run_query(
+        ctx,
+        traffic_query(targets, window),
+        timespan=(window.start, window.end),
+        source="log-analytics",
+        allow_partial=False,
+    )
+    rows = [record for table in result.tables[:1] for record in table.records()]
+    return build(rows, window, targets)
+
+
+def rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and one row per deployment, for the table."""
+    from amlmon.health import format_ms, format_rate
+
+    headers = [
+        "target",
+        "requests",
+        "failures",
+        "failureRate",
+        "4xx",
+        "p50",
+        "p95",
+        "p99",
+        "modelP95",
+        "codes",
+    ]
+    body = []
+    for item in data["targets"]:
+        r = item["requests"]
+        body.append(
+            [
+                item["target"],
+                r["count"],
+                r["failures"],
+                format_rate(r["failureRate"]),
+                r["clientErrors"],
+                format_ms(r["p50"]),
+                format_ms(r["p95"]),
+                format_ms(r["p99"]),
+                format_ms(r["modelP95"]),
+                " ".join(f"{code}:{n}" for code, n in r["codes"].items()),
+            ]
+        )
+    return headers, body
+
+
+def render_table(data: dict[str, Any], stream: IO[str]) -> None:
+    from rich.table import Table
+
+    from amlmon.cli.common import app_context
+    from amlmon.render.console import make_console
+
+    console = make_console(stream, no_color=app_context().options.no_color)
+    window = data["window"]
+    console.print(f"{window['start']} .. {window['end']}  source {data['source']} ({data['table']})")
+    headers, body = rows(data)
+    table = Table(*headers, box=None, pad_edge=False)
+    for row in body:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)

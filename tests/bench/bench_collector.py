@@ -1,0 +1,165 @@
+"""`amlmon data pull --datastore-url` of ~1,000,000 collected v2 records from Azurite (issue 16).
+
+The blobs are written straight into Azurite in the collector's layout and record schema (inputs and
+outputs, one request per record, several instances per hour), `AMLMON_BENCH_COLLECTOR_RECORDS`
+requests (default 1,000,000: about 1 GB of JSON lines with both collections).
+
+Targets:
+- throughput at least 0.8× the bare azure-storage-blob client downloading the same blobs (a fresh
+  process listing and reading every blob, nothing parsed): time ratio <= 1.25;
+- peak memory (RSS of the amlmon process) under 300 MB, and flat: the full pull at most 1.5× the peak
+  of a pull of a quarter of the hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tests.azurite import start_azurite, stop_azurite
+from tests.bench.bench_data import _report_memory, _run_measured
+from tests.bench.common import report
+
+RECORDS = int(os.environ.get("AMLMON_BENCH_COLLECTOR_RECORDS", "1000000"))
+HOURS = 24
+INSTANCES = 3
+CONTAINER = "azureml-blobstore-00000000-0000-0000-0000-0000000be4c4"
+SOURCE = (
+    "/subscriptions/00000000-0000-0000-0000-0000000be4c4/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/bench-ep/deployments/blue"
+)
+BLOCK = 4 * 1024 * 1024  # an append block's limit
+
+
+def _record(collection: str, when: dt.datetime, request_id: str, data: list[dict[str, float]]) -> bytes:
+    text = json.dumps(data, separators=(",", ":"))
+    size = len(text)
+    return (
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": str(uuid.uuid4()),
+                "source": SOURCE,
+                "type": f"azureml.inference.{collection}",
+                "datacontenttype": "application/json",
+                "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "data": data,
+                "correlationid": request_id,
+                "xrequestid": request_id,
+                "contentrange": f"bytes 0-{size - 1}/{size}",
+                "modelversion": "default",
+                "collectdatatype": "pandas.DataFrame",
+                "agent": "azureml-ai-monitoring/1.0.0",
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
+
+
+def _write(service: object, end: dt.datetime) -> int:
+    """The collector's blobs for RECORDS requests spread over HOURS hours; the bytes written."""
+    container = service.get_container_client(CONTAINER)  # type: ignore[attr-defined]
+    container.create_container()
+    per_hour = RECORDS // HOURS
+    total = 0
+    for hour in range(HOURS):
+        folder_start = (end - dt.timedelta(hours=HOURS - hour)).replace(minute=0, second=0, microsecond=0)
+        buffers: dict[str, bytearray] = {}
+        for index in range(per_hour):
+            when = folder_start + dt.timedelta(seconds=index * 3600 // max(per_hour, 1))
+            request_id = str(uuid.uuid4())
+            features = {
+                "tenure_months": index % 72,
+                "monthly_charges": 20.0 + index % 100,
+                "support_calls": index % 7,
+            }
+            instance = f"blue-{index % INSTANCES}"
+            for collection, data in (
+                ("model_inputs", [features]),
+                ("model_outputs", [{"churn_probability": (index % 1000) / 1000}]),
+            ):
+                name = f"modelDataCollector/bench-ep/blue/{collection}/{folder_start:%Y/%m/%d/%H}/{instance}.jsonl"
+                buffers.setdefault(name, bytearray()).extend(_record(collection, when, request_id, data))
+        for name, content in buffers.items():
+            blob = container.get_blob_client(name)
+            blob.create_append_blob()
+            for offset in range(0, len(content), BLOCK):
+                blob.append_block(bytes(content[offset : offset + BLOCK]))
+            total += len(content)
+    return total
+
+
+def _baseline(connection_string: str) -> int:
+    """List and download every collector blob with the bare client, nothing parsed."""
+    from azure.storage.blob import BlobServiceClient
+
+    container = BlobServiceClient.from_connection_string(connection_string).get_container_client(CONTAINER)
+    total = 0
+    for blob in container.list_blobs(name_starts_with="modelDataCollector/"):
+        for chunk in container.get_blob_client(blob.name).download_blob(max_concurrency=1).chunks():
+            total += len(chunk)
+    print(total)
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--baseline":
+        return _baseline(sys.argv[2])
+    tmp = Path(tempfile.mkdtemp(prefix="bench-collector-"))
+    azurite = start_azurite(tmp / "azurite")
+    try:
+        end = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        started = time.perf_counter()
+        written = _write(azurite.service(), end)
+        print(
+            f"   wrote {RECORDS} requests ({written / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        env = {
+            **os.environ,
+            "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        url = f"{azurite.blob_endpoint}/{CONTAINER}"
+
+        def pull(since: dt.datetime, out: Path) -> tuple[float, float, dict[str, object]]:
+            args = [sys.executable, "-m", "amlmon", "data", "pull", "bench-ep/blue", "--datastore-url", url]
+            args += [
+                "--out",
+                str(out),
+                "--since",
+                since.isoformat(),
+                "--until",
+                end.isoformat(),
+                "-o",
+                "json",
+            ]
+            seconds, peak, stdout = _run_measured(args, env)
+            return seconds, peak, json.loads(stdout)
+
+        _, quarter_peak, _ = pull(end - dt.timedelta(hours=HOURS / 4 + 1), tmp / "quarter.parquet")
+        seconds, peak, summary = pull(end - dt.timedelta(hours=HOURS + 1), tmp / "all.parquet")
+        expected = (RECORDS // HOURS) * HOURS
+        if summary["rows"] != expected:
+            print(f"data pull wrote {summary['rows']} rows, the blobs hold {expected}", file=sys.stderr)
+            return 1
+        base_seconds, _, _ = _run_measured(
+            [sys.executable, "-m", "tests.bench.bench_collector", "--baseline", azurite.connection_string],
+            env,
+        )
+        ok = report(f"data pull {expected} collected requests → parquet", seconds, base_seconds, "s", 1.25)
+        ok &= _report_memory(peak, quarter_peak)
+        return 0 if ok else 1
+    finally:
+        stop_azurite(azurite)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Reading the v2 data collector's blobs: names, whole lines from a growing append blob, the plan of
+folders to read, and batched records exploded into `{correlationid}_{i}` rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amlmon.collector import (
+    PullStats,
+    complete_lines,
+    overlaps,
+    parse_blob_name,
+    plan,
+    record_rows,
+)
+
+UTC = dt.UTC
+
+
+def test_blob_names_hourly_and_daily_and_others() -> None:
+    hourly = parse_blob_name("modelDataCollector/ep/blue/model_inputs/2026/11/30/09/blue-1.jsonl")
+    assert hourly is not None
+    assert (hourly.endpoint, hourly.deployment, hourly.collection, hourly.instance) == (
+        "ep",
+        "blue",
+        "model_inputs",
+        "blue-1",
+    )
+    assert hourly.folder == dt.datetime(2026, 11, 30, 9, tzinfo=UTC) and hourly.span == dt.timedelta(hours=1)
+    daily = parse_blob_name("modelDataCollector/ep/blue/model_outputs/2026/11/30/x.jsonl")
+    assert daily is not None and daily.span == dt.timedelta(days=1)
+    assert parse_blob_name("modelDataCollector/ep/blue/model_inputs/2026/13/30/09/x.jsonl") is None
+    assert parse_blob_name("modelDataCollector/ep/blue/model_inputs/2026/11/30/09/x.json") is None
+    start, end = dt.datetime(2026, 11, 30, 9, 30, tzinfo=UTC), dt.datetime(2026, 11, 30, 10, tzinfo=UTC)
+    assert overlaps(hourly, start, end) and overlaps(daily, start, end)
+    assert not overlaps(hourly, end, end + dt.timedelta(hours=1))
+
+
+@settings(max_examples=300)
+@given(
+    lines=st.lists(st.text(alphabet='ab{}":,é ', min_size=1, max_size=20).filter(str.strip), max_size=20),
+    tail=st.text(alphabet="ab{", max_size=10),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=10),
+)
+def test_whole_lines_whatever_the_chunks(lines: list[str], tail: str, cuts: list[int]) -> None:
+    data = "".join(line + "\n" for line in lines).encode() + tail.encode()
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    stats = PullStats()
+    assert list(complete_lines(iter(chunks), stats)) == lines
+    assert stats.partial_bytes == len(tail.encode())
+
+
+def test_batched_record_is_one_row_per_data_row() -> None:
+    record = {"correlationid": "abc", "data": [{"x": 1}, {"x": 2}, {"x": 3}]}
+    assert list(record_rows(record)) == [("abc_0", {"x": 1}), ("abc_1", {"x": 2}), ("abc_2", {"x": 3})]
+    assert list(record_rows({"id": "only-id", "data": "https://blob/url"})) == [
+        ("only-id_0", "https://blob/url")
+    ]
+
+
+def test_plan_skips_copies_and_knows_the_next_folders_outputs() -> None:
+    base = "modelDataCollector/ep/blue"
+    names = [
+        f"{base}/model_inputs/2026/11/30/09/i.jsonl",
+        f"{base}/model_outputs/2026/11/30/09/i.jsonl",
+        f"{base}/model_outputs/2026/11/30/10/i.jsonl",
+        f"{base}/model_inputs/2026/11/30/09/i_block_blob.jsonl",
+        f"{base}/request/2026/11/30/09/i.jsonl",
+        f"{base}/model_inputs/2026/11/30/07/old.jsonl",
+    ]
+    stats = PullStats()
+    start, end = dt.datetime(2026, 11, 30, 8, tzinfo=UTC), dt.datetime(2026, 11, 30, 10, tzinfo=UTC)
+    folders = plan(iter(names), start, end, stats)
+    assert stats.skipped_copies == 1
+    assert [f.key for f in folders] == ["ep/blue/20261130T09"]
+    assert [b.name for b in folders[0].inputs] == [names[0]]
+    assert [b.name for b in folders[0].outputs] == [names[1]]
+    assert [b.name for b in folders[0].next_outputs] == [names[2]]
+
+
+def test_datastore_url_usage_errors(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    out = str(tmp_path / "x.parquet")
+    no_container = run_cli(
+        ["data", "pull", "ep", "--out", out, "--datastore-url", "https://acct.blob.core.windows.net"]
+    )
+    assert no_container.exit_code == 2, no_container.stderr
+    assert "error: --datastore-url must name the datastore's container" in no_container.stderr
+    assert "hint: " in no_container.stderr and "Traceback" not in no_container.stderr
+    both = run_cli(
+        [
+            "data",
+            "pull",
+            "ep",
+            "--out",
+            out,
+            "--datastore-url",
+            "https://a.blob.core.windows.net/c",
+            "--print-query",
+        ]
+    )
+    assert both.exit_code == 2 and "--print-query is about KQL" in both.stderr, both.stderr
+    assert not (tmp_path / "x.parquet").exists()
