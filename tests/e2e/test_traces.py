@@ -669,7 +669,7 @@ def test_follow_across_token_revocations_loses_nothing(cli: Any, emulator: Emula
     claims, and the follow goes on — every event printed once, no exit."""
     import threading
 
-    ws = new_workspace(emulator, "revoke")
+    ws = new_workspace(emulator, "revoke", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 375, spread=6.0, seed=12)
     emulator.admin("DELETE", "/_emulator/faults")  # rules other tests left unspent
     seq = emulator.last_seq()
