@@ -5,7 +5,7 @@ fields (success true, duration 0, result code "0") and puts the real values in c
 (`success` "True"/"False", `duration` "HH:MM:SS.mmm", `resultCode`); 1.4.x and other SDKs fill the
 standard columns. Every query reads the property when it is present and falls back to the column,
 so one query is right for both generations, in the classic (App Insights) and the workspace (Log
-Analytics) schema. Each section (requests, dependencies, exceptions) is ONE summarizing query whose
+Analytics) source. Each section (requests, dependencies, exceptions) is ONE summarizing query whose
 rows carry a `rowType` column: "total" per target, "bin" per target and time bin, and a breakdown.
 """
 
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon import kql
 from amlmon.errors import AmlmonError, UsageError
-from amlmon.targets import ALL, Schema, Target, telemetry_filter
+from amlmon.schema import APP, AppTelemetry, Source
+from amlmon.targets import ALL, Target, telemetry_filter
 from amlmon.targets import Kind as TableKind
 
 if TYPE_CHECKING:
@@ -280,60 +281,6 @@ def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> 
 # ---------------------------------------------------------------------------------------------------
 # KQL
 # ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Columns:
-    """Column and table names of one query schema."""
-
-    time: str
-    role: str
-    props: str
-    requests: str
-    dependencies: str
-    exceptions: str
-    success: str
-    duration: str
-    result_code: str
-    dep_type: str
-    dep_target: str
-    ex_type: str
-    ex_message: str
-    ex_details: str
-
-
-CLASSIC = Columns(
-    time="timestamp",
-    role="cloud_RoleName",
-    props="customDimensions",
-    requests="requests",
-    dependencies="dependencies",
-    exceptions="exceptions",
-    success="success",
-    duration="duration",
-    result_code="resultCode",
-    dep_type="type",
-    dep_target="target",
-    ex_type="type",
-    ex_message="outerMessage",
-    ex_details="details",
-)
-WORKSPACE = Columns(
-    time="TimeGenerated",
-    role="AppRoleName",
-    props="Properties",
-    requests="AppRequests",
-    dependencies="AppDependencies",
-    exceptions="AppExceptions",
-    success="Success",
-    duration="DurationMs",
-    result_code="ResultCode",
-    dep_type="DependencyType",
-    dep_target="Target",
-    ex_type="ExceptionType",
-    ex_message="OuterMessage",
-    ex_details="Details",
-)
-SCHEMAS: dict[str, Columns] = {"classic": CLASSIC, "workspace": WORKSPACE}
-
 # The first unindented `Type: message` line of a Python traceback: the user's own error (the cause),
 # listed before "The above exception was the direct cause …" and the server's generic
 # UserScriptException that wraps it. 1.5.x sends the traceback as the stack; 1.4.x only inside the
@@ -387,14 +334,14 @@ def default_bin(span: dt.timedelta, *, target_bins: int = 24) -> dt.timedelta:
 
 
 def _base(
-    table: str, c: Columns, targets: Sequence[Target], schema: Schema, window: Window, kind: TableKind
+    table: str, c: AppTelemetry, targets: Sequence[Target], source: Source, window: Window, kind: TableKind
 ) -> str:
     """Rows of `table` in the window for each target, labelled `targetName` (a row may belong to several)."""
     time_filter = f"{c.time} between ({kql.datetime(window.start)} .. {kql.datetime(window.end)})"
     if not targets:
         return f"{table}\n| where {time_filter}\n| extend targetName = {kql.string('*')}"
     parts = [
-        f"({table} | where {time_filter} | where {telemetry_filter([t], schema, kind)} | extend targetName = {kql.string(str(t))})"
+        f"({table} | where {time_filter} | where {telemetry_filter([t], source, kind)} | extend targetName = {kql.string(str(t))})"
         if t != ALL
         else f"({table} | where {time_filter} | extend targetName = {kql.string(str(ALL))})"
         for t in targets
@@ -402,11 +349,7 @@ def _base(
     return "union " + ", ".join(parts) if len(parts) > 1 else parts[0][1:-1]
 
 
-def _prop(c: Columns, key: str) -> str:
-    return f"tostring({c.props}[{kql.string(key)}])"
-
-
-def _health_columns(c: Columns) -> str:
+def _health_columns(c: AppTelemetry) -> str:
     """`ok` (bool), `ms` (real) and `code` (string): the custom dimension when present, else the column.
 
     1.5.x writes its `success` property as `status < 400` beside `resultCode` = the status
@@ -414,22 +357,22 @@ def _health_columns(c: Columns) -> str:
     per row, the costliest part of these queries.
     """
     return (
-        f"| extend _pDuration = {_prop(c, 'duration')}, _pCode = {_prop(c, 'resultCode')}\n"
+        f"| extend _pDuration = {c.dimension('duration')}, _pCode = {c.dimension('resultCode')}\n"
         f"| extend code = iff(isnotempty(_pCode), _pCode, tostring({c.result_code}))\n"
         f'| extend ok = iff(isnotempty(_pCode), toint(_pCode) < 400, tolower(tostring({c.success})) == "true")\n'
         f"| extend ms = iff(isnotempty(_pDuration), totimespan(_pDuration) / 1ms, todouble({c.duration}))"
     )
 
 
-def _bin(c: Columns, window: Window) -> str:
+def _bin(c: AppTelemetry, window: Window) -> str:
     return f"bin({c.time}, {kql.timespan(window.bin)})"
 
 
-def requests_query(targets: Sequence[Target], window: Window, schema: Schema = "classic") -> str:
-    c = SCHEMAS[schema]
+def requests_query(targets: Sequence[Target], window: Window, source: Source = "app-insights") -> str:
+    c = APP[source]
     latency = "p50 = percentile(ms, 50), p95 = percentile(ms, 95), p99 = percentile(ms, 99)"
     return (
-        f"let base = {_base(c.requests, c, targets, schema, window, 'requests')}\n{_health_columns(c)};\n"
+        f"let base = {_base(c.requests, c, targets, source, window, 'requests')}\n{_health_columns(c)};\n"
         "union\n"
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), {latency}, avgMs = avg(ms) by targetName | extend rowType = "total"),\n'
         f' (base | summarize requestCount = count(), failures = countif(not(ok)), p95 = percentile(ms, 95) by targetName, binStart = {_bin(c, window)} | extend rowType = "bin"),\n'
@@ -438,11 +381,11 @@ def requests_query(targets: Sequence[Target], window: Window, schema: Schema = "
 
 
 def dependencies_query(
-    targets: Sequence[Target], window: Window, schema: Schema = "classic", top: int = 10
+    targets: Sequence[Target], window: Window, source: Source = "app-insights", top: int = 10
 ) -> str:
-    c = SCHEMAS[schema]
+    c = APP[source]
     return (
-        f"let base = {_base(c.dependencies, c, targets, schema, window, 'dependencies')}\n{_health_columns(c)}\n"
+        f"let base = {_base(c.dependencies, c, targets, source, window, 'dependencies')}\n{_health_columns(c)}\n"
         f"| extend depType = tostring({c.dep_type}), depTarget = tostring({c.dep_target});\n"
         "union\n"
         ' (base | summarize callCount = count(), failures = countif(not(ok)), p50 = percentile(ms, 50), p95 = percentile(ms, 95) by targetName | extend rowType = "total"),\n'
@@ -453,12 +396,12 @@ def dependencies_query(
 
 
 def exceptions_query(
-    targets: Sequence[Target], window: Window, schema: Schema = "classic", top: int = 10
+    targets: Sequence[Target], window: Window, source: Source = "app-insights", top: int = 10
 ) -> str:
-    c = SCHEMAS[schema]
+    c = APP[source]
     details = c.ex_details
     return (
-        f"let base = {_base(c.exceptions, c, targets, schema, window, 'exceptions')}\n"
+        f"let base = {_base(c.exceptions, c, targets, source, window, 'exceptions')}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
         f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
         f"| extend _type = tostring({c.ex_type}), _message = tostring({c.ex_message})\n"
@@ -482,11 +425,11 @@ def exceptions_query(
     )
 
 
-def queries(targets: Sequence[Target], window: Window, schema: Schema, top: int = 10) -> dict[str, str]:
+def queries(targets: Sequence[Target], window: Window, source: Source, top: int = 10) -> dict[str, str]:
     return {
-        "requests": requests_query(targets, window, schema),
-        "dependencies": dependencies_query(targets, window, schema, top),
-        "exceptions": exceptions_query(targets, window, schema, top),
+        "requests": requests_query(targets, window, source),
+        "dependencies": dependencies_query(targets, window, source, top),
+        "exceptions": exceptions_query(targets, window, source, top),
     }
 
 
@@ -658,7 +601,7 @@ def collect(
     targets: Sequence[Target],
     window: Window,
     *,
-    log_analytics: bool = False,
+    source: Source = "app-insights",
     top: int = 10,
 ) -> dict[str, Any]:
     """Run the three summarizing queries; a partial result is an error (a gate must not pass on it).
@@ -666,11 +609,9 @@ def collect(
     The three run at once (the query API takes 5 concurrent queries per user): the answer takes as long
     as the slowest section, not the sum. An error is reported for the first section that had one.
     """
-    from amlmon.azure.logs import QueryResult, Source, run_query
+    from amlmon.azure.logs import QueryResult, run_query
     from amlmon.background import Background
 
-    schema: Schema = "workspace" if log_analytics else "classic"
-    source: Source = "log-analytics" if log_analytics else "app-insights"
     _ = ctx.workspace_info, ctx.logs_client  # resolved here once, not raced for by three threads
 
     def section_query(text: str) -> QueryResult:
@@ -678,7 +619,7 @@ def collect(
 
     running = {
         section: Background(partial(section_query, text))
-        for section, text in queries(targets, window, schema, top).items()
+        for section, text in queries(targets, window, source, top).items()
     }
     rows: dict[str, list[dict[str, Any]]] = {}
     for section, answer in running.items():
@@ -688,7 +629,7 @@ def collect(
 
 
 def collect_for_gate(
-    ctx: AppContext, targets: Sequence[Target], window: Window, *, log_analytics: bool = False
+    ctx: AppContext, targets: Sequence[Target], window: Window, *, source: Source = "app-insights"
 ) -> dict[str, Any]:
     """`collect`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
 
@@ -699,7 +640,7 @@ def collect_for_gate(
     from amlmon.errors import QueryTimedOut
 
     try:
-        return collect(ctx, targets, window, log_analytics=log_analytics)
+        return collect(ctx, targets, window, source=source)
     except AmlmonError as exc:
         if exc.exit_code == EXIT_GATE_FAILED or isinstance(exc, QueryTimedOut):
             raise GateError(f"the gate could not be evaluated: {exc.message}", hint=_gate_hint(exc)) from None

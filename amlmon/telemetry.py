@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MODEL_DATA_MESSAGE = "model_data_collection"
+from amlmon.schema import GENERIC_ROLE, SERVICE_DIMENSION
+
 APP_INSIGHTS_VALUE_LIMIT = 8192
 _REQUEST_ID = re.compile(r"['\"]Request Id['\"]\s*:\s*['\"]([^'\"]*)['\"]")
 
@@ -260,16 +261,13 @@ def _cut_packed(packed: str) -> ModelDataRecord:
     return record
 
 
-GENERIC_ROLE = "azmlinfsrv"  # the 1.4.x server's role name for every service
-
-
 def row_service(
     role: Any, properties: Mapping[str, Any], record: ModelDataRecord | None = None
 ) -> str | None:
     """The service a row names itself, from fields the real server sends: the `Service Name` custom
     dimension (requests, 1.4.x model data), the model-data literal's (1.5.x), else a role name that is
     not 1.4.x's shared `azmlinfsrv`. None: the row names no service (1.4.x print lines, exceptions)."""
-    service = properties.get("Service Name")
+    service = properties.get(SERVICE_DIMENSION)
     if not service and record is not None:
         service = record.service
     if not service and role and role != GENERIC_ROLE:

@@ -11,7 +11,7 @@ Ids older than the overlap cannot come back (the query excludes them), so the se
 
 The classic (App Insights: `traces`, `customDimensions`, …) and workspace (Log Analytics: `AppTraces`,
 `Properties`, …) schemas are projected onto the same column names, so everything after the query is
-schema-blind. Every user value in the KQL goes through amlmon.kql.
+source-blind. Every user value in the KQL goes through amlmon.kql.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from amlmon import kql
 from amlmon.background import Background
 from amlmon.errors import AmlmonError, UsageError
-from amlmon.targets import Kind, Schema, Target, telemetry_filter
-from amlmon.telemetry import MODEL_DATA_MESSAGE, ModelDataRecord, decode_model_data, row_service
+from amlmon.schema import APP, MODEL_DATA_MESSAGE, Source
+from amlmon.targets import Kind, Target, telemetry_filter
+from amlmon.telemetry import ModelDataRecord, decode_model_data, row_service
 
 if TYPE_CHECKING:
     from amlmon.azure.logs import QueryResult
@@ -52,46 +53,6 @@ MAX_BACKOFF = 60.0
 # follow's timespan reaches this far back; Azure Monitor does not ingest records older than two days.
 LATE_ARRIVAL_LIMIT = dt.timedelta(days=2)
 
-
-@dataclass(frozen=True)
-class Columns:
-    """Where the fields of a trace live in one schema."""
-
-    table: str
-    time: str
-    message: str
-    severity: str
-    properties: str
-    role: str
-    instance: str
-    operation: str
-    item_id: str
-
-
-SCHEMAS: dict[str, Columns] = {
-    "classic": Columns(
-        "traces",
-        "timestamp",
-        "message",
-        "severityLevel",
-        "customDimensions",
-        "cloud_RoleName",
-        "cloud_RoleInstance",
-        "operation_Id",
-        "itemId",
-    ),
-    "workspace": Columns(
-        "AppTraces",
-        "TimeGenerated",
-        "Message",
-        "SeverityLevel",
-        "Properties",
-        "AppRoleName",
-        "AppRoleInstance",
-        "OperationId",
-        "_ItemId",
-    ),
-}
 
 TARGET_COLUMN = "targetName"  # with targets: the one a row was matched for
 # The projected columns every query returns, in this order.
@@ -154,11 +115,11 @@ def check_regex(pattern: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------------
 # KQL
 # ---------------------------------------------------------------------------------------------------
-def _base(spec: TraceFilter, schema: Schema, *, arrived_from: dt.datetime | None = None) -> list[str]:
+def _base(spec: TraceFilter, source: Source, *, arrived_from: dt.datetime | None = None) -> list[str]:
     """The filters every query shares. `arrived_from`: rows ingested from then on pass whatever their
     event time (a follow's late arrivals)."""
-    c = SCHEMAS[schema]
-    lines = [c.table, f"| where {c.time} >= {kql.datetime(spec.start)}"]
+    c = APP[source]
+    lines = [c.traces, f"| where {c.time} >= {kql.datetime(spec.start)}"]
     if arrived_from is not None:
         lines[-1] = (
             f"| where {c.time} >= {kql.datetime(spec.start)} or ingestion_time() >= {kql.datetime(arrived_from)}"
@@ -167,7 +128,7 @@ def _base(spec: TraceFilter, schema: Schema, *, arrived_from: dt.datetime | None
         lines[-1] += f" and {c.time} < {kql.datetime(spec.end)}"
     if spec.targets:
         kind: Kind = "modelData" if spec.model_data else "traces"
-        lines.append(f"| where {telemetry_filter(spec.targets, schema, kind)}")
+        lines.append(f"| where {telemetry_filter(spec.targets, source, kind)}")
     if spec.model_data:
         lines.append(f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}")
     else:
@@ -181,8 +142,8 @@ def _base(spec: TraceFilter, schema: Schema, *, arrived_from: dt.datetime | None
     return lines
 
 
-def _projection(schema: Schema, spec: TraceFilter) -> str:
-    c = SCHEMAS[schema]
+def _projection(source: Source, spec: TraceFilter) -> str:
+    c = APP[source]
     sources = (c.time, "ingestion_time()", c.item_id, c.message, c.severity, c.role, c.instance, c.operation)
     parts = [
         name if name == source else f"{name} = {source}"
@@ -194,32 +155,32 @@ def _projection(schema: Schema, spec: TraceFilter) -> str:
         # filter matched the row labels it.
         kind: Kind = "modelData" if spec.model_data else "traces"
         cases = ", ".join(
-            f"{telemetry_filter([t], schema, kind)}, {kql.string(str(t))}" for t in spec.targets
+            f"{telemetry_filter([t], source, kind)}, {kql.string(str(t))}" for t in spec.targets
         )
         parts.append(f"{TARGET_COLUMN} = case({cases}, {kql.string('')})")
     return "| project " + ", ".join(parts)
 
 
 def window_query(
-    spec: TraceFilter, schema: Schema, *, after: dt.datetime | None = None, page: int = WINDOW_PAGE_ROWS
+    spec: TraceFilter, source: Source, *, after: dt.datetime | None = None, page: int = WINDOW_PAGE_ROWS
 ) -> str:
     """A page of the window in event-time order, from `after` on (inclusive: ties are de-duplicated)."""
-    lines = _base(spec, schema)
+    lines = _base(spec, source)
     if after is not None:
-        lines.append(f"| where {SCHEMAS[schema].time} >= {kql.datetime(after)}")
-    lines += [_projection(schema, spec), "| order by timestamp asc", f"| take {int(page)}"]
+        lines.append(f"| where {APP[source].time} >= {kql.datetime(after)}")
+    lines += [_projection(source, spec), "| order by timestamp asc", f"| take {int(page)}"]
     return "\n".join(lines)
 
 
-def latest_query(spec: TraceFilter, schema: Schema, limit: int) -> str:
+def latest_query(spec: TraceFilter, source: Source, limit: int) -> str:
     """The newest `limit` events of the window (printed oldest first)."""
-    lines = [*_base(spec, schema), _projection(schema, spec), f"| top {int(limit)} by timestamp desc"]
+    lines = [*_base(spec, source), _projection(source, spec), f"| top {int(limit)} by timestamp desc"]
     return "\n".join(lines)
 
 
 def follow_query(
     spec: TraceFilter,
-    schema: Schema,
+    source: Source,
     *,
     ingested_after: dt.datetime | None,
     inclusive: bool = False,
@@ -228,11 +189,11 @@ def follow_query(
 ) -> str:
     """One follow request: events ingested after the bound, in ingestion order; with `arrived_from`
     (when the follow started) also those ingested since then with an event time before --since."""
-    lines = _base(spec, schema, arrived_from=arrived_from)
+    lines = _base(spec, source, arrived_from=arrived_from)
     if ingested_after is not None:
         op = ">=" if inclusive else ">"
         lines.append(f"| where ingestion_time() {op} {kql.datetime(ingested_after)}")
-    lines += [_projection(schema, spec), "| order by ingested asc", f"| take {int(page)}"]
+    lines += [_projection(source, spec), "| order by ingested asc", f"| take {int(page)}"]
     return "\n".join(lines)
 
 
@@ -431,11 +392,10 @@ class TailState:
 Fetch = Callable[[str, tuple[dt.datetime, dt.datetime]], "QueryResult"]
 
 
-def service_fetch(ctx: AppContext, schema: Schema, *, retries: bool = True) -> Fetch:
-    """Run a query on the schema's route. `retries=False` leaves retrying to the follow loop."""
-    from amlmon.azure.logs import Source, run_query
+def service_fetch(ctx: AppContext, source: Source, *, retries: bool = True) -> Fetch:
+    """Run a query on the source's route. `retries=False` leaves retrying to the follow loop."""
+    from amlmon.azure.logs import run_query
 
-    source: Source = "log-analytics" if schema == "workspace" else "app-insights"
     options: dict[str, Any] = {} if retries else {"retry_total": 0, "reasks": 0}
 
     def fetch(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
@@ -458,7 +418,7 @@ class WindowResult:
 
 
 def read_window(
-    fetch: Fetch, spec: TraceFilter, schema: Schema, *, limit: int | None, page: int = WINDOW_PAGE_ROWS
+    fetch: Fetch, spec: TraceFilter, source: Source, *, limit: int | None, page: int = WINDOW_PAGE_ROWS
 ) -> WindowResult:
     """Events of [start, end) oldest first, in pages (printed as they come)."""
     assert spec.end is not None
@@ -467,7 +427,7 @@ def read_window(
 
     def latest() -> Iterator[list[TraceEvent]]:
         assert limit is not None
-        answer = fetch(latest_query(spec, schema, limit), timespan)
+        answer = fetch(latest_query(spec, source, limit), timespan)
         if answer.partial_error:
             result.partial.append(answer.partial_error)
         events = events_from(answer, model_data=spec.model_data)
@@ -477,7 +437,7 @@ def read_window(
     def pages() -> Iterator[list[TraceEvent]]:
         size, after = page, None
         boundary: set[str] = set()  # ids at `after`, which the next page asks for again
-        pending = Background(partial(fetch, window_query(spec, schema, after=None, page=size), timespan))
+        pending = Background(partial(fetch, window_query(spec, source, after=None, page=size), timespan))
         while True:
             answer = pending.result()
             if answer.partial_error:
@@ -490,7 +450,7 @@ def read_window(
                     size *= 2  # a whole page shares one timestamp: widen rather than loop
                 # Ask for the next page now; the service works on it while this one is printed.
                 pending = Background(
-                    partial(fetch, window_query(spec, schema, after=last, page=size), timespan)
+                    partial(fetch, window_query(spec, source, after=last, page=size), timespan)
                 )
             events = events_from(answer, model_data=spec.model_data)
             yield [e for e in events if e.item_id not in boundary]
@@ -569,7 +529,7 @@ class Follower:
         self,
         fetch: Fetch,
         spec: TraceFilter,
-        schema: Schema,
+        source: Source,
         *,
         interval: float,
         emit: Callable[[list[TraceEvent]], None],
@@ -579,7 +539,7 @@ class Follower:
         clock: FollowClock | None = None,
         page: int = FOLLOW_PAGE_ROWS,
     ) -> None:
-        self.fetch, self.spec, self.schema = fetch, spec, schema
+        self.fetch, self.spec, self.source = fetch, spec, source
         self.interval = interval
         self.emit, self.status = emit, status
         self.state = TailState(overlap)
@@ -664,7 +624,7 @@ class Follower:
             answer = self.fetch(
                 follow_query(
                     self.spec,
-                    self.schema,
+                    self.source,
                     ingested_after=bound,
                     inclusive=inclusive,
                     page=page,

@@ -14,6 +14,7 @@ from typing import IO, Any
 import typer
 
 from amlmon.cli.common import app_context, output
+from amlmon.schema import source_of
 
 TARGETS_HELP = (
     "Services (svc), endpoints (ep) or deployments (ep/dep); none means all telemetry of the workspace."
@@ -41,12 +42,10 @@ def _window(since: str, until: str | None, bin_size: str | None) -> Any:
 
 def _print_queries(targets: list[Any], window: Any, log_analytics: bool) -> None:
     from amlmon import health
-    from amlmon.targets import Schema
 
-    schema: Schema = "workspace" if log_analytics else "classic"
-    source = "log-analytics" if log_analytics else "app-insights"
+    source = source_of(log_analytics)
     timespan = f"{window.start.isoformat()}/{window.end.isoformat()}"
-    for name, text in health.queries(targets, window, schema).items():
+    for name, text in health.queries(targets, window, source).items():
         print(f"// {name} ({source}, timespan {timespan})\n{text}\n")
 
 
@@ -82,7 +81,7 @@ def stats(
     from amlmon.evidence import known_targets
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
-    result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
+    result = health.collect(app_context(), parsed, window, source=source_of(log_analytics), top=top)
     output(result, table=_render_stats)
     _explain_empty(parsed, window, result, log_analytics, "stats")
 
@@ -142,7 +141,7 @@ def check(
     from amlmon.evidence import known_targets
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: gate every target and `*`
-    measured = health.collect_for_gate(app_context(), parsed, window, log_analytics=log_analytics)
+    measured = health.collect_for_gate(app_context(), parsed, window, source=source_of(log_analytics))
     verdict = health.evaluate(measured, thresholds)
     _write_step_summary(verdict)
     output(verdict, table=_render_check)
@@ -157,7 +156,7 @@ def _explain_empty(
     """One stderr line per target that had no requests and no exceptions: why, when amlmon can tell."""
     from amlmon import evidence
     from amlmon.cli.common import warn
-    from amlmon.targets import ALL, Schema
+    from amlmon.targets import ALL
 
     by_name = {entry["target"]: entry for entry in stats["targets"]}
     # Targets the user named, each; with none, the workspace as a whole (not every idle service).
@@ -166,9 +165,8 @@ def _explain_empty(
         entry = by_name.get(str(target) if target else "*") or {}
         if (entry.get("requests") or {}).get("count") or (entry.get("exceptions") or {}).get("count"):
             continue
-        schema: Schema = "workspace" if log_analytics else "classic"
         note = evidence.explain_empty(
-            app_context(), target, schema, (window.start, window.end), "requests", command
+            app_context(), target, source_of(log_analytics), (window.start, window.end), "requests", command
         )
         if note:
             warn(note)

@@ -103,10 +103,11 @@ def traces(
     older than --since (--since bounds the backlog only) — until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
     """
     from amlmon import traces as domain
-    from amlmon.targets import Schema, parse_targets, with_role
+    from amlmon.schema import source_of
+    from amlmon.targets import parse_targets, with_role
     from amlmon.timeparse import parse_duration, parse_instant, parse_until, time_range
 
-    schema: Schema = "workspace" if log_analytics else "classic"
+    source = source_of(log_analytics)
     style = _style(fmt, follow)
     _check_query_style(style, follow, app_context().options.query)
     if limit is not None and limit < 1:
@@ -135,7 +136,7 @@ def traces(
     )
     look_back = parse_duration(overlap, option="--overlap")
     if print_query:
-        _print_queries(spec, schema, follow, limit, look_back)
+        _print_queries(spec, source, follow, limit, look_back)
         return 0
     ctx = app_context()
     if spec.targets:
@@ -147,8 +148,8 @@ def traces(
         spec = dataclasses.replace(spec, targets=tuple(known_targets(ctx, list(spec.targets))))
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
     if follow:
-        return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)
-    window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
+        return _follow(ctx, spec, source, printer, poll_every, end, limit, look_back)
+    window = domain.read_window(domain.service_fetch(ctx, source), spec, source, limit=limit)
     printed = 0
     for batch in window.events:
         printed += len(batch)
@@ -156,11 +157,11 @@ def traces(
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
-    _explain(ctx, spec, schema, printed)
+    _explain(ctx, spec, source, printed)
     return 1 if window.partial else 0
 
 
-def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
+def _explain(ctx: Any, spec: Any, source: Any, printed: int) -> None:
     """On stderr: why nothing was found, and 1.4.x print lines amlmon could not attribute."""
     from amlmon import evidence
     from amlmon.evidence import Section
@@ -172,9 +173,9 @@ def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
     notes = []
     if not printed:
         for target in spec.targets or (None,):
-            notes.append(evidence.explain_empty(ctx, target, schema, timespan, section, command))
+            notes.append(evidence.explain_empty(ctx, target, source, timespan, section, command))
     if not spec.model_data:
-        notes += [evidence.attribution_note(ctx, target, schema, timespan) for target in spec.targets]
+        notes += [evidence.attribution_note(ctx, target, source, timespan) for target in spec.targets]
     for note in notes:
         if note:
             warn(note)
@@ -183,7 +184,7 @@ def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
 def _follow(
     ctx: Any,
     spec: Any,
-    schema: Any,
+    source: Any,
     printer: TracePrinter,
     interval: float,
     until: Any,
@@ -199,9 +200,9 @@ def _follow(
         sys.stderr.flush()
 
     follower = domain.Follower(
-        domain.service_fetch(ctx, schema, retries=False),
+        domain.service_fetch(ctx, source, retries=False),
         spec,
-        schema,
+        source,
         interval=interval,
         emit=printer.print_batch,
         status=status,
@@ -300,10 +301,9 @@ def _color(style: str) -> bool:
     return style == "pretty" and color_allowed(sys.stdout, app_context().options.no_color)
 
 
-def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None, overlap: Any) -> None:
+def _print_queries(spec: Any, source: Any, follow: bool, limit: int | None, overlap: Any) -> None:
     from amlmon import traces as domain
 
-    source = "log-analytics" if schema == "workspace" else "app-insights"
     end = spec.end.isoformat() if spec.end else "now+1h"
     header = f"// {source}, timespan {spec.start.isoformat()}/{end}"
     if follow:
@@ -313,16 +313,16 @@ def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None, over
 
         started = dt.datetime.now(dt.UTC)  # what a follow started now would send
         start = min(spec.start, started - domain.LATE_ARRIVAL_LIMIT)
-        text = domain.follow_query(spec, schema, ingested_after=None, arrived_from=started)
+        text = domain.follow_query(spec, source, ingested_after=None, arrived_from=started)
         print(f"// {source}, timespan {start.isoformat()}/now+1h (late arrivals keep their old time)")
         print(
             f"// later polls add: | where ingestion_time() > <newest ingestion time seen - {kql.timespan(overlap)}>"
         )
     elif limit is not None:
-        text = domain.latest_query(spec, schema, limit)
+        text = domain.latest_query(spec, source, limit)
         print(header)
     else:
-        text = domain.window_query(spec, schema)
+        text = domain.window_query(spec, source)
         print(header)
     print(text)
 

@@ -91,7 +91,7 @@ def _measure(em: Any) -> int:
     def bare_pages() -> int:
         fetched, after, boundary = 0, None, 0
         while True:
-            query = domain.window_query(spec, "classic", after=after)
+            query = domain.window_query(spec, "app-insights", after=after)
             table = _tables(client.query_resource(resource, query, timespan=(start, end)))[0]
             fetched += len(table.rows) - boundary
             if len(table.rows) < domain.WINDOW_PAGE_ROWS:
@@ -156,15 +156,15 @@ def _poll_cost(em: Any, client: Any, ws: dict[str, Any], env: dict[str, str], sc
     set_app_context(ctx)
     try:
         follower = domain.Follower(
-            domain.service_fetch(ctx, "classic", retries=False),
+            domain.service_fetch(ctx, "app-insights", retries=False),
             spec,
-            "classic",
+            "app-insights",
             interval=1,
             emit=lambda batch: None,
             status=lambda text: None,
         )
         follower.poll()  # the backlog; from here on every poll re-reads the overlap and prints nothing
-        query = domain.follow_query(spec, "classic", ingested_after=follower.state.lower_bound)
+        query = domain.follow_query(spec, "app-insights", ingested_after=follower.state.lower_bound)
         timespan = (spec.start, now + dt.timedelta(hours=1))
         base = median_seconds(lambda: client.query_resource(ws["appInsightsId"], query, timespan=timespan))
         took = median_seconds(follower.poll)

@@ -127,7 +127,7 @@ def follow(
     follower = traces.Follower(
         service.fetch,
         SPEC,
-        "classic",
+        "app-insights",
         interval=interval,
         emit=lambda batch: printed.extend(e.item_id for e in batch),
         status=lambda text: None,
@@ -219,7 +219,7 @@ def test_each_poll_prints_in_event_time_order() -> None:
     follower = traces.Follower(
         service.fetch,
         SPEC,
-        "classic",
+        "app-insights",
         interval=5,
         emit=batches.append,
         status=lambda text: None,
@@ -271,7 +271,7 @@ def test_requests_are_spaced_to_stay_under_the_api_limit() -> None:
     follower = traces.Follower(
         timed,
         SPEC,
-        "classic",
+        "app-insights",
         interval=0.2,
         emit=lambda b: None,
         status=lambda t: None,
@@ -302,7 +302,7 @@ def test_a_throttled_poll_waits_as_long_as_retry_after_says() -> None:
     follower = traces.Follower(
         throttled,
         SPEC,
-        "classic",
+        "app-insights",
         interval=1,
         emit=lambda b: None,
         status=statuses.append,
@@ -323,7 +323,7 @@ def test_a_rejected_query_is_not_retried() -> None:
     follower = traces.Follower(
         broken,
         SPEC,
-        "classic",
+        "app-insights",
         interval=1,
         emit=lambda b: None,
         status=lambda t: None,
@@ -345,7 +345,7 @@ def test_a_second_401_in_a_row_is_a_sign_in_problem_not_a_blip() -> None:
     follower = traces.Follower(
         unauthorized,
         SPEC,
-        "classic",
+        "app-insights",
         interval=1,
         emit=lambda b: None,
         status=lambda t: None,
@@ -394,8 +394,8 @@ def test_window_query_has_every_filter_and_the_workspace_schema_projects_the_sam
         grep="time(out)?",
         min_severity=2,
     )
-    classic = traces.window_query(spec, "classic")
-    workspace = traces.window_query(spec, "workspace")
+    classic = traces.window_query(spec, "app-insights")
+    workspace = traces.window_query(spec, "log-analytics")
     assert classic.startswith("traces\n") and workspace.startswith("AppTraces\n")
     assert (
         'message contains_cs "say \\"hi\\""' in classic and 'Message contains_cs "say \\"hi\\""' in workspace
@@ -541,7 +541,7 @@ def test_window_pages_give_each_event_once_in_time_order(offsets: list[int], pag
         for n, o in enumerate(offsets)
     ]
     spec = traces.TraceFilter(start=T0, end=T0 + dt.timedelta(minutes=1))
-    window = traces.read_window(_window_service(events, seed), spec, "classic", limit=None, page=page)
+    window = traces.read_window(_window_service(events, seed), spec, "app-insights", limit=None, page=page)
     printed = [e for batch in window.events for e in batch]
     assert sorted(e.item_id for e in printed) == sorted(e.item_id for e in events)
     assert [e.timestamp for e in printed] == sorted(e.timestamp for e in printed)
@@ -557,7 +557,7 @@ def test_limit_gives_the_newest_events_oldest_first() -> None:
         newest = sorted(events, key=lambda e: e.timestamp, reverse=True)[:5]
         return _result(newest)
 
-    window = traces.read_window(fetch, spec, "classic", limit=5)
+    window = traces.read_window(fetch, spec, "app-insights", limit=5)
     (batch,) = list(window.events)
     assert "| top 5 by timestamp desc" in seen[0]
     assert [e.timestamp for e in batch] == sorted(e.timestamp for e in events)[-5:]
