@@ -137,6 +137,55 @@ def record_field(record: Mapping[str, Any], name: str) -> Any:
     return None
 
 
+@dataclass(frozen=True)
+class TraceRow:
+    """The columns every traces query projects either schema onto (amlmon's names, not a source's),
+    so what reads the answer is blind to the source."""
+
+    time: str = "timestamp"
+    ingested: str = "ingested"  # ingestion_time(): when the row became queryable
+    item_id: str = "itemId"
+    message: str = "message"
+    severity: str = "severityLevel"
+    role: str = "role"
+    instance: str = "instance"
+    operation: str = "operationId"
+    properties: str = "properties"
+    target: str = "targetName"  # with targets: the one whose filter matched the row
+
+    def columns(self) -> tuple[str, ...]:
+        """The projected columns in query order (`target` only with targets, last)."""
+        return (
+            self.time,
+            self.ingested,
+            self.item_id,
+            self.message,
+            self.severity,
+            self.role,
+            self.instance,
+            self.operation,
+            self.properties,
+        )
+
+    def sources(self, source: Source) -> tuple[str, ...]:
+        """What each of `columns()` is read from in `source`."""
+        c = APP[source]
+        return (
+            c.time,
+            "ingestion_time()",
+            c.item_id,
+            c.message,
+            c.severity,
+            c.role,
+            c.instance,
+            c.operation,
+            c.properties,
+        )
+
+
+TRACE_ROW = TraceRow()
+
+
 # ---------------------------------------------------------------------------------------------------
 # v2 online endpoint tables (Log Analytics workspace, via a diagnostic setting on the endpoint)
 # ---------------------------------------------------------------------------------------------------

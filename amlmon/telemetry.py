@@ -1,5 +1,8 @@
 """Rows from Application Insights → typed events, for both generations of the inference server.
 
+`events_from` turns a traces answer (projected onto schema.TRACE_ROW) into TraceEvents; `row_service`
+is the one rule for which service a row is, used by traces and datasets alike.
+
 The model-data decoding follows what azureml-inference-server-http really sends (AZURE-FACTS.md):
 1.5.x puts ONE property `custom_dimensions` holding a Python-literal dict string (single quotes,
 `Models` a tuple, `Input` the request body JSON-encoded twice, `Prediction` JSON once) and cuts it at
@@ -9,13 +12,23 @@ The model-data decoding follows what azureml-inference-server-http really sends 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from amlmon.schema import GENERIC_ROLE, SERVICE_DIMENSION
+from amlmon.errors import AmlmonError
+from amlmon.schema import GENERIC_ROLE, SERVICE_DIMENSION, TRACE_ROW
+from amlmon.timeparse import iso_utc
+
+if TYPE_CHECKING:
+    from amlmon.azure.logs import QueryResult
+
+# App Insights severity levels (SeverityLevel enum of the classic SDKs and the exporter).
+SEVERITIES = {"verbose": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
+SEVERITY_NAMES = {level: name for name, level in SEVERITIES.items()}
 
 APP_INSIGHTS_VALUE_LIMIT = 8192
 _REQUEST_ID = re.compile(r"['\"]Request Id['\"]\s*:\s*['\"]([^'\"]*)['\"]")
@@ -273,3 +286,138 @@ def row_service(
     if not service and role and role != GENERIC_ROLE:
         service = role
     return str(service) if service else None
+
+
+def target_label(role: str | None, properties: dict[str, Any], model_data: ModelDataRecord | None) -> str:
+    """The service the row names (row_service), else its role (`azmlinfsrv`)."""
+    return row_service(role, properties, model_data) or str(role or "")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Trace rows → events
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class TraceEvent:
+    timestamp: dt.datetime
+    ingested: dt.datetime | None
+    item_id: str
+    message: str
+    severity_level: int | None
+    target: str
+    instance: str | None
+    operation_id: str | None
+    properties: dict[str, Any] = field(default_factory=dict)
+    model_data: ModelDataRecord | None = None
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY_NAMES.get(self.severity_level, "") if self.severity_level is not None else ""
+
+    def order(self) -> tuple[dt.datetime, dt.datetime, str]:
+        """Event time first; ties by ingestion time, then id (a stable order for equal times)."""
+        return (self.timestamp, self.ingested or self.timestamp, self.item_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "timestamp": iso_utc(self.timestamp, "milliseconds"),
+            "ingested": iso_utc(self.ingested, "milliseconds") if self.ingested else None,
+            "target": self.target,
+            "severity": self.severity,
+            "message": self.message,
+            "instance": self.instance,
+            "operationId": self.operation_id,
+            "itemId": self.item_id,
+        }
+        if self.model_data is not None:
+            data["modelData"] = _model_data_dict(self.model_data)
+        else:
+            data["properties"] = self.properties
+        return data
+
+
+def _model_data_dict(md: ModelDataRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "requestId": md.request_id,
+        "clientRequestId": md.client_request_id,
+        "models": md.models,
+        "input": md.input,
+        "prediction": md.prediction,
+        "truncated": md.truncated,
+        "generation": md.generation,
+    }
+    if md.truncated:
+        data["cut"] = md.cut  # the properties App Insights cut, or lost past the cut
+        data["raw"] = md.raw
+    return data
+
+
+def as_datetime(value: Any) -> dt.datetime | None:
+    """A query answer's datetime cell (a datetime, or ISO text) in UTC; None when it is neither."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _properties(value: Any) -> dict[str, Any]:
+    """Dynamic columns arrive as JSON text; anything else that is not an object becomes {}."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return {}
+        return decoded if isinstance(decoded, dict) else {}
+    return {}
+
+
+def _severity(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _event(row: Sequence[Any], at: dict[str, int], timestamp: dt.datetime, *, model_data: bool) -> TraceEvent:
+    """One event from a row; `at` maps each TRACE_ROW column to its index in the row."""
+    props = _properties(row[at[TRACE_ROW.properties]])
+    record = decode_model_data(props) if model_data else None
+    role, message, item_id = row[at[TRACE_ROW.role]], row[at[TRACE_ROW.message]], row[at[TRACE_ROW.item_id]]
+    target = row[at[TRACE_ROW.target]] if TRACE_ROW.target in at else None
+    return TraceEvent(
+        timestamp=timestamp,
+        ingested=as_datetime(row[at[TRACE_ROW.ingested]]),
+        # Every App Insights record has an itemId; the stand-in only keeps a malformed row from
+        # breaking de-duplication.
+        item_id=str(item_id) if item_id else f"{timestamp.isoformat()}|{role}|{message}",
+        message="" if message is None else str(message),
+        severity_level=_severity(row[at[TRACE_ROW.severity]]),
+        target=target or target_label(role, props, record),
+        instance=row[at[TRACE_ROW.instance]] or None,
+        operation_id=row[at[TRACE_ROW.operation]] or None,
+        properties=props,
+        model_data=record,
+    )
+
+
+def events_from(result: QueryResult, *, model_data: bool) -> list[TraceEvent]:
+    """The events of a traces answer, in the answer's order (rows without a time are skipped)."""
+    table = result.primary
+    at = {name: i for i, name in enumerate(table.columns)}
+    missing = [name for name in TRACE_ROW.columns() if name not in at]
+    if missing:
+        raise AmlmonError(f"the query service answered without the columns {', '.join(missing)}")
+    i_time = at[TRACE_ROW.time]
+    events = []
+    for row in table.rows:
+        timestamp = as_datetime(row[i_time])
+        if timestamp is not None:
+            events.append(_event(row, at, timestamp, model_data=model_data))
+    return events

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon import health
 from amlmon.errors import UsageError
+from amlmon.queries import stats as stats_queries
 from amlmon.schema import APP, Source
+from amlmon.stats import Window, build_stats
 from amlmon.targets import parse_target
 
 START = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
-WINDOW = health.Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
+WINDOW = Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
 STACK = (
     "Traceback (most recent call last):\n  File \"score.py\", line 9, in run\n    raise ValueError('bad input')\n"
     "ValueError: bad input\n\nThe above exception was the direct cause of the following exception:\n\n"
@@ -81,11 +82,11 @@ def _stats(schema: Source, targets: list[str]) -> dict[str, Any]:
     con = _db(schema)
     parsed = [parse_target(t) for t in targets]
     rows: dict[str, list[dict[str, Any]]] = {}
-    for section, text in health.queries(parsed, WINDOW, schema).items():
+    for section, text in stats_queries.queries(parsed, WINDOW, schema).items():
         cursor = duckdb_kql.query(con, text)
         columns = [d[0] for d in cursor.description]
         rows[section] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    return health.build_stats(targets, WINDOW, schema, rows)
+    return build_stats(targets, WINDOW, schema, rows)
 
 
 @pytest.mark.parametrize("schema", ["app-insights", "log-analytics"])
@@ -152,7 +153,7 @@ def test_any_target_text_is_refused_or_queried_literally(text: str) -> None:
     except UsageError:
         return
     con = _CON["app-insights"]
-    text_query = health.requests_query([target], WINDOW, "app-insights")
+    text_query = stats_queries.requests_query([target], WINDOW, "app-insights")
     cursor = duckdb_kql.query(con, text_query)
     rows = cursor.fetchall()
     # a deployment target matches a role / Service Name equal to its deployment or its endpoint name
@@ -220,11 +221,11 @@ def _exceptions_db(schema: Source, envelopes: list[dict[str, Any]]) -> duckdb.Du
 @pytest.mark.parametrize("name", ["v1.4.1-exception.json", "v1.5.1-exception.json"])
 def test_the_users_error_from_a_real_exception(schema: Source, name: str) -> None:
     con = _exceptions_db(schema, [_reference_telemetry(name)])
-    text = health.exceptions_query([], WINDOW, schema)
+    text = stats_queries.exceptions_query([], WINDOW, schema)
     cursor = duckdb_kql.query(con, text)
     columns = [d[0] for d in cursor.description]
     rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    stats = health.build_stats([], WINDOW, schema, {"requests": [], "dependencies": [], "exceptions": rows})
+    stats = build_stats([], WINDOW, schema, {"requests": [], "dependencies": [], "exceptions": rows})
     top = stats["targets"][0]["exceptions"]["top"]
     assert [(t["type"], t["count"]) for t in top] == [("ValueError", 1)]
     assert top[0]["latestMessage"] == "deliberate scoring failure for input 666"
