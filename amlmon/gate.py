@@ -104,6 +104,7 @@ def format_ms(value: float | None) -> str:
 # Thresholds and their evaluation
 # ---------------------------------------------------------------------------------------------------
 Kind = Literal["max", "min"]
+Formatter = Callable[[float | None], str]
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class Threshold:
     kind: Kind  # "max": the measured value must not exceed limit; "min": must reach it
     limit: float
     metric: Callable[[dict[str, Any]], float | None]  # reads the measured value from a target's stats
-    fmt: Callable[[float | None], str]
+    fmt: Formatter
     needs_requests: bool = True  # undefined when there are no requests
 
 
@@ -145,7 +146,7 @@ def build_thresholds(
 
     `--min-requests` defaults to 1: a gate over no traffic fails unless `--min-requests 0` allows it.
     """
-    found: list[Threshold] = [
+    found = [
         Threshold(
             "minRequests",
             "requests",
@@ -156,48 +157,21 @@ def build_thresholds(
             needs_requests=False,
         )
     ]
-    if max_failure_rate is not None:
-        limit = parse_rate(max_failure_rate, option="--max-failure-rate")
-        found.append(
-            Threshold(
-                "maxFailureRate", "failure rate", "max", limit, _get("requests.failureRate"), format_rate
-            )
-        )
-    for option, value, key in (
-        ("--max-p50", max_p50, "p50"),
-        ("--max-p95", max_p95, "p95"),
-        ("--max-p99", max_p99, "p99"),
-    ):
+    # option, its value, JSON name, what a person reads, where the stats hold it, parse, format,
+    # undefined without requests — in the order the results are listed.
+    maxima: tuple[tuple[str, str | None, str, str, str, Callable[..., float], Formatter, bool], ...] = (
+        ("--max-failure-rate", max_failure_rate, "maxFailureRate", "failure rate", "requests.failureRate", parse_rate, format_rate, True),
+        ("--max-p50", max_p50, "maxP50", "p50 latency", "requests.p50", parse_latency, format_ms, True),
+        ("--max-p95", max_p95, "maxP95", "p95 latency", "requests.p95", parse_latency, format_ms, True),
+        ("--max-p99", max_p99, "maxP99", "p99 latency", "requests.p99", parse_latency, format_ms, True),
+        ("--max-exceptions", max_exceptions, "maxExceptions", "exceptions", "exceptions.count", parse_count, _count, False),
+        ("--max-dependency-failure-rate", max_dependency_failure_rate, "maxDependencyFailureRate",
+         "dependency failure rate", "dependencies.failureRate", parse_rate, format_rate, False),
+    )  # fmt: skip
+    for option, value, name, label, path, parse, fmt, needs_requests in maxima:
         if value is not None:
-            limit = parse_latency(value, option=option)
-            name = "max" + key.upper()
-            found.append(Threshold(name, f"{key} latency", "max", limit, _get(f"requests.{key}"), format_ms))
-    if max_exceptions is not None:
-        limit = float(parse_count(max_exceptions, option="--max-exceptions"))
-        found.append(
-            Threshold(
-                "maxExceptions",
-                "exceptions",
-                "max",
-                limit,
-                _get("exceptions.count"),
-                _count,
-                needs_requests=False,
-            )
-        )
-    if max_dependency_failure_rate is not None:
-        limit = parse_rate(max_dependency_failure_rate, option="--max-dependency-failure-rate")
-        found.append(
-            Threshold(
-                "maxDependencyFailureRate",
-                "dependency failure rate",
-                "max",
-                limit,
-                _get("dependencies.failureRate"),
-                format_rate,
-                needs_requests=False,
-            )
-        )
+            limit = float(parse(value, option=option))
+            found.append(Threshold(name, label, "max", limit, _get(path), fmt, needs_requests=needs_requests))
     return found
 
 

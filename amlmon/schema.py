@@ -34,6 +34,9 @@ SERVICE_DIMENSION = "Service Name"
 REQUEST_ID_DIMENSION = "Request Id"
 GENERIC_ROLE = "azmlinfsrv"  # the 1.4.x server's role name for every service
 MODEL_DATA_MESSAGE = "model_data_collection"  # the trace message of a model-data record
+# 1.5.x sends placeholder request columns and the real values as these custom dimensions.
+DURATION_DIMENSION = "duration"  # "HH:MM:SS.mmm"
+RESULT_CODE_DIMENSION = "resultCode"
 # A diagnostic setting's export writes the workspace schema's records with their time as `time`.
 EXPORTED_TIME = "time"
 

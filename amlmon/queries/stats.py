@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from amlmon import kql
-from amlmon.schema import APP, AppTelemetry, Source
+from amlmon.schema import APP, DURATION_DIMENSION, RESULT_CODE_DIMENSION, AppTelemetry, Source
 from amlmon.targets import ALL, Kind, Target, telemetry_filter
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _health_columns(c: AppTelemetry) -> str:
     per row, the costliest part of these queries.
     """
     return (
-        f"| extend _pDuration = {c.dimension('duration')}, _pCode = {c.dimension('resultCode')}\n"
+        f"| extend _pDuration = {c.dimension(DURATION_DIMENSION)}, _pCode = {c.dimension(RESULT_CODE_DIMENSION)}\n"
         f"| extend code = iff(isnotempty(_pCode), _pCode, tostring({c.result_code}))\n"
         f'| extend ok = iff(isnotempty(_pCode), toint(_pCode) < 400, tolower(tostring({c.success})) == "true")\n'
         f"| extend ms = iff(isnotempty(_pDuration), totimespan(_pDuration) / 1ms, todouble({c.duration}))"
