@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from amlmon.errors import UsageError
-from amlmon.telemetry import MODEL_DATA_MESSAGE, decode_model_data, row_service
+from amlmon.schema import EXPORTED_TIME, MODEL_DATA_MESSAGE, record_field
+from amlmon.telemetry import decode_model_data, row_service
 
 # Arrow's default allocators keep freed memory for reuse: over a long pull, slice after slice, that took
 # the process ~60 MB past the 300 MB it should stay under. The system allocator hands memory back as
@@ -179,12 +180,11 @@ def model_data_row(time: Any, role: Any, properties: Any) -> dict[str, Any]:
 
 def row_from_export_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """A dataset row from one exported AppTraces / traces JSON record, or None if it is not model data."""
-    message = record.get("Message", record.get("message"))
-    if message != MODEL_DATA_MESSAGE:
+    if record_field(record, "message") != MODEL_DATA_MESSAGE:
         return None
-    time = record.get("time") or record.get("TimeGenerated") or record.get("timestamp")
-    role = record.get("AppRoleName", record.get("cloud_RoleName"))
-    props = record.get("Properties", record.get("customDimensions"))
+    time = record.get(EXPORTED_TIME) or record_field(record, "time")
+    role = record_field(record, "role")
+    props = record_field(record, "properties")
     return model_data_row(time, role, props)
 
 

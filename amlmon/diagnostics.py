@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.errors import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     AmlmonError,
+    Interrupted,
     NotFound,
     OperationFailed,
     UsageError,
@@ -44,10 +44,6 @@ ENDPOINT_LOG_CATEGORIES = (
     "AmlOnlineEndpointEventLog",
 )
 ENDPOINT_LOGS_SETTING = "amlmon-endpoint-logs"
-
-
-class Interrupted(AmlmonError):
-    exit_code = EXIT_INTERRUPTED
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from amlmon import kql
 from amlmon.errors import AmlmonError, NotFound
+from amlmon.schema import APP, GENERIC_ROLE, MODEL_DATA_MESSAGE, SERVICE_DIMENSION
 from amlmon.targets import Target, telemetry_filter
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -28,9 +29,7 @@ COMPONENT_API = "2020-02-02"
 LOG_ANALYTICS_API = "2023-09-01"
 BILLING_API = "2015-05-01"  # the component's currentbillingfeatures and quotastatus
 MAX_CONCURRENT_QUERIES = 5  # the Log Analytics query API runs at most 5 queries of a user at once
-MODEL_DATA_MESSAGE = "model_data_collection"
 VALUE_LIMIT = 8192  # App Insights cuts each custom property value at 8,192 characters
-LEGACY_ROLE = "azmlinfsrv"  # the role the 1.4.x inference server sends for every service
 WORKSPACE = "-"  # the target column of workspace-wide checks
 # Diagnostic settings deliver hourly blobs within minutes; three hours without one means it stopped.
 STALE_DELIVERY = dt.timedelta(hours=3)
@@ -436,20 +435,21 @@ def _sampling(linked: Linked) -> Finding:
 
 # --- v1 services -------------------------------------------------------------------------------------
 def _service_queries(name: str) -> dict[str, str]:
-    where = telemetry_filter([Target(name)], "classic")
-    legacy = f"countif(cloud_RoleName == {kql.string(LEGACY_ROLE)})"
+    c = APP["app-insights"]
+    where = telemetry_filter([Target(name)], "app-insights")
+    legacy = f"countif({c.role} == {kql.string(GENERIC_ROLE)})"
     summary = f"rows = count(), newest = max(ingestion_time()), legacy = {legacy}"
     cut = (
-        f"iff(message == {kql.string(MODEL_DATA_MESSAGE)} and "
-        f'(strlen(tostring(customDimensions["custom_dimensions"])) >= {VALUE_LIMIT} or '
-        f'strlen(tostring(customDimensions["Input"])) >= {VALUE_LIMIT}), 1, 0)'
+        f"iff({c.message} == {kql.string(MODEL_DATA_MESSAGE)} and "
+        f"(strlen({c.dimension('custom_dimensions')}) >= {VALUE_LIMIT} or "
+        f"strlen({c.dimension('Input')}) >= {VALUE_LIMIT}), 1, 0)"
     )
     return {
-        "requests": f"requests\n| where {where}\n| summarize {summary}",
-        "exceptions": f"exceptions\n| where {where}\n| summarize {summary}",
+        "requests": f"{c.requests}\n| where {where}\n| summarize {summary}",
+        "exceptions": f"{c.exceptions}\n| where {where}\n| summarize {summary}",
         "traces": (
-            f"traces\n| where {where}\n"
-            f"| extend md = iff(message == {kql.string(MODEL_DATA_MESSAGE)}, 1, 0), cut = {cut}\n"
+            f"{c.traces}\n| where {where}\n"
+            f"| extend md = iff({c.message} == {kql.string(MODEL_DATA_MESSAGE)}, 1, 0), cut = {cut}\n"
             f"| summarize {summary}, truncated = sum(cut) by md"
         ),
     }
@@ -676,10 +676,11 @@ def _collection(target: str, name: str, spec: dict[str, Any]) -> Finding:
 
 
 # --- telemetry without a name ------------------------------------------------------------------------
+_AI = APP["app-insights"]
 UNNAMED_QUERY = (
-    "union requests, traces, exceptions\n"
-    '| extend service = tostring(customDimensions["Service Name"])\n'
-    "| summarize n = count() by role = cloud_RoleName, service"
+    f"union {_AI.requests}, {_AI.traces}, {_AI.exceptions}\n"
+    f"| extend service = {_AI.dimension(SERVICE_DIMENSION)}\n"
+    f"| summarize n = count() by role = {_AI.role}, service"
 )
 
 
@@ -696,10 +697,10 @@ def check_unnamed(
         role, service = str(row.get("role") or ""), str(row.get("service") or "")
         if role.lower() in names or service.lower() in names:
             continue
-        if role == LEGACY_ROLE and not service:
+        if role == GENERIC_ROLE and not service:
             continue  # 1.4.x print lines name no service; they belong to a service through their host
         # 1.4.x names the service only in `Service Name` (its role is azmlinfsrv for every service)
-        name = service if role == LEGACY_ROLE or not role else role
+        name = service if role == GENERIC_ROLE or not role else role
         strays[name] = strays.get(name, 0) + int(row.get("n") or 0)
     if not strays:
         return Finding(check, WORKSPACE, "ok", f"every row in the last {window} names a known target")

@@ -21,7 +21,8 @@ from amlmon.targets import Target
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
-    from amlmon.health import Threshold, Window
+    from amlmon.gate import Threshold
+    from amlmon.stats import Window
 
 TABLE = "AmlOnlineEndpointTrafficLog"
 
@@ -142,19 +143,19 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
 
 def throttle_threshold(value: str) -> Threshold:
     """`--max-throttle-delay 100ms`: the largest request or response throttling delay allowed."""
-    from amlmon.health import Threshold, _get, format_ms, parse_latency
+    from amlmon.gate import Threshold, format_ms, parse_latency, reading
 
     limit = parse_latency(value, option="--max-throttle-delay")
     return Threshold(
-        "maxThrottleDelay", "throttling delay", "max", limit, _get("throttling.maxDelayMs"), format_ms
+        "maxThrottleDelay", "throttling delay", "max", limit, reading("throttling.maxDelayMs"), format_ms
     )
 
 
 def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
     """`collect` for `check`: a service error is "the gate could not be evaluated" (exit 6), never a
-    breach; usage, not-found, auth and throttling keep their own exit codes (as health.collect_for_gate)."""
-    from amlmon.errors import AmlmonError
-    from amlmon.health import EXIT_GATE_FAILED, GateError
+    breach; usage, not-found, auth and throttling keep their own exit codes (as gate.measure)."""
+    from amlmon.errors import AmlmonError, GateError
+    from amlmon.gate import EXIT_GATE_FAILED
 
     try:
         return collect(ctx, targets, window)
@@ -192,7 +193,7 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
 
 def rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Headers and one row per deployment, for the table."""
-    from amlmon.health import format_ms, format_rate
+    from amlmon.gate import format_ms, format_rate
 
     headers = [
         "target",

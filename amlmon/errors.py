@@ -7,6 +7,7 @@ Exit codes (documented in README.md):
     3  resource not found
     4  authentication / authorization
     5  throttled or timed out after retries
+    6  `amlmon check`: the gate could not be evaluated (service error, partial result, rejected query)
     130 interrupted (Ctrl-C)
 """
 
@@ -18,6 +19,7 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_AUTH = 4
 EXIT_THROTTLED = 5
+EXIT_GATE_ERROR = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -69,3 +71,32 @@ class QueryError(OperationFailed):
 
 class PartialResult(OperationFailed):
     """The service returned part of the result and an error."""
+
+
+class RejectedQuery(QueryError):
+    """A syntax or semantic error, with where the service says it is (line 1-based, pos 0-based)."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        line: int | None = None,
+        pos: int | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.line, self.pos, self.token = line, pos, token
+
+
+class GateError(AmlmonError):
+    """`amlmon check` could not evaluate the gate: never a pass, and not confused with a breached
+    threshold (EXIT_FAILED)."""
+
+    exit_code = EXIT_GATE_ERROR
+
+
+class Interrupted(AmlmonError):
+    """Ctrl-C during a long operation, after what it had done was reported."""
+
+    exit_code = EXIT_INTERRUPTED

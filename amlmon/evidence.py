@@ -14,46 +14,33 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon import kql
-from amlmon.targets import (
-    GENERIC_ROLE,
-    MODEL_DATA_MESSAGE,
-    Schema,
-    Target,
-    attribution_query,
-    dimension,
-    role_column,
-)
+from amlmon.schema import APP, GENERIC_ROLE, MODEL_DATA_MESSAGE, SERVICE_DIMENSION, Source
+from amlmon.targets import Target, attribution_query
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 Section = Literal["traces", "modelData", "requests"]
 _WHAT = {"traces": "print() traces", "modelData": "model data records", "requests": "requests or exceptions"}
-_TABLES = {
-    "classic": {"traces": "traces", "modelData": "traces", "requests": "requests"},
-    "workspace": {"traces": "AppTraces", "modelData": "AppTraces", "requests": "AppRequests"},
-}
-_MESSAGE = {"classic": "message", "workspace": "Message"}
 Timespan = tuple[dt.datetime, dt.datetime]
 
 
-def _rows(ctx: AppContext, query: str, schema: Schema, timespan: Timespan) -> list[dict[str, Any]]:
-    from amlmon.azure.logs import Source, run_query
+def _rows(ctx: AppContext, query: str, source: Source, timespan: Timespan) -> list[dict[str, Any]]:
+    from amlmon.azure.logs import run_query
 
-    source: Source = "log-analytics" if schema == "workspace" else "app-insights"
     answer = run_query(ctx, query, timespan=timespan, source=source, allow_partial=True)
     return [record for table in answer.tables[:1] for record in table.records()]
 
 
-def presence_query(schema: Schema, section: Section) -> str:
+def presence_query(source: Source, section: Section) -> str:
     """The role names and `Service Name` values of the section's rows in the timespan, with counts."""
-    table = _TABLES[schema][section]
-    lines = [table]
+    c = APP[source]
+    lines = [c.requests if section == "requests" else c.traces]
     if section != "requests":
         op = "==" if section == "modelData" else "!="
-        lines.append(f"| where {_MESSAGE[schema]} {op} {kql.string(MODEL_DATA_MESSAGE)}")
+        lines.append(f"| where {c.message} {op} {kql.string(MODEL_DATA_MESSAGE)}")
     lines += [
-        f"| summarize n = count() by role = {role_column(schema)}, service = {dimension(schema, 'Service Name')}",
+        f"| summarize n = count() by role = {c.role}, service = {c.dimension(SERVICE_DIMENSION)}",
         "| order by n desc",
         "| take 10",
     ]
@@ -97,7 +84,7 @@ def _present(rows: list[dict[str, Any]]) -> str:
 def explain_empty(
     ctx: AppContext,
     target: Target | None,
-    schema: Schema,
+    source: Source,
     timespan: Timespan,
     section: Section,
     command: str,
@@ -110,7 +97,7 @@ def explain_empty(
             off = _setting_off(ctx, target, section)
             if off:
                 return f"no {what} of {name} in the window: {off}"
-        present = _rows(ctx, presence_query(schema, section), schema, timespan)
+        present = _rows(ctx, presence_query(source, section), source, timespan)
     except Exception:
         return None
     if not present:
@@ -128,10 +115,10 @@ def explain_empty(
     )
 
 
-def attribution_note(ctx: AppContext, target: Target, schema: Schema, timespan: Timespan) -> str | None:
+def attribution_note(ctx: AppContext, target: Target, source: Source, timespan: Timespan) -> str | None:
     """One line when 1.4.x print lines in the window could not be given to `target` or to anyone."""
     try:
-        rows = _rows(ctx, attribution_query(target, schema), schema, timespan)
+        rows = _rows(ctx, attribution_query(target, source), source, timespan)
     except Exception:
         return None
     row = rows[0] if rows else {}

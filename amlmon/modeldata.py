@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from amlmon import kql
 from amlmon.background import Background
 from amlmon.datasets import DatasetOutput, model_data_row, row_key
-from amlmon.targets import Schema, Target, telemetry_filter
-from amlmon.telemetry import MODEL_DATA_MESSAGE
+from amlmon.schema import APP, MODEL_DATA_MESSAGE, Source
+from amlmon.targets import Target, telemetry_filter
 
 if TYPE_CHECKING:
     from amlmon.azure.logs import QueryResult
@@ -32,21 +32,6 @@ HISTOGRAM_BINS = 240
 MIN_SLICE = dt.timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True)
-class Columns:
-    table: str
-    time: str
-    message: str
-    role: str
-    properties: str
-
-
-COLUMNS = {
-    "classic": Columns("traces", "timestamp", "message", "cloud_RoleName", "customDimensions"),
-    "workspace": Columns("AppTraces", "TimeGenerated", "Message", "AppRoleName", "Properties"),
-}
-
-
 def slice_rows_target() -> int:
     """Rows per slice; AMLMON_DATA_SLICE_ROWS lowers it (tests force slicing with small data)."""
     try:
@@ -56,33 +41,33 @@ def slice_rows_target() -> int:
     return max(1, min(value, SERVICE_ROW_CAP - 1))
 
 
-def base_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime) -> str:
-    c = COLUMNS[schema]
+def base_query(targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime) -> str:
+    c = APP[source]
     return (
-        f"{c.table}\n"
+        f"{c.traces}\n"
         f"| where {c.time} >= {kql.datetime(start)} and {c.time} < {kql.datetime(end)}\n"
         f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}\n"
-        f"| where {telemetry_filter(targets, schema, 'modelData')}"
+        f"| where {telemetry_filter(targets, source, 'modelData')}"
     )
 
 
-def rows_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime) -> str:
-    c = COLUMNS[schema]
+def rows_query(targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime) -> str:
+    c = APP[source]
     return (
-        base_query(targets, schema, start, end)
+        base_query(targets, source, start, end)
         + f"\n| project {c.time}, {c.role}, {c.properties}\n| order by {c.time} asc"
     )
 
 
-def count_query(targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime) -> str:
-    return base_query(targets, schema, start, end) + "\n| summarize n = count()"
+def count_query(targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime) -> str:
+    return base_query(targets, source, start, end) + "\n| summarize n = count()"
 
 
 def histogram_query(
-    targets: Sequence[Target], schema: Schema, start: dt.datetime, end: dt.datetime, size: dt.timedelta
+    targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime, size: dt.timedelta
 ) -> str:
-    c = COLUMNS[schema]
-    return base_query(targets, schema, start, end) + (
+    c = APP[source]
+    return base_query(targets, source, start, end) + (
         f"\n| summarize n = count() by b = bin({c.time}, {kql.timespan(size)})"
     )
 
@@ -172,7 +157,7 @@ class Puller:
         self,
         ctx: AppContext,
         targets: Sequence[Target],
-        schema: Schema,
+        source: Source,
         start: dt.datetime,
         end: dt.datetime,
         output: DatasetOutput,
@@ -180,10 +165,9 @@ class Puller:
         flatten: bool = False,
     ) -> None:
         self.flatten = flatten
-        self.ctx, self.targets, self.schema = ctx, list(targets), schema
+        self.ctx, self.targets, self.source = ctx, list(targets), source
         self.start, self.end, self.output = start, end, output
         self.progress = progress or (lambda done, total: None)
-        self.source = "log-analytics" if schema == "workspace" else "app-insights"
         self.truncated = 0
         self.halvings = 0
 
@@ -192,10 +176,10 @@ class Puller:
 
         # The timespan is widened by a millisecond each side: the KQL's own where-clause is exact.
         pad = dt.timedelta(milliseconds=1)
-        return run_query(self.ctx, text, timespan=(start - pad, end + pad), source=self.source)  # type: ignore[arg-type]
+        return run_query(self.ctx, text, timespan=(start - pad, end + pad), source=self.source)
 
     def count(self, start: dt.datetime, end: dt.datetime) -> int:
-        result = self._query(count_query(self.targets, self.schema, start, end), start, end)
+        result = self._query(count_query(self.targets, self.source, start, end), start, end)
         if result.partial_error:
             from amlmon.errors import PartialResult
 
@@ -211,7 +195,7 @@ class Puller:
             return [Slice.from_json(item) for item in stored]
         size = histogram_bin(self.start, self.end)
         result = self._query(
-            histogram_query(self.targets, self.schema, self.start, self.end, size), self.start, self.end
+            histogram_query(self.targets, self.source, self.start, self.end, size), self.start, self.end
         )
         counts: dict[dt.datetime, int] = {}
         from amlmon.datasets import parse_time
@@ -225,7 +209,7 @@ class Puller:
 
     def fetch_raw(self, piece: Slice) -> QueryResult:
         return self._query(
-            rows_query(self.targets, self.schema, piece.start, piece.end), piece.start, piece.end
+            rows_query(self.targets, self.source, piece.start, piece.end), piece.start, piece.end
         )
 
     def _prefetch(self, piece: Slice) -> Background[QueryResult]:

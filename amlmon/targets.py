@@ -26,35 +26,17 @@ from typing import Literal
 
 from amlmon import kql
 from amlmon.errors import UsageError
-
-Schema = Literal["classic", "workspace"]
+from amlmon.schema import (
+    APP,
+    GENERIC_ROLE,
+    MODEL_DATA_MESSAGE,
+    REQUEST_ID_DIMENSION,
+    SERVICE_DIMENSION,
+    Source,
+)
 
 # Azure ML service, endpoint and deployment names: letters, digits, '-', '_' and '.', at most 64.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-# Column names of the two query schemas: App Insights classic (resource-centric) and Log Analytics.
-_ROLE = {"classic": "cloud_RoleName", "workspace": "AppRoleName"}
-_DIMENSIONS = {"classic": "customDimensions", "workspace": "Properties"}
-
-
-# Where a schema keeps each thing (App Insights classic, Log Analytics workspace).
-_COLUMNS = {
-    "classic": {
-        "requests": "requests",
-        "traces": "traces",
-        "instance": "cloud_RoleInstance",
-        "message": "message",
-    },
-    "workspace": {
-        "requests": "AppRequests",
-        "traces": "AppTraces",
-        "instance": "AppRoleInstance",
-        "message": "Message",
-    },
-}
-# The 1.4.x inference server's role name for every service.
-GENERIC_ROLE = "azmlinfsrv"
-MODEL_DATA_MESSAGE = "model_data_collection"
 Kind = Literal["requests", "dependencies", "exceptions", "traces", "modelData"]
 
 
@@ -99,15 +81,6 @@ def parse_targets(texts: Iterable[str]) -> list[Target]:
     return list(seen)
 
 
-def dimension(schema: Schema, key: str) -> str:
-    """`tostring(customDimensions["Service Name"])` for the schema's property bag."""
-    return f"tostring({_DIMENSIONS[schema]}[{kql.string(key)}])"
-
-
-def role_column(schema: Schema) -> str:
-    return _ROLE[schema]
-
-
 def with_role(targets: Sequence[Target], role: str | None) -> list[Target]:
     """`--role NAME` names the role of the one target (or is the target when none is given)."""
     if role is None:
@@ -126,88 +99,80 @@ def _in(values: Sequence[str]) -> str:
     return "(" + ", ".join(kql.string(v) for v in values) + ")"
 
 
-def named(names: Sequence[str], schema: Schema) -> str:
+def named(names: Sequence[str], source: Source) -> str:
     """Rows that name one of `names`: the role, or the `Service Name` custom dimension."""
-    return f"{role_column(schema)} in {_in(names)} or {dimension(schema, 'Service Name')} in {_in(names)}"
+    c = APP[source]
+    return f"{c.role} in {_in(names)} or {c.dimension(SERVICE_DIMENSION)} in {_in(names)}"
 
 
-def _generic(schema: Schema) -> str:
-    return f"{role_column(schema)} == {kql.string(GENERIC_ROLE)}"
+def _generic(source: Source) -> str:
+    return f"{APP[source].role} == {kql.string(GENERIC_ROLE)}"
 
 
-def hosts_of(names: Sequence[str], schema: Schema, *, others: bool = False) -> str:
+def hosts_of(names: Sequence[str], source: Source, *, others: bool = False) -> str:
     """A tabular expression: the hosts (role instances) whose 1.4.x requests or model data named one of
     `names` in the query's timespan — or, with `others`, named any other service."""
-    c = _COLUMNS[schema]
-    service = dimension(schema, "Service Name")
-    who = f"{_generic(schema)} and " + (
+    c = APP[source]
+    service = c.dimension(SERVICE_DIMENSION)
+    who = f"{_generic(source)} and " + (
         f"isnotempty({service}) and not({service} in {_in(names)})"
         if others
         else f"{service} in {_in(names)}"
     )
-    model_data = f"{c['message']} == {kql.string(MODEL_DATA_MESSAGE)}"
+    model_data = f"{c.message} == {kql.string(MODEL_DATA_MESSAGE)}"
     return (
-        f"union ({c['requests']} | where {who} | project {c['instance']}), "
-        f"({c['traces']} | where {model_data} and {who} | project {c['instance']}) "
-        f"| distinct {c['instance']}"
+        f"union ({c.requests} | where {who} | project {c.instance}), "
+        f"({c.traces} | where {model_data} and {who} | project {c.instance}) "
+        f"| distinct {c.instance}"
     )
 
 
-def _unnamed_print(schema: Schema) -> str:
+def _unnamed_print(source: Source) -> str:
     """A 1.4.x record that names no service (print lines)."""
-    return f"{_generic(schema)} and isempty({dimension(schema, 'Service Name')})"
+    return f"{_generic(source)} and isempty({APP[source].dimension(SERVICE_DIMENSION)})"
 
 
-def _one_target(target: Target, schema: Schema, kind: Kind) -> str:
+def _one_target(target: Target, source: Source, kind: Kind) -> str:
     names = target.names()
-    direct = named(names, schema)
+    direct = named(names, source)
+    c = APP[source]
     if kind == "exceptions":
         # 1.4.x: the exception names the request it failed; that request names the service.
-        c = _COLUMNS[schema]
-        request_id = dimension(schema, "Request Id")
-        requests = f"{c['requests']} | where {direct} | project {request_id}"
-        return f"{direct} or ({_generic(schema)} and {request_id} in ({requests}))"
+        request_id = c.dimension(REQUEST_ID_DIMENSION)
+        requests = f"{c.requests} | where {direct} | project {request_id}"
+        return f"{direct} or ({_generic(source)} and {request_id} in ({requests}))"
     if kind == "traces":
         # 1.4.x print lines: the host served this target and no other 1.4.x service in the window.
-        instance = _COLUMNS[schema]["instance"]
         return (
-            f"{direct} or ({_unnamed_print(schema)} and {instance} in ({hosts_of(names, schema)}) "
-            f"and not({instance} in ({hosts_of(names, schema, others=True)})))"
+            f"{direct} or ({_unnamed_print(source)} and {c.instance} in ({hosts_of(names, source)}) "
+            f"and not({c.instance} in ({hosts_of(names, source, others=True)})))"
         )
     return direct
 
 
-def telemetry_filter(targets: Sequence[Target], schema: Schema = "classic", kind: Kind = "traces") -> str:
+def telemetry_filter(
+    targets: Sequence[Target], source: Source = "app-insights", kind: Kind = "traces"
+) -> str:
     """A KQL predicate true for the telemetry of any of `targets` ("true" when there are none), for rows
     of the table `kind` (requests, dependencies, exceptions or traces)."""
     if not targets:
         return "true"
-    return " or ".join(f"({_one_target(target, schema, kind)})" for target in targets)
+    return " or ".join(f"({_one_target(target, source, kind)})" for target in targets)
 
 
-def attribution_query(target: Target, schema: Schema) -> str:
+def attribution_query(target: Target, source: Source) -> str:
     """1.4.x print lines (no service named) in the timespan that amlmon cannot give to `target` or to
     anyone: on a host that served `target` and another service (`shared`), or on hosts that served
     nobody in the window (`unattributed`)."""
-    c = _COLUMNS[schema]
+    c = APP[source]
     names = target.names()
-    instance = c["instance"]
     return (
-        f"{c['traces']}\n"
-        f"| where {c['message']} != {kql.string(MODEL_DATA_MESSAGE)} and {_unnamed_print(schema)}\n"
-        f"| extend mine = {instance} in ({hosts_of(names, schema)}), "
-        f"theirs = {instance} in ({hosts_of(names, schema, others=True)})\n"
+        f"{c.traces}\n"
+        f"| where {c.message} != {kql.string(MODEL_DATA_MESSAGE)} and {_unnamed_print(source)}\n"
+        f"| extend mine = {c.instance} in ({hosts_of(names, source)}), "
+        f"theirs = {c.instance} in ({hosts_of(names, source, others=True)})\n"
         "| summarize shared = countif(mine and theirs), unattributed = countif(not(mine) and not(theirs)), "
-        "sharedHosts = dcountif(" + instance + ", mine and theirs)"
-    )
-
-
-def presence_query(table: str, schema: Schema) -> str:
-    """Which role names and `Service Name` values the table has in the timespan, with counts."""
-    return (
-        f"{table}\n"
-        f"| summarize n = count() by role = {role_column(schema)}, service = {dimension(schema, 'Service Name')}\n"
-        "| order by n desc\n| take 20"
+        f"sharedHosts = dcountif({c.instance}, mine and theirs)"
     )
 
 

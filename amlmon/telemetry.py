@@ -1,5 +1,8 @@
 """Rows from Application Insights → typed events, for both generations of the inference server.
 
+`events_from` turns a traces answer (projected onto schema.TRACE_ROW) into TraceEvents; `row_service`
+is the one rule for which service a row is, used by traces and datasets alike.
+
 The model-data decoding follows what azureml-inference-server-http really sends (AZURE-FACTS.md):
 1.5.x puts ONE property `custom_dimensions` holding a Python-literal dict string (single quotes,
 `Models` a tuple, `Input` the request body JSON-encoded twice, `Prediction` JSON once) and cuts it at
@@ -9,13 +12,25 @@ The model-data decoding follows what azureml-inference-server-http really sends 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-MODEL_DATA_MESSAGE = "model_data_collection"
+from amlmon.errors import AmlmonError
+from amlmon.packed import read_packed, read_packed_prefix
+from amlmon.schema import GENERIC_ROLE, SERVICE_DIMENSION, TRACE_ROW
+from amlmon.timeparse import iso_utc
+
+if TYPE_CHECKING:
+    from amlmon.azure.logs import QueryResult
+
+# App Insights severity levels (SeverityLevel enum of the classic SDKs and the exporter).
+SEVERITIES = {"verbose": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
+SEVERITY_NAMES = {level: name for name, level in SEVERITIES.items()}
+
 APP_INSIGHTS_VALUE_LIMIT = 8192
 _REQUEST_ID = re.compile(r"['\"]Request Id['\"]\s*:\s*['\"]([^'\"]*)['\"]")
 
@@ -89,106 +104,6 @@ def _parse_literal(text: str) -> Any:
         return None
 
 
-# --- The 1.5.x `custom_dimensions` literal, read in C -----------------------------------------------
-# azureml-inference-server-http 1.5.x logs repr() of one dict built in one order (Container Id, Request
-# Id, Client Request Id, Workspace Name, Service Name, Models, Input, Prediction): strings, None, and a
-# tuple of model ids. One regex matches that exact shape and captures the eight values; Python only
-# unescapes them. ast.literal_eval stays the reference and reads anything of another shape (every
-# truncated record among them): it compiles the text, ~45 µs a record; this takes ~10 µs.
-# An escape is a backslash and an ASCII character: unescaping goes through Latin-1, where a backslash
-# before anything wider would read differently from Python.
-_STRING = (
-    r"'[^'\\\n\r\x00]*(?:\\[\x01-\x09\x0b\x0c\x0e-\x7f][^'\\\n\r\x00]*)*'"
-    r'|"[^"\\\n\r\x00]*(?:\\[\x01-\x09\x0b\x0c\x0e-\x7f][^"\\\n\r\x00]*)*"'
-)
-_TUPLE = rf"\(\)|\((?:{_STRING}),\)|\((?:{_STRING})(?:, (?:{_STRING}))+\)"
-_SERVER_KEYS = ("Container Id", "Request Id", "Client Request Id", "Workspace Name", "Service Name")
-_SERVER_SHAPE = re.compile(
-    r"\{"
-    + "".join(f"'{key}': ({_STRING}|None), " for key in _SERVER_KEYS)
-    + rf"'Models': ({_TUPLE}|None), 'Input': ({_STRING}|None), 'Prediction': ({_STRING}|None)"
-    + r"\}"
-)
-_STRING_TOKEN = re.compile(_STRING)
-
-
-def _literal_string(token: str) -> str | None:
-    if token == "None":
-        return None
-    body = token[1:-1]
-    if "\\" not in body:
-        return body
-    # Python's own escape rules (\\, \', \n, \xNN, \uNNNN …); characters beyond Latin-1 survive the
-    # round trip as \u escapes. A malformed escape raises UnicodeDecodeError (the caller falls back).
-    return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
-
-
-def read_packed(text: str) -> dict[str, Any] | None:
-    """The dict of a 1.5.x `custom_dimensions` literal as the server writes it, or None for text of any
-    other shape (ast.literal_eval then decides). Evaluates nothing."""
-    match = _SERVER_SHAPE.fullmatch(text)
-    if match is None:
-        return None
-    values = match.groups()
-    try:
-        fields: dict[str, Any] = {
-            key: _literal_string(value) for key, value in zip(_SERVER_KEYS, values, strict=False)
-        }
-        models = values[5]
-        fields["Models"] = (
-            None if models == "None" else tuple(map(_literal_string, _STRING_TOKEN.findall(models)))
-        )
-        fields["Input"] = _literal_string(values[6])
-        fields["Prediction"] = _literal_string(values[7])
-    except UnicodeDecodeError:
-        return None
-    return fields
-
-
-PACKED_KEYS = (*_SERVER_KEYS, "Models", "Input", "Prediction")
-_KEY_SEPARATOR = re.compile(r": ")
-_NEXT_ITEM = re.compile(r", ")
-_NONE = re.compile(r"None")
-_WHOLE_TUPLE = re.compile(_TUPLE)
-
-
-def read_packed_prefix(text: str) -> tuple[dict[str, Any], list[str]]:
-    """The key/value pairs of a 1.5.x literal that are whole in `text` (a literal App Insights cut at
-    8,192 characters), and the keys of the server's order that are not (cut or after the cut).
-
-    A value is whole when its closing token lies inside the text: a string's closing quote (repr
-    escapes every quote inside), `None`, a tuple's `)`. Evaluates nothing."""
-    fields: dict[str, Any] = {}
-    at = 1 if text.startswith("{") else len(text)
-    while at < len(text):
-        key = _STRING_TOKEN.match(text, at)
-        separator = key and _KEY_SEPARATOR.match(text, key.end())
-        if not key or not separator:
-            break
-        value_at = separator.end()
-        value = _STRING_TOKEN.match(text, value_at) or _NONE.match(text, value_at)
-        value = value or _WHOLE_TUPLE.match(text, value_at)
-        if value is None:
-            break
-        try:
-            name = _literal_string(key.group(0))
-            token = value.group(0)
-            decoded: Any = (
-                tuple(map(_literal_string, _STRING_TOKEN.findall(token)))
-                if token.startswith("(")
-                else _literal_string(token)
-            )
-        except UnicodeDecodeError:
-            break
-        if name is not None:
-            fields[name] = decoded
-        following = _NEXT_ITEM.match(text, value.end())
-        if following is None:
-            break
-        at = following.end()
-    return fields, [key for key in PACKED_KEYS if key not in fields]
-
-
 def _from_fields(fields: Mapping[str, Any], generation: str) -> ModelDataRecord:
     def text(key: str) -> str | None:
         value = fields.get(key)
@@ -260,18 +175,150 @@ def _cut_packed(packed: str) -> ModelDataRecord:
     return record
 
 
-GENERIC_ROLE = "azmlinfsrv"  # the 1.4.x server's role name for every service
-
-
 def row_service(
     role: Any, properties: Mapping[str, Any], record: ModelDataRecord | None = None
 ) -> str | None:
     """The service a row names itself, from fields the real server sends: the `Service Name` custom
     dimension (requests, 1.4.x model data), the model-data literal's (1.5.x), else a role name that is
     not 1.4.x's shared `azmlinfsrv`. None: the row names no service (1.4.x print lines, exceptions)."""
-    service = properties.get("Service Name")
+    service = properties.get(SERVICE_DIMENSION)
     if not service and record is not None:
         service = record.service
     if not service and role and role != GENERIC_ROLE:
         service = role
     return str(service) if service else None
+
+
+def target_label(role: str | None, properties: dict[str, Any], model_data: ModelDataRecord | None) -> str:
+    """The service the row names (row_service), else its role (`azmlinfsrv`)."""
+    return row_service(role, properties, model_data) or str(role or "")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Trace rows → events
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class TraceEvent:
+    timestamp: dt.datetime
+    ingested: dt.datetime | None
+    item_id: str
+    message: str
+    severity_level: int | None
+    target: str
+    instance: str | None
+    operation_id: str | None
+    properties: dict[str, Any] = field(default_factory=dict)
+    model_data: ModelDataRecord | None = None
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY_NAMES.get(self.severity_level, "") if self.severity_level is not None else ""
+
+    def order(self) -> tuple[dt.datetime, dt.datetime, str]:
+        """Event time first; ties by ingestion time, then id (a stable order for equal times)."""
+        return (self.timestamp, self.ingested or self.timestamp, self.item_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "timestamp": iso_utc(self.timestamp, "milliseconds"),
+            "ingested": iso_utc(self.ingested, "milliseconds") if self.ingested else None,
+            "target": self.target,
+            "severity": self.severity,
+            "message": self.message,
+            "instance": self.instance,
+            "operationId": self.operation_id,
+            "itemId": self.item_id,
+        }
+        if self.model_data is not None:
+            data["modelData"] = _model_data_dict(self.model_data)
+        else:
+            data["properties"] = self.properties
+        return data
+
+
+def _model_data_dict(md: ModelDataRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "requestId": md.request_id,
+        "clientRequestId": md.client_request_id,
+        "models": md.models,
+        "input": md.input,
+        "prediction": md.prediction,
+        "truncated": md.truncated,
+        "generation": md.generation,
+    }
+    if md.truncated:
+        data["cut"] = md.cut  # the properties App Insights cut, or lost past the cut
+        data["raw"] = md.raw
+    return data
+
+
+def as_datetime(value: Any) -> dt.datetime | None:
+    """A query answer's datetime cell (a datetime, or ISO text) in UTC; None when it is neither."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str) and value:
+        text = value[:-1] + "+00:00" if value.endswith("Z") else value
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _properties(value: Any) -> dict[str, Any]:
+    """Dynamic columns arrive as JSON text; anything else that is not an object becomes {}."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return {}
+        return decoded if isinstance(decoded, dict) else {}
+    return {}
+
+
+def _severity(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _event(row: Sequence[Any], at: dict[str, int], timestamp: dt.datetime, *, model_data: bool) -> TraceEvent:
+    """One event from a row; `at` maps each TRACE_ROW column to its index in the row."""
+    props = _properties(row[at[TRACE_ROW.properties]])
+    record = decode_model_data(props) if model_data else None
+    role, message, item_id = row[at[TRACE_ROW.role]], row[at[TRACE_ROW.message]], row[at[TRACE_ROW.item_id]]
+    target = row[at[TRACE_ROW.target]] if TRACE_ROW.target in at else None
+    return TraceEvent(
+        timestamp=timestamp,
+        ingested=as_datetime(row[at[TRACE_ROW.ingested]]),
+        # Every App Insights record has an itemId; the stand-in only keeps a malformed row from
+        # breaking de-duplication.
+        item_id=str(item_id) if item_id else f"{timestamp.isoformat()}|{role}|{message}",
+        message="" if message is None else str(message),
+        severity_level=_severity(row[at[TRACE_ROW.severity]]),
+        target=target or target_label(role, props, record),
+        instance=row[at[TRACE_ROW.instance]] or None,
+        operation_id=row[at[TRACE_ROW.operation]] or None,
+        properties=props,
+        model_data=record,
+    )
+
+
+def events_from(result: QueryResult, *, model_data: bool) -> list[TraceEvent]:
+    """The events of a traces answer, in the answer's order (rows without a time are skipped)."""
+    table = result.primary
+    at = {name: i for i, name in enumerate(table.columns)}
+    missing = [name for name in TRACE_ROW.columns() if name not in at]
+    if missing:
+        raise AmlmonError(f"the query service answered without the columns {', '.join(missing)}")
+    i_time = at[TRACE_ROW.time]
+    events = []
+    for row in table.rows:
+        timestamp = as_datetime(row[i_time])
+        if timestamp is not None:
+            events.append(_event(row, at, timestamp, model_data=model_data))
+    return events

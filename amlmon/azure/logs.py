@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon.azure.errors import response_json
-from amlmon.errors import PartialResult, QueryError
+from amlmon.errors import PartialResult, RejectedQuery
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
@@ -45,22 +45,6 @@ class QueryResult:
     @property
     def primary(self) -> Table:
         return self.tables[0] if self.tables else Table("PrimaryResult", [], [], [])
-
-
-class RejectedQuery(QueryError):
-    """A syntax or semantic error, with where the service says it is (line 1-based, pos 0-based)."""
-
-    def __init__(
-        self,
-        message: str,
-        hint: str | None = None,
-        *,
-        line: int | None = None,
-        pos: int | None = None,
-        token: str | None = None,
-    ) -> None:
-        super().__init__(message, hint)
-        self.line, self.pos, self.token = line, pos, token
 
 
 def _error_position(error: Any) -> tuple[int | None, int | None, str | None]:

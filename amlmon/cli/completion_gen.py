@@ -41,11 +41,11 @@ def value_choices() -> dict[tuple[str, str], list[str]]:
     """Values of options (and arguments, keyed "ARG") that take a word from a fixed list, per command:
     read from the constants the commands check against, so completion and validation cannot drift."""
     from amlmon.azure.diagnostic_settings import COMPONENT_CATEGORIES
-    from amlmon.cli.traces import FORMATS as TRACE_FORMATS
     from amlmon.datasets import FORMATS as DATASET_FORMATS
     from amlmon.diagnostics import KINDS
     from amlmon.emulator.faults import KINDS as FAULT_KINDS
-    from amlmon.traces import SEVERITIES
+    from amlmon.render.traces import FORMATS as TRACE_FORMATS
+    from amlmon.telemetry import SEVERITIES
 
     found: dict[tuple[str, str], list[str]] = {
         ("traces", "--format"): list(TRACE_FORMATS),

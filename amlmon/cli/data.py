@@ -121,14 +121,15 @@ def pull(
         )
         return
     from amlmon import datasets, modeldata
-    from amlmon.targets import Schema, parse_targets, with_role
+    from amlmon.schema import source_of
+    from amlmon.targets import parse_targets, with_role
     from amlmon.timeparse import time_range
 
     parsed = with_role(parse_targets(targets or []), role)
     start, end = time_range(since, until, default_since="7d")
-    schema: Schema = "workspace" if log_analytics else "classic"
+    source = source_of(log_analytics)
     if print_query:
-        print(modeldata.rows_query(parsed, schema, start, end))
+        print(modeldata.rows_query(parsed, source, start, end))
         return
     datasets.check_destination(out, overwrite=overwrite or resume)
     if parsed:
@@ -143,7 +144,7 @@ def pull(
         "role": role,
         "since": since,
         "until": until,
-        "schema": schema,
+        "schema": source,
         "format": file_format,
         "flatten": flatten,
     }
@@ -163,7 +164,7 @@ def pull(
     progress = _progress()
     try:
         result = modeldata.Puller(
-            app_context(), parsed, schema, start, end, destination, progress, flatten=flatten
+            app_context(), parsed, source, start, end, destination, progress, flatten=flatten
         ).run()
     except BaseException as exc:  # Ctrl-C, a crash, a service error: keep finished slices for --resume
         _interrupted(destination, isinstance(exc, KeyboardInterrupt))
@@ -179,7 +180,7 @@ def pull(
         wanted: list[Any] = [*parsed] or [None]
         for target in wanted:
             note = evidence.explain_empty(
-                app_context(), target, schema, (start, end), "modelData", "data pull"
+                app_context(), target, source, (start, end), "modelData", "data pull"
             )
             if note:
                 warn(note)

@@ -126,6 +126,7 @@ def _source(text: str, option: str, targets: list[Any], log_analytics: bool) -> 
     """A FileSource for a file, or for a window's pulled (cached) dataset; and what was asked for."""
     from amlmon.drift import inputs, windows
     from amlmon.errors import NotFound, UsageError
+    from amlmon.schema import source_of
 
     path = Path(text).expanduser()
     if path.exists():
@@ -141,7 +142,7 @@ def _source(text: str, option: str, targets: list[Any], log_analytics: bool) -> 
             hint="name the TARGET, e.g. amlmon drift my-svc --baseline 14d..7d --current 1d",
         )
     ctx = app_context()
-    pulled = windows.pull_window(ctx, targets, "workspace" if log_analytics else "classic", window)
+    pulled = windows.pull_window(ctx, targets, source_of(log_analytics), window)
     info(
         f"{option} {text}: {'cached' if pulled.cached else f'pulled {pulled.rows} records into'} {pulled.path}"
     )

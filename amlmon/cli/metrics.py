@@ -7,13 +7,14 @@ requests); 2 bad option; 3 workspace not found; 4 authentication; 5 throttled / 
 
 from __future__ import annotations
 
-import os
-import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 import typer
 
 from amlmon.cli.common import app_context, output
+from amlmon.render.stats import render_check, render_stats, write_step_summary
+from amlmon.schema import source_of
 
 TARGETS_HELP = (
     "Services (svc), endpoints (ep) or deployments (ep/dep); none means all telemetry of the workspace."
@@ -28,25 +29,23 @@ def register(app: typer.Typer) -> None:
 
 
 def _window(since: str, until: str | None, bin_size: str | None) -> Any:
-    from amlmon import health
+    from amlmon import stats
     from amlmon.timeparse import parse_duration, time_range
 
     start, end = time_range(since, until, default_since=since)
     if bin_size:
-        size = health.check_bin(parse_duration(bin_size, option="--bin"), end - start)
+        size = stats.check_bin(parse_duration(bin_size, option="--bin"), end - start)
     else:
-        size = health.default_bin(end - start)
-    return health.Window(start, end, size)
+        size = stats.default_bin(end - start)
+    return stats.Window(start, end, size)
 
 
 def _print_queries(targets: list[Any], window: Any, log_analytics: bool) -> None:
-    from amlmon import health
-    from amlmon.targets import Schema
+    from amlmon.queries.stats import queries
 
-    schema: Schema = "workspace" if log_analytics else "classic"
-    source = "log-analytics" if log_analytics else "app-insights"
+    source = source_of(log_analytics)
     timespan = f"{window.start.isoformat()}/{window.end.isoformat()}"
-    for name, text in health.queries(targets, window, schema).items():
+    for name, text in queries(targets, window, source).items():
         print(f"// {name} ({source}, timespan {timespan})\n{text}\n")
 
 
@@ -77,7 +76,7 @@ def stats(
     ),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
-    from amlmon import health
+    from amlmon.stats import collect
     from amlmon.targets import parse_targets, with_role
 
     parsed = with_role(parse_targets(targets or []), role)
@@ -96,8 +95,8 @@ def stats(
     from amlmon.evidence import known_targets
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
-    result = health.collect(app_context(), parsed, window, log_analytics=log_analytics, top=top)
-    output(result, table=_render_stats)
+    result = collect(app_context(), parsed, window, source=source_of(log_analytics), top=top)
+    output(result, table=_table(render_stats))
     _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
@@ -144,10 +143,10 @@ def check(
     traffic the gate fails ("only 0 requests in 15m") unless --min-requests 0. A Markdown summary is
     appended to $GITHUB_STEP_SUMMARY when set.
     """
-    from amlmon import health
+    from amlmon import gate
     from amlmon.targets import parse_targets, with_role
 
-    thresholds = health.build_thresholds(
+    thresholds = gate.build_thresholds(
         max_failure_rate=max_failure_rate,
         max_p50=max_p50,
         max_p95=max_p95,
@@ -167,13 +166,13 @@ def check(
     from amlmon.evidence import known_targets
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: gate every target and `*`
-    measured = health.collect_for_gate(app_context(), parsed, window, log_analytics=log_analytics)
-    verdict = health.evaluate(measured, thresholds)
-    _write_step_summary(verdict)
-    output(verdict, table=_render_check)
+    measured = gate.measure(app_context(), parsed, window, source=source_of(log_analytics))
+    verdict = gate.evaluate(measured, thresholds)
+    write_step_summary(verdict)
+    output(verdict, table=_table(render_check))
     _explain_empty(parsed, window, measured, log_analytics, "check")
     if not verdict["passed"]:
-        raise typer.Exit(health.EXIT_GATE_FAILED)
+        raise typer.Exit(gate.EXIT_GATE_FAILED)
 
 
 def _explain_empty(
@@ -182,7 +181,7 @@ def _explain_empty(
     """One stderr line per target that had no requests and no exceptions: why, when amlmon can tell."""
     from amlmon import evidence
     from amlmon.cli.common import warn
-    from amlmon.targets import ALL, Schema
+    from amlmon.targets import ALL
 
     by_name = {entry["target"]: entry for entry in stats["targets"]}
     # Targets the user named, each; with none, the workspace as a whole (not every idle service).
@@ -191,9 +190,8 @@ def _explain_empty(
         entry = by_name.get(str(target) if target else "*") or {}
         if (entry.get("requests") or {}).get("count") or (entry.get("exceptions") or {}).get("count"):
             continue
-        schema: Schema = "workspace" if log_analytics else "classic"
         note = evidence.explain_empty(
-            app_context(), target, schema, (window.start, window.end), "requests", command
+            app_context(), target, source_of(log_analytics), (window.start, window.end), "requests", command
         )
         if note:
             warn(note)
@@ -208,7 +206,7 @@ def _check_endpoint_logs(
     print_query: bool,
 ) -> None:
     """`check --endpoint-logs`: the request thresholds (and --max-throttle-delay) on the traffic log."""
-    from amlmon import endpoint_stats, health
+    from amlmon import endpoint_stats, gate
     from amlmon.errors import UsageError
 
     if not endpoint_logs:
@@ -227,144 +225,13 @@ def _check_endpoint_logs(
         print(endpoint_stats.traffic_query(parsed, window))
         return
     measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
-    verdict = health.evaluate(measured, thresholds)
-    _write_step_summary(verdict)
-    output(verdict, table=_render_check)
+    verdict = gate.evaluate(measured, thresholds)
+    write_step_summary(verdict)
+    output(verdict, table=_table(render_check))
     if not verdict["passed"]:
-        raise typer.Exit(health.EXIT_GATE_FAILED)
+        raise typer.Exit(gate.EXIT_GATE_FAILED)
 
 
-# ------------------------------------------------------------------------------------------------
-# Rendering
-# ------------------------------------------------------------------------------------------------
-def _console(stream: IO[str]) -> Any:
-    from amlmon.render.console import make_console
-
-    return make_console(stream, no_color=app_context().options.no_color)
-
-
-def _render_check(verdict: Any, stream: IO[str]) -> None:
-    console = _console(stream)
-    styles = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
-    for result in verdict["results"]:
-        status = result["status"]
-        console.print(f"[{styles[status]}]{status}[/] {result['reason']}", markup=True, highlight=False)
-    summary = "passed" if verdict["passed"] else "FAILED"
-    console.print(
-        f"gate {summary} ({verdict['window']['start']} .. {verdict['window']['end']})", highlight=False
-    )
-
-
-def _render_stats(data: Any, stream: IO[str]) -> None:
-    """One panel per target (side by side when they fit). Like every table, a row stays one line: on a
-    terminal, cells are cut with an ellipsis to its width, widest columns first."""
-    from rich.columns import Columns
-    from rich.text import Text
-
-    from amlmon.render.table import ellipsize
-
-    console = _console(stream)
-    window = data["window"]
-    header = f"{window['start']} .. {window['end']}  bin {window['bin']}  source {data['source']}"
-    terminal = bool(getattr(stream, "isatty", lambda: False)())
-    console.print(Text(ellipsize(header, console.width) if terminal else header, style="dim"), crop=False)
-    panels = [_stats_panel(target, console.width if terminal else None) for target in data["targets"]]
-    console.print(Columns(panels, padding=(1, 4)))
-
-
-def _stats_rows(target: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
-    """(metric, value, series or message, message?) rows of one target's panel."""
-    from amlmon import health
-
-    req, dep, exc = target["requests"], target["dependencies"], target["exceptions"]
-    series = req["series"]
-    codes = ", ".join(f"{c['code']}:{c['count']}" for c in req["resultCodes"][:5])
-    rows = [
-        (
-            "requests",
-            f"{req['count']} ({req['ratePerMinute']:.1f}/min)",
-            health.sparkline(series["requests"]),
-            False,
-        ),
-        (
-            "failures",
-            f"{req['failures']} ({health.format_rate(req['failureRate'])})",
-            health.sparkline(series["failures"]),
-            False,
-        ),
-        (
-            "p50/p95/p99",
-            "/".join(health.format_ms(req[k]) for k in ("p50", "p95", "p99")),
-            health.sparkline(series["p95"]),
-            False,
-        ),
-        ("result codes", codes or "-", "", False),
-        (
-            "dependencies",
-            f"{dep['count']} ({health.format_rate(dep['failureRate'])} failed, p95 {health.format_ms(dep['p95'])})",
-            health.sparkline(dep["series"]["dependencies"]),
-            False,
-        ),
-    ]
-    rows += [
-        (f"  {g['type']}", f"{g['target']}: {g['count']} ({health.format_rate(g['failureRate'])})", "", False)
-        for g in dep["top"]
-    ]
-    rows.append(
-        (
-            "exceptions",
-            f"{exc['count']} ({exc['ratePerMinute']:.1f}/min)",
-            health.sparkline(exc["series"]["exceptions"]),
-            False,
-        )
-    )
-    for item in exc["top"]:
-        message = item["latestMessage"]
-        message = message if len(message) <= 60 else message[:57] + "..."
-        rows.append((f"  {item['type']}", f"{item['count']}", message, True))
-    return rows
-
-
-def _stats_panel(target: dict[str, Any], width: int | None) -> Any:
-    from rich.cells import cell_len
-    from rich.table import Table
-    from rich.text import Text
-
-    from amlmon.render.table import ellipsize, fit_widths
-
-    rows = _stats_rows(target)
-    natural = [max([1] + [cell_len(str(row[i])) for row in rows]) for i in range(3)]
-    widths = fit_widths(natural, max(width - 4, 0)) if width is not None else natural  # 2 gaps of 2
-    title = target["target"] if width is None else ellipsize(target["target"], width)
-    table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
-    table.add_column("metric", style="bold", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("series", no_wrap=True)
-    for metric, value, series, is_message in rows:
-        cells = [ellipsize(text, w) for text, w in zip((metric, value, series), widths, strict=True)]
-        table.add_row(cells[0], cells[1], Text(cells[2], style="dim") if is_message else cells[2])
-    return table
-
-
-def _write_step_summary(verdict: dict[str, Any]) -> None:
-    """GitHub Actions shows $GITHUB_STEP_SUMMARY (Markdown) on the run page; appended, never replaced."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
-    icon = {"PASS": "✅", "FAIL": "❌", "SKIP": "➖"}
-    lines = [
-        f"### amlmon check: {'passed' if verdict['passed'] else 'FAILED'}",
-        "",
-        f"Window {verdict['window']['start']} .. {verdict['window']['end']} ({verdict['source']})",
-        "",
-        "| | target | check | result |",
-        "|---|---|---|---|",
-    ]
-    for result in verdict["results"]:
-        reason = str(result["reason"]).replace("|", "\\|")
-        lines.append(f"| {icon[result['status']]} | {result['target']} | {result['check']} | {reason} |")
-    try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n\n")
-    except OSError as exc:
-        print(f"warning: could not write the step summary to {path}: {exc.strerror}", file=sys.stderr)
+def _table(render: Callable[..., None]) -> Callable[[Any, IO[str]], None]:
+    """The command's own `-o table` view, coloured unless --no-color."""
+    return lambda data, stream: render(data, stream, no_color=app_context().options.no_color)

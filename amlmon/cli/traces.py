@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
-import zlib
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import typer
 
 from amlmon.cli.common import app_context, warn
+from amlmon.render.traces import FORMATS, WHOLE_RESULT_STYLES, TracePrinter
 
-if TYPE_CHECKING:
-    from amlmon.traces import TraceEvent
-
-FORMATS = ("pretty", "short", "json", "jsonl", "raw")
 TARGETS_HELP = (
     "Services (svc), endpoints (ep) or deployments (ep/dep); none means every service of the workspace."
 )
-
-# Distinct, readable on dark and light terminals (stern's idea: one colour per target).
-_PALETTE = ("36", "33", "35", "32", "34", "96", "93", "95", "92", "94")
-_SEVERITY_COLOR = {"warning": "33", "error": "31", "critical": "1;31"}
 
 
 def register(app: typer.Typer) -> None:
@@ -103,10 +92,11 @@ def traces(
     older than --since (--since bounds the backlog only) — until Ctrl-C (exit 130) or --until. Without --model-data, model_data_collection records are left out.
     """
     from amlmon import traces as domain
-    from amlmon.targets import Schema, parse_targets, with_role
-    from amlmon.timeparse import parse_duration, parse_instant, parse_until, time_range
+    from amlmon.schema import source_of
+    from amlmon.targets import parse_targets, with_role
+    from amlmon.timeparse import parse_duration
 
-    schema: Schema = "workspace" if log_analytics else "classic"
+    source = source_of(log_analytics)
     style = _style(fmt, follow)
     _check_query_style(style, follow, app_context().options.query)
     if limit is not None and limit < 1:
@@ -114,16 +104,8 @@ def traces(
             f"--limit {limit} would print nothing",
             "leave --limit out for every event; to follow only new events use -f --since 1s",
         )
-    if follow:
-        start = parse_instant(since, option="--since")
-        end = parse_until(until, option="--until") if until else None
-        if end is not None and end <= start:
-            raise _usage(f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})")
-    else:
-        start, end = time_range(since, until, default_since="10m")
-    poll_every = parse_duration(interval, option="--interval").total_seconds()
-    if poll_every < domain.MIN_REQUEST_SPACING:
-        raise _usage(f"--interval {interval!r} is shorter than 200ms", "e.g. --interval 5s")
+    start, end = _bounds(since, until, follow)
+    poll_every = _interval(interval)
     spec = domain.TraceFilter(
         start=start,
         end=None if follow else end,
@@ -135,7 +117,7 @@ def traces(
     )
     look_back = parse_duration(overlap, option="--overlap")
     if print_query:
-        _print_queries(spec, schema, follow, limit, look_back)
+        _print_queries(spec, source, follow, limit, look_back)
         return 0
     ctx = app_context()
     if spec.targets:
@@ -145,10 +127,39 @@ def traces(
 
         # A name that matches nothing is exit 3, not silence; an endpoint learns its deployments.
         spec = dataclasses.replace(spec, targets=tuple(known_targets(ctx, list(spec.targets))))
-    printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query)
+    printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query, warn=warn)
     if follow:
-        return _follow(ctx, spec, schema, printer, poll_every, end, limit, look_back)
-    window = domain.read_window(domain.service_fetch(ctx, schema), spec, schema, limit=limit)
+        return _follow(ctx, spec, source, printer, poll_every, end, limit, look_back)
+    return _read(ctx, spec, source, printer, limit)
+
+
+def _bounds(since: str, until: str | None, follow: bool) -> tuple[Any, Any]:
+    """(start, end): with --follow, --until is when to stop (None: Ctrl-C)."""
+    from amlmon.timeparse import parse_instant, parse_until, time_range
+
+    if not follow:
+        return time_range(since, until, default_since="10m")
+    start = parse_instant(since, option="--since")
+    end = parse_until(until, option="--until") if until else None
+    if end is not None and end <= start:
+        raise _usage(f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})")
+    return start, end
+
+
+def _interval(text: str) -> float:
+    from amlmon.follow import MIN_REQUEST_SPACING
+    from amlmon.timeparse import parse_duration
+
+    seconds = parse_duration(text, option="--interval").total_seconds()
+    if seconds < MIN_REQUEST_SPACING:
+        raise _usage(f"--interval {text!r} is shorter than 200ms", "e.g. --interval 5s")
+    return seconds
+
+
+def _read(ctx: Any, spec: Any, source: Any, printer: TracePrinter, limit: int | None) -> int:
+    from amlmon import traces as domain
+
+    window = domain.read(ctx, spec, source, limit=limit)
     printed = 0
     for batch in window.events:
         printed += len(batch)
@@ -156,34 +167,15 @@ def traces(
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
-    _explain(ctx, spec, schema, printed)
+    for note in domain.explain(ctx, spec, source, printed):
+        warn(note)
     return 1 if window.partial else 0
-
-
-def _explain(ctx: Any, spec: Any, schema: Any, printed: int) -> None:
-    """On stderr: why nothing was found, and 1.4.x print lines amlmon could not attribute."""
-    from amlmon import evidence
-    from amlmon.evidence import Section
-
-    assert spec.end is not None
-    timespan = (spec.start, spec.end)
-    section: Section = "modelData" if spec.model_data else "traces"
-    command = "traces --model-data" if spec.model_data else "traces"
-    notes = []
-    if not printed:
-        for target in spec.targets or (None,):
-            notes.append(evidence.explain_empty(ctx, target, schema, timespan, section, command))
-    if not spec.model_data:
-        notes += [evidence.attribution_note(ctx, target, schema, timespan) for target in spec.targets]
-    for note in notes:
-        if note:
-            warn(note)
 
 
 def _follow(
     ctx: Any,
     spec: Any,
-    schema: Any,
+    source: Any,
     printer: TracePrinter,
     interval: float,
     until: Any,
@@ -198,18 +190,18 @@ def _follow(
         warn(text)
         sys.stderr.flush()
 
-    follower = domain.Follower(
-        domain.service_fetch(ctx, schema, retries=False),
+    domain.follow(
+        ctx,
         spec,
-        schema,
-        interval=interval,
+        source,
         emit=printer.print_batch,
         status=status,
-        backlog_limit=limit,
+        interval=interval,
         overlap=overlap,
-        clock=domain.FollowClock(sleep=sleep_watching_reader(sys.stdout)),
+        backlog_limit=limit,
+        until=until,
+        sleep=sleep_watching_reader(sys.stdout),
     )
-    follower.run(until=until)
     printer.finish()
     return 0
 
@@ -273,10 +265,6 @@ def _style(fmt: str | None, follow: bool) -> str:
     return style
 
 
-# --query on the whole result: styles that print one document. jsonl applies it to each event.
-WHOLE_RESULT_STYLES = {"json": "json", "yaml": "yaml", "pretty": "table", "tsv": "tsv"}
-
-
 def _check_query_style(style: str, follow: bool, query: str | None) -> None:
     """--query applies to the whole result (json, yaml, table, tsv) or to each event (jsonl); a style
     it cannot apply to is refused rather than ignored."""
@@ -300,10 +288,10 @@ def _color(style: str) -> bool:
     return style == "pretty" and color_allowed(sys.stdout, app_context().options.no_color)
 
 
-def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None, overlap: Any) -> None:
-    from amlmon import traces as domain
+def _print_queries(spec: Any, source: Any, follow: bool, limit: int | None, overlap: Any) -> None:
+    from amlmon.follow import LATE_ARRIVAL_LIMIT
+    from amlmon.queries import traces as domain
 
-    source = "log-analytics" if schema == "workspace" else "app-insights"
     end = spec.end.isoformat() if spec.end else "now+1h"
     header = f"// {source}, timespan {spec.start.isoformat()}/{end}"
     if follow:
@@ -312,163 +300,16 @@ def _print_queries(spec: Any, schema: Any, follow: bool, limit: int | None, over
         from amlmon import kql
 
         started = dt.datetime.now(dt.UTC)  # what a follow started now would send
-        start = min(spec.start, started - domain.LATE_ARRIVAL_LIMIT)
-        text = domain.follow_query(spec, schema, ingested_after=None, arrived_from=started)
+        start = min(spec.start, started - LATE_ARRIVAL_LIMIT)
+        text = domain.follow_query(spec, source, ingested_after=None, arrived_from=started)
         print(f"// {source}, timespan {start.isoformat()}/now+1h (late arrivals keep their old time)")
         print(
             f"// later polls add: | where ingestion_time() > <newest ingestion time seen - {kql.timespan(overlap)}>"
         )
     elif limit is not None:
-        text = domain.latest_query(spec, schema, limit)
+        text = domain.latest_query(spec, source, limit)
         print(header)
     else:
-        text = domain.window_query(spec, schema)
+        text = domain.window_query(spec, source)
         print(header)
     print(text)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------------------------------
-class TracePrinter:
-    """Writes batches of events in one style; `finish` closes a JSON array or a buffered format."""
-
-    def __init__(self, style: str, stream: IO[str], *, color: bool, jmespath: str | None = None) -> None:
-        self.style, self.stream, self.color, self.jmespath = style, stream, color, jmespath
-        self.width = shutil.get_terminal_size((160, 24)).columns
-        self._buffer: list[
-            dict[str, Any]
-        ] = []  # json / yaml, or a whole-result --query: one document at the end
-        self._target_width = 0
-        self._events = 0  # with a per-event --query (jsonl): events seen, and those it gave a value for
-        self._answered = 0
-
-    @property
-    def _whole_result(self) -> bool:
-        """One document at the end: json and yaml always, table and tsv when --query applies to the list."""
-        return self.style in ("json", "yaml") or (bool(self.jmespath) and self.style in WHOLE_RESULT_STYLES)
-
-    def print_batch(self, events: Sequence[TraceEvent]) -> None:
-        if not events or self.style == "none":
-            return
-        if self._whole_result:
-            self._buffer.extend(event.to_dict() for event in events)
-            return
-        write = self.stream.write
-        if self.style == "jsonl":
-            self._jsonl(events)
-        elif self.style == "tsv":
-            write("".join(self._tsv(event) + "\n" for event in events))
-        elif self.style == "raw":
-            write("".join(self._raw(event) + "\n" for event in events))
-        else:
-            self._target_width = max(self._target_width, *(len(event.target) for event in events))
-            line = self._pretty if self.style == "pretty" else self._short
-            write("".join(line(event) + "\n" for event in events))
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self._whole_result:
-            from amlmon.render import emit
-
-            output = WHOLE_RESULT_STYLES.get(self.style, self.style)
-            emit(
-                self._buffer, output=output, query=self.jmespath, stream=self.stream, no_color=not self.color
-            )
-        elif self.jmespath and self.style == "jsonl" and self._events and not self._answered:
-            warn(
-                f"--query {self.jmespath!r} gave nothing for any of {self._events} events: with jsonl it "
-                "applies to each event (e.g. --query message); -o json applies it to the list"
-            )
-
-    # --- styles -----------------------------------------------------------------------------
-    def _jsonl(self, events: Sequence[TraceEvent]) -> None:
-        dumps = json.dumps
-        if self.jmespath:
-            from amlmon.render import apply_query
-
-            # An event the expression selects nothing from prints no line (a filter such as
-            # `severity=='error' && message`), never a line of null.
-            answers = [apply_query(event.to_dict(), self.jmespath) for event in events]
-            items = [answer for answer in answers if answer is not None]
-            self._events += len(answers)
-            self._answered += len(items)
-        else:
-            items = [event.to_dict() for event in events]
-        self.stream.write(
-            "".join(dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
-        )
-
-    def _paint(self, text: str, code: str | None) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text
-
-    def _target_color(self, target: str) -> str:
-        return _PALETTE[zlib.crc32(target.encode()) % len(_PALETTE)]
-
-    def _pretty(self, event: TraceEvent) -> str:
-        from amlmon.traces import iso
-
-        target = self._paint(event.target.ljust(self._target_width), self._target_color(event.target))
-        stamp = iso(event.timestamp)
-        if event.model_data is not None:
-            return f"{stamp} {target} {self._model_data_line(event, len(stamp) + self._target_width + 2)}"
-        severity = event.severity.upper()[:4].ljust(4)
-        severity = self._paint(severity, _SEVERITY_COLOR.get(event.severity))
-        indent = "\n" + " " * (len(stamp) + self._target_width + 7)
-        return f"{stamp} {target} {severity} {event.message.rstrip().replace(chr(10), indent)}"
-
-    def _model_data_line(self, event: TraceEvent, used: int) -> str:
-        md = event.model_data
-        assert md is not None
-        request = f"req={(md.request_id or '?')[:8]}"
-        if md.truncated:
-            # Name exactly what the cut took: a 1.4.x Input cut on its own leaves the prediction whole.
-            lost = " and ".join(md.cut) if md.cut else "the record"
-            note = f"[{lost} cut by App Insights at 8192 characters]"
-            if md.prediction is not None:
-                return f"{request} {note} → out={_clip(_compact(md.prediction), max(self.width - used - 60, 20))}"
-            return f"{request} {note}"
-        room = max(self.width - used - len(request) - 12, 20)
-        shown_input = _clip(_compact(md.input), room * 3 // 5)
-        shown_prediction = _clip(_compact(md.prediction), room - len(shown_input))
-        return f"{request} in={shown_input} → out={shown_prediction}"
-
-    def _short(self, event: TraceEvent) -> str:
-        stamp = event.timestamp.strftime("%H:%M:%S")
-        if event.model_data is not None:
-            md = event.model_data
-            return f"{stamp} {event.target} {_compact(md.input)} -> {_compact(md.prediction)}"
-        return f"{stamp} {event.target} {event.message}"
-
-    def _raw(self, event: TraceEvent) -> str:
-        if event.model_data is not None:
-            md = event.model_data
-            return md.raw or "" if md.truncated else _compact(md.input)
-        return event.message
-
-    def _tsv(self, event: TraceEvent) -> str:
-        from amlmon.traces import iso
-
-        if event.model_data is not None:
-            md = event.model_data
-            cells = [
-                iso(event.timestamp),
-                event.target,
-                md.request_id or "",
-                _compact(md.input),
-                _compact(md.prediction),
-                "truncated" if md.truncated else "",
-            ]
-        else:
-            cells = [iso(event.timestamp), event.target, event.severity, event.message]
-        return "\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells)
-
-
-def _compact(value: Any) -> str:
-    if value is None:
-        return "null"
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _clip(text: str, room: int) -> str:
-    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"

@@ -2,7 +2,7 @@
 
 A window is pulled with `data pull`'s own Puller (the v1 model_data_collection traces from the query
 API) into a Parquet dataset under the user's cache directory, keyed by cloud, workspace, targets,
-schema and the window's exact bounds. Relative windows are aligned to whole minutes, so a second run
+source and the window's exact bounds. Relative windows are aligned to whole minutes, so a second run
 within the minute (or any run with absolute bounds) reads the cached file and downloads nothing. A pull
 whose row count the service does not confirm (late-arriving telemetry) is used once, not cached.
 """
@@ -21,7 +21,8 @@ from amlmon.errors import UsageError
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
-    from amlmon.targets import Schema, Target
+    from amlmon.source import Source
+    from amlmon.targets import Target
 
 WINDOW_EXAMPLE = "14d..7d (from 14 days ago to 7 days ago), 1d (the last day), or 2026-11-01..2026-11-08"
 ALIGN = dt.timedelta(minutes=1)
@@ -76,13 +77,13 @@ def cache_dir() -> Path:
     return Path(base) / "amlmon" / "drift"
 
 
-def cache_path(ctx: AppContext, targets: list[Target], schema: Schema, window: Window) -> Path:
+def cache_path(ctx: AppContext, targets: list[Target], source: Source, window: Window) -> Path:
     key = json.dumps(
         [
             ctx.cloud.name,
             ctx.workspace.resource_id.lower(),
             sorted(str(t) for t in targets),
-            schema,
+            source,
             window.start.isoformat(),
             window.end.isoformat(),
         ]
@@ -98,24 +99,24 @@ class Pulled:
     rows: int
 
 
-def pull_window(ctx: AppContext, targets: list[Target], schema: Schema, window: Window) -> Pulled:
+def pull_window(ctx: AppContext, targets: list[Target], source: Source, window: Window) -> Pulled:
     """The window's model data as a Parquet dataset: the cached file, or `data pull`'s Puller into it."""
     from amlmon import datasets, modeldata
 
-    path = cache_path(ctx, targets, schema, window)
+    path = cache_path(ctx, targets, source, window)
     if path.exists():
         return Pulled(path, True, -1)
     path.parent.mkdir(parents=True, exist_ok=True)
     params = {
         "targets": sorted(str(t) for t in targets),
-        "schema": schema,
+        "schema": source,
         "start": window.start.isoformat(),
         "end": window.end.isoformat(),
         "format": "parquet",
     }
     output = datasets.DatasetOutput(path, "parquet", params, resume=False)
     try:
-        result = modeldata.Puller(ctx, targets, schema, window.start, window.end, output).run()
+        result = modeldata.Puller(ctx, targets, source, window.start, window.end, output).run()
     except BaseException:
         output.discard()
         raise

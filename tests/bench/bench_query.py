@@ -61,6 +61,7 @@ def _measure(em: Any) -> int:
     from azure.monitor.query import LogsQueryClient
 
     from amlmon import traces as domain
+    from amlmon.queries import traces as trace_queries
 
     wanted = int(os.environ.get("AMLMON_BENCH_ROWS", "1000000"))
     ws, records = _seed(em, wanted)
@@ -91,10 +92,10 @@ def _measure(em: Any) -> int:
     def bare_pages() -> int:
         fetched, after, boundary = 0, None, 0
         while True:
-            query = domain.window_query(spec, "classic", after=after)
+            query = trace_queries.window_query(spec, "app-insights", after=after)
             table = _tables(client.query_resource(resource, query, timespan=(start, end)))[0]
             fetched += len(table.rows) - boundary
-            if len(table.rows) < domain.WINDOW_PAGE_ROWS:
+            if len(table.rows) < trace_queries.WINDOW_PAGE_ROWS:
                 return fetched
             after = table.rows[-1][0]
             boundary = sum(1 for row in table.rows if row[0] == after)
@@ -141,10 +142,12 @@ def iso(value: dt.datetime) -> str:
 
 def _poll_cost(em: Any, client: Any, ws: dict[str, Any], env: dict[str, str], scope: list[str]) -> bool:
     """One poll of an idle stream, overlap re-read included, vs the bare client running that query."""
+    from amlmon import follow
     from amlmon import traces as domain
     from amlmon.cli.common import set_app_context
     from amlmon.cli.options import split_global_options
     from amlmon.context import AppContext
+    from amlmon.queries import traces as trace_queries
 
     now = dt.datetime.now(dt.UTC)
     ikey = ws["instrumentationKey"].lower()
@@ -155,16 +158,16 @@ def _poll_cost(em: Any, client: Any, ws: dict[str, Any], env: dict[str, str], sc
     ctx = AppContext(options)
     set_app_context(ctx)
     try:
-        follower = domain.Follower(
-            domain.service_fetch(ctx, "classic", retries=False),
+        follower = follow.Follower(
+            domain.service_fetch(ctx, "app-insights", retries=False),
             spec,
-            "classic",
+            "app-insights",
             interval=1,
             emit=lambda batch: None,
             status=lambda text: None,
         )
         follower.poll()  # the backlog; from here on every poll re-reads the overlap and prints nothing
-        query = domain.follow_query(spec, "classic", ingested_after=follower.state.lower_bound)
+        query = trace_queries.follow_query(spec, "app-insights", ingested_after=follower.state.lower_bound)
         timespan = (spec.start, now + dt.timedelta(hours=1))
         base = median_seconds(lambda: client.query_resource(ws["appInsightsId"], query, timespan=timespan))
         took = median_seconds(follower.poll)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from amlmon import kql
 from amlmon.endpoint_stats import build, traffic_query
-from amlmon.health import Window
+from amlmon.stats import Window
 from amlmon.targets import Target
 
 WINDOW = Window(

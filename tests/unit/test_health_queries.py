@@ -12,12 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon import health
 from amlmon.errors import UsageError
-from amlmon.targets import Schema, parse_target
+from amlmon.queries import stats as stats_queries
+from amlmon.schema import APP, Source
+from amlmon.stats import Window, build_stats
+from amlmon.targets import parse_target
 
 START = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
-WINDOW = health.Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
+WINDOW = Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
 STACK = (
     "Traceback (most recent call last):\n  File \"score.py\", line 9, in run\n    raise ValueError('bad input')\n"
     "ValueError: bad input\n\nThe above exception was the direct cause of the following exception:\n\n"
@@ -33,20 +35,20 @@ def _duration(ms: float) -> str:
     return f"00:00:{int(ms // 1000):02d}.{int(ms % 1000):03d}"
 
 
-def _db(schema: Schema) -> duckdb.DuckDBPyConnection:
+def _db(schema: Source) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    c = health.SCHEMAS[schema]
+    c = APP[schema]
     con.execute(
         f"create table {c.requests}({c.time} timestamp, {c.role} varchar, {c.success} varchar, "
-        f"{c.duration} double, {c.result_code} varchar, {c.props} json)"
+        f"{c.duration} double, {c.result_code} varchar, {c.properties} json)"
     )
     con.execute(
         f"create table {c.dependencies}({c.time} timestamp, {c.role} varchar, {c.success} varchar, {c.duration} double, "
-        f"{c.result_code} varchar, {c.dep_type} varchar, {c.dep_target} varchar, {c.props} json)"
+        f"{c.result_code} varchar, {c.dep_type} varchar, {c.dep_target} varchar, {c.properties} json)"
     )
     con.execute(
         f"create table {c.exceptions}({c.time} timestamp, {c.role} varchar, {c.ex_type} varchar, "
-        f"{c.ex_message} varchar, {c.ex_details} json, {c.props} json)"
+        f"{c.ex_message} varchar, {c.ex_details} json, {c.properties} json)"
     )
     for minute, ok, ms, code in CALLS:
         at = (START + dt.timedelta(minutes=minute)).replace(tzinfo=None)
@@ -76,19 +78,19 @@ def _db(schema: Schema) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _stats(schema: Schema, targets: list[str]) -> dict[str, Any]:
+def _stats(schema: Source, targets: list[str]) -> dict[str, Any]:
     con = _db(schema)
     parsed = [parse_target(t) for t in targets]
     rows: dict[str, list[dict[str, Any]]] = {}
-    for section, text in health.queries(parsed, WINDOW, schema).items():
+    for section, text in stats_queries.queries(parsed, WINDOW, schema).items():
         cursor = duckdb_kql.query(con, text)
         columns = [d[0] for d in cursor.description]
         rows[section] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    return health.build_stats(targets, WINDOW, schema, rows)
+    return build_stats(targets, WINDOW, schema, rows)
 
 
-@pytest.mark.parametrize("schema", ["classic", "workspace"])
-def test_both_generations_give_the_real_numbers(schema: Schema) -> None:
+@pytest.mark.parametrize("schema", ["app-insights", "log-analytics"])
+def test_both_generations_give_the_real_numbers(schema: Source) -> None:
     stats = _stats(schema, ["new", "old"])
     by_name = {t["target"]: t for t in stats["targets"]}
     for name in ("new", "old"):
@@ -102,17 +104,17 @@ def test_both_generations_give_the_real_numbers(schema: Schema) -> None:
 
 
 def test_the_placeholder_columns_alone_would_say_zero_ms_and_no_failures() -> None:
-    con = _db("classic")
+    con = _db("app-insights")
     naive = duckdb_kql.query(
         con,
         'requests | where cloud_RoleName == "new" | summarize f = countif(success == "False"), p95 = percentile(duration, 95)',
     ).fetchall()
     assert naive == [(0, 0.0)]  # what a query on the standard columns reports for 1.5.x
-    assert _stats("classic", ["new"])["targets"][0]["requests"]["p95"] == 1500.0
+    assert _stats("app-insights", ["new"])["targets"][0]["requests"]["p95"] == 1500.0
 
 
-@pytest.mark.parametrize("schema", ["classic", "workspace"])
-def test_dependencies_and_the_users_real_exception(schema: Schema) -> None:
+@pytest.mark.parametrize("schema", ["app-insights", "log-analytics"])
+def test_dependencies_and_the_users_real_exception(schema: Source) -> None:
     target = _stats(schema, ["new"])["targets"][0]
     assert target["dependencies"]["count"] == 1
     assert target["dependencies"]["failureRate"] == 1.0
@@ -124,13 +126,13 @@ def test_dependencies_and_the_users_real_exception(schema: Schema) -> None:
 
 
 def test_no_targets_means_everything() -> None:
-    stats = _stats("classic", [])
+    stats = _stats("app-insights", [])
     assert [t["target"] for t in stats["targets"]] == ["*"]
     assert stats["targets"][0]["requests"]["count"] == 8
 
 
 def test_a_target_without_telemetry_is_reported_with_zeros() -> None:
-    target = _stats("classic", ["ghost"])["targets"][0]
+    target = _stats("app-insights", ["ghost"])["targets"][0]
     assert target["target"] == "ghost"
     assert target["requests"]["count"] == 0
     assert target["requests"]["failureRate"] is None
@@ -150,8 +152,8 @@ def test_any_target_text_is_refused_or_queried_literally(text: str) -> None:
         target = parse_target(text)
     except UsageError:
         return
-    con = _CON["classic"]
-    text_query = health.requests_query([target], WINDOW, "classic")
+    con = _CON["app-insights"]
+    text_query = stats_queries.requests_query([target], WINDOW, "app-insights")
     cursor = duckdb_kql.query(con, text_query)
     rows = cursor.fetchall()
     # a deployment target matches a role / Service Name equal to its deployment or its endpoint name
@@ -165,7 +167,7 @@ def test_any_target_text_is_refused_or_queried_literally(text: str) -> None:
     assert sum(int(t["requestCount"]) for t in totals) == expected
 
 
-_CON = {"classic": _db("classic")}
+_CON = {"app-insights": _db("app-insights")}
 
 
 # --- issue 11.4: the user's error from the real exception envelopes of both generations ----------------
@@ -181,11 +183,11 @@ def _reference_telemetry(name: str) -> dict[str, Any]:
     pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
 
 
-def _exceptions_db(schema: Schema, envelopes: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+def _exceptions_db(schema: Source, envelopes: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
     """The exceptions table holding the envelopes as App Insights maps them (type and message of the
     outermost exception, the exceptions list as details)."""
     con = duckdb.connect()
-    c = health.SCHEMAS[schema]
+    c = APP[schema]
     for table, columns in (
         (c.requests, f"{c.success} varchar, {c.duration} double, {c.result_code} varchar"),
         (
@@ -195,7 +197,9 @@ def _exceptions_db(schema: Schema, envelopes: list[dict[str, Any]]) -> duckdb.Du
         ),
         (c.exceptions, f"{c.ex_type} varchar, {c.ex_message} varchar, {c.ex_details} json"),
     ):
-        con.execute(f"create table {table}({c.time} timestamp, {c.role} varchar, {c.props} json, {columns})")
+        con.execute(
+            f"create table {table}({c.time} timestamp, {c.role} varchar, {c.properties} json, {columns})"
+        )
     for envelope in envelopes:
         base = envelope["data"]["baseData"]
         outer = base["exceptions"][0]
@@ -213,15 +217,15 @@ def _exceptions_db(schema: Schema, envelopes: list[dict[str, Any]]) -> duckdb.Du
     return con
 
 
-@pytest.mark.parametrize("schema", ["classic", "workspace"])
+@pytest.mark.parametrize("schema", ["app-insights", "log-analytics"])
 @pytest.mark.parametrize("name", ["v1.4.1-exception.json", "v1.5.1-exception.json"])
-def test_the_users_error_from_a_real_exception(schema: Schema, name: str) -> None:
+def test_the_users_error_from_a_real_exception(schema: Source, name: str) -> None:
     con = _exceptions_db(schema, [_reference_telemetry(name)])
-    text = health.exceptions_query([], WINDOW, schema)
+    text = stats_queries.exceptions_query([], WINDOW, schema)
     cursor = duckdb_kql.query(con, text)
     columns = [d[0] for d in cursor.description]
     rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    stats = health.build_stats([], WINDOW, schema, {"requests": [], "dependencies": [], "exceptions": rows})
+    stats = build_stats([], WINDOW, schema, {"requests": [], "dependencies": [], "exceptions": rows})
     top = stats["targets"][0]["exceptions"]["top"]
     assert [(t["type"], t["count"]) for t in top] == [("ValueError", 1)]
     assert top[0]["latestMessage"] == "deliberate scoring failure for input 666"

@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon.telemetry import APP_INSIGHTS_VALUE_LIMIT, decode_model_data, read_packed
+from amlmon.packed import read_packed
+from amlmon.telemetry import APP_INSIGHTS_VALUE_LIMIT, decode_model_data
 
 
 def packed_15(request_id: str, model_input: object, prediction: object) -> dict[str, str]:
@@ -215,7 +216,7 @@ def _value_ends(fields: dict[str, Any]) -> list[int]:
 @settings(max_examples=150, deadline=None)
 @given(fields=_SERVER_RECORDS)
 def test_every_prefix_recovers_exactly_the_keys_that_are_whole(fields: dict[str, Any]) -> None:
-    from amlmon.telemetry import PACKED_KEYS, read_packed_prefix
+    from amlmon.packed import PACKED_KEYS, read_packed_prefix
 
     text = repr(fields)
     ends = _value_ends(fields)

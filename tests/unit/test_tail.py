@@ -21,9 +21,12 @@ from azure.core.exceptions import HttpResponseError, ServiceResponseError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amlmon import traces
+from amlmon import telemetry, traces
 from amlmon.azure.logs import QueryResult, Table
 from amlmon.errors import UsageError
+from amlmon.follow import FOLLOW_PAGE_ROWS, MIN_REQUEST_SPACING, FollowClock, Follower, TailState, read_window
+from amlmon.queries import traces as trace_queries
+from amlmon.schema import TRACE_ROW
 from amlmon.targets import Target
 
 T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
@@ -51,8 +54,8 @@ class SimClock:
     def monotonic(self) -> float:
         return (self.now_value - T0).total_seconds()
 
-    def follow_clock(self) -> traces.FollowClock:
-        return traces.FollowClock(now=self.now, sleep=self.sleep, monotonic=self.monotonic)
+    def follow_clock(self) -> FollowClock:
+        return FollowClock(now=self.now, sleep=self.sleep, monotonic=self.monotonic)
 
 
 _BOUND = re.compile(r"^\| where ingestion_time\(\) (>=|>) datetime\(([^)]+)Z\)", re.MULTILINE)
@@ -112,7 +115,7 @@ def _result(events: list[SimEvent]) -> QueryResult:
         [e.timestamp, e.ingested, e.item_id, f"message {e.item_id}", 1, "svc", "host", "op", "{}"]
         for e in events
     ]
-    return QueryResult([Table("PrimaryResult", list(traces.PROJECTED), [""] * 9, rows)])
+    return QueryResult([Table("PrimaryResult", list(TRACE_ROW.columns()), [""] * 9, rows)])
 
 
 def follow(
@@ -121,13 +124,13 @@ def follow(
     *,
     interval: float = 5.0,
     overlap: dt.timedelta = dt.timedelta(seconds=30),
-    page: int = traces.FOLLOW_PAGE_ROWS,
-) -> tuple[list[str], traces.Follower]:
+    page: int = FOLLOW_PAGE_ROWS,
+) -> tuple[list[str], Follower]:
     printed: list[str] = []
-    follower = traces.Follower(
+    follower = Follower(
         service.fetch,
         SPEC,
-        "classic",
+        "app-insights",
         interval=interval,
         emit=lambda batch: printed.extend(e.item_id for e in batch),
         status=lambda text: None,
@@ -214,12 +217,12 @@ def test_any_arrival_pattern_paging_and_failures_print_each_event_exactly_once(
 
 def test_each_poll_prints_in_event_time_order() -> None:
     events = late_events(500, seed=5)
-    batches: list[list[traces.TraceEvent]] = []
+    batches: list[list[telemetry.TraceEvent]] = []
     service = SimService(events, SimClock())
-    follower = traces.Follower(
+    follower = Follower(
         service.fetch,
         SPEC,
-        "classic",
+        "app-insights",
         interval=5,
         emit=batches.append,
         status=lambda text: None,
@@ -268,10 +271,10 @@ def test_requests_are_spaced_to_stay_under_the_api_limit() -> None:
         stamps.append(clock.monotonic())
         return original(query, timespan)
 
-    follower = traces.Follower(
+    follower = Follower(
         timed,
         SPEC,
-        "classic",
+        "app-insights",
         interval=0.2,
         emit=lambda b: None,
         status=lambda t: None,
@@ -280,7 +283,7 @@ def test_requests_are_spaced_to_stay_under_the_api_limit() -> None:
     )
     follower.run(max_polls=3)
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert len(stamps) > 100 and min(gaps) >= traces.MIN_REQUEST_SPACING - 1e-9
+    assert len(stamps) > 100 and min(gaps) >= MIN_REQUEST_SPACING - 1e-9
     assert max(sum(1 for s in stamps if start <= s < start + 30) for start in stamps) <= 200
 
 
@@ -299,10 +302,10 @@ def test_a_throttled_poll_waits_as_long_as_retry_after_says() -> None:
             raise error
         return service.fetch(query, timespan)
 
-    follower = traces.Follower(
+    follower = Follower(
         throttled,
         SPEC,
-        "classic",
+        "app-insights",
         interval=1,
         emit=lambda b: None,
         status=statuses.append,
@@ -320,10 +323,10 @@ def test_a_rejected_query_is_not_retried() -> None:
         error.status_code = 403
         raise error
 
-    follower = traces.Follower(
+    follower = Follower(
         broken,
         SPEC,
-        "classic",
+        "app-insights",
         interval=1,
         emit=lambda b: None,
         status=lambda t: None,
@@ -342,10 +345,10 @@ def test_a_second_401_in_a_row_is_a_sign_in_problem_not_a_blip() -> None:
         error.status_code = 401
         raise error
 
-    follower = traces.Follower(
+    follower = Follower(
         unauthorized,
         SPEC,
-        "classic",
+        "app-insights",
         interval=1,
         emit=lambda b: None,
         status=lambda t: None,
@@ -357,7 +360,7 @@ def test_a_second_401_in_a_row_is_a_sign_in_problem_not_a_blip() -> None:
 
 
 def test_partial_answers_keep_the_watermark_so_nothing_below_is_skipped() -> None:
-    state = traces.TailState(dt.timedelta(seconds=10))
+    state = TailState(dt.timedelta(seconds=10))
     first = _events([("a", 0, 5), ("b", 1, 50)])
     assert [e.item_id for e in state.admit(first, advance=False)] == ["a", "b"]
     assert state.watermark is None
@@ -366,9 +369,9 @@ def test_partial_answers_keep_the_watermark_so_nothing_below_is_skipped() -> Non
     assert state.remembered == 1  # only b is within 10 s of the watermark
 
 
-def _events(spec: list[tuple[str, int, int]]) -> list[traces.TraceEvent]:
+def _events(spec: list[tuple[str, int, int]]) -> list[telemetry.TraceEvent]:
     return [
-        traces.TraceEvent(
+        telemetry.TraceEvent(
             timestamp=T0 + dt.timedelta(seconds=t),
             ingested=T0 + dt.timedelta(seconds=i),
             item_id=name,
@@ -394,8 +397,8 @@ def test_window_query_has_every_filter_and_the_workspace_schema_projects_the_sam
         grep="time(out)?",
         min_severity=2,
     )
-    classic = traces.window_query(spec, "classic")
-    workspace = traces.window_query(spec, "workspace")
+    classic = trace_queries.window_query(spec, "app-insights")
+    workspace = trace_queries.window_query(spec, "log-analytics")
     assert classic.startswith("traces\n") and workspace.startswith("AppTraces\n")
     assert (
         'message contains_cs "say \\"hi\\""' in classic and 'Message contains_cs "say \\"hi\\""' in workspace
@@ -451,8 +454,8 @@ def test_model_data_rows_of_both_generations_decode_and_name_their_target() -> N
             "{\"custom_dimensions\": \"{'Request Id': 'r-2', 'Input': '\\\\\"{}\\\\\"'\"}",
         ],
     ]
-    result = QueryResult([Table("PrimaryResult", list(traces.PROJECTED), [""] * 9, rows)])
-    new, old, v2 = traces.events_from(result, model_data=True)
+    result = QueryResult([Table("PrimaryResult", list(TRACE_ROW.columns()), [""] * 9, rows)])
+    new, old, v2 = telemetry.events_from(result, model_data=True)
     assert new.model_data is not None and new.model_data.input == {"data": [[1, 2]]}
     assert (
         new.model_data.prediction == [0.25] and new.target == "churn" and new.model_data.generation == "1.5"
@@ -484,8 +487,8 @@ def test_a_record_cut_at_8192_characters_is_marked_truncated() -> None:
             '{"custom_dimensions": ' + _js(packed) + "}",
         ]
     ]
-    result = QueryResult([Table("PrimaryResult", list(traces.PROJECTED), [""] * 9, rows)])
-    (event,) = traces.events_from(result, model_data=True)
+    result = QueryResult([Table("PrimaryResult", list(TRACE_ROW.columns()), [""] * 9, rows)])
+    (event,) = telemetry.events_from(result, model_data=True)
     data = event.to_dict()["modelData"]
     assert data["truncated"] is True and data["requestId"] == "r-big" and data["input"] is None
 
@@ -541,7 +544,7 @@ def test_window_pages_give_each_event_once_in_time_order(offsets: list[int], pag
         for n, o in enumerate(offsets)
     ]
     spec = traces.TraceFilter(start=T0, end=T0 + dt.timedelta(minutes=1))
-    window = traces.read_window(_window_service(events, seed), spec, "classic", limit=None, page=page)
+    window = read_window(_window_service(events, seed), spec, "app-insights", limit=None, page=page)
     printed = [e for batch in window.events for e in batch]
     assert sorted(e.item_id for e in printed) == sorted(e.item_id for e in events)
     assert [e.timestamp for e in printed] == sorted(e.timestamp for e in printed)
@@ -557,7 +560,7 @@ def test_limit_gives_the_newest_events_oldest_first() -> None:
         newest = sorted(events, key=lambda e: e.timestamp, reverse=True)[:5]
         return _result(newest)
 
-    window = traces.read_window(fetch, spec, "classic", limit=5)
+    window = read_window(fetch, spec, "app-insights", limit=5)
     (batch,) = list(window.events)
     assert "| top 5 by timestamp desc" in seen[0]
     assert [e.timestamp for e in batch] == sorted(e.timestamp for e in events)[-5:]

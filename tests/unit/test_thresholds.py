@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon import health
+from amlmon import stats
 from amlmon.errors import UsageError
+from amlmon.gate import build_thresholds, evaluate, parse_count, parse_latency, parse_rate
+from amlmon.render import stats as render_stats
 
 
 @pytest.mark.parametrize(
@@ -26,20 +28,20 @@ from amlmon.errors import UsageError
     ],
 )
 def test_rates(text: str, expected: float) -> None:
-    assert health.parse_rate(text) == pytest.approx(expected)
+    assert parse_rate(text) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"), [("500ms", 500), ("2s", 2000), ("1.5s", 1500), ("250 MS", 250), ("1m", 60000)]
 )
 def test_latencies(text: str, expected: float) -> None:
-    assert health.parse_latency(text) == pytest.approx(expected)
+    assert parse_latency(text) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("text", ["", "%", "1%%", "-1%", "1.5", "101%", "one", "1e-2", "nan", "inf", "0x10"])
 def test_bad_rates_are_usage_errors_with_an_example(text: str) -> None:
     with pytest.raises(UsageError) as caught:
-        health.parse_rate(text, option="--max-failure-rate")
+        parse_rate(text, option="--max-failure-rate")
     assert "--max-failure-rate" in caught.value.message
     assert caught.value.hint and "--max-failure-rate" in caught.value.hint
     assert caught.value.exit_code == 2
@@ -48,7 +50,7 @@ def test_bad_rates_are_usage_errors_with_an_example(text: str) -> None:
 @pytest.mark.parametrize("text", ["", "ms", "-5ms", "5 sec", "5h", "1e3", "inf", "500us"])
 def test_bad_latencies(text: str) -> None:
     with pytest.raises(UsageError) as caught:
-        health.parse_latency(text, option="--max-p95")
+        parse_latency(text, option="--max-p95")
     assert caught.value.hint and "500ms" in caught.value.hint
 
 
@@ -56,7 +58,7 @@ def test_bad_latencies(text: str) -> None:
 def test_a_latency_without_a_unit_is_refused_with_the_accepted_forms(text: str) -> None:
     # `--max-p95 2` used to mean 2 ms: a gate the user meant as 2 s failed (or one meant as 2 ms passed).
     with pytest.raises(UsageError, match="has no unit") as caught:
-        health.parse_latency(text, option="--max-p95")
+        parse_latency(text, option="--max-p95")
     hint = caught.value.hint or ""
     assert f"--max-p95 {text.strip()}ms" in hint and f"--max-p95 {text.strip()}s" in hint
     assert "units: ms, s, m" in hint
@@ -65,35 +67,35 @@ def test_a_latency_without_a_unit_is_refused_with_the_accepted_forms(text: str) 
 @pytest.mark.parametrize("text", ["", "-1", "1.5", "ten", "1e3"])
 def test_bad_counts(text: str) -> None:
     with pytest.raises(UsageError):
-        health.parse_count(text, option="--min-requests")
+        parse_count(text, option="--min-requests")
 
 
 @settings(max_examples=200, deadline=None)
 @given(percent=st.decimals(min_value=0, max_value=100, places=3))
 def test_a_percentage_is_the_fraction_it_names(percent: Any) -> None:
     text = f"{percent}%"
-    assert health.parse_rate(text) == pytest.approx(float(percent) / 100)
-    assert 0.0 <= health.parse_rate(text) <= 1.0
+    assert parse_rate(text) == pytest.approx(float(percent) / 100)
+    assert 0.0 <= parse_rate(text) <= 1.0
 
 
 @settings(max_examples=200, deadline=None)
 @given(fraction=st.decimals(min_value=0, max_value=1, places=4))
 def test_a_fraction_is_itself_and_equals_its_percentage(fraction: Any) -> None:
-    assert health.parse_rate(str(fraction)) == pytest.approx(float(fraction))
-    assert health.parse_rate(f"{fraction * 100}%") == pytest.approx(float(fraction))
+    assert parse_rate(str(fraction)) == pytest.approx(float(fraction))
+    assert parse_rate(f"{fraction * 100}%") == pytest.approx(float(fraction))
 
 
 @settings(max_examples=200, deadline=None)
 @given(ms=st.integers(min_value=0, max_value=10_000_000))
 def test_units_agree(ms: int) -> None:
-    assert health.parse_latency(f"{ms}ms") == ms
-    assert health.parse_latency(f"{ms / 1000}s") == pytest.approx(ms)
+    assert parse_latency(f"{ms}ms") == ms
+    assert parse_latency(f"{ms / 1000}s") == pytest.approx(ms)
 
 
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(max_size=12))
 def test_parsers_return_a_value_or_a_usage_error_never_anything_else(text: str) -> None:
-    for parse in (health.parse_rate, health.parse_latency, health.parse_count):
+    for parse in (parse_rate, parse_latency, parse_count):
         try:
             value = parse(text)
         except UsageError:
@@ -118,15 +120,15 @@ def _stats(count: int, failures: int = 0, p95: float | None = None, exceptions: 
 
 
 def test_every_threshold_holding_passes() -> None:
-    gate = health.build_thresholds(max_failure_rate="1%", max_p95="500ms", max_exceptions="3")
-    verdict = health.evaluate(_stats(200, failures=2, p95=480.0, exceptions=3), gate)
+    gate = build_thresholds(max_failure_rate="1%", max_p95="500ms", max_exceptions="3")
+    verdict = evaluate(_stats(200, failures=2, p95=480.0, exceptions=3), gate)
     assert verdict["passed"]
     assert [r["status"] for r in verdict["results"]] == ["PASS"] * 4
 
 
 def test_a_breach_fails_with_a_line_naming_value_and_limit() -> None:
-    gate = health.build_thresholds(max_failure_rate="1%", max_p95="500ms")
-    verdict = health.evaluate(_stats(200, failures=3, p95=480.0), gate)
+    gate = build_thresholds(max_failure_rate="1%", max_p95="500ms")
+    verdict = evaluate(_stats(200, failures=3, p95=480.0), gate)
     assert not verdict["passed"]
     failed = [r for r in verdict["results"] if r["status"] == "FAIL"]
     assert [r["check"] for r in failed] == ["maxFailureRate"]
@@ -134,19 +136,19 @@ def test_a_breach_fails_with_a_line_naming_value_and_limit() -> None:
 
 
 def test_no_traffic_fails_by_default_even_with_other_thresholds_vacuous() -> None:
-    verdict = health.evaluate(_stats(0), health.build_thresholds(max_failure_rate="1%", max_p95="1s"))
+    verdict = evaluate(_stats(0), build_thresholds(max_failure_rate="1%", max_p95="1s"))
     assert not verdict["passed"]
     assert verdict["results"][0]["reason"] == "svc: only 0 requests in 15m, at least 1 required"
     assert {r["status"] for r in verdict["results"][1:]} == {"SKIP"}
 
 
 def test_no_traffic_passes_only_when_explicitly_allowed() -> None:
-    verdict = health.evaluate(_stats(0), health.build_thresholds(max_failure_rate="1%", min_requests="0"))
+    verdict = evaluate(_stats(0), build_thresholds(max_failure_rate="1%", min_requests="0"))
     assert verdict["passed"]
 
 
 def test_too_few_requests() -> None:
-    verdict = health.evaluate(_stats(3), health.build_thresholds(min_requests="10"))
+    verdict = evaluate(_stats(3), build_thresholds(min_requests="10"))
     assert not verdict["passed"]
     assert verdict["results"][0]["reason"] == "svc: only 3 requests in 15m, at least 10 required"
 
@@ -155,7 +157,7 @@ def test_default_bins_are_round_and_bounded() -> None:
     import datetime as dt
 
     for minutes in (1, 15, 60, 24 * 60, 7 * 24 * 60, 90 * 24 * 60):
-        size = health.default_bin(dt.timedelta(minutes=minutes))
+        size = stats.default_bin(dt.timedelta(minutes=minutes))
         assert dt.timedelta(minutes=minutes) / size <= 24 or size == dt.timedelta(days=1)
         assert dt.timedelta(days=1) % size == dt.timedelta(0)
 
@@ -167,16 +169,16 @@ def test_a_bin_must_divide_a_day(text: str) -> None:
     from amlmon.timeparse import parse_duration
 
     with pytest.raises(UsageError, match="divide a day"):
-        health.check_bin(parse_duration(text), dt.timedelta(days=7))
+        stats.check_bin(parse_duration(text), dt.timedelta(days=7))
 
 
 def test_too_many_bins_is_a_usage_error() -> None:
     import datetime as dt
 
     with pytest.raises(UsageError, match="more than"):
-        health.check_bin(dt.timedelta(seconds=10), dt.timedelta(days=7))
+        stats.check_bin(dt.timedelta(seconds=10), dt.timedelta(days=7))
 
 
 def test_sparkline() -> None:
-    assert health.sparkline([0, 5, 10, None]) == "▁▅█ "
-    assert health.sparkline([None, None]) == "  "
+    assert render_stats.sparkline([0, 5, 10, None]) == "▁▅█ "
+    assert render_stats.sparkline([None, None]) == "  "

@@ -11,13 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon.azure.logs import RejectedQuery
 from amlmon.cli import query as query_cli
-from amlmon.cli.traces import TracePrinter
-from amlmon.errors import UsageError
-from amlmon.telemetry import ModelDataRecord
-from amlmon.timeparse import parse_timespan
-from amlmon.traces import TraceEvent, iso
+from amlmon.errors import RejectedQuery, UsageError
+from amlmon.render.traces import TracePrinter
+from amlmon.telemetry import ModelDataRecord, TraceEvent
+from amlmon.timeparse import iso_utc, parse_timespan
 
 T0 = dt.datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -49,8 +47,11 @@ def _render(style: str, events: list[TraceEvent], *, color: bool = False, jmespa
 
 
 def test_iso_is_utc_with_milliseconds_and_z() -> None:
-    assert iso(T0) == "2026-11-25T10:00:00.123Z"
-    assert iso(T0.astimezone(dt.timezone(dt.timedelta(hours=2)))) == "2026-11-25T10:00:00.123Z"
+    assert iso_utc(T0, "milliseconds") == "2026-11-25T10:00:00.123Z"
+    assert (
+        iso_utc(T0.astimezone(dt.timezone(dt.timedelta(hours=2))), "milliseconds")
+        == "2026-11-25T10:00:00.123Z"
+    )
 
 
 def test_pretty_aligns_targets_indents_continuations_and_colours_only_when_asked() -> None:

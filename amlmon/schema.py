@@ -1,0 +1,242 @@
+"""The telemetry sources amlmon reads: their tables, their columns, and how a target's rows are matched.
+
+This is the one place that names a telemetry column. Query builders and decoders take a `Source` and
+read the names from here, so a source (or a renamed column) is one entry, not five.
+
+- `app-insights`: the App Insights component, classic schema (`traces`, `requests`, …;
+  `customDimensions`, `cloud_RoleName`), through the resource-centric query route.
+- `log-analytics`: the component's Log Analytics workspace, workspace schema (`AppTraces`,
+  `AppRequests`, …; `Properties`, `AppRoleName`). The same rows, other names.
+- The v2 endpoint tables (`AmlOnlineEndpointConsoleLog`, `…TrafficLog`, `…EventLog`) live in a Log
+  Analytics workspace when a diagnostic setting on the online endpoint sends them there
+  (AZURE-FACTS.md, "Endpoint logs"); `ENDPOINT_LOGS` names them for the commands that will read them.
+
+How a target is matched: the inference server puts the service's name in the role name column and/or
+the `Service Name` custom dimension (`SERVICE_DIMENSION`); 1.4.x servers use the role `GENERIC_ROLE`
+for every service, and their exceptions carry only the `Request Id` of the request that failed
+(targets.py builds the predicates from these names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from amlmon import kql
+
+# The one name of the choice between the two App Insights schemas, as the query API routes it.
+Source = Literal["app-insights", "log-analytics"]
+SOURCES: tuple[Source, ...] = ("app-insights", "log-analytics")
+
+# Target matching: what the inference server writes (reference/inference-server-telemetry/).
+SERVICE_DIMENSION = "Service Name"
+REQUEST_ID_DIMENSION = "Request Id"
+GENERIC_ROLE = "azmlinfsrv"  # the 1.4.x server's role name for every service
+MODEL_DATA_MESSAGE = "model_data_collection"  # the trace message of a model-data record
+# 1.5.x sends placeholder request columns and the real values as these custom dimensions.
+DURATION_DIMENSION = "duration"  # "HH:MM:SS.mmm"
+RESULT_CODE_DIMENSION = "resultCode"
+# A diagnostic setting's export writes the workspace schema's records with their time as `time`.
+EXPORTED_TIME = "time"
+
+
+def source_of(log_analytics: bool) -> Source:
+    """The source a `--log-analytics` flag chooses."""
+    return "log-analytics" if log_analytics else "app-insights"
+
+
+@dataclass(frozen=True)
+class AppTelemetry:
+    """Table and column names of one App Insights schema."""
+
+    # tables
+    traces: str
+    requests: str
+    dependencies: str
+    exceptions: str
+    # columns every table has
+    time: str
+    role: str
+    instance: str
+    properties: str
+    operation: str
+    item_id: str
+    # traces
+    message: str
+    severity: str
+    # requests and dependencies
+    success: str
+    duration: str
+    result_code: str
+    # dependencies
+    dep_type: str
+    dep_target: str
+    # exceptions
+    ex_type: str
+    ex_message: str
+    ex_details: str
+
+    def dimension(self, key: str) -> str:
+        """`tostring(customDimensions["Service Name"])`: one custom dimension as a string."""
+        return f"tostring({self.properties}[{kql.string(key)}])"
+
+
+APP: dict[Source, AppTelemetry] = {
+    "app-insights": AppTelemetry(
+        traces="traces",
+        requests="requests",
+        dependencies="dependencies",
+        exceptions="exceptions",
+        time="timestamp",
+        role="cloud_RoleName",
+        instance="cloud_RoleInstance",
+        properties="customDimensions",
+        operation="operation_Id",
+        item_id="itemId",
+        message="message",
+        severity="severityLevel",
+        success="success",
+        duration="duration",
+        result_code="resultCode",
+        dep_type="type",
+        dep_target="target",
+        ex_type="type",
+        ex_message="outerMessage",
+        ex_details="details",
+    ),
+    "log-analytics": AppTelemetry(
+        traces="AppTraces",
+        requests="AppRequests",
+        dependencies="AppDependencies",
+        exceptions="AppExceptions",
+        time="TimeGenerated",
+        role="AppRoleName",
+        instance="AppRoleInstance",
+        properties="Properties",
+        operation="OperationId",
+        item_id="_ItemId",
+        message="Message",
+        severity="SeverityLevel",
+        success="Success",
+        duration="DurationMs",
+        result_code="ResultCode",
+        dep_type="DependencyType",
+        dep_target="Target",
+        ex_type="ExceptionType",
+        ex_message="OuterMessage",
+        ex_details="Details",
+    ),
+}
+
+
+def record_field(record: Mapping[str, Any], name: str) -> Any:
+    """A field of an exported or downloaded record under either schema's column `name` (e.g.
+    "message": `Message` or `message`), workspace first; None when neither is there."""
+    for source in ("log-analytics", "app-insights"):
+        column = getattr(APP[source], name)
+        if column in record:
+            return record[column]
+    return None
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """The columns every traces query projects either schema onto (amlmon's names, not a source's),
+    so what reads the answer is blind to the source."""
+
+    time: str = "timestamp"
+    ingested: str = "ingested"  # ingestion_time(): when the row became queryable
+    item_id: str = "itemId"
+    message: str = "message"
+    severity: str = "severityLevel"
+    role: str = "role"
+    instance: str = "instance"
+    operation: str = "operationId"
+    properties: str = "properties"
+    target: str = "targetName"  # with targets: the one whose filter matched the row
+
+    def columns(self) -> tuple[str, ...]:
+        """The projected columns in query order (`target` only with targets, last)."""
+        return (
+            self.time,
+            self.ingested,
+            self.item_id,
+            self.message,
+            self.severity,
+            self.role,
+            self.instance,
+            self.operation,
+            self.properties,
+        )
+
+    def sources(self, source: Source) -> tuple[str, ...]:
+        """What each of `columns()` is read from in `source`."""
+        c = APP[source]
+        return (
+            c.time,
+            "ingestion_time()",
+            c.item_id,
+            c.message,
+            c.severity,
+            c.role,
+            c.instance,
+            c.operation,
+            c.properties,
+        )
+
+
+TRACE_ROW = TraceRow()
+
+
+# ---------------------------------------------------------------------------------------------------
+# v2 online endpoint tables (Log Analytics workspace, via a diagnostic setting on the endpoint)
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EndpointLog:
+    """One AmlOnlineEndpoint* table. The endpoint is only in `_ResourceId` (…/onlineEndpoints/NAME);
+    the deployment is a column."""
+
+    table: str
+    time: str = "TimeGenerated"
+    resource: str = "_ResourceId"
+    deployment: str = "DeploymentName"
+    instance: str = "InstanceId"
+    message: str = "Message"
+
+
+@dataclass(frozen=True)
+class TrafficLog(EndpointLog):
+    """One row per request, with the real status and durations (integers, milliseconds)."""
+
+    endpoint: str = "EndpointName"
+    method: str = "Method"
+    path: str = "Path"
+    response_code: str = "ResponseCode"
+    model_status_code: str = "ModelStatusCode"
+    total_duration_ms: str = "TotalDurationMs"
+    request_duration_ms: str = "RequestDurationMs"
+    response_duration_ms: str = "ResponseDurationMs"
+    request_id: str = "XRequestId"
+    client_request_id: str = "XMSClientRequestId"
+
+
+@dataclass(frozen=True)
+class EndpointLogs:
+    console: EndpointLog  # container stdout: score.py print and logging >= INFO
+    traffic: TrafficLog
+    events: EndpointLog  # container events (BackOff, Pulled, Killing, …), `Name` the event
+
+    container: str = "ContainerName"
+    event_name: str = "Name"
+
+    def endpoint_match(self, endpoint: str) -> str:
+        """A predicate for the rows of one endpoint (its name is only in the resource id)."""
+        return f"{self.console.resource} endswith {kql.string('/onlineendpoints/' + endpoint.lower())}"
+
+
+ENDPOINT_LOGS = EndpointLogs(
+    console=EndpointLog("AmlOnlineEndpointConsoleLog"),
+    traffic=TrafficLog("AmlOnlineEndpointTrafficLog"),
+    events=EndpointLog("AmlOnlineEndpointEventLog"),
+)
