@@ -44,7 +44,7 @@ def value_choices() -> dict[tuple[str, str], list[str]]:
     from amlmon.cli.traces import FORMATS as TRACE_FORMATS
     from amlmon.datasets import FORMATS as DATASET_FORMATS
     from amlmon.diagnostics import KINDS
-    from amlmon.emulator.faults import KINDS as FAULT_KINDS
+    from amlmon.cli.emulator import fault_kinds
     from amlmon.traces import SEVERITIES
 
     found: dict[tuple[str, str], list[str]] = {
@@ -54,7 +54,7 @@ def value_choices() -> dict[tuple[str, str], list[str]]:
         ("data extract", "--format"): list(DATASET_FORMATS),
         ("export enable", "--tables"): [*COMPONENT_CATEGORIES, "all"],
         ("emulator seed", "--generation"): ["1.5", "1.4", "mixed"],
-        ("emulator faults add", "ARG"): list(FAULT_KINDS),
+        ("emulator faults add", "ARG"): fault_kinds(),
     }
     for path in ("services list", "diagnostics enable", "diagnostics disable", "diagnostics status"):
         found[(path, "--kind")] = list(KINDS)
