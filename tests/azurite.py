@@ -74,7 +74,9 @@ def find_installed() -> Path:
     seen = []
     for prefix in AZURITE_PREFIXES:
         try:
-            version = json.loads((prefix / "node_modules" / "azurite" / "package.json").read_text())["version"]
+            version = json.loads((prefix / "node_modules" / "azurite" / "package.json").read_text())[
+                "version"
+            ]
         except (OSError, ValueError, KeyError):
             continue
         binary = prefix / "node_modules" / ".bin" / "azurite-blob"

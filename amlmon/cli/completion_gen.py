@@ -41,10 +41,10 @@ def value_choices() -> dict[tuple[str, str], list[str]]:
     """Values of options (and arguments, keyed "ARG") that take a word from a fixed list, per command:
     read from the constants the commands check against, so completion and validation cannot drift."""
     from amlmon.azure.diagnostic_settings import COMPONENT_CATEGORIES
+    from amlmon.cli.emulator import fault_kinds
     from amlmon.cli.traces import FORMATS as TRACE_FORMATS
     from amlmon.datasets import FORMATS as DATASET_FORMATS
     from amlmon.diagnostics import KINDS
-    from amlmon.cli.emulator import fault_kinds
     from amlmon.traces import SEVERITIES
 
     found: dict[tuple[str, str], list[str]] = {

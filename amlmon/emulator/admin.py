@@ -67,12 +67,24 @@ def _create_workspace(state: EmulatorState, request: Request) -> Response:
 # Azure's naming rules for a workspace's own IDs ("Naming rules and restrictions for Azure resources"), kept
 # here rather than borrowed from the product: the emulator answers as Azure does, not as amlmon assumes.
 _WORKSPACE_NAME_RULES = (
-    ("subscription", r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", 36,
-     "a subscription ID is a GUID"),
-    ("resourceGroup", r"[\w\-.()]*[\w\-()]", 90,
-     "1-90 characters: letters, digits, underscores, hyphens, periods and parentheses; not ending with a period"),
-    ("name", r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}", 33,
-     "3-33 characters: letters, digits, hyphens and underscores, starting with a letter or digit"),
+    (
+        "subscription",
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        36,
+        "a subscription ID is a GUID",
+    ),
+    (
+        "resourceGroup",
+        r"[\w\-.()]*[\w\-()]",
+        90,
+        "1-90 characters: letters, digits, underscores, hyphens, periods and parentheses; not ending with a period",
+    ),
+    (
+        "name",
+        r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}",
+        33,
+        "3-33 characters: letters, digits, hyphens and underscores, starting with a letter or digit",
+    ),
 )
 
 

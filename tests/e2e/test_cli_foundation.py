@@ -371,6 +371,7 @@ def test_debug_logs_each_request_once(cli, emulator: Emulator) -> None:  # type:
         assert result.stderr.count("Response status:") == result.stderr.count("Request URL:")
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     ws = create_workspace(emulator)
     args = ["query", "traces | take 1", *workspace_flags(ws), "-o", "json"]
@@ -381,10 +382,7 @@ def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, em
         "/_emulator/faults",
         {"kind": "status", "status": 503, "retryAfter": 0, "path": "/query$", "count": 1},
     )
-    try:
-        result = cli("--verbose", *args)
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("--verbose", *args)
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert all(line.startswith("info: ") for line in lines), result.stderr
@@ -399,18 +397,16 @@ def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, em
     assert lines[-1].startswith("info: command ran in ") and lines[-1].endswith(" seconds")
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     ws = create_workspace(emulator)
     pattern = f"/workspaces/{ws['name']}$"
     emulator.admin("POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 1})
-    try:
-        assert cli("workspace", "show", *workspace_flags(ws), "-o", "json").exit_code == 0
-        emulator.admin(
-            "POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 50}
-        )
-        result = cli("workspace", "show", *workspace_flags(ws), "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    assert cli("workspace", "show", *workspace_flags(ws), "-o", "json").exit_code == 0
+    emulator.admin(
+        "POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 50}
+    )
+    result = cli("workspace", "show", *workspace_flags(ws), "-o", "json")
     assert result.exit_code == 5, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -418,6 +414,7 @@ def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator
 @pytest.mark.parametrize(
     ("flag", "env"), [(["--timeout", "3s"], {}), ([], {"AMLMON_TIMEOUT": "3s"})], ids=["option", "env"]
 )
+@pytest.mark.usefixtures("clear_faults")
 def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
     emulator: Emulator, flag: list[str], env: dict[str, str]
 ) -> None:
@@ -442,7 +439,6 @@ def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
     finally:
         if process.poll() is None:
             process.kill()
-        emulator.admin("DELETE", "/_emulator/faults")
     assert rules["value"][0]["hits"] >= 1  # the service did throttle
     assert process.returncode == 5, err
     assert time.monotonic() - started < 30
@@ -451,16 +447,14 @@ def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
     assert lines[1].startswith("hint:") and "--timeout" in lines[1] and "Traceback" not in err
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_a_short_retry_after_is_honoured_within_the_timeout(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
     ws = create_workspace(emulator)
     emulator.admin(
         "POST", "/_emulator/faults", {"path": "/query$", "status": 429, "retryAfter": 1, "count": 2}
     )
-    try:
-        result = cli("query", "print x = 1", *workspace_flags(ws), "-o", "json", "--timeout", "30s")
-        _, rules = emulator.admin("GET", "/_emulator/faults")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("query", "print x = 1", *workspace_flags(ws), "-o", "json", "--timeout", "30s")
+    _, rules = emulator.admin("GET", "/_emulator/faults")
     assert result.exit_code == 0, result.stderr
     assert rules["value"][0]["hits"] == 2
 

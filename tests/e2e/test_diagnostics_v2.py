@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.e2e.test_diagnostics import _wait_succeeded, deployment_path
-from tests.e2e.test_services import arm, make_workspace
+from tests.helpers import arm, deployment_path, make_workspace, wait_succeeded
 
 DIAG_API = "2021-05-01-preview"
 COLLECTOR = "properties.dataCollector"
@@ -132,7 +131,7 @@ def test_each_pipe_on_then_off_and_status_shows_it(cli: Any, emulator: Any) -> N
         "json",
     )
     assert off.exit_code == 0, off.stderr
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     _, body, _ = arm(emulator, "GET", path)
     assert body["properties"]["appInsightsEnabled"] is True, "--no-app-insights leaves it on"
     for spec in body["properties"]["dataCollector"]["collections"].values():
@@ -250,7 +249,7 @@ def _put_rich(emulator: Any, ws: dict[str, Any], props: dict[str, Any]) -> dict[
     path = deployment_path(ws, "ep", "blue")
     status, answer, _ = arm(emulator, "PUT", path, _rich(ws, props))
     assert status in (200, 201), answer
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     return dict(arm(emulator, "GET", path)[1])
 
 

@@ -221,6 +221,7 @@ def test_swagger_is_the_servers_own(service: Service) -> None:
     assert swagger["info"]["title"] == service.name  # SERVICE_NAME reached the server
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_scoring_survives_an_injected_fault_on_its_route(service: Service) -> None:
     status, rule = service.emulator.admin(
         "POST",
@@ -339,9 +340,7 @@ def test_service_hook_switches_the_servers_exporter_in_process(
         )
         key = str(uuid.uuid4()).upper()  # the emulator must hand the server a lower-case key
         resources(state).put(component_id, {"id": component_id, "properties": {"InstrumentationKey": key}})
-        emulator = Emulator(
-            server.httpd, server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id
-        )  # type: ignore[arg-type]
+        emulator = Emulator(server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id)
         service = Service(emulator, "s1", "rg1", "ws1", "hooked", "none", component_id, "")
         record = {
             "name": "hooked",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from amlmon import health
 from amlmon.errors import UsageError
 from amlmon.targets import Schema, parse_target
+from tests.helpers import reference_telemetry
 
 START = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
 WINDOW = health.Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
@@ -169,18 +170,6 @@ _CON = {"classic": _db("classic")}
 
 
 # --- issue 11.4: the user's error from the real exception envelopes of both generations ----------------
-def _reference_telemetry(name: str) -> dict[str, Any]:
-    """A real envelope from ../shared/reference/inference-server-telemetry beside the checkout (or one of
-    its parents); the test is skipped, saying so, when the reference tree is not there."""
-    from tests.conftest import REPO_ROOT
-
-    for base in REPO_ROOT.parents:
-        path = base / "shared" / "reference" / "inference-server-telemetry" / name
-        if path.is_file():
-            return dict(json.loads(path.read_text(encoding="utf-8")))
-    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
-
-
 def _exceptions_db(schema: Schema, envelopes: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
     """The exceptions table holding the envelopes as App Insights maps them (type and message of the
     outermost exception, the exceptions list as details)."""
@@ -216,7 +205,7 @@ def _exceptions_db(schema: Schema, envelopes: list[dict[str, Any]]) -> duckdb.Du
 @pytest.mark.parametrize("schema", ["classic", "workspace"])
 @pytest.mark.parametrize("name", ["v1.4.1-exception.json", "v1.5.1-exception.json"])
 def test_the_users_error_from_a_real_exception(schema: Schema, name: str) -> None:
-    con = _exceptions_db(schema, [_reference_telemetry(name)])
+    con = _exceptions_db(schema, [reference_telemetry(name)])
     text = health.exceptions_query([], WINDOW, schema)
     cursor = duckdb_kql.query(con, text)
     columns = [d[0] for d in cursor.description]
