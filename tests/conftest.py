@@ -178,6 +178,32 @@ def clear_faults(emulator: Emulator) -> Iterator[Emulator]:
 
 
 @dataclass
+class DemoRun:
+    """One full `make demo`: its exit code, what it printed, its transcript (every amlmon command with its
+    exit code and output) and what it left in its temporary folder."""
+
+    exit_code: int
+    output: str
+    transcript: list[dict[str, Any]]
+    left_in_tmp: list[str]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo, run once per session (about a minute) for every test that reads it."""
+    from tests.helpers import demo_process
+
+    base = tmp_path_factory.mktemp("demo")
+    tmp = base / "tmp"
+    tmp.mkdir()
+    transcript = base / "transcript.json"
+    process = demo_process(tmp, "--transcript", str(transcript))
+    output, _ = process.communicate(timeout=600)
+    recorded = json.loads(transcript.read_text()) if transcript.exists() else []
+    return DemoRun(process.returncode, output, recorded, sorted(p.name for p in tmp.iterdir()))
+
+
+@dataclass
 class CliResult:
     exit_code: int
     stdout: str
@@ -244,7 +270,7 @@ def cli(emulator: Emulator) -> Any:
     return invoke
 
 
-def _processes_under(base: Path) -> list[str]:
+def processes_under(base: Path) -> list[str]:
     """Command lines of live processes that mention `base` (emulators and the servers they start)."""
     found = []
     for proc in Path("/proc").iterdir():
@@ -267,10 +293,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     base = factory.getbasetemp()
     deadline = time.time() + 10
-    leftovers = _processes_under(base)
+    leftovers = processes_under(base)
     while leftovers and time.time() < deadline:
         time.sleep(0.5)
-        leftovers = _processes_under(base)
+        leftovers = processes_under(base)
     if leftovers:
         print("\nprocesses left behind by the tests:\n  " + "\n  ".join(leftovers), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -8,7 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -212,8 +215,6 @@ def reference_telemetry(name: str) -> dict[str, Any]:
 def on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
     """amlmon's output when its stdout is a terminal `columns` wide (a pseudo-terminal)."""
     import pty
-    import subprocess
-    import sys
 
     leader, follower = pty.openpty()
     process = subprocess.Popen(
@@ -238,3 +239,21 @@ def on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+# --- `make demo` ----------------------------------------------------------------------------------------
+def demo_process(tmp: Path, *args: str) -> subprocess.Popen[str]:
+    """The demo as `make demo` runs it, with its temporary files under `tmp` (TMPDIR), for its children too;
+    stdout and stderr in one pipe."""
+    env = {**os.environ, "TMPDIR": str(tmp), "NO_COLOR": "1"}
+    for name in [k for k in env if k.startswith("AMLMON_")]:
+        del env[name]
+    return subprocess.Popen(
+        [sys.executable, "-m", "amlmon.emulator.demo", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )

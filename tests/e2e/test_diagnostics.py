@@ -478,28 +478,39 @@ def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> Non
 
 @pytest.mark.inference
 def test_model_data_reaches_the_logs_after_enable_and_stops_after_disable(cli: Any, emulator: Any) -> None:
-    """A real inference server behind the service sends model_data_collection traces only while enabled."""
+    """A real inference server behind the service sends model_data_collection traces only while enabled.
+    A second one that stays on is the positive control: its later records arriving proves the pipeline
+    delivered while the first one's records did not come."""
     emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
-    ws = make_workspace(
-        emulator, services=[{"name": "live-svc", "computeType": "ACI", "backend": "inference"}]
-    )
-    result = cli("diagnostics", "enable", "live-svc", "--model-data", *ws["args"], "-o", "json")
+    services = [
+        {"name": name, "computeType": "ACI", "backend": "inference"} for name in ("live-svc", "witness-svc")
+    ]
+    ws = make_workspace(emulator, services=services)
+    result = cli("diagnostics", "enable", "--all", "--model-data", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
     _score(emulator, "live-svc")
-    deadline = time.time() + 40
-    count = _model_data_traces(cli, ws)
-    while time.time() < deadline and not count:
-        time.sleep(1)
-        count = _model_data_traces(cli, ws)
-    assert count >= 1, "model_data_collection traces arrive after enable --model-data"
+    assert _model_data_after(cli, ws, "live-svc", 0) >= 1, "records arrive after enable --model-data"
 
     off = cli("diagnostics", "disable", "live-svc", *ws["args"], "-o", "json")
     assert off.exit_code == 0, off.stderr
-    time.sleep(2)  # anything the old server still had queued has been exported
-    settled = _model_data_traces(cli, ws)
+    _score(emulator, "live-svc")  # meets the new server: the old one has flushed and exited
+    settled = _model_data_traces(cli, ws, "live-svc")
+    witnessed = _model_data_traces(cli, ws, "witness-svc")
     _score(emulator, "live-svc")
-    time.sleep(4)
-    assert _model_data_traces(cli, ws) == settled, "no telemetry once diagnostics are off"
+    _score(emulator, "witness-svc")
+    _model_data_after(cli, ws, "witness-svc", witnessed)  # positive control: a later record arrived
+    assert _model_data_traces(cli, ws, "live-svc") == settled, "no telemetry once diagnostics are off"
+
+
+def _model_data_after(cli: Any, ws: dict[str, Any], service: str, count: int, timeout: float = 40) -> int:
+    """The service's model-data record count once it exceeds `count` (bounded wait)."""
+    deadline = time.time() + timeout
+    current = _model_data_traces(cli, ws, service)
+    while current <= count and time.time() < deadline:
+        time.sleep(0.5)
+        current = _model_data_traces(cli, ws, service)
+    assert current > count, f"no new model_data_collection record of {service} within {timeout:.0f}s"
+    return current
 
 
 def _score(emulator: Any, name: str) -> None:
@@ -514,8 +525,8 @@ def _score(emulator: Any, name: str) -> None:
         assert response.status == 200
 
 
-def _model_data_traces(cli: Any, ws: dict[str, Any]) -> int:
-    kql = 'traces | where message == "model_data_collection" | count'
+def _model_data_traces(cli: Any, ws: dict[str, Any], service: str) -> int:
+    kql = f'traces | where message == "model_data_collection" and cloud_RoleName == "{service}" | count'
     answer = cli("query", kql, "--since", "15m", *ws["args"], "-o", "json")
     assert answer.exit_code == 0, answer.stderr
     rows = answer.json()
