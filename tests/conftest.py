@@ -28,19 +28,18 @@ hypothesis.configuration.set_hypothesis_home_dir(
 )
 
 
-def _find_recordings() -> Path:
-    """Recorded Azure traffic: ../shared/reference/azure-recordings beside the checkout (or in one of its
-    parents), or where AMLMON_RECORDINGS points."""
-    if os.environ.get("AMLMON_RECORDINGS"):
-        return Path(os.environ["AMLMON_RECORDINGS"])
-    for base in REPO_ROOT.parents:
-        candidate = base / "shared" / "reference" / "azure-recordings"
-        if candidate.is_dir():
-            return candidate
-    return REPO_ROOT.parent / "shared" / "reference" / "azure-recordings"
+def shared_reference(name: str, variable: str) -> Path:
+    """../shared/reference/NAME beside the checkout (or in one of its parents), or where $VARIABLE points;
+    the place beside the checkout when there is none (callers skip, saying where they looked)."""
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    candidates = [base / "shared" / "reference" / name for base in REPO_ROOT.parents]
+    return next(
+        (path for path in candidates if path.is_dir()), REPO_ROOT.parent / "shared" / "reference" / name
+    )
 
 
-RECORDINGS = _find_recordings()
+RECORDINGS = shared_reference("azure-recordings", "AMLMON_RECORDINGS")  # recorded Azure traffic
 
 
 def recording(relative: str) -> Path:

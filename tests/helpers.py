@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, Emulator
+from tests.conftest import REPO_ROOT, Emulator, shared_reference
 
 ARM_API = "2024-04-01"
 # Usage errors must come before any call to Azure: run them against the real cloud with no sign-in.
@@ -90,11 +90,14 @@ def _send(request: urllib.request.Request, ca_path: str, timeout: float) -> tupl
         return exc.code, exc.read(), dict(exc.headers)
 
 
-def arm(emulator: Emulator, method: str, path: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
-    """The test's own ARM call (its own token), e.g. to change a deployment behind amlmon's back."""
+def arm(
+    emulator: Emulator, method: str, path: str, body: Any = None, version: str = ARM_API
+) -> tuple[int, Any, dict[str, str]]:
+    """The test's own ARM call (its own token, at api-version `version`), e.g. to change a deployment
+    behind amlmon's back."""
     token = emulator.credential().get_token(emulator.endpoint + "/.default").token
     request = urllib.request.Request(
-        f"{emulator.endpoint}{path}?api-version={ARM_API}",
+        f"{emulator.endpoint}{path}?api-version={version}",
         data=None if body is None else json.dumps(body).encode(),
         method=method,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -197,13 +200,10 @@ def jsonl(text: str) -> list[dict[str, Any]]:
 def reference_telemetry_dir() -> Path:
     """../shared/reference/inference-server-telemetry beside the checkout (or one of its parents), or where
     AMLMON_TELEMETRY_REFERENCE points; the test is skipped, saying so, when it is not there."""
-    if os.environ.get("AMLMON_TELEMETRY_REFERENCE"):
-        return Path(os.environ["AMLMON_TELEMETRY_REFERENCE"])
-    for base in REPO_ROOT.parents:
-        candidate = base / "shared" / "reference" / "inference-server-telemetry"
-        if candidate.is_dir():
-            return candidate
-    pytest.skip(f"reference telemetry not found beside {REPO_ROOT} (set AMLMON_TELEMETRY_REFERENCE)")
+    path = shared_reference("inference-server-telemetry", "AMLMON_TELEMETRY_REFERENCE")
+    if not path.is_dir():
+        pytest.skip(f"reference telemetry not found at {path} (set AMLMON_TELEMETRY_REFERENCE)")
+    return path
 
 
 def reference_telemetry(name: str) -> dict[str, Any]:
@@ -213,32 +213,15 @@ def reference_telemetry(name: str) -> dict[str, Any]:
 
 # --- amlmon on a terminal -------------------------------------------------------------------------------
 def on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
-    """amlmon's output when its stdout is a terminal `columns` wide (a pseudo-terminal)."""
-    import pty
+    """amlmon's stdout when it is a terminal `columns` wide (a pseudo-terminal, as the demo's transcript
+    runs it); the command must succeed."""
+    from amlmon.emulator.demo import run_on_a_terminal
 
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon", *args],
-        env={**os.environ, **env, "COLUMNS": str(columns), "NO_COLOR": "1"},
-        cwd=REPO_ROOT,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
+    code, stdout, stderr = run_on_a_terminal(
+        [sys.executable, "-m", "amlmon", *args], {**os.environ, **env}, str(REPO_ROOT), columns
     )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    assert code == 0, stderr
+    return stdout
 
 
 # --- `make demo` ----------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ Each step prints the command line and its real output. The emulator is stopped a
 directory (certificates and their private key, telemetry, the pulled dataset) removed at the end,
 whatever happened; a failed step fails the demo.
 
-`--transcript FILE` also writes every amlmon command with its exit code and its output (stdout and
-stderr in the order a terminal shows them) as JSON: tests/e2e/test_readme.py checks the README's
+`--transcript FILE` also writes every amlmon command with its exit code, its stdout as a terminal 200
+columns wide shows it (no colour) and its stderr as a log keeps it, as JSON: tests/e2e/test_readme.py checks the README's
 console blocks against it. Commands run in the data directory, so paths they print are relative.
 """
 
@@ -33,8 +33,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000de00"  # a GUID, as every subscription ID is
 RESOURCE_GROUP = "amlmon-demo"
 WORKSPACE = "demo-ws"
-# Every amlmon step of this run: {"args": [...], "exit": N, "output": "..."} (for --transcript).
+# Every amlmon step of this run: {"args": [...], "exit": N, "stderr": "...", "stdout": "..."}.
 TRANSCRIPT: list[dict[str, Any]] | None = None
+TRANSCRIPT_COLUMNS = 200  # wide enough for every table of the story
 BOLD, DIM, RESET = (
     ("\033[1m", "\033[2m", "\033[0m")
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -55,22 +56,50 @@ def amlmon(*args: str, env: dict[str, str], check: bool = True) -> int:
     if TRANSCRIPT is None:
         code = subprocess.run(command, env=env, cwd=cwd, check=False).returncode
     else:
-        # One pipe for both streams, unbuffered: the order a terminal would show them in.
-        result = subprocess.run(
-            command,
-            env={**env, "PYTHONUNBUFFERED": "1"},
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-        )
-        print(result.stdout, end="", flush=True)
-        code = result.returncode
-        TRANSCRIPT.append({"args": list(args), "exit": code, "output": result.stdout})
+        code, stdout, stderr = run_on_a_terminal(command, env, cwd, TRANSCRIPT_COLUMNS)
+        print(stderr + stdout, end="", flush=True)
+        TRANSCRIPT.append({"args": list(args), "exit": code, "stderr": stderr, "stdout": stdout})
     if check and code != 0:
         raise SystemExit(f"demo step failed with exit code {code}: amlmon {shlex.join(args)}")
     return code
+
+
+def run_on_a_terminal(
+    command: list[str], env: dict[str, str], cwd: str, columns: int = 200
+) -> tuple[int, str, str]:
+    """Run `command` with stdout on a pseudo-terminal `columns` wide (no colour) and stderr on a pipe:
+    its exit code, stdout exactly as a user's terminal shows it, and stderr as a log file keeps it
+    (progress as plain lines rather than a live display)."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        command,
+        env={**env, "COLUMNS": str(columns), "NO_COLOR": "1"},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()))  # type: ignore[union-attr]
+    reader.start()
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    reader.join()
+    code = process.wait()
+    stdout = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    return code, stdout, b"".join(errors).decode(errors="replace")
 
 
 def create_workspace(admin: AdminClient) -> dict[str, Any]:

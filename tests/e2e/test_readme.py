@@ -4,8 +4,8 @@ every `$ amlmon …` line, run by the demo or not, must parse against the curren
 exists, its options exist, click accepts their values).
 
 A block of output from another setting (e.g. no workspace configured) says so on the line before it:
-`<!-- readme-test: parse-only -->`; its commands are still parsed. To regenerate a drifted block, run
-`python -m amlmon.emulator.demo --transcript t.json` and copy the command's output from t.json.
+`<!-- readme-test: parse-only -->`; its commands are still parsed. To regenerate drifted blocks:
+`python -m amlmon.emulator.demo --transcript t.json && python -m tests.readme t.json`.
 """
 
 from __future__ import annotations
@@ -16,28 +16,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT, DemoRun
-from tests.readme import Step, comparable, console_blocks, matches
+from tests.readme import Step, console_blocks, demo_blocks, drifted, output_of, runs_of
 
 README = REPO_ROOT / "README.md"
-PARSE_ONLY = "<!-- readme-test: parse-only -->"
-
-
-def _parse_only_lines() -> set[int]:
-    """README line numbers of the ```console fences marked parse-only."""
-    lines = README.read_text(encoding="utf-8").splitlines()
-    return {n + 2 for n, text in enumerate(lines[:-1]) if text.strip() == PARSE_ONLY}
-
-
-def _blocks() -> list[tuple[list[Step], bool]]:
-    """(steps, checked against the demo) per console block."""
-    marked = _parse_only_lines()
-    text = README.read_text(encoding="utf-8").splitlines()
-    fences = [n for n, line in enumerate(text, start=1) if line.strip() == "```console"]
-    return [(steps, fence not in marked) for steps, fence in zip(console_blocks(README), fences, strict=True)]
 
 
 def _amlmon_steps() -> list[Step]:
-    return [step for steps, _ in _blocks() for step in steps if step.argv[:1] == ["amlmon"]]
+    return [step for steps in console_blocks(README) for step in steps if step.argv[:1] == ["amlmon"]]
 
 
 def parse_problem(argv: list[str]) -> str | None:
@@ -81,61 +66,30 @@ def test_the_parse_check_can_fail() -> None:
     assert parse_problem(["diagnostics", "enable", "x", "--sampling-rate", "many"]) is not None
 
 
-def _occurrences(demo_run: DemoRun, argv: list[str]) -> list[dict[str, Any]]:
-    return [entry for entry in demo_run.transcript if entry["args"] == argv]
-
-
-def _check_block(steps: list[Step], demo_run: DemoRun) -> list[str]:
-    """What in one block disagrees with the demo's real output; [] when every step the demo ran fits."""
-    problems = []
-    previous_exit: int | None = None
-    for step in steps:
-        if step.argv == ["echo", "$?"]:
-            if previous_exit is not None and [line.strip() for line in step.output if line.strip()] != [
-                str(previous_exit)
-            ]:
-                problems.append(
-                    f"README:{step.line}: `echo $?` shows {step.output}, the exit was {previous_exit}"
-                )
-            continue
-        previous_exit = None
-        runs = _occurrences(demo_run, step.argv[1:]) if step.argv[:1] == ["amlmon"] else []
-        if not runs:
-            continue  # the demo does not run it: parsed only
-        expected = comparable(step.output)
-        fitting = [run for run in runs if matches(expected, comparable(run["output"].splitlines()))]
-        if not fitting:
-            real = "\n".join(run["output"] for run in runs)
-            problems.append(f"README:{step.line} `{step.command}` drifted; the demo printed:\n{real}")
-            continue
-        previous_exit = int(fitting[0]["exit"])
-    return problems
+def _problems(steps: list[Step], demo_run: DemoRun) -> list[str]:
+    return [
+        f"README:{step.line} `{step.command}` drifted; the demo printed:\n{real}"
+        for step, real in drifted(steps, demo_run.transcript)
+    ]
 
 
 @pytest.mark.slow
 def test_readme_console_blocks_are_the_demos_real_output(demo_run: DemoRun) -> None:
     assert demo_run.exit_code == 0, demo_run.output[-3000:]
-    checked = [
-        step
-        for steps, from_demo in _blocks()
-        if from_demo
-        for step in steps
-        if step.argv[:1] == ["amlmon"] and _occurrences(demo_run, step.argv[1:])
-    ]
+    blocks = demo_blocks(README)
+    checked = [step for steps in blocks for step in steps if runs_of(demo_run.transcript, step)]
     assert len(checked) >= 15, f"positive control: most README examples are the demo's ({len(checked)})"
-    problems = [
-        problem for steps, from_demo in _blocks() if from_demo for problem in _check_block(steps, demo_run)
-    ]
-    assert problems == [], "\n\n".join(problems)
+    problems = [problem for steps in blocks for problem in _problems(steps, demo_run)]
+    assert problems == [], "\n\n".join(problems) + "\n\n(regenerate: python -m tests.readme TRANSCRIPT)"
 
 
 @pytest.mark.slow
 def test_a_drifted_block_is_caught(demo_run: DemoRun) -> None:
     """Positive control: the demo's own output fits; one changed word, or a missing line, does not."""
     entry = next(e for e in demo_run.transcript if e["args"][:2] == ["check", "fraud-aks"])
-    real = entry["output"].splitlines()
+    real = output_of(entry).splitlines()
     step = Step(0, shlex.join(["amlmon", *entry["args"]]), real)
-    assert _check_block([step], demo_run) == []
+    assert _problems([step], demo_run) == []
     changed = Step(0, step.command, [line.replace("PASS", "FAIL", 1) for line in real])
-    assert _check_block([changed], demo_run) != []
-    assert _check_block([Step(0, step.command, real[1:])], demo_run) != []
+    assert _problems([changed], demo_run) != []
+    assert _problems([Step(0, step.command, real[1:])], demo_run) != []
