@@ -330,8 +330,11 @@ def _rows_of(server: Any, role: str, request_id: str | None = None) -> int:
     if request_id is not None:
         sql += " AND CAST(Properties AS VARCHAR) LIKE ?"
         parameters.append(f"%{request_id}%")
-    with store.lock:
-        return int(store.con.execute(sql, parameters).fetchone()[0])
+    cursor = store.con.cursor()  # a connection of its own: ingestion writes on the store's meanwhile
+    try:
+        return int(cursor.execute(sql, parameters).fetchone()[0])
+    finally:
+        cursor.close()
 
 
 def _wait_for_rows(server: Any, role: str, request_id: str) -> None:
@@ -368,7 +371,8 @@ def test_service_hook_switches_the_servers_exporter_in_process(
             workspace_id, {"id": workspace_id, "properties": {"applicationInsights": component_id}}
         )
         key = str(uuid.uuid4()).upper()  # the emulator must hand the server a lower-case key
-        resources(state).put(component_id, {"id": component_id, "properties": {"InstrumentationKey": key}})
+        component = {"id": component_id, "type": "microsoft.insights/components"}  # ingestion finds it by type
+        resources(state).put(component_id, {**component, "properties": {"InstrumentationKey": key}})
         emulator = Emulator(server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id)
         service = Service(emulator, "s1", "rg1", "ws1", "hooked", "none", component_id, "")
         record = {
