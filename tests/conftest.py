@@ -91,7 +91,8 @@ class Emulator:
     def create_workspace(self, label: str = "ws", **extra: Any) -> dict[str, Any]:
         """The tests' one workspace factory: a uniquely named workspace (POST /_emulator/workspaces, `extra`
         in its body: services, deployments, storageAccounts, appInsights, location, …). The admin answer
-        plus `subscription`, `resourceGroup`, `name` and `scope` (the -g/-w/--subscription flags)."""
+        plus `subscription`, `resourceGroup`, `name` (unique unless given) and `scope` (the -g/-w/--subscription
+        flags)."""
         import uuid
 
         suffix = uuid.uuid4().hex[:8]
@@ -100,6 +101,7 @@ class Emulator:
             "resourceGroup": f"rg-{label}-{suffix}",
             "name": f"ws-{label}-{suffix}",
         }
+        identity.update({key: extra.pop(key) for key in list(identity) if key in extra})  # chosen names
         status, answer = self.admin("POST", "/_emulator/workspaces", {**identity, **extra})
         assert status in (200, 201), answer
         scope = [

@@ -145,7 +145,7 @@ def dims(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else dict(value or {})
 
 
-def create_workspace(emulator: Emulator, suffix: str) -> Service:
+def scoring_service(emulator: Emulator, suffix: str) -> Service:
     name, canned = f"inf-{suffix}", f"canned-{suffix}"
     created = emulator.create_workspace(
         f"inference-{suffix}",
@@ -176,7 +176,7 @@ def service(emulator: Emulator) -> Service:
     # The real server exports every 5 s; the emulator shortens that for its children so tests wait ~1 s.
     status, body = emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
     assert status == 200, body
-    return create_workspace(emulator, uuid.uuid4().hex[:8])
+    return scoring_service(emulator, uuid.uuid4().hex[:8])
 
 
 def test_scoring_works_before_diagnostics_and_sends_no_telemetry(service: Service) -> None:
@@ -281,7 +281,7 @@ def test_enabling_app_insights_and_model_data_brings_the_servers_real_telemetry(
 def witness(emulator: Emulator) -> Service:
     """A second real inference server whose App Insights stays on: the positive control of "nothing
     arrives" checks (its later request arriving proves the export pipeline delivered in the meantime)."""
-    witness = create_workspace(emulator, "w" + uuid.uuid4().hex[:8])
+    witness = scoring_service(emulator, "w" + uuid.uuid4().hex[:8])
     patch_service(witness, [{"op": "replace", "path": "/appInsightsEnabled", "value": True}])
     return witness
 
@@ -310,7 +310,7 @@ def private_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
 
 
 def test_stopping_the_emulator_stops_its_inference_servers(private_emulator: Emulator) -> None:
-    service = create_workspace(private_emulator, "stop")
+    service = scoring_service(private_emulator, "stop")
     assert score(service, {"data": [FIRST_ROW]}, "stop-1")[0] == 200
     assert any("amlmon.emulator.inference" in line for line in processes_under(private_emulator.data_dir))
     stop_emulator(private_emulator)
@@ -371,7 +371,10 @@ def test_service_hook_switches_the_servers_exporter_in_process(
             workspace_id, {"id": workspace_id, "properties": {"applicationInsights": component_id}}
         )
         key = str(uuid.uuid4()).upper()  # the emulator must hand the server a lower-case key
-        component = {"id": component_id, "type": "microsoft.insights/components"}  # ingestion finds it by type
+        component = {
+            "id": component_id,
+            "type": "microsoft.insights/components",
+        }  # ingestion finds it by type
         resources(state).put(component_id, {**component, "properties": {"InstrumentationKey": key}})
         emulator = Emulator(server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id)
         service = Service(emulator, "s1", "rg1", "ws1", "hooked", "none", component_id, "")

@@ -120,14 +120,10 @@ def test_endpoints_are_listed_per_workspace_even_when_workspaces_share_a_group(
     rg = unique("rg-shared-")
     made = {}
     for ws, endpoint in (("wsone", "ep-one"), ("wstwo", "ep-two")):
-        body = {
-            "subscription": SUB,
-            "resourceGroup": rg,
-            "name": ws,
-            "deployments": [{"endpoint": endpoint, "name": "blue", "endpointComputeType": "Managed"}],
-        }
-        status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
-        assert status in (200, 201), answer
+        deployments = [{"endpoint": endpoint, "name": "blue", "endpointComputeType": "Managed"}]
+        answer = emulator.create_workspace(
+            subscription=SUB, resourceGroup=rg, name=ws, deployments=deployments
+        )
         made[ws] = answer["workspaceId"]
     status, listed, _ = arm(emulator, "GET", made["wsone"] + "/onlineEndpoints")
     assert status == 200 and [e["name"] for e in listed["value"]] == ["ep-one"]
