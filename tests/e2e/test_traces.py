@@ -610,7 +610,9 @@ def test_follow_across_token_revocations_loses_nothing(cli: Any, emulator: Emula
     claims, and the follow goes on — every event printed once, no exit."""
     import threading
 
-    ws = telemetry_workspace(emulator, "revoke")
+    # "late" is a service of the workspace: its rows arrive over the next seconds, so amlmon must not have
+    # to find the name in telemetry that is not there yet.
+    ws = telemetry_workspace(emulator, "revoke", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 375, spread=6.0, seed=12)
     seq = emulator.last_seq()
     revoked: list[int] = []
