@@ -3,6 +3,10 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# Azurite (Microsoft's storage emulator, from npm) for the blob tests: one exact version, installed here
+# and only found by the tests (tests/azurite.py reads this line).
+AZURITE_VERSION := 3.35.0
+AZURITE_STAMP   := $(VENV)/azurite/.installed-$(AZURITE_VERSION)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: install test unit e2e lint bench completions demo clean
@@ -13,16 +17,22 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q -e '.[dev,demo]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(AZURITE_STAMP): | $(STAMP)
+	@command -v npm >/dev/null || { echo "npm (Node 18+) is needed to install Azurite for the tests" >&2; exit 1; }
+	@rm -f $(VENV)/azurite/.installed-*
+	@npm install --prefix $(VENV)/azurite --save-exact --no-audit --no-fund --silent azurite@$(AZURITE_VERSION)
+	@touch $(AZURITE_STAMP)
 
-test: $(STAMP)
+install: $(STAMP) $(AZURITE_STAMP)
+
+test: $(STAMP) $(AZURITE_STAMP)
 	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 unit: $(STAMP)
 	@$(BIN)/python -m pytest -q tests/unit
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(AZURITE_STAMP)
 	@$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)

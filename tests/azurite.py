@@ -1,4 +1,8 @@
-"""Azurite (Microsoft's Azure Storage emulator, from npm) for tests: install if missing, start, stop.
+"""Azurite (Microsoft's Azure Storage emulator, from npm) for tests: find the pinned install, start, stop.
+
+`make install` installs the exact version the Makefile names (AZURITE_VERSION) into .venv/azurite; the
+tests never install anything, they find it (in the venv running them, or this checkout's .venv) and
+say how to install it when it is missing or another version.
 
 The blob service runs on a free loopback port with a temporary data folder. The account is Azurite's
 well-known development account; its key is published in Azurite's documentation — fine for tests,
@@ -7,18 +11,20 @@ never printed (the connection string is only handed to amlmon through the enviro
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-AZURITE_PREFIX = REPO_ROOT / ".venv" / "azurite"
-AZURITE_BIN = AZURITE_PREFIX / "node_modules" / ".bin" / "azurite-blob"
+# The venv running the tests first (a git worktree shares its main checkout's venv), then this checkout's.
+AZURITE_PREFIXES = (Path(sys.prefix) / "azurite", REPO_ROOT / ".venv" / "azurite")
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development account key (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
 _DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -54,20 +60,31 @@ class Azurite:
         return self.process.poll() is None
 
 
-def ensure_installed() -> Path:
-    """Install Azurite into .venv/azurite with npm when it is not there yet."""
-    if AZURITE_BIN.exists():
-        return AZURITE_BIN
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is needed to install Azurite (Node 18+)")
-    AZURITE_PREFIX.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [npm, "install", "--prefix", str(AZURITE_PREFIX), "azurite", "--no-audit", "--no-fund", "--silent"],
-        check=True,
-        timeout=600,
-    )
-    return AZURITE_BIN
+def pinned_version() -> str:
+    """The Azurite version `make install` installs (the Makefile's AZURITE_VERSION line)."""
+    found = re.search(r"^AZURITE_VERSION\s*:=\s*(\S+)", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
+    if found is None:
+        raise RuntimeError("the Makefile names no AZURITE_VERSION")
+    return found.group(1)
+
+
+def find_installed() -> Path:
+    """The pinned Azurite's blob server; a RuntimeError saying how to install it when it is not there."""
+    wanted = pinned_version()
+    seen = []
+    for prefix in AZURITE_PREFIXES:
+        try:
+            version = json.loads((prefix / "node_modules" / "azurite" / "package.json").read_text())[
+                "version"
+            ]
+        except (OSError, ValueError, KeyError):
+            continue
+        binary = prefix / "node_modules" / ".bin" / "azurite-blob"
+        if version == wanted and binary.exists():
+            return binary
+        seen.append(f"{version} in {prefix}")
+    found = f" (found {'; '.join(seen)})" if seen else ""
+    raise RuntimeError(f"Azurite {wanted} is not installed{found}: run `make install` (needs npm, Node 18+)")
 
 
 def _free_port() -> int:
@@ -77,7 +94,7 @@ def _free_port() -> int:
 
 
 def start_azurite(location: Path, port: int | None = None, timeout: float = 60.0) -> Azurite:
-    binary = ensure_installed()
+    binary = find_installed()
     location.mkdir(parents=True, exist_ok=True)
     port = port or _free_port()
     process = subprocess.Popen(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,19 +28,18 @@ hypothesis.configuration.set_hypothesis_home_dir(
 )
 
 
-def _find_recordings() -> Path:
-    """Recorded Azure traffic: ../shared/reference/azure-recordings beside the checkout (or in one of its
-    parents), or where AMLMON_RECORDINGS points."""
-    if os.environ.get("AMLMON_RECORDINGS"):
-        return Path(os.environ["AMLMON_RECORDINGS"])
-    for base in REPO_ROOT.parents:
-        candidate = base / "shared" / "reference" / "azure-recordings"
-        if candidate.is_dir():
-            return candidate
-    return REPO_ROOT.parent / "shared" / "reference" / "azure-recordings"
+def shared_reference(name: str, variable: str) -> Path:
+    """../shared/reference/NAME beside the checkout (or in one of its parents), or where $VARIABLE points;
+    the place beside the checkout when there is none (callers skip, saying where they looked)."""
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    candidates = [base / "shared" / "reference" / name for base in REPO_ROOT.parents]
+    return next(
+        (path for path in candidates if path.is_dir()), REPO_ROOT.parent / "shared" / "reference" / name
+    )
 
 
-RECORDINGS = _find_recordings()
+RECORDINGS = shared_reference("azure-recordings", "AMLMON_RECORDINGS")  # recorded Azure traffic
 
 
 def recording(relative: str) -> Path:
@@ -56,13 +53,17 @@ def recording(relative: str) -> Path:
 
 @dataclass
 class Emulator:
-    """Handle on a running emulator process."""
+    """Handle on a running emulator: its data directory and the product's own admin client
+    (amlmon/emulator/client.py starts, stops and calls it; the tests add no second client)."""
 
-    process: subprocess.Popen[bytes]
     data_dir: Path
     endpoint: str
     ca_path: str
     tenant_id: str
+
+    @classmethod
+    def from_state(cls, data_dir: Path, state: dict[str, Any]) -> Emulator:
+        return cls(data_dir, str(state["endpoint"]), str(state["ca_path"]), str(state["tenant_id"]))
 
     @property
     def token_url(self) -> str:
@@ -79,22 +80,19 @@ class Emulator:
 
     def admin(self, method: str, path: str, body: Any = None, timeout: float = 120) -> tuple[int, Any]:
         """Call the emulator's admin API (/_emulator/...). Returns (status, parsed JSON or None)."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.endpoint + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        context = ssl.create_default_context(cafile=self.ca_path)
-        try:
-            with urllib.request.urlopen(request, context=context, timeout=timeout) as response:
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            return exc.code, json.loads(raw) if raw else None
+        return self._client.call(method, path, body, timeout=timeout)
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        from amlmon.emulator.client import AdminClient
+
+        return AdminClient({"endpoint": self.endpoint, "ca_path": self.ca_path})
 
     def create_workspace(self, label: str = "ws", **extra: Any) -> dict[str, Any]:
-        """A uniquely named workspace (POST /_emulator/workspaces): the admin answer plus `subscription`,
-        `resourceGroup`, `name` and `scope` (the -g/-w/--subscription flags for amlmon)."""
+        """The tests' one workspace factory: a uniquely named workspace (POST /_emulator/workspaces, `extra`
+        in its body: services, deployments, storageAccounts, appInsights, location, …). The admin answer
+        plus `subscription`, `resourceGroup`, `name` (unique unless given) and `scope` (the -g/-w/--subscription
+        flags)."""
         import uuid
 
         suffix = uuid.uuid4().hex[:8]
@@ -103,6 +101,7 @@ class Emulator:
             "resourceGroup": f"rg-{label}-{suffix}",
             "name": f"ws-{label}-{suffix}",
         }
+        identity.update({key: extra.pop(key) for key in list(identity) if key in extra})  # chosen names
         status, answer = self.admin("POST", "/_emulator/workspaces", {**identity, **extra})
         assert status in (200, 201), answer
         scope = [
@@ -148,35 +147,16 @@ class Emulator:
 
 
 def start_emulator(data_dir: Path, timeout: float = 30.0) -> Emulator:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    state_file = data_dir / "state.json"
-    state_file.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon.emulator", "serve", "--data", str(data_dir), "--port", "0"],
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: stopping it also stops inference servers it started
-    )
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"emulator exited with {process.returncode}")
-        if state_file.exists():
-            state = json.loads(state_file.read_text())
-            return Emulator(process, data_dir, state["endpoint"], state["ca_path"], state["tenant_id"])
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("emulator did not start in time")
+    """An emulator of the test's own, started as `amlmon emulator start --detach` starts one."""
+    from amlmon.emulator.client import start_detached
+
+    return Emulator.from_state(data_dir, start_detached(data_dir, timeout=timeout))
 
 
 def stop_emulator(emulator: Emulator) -> None:
-    process = emulator.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    from amlmon.emulator.client import stop
+
+    stop(emulator.data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +167,41 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield handle
     finally:
         stop_emulator(handle)
+
+
+@pytest.fixture
+def clear_faults(emulator: Emulator) -> Iterator[Emulator]:
+    """The session emulator with no fault rules when the test starts and when it ends: a rule left unspent
+    would hit whichever test calls its route next."""
+    emulator.admin("DELETE", "/_emulator/faults")
+    yield emulator
+    emulator.admin("DELETE", "/_emulator/faults")
+
+
+@dataclass
+class DemoRun:
+    """One full `make demo`: its exit code, what it printed, its transcript (every amlmon command with its
+    exit code and output) and what it left in its temporary folder."""
+
+    exit_code: int
+    output: str
+    transcript: list[dict[str, Any]]
+    left_in_tmp: list[str]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo, run once per session (about a minute) for every test that reads it."""
+    from tests.helpers import demo_process
+
+    base = tmp_path_factory.mktemp("demo")
+    tmp = base / "tmp"
+    tmp.mkdir()
+    transcript = base / "transcript.json"
+    process = demo_process(tmp, "--transcript", str(transcript))
+    output, _ = process.communicate(timeout=600)
+    recorded = json.loads(transcript.read_text()) if transcript.exists() else []
+    return DemoRun(process.returncode, output, recorded, sorted(p.name for p in tmp.iterdir()))
 
 
 @dataclass
@@ -256,7 +271,7 @@ def cli(emulator: Emulator) -> Any:
     return invoke
 
 
-def _processes_under(base: Path) -> list[str]:
+def processes_under(base: Path) -> list[str]:
     """Command lines of live processes that mention `base` (emulators and the servers they start)."""
     found = []
     for proc in Path("/proc").iterdir():
@@ -279,10 +294,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     base = factory.getbasetemp()
     deadline = time.time() + 10
-    leftovers = _processes_under(base)
+    leftovers = processes_under(base)
     while leftovers and time.time() < deadline:
         time.sleep(0.5)
-        leftovers = _processes_under(base)
+        leftovers = processes_under(base)
     if leftovers:
         print("\nprocesses left behind by the tests:\n  " + "\n  ".join(leftovers), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

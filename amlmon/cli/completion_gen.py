@@ -41,9 +41,9 @@ def value_choices() -> dict[tuple[str, str], list[str]]:
     """Values of options (and arguments, keyed "ARG") that take a word from a fixed list, per command:
     read from the constants the commands check against, so completion and validation cannot drift."""
     from amlmon.azure.diagnostic_settings import COMPONENT_CATEGORIES
+    from amlmon.cli.emulator import fault_kinds
     from amlmon.datasets import FORMATS as DATASET_FORMATS
     from amlmon.diagnostics import KINDS
-    from amlmon.emulator.faults import KINDS as FAULT_KINDS
     from amlmon.render.traces import FORMATS as TRACE_FORMATS
     from amlmon.telemetry import SEVERITIES
 
@@ -54,7 +54,7 @@ def value_choices() -> dict[tuple[str, str], list[str]]:
         ("data extract", "--format"): list(DATASET_FORMATS),
         ("export enable", "--tables"): [*COMPONENT_CATEGORIES, "all"],
         ("emulator seed", "--generation"): ["1.5", "1.4", "mixed"],
-        ("emulator faults add", "ARG"): list(FAULT_KINDS),
+        ("emulator faults add", "ARG"): fault_kinds(),
     }
     for path in ("services list", "diagnostics enable", "diagnostics disable", "diagnostics status"):
         found[(path, "--kind")] = list(KINDS)

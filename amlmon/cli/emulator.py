@@ -222,6 +222,13 @@ def status(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> 
     output(_status_view(state))
 
 
+def fault_kinds() -> list[str]:
+    """The fault kinds the emulator knows: this module is the product's one door into the emulator."""
+    from amlmon.emulator.faults import KINDS
+
+    return list(KINDS)
+
+
 @faults_app.command("add")
 def faults_add(
     kind: str = typer.Argument(

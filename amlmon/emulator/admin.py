@@ -64,17 +64,36 @@ def _create_workspace(state: EmulatorState, request: Request) -> Response:
     return json_response(201 if created else 200, answer)
 
 
+# Azure's naming rules for a workspace's own IDs ("Naming rules and restrictions for Azure resources"), kept
+# here rather than borrowed from the product: the emulator answers as Azure does, not as amlmon assumes.
+_WORKSPACE_NAME_RULES = (
+    (
+        "subscription",
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        36,
+        "a subscription ID is a GUID",
+    ),
+    (
+        "resourceGroup",
+        r"[\w\-.()]*[\w\-()]",
+        90,
+        "1-90 characters: letters, digits, underscores, hyphens, periods and parentheses; not ending with a period",
+    ),
+    (
+        "name",
+        r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}",
+        33,
+        "3-33 characters: letters, digits, hyphens and underscores, starting with a letter or digit",
+    ),
+)
+
+
 def _name_problem(body: dict[str, Any]) -> str | None:
     """Azure's naming rules for the workspace's own IDs: each name becomes a path segment."""
-    from amlmon.azure import paths
-    from amlmon.errors import UsageError
-
-    try:
-        paths.SUBSCRIPTION.check(str(body["subscription"]), "subscription")
-        paths.RESOURCE_GROUP.check(str(body["resourceGroup"]), "resourceGroup")
-        paths.WORKSPACE.check(str(body["name"]), "name")
-    except UsageError as exc:
-        return f"{exc.message} ({exc.hint})"
+    for key, pattern, max_length, rule in _WORKSPACE_NAME_RULES:
+        value = str(body[key])
+        if len(value) > max_length or not re.fullmatch(pattern, value) or not value.isprintable():
+            return f"{key} {value!r} is not valid (Azure's rule: {rule})"
     return None
 
 

@@ -4,6 +4,10 @@ services (ACI and AKS) and one v2 deployment, then run what a new user would run
 Each step prints the command line and its real output. The emulator is stopped and its temporary
 directory (certificates and their private key, telemetry, the pulled dataset) removed at the end,
 whatever happened; a failed step fails the demo.
+
+`--transcript FILE` also writes every amlmon command with its exit code, its stdout as a terminal 200
+columns wide shows it (no colour) and its stderr as a log keeps it, as JSON: tests/e2e/test_readme.py checks the README's
+console blocks against it. Commands run in the data directory, so paths they print are relative.
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ from typing import Any
 
 from amlmon.emulator.client import AdminClient, start_detached, stop
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the amlmon package
+
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000de00"  # a GUID, as every subscription ID is
 RESOURCE_GROUP = "amlmon-demo"
 WORKSPACE = "demo-ws"
+# Every amlmon step of this run: {"args": [...], "exit": N, "stderr": "...", "stdout": "..."}.
+TRANSCRIPT: list[dict[str, Any]] | None = None
+TRANSCRIPT_COLUMNS = 200  # wide enough for every table of the story
 BOLD, DIM, RESET = (
     ("\033[1m", "\033[2m", "\033[0m")
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -39,12 +48,58 @@ def _banner(text: str) -> None:
 
 
 def amlmon(*args: str, env: dict[str, str], check: bool = True) -> int:
-    """Run one amlmon command as a user would (a new process), showing the command line first."""
+    """Run one amlmon command as a user would (a new process, in the data directory), showing the
+    command line first; with a transcript, its output is captured (and shown) rather than inherited."""
     print(f"{DIM}$ amlmon {shlex.join(args)}{RESET}", flush=True)
-    result = subprocess.run([sys.executable, "-m", "amlmon", *args], env=env, check=False)
-    if check and result.returncode != 0:
-        raise SystemExit(f"demo step failed with exit code {result.returncode}: amlmon {shlex.join(args)}")
-    return result.returncode
+    command = [sys.executable, "-m", "amlmon", *args]
+    cwd = env["AMLMON_EMULATOR_DIR"]
+    if TRANSCRIPT is None:
+        code = subprocess.run(command, env=env, cwd=cwd, check=False).returncode
+    else:
+        code, stdout, stderr = run_on_a_terminal(command, env, cwd, TRANSCRIPT_COLUMNS)
+        print(stderr + stdout, end="", flush=True)
+        TRANSCRIPT.append({"args": list(args), "exit": code, "stderr": stderr, "stdout": stdout})
+    if check and code != 0:
+        raise SystemExit(f"demo step failed with exit code {code}: amlmon {shlex.join(args)}")
+    return code
+
+
+def run_on_a_terminal(
+    command: list[str], env: dict[str, str], cwd: str, columns: int = 200
+) -> tuple[int, str, str]:
+    """Run `command` with stdout on a pseudo-terminal `columns` wide (no colour) and stderr on a pipe:
+    its exit code, stdout exactly as a user's terminal shows it, and stderr as a log file keeps it
+    (progress as plain lines rather than a live display)."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        command,
+        env={**env, "COLUMNS": str(columns), "NO_COLOR": "1"},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()))  # type: ignore[union-attr]
+    reader.start()
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    reader.join()
+    code = process.wait()
+    stdout = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    return code, stdout, b"".join(errors).decode(errors="replace")
 
 
 def create_workspace(admin: AdminClient) -> dict[str, Any]:
@@ -110,12 +165,21 @@ def send_traffic(state: dict[str, Any], service: str, count: int = 8, *, endpoin
     print(f"sent {sent + failed} scoring requests to {service} ({failed} failed on purpose)")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    global TRANSCRIPT
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    transcript = Path(arguments[1]) if arguments[:1] == ["--transcript"] and len(arguments) == 2 else None
+    if arguments and transcript is None:
+        print("usage: python -m amlmon.emulator.demo [--transcript FILE]", file=sys.stderr)
+        return 2
+    TRANSCRIPT = [] if transcript else None
     data_dir = Path(tempfile.mkdtemp(prefix="amlmon-demo-"))
     try:
         return _run(data_dir)
     finally:
         _remove(data_dir)
+        if transcript is not None:
+            transcript.write_text(json.dumps(TRANSCRIPT, indent=1) + "\n")
 
 
 def _remove(data_dir: Path) -> None:
@@ -140,6 +204,8 @@ def _run(data_dir: Path) -> int:
     print(f"emulator listening on {state['endpoint']}")
     env = {
         **os.environ,
+        # The commands run in the data directory: this checkout's amlmon stays first on their path.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
         "AMLMON_CLOUD": "local",
         "AMLMON_EMULATOR_DIR": str(data_dir),
         "AMLMON_SUBSCRIPTION": SUBSCRIPTION,
@@ -190,11 +256,18 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     amlmon("services", "list", env=env)
 
     _banner("3. Turn on App Insights diagnostics (and model data collection) — first a dry run")
-    amlmon("diagnostics", "enable", "--all", "--model-data", "--dry-run", env=env)
-    amlmon("diagnostics", "enable", "--all", "--model-data", env=env)
+    v1 = ("diagnostics", "enable", "--all", "--kind", "ACI,AKS", "--model-data")
+    amlmon(*v1, "--dry-run", env=env)
+    amlmon(*v1, env=env)
     amlmon("diagnostics", "enable", "churn-aci", "--model-data", env=env)  # idempotent: unchanged
-    _banner("   ... and every pipe of the v2 deployment: payloads and endpoint logs too")
-    amlmon("diagnostics", "enable", "credit-ep", "--model-data", "--payloads", "--endpoint-logs", env=env)
+    amlmon("diagnostics", "enable", "churn-ac", env=env, check=False)  # a typo: "did you mean"
+    _banner("   ... and every pipe of the v2 deployment: payloads (half of them) and endpoint logs too")
+    v2 = ("diagnostics", "enable", "credit-ep", "--model-data")
+    amlmon(*v2, "--sampling-rate", "0.5", "--endpoint-logs", "--dry-run", "-o", "table", env=env)
+    amlmon(*v2, "--payloads", "--sampling-rate", "0.5", "--endpoint-logs", "-o", "table", env=env)
+    amlmon(*v2, "--payloads", "--sampling-rate", "0.5", "--endpoint-logs", "-o", "table", env=env)
+    amlmon("services", "list", "-o", "table", env=env)
+    amlmon("diagnostics", "disable", "credit-ep", "--payloads", "--no-app-insights", "-o", "table", env=env)
     amlmon("diagnostics", "status", env=env)
 
     _banner("4. Real traffic to churn-aci (a real azureml-inference-server-http behind the emulator)")
@@ -241,9 +314,9 @@ def run_story(admin: AdminClient, state: dict[str, Any], env: dict[str, str]) ->
     amlmon("export", "show", env=env)
 
     _banner("9. Model data as a dataset")
-    out = Path(env["AMLMON_EMULATOR_DIR"]) / "churn-aci-model-data.parquet"
-    amlmon("data", "pull", "churn-aci", "--since", "1h", "--out", str(out), env=env)
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
+    out = "churn-aci-model-data.parquet"  # in the data directory, where the commands run
+    amlmon("data", "pull", "churn-aci", "--since", "1h", "--out", out, env=env)
+    print(f"wrote {out} ({(Path(env['AMLMON_EMULATOR_DIR']) / out).stat().st_size} bytes)")
 
     _banner("10. Why is there no data? `doctor` on a healthy service, then on one broken on purpose")
     amlmon("doctor", "churn-aci", env=env)  # healthy: exits 0 (the demo fails if it does not)

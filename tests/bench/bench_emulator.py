@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tests.bench.common import median_seconds, report, report_budget
 from tests.conftest import start_emulator, stop_emulator
-from tests.e2e.test_emulator_logs import _client, _trace
+from tests.helpers import logs_client, trace
 
 
 def main() -> int:
@@ -68,7 +68,7 @@ def main() -> int:
 
             key = created["instrumentationKey"]
             now = dt.datetime.now(dt.UTC)
-            batches = [[{**_trace(f"m{i}-{j}", now), "iKey": key} for j in range(500)] for i in range(4)]
+            batches = [[trace(key, f"m{i}-{j}", at=now) for j in range(500)] for i in range(4)]
             context = ssl.create_default_context(cafile=emulator.ca_path)
 
             def ingest() -> None:
@@ -98,7 +98,7 @@ def main() -> int:
             )
             # the same rows: HTTPS + JSON decoding + mapping may cost at most 10x a plain executemany
             ok &= report(f"ingest {count} envelopes", ingest_seconds, plain_seconds, "s", 10.0)
-            client = _client(emulator)
+            client = logs_client(emulator)
             kql = "requests | summarize n=count(), avg(duration) by cloud_RoleName"
 
             def query() -> None:

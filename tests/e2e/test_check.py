@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +31,7 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
     return {"scope": ws["scope"], "truth": truth}
 
 
-@pytest.fixture(autouse=True)
-def _no_faults(emulator: Emulator) -> Iterator[None]:
-    yield
-    emulator.admin("DELETE", "/_emulator/faults")
+pytestmark = pytest.mark.usefixtures("clear_faults")
 
 
 def check(

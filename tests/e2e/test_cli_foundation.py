@@ -260,16 +260,8 @@ def test_unresolved_workspace_lists_where_it_looked(cli, tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
-def create_workspace(emulator: Emulator, **extra: object) -> dict[str, Any]:
-    return emulator.create_workspace("cli", **extra)
-
-
-def workspace_flags(ws: dict[str, str]) -> list[str]:
-    return ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", ws["name"]]
-
-
 def test_workspace_show_gives_provenance_and_linked_resources(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     result = cli(
         "workspace",
         "show",
@@ -292,14 +284,14 @@ def test_workspace_show_gives_provenance_and_linked_resources(cli, emulator: Emu
 
 
 def test_workspace_by_resource_id_and_jmespath_query(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     result = cli("workspace", "show", "-w", ws["workspaceId"], "--query", "workspace", "-o", "tsv")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == ws["name"]
 
 
 def test_missing_workspace_is_not_found_exit_3(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     result = cli(
         "workspace", "show", "--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", "nope"
     )
@@ -308,7 +300,7 @@ def test_missing_workspace_is_not_found_exit_3(cli, emulator: Emulator) -> None:
 
 
 def test_show_of_a_missing_workspace_still_says_where_each_value_came_from(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     result = cli(
         "workspace", "show", "-g", ws["resourceGroup"], "-w", "nope", "-o", "json",
         env={"AMLMON_SUBSCRIPTION": ws["subscription"]},
@@ -328,7 +320,7 @@ def test_show_of_a_missing_workspace_still_says_where_each_value_came_from(cli, 
 def test_a_flag_that_contradicts_a_full_workspace_id_is_a_conflict(
     cli, emulator: Emulator, flag: str
 ) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     before = emulator.last_seq()
     other = "rg-other" if flag == "-g" else "11111111-1111-1111-1111-111111111111"
     result = cli("workspace", "show", "-w", ws["workspaceId"], flag, other, "-o", "json")
@@ -344,9 +336,9 @@ def test_a_flag_that_contradicts_a_full_workspace_id_is_a_conflict(
 
 
 def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path) -> None:
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     result = subprocess.run(
-        [sys.executable, "-m", "amlmon", "--debug", "workspace", "show", *workspace_flags(ws), "-o", "json"],
+        [sys.executable, "-m", "amlmon", "--debug", "workspace", "show", *ws["scope"], "-o", "json"],
         capture_output=True,
         text=True,
         env={**os.environ, **emulator.env()},
@@ -359,9 +351,9 @@ def test_debug_logs_http_but_never_the_token(emulator: Emulator, tmp_path: Path)
 
 
 def test_debug_logs_each_request_once(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     for _ in range(2):  # a second run in the same process must not log twice either
-        result = cli("--debug", "workspace", "show", *workspace_flags(ws), "-o", "json")
+        result = cli("--debug", "workspace", "show", *ws["scope"], "-o", "json")
         assert result.exit_code == 0, result.stderr
         workspace_get = f"/workspaces/{ws['name']}?api-version="
         requests = [
@@ -371,9 +363,10 @@ def test_debug_logs_each_request_once(cli, emulator: Emulator) -> None:  # type:
         assert result.stderr.count("Response status:") == result.stderr.count("Request URL:")
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
-    args = ["query", "traces | take 1", *workspace_flags(ws), "-o", "json"]
+    ws = emulator.create_workspace("cli")
+    args = ["query", "traces | take 1", *ws["scope"], "-o", "json"]
     quiet = cli(*args)
     assert quiet.exit_code == 0 and quiet.stderr == "", "without --verbose: nothing on stderr"
     emulator.admin(
@@ -381,10 +374,7 @@ def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, em
         "/_emulator/faults",
         {"kind": "status", "status": 503, "retryAfter": 0, "path": "/query$", "count": 1},
     )
-    try:
-        result = cli("--verbose", *args)
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("--verbose", *args)
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert all(line.startswith("info: ") for line in lines), result.stderr
@@ -399,18 +389,16 @@ def test_verbose_says_which_workspace_and_route_the_retries_and_the_time(cli, em
     assert lines[-1].startswith("info: command ran in ") and lines[-1].endswith(" seconds")
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     pattern = f"/workspaces/{ws['name']}$"
     emulator.admin("POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 1})
-    try:
-        assert cli("workspace", "show", *workspace_flags(ws), "-o", "json").exit_code == 0
-        emulator.admin(
-            "POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 50}
-        )
-        result = cli("workspace", "show", *workspace_flags(ws), "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    assert cli("workspace", "show", *ws["scope"], "-o", "json").exit_code == 0
+    emulator.admin(
+        "POST", "/_emulator/faults", {"path": pattern, "status": 429, "retryAfter": 0, "count": 50}
+    )
+    result = cli("workspace", "show", *ws["scope"], "-o", "json")
     assert result.exit_code == 5, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -418,6 +406,7 @@ def test_throttling_is_retried_then_reported_with_exit_5(cli, emulator: Emulator
 @pytest.mark.parametrize(
     ("flag", "env"), [(["--timeout", "3s"], {}), ([], {"AMLMON_TIMEOUT": "3s"})], ids=["option", "env"]
 )
+@pytest.mark.usefixtures("clear_faults")
 def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
     emulator: Emulator, flag: list[str], env: dict[str, str]
 ) -> None:
@@ -427,13 +416,13 @@ def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
 
     from tests.conftest import spawn_amlmon
 
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     emulator.admin(
         "POST", "/_emulator/faults", {"path": "/query$", "status": 429, "retryAfter": 600, "count": None}
     )
     started = time.monotonic()
     process = spawn_amlmon(
-        ["check", *workspace_flags(ws), "--since", "1h", "--min-requests", "0", *flag],
+        ["check", *ws["scope"], "--since", "1h", "--min-requests", "0", *flag],
         {**emulator.env(), **env},
     )
     try:
@@ -442,7 +431,6 @@ def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
     finally:
         if process.poll() is None:
             process.kill()
-        emulator.admin("DELETE", "/_emulator/faults")
     assert rules["value"][0]["hits"] >= 1  # the service did throttle
     assert process.returncode == 5, err
     assert time.monotonic() - started < 30
@@ -451,16 +439,14 @@ def test_retry_after_600_on_every_query_ends_at_the_timeout_with_exit_5(
     assert lines[1].startswith("hint:") and "--timeout" in lines[1] and "Traceback" not in err
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_a_short_retry_after_is_honoured_within_the_timeout(cli, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]
-    ws = create_workspace(emulator)
+    ws = emulator.create_workspace("cli")
     emulator.admin(
         "POST", "/_emulator/faults", {"path": "/query$", "status": 429, "retryAfter": 1, "count": 2}
     )
-    try:
-        result = cli("query", "print x = 1", *workspace_flags(ws), "-o", "json", "--timeout", "30s")
-        _, rules = emulator.admin("GET", "/_emulator/faults")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("query", "print x = 1", *ws["scope"], "-o", "json", "--timeout", "30s")
+    _, rules = emulator.admin("GET", "/_emulator/faults")
     assert result.exit_code == 0, result.stderr
     assert rules["value"][0]["hits"] == 2
 

@@ -307,6 +307,7 @@ def test_pull_refuses_an_unusable_out_before_querying(
     assert not [e for e in emulator.requests_since(before) if "/query" in str(e.get("path", ""))]
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_ctrl_c_before_the_first_slice_says_nothing_was_kept(
     emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -320,19 +321,16 @@ def test_ctrl_c_before_the_first_slice_says_nothing_was_kept(
     emulator.admin(
         "POST", "/_emulator/faults", {"kind": "slow", "delay": 30, "path": "/query$", "count": None}
     )
-    try:
-        process = spawn_amlmon(
-            ["data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(out)], emulator.env()
-        )
-        deadline = time.monotonic() + 60
-        while not parts.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert parts.exists(), "the pull started (its parts directory appeared)"
-        time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    process = spawn_amlmon(
+        ["data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(out)], emulator.env()
+    )
+    deadline = time.monotonic() + 60
+    while not parts.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert parts.exists(), "the pull started (its parts directory appeared)"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert (
         f"note: interrupted before the first slice was saved: nothing was kept ({out} not created)" in stderr

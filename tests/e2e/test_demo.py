@@ -3,36 +3,20 @@ telemetry, the pulled dataset) is removed after a full run and after an interrup
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+import pytest
 
-
-def _demo(tmp: Path) -> subprocess.Popen[str]:
-    """The demo as `make demo` runs it, with its temporary files under `tmp` (TMPDIR), for its children too."""
-    env = {**os.environ, "TMPDIR": str(tmp), "NO_COLOR": "1"}
-    for name in [k for k in env if k.startswith("AMLMON_")]:
-        del env[name]
-    return subprocess.Popen(
-        [sys.executable, "-m", "amlmon.emulator.demo"],
-        env=env,
-        cwd=REPO_ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+from tests.conftest import DemoRun
+from tests.helpers import demo_process
 
 
 def test_an_interrupted_demo_stops_the_emulator_and_removes_its_directory(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    process = _demo(tmp)
+    process = demo_process(tmp)
     assert process.stdout is not None
     seen = []
     deadline = time.monotonic() + 120
@@ -49,11 +33,10 @@ def test_an_interrupted_demo_stops_the_emulator_and_removes_its_directory(tmp_pa
     assert list(tmp.iterdir()) == [], "nothing left in the temporary folder"
 
 
-def test_a_full_demo_leaves_nothing_in_the_temporary_folder(tmp_path: Path) -> None:
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    process = _demo(tmp)
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-3000:]
-    assert "wrote " in output and ".parquet" in output, "positive control: the demo wrote its dataset there"
-    assert list(tmp.iterdir()) == [], "nothing left in the temporary folder"
+@pytest.mark.slow
+def test_a_full_demo_leaves_nothing_in_the_temporary_folder(demo_run: DemoRun) -> None:
+    assert demo_run.exit_code == 0, demo_run.output[-3000:]
+    assert "wrote " in demo_run.output and ".parquet" in demo_run.output, (
+        "positive control: the demo wrote its dataset there"
+    )
+    assert demo_run.left_in_tmp == [], "nothing left in the temporary folder"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import spawn_amlmon
-from tests.e2e.test_services import arm, make_workspace, mixed_workspace
+from tests.helpers import arm, deployment_path, make_workspace, mixed_workspace, wait_succeeded
 
 WRITES = ("PATCH", "PUT")
 
@@ -35,13 +35,9 @@ def status_of(cli: Any, ws: dict[str, Any], *targets: str) -> dict[str, dict[str
     return {row["target"]: row for row in result.json()}
 
 
-def deployment_path(ws: dict[str, Any], endpoint: str, name: str) -> str:
-    return f"{ws['id']}/onlineEndpoints/{endpoint}/deployments/{name}"
-
-
 def force_service(emulator: Any, ws: dict[str, Any], name: str, **fields: Any) -> None:
     body = {
-        "subscription": "00000000-0000-0000-0000-00000000d1a9",
+        "subscription": ws["subscription"],
         "resourceGroup": ws["rg"],
         "workspace": ws["ws"],
     }
@@ -161,7 +157,7 @@ def test_v2_unknown_properties_survive_byte_for_byte(cli: Any, emulator: Any) ->
     body["someTopLevelExtension"] = {"keep": "me"}
     status, put, _ = arm(emulator, "PUT", path, body)
     assert status in (200, 201), put
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     _, before, _ = arm(emulator, "GET", path)
 
     result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
@@ -181,16 +177,7 @@ def _comparable(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True)
 
 
-def _wait_succeeded(emulator: Any, path: str, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        _, body, _ = arm(emulator, "GET", path)
-        if body["properties"].get("provisioningState") in ("Succeeded", None):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{path} never settled")
-
-
+@pytest.mark.usefixtures("clear_faults")
 def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
     cli: Any, emulator: Any
 ) -> None:
@@ -226,13 +213,12 @@ def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
         result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
     finally:
         thread.join()
-        emulator.admin("DELETE", "/_emulator/faults")
         emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
     assert outcome.get("status") in (200, 201)
     assert result.exit_code == 1, result.stderr
     reason = result.json()["results"][0]["reason"]
     assert 'tags.changed-by: read (absent), now "someone-else"' in reason, reason
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     _, after, _ = arm(emulator, "GET", path)
     assert after["properties"]["appInsightsEnabled"] is False, "amlmon wrote nothing after the 412"
     assert after["tags"] == {"changed-by": "someone-else"}, "the concurrent change was kept"
@@ -315,11 +301,12 @@ def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_re
     assert result.exit_code == 1, result.stderr
     reason = result.json()["results"][0]["reason"]
     assert 'properties.requestSettings.requestTimeout: wrote "PT5S", now "PT60S"' in reason, reason
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     again = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
     assert again.exit_code == 0 and again.json()["results"][0]["status"] == "unchanged", again.stdout
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: Any, emulator: Any) -> None:
     ws = make_workspace(
         emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
@@ -351,7 +338,6 @@ def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: 
         result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
     finally:
         thread.join()
-        emulator.admin("DELETE", "/_emulator/faults")
         emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
     assert outcome.get("status") in (200, 201)
     assert result.exit_code == 0, result.stderr
@@ -363,6 +349,7 @@ def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: 
     assert row["status"] == "unchanged" and row["changes"] == [], row
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator: Any) -> None:
     ws = make_workspace(
         emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
@@ -370,10 +357,7 @@ def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator
     rule = {"kind": "status", "status": 412, "method": "PUT", "path": "/deployments/blue$", "count": 1}
     assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
     seq = emulator.last_seq()
-    try:
-        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
     log = [r for r in emulator.requests_since(seq) if r["path"].lower().endswith("/deployments/blue")]
     methods = [(r["method"], r["status"]) for r in log]
@@ -440,6 +424,7 @@ def test_a_failed_operation_is_reported_and_the_bulk_run_goes_on(cli: Any, emula
     assert table.exit_code == 0 and "changed" in table.stdout
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_faults_on_every_call_are_survived(cli: Any, emulator: Any) -> None:
     ws = mixed_workspace(emulator)
     rules: list[dict[str, Any]] = [
@@ -453,24 +438,19 @@ def test_faults_on_every_call_are_survived(cli: Any, emulator: Any) -> None:
     for rule in rules:
         assert emulator.admin("POST", "/_emulator/faults", {"count": 1, **rule})[0] in (200, 201)
     seq = emulator.last_seq()
-    try:
-        result = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert {r["status"] for r in result.json()["results"]} == {"changed"}
     seen = [r["status"] for r in emulator.requests_since(seq)]
     assert 429 in seen and 503 in seen and 0 in seen
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_a_persistent_outage_of_model_management_fails_cleanly(cli: Any, emulator: Any) -> None:
     ws = mixed_workspace(emulator)
     rule = {"kind": "status", "status": 503, "method": "PATCH", "path": "/services/churn-aci$", "count": None}
     assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
-    try:
-        result = cli("diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json")
     assert result.exit_code == 1, result.stderr
     reason = result.json()["results"][0]["reason"]
     assert "ServiceUnavailable" in reason and "HTTP 503" in reason and "retry later" in reason
@@ -498,28 +478,39 @@ def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> Non
 
 @pytest.mark.inference
 def test_model_data_reaches_the_logs_after_enable_and_stops_after_disable(cli: Any, emulator: Any) -> None:
-    """A real inference server behind the service sends model_data_collection traces only while enabled."""
+    """A real inference server behind the service sends model_data_collection traces only while enabled.
+    A second one that stays on is the positive control: its later records arriving proves the pipeline
+    delivered while the first one's records did not come."""
     emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
-    ws = make_workspace(
-        emulator, services=[{"name": "live-svc", "computeType": "ACI", "backend": "inference"}]
-    )
-    result = cli("diagnostics", "enable", "live-svc", "--model-data", *ws["args"], "-o", "json")
+    services = [
+        {"name": name, "computeType": "ACI", "backend": "inference"} for name in ("live-svc", "witness-svc")
+    ]
+    ws = make_workspace(emulator, services=services)
+    result = cli("diagnostics", "enable", "--all", "--model-data", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
     _score(emulator, "live-svc")
-    deadline = time.time() + 40
-    count = _model_data_traces(cli, ws)
-    while time.time() < deadline and not count:
-        time.sleep(1)
-        count = _model_data_traces(cli, ws)
-    assert count >= 1, "model_data_collection traces arrive after enable --model-data"
+    assert _model_data_after(cli, ws, "live-svc", 0) >= 1, "records arrive after enable --model-data"
 
     off = cli("diagnostics", "disable", "live-svc", *ws["args"], "-o", "json")
     assert off.exit_code == 0, off.stderr
-    time.sleep(2)  # anything the old server still had queued has been exported
-    settled = _model_data_traces(cli, ws)
+    _score(emulator, "live-svc")  # meets the new server: the old one has flushed and exited
+    settled = _model_data_traces(cli, ws, "live-svc")
+    witnessed = _model_data_traces(cli, ws, "witness-svc")
     _score(emulator, "live-svc")
-    time.sleep(4)
-    assert _model_data_traces(cli, ws) == settled, "no telemetry once diagnostics are off"
+    _score(emulator, "witness-svc")
+    _model_data_after(cli, ws, "witness-svc", witnessed)  # positive control: a later record arrived
+    assert _model_data_traces(cli, ws, "live-svc") == settled, "no telemetry once diagnostics are off"
+
+
+def _model_data_after(cli: Any, ws: dict[str, Any], service: str, count: int, timeout: float = 40) -> int:
+    """The service's model-data record count once it exceeds `count` (bounded wait)."""
+    deadline = time.time() + timeout
+    current = _model_data_traces(cli, ws, service)
+    while current <= count and time.time() < deadline:
+        time.sleep(0.5)
+        current = _model_data_traces(cli, ws, service)
+    assert current > count, f"no new model_data_collection record of {service} within {timeout:.0f}s"
+    return current
 
 
 def _score(emulator: Any, name: str) -> None:
@@ -534,8 +525,8 @@ def _score(emulator: Any, name: str) -> None:
         assert response.status == 200
 
 
-def _model_data_traces(cli: Any, ws: dict[str, Any]) -> int:
-    kql = 'traces | where message == "model_data_collection" | count'
+def _model_data_traces(cli: Any, ws: dict[str, Any], service: str) -> int:
+    kql = f'traces | where message == "model_data_collection" and cloud_RoleName == "{service}" | count'
     answer = cli("query", kql, "--since", "15m", *ws["args"], "-o", "json")
     assert answer.exit_code == 0, answer.stderr
     rows = answer.json()
@@ -559,6 +550,6 @@ def test_a_deployment_mid_update_is_waited_for(cli: Any, emulator: Any) -> None:
     assert busy.exit_code == 1 and "being updated" in busy.json()["results"][0]["reason"], busy.stdout
     assert waited.exit_code == 0, waited.stderr
     assert waited.json()["results"][0]["status"] == "changed" and "mid-update" in waited.stderr
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     _, after, _ = arm(emulator, "GET", path)
     assert after["properties"]["appInsightsEnabled"] is True and after["tags"] == {"rollout": "2"}

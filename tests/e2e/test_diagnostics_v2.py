@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.e2e.test_diagnostics import _wait_succeeded, deployment_path
-from tests.e2e.test_services import arm, make_workspace
+from tests.helpers import arm, deployment_path, make_workspace, wait_succeeded
 
 DIAG_API = "2021-05-01-preview"
 COLLECTOR = "properties.dataCollector"
@@ -31,32 +30,9 @@ def _arm_writes(emulator: Any, since: int) -> list[tuple[str, str, int]]:
 
 def _diag_settings(emulator: Any, ws: dict[str, Any]) -> dict[str, Any]:
     path = f"{ws['id']}/onlineEndpoints/ep/providers/Microsoft.Insights/diagnosticSettings"
-    status, body, _ = _arm_at(emulator, "GET", path, DIAG_API)
+    status, body, _ = arm(emulator, "GET", path, None, version=DIAG_API)
     assert status == 200, body
     return {s["name"]: s for s in body["value"]}
-
-
-def _arm_at(emulator: Any, method: str, path: str, version: str, body: Any = None) -> tuple[int, Any, Any]:
-    """The test's own ARM call at a chosen api-version."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    token = emulator.credential().get_token(emulator.endpoint + "/.default").token
-    request = urllib.request.Request(
-        f"{emulator.endpoint}{path}?api-version={version}",
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    context = ssl.create_default_context(cafile=emulator.ca_path)
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=60) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        return exc.code, json.loads(raw) if raw else None, dict(exc.headers)
 
 
 def _status(cli: Any, ws: dict[str, Any], target: str = "ep/blue") -> dict[str, Any]:
@@ -132,7 +108,7 @@ def test_each_pipe_on_then_off_and_status_shows_it(cli: Any, emulator: Any) -> N
         "json",
     )
     assert off.exit_code == 0, off.stderr
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     _, body, _ = arm(emulator, "GET", path)
     assert body["properties"]["appInsightsEnabled"] is True, "--no-app-insights leaves it on"
     for spec in body["properties"]["dataCollector"]["collections"].values():
@@ -250,7 +226,7 @@ def _put_rich(emulator: Any, ws: dict[str, Any], props: dict[str, Any]) -> dict[
     path = deployment_path(ws, "ep", "blue")
     status, answer, _ = arm(emulator, "PUT", path, _rich(ws, props))
     assert status in (200, 201), answer
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     return dict(arm(emulator, "GET", path)[1])
 
 
@@ -378,7 +354,7 @@ def test_endpoint_logs_never_touch_other_settings_and_respect_the_limit(cli: Any
             "logs": [{"category": "AmlOnlineEndpointConsoleLog", "enabled": True}],
         }
     }
-    assert _arm_at(emulator, "PUT", f"{base}/ops-console", DIAG_API, theirs)[0] == 200
+    assert arm(emulator, "PUT", f"{base}/ops-console", theirs, version=DIAG_API)[0] == 200
     on = cli("diagnostics", "enable", "ep", "--endpoint-logs", "--no-app-insights", *ws["args"], "-o", "json")
     assert on.exit_code == 0, on.stderr
     assert set(_diag_settings(emulator, ws)) == {"ops-console", "amlmon-endpoint-logs"}
@@ -389,7 +365,7 @@ def test_endpoint_logs_never_touch_other_settings_and_respect_the_limit(cli: Any
     assert set(_diag_settings(emulator, ws)) == {"ops-console"}, "only amlmon's own setting is removed"
 
     for index in range(4):
-        assert _arm_at(emulator, "PUT", f"{base}/ops-{index}", DIAG_API, theirs)[0] == 200
+        assert arm(emulator, "PUT", f"{base}/ops-{index}", theirs, version=DIAG_API)[0] == 200
     seq = emulator.last_seq()
     full = cli(
         "diagnostics", "enable", "ep", "--endpoint-logs", "--no-app-insights", *ws["args"], "-o", "json"

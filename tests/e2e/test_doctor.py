@@ -178,6 +178,7 @@ def test_classic_component_warns_and_missing_log_analytics_fails(cli: Any, emula
     assert "does not exist" in rows[("workspace.log-analytics", "-")]["evidence"]
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_log_analytics_workspace_the_caller_may_not_read_fails(cli: Any, emulator: Any) -> None:
     ws = workspace(emulator)
     la_name = ws["logAnalyticsId"].rsplit("/", 1)[-1]
@@ -451,6 +452,7 @@ def test_unknown_target_exits_3_and_bad_since_exits_2(cli: Any, healthy: dict[st
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_throttled_queries_end_the_run_with_exit_5(cli: Any, emulator: Any) -> None:
     ws = workspace(emulator)
     component = ws["appInsightsId"].rsplit("/", 1)[-1]
@@ -460,10 +462,7 @@ def test_throttled_queries_end_the_run_with_exit_5(cli: Any, emulator: Any) -> N
         {"path": f"{component}/query$", "status": 429, "retryAfter": 0, "count": 100},
     )
     assert status_code == 201
-    try:
-        result = cli("doctor", *ws["scope"])
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("doctor", *ws["scope"])
     assert result.exit_code == 5, result.stderr
     assert result.stderr.startswith("error: ") and "throttled" in result.stderr
 

@@ -12,15 +12,13 @@ import ast
 import contextlib
 import datetime as dt
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, Emulator
-from tests.e2e.test_emulator_logs import _client
+from tests.conftest import Emulator
+from tests.helpers import logs_client, reference_telemetry
 
 # Tags the service turns into columns of every table (the classic names). Device tags
 # (ai.device.*, ai.internal.nodeName) become client_* columns the emulator does not keep.
@@ -43,22 +41,6 @@ DEVICE_TAGS = {
     "ai.internal.nodeName",
 }
 _LITERAL_KEY = re.compile(r"'([A-Za-z][A-Za-z ]*)': ")
-
-
-def _find_reference() -> Path:
-    """../shared/reference/inference-server-telemetry beside the checkout (or one of its parents), or
-    where AMLMON_TELEMETRY_REFERENCE points."""
-    if os.environ.get("AMLMON_TELEMETRY_REFERENCE"):
-        return Path(os.environ["AMLMON_TELEMETRY_REFERENCE"])
-    for base in REPO_ROOT.parents:
-        candidate = base / "shared" / "reference" / "inference-server-telemetry"
-        if candidate.is_dir():
-            return candidate
-    pytest.skip("reference telemetry not found beside the checkout (../shared/reference)")
-
-
-def real(name: str) -> dict[str, Any]:
-    return dict(json.loads((_find_reference() / name).read_text()))
 
 
 def expected_columns(envelope: dict[str, Any]) -> set[str]:
@@ -120,7 +102,7 @@ def mismatches(kind: str, rows: list[dict[str, Any]], example: dict[str, Any]) -
 
 
 def _rows(emulator: Emulator, ws: dict[str, Any], query: str) -> list[dict[str, Any]]:
-    result = _client(emulator).query_resource(ws["appInsightsId"], query, timespan=dt.timedelta(hours=2))
+    result = logs_client(emulator).query_resource(ws["appInsightsId"], query, timespan=dt.timedelta(hours=2))
     table = result.tables[0]
     return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
 
@@ -165,13 +147,15 @@ def test_every_seeded_record_has_exactly_the_real_keys(emulator: Emulator, seede
     version = "v1.5.1" if seeded["generation"] == "1.5" else "v1.4.1"
     kinds = _kinds(emulator, seeded["ws"])
     examples = {
-        "request": real(f"{version}-request-200.json"),
-        "print": real(f"{version}-message-print-run.json"),
-        "model_data_collection": real(f"{version}-message-model_data_collection.json"),
-        "exception": real(f"{version}-exception.json"),
+        "request": reference_telemetry(f"{version}-request-200.json"),
+        "print": reference_telemetry(f"{version}-message-print-run.json"),
+        "model_data_collection": reference_telemetry(f"{version}-message-model_data_collection.json"),
+        "exception": reference_telemetry(f"{version}-exception.json"),
     }
     # the 500 example has the same keys as the 200 one: one contract for every request
-    assert set(properties(real(f"{version}-request-500.json"))) == set(properties(examples["request"]))
+    assert set(properties(reference_telemetry(f"{version}-request-500.json"))) == set(
+        properties(examples["request"])
+    )
     problems: list[str] = []
     for kind, example in examples.items():
         rows = kinds[kind]
@@ -181,7 +165,7 @@ def test_every_seeded_record_has_exactly_the_real_keys(emulator: Emulator, seede
             whole = [r for r in rows if r not in cut]
             assert cut, "the seed wrote no record cut at 8,192 characters"
             problems += mismatches(kind, whole, example)
-            truncated = real("v1.5.1-message-model_data_collection-large-input-truncated.json")
+            truncated = reference_telemetry("v1.5.1-message-model_data_collection-large-input-truncated.json")
             problems += mismatches(kind + " (truncated)", cut, truncated)
         else:
             problems += mismatches(kind, rows, example)
@@ -210,7 +194,7 @@ def test_a_v2_deployment_writes_what_the_server_writes_for_its_service_name(
 
 def test_the_contract_catches_an_added_or_a_lost_key() -> None:
     """Positive control: the comparison itself fails on one key more or one key fewer."""
-    example = real("v1.4.1-message-print-run.json")
+    example = reference_telemetry("v1.4.1-message-print-run.json")
     row = {
         "customDimensions": json.dumps(properties(example)),
         "cloud_RoleName": "azmlinfsrv",

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from amlmon.telemetry import decode_model_data
-from tests.conftest import Emulator, _processes_under, start_emulator, stop_emulator
+from tests.conftest import Emulator, processes_under, start_emulator, stop_emulator
+from tests.helpers import logs_client
 
 pytestmark = pytest.mark.inference
 
@@ -118,17 +119,6 @@ def patch_service(service: Service, patch: list[dict[str, Any]]) -> None:
     raise AssertionError("the service update operation did not finish")
 
 
-def logs_client(emulator: Emulator) -> Any:
-    from azure.monitor.query import LogsQueryClient
-
-    return LogsQueryClient(
-        emulator.credential(),
-        endpoint=emulator.endpoint + "/v1",
-        audience=emulator.endpoint,
-        connection_verify=emulator.ca_path,
-    )
-
-
 def query(service: Service, kql: str) -> list[dict[str, Any]]:
     client = logs_client(service.emulator)
     result = client.query_resource(service.component_id, kql, timespan=timedelta(hours=1))
@@ -155,7 +145,7 @@ def dims(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else dict(value or {})
 
 
-def create_workspace(emulator: Emulator, suffix: str) -> Service:
+def scoring_service(emulator: Emulator, suffix: str) -> Service:
     name, canned = f"inf-{suffix}", f"canned-{suffix}"
     created = emulator.create_workspace(
         f"inference-{suffix}",
@@ -186,7 +176,7 @@ def service(emulator: Emulator) -> Service:
     # The real server exports every 5 s; the emulator shortens that for its children so tests wait ~1 s.
     status, body = emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
     assert status == 200, body
-    return create_workspace(emulator, uuid.uuid4().hex[:8])
+    return scoring_service(emulator, uuid.uuid4().hex[:8])
 
 
 def test_scoring_works_before_diagnostics_and_sends_no_telemetry(service: Service) -> None:
@@ -221,6 +211,7 @@ def test_swagger_is_the_servers_own(service: Service) -> None:
     assert swagger["info"]["title"] == service.name  # SERVICE_NAME reached the server
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_scoring_survives_an_injected_fault_on_its_route(service: Service) -> None:
     status, rule = service.emulator.admin(
         "POST",
@@ -286,12 +277,27 @@ def test_enabling_app_insights_and_model_data_brings_the_servers_real_telemetry(
     )
 
 
-def test_disabling_app_insights_stops_telemetry(service: Service) -> None:
+@pytest.fixture(scope="module")
+def witness(emulator: Emulator) -> Service:
+    """A second real inference server whose App Insights stays on: the positive control of "nothing
+    arrives" checks (its later request arriving proves the export pipeline delivered in the meantime)."""
+    witness = scoring_service(emulator, "w" + uuid.uuid4().hex[:8])
+    patch_service(witness, [{"op": "replace", "path": "/appInsightsEnabled", "value": True}])
+    return witness
+
+
+def _by_client_request_id(marker: str) -> str:
+    return f"requests | where customDimensions['Client Request Id'] == '{marker}'"
+
+
+def test_disabling_app_insights_stops_telemetry(service: Service, witness: Service) -> None:
     patch_service(service, [{"op": "replace", "path": "/appInsightsEnabled", "value": False}])
     marker = f"off-{uuid.uuid4().hex[:8]}"
     assert score(service, {"data": [FIRST_ROW]}, marker)[0] == 200
-    time.sleep(2.0)  # four export intervals: what would have been sent has arrived
-    assert query(service, f"requests | where customDimensions['Client Request Id'] == '{marker}'") == []
+    later = f"on-{uuid.uuid4().hex[:8]}"
+    assert score(witness, {"data": [FIRST_ROW]}, later)[0] == 200
+    wait_for(witness, _by_client_request_id(later), 1)  # positive control: a later request did arrive
+    assert query(service, _by_client_request_id(marker)) == []
 
 
 @pytest.fixture
@@ -304,11 +310,38 @@ def private_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
 
 
 def test_stopping_the_emulator_stops_its_inference_servers(private_emulator: Emulator) -> None:
-    service = create_workspace(private_emulator, "stop")
+    service = scoring_service(private_emulator, "stop")
     assert score(service, {"data": [FIRST_ROW]}, "stop-1")[0] == 200
-    assert any("amlmon.emulator.inference" in line for line in _processes_under(private_emulator.data_dir))
+    assert any("amlmon.emulator.inference" in line for line in processes_under(private_emulator.data_dir))
     stop_emulator(private_emulator)
-    assert _processes_under(private_emulator.data_dir) == []
+    assert processes_under(private_emulator.data_dir) == []
+
+
+def _rows_of(server: Any, role: str, request_id: str | None = None) -> int:
+    """Requests and traces the in-process emulator stored for `role` (one client request ID, or all)."""
+    from amlmon.emulator.store import telemetry
+
+    store = telemetry(server.state)
+    sql = (
+        "SELECT count(*) FROM (SELECT AppRoleName, Properties FROM store.AppRequests"
+        " UNION ALL SELECT AppRoleName, Properties FROM store.AppTraces) WHERE AppRoleName = ?"
+    )
+    parameters: list[Any] = [role]
+    if request_id is not None:
+        sql += " AND CAST(Properties AS VARCHAR) LIKE ?"
+        parameters.append(f"%{request_id}%")
+    cursor = store.con.cursor()  # a connection of its own: ingestion writes on the store's meanwhile
+    try:
+        return int(cursor.execute(sql, parameters).fetchone()[0])
+    finally:
+        cursor.close()
+
+
+def _wait_for_rows(server: Any, role: str, request_id: str) -> None:
+    deadline = time.time() + TELEMETRY_WAIT
+    while not _rows_of(server, role, request_id) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _rows_of(server, role, request_id), f"{role}: no telemetry of {request_id} arrived"
 
 
 def _track_posts(server: Any, since: int) -> list[dict[str, Any]]:
@@ -338,10 +371,12 @@ def test_service_hook_switches_the_servers_exporter_in_process(
             workspace_id, {"id": workspace_id, "properties": {"applicationInsights": component_id}}
         )
         key = str(uuid.uuid4()).upper()  # the emulator must hand the server a lower-case key
-        resources(state).put(component_id, {"id": component_id, "properties": {"InstrumentationKey": key}})
-        emulator = Emulator(
-            server.httpd, server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id
-        )  # type: ignore[arg-type]
+        component = {
+            "id": component_id,
+            "type": "microsoft.insights/components",
+        }  # ingestion finds it by type
+        resources(state).put(component_id, {**component, "properties": {"InstrumentationKey": key}})
+        emulator = Emulator(server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id)
         service = Service(emulator, "s1", "rg1", "ws1", "hooked", "none", component_id, "")
         record = {
             "name": "hooked",
@@ -360,20 +395,25 @@ def test_service_hook_switches_the_servers_exporter_in_process(
 
         for call in state.extensions["service_hooks"]:  # a service without an inference server
             call(state, {**record, "name": "plain", "_backend": None})
+        # The positive control of every "nothing arrives" below: a server whose App Insights stays on.
+        for call in state.extensions["service_hooks"]:
+            call(state, {**record, "name": "witness", "appInsightsEnabled": True})
+        witness = Service(emulator, "s1", "rg1", "ws1", "witness", "none", component_id, "")
         status, _, body = score(service, {"data": [FIRST_ROW, SECOND_ROW]}, "plain-1", name="plain")
         assert (status, body) == (200, {"predictions": [FIRST_PREDICTION, SECOND_PREDICTION]})
         assert score(service, {"data": [[1]]}, "plain-2", name="plain")[0] == 500
         assert score(service, {"data": [FIRST_ROW]}, "nobody", name="nobody")[0] == 404
 
-        mark = hook()
+        hook()
         assert score(service, {"data": [FIRST_ROW]}, "off-1")[0] == 200
         state.faults.add(
             FaultRule.from_json({"kind": "status", "status": 503, "path": "/api/v1/service/hooked/"})
         )
         assert score(service, {"data": [FIRST_ROW]}, "fault-1")[0] == 503
         assert score(service, {"data": [FIRST_ROW]}, "fault-2")[0] == 200
-        time.sleep(1.0)
-        assert _track_posts(server, mark) == []
+        assert score(witness, {"data": [FIRST_ROW]}, "witness-1")[0] == 200
+        _wait_for_rows(server, "witness", "witness-1")  # a later request of a server that is on arrived
+        assert _rows_of(server, "hooked") == 0, "the server sent nothing while App Insights was off"
 
         mark = hook(appInsightsEnabled=True, dataCollection={"storageEnabled": True})
         assert (
@@ -390,9 +430,12 @@ def test_service_hook_switches_the_servers_exporter_in_process(
         assert (
             score(service, {"data": [FIRST_ROW]}, "off-2")[0] == 200
         )  # the old server has flushed and exited
-        mark = state.request_count
-        time.sleep(1.0)
-        assert _track_posts(server, mark) == []
+        settled = _rows_of(server, "hooked")
+        assert score(service, {"data": [FIRST_ROW]}, "off-3")[0] == 200
+        assert score(witness, {"data": [FIRST_ROW]}, "witness-2")[0] == 200
+        _wait_for_rows(server, "witness", "witness-2")
+        assert _rows_of(server, "hooked") == settled, "nothing more once App Insights is off again"
+        assert _rows_of(server, "hooked", "off-2") == _rows_of(server, "hooked", "off-3") == 0
     finally:
         server.close()
-    assert _processes_under(server.data_dir) == []
+    assert processes_under(server.data_dir) == []

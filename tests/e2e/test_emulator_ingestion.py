@@ -6,34 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import ssl
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import Emulator, start_emulator, stop_emulator
-from tests.e2e.test_emulator_logs import _client, _workspace
+from tests.helpers import logs_client, post, reference_telemetry
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-def _post(
-    emulator: Emulator, path: str, body: bytes, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        emulator.endpoint + path,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    context = ssl.create_default_context(cafile=emulator.ca_path)
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
 
 
 def _request_151(key: str, failed: bool) -> dict[str, Any]:
@@ -85,7 +65,7 @@ def _model_data_141(key: str) -> dict[str, Any]:
 
 
 def _counts(emulator: Emulator, ws: dict[str, Any]) -> list[Any]:
-    result = _client(emulator).query_resource(
+    result = logs_client(emulator).query_resource(
         ws["appInsightsId"],
         "union (requests | extend k='r', v=tostring(customDimensions.resultCode), role=cloud_RoleName), "
         "(traces | extend k='t', v=tostring(customDimensions.Input), role=cloud_RoleName) | project k, v, role | order by k asc, v asc",
@@ -95,10 +75,10 @@ def _counts(emulator: Emulator, ws: dict[str, Any]) -> list[Any]:
 
 
 def test_both_generations_land_with_their_field_mapping(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     key = ws["instrumentationKey"]
     body = json.dumps([_request_151(key, True), _request_151(key, False), _model_data_141(key)]).encode()
-    status, answer = _post(emulator, "/v2.1/track", body)
+    status, answer = post(emulator, "/v2.1/track", body)
     assert (status, answer) == (200, {"itemsReceived": 3, "itemsAccepted": 3, "errors": []})
     assert _counts(emulator, ws) == [
         ["r", "200", "svc151"],
@@ -108,9 +88,9 @@ def test_both_generations_land_with_their_field_mapping(emulator: Emulator) -> N
 
 
 def test_gzip_ndjson_and_double_slash_are_accepted(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     key = ws["instrumentationKey"]
-    status, answer = _post(
+    status, answer = post(
         emulator,
         "//v2.1/track",
         gzip.compress(json.dumps([_request_151(key, False)]).encode()),
@@ -118,29 +98,29 @@ def test_gzip_ndjson_and_double_slash_are_accepted(emulator: Emulator) -> None:
     )
     assert status == 200 and answer["itemsAccepted"] == 1, answer
     ndjson = "\n".join(json.dumps(_request_151(key, True)) for _ in range(2)).encode()
-    status, answer = _post(emulator, "/v2/track", ndjson, {"Content-Type": "application/x-json-stream"})
+    status, answer = post(emulator, "/v2/track", ndjson, {"Content-Type": "application/x-json-stream"})
     assert status == 200 and answer["itemsAccepted"] == 2, answer
     assert [row[1] for row in _counts(emulator, ws)] == ["200", "500", "500"]
 
 
 def test_unknown_key_is_refused_per_item(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     good = _request_151(ws["instrumentationKey"], False)
     bad = _request_151(str(uuid.uuid4()), False)
-    status, answer = _post(emulator, "/v2.1/track", json.dumps([good, bad]).encode())
+    status, answer = post(emulator, "/v2.1/track", json.dumps([good, bad]).encode())
     assert status == 206, answer
     assert answer["itemsReceived"] == 2 and answer["itemsAccepted"] == 1
     assert [e["index"] for e in answer["errors"]] == [1]
-    status, answer = _post(emulator, "/v2.1/track", b"not json")
+    status, answer = post(emulator, "/v2.1/track", b"not json")
     assert status == 400 and answer["itemsAccepted"] == 0
 
 
 def test_ingestion_delay_setting_hides_rows_until_due(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     status, _ = emulator.admin("PUT", "/_emulator/telemetry/settings", {"ingestionDelay": 3600, "jitter": 0})
     assert status == 200
     try:
-        status, answer = _post(
+        status, answer = post(
             emulator, "/v2.1/track", json.dumps([_request_151(ws["instrumentationKey"], False)]).encode()
         )
         assert status == 200 and answer["itemsAccepted"] == 1
@@ -152,8 +132,8 @@ def test_ingestion_delay_setting_hides_rows_until_due(emulator: Emulator) -> Non
 def test_rows_survive_a_restart(tmp_path: Path) -> None:
     first = start_emulator(tmp_path / "data")
     try:
-        ws = _workspace(first)
-        status, _ = _post(
+        ws = first.create_workspace("logs")
+        status, _ = post(
             first, "/v2.1/track", json.dumps([_request_151(ws["instrumentationKey"], False)]).encode()
         )
         assert status == 200
@@ -167,22 +147,10 @@ def test_rows_survive_a_restart(tmp_path: Path) -> None:
 
 
 # --- issue 11.8 / 11.5: App Insights' per-item limits, applied at ingestion ------------------------
-def _reference_telemetry(name: str) -> dict[str, Any]:
-    import pytest
-
-    from tests.conftest import REPO_ROOT
-
-    for base in REPO_ROOT.parents:
-        path = base / "shared" / "reference" / "inference-server-telemetry" / name
-        if path.is_file():
-            return dict(json.loads(path.read_text(encoding="utf-8")))
-    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
-
-
 def test_values_past_the_documented_limits_are_cut_at_ingestion(emulator: Emulator, cli: Any) -> None:
     ws = emulator.create_workspace("limits")
     key = ws["instrumentationKey"]
-    record = _reference_telemetry("v1.4.1-message-model_data_collection.json")
+    record = reference_telemetry("v1.4.1-message-model_data_collection.json")
     record["iKey"], record["time"] = key, (NOW - dt.timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
     properties = record["data"]["baseData"]["properties"]
     big_input = json.dumps(json.dumps({"data": [list(range(5000))]}))  # ~24,000 characters, sent whole
@@ -191,10 +159,10 @@ def test_values_past_the_documented_limits_are_cut_at_ingestion(emulator: Emulat
     printed["data"]["baseData"].update(
         message="p" * 40_000, properties={"level": "INFO", "note": "v" * 9_000}
     )
-    status, answer = _post(emulator, "/v2.1/track", json.dumps([record, printed]).encode())
+    status, answer = post(emulator, "/v2.1/track", json.dumps([record, printed]).encode())
     assert status == 200 and answer["itemsAccepted"] == 2, answer
     rows = (
-        _client(emulator)
+        logs_client(emulator)
         .query_resource(
             ws["appInsightsId"],
             "traces | project n = strlen(message), i = strlen(tostring(customDimensions.Input)), "

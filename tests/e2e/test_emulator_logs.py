@@ -15,22 +15,7 @@ from typing import Any, cast
 import pytest
 
 from tests.conftest import Emulator
-
-
-def _workspace(emulator: Emulator) -> dict[str, Any]:
-    return emulator.create_workspace("logs")
-
-
-def _client(emulator: Emulator) -> Any:
-    from azure.monitor.query import LogsQueryClient
-
-    return LogsQueryClient(
-        emulator.credential(),
-        endpoint=emulator.endpoint + "/v1",
-        audience=emulator.endpoint,
-        connection_verify=emulator.ca_path,
-        retry_backoff_factor=0.05,
-    )
+from tests.helpers import SLOW_KQL, logs_client
 
 
 def _trace(message: str, when: dt.datetime, role: str = "svc") -> dict[str, Any]:
@@ -57,9 +42,9 @@ NOW = dt.datetime.now(dt.UTC)
 
 
 def test_types_and_shapes_through_resource_and_workspace(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     _insert(emulator, ws["instrumentationKey"], [_trace("hello", NOW - dt.timedelta(minutes=5))])
-    client = _client(emulator)
+    client = logs_client(emulator)
     result = client.query_resource(
         ws["appInsightsId"],
         "traces | project timestamp, message, severityLevel, customDimensions, cloud_RoleName, "
@@ -85,9 +70,9 @@ def test_types_and_shapes_through_resource_and_workspace(emulator: Emulator) -> 
 
 
 def test_scoping_other_component_rows_are_invisible(emulator: Emulator) -> None:
-    first, second = _workspace(emulator), _workspace(emulator)
+    first, second = emulator.create_workspace("logs"), emulator.create_workspace("logs")
     _insert(emulator, first["instrumentationKey"], [_trace("mine", NOW - dt.timedelta(minutes=1))])
-    client = _client(emulator)
+    client = logs_client(emulator)
     counts = client.query_resource(second["appInsightsId"], "traces | count", timespan=dt.timedelta(days=1))
     assert counts.tables[0].rows[0][0] == 0
     counts = client.query_workspace(second["customerId"], "AppTraces | count", timespan=dt.timedelta(days=1))
@@ -97,13 +82,13 @@ def test_scoping_other_component_rows_are_invisible(emulator: Emulator) -> None:
 
 
 def test_timespan_limits_rows(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     _insert(
         emulator,
         ws["instrumentationKey"],
         [_trace("old", NOW - dt.timedelta(hours=5)), _trace("new", NOW - dt.timedelta(minutes=10))],
     )
-    client = _client(emulator)
+    client = logs_client(emulator)
     rows = client.query_resource(
         ws["appInsightsId"], "traces | project message", timespan=dt.timedelta(hours=1)
     )
@@ -114,7 +99,7 @@ def test_timespan_limits_rows(emulator: Emulator) -> None:
 
 
 def test_late_rows_are_invisible_until_ingested_and_ingestion_time_works(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     _insert(emulator, ws["instrumentationKey"], [_trace("now", NOW - dt.timedelta(minutes=2))])
     _insert(
         emulator,
@@ -122,7 +107,7 @@ def test_late_rows_are_invisible_until_ingested_and_ingestion_time_works(emulato
         [_trace("late", NOW - dt.timedelta(minutes=2))],
         ingested=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
     )
-    client = _client(emulator)
+    client = logs_client(emulator)
     rows = client.query_resource(
         ws["appInsightsId"],
         "traces | extend it = ingestion_time() | project message, it",
@@ -135,8 +120,8 @@ def test_late_rows_are_invisible_until_ingested_and_ingestion_time_works(emulato
 def test_syntax_and_semantic_errors_carry_codes_and_position(emulator: Emulator) -> None:
     from azure.core.exceptions import HttpResponseError
 
-    ws = _workspace(emulator)
-    client = _client(emulator)
+    ws = emulator.create_workspace("logs")
+    client = logs_client(emulator)
     with pytest.raises(HttpResponseError) as syntax:
         client.query_workspace(ws["customerId"], "AppTraces | invalid", timespan=None)
     assert syntax.value.status_code == 400
@@ -155,7 +140,7 @@ def test_unknown_workspace_is_404(emulator: Emulator) -> None:
     from azure.core.exceptions import HttpResponseError
 
     with pytest.raises(HttpResponseError) as err:
-        _client(emulator).query_workspace(str(uuid.uuid4()), "AppTraces | count", timespan=None)
+        logs_client(emulator).query_workspace(str(uuid.uuid4()), "AppTraces | count", timespan=None)
     assert err.value.status_code == 404
 
 
@@ -177,7 +162,7 @@ def _raw_post(
 
 
 def test_no_token_is_401(emulator: Emulator) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     status, _, _ = _raw_post(emulator, f"/v1/workspaces/{ws['customerId']}/query", {"query": "AppTraces"}, {})
     assert status == 401
 
@@ -190,31 +175,29 @@ def test_no_token_is_401(emulator: Emulator) -> None:
         {"kind": "reset", "count": 1},
     ],
 )
+@pytest.mark.usefixtures("clear_faults")
 def test_sdk_retries_survive_faults(emulator: Emulator, fault: dict[str, Any]) -> None:
-    ws = _workspace(emulator)
+    ws = emulator.create_workspace("logs")
     _insert(emulator, ws["instrumentationKey"], [_trace("x", NOW - dt.timedelta(minutes=1))])
     status, rule = emulator.admin(
         "POST", "/_emulator/faults", {**fault, "path": f"/v1/workspaces/{ws['customerId']}/query"}
     )
     assert status in (200, 201), rule
-    try:
-        if fault["kind"] == "reset":
-            from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    if fault["kind"] == "reset":
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-            # azure-core never repeats a POST on a dropped connection; the caller re-asks
-            with pytest.raises((ServiceRequestError, ServiceResponseError)):
-                _client(emulator).query_workspace(ws["customerId"], "AppTraces | count", timespan=None)
-        result = _client(emulator).query_workspace(ws["customerId"], "AppTraces | count", timespan=None)
-        assert result.tables[0].rows[0][0] == 1
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+        # azure-core never repeats a POST on a dropped connection; the caller re-asks
+        with pytest.raises((ServiceRequestError, ServiceResponseError)):
+            logs_client(emulator).query_workspace(ws["customerId"], "AppTraces | count", timespan=None)
+    result = logs_client(emulator).query_workspace(ws["customerId"], "AppTraces | count", timespan=None)
+    assert result.tables[0].rows[0][0] == 1
 
 
 def test_over_500000_rows_is_a_partial_result(emulator: Emulator) -> None:
     from azure.monitor.query import LogsQueryPartialResult
 
-    ws = _workspace(emulator)
-    result = _client(emulator).query_workspace(
+    ws = emulator.create_workspace("logs")
+    result = logs_client(emulator).query_workspace(
         ws["customerId"], "range x from 1 to 500010 step 1", timespan=None
     )
     assert isinstance(result, LogsQueryPartialResult)
@@ -225,8 +208,8 @@ def test_over_500000_rows_is_a_partial_result(emulator: Emulator) -> None:
 def test_lowered_caps_cut_answers_by_rows_and_by_bytes(emulator: Emulator) -> None:
     from azure.monitor.query import LogsQueryPartialResult
 
-    ws = _workspace(emulator)
-    client = _client(emulator)
+    ws = emulator.create_workspace("logs")
+    client = logs_client(emulator)
     try:
         emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": 100})
         by_rows = client.query_workspace(ws["customerId"], "range x from 1 to 101 step 1", timespan=None)
@@ -245,17 +228,11 @@ def test_lowered_caps_cut_answers_by_rows_and_by_bytes(emulator: Emulator) -> No
         emulator.admin("PUT", "/_emulator/settings", {"queryRowLimit": None, "queryByteLimit": None})
 
 
-# Streams (interruptible at once), ~10 s to the end: long past a 1-second `Prefer: wait`.
-SLOW_KQL = (
-    'range x from 1 to 3000000 step 1 | extend s = strrep(tostring(x), 300) | where s contains "zz" | count'
-)
-
-
 def test_a_query_outliving_prefer_wait_is_a_504_and_the_service_goes_on(emulator: Emulator) -> None:
     from azure.core.exceptions import HttpResponseError
 
-    ws = _workspace(emulator)
-    client = _client(emulator)
+    ws = emulator.create_workspace("logs")
+    client = logs_client(emulator)
     started = time.monotonic()
     with pytest.raises(HttpResponseError) as caught:
         client.query_workspace(ws["customerId"], SLOW_KQL, timespan=None, server_timeout=1, retry_total=0)

@@ -274,25 +274,23 @@ def test_no_token_is_401(emulator: Emulator, workspace: dict[str, Any]) -> None:
     assert "Bearer" in response.headers.get("WWW-Authenticate", "")
 
 
+@pytest.mark.usefixtures("clear_faults")
 def test_faults_on_mms_routes_are_retried(emulator: Emulator, client: Any, workspace: dict[str, Any]) -> None:
     name = workspace["name"]
-    try:
-        for fault in (
-            {"kind": "status", "path": f"workspaces/{name}/services$", "status": 429, "retryAfter": 0},
-            {"kind": "status", "path": f"workspaces/{name}/services$", "status": 503},
-            {"kind": "reset", "path": f"workspaces/{name}/services$"},
-        ):
-            status, rule = emulator.admin("POST", "/_emulator/faults", fault)
-            assert status == 201, rule
-            seq = emulator.last_seq()
-            response = _send(client, "GET", workspace["base"] + "/services")
-            assert response.status_code == 200
-            statuses = [e.get("status") for e in emulator.requests_since(seq) if name in e.get("path", "")]
-            assert len(statuses) >= 2, statuses
-            _, rules = emulator.admin("GET", "/_emulator/faults")
-            assert next(r for r in rules["value"] if r["id"] == rule["id"])["hits"] == 1
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    for fault in (
+        {"kind": "status", "path": f"workspaces/{name}/services$", "status": 429, "retryAfter": 0},
+        {"kind": "status", "path": f"workspaces/{name}/services$", "status": 503},
+        {"kind": "reset", "path": f"workspaces/{name}/services$"},
+    ):
+        status, rule = emulator.admin("POST", "/_emulator/faults", fault)
+        assert status == 201, rule
+        seq = emulator.last_seq()
+        response = _send(client, "GET", workspace["base"] + "/services")
+        assert response.status_code == 200
+        statuses = [e.get("status") for e in emulator.requests_since(seq) if name in e.get("path", "")]
+        assert len(statuses) >= 2, statuses
+        _, rules = emulator.admin("GET", "/_emulator/faults")
+        assert next(r for r in rules["value"] if r["id"] == rule["id"])["hits"] == 1
 
 
 def test_services_and_applied_patches_survive_a_restart(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import Emulator
-from tests.e2e.test_emulator_logs import _client
+from tests.helpers import logs_client
 
 
 def test_seed_truth_matches_a_kql_summarize_in_both_generations(emulator: Emulator) -> None:
@@ -57,7 +57,9 @@ req | summarize requests = count(), failures = countif(toint(code) >= 500) by sv
 | join kind=leftouter exc on svc
 | project svc, requests, failures, exceptions
 """
-    result = _client(emulator).query_resource(created["appInsightsId"], kql, timespan=dt.timedelta(hours=3))
+    result = logs_client(emulator).query_resource(
+        created["appInsightsId"], kql, timespan=dt.timedelta(hours=3)
+    )
     found = {r["svc"]: r for r in result.tables[0].rows}
     for target, expected in truth.items():
         row = found[target.rpartition("/")[2]]
@@ -65,7 +67,7 @@ req | summarize requests = count(), failures = countif(toint(code) >= 500) by sv
         assert row["failures"] == expected["failures"] > 0
         assert row["exceptions"] == expected["exceptions"]
     # 1.5.1 packs the labels into one Python-literal string: count model data records over all targets
-    records = _client(emulator).query_resource(
+    records = logs_client(emulator).query_resource(
         created["appInsightsId"],
         'traces | where message == "model_data_collection" | count',
         timespan=dt.timedelta(hours=3),
@@ -74,7 +76,7 @@ req | summarize requests = count(), failures = countif(toint(code) >= 500) by sv
     # the 1.4 layout keeps the real duration in the standard column: its median agrees with the truth
     old = next(t for t, v in truth.items() if v["generation"] == "1.4")
     service = old.rpartition("/")[2]
-    median = _client(emulator).query_resource(
+    median = logs_client(emulator).query_resource(
         created["appInsightsId"],
         f'requests | where customDimensions["Service Name"] == "{service}" | summarize percentile(duration, 50)',
         timespan=dt.timedelta(hours=3),

@@ -20,7 +20,7 @@ def _unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
-def make_workspace(
+def storage_workspace(
     emulator: Any, *, blob_endpoint: str | None = None, services: list[str] | None = None
 ) -> dict[str, Any]:
     """Emulator.create_workspace with a storage account in its region (`near`) and one elsewhere (`far`)."""
@@ -39,7 +39,7 @@ def make_workspace(
 
 @pytest.fixture
 def workspace(emulator: Any) -> dict[str, Any]:
-    return make_workspace(emulator)
+    return storage_workspace(emulator)
 
 
 def _show(cli: Any, ws: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def _diagnostic_setting_path(ws: dict[str, Any], name: str) -> str:
 def test_a_name_that_leaves_its_url_segment_cannot_touch_another_setting(
     cli: Any, emulator: Any, workspace: dict[str, Any], hostile: str
 ) -> None:
-    from tests.e2e.test_services import arm
+    from tests.helpers import arm
 
     ws = workspace
     account = (
@@ -279,7 +279,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 def test_delivered_export_extracts_to_the_same_dataset_as_pull(
     cli: Any, emulator: Any, azurite: Azurite, tmp_path: Path
 ) -> None:
-    ws = make_workspace(emulator, blob_endpoint=azurite.blob_endpoint, services=["churn", "fraud"])
+    ws = storage_workspace(emulator, blob_endpoint=azurite.blob_endpoint, services=["churn", "fraud"])
     truth = emulator.seed(ws, ["churn", "fraud"], hours=3, ratePerMinute=4, generation="mixed", seed=7)
     enabled = cli(
         "export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces,AppRequests"

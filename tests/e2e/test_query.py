@@ -10,21 +10,33 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import Emulator
-from tests.e2e.test_traces import OFFLINE, OFFLINE_SCOPE, insert, iso, jsonl, new_workspace, now, trace
+from tests.helpers import (
+    OFFLINE,
+    OFFLINE_SCOPE,
+    SLOW_KQL,
+    insert,
+    iso,
+    jsonl,
+    now,
+    on_a_terminal,
+    telemetry_workspace,
+    trace,
+)
+
+pytestmark = pytest.mark.usefixtures("clear_faults")
 
 MINE = 'traces | where message startswith "q-" | project message | order by message asc'
 
 
 @pytest.fixture(scope="module")
 def ws(emulator: Emulator) -> dict[str, Any]:
-    created = new_workspace(emulator, "query")
+    created = telemetry_workspace(emulator, "query")
     ikey, t = created["ikey"], now()
     insert(
         emulator,
@@ -41,13 +53,7 @@ def ws(emulator: Emulator) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def empty_ws(emulator: Emulator) -> dict[str, Any]:
     """A workspace without telemetry: for what needs only ARM (the portal link, a missing workspace)."""
-    return new_workspace(emulator, "query-arm")
-
-
-@pytest.fixture(autouse=True)
-def _clean_faults(emulator: Emulator) -> Iterator[None]:
-    yield
-    emulator.admin("DELETE", "/_emulator/faults")
+    return telemetry_workspace(emulator, "query-arm")
 
 
 def _rows(cli: Any, ws: dict[str, Any], *args: str, stdin: str | None = None) -> list[str]:
@@ -109,44 +115,10 @@ LONG_ROW = (
 )
 
 
-def _on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
-    """amlmon's output when its stdout is a terminal `columns` wide (a pseudo-terminal)."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO_ROOT
-
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon", *args],
-        env={**os.environ, **env, "COLUMNS": str(columns), "NO_COLOR": "1"},
-        cwd=REPO_ROOT,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr
-    return b"".join(chunks).decode().replace("\r\n", "\n")
-
-
 def test_a_terminal_table_cuts_cells_with_an_ellipsis_never_wraps(
     emulator: Emulator, ws: dict[str, Any]
 ) -> None:
-    text = _on_a_terminal(["query", LONG_ROW, *ws["scope"], "-o", "table"], emulator.env(), columns=60)
+    text = on_a_terminal(["query", LONG_ROW, *ws["scope"], "-o", "table"], emulator.env(), columns=60)
     lines = text.splitlines()
     assert len(lines) == 3, text  # header, rule, the one row: nothing wrapped onto a second line
     assert all(len(line) <= 60 for line in lines), text
@@ -280,7 +252,6 @@ def test_json_output_is_valid_for_datetimes(cli: Any, ws: dict[str, Any]) -> Non
 
 
 def test_server_timeout_gives_exit_5_with_a_hint(cli: Any, empty_ws: dict[str, Any]) -> None:
-    from tests.e2e.test_emulator_logs import SLOW_KQL
 
     result = cli("query", SLOW_KQL, "--log-analytics", "--server-timeout", "1", *empty_ws["scope"])
     assert result.exit_code == 5, result.stderr
@@ -389,7 +360,7 @@ def test_a_range_past_the_emulators_memory_is_refused_as_the_service_does(
 
 
 def test_seven_fractional_digits_survive_ingestion_and_query(cli: Any, emulator: Emulator) -> None:
-    created = new_workspace(emulator, "ticks")
+    created = telemetry_workspace(emulator, "ticks")
     stamp = (now() - dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "7Z"
     envelope = trace(created["ikey"], "ticks", at=now())
     envelope["time"] = stamp

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Emulator
-from tests.e2e.test_emulator_fidelity import real
-from tests.e2e.test_emulator_ingestion import _post
+from tests.helpers import post, reference_telemetry, telemetry_workspace
 
 SCHEMAS = pytest.mark.parametrize("schema", [[], ["--log-analytics"]], ids=["app-insights", "log-analytics"])
 
@@ -25,7 +24,7 @@ def _stamp(at: dt.datetime) -> str:
 
 def _envelope(name: str, ikey: str, host: str, at: dt.datetime) -> dict[str, Any]:
     """A copy of a real 1.4.1 envelope with this workspace's key, host and time."""
-    envelope = copy.deepcopy(real(name))
+    envelope = copy.deepcopy(reference_telemetry(name))
     envelope["iKey"] = ikey
     envelope["time"] = _stamp(at)
     envelope["tags"]["ai.cloud.roleInstance"] = host
@@ -67,19 +66,18 @@ def server_session(
     return envelopes
 
 
+def _aks(names: list[str]) -> list[dict[str, str]]:
+    return [{"name": name, "computeType": "AKS"} for name in names]
+
+
 def ingest(emulator: Emulator, envelopes: list[dict[str, Any]]) -> None:
-    status, answer = _post(emulator, "/v2.1/track", json.dumps(envelopes).encode())
+    status, answer = post(emulator, "/v2.1/track", json.dumps(envelopes).encode())
     assert status == 200 and answer["itemsAccepted"] == len(envelopes), answer
-
-
-def _workspace(emulator: Emulator, label: str, services: list[str]) -> dict[str, Any]:
-    ws = emulator.create_workspace(label, services=[{"name": s, "computeType": "AKS"} for s in services])
-    return {**ws, "ikey": ws["instrumentationKey"].lower()}
 
 
 @pytest.fixture(scope="module")
 def one_service(emulator: Emulator) -> dict[str, Any]:
-    ws = _workspace(emulator, "replay", ["my-service"])
+    ws = telemetry_workspace(emulator, "replay", services=_aks(["my-service"]))
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
     ingest(emulator, server_session(ws["ikey"], "my-service", "vm", prints=20, ok=6, failed=4, start=start))
     return ws
@@ -88,7 +86,7 @@ def one_service(emulator: Emulator) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def several(emulator: Emulator) -> dict[str, Any]:
     """Two services on hosts of their own, and two more that shared one host."""
-    ws = _workspace(emulator, "replay2", ["svc-a", "svc-b", "svc-c", "svc-d"])
+    ws = telemetry_workspace(emulator, "replay2", services=_aks(["svc-a", "svc-b", "svc-c", "svc-d"]))
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
     envelopes = server_session(ws["ikey"], "svc-a", "host-a", prints=5, ok=3, failed=2, start=start)
     envelopes += server_session(ws["ikey"], "svc-b", "host-b", prints=7, ok=2, failed=1, start=start)

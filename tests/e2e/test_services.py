@@ -2,85 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import ssl
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
+import pytest
+
+from tests.helpers import arm, make_workspace, mixed_workspace
+
+pytestmark = pytest.mark.usefixtures("clear_faults")
+
+
 SUB = "00000000-0000-0000-0000-00000000d1a9"
-API = "2024-04-01"
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def make_workspace(
-    emulator: Any,
-    *,
-    services: list[dict[str, Any]] | None = None,
-    deployments: list[dict[str, Any]] | None = None,
-    app_insights: bool = True,
-) -> dict[str, Any]:
-    """A fresh workspace of the test's own; skips while the emulator's admin route has not landed."""
-    rg, ws = unique("rg-diag-"), unique("wsdiag")
-    body = {
-        "subscription": SUB,
-        "resourceGroup": rg,
-        "name": ws,
-        "appInsights": app_insights,
-        "services": services or [],
-        "deployments": deployments or [],
-    }
-    status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
-    assert status in (200, 201), answer
-    workspace_id = f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
-    return {
-        "args": ["--subscription", SUB, "-g", rg, "-w", ws],
-        "rg": rg,
-        "ws": ws,
-        "id": workspace_id,
-        **answer,
-    }
-
-
-def arm(emulator: Any, method: str, path: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
-    """The test's own ARM call (its own token), e.g. to change a deployment behind amlmon's back."""
-    token = emulator.credential().get_token(emulator.endpoint + "/.default").token
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{emulator.endpoint}{path}?api-version={API}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    context = ssl.create_default_context(cafile=emulator.ca_path)
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=60) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        return exc.code, json.loads(raw) if raw else None, dict(exc.headers)
-
-
-def mixed_workspace(emulator: Any, *, aks_enabled: bool = True, **kwargs: Any) -> dict[str, Any]:
-    """churn-aci (ACI, off), fraud-aks (AKS, on unless aks_enabled=False), credit-ep/blue (Managed),
-    credit-ep/green (Kubernetes), both off."""
-    return make_workspace(
-        emulator,
-        services=[
-            {"name": "churn-aci", "computeType": "ACI"},
-            {"name": "fraud-aks", "computeType": "AKS", "appInsightsEnabled": aks_enabled},
-        ],
-        deployments=[
-            {"endpoint": "credit-ep", "name": "blue", "endpointComputeType": "Managed"},
-            {"endpoint": "credit-ep", "name": "green", "endpointComputeType": "Kubernetes"},
-        ],
-        **kwargs,
-    )
 
 
 def test_list_shows_every_kind_with_stable_fields(cli: Any, emulator: Any) -> None:
@@ -160,11 +96,8 @@ def test_transient_faults_on_model_management_and_arm_are_retried(cli: Any, emul
     ]
     for rule in rules:
         assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
-    try:
-        seq = emulator.last_seq()
-        result = cli("services", "list", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    seq = emulator.last_seq()
+    result = cli("services", "list", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert len(result.json()) == 4
     statuses = [r["status"] for r in emulator.requests_since(seq)]
@@ -175,10 +108,7 @@ def test_a_persistent_outage_ends_with_one_clear_error(cli: Any, emulator: Any) 
     ws = mixed_workspace(emulator)
     rule = {"kind": "status", "status": 503, "path": f"/workspaces/{ws['ws']}/services$", "count": None}
     assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
-    try:
-        result = cli("services", "list", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("services", "list", *ws["args"], "-o", "json")
     assert result.exit_code == 1, result.stderr
     assert "ServiceUnavailable" in result.stderr and "HTTP 503" in result.stderr
     assert "hint: retry later" in result.stderr and "Traceback" not in result.stderr
@@ -190,14 +120,10 @@ def test_endpoints_are_listed_per_workspace_even_when_workspaces_share_a_group(
     rg = unique("rg-shared-")
     made = {}
     for ws, endpoint in (("wsone", "ep-one"), ("wstwo", "ep-two")):
-        body = {
-            "subscription": SUB,
-            "resourceGroup": rg,
-            "name": ws,
-            "deployments": [{"endpoint": endpoint, "name": "blue", "endpointComputeType": "Managed"}],
-        }
-        status, answer = emulator.admin("POST", "/_emulator/workspaces", body)
-        assert status in (200, 201), answer
+        deployments = [{"endpoint": endpoint, "name": "blue", "endpointComputeType": "Managed"}]
+        answer = emulator.create_workspace(
+            subscription=SUB, resourceGroup=rg, name=ws, deployments=deployments
+        )
         made[ws] = answer["workspaceId"]
     status, listed, _ = arm(emulator, "GET", made["wsone"] + "/onlineEndpoints")
     assert status == 200 and [e["name"] for e in listed["value"]] == ["ep-one"]
@@ -221,10 +147,7 @@ def test_an_endpoint_whose_deployments_404_is_reported_and_the_list_goes_on(cli:
     # The endpoint vanishes between the endpoint list and the list of its deployments.
     rule = {"kind": "status", "status": 404, "method": "GET", "path": "/onlineEndpoints/ep-gone/deployments$"}
     assert emulator.admin("POST", "/_emulator/faults", {**rule, "count": 1})[0] == 201
-    try:
-        result = cli("services", "list", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("services", "list", *ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert [r["target"] for r in result.json()] == ["churn", "ep-here/green"]
     [line] = [line for line in result.stderr.splitlines() if "ep-gone" in line]
@@ -241,10 +164,10 @@ def test_a_resource_group_or_workspace_that_is_no_azure_name_is_refused_before_a
         ["-g", "nope-rg/../" + ws["rg"], "resource group name"],
         ["-g", ws["rg"] + "?x=1", "resource group name"],
         ["-w", ws["ws"] + "#x", "Azure ML workspace name"],
-        ["--subscription", SUB + "/..", "subscription ID"],
+        ["--subscription", ws["subscription"] + "/..", "subscription ID"],
     ]
     for option, value, needle in hostile:
-        args = {"--subscription": SUB, "-g": ws["rg"], "-w": ws["ws"], option: value}
+        args = {"--subscription": ws["subscription"], "-g": ws["rg"], "-w": ws["ws"], option: value}
         seq = emulator.last_seq()
         result = cli("services", "list", *[part for pair in args.items() for part in pair])
         assert result.exit_code == 2, (option, value, result.stderr)

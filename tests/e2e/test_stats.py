@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,10 +33,7 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
     return {"scope": ws["scope"], "truth": truth, "created": ws}
 
 
-@pytest.fixture(autouse=True)
-def _no_faults(emulator: Emulator) -> Iterator[None]:
-    yield
-    emulator.admin("DELETE", "/_emulator/faults")
+pytestmark = pytest.mark.usefixtures("clear_faults")
 
 
 def close(measured: float | None, expected: float) -> bool:
@@ -154,10 +150,10 @@ def test_table_view_shows_each_target_side_by_side(cli: Any, seeded: dict[str, A
 def test_a_narrow_terminal_cuts_cells_with_an_ellipsis_never_wraps(
     emulator: Emulator, seeded: dict[str, Any]
 ) -> None:
-    from tests.e2e.test_query import _on_a_terminal
+    from tests.helpers import on_a_terminal
 
-    wide = _on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=160)
-    narrow = _on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=44)
+    wide = on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=160)
+    narrow = on_a_terminal(["stats", NEW, "--since", "2h", *seeded["scope"]], emulator.env(), columns=44)
     assert len(narrow.splitlines()) == len(wide.splitlines()), "one line per row, as wide as it is narrow"
     assert all(len(line) <= 44 for line in narrow.splitlines()), narrow
     assert "…" in narrow and "…" not in wide, "cut with an ellipsis only when it does not fit"

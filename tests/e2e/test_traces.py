@@ -8,7 +8,6 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,67 +15,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Emulator, spawn_amlmon
+from tests.helpers import (
+    OFFLINE,
+    OFFLINE_SCOPE,
+    insert,
+    iso,
+    jsonl,
+    now,
+    telemetry_workspace,
+    trace,
+)
 
-# Usage errors must come before any call to Azure: run them against the real cloud with no sign-in.
-OFFLINE = {"AMLMON_CLOUD": "AzureCloud"}
-OFFLINE_SCOPE = ["--subscription", "00000000-0000-0000-0000-000000000000", "-g", "rg", "-w", "ws"]
 SCHEMAS = pytest.mark.parametrize("schema", [[], ["--log-analytics"]], ids=["app-insights", "log-analytics"])
-SEVERITY_NAMES = {0: "Verbose", 1: "Information", 2: "Warning", 3: "Error", 4: "Critical"}
-
-
-# ---------------------------------------------------------------------------------------------------
-# Helpers shared with test_query.py
-# ---------------------------------------------------------------------------------------------------
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def new_workspace(emulator: Emulator, label: str, **extra: Any) -> dict[str, Any]:
-    """Emulator.create_workspace, plus `ikey`: the instrumentation key envelopes carry (lower case)."""
-    created = emulator.create_workspace(label, **extra)
-    return {**created, "ikey": created["instrumentationKey"].lower()}
-
-
-def trace(
-    ikey: str,
-    message: str,
-    *,
-    at: dt.datetime,
-    role: str = "churn",
-    severity: int = 1,
-    properties: dict[str, Any] | None = None,
-    instance: str = "host-1",
-) -> dict[str, Any]:
-    """A MessageData envelope as the Azure Monitor exporter posts it to /v2.1/track."""
-    return {
-        "name": "Microsoft.ApplicationInsights.Message",
-        "time": iso(at),
-        "iKey": ikey,
-        "tags": {"ai.cloud.role": role, "ai.cloud.roleInstance": instance, "ai.operation.id": "0" * 32},
-        "data": {
-            "baseType": "MessageData",
-            "baseData": {
-                "ver": 2,
-                "message": message,
-                "severityLevel": SEVERITY_NAMES[severity],
-                "properties": properties or {},
-            },
-        },
-    }
-
-
-def insert(
-    emulator: Emulator, ikey: str, envelopes: list[dict[str, Any]], ingested_at: dt.datetime | None = None
-) -> None:
-    body: dict[str, Any] = {"instrumentationKey": ikey, "envelopes": envelopes}
-    if ingested_at is not None:
-        body["ingestedAt"] = iso(ingested_at)
-    status, answer = emulator.admin("POST", "/_emulator/telemetry/rows", body)
-    assert status in (200, 201), answer
+pytestmark = pytest.mark.usefixtures("clear_faults")
 
 
 def model_data_15(
@@ -120,22 +71,12 @@ def model_data_14(
     return trace(ikey, "model_data_collection", at=at, role="azmlinfsrv", properties=props, instance=instance)
 
 
-def jsonl(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture(autouse=True)
-def _clean_faults(emulator: Emulator) -> Iterator[None]:
-    yield
-    emulator.admin("DELETE", "/_emulator/faults")
-
-
 # ---------------------------------------------------------------------------------------------------
 # A workspace with a known set of traces
 # ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def seeded(emulator: Emulator) -> dict[str, Any]:
-    ws = new_workspace(
+    ws = telemetry_workspace(
         emulator,
         "traces",
         services=[{"name": "churn", "computeType": "ACI"}, {"name": "legacy", "computeType": "AKS"}],
@@ -286,7 +227,7 @@ def test_model_data_pretty_side_by_side_and_raw_replayable(cli: Any, seeded: dic
 
 
 def test_model_data_cut_at_8192_characters_is_marked_not_shown_whole(cli: Any, emulator: Emulator) -> None:
-    ws = new_workspace(emulator, "trunc")
+    ws = telemetry_workspace(emulator, "trunc")
     record = model_data_15(
         ws["ikey"], "big", "req-big", {"data": ["x" * 9000]}, [1], now() - dt.timedelta(minutes=1)
     )
@@ -445,7 +386,7 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def hostile(emulator: Emulator) -> dict[str, Any]:
-    ws = new_workspace(emulator, "hostile", services=[{"name": "churn", "computeType": "ACI"}])
+    ws = telemetry_workspace(emulator, "hostile", services=[{"name": "churn", "computeType": "ACI"}])
     t = now() - dt.timedelta(minutes=5)
     messages = [f"<{value}>" for value in HOSTILE] + ["plain", "another plain one"]
     insert(
@@ -536,7 +477,7 @@ def _naive_misses(records: list[dict[str, Any]], interval: float) -> int:
 def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
     cli: Any, emulator: Emulator
 ) -> None:
-    ws = new_workspace(emulator, "follow", services=[{"name": "late", "computeType": "ACI"}])
+    ws = telemetry_workspace(emulator, "follow", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 10_000, spread=8.0, seed=5)
     until = iso(now() + dt.timedelta(seconds=11))
     result = cli(
@@ -564,7 +505,7 @@ def test_follow_prints_ten_thousand_late_out_of_order_events_exactly_once(
 
 
 def test_follow_with_the_emulators_ingestion_delay_and_jitter(cli: Any, emulator: Emulator) -> None:
-    ws = new_workspace(emulator, "delay")
+    ws = telemetry_workspace(emulator, "delay")
     status, before = emulator.admin("GET", "/_emulator/settings")
     assert status == 200
     emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2, "jitter": 2})
@@ -600,7 +541,7 @@ def test_follow_with_the_emulators_ingestion_delay_and_jitter(cli: Any, emulator
 
 
 def test_follow_survives_throttling_5xx_resets_and_token_expiry(cli: Any, emulator: Emulator) -> None:
-    ws = new_workspace(emulator, "faults", services=[{"name": "late", "computeType": "ACI"}])
+    ws = telemetry_workspace(emulator, "faults", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 600, spread=5.0, seed=9)
     route = r"/query$"
     for fault in (
@@ -641,7 +582,7 @@ def test_follow_prints_late_rows_stamped_before_since(cli: Any, emulator: Emulat
     """Issue 12.8: 100 events stamped 20–25 minutes ago become queryable during a follow with --since
     10m: all printed (--since bounds the backlog, not what arrives later); 10 of the same age that were
     ingested before the follow started are not."""
-    ws = new_workspace(emulator, "latesince")
+    ws = telemetry_workspace(emulator, "latesince")
     start = now()
     insert(
         emulator, ws["ikey"],
@@ -669,9 +610,10 @@ def test_follow_across_token_revocations_loses_nothing(cli: Any, emulator: Emula
     claims, and the follow goes on — every event printed once, no exit."""
     import threading
 
-    ws = new_workspace(emulator, "revoke", services=[{"name": "late", "computeType": "ACI"}])
+    # "late" is a service of the workspace: its rows arrive over the next seconds, so amlmon must not have
+    # to find the name in telemetry that is not there yet.
+    ws = telemetry_workspace(emulator, "revoke", services=[{"name": "late", "computeType": "ACI"}])
     expected = _schedule_late_arrivals(emulator, ws["ikey"], 375, spread=6.0, seed=12)
-    emulator.admin("DELETE", "/_emulator/faults")  # rules other tests left unspent
     seq = emulator.last_seq()
     revoked: list[int] = []
 
@@ -705,17 +647,14 @@ def test_follow_across_token_revocations_loses_nothing(cli: Any, emulator: Emula
 
 
 def test_one_shot_command_survives_a_token_revocation(cli: Any, emulator: Emulator) -> None:
-    ws = new_workspace(emulator, "revoke1")
+    ws = telemetry_workspace(emulator, "revoke1")
     insert(emulator, ws["ikey"], [trace(ws["ikey"], "still here", at=now() - dt.timedelta(minutes=1))])
     status, body = emulator.admin(
         "POST", "/_emulator/faults", {"kind": "revoke", "path": r"/query$", "count": 1}
     )
     assert status in (200, 201), body
-    try:
-        result = cli("traces", "--since", "10m", "--format", "jsonl", *ws["scope"])
-        _, rules = emulator.admin("GET", "/_emulator/faults")
-    finally:
-        emulator.admin("DELETE", "/_emulator/faults")
+    result = cli("traces", "--since", "10m", "--format", "jsonl", *ws["scope"])
+    _, rules = emulator.admin("GET", "/_emulator/faults")
     assert result.exit_code == 0, result.stderr
     assert [r["message"] for r in jsonl(result.stdout)] == ["still here"]
     assert [rule["hits"] for rule in rules["value"]] == [1]
@@ -773,7 +712,7 @@ def test_follow_until_a_duration_means_from_now(cli: Any, seeded: dict[str, Any]
 
 
 def test_output_cut_short_by_head_is_quiet(emulator: Emulator) -> None:
-    ws = new_workspace(emulator, "head")
+    ws = telemetry_workspace(emulator, "head")
     t = now() - dt.timedelta(minutes=5)
     insert(emulator, ws["ikey"], [trace(ws["ikey"], f"line {n} " + "x" * 200, at=t) for n in range(1500)])
     process = spawn_amlmon(["traces", "--since", "1h", "--format", "jsonl", *ws["scope"]], emulator.env())
@@ -795,7 +734,7 @@ def test_model_data_from_a_real_inference_server_shows_the_input_that_was_sent(
     import urllib.request
 
     emulator.admin("PUT", "/_emulator/settings", {"inferenceExportSeconds": 0.5})
-    ws = new_workspace(
+    ws = telemetry_workspace(
         emulator,
         "infsrv",
         services=[

@@ -17,6 +17,7 @@ from amlmon.queries import stats as stats_queries
 from amlmon.schema import APP, Source
 from amlmon.stats import Window, build_stats
 from amlmon.targets import parse_target
+from tests.helpers import reference_telemetry
 
 START = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
 WINDOW = Window(START, START + dt.timedelta(minutes=15), dt.timedelta(minutes=5))
@@ -171,18 +172,6 @@ _CON = {"app-insights": _db("app-insights")}
 
 
 # --- issue 11.4: the user's error from the real exception envelopes of both generations ----------------
-def _reference_telemetry(name: str) -> dict[str, Any]:
-    """A real envelope from ../shared/reference/inference-server-telemetry beside the checkout (or one of
-    its parents); the test is skipped, saying so, when the reference tree is not there."""
-    from tests.conftest import REPO_ROOT
-
-    for base in REPO_ROOT.parents:
-        path = base / "shared" / "reference" / "inference-server-telemetry" / name
-        if path.is_file():
-            return dict(json.loads(path.read_text(encoding="utf-8")))
-    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
-
-
 def _exceptions_db(schema: Source, envelopes: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
     """The exceptions table holding the envelopes as App Insights maps them (type and message of the
     outermost exception, the exceptions list as details)."""
@@ -220,7 +209,7 @@ def _exceptions_db(schema: Source, envelopes: list[dict[str, Any]]) -> duckdb.Du
 @pytest.mark.parametrize("schema", ["app-insights", "log-analytics"])
 @pytest.mark.parametrize("name", ["v1.4.1-exception.json", "v1.5.1-exception.json"])
 def test_the_users_error_from_a_real_exception(schema: Source, name: str) -> None:
-    con = _exceptions_db(schema, [_reference_telemetry(name)])
+    con = _exceptions_db(schema, [reference_telemetry(name)])
     text = stats_queries.exceptions_query([], WINDOW, schema)
     cursor = duckdb_kql.query(con, text)
     columns = [d[0] for d in cursor.description]

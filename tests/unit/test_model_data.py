@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from amlmon.packed import read_packed
 from amlmon.telemetry import APP_INSIGHTS_VALUE_LIMIT, decode_model_data
+from tests.helpers import reference_telemetry
 
 
 def packed_15(request_id: str, model_input: object, prediction: object) -> dict[str, str]:
@@ -161,22 +162,8 @@ def test_real_1_5_record_and_its_truncated_form() -> None:
 
 
 # --- issue 11.5: a cut record keeps everything that is whole before the cut ---------------------------
-def _reference_telemetry(name: str) -> dict[str, Any]:
-    """A real envelope from ../shared/reference/inference-server-telemetry beside the checkout (or one of
-    its parents); skipped, saying so, when the reference tree is not there."""
-    import pytest
-
-    from tests.conftest import REPO_ROOT
-
-    for base in REPO_ROOT.parents:
-        path = base / "shared" / "reference" / "inference-server-telemetry" / name
-        if path.is_file():
-            return dict(json.loads(path.read_text(encoding="utf-8")))
-    pytest.skip(f"reference telemetry {name} not found beside {REPO_ROOT}")
-
-
 def test_the_real_cut_1_5_record_keeps_every_key_before_the_cut() -> None:
-    envelope = _reference_telemetry("v1.5.1-message-model_data_collection-large-input-truncated.json")
+    envelope = reference_telemetry("v1.5.1-message-model_data_collection-large-input-truncated.json")
     properties = envelope["data"]["baseData"]["properties"]
     assert len(properties["custom_dimensions"]) == APP_INSIGHTS_VALUE_LIMIT
     record = decode_model_data(properties)
