@@ -117,6 +117,21 @@ def wait_succeeded(emulator: Emulator, path: str, timeout: float = 20) -> None:
     raise AssertionError(f"{path} never settled")
 
 
+def http(
+    emulator: Emulator,
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """Any HTTPS call to the emulator (a scoring request, a blob of bytes): (status, lower-case headers, body)."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    status, answer, answer_headers = _send(request, emulator.ca_path, timeout=60)
+    return status, {k.lower(): v for k, v in answer_headers.items()}, answer
+
+
 def post(
     emulator: Emulator, path: str, body: bytes, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
-import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ import pytest
 
 from amlmon.telemetry import decode_model_data
 from tests.conftest import Emulator, processes_under, start_emulator, stop_emulator
-from tests.helpers import logs_client
+from tests.helpers import http, logs_client
 
 pytestmark = pytest.mark.inference
 
@@ -50,27 +47,6 @@ class Service:
     @property
     def scoring_uri(self) -> str:
         return f"{self.emulator.endpoint}/api/v1/service/{self.name}/score"
-
-
-def _ssl(emulator: Emulator) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=emulator.ca_path)
-
-
-def http(
-    emulator: Emulator,
-    method: str,
-    url: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    raw: bytes | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, context=_ssl(emulator), timeout=60) as response:
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
 def score(

@@ -22,9 +22,7 @@ import pytest
 from amlmon import kql
 from amlmon.emulator.sample_model.churn_model import ChurnModel
 from tests.azurite import Azurite, start_azurite, stop_azurite
-from tests.e2e.test_diagnostics import _wait_succeeded, deployment_path
-from tests.e2e.test_emulator_inference import http
-from tests.e2e.test_services import arm, make_workspace
+from tests.helpers import arm, deployment_path, http, make_workspace, wait_succeeded
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 
@@ -149,7 +147,7 @@ def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
         "json",
     )
     assert on.exit_code == 0, on.stderr
-    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
 
     sent: list[tuple[str, list[list[float]], list[float]]] = []
     for index, (rows, predictions) in enumerate(zip(ROWS, PREDICTIONS, strict=True)):
@@ -244,7 +242,7 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
     dep = deployment
     on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
     assert on.exit_code == 0, on.stderr
-    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
     for index, rows in enumerate(ROWS):
         status, _, _ = _score(emulator, dep, rows, f"pull-{index}")
         assert status == 200
@@ -311,14 +309,13 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
 def test_stats_endpoint_logs_equal_the_traffic_sent(cli: Any, emulator: Any, deployment: Deployment) -> None:
     """A second deployment of its own (no traffic weight, chosen by header), so the ground truth is
     exactly the requests this test sends."""
-    from tests.e2e.test_services import SUB
 
     dep = deployment
     status, _ = emulator.admin(
         "POST",
         "/_emulator/workspaces",
         {
-            "subscription": SUB,
+            "subscription": dep.ws["subscription"],
             "resourceGroup": dep.ws["rg"],
             "name": dep.ws["ws"],
             "deployments": [{"endpoint": dep.endpoint, "name": "green"}],
@@ -389,7 +386,7 @@ def test_batched_records_are_exploded_and_joined(
     dep = deployment
     on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
     assert on.exit_code == 0, on.stderr
-    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
     status, _ = emulator.admin("PUT", "/_emulator/settings", {"collectorBatchSeconds": 3})
     assert status == 200
     try:
@@ -446,14 +443,13 @@ def test_check_endpoint_logs_gates_on_the_traffic_log(
     cli: Any, emulator: Any, deployment: Deployment
 ) -> None:
     """A deployment of its own: 3 good requests and 1 the model fails → a 25% failure rate."""
-    from tests.e2e.test_services import SUB
 
     dep = deployment
     status, _ = emulator.admin(
         "POST",
         "/_emulator/workspaces",
         {
-            "subscription": SUB,
+            "subscription": dep.ws["subscription"],
             "resourceGroup": dep.ws["rg"],
             "name": dep.ws["ws"],
             "deployments": [{"endpoint": dep.endpoint, "name": "gated"}],
@@ -526,13 +522,13 @@ def test_sampling_rate_and_mode_are_honoured(
     )
     assert on.exit_code == 0, on.stderr
     path = deployment_path(dep.ws, dep.endpoint, "blue")
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     assert _score(emulator, dep, ROWS[0], "warm-up")[0] == 200  # a running server, restarted below
     _, body, _ = arm(emulator, "GET", path)
     body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 0.0
     status, answer, _ = arm(emulator, "PUT", path, body)
     assert status in (200, 201), answer
-    _wait_succeeded(emulator, path)
+    wait_succeeded(emulator, path)
     try:
         sent = []
         for index, rows in enumerate(ROWS):
@@ -565,7 +561,7 @@ def test_sampling_rate_and_mode_are_honoured(
     finally:
         body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 1.0
         arm(emulator, "PUT", path, body)
-        _wait_succeeded(emulator, path)
+        wait_succeeded(emulator, path)
 
 
 def test_data_tail_follows_appends_once_and_whole(
@@ -581,7 +577,7 @@ def test_data_tail_follows_appends_once_and_whole(
     dep = deployment
     on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
     assert on.exit_code == 0, on.stderr
-    _wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
     env = {**emulator.env(), "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     args = [
         "data",
