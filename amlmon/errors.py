@@ -69,3 +69,9 @@ class QueryError(OperationFailed):
 
 class PartialResult(OperationFailed):
     """The service returned part of the result and an error."""
+
+
+class Interrupted(AmlmonError):
+    """Ctrl-C while waiting: amlmon stops; what it already sent may go on server-side."""
+
+    exit_code = EXIT_INTERRUPTED
