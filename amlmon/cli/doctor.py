@@ -127,9 +127,9 @@ def _settings(ctx: Any, resource_id: str) -> list[Any]:
 
 
 def _delivered(ctx: Any, setting: Any) -> dict[str, Any]:
-    from amlmon.cli.export import _delivered as delivered
+    from amlmon.export import delivered
 
-    return dict(delivered(ctx, setting))
+    return delivered(ctx, setting)
 
 
 def render(rows: Any, stream: IO[str]) -> None:
