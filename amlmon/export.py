@@ -21,6 +21,16 @@ DESTINATION_KEYS = ("storageAccountId", "workspaceId", "eventHubAuthorizationRul
 
 
 @dataclass
+class Access:
+    """What export reads and writes through; the CLI builds it from its context."""
+
+    arm: Any  # amlmon.azure.arm.ArmClient
+    resource_group_id: str  # /subscriptions/{sub}/resourceGroups/{rg}: where a bare account name is
+    appinsights: Callable[[], Any]  # the App Insights management client (retired continuous export)
+    blob_source: Callable[[str, tuple[str, ...]], Any]  # (blob endpoint, containers) → BlobSource
+
+
+@dataclass
 class EnableRequest:
     """`export enable`'s options, checked: the setting's name, its tables and destinations."""
 
@@ -94,27 +104,29 @@ def same_setting(existing: Any, wanted: dict[str, Any]) -> bool:
     )
 
 
-def enable(ctx: Any, component: str, request: EnableRequest, warn: Callable[[str], None]) -> dict[str, Any]:
+def enable(
+    azure: Access, component: str, request: EnableRequest, warn: Callable[[str], None]
+) -> dict[str, Any]:
     """Create or update the setting (or say what would be written); the document `export enable` prints."""
     from amlmon.azure import diagnostic_settings as ds
 
     destinations, name = request.destinations, request.name
     account = None
     if request.storage_account:
-        account = ds.resolve_storage_account(ctx, request.storage_account)
+        account = ds.resolve_storage_account(azure.arm, azure.resource_group_id, request.storage_account)
         destinations.storage_account_id = account.id
     if not destinations.any():
         raise UsageError(
             "no destination", hint="give --storage-account NAME (and/or --event-hub-rule, --log-analytics)"
         )
-    existing = ds.get_setting(ctx, component, name)
+    existing = ds.get_setting(azure.arm, component, name)
     if existing is not None and not ds.is_amlmon_setting(name) and not request.force:
         raise OperationFailed(
             f"diagnostic setting {name!r} on the component was not created by amlmon; leaving it as it is",
             hint=f"pick another --name (amlmon's are named amlmon…), or add --force to replace {name!r}",
         )
     wanted = desired_properties(existing.properties if existing else None, destinations, request.categories)
-    location = ds.component_location(ctx, component)
+    location = ds.component_location(azure.arm, component)
     if account is not None:
         _check_region(account, location, request.dry_run, warn)
     result = _described(name, component, request.categories, destinations)
@@ -123,9 +135,9 @@ def enable(ctx: Any, component: str, request: EnableRequest, warn: Callable[[str
     action = "update" if existing is not None else "create"
     if request.dry_run:
         if action == "create":
-            predict_limit_refusal(ctx, component)
+            predict_limit_refusal(azure, component)
         return {**result, "action": action, "dryRun": True, "body": {"properties": wanted}}
-    ds.put_setting(ctx, component, name, wanted)
+    ds.put_setting(azure.arm, component, name, wanted)
     return {**result, "action": "created" if action == "create" else "updated"}
 
 
@@ -157,11 +169,11 @@ def _described(name: str, component: str, categories: list[str], destinations: A
     return {key: value for key, value in result.items() if value is not None}
 
 
-def predict_limit_refusal(ctx: Any, component: str) -> None:
+def predict_limit_refusal(azure: Access, component: str) -> None:
     """A dry-run create fails (exit 1) the way the real one would when the component is at Azure's limit."""
     from amlmon.azure import diagnostic_settings as ds
 
-    count = len(ds.list_settings(ctx, component))
+    count = len(ds.list_settings(azure.arm, component))
     if count >= ds.MAX_SETTINGS:
         raise OperationFailed(
             f"dry run: Azure would refuse: the component already has {count} diagnostic settings, "
@@ -171,25 +183,25 @@ def predict_limit_refusal(ctx: Any, component: str) -> None:
         )
 
 
-def disable(ctx: Any, component: str, name: str, dry_run: bool) -> dict[str, Any]:
+def disable(azure: Access, component: str, name: str, dry_run: bool) -> dict[str, Any]:
     """Delete the named setting (the name was checked); `absent` when there is none."""
     from amlmon.azure import diagnostic_settings as ds
 
-    existing = ds.get_setting(ctx, component, name)
+    existing = ds.get_setting(azure.arm, component, name)
     if existing is None:
         return {"name": name, "action": "absent"}
     if dry_run:
         return {"name": name, "action": "delete", "dryRun": True}
-    ds.delete_setting(ctx, component, name)
+    ds.delete_setting(azure.arm, component, name)
     return {"name": name, "action": "deleted"}
 
 
-def show(ctx: Any, component: str, delivery: bool) -> dict[str, Any]:
+def show(azure: Access, component: str, delivery: bool) -> dict[str, Any]:
     """Every setting on the component, the limit, retired continuous exports, and (asked) what was delivered."""
     from amlmon.azure import diagnostic_settings as ds
 
-    settings = ds.list_settings(ctx, component)
-    classic = ds.classic_exports(ctx, component)
+    settings = ds.list_settings(azure.arm, component)
+    classic = ds.classic_exports(azure.appinsights(), component)
     result: dict[str, Any] = {
         "resourceId": component,
         "settings": [s.to_dict() for s in settings],
@@ -201,21 +213,21 @@ def show(ctx: Any, component: str, delivery: bool) -> dict[str, Any]:
     if delivery:
         for entry, setting in zip(result["settings"], settings, strict=True):
             if setting.storage_account_id:
-                entry["delivered"] = delivered(ctx, setting)
+                entry["delivered"] = delivered(azure, setting)
     return result
 
 
-def delivered(ctx: Any, setting: Any) -> dict[str, Any]:
+def delivered(azure: Access, setting: Any) -> dict[str, Any]:
     """Per category: blobs found and the newest hour folder, or why it could not be read."""
     from amlmon.azure import diagnostic_settings as ds
     from amlmon.errors import AmlmonError
 
     try:
-        account = ds.resolve_storage_account(ctx, setting.storage_account_id)
+        account = ds.resolve_storage_account(azure.arm, azure.resource_group_id, setting.storage_account_id)
         if not account.blob_endpoint:
             return {"error": "the storage account has no blob endpoint"}
         containers = tuple(f"insights-logs-{c.lower()}" for c in setting.categories)
-        return _newest_hours(ctx, account.blob_endpoint, containers)
+        return _newest_hours(azure.blob_source(account.blob_endpoint, containers))
     except AmlmonError as exc:
         return {"error": exc.message}
     except Exception as exc:  # delivery is extra information: never fail `show` over it
@@ -224,11 +236,10 @@ def delivered(ctx: Any, setting: Any) -> dict[str, Any]:
         return {"error": redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")}
 
 
-def _newest_hours(ctx: Any, blob_endpoint: str, containers: tuple[str, ...]) -> dict[str, Any]:
+def _newest_hours(source: Any) -> dict[str, Any]:
+    """Blobs per container and the newest hour folder among their names."""
     from amlmon import modeldata
-    from amlmon.azure.blobs import BlobSource
 
-    source = BlobSource(ctx, blob_endpoint, None, containers)
     found: dict[str, dict[str, Any]] = {}
     try:
         for container, name in source.blobs():

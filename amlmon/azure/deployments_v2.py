@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon.azure import paths
+from amlmon.azure.session import COMMAND_RETRY
 from amlmon.errors import OperationFailed, Throttled
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ API_VERSION = "2024-04-01"
 PROBE_API_VERSION = "2024-10-01-preview"
 BUSY_STATES = ("Creating", "Updating", "Deleting", "Scaling")
 # Per-request retry settings: fewer and shorter than azure-core's default, Retry-After always wins.
-RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
 MAX_WRITE_ATTEMPTS = 4
 
 
@@ -93,7 +93,7 @@ def _send(
         content = json.dumps(body)
     params = None if "api-version=" in full else {"api-version": API_VERSION}
     request = HttpRequest(method, full, params=params, headers=all_headers, content=content)
-    pipeline_response = ctx.arm.send_request(request, _return_pipeline_response=True, **RETRY)
+    pipeline_response = ctx.arm.send_request(request, _return_pipeline_response=True, **COMMAND_RETRY)
     # 412 (ETag moved) and 409 (another operation running) on a write mean "re-read and re-plan".
     if method != "PUT" or pipeline_response.http_response.status_code not in (409, 412):
         raise_for_status(pipeline_response.http_response)
@@ -293,7 +293,7 @@ def _poller(ctx: AppContext, initial: Any) -> Any:
     ) or initial.http_response.headers.get("Location")
     if status == 200 and not has_operation:
         return None  # done synchronously
-    polling = ARMPolling(timeout=5, **RETRY)
+    polling = ARMPolling(timeout=5, **COMMAND_RETRY)
     return LROPoller(ctx.arm.pipeline_client, initial, lambda pipeline_response: pipeline_response, polling)
 
 

@@ -96,8 +96,7 @@ def _workspace_info(ctx: Any) -> Any:
 def _services(ctx: Any) -> list[dict[str, Any]]:
     from amlmon.azure.services_v1 import ModelManagementClient
 
-    _workspace_info(ctx)
-    client = ModelManagementClient(ctx)
+    client = ModelManagementClient(ctx.session, _workspace_info(ctx))
     try:
         return client.list_services()
     finally:
@@ -123,13 +122,14 @@ def _query(ctx: Any, text: str, window: Any) -> list[dict[str, Any]]:
 def _settings(ctx: Any, resource_id: str) -> list[Any]:
     from amlmon.azure import diagnostic_settings as ds
 
-    return list(ds.list_settings(ctx, resource_id))
+    return list(ds.list_settings(ctx.arm, resource_id))
 
 
 def _delivered(ctx: Any, setting: Any) -> dict[str, Any]:
+    from amlmon.cli.export import access
     from amlmon.export import delivered
 
-    return delivered(ctx, setting)
+    return delivered(access(ctx), setting)
 
 
 def render(rows: Any, stream: IO[str]) -> None:

@@ -29,6 +29,24 @@ def _component() -> str:
     return str(app_context().workspace_info.require_app_insights())
 
 
+def access(ctx: Any) -> Any:
+    """export's Azure access, built from the context's clients (doctor reads delivery through it too)."""
+    from amlmon.export import Access
+
+    def blob_source(blob_endpoint: str, containers: tuple[str, ...]) -> Any:
+        from amlmon.azure.blobs import BlobSource
+
+        return BlobSource(ctx, blob_endpoint, None, containers)
+
+    ref = ctx.workspace
+    return Access(
+        arm=ctx.arm,
+        resource_group_id=f"/subscriptions/{ref.subscription.value}/resourceGroups/{ref.resource_group.value}",
+        appinsights=lambda: ctx.appinsights_client,
+        blob_source=blob_source,
+    )
+
+
 @export_app.command("enable")
 def enable(
     storage_account: str | None = typer.Option(
@@ -77,7 +95,7 @@ def enable(
         classic=classic,
     )
     ctx = app_context()
-    output(export.enable(ctx, _component(), request, warn))
+    output(export.enable(access(ctx), _component(), request, warn))
 
 
 @export_app.command("disable")
@@ -102,7 +120,7 @@ def disable(
 
     name = ds.check_name(name if name is not None else ds.DEFAULT_NAME)
     ctx = app_context()
-    output(export.disable(ctx, _component(), name, dry_run))
+    output(export.disable(access(ctx), _component(), name, dry_run))
 
 
 @export_app.command("show")
@@ -118,7 +136,7 @@ def show(
     from amlmon import export
 
     ctx = app_context()
-    result = export.show(ctx, _component(), delivery)
+    result = export.show(access(ctx), _component(), delivery)
     classic = result["continuousExport"]
     if classic:
         warn(f"{len(classic)} {export.RETIRED}: run `amlmon export enable --storage-account NAME`")

@@ -16,7 +16,7 @@ def apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Res
     from amlmon.azure import diagnostic_settings as ds
 
     endpoint_id = v2api.endpoint_path(ws.ctx, item.target)
-    settings = ds.list_settings(ws.ctx, endpoint_id)
+    settings = ds.list_settings(ws.ctx.arm, endpoint_id)
     mine = next((s for s in settings if s.name.lower() == ENDPOINT_LOGS_SETTING), None)
     old = endpoint_logs_value(mine)
     field_name = f"diagnosticSettings/{ENDPOINT_LOGS_SETTING}"
@@ -26,7 +26,7 @@ def apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Res
             return
         result.changes = [Change(field_name, old, None)]
         if not options.dry_run:
-            ds.delete_setting(ws.ctx, endpoint_id, mine.name)
+            ds.delete_setting(ws.ctx.arm, endpoint_id, mine.name)
         result.status = "would-change" if options.dry_run else "changed"
         return
     destination = _destination(ws, options)
@@ -49,7 +49,7 @@ def apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Res
         result.status = "would-change"
         return
     logs = [{"category": category, "enabled": True} for category in ENDPOINT_LOG_CATEGORIES]
-    ds.put_setting(ws.ctx, endpoint_id, ENDPOINT_LOGS_SETTING, {"workspaceId": destination, "logs": logs})
+    ds.put_setting(ws.ctx.arm, endpoint_id, ENDPOINT_LOGS_SETTING, {"workspaceId": destination, "logs": logs})
     result.status = "changed"
 
 

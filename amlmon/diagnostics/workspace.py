@@ -38,7 +38,7 @@ class Workspace:
             if self._mms is None:
                 from amlmon.azure.services_v1 import ModelManagementClient
 
-                self._mms = ModelManagementClient(self.ctx)
+                self._mms = ModelManagementClient(self.ctx.session, self.ctx.workspace_info)
             return self._mms
 
     def inventory(
@@ -76,7 +76,7 @@ class Workspace:
         from amlmon.azure import deployments_v2 as v2api
         from amlmon.azure import diagnostic_settings as ds
 
-        return endpoint_logs_summary(ds.list_settings(self.ctx, v2api.endpoint_path(self.ctx, endpoint)))
+        return endpoint_logs_summary(ds.list_settings(self.ctx.arm, v2api.endpoint_path(self.ctx, endpoint)))
 
     def _assets(self, deployment: dict[str, Any]) -> dict[str, bool]:
         """dataId (lower-case) → whether that data asset exists."""

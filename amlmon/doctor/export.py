@@ -15,7 +15,7 @@ STORAGE_API = "2023-01-01"
 
 
 def check_export(sources: Sources, linked: Linked, now: dt.datetime) -> list[Finding]:
-    from amlmon.azure.diagnostic_settings import is_amlmon_setting, same_region
+    from amlmon.azure.diagnostic_settings import is_amlmon_setting
 
     if linked.component is None or linked.component_id is None:
         return [Finding("export.setting", WORKSPACE, "skip", "no Application Insights component")]
@@ -37,50 +37,58 @@ def check_export(sources: Sources, linked: Linked, now: dt.datetime) -> list[Fin
         ]
     found: list[Finding] = []
     for setting in settings:
+        found += _setting_findings(sources, linked, setting, now)
+    return found
+
+
+def _setting_findings(sources: Sources, linked: Linked, setting: Any, now: dt.datetime) -> list[Finding]:
+    """One amlmon setting: what it sends, where its storage account is, and what was delivered."""
+    from amlmon.azure.diagnostic_settings import same_region
+
+    found = [
+        Finding(
+            "export.setting",
+            WORKSPACE,
+            "ok",
+            f"{setting.name}: {', '.join(setting.categories) or 'no tables'}",
+        )
+    ]
+    if not setting.storage_account_id:
+        return found
+    account = sources.arm_get(setting.storage_account_id, STORAGE_API)
+    location = (linked.component or {}).get("location")
+    if account is None:
         found.append(
             Finding(
-                "export.setting",
+                "export.storage-region",
                 WORKSPACE,
-                "ok",
-                f"{setting.name}: {', '.join(setting.categories) or 'no tables'}",
+                "fail",
+                f"{setting.name}: destination storage account {setting.storage_account_id} does not exist",
+                "amlmon export enable --storage-account NAME  (an existing account in the component's region)",
             )
         )
-        if not setting.storage_account_id:
-            continue
-        account = sources.arm_get(setting.storage_account_id, STORAGE_API)
-        location = (linked.component or {}).get("location")
-        if account is None:
-            found.append(
-                Finding(
-                    "export.storage-region",
-                    WORKSPACE,
-                    "fail",
-                    f"{setting.name}: destination storage account {setting.storage_account_id} does not exist",
-                    "amlmon export enable --storage-account NAME  (an existing account in the component's region)",
-                )
+        return found
+    if same_region(account.get("location"), location):
+        found.append(
+            Finding(
+                "export.storage-region",
+                WORKSPACE,
+                "ok",
+                f"{account.get('name')} in {account.get('location')}",
             )
-            continue
-        if same_region(account.get("location"), location):
-            found.append(
-                Finding(
-                    "export.storage-region",
-                    WORKSPACE,
-                    "ok",
-                    f"{account.get('name')} in {account.get('location')}",
-                )
+        )
+    else:
+        found.append(
+            Finding(
+                "export.storage-region",
+                WORKSPACE,
+                "fail",
+                f"{account.get('name')} is in {account.get('location')}, the component in {location}: "
+                "Azure delivers only to a storage account in the resource's region",
+                f"amlmon export enable --name {setting.name} --storage-account <account in {location}>",
             )
-        else:
-            found.append(
-                Finding(
-                    "export.storage-region",
-                    WORKSPACE,
-                    "fail",
-                    f"{account.get('name')} is in {account.get('location')}, the component in {location}: "
-                    "Azure delivers only to a storage account in the resource's region",
-                    f"amlmon export enable --name {setting.name} --storage-account <account in {location}>",
-                )
-            )
-        found.append(_delivery(sources, setting, now))
+        )
+    found.append(_delivery(sources, setting, now))
     return found
 
 

@@ -88,45 +88,36 @@ def _workspace_based(sources: Sources, linked: Linked) -> list[Finding]:
                 "workspace.log-analytics", WORKSPACE, "skip", "no Log Analytics workspace (classic component)"
             ),
         ]
-    found = [
-        Finding(
-            "workspace.workspace-based",
-            WORKSPACE,
-            "ok",
-            f"IngestionMode {mode}, Log Analytics workspace {name_of(la_id)}",
-        )
-    ]
+    based = Finding(
+        "workspace.workspace-based",
+        WORKSPACE,
+        "ok",
+        f"IngestionMode {mode}, Log Analytics workspace {name_of(la_id)}",
+    )
+    return [based, _log_analytics(sources, linked, la_id, component, rg)]
+
+
+def _log_analytics(sources: Sources, linked: Linked, la_id: str, component: str, rg: str) -> Finding:
+    """The component's Log Analytics workspace: readable, missing, or not readable by this identity."""
     try:
         linked.log_analytics = sources.arm_get(la_id, LOG_ANALYTICS_API)
     except AmlmonError as exc:
-        found.append(
-            Finding(
-                "workspace.log-analytics",
-                WORKSPACE,
-                "fail",
-                f"cannot read Log Analytics workspace {name_of(la_id)}: {exc.message}",
-                "ask for Log Analytics Reader on the workspace (or Reader on its resource group)",
-            )
-        )
-        return found
-    if linked.log_analytics is None:
-        found.append(
-            Finding(
-                "workspace.log-analytics",
-                WORKSPACE,
-                "fail",
-                f"the component's Log Analytics workspace {la_id} does not exist: ingestion has nowhere to go",
-                f"az monitor app-insights component update --app {component} -g {rg} --workspace <existing-id>",
-            )
-        )
-        return found
-    customer = arm_properties(linked.log_analytics).get("customerId")
-    found.append(
-        Finding(
+        return Finding(
             "workspace.log-analytics",
             WORKSPACE,
-            "ok",
-            f"{name_of(la_id)} readable (customerId {customer})",
+            "fail",
+            f"cannot read Log Analytics workspace {name_of(la_id)}: {exc.message}",
+            "ask for Log Analytics Reader on the workspace (or Reader on its resource group)",
         )
+    if linked.log_analytics is None:
+        return Finding(
+            "workspace.log-analytics",
+            WORKSPACE,
+            "fail",
+            f"the component's Log Analytics workspace {la_id} does not exist: ingestion has nowhere to go",
+            f"az monitor app-insights component update --app {component} -g {rg} --workspace <existing-id>",
+        )
+    customer = arm_properties(linked.log_analytics).get("customerId")
+    return Finding(
+        "workspace.log-analytics", WORKSPACE, "ok", f"{name_of(la_id)} readable (customerId {customer})"
     )
-    return found
