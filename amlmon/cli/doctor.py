@@ -106,9 +106,11 @@ def _services(ctx: Any) -> list[dict[str, Any]]:
 def _deployments(ctx: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     from amlmon.azure import deployments_v2 as v2api
 
+    workspace_id = str(ctx.workspace.resource_id)
+    scope = v2api.Scope(ctx.arm, workspace_id)
     found = []
-    for endpoint in v2api.list_endpoints(ctx):
-        for deployment in v2api.list_deployments(ctx, str(endpoint.get("name"))):
+    for endpoint in v2api.list_endpoints(scope):
+        for deployment in v2api.list_deployments(scope, str(endpoint.get("name"))):
             found.append((endpoint, deployment))
     return found
 

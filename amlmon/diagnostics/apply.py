@@ -11,7 +11,7 @@ from amlmon.diagnostics.apply_endpoint_logs import apply_endpoint_logs
 from amlmon.diagnostics.apply_v1 import apply_v1
 from amlmon.diagnostics.apply_v2 import apply_v2
 from amlmon.diagnostics.inventory import Item
-from amlmon.diagnostics.results import Options, Progress, Result
+from amlmon.diagnostics.results import Options, Progress, Result, Step
 from amlmon.diagnostics.workspace import Workspace
 from amlmon.errors import AmlmonError, Interrupted
 
@@ -66,13 +66,14 @@ def _one(
 
     started = time.monotonic()
     result = Result(item.target, item.kind, "failed")
+    step = Step(item, options, progress, stopped, result, started)
     try:
         if item.api == "v1":
-            apply_v1(ws, item, options, progress, stopped, result, started)
+            apply_v1(ws, step)
         elif item.api == "endpoint-logs":
-            apply_endpoint_logs(ws, item, options, result)
+            apply_endpoint_logs(ws, step)
         else:
-            apply_v2(ws, item, options, progress, stopped, result, started)
+            apply_v2(ws, step)
     except StopWaiting:
         result.status = "submitted" if result.operation_id else "failed"
         result.reason = (

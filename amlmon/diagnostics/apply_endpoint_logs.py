@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from amlmon.diagnostics.inventory import ENDPOINT_LOG_CATEGORIES, ENDPOINT_LOGS_SETTING, Item
+from amlmon.diagnostics.inventory import ENDPOINT_LOG_CATEGORIES, ENDPOINT_LOGS_SETTING
 from amlmon.diagnostics.plan import Change
-from amlmon.diagnostics.results import Options, Result
+from amlmon.diagnostics.results import Options, Step
 from amlmon.diagnostics.workspace import Workspace
 from amlmon.errors import OperationFailed, UsageError
 
 
-def apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Result) -> None:
+def apply_endpoint_logs(ws: Workspace, step: Step) -> None:
     from amlmon.azure import deployments_v2 as v2api
     from amlmon.azure import diagnostic_settings as ds
 
-    endpoint_id = v2api.endpoint_path(ws.ctx, item.target)
-    settings = ds.list_settings(ws.ctx.arm, endpoint_id)
+    item, options, result = step.item, step.options, step.result
+    endpoint_id = v2api.endpoint_path(ws.v2, item.target)
+    settings = ds.list_settings(ws.arm, endpoint_id)
     mine = next((s for s in settings if s.name.lower() == ENDPOINT_LOGS_SETTING), None)
     old = endpoint_logs_value(mine)
     field_name = f"diagnosticSettings/{ENDPOINT_LOGS_SETTING}"
@@ -26,7 +27,7 @@ def apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Res
             return
         result.changes = [Change(field_name, old, None)]
         if not options.dry_run:
-            ds.delete_setting(ws.ctx.arm, endpoint_id, mine.name)
+            ds.delete_setting(ws.arm, endpoint_id, mine.name)
         result.status = "would-change" if options.dry_run else "changed"
         return
     destination = _destination(ws, options)
@@ -49,13 +50,13 @@ def apply_endpoint_logs(ws: Workspace, item: Item, options: Options, result: Res
         result.status = "would-change"
         return
     logs = [{"category": category, "enabled": True} for category in ENDPOINT_LOG_CATEGORIES]
-    ds.put_setting(ws.ctx.arm, endpoint_id, ENDPOINT_LOGS_SETTING, {"workspaceId": destination, "logs": logs})
+    ds.put_setting(ws.arm, endpoint_id, ENDPOINT_LOGS_SETTING, {"workspaceId": destination, "logs": logs})
     result.status = "changed"
 
 
 def _destination(ws: Workspace, options: Options) -> str:
     """--log-analytics-workspace, else the Log Analytics workspace of the workspace's App Insights."""
-    destination = options.v2.log_analytics_workspace or ws.ctx.workspace_info.log_analytics_id
+    destination = options.v2.log_analytics_workspace or ws.log_analytics_id()
     if not destination:
         raise UsageError(
             "the workspace's Application Insights has no Log Analytics workspace to send endpoint logs to",

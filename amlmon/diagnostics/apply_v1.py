@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-from amlmon.diagnostics.inventory import Item
 from amlmon.diagnostics.plan import json_patch, plan_v1
-from amlmon.diagnostics.results import Options, Progress, Result
+from amlmon.diagnostics.results import Step
 from amlmon.diagnostics.workspace import Workspace
 from amlmon.errors import OperationFailed
 
 
-def apply_v1(
-    ws: Workspace,
-    item: Item,
-    options: Options,
-    progress: Progress,
-    stopped: Callable[[], bool],
-    result: Result,
-    started: float,
-) -> None:
-    deadline = started + options.timeout
-    service = _settled_service(ws, item, options, progress, stopped, deadline)
+def apply_v1(ws: Workspace, step: Step) -> None:
+    item, options, result = step.item, step.options, step.result
+    service = _settled_service(ws, step)
     result.changes = plan_v1(service, enable=options.v2.app_insights, model_data=options.model_data)
     if not result.changes:
         result.status = "unchanged"
@@ -36,8 +26,8 @@ def apply_v1(
     if not options.wait or submitted.operation_url is None:
         result.status = "submitted" if submitted.operation_url else "changed"
         return
-    progress(item.target, f"waiting for operation {submitted.operation_id}")
-    final = ws.mms.wait_operation(submitted.operation_url, deadline=deadline, stop=stopped)
+    step.progress(item.target, f"waiting for operation {submitted.operation_id}")
+    final = ws.mms.wait_operation(submitted.operation_url, deadline=step.deadline, stop=step.stopped)
     if final.get("state") != "Succeeded":
         raise OperationFailed(
             f"{item.target}: update {str(final.get('state')).lower()}: {_service_failure(ws, item.target, final)}",
@@ -46,18 +36,12 @@ def apply_v1(
     result.status = "changed"
 
 
-def _settled_service(
-    ws: Workspace,
-    item: Item,
-    options: Options,
-    progress: Progress,
-    stopped: Callable[[], bool],
-    deadline: float,
-) -> Any:
+def _settled_service(ws: Workspace, step: Step) -> Any:
     """The service, read again until it is no longer Transitioning (another update in flight)."""
     from amlmon.azure.services_v1 import StopWaiting, sleep_until
     from amlmon.errors import Throttled
 
+    item, options, progress, deadline = step.item, step.options, step.progress, step.deadline
     service = ws.mms.get_service(item.target)
     delay = 1.0
     while service.get("state") == "Transitioning":
@@ -71,7 +55,7 @@ def _settled_service(
         progress(item.target, "waiting: the service is mid-update (Transitioning)")
         if time.monotonic() >= deadline:
             raise Throttled(f"{item.target} is still Transitioning at the timeout", hint="raise --timeout")
-        if not sleep_until(min(time.monotonic() + delay, deadline), stopped):
+        if not sleep_until(min(time.monotonic() + delay, deadline), step.stopped):
             raise StopWaiting()
         delay = min(delay * 1.5, 5.0)
         service = ws.mms.get_service(item.target)

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from amlmon.diagnostics.inventory import ALL_COLLECTIONS, Item
 from amlmon.diagnostics.plan import Change, collection_asset_name, collection_data_uri, plan_v2
-from amlmon.diagnostics.results import Options, Progress, Result
+from amlmon.diagnostics.results import Progress, Step
 from amlmon.diagnostics.workspace import Workspace
 from amlmon.errors import OperationFailed
 
 
-def apply_v2(
-    ws: Workspace,
-    item: Item,
-    options: Options,
-    progress: Progress,
-    stopped: Callable[[], bool],
-    result: Result,
-    started: float,
-) -> None:
+def apply_v2(ws: Workspace, step: Step) -> None:
     from amlmon.azure import deployments_v2 as v2api
 
-    deadline = started + options.timeout
+    item, options, progress, result = step.item, step.options, step.progress, step.result
+    deadline, stopped = step.deadline, step.stopped
     assert item.endpoint is not None
     endpoint, name = item.endpoint, item.target.split("/", 1)[1]
 
     def reread() -> Any:
         """A fresh read, once no other operation is running on the deployment."""
-        fresh = v2api.get_deployment(ws.ctx, endpoint, name)
+        fresh = v2api.get_deployment(ws.v2, endpoint, name)
         if fresh.state in v2api.BUSY_STATES and not options.dry_run:
             if not options.wait:
                 raise OperationFailed(
@@ -37,11 +30,11 @@ def apply_v2(
                     hint="run again without --no-wait to wait for it, or later",
                 )
             progress(item.target, f"waiting: the deployment is mid-update ({fresh.state})")
-            fresh = v2api.wait_not_busy(ws.ctx, fresh, deadline=deadline, stop=stopped)
+            fresh = v2api.wait_not_busy(ws.v2, fresh, deadline=deadline, stop=stopped)
         return fresh
 
     current = reread()
-    data_ids = {c: collection_asset_id(ws.ctx, endpoint, name, c) for c in ALL_COLLECTIONS}
+    data_ids = {c: collection_asset_id(ws.v2, endpoint, name, c) for c in ALL_COLLECTIONS}
     result.changes, body = plan_v2(current.body, options.v2, data_ids)
     if not result.changes:
         result.status = "unchanged"
@@ -52,7 +45,7 @@ def apply_v2(
         result.status = "would-change"
         return
     _ensure_assets(ws, item, result.changes, progress)
-    written = v2api.write(ws.ctx, current, body, wait=options.wait, reread=reread)
+    written = v2api.write(ws.v2, current, body, wait=options.wait, reread=reread)
     if written is None:  # someone else made the same change meanwhile: amlmon wrote nothing
         result.status = "unchanged"
         result.changes = []
@@ -63,14 +56,14 @@ def apply_v2(
         return
     progress(item.target, f"waiting for operation {written.operation_id}")
     v2api.wait_written(written, deadline=deadline, stop=stopped)
-    v2api.verify(ws.ctx, endpoint, name, body, changed)
+    v2api.verify(ws.v2, endpoint, name, body, changed)
     result.status = "changed"
 
 
-def collection_asset_id(ctx: Any, endpoint: str, deployment: str, collection: str) -> str:
+def collection_asset_id(scope: Any, endpoint: str, deployment: str, collection: str) -> str:
     from amlmon.azure import deployments_v2 as v2api
 
-    return v2api.data_asset_id(ctx, collection_asset_name(endpoint, deployment, collection))
+    return v2api.data_asset_id(scope, collection_asset_name(endpoint, deployment, collection))
 
 
 def _check_round_trip(
@@ -113,7 +106,7 @@ def _probe(ws: Workspace, current: Any, progress: Progress) -> dict[str, Any]:
     from amlmon.azure import deployments_v2 as v2api
 
     try:
-        return v2api.get_deployment(ws.ctx, current.endpoint, current.name, v2api.PROBE_API_VERSION).body
+        return v2api.get_deployment(ws.v2, current.endpoint, current.name, v2api.PROBE_API_VERSION).body
     except HttpResponseError as exc:
         if getattr(exc, "status_code", None) != 400:
             raise
@@ -134,7 +127,7 @@ def _ensure_assets(ws: Workspace, item: Item, changes: Sequence[Change], progres
             continue
         collection = change.field.split(".")[-2]
         if v2api.ensure_data_asset(
-            ws.ctx, str(change.new), collection_data_uri(endpoint, deployment, collection)
+            ws.v2, str(change.new), collection_data_uri(endpoint, deployment, collection)
         ):
             progress(
                 item.target, f"created data asset {collection_asset_name(endpoint, deployment, collection)}:1"

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from amlmon.diagnostics.inventory import Item
 from amlmon.diagnostics.plan import Change, V2Want
 from amlmon.errors import EXIT_FAILED, EXIT_OK, AmlmonError
 
@@ -56,6 +57,22 @@ class Result:
         if self.status == "submitted":
             return f"submitted (operation {self.operation_id})"
         return f"{self.status} ({self.seconds:.1f}s)"
+
+
+@dataclass
+class Step:
+    """One target's run: the item, what was asked, where progress goes, when to stop, its result."""
+
+    item: Item
+    options: Options
+    progress: Progress
+    stopped: Callable[[], bool]
+    result: Result
+    started: float  # time.monotonic() when the target's run began
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.options.timeout
 
 
 def summary(results: Sequence[Result]) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from amlmon.diagnostics.inventory import (
@@ -24,10 +25,11 @@ if TYPE_CHECKING:
 
 
 class Workspace:
-    """Lazily built access to both APIs for one command run."""
+    """The workspace's clients for one command run, composed from the context and built lazily:
+    the model-management API (v1), ARM for v2 deployments, data assets and diagnostic settings."""
 
     def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+        self._ctx = ctx
         self.unlisted: list[str] = []  # endpoints whose deployments could not be listed (404)
         self._mms: Any = None
         self._lock = threading.Lock()
@@ -38,8 +40,25 @@ class Workspace:
             if self._mms is None:
                 from amlmon.azure.services_v1 import ModelManagementClient
 
-                self._mms = ModelManagementClient(self.ctx.session, self.ctx.workspace_info)
+                self._mms = ModelManagementClient(self._ctx.session, self._ctx.workspace_info)
             return self._mms
+
+    @cached_property
+    def v2(self) -> Any:
+        """amlmon.azure.deployments_v2.Scope: ARM and this workspace's resource ID."""
+        from amlmon.azure.deployments_v2 import Scope
+
+        workspace_id = str(self._ctx.workspace.resource_id)  # a missing workspace is said before any sign-in
+        return Scope(self._ctx.arm, workspace_id)
+
+    @property
+    def arm(self) -> Any:
+        return self.v2.arm
+
+    def log_analytics_id(self) -> str | None:
+        """The Log Analytics workspace of the workspace's App Insights (endpoint logs go there)."""
+        value = self._ctx.workspace_info.log_analytics_id
+        return str(value) if value else None
 
     def inventory(
         self, *, v1: bool = True, v2: bool = True, endpoints: set[str] | None = None, details: bool = False
@@ -60,7 +79,7 @@ class Workspace:
         from amlmon.azure import deployments_v2 as v2api
 
         items: list[Item] = []
-        for endpoint in v2api.list_endpoints(self.ctx):
+        for endpoint in v2api.list_endpoints(self.v2):
             name = str(endpoint.get("name"))
             if endpoints is not None and name.lower() not in endpoints:
                 items.append(endpoint_row(name, "v2-endpoint"))
@@ -76,7 +95,7 @@ class Workspace:
         from amlmon.azure import deployments_v2 as v2api
         from amlmon.azure import diagnostic_settings as ds
 
-        return endpoint_logs_summary(ds.list_settings(self.ctx.arm, v2api.endpoint_path(self.ctx, endpoint)))
+        return endpoint_logs_summary(ds.list_settings(self.arm, v2api.endpoint_path(self.v2, endpoint)))
 
     def _assets(self, deployment: dict[str, Any]) -> dict[str, bool]:
         """dataId (lower-case) → whether that data asset exists."""
@@ -87,7 +106,7 @@ class Workspace:
         for spec in collector["collections"].values():
             data_id = spec.get("dataId")
             if data_id and str(data_id).startswith("/subscriptions/"):
-                found[str(data_id).lower()] = v2api.data_asset_exists(self.ctx, str(data_id))
+                found[str(data_id).lower()] = v2api.data_asset_exists(self.v2, str(data_id))
         return found
 
     def _deployments_of(self, endpoint: str) -> list[dict[str, Any]]:
@@ -97,7 +116,7 @@ class Workspace:
         from amlmon.azure import deployments_v2 as v2api
 
         try:
-            return v2api.list_deployments(self.ctx, endpoint)
+            return v2api.list_deployments(self.v2, endpoint)
         except ResourceNotFoundError:
             self.unlisted.append(endpoint)
             return []

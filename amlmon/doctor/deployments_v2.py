@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amlmon.doctor.findings import Finding, arm_properties, name_of
+from amlmon.doctor.findings import Finding, arm_properties, name_of, switch
 
 COLLECTIONS = ("model_inputs", "model_outputs", "request", "response")
 
@@ -24,18 +24,19 @@ def check_deployment(endpoint: dict[str, Any], deployment: dict[str, Any]) -> li
             f"az ml online-deployment get-logs -e {endpoint.get('name')} -n {deployment.get('name')}",
         )
     ]
-    if props.get("appInsightsEnabled"):
-        found.append(Finding("v2.app-insights", target, "ok", "appInsightsEnabled true"))
-    else:
-        found.append(
-            Finding(
-                "v2.app-insights",
-                target,
+    found.append(
+        switch(
+            "v2.app-insights",
+            target,
+            props.get("appInsightsEnabled"),
+            "appInsightsEnabled true",
+            (
                 "fail",
                 "appInsightsEnabled false: no requests, traces or exceptions reach App Insights",
                 f"amlmon diagnostics enable {target}",
-            )
+            ),
         )
+    )
     found += _collector(target, props.get("dataCollector"))
     for check, why in (
         ("v2.endpoint-logs", "endpoint diagnostic setting and AmlOnlineEndpoint* tables"),

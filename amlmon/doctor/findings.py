@@ -55,6 +55,14 @@ class Report:
         return {status: sum(1 for f in self.findings if f.status == status) for status in STATUSES}
 
 
+def switch(check: str, target: str, on: Any, seen: str, off: tuple[Status, str, str]) -> Finding:
+    """A setting that should be on: `ok` with what was seen, else `off` (status, evidence, the fix)."""
+    if on:
+        return Finding(check, target, "ok", seen)
+    status, evidence, fix = off
+    return Finding(check, target, status, evidence, fix)
+
+
 def arm_properties(body: dict[str, Any] | None) -> dict[str, Any]:
     """An ARM body's `properties` ({} when absent or not an object)."""
     value = (body or {}).get("properties")

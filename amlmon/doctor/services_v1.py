@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from amlmon import kql
-from amlmon.doctor.findings import Finding, Status, instant_and_age
+from amlmon.doctor.findings import Finding, Status, instant_and_age, switch
 from amlmon.targets import Target, telemetry_filter
 
 MODEL_DATA_MESSAGE = "model_data_collection"
@@ -49,32 +49,30 @@ def check_service_settings(service: dict[str, Any]) -> list[Finding]:
             f"az ml service get-logs -n {name}  (then redeploy)",
         )
     ]
-    if service.get("appInsightsEnabled"):
-        found.append(Finding("v1.app-insights", name, "ok", "appInsightsEnabled true"))
-    else:
-        found.append(
-            Finding(
-                "v1.app-insights",
-                name,
-                "fail",
-                "appInsightsEnabled false: the inference server sends no requests, traces or exceptions",
-                f"amlmon diagnostics enable {name}",
-            )
+    app_insights_off = (
+        "appInsightsEnabled false: the inference server sends no requests, traces or exceptions"
+    )
+    found.append(
+        switch(
+            "v1.app-insights",
+            name,
+            service.get("appInsightsEnabled"),
+            "appInsightsEnabled true",
+            ("fail", app_insights_off, f"amlmon diagnostics enable {name}"),
         )
+    )
     raw = service.get("dataCollection")
     collection: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    if collection.get("storageEnabled"):
-        found.append(Finding("v1.model-data", name, "ok", "dataCollection.storageEnabled true"))
-    else:
-        found.append(
-            Finding(
-                "v1.model-data",
-                name,
-                "warn",
-                "dataCollection.storageEnabled false: no model inputs / predictions are collected",
-                f"amlmon diagnostics enable {name} --model-data",
-            )
+    model_data_off = "dataCollection.storageEnabled false: no model inputs / predictions are collected"
+    found.append(
+        switch(
+            "v1.model-data",
+            name,
+            collection.get("storageEnabled"),
+            "dataCollection.storageEnabled true",
+            ("warn", model_data_off, f"amlmon diagnostics enable {name} --model-data"),
         )
+    )
     return found
 
 
