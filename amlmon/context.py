@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from amlmon.clouds import Cloud, get_cloud
-from amlmon.errors import AuthError
 from amlmon.resolve import WorkspaceRef, resolve_workspace
 
-USER_AGENT = "amlmon/0.1.0"
 DEFAULT_TIMEOUT = "5m"  # a one-shot command's deadline for waiting on the service, without --timeout
 
 
@@ -76,18 +74,6 @@ class AppContext:
         if key not in self._noted:
             self._noted.add(key)
             self.note(message)
-
-    def _note_retryable(self, pipeline_response: Any) -> None:
-        """With --verbose: an answer the SDK's retry policy will ask again (throttling, 5xx), as az shows."""
-        response = pipeline_response.http_response
-        if response.status_code in (408, 429, 500, 502, 503, 504):
-            request = response.request
-            after = response.headers.get("Retry-After")
-            wait = f", Retry-After {after}s" if after else ""
-            url = str(request.url).split("?", 1)[0]
-            self.note(
-                f"{request.method} {url} answered {response.status_code}{wait}; retryable: the SDK asks again while attempts remain"
-            )
 
     # --- settings -------------------------------------------------------------------------
     @cached_property
@@ -151,47 +137,39 @@ class AppContext:
         if self.options.timeout is None:
             self.deadline.seconds, self.deadline.text = seconds, text
 
+    @cached_property
+    def session(self) -> Any:
+        """Credential, cloud, bounded retries and logging hooks: what every client is built from."""
+        from amlmon.azure.session import Session
+
+        return Session(
+            self.cloud,
+            lambda: self.credential,
+            lambda: self.deadline,
+            debug=self.options.debug,
+            note=self.note if self.options.verbose else None,
+        )
+
     def retry_policy(self, **kwargs: Any) -> Any:
         """azure-core's RetryPolicy with every wait capped and bounded by the --timeout deadline."""
-        from amlmon.azure.retry import BoundedRetryPolicy
-
-        return BoundedRetryPolicy(self.deadline, **kwargs)
+        return self.session.retry_policy(**kwargs)
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments every SDK client gets: TLS trust, user agent, logging, retries."""
-        kwargs: dict[str, Any] = {"user_agent": USER_AGENT, "retry_policy": self.retry_policy()}
-        if self.cloud.ca_bundle:
-            kwargs["connection_verify"] = self.cloud.ca_bundle
-        if self.options.debug:
-            kwargs["logging_enable"] = True
-        if self.options.verbose:
-            kwargs["raw_response_hook"] = self._note_retryable
-        return kwargs
+        return dict(self.session.client_kwargs())
 
     @cached_property
     def arm(self) -> Any:
         """A generic ARM client (amlmon.azure.arm.ArmClient) for resources without a modelled SDK call."""
         from amlmon.azure.arm import ArmClient
 
-        return ArmClient(self)
+        return ArmClient(self.session)
 
     @cached_property
     def ml_client(self) -> Any:
         from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 
         return MachineLearningServicesMgmtClient(
-            self.credential,
-            self.subscription_id,
-            base_url=self.cloud.arm,
-            credential_scopes=[self.cloud.arm_scope],
-            **self.client_kwargs(),
-        )
-
-    @cached_property
-    def monitor_client(self) -> Any:
-        from azure.mgmt.monitor import MonitorManagementClient
-
-        return MonitorManagementClient(
             self.credential,
             self.subscription_id,
             base_url=self.cloud.arm,
@@ -230,16 +208,8 @@ class AppContext:
         return describe_workspace(self)
 
     def close(self) -> None:
-        for name in ("ml_client", "monitor_client", "appinsights_client", "logs_client", "arm"):
+        for name in ("ml_client", "appinsights_client", "logs_client", "arm"):
             client = self.__dict__.get(name)
             if client is not None and hasattr(client, "close"):
                 with contextlib.suppress(Exception):  # closing is best effort at exit
                     client.close()
-
-
-def require_auth_hint(exc: Exception) -> AuthError:
-    return AuthError(
-        f"authentication failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-        hint="sign in with `az login`, set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET (--auth env), "
-        "or use a managed identity (--auth msi)",
-    )

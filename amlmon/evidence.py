@@ -58,7 +58,7 @@ def _setting_off(ctx: AppContext, target: Target, section: Section) -> str | Non
         return None
     finally:
         ws.close()
-    found = [item for item in inventory if item.api in ("v1", "v2") and diag._names(item, target)]
+    found = [item for item in inventory if item.api in ("v1", "v2") and diag.is_named(item, target)]
     for item in found:
         if not item.diagnostics:
             return f"diagnostics (Application Insights) are off for {item.target}: turn them on with `amlmon diagnostics enable {item.target}`"

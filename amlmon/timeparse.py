@@ -155,12 +155,66 @@ def time_range(
     now = now or dt.datetime.now(dt.UTC)
     end = parse_instant(until, now=now, option="--until") if until else now
     start = parse_instant(since or default_since, now=now, option="--since")
-    if start >= end:
+    return ordered(start, end, "--since", "--until", hint="give an earlier --since or a later --until")
+
+
+def ordered(
+    begin: dt.datetime, finish: dt.datetime, first: str, second: str, *, hint: str
+) -> tuple[dt.datetime, dt.datetime]:
+    """(begin, finish), or the usage error saying the option `first` is not before `second`."""
+    if begin >= finish:
         raise UsageError(
-            f"--since ({start.isoformat()}) is not before --until ({end.isoformat()})",
-            hint="give an earlier --since or a later --until",
+            f"{first} ({begin.isoformat()}) is not before {second} ({finish.isoformat()})", hint=hint
         )
-    return start, end
+    return begin, finish
+
+
+def query_window(
+    since: str | None,
+    timespan: str | None,
+    start: str | None,
+    end: str | None,
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """`amlmon query`'s time options (--since, --timespan, --from/--to; one of them) as an interval.
+
+    None: no option given, the query's own filters decide the range.
+    """
+    given = [
+        name for name, value in (("--since", since), ("--timespan", timespan), ("--from", start)) if value
+    ]
+    if len(given) > 1:
+        raise UsageError(
+            f"{' and '.join(given)} exclude each other", hint="use one of --since, --timespan or --from/--to"
+        )
+    if end and not start:
+        raise UsageError("--to needs --from", hint="e.g. --from 2026-11-25T10:00Z --to 2026-11-25T11:00Z")
+    now = now or dt.datetime.now(dt.UTC)
+    if since:
+        return (now - parse_duration(since, option="--since"), now)
+    if start:
+        begin = parse_instant(start, now=now, option="--from")
+        finish = parse_instant(end, now=now, option="--to") if end else now
+        return ordered(begin, finish, "--from", "--to", hint="give an earlier start or a later end")
+    if timespan:
+        return parse_timespan(timespan, now=now)
+    return None
+
+
+def utc_instant(text: object) -> str | None:
+    """One format for both APIs' timestamps (7 fractional digits, +00:00, Z…): `2026-11-25T06:11:38Z`."""
+    if not text:
+        return None
+    value = str(text).strip()
+    trimmed = re.sub(r"(\.\d{1,6})\d*", r"\1", value).replace("Z", "+00:00")
+    try:
+        parsed = dt.datetime.fromisoformat(trimmed)
+    except ValueError:
+        return value  # unknown shape: shown as the service wrote it
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_timespan(start: dt.datetime, end: dt.datetime) -> str:

@@ -11,33 +11,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.session import Session
 
 
 class ArmClient:
-    def __init__(self, ctx: AppContext) -> None:
-        from azure.core.pipeline import policies
-        from azure.mgmt.core import ARMPipelineClient
-        from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+    """Requests to ARM through the session's pipeline (ARM's challenge-aware auth, azure-core's retries)."""
 
-        kwargs = ctx.client_kwargs()
-        self.base_url = ctx.cloud.arm
-        auth = ARMChallengeAuthenticationPolicy(ctx.credential, ctx.cloud.arm_scope)
-        self._client: Any = ARMPipelineClient(
-            base_url=self.base_url,
-            policies=[
-                policies.RequestIdPolicy(),
-                policies.HeadersPolicy(),
-                policies.UserAgentPolicy(kwargs.pop("user_agent")),
-                policies.ContentDecodePolicy(),
-                kwargs.pop("retry_policy"),
-                auth,
-                policies.CustomHookPolicy(**kwargs),  # --verbose notes retried answers
-                policies.NetworkTraceLoggingPolicy(**kwargs),
-                ARMHttpLoggingPolicy(),
-            ],
-            **{k: v for k, v in kwargs.items() if k == "connection_verify"},
-        )
+    def __init__(self, session: Session) -> None:
+        self.base_url = session.cloud.arm
+        self._client: Any = session.pipeline(self.base_url, auth="arm")
 
     def request(
         self,

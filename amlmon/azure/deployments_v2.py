@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon.azure import paths
+from amlmon.azure.session import COMMAND_RETRY
 from amlmon.errors import OperationFailed, Throttled
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.arm import ArmClient
 
 # GA 2024-04-01 is the first GA version whose model has properties.dataCollector (2023-04-01 and
 # 2023-10-01 lack it and drop it on a read-modify-write); every read and write uses it.
@@ -30,7 +31,6 @@ API_VERSION = "2024-04-01"
 PROBE_API_VERSION = "2024-10-01-preview"
 BUSY_STATES = ("Creating", "Updating", "Deleting", "Scaling")
 # Per-request retry settings: fewer and shorter than azure-core's default, Retry-After always wins.
-RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
 MAX_WRITE_ATTEMPTS = 4
 
 
@@ -63,21 +63,26 @@ class Written:
     poller: Any
 
 
-def _workspace_path(ctx: AppContext) -> str:
-    return str(ctx.workspace.resource_id)
+@dataclass(frozen=True)
+class Scope:
+    """What v2 calls go through: the ARM client and the workspace whose endpoints, deployments and
+    data assets they read and write."""
+
+    arm: ArmClient
+    workspace_id: str
 
 
-def endpoint_path(ctx: AppContext, endpoint: str) -> str:
+def endpoint_path(scope: Scope, endpoint: str) -> str:
     # Names here come from the service's own lists: encoded, not judged by amlmon's idea of the rule.
-    return _workspace_path(ctx) + paths.join("onlineEndpoints", endpoint)
+    return scope.workspace_id + paths.join("onlineEndpoints", endpoint)
 
 
-def deployment_path(ctx: AppContext, endpoint: str, deployment: str) -> str:
-    return endpoint_path(ctx, endpoint) + paths.join("deployments", deployment)
+def deployment_path(scope: Scope, endpoint: str, deployment: str) -> str:
+    return endpoint_path(scope, endpoint) + paths.join("deployments", deployment)
 
 
 def _send(
-    ctx: AppContext, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    scope: Scope, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> Any:
     import json
 
@@ -85,7 +90,7 @@ def _send(
 
     from amlmon.azure.arm import raise_for_status
 
-    full = url if url.startswith("http") else ctx.arm.base_url + url
+    full = url if url.startswith("http") else scope.arm.base_url + url
     all_headers = {"Accept": "application/json", **(headers or {})}
     content = None
     if body is not None:
@@ -93,34 +98,34 @@ def _send(
         content = json.dumps(body)
     params = None if "api-version=" in full else {"api-version": API_VERSION}
     request = HttpRequest(method, full, params=params, headers=all_headers, content=content)
-    pipeline_response = ctx.arm.send_request(request, _return_pipeline_response=True, **RETRY)
+    pipeline_response = scope.arm.send_request(request, _return_pipeline_response=True, **COMMAND_RETRY)
     # 412 (ETag moved) and 409 (another operation running) on a write mean "re-read and re-plan".
     if method != "PUT" or pipeline_response.http_response.status_code not in (409, 412):
         raise_for_status(pipeline_response.http_response)
     return pipeline_response
 
 
-def _list(ctx: AppContext, path: str) -> list[dict[str, Any]]:
+def _list(scope: Scope, path: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     url: str | None = path
     while url:
-        body = _send(ctx, "GET", url).http_response.json()
+        body = _send(scope, "GET", url).http_response.json()
         found.extend(body.get("value") or [])
         url = body.get("nextLink") or None
     return found
 
 
-def list_endpoints(ctx: AppContext) -> list[dict[str, Any]]:
-    return _list(ctx, _workspace_path(ctx) + paths.join("onlineEndpoints"))
+def list_endpoints(scope: Scope) -> list[dict[str, Any]]:
+    return _list(scope, scope.workspace_id + paths.join("onlineEndpoints"))
 
 
-def list_deployments(ctx: AppContext, endpoint: str) -> list[dict[str, Any]]:
-    return _list(ctx, endpoint_path(ctx, endpoint) + paths.join("deployments"))
+def list_deployments(scope: Scope, endpoint: str) -> list[dict[str, Any]]:
+    return _list(scope, endpoint_path(scope, endpoint) + paths.join("deployments"))
 
 
-def get_deployment(ctx: AppContext, endpoint: str, name: str, api_version: str = API_VERSION) -> Deployment:
-    url = deployment_path(ctx, endpoint, name) + f"?api-version={api_version}"
-    response = _send(ctx, "GET", url).http_response
+def get_deployment(scope: Scope, endpoint: str, name: str, api_version: str = API_VERSION) -> Deployment:
+    url = deployment_path(scope, endpoint, name) + f"?api-version={api_version}"
+    response = _send(scope, "GET", url).http_response
     body = response.json()
     etag = response.headers.get("ETag") or body.get("etag")
     return Deployment(endpoint, name, body, etag)
@@ -195,7 +200,7 @@ def describe(diffs: Sequence[tuple[str, Any, Any]], first: str, second: str, lim
 
 
 def write(
-    ctx: AppContext,
+    scope: Scope,
     planned: Deployment,
     body: dict[str, Any],
     *,
@@ -220,9 +225,9 @@ def write(
             if not differences(body, fresh.body):
                 return None
             _same_as_planned(planned, fresh)
-        response = _send(ctx, "PUT", deployment_path(ctx, planned.endpoint, planned.name), body, headers)
+        response = _send(scope, "PUT", deployment_path(scope, planned.endpoint, planned.name), body, headers)
         if response.http_response.status_code not in (409, 412):
-            return Written(_operation_id(response.http_response), _poller(ctx, response) if wait else None)
+            return Written(_operation_id(response.http_response), _poller(scope, response) if wait else None)
         fresh = reread()
         if not differences(body, fresh.body):
             return None
@@ -244,9 +249,9 @@ def _same_as_planned(planned: Deployment, fresh: Deployment) -> None:
         )
 
 
-def verify(ctx: AppContext, endpoint: str, name: str, sent: dict[str, Any], changed: Sequence[str]) -> None:
+def verify(scope: Scope, endpoint: str, name: str, sent: dict[str, Any], changed: Sequence[str]) -> None:
     """After the operation: every field amlmon did not change is as read, each changed one as written."""
-    after = get_deployment(ctx, endpoint, name).body
+    after = get_deployment(scope, endpoint, name).body
     others = [
         (path, old, new)
         for path, old, new in differences(sent, after, skip=changed)
@@ -283,7 +288,7 @@ def _operation_id(response: Any) -> str | None:
     return str(url).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-def _poller(ctx: AppContext, initial: Any) -> Any:
+def _poller(scope: Scope, initial: Any) -> Any:
     from azure.core.polling import LROPoller
     from azure.mgmt.core.polling.arm_polling import ARMPolling
 
@@ -293,8 +298,8 @@ def _poller(ctx: AppContext, initial: Any) -> Any:
     ) or initial.http_response.headers.get("Location")
     if status == 200 and not has_operation:
         return None  # done synchronously
-    polling = ARMPolling(timeout=5, **RETRY)
-    return LROPoller(ctx.arm.pipeline_client, initial, lambda pipeline_response: pipeline_response, polling)
+    polling = ARMPolling(timeout=5, **COMMAND_RETRY)
+    return LROPoller(scope.arm.pipeline_client, initial, lambda pipeline_response: pipeline_response, polling)
 
 
 def wait_written(written: Written, *, deadline: float, stop: Callable[[], bool]) -> None:
@@ -322,7 +327,7 @@ def wait_written(written: Written, *, deadline: float, stop: Callable[[], bool])
 
 
 def wait_not_busy(
-    ctx: AppContext, current: Deployment, *, deadline: float, stop: Callable[[], bool]
+    scope: Scope, current: Deployment, *, deadline: float, stop: Callable[[], bool]
 ) -> Deployment:
     """Re-read until the deployment is no longer being created/updated."""
     from amlmon.azure.services_v1 import StopWaiting, sleep_until
@@ -337,7 +342,7 @@ def wait_not_busy(
         if not sleep_until(min(time.monotonic() + delay, deadline), stop):
             raise StopWaiting()
         delay = min(delay * 1.5, 5.0)
-        current = get_deployment(ctx, current.endpoint, current.name)
+        current = get_deployment(scope, current.endpoint, current.name)
     return current
 
 
@@ -359,26 +364,26 @@ def _operation_error(exc: Any) -> str:
 # --- data assets (one per collection, as the SDK registers them) ---------------------------------
 
 
-def data_asset_id(ctx: AppContext, name: str, version: str = "1") -> str:
-    return f"{_workspace_path(ctx)}/data/{paths.segment(name)}/versions/{paths.segment(version)}"
+def data_asset_id(scope: Scope, name: str, version: str = "1") -> str:
+    return f"{scope.workspace_id}/data/{paths.segment(name)}/versions/{paths.segment(version)}"
 
 
-def data_asset_exists(ctx: AppContext, asset_id: str) -> bool:
+def data_asset_exists(scope: Scope, asset_id: str) -> bool:
     from amlmon.azure.arm import raise_for_status
 
-    response = ctx.arm.request("GET", asset_id, API_VERSION)
+    response = scope.arm.request("GET", asset_id, API_VERSION)
     if response.status_code == 404:
         return False
     raise_for_status(response)
     return True
 
 
-def ensure_data_asset(ctx: AppContext, asset_id: str, data_uri: str) -> bool:
+def ensure_data_asset(scope: Scope, asset_id: str, data_uri: str) -> bool:
     """Create the uri_folder asset unless it exists (then it is reused as is); True when created."""
     from amlmon.azure.arm import raise_for_status
 
-    if data_asset_exists(ctx, asset_id):
+    if data_asset_exists(scope, asset_id):
         return False
     body = {"properties": {"dataType": "uri_folder", "dataUri": data_uri, "isAnonymous": False}}
-    raise_for_status(ctx.arm.request("PUT", asset_id, API_VERSION, body=body))
+    raise_for_status(scope.arm.request("PUT", asset_id, API_VERSION, body=body))
     return True

@@ -15,7 +15,7 @@ from amlmon.errors import NotFound, OperationFailed, UsageError
 from amlmon.redact import redact
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.arm import ArmClient
 
 DIAGNOSTIC_API = "2021-05-01-preview"
 STORAGE_API = "2023-01-01"
@@ -127,37 +127,35 @@ def _path(resource_id: str, name: str | None = None) -> str:
     return base if name is None else base + paths.join(check_name(name))
 
 
-def list_settings(ctx: AppContext, resource_id: str) -> list[Setting]:
+def list_settings(arm: ArmClient, resource_id: str) -> list[Setting]:
     from amlmon.azure.arm import raise_for_status
 
-    response = ctx.arm.request("GET", _path(resource_id), DIAGNOSTIC_API)
+    response = arm.request("GET", _path(resource_id), DIAGNOSTIC_API)
     raise_for_status(response)
     return [_setting(item) for item in (response.json().get("value") or [])]
 
 
-def get_setting(ctx: AppContext, resource_id: str, name: str) -> Setting | None:
+def get_setting(arm: ArmClient, resource_id: str, name: str) -> Setting | None:
     from amlmon.azure.arm import raise_for_status
 
-    response = ctx.arm.request("GET", _path(resource_id, name), DIAGNOSTIC_API)
+    response = arm.request("GET", _path(resource_id, name), DIAGNOSTIC_API)
     if response.status_code == 404:
         return None
     raise_for_status(response)
     return _setting(response.json())
 
 
-def put_setting(ctx: AppContext, resource_id: str, name: str, properties: dict[str, Any]) -> Setting:
-    response = ctx.arm.request(
-        "PUT", _path(resource_id, name), DIAGNOSTIC_API, body={"properties": properties}
-    )
+def put_setting(arm: ArmClient, resource_id: str, name: str, properties: dict[str, Any]) -> Setting:
+    response = arm.request("PUT", _path(resource_id, name), DIAGNOSTIC_API, body={"properties": properties})
     if response.status_code >= 400:
         raise _rejected(response, name)
     return _setting(response.json())
 
 
-def delete_setting(ctx: AppContext, resource_id: str, name: str) -> bool:
+def delete_setting(arm: ArmClient, resource_id: str, name: str) -> bool:
     from amlmon.azure.arm import raise_for_status
 
-    response = ctx.arm.request("DELETE", _path(resource_id, name), DIAGNOSTIC_API)
+    response = arm.request("DELETE", _path(resource_id, name), DIAGNOSTIC_API)
     if response.status_code == 404:
         return False
     raise_for_status(response)
@@ -213,13 +211,13 @@ class StorageAccount:
     blob_endpoint: str | None
 
 
-def resolve_storage_account(ctx: AppContext, name_or_id: str) -> StorageAccount:
-    """A storage account by full resource ID, or by name in the workspace's resource group."""
+def resolve_storage_account(arm: ArmClient, resource_group_id: str, name_or_id: str) -> StorageAccount:
+    """A storage account by full resource ID, or by name in the resource group (the workspace's)."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    resource_id = storage_account_path(ctx, name_or_id)
+    resource_id = storage_account_path(resource_group_id, name_or_id)
     try:
-        body = ctx.arm.get_json(resource_id, STORAGE_API)
+        body = arm.get_json(resource_id, STORAGE_API)
     except ResourceNotFoundError:
         raise NotFound(
             f"storage account {name_or_id!r} not found"
@@ -247,17 +245,13 @@ def check_storage_account(name_or_id: str, option: str = "--storage-account") ->
         paths.STORAGE_ACCOUNT.check(name_or_id, option)
 
 
-def storage_account_path(ctx: AppContext, name_or_id: str, option: str = "--storage-account") -> str:
-    """The ARM path of a storage account given by resource ID, or by name in the workspace's group."""
+def storage_account_path(resource_group_id: str, name_or_id: str, option: str = "--storage-account") -> str:
+    """The ARM path of a storage account given by resource ID, or by name in the resource group
+    `/subscriptions/{sub}/resourceGroups/{rg}` (the workspace's)."""
     if name_or_id.startswith("/"):
         return paths.resource_path(name_or_id, option=option, expect_type=STORAGE_TYPE, strict=True)
     name = paths.STORAGE_ACCOUNT.check(name_or_id, option)
-    ref = ctx.workspace
-    return paths.resource_path(
-        f"/subscriptions/{ref.subscription.value}/resourceGroups/{ref.resource_group.value}"
-        f"/providers/{STORAGE_TYPE}/{name}",
-        strict=True,
-    )
+    return paths.resource_path(f"{resource_group_id}/providers/{STORAGE_TYPE}/{name}", strict=True)
 
 
 def check_destination_ids(destinations: Destinations) -> None:
@@ -274,19 +268,19 @@ def check_destination_ids(destinations: Destinations) -> None:
             paths.parse_resource_id(value, option=option, expect_type=kind, strict=True)
 
 
-def component_location(ctx: AppContext, component_id: str) -> str | None:
-    body = ctx.arm.get_json(paths.resource_path(component_id), COMPONENT_API)
+def component_location(arm: ArmClient, component_id: str) -> str | None:
+    body = arm.get_json(paths.resource_path(component_id), COMPONENT_API)
     return body.get("location")
 
 
-def classic_exports(ctx: AppContext, component_id: str) -> list[dict[str, Any]]:
+def classic_exports(appinsights: Any, component_id: str) -> list[dict[str, Any]]:
     """Continuous export configurations still attached (retired: they deliver nothing)."""
     from azure.core.exceptions import HttpResponseError
 
     parts = component_id.strip("/").split("/")
     resource_group, name = parts[3], parts[-1]
     try:
-        configs = ctx.appinsights_client.export_configurations.list(resource_group, name) or []
+        configs = appinsights.export_configurations.list(resource_group, name) or []
     except HttpResponseError as exc:
         if getattr(exc, "status_code", None) in (400, 404):
             return []

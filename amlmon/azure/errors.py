@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from amlmon.errors import AmlmonError, AuthError, NotFound, OperationFailed, QueryTimedOut, Throttled
+from amlmon.azure.session import AUTH_HINT, ROLE_HINT, status_error
+from amlmon.errors import AmlmonError, AuthError, OperationFailed, QueryTimedOut, Throttled
 from amlmon.redact import redact
-
-AUTH_HINT = (
-    "sign in with `az login`, set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET (--auth env), "
-    "or use a managed identity (--auth msi)"
-)
 
 
 def response_json(response: Any) -> Any:
@@ -56,9 +52,7 @@ def translate(exc: BaseException) -> AmlmonError | None:
     if type(exc).__name__ == "CredentialUnavailableError" or isinstance(exc, core.ClientAuthenticationError):
         if isinstance(exc, core.HttpResponseError) and getattr(exc, "status_code", None) == 403:
             code, message = _service_error(exc)
-            return AuthError(
-                f"not authorized ({code}): {message}", hint="ask for a role assignment on the resource"
-            )
+            return AuthError(f"not authorized ({code}): {message}", hint=ROLE_HINT)
         code, message = _service_error(exc) if isinstance(exc, core.HttpResponseError) else (None, str(exc))
         from amlmon.azure.credentials import chain_failure
 
@@ -79,19 +73,11 @@ def translate(exc: BaseException) -> AmlmonError | None:
         status = getattr(exc, "status_code", None)
         code, message = _service_error(exc)
         text = f"{code}: {message}" if code else message
-        if status == 404:
-            return NotFound(text, hint="check the name, -g/-w and --subscription")
-        if status in (401, 403):
-            return AuthError(
-                text, hint=AUTH_HINT if status == 401 else "ask for a role assignment on the resource"
-            )
-        if status == 429:
-            return Throttled(text + " (throttled after retries)", hint="wait a minute and retry")
         if status == 504:
             # Not retried (amlmon.azure.logs.FINAL_STATUSES): asking again would time out the same way.
             return QueryTimedOut(
                 f"{text}: the query outlived the server timeout",
                 hint="raise --server-timeout (up to 600 s), or narrow the time range or the query",
             )
-        return OperationFailed(f"{text} (HTTP {status})" if status else text)
+        return status_error(status, text) if status else OperationFailed(text)
     return None

@@ -11,10 +11,12 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon.azure.errors import response_json
+from amlmon.azure.log_answers import QueryResult as QueryResult  # the answer's types, re-exported
+from amlmon.azure.log_answers import Table as Table
+from amlmon.azure.log_answers import decode_table, error_position, error_text
 from amlmon.errors import PartialResult, RejectedQuery
 
 if TYPE_CHECKING:
@@ -24,103 +26,6 @@ Source = Literal["app-insights", "log-analytics"]
 # azure-core does not repeat a POST whose connection dropped mid-answer; a query only reads, so
 # asking again is safe. (429 and 5xx answers are retried inside the SDK's own retry policy.)
 DROPPED_CONNECTION_REASKS = 3
-
-
-@dataclass
-class Table:
-    name: str
-    columns: list[str]
-    types: list[str]
-    rows: list[list[Any]]
-
-    def records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
-
-
-@dataclass
-class QueryResult:
-    tables: list[Table]
-    partial_error: str | None = None  # set when the service returned part of the result
-
-    @property
-    def primary(self) -> Table:
-        return self.tables[0] if self.tables else Table("PrimaryResult", [], [], [])
-
-
-def _error_position(error: Any) -> tuple[int | None, int | None, str | None]:
-    """(line, pos, token) of the innermost error that has them."""
-    found: tuple[int | None, int | None, str | None] = (None, None, None)
-    inner = _get(error, "innererror")
-    while inner is not None:
-        line, pos = _get(inner, "line"), _get(inner, "pos")
-        if isinstance(line, int) and isinstance(pos, int):
-            token = _get(inner, "token")
-            found = (line, pos, token if isinstance(token, str) else None)
-        inner = _get(inner, "innererror")
-    return found
-
-
-def _datetime(value: Any) -> Any:
-    """The service's ISO 8601 text as an aware datetime (C-speed; 7 fractional digits are fine)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        return value  # as the SDK does: a value that is not a date is handed back as it came
-
-
-def _table(raw: dict[str, Any], *, parse_datetimes: bool = True) -> Table:
-    columns = [str(column.get("name")) for column in raw.get("columns") or []]
-    types = [str(column.get("type") or "") for column in raw.get("columns") or []]
-    rows: list[list[Any]] = raw.get("rows") or []
-    for index, kind in enumerate(types):
-        if kind == "datetime" and parse_datetimes:
-            for row in rows:
-                row[index] = _datetime(row[index])
-        elif kind in ("timespan", "guid"):
-            for row in rows:
-                row[index] = None if row[index] is None else str(row[index])
-    return Table(str(raw.get("name") or "PrimaryResult"), columns, types, rows)
-
-
-def _error_text(error: Any) -> str:
-    """One line: the service's code, message and, for syntax errors, the position."""
-    code = _get(error, "code")
-    message = _get(error, "message") or str(error)
-    details = _get(error, "details") or []
-    inner = _get(error, "innererror")
-    position = ""
-    while inner is not None:
-        line, pos = _get(inner, "line"), _get(inner, "pos")
-        if line is not None:
-            position = f" (line {line}, position {pos})"
-        message = _get(inner, "message") or message
-        code = _get(inner, "code") or code
-        inner = _get(inner, "innererror")
-    if details and not position:
-        # A partial result's reason (e.g. the record-count limit) is in details[].innererror.message;
-        # the outer messages only say that something went wrong.
-        message = _detail_reason(details) or message
-    return f"{code}: {message}{position}" if code else f"{message}{position}"
-
-
-def _detail_reason(details: list[Any]) -> str | None:
-    """The innermost message of each detail, joined (the service may give several reasons)."""
-    reasons: list[str] = []
-    for detail in details:
-        message, inner = _get(detail, "message"), _get(detail, "innererror")
-        while inner is not None:
-            message = _get(inner, "message") or message
-            inner = _get(inner, "innererror")
-        if isinstance(message, str) and message and message not in reasons:
-            reasons.append(message)
-    return "; ".join(reasons) or None
-
-
-def _get(obj: Any, key: str) -> Any:
-    """A key of a JSON error object; None for anything else (error bodies nest unevenly)."""
-    return obj.get(key) if isinstance(obj, dict) else None
 
 
 # 504: the query outlived `Prefer: wait`; asking again would only wait as long once more (three times
@@ -196,9 +101,9 @@ def _answer(response: Any) -> dict[str, Any]:
         return body
     if response.status_code == 400:
         error = (response_json(response) or {}).get("error") or {}
-        line, pos, token = _error_position(error)
+        line, pos, token = error_position(error)
         raise RejectedQuery(
-            f"the query was rejected: {_error_text(error) if error else 'HTTP 400'}",
+            f"the query was rejected: {error_text(error) if error else 'HTTP 400'}",
             hint="fix the KQL (--print-query shows what amlmon sent)",
             line=line,
             pos=pos,
@@ -244,10 +149,10 @@ def run_query(
     )
     client = ctx.logs_client
     body = _answer(_asking_again(lambda: client.send_request(request, **request_options), reasks))
-    tables = [_table(raw, parse_datetimes=parse_datetimes) for raw in body.get("tables") or []]
+    tables = [decode_table(raw, parse_datetimes=parse_datetimes) for raw in body.get("tables") or []]
     error = body.get("error")
     if error:
-        result = QueryResult(tables, _error_text(error))
+        result = QueryResult(tables, error_text(error))
         if not allow_partial:
             raise PartialResult(
                 f"partial result: {result.partial_error}", hint="narrow the time range or the query"
@@ -360,7 +265,7 @@ class _AnswerReader:
                 self._expect(":")
                 if key == "rows":
                     announced = True
-                    yield ("table", _table({**header, "rows": []}))
+                    yield ("table", decode_table({**header, "rows": []}))
                     yield from self._rows()
                 else:
                     header[key] = self._value()
@@ -369,7 +274,7 @@ class _AnswerReader:
         else:
             self.pos += 1
         if not announced:
-            yield ("table", _table({**header, "rows": []}))
+            yield ("table", decode_table({**header, "rows": []}))
 
     def _rows(self) -> Any:
         self._expect("[")

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from amlmon.azure import paths
-from amlmon.errors import AmlmonError, ConfigError, NotFound, OperationFailed, Throttled
+from amlmon.azure.session import COMMAND_RETRY
+from amlmon.errors import AmlmonError, ConfigError, OperationFailed, Throttled
 from amlmon.redact import redact
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.session import Session
+    from amlmon.azure.workspaces import WorkspaceInfo
 
 # A JSON-patch `replace` with absolute values is idempotent, so a PATCH whose answer was lost may be re-sent.
 _RETRY_METHODS = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"])
@@ -38,13 +40,11 @@ class Submitted:
 class ModelManagementClient:
     """One workspace's model-management API, over an azure-core pipeline with the ARM bearer token."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self._ctx = ctx
-        info = ctx.workspace_info
+    def __init__(self, session: Session, info: WorkspaceInfo) -> None:
         self.base_url = _model_management_base(
-            ctx, info.discovery_url, info.subscription, info.resource_group, info.name
+            session, info.discovery_url, info.subscription, info.resource_group, info.name
         )
-        self._client = _pipeline_client(ctx, self.base_url, authenticated=True)
+        self._client = session.pipeline(self.base_url, auth="bearer", retry=COMMAND_RETRY)
 
     # --- reads ------------------------------------------------------------------------------
     def list_services(self, compute_type: str | None = None) -> list[dict[str, Any]]:
@@ -171,28 +171,19 @@ def sleep_until(until: float, stop: Callable[[], bool]) -> bool:
 def model_management_error(response: Any) -> AmlmonError:
     """The flat model-management error body → an amlmon error with the service's code and message."""
     from amlmon.azure.errors import error_fields, response_json
+    from amlmon.azure.session import status_error
 
     status = response.status_code
     # Flat, or ARM-style when a gateway answers.
     code, message = error_fields(response_json(response))
     text = redact(str(message or response.reason or f"HTTP {status}").strip().splitlines()[0])
-    detail = f"{code}: {text}" if code else text
-    if status == 404:
-        return NotFound(detail, hint="check the service name (`amlmon services list`)")
-    if status in (401, 403):
-        from amlmon.azure.errors import AUTH_HINT
-        from amlmon.errors import AuthError
-
-        return AuthError(
-            detail, hint=AUTH_HINT if status == 401 else "ask for a role assignment on the workspace"
-        )
-    if status == 429:
-        return Throttled(
-            f"model-management API: {detail} (throttled after retries)", hint="wait a minute and retry"
-        )
-    return OperationFailed(
-        f"model-management API: {detail} (HTTP {status})",
-        hint="retry later" if status >= 500 else None,
+    return status_error(
+        status,
+        f"{code}: {text}" if code else text,
+        service="model-management API",
+        not_found_hint="check the service name (`amlmon services list`)",
+        forbidden_hint="ask for a role assignment on the workspace",
+        server_hint="retry later",
     )
 
 
@@ -214,38 +205,13 @@ def _retry_after(response: Any) -> float | None:
         return None
 
 
-def _pipeline_client(ctx: AppContext, base_url: str, *, authenticated: bool) -> Any:
-    from azure.core import PipelineClient
-    from azure.core.pipeline import policies
-
-    kwargs = ctx.client_kwargs()
-    kwargs.pop("retry_policy")
-    chain: list[Any] = [
-        policies.RequestIdPolicy(),
-        policies.HeadersPolicy(),
-        policies.UserAgentPolicy(kwargs.pop("user_agent")),
-        policies.ContentDecodePolicy(),
-        # Fewer, shorter retries than azure-core's default (10, up to 2 minutes apart): a command-line
-        # user waits for this. Retry-After is honoured up to 60 s a wait, within --timeout (azure.retry).
-        ctx.retry_policy(retry_total=4, retry_backoff_factor=0.5, retry_backoff_max=8),
-    ]
-    if authenticated:
-        chain.append(policies.BearerTokenCredentialPolicy(ctx.credential, ctx.cloud.arm_scope))
-    chain += [policies.NetworkTraceLoggingPolicy(**kwargs), policies.HttpLoggingPolicy()]
-    return PipelineClient(
-        base_url=base_url,
-        policies=chain,
-        **{k: v for k, v in kwargs.items() if k == "connection_verify"},
-    )
-
-
-def _model_management_base(ctx: AppContext, discovery_url: str | None, sub: str, rg: str, ws: str) -> str:
+def _model_management_base(session: Session, discovery_url: str | None, sub: str, rg: str, ws: str) -> str:
     if not discovery_url:
         raise ConfigError(
             f"workspace {ws!r} has no discovery URL, so its v1 model-management API cannot be found",
             hint="v1 ACI/AKS services need a workspace created by Azure ML; v2 deployments are unaffected",
         )
-    client = _pipeline_client(ctx, discovery_url, authenticated=False)
+    client = session.pipeline(discovery_url, auth=None, retry=COMMAND_RETRY)
     try:
         from azure.core.rest import HttpRequest
 

@@ -88,12 +88,13 @@ def enable(
     updated concurrently; a failure does not stop the others (exit 1, with a summary).
     """
     from amlmon import diagnostics as diag
+    from amlmon.diagnostics.run import check_sampling_rate
 
     want = diag.V2Want(
         app_insights=True if app_insights else None,
         model_data=model_data,
         payloads=payloads,
-        sampling_rate=_sampling_rate(sampling_rate),
+        sampling_rate=check_sampling_rate(sampling_rate),
         rolling_rate=diag.parse_rolling_rate(rolling_rate),
         capture_headers=list(capture_header) or None,
         endpoint_logs=endpoint_logs,
@@ -155,14 +156,6 @@ def disable(
     )
 
 
-def _sampling_rate(value: float | None) -> float | None:
-    from amlmon.errors import UsageError
-
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise UsageError(f"--sampling-rate {value} is not between 0 and 1", hint="e.g. --sampling-rate 0.25")
-    return value
-
-
 @diagnostics_app.command("status")
 def status(
     targets: list[str] | None = _targets_argument(),
@@ -206,82 +199,34 @@ def _change(
     timeout_text: str,
 ) -> None:
     from amlmon import diagnostics as diag
-    from amlmon.cli.services import warn_unlisted
-    from amlmon.errors import UsageError
-    from amlmon.timeparse import parse_duration
+    from amlmon.diagnostics import run
 
-    if texts and all_targets:
-        raise UsageError("give TARGET… or --all, not both", hint="use --name GLOB / --kind to narrow --all")
-    timeout = parse_duration(timeout_text, option="--timeout").total_seconds()
-    kinds = diag.parse_kinds(kind)
-    if want.sampling_rate is not None and not (want.model_data or want.payloads):
-        raise UsageError(
-            "--sampling-rate applies to the collections this run enables",
-            hint="add --model-data and/or --payloads",
-        )
+    kinds, timeout = run.check_wish(texts, all_targets, want, kind, timeout_text)
     ctx = app_context()
     ctx.long_run(timeout, timeout_text)  # the wait on Azure's operations bounds its retries too
     if want.app_insights:
         ctx.workspace_info.require_app_insights()
+    options = diag.Options(enable, model_data, dry_run=dry_run, wait=not no_wait, timeout=timeout, v2=want)
     ws = diag.Workspace(ctx)
     try:
-        resolution = diag.collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name)
-        warn_unlisted(ws)
-        if resolution.unknown and not resolution.items:
-            raise diag.not_found_error(resolution.unknown)
-        _warn_about(want, resolution.items)
-        if want.endpoint_logs is not None:
-            resolution.items += diag.endpoint_items(resolution.items)
-        options = diag.Options(
-            enable, model_data, dry_run=dry_run, wait=not no_wait, timeout=timeout, v2=want
+        results = run.change(
+            ws,
+            texts,
+            all_targets=all_targets,
+            kinds=kinds,
+            name_glob=name,
+            options=options,
+            warn=warn,
+            progress_for=make_progress,
         )
-        progress = make_progress([item.target for item in resolution.items])
-        try:
-            results = diag.apply(ws, resolution.items, options, progress.update)
-        finally:
-            progress.close()
     finally:
         ws.close()
-    for text, suggestions in resolution.unknown:
-        hint = f"did you mean {' or '.join(suggestions)}?" if suggestions else "see `amlmon services list`"
-        failed = diag.Result(text, "?", "failed", reason=f"not found; {hint}")
-        failed.error = diag.NotFound(f"{text!r} not found", hint=hint)
-        results.append(failed)
     if not results:
         warn("no service or deployment matched")
-    document = {
-        "action": "enable" if enable else "disable",
-        "dryRun": dry_run,
-        "results": [result.to_dict() for result in results],
-        "summary": diag.summary(results),
-    }
-    output(document, table=render_results)
+    output(run.document(enable, dry_run, results), table=render_results)
     code = diag.exit_code(results)
     if code:
         raise typer.Exit(code)
-
-
-def _warn_about(want: Any, items: list[Any]) -> None:
-    """What the user should know before the run: options v1 ignores, monitoring and latency traps."""
-    v2_only = [
-        option
-        for option, value in (
-            ("--payloads", want.payloads),
-            ("--rolling-rate", want.rolling_rate),
-            ("--capture-header", want.capture_headers),
-            ("--endpoint-logs", want.endpoint_logs),
-        )
-        if value is not None
-    ]
-    if v2_only and items and not any(item.api == "v2" for item in items):
-        warn(f"{', '.join(v2_only)} apply to v2 deployments; v1 services ignore them")
-    if want.rolling_rate and want.rolling_rate != "Hour":
-        warn(
-            f"rollingRate {want.rolling_rate}: Azure ML model monitoring reads hourly folders "
-            "(yyyy/MM/dd/HH) and will find no data; keep --rolling-rate hour if you use it"
-        )
-    if want.endpoint_logs:
-        warn("endpoint logs can take up to an hour after the setting is created before the first rows appear")
 
 
 def _value(value: Any) -> str:

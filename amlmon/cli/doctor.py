@@ -96,8 +96,7 @@ def _workspace_info(ctx: Any) -> Any:
 def _services(ctx: Any) -> list[dict[str, Any]]:
     from amlmon.azure.services_v1 import ModelManagementClient
 
-    _workspace_info(ctx)
-    client = ModelManagementClient(ctx)
+    client = ModelManagementClient(ctx.session, _workspace_info(ctx))
     try:
         return client.list_services()
     finally:
@@ -107,9 +106,11 @@ def _services(ctx: Any) -> list[dict[str, Any]]:
 def _deployments(ctx: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     from amlmon.azure import deployments_v2 as v2api
 
+    workspace_id = str(ctx.workspace.resource_id)
+    scope = v2api.Scope(ctx.arm, workspace_id)
     found = []
-    for endpoint in v2api.list_endpoints(ctx):
-        for deployment in v2api.list_deployments(ctx, str(endpoint.get("name"))):
+    for endpoint in v2api.list_endpoints(scope):
+        for deployment in v2api.list_deployments(scope, str(endpoint.get("name"))):
             found.append((endpoint, deployment))
     return found
 
@@ -123,13 +124,14 @@ def _query(ctx: Any, text: str, window: Any) -> list[dict[str, Any]]:
 def _settings(ctx: Any, resource_id: str) -> list[Any]:
     from amlmon.azure import diagnostic_settings as ds
 
-    return list(ds.list_settings(ctx, resource_id))
+    return list(ds.list_settings(ctx.arm, resource_id))
 
 
 def _delivered(ctx: Any, setting: Any) -> dict[str, Any]:
-    from amlmon.cli.export import _delivered as delivered
+    from amlmon.cli.export import access
+    from amlmon.export import delivered
 
-    return dict(delivered(ctx, setting))
+    return delivered(access(ctx), setting)
 
 
 def render(rows: Any, stream: IO[str]) -> None:

@@ -20,11 +20,6 @@ export_app = typer.Typer(
     no_args_is_help=True,
 )
 
-RETIRED = (
-    "classic continuous export is retired (configurations no longer deliver data); its replacement is a "
-    "diagnostic setting"
-)
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(export_app, name="export")
@@ -34,33 +29,21 @@ def _component() -> str:
     return str(app_context().workspace_info.require_app_insights())
 
 
-def _desired_properties(
-    existing: dict[str, Any] | None, destinations: Any, categories: list[str]
-) -> dict[str, Any]:
-    """The setting's properties: existing fields kept as returned, destinations and logs replaced."""
-    props = dict(existing or {})
-    for key, value in (
-        ("storageAccountId", destinations.storage_account_id),
-        ("workspaceId", destinations.workspace_id),
-        ("eventHubAuthorizationRuleId", destinations.event_hub_rule_id),
-        ("eventHubName", destinations.event_hub_name),
-    ):
-        if value:
-            props[key] = value
-    props["logs"] = [{"category": category, "enabled": True} for category in categories]
-    props.setdefault("metrics", [])
-    return props
+def access(ctx: Any) -> Any:
+    """export's Azure access, built from the context's clients (doctor reads delivery through it too)."""
+    from amlmon.export import Access
 
+    def blob_source(blob_endpoint: str, containers: tuple[str, ...]) -> Any:
+        from amlmon.azure.blobs import BlobSource
 
-def _same(existing: Any, wanted: dict[str, Any]) -> bool:
-    if existing is None:
-        return False
-    have = existing.properties
-    keys = ("storageAccountId", "workspaceId", "eventHubAuthorizationRuleId", "eventHubName")
-    if any((have.get(k) or "").lower() != (wanted.get(k) or "").lower() for k in keys):
-        return False
-    return sorted(existing.categories, key=str.lower) == sorted(
-        (log["category"] for log in wanted["logs"]), key=str.lower
+        return BlobSource(ctx, blob_endpoint, None, containers)
+
+    ref = ctx.workspace
+    return Access(
+        arm=ctx.arm,
+        resource_group_id=f"/subscriptions/{ref.subscription.value}/resourceGroups/{ref.resource_group.value}",
+        appinsights=lambda: ctx.appinsights_client,
+        blob_source=blob_source,
     )
 
 
@@ -98,86 +81,21 @@ def enable(
     Idempotent: an identical setting is left alone. Azure allows 5 settings per resource, and
     storage / Event Hub destinations in the component's region only.
     """
-    from amlmon.azure import diagnostic_settings as ds
-    from amlmon.errors import OperationFailed, UsageError
+    from amlmon import export
 
-    if classic:
-        raise UsageError(RETIRED, hint="run `amlmon export enable --storage-account NAME` instead")
-    if event_hub and not event_hub_rule:
-        raise UsageError(
-            "--event-hub needs --event-hub-rule", hint="give the namespace authorization rule ID"
-        )
-    ds.check_name(name)
-    categories = ds.parse_categories(tables)
-    destinations = ds.Destinations(
-        workspace_id=log_analytics, event_hub_rule_id=event_hub_rule, event_hub_name=event_hub
+    request = export.enable_request(
+        name=name,
+        tables=tables,
+        storage_account=storage_account,
+        log_analytics=log_analytics,
+        event_hub_rule=event_hub_rule,
+        event_hub=event_hub,
+        force=force,
+        dry_run=dry_run,
+        classic=classic,
     )
-    ds.check_destination_ids(destinations)
-    if storage_account:
-        ds.check_storage_account(storage_account)
     ctx = app_context()
-    component = _component()
-    account = None
-    if storage_account:
-        account = ds.resolve_storage_account(ctx, storage_account)
-        destinations.storage_account_id = account.id
-    if not destinations.any():
-        raise UsageError(
-            "no destination", hint="give --storage-account NAME (and/or --event-hub-rule, --log-analytics)"
-        )
-    existing = ds.get_setting(ctx, component, name)
-    if existing is not None and not ds.is_amlmon_setting(name) and not force:
-        raise OperationFailed(
-            f"diagnostic setting {name!r} on the component was not created by amlmon; leaving it as it is",
-            hint=f"pick another --name (amlmon's are named amlmon…), or add --force to replace {name!r}",
-        )
-    wanted = _desired_properties(existing.properties if existing else None, destinations, categories)
-    location = ds.component_location(ctx, component)
-    if account is not None and not ds.same_region(account.location, location):
-        message = (
-            f"storage account {account.name!r} is in {account.location} but the App Insights component is in "
-            f"{location}; Azure only accepts a storage destination in the resource's region"
-        )
-        if dry_run:
-            warn(message)
-        else:
-            raise UsageError(message, hint=f"use (or create) a storage account in {location}")
-    result: dict[str, Any] = {
-        "name": name,
-        "resourceId": component,
-        "categories": categories,
-        "storageAccountId": destinations.storage_account_id,
-        "workspaceId": destinations.workspace_id,
-        "eventHubAuthorizationRuleId": destinations.event_hub_rule_id,
-        "eventHubName": destinations.event_hub_name,
-    }
-    result = {key: value for key, value in result.items() if value is not None}
-    if _same(existing, wanted):
-        output({**result, "action": "unchanged"})
-        return
-    action = "update" if existing is not None else "create"
-    if dry_run:
-        if action == "create":
-            _predict_limit_refusal(ctx, component)
-        output({**result, "action": action, "dryRun": True, "body": {"properties": wanted}})
-        return
-    ds.put_setting(ctx, component, name, wanted)
-    output({**result, "action": "created" if action == "create" else "updated"})
-
-
-def _predict_limit_refusal(ctx: Any, component: str) -> None:
-    """A dry-run create fails (exit 1) the way the real one would when the component is at Azure's limit."""
-    from amlmon.azure import diagnostic_settings as ds
-    from amlmon.errors import OperationFailed
-
-    count = len(ds.list_settings(ctx, component))
-    if count >= ds.MAX_SETTINGS:
-        raise OperationFailed(
-            f"dry run: Azure would refuse: the component already has {count} diagnostic settings, "
-            f"the most a resource may have ({ds.MAX_SETTINGS})",
-            hint="remove one (`amlmon export show` lists them, `amlmon export disable --name NAME`), "
-            "or reuse one with --name NAME --force",
-        )
+    output(export.enable(access(ctx), _component(), request, warn))
 
 
 @export_app.command("disable")
@@ -197,20 +115,12 @@ def disable(
 
     Without --name only amlmon's own `amlmon-export` is touched; naming a setting is consent to delete it.
     """
+    from amlmon import export
     from amlmon.azure import diagnostic_settings as ds
 
     name = ds.check_name(name if name is not None else ds.DEFAULT_NAME)
     ctx = app_context()
-    component = _component()
-    existing = ds.get_setting(ctx, component, name)
-    if existing is None:
-        output({"name": name, "action": "absent"})
-        return
-    if dry_run:
-        output({"name": name, "action": "delete", "dryRun": True})
-        return
-    ds.delete_setting(ctx, component, name)
-    output({"name": name, "action": "deleted"})
+    output(export.disable(access(ctx), _component(), name, dry_run))
 
 
 @export_app.command("show")
@@ -223,59 +133,14 @@ def show(
     ),
 ) -> None:
     """Every diagnostic setting on the component (what goes where), and any retired continuous export."""
-    from amlmon.azure import diagnostic_settings as ds
+    from amlmon import export
 
     ctx = app_context()
-    component = _component()
-    settings = ds.list_settings(ctx, component)
-    classic = ds.classic_exports(ctx, component)
-    result: dict[str, Any] = {
-        "resourceId": component,
-        "settings": [s.to_dict() for s in settings],
-        "limit": ds.MAX_SETTINGS,
-        "continuousExport": [
-            {**c, "replacement": "amlmon export enable --storage-account NAME"} for c in classic
-        ],
-    }
-    if delivery:
-        for entry, setting in zip(result["settings"], settings, strict=True):
-            if setting.storage_account_id:
-                entry["delivered"] = _delivered(ctx, setting)
+    result = export.show(access(ctx), _component(), delivery)
+    classic = result["continuousExport"]
     if classic:
-        warn(f"{len(classic)} {RETIRED}: run `amlmon export enable --storage-account NAME`")
+        warn(f"{len(classic)} {export.RETIRED}: run `amlmon export enable --storage-account NAME`")
     output(result, table=_render_show)
-
-
-def _delivered(ctx: Any, setting: Any) -> Any:
-    """Per category: blobs found and the newest hour folder, or why it could not be read."""
-    from amlmon import modeldata
-    from amlmon.azure import diagnostic_settings as ds
-    from amlmon.azure.blobs import BlobSource
-    from amlmon.errors import AmlmonError
-
-    try:
-        account = ds.resolve_storage_account(ctx, setting.storage_account_id)
-        if not account.blob_endpoint:
-            return {"error": "the storage account has no blob endpoint"}
-        containers = tuple(f"insights-logs-{c.lower()}" for c in setting.categories)
-        source = BlobSource(ctx, account.blob_endpoint, None, containers)
-        found: dict[str, dict[str, Any]] = {}
-        try:
-            for container, name in source.blobs():
-                hour = modeldata.blob_hour(name)
-                entry = found.setdefault(container, {"blobs": 0, "newest": None})
-                entry["blobs"] += 1
-                if hour is not None and (entry["newest"] is None or hour.isoformat() > entry["newest"]):
-                    entry["newest"] = hour.isoformat()
-        finally:
-            source.close()
-        return found
-    except AmlmonError as exc:
-        return {"error": exc.message}
-    except Exception as exc:  # delivery is extra information: never fail `show` over it
-        from amlmon.redact import redact
-
-        return {"error": redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")}
 
 
 def _render_show(data: Any, stream: IO[str]) -> None:

@@ -49,12 +49,11 @@ def list_services(
 
 
 def warn_unlisted(ws: Any) -> None:
-    """One line per endpoint whose deployments 404'd while listing (the other targets go on)."""
-    for endpoint in ws.unlisted:
-        warn(
-            f"endpoint {endpoint!r}: its deployments could not be listed (not found; deleted meanwhile?); "
-            "the other targets are listed"
-        )
+    """One warning per endpoint whose deployments 404'd while listing (the other targets go on)."""
+    from amlmon.diagnostics.workspace import unlisted_warnings
+
+    for line in unlisted_warnings(ws):
+        warn(line)
 
 
 def on_off(value: Any) -> str:

@@ -92,14 +92,14 @@ def test_local_auth_fails_only_with_key_only_senders() -> None:
     ],
 )
 def test_collection_verdict(spec: dict[str, Any], status: str) -> None:
-    assert doctor._collection("ep/dep", "model_inputs", spec).status == status
+    assert doctor.collection_finding("ep/dep", "model_inputs", spec).status == status
 
 
 def test_generation_from_the_share_of_azmlinfsrv_rows() -> None:
-    assert doctor._generation(0, 0) == "none"
-    assert doctor._generation(5, 0) == "1.5.x"
-    assert doctor._generation(5, 5) == "1.4.x"
-    assert doctor._generation(5, 2) == "1.4.x and 1.5.x"
+    assert doctor.generation(0, 0) == "none"
+    assert doctor.generation(5, 0) == "1.5.x"
+    assert doctor.generation(5, 5) == "1.4.x"
+    assert doctor.generation(5, 2) == "1.4.x and 1.5.x"
 
 
 def test_select_names_services_endpoints_and_deployments_and_reports_unknown() -> None:
@@ -113,7 +113,7 @@ def test_select_names_services_endpoints_and_deployments_and_reports_unknown() -
 
 
 def test_service_queries_escape_the_name() -> None:
-    queries = doctor._service_queries('we"ird')
+    queries = doctor.service_queries('we"ird')
     assert all('"we\\"ird"' in text for text in queries.values()), queries
     with pytest.raises(UsageError):
         from amlmon.targets import parse_target

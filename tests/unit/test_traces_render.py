@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon.cli import query as query_cli
+from amlmon.azure.log_answers import with_excerpt
 from amlmon.errors import RejectedQuery, UsageError
 from amlmon.render.traces import TracePrinter
 from amlmon.telemetry import ModelDataRecord, TraceEvent
@@ -126,7 +126,7 @@ def test_timespan_forms() -> None:
 
 def test_excerpt_puts_the_caret_under_the_position() -> None:
     error = RejectedQuery("the query was rejected: SYN0002: x (line 2, position 2)", "fix", line=2, pos=2)
-    excerpt = query_cli._with_excerpt(error, "traces\n| wherex 1\n")
+    excerpt = with_excerpt(error, "traces\n| wherex 1\n")
     lines = str(excerpt).splitlines()
     assert lines[1:] == ["  | wherex 1", "    ^"]
 
@@ -135,7 +135,7 @@ def test_excerpt_puts_the_caret_under_the_position() -> None:
 @given(text=st.text(max_size=300), line=st.integers(-2, 12), pos=st.integers(-5, 400))
 def test_excerpt_never_fails_and_the_caret_points_into_the_shown_line(text: str, line: int, pos: int) -> None:
     error = RejectedQuery("rejected", None, line=line, pos=pos)
-    lines = str(query_cli._with_excerpt(error, text)).splitlines()
+    lines = str(with_excerpt(error, text)).splitlines()
     assert lines[0] == "rejected"
     if len(lines) > 1:
         shown, caret = lines[-2], lines[-1]

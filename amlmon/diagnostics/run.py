@@ -1,0 +1,129 @@
+"""One `diagnostics enable|disable` run: check the wish, resolve the targets, warn, apply, report.
+
+The CLI parses options into `Options` and renders what comes back; warnings and progress go through
+the callables it passes (this module prints nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from amlmon.diagnostics.apply import apply
+from amlmon.diagnostics.inventory import Item, endpoint_items
+from amlmon.diagnostics.plan import V2Want
+from amlmon.diagnostics.resolution import not_found_error
+from amlmon.diagnostics.results import Options, Result, summary
+from amlmon.diagnostics.workspace import Workspace, collect, unlisted_warnings
+from amlmon.errors import NotFound, UsageError
+
+Warn = Callable[[str], None]
+
+
+class ProgressSink(Protocol):
+    def update(self, target: str, message: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_wish(
+    texts: Sequence[str], all_targets: bool, want: V2Want, kind: Sequence[str], timeout: str
+) -> tuple[set[str], float]:
+    """The kinds and the timeout in seconds; usage errors the options make before anything is read."""
+    from amlmon.diagnostics.inventory import parse_kinds
+    from amlmon.timeparse import parse_duration
+
+    if texts and all_targets:
+        raise UsageError("give TARGET… or --all, not both", hint="use --name GLOB / --kind to narrow --all")
+    seconds = parse_duration(timeout, option="--timeout").total_seconds()
+    kinds = parse_kinds(kind)
+    if want.sampling_rate is not None and not (want.model_data or want.payloads):
+        raise UsageError(
+            "--sampling-rate applies to the collections this run enables",
+            hint="add --model-data and/or --payloads",
+        )
+    return kinds, seconds
+
+
+def check_sampling_rate(value: float | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise UsageError(f"--sampling-rate {value} is not between 0 and 1", hint="e.g. --sampling-rate 0.25")
+    return value
+
+
+def change(
+    ws: Workspace,
+    texts: Sequence[str],
+    *,
+    all_targets: bool,
+    kinds: set[str],
+    name_glob: str | None,
+    options: Options,
+    warn: Warn,
+    progress_for: Callable[[list[str]], ProgressSink],
+) -> list[Result]:
+    """Every named target's result, unknown targets as failed results after the others."""
+    resolution = collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name_glob)
+    for line in unlisted_warnings(ws):
+        warn(line)
+    if resolution.unknown and not resolution.items:
+        raise not_found_error(resolution.unknown)
+    for line in advice(options.v2, resolution.items):
+        warn(line)
+    items = list(resolution.items)
+    if options.v2.endpoint_logs is not None:
+        items += endpoint_items(items)
+    progress = progress_for([item.target for item in items])
+    try:
+        results = apply(ws, items, options, progress.update)
+    finally:
+        progress.close()
+    return results + unknown_results(resolution.unknown)
+
+
+def advice(want: V2Want, items: Sequence[Item]) -> list[str]:
+    """What the user should know before the run: options v1 ignores, monitoring and latency traps."""
+    lines = []
+    v2_only = [
+        option
+        for option, value in (
+            ("--payloads", want.payloads),
+            ("--rolling-rate", want.rolling_rate),
+            ("--capture-header", want.capture_headers),
+            ("--endpoint-logs", want.endpoint_logs),
+        )
+        if value is not None
+    ]
+    if v2_only and items and not any(item.api == "v2" for item in items):
+        lines.append(f"{', '.join(v2_only)} apply to v2 deployments; v1 services ignore them")
+    if want.rolling_rate and want.rolling_rate != "Hour":
+        lines.append(
+            f"rollingRate {want.rolling_rate}: Azure ML model monitoring reads hourly folders "
+            "(yyyy/MM/dd/HH) and will find no data; keep --rolling-rate hour if you use it"
+        )
+    if want.endpoint_logs:
+        lines.append(
+            "endpoint logs can take up to an hour after the setting is created before the first rows appear"
+        )
+    return lines
+
+
+def unknown_results(unknown: Sequence[tuple[str, list[str]]]) -> list[Result]:
+    """A failed result per target that named nothing (a bulk run reports them beside the others)."""
+    results = []
+    for text, suggestions in unknown:
+        hint = f"did you mean {' or '.join(suggestions)}?" if suggestions else "see `amlmon services list`"
+        failed = Result(text, "?", "failed", reason=f"not found; {hint}")
+        failed.error = NotFound(f"{text!r} not found", hint=hint)
+        results.append(failed)
+    return results
+
+
+def document(enable: bool, dry_run: bool, results: Sequence[Result]) -> dict[str, Any]:
+    """The run's output: action, every result, the summary counts."""
+    return {
+        "action": "enable" if enable else "disable",
+        "dryRun": dry_run,
+        "results": [result.to_dict() for result in results],
+        "summary": summary(results),
+    }
