@@ -218,8 +218,11 @@ def _numerical(b: FeatureValues, c: FeatureValues) -> tuple[dict[str, float | No
     if not base.size or not cur.size:
         return dict.fromkeys(stats.DRIFT_METRICS[stats.NUMERICAL]), {}, 0
     result = stats.numerical_drift(base, cur, in_place=True)  # the values are read for this comparison only
-    low, high = float(base.min()), float(base.max())
-    out_of_bounds = int(np.count_nonzero((cur < low) | (cur > high)))
+    # both are sorted now: the bounds are the baseline's ends, the current values outside them its ends too
+    low, high = float(base[0]), float(base[-1])
+    out_of_bounds = int(
+        np.searchsorted(cur, low, side="left") + cur.size - np.searchsorted(cur, high, side="right")
+    )
     histogram = {
         "edges": result.edges,
         "baseline": result.baseline_counts,
