@@ -210,12 +210,16 @@ class NumericalDrift:
     current_counts: list[int]
 
 
-def numerical_drift(baseline: np.ndarray, current: np.ndarray, *, in_place: bool = False) -> NumericalDrift:
+def numerical_drift(
+    baseline: np.ndarray, current: np.ndarray, *, in_place: bool = False, presorted: bool = False
+) -> NumericalDrift:
     """Every numerical drift metric, sorting each sample once (`in_place`: sorting the arrays given,
-    which saves a copy of each). Both samples must be non-empty."""
+    which saves a copy of each; `presorted`: the caller sorted both). Both samples must be non-empty."""
     import numpy as np
 
-    if in_place:
+    if presorted:
+        b, c = baseline, current
+    elif in_place:
         baseline.sort()
         current.sort()
         b, c = baseline, current
