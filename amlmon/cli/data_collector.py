@@ -20,21 +20,15 @@ def pull_collector(
     connection_string: str | None,
 ) -> None:
     from amlmon import collector, datasets
-    from amlmon.azure.blobs import service_client, split_container_url
+    from amlmon.azure.blobs import service_client
     from amlmon.cli.data import _interrupted, datetime_from
-    from amlmon.errors import UsageError
     from amlmon.targets import parse_targets
     from amlmon.timeparse import time_range
 
     parsed = parse_targets(targets)
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
-    account_url, container_name, _prefix = split_container_url(datastore_url)
-    if not container_name:
-        raise UsageError(
-            "--datastore-url must name the datastore's container",
-            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
-        )
+    account_url, container_name = datastore_container(datastore_url)
     params = {
         "targets": [str(t) for t in parsed],
         "since": since,
@@ -58,10 +52,10 @@ def pull_collector(
     stats = collector.PullStats()
     reader = collector.CollectorPull(client.get_container_client(container_name), start, end, stats)
     try:
-        written = _write(reader, destination, parsed, start, end, stats, flatten)
+        written = write_collected(reader, destination, parsed, start, end, stats, flatten)
     except BaseException as exc:
         _interrupted(destination, isinstance(exc, KeyboardInterrupt))
-        raise _storage_error(exc, container_name) from None
+        raise storage_error(exc, container_name) from None
     finally:
         client.close()
     _warn(stats)
@@ -84,9 +78,24 @@ def pull_collector(
     )
 
 
-def _write(
+def datastore_container(datastore_url: str) -> tuple[str, str]:
+    """The account URL and container of --datastore-url."""
+    from amlmon.azure.blobs import split_container_url
+    from amlmon.errors import UsageError
+
+    account_url, container_name, _prefix = split_container_url(datastore_url)
+    if not container_name:
+        raise UsageError(
+            "--datastore-url must name the datastore's container",
+            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
+        )
+    return account_url, container_name
+
+
+def write_collected(
     reader: Any, destination: Any, parsed: list[Any], start: Any, end: Any, stats: Any, flatten: bool
 ) -> int:
+    """The targets' collected rows in [start, end) into `destination`, folder by folder (a part each)."""
     from amlmon import collector
 
     folders: dict[str, Any] = {}
@@ -101,7 +110,7 @@ def _write(
     return int(destination.finish(flatten=flatten))
 
 
-def _storage_error(exc: BaseException, container: str) -> BaseException:
+def storage_error(exc: BaseException, container: str) -> BaseException:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     from amlmon.azure.blobs import translate_storage_error
@@ -182,6 +191,6 @@ def tail_collector(
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             return
-        raise _storage_error(exc, container_name) from None
+        raise storage_error(exc, container_name) from None
     finally:
         client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +68,38 @@ def drift(
         "--log-analytics",
         help="Read windows from the Log Analytics workspace instead of App Insights.",
     ),
+    datastore_url: str | None = typer.Option(
+        None,
+        "--datastore-url",
+        metavar="URL",
+        help="v2: read windows from the data collector's blobs (model_inputs, with --outputs model_outputs) "
+        "in the workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+    ),
+    connection_string: str | None = typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help="Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
+        show_default=False,
+    ),
 ) -> None:
     """Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.
 
     Metrics carry Azure ML model monitoring's names, definitions and default thresholds. Exit 0 when
     every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows).
-    Windows are pulled like `data pull` and cached under ~/.cache/amlmon/drift (AMLMON_CACHE_DIR).
+    Windows are pulled like `data pull` (v2 with --datastore-url) and cached under ~/.cache/amlmon/drift
+    (AMLMON_CACHE_DIR).
     """
     from amlmon.drift import compare as cmp
+
+    if datastore_url and log_analytics:
+        from amlmon.errors import UsageError
+
+        raise UsageError(
+            "--log-analytics reads v1 model data by KQL; --datastore-url reads v2 collector blobs",
+            hint="drop one of them",
+        )
+    pull = _Pull(log_analytics, datastore_url, connection_string)
 
     options = cmp.Options(
         features=_names(features, "--features"),
@@ -83,8 +108,8 @@ def drift(
         thresholds=cmp.Thresholds.parse(threshold),
     )
     targets = _targets(target)
-    baseline_source, baseline_spec = _source(baseline, "--baseline", targets, log_analytics)
-    current_source, current_spec = _source(current or "1d", "--current", targets, log_analytics)
+    baseline_source, baseline_spec = _source(baseline, "--baseline", targets, pull)
+    current_source, current_spec = _source(current or "1d", "--current", targets, pull)
     result = cmp.compare(baseline_source, current_source, options)
     for side in ("baseline", "current"):
         skipped = result[side]["skipped"]
@@ -122,7 +147,16 @@ def _targets(target: str | None) -> list[Any]:
     return parse_targets([target]) if target else []
 
 
-def _source(text: str, option: str, targets: list[Any], log_analytics: bool) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class _Pull:
+    """Where windows come from: v1 model-data traces (App Insights or Log Analytics) or v2 collector blobs."""
+
+    log_analytics: bool
+    datastore_url: str | None
+    connection_string: str | None
+
+
+def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[Any, Any]:
     """A FileSource for a file, or for a window's pulled (cached) dataset; and what was asked for."""
     from amlmon.drift import inputs, windows
     from amlmon.errors import NotFound, UsageError
@@ -141,8 +175,10 @@ def _source(text: str, option: str, targets: list[Any], log_analytics: bool) -> 
             f"{option} {text!r} is a window of model data: which service or deployment?",
             hint="name the TARGET, e.g. amlmon drift my-svc --baseline 14d..7d --current 1d",
         )
-    ctx = app_context()
-    pulled = windows.pull_window(ctx, targets, source_of(log_analytics), window)
+    if pull.datastore_url:
+        pulled = windows.pull_collector_window(targets, pull.datastore_url, pull.connection_string, window)
+    else:
+        pulled = windows.pull_window(app_context(), targets, source_of(pull.log_analytics), window)
     info(
         f"{option} {text}: {'cached' if pulled.cached else f'pulled {pulled.rows} records into'} {pulled.path}"
     )

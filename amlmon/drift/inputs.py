@@ -333,17 +333,36 @@ def _read_parquet(path: Path, wanted: Sequence[str], as_categories: set[str]) ->
 def add_arrow(into: FeatureValues, array: Any) -> None:
     """One Arrow column batch: numbers straight into numpy, other types value by value."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     kind = array.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        valid = pc.drop_null(array).cast(pa.float64()).to_numpy(zero_copy_only=False)
         import numpy as np
 
-        into.add_numbers(valid[~np.isnan(valid)])
+        valid = float64_values(array)
+        if np.isnan(valid).any():
+            valid = valid[~np.isnan(valid)]
+        into.add_numbers(valid)
         return
     for value in array.to_pylist():
         into.add(value)
+
+
+def float64_values(array: Any) -> np.ndarray:
+    """A numeric Arrow array's non-null values as a read-only float64 view of Arrow's own buffer (no
+    copy for float64 without nulls). Not `to_numpy`: pyarrow imports pandas for it (~0.3 s, ~40 MB)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if array.null_count:
+        import pyarrow.compute as pc
+
+        array = pc.drop_null(array)
+    if array.type != pa.float64():
+        array = array.cast(pa.float64())
+    if not len(array):
+        return np.empty(0, dtype=np.float64)
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=np.float64, count=len(array), offset=array.offset * 8)
 
 
 def _read_csv(path: Path, header: list[str], wanted: Sequence[str], as_categories: set[str]) -> Values:

@@ -142,26 +142,29 @@ def cdf_distances(baseline_sorted: np.ndarray, current_sorted: np.ndarray) -> Cd
     # a stable sort of two sorted runs is a merge (timsort); whether a value came from the baseline rides along
     order = np.argsort(pooled, kind="stable")
     values = pooled[order]
-    del pooled
     from_baseline = order < nb
-    del order
-    # F_b − F_c after the first i pooled values: b/nb − (i − b)/nc, b the baseline values among them;
-    # computed in place, so a million-row feature needs two arrays of temporaries, not six
-    gap = np.cumsum(from_baseline, dtype=np.float64)
-    del from_baseline
-    seen_current = np.arange(1, nb + nc + 1, dtype=np.float64)
-    seen_current -= gap
-    seen_current /= nc
-    gap /= nb
-    gap -= seen_current
-    del seen_current
+    # F_b − F_c after the first k pooled values, b of them the baseline's: b/nb − (k − b)/nc, kept as the
+    # exact integer b·(nb + nc) − k·nb over nb·nc (equal CDFs give exactly 0): a running sum of +nc per
+    # baseline value and −nb per current one. Every step writes into an array already made (the sort's
+    # order, the pooled copy): each new array is fresh memory the kernel must map, page by page.
+    gap = order
+    np.multiply(from_baseline, nb + nc, out=gap)
+    gap -= nb
+    np.cumsum(gap, out=gap)
     np.abs(gap, out=gap)
-    wasserstein = float(np.dot(gap[:-1], np.diff(values)))
+    del from_baseline
     # the right-continuous CDFs are read at the last of each run of equal values
     run_ends = np.empty(values.size, dtype=bool)
     np.not_equal(values[1:], values[:-1], out=run_ends[:-1])
     run_ends[-1] = True
-    ks = min(1.0, float(gap[run_ends].max()))
+    steps = pooled[:-1]
+    np.subtract(values[1:], values[:-1], out=steps)
+    gap_values = values
+    np.copyto(gap_values, gap)  # int64 → float64, exact below 2**53
+    del gap, order
+    scale = float(nb) * float(nc)
+    wasserstein = float(np.dot(gap_values[:-1], steps)) / scale
+    ks = min(1.0, float(np.max(gap_values, where=run_ends, initial=0.0)) / scale)
     return CdfDistances(wasserstein, ks)
 
 
@@ -207,12 +210,16 @@ class NumericalDrift:
     current_counts: list[int]
 
 
-def numerical_drift(baseline: np.ndarray, current: np.ndarray, *, in_place: bool = False) -> NumericalDrift:
+def numerical_drift(
+    baseline: np.ndarray, current: np.ndarray, *, in_place: bool = False, presorted: bool = False
+) -> NumericalDrift:
     """Every numerical drift metric, sorting each sample once (`in_place`: sorting the arrays given,
-    which saves a copy of each). Both samples must be non-empty."""
+    which saves a copy of each; `presorted`: the caller sorted both). Both samples must be non-empty."""
     import numpy as np
 
-    if in_place:
+    if presorted:
+        b, c = baseline, current
+    elif in_place:
         baseline.sort()
         current.sort()
         b, c = baseline, current

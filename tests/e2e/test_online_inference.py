@@ -12,25 +12,21 @@ import contextlib
 import json
 import re
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from amlmon import kql
-from amlmon.emulator.sample_model.churn_model import ChurnModel
-from tests.azurite import Azurite, start_azurite, stop_azurite
-from tests.helpers import arm, deployment_path, http, make_workspace, wait_succeeded
+from tests.azurite import Azurite
+from tests.helpers import arm, deployment_path, http, wait_succeeded
+from tests.online import FEATURES, MODEL, Deployment, blob_records, score
+from tests.online import azurite, deployment  # noqa: F401 (module fixtures the tests name)
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 
 WAIT = 60.0
 ROWS = [[[12, 70, 1, 1]], [[3, 95.5, 4, 0], [24, 20, 0, 3]], [[1, 110, 6, 0]]]
-MODEL = ChurnModel.load()
 PREDICTIONS = [MODEL.predict(rows) for rows in ROWS]  # ground truth: the sample model's own arithmetic
-FEATURES = list(MODEL.features)
 RECORD_FIELDS = {
     "specversion",
     "id",
@@ -52,76 +48,13 @@ BLOB = re.compile(
 )
 
 
-@dataclass
-class Deployment:
-    ws: dict[str, Any]
-    endpoint: str
-    container: str
-    scoring_uri: str
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    handle = start_azurite(tmp_path_factory.mktemp("azurite-mdc"))
-    try:
-        yield handle
-    finally:
-        stop_azurite(handle)
-
-
-@pytest.fixture(scope="module")
-def deployment(emulator: Any, azurite: Azurite) -> Deployment:
-    status, answer = emulator.admin(
-        "POST", "/_emulator/modeldata/storage", {"connectionString": azurite.connection_string}
-    )
-    assert status == 200 and "AccountKey" not in json.dumps(answer)
-    endpoint = f"ep{uuid.uuid4().hex[:8]}"
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": endpoint, "name": "blue", "backend": "inference"}]
-    )
-    _, body, _ = arm(emulator, "GET", ws["id"])
-    _, ep_body, _ = arm(emulator, "GET", f"{ws['id']}/onlineEndpoints/{endpoint}")
-    return Deployment(
-        ws,
-        endpoint,
-        f"azureml-blobstore-{body['properties']['workspaceId']}",
-        ep_body["properties"]["scoringUri"],
-    )
-
-
-def _score(
-    emulator: Any, dep: Deployment, rows: list[list[float]], client_id: str
-) -> tuple[int, dict[str, str], Any]:
-    status, headers, body = http(
-        emulator,
-        "POST",
-        dep.scoring_uri,
-        raw=json.dumps({"data": rows}).encode(),
-        headers={"Content-Type": "application/json", "x-ms-client-request-id": client_id},
-    )
-    return status, headers, json.loads(body) if body else None
-
-
-def _records(azurite: Azurite, container: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Every whole JSON line under `prefix`, by blob name."""
-    client = azurite.service().get_container_client(container)
-    if not client.exists():
-        return {}
-    found: dict[str, list[dict[str, Any]]] = {}
-    for blob in client.list_blobs(name_starts_with=prefix):
-        text = client.download_blob(blob.name).readall().decode()
-        whole = text.split("\n")[:-1]  # a line not yet ended by a newline is still being written
-        found[blob.name] = [json.loads(line) for line in whole if line.strip()]
-    return found
-
-
 def _wait_records(
     azurite: Azurite, dep: Deployment, collection: str, count: int
 ) -> dict[str, list[dict[str, Any]]]:
     prefix = f"modelDataCollector/{dep.endpoint}/blue/{collection}/"
     deadline = time.time() + WAIT
     while time.time() < deadline:
-        found = _records(azurite, dep.container, prefix)
+        found = blob_records(azurite, dep.container, prefix)
         if sum(len(v) for v in found.values()) >= count:
             return found
         time.sleep(0.2)
@@ -133,7 +66,7 @@ def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
 ) -> None:
     dep = deployment
     # Positive control: before any pipe is on, scoring works and nothing is collected.
-    status, _, answer = _score(emulator, dep, ROWS[0], "before")
+    status, _, answer = score(emulator, dep, ROWS[0], "before")
     assert status == 200 and answer == {"predictions": PREDICTIONS[0]}
 
     on = cli(
@@ -151,11 +84,11 @@ def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
 
     sent: list[tuple[str, list[list[float]], list[float]]] = []
     for index, (rows, predictions) in enumerate(zip(ROWS, PREDICTIONS, strict=True)):
-        status, headers, answer = _score(emulator, dep, rows, f"client-{index}")
+        status, headers, answer = score(emulator, dep, rows, f"client-{index}")
         assert status == 200 and answer == {"predictions": predictions}, answer
         assert headers["azureml-model-deployment"] == "blue"
         sent.append((headers["x-request-id"], rows, predictions))
-    status, headers, _ = _score(emulator, dep, [[1, 2]], "bad")  # a row of the wrong width: the model fails
+    status, headers, _ = score(emulator, dep, [[1, 2]], "bad")  # a row of the wrong width: the model fails
     assert status == 500
     failed_id = headers["x-request-id"]
 
@@ -244,14 +177,14 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
     assert on.exit_code == 0, on.stderr
     wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
     for index, rows in enumerate(ROWS):
-        status, _, _ = _score(emulator, dep, rows, f"pull-{index}")
+        status, _, _ = score(emulator, dep, rows, f"pull-{index}")
         assert status == 200
     # Ground truth: every record score.py's Collector got into the blobs so far (this test's and the
     # previous one's), exploded to one row per DataFrame row and joined by `{correlationid}_{i}`.
     _wait_records(azurite, dep, "model_outputs", 2 * len(ROWS))
     truth: dict[str, dict[str, Any]] = {}
     for collection in ("model_inputs", "model_outputs"):
-        blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/{collection}/")
+        blobs = blob_records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/{collection}/")
         for records in blobs.values():
             for record in records:
                 for i, row in enumerate(record["data"]):
@@ -262,7 +195,9 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
     container = azurite.service().get_container_client(dep.container)
     inputs_blob = next(
         name
-        for name in _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
+        for name in blob_records(
+            azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/"
+        )
     )
     # Another instance's blob in the same folder whose first line is still being appended (the
     # emulator's own blobs get whole lines only, so the fragment is staged here).
@@ -392,7 +327,7 @@ def test_batched_records_are_exploded_and_joined(
     try:
         sent_ids, sent_rows = [], []
         for index, rows in enumerate(ROWS):
-            status, headers, _ = _score(emulator, dep, rows, f"batch-{index}")
+            status, headers, _ = score(emulator, dep, rows, f"batch-{index}")
             assert status == 200
             sent_ids.append(headers["x-request-id"])
             sent_rows.extend(rows)
@@ -401,7 +336,7 @@ def test_batched_records_are_exploded_and_joined(
         batched: dict[str, dict[str, Any]] = {}
         while time.time() < deadline and len(batched) < 2:
             for collection in ("model_inputs", "model_outputs"):
-                blobs = _records(
+                blobs = blob_records(
                     azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/{collection}/"
                 )
                 for records in blobs.values():
@@ -523,7 +458,7 @@ def test_sampling_rate_and_mode_are_honoured(
     assert on.exit_code == 0, on.stderr
     path = deployment_path(dep.ws, dep.endpoint, "blue")
     wait_succeeded(emulator, path)
-    assert _score(emulator, dep, ROWS[0], "warm-up")[0] == 200  # a running server, restarted below
+    assert score(emulator, dep, ROWS[0], "warm-up")[0] == 200  # a running server, restarted below
     _, body, _ = arm(emulator, "GET", path)
     body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 0.0
     status, answer, _ = arm(emulator, "PUT", path, body)
@@ -532,17 +467,19 @@ def test_sampling_rate_and_mode_are_honoured(
     try:
         sent = []
         for index, rows in enumerate(ROWS):
-            status, headers, _ = _score(emulator, dep, rows, f"sampled-{index}")
+            status, headers, _ = score(emulator, dep, rows, f"sampled-{index}")
             assert status == 200
             sent.append(headers["x-request-id"])
         deadline = time.time() + WAIT
         outputs: set[str] = set()
         while time.time() < deadline and not set(sent) <= outputs:
-            blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_outputs/")
+            blobs = blob_records(
+                azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_outputs/"
+            )
             outputs = {r["correlationid"] for records in blobs.values() for r in records}
             time.sleep(0.2)
         assert set(sent) <= outputs, "positive control: the sampled requests' outputs are collected"
-        blobs = _records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
+        blobs = blob_records(azurite, dep.container, f"modelDataCollector/{dep.endpoint}/blue/model_inputs/")
         inputs = {r["correlationid"] for records in blobs.values() for r in records}
         assert not set(sent) & inputs, "samplingRate 0: no input record"
         # The collector change restarted the inference server: the container events say so.
@@ -603,7 +540,7 @@ def test_data_tail_follows_appends_once_and_whole(
         def rows_of(request_id: str) -> list[dict[str, Any]]:
             return [row for row in seen if row["request_id"].startswith(f"{request_id}_")]
 
-        _, headers, _ = _score(emulator, dep, ROWS[1], "tail-1")
+        _, headers, _ = score(emulator, dep, ROWS[1], "tail-1")
         first = headers["x-request-id"]
         until(lambda: len(rows_of(first)) == 4)  # 2 input rows, 2 output rows
         assert {(r["collection"], r["request_id"]) for r in rows_of(first)} == {
@@ -625,14 +562,14 @@ def test_data_tail_follows_appends_once_and_whole(
             }
         ).encode()
         growing.append_block(record[:30])
-        _, headers, _ = _score(emulator, dep, ROWS[0], "tail-2")
+        _, headers, _ = score(emulator, dep, ROWS[0], "tail-2")
         second = headers["x-request-id"]
         until(lambda: len(rows_of(second)) == 2)  # a poll after the half line was appended
         assert rows_of("growing") == []
         growing.append_block(record[30:] + b"\n")
         until(lambda: len(rows_of("growing")) == 2)
         assert [r["data"] for r in rows_of("growing")] == [{"x": 1}, {"x": 2}]
-        _, headers, _ = _score(emulator, dep, ROWS[0], "tail-3")
+        _, headers, _ = score(emulator, dep, ROWS[0], "tail-3")
         third = headers["x-request-id"]
         until(lambda: len(rows_of(third)) == 2)
         assert len(rows_of("growing")) == 2 and len(rows_of(first)) == 4, "nothing printed twice"

@@ -149,3 +149,39 @@ def test_a_monitor_for_windows_uses_rolling_lookback_windows_and_validates() -> 
     }
     assert signal["metric_thresholds"]["numerical"]["two_sample_kolmogorov_smirnov_test"] == 0.01
     assert signal["metric_thresholds"]["categorical"] == {"jensen_shannon_distance": 0.1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.just(float("nan")), st.integers(-(10**6), 10**6)), max_size=40),
+    st.sampled_from(["float64", "float32", "int64", "decimal"]),
+    st.integers(0, 10),
+    st.integers(0, 10),
+)
+def test_arrow_numbers_are_the_non_null_values_whatever_the_type_nulls_and_slice(
+    values: list[Any], kind: str, start: int, drop: int
+) -> None:
+    """Numbers come from Arrow's buffer (not to_numpy, which imports pandas): the offset of a sliced
+    array, nulls, NaN and the other numeric types must give exactly the values a Python loop gives."""
+    import decimal
+
+    import numpy as np
+    import pyarrow as pa
+
+    from amlmon.drift.inputs import add_arrow
+
+    if kind == "decimal":
+        items = [None if v is None or v != v else decimal.Decimal(v) for v in values]
+        array = pa.array(items, type=pa.decimal128(12, 0))
+    elif kind == "int64":
+        array = pa.array([None if v is None or v != v else v for v in values], type=pa.int64())
+    else:
+        array = pa.array([None if v is None else float(v) for v in values], type=getattr(pa, kind)())
+    sliced = array.slice(min(start, len(array)), max(0, len(array) - start - drop))
+    expected = [float(v) for v in sliced.to_pylist() if v is not None and v == v]
+    feature = FeatureValues("x")
+    add_arrow(feature, sliced)
+    assert feature.numbers().tolist() == expected
+    assert feature.present == len(expected)
+    assert feature.numbers().flags.writeable, "compare sorts the values in place"
+    assert np.float64 == feature.numbers().dtype
