@@ -176,13 +176,25 @@ def build_router(state: EmulatorState) -> Router:
         logs_api,
         mms,
         online_inference,
+        platform_metrics,
         seed,
     )
     from amlmon.emulator import admin_resources as resources_admin
 
     router = Router()
     _register_identity(router, state)
-    modules = (admin, resources_admin, arm, mms, logs_api, ingestion, seed, inference, online_inference)
+    modules = (
+        admin,
+        resources_admin,
+        platform_metrics,
+        arm,
+        mms,
+        logs_api,
+        ingestion,
+        seed,
+        inference,
+        online_inference,
+    )
     for module in (*modules, export_delivery):
         module.register(router, state)
     return router

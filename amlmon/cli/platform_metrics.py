@@ -1,0 +1,57 @@
+"""CLI glue of `stats --metrics` and `check --metrics / --max-cpu / --max-memory /
+--max-collection-errors` (v2 platform metrics; the logic is in amlmon.platform_metrics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+METRICS_HELP = (
+    "v2: request rate, latency percentiles, CPU/memory and data-collection events/errors from the "
+    "endpoints' Azure Monitor platform metrics (no setup needed), per deployment."
+)
+
+
+def stats_metrics(parsed: list[Any], window: Any, print_query: bool) -> None:
+    from amlmon import platform_metrics
+    from amlmon.cli.common import app_context, output
+
+    if print_query:
+        print(platform_metrics.requests_text(parsed, window))
+        return
+    output(platform_metrics.collect(app_context(), parsed, window), table=platform_metrics.render_table)
+
+
+def wants_metrics(metrics: bool, *limits: str | None) -> bool:
+    return metrics or any(limit is not None for limit in limits)
+
+
+def check_metrics(
+    parsed: list[Any],
+    window: Any,
+    thresholds: list[Any],
+    limits: tuple[str | None, str | None, str | None],
+    print_query: bool,
+    endpoint_logs: bool,
+) -> None:
+    """The gate on platform metrics: the request thresholds plus --max-cpu/--max-memory/--max-collection-errors."""
+    from amlmon import health, platform_metrics
+    from amlmon.cli.common import app_context, output
+    from amlmon.cli.metrics import _render_check, _write_step_summary
+    from amlmon.errors import UsageError
+
+    if endpoint_logs:
+        raise UsageError(
+            "--max-cpu, --max-memory and --max-collection-errors read platform metrics, not endpoint logs",
+            hint="gate on one source per run: drop --endpoint-logs, or run check twice",
+        )
+    thresholds = [*thresholds, *platform_metrics.metric_thresholds(*limits)]
+    if print_query:
+        print(platform_metrics.requests_text(parsed, window))
+        return
+    verdict = platform_metrics.check(app_context(), parsed, window, thresholds)
+    _write_step_summary(verdict)
+    output(verdict, table=_render_check)
+    if not verdict["passed"]:
+        raise typer.Exit(health.EXIT_GATE_FAILED)
