@@ -30,6 +30,8 @@ METAVARS: dict[str, str] = {
     "--max-cpu": "RATE",
     "--max-memory": "RATE",
     "--max-collection-errors": "N",
+    "--tail": "N",
+    "--container": "CONTAINER",
     "--max-exceptions": "N",
     "--min-requests": "N",
     "--limit": "N",

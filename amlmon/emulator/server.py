@@ -170,6 +170,7 @@ def build_router(state: EmulatorState) -> Router:
     from amlmon.emulator import (
         admin,
         arm,
+        deployment_logs,
         export_delivery,
         inference,
         ingestion,
@@ -195,7 +196,7 @@ def build_router(state: EmulatorState) -> Router:
         inference,
         online_inference,
     )
-    for module in (*modules, export_delivery):
+    for module in (*modules, deployment_logs, export_delivery):
         module.register(router, state)
     return router
 
