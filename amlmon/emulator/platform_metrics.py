@@ -252,6 +252,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def _started_at(pid: int) -> float:
+    """Wall-clock start of a process: boot time (/proc/stat btime) + its starttime field."""
+    with open(f"/proc/{pid}/stat") as handle:
+        ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/stat") as handle:
+        boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -287,6 +296,11 @@ def sample_children(state: EmulatorState) -> None:
                 continue  # a worker that just exited
         now = time.time()
         previous = log.cpu_seen.get(online.instance)
+        if previous is None:  # the first sample covers the time since the server started
+            try:
+                previous = (_started_at(process.pid), 0.0)
+            except (OSError, IndexError, ValueError, StopIteration):
+                previous = None
         log.cpu_seen[online.instance] = (now, cpu)
         if total_memory:
             log.add(
