@@ -1,6 +1,6 @@
 """v2 platform metrics end to end: traffic through the emulator's front door to a deployment backed by
 the real inference server and Collector, read back with `amlmon stats --metrics` / `check --max-cpu…`
-through azure-mgmt-monitor's metrics client; and the deployment's getLogs (`amlmon logs`).
+through azure-mgmt-monitor's metrics client.
 
 Ground truth: the requests the test sent (counts exact), the traffic log's TotalDurationMs (the same
 durations the front door measured), the records in Azurite (one collector event each)."""
@@ -220,46 +220,3 @@ def test_metrics_faults_throttle_and_server_errors(cli: Any, emulator: Any, depl
         emulator.admin("DELETE", "/_emulator/faults")
     healthy = cli("check", target, "--max-cpu", "100%", "--min-requests", "0", *dep.ws["args"])
     assert healthy.exit_code == 0, "the control: without faults the same gate passes"
-
-
-def test_logs_tails_the_inference_server_container_through_getlogs(
-    cli: Any, emulator: Any, deployment: Deployment
-) -> None:
-    """No diagnostic setting needed: what the real inference child printed, newest last, `--tail` lines."""
-    dep = deployment
-    target = f"{dep.endpoint}/blue"
-    rows = [[1, 2, 3, 4]] * 3
-    marker = f"scored {len(rows)} row(s)"
-    before = cli("logs", target, "--tail", "10000", *dep.ws["args"], "-o", "json")
-    assert before.exit_code == 0, before.stderr
-    already = before.json()["content"].count(marker)
-    for _ in range(2):
-        _send(emulator, dep, [{"data": rows}])
-    deadline = time.time() + WAIT
-    while True:
-        result = cli("logs", target, "--tail", "10000", *dep.ws["args"], "-o", "table")
-        assert result.exit_code == 0, result.stderr
-        if result.stdout.count(marker) >= already + 2 or time.time() > deadline:
-            break
-        time.sleep(0.3)
-    assert result.stdout.count(marker) == already + 2
-    assert "sample-churn loaded: features" in result.stdout, "the server's start-up lines are in the tail"
-    assert "note: the last 10000 lines" in result.stderr and "not the endpoint log tables" in result.stderr
-    lines = result.stdout.splitlines()
-    last = cli("logs", target, "--tail", "2", *dep.ws["args"], "-o", "json")
-    assert last.exit_code == 0, last.stderr
-    assert last.json()["content"].splitlines() == lines[-2:]
-    assert last.json()["container"] == "inference-server" and last.json()["tail"] == 2
-
-    initializer = cli("logs", target, "--container", "storage-initializer", *dep.ws["args"], "-o", "table")
-    assert initializer.exit_code == 0 and initializer.stdout == ""
-    bare = cli("logs", dep.endpoint, *dep.ws["args"])
-    assert (
-        bare.exit_code == 2
-        and "error:" in bare.stderr
-        and f"hint: give endpoint/deployment, e.g. {dep.endpoint}/blue" in bare.stderr
-    )
-    wrong = cli("logs", target, "--container", "sidecar", *dep.ws["args"])
-    assert wrong.exit_code == 2 and "error: --container 'sidecar' is not a container" in wrong.stderr
-    missing = cli("logs", f"{dep.endpoint}/nosuch", *dep.ws["args"])
-    assert missing.exit_code == 3 and "error:" in missing.stderr and "Traceback" not in missing.stderr
