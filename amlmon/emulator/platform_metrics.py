@@ -377,17 +377,28 @@ def _iso_duration(seconds: float) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time_part}" if time_part or not days else "")
 
 
+_CLAUSE = re.compile(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", re.I)
+_AND = re.compile(r"and\b", re.I)
+
+
 def _filters(text: str | None) -> list[tuple[str, str]]:
-    """`deployment eq '*' and statusCodeClass eq '5xx'` → [(dimension lower, value)]."""
+    """`deployment eq '*' and statusCodeClass eq '5xx'` → [(dimension lower, value)]; a quote inside a
+    value is doubled (OData), and `and` inside quotes is part of the value."""
     if not text or not text.strip():
         return []
-    found = []
-    for clause in re.split(r"\s+and\s+", text.strip(), flags=re.I):
-        match = re.fullmatch(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", clause, flags=re.I)
+    found, at = [], 0
+    while True:
+        match = _CLAUSE.match(text, at)
         if not match:
-            raise ValueError(clause)
+            raise ValueError(text[at:] or text)
         found.append((match.group(1).lower(), match.group(2).replace("''", "'")))
-    return found
+        at = match.end()
+        if at == len(text):
+            return found
+        joiner = _AND.match(text, at)
+        if not joiner:
+            raise ValueError(text[at:])
+        at = joiner.end()
 
 
 def _percentile(values: list[float], p: float) -> float:
