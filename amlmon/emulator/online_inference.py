@@ -273,7 +273,12 @@ class Sidecar:
         blob = self._blob_name(collection, when)
         batch = self.manager.state.number("collectorBatchSeconds", 0.0)
         if batch <= 0 or not isinstance(data, list):
-            stored = self.manager.append(self.deployment_id, blob, [record])
+            try:
+                stored = self.manager.append(self.deployment_id, blob, [record])
+            except Exception as exc:  # the storage refused the write: the record is lost
+                print(f"emulator: model data dropped: {type(exc).__name__}", file=sys.stderr)
+                self._count(collection, "StorageWriteFailed")
+                return 500
             self._count(collection, None if stored else "StorageUnavailable")
             return 200
         self._batch(collection, record, data, blob, batch)

@@ -220,3 +220,50 @@ def test_metrics_faults_throttle_and_server_errors(cli: Any, emulator: Any, depl
         emulator.admin("DELETE", "/_emulator/faults")
     healthy = cli("check", target, "--max-cpu", "100%", "--min-requests", "0", *dep.ws["args"])
     assert healthy.exit_code == 0, "the control: without faults the same gate passes"
+
+
+def test_collection_errors_count_writes_the_storage_refused_and_fail_the_gate(
+    cli: Any, emulator: Any, azurite: Any, deployment: Deployment
+) -> None:
+    """The collector's storage refuses writes (a wrong account key: 403): each post the score.py
+    Collector makes is a DataCollectionErrorsPerMinute, and `--max-collection-errors 0` fails."""
+    import base64
+
+    dep = deployment
+    target = f"{dep.endpoint}/blue"
+    on = cli("diagnostics", "enable", dep.endpoint, "--model-data", *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    before = _stats(cli, dep)["dataCollection"]
+    wrong_key = base64.b64encode(b"not the account key").decode()
+    refused = azurite.connection_string.replace(azurite.account_key, wrong_key)
+    assert refused != azurite.connection_string
+    emulator.admin("POST", "/_emulator/modeldata/storage", {"connectionString": refused})
+    try:
+        _send(emulator, dep, [GOOD])  # one request: model_inputs and model_outputs
+        deadline = time.time() + WAIT
+        while True:
+            found = _stats(cli, dep)["dataCollection"]
+            if found["errors"] >= before["errors"] + 2 or time.time() > deadline:
+                break
+            time.sleep(0.3)
+    finally:
+        emulator.admin(
+            "POST", "/_emulator/modeldata/storage", {"connectionString": azurite.connection_string}
+        )
+    assert found == {"events": before["events"], "errors": before["errors"] + 2}
+    gate = cli(
+        "check", target, "--max-collection-errors", "0", "--since", "1h", *dep.ws["args"], "-o", "json"
+    )
+    assert gate.exit_code == 1, gate.stdout + gate.stderr
+    result = {r["check"]: r for r in gate.json()["results"]}["maxCollectionErrors"]
+    assert (result["status"], result["measured"]) == ("FAIL", before["errors"] + 2)
+    allowed = cli(
+        "check",
+        target,
+        "--max-collection-errors",
+        str(before["errors"] + 2),
+        "--since",
+        "1h",
+        *dep.ws["args"],
+    )
+    assert allowed.exit_code == 0, "the control: the same errors within the limit pass"
