@@ -344,7 +344,9 @@ def rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
                 format_ms(r["p50"]),
                 format_ms(r["p95"]),
                 format_ms(r["p99"]),
-                f"{percent(item['cpu']['averagePercent'])}/{percent(item['cpu']['maxPercent'])}",
+                "n/a"
+                if item["cpu"]["maxPercent"] is None
+                else f"{percent(item['cpu']['averagePercent'])}/{percent(item['cpu']['maxPercent'])}",
                 percent(item["memory"]["maxPercent"]),
                 f"{item['dataCollection']['events']}/{item['dataCollection']['errors']}",
             ]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 API_VERSION = "2023-10-01"
+MAX_SERIES = 100
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -44,6 +45,12 @@ def list_metrics(
         metricnames=",".join(names),
         aggregation=",".join(aggregation),
         filter=filter,
+        # With a $filter the service answers only the `top` series per metric (default 10): all of
+        # them here (an endpoint has at most 20 deployments, 5 status classes each).
+        top=MAX_SERIES if filter else None,
+        # One call carries every metric: a dimension one of them lacks is ignored for that metric,
+        # not an error for the call (the service's default).
+        validate_dimensions=False,
         api_version=API_VERSION,
     )
     return dict(response.as_dict())

@@ -34,6 +34,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -510,10 +511,28 @@ def metrics(state: EmulatorState, request: Request) -> Response:
         return _bad_request(f"Invalid aggregation: {request.q('aggregation')}")
     if interval_text != "FULL":
         start = math.floor(start / step) * step  # buckets start on interval boundaries
+    if str(request.q("ValidateDimensions") or "true").lower() != "false":
+        # Azure's default: a filter on a dimension one of the metrics lacks is an error (with
+        # ValidateDimensions=false it is ignored for that metric).
+        for name in names:
+            known = {d.lower() for d in catalog[canonical[name.lower()]].dimensions}
+            missing = [dim for dim, _ in filters if dim not in known]
+            if missing:
+                return _bad_request(
+                    f"Metric: {canonical[name.lower()]} does not support requested dimension combination: "
+                    f"{','.join(missing)}, supported ones are: {','.join(catalog[canonical[name.lower()]].dimensions)}"
+                )
+    try:
+        top = int(request.q("top") or 10)
+    except ValueError:
+        return _bad_request(f"Invalid top: {request.q('top')}")
     values = [
         _metric_value(state, resource_id, canonical[n.lower()], catalog, asked, filters, start, end, step)
         for n in names
     ]
+    if filters:  # with a $filter Azure answers the `top` series of each metric (default 10)
+        for value in values:
+            value["timeseries"] = _top(value["timeseries"], top, asked[0] if asked else None)
     answer = {
         "cost": sum(len(series["data"]) for v in values for series in v["timeseries"]),
         "timespan": f"{_iso(start)}/{_iso(end)}",
@@ -522,7 +541,9 @@ def metrics(state: EmulatorState, request: Request) -> Response:
         "namespace": f"microsoft.machinelearningservices/{kind.lower()}",
         "resourceregion": str(body.get("location") or ""),
     }
-    return json_response(200, answer)
+    # ARM echoes the caller's correlation id (or makes one) on every answer.
+    correlation = request.header("x-ms-correlation-request-id") or str(uuid.uuid4())
+    return json_response(200, answer, {"x-ms-correlation-request-id": correlation})
 
 
 def _metric_value(
@@ -570,6 +591,20 @@ def _metric_value(
         "timeseries": timeseries,
         "errorCode": "Success",
     }
+
+
+def _top(series: list[dict[str, Any]], top: int, aggregation: str | None) -> list[dict[str, Any]]:
+    """The `top` series with the largest sum of the (first asked) aggregation, largest first."""
+
+    def weight(one: dict[str, Any]) -> float:
+        return sum(
+            float(point.get(aggregation or "", 0.0) or 0.0)
+            if aggregation
+            else sum(float(v) for k, v in point.items() if k != "timeStamp")
+            for point in one["data"]
+        )
+
+    return sorted(series, key=weight, reverse=True)[: max(top, 0)]
 
 
 def register(router: Router, state: EmulatorState) -> None:

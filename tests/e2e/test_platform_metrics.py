@@ -150,7 +150,7 @@ def test_stats_metrics_equal_the_traffic_sent_and_what_the_emulator_measured(
 def test_metrics_route_answers_like_azure_monitor(emulator: Any, deployment: Deployment) -> None:
     """The Metrics_List shape (2023-10-01) per minute, and Azure's 400 for a name it does not publish."""
     dep = deployment
-    _send(emulator, dep, [GOOD])
+    _send(emulator, dep, [GOOD, BAD])
     path = f"{dep.ws['id']}/onlineEndpoints/{dep.endpoint}/providers/Microsoft.Insights/metrics"
     end = time.time() + 60
     timespan = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(end - 3600))}/{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(end))}"
@@ -171,6 +171,23 @@ def test_metrics_route_answers_like_azure_monitor(emulator: Any, deployment: Dep
     ]
     assert len(series["data"]) in (60, 61) and all(set(d) == {"timeStamp", "total"} for d in series["data"])
     assert sum(d["total"] for d in series["data"]) >= 1
+
+    # A filter on a dimension a metric lacks: an error unless ValidateDimensions=false; `top` cuts series.
+    mixed = f"?api-version=2023-10-01&metricnames=RequestLatency&timespan={timespan}&$filter=statusCodeClass%20eq%20'*'"
+    status, body = _get(emulator, path + mixed)
+    assert (
+        status == 400
+        and "does not support requested dimension combination: statuscodeclass" in body["message"]
+    )
+    status, body = _get(emulator, path + mixed + "&ValidateDimensions=false")
+    assert status == 200 and len(body["value"][0]["timeseries"]) == 1
+    split = f"?api-version=2023-10-01&metricnames=RequestsPerMinute&timespan={timespan}&interval=FULL&aggregation=total"
+    status, body = _get(emulator, path + split + "&$filter=statusCode%20eq%20'*'")
+    codes = {s["metadatavalues"][0]["value"]: s["data"][0]["total"] for s in body["value"][0]["timeseries"]}
+    assert status == 200 and set(codes) >= {"200", "500"} and body["interval"] == "PT1H"
+    status, body = _get(emulator, path + split + "&$filter=statusCode%20eq%20'*'&top=1")
+    (only,) = body["value"][0]["timeseries"]
+    assert only["data"][0]["total"] == max(codes.values()), "top keeps the largest series"
 
     status, body = _get(
         emulator, path + "?api-version=2023-10-01&metricnames=RequestsPerMinute,MemoryUtilizationPercentage"
