@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon import kql
+from amlmon.redact import redact
 from amlmon.targets import Target
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def events_from(result: QueryResult, spec: LogFilter) -> list[TraceEvent]:
                 item_id=str(
                     row.get("itemId") or f"{stamp.isoformat()}|{row.get('InstanceId')}|{row.get('Message')}"
                 ),
-                message=str(row.get("Message") or ""),
+                message=redact(str(row.get("Message") or "")),  # a printed secret is never echoed
                 severity_level=None,
                 target=f"{endpoint}/{row.get('DeploymentName') or ''}",
                 instance=str(row.get("InstanceId") or "") or None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from amlmon.errors import UsageError
+from amlmon.redact import redact
 from amlmon.targets import Target
 
 if TYPE_CHECKING:
@@ -57,4 +58,5 @@ def get_logs(ctx: AppContext, target: Target, container: str, tail: int) -> Cont
     response = ctx.arm.request("POST", path, API_VERSION, body={"containerType": kind, "tail": tail})
     raise_for_status(response)
     content = (response.json() or {}).get("content") or ""
-    return ContainerLog(str(target), container, tail, str(content))
+    # A container log can carry a connection string or token a script printed: never echo those.
+    return ContainerLog(str(target), container, tail, redact(str(content)))
