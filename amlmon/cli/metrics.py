@@ -176,7 +176,8 @@ def check(
 
     limits = (max_cpu, max_memory, max_collection_errors)
     if wants_metrics(metrics, *limits):
-        return check_metrics(parsed, window, thresholds, limits, print_query, endpoint_logs)
+        logs_asked = endpoint_logs or max_throttle_delay is not None
+        return check_metrics(parsed, window, thresholds, limits, print_query, logs_asked)
     if endpoint_logs or max_throttle_delay is not None:
         _check_endpoint_logs(parsed, window, thresholds, endpoint_logs, max_throttle_delay, print_query)
         return

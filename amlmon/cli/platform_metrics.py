@@ -43,8 +43,9 @@ def check_metrics(
 
     if endpoint_logs:
         raise UsageError(
-            "--max-cpu, --max-memory and --max-collection-errors read platform metrics, not endpoint logs",
-            hint="gate on one source per run: drop --endpoint-logs, or run check twice",
+            "--metrics (--max-cpu, --max-memory, --max-collection-errors) and --endpoint-logs "
+            "(--max-throttle-delay) are different sources",
+            hint="gate on one source per run: run check twice",
         )
     thresholds = [*thresholds, *platform_metrics.metric_thresholds(*limits)]
     if print_query:

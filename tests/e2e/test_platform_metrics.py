@@ -145,6 +145,15 @@ def test_stats_metrics_equal_the_traffic_sent_and_what_the_emulator_measured(
     usage = cli("check", f"{dep.endpoint}/blue", "--max-cpu", "lots", *dep.ws["args"])
     assert usage.exit_code == 2 and "error: --max-cpu 'lots' is not a rate" in usage.stderr
     assert "hint:" in usage.stderr and "Traceback" not in usage.stderr
+    mixed = cli(
+        "check", f"{dep.endpoint}/blue", "--max-cpu", "80%", "--max-throttle-delay", "1s", *dep.ws["args"]
+    )
+    assert mixed.exit_code == 2 and "are different sources" in mixed.stderr and "hint:" in mixed.stderr
+    unsupported = cli("check", f"{dep.endpoint}/blue", "--metrics", "--max-exceptions", "0", *dep.ws["args"])
+    assert (
+        unsupported.exit_code == 2
+        and "error: --max-exceptions is not in the platform metrics" in unsupported.stderr
+    )
 
 
 def test_metrics_route_answers_like_azure_monitor(emulator: Any, deployment: Deployment) -> None:
