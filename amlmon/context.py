@@ -166,6 +166,26 @@ class AppContext:
         return ArmClient(self.session)
 
     @cached_property
+    def v2_scope(self) -> Any:
+        """What v2 endpoint/deployment calls go through (amlmon.azure.deployments_v2.Scope)."""
+        from amlmon.azure.deployments_v2 import Scope
+
+        return Scope(self.arm, str(self.workspace.resource_id))
+
+    @cached_property
+    def monitor_client(self) -> Any:
+        """azure-mgmt-monitor's client: platform metrics (`metrics.list`, api-version 2023-10-01)."""
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        return MonitorManagementClient(
+            self.credential,
+            self.subscription_id,
+            base_url=self.cloud.arm,
+            credential_scopes=[self.cloud.arm_scope],
+            **self.client_kwargs(),
+        )
+
+    @cached_property
     def ml_client(self) -> Any:
         from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 

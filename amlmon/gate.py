@@ -118,7 +118,7 @@ class Threshold:
     needs_requests: bool = True  # undefined when there are no requests
 
 
-def _count(value: float | None) -> str:
+def format_count(value: float | None) -> str:
     return "n/a" if value is None else str(int(value))
 
 
@@ -153,7 +153,7 @@ def build_thresholds(
             "min",
             float(parse_count(min_requests, option="--min-requests")) if min_requests is not None else 1.0,
             reading("requests.count"),
-            _count,
+            format_count,
             needs_requests=False,
         )
     ]
@@ -164,7 +164,7 @@ def build_thresholds(
         ("--max-p50", max_p50, "maxP50", "p50 latency", "requests.p50", parse_latency, format_ms, True),
         ("--max-p95", max_p95, "maxP95", "p95 latency", "requests.p95", parse_latency, format_ms, True),
         ("--max-p99", max_p99, "maxP99", "p99 latency", "requests.p99", parse_latency, format_ms, True),
-        ("--max-exceptions", max_exceptions, "maxExceptions", "exceptions", "exceptions.count", parse_count, _count, False),
+        ("--max-exceptions", max_exceptions, "maxExceptions", "exceptions", "exceptions.count", parse_count, format_count, False),
         ("--max-dependency-failure-rate", max_dependency_failure_rate, "maxDependencyFailureRate",
          "dependency failure rate", "dependencies.failureRate", parse_rate, format_rate, False),
     )  # fmt: skip
@@ -201,7 +201,7 @@ def evaluate(stats: dict[str, Any], thresholds: Sequence[Threshold]) -> dict[str
 
 def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> dict[str, Any]:
     measured: float | int | None = threshold.metric(target)
-    counted = threshold.fmt is _count
+    counted = threshold.fmt is format_count
     if counted and measured is not None:
         measured = int(measured)
     requests = int((target.get("requests") or {}).get("count") or 0)

@@ -2,7 +2,7 @@
 # Install: copy to ~/.config/fish/completions/amlmon.fish
 function __amlmon_takes_value
     switch "$argv[1]|$argv[2]"
-        case '*|--auth' '*|--cloud' '*|--output' '*|--query' '*|--resource-group' '*|--subscription' '*|--timeout' '*|--workspace-name' '*|-g' '*|-o' '*|-w' 'check|--max-dependency-failure-rate' 'check|--max-exceptions' 'check|--max-failure-rate' 'check|--max-p50' 'check|--max-p95' 'check|--max-p99' 'check|--max-throttle-delay' 'check|--min-requests' 'check|--role' 'check|--since' 'check|--until' 'data extract|--connection-string' 'data extract|--format' 'data extract|--out' 'data extract|--since' 'data extract|--until' 'data pull|--connection-string' 'data pull|--datastore-url' 'data pull|--format' 'data pull|--out' 'data pull|--role' 'data pull|--since' 'data pull|--until' 'data tail|--connection-string' 'data tail|--datastore-url' 'data tail|--interval' 'data tail|--since' 'diagnostics disable|--kind' 'diagnostics disable|--name' 'diagnostics enable|--capture-header' 'diagnostics enable|--kind' 'diagnostics enable|--log-analytics-workspace' 'diagnostics enable|--name' 'diagnostics enable|--rolling-rate' 'diagnostics enable|--sampling-rate' 'diagnostics status|--kind' 'diagnostics status|--name' 'doctor|--since' 'drift|--baseline' 'drift|--categorical' 'drift|--connection-string' 'drift|--current' 'drift|--datastore-url' 'drift|--emit-monitor' 'drift|--features' 'drift|--report' 'drift|--threshold' 'emulator faults add|--count' 'emulator faults add|--data' 'emulator faults add|--delay' 'emulator faults add|--method' 'emulator faults add|--path' 'emulator faults add|--rate' 'emulator faults add|--retry-after' 'emulator faults add|--status' 'emulator faults clear|--data' 'emulator faults list|--data' 'emulator seed|--data' 'emulator seed|--generation' 'emulator seed|--hours' 'emulator seed|--rate' 'emulator seed|--rg' 'emulator seed|--services' 'emulator seed|--sub' 'emulator seed|--ws' 'emulator settings|--data' 'emulator settings|--ingestion-delay' 'emulator settings|--jitter' 'emulator settings|--query-byte-limit' 'emulator settings|--query-row-limit' 'emulator start|--data' 'emulator start|--host' 'emulator start|--ingestion-delay' 'emulator start|--jitter' 'emulator start|--port' 'emulator status|--data' 'emulator stop|--data' 'export disable|--name' 'export enable|--event-hub' 'export enable|--event-hub-rule' 'export enable|--log-analytics' 'export enable|--name' 'export enable|--storage-account' 'export enable|--tables' 'query|--file' 'query|--from' 'query|--server-timeout' 'query|--since' 'query|--timespan' 'query|--to' 'query|-f' 'services list|--kind' 'services list|--name' 'stats|--bin' 'stats|--role' 'stats|--since' 'stats|--top' 'stats|--until' 'traces|--format' 'traces|--grep' 'traces|--interval' 'traces|--limit' 'traces|--message' 'traces|--overlap' 'traces|--role' 'traces|--severity' 'traces|--since' 'traces|--until'
+        case '*|--auth' '*|--cloud' '*|--output' '*|--query' '*|--resource-group' '*|--subscription' '*|--timeout' '*|--workspace-name' '*|-g' '*|-o' '*|-w' 'check|--max-collection-errors' 'check|--max-cpu' 'check|--max-dependency-failure-rate' 'check|--max-exceptions' 'check|--max-failure-rate' 'check|--max-memory' 'check|--max-p50' 'check|--max-p95' 'check|--max-p99' 'check|--max-throttle-delay' 'check|--min-requests' 'check|--role' 'check|--since' 'check|--until' 'data extract|--connection-string' 'data extract|--format' 'data extract|--out' 'data extract|--since' 'data extract|--until' 'data pull|--connection-string' 'data pull|--datastore-url' 'data pull|--format' 'data pull|--out' 'data pull|--role' 'data pull|--since' 'data pull|--until' 'data tail|--connection-string' 'data tail|--datastore-url' 'data tail|--interval' 'data tail|--since' 'diagnostics disable|--kind' 'diagnostics disable|--name' 'diagnostics enable|--capture-header' 'diagnostics enable|--kind' 'diagnostics enable|--log-analytics-workspace' 'diagnostics enable|--name' 'diagnostics enable|--rolling-rate' 'diagnostics enable|--sampling-rate' 'diagnostics status|--kind' 'diagnostics status|--name' 'doctor|--since' 'drift|--baseline' 'drift|--categorical' 'drift|--connection-string' 'drift|--current' 'drift|--datastore-url' 'drift|--emit-monitor' 'drift|--features' 'drift|--report' 'drift|--threshold' 'emulator faults add|--count' 'emulator faults add|--data' 'emulator faults add|--delay' 'emulator faults add|--method' 'emulator faults add|--path' 'emulator faults add|--rate' 'emulator faults add|--retry-after' 'emulator faults add|--status' 'emulator faults clear|--data' 'emulator faults list|--data' 'emulator seed|--data' 'emulator seed|--generation' 'emulator seed|--hours' 'emulator seed|--rate' 'emulator seed|--rg' 'emulator seed|--services' 'emulator seed|--sub' 'emulator seed|--ws' 'emulator settings|--data' 'emulator settings|--ingestion-delay' 'emulator settings|--jitter' 'emulator settings|--query-byte-limit' 'emulator settings|--query-row-limit' 'emulator start|--data' 'emulator start|--host' 'emulator start|--ingestion-delay' 'emulator start|--jitter' 'emulator start|--port' 'emulator status|--data' 'emulator stop|--data' 'export disable|--name' 'export enable|--event-hub' 'export enable|--event-hub-rule' 'export enable|--log-analytics' 'export enable|--name' 'export enable|--storage-account' 'export enable|--tables' 'logs|--container' 'logs|--interval' 'logs|--since' 'logs|--source' 'logs|--tail' 'logs|--until' 'query|--file' 'query|--from' 'query|--server-timeout' 'query|--since' 'query|--timespan' 'query|--to' 'query|-f' 'services list|--kind' 'services list|--name' 'stats|--bin' 'stats|--role' 'stats|--since' 'stats|--top' 'stats|--until' 'traces|--format' 'traces|--grep' 'traces|--interval' 'traces|--limit' 'traces|--message' 'traces|--overlap' 'traces|--role' 'traces|--severity' 'traces|--since' 'traces|--until'
             return 0
     end
     return 1
@@ -25,7 +25,7 @@ function __amlmon_path
             continue
         end
         set -l next (string trim -- "$path $word")
-        if contains -- $next 'check' 'data' 'data extract' 'data pull' 'data tail' 'diagnostics' 'diagnostics disable' 'diagnostics enable' 'diagnostics status' 'doctor' 'drift' 'emulator' 'emulator faults' 'emulator faults add' 'emulator faults clear' 'emulator faults list' 'emulator seed' 'emulator settings' 'emulator start' 'emulator status' 'emulator stop' 'export' 'export disable' 'export enable' 'export show' 'query' 'services' 'services list' 'stats' 'traces' 'workspace' 'workspace show'
+        if contains -- $next 'check' 'data' 'data extract' 'data pull' 'data tail' 'diagnostics' 'diagnostics disable' 'diagnostics enable' 'diagnostics status' 'doctor' 'drift' 'emulator' 'emulator faults' 'emulator faults add' 'emulator faults clear' 'emulator faults list' 'emulator seed' 'emulator settings' 'emulator start' 'emulator status' 'emulator stop' 'export' 'export disable' 'export enable' 'export show' 'logs' 'query' 'services' 'services list' 'stats' 'traces' 'workspace' 'workspace show'
             set path $next
         end
     end
@@ -39,6 +39,7 @@ complete -c amlmon -n "test (__amlmon_path) = ''" -a doctor -d 'Check every swit
 complete -c amlmon -n "test (__amlmon_path) = ''" -a drift -d 'Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.'
 complete -c amlmon -n "test (__amlmon_path) = ''" -a emulator -d 'The local Azure emulator (ARM, model management, Log Analytics, App Insights ingestion).'
 complete -c amlmon -n "test (__amlmon_path) = ''" -a export -d 'Long-term export of telemetry: a diagnostic setting on the App Insights component.'
+complete -c amlmon -n "test (__amlmon_path) = ''" -a logs -d 'The log of a v2 deployment\'s containers.'
 complete -c amlmon -n "test (__amlmon_path) = ''" -a query -d 'Run a KQL query and print the rows.'
 complete -c amlmon -n "test (__amlmon_path) = ''" -a services -d 'Deployed models: v1 ACI/AKS web services and v2 online deployments.'
 complete -c amlmon -n "test (__amlmon_path) = ''" -a stats -d 'Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency.'
@@ -77,6 +78,10 @@ complete -c amlmon -n "test (__amlmon_path) = 'check'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l print-query
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l endpoint-logs
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-throttle-delay -r
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l metrics
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-cpu -r
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-memory -r
+complete -c amlmon -n "test (__amlmon_path) = 'check'" -l max-collection-errors -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'check'" -s g -r
@@ -616,6 +621,32 @@ complete -c amlmon -n "test (__amlmon_path) = 'export show'" -l debug
 complete -c amlmon -n "test (__amlmon_path) = 'export show'" -l verbose
 complete -c amlmon -n "test (__amlmon_path) = 'export show'" -l only-show-errors
 complete -c amlmon -n "test (__amlmon_path) = 'export show'" -l no-color
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l tail -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l container -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l source -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l events
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l since -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l until -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l follow
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -s f
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l interval -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l help
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l subscription -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -s g -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l resource-group -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -s w -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l workspace-name -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l auth -r -a 'default cli env msi workload device browser'
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l cloud -r -a 'AzureCloud AzureUSGovernment AzureChinaCloud local'
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -s o -r -a 'table json jsonc jsonl tsv yaml none'
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l output -r -a 'table json jsonc jsonl tsv yaml none'
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l query -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l timeout -r
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l debug
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l verbose
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l only-show-errors
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -l no-color
+complete -c amlmon -n "test (__amlmon_path) = 'logs'" -a "(amlmon services list -o tsv --query '[].target' --only-show-errors 2>/dev/null)"
 complete -c amlmon -n "test (__amlmon_path) = 'query'" -s f -r
 complete -c amlmon -n "test (__amlmon_path) = 'query'" -l file -r
 complete -c amlmon -n "test (__amlmon_path) = 'query'" -l since -r
@@ -687,6 +718,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l log-analytics
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l role -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l print-query
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l endpoint-logs
+complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l metrics
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'stats'" -s g -r

@@ -20,6 +20,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Fixtures of a v2 deployment backed by the real inference server and Collector (azurite, deployment).
+pytest_plugins = ["tests.online"]
+
 # Hypothesis keeps its example database under the current directory by default; keep the checkout's
 # top level to what the project ships (a run outside make, with no .venv, uses the temp directory).
 _VENV = REPO_ROOT / ".venv"

@@ -15,6 +15,7 @@ from amlmon.emulator.sample_model.churn_model import ChurnModel
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.helpers import arm, http, make_workspace
 
+WAIT = 60.0  # seconds a v2 test waits for records, rows or metrics to appear
 MODEL = ChurnModel.load()
 FEATURES = list(MODEL.features)
 
@@ -80,3 +81,23 @@ def blob_records(azurite: Azurite, container: str, prefix: str) -> dict[str, lis
         whole = text.split("\n")[:-1]  # a line not yet ended by a newline is still being written
         found[blob.name] = [json.loads(line) for line in whole if line.strip()]
     return found
+
+
+def send_blue(emulator: Any, dep: Deployment, bodies: list[Any]) -> dict[str, int]:
+    """Score each body on the endpoint's `blue` deployment (by header); answered status codes, counted."""
+    codes: dict[str, int] = {}
+    for index, body in enumerate(bodies):
+        status, headers, _ = http(
+            emulator,
+            "POST",
+            dep.scoring_uri,
+            raw=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "azureml-model-deployment": "blue",
+                "x-ms-client-request-id": f"m{index}",
+            },
+        )
+        assert headers["azureml-model-deployment"] == "blue"
+        codes[str(status)] = codes.get(str(status), 0) + 1
+    return codes

@@ -21,6 +21,7 @@ TARGETS_HELP = (
 )
 LA_HELP = "Query the Log Analytics workspace (AppRequests, …) instead of the App Insights component."
 PRINT_HELP = "Print the KQL queries instead of running them."
+PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
 
 
 def register(app: typer.Typer) -> None:
@@ -74,6 +75,7 @@ def stats(
         help="v2: request health from the endpoints' AmlOnlineEndpointTrafficLog in the Log Analytics "
         "workspace (real codes and durations), per deployment.",
     ),
+    metrics: bool = typer.Option(False, "--metrics", help=PM_HELP),
 ) -> None:
     """Requests, dependencies and exceptions of deployed models: counts, rates, failure rates, latency."""
     from amlmon.stats import collect
@@ -81,6 +83,10 @@ def stats(
 
     parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, bin_size)
+    if metrics:
+        from amlmon.cli.platform_metrics import stats_metrics
+
+        return stats_metrics(parsed, window, print_query)
     if endpoint_logs:
         from amlmon import endpoint_stats
 
@@ -136,6 +142,14 @@ def check(
     max_throttle_delay: str | None = typer.Option(
         None, "--max-throttle-delay", help="With --endpoint-logs: largest throttling delay, e.g. 100ms."
     ),
+    metrics: bool = typer.Option(False, "--metrics", help=PM_HELP),
+    max_cpu: str | None = typer.Option(None, "--max-cpu", help="v2 peak CPU, e.g. 80% (implies --metrics)."),
+    max_memory: str | None = typer.Option(
+        None, "--max-memory", help="v2 peak memory, e.g. 80% (implies --metrics)."
+    ),
+    max_collection_errors: str | None = typer.Option(
+        None, "--max-collection-errors", help="v2 data-collection errors allowed, e.g. 0 (implies --metrics)."
+    ),
 ) -> None:
     """A CI gate: exit 0 when every threshold holds, 1 when one is breached, 6 when it cannot be evaluated.
 
@@ -157,6 +171,12 @@ def check(
     )
     parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, None)
+    from amlmon.cli.platform_metrics import check_metrics, wants_metrics
+
+    limits = (max_cpu, max_memory, max_collection_errors)
+    if wants_metrics(metrics, *limits):
+        logs_asked = endpoint_logs or max_throttle_delay is not None
+        return check_metrics(parsed, window, thresholds, limits, print_query, logs_asked)
     if endpoint_logs or max_throttle_delay is not None:
         _check_endpoint_logs(parsed, window, thresholds, endpoint_logs, max_throttle_delay, print_query)
         return

@@ -21,7 +21,7 @@ from amlmon.errors import UsageError
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
-    from amlmon.source import Source
+    from amlmon.schema import Source
     from amlmon.targets import Target
 
 WINDOW_EXAMPLE = "14d..7d (from 14 days ago to 7 days ago), 1d (the last day), or 2026-11-01..2026-11-08"

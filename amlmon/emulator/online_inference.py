@@ -266,16 +266,30 @@ class Sidecar:
         try:
             data = json.loads(body.decode("utf-8")) if body else None
         except (UnicodeDecodeError, ValueError):
+            self._count(collection, "InvalidPayload")
             return 400
         when = dt.datetime.fromtimestamp(int(float(headers.get("ce-time") or time.time())), dt.UTC)
         record = self._record(headers, collection, kind, when, data, len(body))
         blob = self._blob_name(collection, when)
         batch = self.manager.state.number("collectorBatchSeconds", 0.0)
         if batch <= 0 or not isinstance(data, list):
-            self.manager.append(self.deployment_id, blob, [record])
+            try:
+                stored = self.manager.append(self.deployment_id, blob, [record])
+            except Exception as exc:  # the storage refused the write: the record is lost
+                print(f"emulator: model data dropped: {type(exc).__name__}", file=sys.stderr)
+                self._count(collection, "StorageWriteFailed")
+                return 500
+            self._count(collection, None if stored else "StorageUnavailable")
             return 200
         self._batch(collection, record, data, blob, batch)
+        self._count(collection, None if self.manager.connection_string else "StorageUnavailable")
         return 200
+
+    def _count(self, collection: str, error: str | None) -> None:
+        """The post in the platform metrics DataCollectionEvents/ErrorsPerMinute."""
+        from amlmon.emulator.platform_metrics import record_collection
+
+        record_collection(self.manager.state, self.deployment_id, self.instance, collection, error)
 
     def _record(
         self,
@@ -366,14 +380,15 @@ class OnlineManager:
         guid = (workspace.get("properties") or {}).get("workspaceId") or "unknown"
         return f"azureml-blobstore-{guid}"
 
-    def append(self, deployment_id: str, blob: str, records: list[dict[str, Any]]) -> None:
-        """Append JSON lines to an append blob (created on first write), one append per call."""
+    def append(self, deployment_id: str, blob: str, records: list[dict[str, Any]]) -> bool:
+        """Append JSON lines to an append blob (created on first write), one append per call; False
+        when there is no storage to write to."""
         if not self.connection_string:
             print(
                 "emulator: model data dropped: no storage (POST /_emulator/modeldata/storage)",
                 file=sys.stderr,
             )
-            return
+            return False
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
         from azure.storage.blob import BlobServiceClient
 
@@ -392,6 +407,7 @@ class OnlineManager:
                 with contextlib.suppress(ResourceExistsError):
                     client.create_append_blob()
                 client.append_block(data)
+        return True
 
     # -- children -----------------------------------------------------------------------------------
     def ensure(self, deployment: dict[str, Any]) -> OnlineChild:
@@ -655,6 +671,10 @@ def score(state: EmulatorState, request: Request) -> Response:
         response, model_status, model_reason, first_byte = _serve(state, deployment, request, request_id)
     response.headers.setdefault("x-request-id", request_id)
     response.headers["azureml-model-deployment"] = dep_name
+    total_ms = round((time.monotonic() - started) * 1000)
+    from amlmon.emulator.platform_metrics import record_request
+
+    record_request(state, str(endpoint["id"]), dep_name, response.status, model_status, total_ms)
     if log_destinations(state, str(endpoint["id"]), TRAFFIC):
         outcome = {
             "start": start_time,
@@ -662,7 +682,7 @@ def score(state: EmulatorState, request: Request) -> Response:
             "reason": http.client.responses.get(response.status, ""),
             "model_status": model_status,
             "model_reason": model_reason,
-            "total_ms": round((time.monotonic() - started) * 1000),
+            "total_ms": total_ms,
             "first_byte_ms": round(first_byte * 1000),
             "size": len(response.body),
         }

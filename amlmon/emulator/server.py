@@ -170,20 +170,33 @@ def build_router(state: EmulatorState) -> Router:
     from amlmon.emulator import (
         admin,
         arm,
+        deployment_logs,
         export_delivery,
         inference,
         ingestion,
         logs_api,
         mms,
         online_inference,
+        platform_metrics,
         seed,
     )
     from amlmon.emulator import admin_resources as resources_admin
 
     router = Router()
     _register_identity(router, state)
-    modules = (admin, resources_admin, arm, mms, logs_api, ingestion, seed, inference, online_inference)
-    for module in (*modules, export_delivery):
+    modules = (
+        admin,
+        resources_admin,
+        platform_metrics,
+        arm,
+        mms,
+        logs_api,
+        ingestion,
+        seed,
+        inference,
+        online_inference,
+    )
+    for module in (*modules, deployment_logs, export_delivery):
         module.register(router, state)
     return router
 

@@ -19,7 +19,6 @@ import pytest
 from tests.azurite import Azurite
 from tests.helpers import deployment_path, wait_succeeded
 from tests.online import FEATURES, Deployment, blob_records, score
-from tests.online import azurite, deployment  # noqa: F401 (module fixtures the tests name)
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 # the same module fixtures as test_online_inference: Azurite, and an inference-backed deployment on it

@@ -19,12 +19,10 @@ import pytest
 from amlmon import kql
 from tests.azurite import Azurite
 from tests.helpers import arm, deployment_path, http, wait_succeeded
-from tests.online import FEATURES, MODEL, Deployment, blob_records, score
-from tests.online import azurite, deployment  # noqa: F401 (module fixtures the tests name)
+from tests.online import FEATURES, MODEL, WAIT, Deployment, blob_records, score
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 
-WAIT = 60.0
 ROWS = [[[12, 70, 1, 1]], [[3, 95.5, 4, 0], [24, 20, 0, 3]], [[1, 110, 6, 0]]]
 PREDICTIONS = [MODEL.predict(rows) for rows in ROWS]  # ground truth: the sample model's own arithmetic
 RECORD_FIELDS = {

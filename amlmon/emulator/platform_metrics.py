@@ -1,0 +1,619 @@
+"""Azure Monitor platform metrics of v2 online endpoints and deployments, computed from what the
+emulator saw.
+
+Route (bearer token, like ARM):
+  GET {resourceId}/providers/Microsoft.Insights/metrics?api-version=2023-10-01&metricnames=A,B
+      &timespan=start/end&interval=PT1M|…|FULL&aggregation=average,total,…&$filter=deployment eq '*'
+
+The answer has the Metrics_List shape of api-version 2023-10-01 (azure-rest-api-specs monitor
+examples GetMetric.json / GetMetricError.json): `cost`, `timespan`, `interval`, `value[]` of
+`{id, type, name{value, localizedValue}, displayDescription, unit, timeseries[]{metadatavalues[],
+data[]{timeStamp, average|total|minimum|maximum|count}}, errorCode}`, `namespace`, `resourceregion`.
+A metric name the resource type does not publish is a 400 `{"code": "BadRequest", "message":
+"Failed to find metric configuration for provider: …, metric: X, Valid metrics: …"}` as Azure answers.
+
+Samples (what the values are computed from):
+  endpoint   RequestsPerMinute (one sample of 1 per request through the front door; dims deployment,
+             statusCode, statusCodeClass, modelStatusCode), RequestLatency (the front door's total
+             duration in ms, dim deployment) and RequestLatency_P50/_P90/_P95/_P99 (the nearest-rank
+             percentile of a bucket's RequestLatency samples), DataCollectionEventsPerMinute /
+             DataCollectionErrorsPerMinute (one sample per post the collector sidecar accepted /
+             could not store; dims deployment, type, reason)
+  deployment CpuUtilizationPercentage / CpuMemoryUtilizationPercentage (the inference child and its
+             gunicorn workers, read from /proc every `metricsSampleSeconds`, default 2: CPU time over
+             wall time over the machine's cores, resident memory over MemTotal), DeploymentCapacity
+             (the deployment's sku.capacity), and the data-collection metrics by instanceId.
+Published names without a source here (GPU, disk, connections, network) answer with no data points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
+from amlmon.emulator.resources import normalize_id, resources
+
+if TYPE_CHECKING:
+    from amlmon.emulator.server import EmulatorState
+
+EXTENSION_KEY = "platform_metrics"
+API_VERSIONS = ("2023-10-01", "2024-02-01", "2021-05-01", "2019-07-01", "2018-01-01")
+AGGREGATIONS = ("average", "count", "maximum", "minimum", "total")
+ENDPOINT_TYPE = "workspaces/onlineEndpoints"
+DEPLOYMENT_TYPE = "workspaces/onlineEndpoints/deployments"
+
+
+@dataclass(frozen=True)
+class Definition:
+    localized: str
+    description: str
+    unit: str
+    primary: str  # the aggregation answered when none is asked for
+    dimensions: tuple[str, ...]
+    percentile: float | None = None  # computed from RequestLatency samples
+
+
+_COLLECTION_DIMS = ("deployment", "reason", "type")
+ENDPOINT_METRICS: dict[str, Definition] = {
+    "RequestsPerMinute": Definition(
+        "Requests Per Minute",
+        "The number of requests sent to the online endpoint within a minute",
+        "Count",
+        "total",
+        ("deployment", "statusCode", "statusCodeClass", "modelStatusCode"),
+    ),
+    "RequestLatency": Definition(
+        "Request Latency",
+        "The complete interval of time to respond to a request",
+        "MilliSeconds",
+        "average",
+        ("deployment",),
+    ),
+    **{
+        f"RequestLatency_P{p}": Definition(
+            f"Request Latency P{p}",
+            f"The {p}th percentile of the request latency",
+            "MilliSeconds",
+            "average",
+            ("deployment",),
+            float(p),
+        )
+        for p in (50, 90, 95, 99)
+    },
+    "ConnectionsActive": Definition(
+        "Active connection count", "The total number of concurrent TCP connections", "Count", "average", ()
+    ),
+    "NewConnectionsPerSecond": Definition(
+        "New connections per second",
+        "The average number of new TCP connections per second",
+        "Count",
+        "average",
+        (),
+    ),
+    "NetworkBytes": Definition(
+        "Network bytes", "The bytes per second served for the endpoint", "BytesPerSecond", "average", ()
+    ),
+    "DataCollectionEventsPerMinute": Definition(
+        "Data Collection Events Per Minute",
+        "The number of data collection events processed per minute",
+        "Count",
+        "total",
+        _COLLECTION_DIMS,
+    ),
+    "DataCollectionErrorsPerMinute": Definition(
+        "Data Collection Errors Per Minute",
+        "The number of data collection events dropped per minute",
+        "Count",
+        "total",
+        _COLLECTION_DIMS,
+    ),
+}
+_INSTANCE_COLLECTION = ("instanceId", "reason", "type")
+DEPLOYMENT_METRICS: dict[str, Definition] = {
+    "CpuUtilizationPercentage": Definition(
+        "CPU Utilization Percentage", "Percentage of CPU utilization", "Percent", "average", ("instanceId",)
+    ),
+    "CpuMemoryUtilizationPercentage": Definition(
+        "CPU Memory Utilization Percentage",
+        "Percentage of memory utilization",
+        "Percent",
+        "average",
+        ("instanceId",),
+    ),
+    "DiskUtilization": Definition(
+        "Disk Utilization", "Percentage of disk utilization", "Percent", "average", ("instanceId", "disk")
+    ),
+    "GpuUtilizationPercentage": Definition(
+        "GPU Utilization Percentage", "Percentage of GPU utilization", "Percent", "average", ("instanceId",)
+    ),
+    "GpuMemoryUtilizationPercentage": Definition(
+        "GPU Memory Utilization Percentage",
+        "Percentage of GPU memory utilization",
+        "Percent",
+        "average",
+        ("instanceId",),
+    ),
+    "DeploymentCapacity": Definition(
+        "Deployment Capacity",
+        "The number of instances in the deployment",
+        "Count",
+        "average",
+        ("instanceId", "State"),
+    ),
+    "DataCollectionEventsPerMinute": Definition(
+        "Data Collection Events Per Minute",
+        "The number of data collection events processed per minute",
+        "Count",
+        "total",
+        _INSTANCE_COLLECTION,
+    ),
+    "DataCollectionErrorsPerMinute": Definition(
+        "Data Collection Errors Per Minute",
+        "The number of data collection events dropped per minute",
+        "Count",
+        "total",
+        _INSTANCE_COLLECTION,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # epoch seconds
+    resource: str  # normalized resource id
+    metric: str
+    dims: tuple[tuple[str, str], ...]  # (lower-case dimension name, value)
+    value: float
+
+
+class MetricLog:
+    """Every sample the emulator recorded (in memory: metrics are about what this run saw)."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.lock = threading.Lock()
+        self.cpu_seen: dict[str, tuple[float, float]] = {}  # instance -> (wall, cpu seconds)
+
+    def add(self, resource: str, metric: str, value: float, at: float | None = None, **dims: str) -> None:
+        sample = Sample(
+            time.time() if at is None else at,
+            normalize_id(resource),
+            metric,
+            tuple(sorted((k.lower(), str(v)) for k, v in dims.items())),
+            float(value),
+        )
+        with self.lock:
+            self.samples.append(sample)
+
+    def select(self, resource: str, metric: str, start: float, end: float) -> list[Sample]:
+        key = normalize_id(resource)
+        with self.lock:
+            return [
+                s for s in self.samples if s.resource == key and s.metric == metric and start <= s.at < end
+            ]
+
+
+def metric_log(state: EmulatorState) -> MetricLog:
+    with state.lock:
+        found = state.extensions.get(EXTENSION_KEY)
+        if found is None:
+            found = state.extensions[EXTENSION_KEY] = MetricLog()
+        return found
+
+
+# --- recording (called by online_inference) --------------------------------------------------------
+
+
+def record_request(
+    state: EmulatorState, endpoint_id: str, deployment: str, status: int, model_status: int, total_ms: int
+) -> None:
+    log = metric_log(state)
+    now = time.time()
+    log.add(
+        endpoint_id,
+        "RequestsPerMinute",
+        1,
+        now,
+        deployment=deployment,
+        statusCode=str(status),
+        statusCodeClass=f"{status // 100}xx",
+        modelStatusCode=str(model_status),
+    )
+    log.add(endpoint_id, "RequestLatency", total_ms, now, deployment=deployment)
+
+
+def record_collection(
+    state: EmulatorState, deployment_id: str, instance: str, collection: str, error: str | None
+) -> None:
+    """One post to the collector sidecar: an event, or an error with its reason."""
+    log = metric_log(state)
+    now = time.time()
+    endpoint_id = deployment_id.split("/deployments/")[0]
+    deployment = deployment_id.rstrip("/").rsplit("/", 1)[-1]
+    metric = "DataCollectionErrorsPerMinute" if error else "DataCollectionEventsPerMinute"
+    reason = error or ""
+    log.add(endpoint_id, metric, 1, now, deployment=deployment, type=collection, reason=reason)
+    log.add(deployment_id, metric, 1, now, instanceId=instance, type=collection, reason=reason)
+
+
+# --- CPU and memory of the inference children ------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _started_at(pid: int) -> float:
+    """Wall-clock start of a process: boot time (/proc/stat btime) + its starttime field."""
+    with open(f"/proc/{pid}/stat") as handle:
+        ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/stat") as handle:
+        boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def sample_children(state: EmulatorState) -> None:
+    """One CPU and memory sample per live inference child (its process and gunicorn workers)."""
+    from amlmon.emulator.inference import _descendants
+    from amlmon.emulator.online_inference import manager
+
+    log = metric_log(state)
+    total_memory = _mem_total()
+    cores = os.cpu_count() or 1
+    for online in list(manager(state).children.values()):
+        process = online.child.process
+        if process.poll() is not None:
+            continue
+        pids = [process.pid, *_descendants(process.pid)]
+        cpu, rss = 0.0, 0
+        for pid in pids:
+            try:
+                cpu += _cpu_seconds(pid)
+                rss += _rss_bytes(pid)
+            except (OSError, IndexError, ValueError):
+                continue  # a worker that just exited
+        now = time.time()
+        previous = log.cpu_seen.get(online.instance)
+        if previous is None:  # the first sample covers the time since the server started
+            try:
+                previous = (_started_at(process.pid), 0.0)
+            except (OSError, IndexError, ValueError, StopIteration):
+                previous = None
+        log.cpu_seen[online.instance] = (now, cpu)
+        if total_memory:
+            log.add(
+                online.deployment_id,
+                "CpuMemoryUtilizationPercentage",
+                100.0 * rss / total_memory,
+                now,
+                instanceId=online.instance,
+            )
+        if previous is not None and now > previous[0]:
+            busy = max(cpu - previous[1], 0.0) / (now - previous[0]) / cores
+            log.add(
+                online.deployment_id,
+                "CpuUtilizationPercentage",
+                min(100.0 * busy, 100.0),
+                now,
+                instanceId=online.instance,
+            )
+
+
+def _sampler(state: EmulatorState, stop: threading.Event) -> None:
+    while not stop.wait(max(state.number("metricsSampleSeconds", 2.0), 0.2)):
+        try:
+            sample_children(state)
+        except Exception:  # shutting down, or /proc unavailable: metrics stay without CPU samples
+            continue
+
+
+# --- the query ----------------------------------------------------------------------------------
+
+
+_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$", re.I)
+
+
+def _duration(text: str) -> float | None:
+    match = _DURATION.match(text.strip())
+    if not match or text.strip().upper() in ("P", "PT"):
+        return None
+    parts = {k: int(v or 0) for k, v in match.groupdict().items()}
+    return float(parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"])
+
+
+def _instant(text: str) -> float:
+    return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+
+
+def _timespan(text: str | None) -> tuple[float, float]:
+    """`start/end`, `start/duration`, or a duration ending now (Azure's default: the last hour)."""
+    now = time.time()
+    if not text:
+        return now - 3600, now
+    if "/" in text:
+        first, second = text.split("/", 1)
+        start = _instant(first)
+        length = _duration(second) if second.strip().upper().startswith("P") else None
+        return start, start + length if length is not None else _instant(second)
+    length = _duration(text)
+    if length is None:
+        raise ValueError(text)
+    return now - length, now
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_duration(seconds: float) -> str:
+    """What Azure answers for interval FULL: the span itself (e.g. PT4H)."""
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time_part = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{time_part}" if time_part or not days else "")
+
+
+_CLAUSE = re.compile(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", re.I)
+_AND = re.compile(r"and\b", re.I)
+
+
+def _filters(text: str | None) -> list[tuple[str, str]]:
+    """`deployment eq '*' and statusCodeClass eq '5xx'` → [(dimension lower, value)]; a quote inside a
+    value is doubled (OData), and `and` inside quotes is part of the value."""
+    if not text or not text.strip():
+        return []
+    found, at = [], 0
+    while True:
+        match = _CLAUSE.match(text, at)
+        if not match:
+            raise ValueError(text[at:] or text)
+        found.append((match.group(1).lower(), match.group(2).replace("''", "'")))
+        at = match.end()
+        if at == len(text):
+            return found
+        joiner = _AND.match(text, at)
+        if not joiner:
+            raise ValueError(text[at:])
+        at = joiner.end()
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    rank = max(math.ceil(p / 100 * len(ordered)), 1)
+    return ordered[rank - 1]
+
+
+def _point(
+    values: list[float], aggregations: list[str], definition: Definition, counter: bool
+) -> dict[str, Any]:
+    point: dict[str, Any] = {}
+    if definition.percentile is not None:
+        if values:
+            value = _percentile(values, definition.percentile)
+            for name in aggregations:
+                point[name] = float(len(values)) if name == "count" else value
+        return point
+    for name in aggregations:
+        if name in ("total", "count"):
+            point[name] = float(sum(values) if name == "total" else len(values))
+        elif values:
+            point[name] = {
+                "average": sum(values) / len(values),
+                "maximum": max(values),
+                "minimum": min(values),
+            }[name]
+        elif counter:
+            point[name] = 0.0
+    return point
+
+
+def _series(
+    samples: list[Sample], filters: list[tuple[str, str]], definition: Definition
+) -> dict[tuple[tuple[str, str], ...], list[Sample]]:
+    """Samples grouped by the dimensions split with `'*'`; other filters keep matching samples only."""
+    known = {d.lower(): d for d in definition.dimensions}
+    split = [name for name, value in filters if value == "*" and name in known]
+    groups: dict[tuple[tuple[str, str], ...], list[Sample]] = {}
+    for sample in samples:
+        dims = dict(sample.dims)
+        if any(value != "*" and dims.get(name) != value for name, value in filters):
+            continue
+        key = tuple((known[name], dims.get(name, "")) for name in split)
+        groups.setdefault(key, []).append(sample)
+    if not split and not groups:
+        groups[()] = []  # an unsplit metric always has its one series
+    return groups
+
+
+def _capacity_samples(
+    state: EmulatorState, resource_id: str, start: float, end: float, step: float
+) -> list[Sample]:
+    """DeploymentCapacity: the deployment's sku.capacity, one sample per bucket since it exists."""
+    body = resources(state).get(resource_id) or {}
+    capacity = float((body.get("sku") or {}).get("capacity") or 1)
+    created = str((body.get("systemData") or {}).get("createdAt") or "")
+    since = _instant(created) if created else start
+    at = start
+    found = []
+    while at < end:
+        if at + step > since:
+            found.append(
+                Sample(max(at, since), normalize_id(resource_id), "DeploymentCapacity", (), capacity)
+            )
+        at += step
+    return found
+
+
+def _bad_request(message: str) -> Response:
+    return json_response(400, {"code": "BadRequest", "message": message})
+
+
+def metrics(state: EmulatorState, request: Request) -> Response:
+    if not request.q("api-version"):
+        return arm_error(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
+    resource_id = request.path[: request.path.lower().rindex("/providers/microsoft.insights/metrics")]
+    body = resources(state).get(resource_id)
+    if body is None:
+        return arm_error(404, "ResourceNotFound", f"The Resource '{resource_id.lstrip('/')}' was not found.")
+    deployment = "/deployments/" in resource_id.lower()
+    catalog = DEPLOYMENT_METRICS if deployment else ENDPOINT_METRICS
+    kind = DEPLOYMENT_TYPE if deployment else ENDPOINT_TYPE
+    canonical = {name.lower(): name for name in catalog}
+    names = [n.strip() for n in (request.q("metricnames") or "").split(",") if n.strip()]
+    if not names:
+        names = [next(iter(catalog))]
+    unknown = [n for n in names if n.lower() not in canonical]
+    if unknown:
+        return _bad_request(
+            "Failed to find metric configuration for provider: Microsoft.MachineLearningServices, "
+            f"resource Type: {kind}, metric: {unknown[0]}, Valid metrics: {','.join(catalog)}"
+        )
+    try:
+        start, end = _timespan(request.q("timespan"))
+        filters = _filters(request.q("$filter"))
+    except ValueError as exc:
+        return _bad_request(f"Invalid parameter: {exc}")
+    interval_text = (request.q("interval") or "PT1M").upper()
+    step = end - start if interval_text == "FULL" else _duration(interval_text)
+    if not step or step <= 0:
+        return _bad_request(f"Invalid interval: {interval_text}")
+    asked = [a.strip().lower() for a in (request.q("aggregation") or "").split(",") if a.strip()]
+    if any(a not in AGGREGATIONS for a in asked):
+        return _bad_request(f"Invalid aggregation: {request.q('aggregation')}")
+    if interval_text != "FULL":
+        start = math.floor(start / step) * step  # buckets start on interval boundaries
+    if str(request.q("ValidateDimensions") or "true").lower() != "false":
+        # Azure's default: a filter on a dimension one of the metrics lacks is an error (with
+        # ValidateDimensions=false it is ignored for that metric).
+        for name in names:
+            known = {d.lower() for d in catalog[canonical[name.lower()]].dimensions}
+            missing = [dim for dim, _ in filters if dim not in known]
+            if missing:
+                return _bad_request(
+                    f"Metric: {canonical[name.lower()]} does not support requested dimension combination: "
+                    f"{','.join(missing)}, supported ones are: {','.join(catalog[canonical[name.lower()]].dimensions)}"
+                )
+    try:
+        top = int(request.q("top") or 10)
+    except ValueError:
+        return _bad_request(f"Invalid top: {request.q('top')}")
+    values = [
+        _metric_value(state, resource_id, canonical[n.lower()], catalog, asked, filters, start, end, step)
+        for n in names
+    ]
+    if filters:  # with a $filter Azure answers the `top` series of each metric (default 10)
+        for value in values:
+            value["timeseries"] = _top(value["timeseries"], top, asked[0] if asked else None)
+    answer = {
+        "cost": sum(len(series["data"]) for v in values for series in v["timeseries"]),
+        "timespan": f"{_iso(start)}/{_iso(end)}",
+        "interval": _iso_duration(step) if interval_text == "FULL" else interval_text,
+        "value": values,
+        "namespace": f"microsoft.machinelearningservices/{kind.lower()}",
+        "resourceregion": str(body.get("location") or ""),
+    }
+    # ARM echoes the caller's correlation id (or makes one) on every answer.
+    correlation = request.header("x-ms-correlation-request-id") or str(uuid.uuid4())
+    return json_response(200, answer, {"x-ms-correlation-request-id": correlation})
+
+
+def _metric_value(
+    state: EmulatorState,
+    resource_id: str,
+    name: str,
+    catalog: dict[str, Definition],
+    asked: list[str],
+    filters: list[tuple[str, str]],
+    start: float,
+    end: float,
+    step: float,
+) -> dict[str, Any]:
+    definition = catalog[name]
+    source = "RequestLatency" if definition.percentile is not None else name
+    if name == "DeploymentCapacity":
+        samples = _capacity_samples(state, resource_id, start, end, step)
+    else:
+        samples = metric_log(state).select(resource_id, source, start, end)
+    aggregations = asked or [definition.primary]
+    counter = name in ("RequestsPerMinute", "DataCollectionEventsPerMinute", "DataCollectionErrorsPerMinute")
+    timeseries = []
+    for key, group in sorted(_series(samples, filters, definition).items()):
+        data = []
+        bucket = start
+        while bucket < end:
+            values = [s.value for s in group if bucket <= s.at < bucket + step]
+            data.append({"timeStamp": _iso(bucket), **_point(values, aggregations, definition, counter)})
+            bucket += step
+        timeseries.append(
+            {
+                "metadatavalues": [
+                    {"name": {"value": dim.lower(), "localizedValue": dim}, "value": value}
+                    for dim, value in key
+                ],
+                "data": data,
+            }
+        )
+    return {
+        "id": f"{resource_id}/providers/Microsoft.Insights/metrics/{name}",
+        "type": "Microsoft.Insights/metrics",
+        "name": {"value": name, "localizedValue": definition.localized},
+        "displayDescription": definition.description,
+        "unit": definition.unit,
+        "timeseries": timeseries,
+        "errorCode": "Success",
+    }
+
+
+def _top(series: list[dict[str, Any]], top: int, aggregation: str | None) -> list[dict[str, Any]]:
+    """The `top` series with the largest sum of the (first asked) aggregation, largest first."""
+
+    def weight(one: dict[str, Any]) -> float:
+        return sum(
+            float(point.get(aggregation or "", 0.0) or 0.0)
+            if aggregation
+            else sum(float(v) for k, v in point.items() if k != "timeStamp")
+            for point in one["data"]
+        )
+
+    return sorted(series, key=weight, reverse=True)[: max(top, 0)]
+
+
+def register(router: Router, state: EmulatorState) -> None:
+    stop = threading.Event()
+    state.shutdown_hooks.append(stop.set)
+    threading.Thread(target=_sampler, args=(state, stop), daemon=True, name="metrics-sampler").start()
+    router.add(
+        "GET",
+        r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/workspaces/[^/]+"
+        r"/onlineEndpoints/[^/]+(?:/deployments/[^/]+)?/providers/Microsoft\.Insights/metrics",
+        lambda r: metrics(state, r),
+    )

@@ -1,0 +1,158 @@
+"""`amlmon logs` on a v2 deployment backed by the real inference server: the container tail through the
+deployment's getLogs (no setup), and the endpoint log tables (console lines, container events) with a
+time range and `--follow` — each printed line is one the real server printed, exactly once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.online import WAIT, Deployment, send_blue
+
+pytestmark = [pytest.mark.inference, pytest.mark.azurite]
+
+
+def test_logs_tails_the_inference_server_container_through_getlogs(
+    cli: Any, emulator: Any, deployment: Deployment
+) -> None:
+    """No diagnostic setting needed: what the real inference child printed, newest last, `--tail` lines."""
+    dep = deployment
+    target = f"{dep.endpoint}/blue"
+    rows = [[1, 2, 3, 4]] * 3
+    marker = f"scored {len(rows)} row(s)"
+    before = cli("logs", target, "--tail", "10000", *dep.ws["args"], "-o", "json")
+    assert before.exit_code == 0, before.stderr
+    already = before.json()["content"].count(marker)
+    for _ in range(2):
+        send_blue(emulator, dep, [{"data": rows}])
+    deadline = time.time() + WAIT
+    while True:
+        result = cli("logs", target, "--tail", "10000", *dep.ws["args"], "-o", "table")
+        assert result.exit_code == 0, result.stderr
+        if result.stdout.count(marker) >= already + 2 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert result.stdout.count(marker) == already + 2
+    assert "sample-churn loaded: features" in result.stdout, "the server's start-up lines are in the tail"
+    assert "note: the last 10000 lines" in result.stderr and "not the endpoint log tables" in result.stderr
+    lines = result.stdout.splitlines()
+    last = cli("logs", target, "--tail", "2", *dep.ws["args"], "-o", "json")
+    assert last.exit_code == 0, last.stderr
+    assert last.json()["content"].splitlines() == lines[-2:]
+    assert last.json()["container"] == "inference-server" and last.json()["tail"] == 2
+
+    initializer = cli("logs", target, "--container", "storage-initializer", *dep.ws["args"], "-o", "table")
+    assert initializer.exit_code == 0 and initializer.stdout == ""
+    bare = cli("logs", dep.endpoint, *dep.ws["args"])
+    assert (
+        bare.exit_code == 2
+        and "error:" in bare.stderr
+        and f"hint: give endpoint/deployment, e.g. {dep.endpoint}/blue" in bare.stderr
+    )
+    wrong = cli("logs", target, "--container", "sidecar", *dep.ws["args"])
+    assert wrong.exit_code == 2 and "error: --container 'sidecar' is not a container" in wrong.stderr
+    missing = cli("logs", f"{dep.endpoint}/nosuch", *dep.ws["args"])
+    assert missing.exit_code == 3 and "error:" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _rows(cli: Any, dep: Deployment, *args: str) -> list[dict[str, Any]]:
+    result = cli("logs", *args, "--since", "1h", *dep.ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return list(result.json())
+
+
+def _wait_rows(cli: Any, dep: Deployment, marker: str, count: int, *args: str) -> list[dict[str, Any]]:
+    deadline = time.time() + WAIT
+    while True:
+        rows = _rows(cli, dep, *args)
+        if sum(marker in r["message"] for r in rows) >= count or time.time() > deadline:
+            return rows
+        time.sleep(0.3)
+
+
+def test_endpoint_logs_window_events_and_follow_print_each_line_once(
+    cli: Any, emulator: Any, deployment: Deployment
+) -> None:
+    from tests.conftest import spawn_amlmon
+
+    dep = deployment
+    target = f"{dep.endpoint}/blue"
+    # Turning model data on changes the collector's config: the server restarts with the next request,
+    # after the setting exists, so its container events are in the event log whatever ran before.
+    on = cli(
+        "diagnostics",
+        "enable",
+        dep.endpoint,
+        "--endpoint-logs",
+        "--model-data",
+        *dep.ws["args"],
+        "-o",
+        "json",
+    )
+    assert on.exit_code == 0, on.stderr
+    two = "scored 2 row(s)"
+    for _ in range(2):
+        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 2}])
+    rows = _wait_rows(cli, dep, two, 2, target, "--source", "endpoint-logs")
+    mine = [r for r in rows if two in r["message"]]
+    assert len(mine) == 2, "each console line once"
+    assert {(r["target"], r["container"]) for r in mine} == {(target, "inference-server")}
+    assert all(r["instance"] and r["instance"].startswith("blue-") for r in mine)
+    assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows), "oldest first"
+    # A bare endpoint reads every deployment's rows; the endpoint comes from _ResourceId.
+    assert sum(two in r["message"] for r in _rows(cli, dep, dep.endpoint, "--source", "endpoint-logs")) == 2
+
+    # Container events of that (re)start.
+    events = _rows(cli, dep, target, "--events")
+    assert "Started" in {e["name"] for e in events} and all(e["target"] == target for e in events)
+    table = cli("logs", target, "--events", "--since", "1h", *dep.ws["args"], "-o", "table")
+    assert table.exit_code == 0 and f"{target} blue-" in table.stdout and " Started: " in table.stdout
+
+    # --follow: rows become visible 2 s after they are written; each is printed once, in one stream.
+    five, six = "scored 5 row(s)", "scored 6 row(s)"
+    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
+    process = spawn_amlmon(
+        ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"], emulator.env()
+    )
+    lines: list[dict[str, Any]] = []
+    reader = threading.Thread(
+        target=lambda: [lines.append(json.loads(text)) for text in iter(process.stdout.readline, "")],  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+
+    def until(marker: str, count: int) -> None:
+        deadline = time.time() + WAIT
+        while sum(marker in r["message"] for r in list(lines)) < count and time.time() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.2)
+
+    try:
+        until(two, 2)  # the backlog of --since 1h
+        for _ in range(3):
+            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 5}])
+        until(five, 3)
+        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 6}])
+        until(six, 1)  # the control: later polls ran after the 5-row lines were printed
+        time.sleep(1.0)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    reader.join(timeout=5)
+    assert process.returncode == 0, stderr
+    assert "note: following AmlOnlineEndpointConsoleLog" in stderr
+    counts = {m: sum(m in r["message"] for r in lines) for m in (two, five, six)}
+    assert counts == {two: 2, five: 3, six: 1}
+    ids = [(r["timestamp"], r["instance"], r["message"]) for r in lines]
+    assert len(ids) == len(set(ids)), "no line twice"
+
+    wrong = cli("logs", target, "--source", "container", "--events", *dep.ws["args"])
+    assert wrong.exit_code == 2 and "hint: add --source endpoint-logs" in wrong.stderr
+    missing = cli("logs", f"{dep.endpoint}/nosuch", "--events", *dep.ws["args"])
+    assert missing.exit_code == 3 and "error:" in missing.stderr
