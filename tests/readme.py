@@ -81,7 +81,16 @@ class Step:
 
     @property
     def argv(self) -> list[str]:
-        return shlex.split(self.command, comments=True)
+        # The first command of a pipeline (`amlmon … | head -3`) is the one the README shows.
+        lexer = shlex.shlex(self.command, posix=True, punctuation_chars="|&;")
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words: list[str] = []
+        for word in lexer:
+            if word in ("|", "||", "&&", ";", "&", "|&"):
+                break
+            words.append(word)
+        return words
 
 
 def console_blocks(readme: Path) -> list[list[Step]]:
