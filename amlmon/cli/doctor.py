@@ -53,6 +53,10 @@ def sources(ctx: Any) -> Any:
         query=lambda text, window: _query(ctx, text, window),
         diagnostic_settings=lambda resource_id: _settings(ctx, resource_id),
         delivered=lambda setting: _delivered(ctx, setting),
+        log_query=lambda text, window: _query(ctx, text, window, "log-analytics"),
+        metrics=lambda resource_id, names, start, end, filter: _metrics(
+            ctx, resource_id, names, start, end, filter
+        ),
     )
 
 
@@ -115,10 +119,28 @@ def _deployments(ctx: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return found
 
 
-def _query(ctx: Any, text: str, window: Any) -> list[dict[str, Any]]:
+def _query(ctx: Any, text: str, window: Any, source: str = "app-insights") -> list[dict[str, Any]]:
     from amlmon.azure.logs import run_query
 
-    return run_query(ctx, text, timespan=window, source="app-insights", allow_partial=False).primary.records()
+    return run_query(ctx, text, timespan=window, source=source, allow_partial=False).primary.records()  # type: ignore[arg-type]
+
+
+def _metrics(
+    ctx: Any, resource_id: str, names: Any, start: Any, end: Any, filter: str | None
+) -> dict[str, Any]:
+    """One Metrics_List call for the whole window (interval FULL), totals split by `filter`."""
+    from amlmon.azure.errors import translate
+    from amlmon.azure.metrics import list_metrics
+
+    try:
+        return list_metrics(
+            ctx, resource_id, names, start=start, end=end, aggregation=("total",), filter=filter
+        )
+    except Exception as exc:
+        translated = translate(exc)
+        if translated is None:
+            raise
+        raise translated from None
 
 
 def _settings(ctx: Any, resource_id: str) -> list[Any]:
