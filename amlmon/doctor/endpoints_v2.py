@@ -177,7 +177,10 @@ def endpoint_findings(
     rows, rows_error = _rows_answer(state)
     found.append(newest_rows_finding(target, str(deployment.get("name")), rows, rows_error, now, window))
     console, console_error = _console_answer(state)
-    found += console_findings(target, str(deployment.get("name")), console, console_error, window)
+    app_insights = bool(arm_properties(deployment).get("appInsightsEnabled"))
+    found += console_findings(
+        target, str(deployment.get("name")), console, console_error, window, app_insights
+    )
     found.append(collection_errors_finding(state, target, str(deployment.get("name")), window))
     return found
 
@@ -238,8 +241,10 @@ def newest_rows_finding(
     for table in LOG_TABLES:
         row = mine.get(table)
         if row and int(row.get("rows") or 0):
+            count = int(row["rows"])
             parts.append(
-                f"{table}: {int(row['rows'])} rows, newest ingested {instant_and_age(row.get('newest'), now)}"
+                f"{table}: {count} row{'' if count == 1 else 's'}, "
+                f"newest ingested {instant_and_age(row.get('newest'), now)}"
             )
         else:
             parts.append(f"{table}: none")
@@ -257,7 +262,12 @@ def newest_rows_finding(
 
 
 def console_findings(
-    target: str, deployment: str, rows: list[dict[str, Any]] | None, error: str | None, window: str
+    target: str,
+    deployment: str,
+    rows: list[dict[str, Any]] | None,
+    error: str | None,
+    window: str,
+    app_insights: bool = False,
 ) -> list[Finding]:
     """The collector's known failures and the server's App Insights line since the newest server start."""
     if error is not None:
@@ -307,8 +317,9 @@ def console_findings(
                 "v2.console-app-insights",
                 target,
                 "fail",
-                f"{CONSOLE_TRAPS['app-insights-off'][1]} (start-up line {str(off.get('sample'))!r})",
-                f"amlmon diagnostics enable {target}  (sets appInsightsEnabled; the server restarts with it)",
+                f"{CONSOLE_TRAPS['app-insights-off'][1]} (start-up line {str(off.get('sample'))!r})"
+                + ("; appInsightsEnabled is true, so the container did not get it" if app_insights else ""),
+                _app_insights_fix(target, app_insights),
             )
         )
     elif started is None:
@@ -332,12 +343,31 @@ def console_findings(
     return found
 
 
+def _app_insights_fix(target: str, app_insights: bool) -> str:
+    if not app_insights:
+        return f"amlmon diagnostics enable {target}  (sets appInsightsEnabled; the server restarts with it)"
+    # The server reads AML_APP_INSIGHTS_ENABLED / AML_APP_INSIGHTS_KEY once at start (amlserver.py).
+    return (
+        "remove AML_APP_INSIGHTS_ENABLED / AML_APP_INSIGHTS_KEY from the deployment's environment_variables "
+        "(the server reads them at start), then update the deployment so it restarts"
+    )
+
+
+STORAGE_FIX = (
+    "check the workspace's default datastore (storage account keys, firewall, the identity's "
+    "Storage Blob Data Contributor role); records lost meanwhile are not resent"
+)
+
+
 def _collector_fix(target: str, traps: Sequence[str]) -> str:
-    if "queue-full" in traps:
-        return "scale out the deployment (more instances) or lower the collection's samplingRate"
-    if "collector-disabled" in traps:
-        return f"amlmon diagnostics enable {target} --model-data  (enables the collections score.py logs)"
-    return "create each Collector in score.py's init() (azureml.ai.monitoring), then redeploy"
+    """The fix of the first trap seen, in the order a user meets them."""
+    fixes = {
+        "collector-disabled": f"amlmon diagnostics enable {target} --model-data  (enables the collections score.py logs)",
+        "collector-not-initialized": "create each Collector in score.py's init() (azureml.ai.monitoring), then redeploy",
+        "queue-full": "scale out the deployment (more instances) or lower the collection's samplingRate",
+        "sidecar-refused": STORAGE_FIX,
+    }
+    return next(fixes[t] for t in fixes if t in traps)
 
 
 def _instant(value: Any) -> dt.datetime | None:
@@ -385,6 +415,5 @@ def collection_errors_finding(state: EndpointState, target: str, deployment: str
         target,
         "fail" if events == 0 else "warn",
         f"{count} {ERRORS_METRIC} in the last {window} (reason {reasons}); {events} events stored",
-        "check the workspace's default datastore (storage account keys, firewall, the identity's "
-        "Storage Blob Data Contributor role); records lost meanwhile are not resent",
+        STORAGE_FIX,
     )

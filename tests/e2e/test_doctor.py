@@ -375,9 +375,9 @@ def _collector(**collection: Any) -> dict[str, Any]:
 
 
 def test_v2_deployment_checks(cli: Any, emulator: Any) -> None:
-    from tests.helpers import arm
-
     import uuid
+
+    from tests.helpers import arm
 
     identity = {
         "subscription": str(uuid.uuid4()),
