@@ -137,6 +137,11 @@ def test_query_pool_runs_queries_concurrently_but_never_more_than_5_at_once() ->
     pending = [pool.start(f"q{i}") for i in range(12)]
     assert [p.result()[0]["text"] for p in pending] == [f"q{i}" for i in range(12)]
     assert peak[0] == doctor.MAX_CONCURRENT_QUERIES  # concurrent, and capped
+    # The Log Analytics route (endpoint log tables) shares the limit: it is per user, not per route.
+    peak[0] = 0
+    mixed = [pool.start(f"a{i}") for i in range(6)] + [pool.start_on(query, f"l{i}") for i in range(6)]
+    assert [p.result()[0]["text"] for p in mixed][-1] == "l5"
+    assert peak[0] == doctor.MAX_CONCURRENT_QUERIES
 
 
 # --- v2 endpoint checks -----------------------------------------------------------------------------
