@@ -6,11 +6,14 @@ not found; 4 authentication; 5 throttled. Reads only: ARM GETs, service listings
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
 from amlmon.cli.common import app_context, output
+
+if TYPE_CHECKING:
+    from amlmon.azure.logs import Source
 
 TARGETS_HELP = "Services (svc), endpoints (ep) or deployments (ep/dep); none means every one."
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
@@ -119,10 +122,10 @@ def _deployments(ctx: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return found
 
 
-def _query(ctx: Any, text: str, window: Any, source: str = "app-insights") -> list[dict[str, Any]]:
+def _query(ctx: Any, text: str, window: Any, source: Source = "app-insights") -> list[dict[str, Any]]:
     from amlmon.azure.logs import run_query
 
-    return run_query(ctx, text, timespan=window, source=source, allow_partial=False).primary.records()  # type: ignore[arg-type]
+    return run_query(ctx, text, timespan=window, source=source, allow_partial=False).primary.records()
 
 
 def _metrics(
