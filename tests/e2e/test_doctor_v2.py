@@ -118,7 +118,14 @@ def test_doctor_follows_a_v2_deployment_from_no_logs_to_collector_failures_and_b
     emulator.admin("POST", "/_emulator/modeldata/storage", {"connectionString": refused})
     try:
         send_blue(emulator, dep, [GOOD])
-        _, rows, _ = _until(cli, dep, lambda r: r[("v2.collection-errors", target)]["status"] != "ok")
+        _, rows, _ = _until(
+            cli,
+            dep,
+            lambda r: (
+                r[("v2.collection-errors", target)]["status"] != "ok"
+                and r[("v2.console-collector", target)]["status"] == "fail"
+            ),
+        )
     finally:
         emulator.admin(
             "POST", "/_emulator/modeldata/storage", {"connectionString": azurite.connection_string}
