@@ -6,11 +6,14 @@ not found; 4 authentication; 5 throttled. Reads only: ARM GETs, service listings
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
 from amlmon.cli.common import app_context, output
+
+if TYPE_CHECKING:
+    from amlmon.azure.logs import Source
 
 TARGETS_HELP = "Services (svc), endpoints (ep) or deployments (ep/dep); none means every one."
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
@@ -53,6 +56,10 @@ def sources(ctx: Any) -> Any:
         query=lambda text, window: _query(ctx, text, window),
         diagnostic_settings=lambda resource_id: _settings(ctx, resource_id),
         delivered=lambda setting: _delivered(ctx, setting),
+        log_query=lambda text, window: _query(ctx, text, window, "log-analytics"),
+        metrics=lambda resource_id, names, start, end, filter: _metrics(
+            ctx, resource_id, names, start, end, filter
+        ),
     )
 
 
@@ -115,10 +122,28 @@ def _deployments(ctx: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return found
 
 
-def _query(ctx: Any, text: str, window: Any) -> list[dict[str, Any]]:
+def _query(ctx: Any, text: str, window: Any, source: Source = "app-insights") -> list[dict[str, Any]]:
     from amlmon.azure.logs import run_query
 
-    return run_query(ctx, text, timespan=window, source="app-insights", allow_partial=False).primary.records()
+    return run_query(ctx, text, timespan=window, source=source, allow_partial=False).primary.records()
+
+
+def _metrics(
+    ctx: Any, resource_id: str, names: Any, start: Any, end: Any, filter: str | None
+) -> dict[str, Any]:
+    """One Metrics_List call for the whole window (interval FULL), totals split by `filter`."""
+    from amlmon.azure.errors import translate
+    from amlmon.azure.metrics import list_metrics
+
+    try:
+        return list_metrics(
+            ctx, resource_id, names, start=start, end=end, aggregation=("total",), filter=filter
+        )
+    except Exception as exc:
+        translated = translate(exc)
+        if translated is None:
+            raise
+        raise translated from None
 
 
 def _settings(ctx: Any, resource_id: str) -> list[Any]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from amlmon.doctor.findings import Finding, arm_properties, name_of, switch
 
 COLLECTIONS = ("model_inputs", "model_outputs", "request", "response")
+AssetExists = Callable[[str], bool | None]  # dataId → the data asset exists (None: not checkable)
 
 
-def check_deployment(endpoint: dict[str, Any], deployment: dict[str, Any]) -> list[Finding]:
+def check_deployment(
+    endpoint: dict[str, Any], deployment: dict[str, Any], asset_exists: AssetExists | None = None
+) -> list[Finding]:
     target = f"{endpoint.get('name')}/{deployment.get('name')}"
     props = arm_properties(deployment)
     state = str(props.get("provisioningState") or "unknown")
@@ -37,17 +41,11 @@ def check_deployment(endpoint: dict[str, Any], deployment: dict[str, Any]) -> li
             ),
         )
     )
-    found += _collector(target, props.get("dataCollector"))
-    for check, why in (
-        ("v2.endpoint-logs", "endpoint diagnostic setting and AmlOnlineEndpoint* tables"),
-        ("v2.collection-errors", "platform metric DataCollectionErrorsPerMinute"),
-        ("v2.console-log", "collector failures and start-up lines in the console log"),
-    ):
-        found.append(Finding(check, target, "skip", f"not checked yet: {why}"))
+    found += _collector(target, props.get("dataCollector"), asset_exists)
     return found
 
 
-def _collector(target: str, collector: Any) -> list[Finding]:
+def _collector(target: str, collector: Any, asset_exists: AssetExists | None) -> list[Finding]:
     if not isinstance(collector, dict) or not collector.get("collections"):
         return [
             Finding(
@@ -62,7 +60,10 @@ def _collector(target: str, collector: Any) -> list[Finding]:
     collections = collector.get("collections") or {}
     for name in sorted(collections):
         spec = collections[name] if isinstance(collections[name], dict) else {}
-        found.append(collection_finding(target, name, spec))
+        exists = None
+        if asset_exists is not None and spec.get("dataId") and _enabled(spec):
+            exists = asset_exists(str(spec["dataId"]))
+        found.append(collection_finding(target, name, spec, exists))
     rolling = str(collector.get("rollingRate") or "Hour")
     found.append(
         Finding("v2.rolling-rate", target, "ok", f"rollingRate {rolling}")
@@ -78,7 +79,14 @@ def _collector(target: str, collector: Any) -> list[Finding]:
     return found
 
 
-def collection_finding(target: str, name: str, spec: dict[str, Any]) -> Finding:
+def _enabled(spec: dict[str, Any]) -> bool:
+    return str(spec.get("dataCollectionMode") or "Enabled").lower() == "enabled"
+
+
+def collection_finding(
+    target: str, name: str, spec: dict[str, Any], asset_exists: bool | None = None
+) -> Finding:
+    """A collection's mode, sampling rate and dataId; `asset_exists` False: its data asset is gone."""
     check = f"v2.collection.{name}"
     mode = str(spec.get("dataCollectionMode") or "Enabled")
     rate = spec.get("samplingRate")
@@ -108,4 +116,31 @@ def collection_finding(target: str, name: str, spec: dict[str, Any]) -> Finding:
             f"{evidence}; " + "; ".join(problems),
             f"amlmon diagnostics enable {target} --model-data  (creates the data asset and sets dataId)",
         )
-    return Finding(check, target, "ok", f"{evidence}, dataId {name_of(str(spec['dataId']))}")
+    data_id = str(spec["dataId"])
+    if asset_exists is False:
+        return Finding(
+            check,
+            target,
+            "fail",
+            f"{evidence}; dataId {data_id} names a data asset that does not exist: "
+            "Azure ML model monitoring finds no production data",
+            _asset_fix(target, name, data_id),
+        )
+    checked = ", data asset exists" if asset_exists else ""
+    return Finding(check, target, "ok", f"{evidence}, dataId {_asset_name(data_id)}{checked}")
+
+
+def _asset_name(data_id: str) -> str:
+    """`{name}:{version}` of `…/data/{name}/versions/{version}` (else the last segment)."""
+    parts = data_id.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2].lower() == "versions" and parts[-4].lower() == "data":
+        return f"{parts[-3]}:{parts[-1]}"
+    return name_of(data_id)
+
+
+def _asset_fix(target: str, name: str, data_id: str) -> str:
+    """Re-register the asset where the collector writes (amlmon's enable keeps a set dataId as it is)."""
+    endpoint, deployment = target.split("/", 1)
+    asset, _, version = _asset_name(data_id).partition(":")
+    path = f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/{endpoint}/{deployment}/{name}"
+    return f"az ml data create --name {asset} --version {version or 1} --type uri_folder --path {path}"

@@ -4,7 +4,7 @@ and the small pure helpers that word evidence (resource names, ingestion times, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,12 @@ class Sources:
     query: Callable[[str, dt.timedelta], list[dict[str, Any]]]  # (kql, window) → rows (App Insights route)
     diagnostic_settings: Callable[[str], list[Any]]  # resource id → amlmon.azure.diagnostic_settings.Setting
     delivered: Callable[[Any], dict[str, Any]]  # Setting → {container: {blobs, newest}} or {"error": …}
+    # (kql, window) → rows, on the component's Log Analytics workspace (the endpoint log tables)
+    log_query: Callable[[str, dt.timedelta], list[dict[str, Any]]] | None = None
+    # (resource id, metric names, start, end, $filter) → the Metrics_List answer (SDK attribute names)
+    metrics: Callable[[str, Sequence[str], dt.datetime, dt.datetime, str | None], dict[str, Any]] | None = (
+        None
+    )
 
 
 @dataclass

@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from amlmon.doctor.deployments_v2 import check_deployment
+from amlmon.doctor.deployments_v2 import AssetExists, check_deployment
+from amlmon.doctor.endpoints_v2 import EndpointState, endpoint_findings, start_endpoint
 from amlmon.doctor.export import check_export
 from amlmon.doctor.findings import WORKSPACE, Finding, Report, Sources, arm_properties, window_text
 from amlmon.doctor.ingestion import check_ingestion, read_component_cap
@@ -90,11 +91,14 @@ def run(
     pool = QueryPool(sources.query, window) if linked.component is not None else None
     unnamed = pool.start(UNNAMED_QUERY) if pool else None
     pending = _start_service_queries(pool, chosen_s) if pool else {}
+    endpoints = _start_endpoints(sources, pool, linked.component, chosen_d, window, now)
     export = check_export(sources, linked, now)  # ARM and blob reads while the queries run
     for service in chosen_s:
         report.findings += _service(service, pending, now, text)
+    assets = _asset_reader(sources)
     for endpoint, deployment in chosen_d:
-        report.findings += check_deployment(endpoint, deployment)
+        report.findings += check_deployment(endpoint, deployment, assets)
+        report.findings += endpoint_findings(endpoints[str(endpoint.get("id"))], deployment, now, text)
     if unnamed is not None:
         rows, error = answer(unnamed)
         report.findings.append(check_unnamed(rows, error, known_names(services, deployments), text))
@@ -102,6 +106,35 @@ def run(
         report.findings.append(Finding("telemetry.unnamed", WORKSPACE, "skip", NO_COMPONENT))
     report.findings += export
     return report
+
+
+def _start_endpoints(
+    sources: Sources,
+    pool: QueryPool | None,
+    component: dict[str, Any] | None,
+    chosen: Deployments,
+    window: dt.timedelta,
+    now: dt.datetime,
+) -> dict[str, EndpointState]:
+    """Each chosen deployment's endpoint once: its settings read, its queries started, its metrics read."""
+    found: dict[str, EndpointState] = {}
+    for endpoint, _ in chosen:
+        key = str(endpoint.get("id"))
+        if key not in found:
+            found[key] = start_endpoint(sources, pool, component, endpoint, window, now)
+    return found
+
+
+def _asset_reader(sources: Sources) -> AssetExists:
+    """dataId → whether its data asset exists (an ARM GET); None for a dataId that is no ARM id."""
+    from amlmon.azure.deployments_v2 import API_VERSION
+
+    def exists(data_id: str) -> bool | None:
+        if not data_id.startswith("/subscriptions/"):
+            return None
+        return sources.arm_get(data_id, API_VERSION) is not None
+
+    return exists
 
 
 def _start_service_queries(pool: QueryPool, services: Services) -> dict[str, dict[str, Any]]:

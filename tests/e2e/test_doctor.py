@@ -375,16 +375,37 @@ def _collector(**collection: Any) -> dict[str, Any]:
 
 
 def test_v2_deployment_checks(cli: Any, emulator: Any) -> None:
-    data_id = "azureml://locations/westeurope/workspaces/x/data/ep-good-model_inputs/versions/1"
+    import uuid
+
+    from tests.helpers import arm
+
+    identity = {
+        "subscription": str(uuid.uuid4()),
+        "resourceGroup": "rg-doctor-v2",
+        "name": f"ws-v2-{uuid.uuid4().hex[:8]}",
+    }
+    workspace_id = (
+        f"/subscriptions/{identity['subscription']}/resourceGroups/rg-doctor-v2"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{identity['name']}"
+    )
+    asset = f"{workspace_id}/data/ep-good-model_inputs/versions/1"
+    gone = f"{workspace_id}/data/ep-gone-model_inputs/versions/1"  # never registered (or deleted)
     ws = workspace(
         emulator,
         services=[],
+        **identity,
         deployments=[
             {
                 "endpoint": "ep",
                 "name": "good",
                 "appInsightsEnabled": True,
-                "properties": {"dataCollector": {**_collector(dataId=data_id), "rollingRate": "Hour"}},
+                "properties": {"dataCollector": {**_collector(dataId=asset), "rollingRate": "Hour"}},
+            },
+            {
+                "endpoint": "ep",
+                "name": "gone",
+                "appInsightsEnabled": True,
+                "properties": {"dataCollector": {**_collector(dataId=gone), "rollingRate": "Hour"}},
             },
             {
                 "endpoint": "ep",
@@ -400,19 +421,39 @@ def test_v2_deployment_checks(cli: Any, emulator: Any) -> None:
             },
         ],
     )
+    uri = "azureml://datastores/workspaceblobstore/paths/modelDataCollector/ep/good/model_inputs"
+    created, body, _ = arm(
+        emulator,
+        "PUT",
+        asset,
+        {"properties": {"dataType": "uri_folder", "dataUri": uri, "isAnonymous": False}},
+        version="2024-04-01",
+    )
+    assert created in (200, 201), body
     code, rows = doctor(cli, ws)
     assert code == 1
     assert status(rows, "v2.provisioning", "ep/good") == "ok"
     assert status(rows, "v2.app-insights", "ep/good") == "ok"
-    assert status(rows, "v2.collection.model_inputs", "ep/good") == "ok"
+    row = rows[("v2.collection.model_inputs", "ep/good")]
+    assert row["status"] == "ok" and "ep-good-model_inputs:1, data asset exists" in row["evidence"], row
     assert status(rows, "v2.rolling-rate", "ep/good") == "ok"
+    row = rows[("v2.collection.model_inputs", "ep/gone")]
+    assert row["status"] == "fail" and "does not exist" in row["evidence"], row
+    assert row["fix"].startswith(
+        "az ml data create --name ep-gone-model_inputs --version 1 --type uri_folder"
+    )
+    assert "paths/modelDataCollector/ep/gone/model_inputs" in row["fix"]
     row = rows[("v2.collection.model_inputs", "ep/nodataid")]
     assert row["status"] == "warn" and "no dataId" in row["evidence"]
+    assert row["fix"].startswith("amlmon diagnostics enable ep/nodataid --model-data")
     assert status(rows, "v2.rolling-rate", "ep/nodataid") == "warn"
     assert status(rows, "v2.provisioning", "ep/bare") == "fail"
     assert status(rows, "v2.app-insights", "ep/bare") == "fail"
     assert status(rows, "v2.data-collector", "ep/bare") == "warn"
-    assert status(rows, "v2.endpoint-logs", "ep/bare") == "skip"
+    row = rows[("v2.endpoint-logs", "ep/bare")]  # no diagnostic setting on the endpoint
+    assert row["status"] == "warn" and row["fix"] == "amlmon diagnostics enable ep --endpoint-logs"
+    assert status(rows, "v2.endpoint-log-rows", "ep/bare") == "skip"
+    assert status(rows, "v2.collection-errors", "ep/bare") == "ok"  # the metrics call answered
     code, rows = doctor(cli, ws, "ep/good")
     assert code == 0 and {target for _, target in rows} == {"-", "ep/good"}
 

@@ -137,3 +137,136 @@ def test_query_pool_runs_queries_concurrently_but_never_more_than_5_at_once() ->
     pending = [pool.start(f"q{i}") for i in range(12)]
     assert [p.result()[0]["text"] for p in pending] == [f"q{i}" for i in range(12)]
     assert peak[0] == doctor.MAX_CONCURRENT_QUERIES  # concurrent, and capped
+    # The Log Analytics route (endpoint log tables) shares the limit: it is per user, not per route.
+    peak[0] = 0
+    mixed = [pool.start(f"a{i}") for i in range(6)] + [pool.start_on(query, f"l{i}") for i in range(6)]
+    assert [p.result()[0]["text"] for p in mixed][-1] == "l5"
+    assert peak[0] == doctor.MAX_CONCURRENT_QUERIES
+
+
+# --- v2 endpoint checks -----------------------------------------------------------------------------
+def _console_rows(messages: list[str]) -> list[dict[str, Any]]:
+    """console_query run by the KQL engine the emulator uses, on lines as the real packages print them."""
+    import duckdb
+    import duckdb_kql
+
+    from amlmon.doctor import endpoints_v2
+
+    con = duckdb.connect()
+    con.execute(
+        "create table AmlOnlineEndpointConsoleLog (TimeGenerated timestamp, DeploymentName varchar, "
+        "Message varchar, _ResourceId varchar)"
+    )
+    start = dt.datetime(2026, 11, 30, 12, 0)
+    for index, message in enumerate(messages):
+        con.execute(
+            "insert into AmlOnlineEndpointConsoleLog values (?, 'blue', ?, ?)",
+            [start + dt.timedelta(seconds=index), message, "/SUBSCRIPTIONS/S/ONLINEENDPOINTS/EP"],
+        )
+    relation = duckdb_kql.query(con, endpoints_v2.console_query("ep"))
+    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+# The exact lines: azureml-ai-monitoring 1.0.0's logger format "%(asctime)s | %(name)s | %(levelname)s |
+# %(message)s" and messages (init.py, collector_json.py, queue/queue.py, worker/sender.py); score.py's
+# on_error prints the exception; azureml-inference-server-http 1.5.1 amlserver.py's start-up lines.
+START = ["", "Azure ML Inferencing HTTP server v1.5.1", "Server Settings"]
+TRAP_LINES = {
+    "collector-disabled": "2026-11-30 12:00:01,000 | mdc | WARNING | data collector is not enabled",
+    "collector-not-initialized": "data collector: data collector is not initialized",
+    "queue-full": "data collector: Too many requests lead to message queue is full, please reduce the number of requests.",
+    "sidecar-refused": "2026-11-30 12:00:01,000 | mdc.sender | ERROR | failed to send json payload: 500, ",
+    "app-insights-off": "Application Insights Enabled: false",
+}
+
+
+@pytest.mark.parametrize("trap", sorted(TRAP_LINES))
+def test_console_query_names_each_trap_by_its_exact_line(trap: str) -> None:
+    from amlmon.doctor import endpoints_v2
+
+    rows = _console_rows([*START, TRAP_LINES[trap], "Application Insights Enabled: true"])
+    assert {r["trap"] for r in rows} == {"start", trap}
+    found = {f.check: f for f in endpoints_v2.console_findings("ep/blue", "blue", rows, None, "24h")}
+    if trap == "app-insights-off":
+        assert found["v2.console-app-insights"].status == "fail"
+        assert found["v2.console-collector"].status == "ok"
+    else:
+        assert found["v2.console-collector"].status == "fail"
+        assert found["v2.console-app-insights"].status == "ok"  # "true" is not the trap
+        assert TRAP_LINES[trap] in found["v2.console-collector"].evidence
+
+
+def test_console_failures_before_the_newest_start_are_history() -> None:
+    from amlmon.doctor import endpoints_v2
+
+    lines = [*START, TRAP_LINES["queue-full"], "data collector is not enabledX", *START]
+    rows = _console_rows(lines)
+    found = {f.check: f for f in endpoints_v2.console_findings("ep/blue", "blue", rows, None, "24h")}
+    assert found["v2.console-collector"].status == "ok"  # the queue filled before the restart
+    positive = _console_rows([*START, TRAP_LINES["queue-full"]])  # the control: after the start, it counts
+    found = {f.check: f for f in endpoints_v2.console_findings("ep/blue", "blue", positive, None, "24h")}
+    assert found["v2.console-collector"].status == "fail"
+    assert "scale out" in str(found["v2.console-collector"].fix)
+    none = endpoints_v2.console_findings("ep/blue", "blue", [], None, "24h")
+    assert {f.status for f in none} == {"skip"}  # no start in the window: nothing to judge
+
+
+def test_console_query_escapes_the_endpoint_name() -> None:
+    from amlmon import kql
+    from amlmon.doctor import endpoints_v2
+
+    text = endpoints_v2.console_query("ep'x\"y")  # a quote of each kind
+    name = "ep'x\"y"
+    assert "_ResourceId endswith " + kql.string("/onlineEndpoints/" + name) in text
+    assert endpoints_v2.rows_query("ep").startswith(
+        "union withsource=SourceTable AmlOnlineEndpointConsoleLog"
+    )
+
+
+def _metrics(*series: tuple[str, str, str, float]) -> dict[str, Any]:
+    """A Metrics_List answer (SDK attribute names): (metric, deployment, reason, total) per series."""
+    value: dict[str, list[dict[str, Any]]] = {}
+    for metric, deployment, reason, total in series:
+        value.setdefault(metric, []).append(
+            {
+                "metadatavalues": [
+                    {"name": {"value": "deployment"}, "value": deployment},
+                    {"name": {"value": "reason"}, "value": reason},
+                ],
+                "data": [{"total": total}],
+            }
+        )
+    return {"value": [{"name": {"value": m}, "timeseries": s} for m, s in value.items()]}
+
+
+def test_collection_errors_by_reason_fail_when_nothing_was_stored() -> None:
+    from amlmon.doctor import endpoints_v2
+
+    state = endpoints_v2.EndpointState("ep", "/x/onlineEndpoints/ep")
+    state.metrics = _metrics(
+        ("DataCollectionErrorsPerMinute", "blue", "StorageWriteFailed", 3),
+        ("DataCollectionErrorsPerMinute", "blue", "InvalidPayload", 1),
+        ("DataCollectionErrorsPerMinute", "green", "StorageWriteFailed", 9),
+    )
+    finding = endpoints_v2.collection_errors_finding(state, "ep/blue", "blue", "24h")
+    assert finding.status == "fail"
+    assert "4 DataCollectionErrorsPerMinute" in finding.evidence
+    assert "StorageWriteFailed: 3, InvalidPayload: 1" in finding.evidence
+    state.metrics = _metrics(
+        ("DataCollectionEventsPerMinute", "blue", "", 5),
+        ("DataCollectionErrorsPerMinute", "blue", "StorageUnavailable", 1),
+    )
+    assert endpoints_v2.collection_errors_finding(state, "ep/blue", "blue", "24h").status == "warn"
+    state.metrics = _metrics(("DataCollectionEventsPerMinute", "blue", "", 5))
+    ok = endpoints_v2.collection_errors_finding(state, "ep/blue", "blue", "24h")
+    assert ok.status == "ok" and "(5 events)" in ok.evidence
+
+
+def test_collection_with_a_missing_data_asset_fails_with_the_asset_to_register() -> None:
+    data_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/data/ep-dep-model_inputs/versions/2"
+    spec = {"dataCollectionMode": "Enabled", "samplingRate": 1.0, "dataId": data_id}
+    gone = doctor.collection_finding("ep/dep", "model_inputs", spec, asset_exists=False)
+    assert gone.status == "fail" and gone.fix is not None
+    assert gone.fix.startswith("az ml data create --name ep-dep-model_inputs --version 2 --type uri_folder")
+    there = doctor.collection_finding("ep/dep", "model_inputs", spec, asset_exists=True)
+    assert there.status == "ok" and there.evidence.endswith("ep-dep-model_inputs:2, data asset exists")
