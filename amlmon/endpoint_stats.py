@@ -152,29 +152,10 @@ def throttle_threshold(value: str) -> Threshold:
 
 
 def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
-    """`collect` for `check`: a service error is "the gate could not be evaluated" (exit 6), never a
-    breach; usage, not-found, auth and throttling keep their own exit codes (as gate.measure)."""
-    from amlmon.errors import AmlmonError, GateError
-    from amlmon.gate import EXIT_GATE_FAILED
+    """`collect` for `check`: a service error is "the gate could not be evaluated" (exit 6), never a breach."""
+    from amlmon.gate import evaluable
 
-    try:
-        return collect(ctx, targets, window)
-    except AmlmonError as exc:
-        if exc.exit_code == EXIT_GATE_FAILED:
-            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=exc.hint) from None
-        raise
-    except Exception as exc:
-        from amlmon.azure.errors import translate
-
-        translated = translate(exc)
-        if translated is None:
-            raise
-        if translated.exit_code == EXIT_GATE_FAILED:
-            raise GateError(
-                f"the gate could not be evaluated: {translated.message}",
-                hint=translated.hint or "retry the check; the query service failed",
-            ) from None
-        raise translated from None
+    return evaluable(lambda: collect(ctx, targets, window), "the query service")
 
 
 def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:

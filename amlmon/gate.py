@@ -242,16 +242,22 @@ def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> 
 def measure(
     ctx: AppContext, targets: Sequence[Target], window: Window, *, source: Source = "app-insights"
 ) -> dict[str, Any]:
-    """`collect`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
+    """The App Insights / Log Analytics statistics of `targets` for the gate (see `evaluable`)."""
+    from amlmon.stats import collect
+
+    return evaluable(lambda: collect(ctx, targets, window, source=source), "the query service")
+
+
+def evaluable(collect: Callable[[], dict[str, Any]], service: str) -> dict[str, Any]:
+    """`collect()`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
 
     A breached threshold exits 1; a service error must not look like one (nor, ever, like a pass).
     Usage, not-found, auth and throttling errors keep their own exit codes (2, 3, 4, 5); a query that
-    outlived the server timeout (504) cannot be evaluated either (6).
+    outlived the server timeout (504) cannot be evaluated either (6). Every gate source (App Insights,
+    the endpoint traffic log, platform metrics) measures through here.
     """
-    from amlmon.stats import collect
-
     try:
-        return collect(ctx, targets, window, source=source)
+        return collect()
     except AmlmonError as exc:
         if exc.exit_code == EXIT_GATE_FAILED or isinstance(exc, QueryTimedOut):
             raise GateError(f"the gate could not be evaluated: {exc.message}", hint=_gate_hint(exc)) from None
@@ -266,7 +272,7 @@ def measure(
         if translated.exit_code == EXIT_GATE_FAILED or isinstance(translated, QueryTimedOut):
             raise GateError(
                 f"the gate could not be evaluated: {translated.message}",
-                hint=_gate_hint(translated) or "retry the check; the query service failed",
+                hint=_gate_hint(translated) or f"retry the check; {service} failed",
             ) from None
         raise translated from None
 

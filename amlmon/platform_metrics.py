@@ -292,26 +292,9 @@ def check(
 
 def _collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
     """A service error is "the gate could not be evaluated" (exit 6), never a breach."""
-    from amlmon.azure.errors import translate
-    from amlmon.errors import AmlmonError, GateError
-    from amlmon.gate import EXIT_GATE_FAILED
+    from amlmon.gate import evaluable
 
-    try:
-        return collect(ctx, targets, window)
-    except AmlmonError as exc:
-        if exc.exit_code == EXIT_GATE_FAILED:
-            raise GateError(f"the gate could not be evaluated: {exc.message}", hint=exc.hint) from None
-        raise
-    except Exception as exc:
-        translated = translate(exc)
-        if translated is None:
-            raise
-        if translated.exit_code == EXIT_GATE_FAILED:
-            raise GateError(
-                f"the gate could not be evaluated: {translated.message}",
-                hint=translated.hint or "retry the check; the metrics service failed",
-            ) from None
-        raise translated from None
+    return evaluable(lambda: collect(ctx, targets, window), "the metrics service")
 
 
 # --- rendering -------------------------------------------------------------------------------------
