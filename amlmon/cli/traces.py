@@ -103,6 +103,13 @@ def traces(
         help="Everything amlmon finds for one request id (TrafficLog XRequestId = the server's Request Id "
         "= the collector's correlationid): traffic log row, App Insights requests, traces, exceptions.",
     ),
+    datastore_url: str | None = typer.Option(
+        None,
+        "--datastore-url",
+        metavar="URL",
+        help="With --request: the workspace's default datastore container, to search the data "
+        "collector's records too (AZURE_STORAGE_CONNECTION_STRING or your sign-in reads it).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:
     """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
@@ -119,7 +126,7 @@ def traces(
     if request is not None:
         from amlmon.cli.request_timeline import request_timeline
 
-        return request_timeline(targets or [], request, since, until, fmt, print_query)
+        return request_timeline(targets or [], request, since, until, print_query, datastore_url)
     endpoint_log = _endpoint_choice(source_name, events, log_analytics, model_data, severity)
     source = "log-analytics" if endpoint_log else source_of(log_analytics)
     style = _style(fmt, follow)

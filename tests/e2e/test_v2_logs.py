@@ -282,3 +282,55 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
     ids = [r["itemId"] for r in lines]
     assert len(ids) == len(set(ids)), "no line twice"
     assert {r["target"] for r in lines} == {target}
+
+
+def test_traces_request_shows_one_request_across_the_traffic_log_app_insights_and_the_collector(
+    cli: Any, emulator: Any, deployment: Deployment, azurite: Any
+) -> None:
+    """The front door's x-request-id finds the request's traffic-log row, the server's App Insights
+    telemetry with that Request Id, and the collector records with that xrequestid; another request's
+    rows are not shown (the control)."""
+    from tests.helpers import http
+
+    dep = deployment
+
+    def scored(rows: int) -> str:
+        status, headers, _ = http(
+            emulator,
+            "POST",
+            dep.scoring_uri,
+            raw=json.dumps({"data": [[1, 2, 3, 4]] * rows}).encode(),
+            headers={"Content-Type": "application/json", "azureml-model-deployment": "blue"},
+        )
+        assert status == 200
+        return str(headers["x-request-id"])
+
+    mine, other = scored(2), scored(3)
+    args = ["traces", "--request", mine, "--since", "1h", *dep.ws["args"]]
+    store = ["--datastore-url", f"{azurite.blob_endpoint}/{dep.container}"]
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    deadline = time.time() + WAIT
+    while True:
+        result = cli(*args, f"{dep.endpoint}/blue", *store, "-o", "json", env=env)
+        assert result.exit_code == 0, result.stderr
+        found = result.json()
+        if (found["traffic-log"] and len(found["collector"]) >= 2) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    print(json.dumps(found["app-insights"], indent=1)[:3000], result.stderr)
+    (traffic,) = found["traffic-log"]
+    assert traffic["record"]["XRequestId"] == mine and traffic["record"]["ResponseCode"] == 200
+    kinds = sorted(e["kind"] for e in found["collector"])
+    assert kinds == ["model_inputs", "model_outputs"], kinds
+    assert all(e["record"]["xrequestid"] == mine for e in found["collector"])
+    assert other not in json.dumps(found)
+    assert "console lines (AmlOnlineEndpointConsoleLog, getLogs) carry no request id" in result.stderr
+    text = cli(*args, *store, "-o", "table", env=env)
+    assert text.exit_code == 0 and "traffic-log  traffic" in text.stdout and "collector" in text.stdout
+    times = [line.split(" ", 1)[0] for line in text.stdout.splitlines()]
+    assert times == sorted(times), "one timeline, oldest first"
+    without = cli(*args, "-o", "json")
+    assert without.exit_code == 0 and without.json()["collector"] == []
+    assert "collector records were not searched: give --datastore-url" in without.stderr
+    empty = cli("traces", "--request", " ", *dep.ws["args"])
+    assert empty.exit_code == 2 and "error: --request is empty" in empty.stderr and "hint:" in empty.stderr
