@@ -112,10 +112,10 @@ def traffic_entries(rows: Iterable[dict[str, Any]]) -> Iterator[Entry]:
 
 def app_insights_entries(rows: Iterable[dict[str, Any]]) -> Iterator[Entry]:
     from amlmon.redact import redact
-    from amlmon.telemetry import _properties, as_datetime
+    from amlmon.telemetry import as_datetime
 
     for row in rows:
-        props = _properties(row.get("properties"))
+        props = _dimensions(row.get("properties"))
         kind = str(row.get("entryKind"))
         if kind == "request":
             # 1.5.x sends placeholders in the columns and the real values as dimensions.
@@ -126,6 +126,18 @@ def app_insights_entries(rows: Iterable[dict[str, Any]]) -> Iterator[Entry]:
             summary = redact(str(row.get("message") or "")).strip()
         record = {"kind": kind, "message": row.get("message"), "properties": props}
         yield Entry("app-insights", as_datetime(row.get("eventTime")), kind, summary, record)
+
+
+def _dimensions(value: Any) -> dict[str, Any]:
+    """customDimensions arrive as JSON text (dynamic column) or an object; anything else is {}."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def record_matches(record: dict[str, Any], request_id: str) -> bool:

@@ -126,6 +126,13 @@ def traces(
     if request is not None:
         from amlmon.cli.request_timeline import request_timeline
 
+        if follow or events or model_data or source_name:
+            raise _usage(
+                "--request reads every source for one request; it does not go with --follow, --events, "
+                "--model-data or --source",
+                "e.g. amlmon traces --request ID --since 1h",
+            )
+
         return request_timeline(targets or [], request, since, until, print_query, datastore_url)
     endpoint_log = _endpoint_choice(source_name, events, log_analytics, model_data, severity)
     source = "log-analytics" if endpoint_log else source_of(log_analytics)
@@ -176,8 +183,13 @@ def traces(
 
             spec = dataclasses.replace(spec, endpoint_log="console")
             source = "log-analytics"
+        elif follow:
+            warn(
+                "no diagnostic setting sends the endpoint's console log (AmlOnlineEndpointConsoleLog): "
+                "following App Insights traces; `amlmon diagnostics enable ENDPOINT --endpoint-logs` adds it"
+            )
         else:
-            fallback = not follow
+            fallback = True
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query, warn=warn)
     if follow:
         return _follow(ctx, spec, source, printer, poll_every, end, limit, look_back)
@@ -264,7 +276,9 @@ def _read(
         printed += len(batch)
         printer.print_batch(batch)
     if fallback and not printed and not window.partial:
-        return _container_tail(ctx, spec, printer, limit)
+        found = _container_logs(ctx, spec, limit or 100)
+        if found:  # an empty tail (a container that printed nothing) explains nothing: say why below
+            return _print_container_logs(found, printer)
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
@@ -276,22 +290,29 @@ def _read(
     return 1 if window.partial else 0
 
 
-def _container_tail(ctx: Any, spec: Any, printer: TracePrinter, limit: int | None) -> int:
-    """No endpoint logs and no App Insights traces: the last lines of each deployment's inference
-    server container (getLogs), said on stderr."""
+def _container_logs(ctx: Any, spec: Any, tail: int) -> list[Any]:
+    """No endpoint logs and no App Insights traces: the last lines of each v2 deployment's inference
+    server container (getLogs) that has printed anything."""
     from amlmon import v2_logs
-    from amlmon.render import to_jsonl
     from amlmon.targets import Target
 
-    tail = limit or 100
     found = []
     for target in _v2_targets(spec.targets):
         for deployment in (target.deployment,) if target.deployment else target.deployments:
-            found.append(v2_logs.get_logs(ctx, Target(target.name, deployment), "inference-server", tail))
+            log = v2_logs.get_logs(ctx, Target(target.name, deployment), "inference-server", tail)
+            if log.content:
+                found.append(log)
+    return found
+
+
+def _print_container_logs(found: list[Any], printer: TracePrinter) -> int:
+    """The container tails, in the printer's style; stderr says what they are."""
+    from amlmon.render import to_jsonl
+
     for log in found:
         warn(
             f"no endpoint logs (no diagnostic setting sends AmlOnlineEndpointConsoleLog) and no App Insights "
-            f"traces for {log.target} in the window: the last {tail} lines of its inference-server container "
+            f"traces for {log.target} in the window: the last {log.tail} lines of its inference-server container "
             "(getLogs) instead; `amlmon diagnostics enable ENDPOINT --endpoint-logs` keeps every line"
         )
     records = [

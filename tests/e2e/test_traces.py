@@ -145,6 +145,9 @@ def test_request_finds_the_model_data_of_one_request_in_app_insights(
     nothing = _traces(cli, seeded, "--request", "req-none", "--since", "1h", "-o", "json")
     assert nothing.exit_code == 0 and nothing.json()["app-insights"] == []
     assert "nothing found for request req-none" in nothing.stderr
+    refused = _traces(cli, seeded, "--request", "req-14", "--follow")
+    assert refused.exit_code == 2 and "error: --request reads every source" in refused.stderr
+    assert "hint:" in refused.stderr
 
 
 def _traces(cli: Any, ws: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> Any:
