@@ -9,7 +9,9 @@ read the names from here, so a source (or a renamed column) is one entry, not fi
   `AppRequests`, …; `Properties`, `AppRoleName`). The same rows, other names.
 - The v2 endpoint tables (`AmlOnlineEndpointConsoleLog`, `…TrafficLog`, `…EventLog`) live in a Log
   Analytics workspace when a diagnostic setting on the online endpoint sends them there
-  (AZURE-FACTS.md, "Endpoint logs"); `ENDPOINT_LOGS` names them for the commands that will read them.
+  (AZURE-FACTS.md, "Endpoint logs"); `ENDPOINT_LOGS` names them. `traces` (and `logs`) read the console
+  and event tables projected onto TRACE_ROW, so the one tail engine follows them; `stats`/`check`
+  and `traces --request` read the traffic table.
 
 How a target is matched: the inference server puts the service's name in the role name column and/or
 the `Service Name` custom dimension (`SERVICE_DIMENSION`); 1.4.x servers use the role `GENERIC_ROLE`
