@@ -9,6 +9,9 @@ for everything ingested after `watermark - overlap` — covering records that be
 after their ingestion stamp — and a set of item ids seen inside that overlap drops the repeats.
 Ids older than the overlap cannot come back (the query excludes them), so the set stays bounded.
 
+The same engine tails a v2 endpoint's console and event logs: amlmon.queries.traces projects those
+tables onto the same TRACE_ROW columns (`_ItemId` the id, `ingestion_time()` the watermark).
+
 Everything here takes a `Fetch` (query text, timespan → answer) and a `FollowClock`, so tests drive
 it without a network or real time.
 """

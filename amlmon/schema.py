@@ -9,7 +9,9 @@ read the names from here, so a source (or a renamed column) is one entry, not fi
   `AppRequests`, …; `Properties`, `AppRoleName`). The same rows, other names.
 - The v2 endpoint tables (`AmlOnlineEndpointConsoleLog`, `…TrafficLog`, `…EventLog`) live in a Log
   Analytics workspace when a diagnostic setting on the online endpoint sends them there
-  (AZURE-FACTS.md, "Endpoint logs"); `ENDPOINT_LOGS` names them for the commands that will read them.
+  (AZURE-FACTS.md, "Endpoint logs"); `ENDPOINT_LOGS` names them. `traces` (and `logs`) read the console
+  and event tables projected onto TRACE_ROW, so the one tail engine follows them; `stats`/`check`
+  and `traces --request` read the traffic table.
 
 How a target is matched: the inference server puts the service's name in the role name column and/or
 the `Service Name` custom dimension (`SERVICE_DIMENSION`); 1.4.x servers use the role `GENERIC_ROLE`
@@ -199,6 +201,7 @@ class EndpointLog:
 
     table: str
     time: str = "TimeGenerated"
+    item_id: str = "_ItemId"
     resource: str = "_ResourceId"
     deployment: str = "DeploymentName"
     instance: str = "InstanceId"
@@ -230,9 +233,22 @@ class EndpointLogs:
     container: str = "ContainerName"
     event_name: str = "Name"
 
-    def endpoint_match(self, endpoint: str) -> str:
-        """A predicate for the rows of one endpoint (its name is only in the resource id)."""
-        return f"{self.console.resource} endswith {kql.string('/onlineendpoints/' + endpoint.lower())}"
+    def endpoint_match(self, endpoint: str, deployment: str | None = None) -> str:
+        """A predicate for the rows of one endpoint (its name is only in the resource id; `endswith`
+        ignores case, and Azure writes the id upper-case), optionally of one deployment."""
+        match = f"{self.console.resource} endswith {kql.string('/onlineendpoints/' + endpoint.lower())}"
+        if deployment:
+            match += f" and {self.console.deployment} == {kql.string(deployment)}"
+        return match
+
+    def table(self, events: bool) -> EndpointLog:
+        """The console log, or with `events` the event log."""
+        return self.events if events else self.console
+
+    def detail(self, events: bool) -> tuple[str, str]:
+        """(amlmon's name, the column) of what a row adds to its message: the container of a console
+        line, the name of an event."""
+        return ("name", self.event_name) if events else ("container", self.container)
 
 
 ENDPOINT_LOGS = EndpointLogs(

@@ -72,7 +72,12 @@ def service_fetch(ctx: AppContext, source: Source, *, retries: bool = True) -> F
 
 def read(ctx: AppContext, spec: TraceFilter, source: Source, *, limit: int | None) -> WindowResult:
     """The events of the window [start, end) oldest first, in pages (or only the newest `limit`)."""
-    return read_window(service_fetch(ctx, source), spec, source, limit=limit)
+    window = read_window(service_fetch(ctx, source), spec, source, limit=limit)
+    if spec.endpoint_log is not None:
+        from amlmon.endpoint_logs import redacted
+
+        window.events = (redacted(batch) for batch in window.events)
+    return window
 
 
 def follow(
@@ -89,6 +94,11 @@ def follow(
     sleep: Callable[[float], None],
 ) -> FollowStats:
     """Poll until `until` (or Ctrl-C), handing each batch of new events to `emit`."""
+    if spec.endpoint_log is not None:
+        from amlmon.endpoint_logs import redacted
+
+        shown = emit
+        emit = lambda batch: shown(redacted(batch))  # noqa: E731
     follower = Follower(
         service_fetch(ctx, source, retries=False),
         spec,

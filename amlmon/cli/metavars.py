@@ -76,6 +76,8 @@ OVERRIDES: dict[tuple[str, str], str] = {
     ("emulator seed", "--rate"): "N/min",
     ("query", "--since"): "DURATION",
     ("query", "--file"): "FILE",
+    ("traces", "--source"): "app-insights|endpoint-logs",
+    ("traces", "--request"): "REQUEST_ID",
 }
 
 

@@ -83,6 +83,33 @@ def traces(
         help="The role name / Service Name the target's telemetry carries, when it is not the "
         "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
     ),
+    source_name: str | None = typer.Option(
+        None,
+        "--source",
+        help="v2 targets: app-insights (the deployment's App Insights traces) or endpoint-logs "
+        "(AmlOnlineEndpointConsoleLog in Log Analytics) [default for a v2 target: endpoint-logs when a "
+        "diagnostic setting on the endpoint sends the console log to Log Analytics, else app-insights; "
+        "with neither, the deployment's getLogs container tail].",
+    ),
+    events: bool = typer.Option(
+        False,
+        "--events",
+        help="v2 targets: the container events (AmlOnlineEndpointEventLog: probe failures, restarts, "
+        "image pulls) instead of console lines.",
+    ),
+    request: str | None = typer.Option(
+        None,
+        "--request",
+        help="Everything amlmon finds for one request id (TrafficLog XRequestId = the server's Request Id "
+        "= the collector's correlationid): traffic log row, App Insights requests, traces, exceptions.",
+    ),
+    datastore_url: str | None = typer.Option(
+        None,
+        "--datastore-url",
+        metavar="URL",
+        help="With --request: the workspace's default datastore container, to search the data "
+        "collector's records too (AZURE_STORAGE_CONNECTION_STRING or your sign-in reads it).",
+    ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:
     """Print the traces (print() output) or, with --model-data, the inputs and predictions of deployed models.
@@ -96,7 +123,19 @@ def traces(
     from amlmon.targets import parse_targets, with_role
     from amlmon.timeparse import parse_duration
 
-    source = source_of(log_analytics)
+    if request is not None:
+        from amlmon.cli.request_timeline import request_timeline
+
+        if follow or events or model_data or source_name:
+            raise _usage(
+                "--request reads every source for one request; it does not go with --follow, --events, "
+                "--model-data or --source",
+                "e.g. amlmon traces --request ID --since 1h",
+            )
+
+        return request_timeline(targets or [], request, since, until, print_query, datastore_url)
+    endpoint_log = _endpoint_choice(source_name, events, log_analytics, model_data, severity)
+    source = "log-analytics" if endpoint_log else source_of(log_analytics)
     style = _style(fmt, follow)
     _check_query_style(style, follow, app_context().options.query)
     if limit is not None and limit < 1:
@@ -114,6 +153,7 @@ def traces(
         grep=domain.check_regex(grep),
         min_severity=domain.parse_severity(severity),
         model_data=model_data,
+        endpoint_log="events" if endpoint_log and events else ("console" if endpoint_log else None),
     )
     look_back = parse_duration(overlap, option="--overlap")
     if print_query:
@@ -127,10 +167,79 @@ def traces(
 
         # A name that matches nothing is exit 3, not silence; an endpoint learns its deployments.
         spec = dataclasses.replace(spec, targets=tuple(known_targets(ctx, list(spec.targets))))
+    if spec.endpoint_log:
+        _check_v2(spec.targets)
+    fallback = False
+    if (
+        spec.endpoint_log is None
+        and source_name is None
+        and not log_analytics
+        and not model_data
+        and _v2_targets(spec.targets)
+    ):
+        # The default for v2: the endpoint log tables when a diagnostic setting sends them.
+        if _sends_endpoint_logs(ctx, spec.targets):
+            import dataclasses
+
+            spec = dataclasses.replace(spec, endpoint_log="console")
+            source = "log-analytics"
+        elif follow:
+            warn(
+                "no diagnostic setting sends the endpoint's console log (AmlOnlineEndpointConsoleLog): "
+                "following App Insights traces; `amlmon diagnostics enable ENDPOINT --endpoint-logs` adds it"
+            )
+        else:
+            fallback = True
     printer = TracePrinter(style, sys.stdout, color=_color(style), jmespath=ctx.options.query, warn=warn)
     if follow:
         return _follow(ctx, spec, source, printer, poll_every, end, limit, look_back)
-    return _read(ctx, spec, source, printer, limit)
+    return _read(ctx, spec, source, printer, limit, fallback=fallback)
+
+
+def _endpoint_choice(
+    source: str | None, events: bool, log_analytics: bool, model_data: bool, severity: str | None
+) -> bool:
+    """Whether the endpoint log tables were asked for (None: decided per target once resolved)."""
+    if source not in (None, "app-insights", "endpoint-logs"):
+        raise _usage(f"--source {source!r} is not a source", "use app-insights or endpoint-logs")
+    if events and source == "app-insights":
+        raise _usage(
+            "--events reads AmlOnlineEndpointEventLog", "use --source endpoint-logs (or leave --source out)"
+        )
+    wanted = source == "endpoint-logs" or events
+    if wanted and log_analytics:
+        raise _usage("--log-analytics reads AppTraces, not the endpoint log tables", "drop one of the two")
+    if wanted and model_data:
+        raise _usage(
+            "v2 model data is in the collector's blobs, not the endpoint log tables",
+            "use amlmon data pull ENDPOINT/DEPLOYMENT",
+        )
+    if wanted and severity is not None:
+        raise _usage(
+            "the endpoint log tables have no severity", "use --grep to pick lines, e.g. --grep ERROR"
+        )
+    return wanted
+
+
+def _v2_targets(targets: Any) -> list[Any]:
+    """The targets that are v2 endpoints or deployments (known_targets gave a bare endpoint its deployments)."""
+    return [t for t in targets if t.deployment or t.deployments]
+
+
+def _check_v2(targets: Any) -> None:
+    v1 = [str(t) for t in targets if not (t.deployment or t.deployments)]
+    if not targets or v1:
+        raise _usage(
+            f"the endpoint log tables hold v2 endpoints only{': not ' + ', '.join(v1) if v1 else ''}",
+            "name a v2 endpoint or deployment, e.g. amlmon traces my-endpoint/blue --source endpoint-logs",
+        )
+
+
+def _sends_endpoint_logs(ctx: Any, targets: Any) -> bool:
+    from amlmon.endpoint_logs import sends_console_log
+
+    endpoints = {t.name.lower(): t.name for t in _v2_targets(targets)}
+    return any(sends_console_log(ctx, name) for name in endpoints.values())
 
 
 def _bounds(since: str, until: str | None, follow: bool) -> tuple[Any, Any]:
@@ -156,7 +265,9 @@ def _interval(text: str) -> float:
     return seconds
 
 
-def _read(ctx: Any, spec: Any, source: Any, printer: TracePrinter, limit: int | None) -> int:
+def _read(
+    ctx: Any, spec: Any, source: Any, printer: TracePrinter, limit: int | None, *, fallback: bool = False
+) -> int:
     from amlmon import traces as domain
 
     window = domain.read(ctx, spec, source, limit=limit)
@@ -164,12 +275,62 @@ def _read(ctx: Any, spec: Any, source: Any, printer: TracePrinter, limit: int | 
     for batch in window.events:
         printed += len(batch)
         printer.print_batch(batch)
+    if fallback and not printed and not window.partial:
+        found = _container_logs(ctx, spec, limit or 100)
+        if found:  # an empty tail (a container that printed nothing) explains nothing: say why below
+            return _print_container_logs(found, printer)
     printer.finish()
     for error in window.partial:
         warn(f"partial result, some events are missing: {error}")
-    for note in domain.explain(ctx, spec, source, printed):
-        warn(note)
+    if spec.endpoint_log is None:
+        for note in domain.explain(ctx, spec, source, printed):
+            warn(note)
+    elif not printed:
+        warn(f"no rows in {spec.log_table.table} for {', '.join(str(t) for t in spec.targets)} in the window")
     return 1 if window.partial else 0
+
+
+def _container_logs(ctx: Any, spec: Any, tail: int) -> list[Any]:
+    """No endpoint logs and no App Insights traces: the last lines of each v2 deployment's inference
+    server container (getLogs) that has printed anything."""
+    from amlmon import v2_logs
+    from amlmon.targets import Target
+
+    found = []
+    for target in _v2_targets(spec.targets):
+        for deployment in (target.deployment,) if target.deployment else target.deployments:
+            log = v2_logs.get_logs(ctx, Target(target.name, deployment), "inference-server", tail)
+            if log.content:
+                found.append(log)
+    return found
+
+
+def _print_container_logs(found: list[Any], printer: TracePrinter) -> int:
+    """The container tails, in the printer's style; stderr says what they are."""
+    from amlmon.render import to_jsonl
+
+    for log in found:
+        warn(
+            f"no endpoint logs (no diagnostic setting sends AmlOnlineEndpointConsoleLog) and no App Insights "
+            f"traces for {log.target} in the window: the last {log.tail} lines of its inference-server container "
+            "(getLogs) instead; `amlmon diagnostics enable ENDPOINT --endpoint-logs` keeps every line"
+        )
+    records = [
+        {"target": log.target, "container": log.container, "tail": log.tail, "content": log.content}
+        for log in found
+    ]
+    if printer.style in ("json", "yaml"):
+        from amlmon.render import emit
+
+        emit(records, output=printer.style, query=printer.jmespath, stream=sys.stdout, no_color=True)
+    elif printer.style == "jsonl":
+        sys.stdout.write(to_jsonl(records))
+    else:
+        for log in found:
+            sys.stdout.write(
+                log.content if not log.content or log.content.endswith("\n") else log.content + "\n"
+            )
+    return 0
 
 
 def _follow(

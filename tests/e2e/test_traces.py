@@ -128,6 +128,28 @@ def seeded(emulator: Emulator) -> dict[str, Any]:
     return ws
 
 
+def test_request_finds_the_model_data_of_one_request_in_app_insights(
+    cli: Any, seeded: dict[str, Any]
+) -> None:
+    """`--request ID`: 1.4.x model data names the id as a property, 1.5.x inside its packed literal; the
+    other request's record is not shown (the control)."""
+    for request_id, other in (("req-14", "req-15"), ("req-15", "req-14")):
+        result = _traces(cli, seeded, "--request", request_id, "--since", "1h", "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        found = result.json()
+        assert set(found) == {"traffic-log", "app-insights", "collector"}
+        (entry,) = found["app-insights"]
+        assert entry["kind"] == "trace" and entry["summary"] == "model_data_collection"
+        assert request_id in json.dumps(entry["record"]) and other not in json.dumps(entry["record"])
+        assert "collector records were not searched" in result.stderr
+    nothing = _traces(cli, seeded, "--request", "req-none", "--since", "1h", "-o", "json")
+    assert nothing.exit_code == 0 and nothing.json()["app-insights"] == []
+    assert "nothing found for request req-none" in nothing.stderr
+    refused = _traces(cli, seeded, "--request", "req-14", "--follow")
+    assert refused.exit_code == 2 and "error: --request reads every source" in refused.stderr
+    assert "hint:" in refused.stderr
+
+
 def _traces(cli: Any, ws: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> Any:
     return cli("traces", *args, *ws["scope"], env=env)
 

@@ -60,6 +60,44 @@ def test_logs_tails_the_inference_server_container_through_getlogs(
     assert missing.exit_code == 3 and "error:" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_traces_without_endpoint_logs_or_app_insights_falls_back_to_getlogs(
+    cli: Any, emulator: Any, deployment: Deployment
+) -> None:
+    """No diagnostic setting and no App Insights traces: `traces ep/dep` prints the container tail and
+    says so; asking for the endpoint log tables explicitly finds no rows (the control)."""
+    dep = deployment
+    target = f"{dep.endpoint}/blue"
+    marker = "scored 3 row(s)"
+    send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 3}])
+    deadline = time.time() + WAIT
+    while True:
+        result = cli("traces", target, "--limit", "5000", *dep.ws["args"])
+        assert result.exit_code == 0, result.stderr
+        if marker in result.stdout or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert marker in result.stdout and "sample-churn loaded: features" in result.stdout
+    assert "no endpoint logs (no diagnostic setting sends AmlOnlineEndpointConsoleLog)" in result.stderr
+    assert "(getLogs) instead" in result.stderr
+    as_json = cli("traces", dep.endpoint, "--limit", "10", *dep.ws["args"], "-o", "json")
+    assert as_json.exit_code == 0, as_json.stderr
+    assert [(r["target"], r["container"], r["tail"]) for r in as_json.json()] == [
+        (target, "inference-server", 10)
+    ]
+    explicit = cli(
+        "traces", target, "--source", "endpoint-logs", "--since", "1h", *dep.ws["args"], "-o", "json"
+    )
+    assert explicit.exit_code == 0 and explicit.json() == [], explicit.stderr
+    assert "no rows in AmlOnlineEndpointConsoleLog" in explicit.stderr
+    for bad, text in (
+        (["--source", "app-insights", "--events"], "error: --events reads AmlOnlineEndpointEventLog"),
+        (["--events", "--severity", "error"], "error: the endpoint log tables have no severity"),
+        (["--source", "nosuch"], "error: --source 'nosuch' is not a source"),
+    ):
+        refused = cli("traces", target, *bad, *dep.ws["args"])
+        assert refused.exit_code == 2 and text in refused.stderr and "hint:" in refused.stderr, refused.stderr
+
+
 def _rows(cli: Any, dep: Deployment, *args: str) -> list[dict[str, Any]]:
     result = cli("logs", *args, "--since", "1h", *dep.ws["args"], "-o", "json")
     assert result.exit_code == 0, result.stderr
@@ -156,3 +194,143 @@ def test_endpoint_logs_window_events_and_follow_print_each_line_once(
     assert wrong.exit_code == 2 and "hint: add --source endpoint-logs" in wrong.stderr
     missing = cli("logs", f"{dep.endpoint}/nosuch", "--events", *dep.ws["args"])
     assert missing.exit_code == 3 and "error:" in missing.stderr
+
+
+def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_follows_each_line_once(
+    cli: Any, emulator: Any, deployment: Deployment
+) -> None:
+    """After `diagnostics enable --endpoint-logs` (the test above), `traces ep/dep` reads the console
+    log by default, `--events` the event log, and `-f` prints late rows exactly once (one tail engine)."""
+    from tests.conftest import spawn_amlmon
+
+    dep = deployment
+    target = f"{dep.endpoint}/blue"
+    seven = "scored 7 row(s)"
+    send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 7}])
+    deadline = time.time() + WAIT
+    while True:
+        result = cli("traces", target, "--since", "1h", *dep.ws["args"], "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        rows = result.json()
+        if any(seven in r["message"] for r in rows) or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    mine = [r for r in rows if seven in r["message"]]
+    assert len(mine) == 1 and mine[0]["target"] == target and mine[0]["instance"].startswith("blue-")
+    assert mine[0]["properties"] == {"container": "inference-server"}
+    assert "getLogs" not in result.stderr
+    text = cli(
+        "traces", dep.endpoint, "--since", "1h", "--grep", "scored 7", *dep.ws["args"], "--format", "short"
+    )
+    shown = [line for line in text.stdout.splitlines() if f" {target} " in line and line.endswith(seven)]
+    assert text.exit_code == 0 and len(shown) == 1 and len(text.stdout.splitlines()) == 1, text.stdout
+    events = cli("traces", target, "--events", "--since", "1h", *dep.ws["args"], "-o", "json")
+    assert events.exit_code == 0, events.stderr
+    assert "Started" in {e["properties"].get("name") for e in events.json()}, [
+        (e["message"], e["properties"]) for e in events.json()
+    ]
+    # --source app-insights still reads App Insights (nothing there for this deployment): the control
+    # that the default above was the endpoint log, not App Insights.
+    app = cli("traces", target, "--source", "app-insights", "--since", "1h", *dep.ws["args"], "-o", "json")
+    assert app.exit_code == 0 and not any(seven in r["message"] for r in app.json())
+
+    eight, nine = "scored 8 row(s)", "scored 9 row(s)"
+    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
+    process = spawn_amlmon(
+        [
+            "traces",
+            target,
+            "-f",
+            "--since",
+            "1s",
+            "--interval",
+            "300ms",
+            *dep.ws["args"],
+            "--format",
+            "jsonl",
+        ],
+        emulator.env(),
+    )
+    lines: list[dict[str, Any]] = []
+    reader = threading.Thread(
+        target=lambda: [lines.append(json.loads(t)) for t in iter(process.stdout.readline, "")],  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+
+    def until(marker: str, count: int) -> None:
+        deadline = time.time() + WAIT
+        while sum(marker in r["message"] for r in list(lines)) < count and time.time() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.2)
+
+    try:
+        time.sleep(1.0)
+        for _ in range(3):
+            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 8}])
+        until(eight, 3)
+        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 9}])
+        until(nine, 1)  # the control: later polls ran after the 8-row lines were printed
+        time.sleep(1.0)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    reader.join(timeout=5)
+    counts = {m: sum(m in r["message"] for r in lines) for m in (seven, eight, nine)}
+    assert counts == {seven: 0, eight: 3, nine: 1}, stderr
+    ids = [r["itemId"] for r in lines]
+    assert len(ids) == len(set(ids)), "no line twice"
+    assert {r["target"] for r in lines} == {target}
+
+
+def test_traces_request_shows_one_request_across_the_traffic_log_app_insights_and_the_collector(
+    cli: Any, emulator: Any, deployment: Deployment, azurite: Any
+) -> None:
+    """The front door's x-request-id finds the request's traffic-log row, the server's App Insights
+    telemetry with that Request Id, and the collector records with that xrequestid; another request's
+    rows are not shown (the control)."""
+    from tests.helpers import http
+
+    dep = deployment
+
+    def scored(rows: int) -> str:
+        status, headers, _ = http(
+            emulator,
+            "POST",
+            dep.scoring_uri,
+            raw=json.dumps({"data": [[1, 2, 3, 4]] * rows}).encode(),
+            headers={"Content-Type": "application/json", "azureml-model-deployment": "blue"},
+        )
+        assert status == 200
+        return str(headers["x-request-id"])
+
+    mine, other = scored(2), scored(3)
+    args = ["traces", "--request", mine, "--since", "1h", *dep.ws["args"]]
+    store = ["--datastore-url", f"{azurite.blob_endpoint}/{dep.container}"]
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    deadline = time.time() + WAIT
+    while True:
+        result = cli(*args, f"{dep.endpoint}/blue", *store, "-o", "json", env=env)
+        assert result.exit_code == 0, result.stderr
+        found = result.json()
+        if (found["traffic-log"] and len(found["collector"]) >= 2) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    print(json.dumps(found["app-insights"], indent=1)[:3000], result.stderr)
+    (traffic,) = found["traffic-log"]
+    assert traffic["record"]["XRequestId"] == mine and traffic["record"]["ResponseCode"] == 200
+    kinds = sorted(e["kind"] for e in found["collector"])
+    assert kinds == ["model_inputs", "model_outputs"], kinds
+    assert all(e["record"]["xrequestid"] == mine for e in found["collector"])
+    assert other not in json.dumps(found)
+    assert "console lines (AmlOnlineEndpointConsoleLog, getLogs) carry no request id" in result.stderr
+    text = cli(*args, *store, "-o", "table", env=env)
+    assert text.exit_code == 0 and "traffic-log  traffic" in text.stdout and "collector" in text.stdout
+    times = [line.split(" ", 1)[0] for line in text.stdout.splitlines()]
+    assert times == sorted(times), "one timeline, oldest first"
+    without = cli(*args, "-o", "json")
+    assert without.exit_code == 0 and without.json()["collector"] == []
+    assert "collector records were not searched: give --datastore-url" in without.stderr
+    empty = cli("traces", "--request", " ", *dep.ws["args"])
+    assert empty.exit_code == 2 and "error: --request is empty" in empty.stderr and "hint:" in empty.stderr

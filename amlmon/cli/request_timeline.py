@@ -1,0 +1,126 @@
+"""`amlmon traces --request ID`: one request across the traffic log, App Insights and the collector's
+blobs, as one timeline (`-o json`: the entries keyed by source). The joins are in amlmon.request_trace."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from amlmon.cli.common import app_context, output, warn
+
+
+def request_timeline(
+    targets: list[str],
+    request: str,
+    since: str,
+    until: str | None,
+    print_query: bool,
+    datastore_url: str | None,
+) -> int:
+    from amlmon import kql
+    from amlmon import request_trace as rt
+    from amlmon.errors import UsageError
+    from amlmon.targets import parse_targets
+    from amlmon.timeparse import time_range
+
+    if not request.strip():
+        raise UsageError("--request is empty", hint="give the request's x-request-id, e.g. --request 6f1c…")
+    kql.string(request)  # control characters are refused here
+    start, end = time_range(since, until, default_since="10m")
+    parsed = parse_targets(targets)
+    if print_query:
+        print(
+            f"// log-analytics, timespan {start.isoformat()}/{end.isoformat()}\n{rt.traffic_query(request)}"
+        )
+        print(
+            f"// app-insights, timespan {start.isoformat()}/{end.isoformat()}\n{rt.app_insights_query(request)}"
+        )
+        return 0
+    ctx = app_context()
+    entries = [
+        *_query(
+            ctx, rt.traffic_query(request), (start, end), "log-analytics", rt.traffic_entries, "traffic log"
+        ),
+        *_query(
+            ctx,
+            rt.app_insights_query(request),
+            (start, end),
+            "app-insights",
+            rt.app_insights_entries,
+            "App Insights",
+        ),
+    ]
+    if datastore_url:
+        entries += _collector(ctx, parsed, datastore_url, start, end, request)
+    else:
+        warn(
+            "collector records were not searched: give --datastore-url (the workspace's default datastore container)"
+        )
+    warn(rt.NOT_CORRELATED)
+    found = rt.timeline(entries)
+    if not found:
+        warn(
+            f"nothing found for request {request} between {start.isoformat()} and {end.isoformat()} (widen --since?)"
+        )
+    output(rt.by_source(found), table=_renderer(found))
+    return 0
+
+
+def _query(ctx: Any, text: str, timespan: Any, source: Any, entries: Any, name: str) -> list[Any]:
+    """One source's entries; a source amlmon cannot read (no workspace, no such table) is said, not fatal."""
+    from azure.core.exceptions import HttpResponseError
+
+    from amlmon.azure.logs import run_query
+    from amlmon.errors import AmlmonError
+
+    try:
+        answer = run_query(ctx, text, timespan=timespan, source=source, allow_partial=True)
+    except (AmlmonError, HttpResponseError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        warn(f"{name} was not searched: {first}")
+        return []
+    return list(entries(answer.primary.records()))
+
+
+def _collector(
+    ctx: Any, targets: list[Any], datastore_url: str, start: Any, end: Any, request: str
+) -> list[Any]:
+    from amlmon import collector
+    from amlmon import request_trace as rt
+    from amlmon.azure.blobs import service_client
+    from amlmon.cli.data_collector import datastore_container, storage_error
+
+    account_url, container_name = datastore_container(datastore_url)
+    client = service_client(ctx, account_url, None)
+    stats = collector.PullStats()
+    reader = collector.CollectorPull(client.get_container_client(container_name), start, end, stats)
+
+    def records() -> Any:
+        for target in targets or [None]:
+            for name in reader.names(target.name if target else None, target.deployment if target else None):
+                blob = collector.parse_blob_name(name)
+                if (
+                    collector.BLOCK_BLOB_COPY in name
+                    or blob is None
+                    or not collector.overlaps(blob, start, end)
+                ):
+                    continue
+                for record in reader.records(blob):
+                    yield name, record
+
+    try:
+        return list(rt.collector_entries(records(), request))
+    except Exception as exc:
+        raise storage_error(exc, container_name) from None
+    finally:
+        client.close()
+
+
+def _renderer(found: list[Any]) -> Any:
+    def render(_data: Any, stream: IO[str]) -> None:
+        from amlmon.timeparse import iso_utc
+
+        for entry in found:
+            stamp = iso_utc(entry.time, "milliseconds") if entry.time else "-" * 24
+            stream.write(f"{stamp} {entry.source:<12} {entry.kind:<13} {entry.summary}\n")
+
+    return render
