@@ -39,7 +39,9 @@ def test_query_matches_the_endpoint_in_resource_id_and_follow_bounds_ingestion()
 @given(
     st.from_regex(r"[a-z][a-z0-9-]{0,30}", fullmatch=True),
     st.from_regex(r"[a-z][a-z0-9-]{0,30}", fullmatch=True),
-    st.text(min_size=1, max_size=40).filter(lambda t: all(c >= " " and c != "\x7f" for c in t)  # kql.string refuses the other controls),
+    st.text(min_size=1, max_size=40).filter(
+        lambda t: all(c >= " " and c != "\x7f" for c in t)
+    ),  # no controls: kql.string refuses them
 )
 def test_target_values_reach_kql_only_as_escaped_literals(endpoint: str, deployment: str, grep: str) -> None:
     import dataclasses
