@@ -7,7 +7,7 @@ from typing import Any
 
 from amlmon.diagnostics.inventory import ALL_COLLECTIONS, Item
 from amlmon.diagnostics.plan import Change, collection_asset_name, collection_data_uri, plan_v2
-from amlmon.diagnostics.results import Progress, Step
+from amlmon.diagnostics.results import Options, Progress, Step
 from amlmon.diagnostics.workspace import Workspace
 from amlmon.errors import OperationFailed
 
@@ -36,15 +36,20 @@ def apply_v2(ws: Workspace, step: Step) -> None:
     current = reread()
     data_ids = {c: collection_asset_id(ws.v2, endpoint, name, c) for c in ALL_COLLECTIONS}
     result.changes, body = plan_v2(current.body, options.v2, data_ids)
+    result.changes += _missing_assets(ws, current.body, options, data_ids)
     if not result.changes:
         result.status = "unchanged"
         return
-    changed = [change.field for change in result.changes]
-    _check_round_trip(ws, item, current, body, changed, progress)
+    changed = [change.field for change in result.changes if not change.field.endswith(ASSET_ONLY)]
+    if changed:
+        _check_round_trip(ws, item, current, body, changed, progress)
     if options.dry_run:
         result.status = "would-change"
         return
     _ensure_assets(ws, item, result.changes, progress)
+    if not changed:  # only data assets were missing: the deployment itself stays as it is
+        result.status = "changed"
+        return
     written = v2api.write(ws.v2, current, body, wait=options.wait, reread=reread)
     if written is None:  # someone else made the same change meanwhile: amlmon wrote nothing
         result.status = "unchanged"
@@ -117,13 +122,36 @@ def _probe(ws: Workspace, current: Any, progress: Progress) -> dict[str, Any]:
         return {}
 
 
+# A change that re-registers a missing data asset and leaves the deployment body as it is.
+ASSET_ONLY = ".dataAsset"
+
+
+def _missing_assets(
+    ws: Workspace, body: dict[str, Any], options: Options, data_ids: dict[str, str]
+) -> list[Change]:
+    """The collections this run enables whose dataId is amlmon's own asset id while that asset is gone
+    (deleted, or registered in another workspace): re-registered, since Azure ML model monitoring finds
+    the data through it. A dataId of the user's own is never touched."""
+    from amlmon.azure import deployments_v2 as v2api
+
+    collections = ((body.get("properties") or {}).get("dataCollector") or {}).get("collections") or {}
+    found = []
+    for collection, on in options.v2.collections().items():
+        spec = collections.get(collection)
+        data_id = str(spec.get("dataId") or "") if on and isinstance(spec, dict) else ""
+        mine = bool(data_id) and data_id.lower() == data_ids[collection].lower()
+        if mine and not v2api.data_asset_exists(ws.v2, data_id):
+            found.append(Change(f"{collection}{ASSET_ONLY}", "missing", data_id))
+    return found
+
+
 def _ensure_assets(ws: Workspace, item: Item, changes: Sequence[Change], progress: Progress) -> None:
     """One uri_folder data asset per collection that gets a dataId, created before the PUT (reused if there)."""
     from amlmon.azure import deployments_v2 as v2api
 
     endpoint, deployment = item.target.split("/", 1)
     for change in changes:
-        if not change.field.endswith(".dataId"):
+        if not change.field.endswith((".dataId", ASSET_ONLY)):
             continue
         collection = change.field.split(".")[-2]
         if v2api.ensure_data_asset(

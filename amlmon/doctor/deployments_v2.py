@@ -139,8 +139,12 @@ def _asset_name(data_id: str) -> str:
 
 
 def _asset_fix(target: str, name: str, data_id: str) -> str:
-    """Re-register the asset where the collector writes (amlmon's enable keeps a set dataId as it is)."""
+    """amlmon's own asset (`{ep}-{dep}-{collection}`, version 1) is re-registered by `diagnostics enable`;
+    an asset of the user's own naming is re-registered where the collector writes, with az."""
     endpoint, deployment = target.split("/", 1)
     asset, _, version = _asset_name(data_id).partition(":")
+    if asset == f"{endpoint}-{deployment}-{name}" and version in ("", "1"):
+        option = "--payloads" if name in ("request", "response") else "--model-data"
+        return f"amlmon diagnostics enable {target} {option}"
     path = f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/{endpoint}/{deployment}/{name}"
     return f"az ml data create --name {asset} --version {version or 1} --type uri_folder --path {path}"

@@ -439,10 +439,15 @@ def test_v2_deployment_checks(cli: Any, emulator: Any) -> None:
     assert status(rows, "v2.rolling-rate", "ep/good") == "ok"
     row = rows[("v2.collection.model_inputs", "ep/gone")]
     assert row["status"] == "fail" and "does not exist" in row["evidence"], row
-    assert row["fix"].startswith(
-        "az ml data create --name ep-gone-model_inputs --version 1 --type uri_folder"
-    )
-    assert "paths/modelDataCollector/ep/gone/model_inputs" in row["fix"]
+    # amlmon's own asset name: `diagnostics enable` re-registers it, and the fix it prints works
+    assert row["fix"] == "amlmon diagnostics enable ep/gone --model-data", row
+    fixed = cli(*row["fix"].split()[1:], *ws["scope"], "-o", "json")
+    assert fixed.exit_code == 0, fixed.stderr
+    [result] = fixed.json()["results"]
+    assert result["status"] == "changed", result
+    assert {c["field"] for c in result["changes"]} >= {"model_inputs.dataAsset"}, result
+    _, rows_after = doctor(cli, ws, "ep/gone")
+    assert rows_after[("v2.collection.model_inputs", "ep/gone")]["status"] == "ok"
     row = rows[("v2.collection.model_inputs", "ep/nodataid")]
     assert row["status"] == "warn" and "no dataId" in row["evidence"]
     assert row["fix"].startswith("amlmon diagnostics enable ep/nodataid --model-data")
