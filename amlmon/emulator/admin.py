@@ -14,7 +14,7 @@ from amlmon.emulator.faults import FaultRule
 from amlmon.emulator.http import Request, Response, Router, json_response
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 REQUIRED_WORKSPACE_KEYS = ("subscription", "resourceGroup", "name")
 

@@ -46,13 +46,12 @@ from amlmon.emulator.http import Request, Response, Router, json_response
 from amlmon.emulator.tls import CA_FILE
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_model"
 ENTRY_SCRIPT = SAMPLE_APP_DIR / "score.py"
 MODEL_DIR = SAMPLE_APP_DIR / "azureml-models" / "sample-churn" / "1"
 BACKEND = "inference"
-EXTENSION_KEY = "inference"
 SERVER_EXPORT_SECONDS = (
     5.0  # what azmlinfsrv uses; the emulator setting `inferenceExportSeconds` overrides it
 )
@@ -180,7 +179,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Process ids below `pid` (gunicorn workers), read from /proc; empty where there is no /proc."""
     children: dict[int, list[int]] = {}
     proc = Path("/proc")
@@ -209,7 +208,7 @@ def stop_child(child: InferenceChild, timeout: float = STOP_TIMEOUT) -> None:
     """SIGTERM (the server flushes its telemetry), wait, then SIGKILL the server and its workers."""
     process = child.process
     if process.poll() is None:
-        workers = _descendants(process.pid)
+        workers = descendants(process.pid)
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
         try:
@@ -220,12 +219,12 @@ def stop_child(child: InferenceChild, timeout: float = STOP_TIMEOUT) -> None:
                     os.kill(pid, signal.SIGKILL)
             process.wait(timeout=5)
     # Workers left by a master that died first: they would keep the port and the telemetry open.
-    for pid in _descendants(process.pid):
+    for pid in descendants(process.pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
 
 
-def _wait_ready(child: InferenceChild, deadline: float) -> None:
+def wait_ready(child: InferenceChild, deadline: float) -> None:
     """Poll the server's liveness route until it answers; raise if it exits or the deadline passes."""
     while time.monotonic() < deadline:
         if not child.alive:
@@ -309,11 +308,10 @@ class InferenceManager:
 
     def _component_key(self, workspace_id: str) -> tuple[str | None, str | None]:
         """The linked App Insights component's instrumentation key (lower-case) and connection string."""
-        from amlmon.emulator.resources import resources
 
         if not workspace_id:
             return None, None
-        store = resources(self.state)
+        store = self.state.resources
         workspace = store.get(workspace_id) or {}
         component_id = (workspace.get("properties") or {}).get("applicationInsights")
         component = store.get(component_id) if component_id else None
@@ -373,7 +371,7 @@ class InferenceManager:
                 )
             child = InferenceChild(config, process, port, log_path)
             try:
-                _wait_ready(child, time.monotonic() + START_TIMEOUT)
+                wait_ready(child, time.monotonic() + START_TIMEOUT)
                 return child
             except ChildStartError as exc:
                 stop_child(child, timeout=2)
@@ -411,15 +409,10 @@ class InferenceManager:
 
     def _learn_from_mms(self, name: str) -> None:
         """Services mms.py holds that no hook told us about (e.g. after an emulator restart)."""
-        records = self.state.extensions.get("mms_services")
-        if records is None:  # mms.py loads its persisted services on first use
-            try:
-                from amlmon.emulator.mms import services as mms_services
-
-                records = mms_services(self.state).services
-            except (ImportError, AttributeError):
-                records = None
-        for service in _service_dicts(records):
+        store = self.state.services
+        with store.lock:
+            records = list(store.services.values())
+        for service in records:
             if str(service.get("name", "")).lower() != name.lower():
                 continue
             key = (str(service.get("_workspaceResourceId") or "").lower(), name.lower())
@@ -427,33 +420,6 @@ class InferenceManager:
                 known = key in self.services
             if not known:
                 self._record(service)
-
-
-def _service_dicts(records: Any, depth: int = 0) -> list[dict[str, Any]]:
-    """Service JSON objects found in mms.py's store, whatever its nesting (dicts keyed by id or name, lists)."""
-    if depth > 3 or records is None:
-        return []
-    if isinstance(records, dict):
-        if "name" in records and "computeType" in records:
-            return [records]
-        values: Any = records.values()
-    elif isinstance(records, list | tuple):
-        values = records
-    else:
-        values = getattr(records, "services", None) or []
-        values = values.values() if isinstance(values, dict) else values
-    found: list[dict[str, Any]] = []
-    for value in values:
-        found.extend(_service_dicts(value, depth + 1))
-    return found
-
-
-def manager(state: EmulatorState) -> InferenceManager:
-    with state.lock:
-        found = state.extensions.get(EXTENSION_KEY)
-        if found is None:
-            found = state.extensions[EXTENSION_KEY] = InferenceManager(state)
-        return found
 
 
 def _not_found(name: str) -> Response:
@@ -499,8 +465,8 @@ def _child_or_error(inference: InferenceManager, entry: ServiceEntry) -> Inferen
 
 
 def register(router: Router, state: EmulatorState) -> None:
-    inference = manager(state)
-    state.extensions.setdefault("service_hooks", []).append(inference.on_service)
+    inference = state.inference
+    state.service_hooks.append(inference.on_service)
     state.shutdown_hooks.append(inference.shutdown)
 
     def score(request: Request) -> Response:

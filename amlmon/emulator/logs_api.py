@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.resources import normalize_id, resources
-from amlmon.emulator.store import HIDDEN_COLUMNS, Scope, rewrite_kql, telemetry, utcnow
+from amlmon.emulator.resources import normalize_id
+from amlmon.emulator.store import HIDDEN_COLUMNS, Scope, rewrite_kql, utcnow
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 MAX_ROWS = 500_000
 MAX_BYTES = 64 * 1024 * 1024
@@ -89,7 +89,7 @@ def register(router: Router, state: EmulatorState) -> None:
 
 
 def _all_components(state: EmulatorState) -> list[dict[str, Any]]:
-    return resources(state).list(type="microsoft.insights/components")
+    return state.resources.list(type="microsoft.insights/components")
 
 
 def _workspace_components(state: EmulatorState, la_id: str) -> list[dict[str, Any]]:
@@ -114,7 +114,7 @@ def _not_found(what: str) -> QueryRejected:
 
 def _workspace_scope(state: EmulatorState, request: Request) -> tuple[list[dict[str, Any]], bool]:
     customer_id = request.params["cid"].lower()
-    for la in resources(state).list(type="Microsoft.OperationalInsights/workspaces"):
+    for la in state.resources.list(type="Microsoft.OperationalInsights/workspaces"):
         if str(la.get("properties", {}).get("customerId", "")).lower() == customer_id:
             from amlmon.emulator.online_inference import diagnostic_sources
 
@@ -134,7 +134,7 @@ def _app_scope(state: EmulatorState, request: Request) -> tuple[list[dict[str, A
 
 def _resource_scope(state: EmulatorState, request: Request) -> tuple[list[dict[str, Any]], bool]:
     rid = request.params["rid"]
-    body = resources(state).get(rid)
+    body = state.resources.get(rid)
     if body is None:
         raise QueryRejected(
             error(
@@ -246,7 +246,7 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
     wait = _wait_seconds(request)
     if _largest_range(query) > MAX_RANGE_ROWS:
         return _low_memory_answer()
-    store = telemetry(state)
+    store = state.telemetry
     cursor, schema = store.cursor_for(scope)
     timer = threading.Timer(wait, cursor.interrupt)
     timer.start()

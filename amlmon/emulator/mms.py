@@ -21,7 +21,7 @@ from amlmon.emulator.http import Request, Response, Router, json_response
 from amlmon.emulator.resources import at_address
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 SERVICES_FILE = "mms_services.json"
 BASE = (
@@ -85,18 +85,8 @@ class ServiceStore:
             self.save()
 
 
-def services(state: EmulatorState) -> ServiceStore:
-    with state.lock:
-        store = state.extensions.get("mms_store")
-        if store is None:
-            store = state.extensions["mms_store"] = ServiceStore(state)
-            # inference.py reads service records from here (dicts keyed by id, whatever the nesting).
-            state.extensions["mms_services"] = store.services
-        return store
-
-
 def _run_hooks(state: EmulatorState, service: dict[str, Any]) -> None:
-    for hook in list(state.extensions.get("service_hooks", [])):
+    for hook in list(state.service_hooks):
         try:
             hook(state, copy.deepcopy(service))
         except Exception as exc:  # a hook must never break the API
@@ -105,7 +95,7 @@ def _run_hooks(state: EmulatorState, service: dict[str, Any]) -> None:
 
 def create_services(state: EmulatorState, workspace_id: str, specs: list[dict[str, Any]]) -> list[str]:
     """Create the v1 services of POST /_emulator/workspaces (existing ones are kept)."""
-    store = services(state)
+    store = state.services
     names = []
     for spec in specs:
         name = spec["name"]
@@ -206,16 +196,15 @@ def _ws_id(request: Request) -> str:
 
 
 def _workspace_missing(state: EmulatorState, request: Request) -> Response | None:
-    from amlmon.emulator.resources import resources
 
-    if resources(state).get(_ws_id(request)) is None:
+    if state.resources.get(_ws_id(request)) is None:
         return mms_error(404, "WorkspaceNotFound", f"Workspace {request.params['ws']} was not found.")
     return None
 
 
 def finish_due(state: EmulatorState) -> None:
     """Complete operations whose time has come: apply the patch, or fail as asked."""
-    store = services(state)
+    store = state.services
     now = time.time()
     finished = []
     with store.lock:
@@ -252,7 +241,7 @@ def _list(state: EmulatorState, request: Request) -> Response:
     if missing is not None:
         return missing
     finish_due(state)
-    found = [public(s, state.endpoint) for s in services(state).in_workspace(_ws_id(request))]
+    found = [public(s, state.endpoint) for s in state.services.in_workspace(_ws_id(request))]
     compute = request.q("computeType")
     if compute:
         found = [s for s in found if s["computeType"].lower() == compute.lower()]
@@ -317,7 +306,7 @@ def _get(state: EmulatorState, request: Request) -> Response:
     if missing is not None:
         return missing
     finish_due(state)
-    service = services(state).get(_ws_id(request), request.params["name"])
+    service = state.services.get(_ws_id(request), request.params["name"])
     if service is None:
         return mms_error(
             404,
@@ -373,7 +362,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
     if missing is not None:
         return missing
     finish_due(state)
-    store = services(state)
+    store = state.services
     ws_id, name = _ws_id(request), request.params["name"]
     with store.lock:
         service = store.services.get(store.key(ws_id, name))
@@ -414,7 +403,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
 
 def _operation(state: EmulatorState, request: Request) -> Response:
     finish_due(state)
-    store = services(state)
+    store = state.services
     op = store.operations.get(request.params["op"])
     if op is None:
         return mms_error(404, "OperationNotFound", f"Operation {request.params['op']} not found.")
@@ -436,7 +425,7 @@ def _operation(state: EmulatorState, request: Request) -> Response:
 def force_service(state: EmulatorState, body: dict[str, Any]) -> Response:
     """PATCH /_emulator/services: force a state, or make the next update fail."""
     ws_id = workspace_resource_id(body["subscription"], body["resourceGroup"], body["workspace"])
-    store = services(state)
+    store = state.services
     with store.lock:
         service = store.services.get(store.key(ws_id, body["name"]))
         if service is None:

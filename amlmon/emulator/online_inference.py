@@ -58,19 +58,18 @@ from amlmon.emulator.inference import (
     ChildConfig,
     ChildStartError,
     InferenceChild,
-    _wait_ready,
     child_environment,
     free_port,
     stop_child,
+    wait_ready,
 )
-from amlmon.emulator.resources import normalize_id, resources
-from amlmon.emulator.store import telemetry, utcnow
+from amlmon.emulator.resources import normalize_id
+from amlmon.emulator.store import utcnow
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 ENTRY_SCRIPT = SAMPLE_APP_DIR / "score_v2.py"
-EXTENSION_KEY = "online_inference"
 BACKENDS = "/_online_backends"  # resources() key: {deployment id (lower-case): backend}
 BACKEND = "inference"
 ML_ENDPOINTS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
@@ -90,26 +89,17 @@ def mark_backend(state: EmulatorState, deployment_id: str, backend: str | None) 
     """Remember (persisted beside the resources, not in the ARM body) that a deployment is backed."""
     if backend != BACKEND:
         return
-    store = resources(state)
+    store = state.resources
     table = store.get(BACKENDS) or {}
     table[normalize_id(deployment_id)] = backend
     store.put(BACKENDS, table)
 
 
-def _backed(state: EmulatorState, deployment_id: str) -> bool:
-    return (resources(state).get(BACKENDS) or {}).get(normalize_id(deployment_id)) == BACKEND
+def inference_backed(state: EmulatorState, deployment_id: str) -> bool:
+    return (state.resources.get(BACKENDS) or {}).get(normalize_id(deployment_id)) == BACKEND
 
 
 # --- diagnostic settings of an endpoint ------------------------------------------------------------
-
-
-def _settings_table(state: EmulatorState) -> dict[str, dict[str, Any]]:
-    """Every resource's diagnostic settings, as arm_diagnostics keeps them (in memory once used, else
-    as persisted)."""
-    table = state.extensions.get("diagnostic_settings")
-    if not table:
-        table = resources(state).get("/_diagnostic_settings") or {}
-    return dict(table)
 
 
 def _sends(setting: dict[str, Any], category: str) -> bool:
@@ -124,9 +114,8 @@ def _sends(setting: dict[str, Any], category: str) -> bool:
 
 def log_destinations(state: EmulatorState, resource_id: str, category: str) -> list[str]:
     """Log Analytics workspace ids a resource's diagnostic settings send `category` to."""
-    key = normalize_id(resource_id) + "/providers/microsoft.insights/diagnosticsettings"
     found = []
-    for setting in (_settings_table(state).get(key) or {}).values():
+    for setting in state.diagnostic_settings.settings(resource_id):
         workspace = (setting.get("properties") or {}).get("workspaceId")
         if workspace and _sends(setting, category):
             found.append(str(workspace))
@@ -137,24 +126,22 @@ def diagnostic_sources(state: EmulatorState, la_id: str) -> list[dict[str, Any]]
     """Online endpoints whose diagnostic settings send logs to this Log Analytics workspace: their rows
     are in the workspace (logs_api adds them to a workspace query's scope)."""
     wanted = normalize_id(la_id)
-    marker = "/providers/microsoft.insights/diagnosticsettings"
-    sources = []
-    for key, settings in _settings_table(state).items():
-        if "/onlineendpoints/" not in key or not key.endswith(marker):
-            continue
-        if any(
+    return [
+        {"id": resource_id}
+        for resource_id, settings in state.diagnostic_settings.items()
+        if "/onlineendpoints/" in resource_id
+        and any(
             normalize_id(str((s.get("properties") or {}).get("workspaceId") or "x")) == wanted
-            for s in settings.values()
-        ):
-            sources.append({"id": key[: -len(marker)]})
-    return sources
+            for s in settings
+        )
+    ]
 
 
 def _insert(state: EmulatorState, table: str, row: dict[str, Any]) -> None:
     delay = state.number("ingestionDelay", 0.0)
     row["_ItemId"] = str(uuid.uuid4())
     row["_IngestionTime"] = utcnow() + dt.timedelta(seconds=delay)
-    telemetry(state).insert_rows(table, [row])
+    state.telemetry.insert_rows(table, [row])
 
 
 # --- the child and its configuration ---------------------------------------------------------------
@@ -376,7 +363,7 @@ class OnlineManager:
     # -- storage ------------------------------------------------------------------------------------
     def container(self, deployment_id: str) -> str:
         """The default datastore's container: azureml-blobstore-{the workspace's guid}."""
-        workspace = resources(self.state).get(deployment_id.split("/onlineEndpoints/")[0]) or {}
+        workspace = self.state.resources.get(deployment_id.split("/onlineEndpoints/")[0]) or {}
         guid = (workspace.get("properties") or {}).get("workspaceId") or "unknown"
         return f"azureml-blobstore-{guid}"
 
@@ -488,7 +475,7 @@ class OnlineManager:
             )
             online.reader.start()
             try:
-                _wait_ready(child, time.monotonic() + START_TIMEOUT)
+                wait_ready(child, time.monotonic() + START_TIMEOUT)
                 self._event(online, "Started", f"Started container {CONTAINER_NAME}")
                 return online
             except ChildStartError as exc:
@@ -555,21 +542,13 @@ class OnlineManager:
             self._stop(online)
 
 
-def manager(state: EmulatorState) -> OnlineManager:
-    with state.lock:
-        found = state.extensions.get(EXTENSION_KEY)
-        if found is None:
-            found = state.extensions[EXTENSION_KEY] = OnlineManager(state)
-        return found
-
-
 # --- the front door --------------------------------------------------------------------------------
 
 
 def _endpoint(state: EmulatorState, name: str) -> dict[str, Any] | None:
     """The endpoint called `name` (the most recently created one if several workspaces have one)."""
     found = [
-        e for e in resources(state).list(type=ML_ENDPOINTS) if str(e.get("name", "")).lower() == name.lower()
+        e for e in state.resources.list(type=ML_ENDPOINTS) if str(e.get("name", "")).lower() == name.lower()
     ]
     if not found:
         return None
@@ -582,7 +561,7 @@ def _pick_deployment(
     asked = request.header("azureml-model-deployment")
     deployments = {
         str(d.get("name", "")).lower(): d
-        for d in resources(state).list(prefix=f"{endpoint['id']}/deployments")
+        for d in state.resources.list(prefix=f"{endpoint['id']}/deployments")
     }
     if asked:
         return deployments.get(asked.lower())
@@ -624,7 +603,7 @@ def _traffic_row(
     outcome: dict[str, Any],
 ) -> dict[str, Any]:
     ws_id = str(endpoint["id"]).split("/onlineEndpoints/")[0]
-    workspace = resources(state).get(ws_id) or {}
+    workspace = state.resources.get(ws_id) or {}
     return {
         "TimeGenerated": outcome["start"],
         "Method": request.method,
@@ -694,14 +673,14 @@ def _serve(
     state: EmulatorState, deployment: dict[str, Any], request: Request, request_id: str
 ) -> tuple[Response, int, str, float]:
     """The deployment's answer, the model's own status and reason, and seconds to its first byte."""
-    if not _backed(state, str(deployment["id"])):
+    if not inference_backed(state, str(deployment["id"])):
         from amlmon.emulator.sample_model.churn_model import canned_prediction
 
         canned_status, canned = canned_prediction(request.body)
         reason = http.client.responses.get(canned_status, "")
         return json_response(canned_status, canned), canned_status, reason, 0.0
     try:
-        online = manager(state).ensure(deployment)
+        online = state.online.ensure(deployment)
         status, reason, headers, body, first_byte = _forward(online, request, request_id)
     except ChildStartError as exc:
         message = f"The deployment's inference server is not available: {exc}"
@@ -717,12 +696,12 @@ def _storage(state: EmulatorState, request: Request) -> Response:
     connection = body.get("connectionString") if isinstance(body, dict) else None
     if not connection:
         return json_response(400, {"message": "give connectionString"})
-    manager(state).connection_string = str(connection)
+    state.online.connection_string = str(connection)
     return json_response(200, {"configured": True})
 
 
 def register(router: Router, state: EmulatorState) -> None:
-    online = manager(state)
+    online = state.online
     state.shutdown_hooks.append(online.shutdown)
     router.add("POST", r"/api/v1/endpoint/(?P<name>[^/]+)/score", lambda r: score(state, r))
     router.add("POST", r"/_emulator/modeldata/storage", lambda r: _storage(state, r))

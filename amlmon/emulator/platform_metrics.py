@@ -39,12 +39,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
-from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
-EXTENSION_KEY = "platform_metrics"
 API_VERSIONS = ("2023-10-01", "2024-02-01", "2021-05-01", "2019-07-01", "2018-01-01")
 AGGREGATIONS = ("average", "count", "maximum", "minimum", "total")
 ENDPOINT_TYPE = "workspaces/onlineEndpoints"
@@ -201,21 +200,13 @@ class MetricLog:
             ]
 
 
-def metric_log(state: EmulatorState) -> MetricLog:
-    with state.lock:
-        found = state.extensions.get(EXTENSION_KEY)
-        if found is None:
-            found = state.extensions[EXTENSION_KEY] = MetricLog()
-        return found
-
-
 # --- recording (called by online_inference) --------------------------------------------------------
 
 
 def record_request(
     state: EmulatorState, endpoint_id: str, deployment: str, status: int, model_status: int, total_ms: int
 ) -> None:
-    log = metric_log(state)
+    log = state.metrics
     now = time.time()
     log.add(
         endpoint_id,
@@ -234,7 +225,7 @@ def record_collection(
     state: EmulatorState, deployment_id: str, instance: str, collection: str, error: str | None
 ) -> None:
     """One post to the collector sidecar: an event, or an error with its reason."""
-    log = metric_log(state)
+    log = state.metrics
     now = time.time()
     endpoint_id = deployment_id.split("/deployments/")[0]
     deployment = deployment_id.rstrip("/").rsplit("/", 1)[-1]
@@ -277,17 +268,16 @@ def _mem_total() -> int:
 
 def sample_children(state: EmulatorState) -> None:
     """One CPU and memory sample per live inference child (its process and gunicorn workers)."""
-    from amlmon.emulator.inference import _descendants
-    from amlmon.emulator.online_inference import manager
+    from amlmon.emulator.inference import descendants
 
-    log = metric_log(state)
+    log = state.metrics
     total_memory = _mem_total()
     cores = os.cpu_count() or 1
-    for online in list(manager(state).children.values()):
+    for online in list(state.online.children.values()):
         process = online.child.process
         if process.poll() is not None:
             continue
-        pids = [process.pid, *_descendants(process.pid)]
+        pids = [process.pid, *descendants(process.pid)]
         cpu, rss = 0.0, 0
         for pid in pids:
             try:
@@ -454,7 +444,7 @@ def _capacity_samples(
     state: EmulatorState, resource_id: str, start: float, end: float, step: float
 ) -> list[Sample]:
     """DeploymentCapacity: the deployment's sku.capacity, one sample per bucket since it exists."""
-    body = resources(state).get(resource_id) or {}
+    body = state.resources.get(resource_id) or {}
     capacity = float((body.get("sku") or {}).get("capacity") or 1)
     created = str((body.get("systemData") or {}).get("createdAt") or "")
     since = _instant(created) if created else start
@@ -481,7 +471,7 @@ def metrics(state: EmulatorState, request: Request) -> Response:
             "The api-version query parameter (?api-version=) is required for all requests.",
         )
     resource_id = request.path[: request.path.lower().rindex("/providers/microsoft.insights/metrics")]
-    body = resources(state).get(resource_id)
+    body = state.resources.get(resource_id)
     if body is None:
         return arm_error(404, "ResourceNotFound", f"The Resource '{resource_id.lstrip('/')}' was not found.")
     deployment = "/deployments/" in resource_id.lower()
@@ -562,7 +552,7 @@ def _metric_value(
     if name == "DeploymentCapacity":
         samples = _capacity_samples(state, resource_id, start, end, step)
     else:
-        samples = metric_log(state).select(resource_id, source, start, end)
+        samples = state.metrics.select(resource_id, source, start, end)
     aggregations = asked or [definition.primary]
     counter = name in ("RequestsPerMinute", "DataCollectionEventsPerMinute", "DataCollectionErrorsPerMinute")
     timeseries = []

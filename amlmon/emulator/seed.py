@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
 from amlmon.emulator.mms import workspace_resource_id
-from amlmon.emulator.resources import normalize_id, resources
-from amlmon.emulator.store import TABLES, arrow_table, telemetry, utcnow
+from amlmon.emulator.resources import normalize_id
+from amlmon.emulator.store import TABLES, arrow_table, utcnow
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 VALUE_LIMIT = 8192
 # What a seed writes per simulated request (the body's `kinds` picks some; default all).
@@ -150,11 +150,11 @@ def _seed(state: EmulatorState, request: Request) -> Response:
         return _bad(400, f"bad seed request: {problem}")
     if not kinds <= ROW_KINDS:
         return _bad(400, f"bad seed request: kinds must be among {', '.join(sorted(ROW_KINDS))}")
-    workspace = resources(state).get(ws_id)
+    workspace = state.resources.get(ws_id)
     if workspace is None:
         return _bad(404, f"workspace {ws_id} does not exist")
     component_id = workspace.get("properties", {}).get("applicationInsights")
-    component = resources(state).get(component_id) if component_id else None
+    component = state.resources.get(component_id) if component_id else None
     if component is None:
         return _bad(400, f"workspace {body['workspace']} has no Application Insights resource")
     rng = random.Random(body.get("seed", 1))
@@ -179,7 +179,7 @@ def _seed(state: EmulatorState, request: Request) -> Response:
             digest_lines=digest_lines,
             role_name=roles.get(target),
         )
-    store = telemetry(state)
+    store = state.telemetry
     counts = {}
     for table in TABLES:
         counts[table] = columns.count(table)
