@@ -33,7 +33,7 @@ def _tail(path: str, lines: int | None) -> str:
 
 
 def get_logs(state: EmulatorState, request: Request) -> Response:
-    from amlmon.emulator.inference import ChildStartError
+    from amlmon.emulator.inference_process import ChildStartError
     from amlmon.emulator.online_inference import inference_backed
 
     if not request.q("api-version"):

@@ -2,12 +2,15 @@
 
 Only HTTP, auth and faults live here; the shared state is state.py's EmulatorState. Route families
 live in their own modules, each with `register(router, state)`:
-  arm/          Azure Resource Manager (workspaces, components, Log Analytics workspaces,
-                diagnostic settings, online endpoints/deployments with async LROs)
-  mms.py        AML discovery document + v1 model-management API (services, operations)
-  logs_api.py   Log Analytics query API (workspace and resource-centric routes)
-  ingestion.py  Application Insights ingestion (/v2.1/track)
-  admin.py      /_emulator/* : seeding, faults, request log, settings (no auth, loopback only)
+  arm/              Azure Resource Manager (workspaces, components, Log Analytics workspaces,
+                    diagnostic settings, online endpoints/deployments with async LROs)
+  mms.py            AML discovery document + v1 model-management API (services, operations)
+  logs_api.py       Log Analytics query API (workspace and resource-centric routes)
+  ingestion.py      Application Insights ingestion (/v2.1/track)
+  platform_metrics.py  Azure Monitor metrics of online endpoints and deployments
+  v1_scoring.py / online_scoring.py  scoring URIs of v1 services and v2 endpoints
+  deployment_logs.py / export_delivery.py  getLogs; diagnostic-setting export to storage
+  seed.py, admin.py, admin_resources.py  /_emulator/* (no auth, loopback only)
 """
 
 from __future__ import annotations
@@ -77,8 +80,10 @@ def build_router(state: EmulatorState) -> Router:
         logs_api,
         mms,
         online_inference,
+        online_scoring,
         platform_metrics,
         seed,
+        v1_scoring,
     )
     from amlmon.emulator import admin_resources as resources_admin
 
@@ -94,7 +99,9 @@ def build_router(state: EmulatorState) -> Router:
         ingestion,
         seed,
         inference,
+        v1_scoring,
         online_inference,
+        online_scoring,
     )
     for module in (*modules, deployment_logs, export_delivery):
         module.register(router, state)

@@ -20,9 +20,9 @@ from amlmon.emulator.http import Request
 
 if TYPE_CHECKING:
     from amlmon.emulator.inference import InferenceManager
-    from amlmon.emulator.mms import ServiceStore
+    from amlmon.emulator.metric_samples import MetricLog
+    from amlmon.emulator.mms_services import ServiceStore
     from amlmon.emulator.online_inference import OnlineManager
-    from amlmon.emulator.platform_metrics import MetricLog
     from amlmon.emulator.resources import ResourceStore
     from amlmon.emulator.store import TelemetryStore
 
@@ -157,7 +157,7 @@ class EmulatorState:
     @property
     def services(self) -> ServiceStore:
         """v1 model-management services (mms.py)."""
-        from amlmon.emulator.mms import ServiceStore
+        from amlmon.emulator.mms_services import ServiceStore
 
         room: ServiceStore = self._room("services", lambda: ServiceStore(self))
         return room
@@ -181,7 +181,7 @@ class EmulatorState:
     @property
     def metrics(self) -> MetricLog:
         """Azure Monitor platform metric samples of endpoints and deployments."""
-        from amlmon.emulator.platform_metrics import MetricLog
+        from amlmon.emulator.metric_samples import MetricLog
 
         room: MetricLog = self._room("metrics", MetricLog)
         return room
