@@ -40,7 +40,6 @@ __all__ = ["create_workspace_resources", "register"]
 
 
 def register(router: Router, state: EmulatorState) -> None:
-    operations = state.operations
 
     def needs_version(handler: Any) -> Any:
         def wrapped(request: Request) -> Response:
@@ -81,26 +80,26 @@ def register(router: Router, state: EmulatorState) -> None:
         "GET",
         r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
         r"/mfeOperationsStatus/(?P<op>[^/]+)",
-        lambda r: operation_status(state, operations, r),
+        lambda r: operation_status(state, r),
     )
     add(
         "GET",
         r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
         r"/mfeOperationResults/(?P<op>[^/]+)",
-        lambda r: operation_result(state, operations, r),
+        lambda r: operation_result(state, r),
     )
     add("GET", WS + r"/onlineEndpoints", lambda r: _list_endpoints(state, r))
     add(
         "GET",
         WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments",
-        lambda r: list_deployments(state, operations, r),
+        lambda r: list_deployments(state, r),
     )
     dep = WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)"
-    add("GET", dep, lambda r: get_deployment(state, operations, r))
-    add("PUT", dep, lambda r: put_deployment(state, operations, r))
-    add("PATCH", dep, lambda r: patch_deployment(state, operations, r))
-    add("DELETE", dep, lambda r: delete_deployment(state, operations, r))
-    add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: put_endpoint(state, operations, r))
+    add("GET", dep, lambda r: get_deployment(state, r))
+    add("PUT", dep, lambda r: put_deployment(state, r))
+    add("PATCH", dep, lambda r: patch_deployment(state, r))
+    add("DELETE", dep, lambda r: delete_deployment(state, r))
+    add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: put_endpoint(state, r))
     add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r, shown))
     add(
         "PUT",

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 # --- online deployments (async LRO) ---------------------------------------------------------------
 
 
-def _finish_due(state: EmulatorState, operations: dict[str, dict[str, Any]]) -> None:
+def _finish_due(state: EmulatorState) -> None:
     now = time.time()
-    for op in operations.values():
+    for op in state.operations.values():
         if op["status"] == "InProgress" and now >= op["due"]:
             body = state.resources.get(op["resourceId"])
             failed = op.get("error") is not None
@@ -90,8 +90,8 @@ def _deployment_response(
     return json_response(status, shown(state, body, api_version), headers)
 
 
-def get_deployment(state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request) -> Response:
-    _finish_due(state, operations)
+def get_deployment(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
     response = _deployment_response(state, request.path, api_version=request.q("api-version"))
     _meddle(state, request.path, "GET")
     return response
@@ -134,10 +134,8 @@ def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def list_deployments(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
-    _finish_due(state, operations)
+def list_deployments(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
     endpoint_id = request.path.rsplit("/deployments", 1)[0]
     if state.resources.get(endpoint_id) is None:
         return not_found(endpoint_id)
@@ -159,8 +157,8 @@ def _precondition(state: EmulatorState, request: Request, dep_id: str) -> Respon
     return None
 
 
-def _busy(state: EmulatorState, operations: dict[str, dict[str, Any]], dep_id: str) -> Response | None:
-    for op in operations.values():
+def _busy(state: EmulatorState, dep_id: str) -> Response | None:
+    for op in state.operations.values():
         if op["status"] == "InProgress" and normalize_id(op["resourceId"]) == normalize_id(dep_id):
             return arm_error(
                 409,
@@ -171,14 +169,14 @@ def _busy(state: EmulatorState, operations: dict[str, dict[str, Any]], dep_id: s
     return None
 
 
-def put_deployment(state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request) -> Response:
-    _finish_due(state, operations)
+def put_deployment(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
     dep_id = request.path
     endpoint_id = dep_id.rsplit("/deployments/", 1)[0]
     endpoint = state.resources.get(endpoint_id)
     if endpoint is None:
         return not_found(endpoint_id)
-    refused = _precondition(state, request, dep_id) or _busy(state, operations, dep_id)
+    refused = _precondition(state, request, dep_id) or _busy(state, dep_id)
     if refused is not None:
         return refused
     incoming = request.json()
@@ -198,28 +196,26 @@ def put_deployment(state: EmulatorState, operations: dict[str, dict[str, Any]], 
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))
     body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": now_text()})
     store_deployment(state, dep_id, body)
-    response = _start_operation(state, operations, request, dep_id, 200 if existing else 201)
+    response = _start_operation(state, request, dep_id, 200 if existing else 201)
     _meddle(state, dep_id, "PUT")
     return response
 
 
 def _start_operation(
     state: EmulatorState,
-    operations: dict[str, dict[str, Any]],
     request: Request,
     dep_id: str,
     status: int,
     prefix: str = "od",
 ) -> Response:
     """Register an operation and answer as recorded: Azure-AsyncOperation → mfeOperationsStatus."""
-    _, headers = _new_operation(state, operations, request, dep_id, prefix)
+    _, headers = _new_operation(state, request, dep_id, prefix)
     headers["Location"] = f"{state.endpoint}{dep_id}?api-version={request.q('api-version')}"
     return _deployment_response(state, dep_id, status, headers, api_version=request.q("api-version"))
 
 
 def _new_operation(
     state: EmulatorState,
-    operations: dict[str, dict[str, Any]],
     request: Request,
     resource_id: str,
     prefix: str,
@@ -230,7 +226,7 @@ def _new_operation(
     sub = request.params["sub"]
     location = (state.resources.get(resource_id) or {}).get("location") or "westeurope"
     version = request.q("api-version")
-    operations[op_id] = {
+    state.operations[op_id] = {
         "id": op_id,
         "resourceId": resource_id,
         "action": action,
@@ -250,14 +246,14 @@ def _new_operation(
     return op_id, headers
 
 
-def put_endpoint(state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request) -> Response:
+def put_endpoint(state: EmulatorState, request: Request) -> Response:
     """Create or update an online endpoint: 201 `Creating` / 200 `Updating`, then Succeeded."""
-    _finish_due(state, operations)
+    _finish_due(state)
     ep_id = request.path
     workspace = state.resources.get(ep_id.rsplit("/onlineEndpoints/", 1)[0])
     if workspace is None:
         return not_found(ep_id.rsplit("/onlineEndpoints/", 1)[0])
-    refused = _precondition(state, request, ep_id) or _busy(state, operations, ep_id)
+    refused = _precondition(state, request, ep_id) or _busy(state, ep_id)
     if refused is not None:
         return refused
     incoming = request.json()
@@ -278,33 +274,29 @@ def put_endpoint(state: EmulatorState, operations: dict[str, dict[str, Any]], re
         "provisioningState": "Updating" if existing else "Creating",
     }
     store_deployment(state, ep_id, body)
-    return _start_operation(state, operations, request, ep_id, 200 if existing else 201, prefix="oe")
+    return _start_operation(state, request, ep_id, 200 if existing else 201, prefix="oe")
 
 
-def delete_deployment(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
+def delete_deployment(state: EmulatorState, request: Request) -> Response:
     """202 with Azure-AsyncOperation and Location → mfeOperationResults, as recorded; 204 when absent."""
-    _finish_due(state, operations)
+    _finish_due(state)
     dep_id = request.path
     body = state.resources.get(dep_id)
     if body is None:
         return Response(204)
-    refused = _busy(state, operations, dep_id)
+    refused = _busy(state, dep_id)
     if refused is not None:
         return refused
     body["properties"]["provisioningState"] = "Deleting"
     state.resources.put(dep_id, body)
-    _, headers = _new_operation(state, operations, request, dep_id, "od", action="delete")
+    _, headers = _new_operation(state, request, dep_id, "od", action="delete")
     return json_response(202, None, headers)
 
 
-def operation_result(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
+def operation_result(state: EmulatorState, request: Request) -> Response:
     """The Location of a delete: 202 while it runs, then 200."""
-    _finish_due(state, operations)
-    op = operations.get(request.params["op"])
+    _finish_due(state)
+    op = state.operations.get(request.params["op"])
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
     if op["status"] == "InProgress":
@@ -312,11 +304,9 @@ def operation_result(
     return Response(200)
 
 
-def patch_deployment(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
+def patch_deployment(state: EmulatorState, request: Request) -> Response:
     """PATCH covers tags, sku and identity only (properties are changed by PUT)."""
-    _finish_due(state, operations)
+    _finish_due(state)
     dep_id = request.path
     body = state.resources.get(dep_id)
     if body is None:
@@ -332,11 +322,9 @@ def patch_deployment(
     return _deployment_response(state, dep_id, api_version=request.q("api-version"))
 
 
-def operation_status(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
-    _finish_due(state, operations)
-    op = operations.get(request.params["op"])
+def operation_status(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
+    op = state.operations.get(request.params["op"])
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
     body: dict[str, Any] = {
