@@ -40,24 +40,25 @@ _FORWARDED_RESPONSE_HEADERS = (
 def register(router: Router, state: EmulatorState) -> None:
     inference = state.inference
 
-    def score(request: Request) -> Response:
+    def served(request: Request, otherwise: Response | None) -> InferenceChild | Response:
+        """The service's running child, or the answer instead of one (no such service; no inference
+        server behind it: `otherwise`, or None for the in-process score; the child would not start)."""
         name = request.params["name"]
         entry = inference.find(name)
         if entry is None:
             return _not_found(name)
         if entry.backend != BACKEND:
-            return _canned_score(request)
-        child = _child_or_error(inference, entry)
+            return otherwise if otherwise is not None else _canned_score(request)
+        return _child_or_error(inference, entry)
+
+    def score(request: Request) -> Response:
+        child = served(request, None)
         return child if isinstance(child, Response) else _proxy(child, "POST", "/score", request)
 
     def swagger(request: Request) -> Response:
-        name = request.params["name"]
-        entry = inference.find(name)
-        if entry is None:
-            return _not_found(name)
-        if entry.backend != BACKEND:
-            return json_response(404, {"message": "Swagger not found. The service has no schema."})
-        child = _child_or_error(inference, entry)
+        child = served(
+            request, json_response(404, {"message": "Swagger not found. The service has no schema."})
+        )
         if isinstance(child, Response):
             return child
         query = request.raw_path.partition("?")[2]

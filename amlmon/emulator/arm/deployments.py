@@ -169,21 +169,31 @@ def _busy(state: EmulatorState, dep_id: str) -> Response | None:
     return None
 
 
-def put_deployment(state: EmulatorState, request: Request) -> Response:
-    _finish_due(state)
-    dep_id = request.path
-    endpoint_id = dep_id.rsplit("/deployments/", 1)[0]
-    endpoint = state.resources.get(endpoint_id)
-    if endpoint is None:
-        return not_found(endpoint_id)
-    refused = _precondition(state, request, dep_id) or _busy(state, dep_id)
+def _write_refused(
+    state: EmulatorState, request: Request, parent_id: str, resource_id: str, kind: str
+) -> Response | None:
+    """Why ARM refuses a PUT of `resource_id` (its parent missing, If-Match, an operation still running,
+    a body without properties), or None."""
+    if state.resources.get(parent_id) is None:
+        return not_found(parent_id)
+    refused = _precondition(state, request, resource_id) or _busy(state, resource_id)
     if refused is not None:
         return refused
     incoming = request.json()
     if not isinstance(incoming, dict) or not isinstance(incoming.get("properties"), dict):
-        return arm_error(
-            400, "BadRequest", "The request body must be a deployment with a 'properties' object."
-        )
+        return arm_error(400, "BadRequest", f"The request body must be {kind} with a 'properties' object.")
+    return None
+
+
+def put_deployment(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
+    dep_id = request.path
+    endpoint_id = dep_id.rsplit("/deployments/", 1)[0]
+    refused = _write_refused(state, request, endpoint_id, dep_id, "a deployment")
+    if refused is not None:
+        return refused
+    endpoint = state.resources.get(endpoint_id) or {}
+    incoming = request.json()
     existing = state.resources.get(dep_id)
     name = dep_id.rsplit("/", 1)[-1]
     body = dict(incoming)
@@ -250,17 +260,12 @@ def put_endpoint(state: EmulatorState, request: Request) -> Response:
     """Create or update an online endpoint: 201 `Creating` / 200 `Updating`, then Succeeded."""
     _finish_due(state)
     ep_id = request.path
-    workspace = state.resources.get(ep_id.rsplit("/onlineEndpoints/", 1)[0])
-    if workspace is None:
-        return not_found(ep_id.rsplit("/onlineEndpoints/", 1)[0])
-    refused = _precondition(state, request, ep_id) or _busy(state, ep_id)
+    workspace_id = ep_id.rsplit("/onlineEndpoints/", 1)[0]
+    refused = _write_refused(state, request, workspace_id, ep_id, "an endpoint")
     if refused is not None:
         return refused
+    workspace = state.resources.get(workspace_id) or {}
     incoming = request.json()
-    if not isinstance(incoming, dict) or not isinstance(incoming.get("properties"), dict):
-        return arm_error(
-            400, "BadRequest", "The request body must be an endpoint with a 'properties' object."
-        )
     existing = state.resources.get(ep_id) or {}
     name = ep_id.rsplit("/", 1)[-1]
     body = dict(incoming)
