@@ -9,15 +9,20 @@ from typing import Any
 import typer
 
 from amlmon.cli.common import app_context, output, warn
+from amlmon.cli.params import (
+    log_analytics_option,
+    print_query_option,
+    role_option,
+    since_option,
+    targets_argument,
+    until_option,
+)
 
 data_app = typer.Typer(
     help="Model inputs and predictions (model_data_collection) as datasets for labelling and retraining.",
     no_args_is_help=True,
 )
 
-TARGETS_HELP = (
-    "Services (svc), endpoints (ep) or deployments (ep/dep); none means every model of the workspace."
-)
 OUT_HELP = (
     "Output file; the format follows the extension: .parquet, .jsonl or .csv. An existing file is "
     "kept unless --overwrite."
@@ -60,29 +65,17 @@ def _progress() -> Any:
 
 @data_app.command("pull")
 def pull(
-    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
+    targets: list[str] = targets_argument("every model of the workspace"),
     out: Path = typer.Option(..., "--out", help=OUT_HELP),
-    since: str = typer.Option("7d", "--since", help="Start: a duration ago (7d) or a time."),
-    until: str | None = typer.Option(None, "--until", help="End (default now)."),
+    since: str = since_option("7d"),
+    until: str | None = until_option(),
     fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
-    log_analytics: bool = typer.Option(
-        False,
-        "--log-analytics",
-        help="Read AppTraces from the Log Analytics workspace instead of App Insights.",
-    ),
+    log_analytics: bool = log_analytics_option(),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
-    role: str | None = typer.Option(
-        None,
-        "--role",
-        metavar="NAME",
-        help="The role name / Service Name the target's telemetry carries, when it is not the "
-        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
-    ),
+    role: str | None = role_option(),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-    print_query: bool = typer.Option(
-        False, "--print-query", help="Print the KQL for the whole range and exit."
-    ),
+    print_query: bool = print_query_option(),
     datastore_url: str | None = typer.Option(
         None,
         "--datastore-url",
@@ -299,10 +292,8 @@ def extract(
         "(https://ACCOUNT.blob.core.windows.net/insights-logs-apptraces[/prefix]) or account URL.",
     ),
     out: Path = typer.Option(..., "--out", help=OUT_HELP),
-    since: str | None = typer.Option(
-        None, "--since", help="Only records from this time (duration ago or time)."
-    ),
-    until: str | None = typer.Option(None, "--until", help="Only records before this time."),
+    since: str | None = since_option(None),
+    until: str | None = until_option(),
     fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),

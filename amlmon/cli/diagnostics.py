@@ -11,23 +11,16 @@ from typing import IO, Any
 import typer
 
 from amlmon.cli.common import app_context, output, warn
+from amlmon.cli.params import kind_option, name_option, targets_argument
 
 diagnostics_app = typer.Typer(
     help="Application Insights diagnostics on v1 ACI/AKS services and v2 online deployments.",
     no_args_is_help=True,
 )
 
-TARGETS_HELP = "Service names, endpoints (all their deployments) or endpoint/deployment."
-KIND_HELP = "Only these kinds: ACI, AKS, Managed, Kubernetes (repeat or comma-separate)."
-NAME_HELP = "Only targets matching this glob, e.g. 'churn-*'."
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(diagnostics_app, name="diagnostics")
-
-
-def _targets_argument() -> Any:
-    return typer.Argument(None, help=TARGETS_HELP, show_default=False, metavar="TARGET...")
 
 
 SAMPLING_HELP = "Fraction of requests the collections enabled by this run keep, 0..1 (v2)."
@@ -38,12 +31,12 @@ LAW_HELP = "Log Analytics workspace resource ID for --endpoint-logs (default: th
 
 @diagnostics_app.command("enable")
 def enable(
-    targets: list[str] | None = _targets_argument(),
+    targets: list[str] | None = targets_argument(),
     all_targets: bool = typer.Option(
         False, "--all", help="Every service and deployment (narrow with --kind/--name)."
     ),
-    kind: list[str] = typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False),
-    name: str | None = typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB"),
+    kind: list[str] = kind_option(),
+    name: str | None = name_option(),
     app_insights: bool = typer.Option(
         True,
         "--app-insights/--no-app-insights",
@@ -105,12 +98,12 @@ def enable(
 
 @diagnostics_app.command("disable")
 def disable(
-    targets: list[str] | None = _targets_argument(),
+    targets: list[str] | None = targets_argument(),
     all_targets: bool = typer.Option(
         False, "--all", help="Every service and deployment (narrow with --kind/--name)."
     ),
-    kind: list[str] = typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False),
-    name: str | None = typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB"),
+    kind: list[str] = kind_option(),
+    name: str | None = name_option(),
     app_insights: bool = typer.Option(
         True,
         "--app-insights/--no-app-insights",
@@ -158,9 +151,9 @@ def disable(
 
 @diagnostics_app.command("status")
 def status(
-    targets: list[str] | None = _targets_argument(),
-    kind: list[str] = typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False),
-    name: str | None = typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB"),
+    targets: list[str] | None = targets_argument("every one"),
+    kind: list[str] = kind_option(),
+    name: str | None = name_option(),
 ) -> None:
     """Diagnostics and model data collection of the given targets (all when none is given)."""
     from amlmon import diagnostics as diag

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from amlmon.cli.common import app_context, info, output, warn
+from amlmon.cli.params import log_analytics_option
 
 BASELINE_HELP = (
     "Baseline: a dataset amlmon wrote (.parquet/.jsonl/.csv), a training-data table, or a window of the "
@@ -63,11 +64,7 @@ def drift(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing --report/--emit-monitor files."
     ),
-    log_analytics: bool = typer.Option(
-        False,
-        "--log-analytics",
-        help="Read windows from the Log Analytics workspace instead of App Insights.",
-    ),
+    log_analytics: bool = log_analytics_option(),
     datastore_url: str | None = typer.Option(
         None,
         "--datastore-url",

@@ -13,14 +13,17 @@ from typing import IO, Any
 import typer
 
 from amlmon.cli.common import app_context, output
+from amlmon.cli.params import (
+    log_analytics_option,
+    print_query_option,
+    role_option,
+    since_option,
+    targets_argument,
+    until_option,
+)
 from amlmon.render.stats import render_check, render_stats, write_step_summary
 from amlmon.schema import source_of
 
-TARGETS_HELP = (
-    "Services (svc), endpoints (ep) or deployments (ep/dep); none means all telemetry of the workspace."
-)
-LA_HELP = "Query the Log Analytics workspace (AppRequests, …) instead of the App Insights component."
-PRINT_HELP = "Print the KQL queries instead of running them."
 PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
 
 
@@ -51,24 +54,18 @@ def _print_queries(targets: list[Any], window: Any, log_analytics: bool) -> None
 
 
 def stats(
-    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
-    since: str = typer.Option("1h", "--since", help="Start of the window: a duration ago (1h) or a time."),
-    until: str | None = typer.Option(None, "--until", help="End of the window (default now)."),
+    targets: list[str] = targets_argument("all telemetry of the workspace"),
+    since: str = since_option("1h"),
+    until: str | None = until_option(),
     bin_size: str | None = typer.Option(
         None, "--bin", help="Time bin of the series, e.g. 5m (default: about 24 bins)."
     ),
     top: int = typer.Option(
         5, "--top", min=1, max=100, help="How many dependency groups and exception types."
     ),
-    log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
-    role: str | None = typer.Option(
-        None,
-        "--role",
-        metavar="NAME",
-        help="The role name / Service Name the target's telemetry carries, when it is not the "
-        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
-    ),
-    print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+    log_analytics: bool = log_analytics_option(),
+    role: str | None = role_option(),
+    print_query: bool = print_query_option(),
     endpoint_logs: bool = typer.Option(
         False,
         "--endpoint-logs",
@@ -107,9 +104,9 @@ def stats(
 
 
 def check(
-    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
-    since: str = typer.Option("15m", "--since", help="Start of the window: a duration ago (15m) or a time."),
-    until: str | None = typer.Option(None, "--until", help="End of the window (default now)."),
+    targets: list[str] = targets_argument("all telemetry of the workspace"),
+    since: str = since_option("15m"),
+    until: str | None = until_option(),
     max_failure_rate: str | None = typer.Option(None, "--max-failure-rate", help="e.g. 1% or 0.01."),
     max_p50: str | None = typer.Option(None, "--max-p50", help="Median latency limit, e.g. 200ms."),
     max_p95: str | None = typer.Option(None, "--max-p95", help="p95 latency limit, e.g. 500ms or 1.5s."),
@@ -125,15 +122,9 @@ def check(
     max_dependency_failure_rate: str | None = typer.Option(
         None, "--max-dependency-failure-rate", help="e.g. 5% (no dependency calls passes)."
     ),
-    log_analytics: bool = typer.Option(False, "--log-analytics", help=LA_HELP),
-    role: str | None = typer.Option(
-        None,
-        "--role",
-        metavar="NAME",
-        help="The role name / Service Name the target's telemetry carries, when it is not the "
-        "deployment or endpoint name (v2 sets an undocumented one; amlmon lists those present).",
-    ),
-    print_query: bool = typer.Option(False, "--print-query", help=PRINT_HELP),
+    log_analytics: bool = log_analytics_option(),
+    role: str | None = role_option(),
+    print_query: bool = print_query_option(),
     endpoint_logs: bool = typer.Option(
         False,
         "--endpoint-logs",

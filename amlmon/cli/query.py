@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from amlmon.cli.common import app_context, output, warn
+from amlmon.cli.params import log_analytics_option, print_query_option
 
 
 def register(app: typer.Typer) -> None:
@@ -33,16 +34,14 @@ def query(
     app_insights: bool = typer.Option(
         False, "--app-insights", help="Query the App Insights component, classic schema (the default)."
     ),
-    log_analytics: bool = typer.Option(
-        False, "--log-analytics", help="Query the Log Analytics workspace (AppTraces, AppRequests, …)."
-    ),
+    log_analytics: bool = log_analytics_option(),
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Exit 0 when the service returns a partial result (still warns)."
     ),
     server_timeout: int | None = typer.Option(
         None, "--server-timeout", min=1, max=600, help="Seconds the service may run the query (default 180)."
     ),
-    print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
+    print_query: bool = print_query_option(),
     portal_link: bool = typer.Option(
         False, "--portal-link", help="Print a link that opens the query in the portal's Logs blade."
     ),

@@ -7,13 +7,11 @@ from typing import IO, Any
 import typer
 
 from amlmon.cli.common import app_context, output, warn
+from amlmon.cli.params import kind_option, name_option
 
 services_app = typer.Typer(
     help="Deployed models: v1 ACI/AKS web services and v2 online deployments.", no_args_is_help=True
 )
-
-KIND_HELP = "Only these kinds: ACI, AKS, Managed, Kubernetes (repeat or comma-separate)."
-NAME_HELP = "Only targets matching this glob, e.g. 'churn-*' or 'credit-ep/*'."
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +20,8 @@ def register(app: typer.Typer) -> None:
 
 @services_app.command("list")
 def list_services(
-    kind: list[str] = typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False),
-    name: str | None = typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB"),
+    kind: list[str] = kind_option(),
+    name: str | None = name_option(),
 ) -> None:
     """List services and deployments: target, kind, state, diagnostics, modelData, scoringUri, updated.
 

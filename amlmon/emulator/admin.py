@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator import arm, mms
+from amlmon.emulator import arm, mms, mms_services
 from amlmon.emulator.faults import FaultRule
 from amlmon.emulator.http import Request, Response, Router, json_response
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 REQUIRED_WORKSPACE_KEYS = ("subscription", "resourceGroup", "name")
 
@@ -59,7 +59,9 @@ def _create_workspace(state: EmulatorState, request: Request) -> Response:
     with state.lock:
         answer = arm.create_workspace_resources(state, body)
         workspace_id = answer["workspaceId"]
-        answer["services"] = mms.create_services(state, workspace_id, list(body.get("services") or []))
+        answer["services"] = mms_services.create_services(
+            state, workspace_id, list(body.get("services") or [])
+        )
     created = answer.pop("created")
     return json_response(201 if created else 200, answer)
 

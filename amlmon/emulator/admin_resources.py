@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.resources import resources
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 
 def register(router: Router, state: EmulatorState) -> None:
@@ -46,7 +45,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
         return json_response(
             400, {"error": {"code": "BadRequest", "message": "give id, and properties or body (objects)"}}
         )
-    store = resources(state)
+    store = state.resources
     with state.lock:
         current = store.get(str(body["id"]))
         if current is None:

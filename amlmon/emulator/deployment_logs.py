@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from amlmon.emulator.arm_common import WS, _not_found
+from amlmon.emulator.arm.common import WS, not_found
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
-from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 CONTAINER_TYPES = {"inferenceserver": "InferenceServer", "storageinitializer": "StorageInitializer"}
 
@@ -33,8 +33,8 @@ def _tail(path: str, lines: int | None) -> str:
 
 
 def get_logs(state: EmulatorState, request: Request) -> Response:
-    from amlmon.emulator.inference import ChildStartError
-    from amlmon.emulator.online_inference import _backed, manager
+    from amlmon.emulator.inference_process import ChildStartError
+    from amlmon.emulator.online_inference import inference_backed
 
     if not request.q("api-version"):
         return arm_error(
@@ -43,9 +43,9 @@ def get_logs(state: EmulatorState, request: Request) -> Response:
             "The api-version query parameter (?api-version=) is required for all requests.",
         )
     deployment_id = request.path.rstrip("/")[: -len("/getLogs")]
-    deployment = resources(state).get(deployment_id)
+    deployment = state.resources.get(deployment_id)
     if deployment is None:
-        return _not_found(deployment_id)
+        return not_found(deployment_id)
     try:
         body = request.json() or {}
     except ValueError:
@@ -58,12 +58,12 @@ def get_logs(state: EmulatorState, request: Request) -> Response:
             "BadRequest",
             "containerType must be InferenceServer or StorageInitializer and tail a non-negative integer.",
         )
-    if kind != "InferenceServer" or not _backed(state, str(deployment["id"])):
+    if kind != "InferenceServer" or not inference_backed(state, str(deployment["id"])):
         return json_response(200, {"content": ""})
     try:
-        log_path = str(manager(state).ensure(deployment).child.log_path)
+        log_path = str(state.online.ensure(deployment).child.log_path)
     except ChildStartError:  # a container that fails to start still has its log
-        found = manager(state).children.get(normalize_id(str(deployment["id"])))
+        found = state.online.children.get(normalize_id(str(deployment["id"])))
         if found is None:
             return json_response(200, {"content": ""})
         log_path = str(found.child.log_path)

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
-from amlmon.emulator.resources import normalize_id, resources
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 LA_API_PREFIX = "/v1/workspaces/"
 # Columns the query API adds that an exported record does not carry (it has time/resourceId instead).
@@ -56,7 +55,7 @@ class DeliveryError(Exception):
 
 
 def _components(state: EmulatorState, body: dict[str, Any]) -> list[dict[str, Any]]:
-    store = resources(state)
+    store = state.resources
     found = store.list(type="microsoft.insights/components")
     if body.get("workspace"):
         workspace_id = (
@@ -72,16 +71,8 @@ def _components(state: EmulatorState, body: dict[str, Any]) -> list[dict[str, An
 
 
 def _settings(state: EmulatorState, component_id: str) -> list[dict[str, Any]]:
-    """The component's diagnostic settings with a storage destination (wherever arm.py keeps them)."""
-    key = normalize_id(component_id) + "/providers/microsoft.insights/diagnosticsettings"
-    table = state.extensions.get("diagnostic_settings") or resources(state).get("/_diagnostic_settings") or {}
-    found = list((table.get(key) or {}).values())
-    marker = "/providers/microsoft.insights/diagnosticsettings/"
-    found += [
-        body
-        for body in resources(state).list(prefix=component_id)
-        if marker in str(body.get("id", "")).lower()
-    ]
+    """The component's diagnostic settings with a storage destination."""
+    found = state.diagnostic_settings.settings(component_id)
     return [body for body in found if (body.get("properties") or {}).get("storageAccountId")]
 
 
@@ -172,7 +163,7 @@ def deliver_all(router: Router, state: EmulatorState, body: dict[str, Any]) -> d
     report: dict[str, Any] = {"records": 0, "blobs": []}
     for component in _components(state, body):
         la_id = (component.get("properties") or {}).get("WorkspaceResourceId")
-        la = resources(state).get(str(la_id)) if la_id else None
+        la = state.resources.get(str(la_id)) if la_id else None
         customer_id = (la or {}).get("properties", {}).get("customerId")
         if not customer_id:
             continue
@@ -211,7 +202,7 @@ def _writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any])
             tmp.replace(path)
 
         return to_folder
-    account = resources(state).get(str(setting["properties"]["storageAccountId"]))
+    account = state.resources.get(str(setting["properties"]["storageAccountId"]))
     if account is None:
         raise DeliveryError(
             404,

@@ -1,4 +1,5 @@
-"""Real azureml-inference-server-http processes behind emulated v1 services, and the scoring routes.
+"""Real azureml-inference-server-http processes behind emulated v1 services (their scoring routes are
+v1_scoring.py; the process itself is inference_process.py).
 
 A v1 service created with `"backend": "inference"` is served by a real `azmlinfsrv` child running the
 sample scoring app shipped in `sample_model/`. Its App Insights switches follow the service: when
@@ -19,91 +20,44 @@ The child is started through this module (`python -m amlmon.emulator.inference -
 which runs the server's own CLI with two changes: it binds 127.0.0.1 instead of 0.0.0.0 (the emulator
 listens on loopback only), and the export interval (5 s in the server) follows the emulator setting
 `inferenceExportSeconds` so tests see telemetry within a second or two.
-
-Routes (public, like a service's scoring URI):
-  POST {endpoint}/api/v1/service/{name}/score    proxied to the child's /score, or answered in-process
-                                                 by the same sample model for services without a child
-  GET  {endpoint}/api/v1/service/{name}/swagger.json
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.http import Request, Response, Router, json_response
+from amlmon.emulator.http import Router
+from amlmon.emulator.inference_process import (
+    SAMPLE_APP_DIR,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    ChildConfig,
+    ChildStartError,
+    InferenceChild,
+    child_environment,
+    free_port,
+    stop_child,
+    wait_ready,
+)
 from amlmon.emulator.tls import CA_FILE
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
-SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_model"
 ENTRY_SCRIPT = SAMPLE_APP_DIR / "score.py"
 MODEL_DIR = SAMPLE_APP_DIR / "azureml-models" / "sample-churn" / "1"
 BACKEND = "inference"
-EXTENSION_KEY = "inference"
 SERVER_EXPORT_SECONDS = (
     5.0  # what azmlinfsrv uses; the emulator setting `inferenceExportSeconds` overrides it
 )
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-PROXY_TIMEOUT = 120.0
-# Environment the platform controls: never inherited from the emulator's own environment.
-_PLATFORM_VARIABLES = re.compile(
-    r"^(AML_|AZUREML_|APPLICATIONINSIGHTS_|APPINSIGHTS_|OTEL_|SERVICE_|WORKSPACE_NAME$|SERVER_PORT$|HEALTH_PORT$"
-    r"|WORKER_|GUNICORN_|AMLMON_INFERENCE_|HOSTNAME$)"
-)
-# Headers a scoring client sends that the server reads; and the server's answer headers worth passing on.
-_FORWARDED_REQUEST_HEADERS = (
-    "Content-Type",
-    "x-ms-client-request-id",
-    "x-ms-request-id",
-    "x-request-id",
-    "TraceId",
-)
-_FORWARDED_RESPONSE_HEADERS = (
-    "Content-Type",
-    "x-ms-request-id",
-    "x-ms-client-request-id",
-    "x-request-id",
-    "x-ms-run-fn-exec-ms",
-    "x-ms-run-function-failed",
-    "x-ms-server-version",
-    "TraceId",
-)
-
-
-class ChildStartError(RuntimeError):
-    """The inference server did not come up; the message names its log file."""
-
-
-@dataclass(frozen=True)
-class ChildConfig:
-    """Everything that decides a child's environment: a change means a restart."""
-
-    service: str
-    workspace: str
-    app_insights: bool
-    model_data: bool
-    instrumentation_key: str | None
-    ingestion_endpoint: str
-    ca_path: str
-    export_seconds: float
-
-    @property
-    def telemetry_on(self) -> bool:
-        return self.app_insights and bool(self.instrumentation_key)
 
 
 @dataclass
@@ -119,132 +73,6 @@ class ServiceEntry:
     updated: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # serialises (re)starts
     child: InferenceChild | None = None
-
-
-@dataclass
-class InferenceChild:
-    config: ChildConfig
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-
-def child_environment(config: ChildConfig, base: dict[str, str], work_dir: Path) -> dict[str, str]:
-    """The child's environment: the emulator's minus platform variables, plus what the platform would set."""
-    env = {k: v for k, v in base.items() if not _PLATFORM_VARIABLES.match(k)}
-    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1,localhost,::1"]))
-    env.update(
-        {
-            "SERVICE_NAME": config.service,
-            "WORKSPACE_NAME": config.workspace,
-            "HOSTNAME": f"{config.service}-emulated-0",
-            "AML_APP_ROOT": str(SAMPLE_APP_DIR),
-            "PYTHONUNBUFFERED": "1",
-            "TMPDIR": str(
-                work_dir
-            ),  # the exporter keeps unsent batches under the temp dir: keep them in the data dir
-            "NO_PROXY": no_proxy,
-            "no_proxy": no_proxy,
-            "AML_APP_INSIGHTS_ENABLED": "false",
-        }
-    )
-    if config.telemetry_on:
-        key = (
-            config.instrumentation_key or ""
-        ).lower()  # an upper-case key is rejected and App Insights stays off
-        env.update(
-            {
-                "AML_APP_INSIGHTS_ENABLED": "true",
-                "AML_APP_INSIGHTS_KEY": key,
-                "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={key};IngestionEndpoint={config.ingestion_endpoint}",
-                "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
-                "REQUESTS_CA_BUNDLE": config.ca_path,
-                "SSL_CERT_FILE": config.ca_path,
-                "OTEL_BSP_SCHEDULE_DELAY": str(int(config.export_seconds * 1000)),
-                "OTEL_BLRP_SCHEDULE_DELAY": str(int(config.export_seconds * 1000)),
-                "AMLMON_INFERENCE_EXPORT_SECONDS": str(config.export_seconds),
-            }
-        )
-        if config.model_data:
-            env["AML_MDC_STORAGE_ENABLED"] = "true"
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _descendants(pid: int) -> list[int]:
-    """Process ids below `pid` (gunicorn workers), read from /proc; empty where there is no /proc."""
-    children: dict[int, list[int]] = {}
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
-
-
-def stop_child(child: InferenceChild, timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM (the server flushes its telemetry), wait, then SIGKILL the server and its workers."""
-    process = child.process
-    if process.poll() is None:
-        workers = _descendants(process.pid)
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for pid in [process.pid, *workers]:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            process.wait(timeout=5)
-    # Workers left by a master that died first: they would keep the port and the telemetry open.
-    for pid in _descendants(process.pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _wait_ready(child: InferenceChild, deadline: float) -> None:
-    """Poll the server's liveness route until it answers; raise if it exits or the deadline passes."""
-    while time.monotonic() < deadline:
-        if not child.alive:
-            raise ChildStartError(
-                f"the inference server exited with code {child.process.returncode}; see {child.log_path}"
-            )
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", child.port, timeout=2)
-            conn.request("GET", "/")
-            status = conn.getresponse().status
-            conn.close()
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise ChildStartError(
-        f"the inference server did not answer within {START_TIMEOUT:.0f} s; see {child.log_path}"
-    )
 
 
 class InferenceManager:
@@ -309,11 +137,10 @@ class InferenceManager:
 
     def _component_key(self, workspace_id: str) -> tuple[str | None, str | None]:
         """The linked App Insights component's instrumentation key (lower-case) and connection string."""
-        from amlmon.emulator.resources import resources
 
         if not workspace_id:
             return None, None
-        store = resources(self.state)
+        store = self.state.resources
         workspace = store.get(workspace_id) or {}
         component_id = (workspace.get("properties") or {}).get("applicationInsights")
         component = store.get(component_id) if component_id else None
@@ -373,7 +200,7 @@ class InferenceManager:
                 )
             child = InferenceChild(config, process, port, log_path)
             try:
-                _wait_ready(child, time.monotonic() + START_TIMEOUT)
+                wait_ready(child, time.monotonic() + START_TIMEOUT)
                 return child
             except ChildStartError as exc:
                 stop_child(child, timeout=2)
@@ -411,15 +238,10 @@ class InferenceManager:
 
     def _learn_from_mms(self, name: str) -> None:
         """Services mms.py holds that no hook told us about (e.g. after an emulator restart)."""
-        records = self.state.extensions.get("mms_services")
-        if records is None:  # mms.py loads its persisted services on first use
-            try:
-                from amlmon.emulator.mms import services as mms_services
-
-                records = mms_services(self.state).services
-            except (ImportError, AttributeError):
-                records = None
-        for service in _service_dicts(records):
+        store = self.state.services
+        with store.lock:
+            records = list(store.services.values())
+        for service in records:
             if str(service.get("name", "")).lower() != name.lower():
                 continue
             key = (str(service.get("_workspaceResourceId") or "").lower(), name.lower())
@@ -429,105 +251,10 @@ class InferenceManager:
                 self._record(service)
 
 
-def _service_dicts(records: Any, depth: int = 0) -> list[dict[str, Any]]:
-    """Service JSON objects found in mms.py's store, whatever its nesting (dicts keyed by id or name, lists)."""
-    if depth > 3 or records is None:
-        return []
-    if isinstance(records, dict):
-        if "name" in records and "computeType" in records:
-            return [records]
-        values: Any = records.values()
-    elif isinstance(records, list | tuple):
-        values = records
-    else:
-        values = getattr(records, "services", None) or []
-        values = values.values() if isinstance(values, dict) else values
-    found: list[dict[str, Any]] = []
-    for value in values:
-        found.extend(_service_dicts(value, depth + 1))
-    return found
-
-
-def manager(state: EmulatorState) -> InferenceManager:
-    with state.lock:
-        found = state.extensions.get(EXTENSION_KEY)
-        if found is None:
-            found = state.extensions[EXTENSION_KEY] = InferenceManager(state)
-        return found
-
-
-def _not_found(name: str) -> Response:
-    return json_response(404, {"message": f"Service {name} not found."})
-
-
-def _proxy(child: InferenceChild, method: str, path: str, request: Request) -> Response:
-    headers = {
-        name: value for name in _FORWARDED_REQUEST_HEADERS if (value := request.header(name)) is not None
-    }
-    conn = http.client.HTTPConnection("127.0.0.1", child.port, timeout=PROXY_TIMEOUT)
-    try:
-        conn.request(method, path, body=request.body if method == "POST" else None, headers=headers)
-        answer = conn.getresponse()
-        body = answer.read()
-    except OSError as exc:  # the server died or hung: a gateway error, as the service's front end answers
-        return json_response(502, {"message": f"The service's inference server did not answer: {exc}"})
-    finally:
-        conn.close()
-    kept = {
-        name: value for name in _FORWARDED_RESPONSE_HEADERS if (value := answer.getheader(name)) is not None
-    }
-    return Response(answer.status, body, kept)
-
-
-def _canned_score(request: Request) -> Response:
-    from amlmon.emulator.sample_model.churn_model import canned_prediction
-
-    status, body = canned_prediction(request.body)
-    headers = {}
-    for name in ("x-ms-client-request-id", "x-ms-request-id"):
-        value = request.header(name)
-        if value is not None:
-            headers[name] = value
-    return json_response(status, body, headers)
-
-
-def _child_or_error(inference: InferenceManager, entry: ServiceEntry) -> InferenceChild | Response:
-    try:
-        return inference.ensure_child(entry)
-    except ChildStartError as exc:
-        return json_response(503, {"message": f"The service's inference server is not available: {exc}"})
-
-
 def register(router: Router, state: EmulatorState) -> None:
-    inference = manager(state)
-    state.extensions.setdefault("service_hooks", []).append(inference.on_service)
+    inference = state.inference
+    state.service_hooks.append(inference.on_service)
     state.shutdown_hooks.append(inference.shutdown)
-
-    def score(request: Request) -> Response:
-        name = request.params["name"]
-        entry = inference.find(name)
-        if entry is None:
-            return _not_found(name)
-        if entry.backend != BACKEND:
-            return _canned_score(request)
-        child = _child_or_error(inference, entry)
-        return child if isinstance(child, Response) else _proxy(child, "POST", "/score", request)
-
-    def swagger(request: Request) -> Response:
-        name = request.params["name"]
-        entry = inference.find(name)
-        if entry is None:
-            return _not_found(name)
-        if entry.backend != BACKEND:
-            return json_response(404, {"message": "Swagger not found. The service has no schema."})
-        child = _child_or_error(inference, entry)
-        if isinstance(child, Response):
-            return child
-        query = request.raw_path.partition("?")[2]
-        return _proxy(child, "GET", "/swagger.json" + (f"?{query}" if query else ""), request)
-
-    router.add("POST", r"/api/v1/service/(?P<name>[^/]+)/score", score)
-    router.add("GET", r"/api/v1/service/(?P<name>[^/]+)/swagger\.json", swagger)
 
 
 # -- the child process: the server's own CLI, bound to loopback, with the emulator's export interval --

@@ -18,11 +18,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.resources import normalize_id, resources
-from amlmon.emulator.store import telemetry, utcnow
+from amlmon.emulator.resources import normalize_id
+from amlmon.emulator.store import utcnow
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 SEVERITY = {"verbose": 0, "information": 1, "warning": 2, "error": 3, "critical": 4}
 _DURATION = re.compile(r"^(?:(?P<d>\d+)\.)?(?P<h>\d+):(?P<m>\d+):(?P<s>\d+(?:\.\d+)?)$")
@@ -123,7 +123,7 @@ def _limited_properties(properties: Any) -> dict[str, Any]:
 
 def component_for_key(state: EmulatorState, ikey: str) -> dict[str, Any] | None:
     wanted = ikey.lower()
-    for component in resources(state).list(type="microsoft.insights/components"):
+    for component in state.resources.list(type="microsoft.insights/components"):
         if str(component.get("properties", {}).get("InstrumentationKey", "")).lower() == wanted:
             return component
     return None
@@ -239,7 +239,7 @@ def ingest(
         accepted += 1
         if mapped is not None:
             tables.setdefault(mapped[0], []).append(mapped[1])
-    store = telemetry(state)
+    store = state.telemetry
     for table, rows in tables.items():
         store.insert_rows(table, rows)
     return accepted, errors

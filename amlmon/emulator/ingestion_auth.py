@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from amlmon.emulator.http import Request, Response, json_response
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 REFUSED = (
     "Unauthorized: the Application Insights resource has local authentication disabled and accepts "

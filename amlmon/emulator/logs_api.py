@@ -10,23 +10,19 @@ lower those caps, so tests can meet them without half a million rows.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
-import math
 import re
 import threading
-import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.resources import normalize_id, resources
-from amlmon.emulator.store import HIDDEN_COLUMNS, Scope, rewrite_kql, telemetry, utcnow
+from amlmon.emulator.logs_answer import Limits, answer, error, partial_error, semantic_error, syntax_error
+from amlmon.emulator.resources import normalize_id
+from amlmon.emulator.store import Scope, rewrite_kql, utcnow
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 MAX_ROWS = 500_000
 MAX_BYTES = 64 * 1024 * 1024
@@ -53,13 +49,6 @@ class QueryRejected(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__("rejected")
         self.response = response
-
-
-def error(status: int, code: str, message: str, inner: dict[str, Any] | None = None) -> Response:
-    body: dict[str, Any] = {"error": {"message": message, "code": code, "correlationId": str(uuid.uuid4())}}
-    if inner:
-        body["error"]["innererror"] = inner
-    return json_response(status, body)
 
 
 def register(router: Router, state: EmulatorState) -> None:
@@ -89,7 +78,7 @@ def register(router: Router, state: EmulatorState) -> None:
 
 
 def _all_components(state: EmulatorState) -> list[dict[str, Any]]:
-    return resources(state).list(type="microsoft.insights/components")
+    return state.resources.list(type="microsoft.insights/components")
 
 
 def _workspace_components(state: EmulatorState, la_id: str) -> list[dict[str, Any]]:
@@ -114,7 +103,7 @@ def _not_found(what: str) -> QueryRejected:
 
 def _workspace_scope(state: EmulatorState, request: Request) -> tuple[list[dict[str, Any]], bool]:
     customer_id = request.params["cid"].lower()
-    for la in resources(state).list(type="Microsoft.OperationalInsights/workspaces"):
+    for la in state.resources.list(type="Microsoft.OperationalInsights/workspaces"):
         if str(la.get("properties", {}).get("customerId", "")).lower() == customer_id:
             from amlmon.emulator.online_inference import diagnostic_sources
 
@@ -134,7 +123,7 @@ def _app_scope(state: EmulatorState, request: Request) -> tuple[list[dict[str, A
 
 def _resource_scope(state: EmulatorState, request: Request) -> tuple[list[dict[str, Any]], bool]:
     rid = request.params["rid"]
-    body = resources(state).get(rid)
+    body = state.resources.get(rid)
     if body is None:
         raise QueryRejected(
             error(
@@ -246,12 +235,12 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
     wait = _wait_seconds(request)
     if _largest_range(query) > MAX_RANGE_ROWS:
         return _low_memory_answer()
-    store = telemetry(state)
+    store = state.telemetry
     cursor, schema = store.cursor_for(scope)
     timer = threading.Timer(wait, cursor.interrupt)
     timer.start()
     try:
-        limits = _Limits(
+        limits = Limits(
             rows=int(state.number("queryRowLimit", MAX_ROWS)),
             size=int(state.number("queryByteLimit", MAX_BYTES)),
         )
@@ -275,7 +264,7 @@ def _run(state: EmulatorState, request: Request, scoped: tuple[list[dict[str, An
         timer.cancel()
         store.release(cursor, schema)
     headers = {"Preference-Applied": f"wait={wait}"} if request.header("Prefer") else {}
-    return json_response(200, _answer(columns, types, rows, limits), headers)
+    return json_response(200, answer(columns, types, rows, limits), headers)
 
 
 class _Interrupted(Exception):
@@ -303,16 +292,8 @@ def _largest_range(query: str) -> float:
 def _low_memory_answer() -> Response:
     """What the service answers when a query outgrows its memory: a partial failure, no rows."""
     body = {"tables": [{"name": "PrimaryResult", "columns": [], "rows": []}]}
-    body.update(_partial_error(LOW_MEMORY))
+    body.update(partial_error(LOW_MEMORY))
     return json_response(200, body)
-
-
-@dataclass(frozen=True)
-class _Limits:
-    """What one answer may hold before the service cuts it (the query API's 500,000 rows / 64 MB)."""
-
-    rows: int
-    size: int
 
 
 def _execute(
@@ -326,7 +307,7 @@ def _execute(
         types = [str(t) for t in relation.types]
         rows = _with_ticks(relation, columns, types).limit(max_rows + 1).fetchall()
     except duckdb_kql.KqlSyntaxError as exc:
-        raise QueryRejected(_syntax_error(query, exc)) from None
+        raise QueryRejected(syntax_error(query, exc)) from None
     except duckdb.InterruptException:
         raise _Interrupted() from None
     except duckdb.OutOfMemoryException:
@@ -334,13 +315,13 @@ def _execute(
     except (duckdb_kql.KqlError, duckdb.Error) as exc:
         if "interrupt" in str(exc).lower():
             raise _Interrupted() from None
-        raise QueryRejected(_semantic_error(query, exc)) from None
+        raise QueryRejected(semantic_error(query, exc)) from None
     return columns, types, rows
 
 
 def _with_ticks(relation: Any, columns: list[str], types: list[str]) -> Any:
     """The relation with each nanosecond timestamp as an integer (Python's datetime would drop the
-    7th fractional digit); `_cell` writes it as Kusto does."""
+    7th fractional digit); `cell` writes it as Kusto does."""
     if "TIMESTAMP_NS" not in types:
         return relation
     quoted = ['"' + name.replace('"', '""') + '"' for name in columns]
@@ -350,215 +331,3 @@ def _with_ticks(relation: Any, columns: list[str], types: list[str]) -> Any:
             for name, kind in zip(quoted, types, strict=True)
         )
     )
-
-
-def _syntax_error(query: str, exc: Exception) -> Response:
-    diagnostics = getattr(exc, "diagnostics", None) or []
-    line, pos = 1, 0
-    if diagnostics:
-        span = diagnostics[0].span
-        line, pos = int(span.line), int(span.column)
-    source_line = (
-        query.splitlines()[line - 1] if query.splitlines() and line - 1 < len(query.splitlines()) else ""
-    )
-    token_match = re.match(r"\S+", source_line[pos:]) if pos < len(source_line) else None
-    token = token_match.group(0) if token_match else "<EOF>"
-    return error(
-        400,
-        "BadArgumentError",
-        "The request had some invalid properties",
-        {
-            "code": "SyntaxError",
-            "message": "A recognition error occurred in the query.",
-            "innererror": {
-                "code": "SYN0002",
-                "message": f"Query could not be parsed at '{token}' on line [{line},{pos}]",
-                "line": line,
-                "pos": pos,
-                "token": token,
-            },
-        },
-    )
-
-
-# The engine's words for a name it cannot bind → which kind of name it is in Kusto's terms.
-_UNKNOWN_SCALAR = re.compile(
-    r'Referenced column "([^"]+)" not found|Column "([^"]+)" referenced|Alias with name "([^"]+)"'
-    r'|column "?([^"\s]+)"? (?:does not exist|not found)'
-)
-_UNKNOWN_TABLE = re.compile(r'Table with name "?([^"\s!]+)"? does not exist')
-
-
-def _operator_of(query: str, name: str) -> str | None:
-    """The KQL operator (`where`, `project` …) of the first pipe stage naming `name` outside string
-    literals; for a table, the operator that reads it (the next stage)."""
-    from amlmon.emulator.store import code_spans
-
-    code = "".join(text if is_code else " " * len(text) for is_code, text in code_spans(query))
-    stages = [stage.strip() for stage in code.split("|")]
-    word = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
-    for index, stage in enumerate(stages):
-        if word.search(stage):
-            operator = stage.split(None, 1)[0] if stage else ""
-            if index == 0 and operator == name:  # a table: the next stage reads it
-                return stages[1].split(None, 1)[0] if len(stages) > 1 and stages[1] else None
-            return operator or None
-    return None
-
-
-def _semantic_message(query: str, exc: Exception) -> str:
-    """Kusto's SEM0100 text for a name that does not resolve; never the SQL engine's own words."""
-    text = str(exc)
-    table = _UNKNOWN_TABLE.search(text)
-    scalar = None if table else _UNKNOWN_SCALAR.search(text)
-    found = table or scalar
-    if found is None:
-        if isinstance(exc, duckdb.Error):
-            return "The query could not be evaluated (a construct the emulator's engine does not run)."
-        return text.split("\n", 1)[0]  # duckdb-kql's own message: about the KQL, not about SQL
-    name = next(group for group in found.groups() if group)
-    kind = "table or column expression" if table else "scalar expression"
-    operator = _operator_of(query, name)
-    prefix = f"'{operator}' operator: " if operator else ""
-    return f"{prefix}Failed to resolve {kind} named '{name}'"
-
-
-def _semantic_error(query: str, exc: Exception) -> Response:
-    return error(
-        400,
-        "BadArgumentError",
-        "The request had some invalid properties",
-        {
-            "code": "SemanticError",
-            "message": "A semantic error occurred.",
-            "innererror": {"code": "SEM0100", "message": _semantic_message(query, exc)},
-        },
-    )
-
-
-_KQL_TYPES = {
-    "VARCHAR": "string",
-    "BOOLEAN": "bool",
-    "BIGINT": "long",
-    "HUGEINT": "long",
-    "INTEGER": "int",
-    "SMALLINT": "int",
-    "TINYINT": "int",
-    "UBIGINT": "long",
-    "UINTEGER": "long",
-    "DOUBLE": "real",
-    "FLOAT": "real",
-    "TIMESTAMP": "datetime",
-    "TIMESTAMP_NS": "datetime",
-    "TIMESTAMP WITH TIME ZONE": "datetime",
-    "DATE": "datetime",
-    "INTERVAL": "timespan",
-    "JSON": "dynamic",
-    "UUID": "guid",
-}
-
-
-def kql_type(duck_type: str) -> str:
-    if duck_type.startswith("DECIMAL"):
-        return "real"
-    if duck_type.endswith("[]") or duck_type.startswith(("STRUCT", "MAP")):
-        return "dynamic"
-    return _KQL_TYPES.get(duck_type, "string")
-
-
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def _datetime_text(value: dt.datetime | dt.date) -> str:
-    """Kusto's form: a 4-digit year (0001, 0999), up to 7 fractional digits with trailing zeros
-    dropped, no fraction at all on a whole second (the recorded `2000-01-02T03:04:05Z`)."""
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day)
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    fraction = f"{value.microsecond:06d}0".rstrip("0")
-    return value.replace(microsecond=0).isoformat() + (f".{fraction}" if fraction else "") + "Z"
-
-
-def _cell(value: Any, kind: str) -> Any:
-    if value is None:
-        return "" if kind == "string" else None
-    if kind == "datetime" and isinstance(value, dt.datetime | dt.date):
-        return _datetime_text(value)
-    if kind == "datetime" and isinstance(value, int):  # nanoseconds since 1970 (_with_ticks)
-        whole, nanos = divmod(value, 1_000_000_000)
-        text = _datetime_text(dt.datetime(1970, 1, 1) + dt.timedelta(seconds=whole))
-        fraction = f"{nanos // 100:07d}".rstrip("0")
-        return text[:-1] + (f".{fraction}" if fraction else "") + "Z"
-    if kind == "timespan" and isinstance(value, dt.timedelta):
-        total = value.total_seconds()
-        sign = "-" if total < 0 else ""
-        total = abs(total)
-        days, rest = divmod(total, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        prefix = f"{int(days)}." if days else ""
-        return f"{sign}{prefix}{int(hours):02d}:{int(minutes):02d}:{seconds:010.7f}"
-    if kind == "dynamic" and not isinstance(value, str):
-        return json.dumps(value, default=str)
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if kind == "real" and isinstance(value, float) and not math.isfinite(value):
-        return _NON_FINITE[repr(value)]  # JSON has no NaN/Infinity: Kusto writes them as strings
-    if kind in ("string", "guid") and not isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _answer(
-    columns: list[str], types: list[str], rows: list[tuple[Any, ...]], limits: _Limits
-) -> dict[str, Any]:
-    keep = [i for i, name in enumerate(columns) if name not in HIDDEN_COLUMNS]
-    kinds = [kql_type(types[i]) for i in keep]
-    partial = None
-    if len(rows) > limits.rows:
-        rows = rows[: limits.rows]
-        partial = f"Query result set has exceeded the internal record count limit {limits.rows} records"
-    out_rows = []
-    size = 0
-    for row in rows:
-        cells = [_cell(row[i], kinds[n]) for n, i in enumerate(keep)]
-        size += len(json.dumps(cells, default=str))
-        if size > limits.size:
-            partial = f"Query result set has exceeded the internal data size limit {limits.size} bytes"
-            break
-        out_rows.append(cells)
-    body: dict[str, Any] = {
-        "tables": [
-            {
-                "name": "PrimaryResult",
-                "columns": [{"name": columns[i], "type": kinds[n]} for n, i in enumerate(keep)],
-                "rows": out_rows,
-            }
-        ]
-    }
-    if partial:
-        body.update(_partial_error(partial))
-    return body
-
-
-def _partial_error(reason: str) -> dict[str, Any]:
-    """The `error` the service sets beside the tables of a partial result; the reason is innermost."""
-    return {
-        "error": {
-            "code": "PartialError",
-            "message": "There were some errors when processing your query.",
-            "details": [
-                {
-                    "code": "EngineError",
-                    "message": "Something went wrong processing your query on the server.",
-                    "innererror": {
-                        "code": "-2133196797",
-                        "message": reason,
-                        "severity": 2,
-                        "severityName": "Error",
-                    },
-                }
-            ],
-        }
-    }

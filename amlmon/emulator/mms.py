@@ -11,19 +11,16 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
-import threading
 import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.resources import at_address
+from amlmon.emulator.mms_services import now_text, public, run_hooks, workspace_resource_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
-SERVICES_FILE = "mms_services.json"
 BASE = (
     r"/modelmanagement/v1\.0/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
     r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
@@ -36,140 +33,6 @@ def mms_error(status: int, code: str, message: str, headers: dict[str, str] | No
     return json_response(
         status, {"code": code, "statusCode": status, "message": message, "details": []}, headers
     )
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
-
-
-def workspace_resource_id(sub: str, rg: str, ws: str) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}"
-
-
-class ServiceStore:
-    """v1 services keyed by (workspace ID, name), lower-cased; persisted as JSON, written atomically."""
-
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
-        self.path: Path = state.data_dir / SERVICES_FILE
-        self.lock = threading.RLock()
-        self.services: dict[str, dict[str, Any]] = (
-            json.loads(self.path.read_text()) if self.path.exists() else {}
-        )
-        self.operations: dict[str, dict[str, Any]] = {}
-        self.fail_next: dict[str, str] = {}
-
-    @staticmethod
-    def key(workspace_id: str, name: str) -> str:
-        return f"{workspace_id.lower()}|{name.lower()}"
-
-    def save(self) -> None:
-        with self.lock:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.services))
-            tmp.replace(self.path)
-
-    def in_workspace(self, workspace_id: str) -> list[dict[str, Any]]:
-        prefix = workspace_id.lower() + "|"
-        with self.lock:
-            return [copy.deepcopy(s) for k, s in self.services.items() if k.startswith(prefix)]
-
-    def get(self, workspace_id: str, name: str) -> dict[str, Any] | None:
-        with self.lock:
-            found = self.services.get(self.key(workspace_id, name))
-            return copy.deepcopy(found) if found is not None else None
-
-    def put(self, service: dict[str, Any]) -> None:
-        with self.lock:
-            self.services[self.key(service["_workspaceResourceId"], service["name"])] = copy.deepcopy(service)
-            self.save()
-
-
-def services(state: EmulatorState) -> ServiceStore:
-    with state.lock:
-        store = state.extensions.get("mms_store")
-        if store is None:
-            store = state.extensions["mms_store"] = ServiceStore(state)
-            # inference.py reads service records from here (dicts keyed by id, whatever the nesting).
-            state.extensions["mms_services"] = store.services
-        return store
-
-
-def _run_hooks(state: EmulatorState, service: dict[str, Any]) -> None:
-    for hook in list(state.extensions.get("service_hooks", [])):
-        try:
-            hook(state, copy.deepcopy(service))
-        except Exception as exc:  # a hook must never break the API
-            print(f"emulator: service hook failed: {exc!r}")
-
-
-def create_services(state: EmulatorState, workspace_id: str, specs: list[dict[str, Any]]) -> list[str]:
-    """Create the v1 services of POST /_emulator/workspaces (existing ones are kept)."""
-    store = services(state)
-    names = []
-    for spec in specs:
-        name = spec["name"]
-        names.append(name)
-        if store.get(workspace_id, name) is not None:
-            continue
-        service = _service_body(state, workspace_id, spec)
-        store.put(service)
-        _run_hooks(state, service)
-    return names
-
-
-def _service_body(state: EmulatorState, workspace_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    name, compute = spec["name"], spec.get("computeType", "ACI").upper()
-    created = _now()
-    body: dict[str, Any] = {
-        "id": name,
-        "name": name,
-        "description": spec.get("description", ""),
-        "kvTags": spec.get("kvTags", {}),
-        "properties": {"hasInferenceSchema": "False", "hasHttps": "False"},
-        "operationId": None,
-        "state": spec.get("state", "Healthy"),
-        "createdTime": created,
-        "updatedTime": created,
-        "error": None,
-        "computeType": compute,
-        "environmentImageRequest": None,
-        "models": [{"name": "sample-model", "version": 1, "id": "sample-model:1"}],
-        "imageId": None,
-        "imageDetails": None,
-        "createdBy": {"userName": "amlmon-emulator"},
-        "scoringUri": f"{state.endpoint}/api/v1/service/{name}/score",
-        "swaggerUri": f"{state.endpoint}/api/v1/service/{name}/swagger.json",
-        "appInsightsEnabled": bool(spec.get("appInsightsEnabled", False)),
-        "dataCollection": {
-            "eventHubEnabled": False,
-            "storageEnabled": bool(spec.get("storageEnabled", False)),
-        },
-        "containerResourceRequirements": {"cpu": 0.1, "memoryInGB": 0.5, "gpu": 0},
-        "_workspaceResourceId": workspace_id,
-        "_backend": spec.get("backend"),
-    }
-    if compute == "AKS":
-        body.update(
-            {
-                "computeName": "aks-cluster",
-                "authEnabled": True,
-                "aadAuthEnabled": False,
-                "autoScaler": {"autoscaleEnabled": True, "minReplicas": 1, "maxReplicas": 10},
-                "numReplicas": None,
-                "maxConcurrentRequestsPerContainer": 1,
-                "namespace": "azureml-" + workspace_id.rsplit("/", 1)[-1].lower(),
-            }
-        )
-    else:
-        body.update({"authEnabled": False, "sslEnabled": False, "location": "westeurope", "publicIp": None})
-    return body
-
-
-def public(service: dict[str, Any], endpoint: str | None = None) -> dict[str, Any]:
-    """The API view: no private keys; scoring URIs on the current endpoint (the port changes on restart)."""
-    view = {k: v for k, v in service.items() if not k.startswith("_")}
-    return at_address(view, endpoint) if endpoint else view
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -206,16 +69,15 @@ def _ws_id(request: Request) -> str:
 
 
 def _workspace_missing(state: EmulatorState, request: Request) -> Response | None:
-    from amlmon.emulator.resources import resources
 
-    if resources(state).get(_ws_id(request)) is None:
+    if state.resources.get(_ws_id(request)) is None:
         return mms_error(404, "WorkspaceNotFound", f"Workspace {request.params['ws']} was not found.")
     return None
 
 
 def finish_due(state: EmulatorState) -> None:
     """Complete operations whose time has come: apply the patch, or fail as asked."""
-    store = services(state)
+    store = state.services
     now = time.time()
     finished = []
     with store.lock:
@@ -238,13 +100,13 @@ def finish_due(state: EmulatorState) -> None:
                 service["error"] = None
                 op["state"] = "Succeeded"
                 finished.append(copy.deepcopy(service))
-            service["updatedTime"] = _now()
+            service["updatedTime"] = now_text()
             service["operationId"] = None
-            op["endTime"] = _now()
+            op["endTime"] = now_text()
         if any(op["state"] in FINAL_STATES for op in store.operations.values()):
             store.save()
     for service in finished:
-        _run_hooks(state, service)
+        run_hooks(state, service)
 
 
 def _list(state: EmulatorState, request: Request) -> Response:
@@ -252,7 +114,7 @@ def _list(state: EmulatorState, request: Request) -> Response:
     if missing is not None:
         return missing
     finish_due(state)
-    found = [public(s, state.endpoint) for s in services(state).in_workspace(_ws_id(request))]
+    found = [public(s, state.endpoint) for s in state.services.in_workspace(_ws_id(request))]
     compute = request.q("computeType")
     if compute:
         found = [s for s in found if s["computeType"].lower() == compute.lower()]
@@ -317,7 +179,7 @@ def _get(state: EmulatorState, request: Request) -> Response:
     if missing is not None:
         return missing
     finish_due(state)
-    service = services(state).get(_ws_id(request), request.params["name"])
+    service = state.services.get(_ws_id(request), request.params["name"])
     if service is None:
         return mms_error(
             404,
@@ -373,7 +235,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
     if missing is not None:
         return missing
     finish_due(state)
-    store = services(state)
+    store = state.services
     ws_id, name = _ws_id(request), request.params["name"]
     with store.lock:
         service = store.services.get(store.key(ws_id, name))
@@ -401,7 +263,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
             "patch": patch,
             "due": time.time() + state.number("operationSeconds", 0.5),
             "fail": store.fail_next.pop(store.key(ws_id, name), None),
-            "createdTime": _now(),
+            "createdTime": now_text(),
         }
         service["state"] = "Transitioning"
         service["operationId"] = op_id
@@ -414,7 +276,7 @@ def _patch(state: EmulatorState, request: Request) -> Response:
 
 def _operation(state: EmulatorState, request: Request) -> Response:
     finish_due(state)
-    store = services(state)
+    store = state.services
     op = store.operations.get(request.params["op"])
     if op is None:
         return mms_error(404, "OperationNotFound", f"Operation {request.params['op']} not found.")
@@ -436,7 +298,7 @@ def _operation(state: EmulatorState, request: Request) -> Response:
 def force_service(state: EmulatorState, body: dict[str, Any]) -> Response:
     """PATCH /_emulator/services: force a state, or make the next update fail."""
     ws_id = workspace_resource_id(body["subscription"], body["resourceGroup"], body["workspace"])
-    store = services(state)
+    store = state.services
     with store.lock:
         service = store.services.get(store.key(ws_id, body["name"]))
         if service is None:

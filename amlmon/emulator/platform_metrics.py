@@ -30,304 +30,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
-from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.metric_definitions import DEPLOYMENT_METRICS, ENDPOINT_METRICS, Definition
+from amlmon.emulator.metric_samples import Sample, start_sampler
+from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
-EXTENSION_KEY = "platform_metrics"
 API_VERSIONS = ("2023-10-01", "2024-02-01", "2021-05-01", "2019-07-01", "2018-01-01")
 AGGREGATIONS = ("average", "count", "maximum", "minimum", "total")
 ENDPOINT_TYPE = "workspaces/onlineEndpoints"
 DEPLOYMENT_TYPE = "workspaces/onlineEndpoints/deployments"
-
-
-@dataclass(frozen=True)
-class Definition:
-    localized: str
-    description: str
-    unit: str
-    primary: str  # the aggregation answered when none is asked for
-    dimensions: tuple[str, ...]
-    percentile: float | None = None  # computed from RequestLatency samples
-
-
-_COLLECTION_DIMS = ("deployment", "reason", "type")
-ENDPOINT_METRICS: dict[str, Definition] = {
-    "RequestsPerMinute": Definition(
-        "Requests Per Minute",
-        "The number of requests sent to the online endpoint within a minute",
-        "Count",
-        "total",
-        ("deployment", "statusCode", "statusCodeClass", "modelStatusCode"),
-    ),
-    "RequestLatency": Definition(
-        "Request Latency",
-        "The complete interval of time to respond to a request",
-        "MilliSeconds",
-        "average",
-        ("deployment",),
-    ),
-    **{
-        f"RequestLatency_P{p}": Definition(
-            f"Request Latency P{p}",
-            f"The {p}th percentile of the request latency",
-            "MilliSeconds",
-            "average",
-            ("deployment",),
-            float(p),
-        )
-        for p in (50, 90, 95, 99)
-    },
-    "ConnectionsActive": Definition(
-        "Active connection count", "The total number of concurrent TCP connections", "Count", "average", ()
-    ),
-    "NewConnectionsPerSecond": Definition(
-        "New connections per second",
-        "The average number of new TCP connections per second",
-        "Count",
-        "average",
-        (),
-    ),
-    "NetworkBytes": Definition(
-        "Network bytes", "The bytes per second served for the endpoint", "BytesPerSecond", "average", ()
-    ),
-    "DataCollectionEventsPerMinute": Definition(
-        "Data Collection Events Per Minute",
-        "The number of data collection events processed per minute",
-        "Count",
-        "total",
-        _COLLECTION_DIMS,
-    ),
-    "DataCollectionErrorsPerMinute": Definition(
-        "Data Collection Errors Per Minute",
-        "The number of data collection events dropped per minute",
-        "Count",
-        "total",
-        _COLLECTION_DIMS,
-    ),
-}
-_INSTANCE_COLLECTION = ("instanceId", "reason", "type")
-DEPLOYMENT_METRICS: dict[str, Definition] = {
-    "CpuUtilizationPercentage": Definition(
-        "CPU Utilization Percentage", "Percentage of CPU utilization", "Percent", "average", ("instanceId",)
-    ),
-    "CpuMemoryUtilizationPercentage": Definition(
-        "CPU Memory Utilization Percentage",
-        "Percentage of memory utilization",
-        "Percent",
-        "average",
-        ("instanceId",),
-    ),
-    "DiskUtilization": Definition(
-        "Disk Utilization", "Percentage of disk utilization", "Percent", "average", ("instanceId", "disk")
-    ),
-    "GpuUtilizationPercentage": Definition(
-        "GPU Utilization Percentage", "Percentage of GPU utilization", "Percent", "average", ("instanceId",)
-    ),
-    "GpuMemoryUtilizationPercentage": Definition(
-        "GPU Memory Utilization Percentage",
-        "Percentage of GPU memory utilization",
-        "Percent",
-        "average",
-        ("instanceId",),
-    ),
-    "DeploymentCapacity": Definition(
-        "Deployment Capacity",
-        "The number of instances in the deployment",
-        "Count",
-        "average",
-        ("instanceId", "State"),
-    ),
-    "DataCollectionEventsPerMinute": Definition(
-        "Data Collection Events Per Minute",
-        "The number of data collection events processed per minute",
-        "Count",
-        "total",
-        _INSTANCE_COLLECTION,
-    ),
-    "DataCollectionErrorsPerMinute": Definition(
-        "Data Collection Errors Per Minute",
-        "The number of data collection events dropped per minute",
-        "Count",
-        "total",
-        _INSTANCE_COLLECTION,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float  # epoch seconds
-    resource: str  # normalized resource id
-    metric: str
-    dims: tuple[tuple[str, str], ...]  # (lower-case dimension name, value)
-    value: float
-
-
-class MetricLog:
-    """Every sample the emulator recorded (in memory: metrics are about what this run saw)."""
-
-    def __init__(self) -> None:
-        self.samples: list[Sample] = []
-        self.lock = threading.Lock()
-        self.cpu_seen: dict[str, tuple[float, float]] = {}  # instance -> (wall, cpu seconds)
-
-    def add(self, resource: str, metric: str, value: float, at: float | None = None, **dims: str) -> None:
-        sample = Sample(
-            time.time() if at is None else at,
-            normalize_id(resource),
-            metric,
-            tuple(sorted((k.lower(), str(v)) for k, v in dims.items())),
-            float(value),
-        )
-        with self.lock:
-            self.samples.append(sample)
-
-    def select(self, resource: str, metric: str, start: float, end: float) -> list[Sample]:
-        key = normalize_id(resource)
-        with self.lock:
-            return [
-                s for s in self.samples if s.resource == key and s.metric == metric and start <= s.at < end
-            ]
-
-
-def metric_log(state: EmulatorState) -> MetricLog:
-    with state.lock:
-        found = state.extensions.get(EXTENSION_KEY)
-        if found is None:
-            found = state.extensions[EXTENSION_KEY] = MetricLog()
-        return found
-
-
-# --- recording (called by online_inference) --------------------------------------------------------
-
-
-def record_request(
-    state: EmulatorState, endpoint_id: str, deployment: str, status: int, model_status: int, total_ms: int
-) -> None:
-    log = metric_log(state)
-    now = time.time()
-    log.add(
-        endpoint_id,
-        "RequestsPerMinute",
-        1,
-        now,
-        deployment=deployment,
-        statusCode=str(status),
-        statusCodeClass=f"{status // 100}xx",
-        modelStatusCode=str(model_status),
-    )
-    log.add(endpoint_id, "RequestLatency", total_ms, now, deployment=deployment)
-
-
-def record_collection(
-    state: EmulatorState, deployment_id: str, instance: str, collection: str, error: str | None
-) -> None:
-    """One post to the collector sidecar: an event, or an error with its reason."""
-    log = metric_log(state)
-    now = time.time()
-    endpoint_id = deployment_id.split("/deployments/")[0]
-    deployment = deployment_id.rstrip("/").rsplit("/", 1)[-1]
-    metric = "DataCollectionErrorsPerMinute" if error else "DataCollectionEventsPerMinute"
-    reason = error or ""
-    log.add(endpoint_id, metric, 1, now, deployment=deployment, type=collection, reason=reason)
-    log.add(deployment_id, metric, 1, now, instanceId=instance, type=collection, reason=reason)
-
-
-# --- CPU and memory of the inference children ------------------------------------------------------
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _started_at(pid: int) -> float:
-    """Wall-clock start of a process: boot time (/proc/stat btime) + its starttime field."""
-    with open(f"/proc/{pid}/stat") as handle:
-        ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
-    with open("/proc/stat") as handle:
-        boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _mem_total() -> int:
-    with open("/proc/meminfo") as handle:
-        for line in handle:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def sample_children(state: EmulatorState) -> None:
-    """One CPU and memory sample per live inference child (its process and gunicorn workers)."""
-    from amlmon.emulator.inference import _descendants
-    from amlmon.emulator.online_inference import manager
-
-    log = metric_log(state)
-    total_memory = _mem_total()
-    cores = os.cpu_count() or 1
-    for online in list(manager(state).children.values()):
-        process = online.child.process
-        if process.poll() is not None:
-            continue
-        pids = [process.pid, *_descendants(process.pid)]
-        cpu, rss = 0.0, 0
-        for pid in pids:
-            try:
-                cpu += _cpu_seconds(pid)
-                rss += _rss_bytes(pid)
-            except (OSError, IndexError, ValueError):
-                continue  # a worker that just exited
-        now = time.time()
-        previous = log.cpu_seen.get(online.instance)
-        if previous is None:  # the first sample covers the time since the server started
-            try:
-                previous = (_started_at(process.pid), 0.0)
-            except (OSError, IndexError, ValueError, StopIteration):
-                previous = None
-        log.cpu_seen[online.instance] = (now, cpu)
-        if total_memory:
-            log.add(
-                online.deployment_id,
-                "CpuMemoryUtilizationPercentage",
-                100.0 * rss / total_memory,
-                now,
-                instanceId=online.instance,
-            )
-        if previous is not None and now > previous[0]:
-            busy = max(cpu - previous[1], 0.0) / (now - previous[0]) / cores
-            log.add(
-                online.deployment_id,
-                "CpuUtilizationPercentage",
-                min(100.0 * busy, 100.0),
-                now,
-                instanceId=online.instance,
-            )
-
-
-def _sampler(state: EmulatorState, stop: threading.Event) -> None:
-    while not stop.wait(max(state.number("metricsSampleSeconds", 2.0), 0.2)):
-        try:
-            sample_children(state)
-        except Exception:  # shutting down, or /proc unavailable: metrics stay without CPU samples
-            continue
 
 
 # --- the query ----------------------------------------------------------------------------------
@@ -454,7 +173,7 @@ def _capacity_samples(
     state: EmulatorState, resource_id: str, start: float, end: float, step: float
 ) -> list[Sample]:
     """DeploymentCapacity: the deployment's sku.capacity, one sample per bucket since it exists."""
-    body = resources(state).get(resource_id) or {}
+    body = state.resources.get(resource_id) or {}
     capacity = float((body.get("sku") or {}).get("capacity") or 1)
     created = str((body.get("systemData") or {}).get("createdAt") or "")
     since = _instant(created) if created else start
@@ -481,7 +200,7 @@ def metrics(state: EmulatorState, request: Request) -> Response:
             "The api-version query parameter (?api-version=) is required for all requests.",
         )
     resource_id = request.path[: request.path.lower().rindex("/providers/microsoft.insights/metrics")]
-    body = resources(state).get(resource_id)
+    body = state.resources.get(resource_id)
     if body is None:
         return arm_error(404, "ResourceNotFound", f"The Resource '{resource_id.lstrip('/')}' was not found.")
     deployment = "/deployments/" in resource_id.lower()
@@ -562,7 +281,7 @@ def _metric_value(
     if name == "DeploymentCapacity":
         samples = _capacity_samples(state, resource_id, start, end, step)
     else:
-        samples = metric_log(state).select(resource_id, source, start, end)
+        samples = state.metrics.select(resource_id, source, start, end)
     aggregations = asked or [definition.primary]
     counter = name in ("RequestsPerMinute", "DataCollectionEventsPerMinute", "DataCollectionErrorsPerMinute")
     timeseries = []
@@ -608,9 +327,7 @@ def _top(series: list[dict[str, Any]], top: int, aggregation: str | None) -> lis
 
 
 def register(router: Router, state: EmulatorState) -> None:
-    stop = threading.Event()
-    state.shutdown_hooks.append(stop.set)
-    threading.Thread(target=_sampler, args=(state, stop), daemon=True, name="metrics-sampler").start()
+    start_sampler(state)
     router.add(
         "GET",
         r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/workspaces/[^/]+"

@@ -75,12 +75,3 @@ class ResourceStore:
         tmp = self._path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._items))
         tmp.replace(self._path)
-
-
-def resources(state: Any) -> ResourceStore:
-    """The one ResourceStore of an EmulatorState (created on first use)."""
-    with state.lock:
-        store = state.extensions.get("resources")
-        if store is None:
-            store = state.extensions["resources"] = ResourceStore(state.data_dir, state.endpoint)
-        return store

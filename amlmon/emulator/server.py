@@ -1,43 +1,43 @@
 """The emulator's HTTPS server: loopback only, bearer tokens like Entra ID, fault injection, request log.
 
-Route families live in their own modules, each with `register(router, state)`:
-  arm.py        Azure Resource Manager (workspaces, components, Log Analytics workspaces,
-                diagnostic settings, online endpoints/deployments with async LROs)
-  mms.py        AML discovery document + v1 model-management API (services, operations)
-  logs_api.py   Log Analytics query API (workspace and resource-centric routes)
-  ingestion.py  Application Insights ingestion (/v2.1/track)
-  admin.py      /_emulator/* : seeding, faults, request log, settings (no auth, loopback only)
+Only HTTP, auth and faults live here; the shared state is state.py's EmulatorState. Route families
+live in their own modules, each with `register(router, state)`:
+  arm/              Azure Resource Manager (workspaces, components, Log Analytics workspaces,
+                    diagnostic settings, online endpoints/deployments with async LROs)
+  mms.py            AML discovery document + v1 model-management API (services, operations)
+  logs_api.py       Log Analytics query API (workspace and resource-centric routes)
+  ingestion.py      Application Insights ingestion (/v2.1/track)
+  platform_metrics.py  Azure Monitor metrics of online endpoints and deployments
+  v1_scoring.py / online_scoring.py  scoring URIs of v1 services and v2 endpoints
+  deployment_logs.py / export_delivery.py  getLogs; diagnostic-setting export to storage
+  seed.py, admin.py, admin_resources.py  /_emulator/* (no auth, loopback only)
 """
 
 from __future__ import annotations
 
-import base64
-import collections
 import contextlib
 import gzip
 import ipaddress
 import json
 import os
-import secrets
 import signal
 import socket
 import ssl
 import sys
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from amlmon.emulator.faults import FaultInjector, fault_response
+from amlmon.emulator.auth import claims_challenge
+from amlmon.emulator.faults import fault_response
 from amlmon.emulator.http import Request, Response, Router, json_response, parse_query, request_id
+from amlmon.emulator.state import EmulatorState
 from amlmon.emulator.tls import ensure_certificates
 
 STATE_FILE = "state.json"
-DEFAULT_TENANT = "00000000-0000-0000-0000-00000000e1a7"
 # Paths reachable without a bearer token, as on Azure: sign-in, ingestion (the key is in each
 # envelope), the discovery document, scoring (service keys), and the emulator's own admin API.
 PUBLIC_PREFIXES = (
@@ -48,103 +48,6 @@ PUBLIC_PREFIXES = (
     "/api/v1/service/",
     "/api/v1/endpoint/",
 )
-
-
-class TokenStore:
-    """Bearer tokens the emulator issued, with their expiry; revoked ones are answered with a claims
-    challenge, as Azure's continuous access evaluation (CAE) does."""
-
-    def __init__(self, lifetime: float = 3600.0) -> None:
-        self.lifetime = lifetime
-        self._tokens: dict[str, float] = {}
-        self._revoked: set[str] = set()
-        self.revoked_at = 0
-        self._lock = threading.Lock()
-
-    def issue(self) -> tuple[str, int]:
-        token = "emu." + secrets.token_urlsafe(32)
-        lifetime = int(self.lifetime)
-        with self._lock:
-            self._tokens[token] = time.time() + lifetime
-        return token, lifetime
-
-    def check(self, token: str) -> str | None:
-        """None when valid, else the reason ('invalid', 'expired' or 'revoked')."""
-        with self._lock:
-            expiry = self._tokens.get(token)
-            revoked = token in self._revoked
-        if expiry is None:
-            return "invalid"
-        if time.time() >= expiry:
-            return "expired"
-        return "revoked" if revoked else None
-
-    def expire_all(self) -> int:
-        with self._lock:
-            for token in self._tokens:
-                self._tokens[token] = 0.0
-            return len(self._tokens)
-
-    def revoke_all(self) -> int:
-        """Revoke every token issued so far (a sign-out, a disabled account, a policy change)."""
-        with self._lock:
-            self._revoked.update(self._tokens)
-            self.revoked_at = int(time.time())
-            return len(self._tokens)
-
-
-def claims_challenge(endpoint: str, tenant_id: str, revoked_at: int) -> str:
-    """The WWW-Authenticate value Azure sends for a revoked token: error="insufficient_claims" and the
-    claims a new token must satisfy (issued not before the revocation), base64-encoded JSON."""
-    claims = json.dumps(
-        {"access_token": {"nbf": {"essential": True, "value": str(revoked_at)}}}, separators=(",", ":")
-    )
-    encoded = base64.b64encode(claims.encode()).decode()
-    return (
-        f'Bearer realm="", authorization_uri="{endpoint}/{tenant_id}/oauth2/authorize", '
-        f'error="insufficient_claims", claims="{encoded}"'
-    )
-
-
-class EmulatorState:
-    """Everything the route modules share. Resources and telemetry persist in `data_dir`."""
-
-    def __init__(self, data_dir: Path, tenant_id: str = DEFAULT_TENANT) -> None:
-        self.data_dir = data_dir
-        self.tenant_id = tenant_id
-        self.endpoint = ""  # set once the socket is bound
-        self.tokens = TokenStore()
-        self.faults = FaultInjector()
-        self.request_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=100_000)
-        self.request_count = 0
-        self.lock = threading.RLock()
-        self.settings: dict[str, Any] = {"ingestionDelay": 0.0, "jitter": 0.0}
-        self.shutdown_hooks: list[Callable[[], None]] = []
-        # Route modules hang their own state here (e.g. "resources", "store").
-        self.extensions: dict[str, Any] = {}
-
-    def number(self, key: str, default: float) -> float:
-        """A numeric setting; null or malformed means the default (PUT /_emulator/settings merges blindly)."""
-        value = self.settings.get(key)
-        try:
-            return default if value is None else float(value)
-        except (TypeError, ValueError):
-            return default
-
-    def log_request(self, request: Request, status: int) -> None:
-        with self.lock:
-            self.request_count += 1
-            self.request_log.append(
-                {
-                    "seq": self.request_count,
-                    "time": datetime.now(UTC).isoformat(),
-                    "method": request.method,
-                    "path": request.path,
-                    "query": {k: v[0] if len(v) == 1 else v for k, v in request.query.items()},
-                    "status": status,
-                    "clientRequestId": request.header("x-ms-client-request-id"),
-                }
-            )
 
 
 def error_body_for(path: str, status: int) -> dict[str, Any]:
@@ -177,8 +80,10 @@ def build_router(state: EmulatorState) -> Router:
         logs_api,
         mms,
         online_inference,
+        online_scoring,
         platform_metrics,
         seed,
+        v1_scoring,
     )
     from amlmon.emulator import admin_resources as resources_admin
 
@@ -194,7 +99,9 @@ def build_router(state: EmulatorState) -> Router:
         ingestion,
         seed,
         inference,
+        v1_scoring,
         online_inference,
+        online_scoring,
     )
     for module in (*modules, deployment_logs, export_delivery):
         module.register(router, state)

@@ -317,13 +317,3 @@ def _plain_literal(text: str) -> str:
     if len(text) >= 6 and text[:3] in ("```", "~~~") and text.endswith(text[:3]):
         return '"' + "".join(_ESCAPES.get(char, char) for char in text[3:-3]) + '"'
     return text
-
-
-def telemetry(state: Any) -> TelemetryStore:
-    """The one store of an EmulatorState (opened on first use, closed at shutdown)."""
-    with state.lock:
-        store = state.extensions.get("telemetry")
-        if store is None:
-            store = state.extensions["telemetry"] = TelemetryStore(state.data_dir)
-            state.shutdown_hooks.append(store.close)
-        return store

@@ -744,7 +744,7 @@ def _digest_of(path: Path) -> str:
     """The seed's model data digest, computed from a pulled Parquet file."""
     import pyarrow.parquet as pq
 
-    from amlmon.emulator.seed import digest_line, model_data_digest
+    from amlmon.emulator.seed_rows import digest_line, model_data_digest
 
     table = pq.read_table(path, columns=["request_id", "input", "prediction", "truncated"])
     lines = [

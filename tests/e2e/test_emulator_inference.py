@@ -295,9 +295,8 @@ def test_stopping_the_emulator_stops_its_inference_servers(private_emulator: Emu
 
 def _rows_of(server: Any, role: str, request_id: str | None = None) -> int:
     """Requests and traces the in-process emulator stored for `role` (one client request ID, or all)."""
-    from amlmon.emulator.store import telemetry
 
-    store = telemetry(server.state)
+    store = server.state.telemetry
     sql = (
         "SELECT count(*) FROM (SELECT AppRoleName, Properties FROM store.AppRequests"
         " UNION ALL SELECT AppRoleName, Properties FROM store.AppTraces) WHERE AppRoleName = ?"
@@ -331,7 +330,6 @@ def test_service_hook_switches_the_servers_exporter_in_process(
 ) -> None:
     """mms.py's hook contract, driven directly: off → the server posts nothing; on → it posts; off again → nothing."""
     from amlmon.emulator.faults import FaultRule
-    from amlmon.emulator.resources import resources
     from amlmon.emulator.server import EmulatorServer
 
     server = EmulatorServer(tmp_path_factory.mktemp("emulator-hook"))
@@ -343,7 +341,7 @@ def test_service_hook_switches_the_servers_exporter_in_process(
             "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1"
         )
         component_id = "/subscriptions/s1/resourceGroups/rg1/providers/microsoft.insights/components/ws1-ai"
-        resources(state).put(
+        state.resources.put(
             workspace_id, {"id": workspace_id, "properties": {"applicationInsights": component_id}}
         )
         key = str(uuid.uuid4()).upper()  # the emulator must hand the server a lower-case key
@@ -351,7 +349,7 @@ def test_service_hook_switches_the_servers_exporter_in_process(
             "id": component_id,
             "type": "microsoft.insights/components",
         }  # ingestion finds it by type
-        resources(state).put(component_id, {**component, "properties": {"InstrumentationKey": key}})
+        state.resources.put(component_id, {**component, "properties": {"InstrumentationKey": key}})
         emulator = Emulator(server.data_dir, state.endpoint, str(server.ca_path), state.tenant_id)
         service = Service(emulator, "s1", "rg1", "ws1", "hooked", "none", component_id, "")
         record = {
@@ -365,14 +363,14 @@ def test_service_hook_switches_the_servers_exporter_in_process(
 
         def hook(**changes: Any) -> int:
             record.update(changes)
-            for call in state.extensions["service_hooks"]:
+            for call in state.service_hooks:
                 call(state, dict(record))
             return state.request_count
 
-        for call in state.extensions["service_hooks"]:  # a service without an inference server
+        for call in state.service_hooks:  # a service without an inference server
             call(state, {**record, "name": "plain", "_backend": None})
         # The positive control of every "nothing arrives" below: a server whose App Insights stays on.
-        for call in state.extensions["service_hooks"]:
+        for call in state.service_hooks:
             call(state, {**record, "name": "witness", "appInsightsEnabled": True})
         witness = Service(emulator, "s1", "rg1", "ws1", "witness", "none", component_id, "")
         status, _, body = score(service, {"data": [FIRST_ROW, SECOND_ROW]}, "plain-1", name="plain")

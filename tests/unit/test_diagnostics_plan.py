@@ -193,7 +193,7 @@ def test_rolling_rates_parse_to_the_enum_spelling() -> None:
     ],
 )
 def test_which_api_versions_model_the_data_collector(version: str, knows: bool) -> None:
-    from amlmon.emulator.arm_common import knows_data_collector
+    from amlmon.emulator.arm.common import knows_data_collector
 
     assert knows_data_collector(version) is knows
 

@@ -4,7 +4,7 @@ percentage, a collection without a rate collected fully, rolling rate Hour unles
 
 from __future__ import annotations
 
-from amlmon.emulator.online_inference import CollectorConfig
+from amlmon.emulator.collector import CollectorConfig
 
 
 def _deployment(collector: dict | None) -> dict:

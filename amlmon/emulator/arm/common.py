@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from amlmon.emulator.http import Request, Response, arm_error, json_response
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 
 ML = "Microsoft.MachineLearningServices"
@@ -58,19 +58,19 @@ def knows_data_collector(api_version: str | None) -> bool:
     return date >= ("2023-04-01" if text.endswith("-preview") else "2024-04-01")
 
 
-def _now() -> str:
+def now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())
 
 
-def _guid() -> str:
+def guid() -> str:
     return str(uuid.uuid4())
 
 
-def _id(sub: str, rg: str, provider: str, name: str) -> str:
+def arm_id(sub: str, rg: str, provider: str, name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{name}"
 
 
-def _not_found(resource_id: str) -> Response:
+def not_found(resource_id: str) -> Response:
     # ARM's wording, word for word (clients and people search for it).
     parts = resource_id.strip("/").split("/")
     return arm_error(
@@ -82,7 +82,7 @@ def _not_found(resource_id: str) -> Response:
     )
 
 
-def _page(state: EmulatorState, request: Request, items: list[dict[str, Any]]) -> Response:
+def paged(state: EmulatorState, request: Request, items: list[dict[str, Any]]) -> Response:
     """`value` + `nextLink` paging with an opaque skip token, like ARM list calls."""
     size = max(1, int(state.number("pageSize", 100)))
     items.sort(key=lambda item: str(item.get("id", "")).lower())

@@ -4,62 +4,47 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import (
+from amlmon.emulator.arm.common import (
     COMPONENT_LOG_CATEGORIES,
     ENDPOINT_LOG_CATEGORIES,
     MAX_DIAGNOSTIC_SETTINGS,
-    _not_found,
+    not_found,
 )
 from amlmon.emulator.http import Request, Response, arm_error, json_response
-from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 
 # --- diagnostic settings ---------------------------------------------------------------------------
 
 
-def _diag_key(uri: str) -> str:
-    return normalize_id(uri) + "/providers/microsoft.insights/diagnosticsettings"
-
-
-def _diag_all(state: EmulatorState, uri: str) -> dict[str, dict[str, Any]]:
-    table: dict[str, dict[str, dict[str, Any]]] = state.extensions.setdefault("diagnostic_settings", {})
-    if not table and resources(state).get("/_diagnostic_settings") is not None:
-        table.update(resources(state).get("/_diagnostic_settings") or {})
-    return table.setdefault(_diag_key(uri), {})
-
-
-def _diag_save(state: EmulatorState) -> None:
-    resources(state).put("/_diagnostic_settings", state.extensions.get("diagnostic_settings", {}))
-
-
 def _resource_or_404(state: EmulatorState, uri: str) -> tuple[dict[str, Any] | None, Response | None]:
-    body = resources(state).get(uri)
-    return (body, None) if body is not None else (None, _not_found(uri))
+    body = state.resources.get(uri)
+    return (body, None) if body is not None else (None, not_found(uri))
 
 
-def _diag_list(state: EmulatorState, request: Request) -> Response:
+def list_settings(state: EmulatorState, request: Request) -> Response:
     uri = request.params["uri"]
     _, missing = _resource_or_404(state, uri)
     if missing is not None:
         return missing
-    return json_response(200, {"value": list(_diag_all(state, uri).values())})
+    return json_response(200, {"value": list(state.diagnostic_settings.of(uri).values())})
 
 
-def _diag_get(state: EmulatorState, request: Request) -> Response:
+def get_setting(state: EmulatorState, request: Request) -> Response:
     uri, name = request.params["uri"], request.params["name"]
-    found = _diag_all(state, uri).get(name.lower())
+    found = state.diagnostic_settings.of(uri).get(name.lower())
     if found is None:
         return arm_error(404, "ResourceNotFound", f"The diagnostic setting '{name}' doesn't exist.")
     return json_response(200, found)
 
 
-def _diag_delete(state: EmulatorState, request: Request) -> Response:
+def delete_setting(state: EmulatorState, request: Request) -> Response:
     uri, name = request.params["uri"], request.params["name"]
-    removed = _diag_all(state, uri).pop(name.lower(), None)
-    _diag_save(state)
+    removed = state.diagnostic_settings.of(uri).pop(name.lower(), None)
+    state.diagnostic_settings.save()
     return Response(200 if removed is not None else 204)
 
 
@@ -73,11 +58,11 @@ def _log_categories(target: dict[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
-def _diag_categories(state: EmulatorState, request: Request) -> Response:
+def list_categories(state: EmulatorState, request: Request) -> Response:
     uri = request.params["uri"]
     target, missing = _resource_or_404(state, uri)
     if missing is not None or target is None:
-        return missing or _not_found(uri)
+        return missing or not_found(uri)
     prefix = normalize_id(uri) + "/providers/microsoft.insights/diagnosticSettingsCategories/"
     values = [
         {
@@ -99,17 +84,17 @@ def _diag_categories(state: EmulatorState, request: Request) -> Response:
     return json_response(200, {"value": values})
 
 
-def _diag_put(state: EmulatorState, request: Request) -> Response:
+def put_setting(state: EmulatorState, request: Request) -> Response:
     uri, name = request.params["uri"], request.params["name"]
     target, missing = _resource_or_404(state, uri)
     if missing is not None or target is None:
-        return missing or _not_found(uri)
+        return missing or not_found(uri)
     body = request.json() or {}
     props = body.get("properties") or {}
     problem = _diag_problem(state, target, props)
     if problem is not None:
         return arm_error(400, "BadRequest", problem)
-    existing = _diag_all(state, uri)
+    existing = state.diagnostic_settings.of(uri)
     if name.lower() not in existing and len(existing) >= MAX_DIAGNOSTIC_SETTINGS:
         return arm_error(
             400,
@@ -138,7 +123,7 @@ def _diag_put(state: EmulatorState, request: Request) -> Response:
         "identity": None,
     }
     existing[name.lower()] = stored
-    _diag_save(state)
+    state.diagnostic_settings.save()
     return json_response(200, stored)
 
 
@@ -174,7 +159,7 @@ def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str,
     if storage_id:
         if not _is_id_of(storage_id, "microsoft.storage/storageaccounts"):
             return f"The storage account resource ID '{storage_id}' is invalid."
-        account = resources(state).get(storage_id)
+        account = state.resources.get(storage_id)
         if account is None:
             return f"Resource '{storage_id}' was not found."
         if (
@@ -188,7 +173,7 @@ def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str,
     workspace_id = props.get("workspaceId")
     if workspace_id and not _is_id_of(workspace_id, "microsoft.operationalinsights/workspaces"):
         return f"The Log Analytics workspace resource ID '{workspace_id}' is invalid."
-    if workspace_id and resources(state).get(workspace_id) is None:
+    if workspace_id and state.resources.get(workspace_id) is None:
         return f"Resource '{workspace_id}' was not found."
     return None
 

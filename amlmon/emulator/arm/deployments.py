@@ -12,31 +12,31 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import ML, _guid, _not_found, _now, _page, knows_data_collector
-from amlmon.emulator.arm_create import _etag, _store_deployment
+from amlmon.emulator.arm.common import ML, guid, knows_data_collector, not_found, now_text, paged
+from amlmon.emulator.arm.create import deployment_etag, store_deployment
 from amlmon.emulator.http import Request, Response, arm_error, json_response
-from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 
 # --- online deployments (async LRO) ---------------------------------------------------------------
 
 
-def _finish_due(state: EmulatorState, operations: dict[str, dict[str, Any]]) -> None:
+def _finish_due(state: EmulatorState) -> None:
     now = time.time()
-    for op in operations.values():
+    for op in state.operations.values():
         if op["status"] == "InProgress" and now >= op["due"]:
-            body = resources(state).get(op["resourceId"])
+            body = state.resources.get(op["resourceId"])
             failed = op.get("error") is not None
             if op.get("action") == "delete" and not failed:
-                resources(state).delete(op["resourceId"])
+                state.resources.delete(op["resourceId"])
             elif body is not None:
                 body["properties"]["provisioningState"] = "Failed" if failed else "Succeeded"
-                resources(state).put(op["resourceId"], body)
+                state.resources.put(op["resourceId"], body)
             op["status"] = "Failed" if failed else "Succeeded"
-            op["endTime"] = _now()
+            op["endTime"] = now_text()
 
 
 def _planned_failure(state: EmulatorState, resource_id: str) -> dict[str, str] | None:
@@ -81,19 +81,17 @@ def shown(state: EmulatorState, body: dict[str, Any], api_version: str | None = 
 def _deployment_response(
     state: EmulatorState, dep_id: str, status: int = 200, extra: Any = None, api_version: str | None = None
 ) -> Response:
-    body = resources(state).get(dep_id)
+    body = state.resources.get(dep_id)
     if body is None:
-        return _not_found(dep_id)
+        return not_found(dep_id)
     headers = dict(extra or {})
     if etags_on(state):
-        headers["ETag"] = _etag(state, dep_id)
+        headers["ETag"] = deployment_etag(state, dep_id)
     return json_response(status, shown(state, body, api_version), headers)
 
 
-def _get_deployment(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
-    _finish_due(state, operations)
+def get_deployment(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
     response = _deployment_response(state, request.path, api_version=request.q("api-version"))
     _meddle(state, request.path, "GET")
     return response
@@ -122,9 +120,9 @@ def _meddle(state: EmulatorState, dep_id: str, method: str) -> None:
         if plan["seen"] < int(plan.get("count", 1)):
             continue
         plans.pop(name)
-        body = resources(state).get(dep_id)
+        body = state.resources.get(dep_id)
         if body is not None:
-            _store_deployment(state, dep_id, _merged(body, plan.get("merge") or {}))
+            store_deployment(state, dep_id, _merged(body, plan.get("merge") or {}))
 
 
 def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
@@ -136,23 +134,21 @@ def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _list_deployments(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
-    _finish_due(state, operations)
+def list_deployments(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
     endpoint_id = request.path.rsplit("/deployments", 1)[0]
-    if resources(state).get(endpoint_id) is None:
-        return _not_found(endpoint_id)
-    found = resources(state).list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments")
+    if state.resources.get(endpoint_id) is None:
+        return not_found(endpoint_id)
+    found = state.resources.list(prefix=request.path, type=f"{ML}/workspaces/onlineEndpoints/deployments")
     version = request.q("api-version")
-    return _page(state, request, [shown(state, body, version) for body in found])
+    return paged(state, request, [shown(state, body, version) for body in found])
 
 
 def _precondition(state: EmulatorState, request: Request, dep_id: str) -> Response | None:
     if not etags_on(state):
         return None  # no ETag is handed out, so none is checked
     wanted = request.header("If-Match")
-    if wanted and wanted != "*" and wanted != _etag(state, dep_id):
+    if wanted and wanted != "*" and wanted != deployment_etag(state, dep_id):
         return arm_error(
             412,
             "PreconditionFailed",
@@ -161,8 +157,8 @@ def _precondition(state: EmulatorState, request: Request, dep_id: str) -> Respon
     return None
 
 
-def _busy(state: EmulatorState, operations: dict[str, dict[str, Any]], dep_id: str) -> Response | None:
-    for op in operations.values():
+def _busy(state: EmulatorState, dep_id: str) -> Response | None:
+    for op in state.operations.values():
         if op["status"] == "InProgress" and normalize_id(op["resourceId"]) == normalize_id(dep_id):
             return arm_error(
                 409,
@@ -173,24 +169,32 @@ def _busy(state: EmulatorState, operations: dict[str, dict[str, Any]], dep_id: s
     return None
 
 
-def _put_deployment(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
-    _finish_due(state, operations)
-    dep_id = request.path
-    endpoint_id = dep_id.rsplit("/deployments/", 1)[0]
-    endpoint = resources(state).get(endpoint_id)
-    if endpoint is None:
-        return _not_found(endpoint_id)
-    refused = _precondition(state, request, dep_id) or _busy(state, operations, dep_id)
+def _write_refused(
+    state: EmulatorState, request: Request, parent_id: str, resource_id: str, kind: str
+) -> Response | None:
+    """Why ARM refuses a PUT of `resource_id` (its parent missing, If-Match, an operation still running,
+    a body without properties), or None."""
+    if state.resources.get(parent_id) is None:
+        return not_found(parent_id)
+    refused = _precondition(state, request, resource_id) or _busy(state, resource_id)
     if refused is not None:
         return refused
     incoming = request.json()
     if not isinstance(incoming, dict) or not isinstance(incoming.get("properties"), dict):
-        return arm_error(
-            400, "BadRequest", "The request body must be a deployment with a 'properties' object."
-        )
-    existing = resources(state).get(dep_id)
+        return arm_error(400, "BadRequest", f"The request body must be {kind} with a 'properties' object.")
+    return None
+
+
+def put_deployment(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
+    dep_id = request.path
+    endpoint_id = dep_id.rsplit("/deployments/", 1)[0]
+    refused = _write_refused(state, request, endpoint_id, dep_id, "a deployment")
+    if refused is not None:
+        return refused
+    endpoint = state.resources.get(endpoint_id) or {}
+    incoming = request.json()
+    existing = state.resources.get(dep_id)
     name = dep_id.rsplit("/", 1)[-1]
     body = dict(incoming)
     body.update({"id": dep_id, "name": name, "type": f"{ML}/workspaces/onlineEndpoints/deployments"})
@@ -200,46 +204,44 @@ def _put_deployment(
         # The service deserializes with that version's model: a field it lacks is not stored.
         body["properties"].pop("dataCollector", None)
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))
-    body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": _now()})
-    _store_deployment(state, dep_id, body)
-    response = _start_operation(state, operations, request, dep_id, 200 if existing else 201)
+    body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": now_text()})
+    store_deployment(state, dep_id, body)
+    response = _start_operation(state, request, dep_id, 200 if existing else 201)
     _meddle(state, dep_id, "PUT")
     return response
 
 
 def _start_operation(
     state: EmulatorState,
-    operations: dict[str, dict[str, Any]],
     request: Request,
     dep_id: str,
     status: int,
     prefix: str = "od",
 ) -> Response:
     """Register an operation and answer as recorded: Azure-AsyncOperation → mfeOperationsStatus."""
-    _, headers = _new_operation(state, operations, request, dep_id, prefix)
+    _, headers = _new_operation(state, request, dep_id, prefix)
     headers["Location"] = f"{state.endpoint}{dep_id}?api-version={request.q('api-version')}"
     return _deployment_response(state, dep_id, status, headers, api_version=request.q("api-version"))
 
 
 def _new_operation(
     state: EmulatorState,
-    operations: dict[str, dict[str, Any]],
     request: Request,
     resource_id: str,
     prefix: str,
     action: str = "write",
 ) -> tuple[str, dict[str, str]]:
     # Op-id prefixes as recorded: `oe:` endpoint, `od:` deployment.
-    op_id = f"{prefix}:{_guid()}"
+    op_id = f"{prefix}:{guid()}"
     sub = request.params["sub"]
-    location = (resources(state).get(resource_id) or {}).get("location") or "westeurope"
+    location = (state.resources.get(resource_id) or {}).get("location") or "westeurope"
     version = request.q("api-version")
-    operations[op_id] = {
+    state.operations[op_id] = {
         "id": op_id,
         "resourceId": resource_id,
         "action": action,
         "status": "InProgress",
-        "startTime": _now(),
+        "startTime": now_text(),
         "due": time.time() + state.number("operationSeconds", 0.5),
         "error": _planned_failure(state, resource_id),
     }
@@ -254,22 +256,17 @@ def _new_operation(
     return op_id, headers
 
 
-def _put_endpoint(state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request) -> Response:
+def put_endpoint(state: EmulatorState, request: Request) -> Response:
     """Create or update an online endpoint: 201 `Creating` / 200 `Updating`, then Succeeded."""
-    _finish_due(state, operations)
+    _finish_due(state)
     ep_id = request.path
-    workspace = resources(state).get(ep_id.rsplit("/onlineEndpoints/", 1)[0])
-    if workspace is None:
-        return _not_found(ep_id.rsplit("/onlineEndpoints/", 1)[0])
-    refused = _precondition(state, request, ep_id) or _busy(state, operations, ep_id)
+    workspace_id = ep_id.rsplit("/onlineEndpoints/", 1)[0]
+    refused = _write_refused(state, request, workspace_id, ep_id, "an endpoint")
     if refused is not None:
         return refused
+    workspace = state.resources.get(workspace_id) or {}
     incoming = request.json()
-    if not isinstance(incoming, dict) or not isinstance(incoming.get("properties"), dict):
-        return arm_error(
-            400, "BadRequest", "The request body must be an endpoint with a 'properties' object."
-        )
-    existing = resources(state).get(ep_id) or {}
+    existing = state.resources.get(ep_id) or {}
     name = ep_id.rsplit("/", 1)[-1]
     body = dict(incoming)
     body.update({"id": ep_id, "name": name, "type": f"{ML}/workspaces/onlineEndpoints"})
@@ -281,34 +278,30 @@ def _put_endpoint(state: EmulatorState, operations: dict[str, dict[str, Any]], r
         **incoming["properties"],
         "provisioningState": "Updating" if existing else "Creating",
     }
-    _store_deployment(state, ep_id, body)
-    return _start_operation(state, operations, request, ep_id, 200 if existing else 201, prefix="oe")
+    store_deployment(state, ep_id, body)
+    return _start_operation(state, request, ep_id, 200 if existing else 201, prefix="oe")
 
 
-def _delete_deployment(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
+def delete_deployment(state: EmulatorState, request: Request) -> Response:
     """202 with Azure-AsyncOperation and Location → mfeOperationResults, as recorded; 204 when absent."""
-    _finish_due(state, operations)
+    _finish_due(state)
     dep_id = request.path
-    body = resources(state).get(dep_id)
+    body = state.resources.get(dep_id)
     if body is None:
         return Response(204)
-    refused = _busy(state, operations, dep_id)
+    refused = _busy(state, dep_id)
     if refused is not None:
         return refused
     body["properties"]["provisioningState"] = "Deleting"
-    resources(state).put(dep_id, body)
-    _, headers = _new_operation(state, operations, request, dep_id, "od", action="delete")
+    state.resources.put(dep_id, body)
+    _, headers = _new_operation(state, request, dep_id, "od", action="delete")
     return json_response(202, None, headers)
 
 
-def _operation_result(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
+def operation_result(state: EmulatorState, request: Request) -> Response:
     """The Location of a delete: 202 while it runs, then 200."""
-    _finish_due(state, operations)
-    op = operations.get(request.params["op"])
+    _finish_due(state)
+    op = state.operations.get(request.params["op"])
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
     if op["status"] == "InProgress":
@@ -316,15 +309,13 @@ def _operation_result(
     return Response(200)
 
 
-def _patch_deployment(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
+def patch_deployment(state: EmulatorState, request: Request) -> Response:
     """PATCH covers tags, sku and identity only (properties are changed by PUT)."""
-    _finish_due(state, operations)
+    _finish_due(state)
     dep_id = request.path
-    body = resources(state).get(dep_id)
+    body = state.resources.get(dep_id)
     if body is None:
-        return _not_found(dep_id)
+        return not_found(dep_id)
     refused = _precondition(state, request, dep_id)
     if refused is not None:
         return refused
@@ -332,15 +323,13 @@ def _patch_deployment(
     for key in ("tags", "sku", "identity"):
         if key in patch:
             body[key] = patch[key]
-    _store_deployment(state, dep_id, body)
+    store_deployment(state, dep_id, body)
     return _deployment_response(state, dep_id, api_version=request.q("api-version"))
 
 
-def _operation_status(
-    state: EmulatorState, operations: dict[str, dict[str, Any]], request: Request
-) -> Response:
-    _finish_due(state, operations)
-    op = operations.get(request.params["op"])
+def operation_status(state: EmulatorState, request: Request) -> Response:
+    _finish_due(state)
+    op = state.operations.get(request.params["op"])
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
     body: dict[str, Any] = {
@@ -367,12 +356,12 @@ def _operation_status(
 DATA_TYPES = ("uri_file", "uri_folder", "mltable")
 
 
-def _put_data_version(state: EmulatorState, request: Request) -> Response:
+def put_data_version(state: EmulatorState, request: Request) -> Response:
     """Create or update a data asset version: synchronous, 201 when new, 200 when it existed."""
     data_id = request.path
     ws_id = data_id.split("/data/", 1)[0]
-    if resources(state).get(ws_id) is None:
-        return _not_found(ws_id)
+    if state.resources.get(ws_id) is None:
+        return not_found(ws_id)
     incoming = request.json()
     props = incoming.get("properties") if isinstance(incoming, dict) else None
     if not isinstance(props, dict):
@@ -381,7 +370,7 @@ def _put_data_version(state: EmulatorState, request: Request) -> Response:
         return arm_error(
             400, "UserError", f"dataType must be one of {', '.join(DATA_TYPES)} and dataUri is required."
         )
-    existing = resources(state).get(data_id)
+    existing = state.resources.get(data_id)
     version = data_id.rsplit("/", 1)[-1]
     body = {
         "id": data_id,
@@ -397,7 +386,7 @@ def _put_data_version(state: EmulatorState, request: Request) -> Response:
             "isArchived": bool(props.get("isArchived", False)),
         },
         "systemData": (existing or {}).get("systemData")
-        or {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+        or {"createdAt": now_text(), "createdBy": "amlmon-emulator", "createdByType": "User"},
     }
-    resources(state).put(data_id, body)
+    state.resources.put(data_id, body)
     return json_response(200 if existing else 201, body)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import ML, _guid, _id, _now
-from amlmon.emulator.resources import normalize_id, resources
+from amlmon.emulator.arm.common import ML, arm_id, guid, now_text
+from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 
 # --- creation (called by admin.py for POST /_emulator/workspaces) -----------------------------------
@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 
 def create_workspace_resources(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
     """Create (or keep) the workspace and its linked resources; the ARM part of the admin answer."""
-    store = resources(state)
+    store = state.resources
     sub, rg, name = body["subscription"], body["resourceGroup"], body["name"]
     location = body.get("location") or "westeurope"
-    ws_id = _id(sub, rg, f"{ML}/workspaces", name)
-    component_id = _id(sub, rg, "microsoft.insights/components", f"{name}-ai")
-    la_id = _id(sub, rg, "Microsoft.OperationalInsights/workspaces", f"{name}-law")
+    ws_id = arm_id(sub, rg, f"{ML}/workspaces", name)
+    component_id = arm_id(sub, rg, "microsoft.insights/components", f"{name}-ai")
+    la_id = arm_id(sub, rg, "Microsoft.OperationalInsights/workspaces", f"{name}-law")
     existing = store.get(ws_id)
     linked = body.get("appInsights", True)
     if existing is None:
@@ -66,29 +66,29 @@ def _workspace_body(
         "type": f"{ML}/workspaces",
         "location": location,
         "tags": {},
-        "identity": {"type": "SystemAssigned", "principalId": _guid(), "tenantId": state.tenant_id},
+        "identity": {"type": "SystemAssigned", "principalId": guid(), "tenantId": state.tenant_id},
         "sku": {"name": "Basic", "tier": "Basic"},
         "properties": {
             "friendlyName": name,
             "description": "",
-            "workspaceId": _guid(),
+            "workspaceId": guid(),
             "applicationInsights": component_id,
-            "storageAccount": _id(
+            "storageAccount": arm_id(
                 sub, rg, "Microsoft.Storage/storageAccounts", name.replace("-", "")[:20] + "st"
             ),
-            "keyVault": _id(sub, rg, "Microsoft.KeyVault/vaults", name[:20] + "-kv"),
+            "keyVault": arm_id(sub, rg, "Microsoft.KeyVault/vaults", name[:20] + "-kv"),
             "discoveryUrl": f"{state.endpoint}/discovery",
             "provisioningState": "Succeeded",
-            "creationTime": _now(),
+            "creationTime": now_text(),
             "hbiWorkspace": False,
             "publicNetworkAccess": "Enabled",
         },
-        "systemData": {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+        "systemData": {"createdAt": now_text(), "createdBy": "amlmon-emulator", "createdByType": "User"},
     }
 
 
 def _component_body(state: EmulatorState, cid: str, name: str, location: str, la_id: str) -> dict[str, Any]:
-    ikey = _guid()
+    ikey = guid()
     endpoint = state.endpoint + "/"
     return {
         "id": cid,
@@ -97,17 +97,17 @@ def _component_body(state: EmulatorState, cid: str, name: str, location: str, la
         "location": location,
         "tags": {},
         "kind": "web",
-        "etag": f'"{_guid()}"',
+        "etag": f'"{guid()}"',
         "properties": {
             "ApplicationId": name,
-            "AppId": _guid(),
+            "AppId": guid(),
             "Application_Type": "web",
             "Flow_Type": "Bluefield",
             "Request_Source": "rest",
             "InstrumentationKey": ikey,
             "ConnectionString": f"InstrumentationKey={ikey};IngestionEndpoint={endpoint};LiveEndpoint={endpoint}",
             "Name": name,
-            "CreationDate": _now(),
+            "CreationDate": now_text(),
             "TenantId": state.tenant_id,
             "provisioningState": "Succeeded",
             "SamplingPercentage": None,
@@ -129,7 +129,7 @@ def _log_analytics_body(la_id: str, name: str, location: str) -> dict[str, Any]:
         "location": location,
         "tags": {},
         "properties": {
-            "customerId": _guid(),
+            "customerId": guid(),
             "provisioningState": "Succeeded",
             "sku": {"name": "PerGB2018"},
             "retentionInDays": 30,
@@ -140,7 +140,7 @@ def _log_analytics_body(la_id: str, name: str, location: str) -> dict[str, Any]:
                 "dataIngestionStatus": "RespectQuota",
             },
             "features": {"disableLocalAuth": False},
-            "createdDate": _now(),
+            "createdDate": now_text(),
             "publicNetworkAccessForIngestion": "Enabled",
             "publicNetworkAccessForQuery": "Enabled",
         },
@@ -182,8 +182,8 @@ def _ensure_storage(
     state: EmulatorState, sub: str, rg: str, spec: dict[str, Any], default_location: str
 ) -> str:
     name = spec["name"]
-    sid = _id(sub, rg, "Microsoft.Storage/storageAccounts", name)
-    store = resources(state)
+    sid = arm_id(sub, rg, "Microsoft.Storage/storageAccounts", name)
+    store = state.resources
     if store.get(sid) is None:
         blob = spec.get("blobEndpoint") or f"https://{name}.blob.core.windows.net/"
         store.put(
@@ -201,7 +201,7 @@ def _ensure_storage(
                     "primaryEndpoints": {"blob": blob if blob.endswith("/") else blob + "/"},
                     "primaryLocation": spec.get("location") or default_location,
                     "statusOfPrimary": "available",
-                    "creationTime": _now(),
+                    "creationTime": now_text(),
                 },
             },
         )
@@ -209,7 +209,7 @@ def _ensure_storage(
 
 
 def _ensure_deployment(state: EmulatorState, ws_id: str, location: str, spec: dict[str, Any]) -> str:
-    store = resources(state)
+    store = state.resources
     endpoint, name = spec["endpoint"], spec["name"]
     compute = spec.get("endpointComputeType", "Managed")
     ep_id = f"{ws_id}/onlineEndpoints/{endpoint}"
@@ -219,7 +219,7 @@ def _ensure_deployment(state: EmulatorState, ws_id: str, location: str, spec: di
     if store.get(dep_id) is None:
         body = _deployment_body(dep_id, name, location, compute, bool(spec.get("appInsightsEnabled", False)))
         body["properties"].update(spec.get("properties") or {})
-        _store_deployment(state, dep_id, body)
+        store_deployment(state, dep_id, body)
         from amlmon.emulator.online_inference import mark_backend
 
         mark_backend(state, dep_id, spec.get("backend"))
@@ -240,7 +240,7 @@ def _endpoint_body(
         "location": location,
         "kind": compute,
         "tags": {},
-        "identity": {"type": "SystemAssigned", "principalId": _guid(), "tenantId": state.tenant_id},
+        "identity": {"type": "SystemAssigned", "principalId": guid(), "tenantId": state.tenant_id},
         "properties": {
             "authMode": "Key",
             "scoringUri": f"{state.endpoint}/api/v1/endpoint/{name}/score",
@@ -249,7 +249,7 @@ def _endpoint_body(
             "traffic": {},
             "publicNetworkAccess": "Enabled",
         },
-        "systemData": {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+        "systemData": {"createdAt": now_text(), "createdBy": "amlmon-emulator", "createdByType": "User"},
     }
 
 
@@ -288,24 +288,24 @@ def _deployment_body(
         "tags": {},
         "sku": {"name": "Default", "tier": "Standard", "capacity": 1},
         "properties": properties,
-        "systemData": {"createdAt": _now(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+        "systemData": {"createdAt": now_text(), "createdBy": "amlmon-emulator", "createdByType": "User"},
     }
 
 
-def _store_deployment(state: EmulatorState, dep_id: str, body: dict[str, Any]) -> str:
+def store_deployment(state: EmulatorState, dep_id: str, body: dict[str, Any]) -> str:
     """Store with a fresh ETag, in the body (`etag`) and beside it (ARM also sends it as a header)."""
-    etag = f'"{_guid()}"'
+    etag = f'"{guid()}"'
     body["etag"] = etag
-    resources(state).put(dep_id, body)
-    state.extensions.setdefault("etags", {})[normalize_id(dep_id)] = etag
+    state.resources.put(dep_id, body)
+    state.etags[normalize_id(dep_id)] = etag
     return etag
 
 
-def _etag(state: EmulatorState, dep_id: str) -> str:
+def deployment_etag(state: EmulatorState, dep_id: str) -> str:
     """The deployment's current ETag (the stored body's, so it survives an emulator restart)."""
-    etags = state.extensions.setdefault("etags", {})
+    etags = state.etags
     key = normalize_id(dep_id)
     if key not in etags:
-        stored = (resources(state).get(dep_id) or {}).get("etag")
-        etags[key] = stored or f'"{_guid()}"'
+        stored = (state.resources.get(dep_id) or {}).get("etag")
+        etags[key] = stored or f'"{guid()}"'
     return str(etags[key])

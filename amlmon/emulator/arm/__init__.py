@@ -10,32 +10,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm_common import DIAG, ML, SUB_RG, WS, _guid, _not_found, _page
-from amlmon.emulator.arm_create import create_workspace_resources
-from amlmon.emulator.arm_deployments import (
-    _delete_deployment,
-    _get_deployment,
-    _list_deployments,
-    _operation_result,
-    _operation_status,
-    _patch_deployment,
-    _put_data_version,
-    _put_deployment,
-    _put_endpoint,
+from amlmon.emulator.arm.common import DIAG, ML, SUB_RG, WS, guid, not_found, paged
+from amlmon.emulator.arm.create import create_workspace_resources
+from amlmon.emulator.arm.deployments import (
+    delete_deployment,
+    get_deployment,
+    list_deployments,
+    operation_result,
+    operation_status,
+    patch_deployment,
+    put_data_version,
+    put_deployment,
+    put_endpoint,
     shown,
 )
-from amlmon.emulator.arm_diagnostics import _diag_categories, _diag_delete, _diag_get, _diag_list, _diag_put
+from amlmon.emulator.arm.diagnostics import (
+    delete_setting,
+    get_setting,
+    list_categories,
+    list_settings,
+    put_setting,
+)
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
-from amlmon.emulator.resources import resources
 
 if TYPE_CHECKING:
-    from amlmon.emulator.server import EmulatorState
+    from amlmon.emulator.state import EmulatorState
 
 __all__ = ["create_workspace_resources", "register"]
 
 
 def register(router: Router, state: EmulatorState) -> None:
-    operations: dict[str, dict[str, Any]] = state.extensions.setdefault("arm_operations", {})
 
     def needs_version(handler: Any) -> Any:
         def wrapped(request: Request) -> Response:
@@ -56,7 +60,7 @@ def register(router: Router, state: EmulatorState) -> None:
             response: Response = handler(request)
             # ARM echoes the caller's correlation id (or makes one) on every answer.
             response.headers.setdefault(
-                "x-ms-correlation-request-id", request.header("x-ms-correlation-request-id") or _guid()
+                "x-ms-correlation-request-id", request.header("x-ms-correlation-request-id") or guid()
             )
             return response
 
@@ -66,41 +70,41 @@ def register(router: Router, state: EmulatorState) -> None:
         router.add(method, pattern, needs_version(handler))
 
     # Diagnostic settings first: their paths nest under any other resource's path.
-    add("GET", DIAG + r"Categories", lambda r: _diag_categories(state, r))
-    add("GET", DIAG, lambda r: _diag_list(state, r))
-    add("GET", DIAG + r"/(?P<name>[^/]+)", lambda r: _diag_get(state, r))
-    add("PUT", DIAG + r"/(?P<name>[^/]+)", lambda r: _diag_put(state, r))
-    add("DELETE", DIAG + r"/(?P<name>[^/]+)", lambda r: _diag_delete(state, r))
+    add("GET", DIAG + r"Categories", lambda r: list_categories(state, r))
+    add("GET", DIAG, lambda r: list_settings(state, r))
+    add("GET", DIAG + r"/(?P<name>[^/]+)", lambda r: get_setting(state, r))
+    add("PUT", DIAG + r"/(?P<name>[^/]+)", lambda r: put_setting(state, r))
+    add("DELETE", DIAG + r"/(?P<name>[^/]+)", lambda r: delete_setting(state, r))
 
     add(
         "GET",
         r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
         r"/mfeOperationsStatus/(?P<op>[^/]+)",
-        lambda r: _operation_status(state, operations, r),
+        lambda r: operation_status(state, r),
     )
     add(
         "GET",
         r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
         r"/mfeOperationResults/(?P<op>[^/]+)",
-        lambda r: _operation_result(state, operations, r),
+        lambda r: operation_result(state, r),
     )
     add("GET", WS + r"/onlineEndpoints", lambda r: _list_endpoints(state, r))
     add(
         "GET",
         WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments",
-        lambda r: _list_deployments(state, operations, r),
+        lambda r: list_deployments(state, r),
     )
     dep = WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)"
-    add("GET", dep, lambda r: _get_deployment(state, operations, r))
-    add("PUT", dep, lambda r: _put_deployment(state, operations, r))
-    add("PATCH", dep, lambda r: _patch_deployment(state, operations, r))
-    add("DELETE", dep, lambda r: _delete_deployment(state, operations, r))
-    add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _put_endpoint(state, operations, r))
+    add("GET", dep, lambda r: get_deployment(state, r))
+    add("PUT", dep, lambda r: put_deployment(state, r))
+    add("PATCH", dep, lambda r: patch_deployment(state, r))
+    add("DELETE", dep, lambda r: delete_deployment(state, r))
+    add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: put_endpoint(state, r))
     add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r, shown))
     add(
         "PUT",
         WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
-        lambda r: _put_data_version(state, r),
+        lambda r: put_data_version(state, r),
     )
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(
@@ -117,25 +121,25 @@ def register(router: Router, state: EmulatorState) -> None:
 
 
 def _get(state: EmulatorState, request: Request, view: Any = None) -> Response:
-    body = resources(state).get(request.path)
+    body = state.resources.get(request.path)
     if body is None:
-        return _not_found(request.path)
+        return not_found(request.path)
     return json_response(200, view(state, body) if view else body)
 
 
 def _list(state: EmulatorState, request: Request, prefix: str, type_: str) -> Response:
     """Resources of `type_` whose IDs lie under `prefix` (the collection's own path, never its parent's)."""
-    found = resources(state).list(prefix=prefix, type=type_)
+    found = state.resources.list(prefix=prefix, type=type_)
     if type_.endswith("/onlineEndpoints"):
         found = [shown(state, body) for body in found]
-    return _page(state, request, found)
+    return paged(state, request, found)
 
 
 def _list_endpoints(state: EmulatorState, request: Request) -> Response:
     """The online endpoints of this one workspace; ARM answers 404 when the workspace does not exist."""
     workspace_id = request.path.rstrip("/").rsplit("/", 1)[0]
-    if resources(state).get(workspace_id) is None:
-        return _not_found(workspace_id)
+    if state.resources.get(workspace_id) is None:
+        return not_found(workspace_id)
     return _list(state, request, request.path.rstrip("/"), f"{ML}/workspaces/onlineEndpoints")
 
 

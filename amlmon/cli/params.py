@@ -1,0 +1,65 @@
+"""Shared typed parameters of the command modules, declared once with one help text each.
+
+A command takes one by calling the factory as its default: `since: str = since_option("1h")`. Each call
+makes a fresh typer parameter (typer keeps per-command state on them), so no object is shared between
+commands; only the declaration is. Defaults differ per command and are shown by the help as
+[default: …], never written into the help text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+TARGETS_HELP = (
+    "Services (svc), endpoints (ep: all their deployments) or deployments (ep/dep); none means every one."
+)
+SINCE_HELP = "Start: a duration ago (30s, 10m, 2h, 7d) or a time."
+UNTIL_HELP = "End (default now)."
+LOG_ANALYTICS_HELP = (
+    "Read the Log Analytics workspace (AppTraces, AppRequests, …) instead of the App Insights component."
+)
+PRINT_QUERY_HELP = "Print the KQL instead of running it."
+ROLE_HELP = (
+    "The role name / Service Name the target's telemetry carries, when it is not the deployment or "
+    "endpoint name (v2 sets an undocumented one; amlmon lists those present)."
+)
+KIND_HELP = "Only these kinds: ACI, AKS, Managed, Kubernetes (repeat or comma-separate)."
+NAME_HELP = "Only targets matching this glob, e.g. 'churn-*' or 'credit-ep/*'."
+
+
+def targets_argument(none_means: str | None = None) -> Any:
+    """[TARGET]...: what the command reads (see targets.py for the forms); `none_means` says what giving
+    none does, where that is allowed."""
+    help_text = f"{TARGETS_HELP}; none means {none_means}." if none_means else f"{TARGETS_HELP}."
+    return typer.Argument(None, metavar="[TARGET]...", help=help_text, show_default=False)
+
+
+def since_option(default: str | None) -> Any:
+    return typer.Option(default, "--since", help=SINCE_HELP)
+
+
+def until_option() -> Any:
+    return typer.Option(None, "--until", help=UNTIL_HELP)
+
+
+def log_analytics_option() -> Any:
+    """The source choice: App Insights (classic schema, the default) or the Log Analytics workspace."""
+    return typer.Option(False, "--log-analytics", help=LOG_ANALYTICS_HELP)
+
+
+def print_query_option() -> Any:
+    return typer.Option(False, "--print-query", help=PRINT_QUERY_HELP)
+
+
+def role_option() -> Any:
+    return typer.Option(None, "--role", metavar="NAME", help=ROLE_HELP)
+
+
+def kind_option() -> Any:
+    return typer.Option([], "--kind", help=KIND_HELP, metavar="KIND", show_default=False)
+
+
+def name_option() -> Any:
+    return typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB")

@@ -1,0 +1,71 @@
+"""Where a dataset goes: its format (from --format or the file name) and whether --out can be written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from amlmon.errors import UsageError
+
+FORMATS = ("parquet", "jsonl", "csv")
+
+
+def _format_of_suffix(path: Path) -> str | None:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("parquet", "pq"):
+        return "parquet"
+    if suffix in ("jsonl", "ndjson"):
+        return "jsonl"
+    if suffix == "csv":
+        return "csv"
+    return None
+
+
+def format_for(path: Path, explicit: str | None = None) -> str:
+    """The output format from --format or the file's extension; the two must agree when both name one
+    (a `x.jsonl` holding Parquet is a file every reader opens wrongly)."""
+    named = _format_of_suffix(path)
+    if explicit:
+        if explicit not in FORMATS:
+            raise UsageError(f"unknown format {explicit!r}", hint=f"use one of {', '.join(FORMATS)}")
+        if named is not None and named != explicit:
+            raise UsageError(
+                f"--format {explicit} does not match --out {str(path)!r} (a {named} file name)",
+                hint=f"drop --format (the extension decides) or name the file {path.stem}.{explicit}",
+            )
+        return explicit
+    if named is not None:
+        return named
+    raise UsageError(
+        f"cannot tell the format of {str(path)!r} from its extension",
+        hint="name the file .parquet, .jsonl or .csv (or pass --format)",
+    )
+
+
+def check_destination(path: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, an --out that would lose a file or cannot be written: a folder, a file
+    that exists (unless `overwrite`), a folder that is missing or not writable (probed by creating a
+    hidden file there: permission bits say nothing for root, nor for /proc)."""
+    if path.is_dir():
+        raise UsageError(
+            f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
+        )
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
+        )
+    if path.exists() and not overwrite:
+        raise UsageError(
+            f"--out {str(path)!r} already exists",
+            hint="pass --overwrite to replace it, or choose another --out",
+        )
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".amlmon-probe", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to {str(path.parent)!r}: {exc.strerror or exc}", hint="choose another --out"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)

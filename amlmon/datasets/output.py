@@ -1,0 +1,160 @@
+"""Atomic, resumable output: slices as part files with a checkpoint, joined into one file by os.replace.
+
+Interrupted runs leave a hidden parts directory that `--resume` continues."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amlmon.datasets.flatten import FlattenNotes, flatten_row, flatten_spec
+from amlmon.datasets.readers import keep_json_text, parquet_rows_with_text, read_rows, row_from_text
+from amlmon.datasets.rows import COLUMNS, parse_time
+from amlmon.datasets.writers import RowWriter, open_writer, write_then_rename
+from amlmon.errors import UsageError
+
+
+@dataclass
+class Checkpoint:
+    """What a run has finished: completed part files keyed by slice, and the run's parameters."""
+
+    params: dict[str, Any]
+    parts: dict[str, dict[str, Any]]  # part file name → {"start","end","rows"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "params": self.params, "parts": self.parts}
+
+
+class DatasetOutput:
+    """Collects slices as complete part files, then joins them into `path` atomically.
+
+    The parts directory `.NAME.amlmon-parts/` sits next to the output; an interrupted run leaves it
+    behind so `--resume` can skip finished slices. A run without --resume starts it afresh.
+    """
+
+    def __init__(self, path: Path, fmt: str, params: dict[str, Any], *, resume: bool) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.parts_dir = path.with_name(f".{path.name}.amlmon-parts")
+        self._checkpoint_file = self.parts_dir / "checkpoint.json"
+        if not path.parent.is_dir():
+            raise UsageError(
+                f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
+            )
+        self.checkpoint = Checkpoint(params, {})
+        self.flattened: dict[str, tuple[str, str, str]] = {}  # set by finish(flatten=True)
+        self.flatten_notes = FlattenNotes()  # what finish(flatten=True) could not flatten
+        self.discarded_rows = 0
+        existing = self._load()
+        if resume and existing is not None:
+            if _public(existing.params) != _public(params):
+                raise UsageError(
+                    "the interrupted run had other options; --resume needs the same ones",
+                    hint=f"repeat the original command, or delete {self.parts_dir} to start over",
+                )
+            self.checkpoint = existing
+        else:
+            if existing is not None:
+                self.discarded_rows = sum(int(part.get("rows", 0)) for part in existing.parts.values())
+            shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.parts_dir.mkdir(exist_ok=True)
+        self._save()
+
+    def _load(self) -> Checkpoint | None:
+        try:
+            data = json.loads(self._checkpoint_file.read_text())
+            return Checkpoint(dict(data["params"]), dict(data["parts"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _save(self) -> None:
+        tmp = self._checkpoint_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.checkpoint.to_json()))
+        os.replace(tmp, self._checkpoint_file)
+
+    @staticmethod
+    def part_name(index: int) -> str:
+        return f"part-{index:06d}"
+
+    def done(self, name: str) -> bool:
+        return name in self.checkpoint.parts and (self.parts_dir / name).exists()
+
+    @property
+    def rows_done(self) -> int:
+        return sum(int(part["rows"]) for part in self.checkpoint.parts.values())
+
+    def write_part(
+        self,
+        name: str,
+        rows: Iterable[Mapping[str, Any]],
+        meta: dict[str, Any],
+        counts: Callable[[], Mapping[str, int]] | None = None,
+    ) -> int:
+        """Write one slice as a complete part file (itself atomic), record it in the checkpoint.
+
+        `counts` gives the figures counted while the rows were read (truncated records, halvings):
+        they are asked for after the last row is written and saved in the same checkpoint write, so
+        a checkpoint never records a part without everything the summary needs from it."""
+        tmp = self.parts_dir / f"{name}.tmp"
+        writer = open_writer(tmp, self.fmt, header=False)
+        written = write_then_rename(writer, tmp, self.parts_dir / name, lambda into: into.write(rows))
+        self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
+        self._save()
+        return written
+
+    def _part_rows(self) -> Iterator[dict[str, Any]]:
+        """The parts' rows back in writer input form (time as datetime, JSON decoded). Text formats keep
+        each JSON column's text as `NAME_json` too, so a flattened file writes the very text an unflattened
+        one does (decoding and encoding again would respace it and could rewrite its numbers)."""
+        for name in sorted(self.checkpoint.parts):
+            path = self.parts_dir / name
+            if self.fmt == "csv":
+                with open(path, encoding="utf-8", newline="") as handle:
+                    for raw in csv.DictReader(handle, fieldnames=list(COLUMNS)):
+                        row = row_from_text(raw)
+                        keep_json_text(row, raw)
+                        row["time"] = parse_time(row["time"])
+                        yield row
+            elif self.fmt == "parquet":
+                yield from parquet_rows_with_text(path)
+            else:
+                for row in read_rows(path, self.fmt):
+                    row["time"] = parse_time(row["time"])
+                    yield row
+
+    def finish(self, flatten: bool = False) -> int:
+        """Join the parts in order into a temp file, rename it over `path`, remove the parts.
+
+        With `flatten`, a first pass over the parts finds regular input/prediction shapes and the
+        second writes them as extra columns (both passes stream).
+        """
+        tmp = self.path.with_name(f".{self.path.name}.amlmon-tmp")
+        self.flatten_notes = FlattenNotes()
+        spec = flatten_spec(self._part_rows(), self.flatten_notes) if flatten else {}
+        self.flattened = spec
+        writer = open_writer(tmp, self.fmt, {column: kind for column, (_f, _p, kind) in spec.items()})
+
+        def join_parts(into: RowWriter) -> None:
+            if spec:
+                into.write(flatten_row(row, spec) for row in self._part_rows())
+                return
+            for name in sorted(self.checkpoint.parts):
+                into.append_file(self.parts_dir / name)
+
+        rows = write_then_rename(writer, tmp, self.path, join_parts)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return rows
+
+    def discard(self) -> None:
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+def _public(params: dict[str, Any]) -> dict[str, Any]:
+    """The user's options; keys starting with "_" are the run's own notes (e.g. its slice plan)."""
+    return {key: value for key, value in params.items() if not key.startswith("_")}
