@@ -75,6 +75,18 @@ _RATE_UNITS = {
 GENERATIONS = ("1.5", "1.4", "mixed")
 
 
+def _not_too_large(services: int, hours: float, per_minute: float) -> None:
+    """The emulator refuses a seed larger than its memory allows; say so before sending."""
+    from amlmon.emulator.seed import MAX_SEED_REQUESTS as limit
+
+    if services * hours * 60 * per_minute > limit:
+        raise UsageError(
+            f"--services {services} x --hours {hours:g} x --rate {per_minute:g}/min is more than "
+            f"{limit:,} requests in one seed",
+            hint="seed fewer hours or a lower rate (run seed again for more)",
+        )
+
+
 def parse_rate(text: str) -> float:
     """`--rate` as requests per minute: the number scaled by its unit; positive and finite."""
     number, _, unit = text.strip().partition("/")
@@ -308,6 +320,7 @@ def seed(
     per_minute = parse_rate(rate)
     _finite(hours, "--hours", low=0.0, low_ok=False)
     _finite(services, "--services", low=1)
+    _not_too_large(services, hours, per_minute)
     if generation not in GENERATIONS:
         raise UsageError(
             f"--generation {generation!r} is not a layout", hint=f"use one of {', '.join(GENERATIONS)}"

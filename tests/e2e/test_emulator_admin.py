@@ -168,6 +168,7 @@ def test_fault_rules_that_mean_nothing_are_400(emulator: Emulator, rule: dict[st
         ({"ratePerMinute": -5}, "ratePerMinute"),
         ({"generation": "2.0"}, "generation"),
         ({"services": []}, "services"),
+        ({"ratePerMinute": 6e10}, "more than 2,000,000 requests"),  # a user's 1e9/s took 21 GB before
     ],
 )
 def test_seed_requests_that_mean_nothing_are_400(
@@ -200,6 +201,7 @@ def test_seed_requests_that_mean_nothing_are_400(
         (["seed", "--services", "0"], "--services"),
         (["seed", "--generation", "2.0"], "--generation"),
         (["seed", "--ws", "a/b"], "--ws"),
+        (["seed", "--services", "1", "--hours", "0.01", "--rate", "1e9/s"], "2,000,000 requests"),
     ],
 )
 def test_emulator_cli_refuses_values_that_mean_nothing(
