@@ -96,10 +96,12 @@ def as_dict(event: TraceEvent, spec: LogFilter) -> dict[str, Any]:
 
 
 def line(event: TraceEvent, spec: LogFilter) -> str:
+    from amlmon.render.text import visible
     from amlmon.timeparse import iso_utc
 
     stamp = iso_utc(event.timestamp, "milliseconds")
-    return f"{stamp} {event.target} {event.instance or '-'} {_detail(event, spec)}: {event.message}"
+    text = f"{event.target} {event.instance or '-'} {_detail(event, spec)}: {event.message}"
+    return f"{stamp} {visible(text, chr(9))}"  # one line per row, its control characters shown
 
 
 def read_window(ctx: AppContext, spec: LogFilter) -> list[TraceEvent]:

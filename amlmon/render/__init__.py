@@ -75,20 +75,19 @@ def to_jsonl(data: Any) -> str:
     return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
 
 
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def _tsv_cell(value: Any) -> str:
     """One field: strings unquoted, objects and lists as compact JSON, null empty, booleans
     True/False (as az prints them); a backslash, tab or line break in the text is written as \\\\,
-    \\t, \\n, \\r, so a field never spills into the next one or the next line."""
+    \\t, \\n, \\r (other control characters \\xNN), so a field never spills into the next one or the next line."""
+    from amlmon.render.text import tsv_field
+
     if value is None:
         text = ""
     elif isinstance(value, dict | list):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(value)
-    return text.translate(_TSV_ESCAPES)
+    return tsv_field(text)
 
 
 def _tsv_columns(rows: list[Any]) -> list[str] | None:
