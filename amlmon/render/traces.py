@@ -137,7 +137,7 @@ class TsvFormatter(LineFormatter):
             ]
         else:
             cells = [_iso(event), event.target, event.severity, event.message]
-        return "\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells)
+        return tsv_line(cells)  # the escapes of every -o tsv (render.text), so a field never spills
 
 
 class JsonlFormatter(LineFormatter):

@@ -846,3 +846,13 @@ def test_machine_trace_formats_keep_the_message_exact(cli: Any, hostile: dict[st
     tsv = cli("traces", "--since", "1h", "-o", "tsv", *hostile["scope"])
     assert tsv.exit_code == 0, tsv.stderr
     assert tsv.stdout.rstrip("\n").split("\t")[-1] == "pwn \\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m end"
+
+
+def test_traces_tsv_escapes_line_breaks_and_tabs_as_query_tsv_does(cli: Any, emulator: Emulator) -> None:
+    """Issue: traces' own tsv wrote LF/tab as spaces and left a raw CR; README promises \\n, \\r, \\t."""
+    ws = telemetry_workspace(emulator, "tsvtrace")
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], "a\nb\rc\td\\e", at=now() - dt.timedelta(minutes=2))])
+    result = cli("traces", "--since", "1h", "-o", "tsv", *ws["scope"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("\n") == 1 and "\r" not in result.stdout
+    assert result.stdout.rstrip("\n").split("\t")[-1] == "a\\nb\\rc\\td\\\\e"
