@@ -97,7 +97,9 @@ class PrettyFormatter(LineFormatter):
             lost = " and ".join(md.cut) if md.cut else "the record"
             note = f"[{lost} cut by App Insights at 8192 characters]"
             if md.prediction is not None:
-                return f"{request} {note} → out={_clip(_shown(md.prediction), max(self.width - used - 60, 20))}"
+                return (
+                    f"{request} {note} → out={_clip(_shown(md.prediction), max(self.width - used - 60, 20))}"
+                )
             return f"{request} {note}"
         room = max(self.width - used - len(request) - 12, 20)
         shown_input = _clip(_shown(md.input), room * 3 // 5)

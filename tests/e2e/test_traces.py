@@ -827,7 +827,9 @@ def test_escape_sequences_in_a_message_reach_a_terminal_made_visible(
     """Issue: `\\x1b[2J` in a trace message cleared the reader's terminal (default pretty on a TTY)."""
     from tests.helpers import on_a_terminal
 
-    text = on_a_terminal(["traces", "--since", "1h", *hostile["scope"]], {**emulator.env(), "NO_COLOR": "1"}, columns=160)
+    text = on_a_terminal(
+        ["traces", "--since", "1h", *hostile["scope"]], {**emulator.env(), "NO_COLOR": "1"}, columns=160
+    )
     _no_raw_controls(text)
 
 
