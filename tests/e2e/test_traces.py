@@ -806,13 +806,13 @@ def test_model_data_from_a_real_inference_server_shows_the_input_that_was_sent(
 # ---------------------------------------------------------------------------------------------------
 # The service's text never drives the reader's terminal
 # ---------------------------------------------------------------------------------------------------
-HOSTILE = "pwn \x1b[2J\x1b]0;pwned\x07 \x9b31m end"
+ESCAPES = "pwn \x1b[2J\x1b]0;pwned\x07 \x9b31m end"
 
 
 @pytest.fixture(scope="module")
-def hostile(emulator: Emulator) -> dict[str, Any]:
+def escapes_ws(emulator: Emulator) -> dict[str, Any]:
     ws = telemetry_workspace(emulator, "escapes")
-    insert(emulator, ws["ikey"], [trace(ws["ikey"], HOSTILE, at=now() - dt.timedelta(minutes=2))])
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], ESCAPES, at=now() - dt.timedelta(minutes=2))])
     return ws
 
 
@@ -822,30 +822,30 @@ def _no_raw_controls(text: str) -> None:
 
 
 def test_escape_sequences_in_a_message_reach_a_terminal_made_visible(
-    emulator: Emulator, hostile: dict[str, Any]
+    emulator: Emulator, escapes_ws: dict[str, Any]
 ) -> None:
     """Issue: `\\x1b[2J` in a trace message cleared the reader's terminal (default pretty on a TTY)."""
     from tests.helpers import on_a_terminal
 
     text = on_a_terminal(
-        ["traces", "--since", "1h", *hostile["scope"]], {**emulator.env(), "NO_COLOR": "1"}, columns=160
+        ["traces", "--since", "1h", *escapes_ws["scope"]], {**emulator.env(), "NO_COLOR": "1"}, columns=160
     )
     _no_raw_controls(text)
 
 
 @pytest.mark.parametrize("style", [["-o", "table"], ["--format", "short"], ["--format", "raw"]])
 def test_human_trace_formats_show_control_characters_visibly(
-    cli: Any, hostile: dict[str, Any], style: list[str]
+    cli: Any, escapes_ws: dict[str, Any], style: list[str]
 ) -> None:
-    result = cli("traces", "--since", "1h", *style, *hostile["scope"])
+    result = cli("traces", "--since", "1h", *style, *escapes_ws["scope"])
     assert result.exit_code == 0, result.stderr
     _no_raw_controls(result.stdout)
 
 
-def test_machine_trace_formats_keep_the_message_exact(cli: Any, hostile: dict[str, Any]) -> None:
-    result = cli("traces", "--since", "1h", "--format", "jsonl", *hostile["scope"])
-    assert result.exit_code == 0 and jsonl(result.stdout)[0]["message"] == HOSTILE
-    tsv = cli("traces", "--since", "1h", "-o", "tsv", *hostile["scope"])
+def test_machine_trace_formats_keep_the_message_exact(cli: Any, escapes_ws: dict[str, Any]) -> None:
+    result = cli("traces", "--since", "1h", "--format", "jsonl", *escapes_ws["scope"])
+    assert result.exit_code == 0 and jsonl(result.stdout)[0]["message"] == ESCAPES
+    tsv = cli("traces", "--since", "1h", "-o", "tsv", *escapes_ws["scope"])
     assert tsv.exit_code == 0, tsv.stderr
     assert tsv.stdout.rstrip("\n").split("\t")[-1] == "pwn \\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m end"
 
