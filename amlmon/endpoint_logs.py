@@ -120,11 +120,12 @@ def follow(
     emit: Callable[[list[TraceEvent]], None],
     status: Callable[[str], None],
 ) -> int:
-    """Poll until Ctrl-C; each new row is emitted once. Returns how many were."""
-    import time
+    """Poll until Ctrl-C or until the reader of stdout goes away (`| head`: BrokenPipeError, as
+    `traces -f`); each new row is emitted once. Returns how many were."""
+    import sys
 
     from amlmon import traces
-    from amlmon.follow import DEFAULT_OVERLAP
+    from amlmon.follow import DEFAULT_OVERLAP, sleep_watching_reader
 
     stats = traces.follow(
         ctx,
@@ -136,6 +137,6 @@ def follow(
         overlap=DEFAULT_OVERLAP,
         backlog_limit=None,
         until=None,
-        sleep=time.sleep,
+        sleep=sleep_watching_reader(sys.stdout),
     )
     return stats.printed

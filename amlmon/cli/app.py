@@ -165,6 +165,13 @@ def _invoke(command: Any, argv: list[str]) -> int:
         result = command.main(args=argv, prog_name="amlmon", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except SystemExit as exc:
+        # click turns a write to a closed pipe (EPIPE) into exit 1 even without standalone mode;
+        # `amlmon … | head` ends quietly with 0 (README), whichever write met the closed pipe.
+        if _closed_pipe(exc.__context__):
+            _unwrap_streams()
+            return _quiet_broken_pipe()
+        raise
     except typer.Abort:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -174,6 +181,21 @@ def _invoke(command: Any, argv: list[str]) -> int:
         _print_click_error(exc, usage)
         return EXIT_USAGE if usage else code
     return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def _closed_pipe(exc: BaseException | None) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def _unwrap_streams() -> None:
+    """Undo click's PacifyFlushWrapper around stdout/stderr, so later writes behave as usual."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        wrapped = getattr(stream, "wrapped", None)
+        if type(stream).__name__ == "PacifyFlushWrapper" and wrapped is not None:
+            setattr(sys, name, wrapped)
 
 
 def _print_click_error(exc: Exception, usage: bool) -> None:

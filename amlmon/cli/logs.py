@@ -129,10 +129,8 @@ def _endpoint_logs(
             )
             print(text, flush=True)
 
-    try:
-        endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note)
-    except KeyboardInterrupt:
-        return
+    # Ctrl-C is exit 130 (app.run), as for `traces -f`; a reader that leaves ends it quietly with 0.
+    endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note)
 
 
 def _lines_renderer(spec: Any) -> Any:

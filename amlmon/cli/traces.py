@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from typing import Any
 
 import typer
 
@@ -344,6 +344,7 @@ def _follow(
     overlap: Any,
 ) -> int:
     from amlmon import traces as domain
+    from amlmon.follow import sleep_watching_reader
 
     ctx.long_run()  # a follow runs until Ctrl-C; its own loop bounds each wait (60 s)
 
@@ -361,36 +362,10 @@ def _follow(
         overlap=overlap,
         backlog_limit=limit,
         until=until,
-        sleep=sleep_watching_reader(sys.stdout),
+        sleep=sleep_watching_reader(sys.stdout),  # ends with `| head` (amlmon/follow.py)
     )
     printer.finish()
     return 0
-
-
-def sleep_watching_reader(stream: IO[str]) -> Any:
-    """time.sleep, except that it ends with BrokenPipeError as soon as the reader of `stream` (a pipe
-    or socket) goes away: `amlmon traces -f | head -2` ends with head even when nothing new arrives,
-    instead of at the next write. The write end of a pipe reports POLLERR once the read end is closed."""
-    import os
-    import select
-    import stat
-    import time
-
-    try:
-        fd = stream.fileno()
-        mode = os.fstat(fd).st_mode
-    except (AttributeError, OSError, ValueError):  # not a real file (tests capture into StringIO)
-        return time.sleep
-    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) or not hasattr(select, "poll"):
-        return time.sleep
-    poller = select.poll()
-    poller.register(fd, select.POLLERR | select.POLLHUP)
-
-    def sleep(seconds: float) -> None:
-        if poller.poll(max(0, int(seconds * 1000))):
-            raise BrokenPipeError("the reader of stdout went away")
-
-    return sleep
 
 
 def _usage(message: str, hint: str | None = None) -> Exception:
