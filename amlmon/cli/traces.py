@@ -137,7 +137,7 @@ def traces(
     endpoint_log = _endpoint_choice(source_name, events, log_analytics, model_data, severity)
     source = "log-analytics" if endpoint_log else source_of(log_analytics)
     style = _style(fmt, follow)
-    _check_query_style(style, follow, app_context().options.query)
+    _check_query_style(style, follow, app_context().options.query, fmt)
     if limit is not None and limit < 1:
         raise _usage(
             f"--limit {limit} would print nothing",
@@ -401,11 +401,18 @@ def _style(fmt: str | None, follow: bool) -> str:
     return style
 
 
-def _check_query_style(style: str, follow: bool, query: str | None) -> None:
+def _check_query_style(style: str, follow: bool, query: str | None, fmt: str | None = None) -> None:
     """--query applies to the whole result (json, yaml, table, tsv) or to each event (jsonl); a style
     it cannot apply to is refused rather than ignored."""
     if not query:
         return
+    if fmt in ("pretty", "short", "raw"):
+        # Formats of lines of events, like short and raw: a query's answer is not events (an explicit
+        # --format pretty printed an empty line). -o table still queries the whole list.
+        raise _usage(
+            f"--query does not apply to --format {fmt}",
+            "use -o json, yaml, table or tsv (query over the whole list) or --format jsonl (query per event)",
+        )
     if follow and style != "jsonl":
         raise _usage(
             "--query with --follow applies to each event as it arrives: it needs --format jsonl",

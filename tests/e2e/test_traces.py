@@ -323,6 +323,7 @@ def test_query_applies_to_each_event_in_jsonl_and_skips_events_it_selects_nothin
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
+        (["--format", "pretty"], "--query does not apply to --format pretty"),  # it printed an empty line
         (["--format", "short"], "--query does not apply to --format short"),
         (["--format", "raw"], "--query does not apply to --format raw"),
         (["--follow", "-o", "tsv"], "--query with --follow applies to each event"),
