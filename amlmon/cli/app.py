@@ -124,6 +124,9 @@ def run(args: list[str] | None = None) -> int:
     metavars.apply(command)
     try:
         options, rest = split_global_options(argv, command=command)
+        from amlmon.render import check_query
+
+        check_query(options.query)
     except AmlmonError as exc:
         _print_error(exc)
         return exc.exit_code
@@ -178,7 +181,7 @@ def _invoke(command: Any, argv: list[str]) -> int:
     except typer.TyperException as exc:  # click's UsageError and friends, vendored by typer
         code = int(getattr(exc, "exit_code", EXIT_USAGE))
         usage = code == EXIT_USAGE or "Usage" in type(exc).__name__
-        _print_click_error(exc, usage)
+        _print_click_error(exc, usage, command, argv)
         return EXIT_USAGE if usage else code
     return int(result) if isinstance(result, int) else EXIT_OK
 
@@ -198,7 +201,9 @@ def _unwrap_streams() -> None:
             setattr(sys, name, wrapped)
 
 
-def _print_click_error(exc: Exception, usage: bool) -> None:
+def _print_click_error(
+    exc: Exception, usage: bool, command: Any = None, argv: list[str] | None = None
+) -> None:
     """click's errors in amlmon's shape: one `error:` line (its message, with its did-you-mean) and a
     `hint:` naming the help of the command it was parsing, instead of click's usage block."""
     format_message = getattr(exc, "format_message", None)
@@ -208,8 +213,24 @@ def _print_click_error(exc: Exception, usage: bool) -> None:
     print(f"error: {message.removesuffix('.')}", file=sys.stderr)
     if usage:
         click_ctx = getattr(exc, "ctx", None)
-        command_path = getattr(click_ctx, "command_path", None) or "amlmon"
+        command_path = getattr(click_ctx, "command_path", None) or _command_path(command, argv or [])
         print(f"hint: see `{command_path} --help`", file=sys.stderr)
+
+
+def _command_path(command: Any, argv: list[str]) -> str:
+    """`amlmon traces` for `traces SVC --message` (click raises "requires an argument" with no
+    context): the sub-commands named in argv, as far as the command tree goes."""
+    path = ["amlmon"]
+    for token in argv:
+        commands = getattr(command, "commands", None)
+        if commands is None:
+            break
+        if token in commands:
+            command = commands[token]
+            path.append(token)
+        elif not token.startswith("-"):
+            break
+    return " ".join(path)
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:

@@ -251,7 +251,10 @@ def _bounds(since: str, until: str | None, follow: bool) -> tuple[Any, Any]:
     start = parse_instant(since, option="--since")
     end = parse_until(until, option="--until") if until else None
     if end is not None and end <= start:
-        raise _usage(f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})")
+        raise _usage(
+            f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})",
+            "with --follow, --until is when to stop: a later time, or a duration from now (--until 10m)",
+        )
     return start, end
 
 

@@ -60,10 +60,30 @@ def apply_query(data: Any, expression: str | None) -> Any:
     try:
         return jmespath.search(expression, data)
     except JMESPathError as exc:
-        raise UsageError(
-            f"--query {expression!r} is not a valid JMESPath expression: {exc}",
-            hint="see https://jmespath.org; e.g. --query \"[?state=='Healthy'].name\"",
-        ) from None
+        raise _invalid_query(expression, exc) from None
+
+
+def _invalid_query(expression: str, exc: Exception) -> UsageError:
+    """One `error:` line: jmespath's message repeats the expression with a caret on lines of their own."""
+    detail = str(exc).split("\n", 1)[0].removeprefix("Invalid jmespath expression: ")
+    detail = detail.removesuffix(":").removesuffix(", for expression").strip() or "not valid"
+    return UsageError(
+        f"--query {expression!r} is not a valid JMESPath expression: {detail}",
+        hint="see https://jmespath.org; e.g. --query \"[?state=='Healthy'].name\"",
+    )
+
+
+def check_query(expression: str | None) -> None:
+    """A --query that cannot compile is refused before any call to Azure (exit 2)."""
+    if not expression:
+        return
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise _invalid_query(expression, exc) from None
 
 
 def to_json(data: Any) -> str:
