@@ -96,10 +96,12 @@ def as_dict(event: TraceEvent, spec: LogFilter) -> dict[str, Any]:
 
 
 def line(event: TraceEvent, spec: LogFilter) -> str:
+    from amlmon.render.text import visible
     from amlmon.timeparse import iso_utc
 
     stamp = iso_utc(event.timestamp, "milliseconds")
-    return f"{stamp} {event.target} {event.instance or '-'} {_detail(event, spec)}: {event.message}"
+    text = f"{event.target} {event.instance or '-'} {_detail(event, spec)}: {event.message}"
+    return f"{stamp} {visible(text, chr(9))}"  # one line per row, its control characters shown
 
 
 def read_window(ctx: AppContext, spec: LogFilter) -> list[TraceEvent]:
@@ -118,11 +120,12 @@ def follow(
     emit: Callable[[list[TraceEvent]], None],
     status: Callable[[str], None],
 ) -> int:
-    """Poll until Ctrl-C; each new row is emitted once. Returns how many were."""
-    import time
+    """Poll until Ctrl-C or until the reader of stdout goes away (`| head`: BrokenPipeError, as
+    `traces -f`); each new row is emitted once. Returns how many were."""
+    import sys
 
     from amlmon import traces
-    from amlmon.follow import DEFAULT_OVERLAP
+    from amlmon.follow import DEFAULT_OVERLAP, sleep_watching_reader
 
     stats = traces.follow(
         ctx,
@@ -134,6 +137,6 @@ def follow(
         overlap=DEFAULT_OVERLAP,
         backlog_limit=None,
         until=None,
-        sleep=time.sleep,
+        sleep=sleep_watching_reader(sys.stdout),
     )
     return stats.printed

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from amlmon.background import Background
 from amlmon.errors import AmlmonError
@@ -343,3 +343,29 @@ class Follower:
             bound, inclusive = newest, True
         # A partial answer may have left holes below its newest row: keep the watermark where it was.
         return self.state.admit(collected, advance=complete)
+
+
+def sleep_watching_reader(stream: IO[str]) -> Any:
+    """time.sleep, except that it ends with BrokenPipeError as soon as the reader of `stream` (a pipe
+    or socket) goes away: `amlmon traces -f | head -2` (and `logs -f`) ends with head even when nothing new arrives,
+    instead of at the next write. The write end of a pipe reports POLLERR once the read end is closed."""
+    import os
+    import select
+    import stat
+    import time
+
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture into StringIO)
+        return time.sleep
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) or not hasattr(select, "poll"):
+        return time.sleep
+    poller = select.poll()
+    poller.register(fd, select.POLLERR | select.POLLHUP)
+
+    def sleep(seconds: float) -> None:
+        if poller.poll(max(0, int(seconds * 1000))):
+            raise BrokenPipeError("the reader of stdout went away")
+
+    return sleep

@@ -124,6 +124,9 @@ def run(args: list[str] | None = None) -> int:
     metavars.apply(command)
     try:
         options, rest = split_global_options(argv, command=command)
+        from amlmon.render import check_query
+
+        check_query(options.query)
     except AmlmonError as exc:
         _print_error(exc)
         return exc.exit_code
@@ -165,18 +168,42 @@ def _invoke(command: Any, argv: list[str]) -> int:
         result = command.main(args=argv, prog_name="amlmon", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except SystemExit as exc:
+        # click turns a write to a closed pipe (EPIPE) into exit 1 even without standalone mode;
+        # `amlmon … | head` ends quietly with 0 (README), whichever write met the closed pipe.
+        if _closed_pipe(exc.__context__):
+            _unwrap_streams()
+            return _quiet_broken_pipe()
+        raise
     except typer.Abort:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's UsageError and friends, vendored by typer
         code = int(getattr(exc, "exit_code", EXIT_USAGE))
         usage = code == EXIT_USAGE or "Usage" in type(exc).__name__
-        _print_click_error(exc, usage)
+        _print_click_error(exc, usage, command, argv)
         return EXIT_USAGE if usage else code
     return int(result) if isinstance(result, int) else EXIT_OK
 
 
-def _print_click_error(exc: Exception, usage: bool) -> None:
+def _closed_pipe(exc: BaseException | None) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def _unwrap_streams() -> None:
+    """Undo click's PacifyFlushWrapper around stdout/stderr, so later writes behave as usual."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        wrapped = getattr(stream, "wrapped", None)
+        if type(stream).__name__ == "PacifyFlushWrapper" and wrapped is not None:
+            setattr(sys, name, wrapped)
+
+
+def _print_click_error(
+    exc: Exception, usage: bool, command: Any = None, argv: list[str] | None = None
+) -> None:
     """click's errors in amlmon's shape: one `error:` line (its message, with its did-you-mean) and a
     `hint:` naming the help of the command it was parsing, instead of click's usage block."""
     format_message = getattr(exc, "format_message", None)
@@ -186,8 +213,24 @@ def _print_click_error(exc: Exception, usage: bool) -> None:
     print(f"error: {message.removesuffix('.')}", file=sys.stderr)
     if usage:
         click_ctx = getattr(exc, "ctx", None)
-        command_path = getattr(click_ctx, "command_path", None) or "amlmon"
+        command_path = getattr(click_ctx, "command_path", None) or _command_path(command, argv or [])
         print(f"hint: see `{command_path} --help`", file=sys.stderr)
+
+
+def _command_path(command: Any, argv: list[str]) -> str:
+    """`amlmon traces` for `traces SVC --message` (click raises "requires an argument" with no
+    context): the sub-commands named in argv, as far as the command tree goes."""
+    path = ["amlmon"]
+    for token in argv:
+        commands = getattr(command, "commands", None)
+        if commands is None:
+            break
+        if token in commands:
+            command = commands[token]
+            path.append(token)
+        elif not token.startswith("-"):
+            break
+    return " ".join(path)
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:

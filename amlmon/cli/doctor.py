@@ -160,16 +160,17 @@ def _delivered(ctx: Any, setting: Any) -> dict[str, Any]:
 
 
 def render(rows: Any, stream: IO[str]) -> None:
-    """One line per check (status, check, target, evidence) and the fix under it."""
+    """One line per check (status, check, target, evidence) and the fix under it; names and evidence
+    come from the service, so their control characters are shown, never run."""
+    from amlmon.render.text import visible
+
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-        target = "" if row["target"] == "-" else f" {row['target']}"
-        print(
-            f"{MARKS.get(row['status'], row['status'])}  {row['check']}{target}: {row['evidence']}",
-            file=stream,
-        )
+        target = "" if row["target"] == "-" else f" {visible(str(row['target']))}"
+        evidence = visible(str(row["evidence"]), "\n\t")
+        print(f"{MARKS.get(row['status'], row['status'])}  {row['check']}{target}: {evidence}", file=stream)
         if row.get("fix") and row["status"] != "ok":
-            print(f"      fix: {row['fix']}", file=stream)
+            print(f"      fix: {visible(str(row['fix']), chr(10))}", file=stream)
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "warn", "fail", "skip"))
     print(f"\n{summary}", file=stream)

@@ -90,7 +90,9 @@ def _note(text: str) -> None:
 
 
 def _render(data: dict[str, Any], stream: IO[str]) -> None:
-    content = str(data["content"])
+    from amlmon.render.text import visible
+
+    content = visible(str(data["content"]), "\n\t")
     stream.write(content if not content or content.endswith("\n") else content + "\n")
 
 
@@ -127,18 +129,17 @@ def _endpoint_logs(
             )
             print(text, flush=True)
 
-    try:
-        endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note)
-    except KeyboardInterrupt:
-        return
+    # Ctrl-C is exit 130 (app.run), as for `traces -f`; a reader that leaves ends it quietly with 0.
+    endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note)
 
 
 def _lines_renderer(spec: Any) -> Any:
     def render(rows: list[dict[str, Any]], stream: IO[str]) -> None:
+        from amlmon.render.text import visible
+
         detail = "name" if spec.events else "container"
         for row in rows:
-            stream.write(
-                f"{row['timestamp']} {row['target']} {row['instance'] or '-'} {row[detail]}: {row['message']}\n"
-            )
+            text = f"{row['target']} {row['instance'] or '-'} {row[detail]}: {row['message']}"
+            stream.write(f"{row['timestamp']} {visible(text, chr(9))}\n")
 
     return render

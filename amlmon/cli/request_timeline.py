@@ -117,10 +117,14 @@ def _collector(
 
 def _renderer(found: list[Any]) -> Any:
     def render(_data: Any, stream: IO[str]) -> None:
+        from amlmon.render.text import visible
         from amlmon.timeparse import iso_utc
 
         for entry in found:
             stamp = iso_utc(entry.time, "milliseconds") if entry.time else "-" * 24
-            stream.write(f"{stamp} {entry.source:<12} {entry.kind:<13} {entry.summary}\n")
+            # The summary is the service's text (a message, a URL): its control characters are shown.
+            stream.write(
+                f"{stamp} {entry.source:<12} {entry.kind:<13} {visible(str(entry.summary), chr(9))}\n"
+            )
 
     return render

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from typing import Any
 
 import typer
 
@@ -137,7 +137,7 @@ def traces(
     endpoint_log = _endpoint_choice(source_name, events, log_analytics, model_data, severity)
     source = "log-analytics" if endpoint_log else source_of(log_analytics)
     style = _style(fmt, follow)
-    _check_query_style(style, follow, app_context().options.query)
+    _check_query_style(style, follow, app_context().options.query, fmt)
     if limit is not None and limit < 1:
         raise _usage(
             f"--limit {limit} would print nothing",
@@ -251,7 +251,10 @@ def _bounds(since: str, until: str | None, follow: bool) -> tuple[Any, Any]:
     start = parse_instant(since, option="--since")
     end = parse_until(until, option="--until") if until else None
     if end is not None and end <= start:
-        raise _usage(f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})")
+        raise _usage(
+            f"--until ({end.isoformat()}) is not after --since ({start.isoformat()})",
+            "with --follow, --until is when to stop: a later time, or a duration from now (--until 10m)",
+        )
     return start, end
 
 
@@ -344,6 +347,7 @@ def _follow(
     overlap: Any,
 ) -> int:
     from amlmon import traces as domain
+    from amlmon.follow import sleep_watching_reader
 
     ctx.long_run()  # a follow runs until Ctrl-C; its own loop bounds each wait (60 s)
 
@@ -361,36 +365,10 @@ def _follow(
         overlap=overlap,
         backlog_limit=limit,
         until=until,
-        sleep=sleep_watching_reader(sys.stdout),
+        sleep=sleep_watching_reader(sys.stdout),  # ends with `| head` (amlmon/follow.py)
     )
     printer.finish()
     return 0
-
-
-def sleep_watching_reader(stream: IO[str]) -> Any:
-    """time.sleep, except that it ends with BrokenPipeError as soon as the reader of `stream` (a pipe
-    or socket) goes away: `amlmon traces -f | head -2` ends with head even when nothing new arrives,
-    instead of at the next write. The write end of a pipe reports POLLERR once the read end is closed."""
-    import os
-    import select
-    import stat
-    import time
-
-    try:
-        fd = stream.fileno()
-        mode = os.fstat(fd).st_mode
-    except (AttributeError, OSError, ValueError):  # not a real file (tests capture into StringIO)
-        return time.sleep
-    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) or not hasattr(select, "poll"):
-        return time.sleep
-    poller = select.poll()
-    poller.register(fd, select.POLLERR | select.POLLHUP)
-
-    def sleep(seconds: float) -> None:
-        if poller.poll(max(0, int(seconds * 1000))):
-            raise BrokenPipeError("the reader of stdout went away")
-
-    return sleep
 
 
 def _usage(message: str, hint: str | None = None) -> Exception:
@@ -426,11 +404,18 @@ def _style(fmt: str | None, follow: bool) -> str:
     return style
 
 
-def _check_query_style(style: str, follow: bool, query: str | None) -> None:
+def _check_query_style(style: str, follow: bool, query: str | None, fmt: str | None = None) -> None:
     """--query applies to the whole result (json, yaml, table, tsv) or to each event (jsonl); a style
     it cannot apply to is refused rather than ignored."""
     if not query:
         return
+    if fmt in ("pretty", "short", "raw"):
+        # Formats of lines of events, like short and raw: a query's answer is not events (an explicit
+        # --format pretty printed an empty line). -o table still queries the whole list.
+        raise _usage(
+            f"--query does not apply to --format {fmt}",
+            "use -o json, yaml, table or tsv (query over the whole list) or --format jsonl (query per event)",
+        )
     if follow and style != "jsonl":
         raise _usage(
             "--query with --follow applies to each event as it arrives: it needs --format jsonl",

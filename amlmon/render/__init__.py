@@ -60,10 +60,30 @@ def apply_query(data: Any, expression: str | None) -> Any:
     try:
         return jmespath.search(expression, data)
     except JMESPathError as exc:
-        raise UsageError(
-            f"--query {expression!r} is not a valid JMESPath expression: {exc}",
-            hint="see https://jmespath.org; e.g. --query \"[?state=='Healthy'].name\"",
-        ) from None
+        raise _invalid_query(expression, exc) from None
+
+
+def _invalid_query(expression: str, exc: Exception) -> UsageError:
+    """One `error:` line: jmespath's message repeats the expression with a caret on lines of their own."""
+    detail = str(exc).split("\n", 1)[0].removeprefix("Invalid jmespath expression: ")
+    detail = detail.removesuffix(":").removesuffix(", for expression").strip() or "not valid"
+    return UsageError(
+        f"--query {expression!r} is not a valid JMESPath expression: {detail}",
+        hint="see https://jmespath.org; e.g. --query \"[?state=='Healthy'].name\"",
+    )
+
+
+def check_query(expression: str | None) -> None:
+    """A --query that cannot compile is refused before any call to Azure (exit 2)."""
+    if not expression:
+        return
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise _invalid_query(expression, exc) from None
 
 
 def to_json(data: Any) -> str:
@@ -75,20 +95,19 @@ def to_jsonl(data: Any) -> str:
     return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items)
 
 
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def _tsv_cell(value: Any) -> str:
     """One field: strings unquoted, objects and lists as compact JSON, null empty, booleans
     True/False (as az prints them); a backslash, tab or line break in the text is written as \\\\,
-    \\t, \\n, \\r, so a field never spills into the next one or the next line."""
+    \\t, \\n, \\r (other control characters \\xNN), so a field never spills into the next one or the next line."""
+    from amlmon.render.text import tsv_field
+
     if value is None:
         text = ""
     elif isinstance(value, dict | list):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(value)
-    return text.translate(_TSV_ESCAPES)
+    return tsv_field(text)
 
 
 def _tsv_columns(rows: list[Any]) -> list[str] | None:

@@ -34,11 +34,16 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def render_check(verdict: Any, stream: IO[str], *, no_color: bool) -> None:
+    from rich.markup import escape
+
+    from amlmon.render.text import visible
+
     console = make_console(stream, no_color=no_color)
     styles = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow"}
     for result in verdict["results"]:
         status = result["status"]
-        console.print(f"[{styles[status]}]{status}[/] {result['reason']}", markup=True, highlight=False)
+        reason = escape(visible(str(result["reason"])))
+        console.print(f"[{styles[status]}]{status}[/] {reason}", markup=True, highlight=False)
     summary = "passed" if verdict["passed"] else "FAILED"
     console.print(
         f"gate {summary} ({verdict['window']['start']} .. {verdict['window']['end']})", highlight=False
@@ -119,10 +124,14 @@ def _stats_panel(target: dict[str, Any], width: int | None) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    rows = _stats_rows(target)
+    from amlmon.render.text import visible
+
+    # Type names, dependency targets and exception messages are the service's text: shown, never run.
+    rows = [(visible(m), visible(v), visible(s), is_msg) for m, v, s, is_msg in _stats_rows(target)]
     natural = [max([1] + [cell_len(str(row[i])) for row in rows]) for i in range(3)]
     widths = fit_widths(natural, max(width - 4, 0)) if width is not None else natural  # 2 gaps of 2
-    title = target["target"] if width is None else ellipsize(target["target"], width)
+    name = visible(target["target"])
+    title = name if width is None else ellipsize(name, width)
     table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
     table.add_column("metric", style="bold", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)

@@ -6,6 +6,7 @@ import json
 from typing import IO, Any
 
 from amlmon.render.console import make_console
+from amlmon.render.text import visible
 
 
 def _cell(value: Any) -> str:
@@ -74,8 +75,10 @@ def ellipsize(text: str, width: int) -> str:
 
 
 def _one_line(text: str) -> str:
-    # A line break inside a cell would wrap the row; the table shows it as a space.
-    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text.replace("\t", " ")
+    # A line break inside a cell would wrap the row; the table shows it as a space. Every other control
+    # character is made visible: it would reach the terminal, and rich counts it as no width.
+    text = " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+    return visible(text.replace("\t", " "))
 
 
 def _grid(data: Any) -> tuple[list[str], list[list[str]], bool] | None:
@@ -100,11 +103,11 @@ def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: s
     console = make_console(stream, no_color=no_color)
     grid = _grid(data)
     if grid is None:
-        console.print(_cell(data), markup=False)
+        console.print(visible(_cell(data), "\n\t"), markup=False)
         return
     if not data:
         return
-    headers, rows = grid[0], [[_one_line(cell) for cell in row] for row in grid[1]]
+    headers, rows = [_one_line(h) for h in grid[0]], [[_one_line(cell) for cell in row] for row in grid[1]]
     natural = [max([cell_len(h)] + [cell_len(row[i]) for row in rows]) for i, h in enumerate(headers)]
     gaps = _GAP * (len(headers) - 1)
     terminal = bool(getattr(stream, "isatty", lambda: False)())  # colour or not: a terminal's width binds

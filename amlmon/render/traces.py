@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from amlmon.render import apply_query, emit, to_jsonl
+from amlmon.render.text import tsv_line, visible
 from amlmon.telemetry import TraceEvent
 from amlmon.timeparse import iso_utc
 
@@ -34,6 +35,15 @@ def _compact(value: Any) -> str:
     if value is None:
         return "null"
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _shown(value: Any) -> str:
+    """A model-data value for a human format: compact JSON (which leaves DEL and C1 raw), made visible."""
+    return visible(_compact(value))
+
+
+# The line breaks and tabs a human trace format lays out itself; every other control character is shown.
+_LAID_OUT = "\n\t"
 
 
 def _clip(text: str, room: int) -> str:
@@ -61,7 +71,7 @@ class PrettyFormatter(LineFormatter):
         self.target_width = 0
 
     def text(self, events: Sequence[TraceEvent]) -> str:
-        self.target_width = max(self.target_width, *(len(event.target) for event in events))
+        self.target_width = max(self.target_width, *(len(visible(event.target)) for event in events))
         return super().text(events)
 
     def _paint(self, text: str, code: str | None) -> str:
@@ -69,28 +79,31 @@ class PrettyFormatter(LineFormatter):
 
     def line(self, event: TraceEvent) -> str:
         colour = _PALETTE[zlib.crc32(event.target.encode()) % len(_PALETTE)]
-        target = self._paint(event.target.ljust(self.target_width), colour)
+        target = self._paint(visible(event.target).ljust(self.target_width), colour)
         stamp = _iso(event)
         if event.model_data is not None:
             return f"{stamp} {target} {self._model_data(event, len(stamp) + self.target_width + 2)}"
         severity = self._paint(event.severity.upper()[:4].ljust(4), _SEVERITY_COLOR.get(event.severity))
         indent = "\n" + " " * (len(stamp) + self.target_width + 7)
-        return f"{stamp} {target} {severity} {event.message.rstrip().replace(chr(10), indent)}"
+        message = visible(event.message.rstrip(), _LAID_OUT)
+        return f"{stamp} {target} {severity} {message.replace(chr(10), indent)}"
 
     def _model_data(self, event: TraceEvent, used: int) -> str:
         md = event.model_data
         assert md is not None
-        request = f"req={(md.request_id or '?')[:8]}"
+        request = f"req={visible((md.request_id or '?')[:8])}"
         if md.truncated:
             # Name exactly what the cut took: a 1.4.x Input cut on its own leaves the prediction whole.
             lost = " and ".join(md.cut) if md.cut else "the record"
             note = f"[{lost} cut by App Insights at 8192 characters]"
             if md.prediction is not None:
-                return f"{request} {note} → out={_clip(_compact(md.prediction), max(self.width - used - 60, 20))}"
+                return (
+                    f"{request} {note} → out={_clip(_shown(md.prediction), max(self.width - used - 60, 20))}"
+                )
             return f"{request} {note}"
         room = max(self.width - used - len(request) - 12, 20)
-        shown_input = _clip(_compact(md.input), room * 3 // 5)
-        shown_prediction = _clip(_compact(md.prediction), room - len(shown_input))
+        shown_input = _clip(_shown(md.input), room * 3 // 5)
+        shown_prediction = _clip(_shown(md.prediction), room - len(shown_input))
         return f"{request} in={shown_input} → out={shown_prediction}"
 
 
@@ -99,16 +112,16 @@ class ShortFormatter(LineFormatter):
         stamp = event.timestamp.strftime("%H:%M:%S")
         if event.model_data is not None:
             md = event.model_data
-            return f"{stamp} {event.target} {_compact(md.input)} -> {_compact(md.prediction)}"
-        return f"{stamp} {event.target} {event.message}"
+            return f"{stamp} {visible(event.target)} {_shown(md.input)} -> {_shown(md.prediction)}"
+        return f"{stamp} {visible(event.target)} {visible(event.message, _LAID_OUT)}"
 
 
 class RawFormatter(LineFormatter):
     def line(self, event: TraceEvent) -> str:
         if event.model_data is not None:
             md = event.model_data
-            return md.raw or "" if md.truncated else _compact(md.input)
-        return event.message
+            return visible(md.raw or "", _LAID_OUT) if md.truncated else _shown(md.input)
+        return visible(event.message, _LAID_OUT)
 
 
 class TsvFormatter(LineFormatter):
@@ -126,7 +139,7 @@ class TsvFormatter(LineFormatter):
             ]
         else:
             cells = [_iso(event), event.target, event.severity, event.message]
-        return "\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in cells)
+        return tsv_line(cells)  # the escapes of every -o tsv (render.text), so a field never spills
 
 
 class JsonlFormatter(LineFormatter):

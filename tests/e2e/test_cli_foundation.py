@@ -160,6 +160,12 @@ def test_usage_errors_exit_2_without_traceback(cli, args: list[str], needle: str
         (["services", "lis"], "error: no such command 'lis'. Did you mean 'list'?", "amlmon services"),
         (["data", "pull", "churn"], "error: missing option '--out'", "amlmon data pull"),
         (["traces", "--limit", "abc"], "error: invalid value for '--limit'", "amlmon traces"),
+        # click gives "requires an argument" no context: the hint named `amlmon --help`
+        (
+            ["traces", "churn", "--since", "1h", "--message"],
+            "error: option '--message' requires",
+            "amlmon traces",
+        ),
     ],
 )
 def test_click_usage_errors_are_one_error_line_and_a_hint(
@@ -171,6 +177,23 @@ def test_click_usage_errors_are_one_error_line_and_a_hint(
     assert len(lines) == 2 and lines[0].startswith(first), result.stderr
     assert lines[1] == f"hint: see `{help_of} --help`"
     assert "Usage:" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "first", "hint"),
+    [
+        # jmespath's message spread the expression and a caret over three lines
+        (["query", "traces", "--query", "["], "error: --query '[' is not a valid JMESPath expression: ",
+         "hint: see https://jmespath.org"),
+        (["traces", "churn", "-f", "--until", "2020-01-01"], "error: --until (2020-01-01",
+         "hint: with --follow, --until is when to stop"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_one_error_line_and_a_hint(cli, args: list[str], first: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*args, "--subscription", "00000000-0000-0000-0000-000000000000", "-g", "rg", "-w", "wsx")
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(first) and lines[1].startswith(hint), result.stderr
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Emulator
+from tests.conftest import Emulator, spawn_amlmon
 from tests.helpers import (
     OFFLINE,
     OFFLINE_SCOPE,
@@ -370,3 +370,41 @@ def test_seven_fractional_digits_survive_ingestion_and_query(cli: Any, emulator:
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == stamp + "\n"  # the 7th digit (100 ns) kept, as Log Analytics keeps it
+
+
+def test_a_piped_table_shows_a_cell_with_control_characters_whole_and_escaped(
+    cli: Any, emulator: Emulator
+) -> None:
+    """Issue: a piped `query -o table` cut a cell with control characters (`multi line message w…`)."""
+    created = telemetry_workspace(emulator, "ctlcells")
+    ikey = created["ikey"]
+    message = "multi line\nmessage with \x1b[2J and a bell\x07 right to the end"
+    insert(emulator, ikey, [trace(ikey, message, at=now() - dt.timedelta(minutes=5))])
+    result = cli(
+        "query", "traces | project message, k = 'ok'", "--since", "1h", *created["scope"], "-o", "table"
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and "…" not in result.stdout and "\x1b" not in result.stdout, result.stdout
+    assert "multi line message with \\x1b[2J and a bell\\x07 right to the end" in lines[2], lines
+    assert lines[2].endswith("ok")
+
+
+@pytest.mark.parametrize("output", ["jsonl", "tsv", "json"])
+def test_a_query_piped_to_head_ends_quietly_with_exit_0(
+    emulator: Emulator, ws: dict[str, Any], output: str
+) -> None:
+    """Issue: `query "range x from 1 to 100000 step 1" -o jsonl | head -1` exited 1 (the streaming path)."""
+    process = spawn_amlmon(
+        ["query", "range x from 1 to 100000 step 1", *ws["scope"], "-o", output], emulator.env()
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        assert process.stdout.readline()  # the first row arrived
+        process.stdout.close()  # `head -1` leaves while amlmon still writes
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0 and process.stderr.read() == ""

@@ -323,6 +323,7 @@ def test_query_applies_to_each_event_in_jsonl_and_skips_events_it_selects_nothin
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
+        (["--format", "pretty"], "--query does not apply to --format pretty"),  # it printed an empty line
         (["--format", "short"], "--query does not apply to --format short"),
         (["--format", "raw"], "--query does not apply to --format raw"),
         (["--follow", "-o", "tsv"], "--query with --follow applies to each event"),
@@ -801,3 +802,60 @@ def test_model_data_from_a_real_inference_server_shows_the_input_that_was_sent(
     assert data["input"] == payload
     assert data["prediction"] == prediction or json.dumps(data["prediction"]) in json.dumps(prediction)
     assert records[0]["target"] == "churn-live"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The service's text never drives the reader's terminal
+# ---------------------------------------------------------------------------------------------------
+ESCAPES = "pwn \x1b[2J\x1b]0;pwned\x07 \x9b31m end"
+
+
+@pytest.fixture(scope="module")
+def escapes_ws(emulator: Emulator) -> dict[str, Any]:
+    ws = telemetry_workspace(emulator, "escapes")
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], ESCAPES, at=now() - dt.timedelta(minutes=2))])
+    return ws
+
+
+def _no_raw_controls(text: str) -> None:
+    assert not any(ch in text for ch in "\x1b\x07\x9b"), repr(text)
+    assert "\\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m end" in text, repr(text)
+
+
+def test_escape_sequences_in_a_message_reach_a_terminal_made_visible(
+    emulator: Emulator, escapes_ws: dict[str, Any]
+) -> None:
+    """Issue: `\\x1b[2J` in a trace message cleared the reader's terminal (default pretty on a TTY)."""
+    from tests.helpers import on_a_terminal
+
+    text = on_a_terminal(
+        ["traces", "--since", "1h", *escapes_ws["scope"]], {**emulator.env(), "NO_COLOR": "1"}, columns=160
+    )
+    _no_raw_controls(text)
+
+
+@pytest.mark.parametrize("style", [["-o", "table"], ["--format", "short"], ["--format", "raw"]])
+def test_human_trace_formats_show_control_characters_visibly(
+    cli: Any, escapes_ws: dict[str, Any], style: list[str]
+) -> None:
+    result = cli("traces", "--since", "1h", *style, *escapes_ws["scope"])
+    assert result.exit_code == 0, result.stderr
+    _no_raw_controls(result.stdout)
+
+
+def test_machine_trace_formats_keep_the_message_exact(cli: Any, escapes_ws: dict[str, Any]) -> None:
+    result = cli("traces", "--since", "1h", "--format", "jsonl", *escapes_ws["scope"])
+    assert result.exit_code == 0 and jsonl(result.stdout)[0]["message"] == ESCAPES
+    tsv = cli("traces", "--since", "1h", "-o", "tsv", *escapes_ws["scope"])
+    assert tsv.exit_code == 0, tsv.stderr
+    assert tsv.stdout.rstrip("\n").split("\t")[-1] == "pwn \\x1b[2J\\x1b]0;pwned\\x07 \\x9b31m end"
+
+
+def test_traces_tsv_escapes_line_breaks_and_tabs_as_query_tsv_does(cli: Any, emulator: Emulator) -> None:
+    """Issue: traces' own tsv wrote LF/tab as spaces and left a raw CR; README promises \\n, \\r, \\t."""
+    ws = telemetry_workspace(emulator, "tsvtrace")
+    insert(emulator, ws["ikey"], [trace(ws["ikey"], "a\nb\rc\td\\e", at=now() - dt.timedelta(minutes=2))])
+    result = cli("traces", "--since", "1h", "-o", "tsv", *ws["scope"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("\n") == 1 and "\r" not in result.stdout
+    assert result.stdout.rstrip("\n").split("\t")[-1] == "a\\nb\\rc\\td\\\\e"

@@ -183,7 +183,8 @@ def test_endpoint_logs_window_events_and_follow_print_each_line_once(
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     reader.join(timeout=5)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 130, stderr  # Ctrl-C, as `traces -f` (README's exit codes)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "note: following AmlOnlineEndpointConsoleLog" in stderr
     counts = {m: sum(m in r["message"] for r in lines) for m in (two, five, six)}
     assert counts == {two: 2, five: 3, six: 1}
@@ -194,6 +195,31 @@ def test_endpoint_logs_window_events_and_follow_print_each_line_once(
     assert wrong.exit_code == 2 and "hint: add --source endpoint-logs" in wrong.stderr
     missing = cli("logs", f"{dep.endpoint}/nosuch", "--events", *dep.ws["args"])
     assert missing.exit_code == 3 and "error:" in missing.stderr
+
+
+def test_logs_follow_piped_to_head_ends_with_head_when_nothing_new_arrives(
+    emulator: Any, deployment: Deployment
+) -> None:
+    """Issue: `logs ep/dep -f | head -1` hung until a timeout: like `traces -f`, amlmon watches the pipe
+    between polls (the next poll is 60 s away here) and ends quietly with exit 0 when its reader leaves."""
+    from tests.conftest import spawn_amlmon
+
+    dep = deployment
+    process = spawn_amlmon(
+        ["logs", f"{dep.endpoint}/blue", "-f", "--since", "1h", "--interval", "60s", *dep.ws["args"]],
+        emulator.env(),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        assert process.stdout.readline()  # the backlog arrived: the loop now waits for its next poll
+        process.stdout.close()  # `head -1` leaves
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read()
+    assert process.returncode == 0 and "Traceback" not in stderr and "error:" not in stderr, stderr
 
 
 def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_follows_each_line_once(

@@ -101,3 +101,27 @@ def test_redact_removes_secrets(text: str, secret: str) -> None:
 )
 def test_any_bearer_token_is_redacted(token: str) -> None:
     assert token not in redact(f"Authorization: Bearer {token}\n")
+
+
+CONTROLS = {*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xA0))}
+
+
+def _unescape_tsv(field: str) -> str:
+    import re
+
+    named = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+    return re.sub(r"\\x[0-9a-f]{2}|\\[\\tnr]", lambda m: named.get(m[0]) or chr(int(m[0][2:], 16)), field)
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_visible_text_and_tsv_fields_carry_no_control_character_and_lose_nothing(text: str) -> None:
+    """The one rule of amlmon/render/text.py: no control character reaches the terminal, except those a
+    format lays out itself; TSV's escapes decode back to the exact text."""
+    from amlmon.render.text import tsv_field, visible
+
+    assert not CONTROLS & set(visible(text))
+    assert not (CONTROLS - {"\n", "\t"}) & set(visible(text, "\n\t"))
+    plain = "".join(ch for ch in text if ch not in CONTROLS)
+    assert visible(plain) == plain  # text without control characters is shown as it is
+    field = tsv_field(text)
+    assert not CONTROLS & set(field) and _unescape_tsv(field) == text

@@ -92,7 +92,9 @@ def test_jsonl_tsv_raw_short_and_json() -> None:
         "itemId": "id-1",
         "properties": {"k": "v"},
     }
-    assert _render("tsv", events) == "2026-11-25T10:00:00.123Z\tchurn\tinfo\ta b c\n"
+    assert (
+        _render("tsv", events) == "2026-11-25T10:00:00.123Z\tchurn\tinfo\ta\\tb\\nc\n"
+    )  # escaped as every -o tsv
     assert _render("raw", events) == "a\tb\nc\n"
     assert _render("short", events) == "10:00:00 churn a\tb\nc\n"
     assert json.loads(_render("json", events))[0]["message"] == "a\tb\nc"
