@@ -221,8 +221,10 @@ def _change(
         )
     finally:
         ws.close()
-    if not results:
-        warn("no service or deployment matched")
+    if not results:  # a bulk selection that matches nothing is an error, never an empty success
+        from amlmon.cli.services import nothing_matched
+
+        raise nothing_matched(ctx, kinds, name)
     output(run.document(enable, dry_run, results), table=render_results)
     code = diag.exit_code(results)
     if code:
