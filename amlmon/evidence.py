@@ -207,3 +207,28 @@ def v2_deployments(ctx: AppContext, targets: list[Target]) -> list[Target]:
             hint=f"gate a v1 service on its App Insights telemetry: drop --metrics/--endpoint-logs, e.g. amlmon check {v1[0]}",
         )
     return [_target_of(item) for item in resolution.items if item.api == "v2"]
+
+
+def collector_on(ctx: AppContext, target: Target) -> bool:
+    """Whether `target` is v2 with its data collector's model_inputs/model_outputs on: its model data
+    is then in blobs (--datastore-url), not in App Insights. Best effort: False when unsure."""
+    from amlmon import diagnostics as diag
+
+    if not (target.deployment or target.deployments):
+        return False
+    ws = diag.Workspace(ctx)
+    try:
+        inventory = ws.inventory(v1=False, v2=True, endpoints={target.name.lower()})
+    except Exception:  # explaining is best effort
+        return False
+    finally:
+        ws.close()
+    return any(item.api == "v2" and item.model_data and diag.is_named(item, target) for item in inventory)
+
+
+def collector_note(target: Target) -> str:
+    """Why a v2 target has no model data in App Insights/Log Analytics, and where it is instead."""
+    return (
+        f"no model data of {target} in App Insights: the v2 data collector writes blobs: give --datastore-url "
+        "https://ACCOUNT.blob.core.windows.net/azureml-blobstore-WORKSPACE_ID (the workspace's default datastore)"
+    )

@@ -170,13 +170,13 @@ def _refuse_overlap(baseline: str, current: str | None) -> None:
 
 def _v2_hint(error: Any, targets: list[Any], windowed: list[str], pull: _Pull) -> Any:
     """No rows of a v2 target without --datastore-url: its data collector writes blobs, not App Insights."""
-    v2 = [t for t in targets if t.deployment or t.deployments]
-    if not (windowed and v2 and not pull.datastore_url):
+    from amlmon.evidence import collector_note, collector_on
+
+    if not windowed or pull.datastore_url:
         return error
-    error.hint = (
-        f"the v2 data collector writes blobs: give --datastore-url "
-        f"https://ACCOUNT.blob.core.windows.net/azureml-blobstore-WORKSPACE_ID (model data of {v2[0]})"
-    )
+    v2 = [t for t in targets if collector_on(app_context(), t)]
+    if v2:
+        error.hint = collector_note(v2[0])
     return error
 
 
