@@ -88,7 +88,7 @@ def enable(
     updated concurrently; a failure does not stop the others (exit 1, with a summary).
     """
     from amlmon import diagnostics as diag
-    from amlmon.diagnostics.run import check_sampling_rate
+    from amlmon.diagnostics.run import check_capture_headers, check_sampling_rate
 
     want = diag.V2Want(
         app_insights=True if app_insights else None,
@@ -96,7 +96,7 @@ def enable(
         payloads=payloads,
         sampling_rate=check_sampling_rate(sampling_rate),
         rolling_rate=diag.parse_rolling_rate(rolling_rate),
-        capture_headers=list(capture_header) or None,
+        capture_headers=check_capture_headers(capture_header),
         endpoint_logs=endpoint_logs,
         log_analytics_workspace=log_analytics_workspace,
     )
