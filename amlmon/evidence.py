@@ -178,3 +178,57 @@ def _target_of(item: Any) -> Target:
     if item.api == "v2" and item.endpoint:
         return Target(item.endpoint, item.target.partition("/")[2])
     return Target(item.target)
+
+
+def v2_deployments(ctx: AppContext, targets: list[Target]) -> list[Target]:
+    """The named targets of a v2-only source (platform metrics, the endpoints' traffic log), resolved
+    once before any read: unknown → exit 3 with did-you-mean; a v1 service → exit 2 (it has neither,
+    and its absence must not read as "0 requests" or a raw ResourceNotFound); a bare endpoint → each of
+    its deployments, so one that had no traffic is still gated on its own. None given: unchanged."""
+    from amlmon import diagnostics as diag
+    from amlmon.errors import UsageError
+
+    if not targets:
+        return targets
+    ws = diag.Workspace(ctx)
+    try:
+        need_v1 = any(t.deployment is None for t in targets)
+        inventory = ws.inventory(v1=need_v1, v2=True, endpoints={t.name.lower() for t in targets})
+    finally:
+        ws.close()
+    resolution = diag.resolve(targets, inventory, kinds=set(), name_glob=None)
+    if resolution.unknown:
+        raise diag.not_found_error(resolution.unknown)
+    v1 = [item.target for item in resolution.items if item.api == "v1"]
+    if v1:
+        raise UsageError(
+            f"metrics and endpoint logs are for v2 deployments only; {', '.join(v1)} "
+            f"{'is a v1 service' if len(v1) == 1 else 'are v1 services'}",
+            hint=f"gate a v1 service on its App Insights telemetry: drop --metrics/--endpoint-logs, e.g. amlmon check {v1[0]}",
+        )
+    return [_target_of(item) for item in resolution.items if item.api == "v2"]
+
+
+def collector_on(ctx: AppContext, target: Target) -> bool:
+    """Whether `target` is v2 with its data collector's model_inputs/model_outputs on: its model data
+    is then in blobs (--datastore-url), not in App Insights. Best effort: False when unsure."""
+    from amlmon import diagnostics as diag
+
+    if not (target.deployment or target.deployments):
+        return False
+    ws = diag.Workspace(ctx)
+    try:
+        inventory = ws.inventory(v1=False, v2=True, endpoints={target.name.lower()})
+    except Exception:  # explaining is best effort
+        return False
+    finally:
+        ws.close()
+    return any(item.api == "v2" and item.model_data and diag.is_named(item, target) for item in inventory)
+
+
+def collector_note(target: Target) -> str:
+    """Why a v2 target has no model data in App Insights/Log Analytics, and where it is instead."""
+    return (
+        f"no model data of {target} in App Insights: the v2 data collector writes blobs: give --datastore-url "
+        "https://ACCOUNT.blob.core.windows.net/azureml-blobstore-WORKSPACE_ID (the workspace's default datastore)"
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from amlmon.errors import OperationFailed, UsageError
+from amlmon.errors import NotFound, OperationFailed, UsageError
 
 RETIRED = (
     "classic continuous export is retired (configurations no longer deliver data); its replacement is a "
@@ -183,17 +183,35 @@ def predict_limit_refusal(azure: Access, component: str) -> None:
         )
 
 
-def disable(azure: Access, component: str, name: str, dry_run: bool) -> dict[str, Any]:
-    """Delete the named setting (the name was checked); `absent` when there is none."""
+def disable(
+    azure: Access, component: str, name: str, dry_run: bool, *, must_exist: bool = False
+) -> dict[str, Any]:
+    """Delete the named setting (the name was checked); `absent` when there is none, or, when the user
+    named it (`must_exist`), not found (exit 3) with the settings that do exist as did-you-mean."""
     from amlmon.azure import diagnostic_settings as ds
 
     existing = ds.get_setting(azure.arm, component, name)
+    if existing is None and must_exist:
+        raise _no_setting(azure, component, name)
     if existing is None:
         return {"name": name, "action": "absent"}
     if dry_run:
         return {"name": name, "action": "delete", "dryRun": True}
     ds.delete_setting(azure.arm, component, name)
     return {"name": name, "action": "deleted"}
+
+
+def _no_setting(azure: Access, component: str, name: str) -> NotFound:
+    from amlmon.azure import diagnostic_settings as ds
+    from amlmon.targets import suggest
+
+    names = [setting.name for setting in ds.list_settings(azure.arm, component)]
+    close = suggest(name, names) or names[:3]
+    return NotFound(
+        f"no diagnostic setting named {name!r} on the App Insights component",
+        hint=(f"did you mean {' or '.join(close)}?" if close else "the component has no diagnostic settings")
+        + "; add --if-exists when an absent setting is fine",
+    )
 
 
 def show(azure: Access, component: str, delivery: bool) -> dict[str, Any]:

@@ -34,7 +34,7 @@ _LATENCY_UNITS_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def parse_rate(text: str, *, option: str = "rate") -> float:
-    """`1%`, `0.5 %` or a fraction `0.01` → a fraction between 0 and 1."""
+    """`1%`, `0.5 %` or a fraction below 1 `0.01` → a fraction between 0 and 1 (a bare 1 or more: refused)."""
     match = _RATE.match(text)
     if not match:
         raise UsageError(
@@ -43,10 +43,11 @@ def parse_rate(text: str, *, option: str = "rate") -> float:
     value = float(match.group(1))
     if match.group(2):
         value /= 100.0
-    elif value > 1:
+    elif value >= 1:
+        # A bare 1 (or 5) is ambiguous: 1% or 100%? A gate that reads 100% passes every failure rate.
         raise UsageError(
-            f"{option} {text!r} is more than 1; a rate without % is a fraction",
-            hint=f"write a percentage or a fraction, e.g. {option} {match.group(1)}% or {option} 0.01 (= 1%)",
+            f"{option} {text!r} is ambiguous: a rate without % is a fraction below 1",
+            hint=f"write a percentage, e.g. {option} {match.group(1)}% or {option} 100%, or a fraction like 0.01 (= 1%)",
         )
     if value > 1:
         raise UsageError(f"{option} {text!r} is more than 100%", hint=f"e.g. {option} 1%")

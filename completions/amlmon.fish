@@ -564,6 +564,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'export'" -l no-color
 complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -l name -r
 complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -l force
 complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -l dry-run
+complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -l if-exists
 complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'export disable'" -s g -r

@@ -172,6 +172,9 @@ def pull(
 
         wanted: list[Any] = [*parsed] or [None]
         for target in wanted:
+            if target is not None and evidence.collector_on(app_context(), target):  # data in blobs
+                warn(evidence.collector_note(target))
+                continue
             note = evidence.explain_empty(
                 app_context(), target, source, (start, end), "modelData", "data pull"
             )

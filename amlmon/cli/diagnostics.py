@@ -81,7 +81,7 @@ def enable(
     updated concurrently; a failure does not stop the others (exit 1, with a summary).
     """
     from amlmon import diagnostics as diag
-    from amlmon.diagnostics.run import check_sampling_rate
+    from amlmon.diagnostics.run import check_capture_headers, check_sampling_rate
 
     want = diag.V2Want(
         app_insights=True if app_insights else None,
@@ -89,7 +89,7 @@ def enable(
         payloads=payloads,
         sampling_rate=check_sampling_rate(sampling_rate),
         rolling_rate=diag.parse_rolling_rate(rolling_rate),
-        capture_headers=list(capture_header) or None,
+        capture_headers=check_capture_headers(capture_header),
         endpoint_logs=endpoint_logs,
         log_analytics_workspace=log_analytics_workspace,
     )
@@ -214,8 +214,10 @@ def _change(
         )
     finally:
         ws.close()
-    if not results:
-        warn("no service or deployment matched")
+    if not results:  # a bulk selection that matches nothing is an error, never an empty success
+        from amlmon.cli.services import nothing_matched
+
+        raise nothing_matched(ctx, kinds, name)
     output(run.document(enable, dry_run, results), table=render_results)
     code = diag.exit_code(results)
     if code:

@@ -105,9 +105,19 @@ def drift(
         thresholds=cmp.Thresholds.parse(threshold),
     )
     targets = _targets(target)
+    windowed = [text for text in (baseline, current or "1d") if _is_window(text)]
+    if len(windowed) == 2:
+        _refuse_overlap(baseline, current)
+    if windowed and targets and not datastore_url:  # blobs (--datastore-url) need no workspace
+        from amlmon.evidence import known_targets
+
+        targets = known_targets(app_context(), targets)  # unknown: exit 3 with did-you-mean, before pulling
     baseline_source, baseline_spec = _source(baseline, "--baseline", targets, pull)
     current_source, current_spec = _source(current or "1d", "--current", targets, pull)
-    result = cmp.compare(baseline_source, current_source, options)
+    try:
+        result = cmp.compare(baseline_source, current_source, options)
+    except cmp.NothingToCompare as error:
+        raise _v2_hint(error, targets, windowed, pull) from None
     for side in ("baseline", "current"):
         skipped = result[side]["skipped"]
         if skipped:
@@ -125,6 +135,46 @@ def drift(
     _output(result)
     if result["breached"]:
         raise typer.Exit(1)
+
+
+_FILE_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".csv")
+
+
+def _is_window(text: str) -> bool:
+    """Whether --baseline/--current TEXT is a window of model data rather than a file."""
+    path = Path(text).expanduser()
+    return not path.exists() and path.suffix.lower() not in _FILE_SUFFIXES
+
+
+def _refuse_overlap(baseline: str, current: str | None) -> None:
+    """Two windows that share time compare the same rows and pass: refused (the default --current
+    1d overlaps any --baseline within the last day)."""
+    import datetime as dt
+
+    from amlmon.drift import windows
+    from amlmon.errors import UsageError
+
+    now = dt.datetime.now(dt.UTC)
+    b = windows.parse_window(baseline, "--baseline", now)
+    c = windows.parse_window(current or "1d", "--current", now)
+    if b.start < c.end and c.start < b.end:
+        current_text = current or "1d (the default)"
+        raise UsageError(
+            f"--baseline {baseline} and --current {current_text} overlap: both would read the same rows",
+            hint="give both windows, apart, e.g. --baseline 14d..7d --current 1d",
+        )
+
+
+def _v2_hint(error: Any, targets: list[Any], windowed: list[str], pull: _Pull) -> Any:
+    """No rows of a v2 target without --datastore-url: its data collector writes blobs, not App Insights."""
+    from amlmon.evidence import collector_note, collector_on
+
+    if not windowed or pull.datastore_url:
+        return error
+    v2 = [t for t in targets if collector_on(app_context(), t)]
+    if v2:
+        error.hint = collector_note(v2[0])
+    return error
 
 
 def _names(text: str | None, option: str) -> list[str]:
@@ -164,7 +214,7 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
         if path.is_dir():
             raise UsageError(f"{option} {text!r} is a folder", hint="give a .parquet, .jsonl or .csv file")
         return inputs.FileSource(path), text
-    if path.suffix.lower() in (".parquet", ".pq", ".jsonl", ".ndjson", ".csv"):
+    if path.suffix.lower() in _FILE_SUFFIXES:
         raise NotFound(f"{option} file {text!r} does not exist", hint="check the path")
     window = windows.parse_window(text, option)
     if not targets:

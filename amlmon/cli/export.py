@@ -110,17 +110,22 @@ def disable(
         False, "--force", help="Accepted for scripts; naming the setting with --name is consent already."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; change nothing."),
+    if_exists: bool = typer.Option(
+        False, "--if-exists", help="A --name that is not there is fine (action absent, exit 0), not exit 3."
+    ),
 ) -> None:
     """Delete amlmon's diagnostic setting, or the one named with --name (exported data stays).
 
     Without --name only amlmon's own `amlmon-export` is touched; naming a setting is consent to delete it.
+    A --name that is not there is exit 3 with the settings that are (--if-exists: exit 0).
     """
     from amlmon import export
     from amlmon.azure import diagnostic_settings as ds
 
+    must_exist = name is not None and not if_exists
     name = ds.check_name(name if name is not None else ds.DEFAULT_NAME)
     ctx = app_context()
-    output(export.disable(access(ctx), _component(), name, dry_run))
+    output(export.disable(access(ctx), _component(), name, dry_run, must_exist=must_exist))
 
 
 @export_app.command("show")

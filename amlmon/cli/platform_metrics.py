@@ -20,6 +20,9 @@ def stats_metrics(parsed: list[Any], window: Any, print_query: bool) -> None:
     if print_query:
         print(platform_metrics.requests_text(parsed, window))
         return
+    from amlmon.evidence import v2_deployments
+
+    parsed = v2_deployments(app_context(), parsed)  # unknown: exit 3; a v1 service: exit 2
     output(platform_metrics.collect(app_context(), parsed, window), table=platform_metrics.render_table)
 
 
@@ -51,6 +54,9 @@ def check_metrics(
     if print_query:
         print(platform_metrics.requests_text(parsed, window))
         return
+    from amlmon.evidence import v2_deployments
+
+    parsed = v2_deployments(app_context(), parsed)  # unknown: exit 3; a v1 service: exit 2
     verdict = platform_metrics.check(app_context(), parsed, window, thresholds)
     write_step_summary(verdict)
     no_color = app_context().options.no_color

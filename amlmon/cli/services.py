@@ -42,8 +42,40 @@ def list_services(
         ws.close()
     warn_unlisted(ws)
     rows = [item.row() for item in items if diag.matches(item, kinds, name)]
+    if name is not None and not rows:  # a --name that matches nothing is an error, not `[]`
+        raise _not_matched(name, kinds, [item.target for item in items])
     rows.sort(key=lambda row: str(row["target"]).lower())
     output(rows, table=render_rows)
+
+
+def _not_matched(name: str | None, kinds: set[str], names: list[str]) -> Any:
+    """NotFound (exit 3) for a --name/--kind selection that matched no service or deployment."""
+    from amlmon.errors import NotFound
+    from amlmon.targets import suggest
+
+    selection = " ".join([*(f"--kind {k}" for k in sorted(kinds)), *([f"--name {name!r}"] if name else [])])
+    close = suggest(name.strip("*?[]"), names) if name else []
+    return NotFound(
+        f"no service or deployment matched {selection or '--all'}",
+        hint=f"did you mean {' or '.join(close)}?"
+        if close
+        else "list the workspace's services and deployments with `amlmon services list`",
+    )
+
+
+def nothing_matched(ctx: Any, kinds: set[str], name: str | None) -> Any:
+    """`_not_matched` with the workspace's own names as did-you-mean (best effort: listing may fail)."""
+    from amlmon import diagnostics as diag
+
+    names: list[str] = []
+    ws = diag.Workspace(ctx)
+    try:
+        names = [item.target for item in ws.inventory()]
+    except Exception:  # the suggestion is a courtesy; the error stands without it
+        names = []
+    finally:
+        ws.close()
+    return _not_matched(name, kinds, names)
 
 
 def warn_unlisted(ws: Any) -> None:

@@ -6,6 +6,7 @@ the callables it passes (this module prints nothing).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -51,6 +52,22 @@ def check_sampling_rate(value: float | None) -> float | None:
     return value
 
 
+# RFC 9110 §5.1: a field name is a token (tchar: letters, digits and !#$%&'*+-.^_`|~).
+_HEADER_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def check_capture_headers(values: Sequence[str]) -> list[str] | None:
+    """--capture-header values: HTTP header names, which are tokens (no spaces, colons or quotes)."""
+    for value in values:
+        if not _HEADER_TOKEN.match(value):
+            raise UsageError(
+                f"--capture-header {value!r} is not an HTTP header name",
+                hint="HTTP header names are tokens (letters, digits and !#$%&'*+-.^_`|~, no spaces), "
+                "e.g. --capture-header x-request-id",
+            )
+    return list(values) or None
+
+
 def change(
     ws: Workspace,
     texts: Sequence[str],
@@ -88,6 +105,7 @@ def advice(want: V2Want, items: Sequence[Item]) -> list[str]:
         option
         for option, value in (
             ("--payloads", want.payloads),
+            ("--sampling-rate", want.sampling_rate),
             ("--rolling-rate", want.rolling_rate),
             ("--capture-header", want.capture_headers),
             ("--endpoint-logs", want.endpoint_logs),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from amlmon.doctor.findings import Finding, arm_properties, name_of, switch
+from amlmon.doctor.findings import Finding, arm_properties, switch
 
 COLLECTIONS = ("model_inputs", "model_outputs", "request", "response")
 AssetExists = Callable[[str], bool | None]  # dataId → the data asset exists (None: not checkable)
@@ -131,11 +131,14 @@ def collection_finding(
 
 
 def _asset_name(data_id: str) -> str:
-    """`{name}:{version}` of `…/data/{name}/versions/{version}` (else the last segment)."""
+    """`{name}:{version}` of `…/data/{name}/versions/{version}` or `azureml:{name}:{version}`; any
+    other dataId whole (its last segment alone may be just the version: `dataId 1` says nothing)."""
     parts = data_id.rstrip("/").split("/")
     if len(parts) >= 4 and parts[-2].lower() == "versions" and parts[-4].lower() == "data":
         return f"{parts[-3]}:{parts[-1]}"
-    return name_of(data_id)
+    if data_id.lower().startswith("azureml:") and "/" not in data_id:
+        return data_id.split(":", 1)[1]
+    return data_id
 
 
 def _asset_fix(target: str, name: str, data_id: str) -> str:

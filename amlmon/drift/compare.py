@@ -116,6 +116,7 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         b_values = baseline.read(wanted, options.categorical, names, options.outputs)
         c_values = current.read(wanted, options.categorical, names, options.outputs)
         _require_rows(b_values, baseline.label, c_values, current.label)
+        _require_every_column_named(names, ((b_values, baseline.label), (c_values, current.label)))
         columns = wanted or (_regular_features(b_values) if baseline.is_dataset else list(b_values.features))
         _require_features(columns, list(b_values.features), baseline.label)
         results = [_feature(name, b_values, c_values, options) for name in columns]
@@ -188,6 +189,19 @@ def _require_rows(baseline: Values, b_label: str, current: Values, c_label: str)
             raise NothingToCompare(
                 f"{label} has no rows to compare",
                 hint="choose a window with traffic, or a file with model inputs",
+            )
+
+
+def _require_every_column_named(names: Sequence[str], inputs: Sequence[tuple[Values, str]]) -> None:
+    """Positional inputs: --features names their columns in order, all of them (fewer would leave
+    the rest out of the gate without a word)."""
+    for values, label in inputs:
+        if names and values.unnamed_width > len(names):
+            raise UsageError(
+                f"--features names {len(names)} columns but the input of {label} has "
+                f"{values.unnamed_width} (by position)",
+                hint=f"name all {values.unnamed_width} columns in order, e.g. --features "
+                + ",".join([*names, *(f"col{i}" for i in range(len(names), values.unnamed_width))]),
             )
 
 

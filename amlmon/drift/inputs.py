@@ -137,6 +137,9 @@ class Values:
     rows: int
     features: dict[str, FeatureValues]
     skipped: int = 0  # records whose input could not be read (truncated by App Insights, not JSON)
+    # The widest positional row ({"data": [[…]]}) that had more columns than --features named: those
+    # columns are unnamed, and a gate on the named ones alone would silently drop them.
+    unnamed_width: int = 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,6 +283,8 @@ def _read_records(
             continue
         for row in feature_rows(payload, names, outputs):
             values.rows += 1
+            if names and str(len(names)) in row and str(len(names)) not in names:
+                values.unnamed_width = max(values.unnamed_width, len(row))
             for name, value in row.items():
                 if keep is None or name in keep:
                     _accumulator(values, name, as_categories).add(value)

@@ -149,6 +149,22 @@ def test_a_latency_limit_needs_a_unit(cli: Any, seeded: dict[str, Any], option: 
     assert len(lines) == 2 and result.stdout == ""
 
 
+@pytest.mark.parametrize("value", ["1", "1.0", "5"])
+def test_a_bare_rate_of_one_or_more_is_ambiguous(cli: Any, seeded: dict[str, Any], value: str) -> None:
+    # `--max-failure-rate 1` was read as 100% and passed a 5% failure rate; the user may have meant 1%.
+    result = check(cli, seeded, SVC, "--max-failure-rate", value)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert (
+        lines[0]
+        == f"error: --max-failure-rate '{value}' is ambiguous: a rate without % is a fraction below 1"
+    )
+    assert lines[1].startswith("hint:") and f"--max-failure-rate {value}%" in lines[1] and "100%" in lines[1]
+    assert len(lines) == 2 and result.stdout == ""
+    # Positive control: the fraction below 1 is still a limit, and the 5% breach fails the gate.
+    assert check(cli, seeded, SVC, "--max-failure-rate", "0.01").exit_code == 1
+
+
 def test_a_persistent_503_is_an_error_exit_not_a_verdict(
     cli: Any, emulator: Emulator, seeded: dict[str, Any]
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.helpers import arm, deployment_path, make_workspace, wait_succeeded
+from tests.helpers import arm, deployment_path, make_workspace, mixed_workspace, wait_succeeded
 
 DIAG_API = "2021-05-01-preview"
 COLLECTOR = "properties.dataCollector"
@@ -400,3 +400,29 @@ def test_bad_pipe_options_are_usage_errors(cli: Any, emulator: Any) -> None:
     assert weekly.exit_code == 2 and "minute, hour, day, month, year" in weekly.stderr
     assert "Traceback" not in alone.stderr + high.stderr + weekly.stderr
     assert _arm_writes(emulator, seq) == []
+
+
+def test_v1_ignores_the_sampling_rate_and_says_so(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    args = ["diagnostics", "enable", "churn-aci", "--model-data", "--dry-run", *ws["args"], "-o", "json"]
+    result = cli(*args, "--sampling-rate", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: --sampling-rate apply to v2 deployments; v1 services ignore them" in result.stderr
+    # Positive control: without the v2 option, no such warning.
+    plain = cli(*args)
+    assert plain.exit_code == 0 and "v1 services ignore" not in plain.stderr
+
+
+def test_a_capture_header_that_is_no_http_token_is_refused(cli: Any, emulator: Any) -> None:
+    ws = _workspace(emulator)
+    since = emulator.last_seq()
+    base = ["diagnostics", "enable", "ep/blue", "--model-data", "--payloads", "--dry-run", *ws["args"]]
+    for bad in ("bad header", "x-a:b", 'x"q'):
+        result = cli(*base, "--capture-header", bad)
+        assert result.exit_code == 2, result.stdout + result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[0] == f"error: --capture-header {bad!r} is not an HTTP header name"
+        assert lines[1].startswith("hint: HTTP header names are tokens") and len(lines) == 2
+    assert _arm_writes(emulator, since) == []
+    good = cli(*base, "--capture-header", "x-tenant", "-o", "json")
+    assert good.exit_code == 0, good.stderr

@@ -599,3 +599,34 @@ def test_the_real_inference_server_is_refused_and_doctor_says_why(cli: Any, emul
     assert code == 1
     assert status(rows, "ingestion.local-auth") == "fail"
     assert status(rows, "v1.newest-request", "real-svc") == "warn"  # nothing landed
+
+
+def test_a_data_id_in_another_form_is_shown_as_the_asset_not_its_version(cli: Any, emulator: Any) -> None:
+    # dataId as the deployment YAML's short form, and as a datastore path: their last segment is only
+    # the version (`dataId 1`); doctor names the asset (name:version), else shows the dataId whole.
+    path = "azureml://datastores/workspaceblobstore/paths/modelDataCollector/ep/path/model_inputs/1"
+    ws = workspace(
+        emulator,
+        services=[],
+        deployments=[
+            {
+                "endpoint": "ep",
+                "name": "short",
+                "appInsightsEnabled": True,
+                "properties": {
+                    "dataCollector": {**_collector(dataId="azureml:my-inputs:3"), "rollingRate": "Hour"}
+                },
+            },
+            {
+                "endpoint": "ep",
+                "name": "path",
+                "appInsightsEnabled": True,
+                "properties": {"dataCollector": {**_collector(dataId=path), "rollingRate": "Hour"}},
+            },
+        ],
+    )
+    _, rows = doctor(cli, ws)
+    short = rows[("v2.collection.model_inputs", "ep/short")]
+    assert short["status"] == "ok" and short["evidence"].endswith("dataId my-inputs:3"), short
+    by_path = rows[("v2.collection.model_inputs", "ep/path")]
+    assert by_path["evidence"].endswith(f"dataId {path}"), by_path

@@ -394,3 +394,40 @@ def test_outputs_of_a_training_table_are_the_columns_named(tmp_path: Path) -> No
     named = _drift("--baseline", str(baseline), "--current", str(current), "--outputs", "--features", "d")
     assert named.exit_code == 1 and _breached(named.json(), "prediction_drift") == {"d"}
     assert {r["feature"] for r in named.json()} == {"d"}
+
+
+def test_fewer_feature_names_than_positional_columns_is_a_usage_error(tmp_path: Path) -> None:
+    # Four positional columns named by three: the fourth used to drop out of the gate without a word.
+    baseline = _dataset(tmp_path / "base.jsonl", _table(1), 1)
+    current = _dataset(tmp_path / "cur.jsonl", _table(2, {"d": 30}), 2)
+    result = _drift("--baseline", str(baseline), "--current", str(current), "--features", "age,income,tenure")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: --features names 3 columns but the input of ") and "has 4" in lines[0]
+    assert lines[1].startswith("hint: name all 4 columns in order") and len(lines) == 2
+    # Positive control: all four names, and the shifted fourth column is the one that breaches.
+    named = _drift(
+        "--baseline", str(baseline), "--current", str(current), "--features", "age,income,tenure,calls"
+    )
+    assert named.exit_code == 1 and _breached(named.json(), "data_drift") == {"calls"}
+
+
+def test_an_unknown_target_is_not_found_and_overlapping_windows_are_refused(cli: Any, emulator: Any) -> None:
+    ws = emulator.create_workspace("drift", services=[{"name": "churn", "computeType": "ACI"}])
+    unknown = cli("drift", "chrun", *ws["scope"], "--baseline", "14d..7d", "-o", "json")
+    assert unknown.exit_code == 3, unknown.stdout + unknown.stderr
+    assert "'chrun'" in unknown.stderr and "did you mean churn" in unknown.stderr
+    # `--baseline 1h` and the default `--current 1d` share the last hour: the same rows would "pass".
+    overlap = cli("drift", "churn", *ws["scope"], "--baseline", "1h", "-o", "json")
+    assert overlap.exit_code == 2, overlap.stdout + overlap.stderr
+    lines = overlap.stderr.strip().splitlines()
+    assert (
+        lines[0]
+        == "error: --baseline 1h and --current 1d (the default) overlap: both would read the same rows"
+    )
+    assert lines[1].startswith("hint: give both windows") and len(lines) == 2
+    explicit = cli("drift", "churn", *ws["scope"], "--baseline", "3h..1h", "--current", "2h", "-o", "json")
+    assert explicit.exit_code == 2 and "overlap" in explicit.stderr
+    # Positive control: windows apart pass the checks and get as far as reading (no rows: exit 6).
+    apart = cli("drift", "churn", *ws["scope"], "--baseline", "14d..7d", "-o", "json")
+    assert apart.exit_code == 6 and "no rows to compare" in apart.stderr, apart.stderr

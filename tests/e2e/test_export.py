@@ -147,6 +147,26 @@ def test_a_setting_named_with_name_is_disabled_without_force(cli: Any, workspace
     assert _show(cli, ws)["settings"] == []
 
 
+def test_disabling_a_named_setting_that_is_not_there_is_not_found(
+    cli: Any, workspace: dict[str, Any]
+) -> None:
+    ws = workspace
+    made = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--name", "ops-audit")
+    assert made.exit_code == 0, made.stderr
+    missing = cli("export", "disable", *ws["args"], "--name", "ops-audi", "-o", "json")
+    assert missing.exit_code == 3, missing.stdout + missing.stderr
+    lines = missing.stderr.strip().splitlines()
+    assert lines[0] == "error: no diagnostic setting named 'ops-audi' on the App Insights component"
+    assert lines[1].startswith("hint: did you mean ops-audit?") and "--if-exists" in lines[1]
+    assert missing.stdout == ""
+    # A script that removes an already-removed setting says so: absent, exit 0.
+    fine = cli("export", "disable", *ws["args"], "--name", "ops-audi", "--if-exists", "-o", "json")
+    assert fine.exit_code == 0 and fine.json() == {"name": "ops-audi", "action": "absent"}
+    assert [s["name"] for s in _show(cli, ws)["settings"]] == ["ops-audit"]
+    gone = cli("export", "disable", *ws["args"], "--name", "ops-audit", "-o", "json")
+    assert gone.exit_code == 0 and gone.json()["action"] == "deleted"
+
+
 def _diagnostic_setting_path(ws: dict[str, Any], name: str) -> str:
     return f"{ws['appInsightsId']}/providers/Microsoft.Insights/diagnosticSettings/{name}"
 

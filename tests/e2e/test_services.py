@@ -176,3 +176,21 @@ def test_a_resource_group_or_workspace_that_is_no_azure_name_is_refused_before_a
         assert sent == [], "refused before any request"
     fine = cli("services", "list", *ws["args"], "-o", "json")  # positive control
     assert fine.exit_code == 0 and len(fine.json()) == 4
+
+
+def test_a_name_glob_that_matches_nothing_is_not_found(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    listed = cli("services", "list", *ws["args"], "--name", "zzz*", "-o", "json")
+    assert listed.exit_code == 3, listed.stdout + listed.stderr
+    assert listed.stdout == "" and "error: no service or deployment matched --name 'zzz*'" in listed.stderr
+    assert "hint:" in listed.stderr
+    close = cli("services", "list", *ws["args"], "--name", "churn-ac", "-o", "json")
+    assert close.exit_code == 3 and "did you mean churn-aci?" in close.stderr, close.stderr
+    bulk = cli("diagnostics", "enable", "--all", "--name", "zzz*", "--dry-run", *ws["args"], "-o", "json")
+    assert bulk.exit_code == 3, bulk.stdout + bulk.stderr
+    assert "error: no service or deployment matched --name 'zzz*'" in bulk.stderr and bulk.stdout == ""
+    # Positive controls: a glob that matches lists (and plans) exactly its targets, exit 0.
+    some = cli("services", "list", *ws["args"], "--name", "credit-ep/*", "-o", "json")
+    assert some.exit_code == 0 and [r["target"] for r in some.json()] == ["credit-ep/blue", "credit-ep/green"]
+    plan = cli("diagnostics", "enable", "--all", "--name", "churn*", "--dry-run", *ws["args"], "-o", "json")
+    assert plan.exit_code == 0, plan.stderr

@@ -1,0 +1,51 @@
+"""Sources only v2 deployments have (platform metrics, the endpoints' traffic log): the targets are
+resolved once before any read, a v1 service is refused, and every deployment of an endpoint is gated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import mixed_workspace
+
+pytestmark = pytest.mark.usefixtures("clear_faults")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "churn-aci", "--max-cpu", "80%"],
+        ["stats", "churn-aci", "--metrics"],
+        ["check", "churn-aci", "--endpoint-logs"],
+        ["stats", "churn-aci", "--endpoint-logs"],
+    ],
+)
+def test_v2_only_source_of_a_v1_service_is_a_usage_error(cli: Any, emulator: Any, args: list[str]) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli(*args, *ws["args"])
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: metrics and endpoint logs are for v2 deployments only"), lines
+    assert "churn-aci" in lines[0] and lines[1].startswith("hint:"), lines
+    assert "ResourceNotFound" not in result.stderr and result.stdout == ""
+
+
+def test_v2_only_source_of_an_unknown_name_is_not_found(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli("check", "credit-e", "--endpoint-logs", *ws["args"])
+    assert result.exit_code == 3, result.stderr
+    assert "did you mean credit-ep" in result.stderr
+
+
+def test_endpoint_logs_gate_every_deployment_of_an_endpoint_on_its_own(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli("check", "credit-ep", "--endpoint-logs", *ws["args"], "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    verdict = result.json()
+    failed = sorted({r["target"] for r in verdict["results"] if r["status"] == "FAIL"})
+    assert failed == ["credit-ep/blue", "credit-ep/green"], verdict
+    # Positive control: --min-requests 0 lets both pass (the failure was their 0 requests).
+    allowed = cli("check", "credit-ep", "--endpoint-logs", "--min-requests", "0", *ws["args"], "-o", "json")
+    assert allowed.exit_code == 0, allowed.stdout
+    assert {r["target"] for r in allowed.json()["results"]} == {"credit-ep/blue", "credit-ep/green"}
