@@ -42,7 +42,9 @@ def histogram_lines(histogram: dict[str, Any]) -> list[str]:
         edges = histogram["edges"]
         lines.append(f"         {_number(edges[0])} … {_number(edges[-1])} ({len(base)} bins)")
     else:
-        names = ", ".join(str(c) for c in histogram["categories"])
+        from amlmon.render.text import visible
+
+        names = visible(", ".join(str(c) for c in histogram["categories"]))
         other = " + other" if any(histogram.get("other", [0, 0])) else ""
         lines.append(f"         {names}{other}")
     return lines
@@ -59,19 +61,24 @@ def _number(value: Any) -> str:
 def render_terminal(report: dict[str, Any], stream: IO[str], no_color: bool = False) -> None:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from amlmon.render.console import make_console
+    from amlmon.render.text import visible
 
     console = make_console(stream, no_color=no_color)
     b, c = report["baseline"], report["current"]
     console.print(
-        f"baseline {b['source']} ({b['rows']} rows)   current {c['source']} ({c['rows']} rows)",
+        visible(f"baseline {b['source']} ({b['rows']} rows)   current {c['source']} ({c['rows']} rows)"),
         markup=False,
         highlight=False,
     )
     for feature in report["features"]:
         drifted = any(m["breached"] for m in feature["metrics"])
-        title = f"{feature['feature']} ({feature['kind']}){'  BREACHED' if drifted else ''}"
+        # a feature name comes from the data: shown as text (no rich markup, control characters visible)
+        title = Text(
+            f"{visible(str(feature['feature']))} ({feature['kind']}){'  BREACHED' if drifted else ''}"
+        )
         table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False)
         for column in ("metric", "value", "threshold", "breached"):
             table.add_column(column, justify="right" if column in ("value", "threshold") else "left")

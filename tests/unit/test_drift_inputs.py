@@ -185,3 +185,31 @@ def test_arrow_numbers_are_the_non_null_values_whatever_the_type_nulls_and_slice
     assert feature.present == len(expected)
     assert feature.numbers().flags.writeable, "compare sorts the values in place"
     assert np.float64 == feature.numbers().dtype
+
+
+def test_a_feature_name_from_the_data_reaches_the_terminal_as_text() -> None:
+    """A column named with an escape sequence and rich markup is shown, not obeyed."""
+    import io
+
+    from amlmon.drift.render import render_terminal
+
+    name = "\x1b[2J[bold red]x[/]"
+    metric = {"metric": "normalized_wasserstein_distance", "value": 0.5, "threshold": 0.1, "breached": True}
+    report = {
+        "baseline": {"source": "a.csv", "rows": 2},
+        "current": {"source": "b.csv", "rows": 2},
+        "features": [
+            {
+                "feature": name,
+                "kind": "categorical",
+                "metrics": [metric],
+                "histogram": {"categories": [name], "baseline": [1], "current": [1]},
+            }
+        ],
+        "breached": True,
+    }
+    out = io.StringIO()
+    render_terminal(report, out, no_color=True)
+    text = out.getvalue()
+    assert "\x1b" not in text, "no escape sequence reaches the terminal"
+    assert "[bold red]x[/]" in text, "markup in a name is printed as written"
