@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from amlmon import kql
+from amlmon.schema import ENDPOINT_LOGS
 from amlmon.targets import Target
 
 if TYPE_CHECKING:
@@ -24,40 +25,43 @@ if TYPE_CHECKING:
     from amlmon.gate import Threshold
     from amlmon.stats import Window
 
-TABLE = "AmlOnlineEndpointTrafficLog"
+TRAFFIC = ENDPOINT_LOGS.traffic
+TABLE = TRAFFIC.table
 
 
 def _target_filter(targets: Sequence[Target]) -> str:
     clauses = []
     for target in targets:
-        clause = f"EndpointName == {kql.string(target.name)}"
+        clause = f"{TRAFFIC.endpoint} == {kql.string(target.name)}"
         if target.deployment:
-            clause += f" and DeploymentName == {kql.string(target.deployment)}"
+            clause += f" and {TRAFFIC.deployment} == {kql.string(target.deployment)}"
         clauses.append(f"({clause})")
     return " or ".join(clauses)
 
 
 def traffic_query(targets: Sequence[Target], window: Window) -> str:
+    t = TRAFFIC
     wanted = _target_filter(targets)
     base = (
-        f"let base = {TABLE}\n"
-        f"| where TimeGenerated >= {kql.datetime(window.start)} and TimeGenerated < {kql.datetime(window.end)}\n"
+        f"let base = {t.table}\n"
+        f"| where {t.time} >= {kql.datetime(window.start)} and {t.time} < {kql.datetime(window.end)}\n"
         + (f"| where {wanted}\n" if wanted else "")
-        + "| extend targetName = strcat(EndpointName, '/', DeploymentName);\n"
+        + f"| extend targetName = strcat({t.endpoint}, '/', {t.deployment});\n"
     )
+    code, total_ms = t.response_code, t.total_duration_ms
     total = (
-        "requestCount = count(), failures = countif(ResponseCode >= 500), "
-        "clientErrors = countif(ResponseCode >= 400 and ResponseCode < 500), "
-        "modelFailures = countif(ModelStatusCode >= 500), "
-        "p50 = percentile(TotalDurationMs, 50), p95 = percentile(TotalDurationMs, 95), "
-        "p99 = percentile(TotalDurationMs, 99), modelP95 = percentile(ResponseDurationMs, 95), "
-        "maxRequestThrottleMs = max(RequestThrottlingDelayMs), maxResponseThrottleMs = max(ResponseThrottlingDelayMs), "
-        "requestBytes = sum(RequestPayloadSize), responseBytes = sum(ResponsePayloadSize)"
+        f"requestCount = count(), failures = countif({code} >= 500), "
+        f"clientErrors = countif({code} >= 400 and {code} < 500), "
+        f"modelFailures = countif({t.model_status_code} >= 500), "
+        f"p50 = percentile({total_ms}, 50), p95 = percentile({total_ms}, 95), "
+        f"p99 = percentile({total_ms}, 99), modelP95 = percentile({t.response_duration_ms}, 95), "
+        f"maxRequestThrottleMs = max({t.request_throttle_ms}), maxResponseThrottleMs = max({t.response_throttle_ms}), "
+        f"requestBytes = sum({t.request_bytes}), responseBytes = sum({t.response_bytes})"
     )
     return (
         base + "union\n"
         f' (base | summarize {total} by targetName | extend rowType = "total"),\n'
-        ' (base | summarize requestCount = count() by targetName, code = ResponseCode | extend rowType = "code")'
+        f' (base | summarize requestCount = count() by targetName, code = {code} | extend rowType = "code")'
     )
 
 

@@ -222,6 +222,10 @@ class TrafficLog(EndpointLog):
     response_duration_ms: str = "ResponseDurationMs"
     request_id: str = "XRequestId"
     client_request_id: str = "XMSClientRequestId"
+    request_throttle_ms: str = "RequestThrottlingDelayMs"
+    response_throttle_ms: str = "ResponseThrottlingDelayMs"
+    request_bytes: str = "RequestPayloadSize"
+    response_bytes: str = "ResponsePayloadSize"
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from amlmon import kql
 from amlmon.doctor.findings import Finding, Sources, arm_properties, instant_and_age, name_of
 from amlmon.doctor.querying import QueryPool, answer
 from amlmon.errors import AmlmonError, AuthError, Throttled
+from amlmon.schema import ENDPOINT_LOGS
 
-LOG_TABLES = ("AmlOnlineEndpointConsoleLog", "AmlOnlineEndpointTrafficLog", "AmlOnlineEndpointEventLog")
+LOG_TABLES = tuple(log.table for log in (ENDPOINT_LOGS.console, ENDPOINT_LOGS.traffic, ENDPOINT_LOGS.events))
 SETTLING = dt.timedelta(hours=1)  # Azure may take up to an hour to write the first rows after a setting
 START_LINE = "Azure ML Inferencing HTTP server"
 # trap → (the exact text the package prints, what it means)
@@ -81,7 +82,7 @@ class EndpointState:
 
 def _where_endpoint(endpoint: str) -> str:
     # No endpoint column: the endpoint is the last segment of _ResourceId (upper-case as Azure writes it).
-    return f"_ResourceId endswith {kql.string('/onlineEndpoints/' + endpoint)}"
+    return f"{ENDPOINT_LOGS.console.resource} endswith {kql.string('/onlineEndpoints/' + endpoint)}"
 
 
 def rows_query(endpoint: str) -> str:
