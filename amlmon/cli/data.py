@@ -10,6 +10,8 @@ import typer
 
 from amlmon.cli.common import app_context, output, warn
 from amlmon.cli.params import (
+    connection_string_option,
+    datastore_url_option,
     log_analytics_option,
     print_query_option,
     role_option,
@@ -76,19 +78,12 @@ def pull(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted pull to the same --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     print_query: bool = print_query_option(),
-    datastore_url: str | None = typer.Option(
-        None,
-        "--datastore-url",
-        metavar="URL",
-        help="v2: read the data collector's blobs (model_inputs joined with model_outputs) from the "
-        "workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+    datastore_url: str | None = datastore_url_option(
+        "v2: read the data collector's blobs (model_inputs joined with model_outputs) from the "
+        "workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}."
     ),
-    connection_string: str | None = typer.Option(
-        None,
-        "--connection-string",
-        envvar="AZURE_STORAGE_CONNECTION_STRING",
-        help="Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
-        show_default=False,
+    connection_string: str | None = connection_string_option(
+        "Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
     ),
 ) -> None:
     """Pull model_data_collection records (inputs, predictions) from the query API into a dataset.
@@ -256,11 +251,9 @@ def tail(
         help="v2 endpoints (ep) or deployments (ep/dep); none means all.",
         show_default=False,
     ),
-    datastore_url: str = typer.Option(
-        ...,
-        "--datastore-url",
-        metavar="URL",
-        help="The workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+    datastore_url: str = datastore_url_option(
+        "The workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+        required=True,
     ),
     since: str | None = typer.Option(
         None,
@@ -268,13 +261,7 @@ def tail(
         help="Also print records from this time (duration ago or time); default: only new ones.",
     ),
     interval: str = typer.Option("2s", "--interval", help="Time between polls (at least 200ms)."),
-    connection_string: str | None = typer.Option(
-        None,
-        "--connection-string",
-        envvar="AZURE_STORAGE_CONNECTION_STRING",
-        help="Storage connection string (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
-        show_default=False,
-    ),
+    connection_string: str | None = connection_string_option(),
 ) -> None:
     """Follow the v2 data collector's records as they are appended: one JSON line per collected row.
 
@@ -300,13 +287,7 @@ def extract(
     fmt: str | None = typer.Option(None, "--format", help="parquet, jsonl or csv (default: from --out)."),
     flatten: bool = typer.Option(False, "--flatten", help=FLATTEN_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-    connection_string: str | None = typer.Option(
-        None,
-        "--connection-string",
-        envvar="AZURE_STORAGE_CONNECTION_STRING",
-        help="Storage connection string (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
-        show_default=False,
-    ),
+    connection_string: str | None = connection_string_option(),
 ) -> None:
     """Build the `data pull` dataset from exported telemetry (diagnostic setting or data export blobs).
 

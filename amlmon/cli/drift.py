@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from amlmon.cli.common import app_context, info, output, warn
-from amlmon.cli.params import log_analytics_option
+from amlmon.cli.params import connection_string_option, datastore_url_option, log_analytics_option
 
 BASELINE_HELP = (
     "Baseline: a dataset amlmon wrote (.parquet/.jsonl/.csv), a training-data table, or a window of the "
@@ -65,19 +65,12 @@ def drift(
         False, "--overwrite", help="Replace existing --report/--emit-monitor files."
     ),
     log_analytics: bool = log_analytics_option(),
-    datastore_url: str | None = typer.Option(
-        None,
-        "--datastore-url",
-        metavar="URL",
-        help="v2: read windows from the data collector's blobs (model_inputs, with --outputs model_outputs) "
-        "in the workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
+    datastore_url: str | None = datastore_url_option(
+        "v2: read windows from the data collector's blobs (model_inputs, with --outputs model_outputs) "
+        "in the workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}."
     ),
-    connection_string: str | None = typer.Option(
-        None,
-        "--connection-string",
-        envvar="AZURE_STORAGE_CONNECTION_STRING",
-        help="Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed).",
-        show_default=False,
+    connection_string: str | None = connection_string_option(
+        "Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
     ),
 ) -> None:
     """Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.

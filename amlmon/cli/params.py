@@ -63,3 +63,24 @@ def kind_option() -> Any:
 
 def name_option() -> Any:
     return typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB")
+
+
+CONNECTION_STRING_HELP = (
+    "Storage connection string (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
+)
+
+
+def connection_string_option(help_text: str = CONNECTION_STRING_HELP) -> Any:
+    """`--connection-string`, also read from AZURE_STORAGE_CONNECTION_STRING (never shown as a default)."""
+    return typer.Option(
+        None,
+        "--connection-string",
+        envvar="AZURE_STORAGE_CONNECTION_STRING",
+        help=help_text,
+        show_default=False,
+    )
+
+
+def datastore_url_option(help_text: str, *, required: bool = False) -> Any:
+    """`--datastore-url`: the container the v2 data collector writes to."""
+    return typer.Option(... if required else None, "--datastore-url", metavar="URL", help=help_text)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from amlmon.cli.common import app_context, warn
+from amlmon.cli.params import datastore_url_option
 from amlmon.render.traces import FORMATS, WHOLE_RESULT_STYLES, TracePrinter
 
 TARGETS_HELP = (
@@ -103,12 +104,9 @@ def traces(
         help="Everything amlmon finds for one request id (TrafficLog XRequestId = the server's Request Id "
         "= the collector's correlationid): traffic log row, App Insights requests, traces, exceptions.",
     ),
-    datastore_url: str | None = typer.Option(
-        None,
-        "--datastore-url",
-        metavar="URL",
-        help="With --request: the workspace's default datastore container, to search the data "
-        "collector's records too (AZURE_STORAGE_CONNECTION_STRING or your sign-in reads it).",
+    datastore_url: str | None = datastore_url_option(
+        "With --request: the workspace's default datastore container, to search the data "
+        "collector's records too (AZURE_STORAGE_CONNECTION_STRING or your sign-in reads it)."
     ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:
