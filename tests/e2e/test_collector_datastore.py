@@ -165,6 +165,23 @@ def test_data_pull_and_tail_find_the_container_without_datastore_url(
     assert pulled[f"{request_id}_1"]["input"] == dict(zip(MODEL.features, rows[1], strict=True))
     assert pulled[f"{request_id}_1"]["prediction"] == {"churn_probability": MODEL.predict(rows)[1]}
     assert azurite.account_key not in result.stdout + result.stderr
+    # traces --request: the collector's records of that request, from the same datastore
+    timeline = cli(
+        "traces",
+        "--request",
+        request_id,
+        target,
+        "--since",
+        "1h",
+        *site["ws"]["args"],
+        "-o",
+        "json",
+        env=site["env"],
+    )
+    assert timeline.exit_code == 0, timeline.stderr
+    kinds = sorted(entry["kind"] for entry in timeline.json()["collector"])
+    assert kinds == ["model_inputs", "model_outputs", "request", "response"], kinds
+    assert "collector records were not searched" not in timeline.stderr
     # tail: no --datastore-url either; --since prints what is there, then it follows (stopped here)
     import queue
     import threading
