@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import sys
 import threading
 import time
@@ -69,6 +70,12 @@ class CollectorConfig:
 
     def enabled(self, name: str) -> bool:
         return any(n == name.lower() and on for n, on, _ in self.collections)
+
+    def sampled(self, name: str) -> bool:
+        """Whether this payload is kept: its collection is on and the draw falls within samplingRate
+        (for custom collections the Collector in score.py draws itself; payloads are drawn here)."""
+        rates = [rate for n, on, rate in self.collections if n == name.lower() and on]
+        return bool(rates) and random.random() < rates[0]
 
 
 @dataclass
@@ -169,7 +176,7 @@ class Sidecar:
             ("request", request_type, request_body),
             ("response", response_type, response_body),
         ):
-            if not self.collector.enabled(collection):
+            if not self.collector.sampled(collection):
                 continue
             headers = {
                 "ce-x-request-id": request_id,
