@@ -260,7 +260,7 @@ def test_a_payload_over_4mb_is_followed_and_requests_join_responses(
     assert "in blobs of their own" in result.stderr
 
 
-def test_no_collector_datastore_is_one_error_with_a_hint(
+def test_a_datastore_not_blob_or_gone_is_one_error_with_a_hint(
     cli: Any, emulator: Any, site: dict[str, Any], azurite: Azurite, tmp_path: Path
 ) -> None:
     other = make_workspace(
@@ -273,6 +273,29 @@ def test_no_collector_datastore_is_one_error_with_a_hint(
     azurite.service().create_container(f"azureml-blobstore-{body['properties']['workspaceId']}")
     ok = cli(*args, "--out", str(tmp_path / "a.jsonl"), *other["args"], "-o", "json", env=site["env"])
     assert ok.exit_code == 0 and ok.json()["rows"] == 0, ok.stderr
+
+    # workspaceblobstore made a file share (PUT, as createOrUpdate takes it): not a blob container
+    share = {
+        "properties": {
+            "credentials": {
+                "credentialsType": "AccountKey",
+                "secrets": {"secretsType": "AccountKey", "key": "c2VjcmV0"},
+            },
+            "datastoreType": "AzureFile",
+            "accountName": "sharedfiles",
+            "fileShareName": "shared",
+            "endpoint": "core.windows.net",
+            "protocol": "https",
+        }
+    }
+    status, answer, _ = arm(emulator, "PUT", f"{other['id']}/datastores/workspaceblobstore", share)
+    assert status == 200 and "c2VjcmV0" not in json.dumps(answer), answer
+    not_blob = cli(*args, "--out", str(tmp_path / "s.jsonl"), *other["args"], env=site["env"])
+    assert not_blob.exit_code == 2, not_blob.stderr
+    errors = [line for line in not_blob.stderr.splitlines() if line.startswith("error:")]
+    hints = [line for line in not_blob.stderr.splitlines() if line.startswith("hint:")]
+    assert len(errors) == 1 and "AzureFile" in errors[0] and "not an Azure Blob container" in errors[0]
+    assert len(hints) == 1 and "--datastore-url" in hints[0] and "Traceback" not in not_blob.stderr
 
     status, _, _ = arm(emulator, "DELETE", f"{other['id']}/datastores/workspaceblobstore")
     assert status == 200

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.arm.common import DIAG, ML, SUB_RG, WS, guid, not_found, paged
 from amlmon.emulator.arm.create import create_workspace_resources
-from amlmon.emulator.arm.datastores import delete_datastore, get_datastore, list_datastores
+from amlmon.emulator.arm.datastores import (
+    delete_datastore,
+    get_datastore,
+    list_datastores,
+    put_datastore,
+)
 from amlmon.emulator.arm.deployments import (
     delete_deployment,
     get_deployment,
@@ -109,6 +114,7 @@ def register(router: Router, state: EmulatorState) -> None:
     )
     add("GET", WS + r"/datastores", lambda r: list_datastores(state, r))
     add("GET", WS + r"/datastores/(?P<name>[^/]+)", lambda r: get_datastore(state, r))
+    add("PUT", WS + r"/datastores/(?P<name>[^/]+)", lambda r: put_datastore(state, r))
     add("DELETE", WS + r"/datastores/(?P<name>[^/]+)", lambda r: delete_datastore(state, r))
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(

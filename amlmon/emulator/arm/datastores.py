@@ -6,7 +6,9 @@ Shapes from azure-rest-api-specs stable/2024-04-01 examples Datastore/get.json a
 `containerName`, `endpoint` (the storage suffix, "core.windows.net"), `protocol`; AzureFile
 `fileShareName` instead of the container}, `systemData`. A GET never carries a secret (keys come from
 the separate listSecrets call, which the emulator does not offer). The list takes `isDefault` as a
-query filter.
+query filter. A PUT (createOrUpdate, examples Datastore/*/createOrUpdate.json) stores the body's
+properties and answers them without the secret (201 when new, 200 when replaced); the emulator never
+keeps the secret.
 
 Every workspace gets the two Azure ML creates: `workspaceblobstore` (AzureBlob, the default, container
 `azureml-blobstore-{workspace guid}` — where the v2 data collector writes) and `workspacefilestore`
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.arm.common import ML, not_found, now_text, paged
-from amlmon.emulator.http import Request, Response, json_response
+from amlmon.emulator.http import Request, Response, arm_error, json_response
 
 if TYPE_CHECKING:
     from amlmon.emulator.state import EmulatorState
@@ -74,9 +76,12 @@ def _body(ws_id: str, name: str, properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shown(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    """The stored body, naming the storage account the emulator really writes model data to."""
+    """The stored body; one in the workspace's own storage account names the account the emulator
+    really writes model data to (Azurite in tests)."""
     account = _configured_account(state)
-    if account and body["properties"].get("accountName") is not None:
+    workspace = state.resources.get(str(body["id"]).split("/datastores/", 1)[0]) or {}
+    own = str((workspace.get("properties") or {}).get("storageAccount") or "").rsplit("/", 1)[-1]
+    if account and own and body["properties"].get("accountName") == own:
         body["properties"]["accountName"] = account
     return body
 
@@ -113,6 +118,34 @@ def list_datastores(state: EmulatorState, request: Request) -> Response:
     if wanted in ("true", "false"):
         found = [body for body in found if bool(body["properties"].get("isDefault")) == (wanted == "true")]
     return paged(state, request, found)
+
+
+def put_datastore(state: EmulatorState, request: Request) -> Response:
+    missing = _workspace_or_404(state, request)
+    if missing is not None:
+        return missing
+    try:
+        sent = request.json()
+    except ValueError:
+        sent = None
+    props = sent.get("properties") if isinstance(sent, dict) else None
+    if (
+        not isinstance(props, dict)
+        or not props.get("datastoreType")
+        or not isinstance(props.get("credentials"), dict)
+    ):
+        return arm_error(400, "UserError", "A datastore needs properties with datastoreType and credentials.")
+    props = dict(props)
+    credentials = dict(props["credentials"])
+    secrets = credentials.get("secrets")
+    if isinstance(secrets, dict):  # answered (and kept) without the secret itself
+        credentials["secrets"] = {"secretsType": secrets.get("secretsType")}
+    props["credentials"] = credentials
+    ws_id = request.path.split("/datastores", 1)[0]
+    existed = state.resources.get(request.path) is not None
+    body = _body(ws_id, request.params["name"], props)
+    state.resources.put(body["id"], body)
+    return json_response(200 if existed else 201, _shown(state, body))
 
 
 def delete_datastore(state: EmulatorState, request: Request) -> Response:
