@@ -88,6 +88,8 @@ class PullStats:
     malformed: int = 0
     unmatched_outputs: int = 0
     without_output: int = 0
+    pointers_followed: int = 0  # payloads over 4 MB read from their own blob (collector_payloads.py)
+    payloads_in_blobs: int = 0  # payloads kept as their blob's URL (binary, or not readable as JSON)
 
 
 def complete_lines(chunks: Iterator[bytes], stats: PullStats) -> Iterator[str]:
@@ -139,8 +141,16 @@ class FolderPlan:
     next_outputs: list[CollectorBlob] = field(default_factory=list)
 
 
-def plan(names: Iterator[str], start: dt.datetime, end: dt.datetime, stats: PullStats) -> list[FolderPlan]:
-    """Folders with inputs in the window, in time order, each knowing the next folder's outputs."""
+def plan(
+    names: Iterator[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    stats: PullStats,
+    collections: tuple[str, str] = (INPUTS, OUTPUTS),
+) -> list[FolderPlan]:
+    """Folders with inputs in the window, in time order, each knowing the next folder's outputs.
+    `collections`: the (inputs, outputs) pair, e.g. ("request", "response") for payload logging."""
+    inputs, outputs = collections
     by_group: dict[tuple[str, str, str], FolderPlan] = {}
     outputs_by_deployment: dict[tuple[str, str], dict[str, list[CollectorBlob]]] = {}
     for name in names:
@@ -148,16 +158,16 @@ def plan(names: Iterator[str], start: dt.datetime, end: dt.datetime, stats: Pull
             stats.skipped_copies += 1
             continue
         blob = parse_blob_name(name)
-        if blob is None or blob.collection not in (INPUTS, OUTPUTS):
+        if blob is None or blob.collection not in (inputs, outputs):
             continue
-        if blob.collection == OUTPUTS:
+        if blob.collection == outputs:
             folders = outputs_by_deployment.setdefault((blob.endpoint, blob.deployment), {})
             folders.setdefault(blob.group[2], []).append(blob)
         if not overlaps(blob, start, end):
             continue
         key = blob.group
         folder = by_group.setdefault(key, FolderPlan("/".join(key)))
-        (folder.inputs if blob.collection == INPUTS else folder.outputs).append(blob)
+        (folder.inputs if blob.collection == inputs else folder.outputs).append(blob)
     for (endpoint, deployment, stamp), folder in by_group.items():
         later = sorted(s for s in outputs_by_deployment.get((endpoint, deployment), {}) if s > stamp)
         if later:
@@ -168,10 +178,24 @@ def plan(names: Iterator[str], start: dt.datetime, end: dt.datetime, stats: Pull
 class CollectorPull:
     """Reads one container's collector blobs as dataset rows (see the module docstring)."""
 
-    def __init__(self, container: Any, start: dt.datetime, end: dt.datetime, stats: PullStats) -> None:
+    def __init__(
+        self,
+        container: Any,
+        start: dt.datetime,
+        end: dt.datetime,
+        stats: PullStats,
+        collections: tuple[str, str] = (INPUTS, OUTPUTS),
+    ) -> None:
+        from amlmon import collector_payloads
+
         self.container = container  # azure.storage.blob.ContainerClient
         self.start, self.end = start, end
         self.stats = stats
+        self.collections = collections
+        # Payload records are one row each (a JSON-array body is one value), custom ones a row per item.
+        self.rows = (
+            collector_payloads.payload_rows if collections == collector_payloads.PAYLOADS else record_rows
+        )
 
     def names(self, endpoint: str | None, deployment: str | None) -> Iterator[str]:
         prefix = target_prefix(endpoint, deployment) if endpoint else f"{ROOT}/"
@@ -183,6 +207,8 @@ class CollectorPull:
     ) -> Iterator[dict[str, Any]]:
         """The blob's whole-line records (in the window unless `windowed` is off), read up to the length
         the blob had when the read began; `counted` adds the blob and its records to the pull's numbers."""
+        from amlmon import collector_payloads
+
         stats = self.stats if counted else PullStats()
         stats.blobs += 1
         # The downloader fixes the length from its first answer and asks for later chunks by range, so
@@ -202,7 +228,7 @@ class CollectorPull:
             if windowed and not self.in_window(record):
                 continue
             stats.records += 1
-            yield record
+            yield collector_payloads.resolved(self.container, record, stats)
 
     def in_window(self, record: dict[str, Any]) -> bool:
         when = parse_time(record.get("time"))
@@ -215,11 +241,11 @@ class CollectorPull:
         for blob in folder.outputs:
             for record in self.records(blob, windowed=False):
                 inside = self.in_window(record)
-                outputs.update((row_id, (row, inside)) for row_id, row in record_rows(record))
+                outputs.update((row_id, (row, inside)) for row_id, row in self.rows(record))
         waiting: dict[str, _Input] = {}
         for blob in folder.inputs:
             for record in self.records(blob):
-                for row_id, row in record_rows(record):
+                for row_id, row in self.rows(record):
                     if row_id in outputs:
                         yield self._row(_Input(row_id, row, record, blob), outputs.pop(row_id)[0])
                     else:
@@ -229,7 +255,7 @@ class CollectorPull:
         if waiting and folder.next_outputs:
             for blob in folder.next_outputs:
                 for record in self.records(blob, windowed=False, counted=False):  # may be past the end
-                    for row_id, row in record_rows(record):
+                    for row_id, row in self.rows(record):
                         found = waiting.pop(row_id, None)
                         if found is not None:
                             yield self._row(found, row)
@@ -297,6 +323,8 @@ class CollectorTail:
             self.offsets[blob.name] = 0 if self.since is not None else size
 
     def poll(self) -> Iterator[tuple[CollectorBlob, dict[str, Any]]]:
+        from amlmon import collector_payloads
+
         for blob, size in self._blobs():
             offset = self.offsets.setdefault(blob.name, 0)
             if size <= offset:
@@ -322,4 +350,4 @@ class CollectorTail:
                     self.since is None or (when is not None and when >= self.since)
                 ):
                     self.stats.records += 1
-                    yield blob, record
+                    yield blob, collector_payloads.resolved(self.container, record, self.stats)

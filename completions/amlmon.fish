@@ -153,6 +153,7 @@ complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l overwrite
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l print-query
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l datastore-url -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l connection-string -r
+complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l payloads
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l help
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -l subscription -r
 complete -c amlmon -n "test (__amlmon_path) = 'data pull'" -s g -r

@@ -79,11 +79,19 @@ def pull(
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     print_query: bool = print_query_option(),
     datastore_url: str | None = datastore_url_option(
-        "v2: read the data collector's blobs (model_inputs joined with model_outputs) from the "
-        "workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}."
+        "v2: read the data collector's blobs (model_inputs joined with model_outputs) from this "
+        "container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}. Not needed "
+        "when every TARGET is a v2 deployment with its data collector on: amlmon then reads the "
+        "workspace's workspaceblobstore datastore."
     ),
     connection_string: str | None = connection_string_option(
-        "Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
+        "Storage connection string for the collector's blobs (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
+    ),
+    payloads: bool = typer.Option(
+        False,
+        "--payloads",
+        help="v2: the payload-logging collections instead: each request body (input) joined with its "
+        "response body (prediction) on correlationid.",
     ),
 ) -> None:
     """Pull model_data_collection records (inputs, predictions) from the query API into a dataset.
@@ -93,19 +101,20 @@ def pull(
     interrupted run (Ctrl-C, crash) continues with --resume. Records App Insights cut at 8,192
     characters are kept with truncated=true and their raw text.
     """
-    if datastore_url:
-        from amlmon.cli.data_collector import pull_collector
+    if datastore_url or payloads:
+        from amlmon.cli.data_collector import collector_url, pull_collector
 
         if print_query or log_analytics:
             from amlmon.errors import UsageError
 
+            chosen = "--datastore-url" if datastore_url else "--payloads"
             raise UsageError(
-                f"{'--print-query' if print_query else '--log-analytics'} is about KQL; --datastore-url reads blobs",
+                f"{'--print-query' if print_query else '--log-analytics'} is about KQL; {chosen} reads blobs",
                 hint="drop one of them",
             )
-
+        url = collector_url(datastore_url, connection_string)
         pull_collector(
-            targets or [], out, since, until, fmt, flatten, resume, datastore_url, connection_string
+            targets or [], out, since, until, fmt, flatten, resume, url, connection_string, payloads
         )
         return
     from amlmon import datasets, modeldata
@@ -125,6 +134,13 @@ def pull(
 
         # A name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments.
         parsed = known_targets(app_context(), parsed)
+        if not log_analytics and not role:
+            from amlmon.cli.data_collector import collector_targets, collector_url, pull_collector
+
+            if collector_targets(parsed):  # v2 model data is in blobs, never in App Insights
+                url = collector_url(None, connection_string)
+                pull_collector(targets or [], out, since, until, fmt, flatten, resume, url, connection_string)
+                return
     file_format = datasets.format_for(out, fmt)
     app_context().long_run()  # a pull runs as long as the data takes (and resumes); --timeout bounds it
     params = {
@@ -251,9 +267,9 @@ def tail(
         help="v2 endpoints (ep) or deployments (ep/dep); none means all.",
         show_default=False,
     ),
-    datastore_url: str = datastore_url_option(
-        "The workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}.",
-        required=True,
+    datastore_url: str | None = datastore_url_option(
+        "The container the data collector writes to (default: the workspace's workspaceblobstore "
+        "datastore, asked of Azure), https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}."
     ),
     since: str | None = typer.Option(
         None,

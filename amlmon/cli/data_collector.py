@@ -1,4 +1,7 @@
-"""`amlmon data pull --datastore-url URL`: a v2 dataset from the data collector's blobs."""
+"""`amlmon data pull` on v2: a dataset from the data collector's blobs.
+
+The blobs are in --datastore-url when given, else in the container of the workspace's
+`workspaceblobstore` datastore, asked of ARM (amlmon.azure.datastores)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ def pull_collector(
     resume: bool,
     datastore_url: str,
     connection_string: str | None,
+    payloads: bool = False,
 ) -> None:
-    from amlmon import collector, datasets
+    from amlmon import collector, collector_payloads, datasets
     from amlmon.azure.blobs import service_client
     from amlmon.cli.data import _interrupted, datetime_from
     from amlmon.targets import parse_targets
@@ -38,6 +42,9 @@ def pull_collector(
         "format": file_format,
         "flatten": flatten,
     }
+    collections = collector_payloads.PAYLOADS if payloads else (collector.INPUTS, collector.OUTPUTS)
+    if payloads:
+        params["collections"] = list(collections)
     destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
     if destination.discarded_rows:
         warn(f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows")
@@ -50,7 +57,9 @@ def pull_collector(
     )
     client = service_client(app_context(), account_url, connection_string)
     stats = collector.PullStats()
-    reader = collector.CollectorPull(client.get_container_client(container_name), start, end, stats)
+    reader = collector.CollectorPull(
+        client.get_container_client(container_name), start, end, stats, collections
+    )
     try:
         written = write_collected(reader, destination, parsed, start, end, stats, flatten)
     except BaseException as exc:
@@ -58,7 +67,7 @@ def pull_collector(
         raise storage_error(exc, container_name) from None
     finally:
         client.close()
-    _warn(stats)
+    _warn(stats, collections[1])
     output(
         {
             "path": str(out),
@@ -71,11 +80,50 @@ def pull_collector(
             "skippedCopies": stats.skipped_copies,
             "partialBytes": stats.partial_bytes,
             "malformed": stats.malformed,
+            "pointersFollowed": stats.pointers_followed,
+            "payloadsInBlobs": stats.payloads_in_blobs,
             "start": start.isoformat(),
             "end": end.isoformat(),
             "flattened": sorted(destination.flattened),
         }
     )
+
+
+def collector_url(datastore_url: str | None, connection_string: str | None = None) -> str:
+    """--datastore-url when given (it wins), else the workspace's `workspaceblobstore` container."""
+    if datastore_url:
+        return datastore_url
+    from amlmon.azure.datastores import collector_datastore
+
+    found = collector_datastore(app_context())
+    _same_account(found.account_name, connection_string)
+    return found.url
+
+
+def _same_account(account: str, connection_string: str | None) -> None:
+    """A connection string is used for every blob call: refuse one for another account than the
+    datastore's (it would read the wrong account's container). Only account names are shown."""
+    import os
+
+    from amlmon.azure.blobs import CONNECTION_STRING_ENV
+    from amlmon.errors import UsageError
+
+    text = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
+    parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+    given = parts.get("AccountName")
+    if given and given.lower() != account.lower():
+        raise UsageError(
+            f"the storage connection string is for account {given!r}; the workspace's datastore is in {account!r}",
+            hint=f"set {CONNECTION_STRING_ENV} to {account}'s connection string, or give --datastore-url",
+        )
+
+
+def collector_targets(targets: list[Any]) -> bool:
+    """Whether every named target is a v2 deployment whose data collector is on: its model data is in
+    blobs (read from the workspace's datastore), not in App Insights."""
+    from amlmon.evidence import collector_on
+
+    return bool(targets) and all(collector_on(app_context(), target) for target in targets)
 
 
 def datastore_container(datastore_url: str) -> tuple[str, str]:
@@ -101,7 +149,7 @@ def write_collected(
     folders: dict[str, Any] = {}
     for target in parsed or [None]:
         names = reader.names(target.name if target else None, target.deployment if target else None)
-        for folder in collector.plan(names, start, end, stats):
+        for folder in collector.plan(names, start, end, stats, reader.collections):
             endpoint, deployment, stamp = folder.key.split("/")
             folders.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
     for name, folder in sorted(folders.items()):
@@ -119,18 +167,21 @@ def storage_error(exc: BaseException, container: str) -> BaseException:
     if isinstance(exc, ResourceNotFoundError):
         return NotFound(
             f"container {container!r} does not exist",
-            hint="give the workspace's default datastore container in --datastore-url "
-            "(the data collector creates it with its first record)",
+            hint="the data collector creates it with its first record; or give the container it "
+            "writes to in --datastore-url",
         )
     if isinstance(exc, AzureError):
         return translate_storage_error(exc, f"container {container!r}")
     return exc
 
 
-def _warn(stats: Any) -> None:
+def _warn(stats: Any, outputs: str) -> None:
     if stats.without_output:
+        warn(f"{stats.without_output} input row(s) have no {outputs} row with the same id (prediction empty)")
+    if stats.payloads_in_blobs:
         warn(
-            f"{stats.without_output} input row(s) have no model_outputs row with the same id (prediction empty)"
+            f"{stats.payloads_in_blobs} payload(s) are in blobs of their own (binary, or not readable "
+            "as JSON here): their blob URL is kept as the value"
         )
     if stats.partial_bytes:
         warn(
@@ -141,14 +192,18 @@ def _warn(stats: Any) -> None:
 
 
 def tail_collector(
-    targets: list[str], datastore_url: str, connection_string: str | None, since: str | None, interval: str
+    targets: list[str],
+    datastore_url: str | None,
+    connection_string: str | None,
+    since: str | None,
+    interval: str,
 ) -> None:
     """Print each new collected row as a JSON line until Ctrl-C."""
     import json
     import sys
     import time
 
-    from amlmon import collector
+    from amlmon import collector, collector_payloads
     from amlmon.azure.blobs import service_client, split_container_url
     from amlmon.errors import UsageError
     from amlmon.targets import parse_targets
@@ -159,6 +214,7 @@ def tail_collector(
     if poll_every < 0.2:
         raise UsageError(f"--interval {interval!r} is shorter than 200ms", hint="e.g. --interval 2s")
     start = parse_instant(since, option="--since") if since else None
+    datastore_url = collector_url(datastore_url, connection_string)
     account_url, container_name, _prefix = split_container_url(datastore_url)
     if not container_name:
         raise UsageError(
@@ -177,7 +233,12 @@ def tail_collector(
         )
         while True:
             for blob, record in tail.poll():
-                for row_id, row in collector.record_rows(record):
+                rows = (
+                    collector_payloads.payload_rows
+                    if blob.collection in collector_payloads.PAYLOADS
+                    else collector.record_rows
+                )
+                for row_id, row in rows(record):
                     line = {
                         "time": record.get("time"),
                         "endpoint": blob.endpoint,

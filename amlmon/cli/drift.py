@@ -67,17 +67,19 @@ def drift(
     log_analytics: bool = log_analytics_option(),
     datastore_url: str | None = datastore_url_option(
         "v2: read windows from the data collector's blobs (model_inputs, with --outputs model_outputs) "
-        "in the workspace's default datastore container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}."
+        "in this container, https://ACCOUNT.blob.core.windows.net/azureml-blobstore-{workspace id}. Not "
+        "needed for a v2 deployment with its data collector on: amlmon reads the workspace's "
+        "workspaceblobstore datastore."
     ),
     connection_string: str | None = connection_string_option(
-        "Storage connection string for --datastore-url (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
+        "Storage connection string for the collector's blobs (better in $AZURE_STORAGE_CONNECTION_STRING; never printed)."
     ),
 ) -> None:
     """Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.
 
     Metrics carry Azure ML model monitoring's names, definitions and default thresholds. Exit 0 when
     every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows).
-    Windows are pulled like `data pull` (v2 with --datastore-url) and cached under ~/.cache/amlmon/drift
+    Windows are pulled like `data pull` (v2: from the data collector's blobs) and cached under ~/.cache/amlmon/drift
     (AMLMON_CACHE_DIR).
     """
     from amlmon.drift import compare as cmp
@@ -105,6 +107,11 @@ def drift(
         from amlmon.evidence import known_targets
 
         targets = known_targets(app_context(), targets)  # unknown: exit 3 with did-you-mean, before pulling
+        if not log_analytics:
+            from amlmon.cli.data_collector import collector_targets, collector_url
+
+            if collector_targets(targets):  # v2 model data is in blobs: the workspace's datastore
+                pull = _Pull(False, collector_url(None, connection_string), connection_string)
     baseline_source, baseline_spec = _source(baseline, "--baseline", targets, pull)
     current_source, current_spec = _source(current or "1d", "--current", targets, pull)
     try:

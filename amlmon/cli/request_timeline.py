@@ -49,12 +49,9 @@ def request_timeline(
             "App Insights",
         ),
     ]
+    datastore_url = datastore_url or _discovered(parsed)
     if datastore_url:
         entries += _collector(ctx, parsed, datastore_url, start, end, request)
-    else:
-        warn(
-            "collector records were not searched: give --datastore-url (the workspace's default datastore container)"
-        )
     warn(rt.NOT_CORRELATED)
     found = rt.timeline(entries)
     if not found:
@@ -79,6 +76,26 @@ def _query(ctx: Any, text: str, timespan: Any, source: Any, entries: Any, name: 
         warn(f"{name} was not searched: {first}")
         return []
     return list(entries(answer.primary.records()))
+
+
+def _discovered(targets: list[Any]) -> str | None:
+    """The workspace's workspaceblobstore container when every named target is a v2 deployment with its
+    data collector on; else None, said. A datastore amlmon cannot read is said, not fatal: the other
+    sources were searched."""
+    from amlmon.cli.data_collector import collector_targets, collector_url
+    from amlmon.errors import AmlmonError
+
+    if not collector_targets(targets):
+        warn(
+            "collector records were not searched: give --datastore-url (the workspace's default datastore "
+            "container), or name v2 deployments (ep/dep) whose data collector is on"
+        )
+        return None
+    try:
+        return collector_url(None)
+    except AmlmonError as exc:
+        warn(f"collector records were not searched: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        return None
 
 
 def _collector(

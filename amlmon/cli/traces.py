@@ -105,8 +105,9 @@ def traces(
         "= the collector's correlationid): traffic log row, App Insights requests, traces, exceptions.",
     ),
     datastore_url: str | None = datastore_url_option(
-        "With --request: the workspace's default datastore container, to search the data "
-        "collector's records too (AZURE_STORAGE_CONNECTION_STRING or your sign-in reads it)."
+        "With --request: the container the data collector writes to, to search its records too "
+        "(AZURE_STORAGE_CONNECTION_STRING or your sign-in reads it); for named v2 deployments with the "
+        "collector on, the workspace's workspaceblobstore datastore is used without it."
     ),
     print_query: bool = typer.Option(False, "--print-query", help="Print the KQL instead of running it."),
 ) -> int:

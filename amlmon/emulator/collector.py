@@ -1,12 +1,30 @@
 """The data collector's sidecar of one v2 deployment: `POST /modeldata/log` from the real Collector in the
 inference server → records of the documented schema appended to the workspace datastore's blobs.
 
-See online_inference.py's docstring for the Collector's side of the contract."""
+See online_inference.py's docstring for the Collector's side of the contract.
+
+Payload logging (`request` / `response` collections in the deployment's dataCollector): the platform,
+not score.py, records each HTTP request body and response body (how-to-collect-production-data.md,
+"Perform payload logging"); here the scoring front door hands them to `payloads`. Their records follow
+the docs' examples: the request's has `path` and `method`, the response's has neither; both carry the
+request's x-request-id as `correlationid` and `xrequestid`.
+
+Payloads kept apart from the record (same doc, "Store large payloads", "Store binary data"):
+- a payload over 4 MB is written to its own blob `modelDataCollector/{ep}/{dep}/{rolled time}/{id}.jsonl`
+  (the documented path, with the record's id standing for the doc's `{instance_id}` so each payload has
+  one blob), and the record in the collection's .jsonl points to it;
+- a binary (non-JSON) payload is written as the raw file named by the record id, in the collection's own
+  folder, and the record's `data` is its URL with `datainblob` "true" (the doc's example record).
+The doc does not show the pointer record of a large payload. The emulator writes it with the only
+pointer fields the docs show — `data` = the blob's URL and `datainblob` "true" — and no other field; this
+shape is an inference from the binary example, not a documented fact.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import sys
 import threading
 import time
@@ -17,6 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from amlmon.emulator.online_inference import OnlineManager
+
+PAYLOAD_LIMIT = 4 * 1024 * 1024  # bytes: a larger payload goes to a blob of its own
+PAYLOAD_COLLECTIONS = ("request", "response")
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,12 @@ class CollectorConfig:
 
     def enabled(self, name: str) -> bool:
         return any(n == name.lower() and on for n, on, _ in self.collections)
+
+    def sampled(self, name: str) -> bool:
+        """Whether this payload is kept: its collection is on and the draw falls within samplingRate
+        (for custom collections the Collector in score.py draws itself; payloads are drawn here)."""
+        rates = [rate for n, on, rate in self.collections if n == name.lower() and on]
+        return bool(rates) and random.random() < rates[0]
 
 
 @dataclass
@@ -123,7 +150,7 @@ class Sidecar:
         batch = self.manager.state.number("collectorBatchSeconds", 0.0)
         if batch <= 0 or not isinstance(data, list):
             try:
-                stored = self.manager.append(self.deployment_id, blob, [record])
+                stored = self._store(blob, record, body)
             except Exception as exc:  # the storage refused the write: the record is lost
                 print(f"emulator: model data dropped: {type(exc).__name__}", file=sys.stderr)
                 self._count(collection, "StorageWriteFailed")
@@ -133,6 +160,67 @@ class Sidecar:
         self._batch(collection, record, data, blob, batch)
         self._count(collection, None if self.manager.connection_string else "StorageUnavailable")
         return 200
+
+    def payloads(
+        self,
+        request_id: str,
+        request: tuple[str, str, str, bytes],
+        response: tuple[str, bytes],
+    ) -> None:
+        """Payload logging of one scored request: (method, path, content type, body) of the request and
+        (content type, body) of the answer, each to its collection when that collection is on."""
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        method, path, request_type, request_body = request
+        response_type, response_body = response
+        for collection, content_type, body in (
+            ("request", request_type, request_body),
+            ("response", response_type, response_body),
+        ):
+            if not self.collector.sampled(collection):
+                continue
+            headers = {
+                "ce-x-request-id": request_id,
+                "content-type": content_type or "application/octet-stream",
+            }
+            record = self._record(
+                headers, collection, f"azureml.inference.{collection}", when, None, len(body)
+            )
+            if collection == "request":
+                # After `data`, as in the docs' example request record.
+                rest = {k: record.pop(k) for k in ("contentrange", "correlationid", "xrequestid")}
+                record.update(path=path, method=method, **rest)
+            try:
+                stored = self._store(self._blob_name(collection, when), record, body, raw=True)
+            except Exception as exc:  # the storage refused the write: the record is lost
+                print(f"emulator: payload dropped: {type(exc).__name__}", file=sys.stderr)
+                self._count(collection, "StorageWriteFailed")
+                continue
+            self._count(collection, None if stored else "StorageUnavailable")
+
+    def _store(self, blob: str, record: dict[str, Any], payload: bytes, raw: bool = False) -> bool:
+        """Append `record` to the collection's blob; a payload kept apart is written first, the record
+        pointing at it. `raw`: `data` is still to be set from the payload bytes (payload logging)."""
+        if not self.manager.connection_string:
+            return self.manager.append(self.deployment_id, blob, [record])  # refuses, said there
+        content_type = str(record.get("datacontenttype") or "")
+        if raw:
+            try:
+                record["data"] = json.loads(payload.decode("utf-8")) if payload else None
+            except (UnicodeDecodeError, ValueError):  # binary: the raw file in the collection's folder
+                own_folder = blob.rsplit("/", 1)[0]
+                record["data"] = self.manager.upload(
+                    self.deployment_id, f"{own_folder}/{record['id']}", payload, content_type
+                )
+                record["datainblob"] = "true"
+                return self.manager.append(self.deployment_id, blob, [record])
+        if len(payload) > PAYLOAD_LIMIT:
+            # modelDataCollector/{ep}/{dep}/{collection}/{rolled time}/{instance}.jsonl →
+            # modelDataCollector/{ep}/{dep}/{rolled time}/{id}.jsonl
+            root, endpoint, deployment, _collection, *folder = blob.split("/")[:-1]
+            large = "/".join([root, endpoint, deployment, *folder, f"{record['id']}.jsonl"])
+            record["data"] = self.manager.upload(self.deployment_id, large, payload, content_type)
+            record["datainblob"] = "true"
+        return self.manager.append(self.deployment_id, blob, [record])
 
     def _count(self, collection: str, error: str | None) -> None:
         """The post in the platform metrics DataCollectionEvents/ErrorsPerMinute."""
@@ -163,7 +251,7 @@ class Sidecar:
             "xrequestid": correlation,
             "contentrange": f"bytes 0-{max(size - 1, 0)}/{size}",
         }
-        if collection not in ("request", "response"):
+        if collection not in PAYLOAD_COLLECTIONS:
             record["modelversion"] = headers.get("ce-model-version")
             record["collectdatatype"] = headers.get("ce-collect-data-type")
             record["agent"] = headers.get("ce-agent")
@@ -200,11 +288,11 @@ class Sidecar:
             self._write(pending)
 
     def _write(self, pending: PendingBatch) -> None:
-        text = json.dumps(pending.rows, separators=(",", ":"))
-        size = len(text.encode("utf-8"))
+        text = json.dumps(pending.rows, separators=(",", ":")).encode("utf-8")
+        size = len(text)
         record = {
             **pending.record,
             "data": pending.rows,
             "contentrange": f"bytes 0-{max(size - 1, 0)}/{size}",
         }
-        self.manager.append(self.deployment_id, pending.blob, [record])
+        self._store(pending.blob, record, text)

@@ -201,6 +201,25 @@ class OnlineManager:
                 client.append_block(data)
         return True
 
+    def upload(self, deployment_id: str, blob: str, data: bytes, content_type: str) -> str:
+        """Write a whole block blob (a payload the collector keeps apart from its records); its URL as the
+        workspace's datastore names the account: https://{account}.blob.core.windows.net/{container}/{blob}."""
+        from urllib.parse import quote
+
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import BlobServiceClient, ContentSettings
+
+        assert self.connection_string, "append() refuses first when there is no storage"
+        container = self.container(deployment_id)
+        service = BlobServiceClient.from_connection_string(self.connection_string)
+        with contextlib.suppress(ResourceExistsError):
+            service.create_container(container)
+        service.get_blob_client(container, blob).upload_blob(
+            data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+        )
+        account = service.account_name
+        return f"https://{account}.blob.core.windows.net/{container}/{quote(blob)}"
+
     # -- children -----------------------------------------------------------------------------------
     def ensure(self, deployment: dict[str, Any]) -> OnlineChild:
         dep_id = str(deployment["id"])

@@ -180,4 +180,19 @@ def _serve(
     except OSError as exc:
         message = f"The deployment's inference server did not answer: {exc}"
         return json_response(502, {"message": message}), 0, "", 0.0
+    _log_payloads(online, request, request_id, headers, body)
     return Response(status, body, headers), status, reason, first_byte
+
+
+def _log_payloads(
+    online: OnlineChild, request: Request, request_id: str, headers: dict[str, str], body: bytes
+) -> None:
+    """Payload logging: the request and response bodies to the `request`/`response` collections when
+    the deployment's dataCollector turns them on (the path is the deployment's, as the docs' records show)."""
+    collector = online.sidecar.collector
+    if not (collector.enabled("request") or collector.enabled("response")):
+        return
+    query = request.raw_path.partition("?")[2]
+    path = "/score" + (f"?{query}" if query else "")
+    sent = (request.method, path, request.header("Content-Type") or "", request.body)
+    online.sidecar.payloads(request_id, sent, (headers.get("Content-Type", ""), body))

@@ -1,5 +1,7 @@
 """A v2 deployment whose data collector is on keeps its model data in blobs: `data pull` and `drift`
-without --datastore-url say so (rather than suggesting another service's --role)."""
+without --datastore-url read them from the workspace's `workspaceblobstore` datastore (rather than
+looking in App Insights and suggesting another service's --role); with --role (App Insights chosen)
+they say where the data is."""
 
 from __future__ import annotations
 
@@ -8,15 +10,16 @@ from typing import Any
 
 import pytest
 
+from tests.azurite import Azurite
 from tests.conftest import Emulator
 
-pytestmark = pytest.mark.usefixtures("clear_faults")
+pytestmark = [pytest.mark.usefixtures("clear_faults"), pytest.mark.azurite]
 
 HINT = "the v2 data collector writes blobs: give --datastore-url"
 
 
 @pytest.fixture(scope="module")
-def workspace(emulator: Emulator) -> dict[str, Any]:
+def workspace(emulator: Emulator, azurite: Azurite) -> dict[str, Any]:
     collector = {"collections": {"model_inputs": {"dataCollectionMode": "Enabled"}}}
     ws = emulator.create_workspace(
         "collector",
@@ -33,29 +36,40 @@ def workspace(emulator: Emulator) -> dict[str, Any]:
     )
     # model data of another service in the window: the old answer suggested its --role for blue
     emulator.seed(ws, ["churn"], hours=1, ratePerMinute=2, generation="1.5", seed=3)
-    return ws
+    # The workspace's datastore container, in Azurite (empty: blue had no traffic)
+    status, _ = emulator.admin(
+        "POST", "/_emulator/modeldata/storage", {"connectionString": azurite.connection_string}
+    )
+    assert status == 200
+    azurite.service().create_container(f"azureml-blobstore-{_workspace_guid(emulator, ws)}")
+    return {**ws, "env": {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}}
 
 
-def test_data_pull_of_a_collector_deployment_points_at_the_blobs(
+def _workspace_guid(emulator: Emulator, ws: dict[str, Any]) -> str:
+    from tests.helpers import arm
+
+    ws_id = (
+        f"/subscriptions/{ws['subscription']}/resourceGroups/{ws['resourceGroup']}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{ws['name']}"
+    )
+    _, body, _ = arm(emulator, "GET", ws_id)
+    return str(body["properties"]["workspaceId"])
+
+
+def test_data_pull_of_a_collector_deployment_reads_the_workspace_datastore(
     cli: Any, workspace: dict[str, Any], tmp_path: Path
 ) -> None:
-    out = tmp_path / "v2.jsonl"
-    result = cli(
-        "data",
-        "pull",
-        "credit-ep/blue",
-        "--since",
-        "1h",
-        "--out",
-        str(out),
-        *workspace["scope"],
-        "-o",
-        "json",
-    )
+    args = ["data", "pull", "credit-ep/blue", "--since", "1h", *workspace["scope"], "-o", "json"]
+    result = cli(*args, "--out", str(tmp_path / "v2.jsonl"), env=workspace["env"])
     assert result.exit_code == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and HINT in warnings[0] and "credit-ep/blue" in warnings[0], result.stderr
-    assert "--role" not in result.stderr
+    summary = result.json()
+    assert (summary["rows"], summary["blobs"], summary["skippedCopies"]) == (0, 0, 0), summary  # blobs read
+    assert "--role" not in result.stderr and HINT not in result.stderr
+    # With --role the user chose App Insights: empty there, the answer says where the data is instead.
+    chosen = cli(*args, "--role", "nothing", "--out", str(tmp_path / "r.jsonl"), env=workspace["env"])
+    assert chosen.exit_code == 0, chosen.stderr
+    warnings = [line for line in chosen.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and HINT in warnings[0] and "credit-ep/blue" in warnings[0], chosen.stderr
     # Positive control: green has no collector, so the App Insights explanation (with --role) stays.
     other = cli(
         "data",
@@ -70,18 +84,27 @@ def test_data_pull_of_a_collector_deployment_points_at_the_blobs(
         "json",
     )
     assert HINT not in other.stderr and "--role" in other.stderr, other.stderr
+    assert "blobs" not in other.json(), "green was read from App Insights"
 
 
-def test_drift_of_a_collector_deployment_without_datastore_url_hints_at_it(
+def test_drift_of_a_collector_deployment_reads_the_workspace_datastore(
     cli: Any, workspace: dict[str, Any], tmp_path: Path
 ) -> None:
-    env = {"AMLMON_CACHE_DIR": str(tmp_path / "cache")}
+    env = {"AMLMON_CACHE_DIR": str(tmp_path / "cache"), **workspace["env"]}
     result = cli(
-        "drift", "credit-ep/blue", "--baseline", "14d..7d", *workspace["scope"], "-o", "json", env=env
+        "drift",
+        "credit-ep/blue",
+        "--baseline",
+        "14d..7d",
+        *workspace["scope"],
+        "--verbose",
+        "-o",
+        "json",
+        env=env,
     )
     assert result.exit_code == 6, result.stdout + result.stderr
-    hint = [line for line in result.stderr.splitlines() if line.startswith("hint:")]
-    assert len(hint) == 1 and HINT in hint[0], result.stderr
+    assert "info: data collector blobs: datastore workspaceblobstore" in result.stderr, result.stderr
+    assert HINT not in result.stderr
     green = cli(
         "drift", "credit-ep/green", "--baseline", "14d..7d", *workspace["scope"], "-o", "json", env=env
     )

@@ -1,5 +1,5 @@
 """Azure Resource Manager: AML workspaces, App Insights components, Log Analytics workspaces, storage
-accounts, diagnostic settings on any resource, and v2 online endpoints/deployments with async LROs.
+accounts, datastores, diagnostic settings on any resource, and v2 online endpoints/deployments with async LROs.
 
 Shapes follow the recordings in ../shared/reference/azure-recordings: ARM's `{"error": {code, message}}`
 envelope, `value` + `nextLink` paging, `Azure-AsyncOperation` (…/mfeOperationsStatus/…) for deployment
@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.arm.common import DIAG, ML, SUB_RG, WS, guid, not_found, paged
 from amlmon.emulator.arm.create import create_workspace_resources
+from amlmon.emulator.arm.datastores import (
+    delete_datastore,
+    get_datastore,
+    list_datastores,
+    put_datastore,
+)
 from amlmon.emulator.arm.deployments import (
     delete_deployment,
     get_deployment,
@@ -106,6 +112,10 @@ def register(router: Router, state: EmulatorState) -> None:
         WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
         lambda r: put_data_version(state, r),
     )
+    add("GET", WS + r"/datastores", lambda r: list_datastores(state, r))
+    add("GET", WS + r"/datastores/(?P<name>[^/]+)", lambda r: get_datastore(state, r))
+    add("PUT", WS + r"/datastores/(?P<name>[^/]+)", lambda r: put_datastore(state, r))
+    add("DELETE", WS + r"/datastores/(?P<name>[^/]+)", lambda r: delete_datastore(state, r))
     add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
     add(
         "GET",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.arm.common import ML, arm_id, guid, now_text
+from amlmon.emulator.arm.datastores import default_datastores
 from amlmon.emulator.resources import normalize_id
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ def create_workspace_resources(state: EmulatorState, body: dict[str, Any]) -> di
         store.put(
             ws_id, _workspace_body(state, ws_id, name, location, component_id if linked else None, sub, rg)
         )
+        for datastore in default_datastores(ws_id, store.get(ws_id) or {}):
+            store.put(datastore["id"], datastore)
         if linked:
             store.put(la_id, _log_analytics_body(la_id, f"{name}-law", location))
             store.put(component_id, _component_body(state, component_id, f"{name}-ai", location, la_id))
