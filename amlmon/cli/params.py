@@ -12,10 +12,8 @@ from typing import Any
 
 import typer
 
-TARGETS_HELP = (
-    "Services (svc), endpoints (ep: all their deployments) or deployments (ep/dep); none means every one."
-)
-SINCE_HELP = "Start: a duration ago (30s, 10m, 2h, 7d) or a time."
+TARGETS_HELP = "Services (svc), endpoints (ep: all their deployments) or deployments (ep/dep)"
+SINCE_HELP = "Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
 UNTIL_HELP = "End (default now)."
 LOG_ANALYTICS_HELP = (
     "Read the Log Analytics workspace (AppTraces, AppRequests, …) instead of the App Insights component."
@@ -27,6 +25,16 @@ ROLE_HELP = (
 )
 KIND_HELP = "Only these kinds: ACI, AKS, Managed, Kubernetes (repeat or comma-separate)."
 NAME_HELP = "Only targets matching this glob, e.g. 'churn-*' or 'credit-ep/*'."
+OUT_HELP = (
+    "Output file; the format follows the extension: .parquet, .jsonl or .csv. An existing file is "
+    "kept unless --overwrite."
+)
+DATASET_FORMAT_HELP = "parquet, jsonl or csv (default: from --out)."
+OVERWRITE_HELP = "Replace --out if it exists (the new file replaces it only when complete)."
+FLATTEN_HELP = (
+    "Also write input/prediction values as columns (input.data[0][1], prediction[0], …) when every "
+    "record has the same shape."
+)
 
 
 def targets_argument(none_means: str | None = None) -> Any:
@@ -63,6 +71,23 @@ def kind_option() -> Any:
 
 def name_option() -> Any:
     return typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB")
+
+
+def out_option() -> Any:
+    """`--out`: the dataset file `data pull` / `data extract` write."""
+    return typer.Option(..., "--out", help=OUT_HELP)
+
+
+def dataset_format_option() -> Any:
+    return typer.Option(None, "--format", help=DATASET_FORMAT_HELP)
+
+
+def overwrite_option() -> Any:
+    return typer.Option(False, "--overwrite", help=OVERWRITE_HELP)
+
+
+def flatten_option() -> Any:
+    return typer.Option(False, "--flatten", help=FLATTEN_HELP)
 
 
 CONNECTION_STRING_HELP = (
