@@ -14,7 +14,12 @@ import typer
 
 TARGETS_HELP = "Services (svc), endpoints (ep: all their deployments) or deployments (ep/dep)"
 SINCE_HELP = "Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
-UNTIL_HELP = "End (default now)."
+UNTIL_HELP = "End (default now): a time or a duration ago."
+UNTIL_FOLLOW_HELP = (
+    f"{UNTIL_HELP} With --follow, when to stop: a time or a duration from now (--until 10m stops ten "
+    "minutes from now)."
+)
+LOOKBACK_HELP = "How far back to look: a duration (30s, 10m, 2h, 7d, 1w), not a time."
 LOG_ANALYTICS_HELP = (
     "Read the Log Analytics workspace (AppTraces, AppRequests, …) instead of the App Insights component."
 )
@@ -44,12 +49,25 @@ def targets_argument(none_means: str | None = None) -> Any:
     return typer.Argument(None, metavar="[TARGET]...", help=help_text, show_default=False)
 
 
-def since_option(default: str | None) -> Any:
-    return typer.Option(default, "--since", help=SINCE_HELP)
+def _scoped(help_text: str, only: str | None) -> str:
+    """A shared help text for an option that applies to one mode of a command (`endpoint-logs: …`)."""
+    return f"{only}: {help_text}" if only else help_text
 
 
-def until_option() -> Any:
-    return typer.Option(None, "--until", help=UNTIL_HELP)
+def since_option(default: str | None, *, only: str | None = None, shown_default: str | None = None) -> Any:
+    """`--since`; `shown_default` is the default the help names when the real one is decided later."""
+    show: bool | str = shown_default if shown_default is not None else True
+    return typer.Option(default, "--since", help=_scoped(SINCE_HELP, only), show_default=show)
+
+
+def until_option(*, follow: bool = False, only: str | None = None) -> Any:
+    """`--until`; `follow=True` where --follow makes it the time to stop."""
+    return typer.Option(None, "--until", help=_scoped(UNTIL_FOLLOW_HELP if follow else UNTIL_HELP, only))
+
+
+def lookback_option(default: str | None) -> Any:
+    """`--since` as a duration only (doctor, query): a look-back window, never an instant."""
+    return typer.Option(default, "--since", help=LOOKBACK_HELP)
 
 
 def log_analytics_option() -> Any:
