@@ -54,10 +54,13 @@ def _scoped(help_text: str, only: str | None) -> str:
     return f"{only}: {help_text}" if only else help_text
 
 
-def since_option(default: str | None, *, only: str | None = None, shown_default: str | None = None) -> Any:
-    """`--since`; `shown_default` is the default the help names when the real one is decided later."""
-    show: bool | str = shown_default if shown_default is not None else True
-    return typer.Option(default, "--since", help=_scoped(SINCE_HELP, only), show_default=show)
+def since_option(default: str | None, *, only: str | None = None, later_default: str | None = None) -> Any:
+    """`--since`; `later_default` is the default the help names when the command decides it once the
+    other options are known (the parameter's own default is then None)."""
+    help_text = _scoped(SINCE_HELP, only)
+    if later_default is not None:
+        help_text += f"  [default: {later_default}]"  # as click shows a default
+    return typer.Option(default, "--since", help=help_text)
 
 
 def until_option(*, follow: bool = False, only: str | None = None) -> Any:
