@@ -289,7 +289,7 @@ def resolve(
     if spec.endpoint_log:
         _check_v2(spec.targets)
     planned = dataclasses.replace(planned, spec=spec)
-    if spec.endpoint_log is not None or source_chosen or not v2_targets(spec.targets):
+    if spec.endpoint_log is not None or source_chosen or not _v2_targets(spec.targets):
         return planned, False
     if _sends_endpoint_logs(ctx, spec.targets):
         # The default for v2: the endpoint log tables when a diagnostic setting sends them.
@@ -304,7 +304,7 @@ def resolve(
     return planned, True
 
 
-def v2_targets(targets: Sequence[Target]) -> list[Target]:
+def _v2_targets(targets: Sequence[Target]) -> list[Target]:
     """The targets that are v2 endpoints or deployments (known_targets gave a bare endpoint its deployments)."""
     return [t for t in targets if t.deployment or t.deployments]
 
@@ -321,7 +321,7 @@ def _check_v2(targets: Sequence[Target]) -> None:
 def _sends_endpoint_logs(ctx: AppContext, targets: Sequence[Target]) -> bool:
     from amlmon.endpoint_logs import sends_console_log
 
-    endpoints = {t.name.lower(): t.name for t in v2_targets(targets)}
+    endpoints = {t.name.lower(): t.name for t in _v2_targets(targets)}
     return any(sends_console_log(ctx, name) for name in endpoints.values())
 
 
@@ -331,7 +331,7 @@ def container_logs(ctx: AppContext, spec: TraceFilter, tail: int) -> list[Contai
     from amlmon import v2_logs
 
     found = []
-    for target in v2_targets(spec.targets):
+    for target in _v2_targets(spec.targets):
         for deployment in (target.deployment,) if target.deployment else target.deployments:
             log = v2_logs.get_logs(ctx, Target(target.name, deployment), "inference-server", tail)
             if log.content:
