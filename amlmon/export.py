@@ -256,12 +256,12 @@ def delivered(azure: Access, setting: Any) -> dict[str, Any]:
 
 def _newest_hours(source: Any) -> dict[str, Any]:
     """Blobs per container and the newest hour folder among their names."""
-    from amlmon import modeldata
+    from amlmon.extract import blob_hour
 
     found: dict[str, dict[str, Any]] = {}
     try:
         for container, name in source.blobs():
-            hour = modeldata.blob_hour(name)
+            hour = blob_hour(name)
             entry = found.setdefault(container, {"blobs": 0, "newest": None})
             entry["blobs"] += 1
             if hour is not None and (entry["newest"] is None or hour.isoformat() > entry["newest"]):

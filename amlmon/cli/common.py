@@ -37,6 +37,11 @@ def warn(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
+def note(message: str) -> None:
+    """A `note:` line on stderr, shown even with --only-show-errors: what an interrupted run kept."""
+    print(f"note: {message}", file=sys.stderr)
+
+
 def info(message: str) -> None:
     """An `info:` line on stderr, only with --verbose."""
     app_context().note(message)

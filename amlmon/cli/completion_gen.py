@@ -131,10 +131,6 @@ def bash_script(root: Node) -> str:
     takes one *in that command*: `-f` is a file in `query` and --follow in `traces`), then offer the
     option's values, or the command's subcommands, options and arguments."""
     nodes = _all_nodes(root)
-    globals_ = _global_value_options()
-    takes_value = [f'*"|{name}"' for name in sorted(globals_)]
-    for node in nodes:
-        takes_value += [f'"{node.path}|{name}"' for name in sorted(_local_value_options(node))]
     lines = [
         f"# bash completion for amlmon — {HEADER}",
         "# Install: source this file from ~/.bashrc, or copy it to /etc/bash_completion.d/amlmon",
@@ -151,8 +147,28 @@ def bash_script(root: Node) -> str:
         "    done",
         "    if [[ $skip == 1 ]]; then  # the word before is an option that takes a value: offer its values",
         '        case "$path|$prev" in',
+        *_bash_value_cases(nodes),
+        "            *) COMPREPLY=() ;;",
+        "        esac",
+        "        return",
+        "    fi",
+        '    local words=""',
+        '    case "$path" in',
+        *_bash_word_cases(nodes),
+        "    esac",
+        '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
+        "}",
+        *_bash_helpers(nodes),
+        "complete -o default -F _amlmon amlmon",
+        "",
     ]
-    for name, choices in sorted(globals_.items()):
+    return "\n".join(lines)
+
+
+def _bash_value_cases(nodes: list[Node]) -> list[str]:
+    """`path|option` → the option's values: global options in any command, then each command's own."""
+    lines = []
+    for name, choices in sorted(_global_value_options().items()):
         if choices:
             lines.append(
                 f'            *"|{name}") COMPREPLY=($(compgen -W "{" ".join(choices)}" -- "$cur")) ;;'
@@ -163,22 +179,25 @@ def bash_script(root: Node) -> str:
                 lines.append(
                     f'            "{node.path}|{name}") COMPREPLY=($(compgen -W "{" ".join(choices)}" -- "$cur")) ;;'
                 )
-    lines += [
-        "            *) COMPREPLY=() ;;",
-        "        esac",
-        "        return",
-        "    fi",
-        '    local words=""',
-        '    case "$path" in',
-    ]
+    return lines
+
+
+def _bash_word_cases(nodes: list[Node]) -> list[str]:
+    """Command path → its subcommands, argument choices and options (and the targets, where it takes them)."""
+    lines = []
     for node in nodes:
         words = " ".join([*node.children, *node.argument_choices, *node.options])
         target_call = f' words="$words $({TARGETS_CALL})";' if node.takes_targets else ""
         lines.append(f'        "{node.path}") words="{words}";{target_call} ;;')
-    lines += [
-        "    esac",
-        '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
-        "}",
+    return lines
+
+
+def _bash_helpers(nodes: list[Node]) -> list[str]:
+    """_amlmon_takes_value (does this option take a value in this command) and _amlmon_is_path."""
+    takes_value = [f'*"|{name}"' for name in sorted(_global_value_options())]
+    for node in nodes:
+        takes_value += [f'"{node.path}|{name}"' for name in sorted(_local_value_options(node))]
+    return [
         "_amlmon_takes_value() {",
         '    case "$1|$2" in',
         "        " + "|".join(takes_value) + ") return 0 ;;",
@@ -191,10 +210,7 @@ def bash_script(root: Node) -> str:
         "    esac",
         "    return 1",
         "}",
-        "complete -o default -F _amlmon amlmon",
-        "",
     ]
-    return "\n".join(lines)
 
 
 def zsh_script(root: Node) -> str:

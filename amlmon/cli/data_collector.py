@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from amlmon.cli.common import app_context, output, warn
+from amlmon.cli.common import app_context, note, output, warn
 
 
 def pull_collector(
@@ -25,7 +25,7 @@ def pull_collector(
 ) -> None:
     from amlmon import collector, collector_payloads, datasets
     from amlmon.azure.blobs import service_client
-    from amlmon.cli.data import _interrupted, datetime_from
+    from amlmon.datasets.runs import datetime_from, interrupted
     from amlmon.targets import parse_targets
     from amlmon.timeparse import time_range
 
@@ -63,7 +63,7 @@ def pull_collector(
     try:
         written = write_collected(reader, destination, parsed, start, end, stats, flatten)
     except BaseException as exc:
-        _interrupted(destination, isinstance(exc, KeyboardInterrupt))
+        interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
         raise storage_error(exc, container_name) from None
     finally:
         client.close()

@@ -11,11 +11,11 @@ from typing import IO, TYPE_CHECKING, Any
 import typer
 
 from amlmon.cli.common import app_context, output
+from amlmon.cli.params import lookback_option, targets_argument
 
 if TYPE_CHECKING:
     from amlmon.azure.logs import Source
 
-TARGETS_HELP = "Services (svc), endpoints (ep) or deployments (ep/dep); none means every one."
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
 
@@ -24,10 +24,8 @@ def register(app: typer.Typer) -> None:
 
 
 def doctor(
-    targets: list[str] = typer.Argument(None, metavar="[TARGET]...", help=TARGETS_HELP, show_default=False),
-    since: str = typer.Option(
-        "24h", "--since", help="How far back to look for ingested telemetry (a duration, e.g. 6h)."
-    ),
+    targets: list[str] = targets_argument("every one"),
+    since: str = lookback_option("24h"),
 ) -> int:
     """Check every switch between a deployed model and its telemetry: workspace links, ingestion
     (local auth, daily cap, sampling), v1 service settings and the newest ingested rows, v2 deployment

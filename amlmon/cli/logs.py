@@ -10,6 +10,7 @@ from typing import IO, Any
 import typer
 
 from amlmon.cli.common import app_context, output
+from amlmon.cli.params import since_option, until_option
 
 SOURCES = ("container", "endpoint-logs")
 
@@ -36,10 +37,8 @@ def logs(
     events: bool = typer.Option(
         False, "--events", help="endpoint-logs: the container events (AmlOnlineEndpointEventLog)."
     ),
-    since: str | None = typer.Option(
-        None, "--since", help="endpoint-logs: start, a duration ago or a time [default: 1h]."
-    ),
-    until: str | None = typer.Option(None, "--until", help="endpoint-logs: end of the window (default now)."),
+    since: str | None = since_option(None, only="endpoint-logs", later_default="1h"),
+    until: str | None = until_option(only="endpoint-logs"),
     follow: bool = typer.Option(
         False, "--follow", "-f", help="endpoint-logs: keep printing new rows (Ctrl-C stops)."
     ),

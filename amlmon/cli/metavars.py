@@ -75,6 +75,7 @@ OVERRIDES: dict[tuple[str, str], str] = {
     ("emulator faults add", "--rate"): "PROBABILITY",
     ("emulator seed", "--rate"): "N/min",
     ("query", "--since"): "DURATION",
+    ("doctor", "--since"): "DURATION",
     ("query", "--file"): "FILE",
     ("traces", "--source"): "app-insights|endpoint-logs",
     ("traces", "--request"): "REQUEST_ID",

@@ -12,11 +12,14 @@ from typing import Any
 
 import typer
 
-TARGETS_HELP = (
-    "Services (svc), endpoints (ep: all their deployments) or deployments (ep/dep); none means every one."
+TARGETS_HELP = "Services (svc), endpoints (ep: all their deployments) or deployments (ep/dep)"
+SINCE_HELP = "Start: a duration ago (30s, 10m, 2h, 7d, 1w) or a time."
+UNTIL_HELP = "End (default now): a time or a duration ago."
+UNTIL_FOLLOW_HELP = (
+    f"{UNTIL_HELP} With --follow, when to stop: a time or a duration from now (--until 10m stops ten "
+    "minutes from now)."
 )
-SINCE_HELP = "Start: a duration ago (30s, 10m, 2h, 7d) or a time."
-UNTIL_HELP = "End (default now)."
+LOOKBACK_HELP = "How far back to look: a duration (30s, 10m, 2h, 7d, 1w), not a time."
 LOG_ANALYTICS_HELP = (
     "Read the Log Analytics workspace (AppTraces, AppRequests, …) instead of the App Insights component."
 )
@@ -27,6 +30,16 @@ ROLE_HELP = (
 )
 KIND_HELP = "Only these kinds: ACI, AKS, Managed, Kubernetes (repeat or comma-separate)."
 NAME_HELP = "Only targets matching this glob, e.g. 'churn-*' or 'credit-ep/*'."
+OUT_HELP = (
+    "Output file; the format follows the extension: .parquet, .jsonl or .csv. An existing file is "
+    "kept unless --overwrite."
+)
+DATASET_FORMAT_HELP = "parquet, jsonl or csv (default: from --out)."
+OVERWRITE_HELP = "Replace --out if it exists (the new file replaces it only when complete)."
+FLATTEN_HELP = (
+    "Also write input/prediction values as columns (input.data[0][1], prediction[0], …) when every "
+    "record has the same shape."
+)
 
 
 def targets_argument(none_means: str | None = None) -> Any:
@@ -36,12 +49,28 @@ def targets_argument(none_means: str | None = None) -> Any:
     return typer.Argument(None, metavar="[TARGET]...", help=help_text, show_default=False)
 
 
-def since_option(default: str | None) -> Any:
-    return typer.Option(default, "--since", help=SINCE_HELP)
+def _scoped(help_text: str, only: str | None) -> str:
+    """A shared help text for an option that applies to one mode of a command (`endpoint-logs: …`)."""
+    return f"{only}: {help_text}" if only else help_text
 
 
-def until_option() -> Any:
-    return typer.Option(None, "--until", help=UNTIL_HELP)
+def since_option(default: str | None, *, only: str | None = None, later_default: str | None = None) -> Any:
+    """`--since`; `later_default` is the default the help names when the command decides it once the
+    other options are known (the parameter's own default is then None)."""
+    help_text = _scoped(SINCE_HELP, only)
+    if later_default is not None:
+        help_text += f"  [default: {later_default}]"  # as click shows a default
+    return typer.Option(default, "--since", help=help_text)
+
+
+def until_option(*, follow: bool = False, only: str | None = None) -> Any:
+    """`--until`; `follow=True` where --follow makes it the time to stop."""
+    return typer.Option(None, "--until", help=_scoped(UNTIL_FOLLOW_HELP if follow else UNTIL_HELP, only))
+
+
+def lookback_option(default: str | None) -> Any:
+    """`--since` as a duration only (doctor, query): a look-back window, never an instant."""
+    return typer.Option(default, "--since", help=LOOKBACK_HELP)
 
 
 def log_analytics_option() -> Any:
@@ -63,6 +92,23 @@ def kind_option() -> Any:
 
 def name_option() -> Any:
     return typer.Option(None, "--name", help=NAME_HELP, metavar="GLOB")
+
+
+def out_option() -> Any:
+    """`--out`: the dataset file `data pull` / `data extract` write."""
+    return typer.Option(..., "--out", help=OUT_HELP)
+
+
+def dataset_format_option() -> Any:
+    return typer.Option(None, "--format", help=DATASET_FORMAT_HELP)
+
+
+def overwrite_option() -> Any:
+    return typer.Option(False, "--overwrite", help=OVERWRITE_HELP)
+
+
+def flatten_option() -> Any:
+    return typer.Option(False, "--flatten", help=FLATTEN_HELP)
 
 
 CONNECTION_STRING_HELP = (

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from amlmon.cli.common import app_context, output, warn
-from amlmon.cli.params import log_analytics_option, print_query_option
+from amlmon.cli.params import log_analytics_option, lookback_option, print_query_option
 
 
 def register(app: typer.Typer) -> None:
@@ -23,9 +23,7 @@ def query(
     file: Path | None = typer.Option(
         None, "-f", "--file", help="Read the query from FILE.kql (`-` for stdin).", show_default=False
     ),
-    since: str | None = typer.Option(
-        None, "--since", help="Only the last DURATION of data (30s, 10m, 2h, 7d)."
-    ),
+    since: str | None = lookback_option(None),
     timespan: str | None = typer.Option(
         None, "--timespan", help="ISO 8601 duration (PT1H) or interval (START/END, START/PT1H)."
     ),

@@ -101,7 +101,7 @@ class Pulled:
 
 def pull_window(ctx: AppContext, targets: list[Target], source: Source, window: Window) -> Pulled:
     """The window's model data as a Parquet dataset: the cached file, or `data pull`'s Puller into it."""
-    from amlmon import datasets, modeldata
+    from amlmon import datasets, pull
 
     path = cache_path(ctx, targets, source, window)
     if path.exists():
@@ -116,7 +116,7 @@ def pull_window(ctx: AppContext, targets: list[Target], source: Source, window: 
     }
     output = datasets.DatasetOutput(path, "parquet", params, resume=False)
     try:
-        result = modeldata.Puller(ctx, targets, source, window.start, window.end, output).run()
+        result = pull.Puller(ctx, targets, source, window.start, window.end, output).run()
     except BaseException:
         output.discard()
         raise

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from amlmon.errors import UsageError
 from amlmon.render import apply_query, emit, to_jsonl
 from amlmon.render.text import tsv_line, visible
 from amlmon.telemetry import TraceEvent
@@ -172,6 +173,47 @@ FORMATTERS: dict[str, type[LineFormatter]] = {
 }
 
 
+def style_for(fmt: str | None, output: str | None, follow: bool) -> str:
+    """The printer's style: --format wins, then -o, then pretty."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(
+                f"--format {fmt!r} is not one of {', '.join(FORMATS)}", hint="e.g. --format jsonl"
+            )
+        style = fmt
+    else:
+        style = {None: "pretty", "table": "pretty", "jsonc": "json"}.get(output, output or "pretty")
+    if follow and style == "json":
+        return "jsonl"  # a stream cannot be one JSON array
+    if follow and style == "yaml":
+        raise UsageError("-o yaml cannot stream", hint="use --format jsonl with --follow")
+    return style
+
+
+def check_query_style(style: str, follow: bool, query: str | None, fmt: str | None = None) -> None:
+    """--query applies to the whole result (json, yaml, table, tsv) or to each event (jsonl); a style
+    it cannot apply to is refused rather than ignored."""
+    if not query:
+        return
+    if fmt in ("pretty", "short", "raw"):
+        # Formats of lines of events, like short and raw: a query's answer is not events (an explicit
+        # --format pretty printed an empty line). -o table still queries the whole list.
+        raise UsageError(
+            f"--query does not apply to --format {fmt}",
+            hint="use -o json, yaml, table or tsv (query over the whole list) or --format jsonl (query per event)",
+        )
+    if follow and style != "jsonl":
+        raise UsageError(
+            "--query with --follow applies to each event as it arrives: it needs --format jsonl",
+            hint="e.g. amlmon traces --follow --format jsonl --query message",
+        )
+    if style not in WHOLE_RESULT_STYLES and style not in ("jsonl", "none"):
+        raise UsageError(
+            f"--query does not apply to --format {style}",
+            hint="use -o json, yaml, table or tsv (query over the whole list) or jsonl (query per event)",
+        )
+
+
 class TracePrinter:
     """Writes batches of events in one style; `finish` writes a one-document format."""
 
@@ -207,6 +249,22 @@ class TracePrinter:
             return
         self.stream.write(self._formatter().text(events))
         self.stream.flush()
+
+    def print_container_logs(self, found: Sequence[Any]) -> None:
+        """getLogs tails (v2_logs.ContainerLog) in place of events: json/yaml/jsonl as records, else the text."""
+        records = [
+            {"target": log.target, "container": log.container, "tail": log.tail, "content": log.content}
+            for log in found
+        ]
+        if self.style in ("json", "yaml"):
+            emit(records, output=self.style, query=self.jmespath, stream=self.stream, no_color=True)
+        elif self.style == "jsonl":
+            self.stream.write(to_jsonl(records))
+        else:
+            for log in found:
+                self.stream.write(
+                    log.content if not log.content or log.content.endswith("\n") else log.content + "\n"
+                )
 
     def finish(self) -> None:
         if self.whole_result:

@@ -113,7 +113,7 @@ def _baseline(plan: dict[str, Any]) -> int:
     from azure.monitor.query import LogsQueryClient
 
     from amlmon.azure.credentials import EmulatorCredential
-    from amlmon.modeldata import rows_query
+    from amlmon.queries.model_data import rows_query
 
     client = LogsQueryClient(
         EmulatorCredential(plan["token_url"], plan["ca"]),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon import datasets, modeldata
+from amlmon import datasets, extract, pull
 from amlmon.errors import UsageError
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
@@ -117,7 +117,7 @@ def test_format_from_extension() -> None:
 def test_plan_merges_sparse_bins_and_splits_dense_ones() -> None:
     size = dt.timedelta(minutes=10)
     counts = {T0: 10, T0 + size: 10, T0 + 2 * size: 95, T0 + 3 * size: 1}
-    plan = modeldata.plan_slices(T0, T0 + 4 * size, size, counts, target=40)
+    plan = pull.plan_slices(T0, T0 + 4 * size, size, counts, target=40)
     assert plan[0].start == T0 and plan[0].end == T0 + 2 * size and plan[0].expected == 20
     dense = [s for s in plan if T0 + 2 * size <= s.start < T0 + 3 * size]
     assert len(dense) == 3 and all(s.expected <= 40 for s in dense)
@@ -137,7 +137,7 @@ def test_plan_tiles_any_range(bins: list[int], target: int, offset_s: int) -> No
     start = T0 + dt.timedelta(seconds=offset_s)
     end = T0 + size * len(bins)
     counts = {T0 + size * i: n for i, n in enumerate(bins)}
-    plan = modeldata.plan_slices(start, end, size, counts, target)
+    plan = pull.plan_slices(start, end, size, counts, target)
     assert plan[0].start == start and plan[-1].end == end
     for left, right in itertools.pairwise(plan):
         assert left.end == right.start
@@ -146,15 +146,15 @@ def test_plan_tiles_any_range(bins: list[int], target: int, offset_s: int) -> No
 def test_export_blob_paths_both_layouts() -> None:
     diag = "resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.INSIGHTS/COMPONENTS/W-AI/y=2026/m=11/d=20/h=10/m=00/PT1H.json"
     export = "WorkspaceResourceId=/subscriptions/s/resourcegroups/rg/providers/microsoft.operationalinsights/workspaces/w/y=2026/m=11/d=20/h=10/m=05/PT05M_1.json"
-    assert modeldata.blob_hour(diag) == T0
-    assert modeldata.blob_hour(export) == T0 + dt.timedelta(minutes=5)
-    assert modeldata.blob_hour("y=2026/m=11/d=20/h=10/m=00/other.json") is None
-    assert not modeldata.keep_blob(T0, T0 + dt.timedelta(days=2), None)
-    assert modeldata.keep_blob(T0, T0 + dt.timedelta(hours=3), None), "late data lands in later folders"
+    assert extract.blob_hour(diag) == T0
+    assert extract.blob_hour(export) == T0 + dt.timedelta(minutes=5)
+    assert extract.blob_hour("y=2026/m=11/d=20/h=10/m=00/other.json") is None
+    assert not extract.keep_blob(T0, T0 + dt.timedelta(days=2), None)
+    assert extract.keep_blob(T0, T0 + dt.timedelta(hours=3), None), "late data lands in later folders"
 
 
 def test_malformed_lines_are_counted_not_fatal() -> None:
-    stats = modeldata.ExtractStats()
+    stats = extract.ExtractStats()
     record = {
         "time": "2026-11-20T10:00:00.0000000Z",
         "Type": "AppTraces",
@@ -163,7 +163,7 @@ def test_malformed_lines_are_counted_not_fatal() -> None:
         "Properties": _v15("r1", {"a": 1}),
     }
     lines = iter(["{not json", json.dumps(record), json.dumps({**record, "Message": "hello"}), "", "[1]"])
-    rows = list(modeldata.rows_from_lines(lines, None, None, stats))
+    rows = list(extract.rows_from_lines(lines, None, None, stats))
     assert len(rows) == 1 and stats.malformed == 2 and stats.skipped == 1 and stats.records == 2
 
 

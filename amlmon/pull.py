@@ -1,5 +1,7 @@
 """`data pull`: model_data_collection traces from the query API, sliced by time, streamed to a dataset.
 
+`pull_dataset` is the command's run (targets, file, resume, why it is empty); `Puller` the slicer.
+
 The query API caps one answer at 500,000 rows / ~64 MB. The range is planned from a per-bin count
 histogram (one query) so each slice stays well under the cap; a slice the service still cuts
 (partial result, or the row cap reached) is halved and fetched again. The plan is saved in the
@@ -14,13 +16,14 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from amlmon import kql
 from amlmon.background import Background
 from amlmon.datasets import DatasetOutput, model_data_row, row_key
-from amlmon.schema import APP, MODEL_DATA_MESSAGE, Source
-from amlmon.targets import Target, telemetry_filter
+from amlmon.queries.model_data import count_query, histogram_query, rows_query
+from amlmon.schema import Source
+from amlmon.targets import Target
 
 if TYPE_CHECKING:
     from amlmon.azure.logs import QueryResult
@@ -39,37 +42,6 @@ def slice_rows_target() -> int:
     except ValueError:
         value = DEFAULT_SLICE_ROWS
     return max(1, min(value, SERVICE_ROW_CAP - 1))
-
-
-def base_query(targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime) -> str:
-    c = APP[source]
-    return (
-        f"{c.traces}\n"
-        f"| where {c.time} >= {kql.datetime(start)} and {c.time} < {kql.datetime(end)}\n"
-        f"| where {c.message} == {kql.string(MODEL_DATA_MESSAGE)}\n"
-        f"| where {telemetry_filter(targets, source, 'modelData')}"
-    )
-
-
-def rows_query(targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime) -> str:
-    c = APP[source]
-    return (
-        base_query(targets, source, start, end)
-        + f"\n| project {c.time}, {c.role}, {c.properties}\n| order by {c.time} asc"
-    )
-
-
-def count_query(targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime) -> str:
-    return base_query(targets, source, start, end) + "\n| summarize n = count()"
-
-
-def histogram_query(
-    targets: Sequence[Target], source: Source, start: dt.datetime, end: dt.datetime, size: dt.timedelta
-) -> str:
-    c = APP[source]
-    return base_query(targets, source, start, end) + (
-        f"\n| summarize n = count() by b = bin({c.time}, {kql.timespan(size)})"
-    )
 
 
 @dataclass
@@ -290,116 +262,141 @@ class Puller:
         )
 
 
-# ------------------------------------------------------------------------------------------------
-# `data extract`: the same rows from exported blobs (diagnostic settings or data export rules)
-# ------------------------------------------------------------------------------------------------
-import json as _json  # noqa: E402 - kept next to the extract code that needs it
-import re as _re  # noqa: E402
+class Progress(Protocol):
+    """Rows done of rows expected, as the run goes; `stop` once it ends (render.progress draws one)."""
 
-# Containers holding traces: a diagnostic setting's and a Log Analytics data export rule's.
-TRACE_CONTAINERS = ("insights-logs-apptraces", "am-apptraces")
-# y=YYYY/m=MM/d=DD/h=HH/m=MM/ then PT1H.json (diagnostic setting) or PT05M[_N].json (data export).
-_BLOB_PATH = _re.compile(
-    r"y=(?P<y>\d{4})/m=(?P<mo>\d{1,2})/d=(?P<d>\d{1,2})/h=(?P<h>\d{1,2})/m=(?P<mi>\d{1,2})/"
-    r"(?P<file>PT1H|PT05M(?:_\d+)?)\.json$",
-    _re.IGNORECASE,
-)
-# Data export files by ingestion time: an event can land in a folder up to this much after its time.
-LATE_ARRIVAL = dt.timedelta(hours=24)
+    def __call__(self, done: int, total: int) -> None: ...
+
+    def stop(self) -> None: ...
 
 
-def blob_hour(name: str) -> dt.datetime | None:
-    """The folder time of an export blob path, or None when the path is not an export blob."""
-    match = _BLOB_PATH.search(name.replace("\\", "/"))
-    if not match:
-        return None
+@dataclass(frozen=True)
+class PullRequest:
+    """`data pull` as the user asked for it (targets already parsed, with --role applied)."""
+
+    targets: list[Target]
+    role: str | None
+    since: str
+    until: str | None
+    source: Source
+    out: Path
+    fmt: str | None
+    flatten: bool
+    resume: bool
+    overwrite: bool
+
+
+Say = Callable[[str], None]
+
+
+def checked_targets(ctx: AppContext, request: PullRequest) -> list[Target]:
+    """The destination checked (exit 2 before any Azure call), then the named targets as Azure knows
+    them: a name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments."""
+    from amlmon import datasets
+
+    datasets.check_destination(request.out, overwrite=request.overwrite or request.resume)
+    if not request.targets:
+        return []
+    from amlmon.evidence import known_targets
+
+    return known_targets(ctx, request.targets)
+
+
+def pull_dataset(
+    ctx: AppContext,
+    request: PullRequest,
+    targets: list[Target],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    progress: Callable[[], Progress | None],
+    warn: Say,
+    note: Say,
+) -> dict[str, Any]:
+    """Run `data pull` from the query API into `request.out` for `targets` (from `checked_targets`);
+    the summary record the command prints."""
+    from amlmon import datasets
+    from amlmon.datasets.runs import interrupted, pinned_range, report
+
+    file_format = datasets.format_for(request.out, request.fmt)
+    ctx.long_run()  # a pull runs as long as the data takes (and resumes); --timeout bounds it
+    destination = _destination(request, targets, file_format, warn)
+    start, end = pinned_range(destination, start, end, request.resume)
+    bar = progress()
     try:
-        return dt.datetime(
-            int(match["y"]),
-            int(match["mo"]),
-            int(match["d"]),
-            int(match["h"]),
-            int(match["mi"]),
-            tzinfo=dt.UTC,
+        result = Puller(
+            ctx, targets, request.source, start, end, destination, bar, flatten=request.flatten
+        ).run()
+    except BaseException as exc:  # Ctrl-C, a crash, a service error: keep finished slices for --resume
+        interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
+        raise
+    finally:
+        if bar is not None:
+            bar.stop()
+    report(destination, result.truncated, 0, warn)
+    if not result.rows:
+        _explain_empty(ctx, targets, request.source, (start, end), warn)
+    if not result.verified:
+        warn(
+            f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "
+            "(late-arriving telemetry?); pull again later with a fixed --until"
         )
-    except ValueError:
-        return None
+    return _summary(result, file_format, start, end, destination)
 
 
-def keep_blob(hour: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> bool:
-    """Prune by folder time: folders are hours (or 5 minutes) and may hold late data for earlier times."""
-    if start is not None and hour + LATE_ARRIVAL < start:
-        return False
-    return not (end is not None and hour >= end)
+def _destination(request: PullRequest, targets: list[Target], file_format: str, warn: Say) -> DatasetOutput:
+    """The resumable output; its params are what a --resume must repeat."""
+    params = {
+        "targets": [str(t) for t in targets],
+        "role": request.role,
+        "since": request.since,
+        "until": request.until,
+        "schema": request.source,
+        "format": file_format,
+        "flatten": request.flatten,
+    }
+    destination = DatasetOutput(request.out, file_format, params, resume=request.resume)
+    if destination.discarded_rows:
+        warn(
+            f"started over: an interrupted pull to {request.out} had {destination.discarded_rows} rows "
+            "(--resume continues one)"
+        )
+    return destination
 
 
-@dataclass
-class ExtractStats:
-    blobs: int = 0
-    records: int = 0
-    rows: int = 0
-    truncated: int = 0
-    malformed: int = 0
-    skipped: int = 0  # records that are not model data
+def _explain_empty(
+    ctx: AppContext,
+    targets: list[Target],
+    source: Source,
+    window: tuple[dt.datetime, dt.datetime],
+    warn: Say,
+) -> None:
+    """Why no rows: a v2 target's data is in the collector's blobs, or evidence of what is missing."""
+    from amlmon import evidence
 
-
-def rows_from_lines(
-    lines: Iterator[str], start: dt.datetime | None, end: dt.datetime | None, stats: ExtractStats
-) -> Iterator[dict[str, Any]]:
-    from amlmon.datasets import row_from_export_record
-
-    for line in lines:
-        text = line.strip()
-        if not text:
+    wanted: list[Target | None] = [*targets] or [None]
+    for target in wanted:
+        if target is not None and evidence.collector_on(ctx, target):  # data in blobs
+            warn(evidence.collector_note(target))
             continue
-        try:
-            record = _json.loads(text)
-        except ValueError:
-            stats.malformed += 1
-            continue
-        if not isinstance(record, dict):
-            stats.malformed += 1
-            continue
-        stats.records += 1
-        row = row_from_export_record(record)
-        if row is None:
-            stats.skipped += 1
-            continue
-        when = row["time"]
-        if when is None:
-            stats.malformed += 1
-            continue
-        if (start is not None and when < start) or (end is not None and when >= end):
-            continue
-        stats.rows += 1
-        stats.truncated += int(bool(row["truncated"]))
-        yield row
+        note = evidence.explain_empty(ctx, target, source, window, "modelData", "data pull")
+        if note:
+            warn(note)
 
 
-_EXPORT_FILE = _re.compile(r"(?:^|/)(?:PT1H|PT05M(?:_\d+)?)\.json$", _re.IGNORECASE)
-
-
-def is_export_file(name: str) -> bool:
-    """A PT1H.json / PT05M.json blob or file, inside its time folders or not."""
-    return bool(_EXPORT_FILE.search(name.replace("\\", "/")))
-
-
-def local_blobs(folder: Any) -> tuple[list[tuple[dt.datetime | None, Any]], list[Any]]:
-    """Export files under a local folder, by folder time then path; and the other .json files (not read).
-
-    A PT1H.json / PT05M.json copied out of its y=/m=/d=/h=/m= folders is still read: its folder time is
-    None (no pruning by folder; its records are still filtered by their own time).
-    """
-    from pathlib import Path
-
-    found: list[tuple[dt.datetime | None, Any]] = []
-    others = []
-    for path in Path(folder).rglob("*"):
-        if path.is_file() and path.suffix.lower() == ".json":
-            relative = path.relative_to(folder).as_posix()
-            if is_export_file(relative):
-                found.append((blob_hour(relative), path))
-            else:
-                others.append(path)
-    first = dt.datetime.min.replace(tzinfo=dt.UTC)
-    return sorted(found, key=lambda item: (item[0] or first, str(item[1]))), sorted(others)
+def _summary(
+    result: PullResult, file_format: str, start: dt.datetime, end: dt.datetime, destination: DatasetOutput
+) -> dict[str, Any]:
+    return {
+        "path": result.path,
+        "format": file_format,
+        "rows": result.rows,
+        "truncated": result.truncated,
+        "slices": result.slices,
+        "halvings": result.halvings,
+        "counted": result.expected,
+        "verified": result.verified,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "flattened": sorted(destination.flattened),
+    }
