@@ -1,6 +1,6 @@
 """`data pull`: model_data_collection traces from the query API, sliced by time, streamed to a dataset.
 
-`pull_dataset` is the command's run (targets, file, resume, why it is empty); `Puller` the slicer.
+`Puller` is the slicer; `amlmon.pull_run` the command's run (targets, file, resume, why it is empty).
 
 The query API caps one answer at 500,000 rows / ~64 MB. The range is planned from a per-bin count
 histogram (one query) so each slice stays well under the cap; a slice the service still cuts
@@ -16,7 +16,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from amlmon.background import Background
@@ -268,135 +267,3 @@ class Progress(Protocol):
     def __call__(self, done: int, total: int) -> None: ...
 
     def stop(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    """`data pull` as the user asked for it (targets already parsed, with --role applied)."""
-
-    targets: list[Target]
-    role: str | None
-    since: str
-    until: str | None
-    source: Source
-    out: Path
-    fmt: str | None
-    flatten: bool
-    resume: bool
-    overwrite: bool
-
-
-Say = Callable[[str], None]
-
-
-def checked_targets(ctx: AppContext, request: PullRequest) -> list[Target]:
-    """The destination checked (exit 2 before any Azure call), then the named targets as Azure knows
-    them: a name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments."""
-    from amlmon import datasets
-
-    datasets.check_destination(request.out, overwrite=request.overwrite or request.resume)
-    if not request.targets:
-        return []
-    from amlmon.evidence import known_targets
-
-    return known_targets(ctx, request.targets)
-
-
-def pull_dataset(
-    ctx: AppContext,
-    request: PullRequest,
-    targets: list[Target],
-    start: dt.datetime,
-    end: dt.datetime,
-    *,
-    progress: Callable[[], Progress | None],
-    warn: Say,
-    note: Say,
-) -> dict[str, Any]:
-    """Run `data pull` from the query API into `request.out` for `targets` (from `checked_targets`);
-    the summary record the command prints."""
-    from amlmon import datasets
-    from amlmon.datasets.runs import interrupted, pinned_range, report
-
-    file_format = datasets.format_for(request.out, request.fmt)
-    ctx.long_run()  # a pull runs as long as the data takes (and resumes); --timeout bounds it
-    destination = _destination(request, targets, file_format, warn)
-    start, end = pinned_range(destination, start, end, request.resume)
-    bar = progress()
-    try:
-        result = Puller(
-            ctx, targets, request.source, start, end, destination, bar, flatten=request.flatten
-        ).run()
-    except BaseException as exc:  # Ctrl-C, a crash, a service error: keep finished slices for --resume
-        interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
-        raise
-    finally:
-        if bar is not None:
-            bar.stop()
-    report(destination, result.truncated, 0, warn)
-    if not result.rows:
-        _explain_empty(ctx, targets, request.source, (start, end), warn)
-    if not result.verified:
-        warn(
-            f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "
-            "(late-arriving telemetry?); pull again later with a fixed --until"
-        )
-    return _summary(result, file_format, start, end, destination)
-
-
-def _destination(request: PullRequest, targets: list[Target], file_format: str, warn: Say) -> DatasetOutput:
-    """The resumable output; its params are what a --resume must repeat."""
-    params = {
-        "targets": [str(t) for t in targets],
-        "role": request.role,
-        "since": request.since,
-        "until": request.until,
-        "schema": request.source,
-        "format": file_format,
-        "flatten": request.flatten,
-    }
-    destination = DatasetOutput(request.out, file_format, params, resume=request.resume)
-    if destination.discarded_rows:
-        warn(
-            f"started over: an interrupted pull to {request.out} had {destination.discarded_rows} rows "
-            "(--resume continues one)"
-        )
-    return destination
-
-
-def _explain_empty(
-    ctx: AppContext,
-    targets: list[Target],
-    source: Source,
-    window: tuple[dt.datetime, dt.datetime],
-    warn: Say,
-) -> None:
-    """Why no rows: a v2 target's data is in the collector's blobs, or evidence of what is missing."""
-    from amlmon import evidence
-
-    wanted: list[Target | None] = [*targets] or [None]
-    for target in wanted:
-        if target is not None and evidence.collector_on(ctx, target):  # data in blobs
-            warn(evidence.collector_note(target))
-            continue
-        note = evidence.explain_empty(ctx, target, source, window, "modelData", "data pull")
-        if note:
-            warn(note)
-
-
-def _summary(
-    result: PullResult, file_format: str, start: dt.datetime, end: dt.datetime, destination: DatasetOutput
-) -> dict[str, Any]:
-    return {
-        "path": result.path,
-        "format": file_format,
-        "rows": result.rows,
-        "truncated": result.truncated,
-        "slices": result.slices,
-        "halvings": result.halvings,
-        "counted": result.expected,
-        "verified": result.verified,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "flattened": sorted(destination.flattened),
-    }

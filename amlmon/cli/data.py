@@ -84,7 +84,7 @@ def pull(
             targets or [], out, since, until, fmt, flatten, resume, url, connection_string, payloads
         )
         return
-    from amlmon import pull as domain
+    from amlmon import pull_run as domain
     from amlmon.queries.model_data import rows_query
     from amlmon.render.progress import row_progress
     from amlmon.schema import source_of

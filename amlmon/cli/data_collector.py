@@ -25,7 +25,7 @@ def pull_collector(
 ) -> None:
     from amlmon import collector, collector_payloads, datasets
     from amlmon.azure.blobs import service_client
-    from amlmon.datasets.runs import datetime_from, interrupted
+    from amlmon.datasets.runs import interrupted, pinned_range
     from amlmon.targets import parse_targets
     from amlmon.timeparse import time_range
 
@@ -48,13 +48,7 @@ def pull_collector(
     destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
     if destination.discarded_rows:
         warn(f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows")
-    if resume and destination.checkpoint.parts:  # the interrupted run's range, not a moved relative one
-        start = datetime_from(destination.checkpoint.params.get("_start"), start)
-        end = datetime_from(destination.checkpoint.params.get("_end"), end)
-    destination.checkpoint.params["_start"], destination.checkpoint.params["_end"] = (
-        start.isoformat(),
-        end.isoformat(),
-    )
+    start, end = pinned_range(destination, start, end, resume)
     client = service_client(app_context(), account_url, connection_string)
     stats = collector.PullStats()
     reader = collector.CollectorPull(
@@ -68,25 +62,30 @@ def pull_collector(
     finally:
         client.close()
     _warn(stats, collections[1])
-    output(
-        {
-            "path": str(out),
-            "format": file_format,
-            "rows": written,
-            "blobs": stats.blobs,
-            "records": stats.records,
-            "withoutOutput": stats.without_output,
-            "unmatchedOutputs": stats.unmatched_outputs,
-            "skippedCopies": stats.skipped_copies,
-            "partialBytes": stats.partial_bytes,
-            "malformed": stats.malformed,
-            "pointersFollowed": stats.pointers_followed,
-            "payloadsInBlobs": stats.payloads_in_blobs,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "flattened": sorted(destination.flattened),
-        }
-    )
+    output(_summary(out, file_format, written, stats, start, end, destination))
+
+
+def _summary(
+    out: Path, file_format: str, written: int, stats: Any, start: Any, end: Any, destination: Any
+) -> dict[str, Any]:
+    """The record `data pull` prints for a collector pull: what was read, kept and left."""
+    return {
+        "path": str(out),
+        "format": file_format,
+        "rows": written,
+        "blobs": stats.blobs,
+        "records": stats.records,
+        "withoutOutput": stats.without_output,
+        "unmatchedOutputs": stats.unmatched_outputs,
+        "skippedCopies": stats.skipped_copies,
+        "partialBytes": stats.partial_bytes,
+        "malformed": stats.malformed,
+        "pointersFollowed": stats.pointers_followed,
+        "payloadsInBlobs": stats.payloads_in_blobs,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "flattened": sorted(destination.flattened),
+    }
 
 
 def collector_url(datastore_url: str | None, connection_string: str | None = None) -> str:
