@@ -14,21 +14,23 @@ DEPLOYMENT = "credit-ep/blue"
 COLLECTIONS = ("model_inputs", "model_outputs")
 
 
-def collected(demo: Demo, request_id: str) -> set[str]:
-    """The collections whose blobs hold a whole record of request `request_id`, in the default
-    datastore's container (`azureml-blobstore-{workspace guid}`, the only one the collector writes to):
-    read directly, as the demo's own check; amlmon's reading is what the story shows."""
+def datastore_container(demo: Demo) -> str | None:
+    """The default datastore's container (`azureml-blobstore-{workspace guid}`): the only container of
+    the storage account, made by the collector with its first record; None before that."""
     assert demo.azurite is not None
-    service = demo.azurite.service()
-    names = [c.name for c in service.list_containers(name_starts_with="azureml-blobstore-")]
-    if not names:
-        return set()
-    container = service.get_container_client(names[0])
-    demo.env["CONTAINER_URL"] = f"{demo.azurite.blob_endpoint}/{names[0]}"
+    names = [c.name for c in demo.azurite.service().list_containers(name_starts_with="azureml-blobstore-")]
+    return names[0] if names else None
+
+
+def collected(demo: Demo, container: str, request_id: str) -> set[str]:
+    """The collections whose blobs hold a whole record of request `request_id`: read directly, as the
+    demo's own check; amlmon's reading is what the story shows."""
+    assert demo.azurite is not None
+    client = demo.azurite.service().get_container_client(container)
     found = set()
     for collection in COLLECTIONS:
-        for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{DEPLOYMENT}/{collection}/"):
-            lines = container.download_blob(blob.name).readall().decode().split("\n")[:-1]
+        for blob in client.list_blobs(name_starts_with=f"modelDataCollector/{DEPLOYMENT}/{collection}/"):
+            lines = client.download_blob(blob.name).readall().decode().split("\n")[:-1]
             if any(json.loads(line).get("xrequestid") == request_id for line in lines if line.strip()):
                 found.add(collection)
     return found
@@ -36,17 +38,21 @@ def collected(demo: Demo, request_id: str) -> set[str]:
 
 def wait_for_v2(demo: Demo, request_id: str, requests: int) -> None:
     """Until every request is in the traffic log and (with Azurite) `request_id` in both collections, so
-    what the story prints does not depend on how fast the pipes are."""
+    what the story prints does not depend on how fast the pipes are; then CONTAINER_URL is known."""
     count = ("query", "AmlOnlineEndpointTrafficLog | count", "--log-analytics", "--since", "1h", "-o", "tsv")
 
     def logged() -> bool:
         result = quietly(*count, env=demo.env)
         return result.returncode == 0 and result.stdout.strip() == str(requests)
 
+    def stored() -> bool:
+        container = datastore_container(demo)
+        return container is not None and collected(demo, container, request_id) == set(COLLECTIONS)
+
     wait_until(f"fewer than {requests} rows in AmlOnlineEndpointTrafficLog", logged)
     if demo.azurite is not None:
-        stored = set(COLLECTIONS)
-        wait_until("the collector did not store the request", lambda: collected(demo, request_id) == stored)
+        wait_until("the collector did not store the request", stored)
+        demo.env["CONTAINER_URL"] = f"{demo.azurite.blob_endpoint}/{datastore_container(demo)}"
 
 
 def endpoint_tables(demo: Demo) -> None:
