@@ -125,16 +125,25 @@ def start_azurite(location: Path, port: int | None = None, timeout: float = 60.0
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    handle = Azurite(process, port, location)
+    try:
+        _wait_until_listening(handle, timeout)
+    except BaseException:  # not listening in time, or Ctrl-C meanwhile: no Azurite outlives its caller
+        stop_azurite(handle)
+        raise
+    return handle
+
+
+def _wait_until_listening(azurite: Azurite, timeout: float) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"azurite exited with {process.returncode}")
+        if azurite.process.poll() is not None:
+            raise RuntimeError(f"azurite exited with {azurite.process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return Azurite(process, port, location)
+            with socket.create_connection(("127.0.0.1", azurite.port), timeout=0.5):
+                return
         except OSError:
             time.sleep(0.1)
-    stop_azurite(Azurite(process, port, location))
     raise RuntimeError("azurite did not start in time")
 
 
