@@ -3,8 +3,8 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-# Azurite (Microsoft's storage emulator, from npm) for the blob tests: one exact version, installed here
-# and only found by the tests (tests/azurite.py reads this line).
+# Azurite (Microsoft's storage emulator, from npm) for the blob tests and make demo: one exact version, installed here
+# and only found by them (amlmon/emulator/azurite.py reads this line).
 AZURITE_VERSION := 3.35.0
 AZURITE_STAMP   := $(VENV)/azurite/.installed-$(AZURITE_VERSION)
 export PYTHONDONTWRITEBYTECODE := 1

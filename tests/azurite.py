@@ -1,143 +1,23 @@
-"""Azurite (Microsoft's Azure Storage emulator, from npm) for tests: find the pinned install, start, stop.
+"""Azurite for the tests: the emulator package's finder, starter and stopper (the demo uses them too)."""
 
-`make install` installs the exact version the Makefile names (AZURITE_VERSION) into .venv/azurite; the
-tests never install anything, they find it (in the venv running them, or this checkout's .venv) and
-say how to install it when it is missing or another version.
+from amlmon.emulator.azurite import (
+    ACCOUNT,
+    AZURITE_PREFIXES,
+    DEV_ACCOUNT_KEY,
+    Azurite,
+    find_installed,
+    pinned_version,
+    start_azurite,
+    stop_azurite,
+)
 
-The blob service runs on a free loopback port with a temporary data folder. The account is Azurite's
-well-known development account; its key is published in Azurite's documentation — fine for tests,
-never printed (the connection string is only handed to amlmon through the environment).
-"""
-
-from __future__ import annotations
-
-import json
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# The venv running the tests first (a git worktree shares its main checkout's venv), then this checkout's.
-AZURITE_PREFIXES = (Path(sys.prefix) / "azurite", REPO_ROOT / ".venv" / "azurite")
-ACCOUNT = "devstoreaccount1"
-# Azurite's published development account key (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
-_DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-@dataclass
-class Azurite:
-    process: subprocess.Popen[bytes]
-    port: int
-    location: Path
-
-    @property
-    def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
-
-    @property
-    def account_key(self) -> str:
-        return _DEV_KEY
-
-    @property
-    def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={_DEV_KEY};"
-            f"BlobEndpoint={self.blob_endpoint};"
-        )
-
-    def service(self):  # type: ignore[no-untyped-def]
-        from azure.storage.blob import BlobServiceClient
-
-        return BlobServiceClient.from_connection_string(self.connection_string)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-
-def pinned_version() -> str:
-    """The Azurite version `make install` installs (the Makefile's AZURITE_VERSION line)."""
-    found = re.search(r"^AZURITE_VERSION\s*:=\s*(\S+)", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
-    if found is None:
-        raise RuntimeError("the Makefile names no AZURITE_VERSION")
-    return found.group(1)
-
-
-def find_installed() -> Path:
-    """The pinned Azurite's blob server; a RuntimeError saying how to install it when it is not there."""
-    wanted = pinned_version()
-    seen = []
-    for prefix in AZURITE_PREFIXES:
-        try:
-            version = json.loads((prefix / "node_modules" / "azurite" / "package.json").read_text())[
-                "version"
-            ]
-        except (OSError, ValueError, KeyError):
-            continue
-        binary = prefix / "node_modules" / ".bin" / "azurite-blob"
-        if version == wanted and binary.exists():
-            return binary
-        seen.append(f"{version} in {prefix}")
-    found = f" (found {'; '.join(seen)})" if seen else ""
-    raise RuntimeError(f"Azurite {wanted} is not installed{found}: run `make install` (needs npm, Node 18+)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_azurite(location: Path, port: int | None = None, timeout: float = 60.0) -> Azurite:
-    binary = find_installed()
-    location.mkdir(parents=True, exist_ok=True)
-    port = port or _free_port()
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--location",
-            str(location),
-            "--skipApiVersionCheck",
-            "--loose",
-            "--silent",
-            "--disableTelemetry",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"azurite exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return Azurite(process, port, location)
-        except OSError:
-            time.sleep(0.1)
-    stop_azurite(Azurite(process, port, location))
-    raise RuntimeError("azurite did not start in time")
-
-
-def stop_azurite(azurite: Azurite) -> None:
-    process = azurite.process
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+__all__ = [
+    "ACCOUNT",
+    "AZURITE_PREFIXES",
+    "DEV_ACCOUNT_KEY",
+    "Azurite",
+    "find_installed",
+    "pinned_version",
+    "start_azurite",
+    "stop_azurite",
+]

@@ -342,16 +342,14 @@ def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
     import signal
     import socket
 
-    from tests.azurite import _DEV_KEY, ACCOUNT
+    from tests.azurite import ACCOUNT, DEV_ACCOUNT_KEY
     from tests.conftest import spawn_amlmon
 
     with socket.socket() as probe:  # a port nothing listens on: the storage client retries, slowly
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
-    connection = (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={_DEV_KEY};BlobEndpoint={endpoint};"
-    )
+    connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};"
     out = tmp_path / "md.jsonl"
     process = spawn_amlmon(
         ["data", "extract", f"{endpoint}/insights-logs-apptraces", "--out", str(out)],
