@@ -16,7 +16,7 @@ from amlmon.diagnostics.plan import V2Want
 from amlmon.diagnostics.resolution import not_found_error
 from amlmon.diagnostics.results import Options, Result, summary
 from amlmon.diagnostics.workspace import Workspace, collect, unlisted_warnings
-from amlmon.errors import NotFound, UsageError
+from amlmon.errors import Interrupted, NotFound, UsageError
 
 Warn = Callable[[str], None]
 
@@ -80,22 +80,33 @@ def change(
     progress_for: Callable[[list[str]], ProgressSink],
 ) -> list[Result]:
     """Every named target's result, unknown targets as failed results after the others."""
-    resolution = collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name_glob)
-    for line in unlisted_warnings(ws):
-        warn(line)
-    if resolution.unknown and not resolution.items:
-        raise not_found_error(resolution.unknown)
-    for line in advice(options.v2, resolution.items):
-        warn(line)
-    items = list(resolution.items)
-    if options.v2.endpoint_logs is not None:
-        items += endpoint_items(items)
+    try:
+        resolution = collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name_glob)
+        for line in unlisted_warnings(ws):
+            warn(line)
+        if resolution.unknown and not resolution.items:
+            raise not_found_error(resolution.unknown)
+        for line in advice(options.v2, resolution.items):
+            warn(line)
+        items = list(resolution.items)
+        if options.v2.endpoint_logs is not None:
+            items += endpoint_items(items)
+    except KeyboardInterrupt:
+        raise nothing_submitted() from None
     progress = progress_for([item.target for item in items])
     try:
         results = apply(ws, items, options, progress.update)
     finally:
         progress.close()
     return results + unknown_results(resolution.unknown)
+
+
+def nothing_submitted() -> Interrupted:
+    """Ctrl-C before the run wrote anything (while reading the workspace and the targets)."""
+    return Interrupted(
+        "interrupted while reading the targets; nothing was submitted to Azure",
+        hint="run the command again; `amlmon diagnostics status TARGET…` shows where each target stands",
+    )
 
 
 def advice(want: V2Want, items: Sequence[Item]) -> list[str]:

@@ -476,6 +476,99 @@ def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> Non
     assert "interrupted" in rest and "Traceback" not in rest
 
 
+def _stderr_until(process: Any, wanted: list[str]) -> list[str]:
+    """The child's stderr lines, read until each of `wanted` has appeared in one (or the child ended)."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    while not all(any(text in line for line in lines) for text in wanted):
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+def test_ctrl_c_mid_run_says_per_target_what_was_submitted(cli: Any, emulator: Any) -> None:
+    """Interrupted with one target's update running server-side, one not yet written (waiting for the
+    service to settle) and one already off: a line per target says which change reached Azure."""
+    ws = mixed_workspace(emulator)
+    on = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    force_service(emulator, ws, "churn-aci", state="Transitioning")
+    _, settings = emulator.admin("GET", "/_emulator/settings")
+    emulator.admin("PUT", "/_emulator/settings", {"operationSeconds": 60})  # blue's update keeps running
+    seq = emulator.last_seq()
+    targets = ["churn-aci", "credit-ep/blue", "credit-ep/green"]
+    process = spawn_amlmon(["diagnostics", "disable", *targets, *ws["args"], "-o", "json"], emulator.env())
+    try:
+        seen = _stderr_until(
+            process,
+            ["churn-aci: waiting", "credit-ep/blue: waiting for operation", "credit-ep/green: unchanged"],
+        )
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        emulator.admin(
+            "PUT", "/_emulator/settings", {"operationSeconds": settings.get("operationSeconds", 0.5)}
+        )
+        force_service(emulator, ws, "churn-aci", state="Healthy")
+    assert process.returncode == 130, "".join(seen) + rest
+    lines = rest.splitlines()
+    notes = [line for line in lines if line.startswith("note: ")]
+    assert notes[0] == "note: churn-aci: not submitted (interrupted before its write)", rest
+    assert notes[1].startswith("note: credit-ep/blue: submitted (operation "), rest
+    assert notes[1].endswith("); it continues server-side"), rest
+    assert notes[2] == "note: credit-ep/green: nothing submitted (already as asked)", rest
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [
+        "error: interrupted; 1 of 3 targets had a change submitted to Azure, 1 of them still running "
+        "server-side; amlmon submits nothing more"
+    ], rest
+    assert f"hint: see where each target stands: `amlmon diagnostics status {' '.join(targets)}`" in lines
+    assert "Traceback" not in rest
+    sent = [(r["method"], r["path"]) for r in writes(emulator, seq)]
+    assert sent == [("PUT", deployment_path(ws, "credit-ep", "blue"))], "blue's PUT only: churn-aci never"
+
+
+@pytest.mark.usefixtures("clear_faults")
+def test_ctrl_c_while_reading_says_nothing_was_submitted(cli: Any, emulator: Any) -> None:
+    """Interrupted while the targets are still being read: nothing was written, and the error says so."""
+    ws = mixed_workspace(emulator)
+    on = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    rule = {"kind": "slow", "delay": 10, "method": "GET", "path": f"/workspaces/{ws['ws']}/onlineEndpoints$"}
+    status, fault = emulator.admin("POST", "/_emulator/faults", rule)
+    assert status == 201, fault
+    seq = emulator.last_seq()
+    process = spawn_amlmon(
+        ["diagnostics", "disable", "churn-aci", "credit-ep/blue", *ws["args"]], emulator.env()
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _fault_hits(emulator, fault["id"]):
+            time.sleep(0.05)  # until the endpoint listing is held by the slow fault
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, rest
+    assert rest.splitlines() == [
+        "error: interrupted while reading the targets; nothing was submitted to Azure",
+        "hint: run the command again; `amlmon diagnostics status TARGET…` shows where each target stands",
+    ]
+    assert writes(emulator, seq) == []
+    shown = status_of(cli, ws, "churn-aci", "credit-ep/blue")
+    assert shown["churn-aci"]["diagnostics"] is True and shown["credit-ep/blue"]["diagnostics"] is True
+
+
+def _fault_hits(emulator: Any, rule_id: int) -> int:
+    _, rules = emulator.admin("GET", "/_emulator/faults")
+    return sum(rule["hits"] for rule in rules["value"] if rule["id"] == rule_id)
+
+
 @pytest.mark.inference
 def test_model_data_reaches_the_logs_after_enable_and_stops_after_disable(cli: Any, emulator: Any) -> None:
     """A real inference server behind the service sends model_data_collection traces only while enabled.
