@@ -284,7 +284,7 @@ def render_results(document: Any, stream: IO[str]) -> None:
                 "detail": detail,
             }
         )
-    render_table(rows, stream, no_color=app_context().options.no_color)
+    render_table(rows, stream, no_color=app_context().options.no_color, keep=("target",))
     counts = document.get("summary") or {}
     text = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
     prefix = "dry run: " if document.get("dryRun") else ""
