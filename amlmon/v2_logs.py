@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from amlmon.errors import UsageError
+from amlmon.errors import AmlmonError, NotFound, UsageError
 from amlmon.redact import redact
 from amlmon.targets import Target
 
@@ -39,13 +39,95 @@ def container_type(name: str) -> str:
     return found
 
 
-def deployment_target(target: Target) -> Target:
+def deployment_target(target: Target, ctx: AppContext | None = None) -> Target:
+    """`target` when it names a deployment; otherwise the error, said from the workspace (with `ctx`):
+    an endpoint with its deployments, a v1 web service, or an unknown name with did-you-mean."""
     if not target.deployment:
+        if ctx is not None:
+            raise unknown_target(ctx, target)
         raise UsageError(
             f"{target.name!r} names an endpoint; getLogs reads one deployment's container",
             hint=f"give endpoint/deployment, e.g. {target.name}/blue (`amlmon services list` shows them)",
         )
     return target
+
+
+def require_target(ctx: AppContext, target: Target) -> None:
+    """The endpoint (and deployment) exist: an unknown one is exit 3 with did-you-mean, a v1 web
+    service exit 2, never an empty log or ARM's raw ResourceNotFound."""
+    from amlmon.azure import deployments_v2
+
+    try:
+        if target.deployment:
+            deployments_v2.get_deployment(ctx.v2_scope, target.name, target.deployment)
+        else:
+            deployments_v2.list_deployments(ctx.v2_scope, target.name)
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+        raise unknown_target(ctx, target) from None
+
+
+def _not_found(exc: Exception) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    return isinstance(exc, ResourceNotFoundError) or getattr(exc, "status_code", None) == 404
+
+
+def unknown_target(ctx: AppContext, target: Target) -> AmlmonError:
+    """Why `target` is no v2 deployment, from the workspace's own names (read on this error path only)."""
+    from amlmon.azure import deployments_v2
+    from amlmon.targets import suggest
+
+    scope = ctx.v2_scope
+    endpoints = [str(e.get("name")) for e in deployments_v2.list_endpoints(scope)]
+    endpoint = next((name for name in endpoints if name.lower() == target.name.lower()), None)
+    if endpoint is None:
+        if target.name.lower() in (name.lower() for name in _v1_services(ctx)):
+            return UsageError(
+                f"{target.name!r} is a v1 web service; `amlmon logs` reads v2 online deployments",
+                hint=f"read its Application Insights traces: amlmon traces {target.name}",
+            )
+        close = suggest(target.name, endpoints)
+        return NotFound(
+            f"no online endpoint named {target.name!r} in the workspace",
+            hint=f"did you mean {' or '.join(close)}?"
+            if close
+            else (
+                f"its online endpoints: {', '.join(sorted(endpoints))}"
+                if endpoints
+                else "it has no online endpoints"
+            )
+            + " (`amlmon services list` shows every deployment)",
+        )
+    names = [f"{endpoint}/{d.get('name')}" for d in deployments_v2.list_deployments(scope, endpoint)]
+    if not target.deployment:
+        return UsageError(
+            f"{target.name!r} names an endpoint; getLogs reads one deployment's container",
+            hint=f"give endpoint/deployment, e.g. {' or '.join(names)}"
+            if names
+            else f"endpoint {endpoint} has no deployments",
+        )
+    close = suggest(f"{endpoint}/{target.deployment}", names)
+    return NotFound(
+        f"endpoint {endpoint} has no deployment named {target.deployment!r}",
+        hint=f"did you mean {' or '.join(close)}?"
+        if close
+        else (f"its deployments: {', '.join(names)}" if names else f"endpoint {endpoint} has no deployments"),
+    )
+
+
+def _v1_services(ctx: AppContext) -> list[str]:
+    """The workspace's v1 web service names; none when they cannot be listed (the error stands without)."""
+    from amlmon.diagnostics import Workspace
+
+    ws = Workspace(ctx)
+    try:
+        return [str(service.get("name")) for service in ws.mms.list_services()]
+    except Exception:
+        return []
+    finally:
+        ws.close()
 
 
 def get_logs(ctx: AppContext, target: Target, container: str, tail: int) -> ContainerLog:
@@ -56,6 +138,8 @@ def get_logs(ctx: AppContext, target: Target, container: str, tail: int) -> Cont
     path = deployments_v2.deployment_path(ctx.v2_scope, target.name, target.deployment) + "/getLogs"
     kind = container_type(container)
     response = ctx.arm.request("POST", path, API_VERSION, body={"containerType": kind, "tail": tail})
+    if response.status_code == 404:  # which name is wrong, with did-you-mean, not ARM's raw message
+        raise unknown_target(ctx, target)
     raise_for_status(response)
     content = (response.json() or {}).get("content") or ""
     # A container log can carry a connection string or token a script printed: never echo those.
