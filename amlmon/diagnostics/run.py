@@ -38,12 +38,38 @@ def check_wish(
         raise UsageError("give TARGET… or --all, not both", hint="use --name GLOB / --kind to narrow --all")
     seconds = parse_duration(timeout, option="--timeout").total_seconds()
     kinds = parse_kinds(kind)
+    if want.log_analytics_workspace is not None:
+        check_log_analytics_workspace(want.log_analytics_workspace)
     if want.sampling_rate is not None and not (want.model_data or want.payloads):
         raise UsageError(
             "--sampling-rate applies to the collections this run enables",
             hint="add --model-data and/or --payloads",
         )
     return kinds, seconds
+
+
+LOG_ANALYTICS_TYPE = "Microsoft.OperationalInsights/workspaces"
+
+
+def check_log_analytics_workspace(value: str) -> None:
+    """--log-analytics-workspace is a Log Analytics workspace's resource ID (what the diagnostic setting's
+    workspaceId takes; Azure refuses anything else): checked before any plan, so a dry run never
+    predicts a change Azure would refuse."""
+    from amlmon.azure import paths
+
+    option = "--log-analytics-workspace"
+    if not value.startswith("/"):
+        try:
+            name = paths.LOG_ANALYTICS_WORKSPACE.check(value, option)
+        except UsageError:
+            name = "<name>"
+        raise UsageError(
+            f"{option} {value!r} is not a Log Analytics workspace resource ID",
+            hint=f"give /subscriptions/<guid>/resourceGroups/<rg>/providers/{LOG_ANALYTICS_TYPE}/{name} "
+            f"(`az monitor log-analytics workspace show -g <rg> -n {name} --query id`), "
+            "or leave it out for the App Insights component's own workspace",
+        )
+    paths.parse_resource_id(value, option=option, expect_type=LOG_ANALYTICS_TYPE, strict=True)
 
 
 def check_sampling_rate(value: float | None) -> float | None:

@@ -426,3 +426,38 @@ def test_a_capture_header_that_is_no_http_token_is_refused(cli: Any, emulator: A
     assert _arm_writes(emulator, since) == []
     good = cli(*base, "--capture-header", "x-tenant", "-o", "json")
     assert good.exit_code == 0, good.stderr
+
+
+def test_a_log_analytics_workspace_that_is_no_workspace_id_is_refused_before_planning(
+    cli: Any, emulator: Any
+) -> None:
+    """A dry run with `--log-analytics-workspace foo` predicted a setting Azure refuses (HTTP 400): the
+    value must be a Log Analytics workspace resource ID, checked before anything is read."""
+    from tests.helpers import OFFLINE, OFFLINE_SCOPE
+
+    base = ["diagnostics", "enable", "ep", "--endpoint-logs", "--dry-run"]
+    component = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Insights/components/ai"
+    cases = {
+        "foo": "error: --log-analytics-workspace 'foo' is not a Log Analytics workspace resource ID",
+        "demo-law": "error: --log-analytics-workspace 'demo-law' is not a Log Analytics workspace resource ID",
+        component: f"error: --log-analytics-workspace {component!r} is a Microsoft.Insights/components "
+        "resource ID, not a Microsoft.OperationalInsights/workspaces one",
+    }
+    for value, error in cases.items():
+        # The real cloud with no sign-in: a usage error comes before any call to Azure.
+        result = cli(*base, "--log-analytics-workspace", value, *OFFLINE_SCOPE, env=OFFLINE)
+        assert result.exit_code == 2, result.stdout + result.stderr
+        lines = result.stderr.splitlines()
+        assert lines[0] == error and len(lines) == 2 and result.stdout == "", result.stderr
+        assert lines[1].startswith("hint: give /subscriptions/<guid>/resourceGroups/<rg>/providers/"), lines[
+            1
+        ]
+    named = cli(*base, "--log-analytics-workspace", "demo-law", *OFFLINE_SCOPE, env=OFFLINE)
+    assert "workspaces/demo-law (`az monitor log-analytics workspace show -g <rg> -n demo-law" in named.stderr
+
+    ws = _workspace(emulator)  # the control: the workspace's own Log Analytics ID plans the setting
+    good = cli(*base, "--log-analytics-workspace", ws["logAnalyticsId"], *ws["args"], "-o", "json")
+    assert good.exit_code == 0, good.stderr
+    planned = next(r for r in good.json()["results"] if r["kind"] == "endpoint")
+    assert planned["status"] == "would-change"
+    assert planned["changes"][0]["new"]["workspaceId"] == ws["logAnalyticsId"]
