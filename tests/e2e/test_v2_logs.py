@@ -5,14 +5,12 @@ time range and `--follow` — each printed line is one the real server printed, 
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from tests.online import WAIT, Deployment, send_blue
+from tests.online import WAIT, Deployment, Followed, send_blue
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 
@@ -116,7 +114,6 @@ def _wait_rows(cli: Any, dep: Deployment, marker: str, count: int, *args: str) -
 def test_endpoint_logs_window_events_and_follow_print_each_line_once(
     cli: Any, emulator: Any, deployment: Deployment
 ) -> None:
-    from tests.conftest import spawn_amlmon
 
     dep = deployment
     target = f"{dep.endpoint}/blue"
@@ -154,36 +151,22 @@ def test_endpoint_logs_window_events_and_follow_print_each_line_once(
     # --follow: rows become visible 2 s after they are written; each is printed once, in one stream.
     five, six = "scored 5 row(s)", "scored 6 row(s)"
     emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
-    process = spawn_amlmon(
-        ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"], emulator.env()
+    followed = Followed(
+        emulator, ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"]
     )
-    lines: list[dict[str, Any]] = []
-    reader = threading.Thread(
-        target=lambda: [lines.append(json.loads(text)) for text in iter(process.stdout.readline, "")],  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-
-    def until(marker: str, count: int) -> None:
-        deadline = time.time() + WAIT
-        while sum(marker in r["message"] for r in list(lines)) < count and time.time() < deadline:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.2)
-
     try:
-        until(two, 2)  # the backlog of --since 1h
+        followed.until(two, 2)  # the backlog of --since 1h
         for _ in range(3):
             send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 5}])
-        until(five, 3)
+        followed.until(five, 3)
         send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 6}])
-        until(six, 1)  # the control: later polls ran after the 5-row lines were printed
+        followed.until(six, 1)  # the control: later polls ran after the 5-row lines were printed
         time.sleep(1.0)
     finally:
         emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    reader.join(timeout=5)
-    assert process.returncode == 130, stderr  # Ctrl-C, as `traces -f` (README's exit codes)
+        stderr = followed.interrupt()
+    lines = followed.lines
+    assert followed.process.returncode == 130, stderr  # Ctrl-C, as `traces -f` (README's exit codes)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "note: following AmlOnlineEndpointConsoleLog" in stderr
     counts = {m: sum(m in r["message"] for r in lines) for m in (two, five, six)}
@@ -227,7 +210,6 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
 ) -> None:
     """After `diagnostics enable --endpoint-logs` (the test above), `traces ep/dep` reads the console
     log by default, `--events` the event log, and `-f` prints late rows exactly once (one tail engine)."""
-    from tests.conftest import spawn_amlmon
 
     dep = deployment
     target = f"{dep.endpoint}/blue"
@@ -262,47 +244,31 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
 
     eight, nine = "scored 8 row(s)", "scored 9 row(s)"
     emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
-    process = spawn_amlmon(
-        [
-            "traces",
-            target,
-            "-f",
-            "--since",
-            "1s",
-            "--interval",
-            "300ms",
-            *dep.ws["args"],
-            "--format",
-            "jsonl",
-        ],
-        emulator.env(),
-    )
-    lines: list[dict[str, Any]] = []
-    reader = threading.Thread(
-        target=lambda: [lines.append(json.loads(t)) for t in iter(process.stdout.readline, "")],  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-
-    def until(marker: str, count: int) -> None:
-        deadline = time.time() + WAIT
-        while sum(marker in r["message"] for r in list(lines)) < count and time.time() < deadline:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.2)
-
+    args = [
+        "traces",
+        target,
+        "-f",
+        "--since",
+        "1s",
+        "--interval",
+        "300ms",
+        *dep.ws["args"],
+        "--format",
+        "jsonl",
+    ]
+    followed = Followed(emulator, args)
     try:
         time.sleep(1.0)
         for _ in range(3):
             send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 8}])
-        until(eight, 3)
+        followed.until(eight, 3)
         send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 9}])
-        until(nine, 1)  # the control: later polls ran after the 8-row lines were printed
+        followed.until(nine, 1)  # the control: later polls ran after the 8-row lines were printed
         time.sleep(1.0)
     finally:
         emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    reader.join(timeout=5)
+        stderr = followed.interrupt()
+    lines = followed.lines
     counts = {m: sum(m in r["message"] for r in lines) for m in (seven, eight, nine)}
     assert counts == {seven: 0, eight: 3, nine: 1}, stderr
     ids = [r["itemId"] for r in lines]
