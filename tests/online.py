@@ -15,7 +15,7 @@ import pytest
 
 from amlmon.emulator.sample_model.churn_model import ChurnModel
 from tests.azurite import Azurite, start_azurite, stop_azurite
-from tests.helpers import arm, http, make_workspace
+from tests.helpers import arm, deployment_path, http, make_workspace, wait_succeeded
 
 WAIT = 60.0  # seconds a v2 test waits for records, rows or metrics to appear
 MODEL = ChurnModel.load()
@@ -122,6 +122,15 @@ def score_each(emulator: Any, dep: Deployment, batches: list[list[list[float]]],
         assert status == 200
         request_ids.append(headers["x-request-id"])
     return request_ids
+
+
+def enable_blue(cli: Any, emulator: Any, dep: Deployment, *pipes: str) -> Any:
+    """`amlmon diagnostics enable EP/blue PIPES…` succeeded (its CliResult) and the deployment has
+    settled (its server restarted with the new collector configuration)."""
+    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", *pipes, *dep.ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    return on
 
 
 def add_deployment(emulator: Any, dep: Deployment, name: str) -> None:

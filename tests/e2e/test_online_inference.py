@@ -26,6 +26,7 @@ from tests.online import (
     Deployment,
     add_deployment,
     blob_records,
+    enable_blue,
     score,
     score_each,
     send_to,
@@ -77,18 +78,7 @@ def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
     status, _, answer = score(emulator, dep, ROWS[0], "before")
     assert status == 200 and answer == {"predictions": PREDICTIONS[0]}
 
-    on = cli(
-        "diagnostics",
-        "enable",
-        f"{dep.endpoint}/blue",
-        "--model-data",
-        "--endpoint-logs",
-        *dep.ws["args"],
-        "-o",
-        "json",
-    )
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    on = enable_blue(cli, emulator, dep, "--model-data", "--endpoint-logs")
 
     sent: list[tuple[str, list[list[float]], list[float]]] = []
     for index, (rows, predictions) in enumerate(zip(ROWS, PREDICTIONS, strict=True)):
@@ -181,9 +171,7 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
     from amlmon import datasets
 
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    enable_blue(cli, emulator, dep, "--model-data")
     score_each(emulator, dep, ROWS, "pull")
     # Ground truth: every record score.py's Collector got into the blobs so far (this test's and the
     # previous one's), exploded to one row per DataFrame row and joined by `{correlationid}_{i}`.
@@ -301,9 +289,7 @@ def test_batched_records_are_exploded_and_joined(
     from amlmon import datasets
 
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    enable_blue(cli, emulator, dep, "--model-data")
     status, _ = emulator.admin("PUT", "/_emulator/settings", {"collectorBatchSeconds": 3})
     assert status == 200
     try:
@@ -406,19 +392,8 @@ def test_sampling_rate_and_mode_are_honoured(
     No sleeping: the Collector has one worker posting in order, inputs before outputs, and waits for
     each answer, so once a request's output record is in the blob its input would already be there."""
     dep = deployment
-    on = cli(
-        "diagnostics",
-        "enable",
-        f"{dep.endpoint}/blue",
-        "--model-data",
-        "--endpoint-logs",
-        *dep.ws["args"],
-        "-o",
-        "json",
-    )
-    assert on.exit_code == 0, on.stderr
+    enable_blue(cli, emulator, dep, "--model-data", "--endpoint-logs")
     path = deployment_path(dep.ws, dep.endpoint, "blue")
-    wait_succeeded(emulator, path)
     assert score(emulator, dep, ROWS[0], "warm-up")[0] == 200  # a running server, restarted below
     _, body, _ = arm(emulator, "GET", path)
     body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 0.0
@@ -469,9 +444,7 @@ def test_data_tail_follows_appends_once_and_whole(
     from tests.conftest import spawn_amlmon
 
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    enable_blue(cli, emulator, dep, "--model-data")
     env = {**emulator.env(), "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     args = [
         "data",

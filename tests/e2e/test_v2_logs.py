@@ -111,6 +111,36 @@ def _wait_rows(cli: Any, dep: Deployment, marker: str, count: int, *args: str) -
         time.sleep(0.3)
 
 
+def _follow_late_rows(
+    emulator: Any,
+    dep: Deployment,
+    args: list[str],
+    many: int,
+    last: int,
+    backlog: tuple[str, int] | None = None,
+) -> tuple[Followed, str]:
+    """`amlmon ARGS` (a -f that prints JSON) while rows become visible 2 s after they are written: three
+    requests of `many` rows, then one of `last` (the control: later polls ran after those lines were
+    printed), then Ctrl-C. The followed child and its stderr."""
+    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
+    followed = Followed(emulator, args)
+    try:
+        if backlog is not None:
+            followed.until(*backlog)
+        else:
+            time.sleep(1.0)  # the first poll has run
+        for _ in range(3):
+            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * many}])
+        followed.until(f"scored {many} row(s)", 3)
+        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * last}])
+        followed.until(f"scored {last} row(s)", 1)
+        time.sleep(1.0)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
+        stderr = followed.interrupt()
+    return followed, stderr
+
+
 def test_endpoint_logs_window_events_and_follow_print_each_line_once(
     cli: Any, emulator: Any, deployment: Deployment
 ) -> None:
@@ -150,21 +180,8 @@ def test_endpoint_logs_window_events_and_follow_print_each_line_once(
 
     # --follow: rows become visible 2 s after they are written; each is printed once, in one stream.
     five, six = "scored 5 row(s)", "scored 6 row(s)"
-    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
-    followed = Followed(
-        emulator, ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"]
-    )
-    try:
-        followed.until(two, 2)  # the backlog of --since 1h
-        for _ in range(3):
-            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 5}])
-        followed.until(five, 3)
-        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 6}])
-        followed.until(six, 1)  # the control: later polls ran after the 5-row lines were printed
-        time.sleep(1.0)
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
-        stderr = followed.interrupt()
+    args = ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"]
+    followed, stderr = _follow_late_rows(emulator, dep, args, 5, 6, backlog=(two, 2))  # --since 1h's
     lines = followed.lines
     assert followed.process.returncode == 130, stderr  # Ctrl-C, as `traces -f` (README's exit codes)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
@@ -243,7 +260,6 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
     assert app.exit_code == 0 and not any(seven in r["message"] for r in app.json())
 
     eight, nine = "scored 8 row(s)", "scored 9 row(s)"
-    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
     args = [
         "traces",
         target,
@@ -256,18 +272,7 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
         "--format",
         "jsonl",
     ]
-    followed = Followed(emulator, args)
-    try:
-        time.sleep(1.0)
-        for _ in range(3):
-            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 8}])
-        followed.until(eight, 3)
-        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 9}])
-        followed.until(nine, 1)  # the control: later polls ran after the 8-row lines were printed
-        time.sleep(1.0)
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
-        stderr = followed.interrupt()
+    followed, stderr = _follow_late_rows(emulator, dep, args, 8, 9)
     lines = followed.lines
     counts = {m: sum(m in r["message"] for r in lines) for m in (seven, eight, nine)}
     assert counts == {seven: 0, eight: 3, nine: 1}, stderr
