@@ -43,11 +43,15 @@ def deployment_target(target: Target, ctx: AppContext | None = None) -> Target:
     """`target` when it names a deployment; otherwise the error, said from the workspace (with `ctx`):
     an endpoint with its deployments, a v1 web service, or an unknown name with did-you-mean."""
     if not target.deployment:
-        if ctx is not None:
-            raise unknown_target(ctx, target)
+        error = unknown_target(ctx, target) if ctx is not None else None
+        if error is not None:
+            raise error
+        names = _deployments_of(ctx, target.name) if ctx is not None else []
         raise UsageError(
             f"{target.name!r} names an endpoint; getLogs reads one deployment's container",
-            hint=f"give endpoint/deployment, e.g. {target.name}/blue (`amlmon services list` shows them)",
+            hint=f"give endpoint/deployment, e.g. {' or '.join(names)}"
+            if names
+            else f"give endpoint/deployment, e.g. {target.name}/blue (`amlmon services list` shows them)",
         )
     return target
 
@@ -63,9 +67,10 @@ def require_target(ctx: AppContext, target: Target) -> None:
         else:
             deployments_v2.list_deployments(ctx.v2_scope, target.name)
     except Exception as exc:
-        if not _not_found(exc):
+        error = unknown_target(ctx, target) if _not_found(exc) else None
+        if error is None:
             raise
-        raise unknown_target(ctx, target) from None
+        raise error from None
 
 
 def _not_found(exc: Exception) -> bool:
@@ -74,13 +79,14 @@ def _not_found(exc: Exception) -> bool:
     return isinstance(exc, ResourceNotFoundError) or getattr(exc, "status_code", None) == 404
 
 
-def unknown_target(ctx: AppContext, target: Target) -> AmlmonError:
-    """Why `target` is no v2 deployment, from the workspace's own names (read on this error path only)."""
+def unknown_target(ctx: AppContext, target: Target) -> AmlmonError | None:
+    """Why `target` is no v2 deployment or endpoint, from the workspace's own names (read on this error
+    path only): a v1 web service, or an unknown endpoint or deployment with did-you-mean. None when
+    the workspace has what it names (nothing to explain)."""
     from amlmon.azure import deployments_v2
     from amlmon.targets import suggest
 
-    scope = ctx.v2_scope
-    endpoints = [str(e.get("name")) for e in deployments_v2.list_endpoints(scope)]
+    endpoints = [str(e.get("name")) for e in deployments_v2.list_endpoints(ctx.v2_scope)]
     endpoint = next((name for name in endpoints if name.lower() == target.name.lower()), None)
     if endpoint is None:
         if target.name.lower() in (name.lower() for name in _v1_services(ctx)):
@@ -89,25 +95,22 @@ def unknown_target(ctx: AppContext, target: Target) -> AmlmonError:
                 hint=f"read its Application Insights traces: amlmon traces {target.name}",
             )
         close = suggest(target.name, endpoints)
+        listed = (
+            f"its online endpoints: {', '.join(sorted(endpoints))}"
+            if endpoints
+            else "the workspace has no online endpoints"
+        )
         return NotFound(
             f"no online endpoint named {target.name!r} in the workspace",
             hint=f"did you mean {' or '.join(close)}?"
             if close
-            else (
-                f"its online endpoints: {', '.join(sorted(endpoints))}"
-                if endpoints
-                else "it has no online endpoints"
-            )
-            + " (`amlmon services list` shows every deployment)",
+            else f"{listed} (`amlmon services list` shows every deployment)",
         )
-    names = [f"{endpoint}/{d.get('name')}" for d in deployments_v2.list_deployments(scope, endpoint)]
     if not target.deployment:
-        return UsageError(
-            f"{target.name!r} names an endpoint; getLogs reads one deployment's container",
-            hint=f"give endpoint/deployment, e.g. {' or '.join(names)}"
-            if names
-            else f"endpoint {endpoint} has no deployments",
-        )
+        return None
+    names = _deployments_of(ctx, endpoint)
+    if f"{endpoint}/{target.deployment}".lower() in (name.lower() for name in names):
+        return None
     close = suggest(f"{endpoint}/{target.deployment}", names)
     return NotFound(
         f"endpoint {endpoint} has no deployment named {target.deployment!r}",
@@ -115,6 +118,12 @@ def unknown_target(ctx: AppContext, target: Target) -> AmlmonError:
         if close
         else (f"its deployments: {', '.join(names)}" if names else f"endpoint {endpoint} has no deployments"),
     )
+
+
+def _deployments_of(ctx: AppContext, endpoint: str) -> list[str]:
+    from amlmon.azure import deployments_v2
+
+    return [f"{endpoint}/{d.get('name')}" for d in deployments_v2.list_deployments(ctx.v2_scope, endpoint)]
 
 
 def _v1_services(ctx: AppContext) -> list[str]:
@@ -138,8 +147,9 @@ def get_logs(ctx: AppContext, target: Target, container: str, tail: int) -> Cont
     path = deployments_v2.deployment_path(ctx.v2_scope, target.name, target.deployment) + "/getLogs"
     kind = container_type(container)
     response = ctx.arm.request("POST", path, API_VERSION, body={"containerType": kind, "tail": tail})
-    if response.status_code == 404:  # which name is wrong, with did-you-mean, not ARM's raw message
-        raise unknown_target(ctx, target)
+    error = unknown_target(ctx, target) if response.status_code == 404 else None
+    if error is not None:  # which name is wrong, with did-you-mean, not ARM's raw message
+        raise error
     raise_for_status(response)
     content = (response.json() or {}).get("content") or ""
     # A container log can carry a connection string or token a script printed: never echo those.
