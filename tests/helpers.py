@@ -34,6 +34,13 @@ SLOW_KQL = (
 
 
 # --- workspaces -----------------------------------------------------------------------------------------
+def one_deployment_workspace(emulator: Emulator, compute: str = "Managed") -> dict[str, Any]:
+    """make_workspace with one v2 deployment, ep/blue (App Insights, model data, endpoint logs all off)."""
+    return make_workspace(
+        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": compute}]
+    )
+
+
 def make_workspace(
     emulator: Emulator,
     *,
@@ -237,6 +244,19 @@ def on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
     )
     assert code == 0, stderr
     return stdout
+
+
+# --- amlmon interrupted -----------------------------------------------------------------------------------
+def interrupt(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str, str]:
+    """The user's Ctrl-C to a child from spawn_amlmon: SIGINT, then what it printed to the end (stdout,
+    stderr); killed if it outlives `timeout`, so no test leaves it behind."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 # --- `make demo` ----------------------------------------------------------------------------------------

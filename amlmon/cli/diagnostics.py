@@ -193,14 +193,18 @@ def _change(
 ) -> None:
     from amlmon import diagnostics as diag
     from amlmon.diagnostics import run
+    from amlmon.diagnostics.apply import InterruptedRun
 
     kinds, timeout = run.check_wish(texts, all_targets, want, kind, timeout_text)
     ctx = app_context()
     ctx.long_run(timeout, timeout_text)  # the wait on Azure's operations bounds its retries too
-    if want.app_insights:
-        ctx.workspace_info.require_app_insights()
+    try:
+        if want.app_insights:
+            ctx.workspace_info.require_app_insights()
+        ws = diag.Workspace(ctx)
+    except KeyboardInterrupt:
+        raise run.nothing_submitted() from None
     options = diag.Options(enable, model_data, dry_run=dry_run, wait=not no_wait, timeout=timeout, v2=want)
-    ws = diag.Workspace(ctx)
     try:
         results = run.change(
             ws,
@@ -212,6 +216,10 @@ def _change(
             warn=warn,
             progress_for=make_progress,
         )
+    except InterruptedRun as exc:  # per target, whether a change reached Azure, before the error line
+        for line in exc.targets:
+            print(f"note: {line}", file=sys.stderr)
+        raise
     finally:
         ws.close()
     if not results:  # a bulk selection that matches nothing is an error, never an empty success
@@ -276,7 +284,7 @@ def render_results(document: Any, stream: IO[str]) -> None:
                 "detail": detail,
             }
         )
-    render_table(rows, stream, no_color=app_context().options.no_color)
+    render_table(rows, stream, no_color=app_context().options.no_color, keep=("target",))
     counts = document.get("summary") or {}
     text = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
     prefix = "dry run: " if document.get("dryRun") else ""

@@ -71,7 +71,7 @@ def logs(
 def _container(parsed: Any, container: str, tail: int) -> None:
     from amlmon import v2_logs
 
-    v2_logs.deployment_target(parsed)
+    v2_logs.deployment_target(parsed, app_context())
     v2_logs.container_type(container)  # a bad name is a usage error before any call
     found = v2_logs.get_logs(app_context(), parsed, container, tail)
     _note(
@@ -98,8 +98,7 @@ def _render(data: dict[str, Any], stream: IO[str]) -> None:
 def _endpoint_logs(
     parsed: Any, events: bool, since: str | None, until: str | None, follow: bool, interval: str
 ) -> None:
-    from amlmon import endpoint_logs
-    from amlmon.azure import deployments_v2
+    from amlmon import endpoint_logs, v2_logs
     from amlmon.errors import UsageError
     from amlmon.timeparse import parse_duration, time_range
 
@@ -108,11 +107,7 @@ def _endpoint_logs(
     pause = max(parse_duration(interval, option="--interval").total_seconds(), 0.2)
     start, end = time_range(since, until, default_since="1h")
     ctx = app_context()
-    # An unknown endpoint or deployment is exit 3 (ARM's 404), never an empty log.
-    if parsed.deployment:
-        deployments_v2.get_deployment(ctx.v2_scope, parsed.name, parsed.deployment)
-    else:
-        deployments_v2.list_deployments(ctx.v2_scope, parsed.name)
+    v2_logs.require_target(ctx, parsed)  # unknown: exit 3 with did-you-mean, never an empty log
     spec = endpoint_logs.LogFilter((parsed,), start, None if follow else end, events)
     if not follow:
         found = endpoint_logs.read_window(ctx, spec)

@@ -98,7 +98,7 @@ def render_rows(rows: Any, stream: IO[str]) -> None:
         print("no services or deployments", file=stream)
         return
     shown = [_table_row(row) for row in rows]
-    render_table(shown, stream, no_color=app_context().options.no_color)
+    render_table(shown, stream, no_color=app_context().options.no_color, keep=("target",))
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,11 @@ def check_destination(path: Path, *, overwrite: bool) -> None:
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
         )
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(
+            f"cannot write --out {str(path)!r}: {str(path.parent)!r} is not a folder",
+            hint=f"choose --out in a folder you can write to, e.g. --out ./{path.name}",
+        )
     if not path.parent.is_dir():
         raise UsageError(
             f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
@@ -65,7 +70,25 @@ def check_destination(path: Path, *, overwrite: bool) -> None:
         handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".amlmon-probe", dir=path.parent)
     except OSError as exc:
         raise UsageError(
-            f"cannot write to {str(path.parent)!r}: {exc.strerror or exc}", hint="choose another --out"
+            f"cannot write --out {str(path)!r}: {_why_not_writable(path.parent, exc)}",
+            hint=f"choose --out in a folder you can write to, e.g. --out ./{path.name}",
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+def _why_not_writable(folder: Path, exc: OSError) -> str:
+    """The reason a new file cannot be made in `folder`, in the user's terms: the OS's bare strerror
+    misleads (/proc answers "No such file or directory" for a folder that plainly exists)."""
+    import errno
+
+    reasons = {
+        errno.ENOENT: "accepts no new files (a virtual file system such as /proc or /sys)",
+        errno.EACCES: "is not writable (permission denied)",
+        errno.EPERM: "is not writable (permission denied)",
+        errno.EROFS: "is on a read-only file system",
+        errno.ENOSPC: "has no space left on its device",
+        errno.EDQUOT: "is over its disk quota",
+    }
+    reason = reasons.get(exc.errno or 0, f"is not writable ({exc.strerror or exc})")
+    return f"folder {str(folder)!r} {reason}"

@@ -16,6 +16,7 @@ from amlmon.diagnostics.workspace import Workspace
 from amlmon.errors import AmlmonError, Interrupted
 
 MAX_WORKERS = 4
+NOT_SUBMITTED = "interrupted before its change was submitted"
 
 
 def apply(
@@ -23,7 +24,8 @@ def apply(
 ) -> list[Result]:
     """Run every target concurrently (bounded); a failure is recorded and the others go on.
 
-    Ctrl-C stops waiting (the operations continue server-side) and raises Interrupted.
+    Ctrl-C stops waiting (the operations continue server-side) and raises InterruptedRun, which says per
+    target whether a change was submitted.
     """
     stop = threading.Event()
     results: dict[int, Result] = {}  # by position: an endpoint and a v1 service may share a name
@@ -38,25 +40,60 @@ def apply(
                 results[pending.pop(future)] = future.result()
     except KeyboardInterrupt:
         stop.set()
-        executor.shutdown(wait=True, cancel_futures=True)
-        running = [r for r in _drain(pending) if r.operation_id]
-        ops = ", ".join(f"{r.target} (operation {r.operation_id})" for r in running)
-        raise Interrupted(
-            "interrupted while waiting; amlmon sent nothing more"
-            + (f" — these updates continue server-side: {ops}" if ops else ""),
-            hint="check them later with `amlmon diagnostics status TARGET…`",
-        ) from None
+        executor.shutdown(wait=True, cancel_futures=True)  # workers stop before any further write
+        for future, index in pending.items():
+            results[index] = _settled(future, items[index])
+        raise InterruptedRun([results[index] for index in range(len(items))], options.dry_run) from None
     finally:
         executor.shutdown(wait=True)
     return [results[index] for index in range(len(items)) if index in results]
 
 
-def _drain(pending: dict[Future[Result], int]) -> list[Result]:
-    drained = []
-    for future in pending:
-        if future.done() and not future.cancelled() and future.exception() is None:
-            drained.append(future.result())
-    return drained
+class InterruptedRun(Interrupted):
+    """Ctrl-C during the bulk run; `targets` says, per target, what had been submitted to Azure."""
+
+    def __init__(self, results: Sequence[Result], dry_run: bool) -> None:
+        self.targets = [f"{r.target}: {_submitted(r, dry_run)}" for r in results]
+        submitted = [r for r in results if r.operation_id or r.status == "changed"]
+        running = [r for r in results if r.status == "submitted"]
+        if dry_run:
+            message = "interrupted during a dry run; nothing was submitted to Azure"
+        else:
+            message = (
+                f"interrupted; {len(submitted)} of {len(results)} targets had a change submitted to Azure"
+                + (f", {len(running)} of them still running server-side" if running else "")
+                + "; amlmon submits nothing more"
+            )
+        names = " ".join(r.target for r in results)
+        super().__init__(message, hint=f"see where each target stands: `amlmon diagnostics status {names}`")
+
+
+def _submitted(result: Result, dry_run: bool) -> str:
+    """One target's line of the interrupt report: was a change submitted to Azure, and where is it."""
+    operation = f" (operation {result.operation_id})" if result.operation_id else ""
+    if result.status == "submitted":
+        return f"submitted{operation}; it continues server-side"
+    if result.status == "changed":
+        return f"submitted and done{operation}"
+    if result.status in ("unchanged", "would-change") or dry_run:
+        return "nothing submitted (" + ("dry run" if dry_run else "already as asked") + ")"
+    if result.status == "unknown":
+        return "unknown whether a change was submitted"
+    if result.operation_id:
+        return f"submitted{operation}, then failed: {result.reason}"
+    if result.reason == NOT_SUBMITTED:
+        return "not submitted (interrupted before its write)"
+    return f"not submitted: {result.reason}"
+
+
+def _settled(future: Future[Result], item: Item) -> Result:
+    """A target's result once the workers have stopped: never started → not submitted."""
+    if future.cancelled():
+        return Result(item.target, item.kind, "failed", reason=NOT_SUBMITTED)
+    error = future.exception()
+    if error is not None:  # an unexpected error: amlmon cannot say whether its write reached Azure
+        return Result(item.target, item.kind, "unknown", reason=str(error))
+    return future.result()
 
 
 def _one(
@@ -77,7 +114,7 @@ def _one(
     except StopWaiting:
         result.status = "submitted" if result.operation_id else "failed"
         result.reason = (
-            "interrupted; the operation continues server-side" if result.operation_id else "interrupted"
+            "interrupted; the operation continues server-side" if result.operation_id else NOT_SUBMITTED
         )
     except AmlmonError as exc:
         result.fail(exc)

@@ -27,6 +27,7 @@ def apply_endpoint_logs(ws: Workspace, step: Step) -> None:
             return
         result.changes = [Change(field_name, old, None)]
         if not options.dry_run:
+            step.before_write()
             ds.delete_setting(ws.arm, endpoint_id, mine.name)
         result.status = "would-change" if options.dry_run else "changed"
         return
@@ -49,6 +50,7 @@ def apply_endpoint_logs(ws: Workspace, step: Step) -> None:
     if options.dry_run:
         result.status = "would-change"
         return
+    step.before_write()
     logs = [{"category": category, "enabled": True} for category in ENDPOINT_LOG_CATEGORIES]
     ds.put_setting(ws.arm, endpoint_id, ENDPOINT_LOGS_SETTING, {"workspaceId": destination, "logs": logs})
     result.status = "changed"

@@ -21,6 +21,7 @@ def apply_v1(ws: Workspace, step: Step) -> None:
     if options.dry_run:
         result.status = "would-change"
         return
+    step.before_write()
     submitted = ws.mms.patch_service(item.target, json_patch(result.changes))
     result.operation_id = submitted.operation_id
     if not options.wait or submitted.operation_url is None:

@@ -46,10 +46,12 @@ def apply_v2(ws: Workspace, step: Step) -> None:
     if options.dry_run:
         result.status = "would-change"
         return
+    step.before_write()
     _ensure_assets(ws, item, result.changes, progress)
     if not changed:  # only data assets were missing: the deployment itself stays as it is
         result.status = "changed"
         return
+    step.before_write()
     written = v2api.write(ws.v2, current, body, wait=options.wait, reread=reread)
     if written is None:  # someone else made the same change meanwhile: amlmon wrote nothing
         result.status = "unchanged"

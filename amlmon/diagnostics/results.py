@@ -74,6 +74,14 @@ class Step:
     def deadline(self) -> float:
         return self.started + self.options.timeout
 
+    def before_write(self) -> None:
+        """Stop here, nothing sent, once Ctrl-C was pressed: a worker still reading when it came must not
+        submit a write afterwards (the interrupt report says what was and was not submitted)."""
+        if self.stopped():
+            from amlmon.azure.services_v1 import StopWaiting
+
+            raise StopWaiting()
+
 
 def summary(results: Sequence[Result]) -> dict[str, int]:
     counts = {"changed": 0, "unchanged": 0, "would-change": 0, "submitted": 0, "failed": 0}

@@ -16,7 +16,7 @@ from amlmon.diagnostics.plan import V2Want
 from amlmon.diagnostics.resolution import not_found_error
 from amlmon.diagnostics.results import Options, Result, summary
 from amlmon.diagnostics.workspace import Workspace, collect, unlisted_warnings
-from amlmon.errors import NotFound, UsageError
+from amlmon.errors import Interrupted, NotFound, UsageError
 
 Warn = Callable[[str], None]
 
@@ -38,12 +38,38 @@ def check_wish(
         raise UsageError("give TARGET… or --all, not both", hint="use --name GLOB / --kind to narrow --all")
     seconds = parse_duration(timeout, option="--timeout").total_seconds()
     kinds = parse_kinds(kind)
+    if want.log_analytics_workspace is not None:
+        check_log_analytics_workspace(want.log_analytics_workspace)
     if want.sampling_rate is not None and not (want.model_data or want.payloads):
         raise UsageError(
             "--sampling-rate applies to the collections this run enables",
             hint="add --model-data and/or --payloads",
         )
     return kinds, seconds
+
+
+LOG_ANALYTICS_TYPE = "Microsoft.OperationalInsights/workspaces"
+
+
+def check_log_analytics_workspace(value: str) -> None:
+    """--log-analytics-workspace is a Log Analytics workspace's resource ID (what the diagnostic setting's
+    workspaceId takes; Azure refuses anything else): checked before any plan, so a dry run never
+    predicts a change Azure would refuse."""
+    from amlmon.azure import paths
+
+    option = "--log-analytics-workspace"
+    if not value.startswith("/"):
+        try:
+            name = paths.LOG_ANALYTICS_WORKSPACE.check(value, option)
+        except UsageError:
+            name = "<name>"
+        raise UsageError(
+            f"{option} {value!r} is not a Log Analytics workspace resource ID",
+            hint=f"give /subscriptions/<guid>/resourceGroups/<rg>/providers/{LOG_ANALYTICS_TYPE}/{name} "
+            f"(`az monitor log-analytics workspace show -g <rg> -n {name} --query id`), "
+            "or leave it out for the App Insights component's own workspace",
+        )
+    paths.parse_resource_id(value, option=option, expect_type=LOG_ANALYTICS_TYPE, strict=True)
 
 
 def check_sampling_rate(value: float | None) -> float | None:
@@ -80,22 +106,33 @@ def change(
     progress_for: Callable[[list[str]], ProgressSink],
 ) -> list[Result]:
     """Every named target's result, unknown targets as failed results after the others."""
-    resolution = collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name_glob)
-    for line in unlisted_warnings(ws):
-        warn(line)
-    if resolution.unknown and not resolution.items:
-        raise not_found_error(resolution.unknown)
-    for line in advice(options.v2, resolution.items):
-        warn(line)
-    items = list(resolution.items)
-    if options.v2.endpoint_logs is not None:
-        items += endpoint_items(items)
+    try:
+        resolution = collect(ws, texts, all_targets=all_targets, kinds=kinds, name_glob=name_glob)
+        for line in unlisted_warnings(ws):
+            warn(line)
+        if resolution.unknown and not resolution.items:
+            raise not_found_error(resolution.unknown)
+        for line in advice(options.v2, resolution.items):
+            warn(line)
+        items = list(resolution.items)
+        if options.v2.endpoint_logs is not None:
+            items += endpoint_items(items)
+    except KeyboardInterrupt:
+        raise nothing_submitted() from None
     progress = progress_for([item.target for item in items])
     try:
         results = apply(ws, items, options, progress.update)
     finally:
         progress.close()
     return results + unknown_results(resolution.unknown)
+
+
+def nothing_submitted() -> Interrupted:
+    """Ctrl-C before the run wrote anything (while reading the workspace and the targets)."""
+    return Interrupted(
+        "interrupted while reading the targets; nothing was submitted to Azure",
+        hint="run the command again; `amlmon diagnostics status TARGET…` shows where each target stands",
+    )
 
 
 def advice(want: V2Want, items: Sequence[Item]) -> list[str]:

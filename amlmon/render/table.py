@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import IO, Any
 
 from amlmon.render.console import make_console
@@ -65,6 +66,24 @@ def fit_widths(natural: list[int], available: int) -> list[int]:
     return widths
 
 
+def fit_keeping(natural: list[int], available: int, keep: set[int]) -> list[int]:
+    """fit_widths where the `keep` columns (names) are never cut: the others give up width first; when
+    even their minimums leave the kept ones too little room, those get what is left (at least
+    _MIN_WIDTH, shared out) and fold their text over several lines instead of cutting it."""
+    others = [index for index in range(len(natural)) if index not in keep]
+    fixed = sum(natural[index] for index in keep)
+    fitted = fit_widths([natural[index] for index in others], max(available - fixed, 0))
+    widths = list(natural)
+    for index, width in zip(others, fitted, strict=True):
+        widths[index] = width
+    room = available - sum(fitted)
+    if keep and room < fixed:
+        share = max(room // len(keep), _MIN_WIDTH)
+        for index in keep:
+            widths[index] = min(natural[index], share)
+    return widths
+
+
 def ellipsize(text: str, width: int) -> str:
     """`text` in at most `width` cells: cut with an ellipsis, never wrapped."""
     from rich.cells import cell_len, set_cell_size
@@ -93,9 +112,20 @@ def _grid(data: Any) -> tuple[list[str], list[list[str]], bool] | None:
     return None
 
 
-def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: str | None = None) -> None:
+def render_table(
+    data: Any,
+    stream: IO[str],
+    *,
+    no_color: bool = False,
+    title: str | None = None,
+    keep: Collection[str] = (),
+) -> None:
     """A table whose rows are one line each: on a terminal, cells are cut with an ellipsis to its width
-    (widest columns first); piped, every cell is whole, however long the line."""
+    (widest columns first); piped, every cell is whole, however long the line.
+
+    The `keep` columns (names, e.g. `target`) are never cut: two names cut to the same prefix would be
+    told apart by nothing. The other columns shrink for them; on a terminal too narrow even for that, a
+    kept cell folds onto further lines."""
     from rich import box
     from rich.cells import cell_len
     from rich.table import Table
@@ -111,17 +141,26 @@ def render_table(data: Any, stream: IO[str], *, no_color: bool = False, title: s
     natural = [max([cell_len(h)] + [cell_len(row[i]) for row in rows]) for i, h in enumerate(headers)]
     gaps = _GAP * (len(headers) - 1)
     terminal = bool(getattr(stream, "isatty", lambda: False)())  # colour or not: a terminal's width binds
+    kept = {index for index, header in enumerate(grid[0]) if header in keep}
     if terminal:
-        widths = fit_widths(natural, max(console.width - gaps, 0))
+        widths = fit_keeping(natural, max(console.width - gaps, 0), kept)
     else:
         widths = natural
         console = make_console(stream, no_color=no_color, width=max(sum(natural) + gaps, 1))
     table = Table(box=box.SIMPLE_HEAD, title=title, show_edge=False, pad_edge=False)
     for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
         style = "bold" if grid[2] and index == 0 else ""
-        table.add_column(ellipsize(header, width), style=style, no_wrap=True, overflow="ellipsis")
+        if index in kept:  # whole, folded onto more lines when the column is narrower than the text
+            table.add_column(header, style=style, no_wrap=False, overflow="fold", width=width)
+        else:
+            table.add_column(ellipsize(header, width), style=style, no_wrap=True, overflow="ellipsis")
     for row in rows:
-        table.add_row(*(ellipsize(cell, width) for cell, width in zip(row, widths, strict=True)))
+        table.add_row(
+            *(
+                cell if index in kept else ellipsize(cell, width)
+                for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
     if terminal:
         console.print(table, crop=False)
         return

@@ -297,11 +297,24 @@ def test_pull_refuses_an_unusable_out_before_querying(
         (existing, "already exists"),
         (tmp_path, "is a folder"),
         (tmp_path / "named.jsonl", "is a folder"),
-        (Path("/proc/amlmon-x.jsonl"), "cannot write to '/proc'"),
+        (
+            Path("/proc/amlmon-x.jsonl"),
+            "error: cannot write --out '/proc/amlmon-x.jsonl': folder '/proc' accepts no new files "
+            "(a virtual file system such as /proc or /sys)",
+        ),
+        (
+            existing / "x.jsonl",
+            f"error: cannot write --out {str(existing / 'x.jsonl')!r}: {str(existing)!r} is not a folder",
+        ),
     ):
         result = cli("data", "pull", *pulled_ws["args"], "--since", "3h", "--out", str(out))
         assert result.exit_code == 2, result.stderr
         assert message in result.stderr.splitlines()[0] and len(result.stderr.splitlines()) == 2
+        if message.startswith("error: cannot write"):  # the path and the reason, not a bare strerror
+            assert result.stderr.splitlines() == [
+                message,
+                f"hint: choose --out in a folder you can write to, e.g. --out ./{out.name}",
+            ]
     assert existing.read_bytes() == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["md.parquet", "named.jsonl"]
     assert not [e for e in emulator.requests_since(before) if "/query" in str(e.get("path", ""))]

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
 import ssl
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import spawn_amlmon
-from tests.helpers import arm, deployment_path, make_workspace, mixed_workspace, wait_succeeded
+from tests.helpers import (
+    arm,
+    deployment_path,
+    interrupt,
+    make_workspace,
+    mixed_workspace,
+    one_deployment_workspace,
+    wait_succeeded,
+)
 
 WRITES = ("PATCH", "PUT")
 
@@ -145,9 +154,7 @@ def test_unknown_targets_and_missing_app_insights(cli: Any, emulator: Any) -> No
 
 
 def test_v2_unknown_properties_survive_byte_for_byte(cli: Any, emulator: Any) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+    ws = one_deployment_workspace(emulator)
     path = deployment_path(ws, "ep", "blue")
     status, body, _ = arm(emulator, "GET", path)
     assert status == 200, body
@@ -177,44 +184,54 @@ def _comparable(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True)
 
 
-@pytest.mark.usefixtures("clear_faults")
-def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
-    cli: Any, emulator: Any
-) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+def _enable_while_someone_else_writes(
+    cli: Any, emulator: Any, ws: dict[str, Any], change: Callable[[dict[str, Any]], None]
+) -> Any:
+    """`diagnostics enable ep/blue` with ETags on (an emulator setting: real ARM sends none for
+    deployments, then amlmon sends If-Match), its PUT held on arrival while another writer applies
+    `change` to the deployment (a new ETag): amlmon's PUT then meets a 412."""
     path = deployment_path(ws, "ep", "blue")
-    # ETags are an emulator setting (real ARM sends none for deployments): then amlmon sends If-Match.
     assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
-    # amlmon's PUT is held on arrival; meanwhile the test changes the deployment (new ETag).
     hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
     assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
     seq = emulator.last_seq()
     outcome: dict[str, Any] = {}
 
-    def meddle() -> None:
+    def other_writer() -> None:
         deadline = time.time() + 20
-        while time.time() < deadline:
-            if any(
-                r["method"] == "GET" and r["path"].lower().endswith("/deployments/blue")
-                for r in emulator.requests_since(seq)
-            ):
-                break
+        while time.time() < deadline and not any(
+            r["method"] == "GET" and r["path"].lower().endswith("/deployments/blue")
+            for r in emulator.requests_since(seq)
+        ):
             time.sleep(0.02)
         time.sleep(1.0)  # amlmon's PUT is now held by the fault
         _, body, _ = arm(emulator, "GET", path)
-        body["tags"] = {"changed-by": "someone-else"}
+        change(body)
         outcome["status"] = arm(emulator, "PUT", path, body)[0]
 
-    thread = threading.Thread(target=meddle)
+    thread = threading.Thread(target=other_writer)
     thread.start()
     try:
         result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
     finally:
         thread.join()
         emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
-    assert outcome.get("status") in (200, 201)
+    assert outcome.get("status") in (200, 201), "the other writer's PUT went through"
+    return result
+
+
+@pytest.mark.usefixtures("clear_faults")
+def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
+    cli: Any, emulator: Any
+) -> None:
+    ws = one_deployment_workspace(emulator)
+    path = deployment_path(ws, "ep", "blue")
+    seq = emulator.last_seq()
+
+    def tag(body: dict[str, Any]) -> None:
+        body["tags"] = {"changed-by": "someone-else"}
+
+    result = _enable_while_someone_else_writes(cli, emulator, ws, tag)
     assert result.exit_code == 1, result.stderr
     reason = result.json()["results"][0]["reason"]
     assert 'tags.changed-by: read (absent), now "someone-else"' in reason, reason
@@ -227,18 +244,24 @@ def test_with_etags_a_change_between_read_and_write_is_reported_not_overwritten(
     assert statuses.count(412) == 1 and len(statuses) == 2, statuses
 
 
-def _plan_change(emulator: Any, after: str, merge: dict[str, Any], count: int = 1) -> None:
-    """The emulator merges `merge` into ep/blue right after its `count`-th answered `after` request."""
+@contextlib.contextmanager
+def _changed_behind_amlmon(
+    emulator: Any, after: str, merge: dict[str, Any], count: int = 1
+) -> Iterator[None]:
+    """While inside: the emulator merges `merge` into ep/blue right after its `count`-th answered `after`
+    request (someone else's change); the plan is dropped on the way out."""
     plan = {"ep/blue": {"after": after, "count": count, "merge": merge}}
     assert emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": plan})[0] == 200
+    try:
+        yield
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
 
 
 def test_without_etag_a_change_between_plan_and_put_is_reported_not_overwritten(
     cli: Any, emulator: Any
 ) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+    ws = one_deployment_workspace(emulator)
     path = deployment_path(ws, "ep", "blue")
     _, before, headers = arm(emulator, "GET", path)
     assert "etag" not in {k.lower() for k in headers} and "etag" not in before, "real ARM sends no ETag"
@@ -247,13 +270,10 @@ def test_without_etag_a_change_between_plan_and_put_is_reported_not_overwritten(
     assert dry.json()["results"][0]["status"] == "would-change", dry.stdout
     seq = emulator.last_seq()
     # Right after amlmon's planning read, someone else changes the instance type and a tag.
-    _plan_change(
+    with _changed_behind_amlmon(
         emulator, "GET", {"tags": {"owner": "team-b"}, "properties": {"instanceType": "Standard_F4s_v2"}}
-    )
-    try:
+    ):
         result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
     assert result.exit_code == 1, result.stderr
     row = result.json()["results"][0]
     assert row["status"] == "failed" and "nothing was written" in row["reason"], row
@@ -267,17 +287,12 @@ def test_without_etag_a_change_between_plan_and_put_is_reported_not_overwritten(
 def test_without_etag_the_same_change_made_by_someone_else_is_unchanged_with_no_write(
     cli: Any, emulator: Any
 ) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+    ws = one_deployment_workspace(emulator)
     path = deployment_path(ws, "ep", "blue")
     seq = emulator.last_seq()
     # Right after amlmon's planning read, someone else switches App Insights on: what amlmon wanted.
-    _plan_change(emulator, "GET", {"properties": {"appInsightsEnabled": True}})
-    try:
+    with _changed_behind_amlmon(emulator, "GET", {"properties": {"appInsightsEnabled": True}}):
         result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
     assert result.exit_code == 0, result.stderr
     [row] = result.json()["results"]
     assert row["status"] == "unchanged" and row["changes"] == [], row
@@ -289,15 +304,12 @@ def test_without_etag_the_same_change_made_by_someone_else_is_unchanged_with_no_
 def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_read(
     cli: Any, emulator: Any
 ) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+    ws = one_deployment_workspace(emulator)
     path = deployment_path(ws, "ep", "blue")
-    _plan_change(emulator, "PUT", {"properties": {"requestSettings": {"requestTimeout": "PT60S"}}})
-    try:
+    with _changed_behind_amlmon(
+        emulator, "PUT", {"properties": {"requestSettings": {"requestTimeout": "PT60S"}}}
+    ):
         result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"changeDeployment": {}})
     assert result.exit_code == 1, result.stderr
     reason = result.json()["results"][0]["reason"]
     assert 'properties.requestSettings.requestTimeout: wrote "PT5S", now "PT60S"' in reason, reason
@@ -308,38 +320,13 @@ def test_without_etag_a_change_during_the_operation_is_found_by_the_verifying_re
 
 @pytest.mark.usefixtures("clear_faults")
 def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: Any, emulator: Any) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
-    path = deployment_path(ws, "ep", "blue")
-    # With ETags (an emulator setting) the other writer's PUT makes amlmon's held PUT fail with 412.
-    assert emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": True})[0] == 200
-    # amlmon's PUT is held on arrival; meanwhile someone else enables App Insights on the deployment.
-    hold = {"kind": "slow", "delay": 3.0, "method": "PUT", "path": "/deployments/blue$", "count": 1}
-    assert emulator.admin("POST", "/_emulator/faults", hold)[0] in (200, 201)
+    ws = one_deployment_workspace(emulator)
     seq = emulator.last_seq()
-    outcome: dict[str, Any] = {}
 
-    def enable_it_first() -> None:
-        deadline = time.time() + 20
-        while time.time() < deadline and not any(
-            r["method"] == "GET" and r["path"].lower().endswith("/deployments/blue")
-            for r in emulator.requests_since(seq)
-        ):
-            time.sleep(0.02)
-        time.sleep(1.0)  # amlmon's PUT is now held by the fault
-        _, body, _ = arm(emulator, "GET", path)
+    def enable_it(body: dict[str, Any]) -> None:  # what amlmon is about to write
         body["properties"]["appInsightsEnabled"] = True
-        outcome["status"] = arm(emulator, "PUT", path, body)[0]
 
-    thread = threading.Thread(target=enable_it_first)
-    thread.start()
-    try:
-        result = cli("diagnostics", "enable", "ep/blue", *ws["args"], "-o", "json")
-    finally:
-        thread.join()
-        emulator.admin("PUT", "/_emulator/settings", {"deploymentETags": False})
-    assert outcome.get("status") in (200, 201)
+    result = _enable_while_someone_else_writes(cli, emulator, ws, enable_it)
     assert result.exit_code == 0, result.stderr
     [row] = result.json()["results"]
     amlmon_writes = [
@@ -351,9 +338,7 @@ def test_unchanged_after_someone_else_made_the_same_change_lists_no_change(cli: 
 
 @pytest.mark.usefixtures("clear_faults")
 def test_an_injected_precondition_failure_makes_amlmon_reread(cli: Any, emulator: Any) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+    ws = one_deployment_workspace(emulator)
     rule = {"kind": "status", "status": 412, "method": "PUT", "path": "/deployments/blue$", "count": 1}
     assert emulator.admin("POST", "/_emulator/faults", rule)[0] in (200, 201)
     seq = emulator.last_seq()
@@ -457,23 +442,105 @@ def test_a_persistent_outage_of_model_management_fails_cleanly(cli: Any, emulato
     assert status_of(cli, ws, "churn-aci")["churn-aci"]["diagnostics"] is False
 
 
+def _stderr_until(process: Any, wanted: list[str]) -> list[str]:
+    """The child's stderr lines, read until each of `wanted` has appeared in one (or the child ended)."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    while not all(any(text in line for line in lines) for text in wanted):
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
 def test_ctrl_c_while_waiting_says_the_operation_continues(emulator: Any) -> None:
     ws = mixed_workspace(emulator)
     force_service(emulator, ws, "churn-aci", state="Transitioning")
     process = spawn_amlmon(["diagnostics", "enable", "churn-aci", *ws["args"], "-o", "json"], emulator.env())
     try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        while line and "mid-update" not in line:
-            line = process.stderr.readline()
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=20)
+        _stderr_until(process, ["mid-update"])
     finally:
-        if process.poll() is None:
-            process.kill()
+        _, rest = interrupt(process)
         force_service(emulator, ws, "churn-aci", state="Healthy")
     assert process.returncode == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
+
+
+def test_ctrl_c_mid_run_says_per_target_what_was_submitted(cli: Any, emulator: Any) -> None:
+    """Interrupted with one target's update running server-side, one not yet written (waiting for the
+    service to settle) and one already off: a line per target says which change reached Azure."""
+    ws = mixed_workspace(emulator)
+    on = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    force_service(emulator, ws, "churn-aci", state="Transitioning")
+    _, settings = emulator.admin("GET", "/_emulator/settings")
+    emulator.admin("PUT", "/_emulator/settings", {"operationSeconds": 60})  # blue's update keeps running
+    seq = emulator.last_seq()
+    targets = ["churn-aci", "credit-ep/blue", "credit-ep/green"]
+    process = spawn_amlmon(["diagnostics", "disable", *targets, *ws["args"], "-o", "json"], emulator.env())
+    seen: list[str] = []
+    try:
+        seen = _stderr_until(
+            process,
+            ["churn-aci: waiting", "credit-ep/blue: waiting for operation", "credit-ep/green: unchanged"],
+        )
+    finally:
+        _, rest = interrupt(process)
+        emulator.admin(
+            "PUT", "/_emulator/settings", {"operationSeconds": settings.get("operationSeconds", 0.5)}
+        )
+        force_service(emulator, ws, "churn-aci", state="Healthy")
+    assert process.returncode == 130, "".join(seen) + rest
+    lines = rest.splitlines()
+    notes = [line for line in lines if line.startswith("note: ")]
+    assert notes[0] == "note: churn-aci: not submitted (interrupted before its write)", rest
+    assert notes[1].startswith("note: credit-ep/blue: submitted (operation "), rest
+    assert notes[1].endswith("); it continues server-side"), rest
+    assert notes[2] == "note: credit-ep/green: nothing submitted (already as asked)", rest
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [
+        "error: interrupted; 1 of 3 targets had a change submitted to Azure, 1 of them still running "
+        "server-side; amlmon submits nothing more"
+    ], rest
+    assert f"hint: see where each target stands: `amlmon diagnostics status {' '.join(targets)}`" in lines
+    assert "Traceback" not in rest
+    sent = [(r["method"], r["path"]) for r in writes(emulator, seq)]
+    assert sent == [("PUT", deployment_path(ws, "credit-ep", "blue"))], "blue's PUT only: churn-aci never"
+
+
+@pytest.mark.usefixtures("clear_faults")
+def test_ctrl_c_while_reading_says_nothing_was_submitted(cli: Any, emulator: Any) -> None:
+    """Interrupted while the targets are still being read: nothing was written, and the error says so."""
+    ws = mixed_workspace(emulator)
+    on = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert on.exit_code == 0, on.stderr
+    rule = {"kind": "slow", "delay": 10, "method": "GET", "path": f"/workspaces/{ws['ws']}/onlineEndpoints$"}
+    status, fault = emulator.admin("POST", "/_emulator/faults", rule)
+    assert status == 201, fault
+    seq = emulator.last_seq()
+    process = spawn_amlmon(
+        ["diagnostics", "disable", "churn-aci", "credit-ep/blue", *ws["args"]], emulator.env()
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _fault_hits(emulator, fault["id"]):
+            time.sleep(0.05)  # until the endpoint listing is held by the slow fault
+    finally:
+        _, rest = interrupt(process)
+    assert process.returncode == 130, rest
+    assert rest.splitlines() == [
+        "error: interrupted while reading the targets; nothing was submitted to Azure",
+        "hint: run the command again; `amlmon diagnostics status TARGET…` shows where each target stands",
+    ]
+    assert writes(emulator, seq) == []
+    shown = status_of(cli, ws, "churn-aci", "credit-ep/blue")
+    assert shown["churn-aci"]["diagnostics"] is True and shown["credit-ep/blue"]["diagnostics"] is True
+
+
+def _fault_hits(emulator: Any, rule_id: int) -> int:
+    _, rules = emulator.admin("GET", "/_emulator/faults")
+    return sum(rule["hits"] for rule in rules["value"] if rule["id"] == rule_id)
 
 
 @pytest.mark.inference
@@ -534,9 +601,7 @@ def _model_data_traces(cli: Any, ws: dict[str, Any], service: str) -> int:
 
 
 def test_a_deployment_mid_update_is_waited_for(cli: Any, emulator: Any) -> None:
-    ws = make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": "Managed"}]
-    )
+    ws = one_deployment_workspace(emulator)
     path = deployment_path(ws, "ep", "blue")
     assert emulator.admin("PUT", "/_emulator/settings", {"operationSeconds": 2.5})[0] == 200
     try:

@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.helpers import arm, deployment_path, make_workspace, mixed_workspace, wait_succeeded
+from tests.helpers import (
+    arm,
+    deployment_path,
+    mixed_workspace,
+    one_deployment_workspace,
+    wait_succeeded,
+)
 
 DIAG_API = "2021-05-01-preview"
 COLLECTOR = "properties.dataCollector"
 CATEGORIES = ["AmlOnlineEndpointConsoleLog", "AmlOnlineEndpointTrafficLog", "AmlOnlineEndpointEventLog"]
-
-
-def _workspace(emulator: Any, compute: str = "Managed") -> dict[str, Any]:
-    return make_workspace(
-        emulator, deployments=[{"endpoint": "ep", "name": "blue", "endpointComputeType": compute}]
-    )
 
 
 def _arm_writes(emulator: Any, since: int) -> list[tuple[str, str, int]]:
@@ -43,7 +43,7 @@ def _status(cli: Any, ws: dict[str, Any], target: str = "ep/blue") -> dict[str, 
 
 
 def test_each_pipe_on_then_off_and_status_shows_it(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     path = deployment_path(ws, "ep", "blue")
     before = _status(cli, ws)
     assert before["diagnostics"] is False and before["dataCollector"]["collections"] == {}
@@ -122,7 +122,7 @@ def test_each_pipe_on_then_off_and_status_shows_it(cli: Any, emulator: Any) -> N
 
 
 def test_data_assets_are_created_once_and_an_existing_one_is_reused(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     existing = f"{ws['id']}/data/ep-blue-model_inputs/versions/1"
     mine = {
         "properties": {"dataType": "uri_folder", "dataUri": "azureml://datastores/workspaceblobstore/paths/x"}
@@ -246,7 +246,7 @@ def _without(body: dict[str, Any], changed: list[str]) -> dict[str, Any]:
 
 def test_a_rich_deployment_keeps_every_field_but_the_ones_changed(cli: Any, emulator: Any) -> None:
     for compute, props in (("Managed", RICH_MANAGED), ("Kubernetes", RICH_KUBERNETES)):
-        ws = _workspace(emulator, compute)
+        ws = one_deployment_workspace(emulator, compute)
         before = _put_rich(emulator, ws, props)
         assert before["properties"]["dataCollector"]["collections"]["model_inputs"]["dataId"].endswith(
             "my-inputs/versions/2"
@@ -283,7 +283,7 @@ def test_a_rich_deployment_keeps_every_field_but_the_ones_changed(cli: Any, emul
 
 
 def test_a_round_trip_at_a_version_without_the_collector_is_refused(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     before = _put_rich(emulator, ws, RICH_MANAGED)
     # Stage a service whose 2024-04-01 model lacks dataCollector: it reads without it and would drop it.
     assert emulator.admin("PUT", "/_emulator/settings", {"withoutDataCollector": ["2024-04-01"]})[0] == 200
@@ -308,7 +308,7 @@ def test_a_round_trip_at_a_version_without_the_collector_is_refused(cli: Any, em
 
 
 def test_dry_run_shows_every_field_change_and_writes_nothing(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     seq = emulator.last_seq()
     dry = cli(
         "diagnostics",
@@ -346,7 +346,7 @@ def test_dry_run_shows_every_field_change_and_writes_nothing(cli: Any, emulator:
 
 
 def test_endpoint_logs_never_touch_other_settings_and_respect_the_limit(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     base = f"{ws['id']}/onlineEndpoints/ep/providers/Microsoft.Insights/diagnosticSettings"
     theirs = {
         "properties": {
@@ -377,7 +377,7 @@ def test_endpoint_logs_never_touch_other_settings_and_respect_the_limit(cli: Any
 
 
 def test_where_the_newer_version_is_not_offered_only_the_body_is_checked(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     settings = {"unsupportedApiVersions": ["2024-10-01-preview"]}
     assert emulator.admin("PUT", "/_emulator/settings", settings)[0] == 200
     try:
@@ -390,7 +390,7 @@ def test_where_the_newer_version_is_not_offered_only_the_body_is_checked(cli: An
 
 
 def test_bad_pipe_options_are_usage_errors(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     seq = emulator.last_seq()
     alone = cli("diagnostics", "enable", "ep/blue", "--sampling-rate", "0.5", *ws["args"])
     assert alone.exit_code == 2 and "error:" in alone.stderr and "hint: add --model-data" in alone.stderr
@@ -414,7 +414,7 @@ def test_v1_ignores_the_sampling_rate_and_says_so(cli: Any, emulator: Any) -> No
 
 
 def test_a_capture_header_that_is_no_http_token_is_refused(cli: Any, emulator: Any) -> None:
-    ws = _workspace(emulator)
+    ws = one_deployment_workspace(emulator)
     since = emulator.last_seq()
     base = ["diagnostics", "enable", "ep/blue", "--model-data", "--payloads", "--dry-run", *ws["args"]]
     for bad in ("bad header", "x-a:b", 'x"q'):
@@ -426,3 +426,40 @@ def test_a_capture_header_that_is_no_http_token_is_refused(cli: Any, emulator: A
     assert _arm_writes(emulator, since) == []
     good = cli(*base, "--capture-header", "x-tenant", "-o", "json")
     assert good.exit_code == 0, good.stderr
+
+
+def test_a_log_analytics_workspace_that_is_no_workspace_id_is_refused_before_planning(
+    cli: Any, emulator: Any
+) -> None:
+    """A dry run with `--log-analytics-workspace foo` predicted a setting Azure refuses (HTTP 400): the
+    value must be a Log Analytics workspace resource ID, checked before anything is read."""
+    from tests.helpers import OFFLINE, OFFLINE_SCOPE
+
+    base = ["diagnostics", "enable", "ep", "--endpoint-logs", "--dry-run"]
+    component = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Insights/components/ai"
+    cases = {
+        "foo": "error: --log-analytics-workspace 'foo' is not a Log Analytics workspace resource ID",
+        "demo-law": "error: --log-analytics-workspace 'demo-law' is not a Log Analytics workspace resource ID",
+        component: f"error: --log-analytics-workspace {component!r} is a Microsoft.Insights/components "
+        "resource ID, not a Microsoft.OperationalInsights/workspaces one",
+    }
+    for value, error in cases.items():
+        # The real cloud with no sign-in: a usage error comes before any call to Azure.
+        result = cli(*base, "--log-analytics-workspace", value, *OFFLINE_SCOPE, env=OFFLINE)
+        assert result.exit_code == 2, result.stdout + result.stderr
+        lines = result.stderr.splitlines()
+        assert lines[0] == error and len(lines) == 2 and result.stdout == "", result.stderr
+        assert lines[1].startswith("hint: give /subscriptions/<guid>/resourceGroups/<rg>/providers/"), lines[
+            1
+        ]
+    named = cli(*base, "--log-analytics-workspace", "demo-law", *OFFLINE_SCOPE, env=OFFLINE)
+    assert "workspaces/demo-law (`az monitor log-analytics workspace show -g <rg> -n demo-law" in named.stderr
+
+    ws = one_deployment_workspace(
+        emulator
+    )  # the control: the workspace's own Log Analytics ID plans the setting
+    good = cli(*base, "--log-analytics-workspace", ws["logAnalyticsId"], *ws["args"], "-o", "json")
+    assert good.exit_code == 0, good.stderr
+    planned = next(r for r in good.json()["results"] if r["kind"] == "endpoint")
+    assert planned["status"] == "would-change"
+    assert planned["changes"][0]["new"]["workspaceId"] == ws["logAnalyticsId"]

@@ -18,8 +18,19 @@ import pytest
 
 from amlmon import kql
 from tests.azurite import Azurite
-from tests.helpers import arm, deployment_path, http, wait_succeeded
-from tests.online import FEATURES, MODEL, WAIT, Deployment, blob_records, score
+from tests.helpers import arm, deployment_path, wait_succeeded
+from tests.online import (
+    FEATURES,
+    MODEL,
+    WAIT,
+    Deployment,
+    add_deployment,
+    blob_records,
+    enable_blue,
+    score,
+    score_each,
+    send_to,
+)
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 
@@ -67,18 +78,7 @@ def test_collector_writes_inputs_and_outputs_and_front_door_writes_traffic_log(
     status, _, answer = score(emulator, dep, ROWS[0], "before")
     assert status == 200 and answer == {"predictions": PREDICTIONS[0]}
 
-    on = cli(
-        "diagnostics",
-        "enable",
-        f"{dep.endpoint}/blue",
-        "--model-data",
-        "--endpoint-logs",
-        *dep.ws["args"],
-        "-o",
-        "json",
-    )
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    on = enable_blue(cli, emulator, dep, "--model-data", "--endpoint-logs")
 
     sent: list[tuple[str, list[list[float]], list[float]]] = []
     for index, (rows, predictions) in enumerate(zip(ROWS, PREDICTIONS, strict=True)):
@@ -171,12 +171,8 @@ def test_data_pull_from_collector_blobs_equals_what_score_py_collected(
     from amlmon import datasets
 
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
-    for index, rows in enumerate(ROWS):
-        status, _, _ = score(emulator, dep, rows, f"pull-{index}")
-        assert status == 200
+    enable_blue(cli, emulator, dep, "--model-data")
+    score_each(emulator, dep, ROWS, "pull")
     # Ground truth: every record score.py's Collector got into the blobs so far (this test's and the
     # previous one's), exploded to one row per DataFrame row and joined by `{correlationid}_{i}`.
     _wait_records(azurite, dep, "model_outputs", 2 * len(ROWS))
@@ -244,34 +240,10 @@ def test_stats_endpoint_logs_equal_the_traffic_sent(cli: Any, emulator: Any, dep
     exactly the requests this test sends."""
 
     dep = deployment
-    status, _ = emulator.admin(
-        "POST",
-        "/_emulator/workspaces",
-        {
-            "subscription": dep.ws["subscription"],
-            "resourceGroup": dep.ws["rg"],
-            "name": dep.ws["ws"],
-            "deployments": [{"endpoint": dep.endpoint, "name": "green"}],
-        },
-    )
-    assert status in (200, 201)
+    add_deployment(emulator, dep, "green")
     on = cli("diagnostics", "enable", dep.endpoint, "--endpoint-logs", *dep.ws["args"], "-o", "json")
     assert on.exit_code == 0, on.stderr
-    codes: dict[str, int] = {}
-    for index, body in enumerate([{"data": [[1, 2, 3, 4]]}] * 4 + [{"data": [[1]]}] * 2):
-        status, headers, _ = http(
-            emulator,
-            "POST",
-            dep.scoring_uri,
-            raw=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "azureml-model-deployment": "green",
-                "x-ms-client-request-id": f"s{index}",
-            },
-        )
-        assert headers["azureml-model-deployment"] == "green"
-        codes[str(status)] = codes.get(str(status), 0) + 1
+    codes = send_to(emulator, dep, "green", [{"data": [[1, 2, 3, 4]]}] * 4 + [{"data": [[1]]}] * 2, "s")
     assert codes == {"200": 4, "500": 2}
 
     deadline = time.time() + WAIT
@@ -317,18 +289,12 @@ def test_batched_records_are_exploded_and_joined(
     from amlmon import datasets
 
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    enable_blue(cli, emulator, dep, "--model-data")
     status, _ = emulator.admin("PUT", "/_emulator/settings", {"collectorBatchSeconds": 3})
     assert status == 200
     try:
-        sent_ids, sent_rows = [], []
-        for index, rows in enumerate(ROWS):
-            status, headers, _ = score(emulator, dep, rows, f"batch-{index}")
-            assert status == 200
-            sent_ids.append(headers["x-request-id"])
-            sent_rows.extend(rows)
+        sent_ids = score_each(emulator, dep, ROWS, "batch")
+        sent_rows = [row for rows in ROWS for row in rows]
         first = sent_ids[0]
         deadline = time.time() + WAIT
         batched: dict[str, dict[str, Any]] = {}
@@ -378,31 +344,14 @@ def test_check_endpoint_logs_gates_on_the_traffic_log(
     """A deployment of its own: 3 good requests and 1 the model fails → a 25% failure rate."""
 
     dep = deployment
-    status, _ = emulator.admin(
-        "POST",
-        "/_emulator/workspaces",
-        {
-            "subscription": dep.ws["subscription"],
-            "resourceGroup": dep.ws["rg"],
-            "name": dep.ws["ws"],
-            "deployments": [{"endpoint": dep.endpoint, "name": "gated"}],
-        },
-    )
-    assert status in (200, 201)
+    add_deployment(emulator, dep, "gated")
     on = cli("diagnostics", "enable", dep.endpoint, "--endpoint-logs", *dep.ws["args"], "-o", "json")
     assert on.exit_code == 0, on.stderr
     target = f"{dep.endpoint}/gated"
     quiet = cli("check", target, "--endpoint-logs", "--since", "1h", *dep.ws["args"], "-o", "json")
     assert quiet.exit_code == 1, "no traffic yet: min-requests fails"
     assert [r["status"] for r in quiet.json()["results"]] == ["FAIL"]
-    for body in [{"data": [[1, 2, 3, 4]]}] * 3 + [{"data": "bad"}]:
-        http(
-            emulator,
-            "POST",
-            dep.scoring_uri,
-            raw=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "azureml-model-deployment": "gated"},
-        )
+    send_to(emulator, dep, "gated", [{"data": [[1, 2, 3, 4]]}] * 3 + [{"data": "bad"}])
     args = [
         "check",
         target,
@@ -443,19 +392,8 @@ def test_sampling_rate_and_mode_are_honoured(
     No sleeping: the Collector has one worker posting in order, inputs before outputs, and waits for
     each answer, so once a request's output record is in the blob its input would already be there."""
     dep = deployment
-    on = cli(
-        "diagnostics",
-        "enable",
-        f"{dep.endpoint}/blue",
-        "--model-data",
-        "--endpoint-logs",
-        *dep.ws["args"],
-        "-o",
-        "json",
-    )
-    assert on.exit_code == 0, on.stderr
+    enable_blue(cli, emulator, dep, "--model-data", "--endpoint-logs")
     path = deployment_path(dep.ws, dep.endpoint, "blue")
-    wait_succeeded(emulator, path)
     assert score(emulator, dep, ROWS[0], "warm-up")[0] == 200  # a running server, restarted below
     _, body, _ = arm(emulator, "GET", path)
     body["properties"]["dataCollector"]["collections"]["model_inputs"]["samplingRate"] = 0.0
@@ -463,11 +401,7 @@ def test_sampling_rate_and_mode_are_honoured(
     assert status in (200, 201), answer
     wait_succeeded(emulator, path)
     try:
-        sent = []
-        for index, rows in enumerate(ROWS):
-            status, headers, _ = score(emulator, dep, rows, f"sampled-{index}")
-            assert status == 200
-            sent.append(headers["x-request-id"])
+        sent = score_each(emulator, dep, ROWS, "sampled")
         deadline = time.time() + WAIT
         outputs: set[str] = set()
         while time.time() < deadline and not set(sent) <= outputs:
@@ -510,9 +444,7 @@ def test_data_tail_follows_appends_once_and_whole(
     from tests.conftest import spawn_amlmon
 
     dep = deployment
-    on = cli("diagnostics", "enable", f"{dep.endpoint}/blue", "--model-data", *dep.ws["args"], "-o", "json")
-    assert on.exit_code == 0, on.stderr
-    wait_succeeded(emulator, deployment_path(dep.ws, dep.endpoint, "blue"))
+    enable_blue(cli, emulator, dep, "--model-data")
     env = {**emulator.env(), "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     args = [
         "data",

@@ -194,3 +194,27 @@ def test_a_name_glob_that_matches_nothing_is_not_found(cli: Any, emulator: Any) 
     assert some.exit_code == 0 and [r["target"] for r in some.json()] == ["credit-ep/blue", "credit-ep/green"]
     plan = cli("diagnostics", "enable", "--all", "--name", "churn*", "--dry-run", *ws["args"], "-o", "json")
     assert plan.exit_code == 0, plan.stderr
+
+
+def test_names_stay_whole_on_a_narrow_terminal(emulator: Any) -> None:
+    """On a 100-column terminal the other columns give up width; the targets are never cut, so
+    credit-ep/blue and credit-ep/green stay told apart (they were both `credit-e…`). Narrower still,
+    a name folds onto further lines rather than being cut."""
+    from rich.cells import cell_len
+
+    from tests.helpers import on_a_terminal
+
+    ws = mixed_workspace(emulator)
+    text = on_a_terminal(["services", "list", *ws["args"], "-o", "table"], emulator.env(), columns=100)
+    lines = text.splitlines()
+    targets = [line.split()[0] for line in lines[2:] if line.strip()]
+    assert targets == ["churn-aci", "credit-ep/blue", "credit-ep/green", "fraud-aks"], text
+    assert all(cell_len(line) <= 100 for line in lines), text
+    assert "…" in text, "the other columns were cut to fit (the control: the table is wider than 100)"
+
+    narrow = on_a_terminal(["services", "list", *ws["args"], "-o", "table"], emulator.env(), columns=60)
+    lines = narrow.splitlines()
+    assert all(cell_len(line) <= 60 for line in lines), narrow
+    body = lines[next(i for i, line in enumerate(lines) if line.startswith("─")) + 1 :]
+    folded = "".join(line.split("   ", 1)[0].strip() for line in body)  # the target column, read down
+    assert folded == "churn-acicredit-ep/bluecredit-ep/greenfraud-aks", narrow

@@ -108,3 +108,54 @@ def test_stats_without_targets_reports_each_target_and_the_aggregate(
     counts = {t["target"]: t["requests"]["count"] for t in result.json()["targets"]}
     assert set(counts) == {"churn-aci", "fraud-aks", "credit-ep/blue", "*"}
     assert counts["*"] == counts["churn-aci"] + counts["fraud-aks"] > 0 and counts["credit-ep/blue"] == 0
+
+
+@pytest.mark.parametrize("source", [[], ["--events", "--since", "1h"]], ids=["getLogs", "endpoint-logs"])
+@pytest.mark.parametrize(
+    ("target", "error", "hint"),
+    [
+        (
+            "nosuch/blue",
+            "no online endpoint named 'nosuch' in the workspace",
+            "its online endpoints: credit-ep (`amlmon services list` shows every deployment)",
+        ),
+        ("credt-ep/blue", "no online endpoint named 'credt-ep' in the workspace", "did you mean credit-ep?"),
+        (
+            "credit-ep/bleu",
+            "endpoint credit-ep has no deployment named 'bleu'",
+            "did you mean credit-ep/blue?",
+        ),
+    ],
+)
+def test_logs_of_an_unknown_endpoint_or_deployment_names_it_with_did_you_mean(
+    cli: Any, workspace: dict[str, Any], source: list[str], target: str, error: str, hint: str
+) -> None:
+    """Not ARM's raw ResourceNotFound: which name is wrong, and the workspace's names to use instead."""
+    result = cli("logs", target, *source, *workspace["scope"])
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.splitlines() == [f"error: {error}", f"hint: {hint}"]
+    control = cli("logs", "credit-ep/blue", *source, *workspace["scope"])  # the right name reads its log
+    assert control.exit_code == 0, control.stderr
+
+
+@pytest.mark.parametrize("source", [[], ["--events", "--since", "1h"]], ids=["getLogs", "endpoint-logs"])
+@pytest.mark.parametrize("target", ["churn-aci", "churn-aci/blue"])
+def test_logs_of_a_v1_web_service_says_it_is_one_and_points_to_traces(
+    cli: Any, workspace: dict[str, Any], source: list[str], target: str
+) -> None:
+    result = cli("logs", target, *source, *workspace["scope"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: 'churn-aci' is a v1 web service; `amlmon logs` reads v2 online deployments",
+        "hint: read its Application Insights traces: amlmon traces churn-aci",
+    ]
+    assert cli("traces", "churn-aci", "--since", "1h", *workspace["scope"]).exit_code == 0  # the hint works
+
+
+def test_logs_of_a_bare_endpoint_names_its_deployments(cli: Any, workspace: dict[str, Any]) -> None:
+    result = cli("logs", "credit-ep", *workspace["scope"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: 'credit-ep' names an endpoint; getLogs reads one deployment's container",
+        "hint: give endpoint/deployment, e.g. credit-ep/blue",
+    ]

@@ -5,14 +5,12 @@ time range and `--follow` — each printed line is one the real server printed, 
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from tests.online import WAIT, Deployment, send_blue
+from tests.online import WAIT, Deployment, Followed, send_blue
 
 pytestmark = [pytest.mark.inference, pytest.mark.azurite]
 
@@ -113,10 +111,39 @@ def _wait_rows(cli: Any, dep: Deployment, marker: str, count: int, *args: str) -
         time.sleep(0.3)
 
 
+def _follow_late_rows(
+    emulator: Any,
+    dep: Deployment,
+    args: list[str],
+    many: int,
+    last: int,
+    backlog: tuple[str, int] | None = None,
+) -> tuple[Followed, str]:
+    """`amlmon ARGS` (a -f that prints JSON) while rows become visible 2 s after they are written: three
+    requests of `many` rows, then one of `last` (the control: later polls ran after those lines were
+    printed), then Ctrl-C. The followed child and its stderr."""
+    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
+    followed = Followed(emulator, args)
+    try:
+        if backlog is not None:
+            followed.until(*backlog)
+        else:
+            time.sleep(1.0)  # the first poll has run
+        for _ in range(3):
+            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * many}])
+        followed.until(f"scored {many} row(s)", 3)
+        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * last}])
+        followed.until(f"scored {last} row(s)", 1)
+        time.sleep(1.0)
+    finally:
+        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
+        stderr = followed.interrupt()
+    return followed, stderr
+
+
 def test_endpoint_logs_window_events_and_follow_print_each_line_once(
     cli: Any, emulator: Any, deployment: Deployment
 ) -> None:
-    from tests.conftest import spawn_amlmon
 
     dep = deployment
     target = f"{dep.endpoint}/blue"
@@ -153,37 +180,10 @@ def test_endpoint_logs_window_events_and_follow_print_each_line_once(
 
     # --follow: rows become visible 2 s after they are written; each is printed once, in one stream.
     five, six = "scored 5 row(s)", "scored 6 row(s)"
-    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
-    process = spawn_amlmon(
-        ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"], emulator.env()
-    )
-    lines: list[dict[str, Any]] = []
-    reader = threading.Thread(
-        target=lambda: [lines.append(json.loads(text)) for text in iter(process.stdout.readline, "")],  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-
-    def until(marker: str, count: int) -> None:
-        deadline = time.time() + WAIT
-        while sum(marker in r["message"] for r in list(lines)) < count and time.time() < deadline:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.2)
-
-    try:
-        until(two, 2)  # the backlog of --since 1h
-        for _ in range(3):
-            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 5}])
-        until(five, 3)
-        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 6}])
-        until(six, 1)  # the control: later polls ran after the 5-row lines were printed
-        time.sleep(1.0)
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    reader.join(timeout=5)
-    assert process.returncode == 130, stderr  # Ctrl-C, as `traces -f` (README's exit codes)
+    args = ["logs", target, "-f", "--interval", "300ms", *dep.ws["args"], "-o", "json"]
+    followed, stderr = _follow_late_rows(emulator, dep, args, 5, 6, backlog=(two, 2))  # --since 1h's
+    lines = followed.lines
+    assert followed.process.returncode == 130, stderr  # Ctrl-C, as `traces -f` (README's exit codes)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "note: following AmlOnlineEndpointConsoleLog" in stderr
     counts = {m: sum(m in r["message"] for r in lines) for m in (two, five, six)}
@@ -227,7 +227,6 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
 ) -> None:
     """After `diagnostics enable --endpoint-logs` (the test above), `traces ep/dep` reads the console
     log by default, `--events` the event log, and `-f` prints late rows exactly once (one tail engine)."""
-    from tests.conftest import spawn_amlmon
 
     dep = deployment
     target = f"{dep.endpoint}/blue"
@@ -261,48 +260,20 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
     assert app.exit_code == 0 and not any(seven in r["message"] for r in app.json())
 
     eight, nine = "scored 8 row(s)", "scored 9 row(s)"
-    emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 2})
-    process = spawn_amlmon(
-        [
-            "traces",
-            target,
-            "-f",
-            "--since",
-            "1s",
-            "--interval",
-            "300ms",
-            *dep.ws["args"],
-            "--format",
-            "jsonl",
-        ],
-        emulator.env(),
-    )
-    lines: list[dict[str, Any]] = []
-    reader = threading.Thread(
-        target=lambda: [lines.append(json.loads(t)) for t in iter(process.stdout.readline, "")],  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-
-    def until(marker: str, count: int) -> None:
-        deadline = time.time() + WAIT
-        while sum(marker in r["message"] for r in list(lines)) < count and time.time() < deadline:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.2)
-
-    try:
-        time.sleep(1.0)
-        for _ in range(3):
-            send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 8}])
-        until(eight, 3)
-        send_blue(emulator, dep, [{"data": [[1, 2, 3, 4]] * 9}])
-        until(nine, 1)  # the control: later polls ran after the 8-row lines were printed
-        time.sleep(1.0)
-    finally:
-        emulator.admin("PUT", "/_emulator/settings", {"ingestionDelay": 0})
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    reader.join(timeout=5)
+    args = [
+        "traces",
+        target,
+        "-f",
+        "--since",
+        "1s",
+        "--interval",
+        "300ms",
+        *dep.ws["args"],
+        "--format",
+        "jsonl",
+    ]
+    followed, stderr = _follow_late_rows(emulator, dep, args, 8, 9)
+    lines = followed.lines
     counts = {m: sum(m in r["message"] for r in lines) for m in (seven, eight, nine)}
     assert counts == {seven: 0, eight: 3, nine: 1}, stderr
     ids = [r["itemId"] for r in lines]

@@ -125,3 +125,27 @@ def test_visible_text_and_tsv_fields_carry_no_control_character_and_lose_nothing
     assert visible(plain) == plain  # text without control characters is shown as it is
     field = tsv_field(text)
     assert not CONTROLS & set(field) and _unescape_tsv(field) == text
+
+
+@given(
+    natural=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=10),
+    available=st.integers(min_value=0, max_value=300),
+    first_kept=st.booleans(),
+)
+def test_kept_columns_are_never_cut_while_the_others_can_give_way(
+    natural: list[int], available: int, first_kept: bool
+) -> None:
+    """A kept (name) column keeps its whole width whenever the other columns at their minimum leave room
+    for it; otherwise it gets at least the minimum and folds. The others never exceed their natural width."""
+    from amlmon.render.table import _MIN_WIDTH, fit_keeping
+
+    keep = {0} if first_kept else set()
+    widths = fit_keeping(natural, available, keep)
+    assert all(1 <= w <= n for w, n in zip(widths, natural, strict=True))
+    others_min = sum(min(n, _MIN_WIDTH) for i, n in enumerate(natural) if i not in keep)
+    if keep and others_min + natural[0] <= available:
+        assert widths[0] == natural[0]
+    if keep:
+        assert widths[0] >= min(natural[0], _MIN_WIDTH)
+    if sum(natural) <= available:
+        assert widths == natural
