@@ -172,7 +172,7 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
     from amlmon.azure.logs import run_query
 
     result = run_query(
-        ctx,
+        ctx.query_api,
         traffic_query(targets, window),
         timespan=(window.start, window.end),
         source="log-analytics",

@@ -375,7 +375,7 @@ def _blob_rows(url: str, connection_string: str | None, start: Any, end: Any, st
     from amlmon.azure.blobs import BlobSource
 
     ctx = app_context()
-    blob_source = BlobSource(ctx, url, connection_string, modeldata.TRACE_CONTAINERS)
+    blob_source = BlobSource(ctx.session, url, connection_string, modeldata.TRACE_CONTAINERS)
     try:
         listed = []
         for container, name in blob_source.blobs():

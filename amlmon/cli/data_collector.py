@@ -48,7 +48,7 @@ def pull_collector(
         start.isoformat(),
         end.isoformat(),
     )
-    client = service_client(app_context(), account_url, connection_string)
+    client = service_client(app_context().session, account_url, connection_string)
     stats = collector.PullStats()
     reader = collector.CollectorPull(client.get_container_client(container_name), start, end, stats)
     try:
@@ -166,7 +166,7 @@ def tail_collector(
             hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
         )
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
-    client = service_client(app_context(), account_url, connection_string)
+    client = service_client(app_context().session, account_url, connection_string)
     tail = collector.CollectorTail(
         client.get_container_client(container_name), prefixes, start, collector.PullStats()
     )

@@ -77,7 +77,9 @@ def _signals(
     kinds = {f["kind"] for f in report["features"]}
     features = [f["feature"] for f in report["features"]]
     context = "model_outputs" if outputs else "model_inputs"
-    quality_metrics = dict.fromkeys((stats.NUMERICAL, stats.CATEGORICAL), stats.QUALITY_METRICS)
+    quality_metrics: dict[str, tuple[str, ...]] = dict.fromkeys(
+        (stats.NUMERICAL, stats.CATEGORICAL), stats.QUALITY_METRICS
+    )
     drift_signal = "prediction_drift" if outputs else "data_drift"
     signals: dict[str, Any] = {}
     for signal, metrics in ((drift_signal, stats.DRIFT_METRICS), ("data_quality", quality_metrics)):
