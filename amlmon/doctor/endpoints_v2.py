@@ -21,7 +21,7 @@ from amlmon.errors import AmlmonError, AuthError, Throttled
 from amlmon.schema import ENDPOINT_LOGS
 
 DEPLOYMENT = ENDPOINT_LOGS.console.deployment  # the same column in the three tables
-LOG_TABLES = tuple(log.table for log in (ENDPOINT_LOGS.console, ENDPOINT_LOGS.traffic, ENDPOINT_LOGS.events))
+LOG_TABLES = ENDPOINT_LOGS.tables()  # also the diagnostic-setting categories that send them
 # amlmon's name (`union withsource=`) for the column that says which table a row came from
 SOURCE_TABLE = "SourceTable"
 
