@@ -28,7 +28,12 @@ def run(ctx: Any, text: str, span: Span, source: Any, server_timeout: int | None
 
     try:
         result = run_query(
-            ctx, text, timespan=span, source=source, server_timeout=server_timeout, parse_datetimes=False
+            ctx.query_api,
+            text,
+            timespan=span,
+            source=source,
+            server_timeout=server_timeout,
+            parse_datetimes=False,
         )
     except RejectedQuery as exc:
         raise with_excerpt(exc, text) from None
@@ -62,7 +67,7 @@ def stream(
     decode: Any = None
     try:
         for kind, value in stream_query(
-            ctx, text, timespan=span, source=source, server_timeout=server_timeout
+            ctx.query_api, text, timespan=span, source=source, server_timeout=server_timeout
         ):
             if kind == "table":
                 tables.append(value)

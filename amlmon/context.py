@@ -221,11 +221,24 @@ class AppContext:
         )
 
     @cached_property
+    def query_api(self) -> Any:
+        """What run_query / stream_query take (amlmon.azure.logs.QueryApi): each part read on first use."""
+        from amlmon.azure.logs import QueryApi
+
+        return QueryApi(
+            client=lambda: self.logs_client,
+            workspace=lambda: self.workspace_info,  # read each time: doctor may put a stand-in there
+            endpoint=lambda: self.cloud.logs,
+            note_once=self.note_once,
+        )
+
+    @cached_property
     def workspace_info(self) -> Any:
         """The workspace and its linked App Insights / Log Analytics resources (amlmon.azure.workspaces)."""
         from amlmon.azure.workspaces import describe_workspace
 
-        return describe_workspace(self)
+        ref = self.workspace  # a ConfigError here comes before any client is built
+        return describe_workspace(ref, self.ml_client, lambda: self.arm)
 
     def close(self) -> None:
         for name in ("ml_client", "appinsights_client", "logs_client", "arm"):

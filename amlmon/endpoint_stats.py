@@ -79,8 +79,8 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target]) -> dict[str, Any]:
-    """Per deployment: counts, failure rate, latency percentiles, throttling, payload bytes, codes."""
+def _by_target(rows: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
+    """The answer's "total" row and its requests per response code, by deployment."""
     found: dict[str, dict[str, Any]] = {}
     codes: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -89,7 +89,11 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
             found[name] = row
         elif row.get("rowType") == "code":
             codes.setdefault(name, {})[str(_int(row.get("code")))] = _int(row.get("requestCount"))
-    # A target without traffic is reported with zero requests (a gate must see it and fail).
+    return found, codes
+
+
+def _add_silent_targets(found: dict[str, dict[str, Any]], targets: Sequence[Target]) -> None:
+    """A target without traffic is reported with zero requests (a gate must see it and fail)."""
     for target in targets:
         if target.deployment and str(target) not in found:
             found[str(target)] = {}
@@ -97,42 +101,44 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
             found[target.name] = {}
     if not targets and not found:
         found["*"] = {}
-    result = []
-    for name in sorted(found):
-        row = found[name]
-        count = _int(row.get("requestCount"))
-        failures = _int(row.get("failures"))
-        result.append(
-            {
-                "target": name,
-                "requests": {
-                    "count": count,
-                    "failures": failures,
-                    "failureRate": round(failures / count, 6) if count else None,
-                    "clientErrors": _int(row.get("clientErrors")),
-                    "modelFailures": _int(row.get("modelFailures")),
-                    "p50": _num(row.get("p50")),
-                    "p95": _num(row.get("p95")),
-                    "p99": _num(row.get("p99")),
-                    "modelP95": _num(row.get("modelP95")),
-                    "codes": dict(sorted(codes.get(name, {}).items())),
-                },
-                "throttling": {
-                    "maxRequestDelayMs": _int(row.get("maxRequestThrottleMs")),
-                    "maxResponseDelayMs": _int(row.get("maxResponseThrottleMs")),
-                    # the gate's --max-throttle-delay; undefined without requests
-                    "maxDelayMs": max(
-                        _int(row.get("maxRequestThrottleMs")), _int(row.get("maxResponseThrottleMs"))
-                    )
-                    if count
-                    else None,
-                },
-                "payloadBytes": {
-                    "request": _int(row.get("requestBytes")),
-                    "response": _int(row.get("responseBytes")),
-                },
-            }
-        )
+
+
+def _target_entry(name: str, row: dict[str, Any], codes: dict[str, int]) -> dict[str, Any]:
+    count = _int(row.get("requestCount"))
+    failures = _int(row.get("failures"))
+    return {
+        "target": name,
+        "requests": {
+            "count": count,
+            "failures": failures,
+            "failureRate": round(failures / count, 6) if count else None,
+            "clientErrors": _int(row.get("clientErrors")),
+            "modelFailures": _int(row.get("modelFailures")),
+            "p50": _num(row.get("p50")),
+            "p95": _num(row.get("p95")),
+            "p99": _num(row.get("p99")),
+            "modelP95": _num(row.get("modelP95")),
+            "codes": dict(sorted(codes.items())),
+        },
+        "throttling": {
+            "maxRequestDelayMs": _int(row.get("maxRequestThrottleMs")),
+            "maxResponseDelayMs": _int(row.get("maxResponseThrottleMs")),
+            # the gate's --max-throttle-delay; undefined without requests
+            "maxDelayMs": max(_int(row.get("maxRequestThrottleMs")), _int(row.get("maxResponseThrottleMs")))
+            if count
+            else None,
+        },
+        "payloadBytes": {
+            "request": _int(row.get("requestBytes")),
+            "response": _int(row.get("responseBytes")),
+        },
+    }
+
+
+def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target]) -> dict[str, Any]:
+    """Per deployment: counts, failure rate, latency percentiles, throttling, payload bytes, codes."""
+    found, codes = _by_target(rows)
+    _add_silent_targets(found, targets)
     return {
         "source": "endpoint-logs",
         "table": TABLE,
@@ -141,7 +147,7 @@ def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target])
             "end": window.end.isoformat(),
             "seconds": window.seconds,
         },
-        "targets": result,
+        "targets": [_target_entry(name, found[name], codes.get(name, {})) for name in sorted(found)],
     }
 
 
@@ -166,7 +172,7 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
     from amlmon.azure.logs import run_query
 
     result = run_query(
-        ctx,
+        ctx.query_api,
         traffic_query(targets, window),
         timespan=(window.start, window.end),
         source="log-analytics",

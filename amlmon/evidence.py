@@ -28,7 +28,7 @@ Timespan = tuple[dt.datetime, dt.datetime]
 def _rows(ctx: AppContext, query: str, source: Source, timespan: Timespan) -> list[dict[str, Any]]:
     from amlmon.azure.logs import run_query
 
-    answer = run_query(ctx, query, timespan=timespan, source=source, allow_partial=True)
+    answer = run_query(ctx.query_api, query, timespan=timespan, source=source, allow_partial=True)
     return [record for table in answer.tables[:1] for record in table.records()]
 
 

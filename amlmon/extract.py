@@ -220,7 +220,7 @@ def blob_rows(
 ) -> Iterator[dict[str, Any]]:
     from amlmon.azure.blobs import BlobSource
 
-    blob_source = BlobSource(ctx, url, connection_string, TRACE_CONTAINERS)
+    blob_source = BlobSource(ctx.session, url, connection_string, TRACE_CONTAINERS)
     try:
         listed = []
         for container, name in blob_source.blobs():

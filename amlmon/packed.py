@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from amlmon.schema import MODEL_DATA
+
 # Read in C:
 # azureml-inference-server-http 1.5.x logs repr() of one dict built in one order (Container Id, Request
 # Id, Client Request Id, Workspace Name, Service Name, Models, Input, Prediction): strings, None, and a
@@ -23,7 +25,8 @@ _STRING = (
     r'|"[^"\\\n\r\x00]*(?:\\[\x01-\x09\x0b\x0c\x0e-\x7f][^"\\\n\r\x00]*)*"'
 )
 _TUPLE = rf"\(\)|\((?:{_STRING}),\)|\((?:{_STRING})(?:, (?:{_STRING}))+\)"
-_SERVER_KEYS = ("Container Id", "Request Id", "Client Request Id", "Workspace Name", "Service Name")
+PACKED_KEYS = MODEL_DATA.packed_order()
+_SERVER_KEYS = PACKED_KEYS[:5]  # the five strings (or None) before the models tuple
 _SERVER_SHAPE = re.compile(
     r"\{"
     + "".join(f"'{key}': ({_STRING}|None), " for key in _SERVER_KEYS)
@@ -56,17 +59,16 @@ def read_packed(text: str) -> dict[str, Any] | None:
             key: _literal_string(value) for key, value in zip(_SERVER_KEYS, values, strict=False)
         }
         models = values[5]
-        fields["Models"] = (
+        fields[MODEL_DATA.models] = (
             None if models == "None" else tuple(map(_literal_string, _STRING_TOKEN.findall(models)))
         )
-        fields["Input"] = _literal_string(values[6])
-        fields["Prediction"] = _literal_string(values[7])
+        fields[MODEL_DATA.input] = _literal_string(values[6])
+        fields[MODEL_DATA.prediction] = _literal_string(values[7])
     except UnicodeDecodeError:
         return None
     return fields
 
 
-PACKED_KEYS = (*_SERVER_KEYS, "Models", "Input", "Prediction")
 _KEY_SEPARATOR = re.compile(r": ")
 _NEXT_ITEM = re.compile(r", ")
 _NONE = re.compile(r"None")

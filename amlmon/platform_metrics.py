@@ -163,7 +163,7 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
     results = []
     for endpoint, deployments in _resources(ctx, targets).items():
         answer = list_metrics(
-            ctx,
+            ctx.monitor_client,
             deployments_v2.endpoint_path(ctx.v2_scope, endpoint),
             ENDPOINT_METRICS,
             start=window.start,
@@ -175,7 +175,7 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
         for deployment in deployments:
             instance_points = _points(
                 list_metrics(
-                    ctx,
+                    ctx.monitor_client,
                     deployments_v2.deployment_path(ctx.v2_scope, endpoint, deployment),
                     DEPLOYMENT_METRICS,
                     start=window.start,

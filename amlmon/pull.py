@@ -147,7 +147,7 @@ class Puller:
 
         # The timespan is widened by a millisecond each side: the KQL's own where-clause is exact.
         pad = dt.timedelta(milliseconds=1)
-        return run_query(self.ctx, text, timespan=(start - pad, end + pad), source=self.source)
+        return run_query(self.ctx.query_api, text, timespan=(start - pad, end + pad), source=self.source)
 
     def count(self, start: dt.datetime, end: dt.datetime) -> int:
         result = self._query(count_query(self.targets, self.source, start, end), start, end)

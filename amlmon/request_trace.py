@@ -16,16 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amlmon import kql
-from amlmon.schema import APP, DURATION_DIMENSION, ENDPOINT_LOGS, REQUEST_ID_DIMENSION, RESULT_CODE_DIMENSION
+from amlmon.schema import (
+    APP,
+    COLLECTOR_RECORD,
+    DURATION_DIMENSION,
+    ENDPOINT_LOGS,
+    PACKED_DIMENSION,
+    REQUEST_ID_DIMENSION,
+    RESULT_CODE_DIMENSION,
+)
 
 SOURCES = ("traffic-log", "app-insights", "collector")
 NOT_CORRELATED = (
     "console lines (AmlOnlineEndpointConsoleLog, getLogs) carry no request id: they are not part of "
     "this timeline"
 )
-# Collector record fields that name the request (the real collector writes both).
-RECORD_IDS = ("xrequestid", "correlationid")
-PACKED_DIMENSION = "custom_dimensions"  # 1.5.x model data: one property holding a Python-literal dict
+RECORD_IDS = COLLECTOR_RECORD.request_ids()
 
 
 @dataclass
@@ -152,11 +158,13 @@ def collector_entries(records: Iterable[tuple[str, dict[str, Any]]], request_id:
     for blob, record in records:
         if not record_matches(record, request_id):
             continue
-        collection = str(record.get("type") or "").removeprefix("azureml.inference.") or "record"
-        data = record.get("data")
+        collection = (
+            str(record.get(COLLECTOR_RECORD.type) or "").removeprefix("azureml.inference.") or "record"
+        )
+        data = record.get(COLLECTOR_RECORD.data)
         rows = len(data) if isinstance(data, list) else 1
         summary = f"{collection}: {rows} row{'s' if rows != 1 else ''} ({blob})"
-        yield Entry("collector", parse_time(record.get("time")), collection, summary, record)
+        yield Entry("collector", parse_time(record.get(COLLECTOR_RECORD.time)), collection, summary, record)
 
 
 def timeline(entries: Iterable[Entry]) -> list[Entry]:

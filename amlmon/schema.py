@@ -41,6 +41,43 @@ DURATION_DIMENSION = "duration"  # "HH:MM:SS.mmm"
 RESULT_CODE_DIMENSION = "resultCode"
 # A diagnostic setting's export writes the workspace schema's records with their time as `time`.
 EXPORTED_TIME = "time"
+# Inside an exception's details column (`details` / `Details`, an array): the stack as App Insights
+# shows it, and as the OpenTelemetry exporter sends it.
+RAW_STACK = "rawStack"
+SENT_STACK = "stack"
+# 1.5.x model data: one custom dimension holding the record's fields as a Python-literal dict.
+PACKED_DIMENSION = "custom_dimensions"
+
+
+@dataclass(frozen=True)
+class ModelDataFields:
+    """The fields of an inference server's model-data record: 1.4.x sends each as a custom dimension of
+    a `model_data_collection` trace, 1.5.x packs them in this order into PACKED_DIMENSION."""
+
+    container_id: str = "Container Id"
+    request_id: str = REQUEST_ID_DIMENSION
+    client_request_id: str = "Client Request Id"
+    workspace: str = "Workspace Name"
+    service: str = SERVICE_DIMENSION
+    models: str = "Models"
+    input: str = "Input"
+    prediction: str = "Prediction"
+
+    def packed_order(self) -> tuple[str, ...]:
+        """The keys in the order 1.5.x writes them."""
+        return (
+            self.container_id,
+            self.request_id,
+            self.client_request_id,
+            self.workspace,
+            self.service,
+            self.models,
+            self.input,
+            self.prediction,
+        )
+
+
+MODEL_DATA = ModelDataFields()
 
 
 def source_of(log_analytics: bool) -> Source:
@@ -245,6 +282,10 @@ class EndpointLogs:
             match += f" and {self.console.deployment} == {kql.string(deployment)}"
         return match
 
+    def tables(self) -> tuple[str, ...]:
+        """The three table names, which are also the endpoint's diagnostic-setting categories."""
+        return (self.console.table, self.traffic.table, self.events.table)
+
     def table(self, events: bool) -> EndpointLog:
         """The console log, or with `events` the event log."""
         return self.events if events else self.console
@@ -260,3 +301,26 @@ ENDPOINT_LOGS = EndpointLogs(
     traffic=TrafficLog("AmlOnlineEndpointTrafficLog"),
     events=EndpointLog("AmlOnlineEndpointEventLog"),
 )
+
+
+# ---------------------------------------------------------------------------------------------------
+# v2 data collector records (JSON lines in modelDataCollector/… blobs; CloudEvents-shaped)
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CollectorRecord:
+    """The fields of one record the collector's sidecar writes."""
+
+    time: str = "time"
+    type: str = "type"  # azureml.inference.<collection>
+    data: str = "data"
+    id: str = "id"
+    source: str = "source"  # the deployment's resource id
+    request_id: str = "xrequestid"  # the front door's x-request-id
+    correlation_id: str = "correlationid"  # score.py's correlation id, when it passes one on
+
+    def request_ids(self) -> tuple[str, str]:
+        """The fields that name the request (the real collector writes both)."""
+        return (self.request_id, self.correlation_id)
+
+
+COLLECTOR_RECORD = CollectorRecord()

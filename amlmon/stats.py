@@ -258,9 +258,10 @@ def collect(
     from amlmon.background import Background
 
     _ = ctx.workspace_info, ctx.logs_client  # resolved here once, not raced for by three threads
+    api = ctx.query_api
 
     def section_query(text: str) -> QueryResult:
-        return run_query(ctx, text, timespan=(window.start, window.end), source=source, allow_partial=False)
+        return run_query(api, text, timespan=(window.start, window.end), source=source, allow_partial=False)
 
     running = {
         section: Background(partial(section_query, text))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.errors import AmlmonError
 from amlmon.packed import read_packed, read_packed_prefix
-from amlmon.schema import GENERIC_ROLE, SERVICE_DIMENSION, TRACE_ROW
+from amlmon.schema import GENERIC_ROLE, MODEL_DATA, PACKED_DIMENSION, SERVICE_DIMENSION, TRACE_ROW
 from amlmon.timeparse import iso_utc
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ SEVERITIES = {"verbose": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
 SEVERITY_NAMES = {level: name for name, level in SEVERITIES.items()}
 
 APP_INSIGHTS_VALUE_LIMIT = 8192
-_REQUEST_ID = re.compile(r"['\"]Request Id['\"]\s*:\s*['\"]([^'\"]*)['\"]")
+_REQUEST_ID = re.compile(rf"['\"]{re.escape(MODEL_DATA.request_id)}['\"]\s*:\s*['\"]([^'\"]*)['\"]")
 
 
 @dataclass
@@ -109,15 +109,16 @@ def _from_fields(fields: Mapping[str, Any], generation: str) -> ModelDataRecord:
         value = fields.get(key)
         return None if value is None else str(value)
 
-    model_input, input_json = _decoded(fields.get("Input"), 2)
-    prediction, prediction_json = _decoded(fields.get("Prediction"), 1)
+    m = MODEL_DATA
+    model_input, input_json = _decoded(fields.get(m.input), 2)
+    prediction, prediction_json = _decoded(fields.get(m.prediction), 1)
     return ModelDataRecord(
-        request_id=text("Request Id"),
-        client_request_id=text("Client Request Id"),
-        container_id=text("Container Id"),
-        service=text("Service Name"),
-        workspace=text("Workspace Name"),
-        models=_models(fields.get("Models")),
+        request_id=text(m.request_id),
+        client_request_id=text(m.client_request_id),
+        container_id=text(m.container_id),
+        service=text(m.service),
+        workspace=text(m.workspace),
+        models=_models(fields.get(m.models)),
         input=model_input,
         prediction=prediction,
         generation=generation,
@@ -138,7 +139,7 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
         except ValueError:
             properties = {}
     props: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
-    packed = props.get("custom_dimensions")
+    packed = props.get(PACKED_DIMENSION)
     if isinstance(packed, str):
         fields = read_packed(packed)
         if fields is None:
@@ -150,13 +151,16 @@ def decode_model_data(properties: Mapping[str, Any] | str | None) -> ModelDataRe
         return _from_fields(packed, "1.5")
     record = _from_fields(props, "1.4")
     # Each 1.4.x property is cut on its own: name exactly the ones that were.
-    for key, decoded_from in (("Input", record.input_json), ("Prediction", record.prediction_json)):
+    for key, decoded_from in (
+        (MODEL_DATA.input, record.input_json),
+        (MODEL_DATA.prediction, record.prediction_json),
+    ):
         value = props.get(key)
         if isinstance(value, str) and len(value) >= APP_INSIGHTS_VALUE_LIMIT and decoded_from is None:
             record.truncated = True
             record.raw = value
             record.cut.append(key)
-            if key == "Input":
+            if key == MODEL_DATA.input:
                 record.input = None
             else:
                 record.prediction = None
@@ -169,7 +173,7 @@ def _cut_packed(packed: str) -> ModelDataRecord:
     if not fields:  # not the server's shape at all: the request id, if the text names one
         match = _REQUEST_ID.search(packed)
         if match:
-            fields = {"Request Id": match.group(1)}
+            fields = {MODEL_DATA.request_id: match.group(1)}
     record = _from_fields(fields, "1.5")
     record.truncated, record.raw, record.cut = True, packed, cut
     return record

@@ -83,7 +83,9 @@ def service_fetch(ctx: AppContext, source: Source, *, retries: bool = True) -> F
     options: dict[str, Any] = {} if retries else {"retry_total": 0, "reasks": 0}
 
     def fetch(query: str, timespan: tuple[dt.datetime, dt.datetime]) -> QueryResult:
-        return run_query(ctx, query, timespan=timespan, source=source, allow_partial=True, **options)
+        return run_query(
+            ctx.query_api, query, timespan=timespan, source=source, allow_partial=True, **options
+        )
 
     return fetch
 

@@ -16,7 +16,7 @@ from amlmon.errors import AuthError, NotFound, OperationFailed, UsageError
 from amlmon.redact import redact
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.session import Session
 
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 
@@ -49,12 +49,14 @@ def split_container_url(url: str) -> tuple[str, str | None, str]:
     return base, container, prefix
 
 
-def service_client(ctx: AppContext | None, account_url: str, connection_string: str | None) -> Any:
+def service_client(session: Session | None, account_url: str, connection_string: str | None) -> Any:
+    """A BlobServiceClient for `account_url`; `session` (None: none) gives the Entra ID credential and the
+    local cloud's CA bundle."""
     from azure.storage.blob import BlobServiceClient
 
     kwargs: dict[str, Any] = {"retry_policy": _retry()}
-    if ctx is not None and ctx.cloud.ca_bundle and account_url.startswith("https://127.0.0.1"):
-        kwargs["connection_verify"] = ctx.cloud.ca_bundle
+    if session is not None and session.cloud.ca_bundle and account_url.startswith("https://127.0.0.1"):
+        kwargs["connection_verify"] = session.cloud.ca_bundle
     conn = connection_string or os.environ.get(CONNECTION_STRING_ENV)
     if conn:
         try:
@@ -66,12 +68,12 @@ def service_client(ctx: AppContext | None, account_url: str, connection_string: 
             ) from None
     if "?" in account_url:  # a SAS token in the URL is the credential
         return BlobServiceClient(account_url, **kwargs)
-    if ctx is None or not account_url.lower().startswith("https://"):
+    if session is None or not account_url.lower().startswith("https://"):
         raise UsageError(
             f"no credential for {account_url.split('?')[0]} (a token is only sent over HTTPS)",
             hint=f"set {CONNECTION_STRING_ENV} to the account's connection string, or use a SAS URL",
         )
-    return BlobServiceClient(account_url, credential=ctx.credential, **kwargs)
+    return BlobServiceClient(account_url, credential=session.credential, **kwargs)
 
 
 def translate_storage_error(exc: BaseException, where: str) -> Exception:
@@ -102,11 +104,11 @@ class BlobSource:
     """One container (or every matching container of an account), listed and read line by line."""
 
     def __init__(
-        self, ctx: AppContext | None, url: str, connection_string: str | None, containers: tuple[str, ...]
+        self, session: Session | None, url: str, connection_string: str | None, containers: tuple[str, ...]
     ) -> None:
         self.url = url
         account_url, container, prefix = split_container_url(url)
-        self.client = service_client(ctx, account_url, connection_string)
+        self.client = service_client(session, account_url, connection_string)
         self.container = container
         self.prefix = prefix
         self.wanted = containers

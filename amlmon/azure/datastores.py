@@ -25,7 +25,7 @@ from amlmon.azure import paths
 from amlmon.errors import NotFound, OperationFailed, UsageError
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.arm import ArmClient
 
 API_VERSION = "2024-04-01"
 COLLECTOR_DATASTORE = "workspaceblobstore"
@@ -73,15 +73,16 @@ def blob_datastore(body: Any, name: str = COLLECTOR_DATASTORE) -> BlobDatastore:
     )
 
 
-def collector_datastore(ctx: AppContext) -> BlobDatastore:
-    """The workspace's `workspaceblobstore` container (one ARM GET); NotFound / UsageError with a hint."""
+def collector_datastore(arm: ArmClient, workspace_id: str) -> BlobDatastore:
+    """The `workspaceblobstore` container of the workspace `workspace_id` (its ARM resource id): one ARM
+    GET; NotFound / UsageError with a hint."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     from amlmon.azure.arm import raise_for_status
     from amlmon.azure.errors import translate
 
-    path = str(ctx.workspace.resource_id) + paths.join("datastores", COLLECTOR_DATASTORE)
-    response = ctx.arm.request("GET", path, API_VERSION)
+    path = workspace_id + paths.join("datastores", COLLECTOR_DATASTORE)
+    response = arm.request("GET", path, API_VERSION)
     try:
         raise_for_status(response)
     except ResourceNotFoundError:
@@ -93,6 +94,4 @@ def collector_datastore(ctx: AppContext) -> BlobDatastore:
         error = translate(exc) or OperationFailed(f"reading the datastore failed: {type(exc).__name__}")
         error.hint = f"{error.hint}; or {HINT}" if error.hint else HINT
         raise error from None
-    found = blob_datastore(response.json())
-    ctx.note(f"data collector blobs: datastore {found.name}, container {found.url}")
-    return found
+    return blob_datastore(response.json())

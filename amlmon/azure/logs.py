@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon.azure.errors import response_json
@@ -20,7 +21,7 @@ from amlmon.azure.log_answers import decode_table, error_position, error_text
 from amlmon.errors import PartialResult, RejectedQuery
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.workspaces import WorkspaceInfo
 
 Source = Literal["app-insights", "log-analytics"]
 # azure-core does not repeat a POST whose connection dropped mid-answer; a query only reads, so
@@ -31,6 +32,24 @@ DROPPED_CONNECTION_REASKS = 3
 # 504: the query outlived `Prefer: wait`; asking again would only wait as long once more (three times
 # over by azure-core's default), so the query API's retry policy treats it as final.
 FINAL_STATUSES = (504,)
+
+
+@dataclass(frozen=True)
+class QueryApi:
+    """What a query needs, composed by the context (AppContext.query_api): the LogsQueryClient, the
+    workspace whose App Insights component and Log Analytics workspace are the two routes, the query
+    API's base URL and the --verbose note. Callables, so nothing is built or read before the first
+    query, in the order a query needs them (the workspace's errors come first)."""
+
+    client: Callable[[], Any]
+    workspace: Callable[[], WorkspaceInfo]
+    endpoint: Callable[[], str]
+    note_once: Callable[[str, str], None]
+
+    def route(self, source: Source) -> str:
+        """The query route's resource: the Log Analytics customer ID or the component's resource ID."""
+        info = self.workspace()
+        return info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
 
 
 def _asking_again(send: Any, reasks: int) -> Any:
@@ -114,7 +133,7 @@ def _answer(response: Any) -> dict[str, Any]:
 
 
 def run_query(
-    ctx: AppContext,
+    api: QueryApi,
     query: str,
     *,
     timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None,
@@ -137,17 +156,16 @@ def run_query(
     `parse_datetimes=False` keeps datetime cells as the service's text (7 fractional digits, which a
     Python datetime cannot hold).
     """
-    info = ctx.workspace_info
-    target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
-    ctx.note_once(
+    target = api.route(source)
+    api.note_once(
         f"route:{source}",
         f"queries go to the {'Log Analytics workspace' if source == 'log-analytics' else 'App Insights component'} "
-        f"{target} at {ctx.cloud.logs}/v1",
+        f"{target} at {api.endpoint()}/v1",
     )
     request = _query_request(
         source, target, query, timespan_text(timespan), f"wait={server_timeout}" if server_timeout else None
     )
-    client = ctx.logs_client
+    client = api.client()
     body = _answer(_asking_again(lambda: client.send_request(request, **request_options), reasks))
     tables = [decode_table(raw, parse_datetimes=parse_datetimes) for raw in body.get("tables") or []]
     error = body.get("error")
@@ -288,7 +306,7 @@ class _AnswerReader:
 
 
 def stream_query(
-    ctx: AppContext,
+    api: QueryApi,
     query: str,
     *,
     timespan: tuple[dt.datetime, dt.datetime] | dt.timedelta | None,
@@ -298,12 +316,11 @@ def stream_query(
     """Run one KQL query and yield its answer as it arrives: ("table", Table without rows) before
     each table's rows, ("row", [cells]) for each row as the service wrote it (datetimes as text),
     and ("error", {…}) for a partial result's error. Rejected queries raise as in run_query."""
-    info = ctx.workspace_info
-    target = info.require_log_analytics() if source == "log-analytics" else info.require_app_insights()
+    target = api.route(source)
     request = _query_request(
         source, target, query, timespan_text(timespan), f"wait={server_timeout}" if server_timeout else None
     )
-    client = ctx.logs_client
+    client = api.client()
     response = _asking_again(lambda: client.send_request(request, stream=True), DROPPED_CONNECTION_REASKS)
     if response.status_code != 200:
         response.read()

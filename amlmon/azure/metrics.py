@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from azure.mgmt.monitor import MonitorManagementClient
 
 API_VERSION = "2023-10-01"
 MAX_SERIES = 100
@@ -26,7 +26,7 @@ def _iso(moment: dt.datetime) -> str:
 
 
 def list_metrics(
-    ctx: AppContext,
+    client: MonitorManagementClient,
     resource_id: str,
     names: Sequence[str],
     *,
@@ -38,7 +38,7 @@ def list_metrics(
 ) -> dict[str, Any]:
     """The Metrics_List answer for `names` of one resource, as a plain dict (SDK attribute names:
     `value[].timeseries[].metadatavalues[]`, `data[].time_stamp`, `average`, `total`, …)."""
-    response = ctx.monitor_client.metrics.list(
+    response = client.metrics.list(
         resource_uri=resource_id.lstrip("/"),  # the SDK's URL template adds the leading slash
         timespan=f"{_iso(start)}/{_iso(end)}",
         interval=interval,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
-    from amlmon.context import AppContext
+    from amlmon.azure.arm import ArmClient
+    from amlmon.resolve import WorkspaceRef
 
 COMPONENT_API = "2020-02-02"
 LOG_ANALYTICS_API = "2023-09-01"
@@ -53,13 +55,14 @@ class WorkspaceInfo:
         return self.log_analytics_customer_id
 
 
-def describe_workspace(ctx: AppContext) -> WorkspaceInfo:
+def describe_workspace(ref: WorkspaceRef, ml_client: Any, arm: Callable[[], ArmClient]) -> WorkspaceInfo:
+    """The workspace `ref` names (read with the ML management client) and, through ARM (built only when
+    the workspace has a component), its App Insights component and Log Analytics workspace."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    ref = ctx.workspace
     sub, rg, name = str(ref.subscription.value), str(ref.resource_group.value), str(ref.workspace.value)
     try:
-        workspace = ctx.ml_client.workspaces.get(rg, name)
+        workspace = ml_client.workspaces.get(rg, name)
     except ResourceNotFoundError as exc:
         raise NotFound(
             f"workspace {name!r} not found in resource group {rg!r} of subscription {sub}: {_first_line(exc)}",
@@ -77,16 +80,16 @@ def describe_workspace(ctx: AppContext) -> WorkspaceInfo:
     )
     if not app_insights_id:
         return info
-    return _with_component(ctx, info, app_insights_id)
+    return _with_component(arm(), info, app_insights_id)
 
 
-def _with_component(ctx: AppContext, info: WorkspaceInfo, component_id: str) -> WorkspaceInfo:
+def _with_component(arm: ArmClient, info: WorkspaceInfo, component_id: str) -> WorkspaceInfo:
     from azure.core.exceptions import ResourceNotFoundError
 
     from amlmon.azure.paths import resource_path
 
     try:
-        component = ctx.arm.get_json(resource_path(component_id), COMPONENT_API)
+        component = arm.get_json(resource_path(component_id), COMPONENT_API)
     except ResourceNotFoundError:
         raise NotFound(
             f"the workspace's Application Insights resource {component_id} does not exist",
@@ -96,7 +99,7 @@ def _with_component(ctx: AppContext, info: WorkspaceInfo, component_id: str) -> 
     la_id = props.get("WorkspaceResourceId") or None
     customer_id = None
     if la_id:
-        la = ctx.arm.get_json(resource_path(la_id), LOG_ANALYTICS_API)
+        la = arm.get_json(resource_path(la_id), LOG_ANALYTICS_API)
         customer_id = (la.get("properties") or {}).get("customerId")
     return WorkspaceInfo(
         **{

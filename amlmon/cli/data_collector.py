@@ -49,7 +49,7 @@ def pull_collector(
     if destination.discarded_rows:
         warn(f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows")
     start, end = pinned_range(destination, start, end, resume)
-    client = service_client(app_context(), account_url, connection_string)
+    client = service_client(app_context().session, account_url, connection_string)
     stats = collector.PullStats()
     reader = collector.CollectorPull(
         client.get_container_client(container_name), start, end, stats, collections
@@ -94,7 +94,9 @@ def collector_url(datastore_url: str | None, connection_string: str | None = Non
         return datastore_url
     from amlmon.azure.datastores import collector_datastore
 
-    found = collector_datastore(app_context())
+    ctx = app_context()
+    found = collector_datastore(ctx.arm, str(ctx.workspace.resource_id))
+    ctx.note(f"data collector blobs: datastore {found.name}, container {found.url}")
     _same_account(found.account_name, connection_string)
     return found.url
 
@@ -221,7 +223,7 @@ def tail_collector(
             hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
         )
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
-    client = service_client(app_context(), account_url, connection_string)
+    client = service_client(app_context().session, account_url, connection_string)
     tail = collector.CollectorTail(
         client.get_container_client(container_name), prefixes, start, collector.PullStats()
     )

@@ -123,7 +123,9 @@ def _deployments(ctx: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 def _query(ctx: Any, text: str, window: Any, source: Source = "app-insights") -> list[dict[str, Any]]:
     from amlmon.azure.logs import run_query
 
-    return run_query(ctx, text, timespan=window, source=source, allow_partial=False).primary.records()
+    return run_query(
+        ctx.query_api, text, timespan=window, source=source, allow_partial=False
+    ).primary.records()
 
 
 def _metrics(
@@ -135,7 +137,13 @@ def _metrics(
 
     try:
         return list_metrics(
-            ctx, resource_id, names, start=start, end=end, aggregation=("total",), filter=filter
+            ctx.monitor_client,
+            resource_id,
+            names,
+            start=start,
+            end=end,
+            aggregation=("total",),
+            filter=filter,
         )
     except Exception as exc:
         translated = translate(exc)

@@ -36,7 +36,7 @@ def access(ctx: Any) -> Any:
     def blob_source(blob_endpoint: str, containers: tuple[str, ...]) -> Any:
         from amlmon.azure.blobs import BlobSource
 
-        return BlobSource(ctx, blob_endpoint, None, containers)
+        return BlobSource(ctx.session, blob_endpoint, None, containers)
 
     ref = ctx.workspace
     return Access(

@@ -70,7 +70,7 @@ def _query(ctx: Any, text: str, timespan: Any, source: Any, entries: Any, name: 
     from amlmon.errors import AmlmonError
 
     try:
-        answer = run_query(ctx, text, timespan=timespan, source=source, allow_partial=True)
+        answer = run_query(ctx.query_api, text, timespan=timespan, source=source, allow_partial=True)
     except (AmlmonError, HttpResponseError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         warn(f"{name} was not searched: {first}")
@@ -107,7 +107,7 @@ def _collector(
     from amlmon.cli.data_collector import datastore_container, storage_error
 
     account_url, container_name = datastore_container(datastore_url)
-    client = service_client(ctx, account_url, None)
+    client = service_client(ctx.session, account_url, None)
     stats = collector.PullStats()
     reader = collector.CollectorPull(client.get_container_client(container_name), start, end, stats)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amlmon.errors import UsageError
+from amlmon.schema import ENDPOINT_LOGS
 from amlmon.timeparse import utc_instant
 
 KINDS = ("ACI", "AKS", "Managed", "Kubernetes")
@@ -17,11 +18,7 @@ APP_INSIGHTS = "appInsightsEnabled"
 MODEL_COLLECTIONS = ("model_inputs", "model_outputs")
 PAYLOAD_COLLECTIONS = ("request", "response")
 ALL_COLLECTIONS = MODEL_COLLECTIONS + PAYLOAD_COLLECTIONS
-ENDPOINT_LOG_CATEGORIES = (
-    "AmlOnlineEndpointConsoleLog",
-    "AmlOnlineEndpointTrafficLog",
-    "AmlOnlineEndpointEventLog",
-)
+ENDPOINT_LOG_CATEGORIES = ENDPOINT_LOGS.tables()  # a v2 endpoint's diagnostic-setting categories
 ENDPOINT_LOGS_SETTING = "amlmon-endpoint-logs"
 
 

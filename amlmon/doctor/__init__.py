@@ -7,8 +7,9 @@ command that fixes it. Nothing here writes. Queries only summarize (counts, max 
 they run concurrently, at most `MAX_CONCURRENT_QUERIES` at once (the query API's per-user limit).
 
 Rooms: `findings` (shared types and wording helpers), `querying` (the bounded query pool),
-`workspace`, `ingestion`, `services_v1`, `deployments_v2`, `unnamed`, `export` (the checks by area)
-and `runner` (the whole run).
+`workspace`, `ingestion`, `services_v1`, `deployments_v2`, `endpoints_v2` (an endpoint's log setting
+and rows), `console_log` (its console-log traps), `collection_errors` (its collector metric), `unnamed`,
+`export` (the checks by area) and `runner` (the whole run).
 """
 
 from __future__ import annotations

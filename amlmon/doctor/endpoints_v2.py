@@ -1,67 +1,29 @@
 """v2 checks that read an online endpoint's own pipes: its diagnostic setting for the endpoint log tables
-and the newest row in each, the collector's known failures and the server's App Insights line in the
-console log, and the platform metric DataCollectionErrorsPerMinute with its `reason`.
+and the newest row in each; the console-log traps (console_log.py) and the platform metric
+DataCollectionErrorsPerMinute (collection_errors.py) are started here and judged there.
 
 Per endpoint: one ARM read (diagnostic settings), two summarizing queries on the Log Analytics
 workspace (started in the shared pool, so within the query API's 5-concurrent limit) and one
-Metrics_List call. The console-log traps are the exact messages of the packages that print them:
-
-  azureml-ai-monitoring 1.0.0 (azureml/ai/monitoring/):
-    init.py            logger.warning("data collector is not enabled")      no dataCollector config
-    collector_json.py  "data collector is not initialized"                 config gone (torn down)
-                       "custom logging is not enabled, drop the data"      / "collection {name} is not
-                       enabled, drop the data" (both end "is not enabled, drop the data")
-    queue/queue.py     "Too many requests lead to message queue is full, please reduce the number of
-                       requests."                                          the 1,500-record queue full
-    worker/sender.py   "failed to send json payload"                       the sidecar refused a post
-  azureml-inference-server-http 1.5.1 (amlserver.py): start-up prints
-    "Azure ML Inferencing HTTP server v{version}" then "Application Insights Enabled: false" when
-    AML_APP_INSIGHTS_ENABLED is not "true" (or "Application Insights has been disabled." after an
-    invalid key).
+Metrics_List call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from amlmon import kql
+from amlmon.doctor.collection_errors import METRICS, METRICS_FILTER, collection_errors_finding
+from amlmon.doctor.console_log import console_findings, console_query
 from amlmon.doctor.findings import Finding, Sources, arm_properties, instant_and_age, name_of
 from amlmon.doctor.querying import QueryPool, answer
 from amlmon.errors import AmlmonError, AuthError, Throttled
 from amlmon.schema import ENDPOINT_LOGS
 
-LOG_TABLES = tuple(log.table for log in (ENDPOINT_LOGS.console, ENDPOINT_LOGS.traffic, ENDPOINT_LOGS.events))
-SETTLING = dt.timedelta(hours=1)  # Azure may take up to an hour to write the first rows after a setting
-START_LINE = "Azure ML Inferencing HTTP server"
-# trap → (the exact text the package prints, what it means)
-CONSOLE_TRAPS: dict[str, tuple[tuple[str, ...], str]] = {
-    "collector-disabled": (
-        ("data collector is not enabled", "is not enabled, drop the data"),
-        "score.py's Collector runs but the deployment's dataCollector does not enable its collection: "
-        "every record is dropped",
-    ),
-    "collector-not-initialized": (
-        ("data collector is not initialized",),
-        "score.py uses a Collector whose data collector was never initialised (or torn down): records dropped",
-    ),
-    "queue-full": (
-        ("Too many requests lead to message queue is full, please reduce the number of requests.",),
-        "the collector's in-memory queue (1,500 records) is full: records are dropped",
-    ),
-    "sidecar-refused": (
-        ("failed to send json payload",),
-        "the collector's sidecar refused posts: those records are lost",
-    ),
-    "app-insights-off": (
-        ("Application Insights Enabled: false", "Application Insights has been disabled."),
-        "the inference server started with App Insights off: no requests, traces or exceptions are sent",
-    ),
-}
-ERRORS_METRIC = "DataCollectionErrorsPerMinute"
-EVENTS_METRIC = "DataCollectionEventsPerMinute"
+DEPLOYMENT = ENDPOINT_LOGS.console.deployment  # the same column in the three tables
+LOG_TABLES = ENDPOINT_LOGS.tables()  # also the diagnostic-setting categories that send them
+# amlmon's name (`union withsource=`) for the column that says which table a row came from
+SOURCE_TABLE = "SourceTable"
 
 
 @dataclass
@@ -80,32 +42,12 @@ class EndpointState:
     deployments: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _where_endpoint(endpoint: str) -> str:
-    # No endpoint column: the endpoint is the last segment of _ResourceId (upper-case as Azure writes it).
-    return f"{ENDPOINT_LOGS.console.resource} endswith {kql.string('/onlineEndpoints/' + endpoint)}"
-
-
 def rows_query(endpoint: str) -> str:
+    """Rows and the newest ingestion time per endpoint log table and deployment."""
     return (
-        f"union withsource=SourceTable {', '.join(LOG_TABLES)}\n"
-        f"| where {_where_endpoint(endpoint)}\n"
-        "| summarize rows = count(), newest = max(ingestion_time()) by SourceTable, DeploymentName"
-    )
-
-
-def console_query(endpoint: str) -> str:
-    """Known failure lines and server start lines, summarized per deployment and trap."""
-    terms = [START_LINE] + [text for texts, _ in CONSOLE_TRAPS.values() for text in texts]
-    wanted = " or ".join(f"Message has {kql.string(text)}" for text in terms)
-    cases = [f"Message has {kql.string(START_LINE)}, 'start'"]
-    for trap, (texts, _) in CONSOLE_TRAPS.items():
-        matched = " or ".join(f"Message has {kql.string(text)}" for text in texts)
-        cases.append(f"{matched}, {kql.string(trap)}")
-    return (
-        f"{LOG_TABLES[0]}\n| where {_where_endpoint(endpoint)}\n| where {wanted}\n"
-        f"| extend trap = case({', '.join(cases)}, 'other')\n"
-        "| summarize lines = count(), newest = max(TimeGenerated), sample = take_any(Message) "
-        "by DeploymentName, trap"
+        f"union withsource={SOURCE_TABLE} {', '.join(LOG_TABLES)}\n"
+        f"| where {ENDPOINT_LOGS.endpoint_match(endpoint)}\n"
+        f"| summarize rows = count(), newest = max(ingestion_time()) by {SOURCE_TABLE}, {DEPLOYMENT}"
     )
 
 
@@ -134,13 +76,7 @@ def start_endpoint(
         state.console = pool.start_on(sources.log_query, console_query(state.name))
     if sources.metrics is not None:
         try:
-            state.metrics = sources.metrics(
-                state.resource_id,
-                (EVENTS_METRIC, ERRORS_METRIC),
-                now - window,
-                now,
-                "deployment eq '*' and reason eq '*'",
-            )
+            state.metrics = sources.metrics(state.resource_id, METRICS, now - window, now, METRICS_FILTER)
         except (AuthError, Throttled):
             raise  # the run ends with its usual exit code, as for queries
         except AmlmonError as exc:
@@ -237,7 +173,7 @@ def newest_rows_finding(
     check = "v2.endpoint-log-rows"
     if error is not None:
         return Finding(check, target, "skip", error)
-    mine = {str(r.get("SourceTable")): r for r in rows or [] if str(r.get("DeploymentName")) == deployment}
+    mine = {str(r.get(SOURCE_TABLE)): r for r in rows or [] if str(r.get(DEPLOYMENT)) == deployment}
     parts = []
     for table in LOG_TABLES:
         row = mine.get(table)
@@ -259,162 +195,4 @@ def newest_rows_finding(
         "the diagnostic setting is created to write the first rows",
         "wait an hour after creating the setting and send a scoring request; if still nothing, "
         "check the setting's Log Analytics workspace (daily cap, access)",
-    )
-
-
-def console_findings(
-    target: str,
-    deployment: str,
-    rows: list[dict[str, Any]] | None,
-    error: str | None,
-    window: str,
-    app_insights: bool = False,
-) -> list[Finding]:
-    """The collector's known failures and the server's App Insights line since the newest server start."""
-    if error is not None:
-        return [
-            Finding("v2.console-collector", target, "skip", error),
-            Finding("v2.console-app-insights", target, "skip", error),
-        ]
-    mine = {str(r.get("trap")): r for r in rows or [] if str(r.get("DeploymentName")) == deployment}
-    started = _instant(mine.get("start", {}).get("newest"))
-    current = {
-        trap: row
-        for trap, row in mine.items()
-        if trap in CONSOLE_TRAPS and (started is None or (_instant(row.get("newest")) or started) >= started)
-    }
-    since = "since the server's last start" if started else f"in the last {window}"
-    collector = [t for t in CONSOLE_TRAPS if t != "app-insights-off" and t in current]
-    found = []
-    if collector:
-        lines = "; ".join(
-            f"{CONSOLE_TRAPS[t][1]} ({int(current[t].get('lines') or 0)} lines, e.g. {str(current[t].get('sample'))!r})"
-            for t in collector
-        )
-        found.append(
-            Finding(
-                "v2.console-collector",
-                target,
-                "fail",
-                f"console log {since}: {lines}",
-                _collector_fix(target, collector),
-            )
-        )
-    elif started is None:
-        found.append(
-            Finding(
-                "v2.console-collector",
-                target,
-                "skip",
-                f"no server start in the console log in the last {window}",
-            )
-        )
-    else:
-        found.append(Finding("v2.console-collector", target, "ok", f"no collector failure lines {since}"))
-    off = current.get("app-insights-off")
-    if off:
-        found.append(
-            Finding(
-                "v2.console-app-insights",
-                target,
-                "fail",
-                f"{CONSOLE_TRAPS['app-insights-off'][1]} (start-up line {str(off.get('sample'))!r})"
-                + ("; appInsightsEnabled is true, so the container did not get it" if app_insights else ""),
-                _app_insights_fix(target, app_insights),
-            )
-        )
-    elif started is None:
-        found.append(
-            Finding(
-                "v2.console-app-insights",
-                target,
-                "skip",
-                f"no server start in the console log in the last {window}",
-            )
-        )
-    else:
-        found.append(
-            Finding(
-                "v2.console-app-insights",
-                target,
-                "ok",
-                "the server's start-up lines do not say App Insights is off",
-            )
-        )
-    return found
-
-
-def _app_insights_fix(target: str, app_insights: bool) -> str:
-    if not app_insights:
-        return f"amlmon diagnostics enable {target}  (sets appInsightsEnabled; the server restarts with it)"
-    # The server reads AML_APP_INSIGHTS_ENABLED / AML_APP_INSIGHTS_KEY once at start (amlserver.py).
-    return (
-        "remove AML_APP_INSIGHTS_ENABLED / AML_APP_INSIGHTS_KEY from the deployment's environment_variables "
-        "(the server reads them at start), then update the deployment so it restarts"
-    )
-
-
-STORAGE_FIX = (
-    "check the workspace's default datastore (storage account keys, firewall, the identity's "
-    "Storage Blob Data Contributor role); records lost meanwhile are not resent"
-)
-
-
-def _collector_fix(target: str, traps: Sequence[str]) -> str:
-    """The fix of the first trap seen, in the order a user meets them."""
-    fixes = {
-        "collector-disabled": f"amlmon diagnostics enable {target} --model-data  (enables the collections score.py logs)",
-        "collector-not-initialized": "create each Collector in score.py's init() (azureml.ai.monitoring), then redeploy",
-        "queue-full": "scale out the deployment (more instances) or lower the collection's samplingRate",
-        "sidecar-refused": STORAGE_FIX,
-    }
-    return next(fixes[t] for t in fixes if t in traps)
-
-
-def _instant(value: Any) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, str) and value:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    return None
-
-
-def collection_errors_finding(state: EndpointState, target: str, deployment: str, window: str) -> Finding:
-    """DataCollectionErrorsPerMinute over the window for this deployment, by reason."""
-    check = "v2.collection-errors"
-    if state.metrics is None:
-        return Finding(
-            check, target, "skip", f"metrics not read: {state.metrics_error or 'no metrics source'}"
-        )
-    errors: dict[str, int] = {}
-    events = 0
-    for metric in state.metrics.get("value") or []:
-        name = str((metric.get("name") or {}).get("value") or "")
-        for series in metric.get("timeseries") or []:
-            dims = {
-                str((m.get("name") or {}).get("value") or "").lower(): str(m.get("value") or "")
-                for m in series.get("metadatavalues") or []
-            }
-            if dims.get("deployment") != deployment:
-                continue
-            total = int(sum(float(d.get("total") or 0) for d in series.get("data") or []))
-            if name == ERRORS_METRIC and total:
-                reason = dims.get("reason") or "no reason"
-                errors[reason] = errors.get(reason, 0) + total
-            elif name == EVENTS_METRIC:
-                events += total
-    if not errors:
-        return Finding(check, target, "ok", f"no {ERRORS_METRIC} in the last {window} ({events} events)")
-    count = sum(errors.values())
-    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(errors.items(), key=lambda kv: -kv[1]))
-    return Finding(
-        check,
-        target,
-        "fail" if events == 0 else "warn",
-        f"{count} {ERRORS_METRIC} in the last {window} (reason {reasons}); {events} events stored",
-        STORAGE_FIX,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from amlmon import kql
 from amlmon.doctor.findings import Finding, Status, instant_and_age, switch
-from amlmon.schema import APP, GENERIC_ROLE, MODEL_DATA_MESSAGE
+from amlmon.schema import APP, GENERIC_ROLE, MODEL_DATA_MESSAGE, PACKED_DIMENSION, SERVICE_DIMENSION
 from amlmon.targets import Target, telemetry_filter
 
 VALUE_LIMIT = 8192  # App Insights cuts each custom property value at 8,192 characters
@@ -21,7 +21,7 @@ def service_queries(name: str) -> dict[str, str]:
     summary = f"rows = count(), newest = max(ingestion_time()), legacy = {legacy}"
     cut = (
         f"iff({c.message} == {kql.string(MODEL_DATA_MESSAGE)} and "
-        f"(strlen({c.dimension('custom_dimensions')}) >= {VALUE_LIMIT} or "
+        f"(strlen({c.dimension(PACKED_DIMENSION)}) >= {VALUE_LIMIT} or "
         f"strlen({c.dimension('Input')}) >= {VALUE_LIMIT}), 1, 0)"
     )
     return {
@@ -108,7 +108,7 @@ def _newest(
         fix = None if kind == "exception" else _no_rows_fix(name, kind)
         return Finding(check, name, status, f"no {kind} rows ingested for {name} in the last {window}", fix)
     writer = generation(count, int((row or {}).get("legacy") or 0))
-    how = "role azmlinfsrv + Service Name" if writer.startswith("1.4") else "role = service name"
+    how = f"role {GENERIC_ROLE} + {SERVICE_DIMENSION}" if writer.startswith("1.4") else "role = service name"
     return Finding(
         check,
         name,

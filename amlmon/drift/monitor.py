@@ -47,6 +47,55 @@ def _window(window: Window, now_end: Any) -> dict[str, str]:
     return {"lookback_window_offset": _days(offset), "lookback_window_size": _days(window.production_days)}
 
 
+def _production(context: str, current: Window | str, now: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"data_context": context}
+    if isinstance(current, Window):
+        data["data_window"] = _window(current, now)
+    else:  # a local file stands for the production data; the deployment's collected data replaces it
+        data["data_window"] = {"lookback_window_offset": "P0D", "lookback_window_size": "P1D"}
+    return data
+
+
+def _reference(context: str, baseline: Window | str, now: Any) -> dict[str, Any]:
+    """The baseline window of the same collection, or the file the user gave as training data."""
+    if isinstance(baseline, Window):
+        return {"data_context": context, "data_window": _window(baseline, now)}
+    return {"input_data": {"path": baseline, "type": "uri_file"}, "data_context": "training"}
+
+
+def _signals(
+    report: dict[str, Any],
+    thresholds: Thresholds,
+    current: Window | str,
+    baseline: Window | str,
+    outputs: bool,
+) -> dict[str, Any]:
+    """The drift signal (data or prediction drift) and the data-quality signal, over the same windows."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    kinds = {f["kind"] for f in report["features"]}
+    features = [f["feature"] for f in report["features"]]
+    context = "model_outputs" if outputs else "model_inputs"
+    quality_metrics: dict[str, tuple[str, ...]] = dict.fromkeys(
+        (stats.NUMERICAL, stats.CATEGORICAL), stats.QUALITY_METRICS
+    )
+    drift_signal = "prediction_drift" if outputs else "data_drift"
+    signals: dict[str, Any] = {}
+    for signal, metrics in ((drift_signal, stats.DRIFT_METRICS), ("data_quality", quality_metrics)):
+        signals[signal] = {
+            "type": signal,
+            "production_data": _production(context, current, now),
+            "reference_data": _reference(context, baseline, now),
+            "features": list(features),
+            "alert_enabled": True,
+            "metric_thresholds": _thresholds(thresholds, metrics, kinds),
+        }
+    if outputs:  # prediction drift has no feature list in the schema: it watches the outputs
+        del signals[drift_signal]["features"]
+    return signals
+
+
 def monitor_schedule(
     report: dict[str, Any],
     *,
@@ -58,66 +107,19 @@ def monitor_schedule(
     outputs: bool,
 ) -> dict[str, Any]:
     """The schedule as a dict (YAML-ready). `current`/`baseline`: a window, or the file the user gave."""
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
-    kinds = {f["kind"] for f in report["features"]}
-    features = [f["feature"] for f in report["features"]]
-    drift_context = "model_outputs" if outputs else "model_inputs"
-
-    def production() -> dict[str, Any]:
-        data: dict[str, Any] = {"data_context": drift_context}
-        if isinstance(current, Window):
-            data["data_window"] = _window(current, now)
-        else:  # a local file stands for the production data; the deployment's collected data replaces it
-            data["data_window"] = {"lookback_window_offset": "P0D", "lookback_window_size": "P1D"}
-        return data
-
-    def reference(context: str) -> dict[str, Any]:
-        if isinstance(baseline, Window):
-            return {"input_data": None, "data_context": context, "data_window": _window(baseline, now)}
-        return {"input_data": {"path": baseline, "type": "uri_file"}, "data_context": "training"}
-
-    def clean(data: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in data.items() if v is not None}
-
-    drift_signal = "prediction_drift" if outputs else "data_drift"
-    signals: dict[str, Any] = {
-        drift_signal: {
-            "type": drift_signal,
-            "production_data": production(),
-            "reference_data": clean(reference(drift_context)),
-            "features": list(features),
-            "alert_enabled": True,
-            "metric_thresholds": _thresholds(thresholds, stats.DRIFT_METRICS, kinds),
-        },
-        "data_quality": {
-            "type": "data_quality",
-            "production_data": production(),
-            "reference_data": clean(reference(drift_context)),
-            "features": list(features),
-            "alert_enabled": True,
-            "metric_thresholds": _thresholds(
-                thresholds, dict.fromkeys((stats.NUMERICAL, stats.CATEGORICAL), stats.QUALITY_METRICS), kinds
-            ),
-        },
-    }
-    if outputs:  # prediction drift has no feature list in the schema: it watches the outputs
-        del signals[drift_signal]["features"]
     target: dict[str, Any] = {}
     if endpoint and deployment:
         target["endpoint_deployment_id"] = f"azureml:{endpoint}:{deployment}"
-    name = _schedule_name(endpoint, deployment)
     return {
         "$schema": SCHEMA_URL,
-        "name": name,
+        "name": _schedule_name(endpoint, deployment),
         "display_name": f"amlmon drift: {endpoint or 'model'}{'/' + deployment if deployment else ''}",
         "description": "Written by amlmon drift --emit-monitor: the same signals, metrics and thresholds.",
         "trigger": {"type": "recurrence", "frequency": "day", "interval": 1},
         "create_monitor": {
             "compute": {"instance_type": INSTANCE_TYPE, "runtime_version": RUNTIME_VERSION},
             "monitoring_target": target,
-            "monitoring_signals": signals,
+            "monitoring_signals": _signals(report, thresholds, current, baseline, outputs),
         },
     }
 

@@ -175,7 +175,7 @@ def pull_collector_window(
         "format": "parquet",
     }
     output = datasets.DatasetOutput(path, "parquet", params, resume=False)
-    client = service_client(app_context(), account_url, connection_string)
+    client = service_client(app_context().session, account_url, connection_string)
     stats = collector.PullStats()
     reader = collector.CollectorPull(client.get_container_client(container), window.start, window.end, stats)
     try:

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from amlmon import kql
-from amlmon.schema import APP, DURATION_DIMENSION, RESULT_CODE_DIMENSION, AppTelemetry, Source
+from amlmon.schema import (
+    APP,
+    DURATION_DIMENSION,
+    RAW_STACK,
+    RESULT_CODE_DIMENSION,
+    SENT_STACK,
+    AppTelemetry,
+    Source,
+)
 from amlmon.targets import ALL, Kind, Target, telemetry_filter
 
 if TYPE_CHECKING:
@@ -101,7 +109,7 @@ def exceptions_query(
     return (
         f"let base = {_base(c.exceptions, c, targets, source, window, 'exceptions')}\n"
         # The stack: `rawStack` as App Insights shows it, or `stack` as the exporter sends it.
-        f"| extend _raw = tostring({details}[0].rawStack), _sent = tostring({details}[0].stack)\n"
+        f"| extend _raw = tostring({details}[0].{RAW_STACK}), _sent = tostring({details}[0].{SENT_STACK})\n"
         f"| extend _type = tostring({c.ex_type}), _message = tostring({c.ex_message})\n"
         # 1.4.x sends no stack: its `message` is the exc_info tuple followed by the whole traceback text.
         "| extend _stack = iff(isnotempty(_raw), _raw, iff(isnotempty(_sent), _sent, _message))\n"

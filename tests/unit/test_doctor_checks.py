@@ -145,12 +145,14 @@ def test_query_pool_runs_queries_concurrently_but_never_more_than_5_at_once() ->
 
 
 # --- v2 endpoint checks -----------------------------------------------------------------------------
-def _console_rows(messages: list[str]) -> list[dict[str, Any]]:
+def _console_rows(
+    messages: list[str], endpoint: str = "ep", resource: str = "/SUBSCRIPTIONS/S/ONLINEENDPOINTS/EP"
+) -> list[dict[str, Any]]:
     """console_query run by the KQL engine the emulator uses, on lines as the real packages print them."""
     import duckdb
     import duckdb_kql
 
-    from amlmon.doctor import endpoints_v2
+    from amlmon.doctor import console_log
 
     con = duckdb.connect()
     con.execute(
@@ -161,9 +163,9 @@ def _console_rows(messages: list[str]) -> list[dict[str, Any]]:
     for index, message in enumerate(messages):
         con.execute(
             "insert into AmlOnlineEndpointConsoleLog values (?, 'blue', ?, ?)",
-            [start + dt.timedelta(seconds=index), message, "/SUBSCRIPTIONS/S/ONLINEENDPOINTS/EP"],
+            [start + dt.timedelta(seconds=index), message, resource],
         )
-    relation = duckdb_kql.query(con, endpoints_v2.console_query("ep"))
+    relation = duckdb_kql.query(con, console_log.console_query(endpoint))
     return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
 
 
@@ -182,11 +184,11 @@ TRAP_LINES = {
 
 @pytest.mark.parametrize("trap", sorted(TRAP_LINES))
 def test_console_query_names_each_trap_by_its_exact_line(trap: str) -> None:
-    from amlmon.doctor import endpoints_v2
+    from amlmon.doctor import console_log
 
     rows = _console_rows([*START, TRAP_LINES[trap], "Application Insights Enabled: true"])
     assert {r["trap"] for r in rows} == {"start", trap}
-    found = {f.check: f for f in endpoints_v2.console_findings("ep/blue", "blue", rows, None, "24h")}
+    found = {f.check: f for f in console_log.console_findings("ep/blue", "blue", rows, None, "24h")}
     if trap == "app-insights-off":
         assert found["v2.console-app-insights"].status == "fail"
         assert found["v2.console-collector"].status == "ok"
@@ -197,27 +199,30 @@ def test_console_query_names_each_trap_by_its_exact_line(trap: str) -> None:
 
 
 def test_console_failures_before_the_newest_start_are_history() -> None:
-    from amlmon.doctor import endpoints_v2
+    from amlmon.doctor import console_log
 
     lines = [*START, TRAP_LINES["queue-full"], "data collector is not enabledX", *START]
     rows = _console_rows(lines)
-    found = {f.check: f for f in endpoints_v2.console_findings("ep/blue", "blue", rows, None, "24h")}
+    found = {f.check: f for f in console_log.console_findings("ep/blue", "blue", rows, None, "24h")}
     assert found["v2.console-collector"].status == "ok"  # the queue filled before the restart
     positive = _console_rows([*START, TRAP_LINES["queue-full"]])  # the control: after the start, it counts
-    found = {f.check: f for f in endpoints_v2.console_findings("ep/blue", "blue", positive, None, "24h")}
+    found = {f.check: f for f in console_log.console_findings("ep/blue", "blue", positive, None, "24h")}
     assert found["v2.console-collector"].status == "fail"
     assert "scale out" in str(found["v2.console-collector"].fix)
-    none = endpoints_v2.console_findings("ep/blue", "blue", [], None, "24h")
+    none = console_log.console_findings("ep/blue", "blue", [], None, "24h")
     assert {f.status for f in none} == {"skip"}  # no start in the window: nothing to judge
 
 
 def test_console_query_escapes_the_endpoint_name() -> None:
-    from amlmon import kql
     from amlmon.doctor import endpoints_v2
 
-    text = endpoints_v2.console_query("ep'x\"y")  # a quote of each kind
+    # Run on the KQL engine, not compared as text: a name with a quote of each kind matches its own
+    # rows (Azure writes the resource id upper-case) and not another endpoint's.
     name = "ep'x\"y"
-    assert "_ResourceId endswith " + kql.string("/onlineEndpoints/" + name) in text
+    own = _console_rows(START, endpoint=name, resource=f"/SUBSCRIPTIONS/S/ONLINEENDPOINTS/{name.upper()}")
+    assert [r["trap"] for r in own] == ["start"]
+    assert _console_rows(START, endpoint=name) == []  # the rows of endpoint "ep"
+    assert [r["trap"] for r in _console_rows(START)] == ["start"]  # the control: "ep" matches them
     assert endpoints_v2.rows_query("ep").startswith(
         "union withsource=SourceTable AmlOnlineEndpointConsoleLog"
     )
@@ -240,7 +245,7 @@ def _metrics(*series: tuple[str, str, str, float]) -> dict[str, Any]:
 
 
 def test_collection_errors_by_reason_fail_when_nothing_was_stored() -> None:
-    from amlmon.doctor import endpoints_v2
+    from amlmon.doctor import collection_errors, endpoints_v2
 
     state = endpoints_v2.EndpointState("ep", "/x/onlineEndpoints/ep")
     state.metrics = _metrics(
@@ -248,7 +253,7 @@ def test_collection_errors_by_reason_fail_when_nothing_was_stored() -> None:
         ("DataCollectionErrorsPerMinute", "blue", "InvalidPayload", 1),
         ("DataCollectionErrorsPerMinute", "green", "StorageWriteFailed", 9),
     )
-    finding = endpoints_v2.collection_errors_finding(state, "ep/blue", "blue", "24h")
+    finding = collection_errors.collection_errors_finding(state, "ep/blue", "blue", "24h")
     assert finding.status == "fail"
     assert "4 DataCollectionErrorsPerMinute" in finding.evidence
     assert "StorageWriteFailed: 3, InvalidPayload: 1" in finding.evidence
@@ -256,9 +261,9 @@ def test_collection_errors_by_reason_fail_when_nothing_was_stored() -> None:
         ("DataCollectionEventsPerMinute", "blue", "", 5),
         ("DataCollectionErrorsPerMinute", "blue", "StorageUnavailable", 1),
     )
-    assert endpoints_v2.collection_errors_finding(state, "ep/blue", "blue", "24h").status == "warn"
+    assert collection_errors.collection_errors_finding(state, "ep/blue", "blue", "24h").status == "warn"
     state.metrics = _metrics(("DataCollectionEventsPerMinute", "blue", "", 5))
-    ok = endpoints_v2.collection_errors_finding(state, "ep/blue", "blue", "24h")
+    ok = collection_errors.collection_errors_finding(state, "ep/blue", "blue", "24h")
     assert ok.status == "ok" and "(5 events)" in ok.evidence
 
 

@@ -84,3 +84,27 @@ def test_the_walk_sees_lazy_relative_and_package_imports() -> None:
         "amlmon.emulator.admin",
         "amlmon.emulator.mms",
     }, found
+
+
+def composition_root_imports(modules: dict[str, str]) -> list[str]:
+    """`module imports name` for every amlmon.azure module that imports the context or the CLI: the
+    Azure layer takes a session, a client or a callable and never reaches back into the composition root."""
+    return [
+        f"{module} imports {name}"
+        for module, source in sorted(modules.items())
+        if module == "amlmon.azure" or module.startswith("amlmon.azure.")
+        for name in sorted(imported_modules(source, module))
+        if name == "amlmon.context" or name.startswith(("amlmon.context.", "amlmon.cli"))
+    ]
+
+
+def test_azure_layer_does_not_import_the_context() -> None:
+    modules = {_module_name(path): path.read_text() for path in PACKAGE.rglob("*.py")}
+    assert "amlmon.azure.logs" in modules, "positive control: it walked"
+    assert composition_root_imports(modules) == []
+    # Positive control: a TYPE_CHECKING import counts too (it is an ImportFrom all the same).
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from amlmon.context import AppContext\n"
+    assert composition_root_imports({"amlmon.azure.logs": typed, "amlmon.stats": typed}) == [
+        "amlmon.azure.logs imports amlmon.context",
+        "amlmon.azure.logs imports amlmon.context.AppContext",
+    ]
