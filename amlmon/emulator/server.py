@@ -25,6 +25,7 @@ import socket
 import ssl
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +39,8 @@ from amlmon.emulator.state import EmulatorState
 from amlmon.emulator.tls import ensure_certificates
 
 STATE_FILE = "state.json"
+# At shutdown, how long requests in progress get to send their answer (a seed answers 503 at once).
+ANSWER_SECONDS = 2.0
 # Paths reachable without a bearer token, as on Azure: sign-in, ingestion (the key is in each
 # envelope), the discovery document, scoring (service keys), and the emulator's own admin API.
 PUBLIC_PREFIXES = (
@@ -153,6 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _handle(self) -> None:
+        with self.server.answering():
+            self._answer()
+
+    def _answer(self) -> None:
         state = self.server.state
         # Not urlsplit: a path starting with "//" (an exporter whose endpoint ends in "/" posts to
         # //v2.1/track) would be read as a network location.
@@ -282,6 +289,24 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.state = state
         self.router = router
+        self._answers = 0  # requests read and not yet answered
+        self._answered = threading.Condition()
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._answered:
+            self._answers += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                self._answers -= 1
+                self._answered.notify_all()
+
+    def wait_answered(self, timeout: float) -> None:
+        """Until every request read so far has its answer (a seed stopping says so), at most `timeout`."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._answers == 0, timeout=timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -342,6 +367,7 @@ class EmulatorServer:
         """Serve until SIGTERM/SIGINT; the state file exists exactly while serving."""
 
         def stop(signum: int, frame: Any) -> None:
+            self.state.stopping.set()  # before the loop ends: a seed in progress gives up at once
             threading.Thread(target=self.httpd.shutdown, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
@@ -359,12 +385,14 @@ class EmulatorServer:
         return thread
 
     def close(self) -> None:
+        self.state.stopping.set()
         for hook in reversed(self.state.shutdown_hooks):
             try:
                 hook()
             except Exception as exc:  # keep closing the rest
                 print(f"emulator: shutdown hook failed: {exc!r}", file=sys.stderr)
         self.state.shutdown_hooks.clear()
+        self.httpd.wait_answered(timeout=ANSWER_SECONDS)
         self.httpd.server_close()
         try:
             state = json.loads(self.state_path.read_text())

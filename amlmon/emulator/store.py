@@ -10,10 +10,12 @@ requests …, with `customDimensions`, `cloud_RoleName`, string `success`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import duckdb
 from amlmon.emulator.endpoint_tables import ENDPOINT_TABLES
 
 STORE_FILE = "telemetry.duckdb"
+BULK_ROLLBACK_SECONDS = 10.0  # the most close() waits for interrupted bulk inserts to roll back
 # A query past this fails alone (logs_api answers it as the service's low-memory failure) instead of
 # taking the emulator's memory.
 MEMORY_LIMIT = "2GB"
@@ -138,10 +141,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class StoreClosing(Exception):
+    """The store was closed (the emulator is shutting down) before or while a bulk insert ran."""
+
+
 class TelemetryStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STORE_FILE
         self.lock = threading.Lock()
+        # Cursors of bulk inserts in progress: close() interrupts them and waits until they roll back.
+        self._bulk: set[duckdb.DuckDBPyConnection] = set()
+        self._bulk_done = threading.Condition(self.lock)
+        self._closed = False
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
@@ -163,7 +174,7 @@ class TelemetryStore:
             )
 
     def insert_arrow(self, table: str, arrow_table: Any) -> None:
-        """Bulk insert (seeding): an Arrow table with exactly the table's columns."""
+        """An Arrow table with exactly the table's columns, under the store's lock."""
         names = ", ".join(f'"{n}"' for n in self.columns(table))
         with self.lock:
             self.con.register("_incoming", arrow_table)
@@ -171,6 +182,39 @@ class TelemetryStore:
                 self.con.execute(f"INSERT INTO store.{table} SELECT {names} FROM _incoming")
             finally:
                 self.con.unregister("_incoming")
+
+    def insert_tables(self, batches: Iterable[tuple[str, Any]]) -> None:
+        """Bulk insert (seeding) of (table, Arrow table) batches in one transaction on a cursor of its
+        own: the store's lock stays free meanwhile, and queries see all of it or nothing. StoreClosing
+        when close() interrupted it (nothing is kept)."""
+        with self.lock:
+            if self._closed:
+                raise StoreClosing
+            cursor = self.con.cursor()
+            self._bulk.add(cursor)
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            for table, arrow_table in batches:
+                if self._closed:
+                    raise StoreClosing
+                names = ", ".join(f'"{n}"' for n in self.columns(table))
+                cursor.register("_incoming", arrow_table)
+                try:
+                    cursor.execute(f"INSERT INTO store.{table} SELECT {names} FROM _incoming")
+                finally:
+                    cursor.unregister("_incoming")
+            cursor.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error) and self._closed:
+                raise StoreClosing from None
+            raise
+        finally:
+            cursor.close()
+            with self.lock:
+                self._bulk.discard(cursor)
+                self._bulk_done.notify_all()
 
     def cursor_for(self, scope: Scope) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A cursor whose views show only what `scope` may see, and the schema holding them.
@@ -223,8 +267,16 @@ class TelemetryStore:
         for (schema,) in rows:
             self.con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self.lock:
+            self._closed = True
+            for cursor in self._bulk:
+                cursor.interrupt()  # a running INSERT stops at its next chunk and rolls back
+            self._bulk_done.wait_for(lambda: not self._bulk, timeout=BULK_ROLLBACK_SECONDS)
             self.con.close()
 
 
