@@ -5,7 +5,9 @@
 "latencyMs"?:{name: median},"kinds"?:[requests|prints|exceptions|modelData|dependencies],"digest"?:bool,
 "roles"?:{name: SERVICE_NAME}}
 → {"rows":{table: n},"truth":{name:{requests, failures, p50, p95, p99, exceptions, modelData}},
-"modelDataDigest"?, "seconds"}.
+"modelDataDigest"?, "seconds"}. An emulator that begins to shut down (SIGTERM/SIGINT) stops a seed at
+once: 503 ServiceUnavailable; nothing is stored when it was still building rows, tables already
+inserted stay when it was storing them.
 
 Every row has exactly the tags and property keys of the real server's envelope of its kind and
 generation (reference/inference-server-telemetry/); a v2 deployment writes what the same server writes
@@ -143,7 +145,7 @@ def _seed(state: EmulatorState, request: Request) -> Response:
             {
                 "error": {
                     "code": "ServiceUnavailable",
-                    "message": "the emulator is shutting down: nothing was seeded",
+                    "message": "the emulator is shutting down: the seed was cut short",
                 }
             },
         )
@@ -192,18 +194,19 @@ def _seed_targets(
 
 
 def _store_seed(state: EmulatorState, columns: SeedColumns) -> dict[str, int]:
-    """Rows per table, stored in one transaction (queries never see half a seed); an emulator shutting
-    down stops it between tables or interrupts the insert, and keeps nothing of it."""
+    """Rows per table, stored table by table; an emulator shutting down stops it between columns of the
+    Arrow table being built or interrupts the insert in progress (that table is rolled back)."""
     counts = {table: columns.count(table) for table in TABLES}
 
     def batches() -> Iterator[tuple[str, Any]]:
         for table in TABLES:
             if counts[table]:
-                _stop_if(state.stopping)
-                batch = columns.arrow(table)
+                batch = columns.arrow(table, between=lambda: _stop_if(state.stopping))
                 _stop_if(state.stopping)
                 yield table, batch
+                del batch  # one table's Arrow copy in memory at a time
 
+    _stop_if(state.stopping)  # before opening the store: shutdown may be closing it already
     state.telemetry.insert_tables(batches())
     return counts
 

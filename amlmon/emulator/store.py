@@ -10,12 +10,11 @@ requests …, with `customDimensions`, `cloud_RoleName`, string `success`).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import duckdb
 from amlmon.emulator.endpoint_tables import ENDPOINT_TABLES
 
 STORE_FILE = "telemetry.duckdb"
-BULK_ROLLBACK_SECONDS = 10.0  # the most close() waits for interrupted bulk inserts to roll back
+BULK_END_SECONDS = 10.0  # the most close() waits for an interrupted bulk insert to end
 # A query past this fails alone (logs_api answers it as the service's low-memory failure) instead of
 # taking the emulator's memory.
 MEMORY_LIMIT = "2GB"
@@ -149,7 +148,7 @@ class TelemetryStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STORE_FILE
         self.lock = threading.Lock()
-        # Cursors of bulk inserts in progress: close() interrupts them and waits until they roll back.
+        # Cursors of bulk inserts in progress: close() interrupts them and waits until they end.
         self._bulk: set[duckdb.DuckDBPyConnection] = set()
         self._bulk_done = threading.Condition(self.lock)
         self._closed = False
@@ -184,16 +183,16 @@ class TelemetryStore:
                 self.con.unregister("_incoming")
 
     def insert_tables(self, batches: Iterable[tuple[str, Any]]) -> None:
-        """Bulk insert (seeding) of (table, Arrow table) batches in one transaction on a cursor of its
-        own: the store's lock stays free meanwhile, and queries see all of it or nothing. StoreClosing
-        when close() interrupted it (nothing is kept)."""
+        """Bulk insert (seeding) of (table, Arrow table) batches, each committed on its own (one
+        transaction for all would hold every uncommitted row in memory: about 1 GB more per million
+        seeded requests), on a cursor of its own that close() interrupts. StoreClosing when close()
+        came first: the batch being inserted is rolled back, later ones are not inserted."""
         with self.lock:
             if self._closed:
                 raise StoreClosing
             cursor = self.con.cursor()
             self._bulk.add(cursor)
         try:
-            cursor.execute("BEGIN TRANSACTION")
             for table, arrow_table in batches:
                 if self._closed:
                     raise StoreClosing
@@ -203,11 +202,9 @@ class TelemetryStore:
                     cursor.execute(f"INSERT INTO store.{table} SELECT {names} FROM _incoming")
                 finally:
                     cursor.unregister("_incoming")
-            cursor.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(duckdb.Error):
-                cursor.execute("ROLLBACK")
-            if isinstance(exc, duckdb.Error) and self._closed:
+                del arrow_table  # freed before the next batch is built
+        except duckdb.Error:
+            if self._closed:
                 raise StoreClosing from None
             raise
         finally:
@@ -276,7 +273,7 @@ class TelemetryStore:
             self._closed = True
             for cursor in self._bulk:
                 cursor.interrupt()  # a running INSERT stops at its next chunk and rolls back
-            self._bulk_done.wait_for(lambda: not self._bulk, timeout=BULK_ROLLBACK_SECONDS)
+            self._bulk_done.wait_for(lambda: not self._bulk, timeout=BULK_END_SECONDS)
             self.con.close()
 
 
@@ -291,9 +288,10 @@ def nanoseconds(value: Any) -> Any:
     return value
 
 
-def arrow_table(table: str, columns: dict[str, list[Any]]) -> Any:
+def arrow_table(table: str, columns: dict[str, list[Any]], between: Callable[[], None] | None = None) -> Any:
     """An Arrow table with `table`'s columns, in order and typed (JSON columns travel as strings).
-    TIMESTAMP_NS values may be datetimes or nanoseconds since 1970."""
+    TIMESTAMP_NS values may be datetimes or nanoseconds since 1970. `between` is called before each
+    column is converted (a seed stops there when the emulator shuts down)."""
     import pyarrow as pa
 
     def arrow_type(kind: str) -> Any:
@@ -307,9 +305,12 @@ def arrow_table(table: str, columns: dict[str, list[Any]]) -> Any:
     def values(name: str, kind: str) -> list[Any]:
         return [nanoseconds(v) for v in columns[name]] if kind == "TIMESTAMP_NS" else columns[name]
 
-    return pa.table(
-        {name: pa.array(values(name, kind), type=arrow_type(kind)) for name, kind in TABLES[table]}
-    )
+    arrays = {}
+    for name, kind in TABLES[table]:
+        if between is not None:
+            between()
+        arrays[name] = pa.array(values(name, kind), type=arrow_type(kind))
+    return pa.table(arrays)
 
 
 def _case(values: dict[str, str], what: str) -> str:
