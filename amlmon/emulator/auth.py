@@ -7,6 +7,12 @@ import json
 import secrets
 import threading
 import time
+from typing import TYPE_CHECKING
+
+from amlmon.emulator.http import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from amlmon.emulator.state import EmulatorState
 
 
 class TokenStore:
@@ -62,4 +68,65 @@ def claims_challenge(endpoint: str, tenant_id: str, revoked_at: int) -> str:
     return (
         f'Bearer realm="", authorization_uri="{endpoint}/{tenant_id}/oauth2/authorize", '
         f'error="insufficient_claims", claims="{encoded}"'
+    )
+
+
+# Paths reachable without a bearer token, as on Azure: sign-in, ingestion (the key is in each
+# envelope), the discovery document, scoring (service keys), and the emulator's own admin API.
+PUBLIC_PREFIXES = (
+    "/_emulator/",
+    "/v2/track",
+    "/v2.1/track",
+    "/discovery",
+    "/api/v1/service/",
+    "/api/v1/endpoint/",
+)
+
+
+def check_bearer(state: EmulatorState, request: Request) -> Response | None:
+    """None when the request may pass; else the 401 Entra ID / ARM answer (missing, expired, invalid or
+    revoked token — a revoked one with the CAE claims challenge)."""
+    path = request.path
+    if path.startswith(PUBLIC_PREFIXES) or "/oauth2/" in path:
+        return None
+    auth = request.header("Authorization") or ""
+    if not auth.lower().startswith("bearer "):
+        return json_response(
+            401,
+            {
+                "error": {
+                    "code": "AuthenticationFailed",
+                    "message": "Authentication failed. The 'Authorization' header is missing.",
+                }
+            },
+            {
+                "WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'
+            },
+        )
+    reason = state.tokens.check(auth[7:].strip())
+    if reason is None:
+        return None
+    if reason == "revoked":
+        return json_response(
+            401,
+            {
+                "error": {
+                    "code": "InvalidAuthenticationToken",
+                    "message": "The access token has been revoked.",
+                }
+            },
+            {"WWW-Authenticate": claims_challenge(state.endpoint, state.tenant_id, state.tokens.revoked_at)},
+        )
+    code = "ExpiredAuthenticationToken" if reason == "expired" else "InvalidAuthenticationToken"
+    message = (
+        "The access token expiry UTC time is earlier than current UTC time."
+        if reason == "expired"
+        else "The access token is invalid."
+    )
+    return json_response(
+        401,
+        {"error": {"code": code, "message": message}},
+        {
+            "WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'
+        },
     )

@@ -138,8 +138,17 @@ def envelope_row(
     if table is None:
         return None
     base = data.get("baseData") or {}
+    row = _common_columns(envelope, base, component, ingested)
+    row.update(_kind_columns(table, base))
+    return table, row
+
+
+def _common_columns(
+    envelope: dict[str, Any], base: dict[str, Any], component: dict[str, Any], ingested: dt.datetime
+) -> dict[str, Any]:
+    """The columns every App* table has: the envelope's time and tags, properties, key and resource."""
     tags = envelope.get("tags") or {}
-    row: dict[str, Any] = {
+    return {
         "TimeGenerated": parse_time_ns(envelope.get("time")),
         "OperationId": tags.get("ai.operation.id"),
         "OperationName": tags.get("ai.operation.name"),
@@ -159,51 +168,58 @@ def envelope_row(
         "_ItemId": str(uuid.uuid4()),
         "_IngestionTime": ingested,
     }
+
+
+def _kind_columns(table: str, base: dict[str, Any]) -> dict[str, Any]:
+    """The columns only `table` has, from the envelope's baseData."""
     if table in ("AppRequests", "AppDependencies"):
-        row.update(
-            {
-                "Id": base.get("id"),
-                "Name": base.get("name"),
-                "Success": _bool(base.get("success")),
-                "ResultCode": str(base.get("responseCode", base.get("resultCode", "")) or ""),
-                "DurationMs": duration_ms(base.get("duration")),
-            }
-        )
-        if table == "AppRequests":
-            row.update({"Url": base.get("url"), "Source": base.get("source")})
-        else:
-            row.update(
-                {"Target": base.get("target"), "DependencyType": base.get("type"), "Data": base.get("data")}
-            )
-    elif table == "AppExceptions":
-        exceptions = [
-            {**item, "message": _cut(item.get("message"), MESSAGE_LIMIT)} if isinstance(item, dict) else item
-            for item in base.get("exceptions") or [{}]
-        ]
-        outer, inner = exceptions[0], exceptions[-1]
-        row.update(
-            {
-                "ProblemId": base.get("problemId") or outer.get("typeName"),
-                "ExceptionType": outer.get("typeName"),
-                "OuterType": outer.get("typeName"),
-                "OuterMessage": outer.get("message"),
-                "InnermostType": inner.get("typeName"),
-                "InnermostMessage": inner.get("message"),
-                "Message": outer.get("message"),
-                "SeverityLevel": _severity(base.get("severityLevel")),
-                "Details": json.dumps(exceptions),
-            }
-        )
-    elif table == "AppTraces":
-        row.update(
-            {
-                "Message": _cut(base.get("message"), MESSAGE_LIMIT),
-                "SeverityLevel": _severity(base.get("severityLevel")),
-            }
-        )
+        return _call_columns(table, base)
+    if table == "AppExceptions":
+        return _exception_columns(base)
+    if table == "AppTraces":
+        return {
+            "Message": _cut(base.get("message"), MESSAGE_LIMIT),
+            "SeverityLevel": _severity(base.get("severityLevel")),
+        }
+    return {"Name": base.get("name")}
+
+
+def _call_columns(table: str, base: dict[str, Any]) -> dict[str, Any]:
+    """A request's or dependency's columns (RequestData / RemoteDependencyData)."""
+    columns = {
+        "Id": base.get("id"),
+        "Name": base.get("name"),
+        "Success": _bool(base.get("success")),
+        "ResultCode": str(base.get("responseCode", base.get("resultCode", "")) or ""),
+        "DurationMs": duration_ms(base.get("duration")),
+    }
+    if table == "AppRequests":
+        columns.update({"Url": base.get("url"), "Source": base.get("source")})
     else:
-        row["Name"] = base.get("name")
-    return table, row
+        columns.update(
+            {"Target": base.get("target"), "DependencyType": base.get("type"), "Data": base.get("data")}
+        )
+    return columns
+
+
+def _exception_columns(base: dict[str, Any]) -> dict[str, Any]:
+    """An ExceptionData's columns: the outermost and innermost of its exception chain, each message cut."""
+    exceptions = [
+        {**item, "message": _cut(item.get("message"), MESSAGE_LIMIT)} if isinstance(item, dict) else item
+        for item in base.get("exceptions") or [{}]
+    ]
+    outer, inner = exceptions[0], exceptions[-1]
+    return {
+        "ProblemId": base.get("problemId") or outer.get("typeName"),
+        "ExceptionType": outer.get("typeName"),
+        "OuterType": outer.get("typeName"),
+        "OuterMessage": outer.get("message"),
+        "InnermostType": inner.get("typeName"),
+        "InnermostMessage": inner.get("message"),
+        "Message": outer.get("message"),
+        "SeverityLevel": _severity(base.get("severityLevel")),
+        "Details": json.dumps(exceptions),
+    }
 
 
 def ingest(

@@ -46,6 +46,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.collector import CollectorConfig, Sidecar
@@ -260,54 +261,26 @@ class OnlineManager:
             ca_path="",
             export_seconds=5.0,
         )
-        env = child_environment(base, dict(os.environ), work_dir)
-        env.pop("SERVICE_NAME", None)  # its v2 value is not documented
-        env.update(
-            {
-                "HOSTNAME": instance,
-                "AZUREML_MDC_CONFIG_PATH": str(config_path),
-                "AZUREML_MDC_HOST": "127.0.0.1",
-                "AZUREML_MDC_PORT": str(sidecar.port),
-            }
-        )
-        log_path = work_dir / "server.log"
+        env = _online_environment(base, work_dir, instance, config_path, sidecar.port)
         last: ChildStartError | None = None
         for _attempt in range(3):
-            port = free_port()
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "amlmon.emulator.inference",
-                    "--entry_script",
-                    str(ENTRY_SCRIPT),
-                    "--model_dir",
-                    str(MODEL_DIR),
-                    "--port",
-                    str(port),
-                ],
-                cwd=work_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            child = InferenceChild(ChildConfig(**{**base.__dict__}), process, port, log_path)
-            online = OnlineChild(dep_id, collector, child, sidecar, instance)
-            online.reader = threading.Thread(
-                target=self._read_console, args=(online, deployment), daemon=True
-            )
-            online.reader.start()
+            online = OnlineChild(dep_id, collector, _spawn_child(base, work_dir, env), sidecar, instance)
             try:
-                wait_ready(child, time.monotonic() + START_TIMEOUT)
-                self._event(online, "Started", f"Started container {CONTAINER_NAME}")
+                self._await_ready(online, deployment)
                 return online
             except ChildStartError as exc:
-                stop_child(child, timeout=2)
+                stop_child(online.child, timeout=2)
                 last = exc
         sidecar.stop()
         assert last is not None
         raise last
+
+    def _await_ready(self, online: OnlineChild, deployment: dict[str, Any]) -> None:
+        """Drain the child's console from now on; once it answers, its container event `Started`."""
+        online.reader = threading.Thread(target=self._read_console, args=(online, deployment), daemon=True)
+        online.reader.start()
+        wait_ready(online.child, time.monotonic() + START_TIMEOUT)
+        self._event(online, "Started", f"Started container {CONTAINER_NAME}")
 
     def _read_console(self, online: OnlineChild, deployment: dict[str, Any]) -> None:
         """The child's stdout: to its log file, and to AmlOnlineEndpointConsoleLog where a setting sends it."""
@@ -364,6 +337,48 @@ class OnlineManager:
             self.children.clear()
         for online in running:
             self._stop(online)
+
+
+def _online_environment(
+    base: ChildConfig, work_dir: Path, instance: str, config_path: Path, collector_port: int
+) -> dict[str, str]:
+    """A v1 child's environment plus what a v2 deployment's container has: its HOSTNAME (the instance)
+    and the Collector's config and sidecar address."""
+    env = child_environment(base, dict(os.environ), work_dir)
+    env.pop("SERVICE_NAME", None)  # its v2 value is not documented
+    env.update(
+        {
+            "HOSTNAME": instance,
+            "AZUREML_MDC_CONFIG_PATH": str(config_path),
+            "AZUREML_MDC_HOST": "127.0.0.1",
+            "AZUREML_MDC_PORT": str(collector_port),
+        }
+    )
+    return env
+
+
+def _spawn_child(base: ChildConfig, work_dir: Path, env: dict[str, str]) -> InferenceChild:
+    """azmlinfsrv with score_v2.py on a free port; its console (stdout and stderr) on one pipe."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "amlmon.emulator.inference",
+            "--entry_script",
+            str(ENTRY_SCRIPT),
+            "--model_dir",
+            str(MODEL_DIR),
+            "--port",
+            str(port),
+        ],
+        cwd=work_dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    return InferenceChild(ChildConfig(**{**base.__dict__}), process, port, work_dir / "server.log")
 
 
 def _storage(state: EmulatorState, request: Request) -> Response:

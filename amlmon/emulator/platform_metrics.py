@@ -33,6 +33,7 @@ import math
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, arm_error, json_response
@@ -206,63 +207,113 @@ def metrics(state: EmulatorState, request: Request) -> Response:
     deployment = "/deployments/" in resource_id.lower()
     catalog = DEPLOYMENT_METRICS if deployment else ENDPOINT_METRICS
     kind = DEPLOYMENT_TYPE if deployment else ENDPOINT_TYPE
+    try:
+        query = _query(request, catalog, kind)
+    except _BadQuery as exc:
+        return _bad_request(str(exc))
+    answer = _answer(state, resource_id, catalog, query)
+    answer["namespace"] = f"microsoft.machinelearningservices/{kind.lower()}"
+    answer["resourceregion"] = str(body.get("location") or "")
+    # ARM echoes the caller's correlation id (or makes one) on every answer.
+    correlation = request.header("x-ms-correlation-request-id") or str(uuid.uuid4())
+    return json_response(200, answer, {"x-ms-correlation-request-id": correlation})
+
+
+class _BadQuery(Exception):
+    """A query Azure refuses with 400 BadRequest; the message is Azure's."""
+
+
+@dataclass
+class _Query:
+    """A metrics request's parameters, checked in the order Azure checks them."""
+
+    names: list[str]  # as the catalog spells them
+    start: float
+    end: float
+    step: float
+    interval_text: str  # upper-cased, FULL or an ISO 8601 duration
+    asked: list[str]  # aggregations, lower-case; empty means each metric's primary one
+    filters: list[tuple[str, str]]
+    top: int
+
+
+def _query(request: Request, catalog: dict[str, Definition], kind: str) -> _Query:
+    names = _metric_names(request, catalog, kind)
+    try:
+        start, end = _timespan(request.q("timespan"))
+        filters = _filters(request.q("$filter"))
+    except ValueError as exc:
+        raise _BadQuery(f"Invalid parameter: {exc}") from None
+    interval_text = (request.q("interval") or "PT1M").upper()
+    step = end - start if interval_text == "FULL" else _duration(interval_text)
+    if not step or step <= 0:
+        raise _BadQuery(f"Invalid interval: {interval_text}")
+    asked = [a.strip().lower() for a in (request.q("aggregation") or "").split(",") if a.strip()]
+    if any(a not in AGGREGATIONS for a in asked):
+        raise _BadQuery(f"Invalid aggregation: {request.q('aggregation')}")
+    if interval_text != "FULL":
+        start = math.floor(start / step) * step  # buckets start on interval boundaries
+    if str(request.q("ValidateDimensions") or "true").lower() != "false":
+        # Azure's default: a filter on a dimension one of the metrics lacks is an error (with
+        # ValidateDimensions=false it is ignored for that metric).
+        _check_dimensions(names, catalog, filters)
+    try:
+        top = int(request.q("top") or 10)
+    except ValueError:
+        raise _BadQuery(f"Invalid top: {request.q('top')}") from None
+    return _Query(names, start, end, step, interval_text, asked, filters, top)
+
+
+def _metric_names(request: Request, catalog: dict[str, Definition], kind: str) -> list[str]:
+    """`metricnames` as the catalog spells them (the catalog's first when none); an unknown one is refused."""
     canonical = {name.lower(): name for name in catalog}
     names = [n.strip() for n in (request.q("metricnames") or "").split(",") if n.strip()]
     if not names:
         names = [next(iter(catalog))]
     unknown = [n for n in names if n.lower() not in canonical]
     if unknown:
-        return _bad_request(
+        raise _BadQuery(
             "Failed to find metric configuration for provider: Microsoft.MachineLearningServices, "
             f"resource Type: {kind}, metric: {unknown[0]}, Valid metrics: {','.join(catalog)}"
         )
-    try:
-        start, end = _timespan(request.q("timespan"))
-        filters = _filters(request.q("$filter"))
-    except ValueError as exc:
-        return _bad_request(f"Invalid parameter: {exc}")
-    interval_text = (request.q("interval") or "PT1M").upper()
-    step = end - start if interval_text == "FULL" else _duration(interval_text)
-    if not step or step <= 0:
-        return _bad_request(f"Invalid interval: {interval_text}")
-    asked = [a.strip().lower() for a in (request.q("aggregation") or "").split(",") if a.strip()]
-    if any(a not in AGGREGATIONS for a in asked):
-        return _bad_request(f"Invalid aggregation: {request.q('aggregation')}")
-    if interval_text != "FULL":
-        start = math.floor(start / step) * step  # buckets start on interval boundaries
-    if str(request.q("ValidateDimensions") or "true").lower() != "false":
-        # Azure's default: a filter on a dimension one of the metrics lacks is an error (with
-        # ValidateDimensions=false it is ignored for that metric).
-        for name in names:
-            known = {d.lower() for d in catalog[canonical[name.lower()]].dimensions}
-            missing = [dim for dim, _ in filters if dim not in known]
-            if missing:
-                return _bad_request(
-                    f"Metric: {canonical[name.lower()]} does not support requested dimension combination: "
-                    f"{','.join(missing)}, supported ones are: {','.join(catalog[canonical[name.lower()]].dimensions)}"
-                )
-    try:
-        top = int(request.q("top") or 10)
-    except ValueError:
-        return _bad_request(f"Invalid top: {request.q('top')}")
+    return [canonical[n.lower()] for n in names]
+
+
+def _check_dimensions(
+    names: list[str], catalog: dict[str, Definition], filters: list[tuple[str, str]]
+) -> None:
+    for name in names:
+        known = {d.lower() for d in catalog[name].dimensions}
+        missing = [dim for dim, _ in filters if dim not in known]
+        if missing:
+            raise _BadQuery(
+                f"Metric: {name} does not support requested dimension combination: "
+                f"{','.join(missing)}, supported ones are: {','.join(catalog[name].dimensions)}"
+            )
+
+
+def _answer(
+    state: EmulatorState, resource_id: str, catalog: dict[str, Definition], query: _Query
+) -> dict[str, Any]:
+    """The Metrics_List body up to `namespace`: cost, timespan, interval and one value per metric."""
     values = [
-        _metric_value(state, resource_id, canonical[n.lower()], catalog, asked, filters, start, end, step)
-        for n in names
+        _metric_value(
+            state, resource_id, name, catalog, query.asked, query.filters, query.start, query.end, query.step
+        )
+        for name in query.names
     ]
-    if filters:  # with a $filter Azure answers the `top` series of each metric (default 10)
+    if query.filters:  # with a $filter Azure answers the `top` series of each metric (default 10)
         for value in values:
-            value["timeseries"] = _top(value["timeseries"], top, asked[0] if asked else None)
-    answer = {
+            value["timeseries"] = _top(
+                value["timeseries"], query.top, query.asked[0] if query.asked else None
+            )
+    full = query.interval_text == "FULL"
+    return {
         "cost": sum(len(series["data"]) for v in values for series in v["timeseries"]),
-        "timespan": f"{_iso(start)}/{_iso(end)}",
-        "interval": _iso_duration(step) if interval_text == "FULL" else interval_text,
+        "timespan": f"{_iso(query.start)}/{_iso(query.end)}",
+        "interval": _iso_duration(query.step) if full else query.interval_text,
         "value": values,
-        "namespace": f"microsoft.machinelearningservices/{kind.lower()}",
-        "resourceregion": str(body.get("location") or ""),
     }
-    # ARM echoes the caller's correlation id (or makes one) on every answer.
-    correlation = request.header("x-ms-correlation-request-id") or str(uuid.uuid4())
-    return json_response(200, answer, {"x-ms-correlation-request-id": correlation})
 
 
 def _metric_value(

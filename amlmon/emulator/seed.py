@@ -5,7 +5,9 @@
 "latencyMs"?:{name: median},"kinds"?:[requests|prints|exceptions|modelData|dependencies],"digest"?:bool,
 "roles"?:{name: SERVICE_NAME}}
 → {"rows":{table: n},"truth":{name:{requests, failures, p50, p95, p99, exceptions, modelData}},
-"modelDataDigest"?, "seconds"}.
+"modelDataDigest"?, "seconds"}. An emulator that begins to shut down (SIGTERM/SIGINT) stops a seed at
+once: 503 ServiceUnavailable; nothing is stored when it was still building rows, tables already
+inserted stay when it was storing them.
 
 Every row has exactly the tags and property keys of the real server's envelope of its kind and
 generation (reference/inference-server-telemetry/); a v2 deployment writes what the same server writes
@@ -22,7 +24,9 @@ import datetime as dt
 import hashlib
 import math
 import random
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
@@ -38,10 +42,18 @@ from amlmon.emulator.seed_rows import (
     print_row,
     request_row,
 )
-from amlmon.emulator.store import TABLES, utcnow
+from amlmon.emulator.store import TABLES, StoreClosing, utcnow
 
 if TYPE_CHECKING:
     from amlmon.emulator.state import EmulatorState
+
+# Requests a seed simulates between looks at whether the emulator is shutting down (about 0.1 s of work).
+STOP_CHECK_EVERY = 2_000
+
+
+class SeedInterrupted(Exception):
+    """The emulator began to shut down while a seed was being built: nothing of it is stored."""
+
 
 # What a seed writes per simulated request (the body's `kinds` picks some; default all).
 ROW_KINDS = frozenset({"requests", "prints", "exceptions", "modelData", "dependencies"})
@@ -111,9 +123,53 @@ def _seed(state: EmulatorState, request: Request) -> Response:
     component = state.resources.get(component_id) if component_id else None
     if component is None:
         return _bad(400, f"workspace {body['workspace']} has no Application Insights resource")
-    rng = random.Random(body.get("seed", 1))
     digest_lines: list[str] | None = [] if body.get("digest") else None
     columns = SeedColumns()
+    try:
+        truth = _seed_targets(
+            columns,
+            body,
+            targets,
+            component,
+            hours=hours,
+            rate=rate,
+            kinds=kinds,
+            roles=roles,
+            digest_lines=digest_lines,
+            stopping=state.stopping,
+        )
+        counts = _store_seed(state, columns)
+    except (SeedInterrupted, StoreClosing):
+        return json_response(
+            503,
+            {
+                "error": {
+                    "code": "ServiceUnavailable",
+                    "message": "the emulator is shutting down: the seed was cut short",
+                }
+            },
+        )
+    answer: dict[str, Any] = {"rows": counts, "truth": truth}
+    if digest_lines is not None:
+        answer["modelDataDigest"] = model_data_digest(digest_lines)
+    return json_response(200, {**answer, "seconds": round(time.perf_counter() - started, 3)})
+
+
+def _seed_targets(
+    columns: SeedColumns,
+    body: dict[str, Any],
+    targets: list[str],
+    component: dict[str, Any],
+    *,
+    hours: float,
+    rate: float,
+    kinds: frozenset[str],
+    roles: dict[str, str],
+    digest_lines: list[str] | None,
+    stopping: threading.Event,
+) -> dict[str, Any]:
+    """Every target's rows into `columns`; the truth per target. `mixed` alternates 1.5 and 1.4."""
+    rng = random.Random(body.get("seed", 1))
     truth: dict[str, Any] = {}
     generation = str(body.get("generation", "mixed"))
     for index, target in enumerate(targets):
@@ -132,17 +188,32 @@ def _seed(state: EmulatorState, request: Request) -> Response:
             kinds=kinds,
             digest_lines=digest_lines,
             role_name=roles.get(target),
+            stopping=stopping,
         )
-    store = state.telemetry
-    counts = {}
-    for table in TABLES:
-        counts[table] = columns.count(table)
-        if counts[table]:
-            store.insert_arrow(table, columns.arrow(table))
-    answer: dict[str, Any] = {"rows": counts, "truth": truth}
-    if digest_lines is not None:
-        answer["modelDataDigest"] = model_data_digest(digest_lines)
-    return json_response(200, {**answer, "seconds": round(time.perf_counter() - started, 3)})
+    return truth
+
+
+def _store_seed(state: EmulatorState, columns: SeedColumns) -> dict[str, int]:
+    """Rows per table, stored table by table; an emulator shutting down stops it between columns of the
+    Arrow table being built or interrupts the insert in progress (that table is rolled back)."""
+    counts = {table: columns.count(table) for table in TABLES}
+
+    def batches() -> Iterator[tuple[str, Any]]:
+        for table in TABLES:
+            if counts[table]:
+                batch = columns.arrow(table, between=lambda: _stop_if(state.stopping))
+                _stop_if(state.stopping)
+                yield table, batch
+                del batch  # one table's Arrow copy in memory at a time
+
+    _stop_if(state.stopping)  # before opening the store: shutdown may be closing it already
+    state.telemetry.insert_tables(batches())
+    return counts
+
+
+def _stop_if(stopping: threading.Event | None) -> None:
+    if stopping is not None and stopping.is_set():
+        raise SeedInterrupted
 
 
 def _seed_target(
@@ -160,6 +231,7 @@ def _seed_target(
     kinds: frozenset[str] = ROW_KINDS,
     digest_lines: list[str] | None = None,
     role_name: str | None = None,
+    stopping: threading.Event | None = None,
 ) -> dict[str, Any]:
     service, _, deployment = target.partition("/")
     # The server labels its telemetry with SERVICE_NAME: a v1 service's name; on a v2 deployment the
@@ -168,19 +240,7 @@ def _seed_target(
     now = utcnow()
     total = max(0, int(hours * 60 * rate))
     span = hours * 3600
-    ikey = str(component.get("properties", {}).get("InstrumentationKey", "")).lower()
-    common = {
-        "IKey": ikey,
-        "_ResourceId": normalize_id(component["id"]),
-        "AppRoleName": service if layout == "1.5" else "azmlinfsrv",
-        "AppRoleInstance": f"{service}-{rng.randrange(16**6):06x}",
-        "SDKVersion": "ulm_py3.11.7:otel1.33.0:ext1.0.0b40"
-        if layout == "1.5"
-        else "py3.11.7:oc0.11.4:ext1.1.15",
-        "ClientType": "PC",
-        "ItemCount": 1,
-    }
-    columns.begin({**common, "Measurements": "{}"})
+    columns.begin({**_target_columns(component, service, layout, rng), "Measurements": "{}"})
     labels = {"Service Name": service, "Workspace Name": workspace}
     # Request ids are unique like the server's uuid4s, also between seeds of the same `seed` number:
     # a 1.4.x exception is attributed through its request id.
@@ -188,7 +248,9 @@ def _seed_target(
     durations: list[float] = []
     failures = model_data = 0
     sigma = 0.5
-    for _ in range(total):
+    for number in range(total):
+        if number % STOP_CHECK_EVERY == 0:
+            _stop_if(stopping)
         at = now - dt.timedelta(seconds=rng.uniform(0, span))
         ingested = min(now, at + dt.timedelta(seconds=rng.uniform(2, 40)))
         duration = median_ms * math.exp(rng.gauss(0, sigma))
@@ -215,9 +277,31 @@ def _seed_target(
                 digest_lines.append(line)
         if rng.random() < 0.2 and "dependencies" in kinds:
             dependency_row(columns, base, rng)
-    ordered = sorted(durations)
+    return _target_truth(sorted(durations), failures, model_data, layout)
+
+
+def _target_columns(
+    component: dict[str, Any], service: str, layout: str, rng: random.Random
+) -> dict[str, Any]:
+    """The columns every row of one target shares: its component's key and id, role, instance, SDK."""
+    ikey = str(component.get("properties", {}).get("InstrumentationKey", "")).lower()
     return {
-        "requests": total,
+        "IKey": ikey,
+        "_ResourceId": normalize_id(component["id"]),
+        "AppRoleName": service if layout == "1.5" else "azmlinfsrv",
+        "AppRoleInstance": f"{service}-{rng.randrange(16**6):06x}",
+        "SDKVersion": "ulm_py3.11.7:otel1.33.0:ext1.0.0b40"
+        if layout == "1.5"
+        else "py3.11.7:oc0.11.4:ext1.1.15",
+        "ClientType": "PC",
+        "ItemCount": 1,
+    }
+
+
+def _target_truth(ordered: list[float], failures: int, model_data: int, layout: str) -> dict[str, Any]:
+    """What a KQL summarize over one target's seeded rows finds (`ordered`: its request durations)."""
+    return {
+        "requests": len(ordered),
         "failures": failures,
         "p50": nearest_rank(ordered, 50),
         "p95": nearest_rank(ordered, 95),

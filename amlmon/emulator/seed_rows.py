@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 from amlmon.emulator.store import TABLES, arrow_table
@@ -52,10 +53,13 @@ class SeedColumns:
     def count(self, table: str) -> int:
         return self.counts[table]
 
-    def arrow(self, table: str) -> Any:
+    def arrow(self, table: str, between: Callable[[], None] | None = None) -> Any:
+        """The table's rows as Arrow; `between` is called before each column (it may raise to stop)."""
         self._close_segments()
         columns: dict[str, list[Any]] = {}
         for name, _ in TABLES[table]:
+            if between is not None:
+                between()
             if name in self.data[table] and not any(name in c for _, c in self.segments[table]):
                 columns[name] = self.data[table][name]
                 continue
@@ -68,7 +72,7 @@ class SeedColumns:
                     values.extend(self.data[table][name][position : position + count])
                     position += count
             columns[name] = values
-        return arrow_table(table, columns)
+        return arrow_table(table, columns, between)
 
 
 _ITEM_IDS = random.Random()

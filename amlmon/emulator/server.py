@@ -1,6 +1,6 @@
 """The emulator's HTTPS server: loopback only, bearer tokens like Entra ID, fault injection, request log.
 
-Only HTTP, auth and faults live here; the shared state is state.py's EmulatorState. Route families
+Only HTTP, the bearer check (auth.py) and faults live here; the shared state is state.py's EmulatorState. Route families
 live in their own modules, each with `register(router, state)`:
   arm/              Azure Resource Manager (workspaces, components, Log Analytics workspaces,
                     diagnostic settings, online endpoints/deployments with async LROs)
@@ -25,29 +25,22 @@ import socket
 import ssl
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from amlmon.emulator.auth import claims_challenge
+from amlmon.emulator.auth import check_bearer
 from amlmon.emulator.faults import fault_response
 from amlmon.emulator.http import Request, Response, Router, json_response, parse_query, request_id
 from amlmon.emulator.state import EmulatorState
 from amlmon.emulator.tls import ensure_certificates
 
 STATE_FILE = "state.json"
-# Paths reachable without a bearer token, as on Azure: sign-in, ingestion (the key is in each
-# envelope), the discovery document, scoring (service keys), and the emulator's own admin API.
-PUBLIC_PREFIXES = (
-    "/_emulator/",
-    "/v2/track",
-    "/v2.1/track",
-    "/discovery",
-    "/api/v1/service/",
-    "/api/v1/endpoint/",
-)
+# At shutdown, how long requests in progress get to send their answer (a seed answers 503 at once).
+ANSWER_SECONDS = 2.0
 
 
 def error_body_for(path: str, status: int) -> dict[str, Any]:
@@ -155,6 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _handle(self) -> None:
+        with self.server.answering():
+            self._answer()
+
+    def _answer(self) -> None:
         state = self.server.state
         # Not urlsplit: a path starting with "//" (an exporter whose endpoint ends in "/" posts to
         # //v2.1/track) would be read as a network location.
@@ -193,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = fault_response(fault, error_body_for(request.path, fault.status))
             if answer is not None:
                 return answer
-        denied = self._check_auth(state, request)
+        denied = check_bearer(state, request)
         if denied is not None:
             return denied
         try:
@@ -211,56 +208,6 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug must answer 500 like a service, not hang the client
             print(f"emulator: {request.method} {request.path} failed: {exc!r}", file=sys.stderr)
             return json_response(500, {"error": {"code": "InternalServerError", "message": str(exc)}})
-
-    def _check_auth(self, state: EmulatorState, request: Request) -> Response | None:
-        path = request.path
-        if path.startswith(PUBLIC_PREFIXES) or "/oauth2/" in path:
-            return None
-        auth = request.header("Authorization") or ""
-        if not auth.lower().startswith("bearer "):
-            return json_response(
-                401,
-                {
-                    "error": {
-                        "code": "AuthenticationFailed",
-                        "message": "Authentication failed. The 'Authorization' header is missing.",
-                    }
-                },
-                {
-                    "WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'
-                },
-            )
-        reason = state.tokens.check(auth[7:].strip())
-        if reason is None:
-            return None
-        if reason == "revoked":
-            return json_response(
-                401,
-                {
-                    "error": {
-                        "code": "InvalidAuthenticationToken",
-                        "message": "The access token has been revoked.",
-                    }
-                },
-                {
-                    "WWW-Authenticate": claims_challenge(
-                        state.endpoint, state.tenant_id, state.tokens.revoked_at
-                    )
-                },
-            )
-        code = "ExpiredAuthenticationToken" if reason == "expired" else "InvalidAuthenticationToken"
-        message = (
-            "The access token expiry UTC time is earlier than current UTC time."
-            if reason == "expired"
-            else "The access token is invalid."
-        )
-        return json_response(
-            401,
-            {"error": {"code": code, "message": message}},
-            {
-                "WWW-Authenticate": f'Bearer authorization_uri="{state.endpoint}/{state.tenant_id}", error="invalid_token"'
-            },
-        )
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send RST: the client sees a connection reset.
@@ -284,6 +231,24 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.state = state
         self.router = router
+        self._answers = 0  # requests read and not yet answered
+        self._answered = threading.Condition()
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._answered:
+            self._answers += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                self._answers -= 1
+                self._answered.notify_all()
+
+    def wait_answered(self, timeout: float) -> None:
+        """Until every request read so far has its answer (a seed stopping says so), at most `timeout`."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._answers == 0, timeout=timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -344,6 +309,7 @@ class EmulatorServer:
         """Serve until SIGTERM/SIGINT; the state file exists exactly while serving."""
 
         def stop(signum: int, frame: Any) -> None:
+            self.state.stopping.set()  # before the loop ends: a seed in progress gives up at once
             threading.Thread(target=self.httpd.shutdown, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
@@ -361,12 +327,14 @@ class EmulatorServer:
         return thread
 
     def close(self) -> None:
+        self.state.stopping.set()
         for hook in reversed(self.state.shutdown_hooks):
             try:
                 hook()
             except Exception as exc:  # keep closing the rest
                 print(f"emulator: shutdown hook failed: {exc!r}", file=sys.stderr)
         self.state.shutdown_hooks.clear()
+        self.httpd.wait_answered(timeout=ANSWER_SECONDS)
         self.httpd.server_close()
         try:
             state = json.loads(self.state_path.read_text())

@@ -107,6 +107,8 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.settings = Settings(ingestionDelay=0.0, jitter=0.0)
         self.shutdown_hooks: list[Callable[[], None]] = []
+        # Set when the emulator begins to shut down (SIGTERM/SIGINT or close): long work (a seed) gives up.
+        self.stopping = threading.Event()
         # Called with every v1 service mms.py creates or changes (inference.py starts/stops servers).
         self.service_hooks: list[ServiceHook] = []
         # ARM long-running operations by id (mfeOperationsStatus / mfeOperationResults).

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import duckdb
 from amlmon.emulator.endpoint_tables import ENDPOINT_TABLES
 
 STORE_FILE = "telemetry.duckdb"
+BULK_END_SECONDS = 10.0  # the most close() waits for an interrupted bulk insert to end
 # A query past this fails alone (logs_api answers it as the service's low-memory failure) instead of
 # taking the emulator's memory.
 MEMORY_LIMIT = "2GB"
@@ -138,10 +140,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class StoreClosing(Exception):
+    """The store was closed (the emulator is shutting down) before or while a bulk insert ran."""
+
+
 class TelemetryStore:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / STORE_FILE
         self.lock = threading.Lock()
+        # Cursors of bulk inserts in progress: close() interrupts them and waits until they end.
+        self._bulk: set[duckdb.DuckDBPyConnection] = set()
+        self._bulk_done = threading.Condition(self.lock)
+        self._closed = False
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
@@ -163,7 +173,7 @@ class TelemetryStore:
             )
 
     def insert_arrow(self, table: str, arrow_table: Any) -> None:
-        """Bulk insert (seeding): an Arrow table with exactly the table's columns."""
+        """An Arrow table with exactly the table's columns, under the store's lock."""
         names = ", ".join(f'"{n}"' for n in self.columns(table))
         with self.lock:
             self.con.register("_incoming", arrow_table)
@@ -171,6 +181,37 @@ class TelemetryStore:
                 self.con.execute(f"INSERT INTO store.{table} SELECT {names} FROM _incoming")
             finally:
                 self.con.unregister("_incoming")
+
+    def insert_tables(self, batches: Iterable[tuple[str, Any]]) -> None:
+        """Bulk insert (seeding) of (table, Arrow table) batches, each committed on its own (one
+        transaction for all would hold every uncommitted row in memory: about 1 GB more per million
+        seeded requests), on a cursor of its own that close() interrupts. StoreClosing when close()
+        came first: the batch being inserted is rolled back, later ones are not inserted."""
+        with self.lock:
+            if self._closed:
+                raise StoreClosing
+            cursor = self.con.cursor()
+            self._bulk.add(cursor)
+        try:
+            for table, arrow_table in batches:
+                if self._closed:
+                    raise StoreClosing
+                names = ", ".join(f'"{n}"' for n in self.columns(table))
+                cursor.register("_incoming", arrow_table)
+                try:
+                    cursor.execute(f"INSERT INTO store.{table} SELECT {names} FROM _incoming")
+                finally:
+                    cursor.unregister("_incoming")
+                del arrow_table  # freed before the next batch is built
+        except duckdb.Error:
+            if self._closed:
+                raise StoreClosing from None
+            raise
+        finally:
+            cursor.close()
+            with self.lock:
+                self._bulk.discard(cursor)
+                self._bulk_done.notify_all()
 
     def cursor_for(self, scope: Scope) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A cursor whose views show only what `scope` may see, and the schema holding them.
@@ -223,8 +264,16 @@ class TelemetryStore:
         for (schema,) in rows:
             self.con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self.lock:
+            self._closed = True
+            for cursor in self._bulk:
+                cursor.interrupt()  # a running INSERT stops at its next chunk and rolls back
+            self._bulk_done.wait_for(lambda: not self._bulk, timeout=BULK_END_SECONDS)
             self.con.close()
 
 
@@ -239,9 +288,10 @@ def nanoseconds(value: Any) -> Any:
     return value
 
 
-def arrow_table(table: str, columns: dict[str, list[Any]]) -> Any:
+def arrow_table(table: str, columns: dict[str, list[Any]], between: Callable[[], None] | None = None) -> Any:
     """An Arrow table with `table`'s columns, in order and typed (JSON columns travel as strings).
-    TIMESTAMP_NS values may be datetimes or nanoseconds since 1970."""
+    TIMESTAMP_NS values may be datetimes or nanoseconds since 1970. `between` is called before each
+    column is converted (a seed stops there when the emulator shuts down)."""
     import pyarrow as pa
 
     def arrow_type(kind: str) -> Any:
@@ -255,9 +305,12 @@ def arrow_table(table: str, columns: dict[str, list[Any]]) -> Any:
     def values(name: str, kind: str) -> list[Any]:
         return [nanoseconds(v) for v in columns[name]] if kind == "TIMESTAMP_NS" else columns[name]
 
-    return pa.table(
-        {name: pa.array(values(name, kind), type=arrow_type(kind)) for name, kind in TABLES[table]}
-    )
+    arrays = {}
+    for name, kind in TABLES[table]:
+        if between is not None:
+            between()
+        arrays[name] = pa.array(values(name, kind), type=arrow_type(kind))
+    return pa.table(arrays)
 
 
 def _case(values: dict[str, str], what: str) -> str:

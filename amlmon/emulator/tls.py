@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 
 CA_FILE = "ca.pem"
 CERT_FILE = "server.pem"
@@ -18,12 +19,30 @@ def ensure_certificates(data_dir: Path) -> tuple[Path, Path, Path]:
     if ca_path.exists() and cert_path.exists() and key_path.exists():
         return ca_path, cert_path, key_path
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.hazmat.primitives import serialization
 
     now = dt.datetime.now(dt.UTC)
+    ca_key, ca_cert = _authority(now)
+    key, cert = _server_certificate(ca_key, ca_cert.subject, now)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return ca_path, cert_path, key_path
+
+
+def _authority(now: dt.datetime) -> tuple[Any, Any]:
+    """(key, certificate) of a self-signed CA valid ten years, allowed to sign certificates only."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "amlmon local emulator CA")])
     ca_cert = (
@@ -41,6 +60,17 @@ def ensure_certificates(data_dir: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_cert
+
+
+def _server_certificate(ca_key: Any, ca_name: Any, now: dt.datetime) -> tuple[Any, Any]:
+    """(key, certificate) for localhost, 127.0.0.1 and ::1, signed by the CA; 825 days, the most
+    clients accept for a server certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
@@ -67,16 +97,7 @@ def ensure_certificates(data_dir: Path) -> tuple[Path, Path, Path]:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    data_dir.mkdir(parents=True, exist_ok=True)
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    return ca_path, cert_path, key_path
+    return key, cert
 
 
 def _write_private(path: Path, data: bytes) -> None:

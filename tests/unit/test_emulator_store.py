@@ -1,15 +1,26 @@
-"""Pure parts of the emulator's telemetry store and query API: KQL rewrites and timespans."""
+"""The emulator's telemetry store and query API: KQL rewrites, timespans, bulk inserts."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amlmon.emulator.logs_api import QueryRejected, parse_timespan
-from amlmon.emulator.store import _INGESTION_TIME, code_spans, rewrite_kql
+from amlmon.emulator.store import (
+    _INGESTION_TIME,
+    TABLES,
+    StoreClosing,
+    TelemetryStore,
+    code_spans,
+    rewrite_kql,
+)
 
 
 def test_ingestion_time_becomes_the_hidden_column() -> None:
@@ -103,3 +114,60 @@ def test_code_spans_split_literals_from_code_and_join_back(parts: list[tuple[boo
         assert literal in rewritten
     code = "".join(text for is_code, text in code_spans(rewritten) if is_code)
     assert _INGESTION_TIME.search(code) is None
+
+
+# --- a seed's bulk insert: table by table, stopped when the store closes under it ---------------------
+def _trace_batch(count: int) -> tuple[str, object]:
+    from amlmon.emulator.store import arrow_table, utcnow
+
+    now = utcnow()
+    rows = {"TimeGenerated": [now] * count, "_IngestionTime": [now] * count, "Message": ["m"] * count}
+    return "AppTraces", arrow_table(
+        "AppTraces", {name: rows.get(name, [None] * count) for name, _ in TABLES["AppTraces"]}
+    )
+
+
+def _stored_traces(data_dir: Path) -> int:
+    store = TelemetryStore(data_dir)
+    try:
+        return int(store.con.execute("SELECT count(*) FROM store.AppTraces").fetchall()[0][0])
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("close_midway", [False, True])
+def test_bulk_insert_stops_before_its_next_table_when_the_store_closes(
+    tmp_path: Path, close_midway: bool
+) -> None:
+    store = TelemetryStore(tmp_path)
+    midway = threading.Event()
+
+    def batches() -> Iterator[tuple[str, object]]:
+        yield _trace_batch(1000)  # committed at once
+        midway.set()
+        deadline = time.monotonic() + 30
+        while close_midway and not store.closed and time.monotonic() < deadline:
+            time.sleep(0.01)  # the emulator shuts down before the seed's next table
+        yield _trace_batch(1000)
+
+    outcome: list[str] = []
+
+    def insert() -> None:
+        try:
+            store.insert_tables(batches())
+            outcome.append("committed")
+        except StoreClosing:
+            outcome.append("closing")
+
+    inserter = threading.Thread(target=insert)
+    inserter.start()
+    assert midway.wait(30)
+    if close_midway:
+        store.close()
+    inserter.join(30)
+    if not close_midway:
+        store.close()
+    # positive control: without the close both tables are stored; with it, only the first
+    assert outcome == ["closing" if close_midway else "committed"]
+    assert _stored_traces(tmp_path) == (1000 if close_midway else 2000)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".wal", ".tmp"))]

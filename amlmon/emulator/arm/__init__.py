@@ -8,6 +8,7 @@ writes, answered 201 with the body already `Updating`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.arm.common import DIAG, ML, SUB_RG, WS, guid, not_found, paged
@@ -45,89 +46,113 @@ if TYPE_CHECKING:
 __all__ = ["create_workspace_resources", "register"]
 
 
+# A route: (method, path pattern, handler). Order matters: the first pattern that matches wins.
+Route = tuple[str, str, Callable[[Request], Response]]
+
+
 def register(router: Router, state: EmulatorState) -> None:
-
-    def needs_version(handler: Any) -> Any:
-        def wrapped(request: Request) -> Response:
-            if not request.q("api-version"):
-                return arm_error(
-                    400,
-                    "MissingApiVersionParameter",
-                    "The api-version query parameter (?api-version=) is required for all requests.",
-                )
-            withheld = state.settings.get("unsupportedApiVersions")
-            if isinstance(withheld, list) and request.q("api-version") in withheld:
-                # A cloud that does not offer that version answers like this (ARM's code and wording).
-                return arm_error(
-                    400,
-                    "NoRegisteredProviderFound",
-                    f"No registered resource provider found for API version '{request.q('api-version')}'.",
-                )
-            response: Response = handler(request)
-            # ARM echoes the caller's correlation id (or makes one) on every answer.
-            response.headers.setdefault(
-                "x-ms-correlation-request-id", request.header("x-ms-correlation-request-id") or guid()
-            )
-            return response
-
-        return wrapped
-
-    def add(method: str, pattern: str, handler: Any) -> None:
-        router.add(method, pattern, needs_version(handler))
-
     # Diagnostic settings first: their paths nest under any other resource's path.
-    add("GET", DIAG + r"Categories", lambda r: list_categories(state, r))
-    add("GET", DIAG, lambda r: list_settings(state, r))
-    add("GET", DIAG + r"/(?P<name>[^/]+)", lambda r: get_setting(state, r))
-    add("PUT", DIAG + r"/(?P<name>[^/]+)", lambda r: put_setting(state, r))
-    add("DELETE", DIAG + r"/(?P<name>[^/]+)", lambda r: delete_setting(state, r))
+    for routes in (_diagnostic_routes, _operation_routes, _online_routes, _workspace_routes):
+        for method, pattern, handler in routes(state):
+            router.add(method, pattern, _versioned(state, handler))
 
-    add(
-        "GET",
+
+def _versioned(state: EmulatorState, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """ARM's checks around every route: an api-version is required and must be one the cloud offers;
+    the answer echoes the caller's correlation id."""
+
+    def wrapped(request: Request) -> Response:
+        if not request.q("api-version"):
+            return arm_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        withheld = state.settings.get("unsupportedApiVersions")
+        if isinstance(withheld, list) and request.q("api-version") in withheld:
+            # A cloud that does not offer that version answers like this (ARM's code and wording).
+            return arm_error(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for API version '{request.q('api-version')}'.",
+            )
+        response = handler(request)
+        # ARM echoes the caller's correlation id (or makes one) on every answer.
+        response.headers.setdefault(
+            "x-ms-correlation-request-id", request.header("x-ms-correlation-request-id") or guid()
+        )
+        return response
+
+    return wrapped
+
+
+def _diagnostic_routes(state: EmulatorState) -> list[Route]:
+    """Diagnostic settings of any resource, and the categories a resource type offers."""
+    return [
+        ("GET", DIAG + r"Categories", lambda r: list_categories(state, r)),
+        ("GET", DIAG, lambda r: list_settings(state, r)),
+        ("GET", DIAG + r"/(?P<name>[^/]+)", lambda r: get_setting(state, r)),
+        ("PUT", DIAG + r"/(?P<name>[^/]+)", lambda r: put_setting(state, r)),
+        ("DELETE", DIAG + r"/(?P<name>[^/]+)", lambda r: delete_setting(state, r)),
+    ]
+
+
+def _operation_routes(state: EmulatorState) -> list[Route]:
+    """Status and result of the long-running operations of deployment writes."""
+    location = (
         r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
-        r"/mfeOperationsStatus/(?P<op>[^/]+)",
-        lambda r: operation_status(state, r),
     )
-    add(
-        "GET",
-        r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices/locations/(?P<loc>[^/]+)"
-        r"/mfeOperationResults/(?P<op>[^/]+)",
-        lambda r: operation_result(state, r),
-    )
-    add("GET", WS + r"/onlineEndpoints", lambda r: _list_endpoints(state, r))
-    add(
-        "GET",
-        WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments",
-        lambda r: list_deployments(state, r),
-    )
-    dep = WS + r"/onlineEndpoints/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)"
-    add("GET", dep, lambda r: get_deployment(state, r))
-    add("PUT", dep, lambda r: put_deployment(state, r))
-    add("PATCH", dep, lambda r: patch_deployment(state, r))
-    add("DELETE", dep, lambda r: delete_deployment(state, r))
-    add("PUT", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: put_endpoint(state, r))
-    add("GET", WS + r"/onlineEndpoints/(?P<ep>[^/]+)", lambda r: _get(state, r, shown))
-    add(
-        "PUT",
-        WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
-        lambda r: put_data_version(state, r),
-    )
-    add("GET", WS + r"/datastores", lambda r: list_datastores(state, r))
-    add("GET", WS + r"/datastores/(?P<name>[^/]+)", lambda r: get_datastore(state, r))
-    add("PUT", WS + r"/datastores/(?P<name>[^/]+)", lambda r: put_datastore(state, r))
-    add("DELETE", WS + r"/datastores/(?P<name>[^/]+)", lambda r: delete_datastore(state, r))
-    add("GET", SUB_RG + rf"/providers/{ML}/workspaces", lambda r: _list(state, r, r.path, f"{ML}/workspaces"))
-    add(
-        "GET",
-        rf"/subscriptions/(?P<sub>[^/]+)/providers/{ML}/workspaces",
-        lambda r: _list(state, r, f"/subscriptions/{r.params['sub']}", f"{ML}/workspaces"),
-    )
-    add(
-        "GET",
-        SUB_RG + r"/providers/microsoft\.insights/components/(?P<name>[^/]+)/exportconfiguration",
-        _no_exports,
-    )
-    add("GET", SUB_RG + r"/providers/(?P<rest>.+)", lambda r: _get(state, r))
+    return [
+        ("GET", location + r"/mfeOperationsStatus/(?P<op>[^/]+)", lambda r: operation_status(state, r)),
+        ("GET", location + r"/mfeOperationResults/(?P<op>[^/]+)", lambda r: operation_result(state, r)),
+    ]
+
+
+def _online_routes(state: EmulatorState) -> list[Route]:
+    """v2 online endpoints and their deployments, data asset versions and datastores."""
+    endpoint = WS + r"/onlineEndpoints/(?P<ep>[^/]+)"
+    dep = endpoint + r"/deployments/(?P<dep>[^/]+)"
+    return [
+        ("GET", WS + r"/onlineEndpoints", lambda r: _list_endpoints(state, r)),
+        ("GET", endpoint + r"/deployments", lambda r: list_deployments(state, r)),
+        ("GET", dep, lambda r: get_deployment(state, r)),
+        ("PUT", dep, lambda r: put_deployment(state, r)),
+        ("PATCH", dep, lambda r: patch_deployment(state, r)),
+        ("DELETE", dep, lambda r: delete_deployment(state, r)),
+        ("PUT", endpoint, lambda r: put_endpoint(state, r)),
+        ("GET", endpoint, lambda r: _get(state, r, shown)),
+        (
+            "PUT",
+            WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+            lambda r: put_data_version(state, r),
+        ),
+        ("GET", WS + r"/datastores", lambda r: list_datastores(state, r)),
+        ("GET", WS + r"/datastores/(?P<name>[^/]+)", lambda r: get_datastore(state, r)),
+        ("PUT", WS + r"/datastores/(?P<name>[^/]+)", lambda r: put_datastore(state, r)),
+        ("DELETE", WS + r"/datastores/(?P<name>[^/]+)", lambda r: delete_datastore(state, r)),
+    ]
+
+
+def _workspace_routes(state: EmulatorState) -> list[Route]:
+    """Workspace lists, components' (retired) continuous export, and any other resource by id."""
+    return [
+        (
+            "GET",
+            SUB_RG + rf"/providers/{ML}/workspaces",
+            lambda r: _list(state, r, r.path, f"{ML}/workspaces"),
+        ),
+        (
+            "GET",
+            rf"/subscriptions/(?P<sub>[^/]+)/providers/{ML}/workspaces",
+            lambda r: _list(state, r, f"/subscriptions/{r.params['sub']}", f"{ML}/workspaces"),
+        ),
+        (
+            "GET",
+            SUB_RG + r"/providers/microsoft\.insights/components/(?P<name>[^/]+)/exportconfiguration",
+            _no_exports,
+        ),
+        ("GET", SUB_RG + r"/providers/(?P<rest>.+)", lambda r: _get(state, r)),
+    ]
 
 
 def _get(state: EmulatorState, request: Request, view: Any = None) -> Response:
