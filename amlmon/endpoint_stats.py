@@ -44,9 +44,9 @@ def traffic_query(targets: Sequence[Target], window: Window) -> str:
     wanted = _target_filter(targets)
     base = (
         f"let base = {t.table}\n"
-        f"| where {t.time} >= {kql.datetime(window.start)} and {t.time} < {kql.datetime(window.end)}\n"
-        + (f"| where {wanted}\n" if wanted else "")
-        + f"| extend targetName = strcat({t.endpoint}, '/', {t.deployment});\n"
+        f"| where {t.time} >= {kql.datetime(window.start)} and {t.time} < {kql.datetime(window.end)}"
+        + (f"\n| where {wanted}" if wanted else "")
+        + ";\n"
     )
     code, total_ms = t.response_code, t.total_duration_ms
     total = (
@@ -58,10 +58,14 @@ def traffic_query(targets: Sequence[Target], window: Window) -> str:
         f"maxRequestThrottleMs = max({t.request_throttle_ms}), maxResponseThrottleMs = max({t.response_throttle_ms}), "
         f"requestBytes = sum({t.request_bytes}), responseBytes = sum({t.response_bytes})"
     )
+    by = f"{t.endpoint}, {t.deployment}"
+    # Grouped by the name columns and named after the union (a few rows), not by a per-row strcat:
+    # building the name on every row of the window costs more than the whole code count.
     return (
         base + "union\n"
-        f' (base | summarize {total} by targetName | extend rowType = "total"),\n'
-        f' (base | summarize requestCount = count() by targetName, code = {code} | extend rowType = "code")'
+        f' (base | summarize {total} by {by} | extend rowType = "total"),\n'
+        f' (base | summarize requestCount = count() by {by}, code = {code} | extend rowType = "code")\n'
+        f'| extend targetName = strcat({t.endpoint}, "/", {t.deployment})'
     )
 
 
