@@ -4,8 +4,8 @@ Why this table: in App Insights a v2 `/score` request has duration 0 (the infere
 bug); the endpoint's traffic log has one row per request with the codes and durations the front door
 measured. Its numeric columns (`ResponseCode`, `ModelStatusCode`, `TotalDurationMs`,
 `ResponseDurationMs`, the throttling delays, payload sizes) are integers, so the query compares them
-with numbers. Everything is aggregated by ONE summarize in the service (rows per deployment: a
-"total" row and one "code" row per response code); nothing is computed from downloaded rows.
+with numbers. Everything is aggregated in the service (rows per deployment: a "total" row and one
+"code" row per response code, each named `targetName`); nothing is computed from downloaded rows.
 
 A failure is a response code of 500 or more (the service or the model failed); 4xx answers are
 counted apart as client errors. The endpoint is a column (`EndpointName`) in this table.
@@ -44,9 +44,9 @@ def traffic_query(targets: Sequence[Target], window: Window) -> str:
     wanted = _target_filter(targets)
     base = (
         f"let base = {t.table}\n"
-        f"| where {t.time} >= {kql.datetime(window.start)} and {t.time} < {kql.datetime(window.end)}\n"
-        + (f"| where {wanted}\n" if wanted else "")
-        + f"| extend targetName = strcat({t.endpoint}, '/', {t.deployment});\n"
+        f"| where {t.time} >= {kql.datetime(window.start)} and {t.time} < {kql.datetime(window.end)}"
+        + (f"\n| where {wanted}" if wanted else "")
+        + ";\n"
     )
     code, total_ms = t.response_code, t.total_duration_ms
     total = (
@@ -58,11 +58,25 @@ def traffic_query(targets: Sequence[Target], window: Window) -> str:
         f"maxRequestThrottleMs = max({t.request_throttle_ms}), maxResponseThrottleMs = max({t.response_throttle_ms}), "
         f"requestBytes = sum({t.request_bytes}), responseBytes = sum({t.response_bytes})"
     )
+    # Grouped by the name columns and named after the union (a few rows), not by a per-row strcat:
+    # naming every row of the window cost more than the whole code count.
+    keys, name = [t.endpoint, t.deployment], f'strcat({t.endpoint}, "/", {t.deployment})'
+    if (one := _one_deployment(targets)) is not None:
+        # The filter pins both names: no grouping by them (strings, on every row) is needed.
+        keys, name = [], kql.string(str(one))
+    by_target = f" by {', '.join(keys)}" if keys else ""
+    by_code = ", ".join([*keys, f"code = {code}"])
     return (
         base + "union\n"
-        f' (base | summarize {total} by targetName | extend rowType = "total"),\n'
-        f' (base | summarize requestCount = count() by targetName, code = {code} | extend rowType = "code")'
+        f' (base | summarize {total}{by_target} | extend rowType = "total"),\n'
+        f' (base | summarize requestCount = count() by {by_code} | extend rowType = "code")\n'
+        f"| extend targetName = {name}"
     )
+
+
+def _one_deployment(targets: Sequence[Target]) -> Target | None:
+    """The target when exactly one deployment (EP/DEP) is asked for: every row the filter keeps is it."""
+    return targets[0] if len(targets) == 1 and targets[0].deployment else None
 
 
 def _int(value: Any) -> int:

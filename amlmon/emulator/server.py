@@ -123,6 +123,9 @@ def _register_identity(router: Router, state: EmulatorState) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: an answer is written as headers, then body; with Nagle's algorithm the body waits
+    # for the client's (delayed, ~40 ms) ACK of the headers on a kept-alive connection.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
