@@ -36,6 +36,14 @@ def request_timeline(
         )
         return 0
     ctx = app_context()
+    if parsed:  # a name that matches nothing is exit 3 (did-you-mean) before any source is searched
+        from amlmon.evidence import known_targets
+
+        known_targets(ctx, parsed)
+    if datastore_url:
+        from amlmon.cli.data_collector import collector_url
+
+        datastore_url = collector_url(datastore_url)  # a connection string of another account: exit 2
     entries = [
         *_query(
             ctx, rt.traffic_query(request), (start, end), "log-analytics", rt.traffic_entries, "traffic log"
