@@ -61,11 +61,25 @@ def url_account(url: str) -> str | None:
     return host.split(".")[0] if ".blob." in host else None
 
 
+def _connection_string_parts(connection_string: str | None) -> dict[str, str]:
+    text = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
 def connection_string_account(connection_string: str | None) -> str | None:
     """The AccountName of a connection string (given, else $AZURE_STORAGE_CONNECTION_STRING); never the key."""
-    text = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
-    parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
-    return parts.get("AccountName") or None
+    return _connection_string_parts(connection_string).get("AccountName") or None
+
+
+def connection_string_host(connection_string: str | None) -> str | None:
+    """The blob host a connection string sends every call to (its BlobEndpoint, else
+    ACCOUNT.blob.SUFFIX): the SDK uses it, not the host of the URL amlmon was given."""
+    parts = _connection_string_parts(connection_string)
+    if parts.get("BlobEndpoint"):
+        return urlsplit(parts["BlobEndpoint"]).hostname
+    if parts.get("AccountName"):
+        return f"{parts['AccountName']}.blob.{parts.get('EndpointSuffix') or 'core.windows.net'}".lower()
+    return None
 
 
 def service_client(session: Session | None, account_url: str, connection_string: str | None) -> Any:

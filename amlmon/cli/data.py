@@ -83,8 +83,10 @@ def pull(
                 f"{'--print-query' if print_query else '--log-analytics'} is about KQL; {chosen} reads blobs",
                 hint="drop one of them",
             )
-        from amlmon.cli.data_collector import checked_collector_targets
+        from amlmon.cli.data_collector import checked_collector_targets, datastore_container
 
+        if datastore_url:
+            datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
         checked = checked_collector_targets(targets or [], V1_PULL_HINT)  # before any blob or file
         url = collector_url(datastore_url, connection_string)
         pull_collector(checked, out, since, until, fmt, flatten, resume, url, connection_string, payloads)

@@ -132,6 +132,8 @@ def collector_url(datastore_url: str | None, connection_string: str | None = Non
         account = url_account(datastore_url)
         if account:
             _same_account(account, connection_string, "--datastore-url is in")
+        else:  # a custom domain names no account: the connection string's host must be the URL's
+            _same_host(datastore_url, connection_string)
         return datastore_url
     from amlmon.azure.datastores import collector_datastore
 
@@ -154,6 +156,21 @@ def _same_account(account: str, connection_string: str | None, where: str) -> No
             f"the storage connection string is for account {given!r}; {where} {account!r}",
             hint=f"give {account}'s connection string (--connection-string or {CONNECTION_STRING_ENV}), "
             f"or a --datastore-url in {given}",
+        )
+
+
+def _same_host(url: str, connection_string: str | None) -> None:
+    from urllib.parse import urlsplit
+
+    from amlmon.azure.blobs import CONNECTION_STRING_ENV, connection_string_host
+    from amlmon.errors import UsageError
+
+    given, wanted = connection_string_host(connection_string), (urlsplit(url).hostname or "").lower()
+    if given and given.lower() != wanted:
+        raise UsageError(
+            f"the storage connection string is for {given}; --datastore-url is on {wanted}",
+            hint=f"give {wanted}'s connection string (--connection-string or {CONNECTION_STRING_ENV}), "
+            f"or a --datastore-url on {given}",
         )
 
 
@@ -251,6 +268,8 @@ def tail_collector(
     if poll_every < 0.2:
         raise UsageError(f"--interval {interval!r} is shorter than 200ms", hint="e.g. --interval 2s")
     start = parse_instant(since, option="--since") if since else None
+    if datastore_url:
+        datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
     # Before following: a name that matches nothing would otherwise wait forever for no records.
     parsed = checked_collector_targets(
         targets, "a v1 service's model data is in App Insights: e.g. amlmon traces {} --model-data"
