@@ -87,7 +87,9 @@ def pull(
 
         if datastore_url:
             datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
-        checked = checked_collector_targets(targets or [], V1_PULL_HINT)  # before any blob or file
+        checked = checked_collector_targets(
+            targets or [], V1_PULL_HINT, datastore_url
+        )  # before any blob or file
         url = collector_url(datastore_url, connection_string)
         pull_collector(checked, out, since, until, fmt, flatten, resume, url, connection_string, payloads)
         return

@@ -82,21 +82,27 @@ def _warn_empty(parsed: list[Any], container: str, start: Any, end: Any, payload
     )
 
 
-def checked_collector_targets(targets: list[str], v1_hint: str) -> list[Any]:
+def checked_collector_targets(
+    targets: list[str], v1_hint: str, datastore_url: str | None = None
+) -> list[Any]:
     """The named targets of a collector read, checked against the workspace before any blob is read or
     file created: a name that matches nothing is exit 3 (did-you-mean), a v1 service exit 2 (it has no
-    data collector). As given otherwise: an endpoint's prefix covers all its deployments' folders."""
+    data collector). As given otherwise: an endpoint's prefix covers all its deployments' folders.
+    With --datastore-url and no workspace named anywhere, the blobs are read without one (a storage-only
+    user): the names are then only the container's folders, said with --verbose."""
     from amlmon.evidence import v2_only
     from amlmon.targets import parse_targets
 
     parsed = parse_targets(targets)
-    if parsed:
-        v2_only(
-            app_context(),
-            parsed,
-            "the data collector's blobs are",
-            v1_hint,
+    if not parsed:
+        return parsed
+    ctx = app_context()
+    if datastore_url and not ctx.workspace_ref.workspace.found:
+        ctx.note(
+            "no workspace given: the TARGET names are not checked against one (--datastore-url is read as is)"
         )
+        return parsed
+    v2_only(ctx, parsed, "the data collector's blobs are", v1_hint)
     return parsed
 
 
@@ -272,7 +278,9 @@ def tail_collector(
         datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
     # Before following: a name that matches nothing would otherwise wait forever for no records.
     parsed = checked_collector_targets(
-        targets, "a v1 service's model data is in App Insights: e.g. amlmon traces {} --model-data"
+        targets,
+        "a v1 service's model data is in App Insights: e.g. amlmon traces {} --model-data",
+        datastore_url,
     )
     datastore_url = collector_url(datastore_url, connection_string)
     account_url, container_name, _prefix = split_container_url(datastore_url)

@@ -36,7 +36,9 @@ def request_timeline(
         )
         return 0
     ctx = app_context()
-    if parsed:  # a name that matches nothing is exit 3 (did-you-mean) before any source is searched
+    # A name that matches nothing is exit 3 (did-you-mean) before any source is searched; with no
+    # workspace named anywhere the sources that need one say so below, and the blobs are read as is.
+    if parsed and ctx.workspace_ref.workspace.found:
         from amlmon.evidence import known_targets
 
         known_targets(ctx, parsed)
