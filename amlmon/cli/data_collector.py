@@ -266,7 +266,7 @@ def tail_collector(
     import time
 
     from amlmon import collector, collector_payloads
-    from amlmon.azure.blobs import service_client, split_container_url
+    from amlmon.azure.blobs import service_client
     from amlmon.errors import UsageError
     from amlmon.timeparse import parse_duration, parse_instant
 
@@ -282,13 +282,7 @@ def tail_collector(
         "a v1 service's model data is in App Insights: e.g. amlmon traces {} --model-data",
         datastore_url,
     )
-    datastore_url = collector_url(datastore_url, connection_string)
-    account_url, container_name, _prefix = split_container_url(datastore_url)
-    if not container_name:
-        raise UsageError(
-            "--datastore-url must name the datastore's container",
-            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
-        )
+    account_url, container_name = datastore_container(collector_url(datastore_url, connection_string))
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
     client = service_client(app_context().session, account_url, connection_string)
     tail = collector.CollectorTail(
