@@ -59,3 +59,13 @@ def test_a_target_without_traffic_is_there_with_zero_requests() -> None:
     assert [t["target"] for t in build([], WINDOW, [Target("quiet-ep")])["targets"]] == ["quiet-ep"]
     assert [t["target"] for t in build([], WINDOW, [])["targets"]] == ["*"]
     assert build([], WINDOW, [])["targets"][0]["throttling"]["maxDelayMs"] is None
+
+
+def test_without_target_each_listed_deployment_is_there_beside_those_with_rows() -> None:
+    rows = [{"targetName": "gone-ep/old", "rowType": "total", "requestCount": 3, "failures": 0}]
+    listed = [Target("ep", "blue"), Target("ep", "green")]
+    result = build(rows, WINDOW, [], listed)
+    counts = {t["target"]: t["requests"]["count"] for t in result["targets"]}
+    # a deleted deployment's rows stay; the workspace's deployments without rows show 0; no `*`
+    assert counts == {"ep/blue": 0, "ep/green": 0, "gone-ep/old": 3}
+    assert [t["target"] for t in build([], WINDOW, [], [])["targets"]] == ["*"]
