@@ -87,9 +87,8 @@ def pull(
 
         if datastore_url:
             datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
-        checked = checked_collector_targets(
-            targets or [], V1_PULL_HINT, datastore_url
-        )  # before any blob or file
+        # The names before any blob is read or file created: unknown exit 3, a v1 service exit 2.
+        checked = checked_collector_targets(targets or [], V1_PULL_HINT, datastore_url)
         url = collector_url(datastore_url, connection_string)
         pull_collector(checked, out, since, until, fmt, flatten, resume, url, connection_string, payloads)
         return
