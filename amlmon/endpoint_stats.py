@@ -106,14 +106,17 @@ def _by_target(rows: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], d
     return found, codes
 
 
-def _add_silent_targets(found: dict[str, dict[str, Any]], targets: Sequence[Target]) -> None:
-    """A target without traffic is reported with zero requests (a gate must see it and fail)."""
-    for target in targets:
+def _add_silent_targets(
+    found: dict[str, dict[str, Any]], targets: Sequence[Target], listed: Sequence[Target] = ()
+) -> None:
+    """A target without traffic is reported with zero requests (a gate must see it and fail); with no
+    TARGET, so is each of the workspace's deployments (`listed`)."""
+    for target in targets or listed:
         if target.deployment and str(target) not in found:
             found[str(target)] = {}
         if not target.deployment and not any(name.startswith(f"{target.name}/") for name in found):
             found[target.name] = {}
-    if not targets and not found:
+    if not targets and not listed and not found:
         found["*"] = {}
 
 
@@ -149,10 +152,13 @@ def _target_entry(name: str, row: dict[str, Any], codes: dict[str, int]) -> dict
     }
 
 
-def build(rows: list[dict[str, Any]], window: Window, targets: Sequence[Target]) -> dict[str, Any]:
-    """Per deployment: counts, failure rate, latency percentiles, throttling, payload bytes, codes."""
+def build(
+    rows: list[dict[str, Any]], window: Window, targets: Sequence[Target], listed: Sequence[Target] = ()
+) -> dict[str, Any]:
+    """Per deployment: counts, failure rate, latency percentiles, throttling, payload bytes, codes.
+    `listed`: with no TARGET, the workspace's deployments (each shown, with rows or not)."""
     found, codes = _by_target(rows)
-    _add_silent_targets(found, targets)
+    _add_silent_targets(found, targets, listed)
     return {
         "source": "endpoint-logs",
         "table": TABLE,
@@ -183,7 +189,12 @@ def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window)
 
 
 def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
+    """The traffic log's health of `targets`; none named: every deployment that has rows (deleted ones
+    too) and every deployment the workspace lists, with rows or not."""
     from amlmon.azure.logs import run_query
+    from amlmon.evidence import every_v2_deployment
+
+    listed = every_v2_deployment(ctx) if not targets else []
 
     result = run_query(
         ctx.query_api,
@@ -193,7 +204,7 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
         allow_partial=False,
     )
     rows = [record for table in result.tables[:1] for record in table.records()]
-    return build(rows, window, targets)
+    return build(rows, window, targets, listed)
 
 
 def rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:

@@ -185,11 +185,32 @@ def v2_deployments(ctx: AppContext, targets: list[Target]) -> list[Target]:
     once before any read: unknown → exit 3 with did-you-mean; a v1 service → exit 2 (it has neither,
     and its absence must not read as "0 requests" or a raw ResourceNotFound); a bare endpoint → each of
     its deployments, so one that had no traffic is still gated on its own. None given: unchanged."""
+    if not targets:
+        return targets
+    hint = "gate a v1 service on its App Insights telemetry: drop --metrics/--endpoint-logs, e.g. amlmon check {}"
+    return v2_only(ctx, targets, "metrics and endpoint logs are", hint)
+
+
+def every_v2_deployment(ctx: AppContext) -> list[Target]:
+    """Every v2 deployment of the workspace: with no TARGET, each is a target of a v2-only source, so
+    one without rows is shown (and gated) exactly as when named, never left out."""
+    from amlmon import diagnostics as diag
+
+    ws = diag.Workspace(ctx)
+    try:
+        inventory = ws.inventory(v1=False, v2=True)
+    finally:
+        ws.close()
+    return [_target_of(item) for item in inventory if item.api == "v2"]
+
+
+def v2_only(ctx: AppContext, targets: list[Target], what: str, hint: str) -> list[Target]:
+    """`targets` resolved for a source only v2 deployments have: unknown → exit 3 with did-you-mean; a
+    v1 service → exit 2 naming `what` (e.g. "the data collector's blobs are") and `hint` (formatted with
+    the first v1 service); each named endpoint → its deployments."""
     from amlmon import diagnostics as diag
     from amlmon.errors import UsageError
 
-    if not targets:
-        return targets
     ws = diag.Workspace(ctx)
     try:
         need_v1 = any(t.deployment is None for t in targets)
@@ -202,9 +223,9 @@ def v2_deployments(ctx: AppContext, targets: list[Target]) -> list[Target]:
     v1 = [item.target for item in resolution.items if item.api == "v1"]
     if v1:
         raise UsageError(
-            f"metrics and endpoint logs are for v2 deployments only; {', '.join(v1)} "
+            f"{what} for v2 deployments only; {', '.join(v1)} "
             f"{'is a v1 service' if len(v1) == 1 else 'are v1 services'}",
-            hint=f"gate a v1 service on its App Insights telemetry: drop --metrics/--endpoint-logs, e.g. amlmon check {v1[0]}",
+            hint=hint.format(v1[0]),
         )
     return [_target_of(item) for item in resolution.items if item.api == "v2"]
 

@@ -49,6 +49,39 @@ def split_container_url(url: str) -> tuple[str, str | None, str]:
     return base, container, prefix
 
 
+def url_account(url: str) -> str | None:
+    """The storage account a blob URL names: the first host label (ACCOUNT.blob.core.windows.net), or
+    the first path segment of a path-style URL (Azurite: https://127.0.0.1:10000/ACCOUNT/container)."""
+    account_url, _container, _prefix = split_container_url(url)
+    parts = urlsplit(account_url)
+    segments = [s for s in parts.path.split("/") if s]
+    if segments:
+        return segments[0]
+    host = parts.hostname or ""
+    return host.split(".")[0] if ".blob." in host else None
+
+
+def _connection_string_parts(connection_string: str | None) -> dict[str, str]:
+    text = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def connection_string_account(connection_string: str | None) -> str | None:
+    """The AccountName of a connection string (given, else $AZURE_STORAGE_CONNECTION_STRING); never the key."""
+    return _connection_string_parts(connection_string).get("AccountName") or None
+
+
+def connection_string_host(connection_string: str | None) -> str | None:
+    """The blob host a connection string sends every call to (its BlobEndpoint, else
+    ACCOUNT.blob.SUFFIX): the SDK uses it, not the host of the URL amlmon was given."""
+    parts = _connection_string_parts(connection_string)
+    if parts.get("BlobEndpoint"):
+        return urlsplit(parts["BlobEndpoint"]).hostname
+    if parts.get("AccountName"):
+        return f"{parts['AccountName']}.blob.{parts.get('EndpointSuffix') or 'core.windows.net'}".lower()
+    return None
+
+
 def service_client(session: Session | None, account_url: str, connection_string: str | None) -> Any:
     """A BlobServiceClient for `account_url`; `session` (None: none) gives the Entra ID credential and the
     local cloud's CA bundle."""
@@ -95,9 +128,13 @@ def translate_storage_error(exc: BaseException, where: str) -> Exception:
             f"could not reach the storage account for {where} (after retries): {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
             hint="check the URL and the network, then run again",
         )
+    hint = (
+        "check the URL (https://ACCOUNT.blob.core.windows.net/CONTAINER; Azurite: "
+        "https://HOST:PORT/ACCOUNT/CONTAINER) and that the account and container exist"
+    )
     if isinstance(exc, core.HttpResponseError):
-        return OperationFailed(f"storage error on {where}: {redact(str(exc).splitlines()[0])}")
-    return OperationFailed(f"storage error on {where}: {type(exc).__name__}")
+        return OperationFailed(f"storage error on {where}: {redact(str(exc).splitlines()[0])}", hint=hint)
+    return OperationFailed(f"storage error on {where}: {type(exc).__name__}", hint=hint)
 
 
 class BlobSource:

@@ -22,6 +22,10 @@ from amlmon.cli.params import (
     until_option,
 )
 
+V1_PULL_HINT = (
+    "a v1 service's model data is in App Insights: drop --datastore-url/--payloads, e.g. amlmon data pull {}"
+)
+
 data_app = typer.Typer(
     help="Model inputs and predictions (model_data_collection) as datasets for labelling and retraining.",
     no_args_is_help=True,
@@ -79,10 +83,14 @@ def pull(
                 f"{'--print-query' if print_query else '--log-analytics'} is about KQL; {chosen} reads blobs",
                 hint="drop one of them",
             )
+        from amlmon.cli.data_collector import checked_collector_targets, datastore_container
+
+        if datastore_url:
+            datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
+        # The names before any blob is read or file created: unknown exit 3, a v1 service exit 2.
+        checked = checked_collector_targets(targets or [], V1_PULL_HINT, datastore_url)
         url = collector_url(datastore_url, connection_string)
-        pull_collector(
-            targets or [], out, since, until, fmt, flatten, resume, url, connection_string, payloads
-        )
+        pull_collector(checked, out, since, until, fmt, flatten, resume, url, connection_string, payloads)
         return
     from amlmon import pull_run as domain
     from amlmon.queries.model_data import rows_query
@@ -106,7 +114,7 @@ def pull(
 
         if collector_targets(known):  # v2 model data is in blobs, never in App Insights
             url = collector_url(None, connection_string)
-            pull_collector(targets or [], out, since, until, fmt, flatten, resume, url, connection_string)
+            pull_collector(parsed, out, since, until, fmt, flatten, resume, url, connection_string)
             return
     summary = domain.pull_dataset(
         app_context(), request, known, start, end, progress=row_progress, warn=warn, note=note

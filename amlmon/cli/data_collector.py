@@ -12,7 +12,7 @@ from amlmon.cli.common import app_context, note, output, warn
 
 
 def pull_collector(
-    targets: list[str],
+    parsed: list[Any],
     out: Path,
     since: str,
     until: str | None,
@@ -23,13 +23,12 @@ def pull_collector(
     connection_string: str | None,
     payloads: bool = False,
 ) -> None:
+    """`parsed`: targets already checked (checked_collector_targets or known_targets)."""
     from amlmon import collector, collector_payloads, datasets
     from amlmon.azure.blobs import service_client
     from amlmon.datasets.runs import interrupted, pinned_range
-    from amlmon.targets import parse_targets
     from amlmon.timeparse import time_range
 
-    parsed = parse_targets(targets)
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
     account_url, container_name = datastore_container(datastore_url)
@@ -45,24 +44,66 @@ def pull_collector(
     collections = collector_payloads.PAYLOADS if payloads else (collector.INPUTS, collector.OUTPUTS)
     if payloads:
         params["collections"] = list(collections)
-    destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
-    if destination.discarded_rows:
-        warn(f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows")
-    start, end = pinned_range(destination, start, end, resume)
+    # The credential first: a malformed connection string is refused before the destination exists.
     client = service_client(app_context().session, account_url, connection_string)
-    stats = collector.PullStats()
-    reader = collector.CollectorPull(
-        client.get_container_client(container_name), start, end, stats, collections
-    )
     try:
+        destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
+    except BaseException:
+        client.close()
+        raise
+    try:
+        if destination.discarded_rows:
+            warn(f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows")
+        start, end = pinned_range(destination, start, end, resume)
+        stats = collector.PullStats()
+        reader = collector.CollectorPull(
+            client.get_container_client(container_name), start, end, stats, collections
+        )
         written = write_collected(reader, destination, parsed, start, end, stats, flatten)
-    except BaseException as exc:
+    except BaseException as exc:  # finished folders stay for --resume; before the first, nothing is left
         interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
         raise storage_error(exc, container_name) from None
     finally:
         client.close()
     _warn(stats, collections[1])
+    if not written:
+        _warn_empty(parsed, container_name, start, end, payloads)
     output(_summary(out, file_format, written, stats, start, end, destination))
+
+
+def _warn_empty(parsed: list[Any], container: str, start: Any, end: Any, payloads: bool) -> None:
+    """An empty collector pull says why it may be empty (the house rule: never a silent empty file)."""
+    names = ", ".join(str(t) for t in parsed) or "any deployment"
+    what = "request/response payloads" if payloads else "model_inputs/model_outputs records"
+    warn(
+        f"no {what} of {names} in container {container!r} between {start.isoformat()} and "
+        f"{end.isoformat()}: check that the deployment had traffic in the window and that its data "
+        "collector's collections are on (amlmon diagnostics status), or try a longer --since"
+    )
+
+
+def checked_collector_targets(
+    targets: list[str], v1_hint: str, datastore_url: str | None = None
+) -> list[Any]:
+    """The named targets of a collector read, checked against the workspace before any blob is read or
+    file created: a name that matches nothing is exit 3 (did-you-mean), a v1 service exit 2 (it has no
+    data collector). As given otherwise: an endpoint's prefix covers all its deployments' folders.
+    With --datastore-url and no workspace named anywhere, the blobs are read without one (a storage-only
+    user): the names are then only the container's folders, said with --verbose."""
+    from amlmon.evidence import v2_only
+    from amlmon.targets import parse_targets
+
+    parsed = parse_targets(targets)
+    if not parsed:
+        return parsed
+    ctx = app_context()
+    if datastore_url and not ctx.workspace_ref.workspace.found:
+        ctx.note(
+            "no workspace given: the TARGET names are not checked against one (--datastore-url is read as is)"
+        )
+        return parsed
+    v2_only(ctx, parsed, "the data collector's blobs are", v1_hint)
+    return parsed
 
 
 def _summary(
@@ -89,33 +130,53 @@ def _summary(
 
 
 def collector_url(datastore_url: str | None, connection_string: str | None = None) -> str:
-    """--datastore-url when given (it wins), else the workspace's `workspaceblobstore` container."""
+    """--datastore-url when given (it wins), else the workspace's `workspaceblobstore` container; either
+    way a connection string for another account is refused (it would read that account instead)."""
     if datastore_url:
+        from amlmon.azure.blobs import url_account
+
+        account = url_account(datastore_url)
+        if account:
+            _same_account(account, connection_string, "--datastore-url is in")
+        else:  # a custom domain names no account: the connection string's host must be the URL's
+            _same_host(datastore_url, connection_string)
         return datastore_url
     from amlmon.azure.datastores import collector_datastore
 
     ctx = app_context()
     found = collector_datastore(ctx.arm, str(ctx.workspace.resource_id))
     ctx.note(f"data collector blobs: datastore {found.name}, container {found.url}")
-    _same_account(found.account_name, connection_string)
+    _same_account(found.account_name, connection_string, "the workspace's datastore is in")
     return found.url
 
 
-def _same_account(account: str, connection_string: str | None) -> None:
+def _same_account(account: str, connection_string: str | None, where: str) -> None:
     """A connection string is used for every blob call: refuse one for another account than the
-    datastore's (it would read the wrong account's container). Only account names are shown."""
-    import os
-
-    from amlmon.azure.blobs import CONNECTION_STRING_ENV
+    container's (it would read the wrong account's container). Only account names are shown."""
+    from amlmon.azure.blobs import CONNECTION_STRING_ENV, connection_string_account
     from amlmon.errors import UsageError
 
-    text = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
-    parts = dict(part.split("=", 1) for part in text.split(";") if "=" in part)
-    given = parts.get("AccountName")
+    given = connection_string_account(connection_string)
     if given and given.lower() != account.lower():
         raise UsageError(
-            f"the storage connection string is for account {given!r}; the workspace's datastore is in {account!r}",
-            hint=f"set {CONNECTION_STRING_ENV} to {account}'s connection string, or give --datastore-url",
+            f"the storage connection string is for account {given!r}; {where} {account!r}",
+            hint=f"give {account}'s connection string (--connection-string or {CONNECTION_STRING_ENV}), "
+            f"or a --datastore-url in {given}",
+        )
+
+
+def _same_host(url: str, connection_string: str | None) -> None:
+    from urllib.parse import urlsplit
+
+    from amlmon.azure.blobs import CONNECTION_STRING_ENV, connection_string_host
+    from amlmon.errors import UsageError
+
+    given, wanted = connection_string_host(connection_string), (urlsplit(url).hostname or "").lower()
+    if given and given.lower() != wanted:
+        raise UsageError(
+            f"the storage connection string is for {given}; --datastore-url is on {wanted}",
+            hint=f"give {wanted}'s connection string (--connection-string or {CONNECTION_STRING_ENV}), "
+            f"or a --datastore-url on {given}",
         )
 
 
@@ -205,23 +266,23 @@ def tail_collector(
     import time
 
     from amlmon import collector, collector_payloads
-    from amlmon.azure.blobs import service_client, split_container_url
+    from amlmon.azure.blobs import service_client
     from amlmon.errors import UsageError
-    from amlmon.targets import parse_targets
     from amlmon.timeparse import parse_duration, parse_instant
 
-    parsed = parse_targets(targets)
     poll_every = parse_duration(interval, option="--interval").total_seconds()
     if poll_every < 0.2:
         raise UsageError(f"--interval {interval!r} is shorter than 200ms", hint="e.g. --interval 2s")
     start = parse_instant(since, option="--since") if since else None
-    datastore_url = collector_url(datastore_url, connection_string)
-    account_url, container_name, _prefix = split_container_url(datastore_url)
-    if not container_name:
-        raise UsageError(
-            "--datastore-url must name the datastore's container",
-            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
-        )
+    if datastore_url:
+        datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
+    # Before following: a name that matches nothing would otherwise wait forever for no records.
+    parsed = checked_collector_targets(
+        targets,
+        "a v1 service's model data is in App Insights: e.g. amlmon traces {} --model-data",
+        datastore_url,
+    )
+    account_url, container_name = datastore_container(collector_url(datastore_url, connection_string))
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
     client = service_client(app_context().session, account_url, connection_string)
     tail = collector.CollectorTail(

@@ -112,6 +112,8 @@ def _endpoint_logs(
     if not follow:
         found = endpoint_logs.read_window(ctx, spec)
         output([endpoint_logs.as_dict(e, spec) for e in found], table=_lines_renderer(spec))
+        if not found:
+            _warn_empty(parsed, spec, start, end)
         return
     _note(f"following {spec.table} of {parsed} (Ctrl-C stops)")
     as_json = (ctx.options.output or "") in ("json", "jsonc", "jsonl")
@@ -125,6 +127,19 @@ def _endpoint_logs(
 
     # Ctrl-C is exit 130 (app.run), as for `traces -f`; a reader that leaves ends it quietly with 0.
     endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note)
+
+
+def _warn_empty(target: Any, spec: Any, start: Any, end: Any) -> None:
+    """An empty window says why it may be empty (the house rule: never a silent `[]`)."""
+    from amlmon.cli.common import warn
+
+    what = "container events" if spec.events else "console lines"
+    warn(
+        f"no {what} ({spec.table}) of {target} between {start.isoformat()} and {end.isoformat()}: check "
+        f"that the endpoint's diagnostic setting sends {spec.table} to the Log Analytics workspace "
+        "(amlmon diagnostics status) and that the deployment ran in the window (rows arrive minutes "
+        "later); or try a longer --since"
+    )
 
 
 def _lines_renderer(spec: Any) -> Any:

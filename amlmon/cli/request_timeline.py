@@ -36,6 +36,16 @@ def request_timeline(
         )
         return 0
     ctx = app_context()
+    # A name that matches nothing is exit 3 (did-you-mean) before any source is searched; with no
+    # workspace named anywhere the sources that need one say so below, and the blobs are read as is.
+    if parsed and ctx.workspace_ref.workspace.found:
+        from amlmon.evidence import known_targets
+
+        known_targets(ctx, parsed)
+    if datastore_url:
+        from amlmon.cli.data_collector import collector_url
+
+        datastore_url = collector_url(datastore_url)  # a connection string of another account: exit 2
     entries = [
         *_query(
             ctx, rt.traffic_query(request), (start, end), "log-analytics", rt.traffic_entries, "traffic log"

@@ -155,3 +155,13 @@ def test_one_deployment_without_traffic_reads_as_no_rows() -> None:
     assert quiet == {item["target"]: item for item in build([], later, [Target("ep", "blue")])["targets"]}
     assert quiet["ep/blue"]["requests"]["count"] == 0 and quiet["ep/blue"]["throttling"]["maxDelayMs"] is None
     assert _stats_of([Target("ep", "blue")])["ep/blue"]["requests"]["count"] == 4  # the control
+
+
+def test_without_target_each_listed_deployment_is_there_beside_those_with_rows() -> None:
+    rows = [{"targetName": "gone-ep/old", "rowType": "total", "requestCount": 3, "failures": 0}]
+    listed = [Target("ep", "blue"), Target("ep", "green")]
+    result = build(rows, WINDOW, [], listed)
+    counts = {t["target"]: t["requests"]["count"] for t in result["targets"]}
+    # a deleted deployment's rows stay; the workspace's deployments without rows show 0; no `*`
+    assert counts == {"ep/blue": 0, "ep/green": 0, "gone-ep/old": 3}
+    assert [t["target"] for t in build([], WINDOW, [], [])["targets"]] == ["*"]
