@@ -104,9 +104,13 @@ def write_collected(
         for folder in collector.plan(names, start, end, stats):
             endpoint, deployment, stamp = folder.key.split("/")
             folders.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
-    for name, folder in sorted(folders.items()):
-        if not destination.done(name):
+    todo = [(name, folder) for name, folder in sorted(folders.items()) if not destination.done(name)]
+    reader.expect([folder for _name, folder in todo])  # their blobs download while earlier ones parse
+    try:
+        for name, folder in todo:
             destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+    finally:
+        reader.close()
     return int(destination.finish(flatten=flatten))
 
 
