@@ -248,11 +248,12 @@ class CollectorPull:
         stats.blobs += 1
         start, end = self.start, self.end
         for piece in line_pieces(self._chunks(blob), stats):
+            loads = jsonfast.line_loader(piece)
             for line in piece.split(b"\n"):
                 if not line.strip():
                     continue
                 try:
-                    record = jsonfast.loads_line(line)
+                    record = loads(line)
                 except ValueError:
                     stats.malformed += 1
                     continue
