@@ -78,7 +78,9 @@ class ParquetRowWriter:
         for name, kind in [*COLUMNS.items(), *self.extra.items()]:
             if kind == "json":
                 sent_as = f"{name}_json"
-                columns[name] = [json_text(row.get(name), row.get(sent_as)) for row in rows]
+                columns[name] = [
+                    text if (text := row.get(sent_as)) is not None else json_text(row.get(name)) for row in rows
+                ]
             else:
                 columns[name] = [row.get(name) for row in rows]
         batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
