@@ -79,7 +79,8 @@ class ParquetRowWriter:
             if kind == "json":
                 sent_as = f"{name}_json"
                 columns[name] = [
-                    text if (text := row.get(sent_as)) is not None else json_text(row.get(name)) for row in rows
+                    text if (text := row.get(sent_as)) is not None else json_text(row.get(name))
+                    for row in rows
                 ]
             else:
                 columns[name] = [row.get(name) for row in rows]
