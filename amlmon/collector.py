@@ -132,6 +132,9 @@ def parse_time(text: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+_UNSEEN: Any = object()
+
+
 def record_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     """(`{correlationid}_{i}`, row) for each row of a record's `data` (a non-array payload is one row)."""
     data = record.get("data")
@@ -250,6 +253,7 @@ class CollectorPull:
         stats = self.stats if counted else PullStats()
         stats.blobs += 1
         start, end = self.start, self.end
+        times: dict[str, Any] = {}  # a time text → its parse: records of one second share it
         for piece in line_pieces(self._chunks(blob), stats):
             loads = jsonfast.line_loader(piece)
             for line in piece.split(b"\n"):
@@ -263,7 +267,12 @@ class CollectorPull:
                 if not isinstance(record, dict):
                     stats.malformed += 1
                     continue
-                when = parse_time(record.get("time"))
+                stamp = record.get("time")
+                when = times.get(stamp, _UNSEEN) if type(stamp) is str else _UNSEEN
+                if when is _UNSEEN:
+                    when = parse_time(stamp)
+                    if type(stamp) is str:
+                        times[stamp] = when
                 inside = when is not None and start <= when < end
                 if windowed and not inside:
                     continue
