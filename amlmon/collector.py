@@ -140,6 +140,8 @@ def record_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     data = record.get("data")
     rows = data if isinstance(data, list) else [data]
     correlation = record.get("correlationid") or record.get("id") or ""
+    if len(rows) == 1:  # most records: one request's one row
+        return [(f"{correlation}_0", rows[0])]
     return [(f"{correlation}_{index}", row) for index, row in enumerate(rows)]
 
 
@@ -298,8 +300,9 @@ class CollectorPull:
         # Outputs whatever their time: a request at the window's end may be answered just after it.
         outputs: dict[str, tuple[Any, bool]] = {}
         for blob in folder.outputs:
-            for row_id, row, _when, inside, _source in self.data_rows(blob, windowed=False):
-                outputs[row_id] = (row, inside)
+            for record, _when, inside in self.timed_records(blob, windowed=False):
+                for row_id, row in record_rows(record):
+                    outputs[row_id] = (row, inside)
         waiting: dict[str, tuple[DataRow, CollectorBlob]] = {}
         for blob in folder.inputs:
             for item in self.data_rows(blob):
@@ -313,10 +316,11 @@ class CollectorPull:
         if waiting and folder.next_outputs:
             for blob in folder.next_outputs:
                 # may be past the end
-                for row_id, row, *_rest in self.data_rows(blob, windowed=False, counted=False):
-                    pending = waiting.pop(row_id, None)
-                    if pending is not None:
-                        yield self._row(pending[0], pending[1], row)
+                for record, _when, _inside in self.timed_records(blob, windowed=False, counted=False):
+                    for row_id, row in record_rows(record):
+                        pending = waiting.pop(row_id, None)
+                        if pending is not None:
+                            yield self._row(pending[0], pending[1], row)
         for item, blob in waiting.values():
             self.stats.without_output += 1
             yield self._row(item, blob, None)
