@@ -109,18 +109,25 @@ def complete_lines(chunks: Iterator[bytes], stats: PullStats) -> Iterator[str]:
     stats.partial_bytes += len(pending)
 
 
+PIECE = 1024 * 1024  # whole lines handed on at a time: what parsing holds besides the blob is about this
+
+
 def line_pieces(chunks: Iterator[bytes], stats: PullStats) -> Iterator[bytes]:
-    """The stream's whole lines, a piece (a chunk's worth) at a time; the tail after the last newline is
-    counted, not yielded (as complete_lines)."""
+    """The stream's whole lines, about PIECE bytes at a time (a longer line whole); the tail after the
+    last newline is counted, not yielded (as complete_lines)."""
     pending = b""
     for chunk in chunks:
         data = pending + chunk if pending else chunk
-        last = data.rfind(b"\n")
-        if last < 0:
-            pending = data
-            continue
-        yield data[: last + 1]
-        pending = data[last + 1 :]
+        begin = 0
+        while True:
+            cut = data.rfind(b"\n", begin, begin + PIECE)
+            if cut < 0:
+                cut = data.find(b"\n", begin + PIECE)
+                if cut < 0:
+                    break
+            yield data[begin : cut + 1]
+            begin = cut + 1
+        pending = data[begin:]
     stats.partial_bytes += len(pending)
 
 

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-BUDGET = 48 * 1024 * 1024
+BUDGET = 24 * 1024 * 1024
 WORKERS = 2
 
 
