@@ -214,9 +214,13 @@ def write_collected(
         for folder in collector.plan(names, start, end, stats, reader.collections):
             endpoint, deployment, stamp = folder.key.split("/")
             folders.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
-    for name, folder in sorted(folders.items()):
-        if not destination.done(name):
+    todo = [(name, folder) for name, folder in sorted(folders.items()) if not destination.done(name)]
+    reader.expect([folder for _name, folder in todo])  # their blobs download while earlier ones parse
+    try:
+        for name, folder in todo:
             destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+    finally:
+        reader.close()
     return int(destination.finish(flatten=flatten))
 
 
@@ -285,9 +289,9 @@ def tail_collector(
     account_url, container_name = datastore_container(collector_url(datastore_url, connection_string))
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
     client = service_client(app_context().session, account_url, connection_string)
-    tail = collector.CollectorTail(
-        client.get_container_client(container_name), prefixes, start, collector.PullStats()
-    )
+    from amlmon.collector_tail import CollectorTail
+
+    tail = CollectorTail(client.get_container_client(container_name), prefixes, start, collector.PullStats())
     try:
         tail.start()
         print(

@@ -105,6 +105,11 @@ def row_from_export_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
     return model_data_row(time, role, props)
 
 
+# json.dumps(value, separators=(",", ":"), sort_keys=False, ensure_ascii=False), without building an encoder
+# for every value
+_COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=False, ensure_ascii=False)
+
+
 def json_text(value: Any, sent_as: str | None = None) -> str | None:
     """A JSON column's text: the text the value was decoded from when there is one, else encoded."""
     if sent_as is not None:
@@ -113,7 +118,7 @@ def json_text(value: Any, sent_as: str | None = None) -> str | None:
         return None
     if isinstance(value, str):
         return value  # undecodable input kept as sent
-    return json.dumps(value, separators=(",", ":"), sort_keys=False, ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:

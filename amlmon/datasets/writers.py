@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -50,6 +51,18 @@ def _arrow_schema(extra: Mapping[str, str] | None = None) -> Any:
     )
 
 
+def _utc_naive(values: list[Any]) -> list[Any]:
+    """Aware datetimes as naive UTC ones: Arrow reads those as UTC into a UTC timestamp column several
+    times faster than it converts aware ones (the same instants)."""
+    utc = dt.UTC
+    return [
+        (value if value.tzinfo is utc else value.astimezone(utc)).replace(tzinfo=None)
+        if type(value) is dt.datetime and value.tzinfo is not None
+        else value
+        for value in values
+    ]
+
+
 class ParquetRowWriter:
     """Batches rows into Arrow record batches; `input`/`prediction` are JSON text (schema-stable)."""
 
@@ -76,9 +89,14 @@ class ParquetRowWriter:
         rows = self._pending
         columns: dict[str, list[Any]] = {}
         for name, kind in [*COLUMNS.items(), *self.extra.items()]:
-            if kind == "json":
+            if kind == "timestamp":
+                columns[name] = _utc_naive([row.get(name) for row in rows])
+            elif kind == "json":
                 sent_as = f"{name}_json"
-                columns[name] = [json_text(row.get(name), row.get(sent_as)) for row in rows]
+                columns[name] = [
+                    text if (text := row.get(sent_as)) is not None else json_text(row.get(name))
+                    for row in rows
+                ]
             else:
                 columns[name] = [row.get(name) for row in rows]
         batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)

@@ -6,7 +6,8 @@ requests (default 1,000,000: about 1 GB of JSON lines with both collections).
 
 Targets:
 - throughput at least 0.8× the bare azure-storage-blob client downloading the same blobs (a fresh
-  process listing and reading every blob, nothing parsed): time ratio <= 1.25;
+  process listing and reading every blob, nothing parsed): time ratio <= 1.25, medians of
+  `AMLMON_BENCH_COLLECTOR_REPEAT` (default 3) turns of each, run alternately;
 - peak memory (RSS of the amlmon process) under 300 MB, and flat: the full pull at most 1.5× the peak
   of a pull of a quarter of the hours.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +30,7 @@ from tests.bench.bench_data import _report_memory, _run_measured
 from tests.bench.common import report
 
 RECORDS = int(os.environ.get("AMLMON_BENCH_COLLECTOR_RECORDS", "1000000"))
+REPEAT = int(os.environ.get("AMLMON_BENCH_COLLECTOR_REPEAT", "3"))
 HOURS = 24
 INSTANCES = 3
 CONTAINER = "azureml-blobstore-00000000-0000-0000-0000-0000000be4c4"
@@ -145,20 +149,47 @@ def main() -> int:
             return seconds, peak, json.loads(stdout)
 
         _, quarter_peak, _ = pull(end - dt.timedelta(hours=HOURS / 4 + 1), tmp / "quarter.parquet")
-        seconds, peak, summary = pull(end - dt.timedelta(hours=HOURS + 1), tmp / "all.parquet")
         expected = (RECORDS // HOURS) * HOURS
-        if summary["rows"] != expected:
-            print(f"data pull wrote {summary['rows']} rows, the blobs hold {expected}", file=sys.stderr)
-            return 1
-        base_seconds, _, _ = _run_measured(
-            [sys.executable, "-m", "tests.bench.bench_collector", "--baseline", azurite.connection_string],
-            env,
+        # Pull and baseline take turns, REPEAT times each, and the medians are compared: a machine shared
+        # with other work slows whichever runs during a busy spell, not one side only.
+        pulls, bases, peak = [], [], 0.0
+        for turn in range(REPEAT):
+            base_seconds, _, _ = _run_measured(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.bench.bench_collector",
+                    "--baseline",
+                    azurite.connection_string,
+                ],
+                env,
+            )
+            seconds, turn_peak, summary = pull(
+                end - dt.timedelta(hours=HOURS + 1), tmp / f"all-{turn}.parquet"
+            )
+            if summary["rows"] != expected:
+                print(f"data pull wrote {summary['rows']} rows, the blobs hold {expected}", file=sys.stderr)
+                return 1
+            pulls.append(seconds)
+            bases.append(base_seconds)
+            peak = max(peak, turn_peak)
+            print(
+                f"   turn {turn + 1}: pull {seconds:.2f} s, baseline {base_seconds:.2f} s, "
+                f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+                flush=True,
+            )
+        ok = report(
+            f"data pull {expected} collected requests → parquet",
+            statistics.median(pulls),
+            statistics.median(bases),
+            "s",
+            1.25,
         )
-        ok = report(f"data pull {expected} collected requests → parquet", seconds, base_seconds, "s", 1.25)
         ok &= _report_memory(peak, quarter_peak)
         return 0 if ok else 1
     finally:
         stop_azurite(azurite)
+        shutil.rmtree(tmp, ignore_errors=True)  # the blobs alone are over a gigabyte
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from amlmon import collector
 from amlmon.collector import (
     PullStats,
     complete_lines,
+    line_pieces,
     overlaps,
     parse_blob_name,
     plan,
@@ -53,6 +55,27 @@ def test_whole_lines_whatever_the_chunks(lines: list[str], tail: str, cuts: list
     stats = PullStats()
     assert list(complete_lines(iter(chunks), stats)) == lines
     assert stats.partial_bytes == len(tail.encode())
+
+
+@settings(max_examples=300)
+@given(
+    data=st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=10),
+    piece=st.integers(min_value=1, max_value=40),
+)
+def test_line_pieces_are_the_whole_lines_in_bounded_pieces(data: bytes, cuts: list[int], piece: int) -> None:
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    stats = PullStats()
+    saved, collector.PIECE = collector.PIECE, piece
+    try:
+        pieces = list(line_pieces(iter(chunks), stats))
+    finally:
+        collector.PIECE = saved
+    whole = data[: data.rfind(b"\n") + 1]
+    assert b"".join(pieces) == whole and stats.partial_bytes == len(data) - len(whole)
+    for item in pieces:  # each ends a line; longer than a piece only when it is one line
+        assert item.endswith(b"\n") and (len(item) <= piece or item.count(b"\n") == 1)
 
 
 def test_batched_record_is_one_row_per_data_row() -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -190,3 +191,38 @@ def test_finish_with_flatten_adds_columns_in_every_format(tmp_path: Path, fmt: s
     assert sorted(output.flattened) == ["input.data[0][0]", "input.data[0][1]", "prediction[0]"]
     back = list(datasets.read_rows(path))
     assert str(back[0]["input.data[0][1]"]) == "2" and back[0]["time"] == "2026-11-20T10:00:00.123456Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    instants=st.lists(
+        st.one_of(
+            st.none(),
+            st.datetimes(
+                min_value=dt.datetime(1971, 1, 1),
+                max_value=dt.datetime(2200, 1, 1),
+                timezones=st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30))]),
+            ),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_parquet_time_column_holds_each_instant_whatever_its_zone(instants: list[Any]) -> None:
+    """The Parquet writer hands Arrow naive UTC datetimes (faster than aware ones): the same instants, a
+    naive one read as UTC as before."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.parquet"
+        writer = datasets.ParquetRowWriter(path)
+        writer.write({"time": when, "request_id": str(index)} for index, when in enumerate(instants))
+        writer.close()
+        stored = pq.read_table(path).column("time").to_pylist()
+    for when, back in zip(instants, stored, strict=True):
+        if when is None:
+            assert back is None
+        else:
+            assert back == (when if when.tzinfo else when.replace(tzinfo=dt.UTC))

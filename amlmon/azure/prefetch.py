@@ -1,0 +1,79 @@
+"""Downloading the blobs a reader will want next while it parses the current one.
+
+A reader announces the blobs it will read, in order, with the sizes the listing gave; a few worker
+threads download them ahead (sockets release the GIL, so the parse goes on meanwhile), holding at most
+`budget` bytes of blobs started and not yet taken. A blob bigger than the budget is not fetched ahead:
+the reader streams it as before. Memory stays bounded however much data a pull reads.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+BUDGET = 24 * 1024 * 1024
+WORKERS = 2
+
+
+class Prefetch:
+    def __init__(
+        self, download: Callable[[str], bytes], budget: int = BUDGET, workers: int = WORKERS
+    ) -> None:
+        self._download = download
+        self._budget = budget
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amlmon-prefetch")
+        self._queue: deque[tuple[str, int]] = deque()  # announced, not started
+        self._started: dict[str, tuple[Future[bytes], int]] = {}  # in announced order
+        self._held = 0
+
+    def plan(self, blobs: Iterable[tuple[str, int]]) -> None:
+        """Announce blobs (name, size) the reader will take, in the order it will take them."""
+        self._queue.extend(blobs)
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._queue:
+            name, size = self._queue[0]
+            if size > self._budget:  # streamed by the reader when it gets there
+                self._queue.popleft()
+                continue
+            if self._started and self._held + size > self._budget:
+                return
+            self._queue.popleft()
+            self._started[name] = (self._pool.submit(self._download, name), size)
+            self._held += size
+
+    def take(self, name: str) -> bytes | None:
+        """The blob's content when it was announced (waiting for its download if need be), else None: the
+        caller reads it itself. Blobs announced before it and not taken are dropped (the reader moved on)."""
+        if name not in self._started:
+            self._skip_to(name)
+            return None
+        while True:
+            other, (future, size) = next(iter(self._started.items()))
+            del self._started[other]
+            self._held -= size
+            if other == name:
+                break
+            future.cancel()
+        self._fill()
+        return future.result()
+
+    def _skip_to(self, name: str) -> None:
+        """A blob announced but not started (or not announced): everything announced before it is stale."""
+        if all(queued != name for queued, _size in self._queue):
+            return
+        for future, _size in self._started.values():
+            future.cancel()
+        self._started.clear()
+        self._held = 0
+        while self._queue and self._queue.popleft()[0] != name:
+            pass
+        self._fill()
+
+    def close(self) -> None:
+        """Stop: downloads not begun are cancelled; one under way finishes in its thread."""
+        self._queue.clear()
+        self._started.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,154 @@
+"""`data pull --datastore-url` over collector blobs written here in the collector's layout (Azurite): what
+the reading path must keep however it is made fast — batched records exploded, an input joined to its
+output in the next hour's folder, lines that are not records counted, a torn last line left, copies
+skipped, the standard library's values and JSON text for numbers orjson reads otherwise — in all three
+formats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.azurite
+
+CONTAINER = "azureml-blobstore-00000000-0000-0000-0000-00000000c011"
+SOURCE = (
+    "/subscriptions/00000000-0000-0000-0000-00000000c011/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws-pull/onlineEndpoints/ep-pull/deployments/blue"
+)
+BIG = 123456789012345678901234567890  # past 64 bits
+TORN = b'{"specversion":"1.0","id":"torn","data":[{"x'
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    handle = start_azurite(tmp_path_factory.mktemp("azurite-collector-pull"))
+    try:
+        yield handle
+    finally:
+        stop_azurite(handle)
+
+
+def _record(collection: str, when: dt.datetime, correlation: str, data: Any) -> str:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"id-{correlation}-{collection}",
+            "source": SOURCE,
+            "type": f"azureml.inference.{collection}",
+            "datacontenttype": "application/json",
+            "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "data": data,
+            "correlationid": correlation,
+            "xrequestid": correlation,
+        },
+        separators=(",", ":"),
+    )
+
+
+@pytest.fixture(scope="module")
+def blobs(azurite: Azurite) -> dict[str, Any]:
+    """Two hours of one deployment's blobs; the expected rows (request id → (input, prediction))."""
+    container = azurite.service().get_container_client(CONTAINER)
+    container.create_container()
+    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
+    second = first + dt.timedelta(hours=1)
+    odd = {"n": BIG, "f": float("nan"), "small": 1e-05, "large": 1e16}
+
+    def folder(collection: str, hour: dt.datetime) -> str:
+        return f"modelDataCollector/ep-pull/blue/{collection}/{hour:%Y/%m/%d/%H}"
+
+    def write(name: str, lines: list[str], tail: bytes = b"") -> None:
+        blob = container.get_blob_client(name)
+        blob.create_append_blob()
+        blob.append_block("".join(line + "\n" for line in lines).encode() + tail)
+
+    at = first + dt.timedelta(minutes=5)
+    last = first + dt.timedelta(minutes=59, seconds=59)
+    many = [_record("model_inputs", at, f"m{i}", [{"x": i}]) for i in range(40)]
+    write(
+        f"{folder('model_inputs', first)}/blue-a.jsonl",
+        [
+            _record("model_inputs", at, "c1", [{"x": 1}, {"x": 2}]),  # a batched record: two requests
+            "not json",
+            "[1, 2]",
+            _record("model_inputs", at, "c3", [{"x": 3}]),  # no output anywhere
+            _record("model_inputs", at, "c4", [odd]),
+            _record("model_inputs", last, "c2", [{"x": 9}]),  # answered in the next hour
+        ],
+        TORN,
+    )
+    write(f"{folder('model_inputs', first)}/blue-b.jsonl", many)
+    write(f"{folder('model_inputs', first)}/blue-a_block_blob.jsonl", many[:1])
+    write(
+        f"{folder('model_outputs', first)}/blue-a.jsonl",
+        [
+            _record("model_outputs", at, "c1", [{"p": 0.1}, {"p": 0.2}]),
+            _record("model_outputs", at, "c4", [{"p": 1e-05}]),
+            _record("model_outputs", at, "orphan", [{"p": 0.5}]),
+        ],
+    )
+    write(
+        f"{folder('model_outputs', first)}/blue-b.jsonl",
+        [_record("model_outputs", at, f"m{i}", [{"p": i / 10}]) for i in range(40)],
+    )
+    write(
+        f"{folder('model_outputs', second)}/blue-a.jsonl",
+        [_record("model_outputs", second, "c2", [{"p": 0.9}])],
+    )
+    expected: dict[str, tuple[Any, Any]] = {
+        "c1_0": ({"x": 1}, {"p": 0.1}),
+        "c1_1": ({"x": 2}, {"p": 0.2}),
+        "c2_0": ({"x": 9}, {"p": 0.9}),
+        "c3_0": ({"x": 3}, None),
+        "c4_0": (odd, {"p": 1e-05}),
+        **{f"m{i}_0": ({"x": i}, {"p": i / 10}) for i in range(40)},
+    }
+    return {"expected": expected, "url": f"{azurite.blob_endpoint}/{CONTAINER}", "azurite": azurite}
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl", "csv"])
+def test_pull_explodes_joins_across_the_hour_and_counts_what_it_left(
+    blobs: dict[str, Any], tmp_path: Path, suffix: str
+) -> None:
+    from amlmon import datasets
+
+    out = tmp_path / f"pulled.{suffix}"
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blobs["azurite"].connection_string}
+    args = ["data", "pull", "ep-pull/blue", "--datastore-url", blobs["url"], "--out", str(out)]
+    result = run_cli([*args, "--since", "3h", "-o", "json"], env)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    expected = blobs["expected"]
+    assert summary["rows"] == len(expected)
+    assert (summary["withoutOutput"], summary["malformed"]) == (1, 2)
+    # The orphan; the next hour's folder counts c2's output too (it does not know the hour before took it).
+    assert summary["unmatchedOutputs"] >= 1
+    assert (summary["skippedCopies"], summary["partialBytes"]) == (1, len(TORN))
+    rows = {row["request_id"]: row for row in datasets.read_rows(out)}
+    assert set(rows) == set(expected)
+    for row_id, (row_input, prediction) in expected.items():
+        # NaN is not equal to itself: the JSON texts are compared
+        assert _text(rows[row_id]["input"]) == _text(row_input), row_id
+        assert _text(rows[row_id]["prediction"]) == _text(prediction), row_id
+        assert rows[row_id]["workspace"] == "ws-pull" and rows[row_id]["container_id"] in ("blue-a", "blue-b")
+    if suffix == "parquet":  # the stored text is the standard library's (orjson writes 1e-05 otherwise)
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(out).to_pylist()
+        stored = {row["request_id"]: (row["input"], row["prediction"]) for row in table}
+        assert stored["c4_0"] == (_text(expected["c4_0"][0]), '{"p":1e-05}')
+        assert str(BIG) in stored["c4_0"][0] and "NaN" in stored["c4_0"][0]
+        assert stored["c3_0"][1] is None
