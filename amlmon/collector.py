@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amlmon import jsonfast
+from amlmon.schema import COLLECTOR_RECORD
 
 ROOT = "modelDataCollector"
 INPUTS = "model_inputs"
@@ -145,9 +146,9 @@ _UNSEEN: Any = object()
 
 def record_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     """(`{correlationid}_{i}`, row) for each row of a record's `data` (a non-array payload is one row)."""
-    data = record.get("data")
+    data = record.get(COLLECTOR_RECORD.data)
     rows = data if isinstance(data, list) else [data]
-    correlation = record.get("correlationid") or record.get("id") or ""
+    correlation = record.get(COLLECTOR_RECORD.correlation_id) or record.get(COLLECTOR_RECORD.id) or ""
     if len(rows) == 1:  # most records: one request's one row
         return [(f"{correlation}_0", rows[0])]
     return [(f"{correlation}_{index}", row) for index, row in enumerate(rows)]
@@ -301,7 +302,7 @@ class CollectorPull:
                 if not isinstance(record, dict):
                     stats.malformed += 1
                     continue
-                stamp = record.get("time")
+                stamp = record.get(COLLECTOR_RECORD.time)
                 when = times.get(stamp, _UNSEEN) if type(stamp) is str else _UNSEEN
                 if when is _UNSEEN:
                     when = parse_time(stamp)
@@ -314,7 +315,7 @@ class CollectorPull:
                 yield collector_payloads.resolved(self.container, record, stats), when, inside
 
     def in_window(self, record: dict[str, Any]) -> bool:
-        when = parse_time(record.get("time"))
+        when = parse_time(record.get(COLLECTOR_RECORD.time))
         return when is not None and self.start <= when < self.end
 
     def data_rows(
@@ -323,7 +324,7 @@ class CollectorPull:
         """Each data row of the blob's records (as records() reads them) with what a dataset row needs of
         its record."""
         for record, when, inside in self.timed_records(blob, windowed, counted):
-            source = str(record.get("source") or "")
+            source = str(record.get(COLLECTOR_RECORD.source) or "")
             for row_id, row in self.rows(record):
                 yield row_id, row, when, inside, source
 

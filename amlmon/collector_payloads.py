@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from amlmon.schema import COLLECTOR_RECORD
+
 REQUEST = "request"
 RESPONSE = "response"
 PAYLOADS = (REQUEST, RESPONSE)
@@ -35,7 +37,9 @@ PAYLOADS = (REQUEST, RESPONSE)
 
 def in_blob(record: dict[str, Any]) -> bool:
     """Whether the record's payload is in a blob its `data` names (`datainblob` "true")."""
-    return str(record.get("datainblob")).lower() == "true" and isinstance(record.get("data"), str)
+    return str(record.get("datainblob")).lower() == "true" and isinstance(
+        record.get(COLLECTOR_RECORD.data), str
+    )
 
 
 def is_json(content_type: Any) -> bool:
@@ -85,4 +89,7 @@ def _read_json(container: Any, name: str) -> tuple[Any] | None:
 
 def payload_rows(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """One row per payload record: (`correlationid`, the body)."""
-    yield str(record.get("correlationid") or record.get("id") or ""), record.get("data")
+    yield (
+        str(record.get(COLLECTOR_RECORD.correlation_id) or record.get(COLLECTOR_RECORD.id) or ""),
+        record.get(COLLECTOR_RECORD.data),
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from amlmon.collector import BLOCK_BLOB_COPY, CollectorBlob, PullStats, parse_blob_name, parse_time
+from amlmon.schema import COLLECTOR_RECORD
 
 
 class CollectorTail:
@@ -73,7 +74,7 @@ class CollectorTail:
                 except ValueError:
                     self.stats.malformed += 1
                     continue
-                when = parse_time(record.get("time")) if isinstance(record, dict) else None
+                when = parse_time(record.get(COLLECTOR_RECORD.time)) if isinstance(record, dict) else None
                 if isinstance(record, dict) and (
                     self.since is None or (when is not None and when >= self.since)
                 ):

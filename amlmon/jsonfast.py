@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+orjson: Any
 try:  # a dependency (pyproject.toml); the standard library alone gives the same results, slower
     import orjson
 except ImportError:  # pragma: no cover - depends on the environment

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from amlmon.cli.common import app_context, note, output, warn
+from amlmon.schema import COLLECTOR_RECORD
 
 
 def pull_collector(
@@ -306,7 +307,7 @@ def tail_collector(
                 )
                 for row_id, row in rows(record):
                     line = {
-                        "time": record.get("time"),
+                        "time": record.get(COLLECTOR_RECORD.time),
                         "endpoint": blob.endpoint,
                         "deployment": blob.deployment,
                         "collection": blob.collection,

@@ -275,7 +275,7 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
     followed, stderr = _follow_late_rows(emulator, dep, args, 8, 9)
     lines = followed.lines
     counts = {m: sum(m in r["message"] for r in lines) for m in (seven, eight, nine)}
-    assert counts == {seven: 0, eight: 3, nine: 1}, stderr
+    assert counts == {seven: 0, eight: 3, nine: 1}, (counts, stderr)
     ids = [r["itemId"] for r in lines]
     assert len(ids) == len(set(ids)), "no line twice"
     assert {r["target"] for r in lines} == {target}
