@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shlex
 from typing import TYPE_CHECKING, Any, Literal
 
 from amlmon import kql
@@ -108,7 +109,9 @@ def explain_empty(
     if target is None:
         return None
     names = {str(r.get("service") or r.get("role") or "") for r in present} - {GENERIC_ROLE, ""}
-    example = f"amlmon {command} {target} --role {next(iter(names)) if len(names) == 1 else 'NAME'}"
+    # A role name may hold a space (the inference server's default is "ML service"): quote it for the shell.
+    role = shlex.quote(next(iter(names))) if len(names) == 1 else "NAME"
+    example = f"amlmon {command} {target} --role {role}"
     return (
         f"no {what} of {name} in the window, but the workspace has some of {_present(present)}; "
         f"if one of those names is {name}'s, say so with --role, e.g. {example}"

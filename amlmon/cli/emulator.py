@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,8 @@ def start(
         check_loopback(host)
     except ValueError as exc:
         raise UsageError(str(exc), hint="use --host 127.0.0.1 or --host ::1") from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port", hint="give 1-65535, or 0 to pick a free one")
     data_dir = _data_dir(data)
     running = client.running_state(data_dir)
     if running is not None:
@@ -133,9 +136,12 @@ def start(
             f"an emulator is already running at {running['endpoint']} (pid {running['pid']})",
             hint="stop it with `amlmon emulator stop`, or use another --data directory",
         )
+    _check_port_free(host, port)
     if detach:
         try:
             state = client.start_detached(data_dir, host=host, port=port)
+        except client.PortInUse:
+            raise _port_in_use(host, port) from None
         except RuntimeError as exc:
             raise OperationFailed(str(exc)) from None
         if settings:
@@ -146,12 +152,40 @@ def start(
         return
     from amlmon.emulator.server import EmulatorServer
 
-    server = EmulatorServer(data_dir, host=host, port=port)
+    try:
+        server = EmulatorServer(data_dir, host=host, port=port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:  # taken between the check and the bind
+            raise _port_in_use(host, port) from None
+        raise
     server.state.settings.update(settings)
     typer.echo(
         f"amlmon emulator listening on {server.state.endpoint} (data: {data_dir}); Ctrl-C stops it", err=True
     )
     server.serve_forever()
+
+
+def _port_in_use(host: str, port: int) -> UsageError:
+    return UsageError(
+        f"port {port} on {host} is already in use",
+        hint="pick another --port (0 picks a free one), or stop the emulator using it: amlmon emulator stop",
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A usage error when `port` is taken: bound as the emulator binds it (SO_REUSEADDR, as its server)."""
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1" if host == "localhost" else host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _port_in_use(host, port) from None
 
 
 def _ingestion_settings(ingestion_delay: str | None, jitter: str | None) -> dict[str, float]:

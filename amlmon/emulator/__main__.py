@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -21,7 +22,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         server = EmulatorServer(args.data, host=args.host, port=args.port)
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            from amlmon.emulator.client import PORT_IN_USE_EXIT
+
+            print(f"error: port {args.port} on {args.host} is already in use", file=sys.stderr)
+            return PORT_IN_USE_EXIT
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OverflowError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     server.serve_forever()

@@ -55,6 +55,14 @@ def running_state(data_dir: Path) -> dict[str, Any] | None:
     return state
 
 
+class PortInUse(RuntimeError):
+    """The emulator could not bind its port: something else listens there."""
+
+
+# `python -m amlmon.emulator serve`'s exit code when its port is taken (__main__.py).
+PORT_IN_USE_EXIT = 98
+
+
 def start_detached(
     data_dir: Path, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0
 ) -> dict[str, Any]:
@@ -85,7 +93,10 @@ def start_detached(
     while time.time() < deadline:
         if process.poll() is not None:
             tail = (data_dir / "emulator.log").read_text(errors="replace").strip().splitlines()[-1:]
-            raise RuntimeError(f"the emulator exited with {process.returncode}: {' '.join(tail)}")
+            said = " ".join(tail).removeprefix("error: ")  # the CLI adds its own prefix
+            if process.returncode == PORT_IN_USE_EXIT:
+                raise PortInUse(said)
+            raise RuntimeError(f"the emulator exited with {process.returncode}: {said}")
         state = read_state(data_dir)
         if state and state.get("pid") == process.pid:
             return state

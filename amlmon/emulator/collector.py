@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import sys
 import threading
 import time
 import uuid
@@ -152,7 +151,7 @@ class Sidecar:
             try:
                 stored = self._store(blob, record, body)
             except Exception as exc:  # the storage refused the write: the record is lost
-                print(f"emulator: model data dropped: {type(exc).__name__}", file=sys.stderr)
+                self.manager.lost(self.deployment_id, exc)
                 self._count(collection, "StorageWriteFailed")
                 return 500
             self._count(collection, None if stored else "StorageUnavailable")
@@ -192,7 +191,7 @@ class Sidecar:
             try:
                 stored = self._store(self._blob_name(collection, when), record, body, raw=True)
             except Exception as exc:  # the storage refused the write: the record is lost
-                print(f"emulator: payload dropped: {type(exc).__name__}", file=sys.stderr)
+                self.manager.lost(self.deployment_id, exc)
                 self._count(collection, "StorageWriteFailed")
                 continue
             self._count(collection, None if stored else "StorageUnavailable")
@@ -295,4 +294,7 @@ class Sidecar:
             "data": pending.rows,
             "contentrange": f"bytes 0-{max(size - 1, 0)}/{size}",
         }
-        self._store(pending.blob, record, text)
+        try:
+            self._store(pending.blob, record, text)
+        except Exception as exc:  # a batch the storage refused is lost (a timer thread: say it here)
+            self.manager.lost(self.deployment_id, exc)

@@ -85,6 +85,7 @@ def _seed(state: EmulatorState, request: Request) -> Response:
         truth[f"{endpoint_name}/{deployment}"] = _truth(columns)
         state.telemetry.insert_arrow(TRAFFIC, _arrow(columns))
         count += len(columns["TotalDurationMs"])
+    _remember(state, str(endpoint["id"]), TRAFFIC)
     answer = {"rows": {TRAFFIC: count}, "truth": truth}
     return json_response(200, {**answer, "seconds": round(time.perf_counter() - started, 3)})
 
@@ -225,4 +226,13 @@ def _rows(state: EmulatorState, request: Request) -> Response:
     state.telemetry.insert_arrow(
         table, arrow_table(table, {name: [r.get(name) for r in rows] for name in columns})
     )
+    for resource_id in {str(row["_ResourceId"]) for row in rows}:
+        _remember(state, resource_id, table)
     return json_response(200, {"inserted": len(rows)})
+
+
+def _remember(state: EmulatorState, endpoint_id: str, table: str) -> None:
+    """Seeded rows count as ingested now: where the endpoint's settings send them now keeps them."""
+    from amlmon.emulator.log_ledger import log_destinations, remember
+
+    remember(state, endpoint_id, log_destinations(state, endpoint_id, table))

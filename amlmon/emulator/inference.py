@@ -122,7 +122,7 @@ class InferenceManager:
 
     # -- children -----------------------------------------------------------------------------------
     def desired_config(self, entry: ServiceEntry) -> ChildConfig:
-        key, _connection = self._component_key(entry.workspace_id)
+        key, _connection = self.component_key(entry.workspace_id)
         export = self.state.settings.get("inferenceExportSeconds", SERVER_EXPORT_SECONDS)
         return ChildConfig(
             service=entry.name,
@@ -135,7 +135,7 @@ class InferenceManager:
             export_seconds=max(0.1, float(export)),
         )
 
-    def _component_key(self, workspace_id: str) -> tuple[str | None, str | None]:
+    def component_key(self, workspace_id: str) -> tuple[str | None, str | None]:
         """The linked App Insights component's instrumentation key (lower-case) and connection string."""
 
         if not workspace_id:

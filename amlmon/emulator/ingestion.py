@@ -15,6 +15,7 @@ import json
 import random
 import re
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
@@ -255,10 +256,22 @@ def ingest(
         accepted += 1
         if mapped is not None:
             tables.setdefault(mapped[0], []).append(mapped[1])
+    _remember_workspaces(state, components.values())
     store = state.telemetry
     for table, rows in tables.items():
         store.insert_rows(table, rows)
     return accepted, errors
+
+
+def _remember_workspaces(state: EmulatorState, components: Iterable[dict[str, Any] | None]) -> None:
+    """A workspace-based component's rows are ingested into its workspace now; they stay there if the
+    component is relinked later (log_ledger.py)."""
+    from amlmon.emulator import log_ledger
+
+    for component in components:
+        workspace = ((component or {}).get("properties") or {}).get("WorkspaceResourceId")
+        if component and workspace:
+            log_ledger.remember(state, str(component["id"]), [str(workspace)])
 
 
 def _decode(request: Request) -> list[Any]:

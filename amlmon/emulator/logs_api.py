@@ -82,11 +82,17 @@ def _all_components(state: EmulatorState) -> list[dict[str, Any]]:
 
 
 def _workspace_components(state: EmulatorState, la_id: str) -> list[dict[str, Any]]:
+    """Components linked to this workspace now, or whose rows were ingested into it before a relink
+    (those rows stay there: log_ledger.py)."""
+    from amlmon.emulator import log_ledger
+
     wanted = normalize_id(la_id)
+    past = set(log_ledger.sources(state, la_id))
     return [
         c
         for c in _all_components(state)
         if normalize_id(str(c.get("properties", {}).get("WorkspaceResourceId") or "x")) == wanted
+        or normalize_id(str(c.get("id") or "")) in past
     ]
 
 
@@ -105,7 +111,7 @@ def _workspace_scope(state: EmulatorState, request: Request) -> tuple[list[dict[
     customer_id = request.params["cid"].lower()
     for la in state.resources.list(type="Microsoft.OperationalInsights/workspaces"):
         if str(la.get("properties", {}).get("customerId", "")).lower() == customer_id:
-            from amlmon.emulator.online_inference import diagnostic_sources
+            from amlmon.emulator.log_ledger import diagnostic_sources
 
             return _workspace_components(state, la["id"]) + diagnostic_sources(state, la["id"]), False
     raise _not_found(f"workspace {request.params['cid']}")
@@ -137,7 +143,7 @@ def _resource_scope(state: EmulatorState, request: Request) -> tuple[list[dict[s
     if kind == "microsoft.insights/components":
         return [body], True
     if kind == "microsoft.operationalinsights/workspaces":
-        from amlmon.emulator.online_inference import diagnostic_sources
+        from amlmon.emulator.log_ledger import diagnostic_sources
 
         return _workspace_components(state, body["id"]) + diagnostic_sources(state, body["id"]), False
     return [], False

@@ -30,13 +30,15 @@ Front door (public, like the emulator's v1 scoring route):
   EventLog) to a Log Analytics workspace, each request becomes a traffic-log row (durations measured
   here, in whole milliseconds), each line the child prints a console-log row, and the child's start
   and stop the container events `Started` and `Killing`. A child starts with the first request and
-  restarts when the deployment's collector settings change.
+  restarts (as Azure rolls the deployment) when the deployment's collector settings or its
+  `appInsightsEnabled` change. With `appInsightsEnabled` true the child sends App Insights telemetry with
+  the workspace's component key to the emulator, as v1 children do; SERVICE_NAME stays unset (its v2
+  value is not documented), so the server's own default role name labels the rows.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import re
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.collector import CollectorConfig, Sidecar
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.inference import MODEL_DIR
+from amlmon.emulator.inference import MODEL_DIR, SERVER_EXPORT_SECONDS
 from amlmon.emulator.inference_process import (
     SAMPLE_APP_DIR,
     START_TIMEOUT,
@@ -63,8 +65,10 @@ from amlmon.emulator.inference_process import (
     stop_child,
     wait_ready,
 )
+from amlmon.emulator.log_ledger import insert_row, log_destinations
 from amlmon.emulator.resources import normalize_id
 from amlmon.emulator.store import utcnow
+from amlmon.emulator.tls import CA_FILE
 
 if TYPE_CHECKING:
     from amlmon.emulator.state import EmulatorState
@@ -96,51 +100,6 @@ def inference_backed(state: EmulatorState, deployment_id: str) -> bool:
     return (state.resources.get(BACKENDS) or {}).get(normalize_id(deployment_id)) == BACKEND
 
 
-# --- diagnostic settings of an endpoint ------------------------------------------------------------
-
-
-def _sends(setting: dict[str, Any], category: str) -> bool:
-    for log in (setting.get("properties") or {}).get("logs") or []:
-        if log.get("enabled") and (
-            str(log.get("category") or "").lower() == category.lower()
-            or log.get("categoryGroup") == "allLogs"
-        ):
-            return True
-    return False
-
-
-def log_destinations(state: EmulatorState, resource_id: str, category: str) -> list[str]:
-    """Log Analytics workspace ids a resource's diagnostic settings send `category` to."""
-    found = []
-    for setting in state.diagnostic_settings.settings(resource_id):
-        workspace = (setting.get("properties") or {}).get("workspaceId")
-        if workspace and _sends(setting, category):
-            found.append(str(workspace))
-    return found
-
-
-def diagnostic_sources(state: EmulatorState, la_id: str) -> list[dict[str, Any]]:
-    """Online endpoints whose diagnostic settings send logs to this Log Analytics workspace: their rows
-    are in the workspace (logs_api adds them to a workspace query's scope)."""
-    wanted = normalize_id(la_id)
-    return [
-        {"id": resource_id}
-        for resource_id, settings in state.diagnostic_settings.items()
-        if "/onlineendpoints/" in resource_id
-        and any(
-            normalize_id(str((s.get("properties") or {}).get("workspaceId") or "x")) == wanted
-            for s in settings
-        )
-    ]
-
-
-def insert_row(state: EmulatorState, table: str, row: dict[str, Any]) -> None:
-    delay = state.number("ingestionDelay", 0.0)
-    row["_ItemId"] = str(uuid.uuid4())
-    row["_IngestionTime"] = utcnow() + dt.timedelta(seconds=delay)
-    state.telemetry.insert_rows(table, [row])
-
-
 # --- the child and its configuration ---------------------------------------------------------------
 
 
@@ -164,6 +123,7 @@ class OnlineManager:
         self.lock = threading.Lock()
         self.blob_locks: dict[str, threading.Lock] = {}
         self.connection_string: str | None = None
+        self.said: set[str] = set()  # causes of lost records already said on stderr
         self.closed = False
 
     # -- storage ------------------------------------------------------------------------------------
@@ -177,10 +137,7 @@ class OnlineManager:
         """Append JSON lines to an append blob (created on first write), one append per call; False
         when there is no storage to write to."""
         if not self.connection_string:
-            print(
-                "emulator: model data dropped: no storage (POST /_emulator/modeldata/storage)",
-                file=sys.stderr,
-            )
+            self.lost(deployment_id, "no storage is configured (POST /_emulator/modeldata/storage)")
             return False
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
         from azure.storage.blob import BlobServiceClient
@@ -201,6 +158,22 @@ class OnlineManager:
                     client.create_append_blob()
                 client.append_block(data)
         return True
+
+    def lost(self, deployment_id: str, cause: str | BaseException) -> None:
+        """Say on stderr, once per cause, that the collector loses records (the real collector logs its
+        failures to the console log; the emulator's own console is its stderr)."""
+        text = cause if isinstance(cause, str) else storage_error(cause)
+        with self.lock:
+            if text in self.said:
+                return
+            self.said.add(text)
+        ids = deployment_id.strip("/").split("/")
+        print(
+            f"emulator: the data collector of {ids[-3]}/{ids[-1]} cannot write to storage, its records "
+            f"are lost: {text} (said once per cause)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def upload(self, deployment_id: str, blob: str, data: bytes, content_type: str) -> str:
         """Write a whole block blob (a payload the collector keeps apart from its records); its URL as the
@@ -231,15 +204,43 @@ class OnlineManager:
             if self.closed:
                 raise ChildStartError("the emulator is shutting down")
             wanted = CollectorConfig.of(deployment)
+            config = self.child_config(deployment)
             current = self.children.get(key)
-            if current is not None and current.child.alive and current.collector == wanted:
+            if (
+                current is not None
+                and current.child.alive
+                and current.collector == wanted
+                and current.child.config == config
+            ):
                 return current
-            if current is not None:
+            if current is not None:  # Azure rolls the deployment when its settings change
                 self._stop(current)
-            self.children[key] = self._start(deployment, wanted)
+            self.children[key] = self._start(deployment, wanted, config)
             return self.children[key]
 
-    def _start(self, deployment: dict[str, Any], collector: CollectorConfig) -> OnlineChild:
+    def child_config(self, deployment: dict[str, Any]) -> ChildConfig:
+        """What decides the server's environment: App Insights on when the deployment's
+        appInsightsEnabled is, with the workspace's App Insights component key (lower-case, as v1)
+        and the emulator as the ingestion endpoint."""
+        ids = str(deployment["id"]).strip("/").split("/")
+        workspace_id = str(deployment["id"]).split("/onlineEndpoints/")[0]
+        enabled = bool((deployment.get("properties") or {}).get("appInsightsEnabled"))
+        key, _connection = self.state.inference.component_key(workspace_id) if enabled else (None, None)
+        export = self.state.settings.get("inferenceExportSeconds", SERVER_EXPORT_SECONDS)
+        return ChildConfig(
+            service=ids[-1],
+            workspace=ids[-5] if len(ids) >= 5 else "",
+            app_insights=enabled,
+            model_data=False,
+            instrumentation_key=key,
+            ingestion_endpoint=self.state.endpoint,
+            ca_path=str(self.state.data_dir / CA_FILE),
+            export_seconds=max(0.1, float(export)),
+        )
+
+    def _start(
+        self, deployment: dict[str, Any], collector: CollectorConfig, base: ChildConfig
+    ) -> OnlineChild:
         dep_id = str(deployment["id"])
         ids = dep_id.strip("/").split("/")
         work_dir = (
@@ -251,16 +252,6 @@ class OnlineManager:
         instance = f"{ids[-1]}-{uuid.uuid4().hex[:10]}"
         sidecar = Sidecar(self, dep_id, collector, instance)
         sidecar.start()
-        base = ChildConfig(
-            service=ids[-1],
-            workspace=ids[-5] if len(ids) >= 5 else "",
-            app_insights=False,
-            model_data=False,
-            instrumentation_key=None,
-            ingestion_endpoint=self.state.endpoint,
-            ca_path="",
-            export_seconds=5.0,
-        )
         env = _online_environment(base, work_dir, instance, config_path, sidecar.port)
         last: ChildStartError | None = None
         for _attempt in range(3):
@@ -345,7 +336,9 @@ def _online_environment(
     """A v1 child's environment plus what a v2 deployment's container has: its HOSTNAME (the instance)
     and the Collector's config and sidecar address."""
     env = child_environment(base, dict(os.environ), work_dir)
-    env.pop("SERVICE_NAME", None)  # its v2 value is not documented
+    # Its v2 value is not documented: unset, the server labels its telemetry with its own default
+    # (azureml-inference-server-http 1.5.1: role and Service Name "ML service").
+    env.pop("SERVICE_NAME", None)
     env.update(
         {
             "HOSTNAME": instance,
@@ -355,6 +348,14 @@ def _online_environment(
         }
     )
     return env
+
+
+def storage_error(exc: BaseException) -> str:
+    """What the storage said, without the request (its URL or headers could carry a SAS or key)."""
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "error_code", None)
+    said = " ".join(str(part) for part in (status and f"HTTP {status}", code) if part)
+    return f"{type(exc).__name__}" + (f" ({said})" if said else "")
 
 
 def _spawn_child(base: ChildConfig, work_dir: Path, env: dict[str, str]) -> InferenceChild:
@@ -387,6 +388,7 @@ def _storage(state: EmulatorState, request: Request) -> Response:
     if not connection:
         return json_response(400, {"message": "give connectionString"})
     state.online.connection_string = str(connection)
+    state.online.said.clear()  # a new account: its failures are news
     return json_response(200, {"configured": True})
 
 

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Request, Response, Router, json_response
 from amlmon.emulator.inference_process import ChildStartError
+from amlmon.emulator.log_ledger import insert_row, log_destinations
 from amlmon.emulator.online_inference import (
     ML_ENDPOINTS,
     TRAFFIC,
     OnlineChild,
     inference_backed,
-    insert_row,
-    log_destinations,
 )
 from amlmon.emulator.store import utcnow
 

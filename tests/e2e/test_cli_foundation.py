@@ -511,6 +511,69 @@ def test_emulator_refuses_to_bind_beyond_loopback(tmp_path: Path, host: str) -> 
     assert "loopback" in result.stderr and "Traceback" not in result.stderr
 
 
+def _start(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "amlmon", "emulator", "start", "--data", str(tmp_path / "emu"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+@pytest.mark.parametrize("detach", [False, True])
+def test_emulator_start_refuses_a_port_out_of_range(tmp_path: Path, port: str, detach: bool) -> None:
+    result = _start(tmp_path, "--port", port, *(["--detach"] if detach else []))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: --port {port} is not a port", lines
+    assert lines[1].startswith("hint: give 1-65535, or 0") and len(lines) == 2, lines
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_emulator_start_on_a_port_in_use_says_which_and_what_to_do(tmp_path: Path, detach: bool) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _start(tmp_path, "--port", str(port), *(["--detach"] if detach else []))
+        # The emulator's own entry point (what --detach runs) says it the same way, with its own code.
+        served = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "amlmon.emulator",
+                "serve",
+                "--data",
+                str(tmp_path / "s"),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: port {port} on 127.0.0.1 is already in use", lines
+    assert len(lines) == 2 and "another --port" in lines[1] and "amlmon emulator stop" in lines[1], lines
+    assert served.returncode == 98 and served.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use"
+    ], served.stderr
+    # Positive control: the same command on a free port starts (and is stopped again).
+    free = _start(tmp_path, "--port", str(port), "--detach", "-o", "json")
+    try:
+        assert free.returncode == 0, free.stderr
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "amlmon", "emulator", "stop", "--data", str(tmp_path / "emu")],
+            capture_output=True,
+            timeout=60,
+        )
+
+
 def test_workspaces_keep_working_after_an_emulator_restart(tmp_path: Path) -> None:
     """The port changes on restart; discovery URL, ingestion endpoint and scoring URIs follow it."""
     from tests.conftest import run_cli, start_emulator, stop_emulator

@@ -56,12 +56,16 @@ def _run_of(demo_run: DemoRun, *start: str) -> dict[str, Any]:
 @pytest.mark.slow
 def test_the_demo_reads_the_v2_deployment_back_with_every_v2_verb(demo_run: DemoRun) -> None:
     """Issue 16's verbs on credit-ep/blue, each on the 8 requests the demo sent (the fourth fails on
-    purpose): console lines, events, traffic-log and metrics health, the v2-only gate, getLogs, the
-    collector's blobs as a dataset (7 answered requests, inputs joined to outputs) and one request."""
+        purpose): console lines, events, traffic-log and metrics health, the v2-only gate, getLogs, the
+        collector's blobs as a dataset (7 answered requests, inputs joined to outputs) and one request (with
+    its App Insights request: the demo's deployment has appInsightsEnabled)."""
     assert demo_run.exit_code == 0, demo_run.output[-3000:]
     traces = _run_of(demo_run, "traces", "credit-ep/blue", "--since", "1h", "--limit", "2")
     assert traces["exit"] == 0 and traces["stdout"].count("credit-ep/blue") == 2
-    assert "POST /score 200" in traces["stdout"], "the server's console lines, from the endpoint logs"
+    # With App Insights on, the server also prints gunicorn's raw access line: the newest two are those.
+    assert '"POST /score HTTP/1.1" 200' in traces["stdout"], (
+        "the server's console lines, from the endpoint logs"
+    )
     events = _run_of(demo_run, "traces", "credit-ep", "--events")
     assert "credit-ep/blue Started container inference-server" in events["stdout"]
     traffic = _run_of(demo_run, "stats", "credit-ep", "--endpoint-logs")
@@ -85,5 +89,6 @@ def test_the_demo_reads_the_v2_deployment_back_with_every_v2_verb(demo_run: Demo
         ["traffic-log", "traffic"],
         ["collector", "model_inputs"],
         ["collector", "model_outputs"],
+        ["app-insights", "request"],  # the deployment has appInsightsEnabled: its server sends the request
     ]
     assert "AccountKey" not in demo_run.output, "the storage connection string is never printed"
