@@ -4,6 +4,7 @@ time range and `--follow` — each printed line is one the real server printed, 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -260,12 +261,15 @@ def test_traces_reads_the_endpoint_log_tables_once_a_setting_sends_them_and_foll
     assert app.exit_code == 0 and not any(seven in r["message"] for r in app.json())
 
     eight, nine = "scored 8 row(s)", "scored 9 row(s)"
+    # The backlog starts just after the seven line (a relative --since would reach back to it when the
+    # commands above ran within that span): it must not be printed.
+    after_seven = dt.datetime.fromisoformat(mine[0]["timestamp"]) + dt.timedelta(milliseconds=1)
     args = [
         "traces",
         target,
         "-f",
         "--since",
-        "1s",
+        after_seven.isoformat(),
         "--interval",
         "300ms",
         *dep.ws["args"],
