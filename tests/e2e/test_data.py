@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from amlmon import datasets
-from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.azurite import ACCOUNT, Azurite, start_azurite, stop_azurite
 
 COMPONENT = "/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-DATA/PROVIDERS/MICROSOFT.INSIGHTS/COMPONENTS/WS-AI"
 LA_WORKSPACE = (
@@ -831,3 +831,66 @@ def test_pull_of_over_half_a_million_rows_survives_a_kill_and_matches_the_seed(
     assert pq.read_table(out).equals(pq.read_table(whole)), (
         "resume gives the same file as an uninterrupted run"
     )
+
+
+@pytest.mark.azurite
+def test_debug_logs_every_storage_request_without_the_sas_signature_or_the_account_key(
+    cli: Any, azurite: Azurite, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    container = "insights-logs-apptraces"
+    sas = generate_container_sas(
+        ACCOUNT,
+        container,
+        account_key=azurite.account_key,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+    signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
+    runs = {
+        "sas": cli(
+            "data",
+            "extract",
+            f"{azurite.blob_endpoint}/{container}?{sas}",
+            "--out",
+            str(tmp_path / "a.jsonl"),
+            "--debug",
+            "-o",
+            "json",
+        ),
+        "key": cli(
+            "data",
+            "extract",
+            f"{azurite.blob_endpoint}/{container}",
+            "--out",
+            str(tmp_path / "b.jsonl"),
+            "--debug",
+            "-o",
+            "json",
+            env={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+        ),
+    }
+    for how, result in runs.items():
+        assert result.exit_code == 0, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("debug: amlmon.storage: ")]
+        # the listing and each blob's download, each with its status and duration
+        assert any(" GET " in f" {line} " and "comp=list" in line and "→ 200 (" in line for line in lines), (
+            how
+        )
+        assert sum(".json" in line.split("?")[0] and "→ 20" in line for line in lines) >= 2, lines
+        everything = result.stdout + result.stderr
+        assert signature not in everything and azurite.account_key not in everything, how
+    assert "sig=***" in runs["sas"].stderr
+    quiet = cli(
+        "data",
+        "extract",
+        f"{azurite.blob_endpoint}/{container}?{sas}",
+        "--out",
+        str(tmp_path / "c.jsonl"),
+        "-o",
+        "json",
+    )
+    assert quiet.exit_code == 0 and "amlmon.storage" not in quiet.stderr
