@@ -202,7 +202,6 @@ def tail_collector(
     """Print each new collected row as a JSON line until Ctrl-C."""
     import json
     import sys
-    import time
 
     from amlmon import collector, collector_payloads
     from amlmon.azure.blobs import service_client, split_container_url
@@ -227,12 +226,14 @@ def tail_collector(
     tail = collector.CollectorTail(
         client.get_container_client(container_name), prefixes, start, collector.PullStats()
     )
-    try:
+    from amlmon.stopping import run_until_interrupted
+
+    def follow(stop: Any) -> None:
         tail.start()
         print(
             f"following {', '.join(prefixes)} in {container_name} (Ctrl-C stops)", file=sys.stderr, flush=True
         )
-        while True:
+        while not stop.is_set():
             for blob, record in tail.poll():
                 rows = (
                     collector_payloads.payload_rows
@@ -240,6 +241,8 @@ def tail_collector(
                     else collector.record_rows
                 )
                 for row_id, row in rows(record):
+                    if stop.is_set():  # Ctrl-C: no line after it
+                        return
                     line = {
                         "time": record.get("time"),
                         "endpoint": blob.endpoint,
@@ -249,10 +252,13 @@ def tail_collector(
                         "data": row,
                     }
                     print(json.dumps(line, separators=(",", ":")), flush=True)
-            time.sleep(poll_every)
+            stop.wait(poll_every)
+
+    try:
+        run_until_interrupted(follow)  # Ctrl-C: KeyboardInterrupt, exit 130 like traces -f
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
-            return
+            raise
         raise storage_error(exc, container_name) from None
     finally:
         client.close()

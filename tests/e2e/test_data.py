@@ -894,3 +894,64 @@ def test_debug_logs_every_storage_request_without_the_sas_signature_or_the_accou
         "json",
     )
     assert quiet.exit_code == 0 and "amlmon.storage" not in quiet.stderr
+
+
+def _tail_until_following(env: dict[str, str], url: str) -> Any:
+    from tests.conftest import spawn_amlmon
+
+    process = spawn_amlmon(["data", "tail", "--datastore-url", url, "--interval", "200ms"], env)
+    assert "following" in process.stderr.readline()  # type: ignore[union-attr]
+    return process
+
+
+@pytest.mark.azurite
+def test_ctrl_c_ends_data_tail_with_130_and_no_traceback(azurite: Azurite) -> None:
+    """Like traces -f: exit 130 and `interrupted`, whichever moment of the poll loop Ctrl-C meets."""
+    import signal
+
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    for delay in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+        process = _tail_until_following(env, f"{azurite.blob_endpoint}/insights-logs-apptraces")
+        time.sleep(delay)  # different moments of the 200 ms poll cycle
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130, (delay, stderr)
+        assert stderr.strip().splitlines()[-1] == "interrupted", stderr
+        assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_ctrl_c_during_data_tails_storage_retries_exits_130_at_once(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from tests.azurite import DEV_ACCOUNT_KEY
+    from tests.conftest import spawn_amlmon
+
+    with socket.socket() as probe:  # a port nothing listens on: the storage client retries, slowly
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+    connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};"
+    process = spawn_amlmon(
+        ["data", "tail", "--datastore-url", f"{endpoint}/azureml-blobstore-x"],
+        {"AZURE_STORAGE_CONNECTION_STRING": connection, "AMLMON_STORAGE_BACKOFF": "10"},
+    )
+    time.sleep(3)  # started, and waiting between retries (three 10 s waits ahead)
+    assert process.poll() is None, process.communicate()
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - started < 5, "not after the retries"
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
