@@ -5,6 +5,7 @@ The blobs are in --datastore-url when given, else in the container of the worksp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,26 @@ def _warn(stats: Any, outputs: str) -> None:
         warn(f"{stats.malformed} line(s) were not JSON records and were skipped")
 
 
+def _tail_lines(blob: Any, record: dict[str, Any]) -> Iterator[str]:
+    """`data tail`'s JSON line per collected row of one record."""
+    import json
+
+    from amlmon import collector, collector_payloads
+
+    payload = blob.collection in collector_payloads.PAYLOADS
+    rows = collector_payloads.payload_rows if payload else collector.record_rows
+    for row_id, row in rows(record):
+        line = {
+            "time": record.get("time"),
+            "endpoint": blob.endpoint,
+            "deployment": blob.deployment,
+            "collection": blob.collection,
+            "request_id": row_id,
+            "data": row,
+        }
+        yield json.dumps(line, separators=(",", ":"))
+
+
 def tail_collector(
     targets: list[str],
     datastore_url: str | None,
@@ -200,10 +221,9 @@ def tail_collector(
     interval: str,
 ) -> None:
     """Print each new collected row as a JSON line until Ctrl-C."""
-    import json
     import sys
 
-    from amlmon import collector, collector_payloads
+    from amlmon import collector
     from amlmon.azure.blobs import service_client, split_container_url
     from amlmon.errors import UsageError
     from amlmon.targets import parse_targets
@@ -235,23 +255,10 @@ def tail_collector(
         )
         while not stop.is_set():
             for blob, record in tail.poll():
-                rows = (
-                    collector_payloads.payload_rows
-                    if blob.collection in collector_payloads.PAYLOADS
-                    else collector.record_rows
-                )
-                for row_id, row in rows(record):
+                for line in _tail_lines(blob, record):
                     if stop.is_set():  # Ctrl-C: no line after it
                         return
-                    line = {
-                        "time": record.get("time"),
-                        "endpoint": blob.endpoint,
-                        "deployment": blob.deployment,
-                        "collection": blob.collection,
-                        "request_id": row_id,
-                        "data": row,
-                    }
-                    print(json.dumps(line, separators=(",", ":")), flush=True)
+                    print(line, flush=True)
             stop.wait(poll_every)
 
     try:

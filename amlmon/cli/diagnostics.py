@@ -30,12 +30,6 @@ MODEL_DATA_PIPES = "v1 dataCollection.storageEnabled; v2 the model_inputs and mo
 PAYLOAD_PIPES = "the request and response collections (v2)"
 ENDPOINT_LOGS = "Endpoint logs (console, traffic, event; v2)"
 ENDPOINT_LOGS_ON = "to Log Analytics through amlmon's diagnostic setting"
-PIPE_NAMES = {
-    "app_insights": "Application Insights",
-    "model_data": "model data",
-    "payloads": "payload logging",
-    "endpoint_logs": "endpoint logs",
-}
 LAW_HELP = "Log Analytics workspace resource ID for --endpoint-logs (default: the App Insights one's)."
 
 
@@ -93,9 +87,9 @@ def enable(
     updated concurrently; a failure does not stop the others (exit 1, with a summary).
     """
     from amlmon import diagnostics as diag
-    from amlmon.diagnostics.run import check_capture_headers, check_sampling_rate
+    from amlmon.diagnostics.run import check_capture_headers, check_sampling_rate, pipe_wishes
 
-    switch = _switches(
+    switch = pipe_wishes(
         True,
         app_insights=(app_insights, keep_app_insights),
         model_data=(model_data, keep_model_data),
@@ -154,8 +148,9 @@ def disable(
     """Turn telemetry off: Application Insights and the pipes named. Idempotent, concurrent, goes on
     past failures."""
     from amlmon import diagnostics as diag
+    from amlmon.diagnostics.run import pipe_wishes
 
-    switch = _switches(
+    switch = pipe_wishes(
         False,
         app_insights=(app_insights, keep_app_insights),
         model_data=(model_data, keep_model_data),
@@ -164,27 +159,6 @@ def disable(
     )
     want = diag.V2Want(**switch)
     _change(False, targets or [], all_targets, kind, name, want.model_data, want, dry_run, no_wait, timeout)
-
-
-def _switches(enable: bool, **pairs: tuple[bool, bool]) -> dict[str, bool | None]:
-    """Each pipe's wish from its `--X` and `--no-X`: on (enable) or off (disable) with `--X`, None (leave it
-    as it is) with `--no-X` or neither (App Insights: changed unless `--no-app-insights`). Both at once is
-    a usage error rather than the last one silently winning."""
-    from amlmon.errors import UsageError
-
-    wish: dict[str, bool | None] = {}
-    for key, (change, keep) in pairs.items():
-        option = "--" + key.replace("_", "-")
-        if change and keep:
-            verb = "on" if enable else "off"
-            raise UsageError(
-                f"{option} and --no-{option[2:]} contradict each other",
-                hint=f"{option} turns {PIPE_NAMES[key]} {verb}; --no-{option[2:]} leaves it unchanged: give one",
-            )
-        wish[key] = None if keep else (enable if change else None)
-    if not pairs["app_insights"][1]:  # the one pipe a run changes unless told to leave it
-        wish["app_insights"] = enable
-    return wish
 
 
 @diagnostics_app.command("status")

@@ -48,6 +48,33 @@ def check_wish(
     return kinds, seconds
 
 
+PIPE_NAMES = {
+    "app_insights": "Application Insights",
+    "model_data": "model data",
+    "payloads": "payload logging",
+    "endpoint_logs": "endpoint logs",
+}
+
+
+def pipe_wishes(enable: bool, **pairs: tuple[bool, bool]) -> dict[str, bool | None]:
+    """Each pipe's wish from its `--X` and `--no-X`: on (enable) or off (disable) with `--X`, None (leave it
+    as it is) with `--no-X` or neither (App Insights: changed unless `--no-app-insights`). Both at once is
+    a usage error rather than the last one silently winning."""
+    wish: dict[str, bool | None] = {}
+    for key, (change, keep) in pairs.items():
+        option = "--" + key.replace("_", "-")
+        if change and keep:
+            verb = "on" if enable else "off"
+            raise UsageError(
+                f"{option} and --no-{option[2:]} contradict each other",
+                hint=f"{option} turns {PIPE_NAMES[key]} {verb}; --no-{option[2:]} leaves it unchanged: give one",
+            )
+        wish[key] = None if keep else (enable if change else None)
+    if not pairs["app_insights"][1]:  # the one pipe a run changes unless told to leave it
+        wish["app_insights"] = enable
+    return wish
+
+
 LOG_ANALYTICS_TYPE = "Microsoft.OperationalInsights/workspaces"
 
 
