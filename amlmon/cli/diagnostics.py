@@ -157,7 +157,12 @@ def disable(
         payloads=(payloads, keep_payloads),
         endpoint_logs=(endpoint_logs, keep_endpoint_logs),
     )
-    want = diag.V2Want(**switch)
+    want = diag.V2Want(
+        app_insights=switch["app_insights"],
+        model_data=switch["model_data"],
+        payloads=switch["payloads"],
+        endpoint_logs=switch["endpoint_logs"],
+    )
     _change(False, targets or [], all_targets, kind, name, want.model_data, want, dry_run, no_wait, timeout)
 
 
