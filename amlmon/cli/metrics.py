@@ -91,7 +91,7 @@ def stats(
         if print_query:
             print(endpoint_stats.traffic_query(parsed, window))
             return
-        parsed = v2_deployments(app_context(), parsed)  # unknown: exit 3; a v1 service: exit 2
+        parsed = v2_deployments(app_context(), parsed, "stats")  # unknown: exit 3; a v1 service: exit 2
         output(endpoint_stats.collect(app_context(), parsed, window), table=endpoint_stats.render_table)
         return
     if print_query:
@@ -240,7 +240,7 @@ def _check_endpoint_logs(
     from amlmon.evidence import v2_deployments
 
     # Unknown: exit 3; a v1 service: exit 2; an endpoint: each deployment gated, with traffic or not.
-    parsed = v2_deployments(app_context(), parsed)
+    parsed = v2_deployments(app_context(), parsed, "check")
     measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)

@@ -320,8 +320,8 @@ def test_traces_request_shows_one_request_across_the_traffic_log_app_insights_an
     deadline = time.time() + WAIT
     while True:
         result = cli(*args, f"{dep.endpoint}/blue", *store, "-o", "json", env=env)
-        assert result.exit_code == 0, result.stderr
-        found = result.json()
+        assert result.exit_code in (0, 3), result.stderr  # 3: in no source yet
+        found = result.json() if result.exit_code == 0 else {"traffic-log": [], "collector": []}
         if (found["traffic-log"] and len(found["collector"]) >= 2) or time.time() > deadline:
             break
         time.sleep(0.5)
