@@ -21,7 +21,7 @@ from amlmon.cli.params import (
     targets_argument,
     until_option,
 )
-from amlmon.render.stats import render_check, render_stats, write_step_summary
+from amlmon.render.stats import render_check, render_stats, stats_tsv_rows, write_step_summary
 from amlmon.schema import source_of
 
 PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
@@ -101,7 +101,7 @@ def stats(
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
     result = collect(app_context(), parsed, window, source=source_of(log_analytics), top=top)
-    output(result, table=_table(render_stats))
+    output(result, table=_table(render_stats), tsv=stats_tsv_rows)
     _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
