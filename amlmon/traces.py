@@ -297,8 +297,8 @@ def resolve(
         # The default for v2: the endpoint log tables when a diagnostic setting sends them.
         if spec.min_severity is not None:  # the check --source endpoint-logs gets, after the automatic choice
             raise UsageError(
-                "the endpoint log tables have no severity, and a diagnostic setting sends this endpoint's "
-                "console log, so amlmon reads them",
+                "the endpoint log tables have no severity (read by default: a diagnostic setting sends "
+                "this endpoint's console log to them)",
                 hint="use --grep to pick lines (e.g. --grep ERROR), or --source app-insights to filter "
                 "App Insights traces by --severity",
             )
