@@ -183,14 +183,15 @@ def _target_of(item: Any) -> Target:
     return Target(item.target)
 
 
-def v2_deployments(ctx: AppContext, targets: list[Target]) -> list[Target]:
+def v2_deployments(ctx: AppContext, targets: list[Target], command: str) -> list[Target]:
     """The named targets of a v2-only source (platform metrics, the endpoints' traffic log), resolved
     once before any read: unknown → exit 3 with did-you-mean; a v1 service → exit 2 (it has neither,
     and its absence must not read as "0 requests" or a raw ResourceNotFound); a bare endpoint → each of
-    its deployments, so one that had no traffic is still gated on its own. None given: unchanged."""
+    its deployments, so one that had no traffic is still gated on its own. None given: unchanged.
+    `command` (stats, check): the hint names it, run on the v1 service's App Insights telemetry."""
     if not targets:
         return targets
-    hint = "gate a v1 service on its App Insights telemetry: drop --metrics/--endpoint-logs, e.g. amlmon check {}"
+    hint = f"a v1 service's telemetry is in App Insights: drop --metrics/--endpoint-logs, e.g. amlmon {command} {{}}"
     return v2_only(ctx, targets, "metrics and endpoint logs are", hint)
 
 

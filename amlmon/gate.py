@@ -50,7 +50,10 @@ def parse_rate(text: str, *, option: str = "rate") -> float:
             hint=f"write a percentage, e.g. {option} {match.group(1)}% or {option} 100%, or a fraction like 0.01 (= 1%)",
         )
     if value > 1:
-        raise UsageError(f"{option} {text!r} is more than 100%", hint=f"e.g. {option} 1%")
+        raise UsageError(
+            f"{option} {text!r} is more than 100%",
+            hint=f"{option} takes a percentage from 0% to 100% (or a fraction from 0 to 1)",
+        )
     return value
 
 

@@ -282,7 +282,7 @@ def resolve(
     """The plan with its targets known (a name that matches nothing is exit 3, not silence; an endpoint
     learns its deployments) and, for v2 targets with no source chosen, the endpoint log tables when a
     diagnostic setting sends them. True beside it: fall back to the containers' getLogs tail when the
-    window has nothing."""
+    window has nothing (only without a filter, which that tail could not honour)."""
     spec = planned.spec
     if spec.targets:
         from amlmon.evidence import known_targets
@@ -295,6 +295,13 @@ def resolve(
         return planned, False
     if _sends_endpoint_logs(ctx, spec.targets):
         # The default for v2: the endpoint log tables when a diagnostic setting sends them.
+        if spec.min_severity is not None:  # the check --source endpoint-logs gets, after the automatic choice
+            raise UsageError(
+                "the endpoint log tables have no severity (read by default: a diagnostic setting sends "
+                "this endpoint's console log to them)",
+                hint="use --grep to pick lines (e.g. --grep ERROR), or --source app-insights to filter "
+                "App Insights traces by --severity",
+            )
         spec = dataclasses.replace(spec, endpoint_log="console")
         return dataclasses.replace(planned, spec=spec, source="log-analytics"), False
     if planned.follow:
@@ -303,7 +310,8 @@ def resolve(
             "following App Insights traces; `amlmon diagnostics enable ENDPOINT --endpoint-logs` adds it"
         )
         return planned, False
-    return planned, True
+    # The getLogs tail is raw text: a filter (--message, --grep, --severity) could not be applied to it.
+    return planned, spec.message is None and spec.grep is None and spec.min_severity is None
 
 
 def _v2_targets(targets: Sequence[Target]) -> list[Target]:

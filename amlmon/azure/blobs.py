@@ -87,7 +87,8 @@ def service_client(session: Session | None, account_url: str, connection_string:
     local cloud's CA bundle."""
     from azure.storage.blob import BlobServiceClient
 
-    kwargs: dict[str, Any] = {"retry_policy": _retry()}
+    debug = session is not None and session.debug
+    kwargs: dict[str, Any] = {"retry_policy": _retry(), **(_debug_hooks() if debug else {})}
     if session is not None and session.cloud.ca_bundle and account_url.startswith("https://127.0.0.1"):
         kwargs["connection_verify"] = session.cloud.ca_bundle
     conn = connection_string or os.environ.get(CONNECTION_STRING_ENV)
@@ -107,6 +108,27 @@ def service_client(session: Session | None, account_url: str, connection_string:
             hint=f"set {CONNECTION_STRING_ENV} to the account's connection string, or use a SAS URL",
         )
     return BlobServiceClient(account_url, credential=session.credential, **kwargs)
+
+
+def _debug_hooks() -> dict[str, Any]:
+    """--debug: one line per storage request attempt (method, URL with SAS signatures scrubbed, status,
+    duration), as the ARM requests are logged; no headers or bodies (they carry the SharedKey signature and
+    the collected data). Nothing is hooked without --debug."""
+    import logging
+    import time
+
+    logger = logging.getLogger("amlmon.storage")
+
+    def on_request(pipeline_request: Any) -> None:
+        pipeline_request.context["amlmon_started"] = time.perf_counter()
+
+    def on_response(pipeline_response: Any) -> None:
+        request, response = pipeline_response.http_request, pipeline_response.http_response
+        started = pipeline_response.context.get("amlmon_started")
+        took = f" ({(time.perf_counter() - started) * 1000:.0f} ms)" if started is not None else ""
+        logger.debug("%s %s → %s%s", request.method, redact(str(request.url)), response.status_code, took)
+
+    return {"raw_request_hook": on_request, "raw_response_hook": on_response}
 
 
 def translate_storage_error(exc: BaseException, where: str) -> Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from amlmon.context import AppContext, GlobalOptions
@@ -25,10 +26,10 @@ def app_context() -> AppContext:
     return _current
 
 
-def output(data: Any, *, table: TableRenderer | None = None) -> None:
+def output(data: Any, *, table: TableRenderer | None = None, tsv: Callable[[Any], Any] | None = None) -> None:
     """Render a command's result with the global -o/--query/--no-color settings."""
     opts = app_context().options
-    emit(data, output=opts.output, query=opts.query, table=table, no_color=opts.no_color)
+    emit(data, output=opts.output, query=opts.query, table=table, no_color=opts.no_color, tsv=tsv)
 
 
 def warn(message: str) -> None:

@@ -5,6 +5,7 @@ The blobs are in --datastore-url when given, else in the container of the worksp
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,26 @@ def _warn(stats: Any, outputs: str) -> None:
         warn(f"{stats.malformed} line(s) were not JSON records and were skipped")
 
 
+def _tail_lines(blob: Any, record: dict[str, Any]) -> Iterator[str]:
+    """`data tail`'s JSON line per collected row of one record."""
+    import json
+
+    from amlmon import collector, collector_payloads
+
+    payload = blob.collection in collector_payloads.PAYLOADS
+    rows = collector_payloads.payload_rows if payload else collector.record_rows
+    for row_id, row in rows(record):
+        line = {
+            "time": record.get(COLLECTOR_RECORD.time),
+            "endpoint": blob.endpoint,
+            "deployment": blob.deployment,
+            "collection": blob.collection,
+            "request_id": row_id,
+            "data": row,
+        }
+        yield json.dumps(line, separators=(",", ":"))
+
+
 def tail_collector(
     targets: list[str],
     datastore_url: str | None,
@@ -266,11 +287,9 @@ def tail_collector(
     interval: str,
 ) -> None:
     """Print each new collected row as a JSON line until Ctrl-C."""
-    import json
     import sys
-    import time
 
-    from amlmon import collector, collector_payloads
+    from amlmon import collector
     from amlmon.azure.blobs import service_client
     from amlmon.errors import UsageError
     from amlmon.timeparse import parse_duration, parse_instant
@@ -291,34 +310,28 @@ def tail_collector(
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
     client = service_client(app_context().session, account_url, connection_string)
     from amlmon.collector_tail import CollectorTail
+    from amlmon.stopping import run_until_interrupted
 
     tail = CollectorTail(client.get_container_client(container_name), prefixes, start, collector.PullStats())
-    try:
+
+    def follow(stop: Any) -> None:
         tail.start()
         print(
             f"following {', '.join(prefixes)} in {container_name} (Ctrl-C stops)", file=sys.stderr, flush=True
         )
-        while True:
+        while not stop.is_set():
             for blob, record in tail.poll():
-                rows = (
-                    collector_payloads.payload_rows
-                    if blob.collection in collector_payloads.PAYLOADS
-                    else collector.record_rows
-                )
-                for row_id, row in rows(record):
-                    line = {
-                        "time": record.get(COLLECTOR_RECORD.time),
-                        "endpoint": blob.endpoint,
-                        "deployment": blob.deployment,
-                        "collection": blob.collection,
-                        "request_id": row_id,
-                        "data": row,
-                    }
-                    print(json.dumps(line, separators=(",", ":")), flush=True)
-            time.sleep(poll_every)
+                for line in _tail_lines(blob, record):
+                    if stop.is_set():  # Ctrl-C: no line after it
+                        return
+                    print(line, flush=True)
+            stop.wait(poll_every)
+
+    try:
+        run_until_interrupted(follow)  # Ctrl-C: KeyboardInterrupt, exit 130 like traces -f
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
-            return
+            raise
         raise storage_error(exc, container_name) from None
     finally:
         client.close()

@@ -26,7 +26,18 @@ def register(app: typer.Typer) -> None:
 SAMPLING_HELP = "Fraction of requests the collections enabled by this run keep, 0..1 (v2)."
 ROLLING_HELP = "How often the collector starts a new folder: minute, hour (default), day, month, year (v2)."
 HEADER_HELP = "Request header to log with the payloads; repeat for several (v2, replaces the list)."
+MODEL_DATA_PIPES = "v1 dataCollection.storageEnabled; v2 the model_inputs and model_outputs collections"
+PAYLOAD_PIPES = "the request and response collections (v2)"
+ENDPOINT_LOGS = "Endpoint logs (console, traffic, event; v2)"
+ENDPOINT_LOGS_ON = "to Log Analytics through amlmon's diagnostic setting"
 LAW_HELP = "Log Analytics workspace resource ID for --endpoint-logs (default: the App Insights one's)."
+
+
+def keep_help(pipe: str, *, default: bool = False, example: str = "") -> str:
+    """--no-X's help: the same words on enable and disable, because it does the same on both."""
+    also = " (the default)" if default else ""
+    why = f", e.g. {example}" if example else ""
+    return f"Leave {pipe} unchanged{also}{why}."
 
 
 @diagnostics_app.command("enable")
@@ -37,33 +48,28 @@ def enable(
     ),
     kind: list[str] = kind_option(),
     name: str | None = name_option(),
-    app_insights: bool = typer.Option(
-        True,
-        "--app-insights/--no-app-insights",
-        help="Application Insights (--no-app-insights: leave it as is).",
+    app_insights: bool = typer.Option(False, "--app-insights", help="Application Insights on (the default)."),
+    keep_app_insights: bool = typer.Option(
+        False, "--no-app-insights", help=keep_help("Application Insights")
     ),
-    model_data: bool | None = typer.Option(
-        None,
-        "--model-data/--no-model-data",
-        help="Model data: v1 dataCollection.storageEnabled; v2 the model_inputs and model_outputs collections.",
-        show_default=False,
+    model_data: bool = typer.Option(False, "--model-data", help=f"Model data on: {MODEL_DATA_PIPES}."),
+    keep_model_data: bool = typer.Option(
+        False, "--no-model-data", help=keep_help("model data", default=True)
     ),
-    payloads: bool | None = typer.Option(
-        None,
-        "--payloads/--no-payloads",
-        help="v2 HTTP payload logging: the request and response collections.",
-        show_default=False,
+    payloads: bool = typer.Option(False, "--payloads", help=f"Payload logging on: {PAYLOAD_PIPES}."),
+    keep_payloads: bool = typer.Option(
+        False, "--no-payloads", help=keep_help("payload logging", default=True)
     ),
     sampling_rate: float | None = typer.Option(None, "--sampling-rate", help=SAMPLING_HELP, metavar="RATE"),
     rolling_rate: str | None = typer.Option(None, "--rolling-rate", help=ROLLING_HELP, metavar="RATE"),
     capture_header: list[str] = typer.Option(
         [], "--capture-header", help=HEADER_HELP, metavar="HEADER", show_default=False
     ),
-    endpoint_logs: bool | None = typer.Option(
-        None,
-        "--endpoint-logs/--no-endpoint-logs",
-        help="v2 endpoint logs (console, traffic, event) to Log Analytics via amlmon's diagnostic setting.",
-        show_default=False,
+    endpoint_logs: bool = typer.Option(
+        False, "--endpoint-logs", help=f"{ENDPOINT_LOGS} on: {ENDPOINT_LOGS_ON}."
+    ),
+    keep_endpoint_logs: bool = typer.Option(
+        False, "--no-endpoint-logs", help=keep_help("endpoint logs", default=True)
     ),
     log_analytics_workspace: str | None = typer.Option(
         None, "--log-analytics-workspace", help=LAW_HELP, metavar="ID"
@@ -81,19 +87,26 @@ def enable(
     updated concurrently; a failure does not stop the others (exit 1, with a summary).
     """
     from amlmon import diagnostics as diag
-    from amlmon.diagnostics.run import check_capture_headers, check_sampling_rate
+    from amlmon.diagnostics.run import check_capture_headers, check_sampling_rate, pipe_wishes
 
+    switch = pipe_wishes(
+        True,
+        app_insights=(app_insights, keep_app_insights),
+        model_data=(model_data, keep_model_data),
+        payloads=(payloads, keep_payloads),
+        endpoint_logs=(endpoint_logs, keep_endpoint_logs),
+    )
     want = diag.V2Want(
-        app_insights=True if app_insights else None,
-        model_data=model_data,
-        payloads=payloads,
+        app_insights=switch["app_insights"],
+        model_data=switch["model_data"],
+        payloads=switch["payloads"],
         sampling_rate=check_sampling_rate(sampling_rate),
         rolling_rate=diag.parse_rolling_rate(rolling_rate),
         capture_headers=check_capture_headers(capture_header),
-        endpoint_logs=endpoint_logs,
+        endpoint_logs=switch["endpoint_logs"],
         log_analytics_workspace=log_analytics_workspace,
     )
-    _change(True, targets or [], all_targets, kind, name, model_data, want, dry_run, no_wait, timeout)
+    _change(True, targets or [], all_targets, kind, name, want.model_data, want, dry_run, no_wait, timeout)
 
 
 @diagnostics_app.command("disable")
@@ -105,19 +118,26 @@ def disable(
     kind: list[str] = kind_option(),
     name: str | None = name_option(),
     app_insights: bool = typer.Option(
-        True,
-        "--app-insights/--no-app-insights",
-        help="Application Insights off (--no-app-insights: leave it as is, e.g. to turn off only a pipe).",
+        False, "--app-insights", help="Application Insights off (the default)."
     ),
-    model_data: bool = typer.Option(
-        False,
-        "--model-data",
-        "--no-model-data",
-        help="Model data off: v1 dataCollection.storageEnabled; v2 the model_inputs and model_outputs collections.",
+    keep_app_insights: bool = typer.Option(
+        False, "--no-app-insights", help=keep_help("Application Insights", example="to turn off only a pipe")
     ),
-    payloads: bool = typer.Option(False, "--payloads", help="v2: the request and response collections off."),
+    model_data: bool = typer.Option(False, "--model-data", help=f"Model data off: {MODEL_DATA_PIPES}."),
+    keep_model_data: bool = typer.Option(
+        False, "--no-model-data", help=keep_help("model data", default=True)
+    ),
+    payloads: bool = typer.Option(False, "--payloads", help=f"Payload logging off: {PAYLOAD_PIPES}."),
+    keep_payloads: bool = typer.Option(
+        False, "--no-payloads", help=keep_help("payload logging", default=True)
+    ),
     endpoint_logs: bool = typer.Option(
-        False, "--endpoint-logs", help="v2: remove amlmon's endpoint-logs diagnostic setting (never others')."
+        False,
+        "--endpoint-logs",
+        help=f"{ENDPOINT_LOGS} off: remove amlmon's diagnostic setting (never others').",
+    ),
+    keep_endpoint_logs: bool = typer.Option(
+        False, "--no-endpoint-logs", help=keep_help("endpoint logs", default=True)
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print target, field, old → new; change nothing."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return the operation IDs without waiting."),
@@ -128,25 +148,22 @@ def disable(
     """Turn telemetry off: Application Insights and the pipes named. Idempotent, concurrent, goes on
     past failures."""
     from amlmon import diagnostics as diag
+    from amlmon.diagnostics.run import pipe_wishes
 
-    want = diag.V2Want(
-        app_insights=False if app_insights else None,
-        model_data=False if model_data else None,
-        payloads=False if payloads else None,
-        endpoint_logs=False if endpoint_logs else None,
-    )
-    _change(
+    switch = pipe_wishes(
         False,
-        targets or [],
-        all_targets,
-        kind,
-        name,
-        False if model_data else None,
-        want,
-        dry_run,
-        no_wait,
-        timeout,
+        app_insights=(app_insights, keep_app_insights),
+        model_data=(model_data, keep_model_data),
+        payloads=(payloads, keep_payloads),
+        endpoint_logs=(endpoint_logs, keep_endpoint_logs),
     )
+    want = diag.V2Want(
+        app_insights=switch["app_insights"],
+        model_data=switch["model_data"],
+        payloads=switch["payloads"],
+        endpoint_logs=switch["endpoint_logs"],
+    )
+    _change(False, targets or [], all_targets, kind, name, want.model_data, want, dry_run, no_wait, timeout)
 
 
 @diagnostics_app.command("status")

@@ -328,13 +328,23 @@ def faults_clear(data: Path | None = typer.Option(None, "--data", help=DATA_HELP
     output({"cleared": True})
 
 
+DEMO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+
+
 @emulator_app.command("seed")
 def seed(
     subscription: str = typer.Option(
-        "00000000-0000-0000-0000-000000000001", "--sub", help="Subscription of the demo workspace."
+        DEMO_SUBSCRIPTION, "--subscription", help="Subscription of the demo workspace.", metavar="ID"
     ),
-    resource_group: str = typer.Option("amlmon-demo", "--rg", help="Resource group of the demo workspace."),
-    workspace: str = typer.Option("demo-ws", "--ws", help="Workspace name."),
+    resource_group: str = typer.Option(
+        "amlmon-demo", "-g", "--resource-group", help="Resource group of the demo workspace.", metavar="NAME"
+    ),
+    workspace: str = typer.Option(
+        "demo-ws", "-w", "--workspace-name", help="Workspace name.", metavar="NAME"
+    ),
+    old_sub: str | None = typer.Option(None, "--sub", hidden=True),  # the earlier names, still accepted
+    old_rg: str | None = typer.Option(None, "--rg", hidden=True),
+    old_ws: str | None = typer.Option(None, "--ws", hidden=True),
     services: int = typer.Option(3, "--services", help="How many services get telemetry."),
     hours: float = typer.Option(24.0, "--hours", help="How many hours back from now."),
     rate: str = typer.Option(
@@ -348,9 +358,12 @@ def seed(
     """Write realistic synthetic telemetry in bulk (creates the workspace if missing)."""
     from amlmon.azure import paths
 
-    paths.SUBSCRIPTION.check(subscription, "--sub")
-    paths.RESOURCE_GROUP.check(resource_group, "--rg")
-    paths.WORKSPACE.check(workspace, "--ws")
+    subscription = old_sub or subscription
+    resource_group = old_rg or resource_group
+    workspace = old_ws or workspace
+    paths.SUBSCRIPTION.check(subscription, "--sub" if old_sub else "--subscription")
+    paths.RESOURCE_GROUP.check(resource_group, "--rg" if old_rg else "--resource-group")
+    paths.WORKSPACE.check(workspace, "--ws" if old_ws else "--workspace-name")
     per_minute = parse_rate(rate)
     _finite(hours, "--hours", low=0.0, low_ok=False)
     _finite(services, "--services", low=1)

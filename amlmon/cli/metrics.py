@@ -21,7 +21,7 @@ from amlmon.cli.params import (
     targets_argument,
     until_option,
 )
-from amlmon.render.stats import render_check, render_stats, write_step_summary
+from amlmon.render.stats import render_check, render_stats, stats_tsv_rows, write_step_summary
 from amlmon.schema import source_of
 
 PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
@@ -91,7 +91,7 @@ def stats(
         if print_query:
             print(endpoint_stats.traffic_query(parsed, window))
             return
-        parsed = v2_deployments(app_context(), parsed)  # unknown: exit 3; a v1 service: exit 2
+        parsed = v2_deployments(app_context(), parsed, "stats")  # unknown: exit 3; a v1 service: exit 2
         output(endpoint_stats.collect(app_context(), parsed, window), table=endpoint_stats.render_table)
         return
     if print_query:
@@ -101,7 +101,7 @@ def stats(
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
     result = collect(app_context(), parsed, window, source=source_of(log_analytics), top=top)
-    output(result, table=_table(render_stats))
+    output(result, table=_table(render_stats), tsv=stats_tsv_rows)
     _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
@@ -240,7 +240,7 @@ def _check_endpoint_logs(
     from amlmon.evidence import v2_deployments
 
     # Unknown: exit 3; a v1 service: exit 2; an endpoint: each deployment gated, with traffic or not.
-    parsed = v2_deployments(app_context(), parsed)
+    parsed = v2_deployments(app_context(), parsed, "check")
     measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)

@@ -22,7 +22,7 @@ def stats_metrics(parsed: list[Any], window: Any, print_query: bool) -> None:
         return
     from amlmon.evidence import v2_deployments
 
-    parsed = v2_deployments(app_context(), parsed)  # unknown: exit 3; a v1 service: exit 2
+    parsed = v2_deployments(app_context(), parsed, "stats")  # unknown: exit 3; a v1 service: exit 2
     output(platform_metrics.collect(app_context(), parsed, window), table=platform_metrics.render_table)
 
 
@@ -56,7 +56,7 @@ def check_metrics(
         return
     from amlmon.evidence import v2_deployments
 
-    parsed = v2_deployments(app_context(), parsed)  # unknown: exit 3; a v1 service: exit 2
+    parsed = v2_deployments(app_context(), parsed, "check")  # unknown: exit 3; a v1 service: exit 2
     verdict = platform_metrics.check(app_context(), parsed, window, thresholds)
     write_step_summary(verdict)
     no_color = app_context().options.no_color

@@ -64,9 +64,13 @@ def request_timeline(
         entries += _collector(ctx, parsed, datastore_url, start, end, request)
     warn(rt.NOT_CORRELATED)
     found = rt.timeline(entries)
-    if not found:
-        warn(
-            f"nothing found for request {request} between {start.isoformat()} and {end.isoformat()} (widen --since?)"
+    if not found:  # a request id found nowhere is exit 3, like any name that matches nothing
+        from amlmon.errors import NotFound
+
+        raise NotFound(
+            f"nothing found for request {request} between {start.isoformat()} and {end.isoformat()}",
+            hint="widen the window, e.g. --since 24h (the default is the last 10 minutes), and check the id "
+            "(the x-request-id response header)",
         )
     output(rt.by_source(found), table=_renderer(found))
     return 0

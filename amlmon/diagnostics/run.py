@@ -48,6 +48,33 @@ def check_wish(
     return kinds, seconds
 
 
+PIPE_NAMES = {
+    "app_insights": "Application Insights",
+    "model_data": "model data",
+    "payloads": "payload logging",
+    "endpoint_logs": "endpoint logs",
+}
+
+
+def pipe_wishes(enable: bool, **pairs: tuple[bool, bool]) -> dict[str, bool | None]:
+    """Each pipe's wish from its `--X` and `--no-X`: on (enable) or off (disable) with `--X`, None (leave it
+    as it is) with `--no-X` or neither (App Insights: changed unless `--no-app-insights`). Both at once is
+    a usage error rather than the last one silently winning."""
+    wish: dict[str, bool | None] = {}
+    for key, (change, keep) in pairs.items():
+        option = "--" + key.replace("_", "-")
+        if change and keep:
+            verb = "on" if enable else "off"
+            raise UsageError(
+                f"{option} and --no-{option[2:]} contradict each other",
+                hint=f"{option} turns {PIPE_NAMES[key]} {verb}; --no-{option[2:]} leaves it unchanged: give one",
+            )
+        wish[key] = None if keep else (enable if change else None)
+    if not pairs["app_insights"][1]:  # the one pipe a run changes unless told to leave it
+        wish["app_insights"] = enable
+    return wish
+
+
 LOG_ANALYTICS_TYPE = "Microsoft.OperationalInsights/workspaces"
 
 
@@ -149,14 +176,18 @@ def advice(want: V2Want, items: Sequence[Item]) -> list[str]:
         )
         if value is not None
     ]
-    if v2_only and items and not any(item.api == "v2" for item in items):
-        lines.append(f"{', '.join(v2_only)} apply to v2 deployments; v1 services ignore them")
+    v1_only = bool(items) and not any(item.api == "v2" for item in items)
+    if v2_only and v1_only:
+        verb = "applies" if len(v2_only) == 1 else "apply"
+        them = "it" if len(v2_only) == 1 else "them"
+        named = " and ".join([", ".join(v2_only[:-1]), v2_only[-1]] if len(v2_only) > 1 else v2_only)
+        lines.append(f"{named} {verb} to v2 deployments only; v1 services ignore {them}")
     if want.rolling_rate and want.rolling_rate != "Hour":
         lines.append(
             f"rollingRate {want.rolling_rate}: Azure ML model monitoring reads hourly folders "
             "(yyyy/MM/dd/HH) and will find no data; keep --rolling-rate hour if you use it"
         )
-    if want.endpoint_logs:
+    if want.endpoint_logs and not v1_only:  # the hour's wait only concerns a setting that is made
         lines.append(
             "endpoint logs can take up to an hour after the setting is created before the first rows appear"
         )

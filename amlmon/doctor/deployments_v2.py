@@ -96,7 +96,7 @@ def collection_finding(
             target,
             "warn",
             f"dataCollectionMode {mode}: nothing collected",
-            f"amlmon diagnostics enable {target} --model-data",
+            f"amlmon diagnostics enable {target} {_switch(name)}",
         )
     problems = []
     if not spec.get("dataId"):
@@ -114,7 +114,7 @@ def collection_finding(
             target,
             "fail" if rate_value <= 0 else "warn",
             f"{evidence}; " + "; ".join(problems),
-            f"amlmon diagnostics enable {target} --model-data  (creates the data asset and sets dataId)",
+            f"amlmon diagnostics enable {target} {_switch(name)}  (creates the data asset and sets dataId)",
         )
     data_id = str(spec["dataId"])
     if asset_exists is False:
@@ -128,6 +128,12 @@ def collection_finding(
         )
     checked = ", data asset exists" if asset_exists else ""
     return Finding(check, target, "ok", f"{evidence}, dataId {_asset_name(data_id)}{checked}")
+
+
+def _switch(collection: str) -> str:
+    """The `diagnostics enable` option that switches a collection on: the reserved request/response
+    names are payload logging, every other collection (model_inputs, model_outputs) model data."""
+    return "--payloads" if collection in ("request", "response") else "--model-data"
 
 
 def _asset_name(data_id: str) -> str:
@@ -147,7 +153,6 @@ def _asset_fix(target: str, name: str, data_id: str) -> str:
     endpoint, deployment = target.split("/", 1)
     asset, _, version = _asset_name(data_id).partition(":")
     if asset == f"{endpoint}-{deployment}-{name}" and version in ("", "1"):
-        option = "--payloads" if name in ("request", "response") else "--model-data"
-        return f"amlmon diagnostics enable {target} {option}"
+        return f"amlmon diagnostics enable {target} {_switch(name)}"
     path = f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/{endpoint}/{deployment}/{name}"
     return f"az ml data create --name {asset} --version {version or 1} --type uri_folder --path {path}"

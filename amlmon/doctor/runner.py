@@ -50,6 +50,12 @@ def select(
     return chosen_services, chosen_deployments, unknown
 
 
+def _target_names(services: Services, deployments: Deployments) -> list[str]:
+    """What a target may name (did-you-mean): services, endpoints and endpoint/deployment."""
+    names = [str(s.get("name")) for s in services] + [str(ep.get("name")) for ep, _ in deployments]
+    return names + [f"{ep.get('name')}/{dep.get('name')}" for ep, dep in deployments]
+
+
 def senders(services: Services, deployments: Deployments) -> list[str]:
     """Every service and deployment with App Insights on: what sends with the instrumentation key."""
     found = [str(s.get("name")) for s in services if s.get("appInsightsEnabled")]
@@ -84,8 +90,11 @@ def run(
     chosen_s, chosen_d, unknown = select(targets, services, deployments)
     if unknown:
         from amlmon.diagnostics import not_found_error
+        from amlmon.targets import suggest
 
-        raise not_found_error([(name, []) for name in unknown])
+        raise not_found_error(
+            [(name, suggest(name, _target_names(services, deployments))) for name in unknown]
+        )
     read_component_cap(sources, linked)
     report.findings += check_ingestion(linked, senders(services, deployments))
     pool = QueryPool(sources.query, window) if linked.component is not None else None

@@ -149,8 +149,10 @@ def emit(
     table: TableRenderer | None = None,
     stream: IO[str] | None = None,
     no_color: bool = False,
+    tsv: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Render `data` in the chosen format onto `stream` (stdout by default)."""
+    """Render `data` in the chosen format onto `stream` (stdout by default); `tsv` reshapes a nested
+    result into flat rows for -o tsv (without --query, like `table`)."""
     stream = stream or sys.stdout
     fmt = output or default_format(stream)
     if fmt not in FORMATS:
@@ -174,6 +176,8 @@ def emit(
             console.print_json(json.dumps(data), indent=2)
             return
         fmt = "json"
+    if fmt == "tsv" and tsv is not None and not query:
+        data = tsv(data)
     text = {"json": lambda d: to_json(d) + "\n", "jsonl": to_jsonl, "tsv": to_tsv, "yaml": to_yaml}[fmt](data)
     stream.write(text)
     stream.flush()

@@ -62,7 +62,29 @@ def render_stats(data: Any, stream: IO[str], *, no_color: bool) -> None:
     terminal = bool(getattr(stream, "isatty", lambda: False)())
     console.print(Text(ellipsize(header, console.width) if terminal else header, style="dim"), crop=False)
     panels = [_stats_panel(target, console.width if terminal else None) for target in data["targets"]]
-    console.print(Columns(panels, padding=(1, 4)))
+    with console.capture() as captured:  # Columns pad every line to the row's width: no trailing spaces
+        console.print(Columns(panels, padding=(1, 4)))
+    stream.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    stream.flush()
+
+
+def stats_tsv_rows(data: Any) -> list[dict[str, Any]]:
+    """-o tsv: one row per target, flat columns (target, window, then each figure by its dotted JSON
+    name); the per-bin series and the top lists stay in -o json, result codes as `code:count,…`."""
+    window = data["window"]
+    rows = []
+    for target in data["targets"]:
+        row: dict[str, Any] = {"target": target["target"], "start": window["start"], "end": window["end"]}
+        row.update(bin=window["bin"], source=data["source"])
+        for part in ("requests", "dependencies", "exceptions"):
+            for key, value in (target.get(part) or {}).items():
+                if key == "resultCodes":
+                    value = ",".join(f"{c['code']}:{c['count']}" for c in value)
+                elif isinstance(value, dict | list):
+                    continue
+                row[f"{part}.{key}"] = value
+        rows.append(row)
+    return rows
 
 
 Row = tuple[str, str, str, bool]  # metric, value, series or message, message?

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from amlmon import datasets
-from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.azurite import ACCOUNT, Azurite, start_azurite, stop_azurite
 
 COMPONENT = "/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-DATA/PROVIDERS/MICROSOFT.INSIGHTS/COMPONENTS/WS-AI"
 LA_WORKSPACE = (
@@ -831,3 +831,127 @@ def test_pull_of_over_half_a_million_rows_survives_a_kill_and_matches_the_seed(
     assert pq.read_table(out).equals(pq.read_table(whole)), (
         "resume gives the same file as an uninterrupted run"
     )
+
+
+@pytest.mark.azurite
+def test_debug_logs_every_storage_request_without_the_sas_signature_or_the_account_key(
+    cli: Any, azurite: Azurite, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    container = "insights-logs-apptraces"
+    sas = generate_container_sas(
+        ACCOUNT,
+        container,
+        account_key=azurite.account_key,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+    signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
+    runs = {
+        "sas": cli(
+            "data",
+            "extract",
+            f"{azurite.blob_endpoint}/{container}?{sas}",
+            "--out",
+            str(tmp_path / "a.jsonl"),
+            "--debug",
+            "-o",
+            "json",
+        ),
+        "key": cli(
+            "data",
+            "extract",
+            f"{azurite.blob_endpoint}/{container}",
+            "--out",
+            str(tmp_path / "b.jsonl"),
+            "--debug",
+            "-o",
+            "json",
+            env={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string},
+        ),
+    }
+    for how, result in runs.items():
+        assert result.exit_code == 0, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("debug: amlmon.storage: ")]
+        # the listing and each blob's download, each with its status and duration
+        assert any(" GET " in f" {line} " and "comp=list" in line and "→ 200 (" in line for line in lines), (
+            how
+        )
+        assert sum(".json" in line.split("?")[0] and "→ 20" in line for line in lines) >= 2, lines
+        everything = result.stdout + result.stderr
+        assert signature not in everything and azurite.account_key not in everything, how
+    assert "sig=***" in runs["sas"].stderr
+    quiet = cli(
+        "data",
+        "extract",
+        f"{azurite.blob_endpoint}/{container}?{sas}",
+        "--out",
+        str(tmp_path / "c.jsonl"),
+        "-o",
+        "json",
+    )
+    assert quiet.exit_code == 0 and "amlmon.storage" not in quiet.stderr
+
+
+def _tail_until_following(env: dict[str, str], url: str) -> Any:
+    from tests.conftest import spawn_amlmon
+
+    process = spawn_amlmon(["data", "tail", "--datastore-url", url, "--interval", "200ms"], env)
+    assert "following" in process.stderr.readline()  # type: ignore[union-attr]
+    return process
+
+
+@pytest.mark.azurite
+def test_ctrl_c_ends_data_tail_with_130_and_no_traceback(azurite: Azurite) -> None:
+    """Like traces -f: exit 130 and `interrupted`, whichever moment of the poll loop Ctrl-C meets."""
+    import signal
+
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    for delay in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+        process = _tail_until_following(env, f"{azurite.blob_endpoint}/insights-logs-apptraces")
+        time.sleep(delay)  # different moments of the 200 ms poll cycle
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130, (delay, stderr)
+        assert stderr.strip().splitlines()[-1] == "interrupted", stderr
+        assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_ctrl_c_during_data_tails_storage_retries_exits_130_at_once(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from tests.azurite import DEV_ACCOUNT_KEY
+    from tests.conftest import spawn_amlmon
+
+    with socket.socket() as probe:  # a port nothing listens on: the storage client retries, slowly
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+    connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};"
+    process = spawn_amlmon(
+        ["data", "tail", "--datastore-url", f"{endpoint}/azureml-blobstore-x"],
+        {"AZURE_STORAGE_CONNECTION_STRING": connection, "AMLMON_STORAGE_BACKOFF": "10"},
+    )
+    time.sleep(3)  # started, and waiting between retries (three 10 s waits ahead)
+    assert process.poll() is None, process.communicate()
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - started < 5, "not after the retries"
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr

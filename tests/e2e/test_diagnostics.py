@@ -118,10 +118,42 @@ def test_model_data_collection_and_dry_run(cli: Any, emulator: Any) -> None:
     assert done.exit_code == 0, done.stderr
     row = status_of(cli, ws, "churn-aci")["churn-aci"]
     assert row["diagnostics"] is True and row["modelData"] is True
-    off = cli("diagnostics", "disable", "churn-aci", "--no-model-data", *ws["args"], "-o", "json")
+    off = cli("diagnostics", "disable", "churn-aci", "--model-data", *ws["args"], "-o", "json")
     assert off.exit_code == 0 and len(off.json()["results"][0]["changes"]) == 2
     row = status_of(cli, ws, "churn-aci")["churn-aci"]
     assert row["diagnostics"] is False and row["modelData"] is False
+
+
+def test_no_switch_leaves_its_pipe_unchanged_and_contradictions_are_refused(cli: Any, emulator: Any) -> None:
+    """--no-X leaves X as it is on enable and on disable (like --no-app-insights); --X --no-X is exit 2."""
+    ws = mixed_workspace(emulator)
+    on = cli(
+        "diagnostics", "enable", "credit-ep/blue", "--model-data", "--payloads", *ws["args"], "-o", "json"
+    )
+    assert on.exit_code == 0, on.stderr
+    seq = emulator.last_seq()
+
+    def fields(*args: str) -> list[str]:
+        run = cli("diagnostics", *args, "credit-ep/blue", "--dry-run", *ws["args"], "-o", "json")
+        assert run.exit_code == 0, run.stderr
+        names = [c["field"].removeprefix("properties.") for c in run.json()["results"][0]["changes"]]
+        return [n.removeprefix("dataCollector.collections.").split(".")[0] for n in names]
+
+    # positive control: --model-data on disable turns the model collections off
+    assert fields("disable", "--model-data") == ["appInsightsEnabled", "model_inputs", "model_outputs"]
+    assert fields("disable", "--no-model-data") == ["appInsightsEnabled"]
+    assert fields("disable", "--payloads", "--no-model-data", "--no-app-insights") == ["request", "response"]
+    assert fields("enable", "--no-payloads", "--no-model-data") == [], "already on: nothing else to change"
+    assert fields("disable", "--no-payloads", "--no-app-insights", "--no-endpoint-logs") == []
+    assert writes(emulator, seq) == []
+    for command in ("enable", "disable"):
+        for pipe in ("app-insights", "model-data", "payloads", "endpoint-logs"):
+            both = cli("diagnostics", command, "credit-ep/blue", f"--{pipe}", f"--no-{pipe}", *ws["args"])
+            assert both.exit_code == 2, both.stderr
+            assert f"--{pipe} and --no-{pipe} contradict each other" in both.stderr
+            assert "leaves it unchanged" in both.stderr and "Traceback" not in both.stderr
+    help_text = cli("diagnostics", "disable", "--help").stdout
+    assert "Leave model data unchanged" in help_text and "Model data off" in help_text
 
 
 def test_unknown_targets_and_missing_app_insights(cli: Any, emulator: Any) -> None:

@@ -407,10 +407,17 @@ def test_v1_ignores_the_sampling_rate_and_says_so(cli: Any, emulator: Any) -> No
     args = ["diagnostics", "enable", "churn-aci", "--model-data", "--dry-run", *ws["args"], "-o", "json"]
     result = cli(*args, "--sampling-rate", "0.5")
     assert result.exit_code == 0, result.stderr
-    assert "warning: --sampling-rate apply to v2 deployments; v1 services ignore them" in result.stderr
+    assert "warning: --sampling-rate applies to v2 deployments only; v1 services ignore it" in result.stderr
     # Positive control: without the v2 option, no such warning.
     plain = cli(*args)
     assert plain.exit_code == 0 and "v1 services ignore" not in plain.stderr
+    # --endpoint-logs on a v1 service: that it is ignored, not the wait for a setting that is never made
+    logs = cli(*args, "--endpoint-logs", "--payloads")
+    assert logs.exit_code == 0, logs.stderr
+    assert (
+        "--payloads and --endpoint-logs apply to v2 deployments only; v1 services ignore them" in logs.stderr
+    )
+    assert "up to an hour" not in logs.stderr
 
 
 def test_a_capture_header_that_is_no_http_token_is_refused(cli: Any, emulator: Any) -> None:

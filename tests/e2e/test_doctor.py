@@ -630,3 +630,33 @@ def test_a_data_id_in_another_form_is_shown_as_the_asset_not_its_version(cli: An
     assert short["status"] == "ok" and short["evidence"].endswith("dataId my-inputs:3"), short
     by_path = rows[("v2.collection.model_inputs", "ep/path")]
     assert by_path["evidence"].endswith(f"dataId {path}"), by_path
+
+
+def test_a_disabled_collection_names_the_switch_that_enables_it_and_typos_get_a_suggestion(
+    cli: Any, emulator: Any
+) -> None:
+    """request/response are switched on by --payloads, model_inputs/model_outputs by --model-data."""
+    from tests.helpers import mixed_workspace
+
+    ws = mixed_workspace(emulator)
+    on = cli(
+        "diagnostics", "enable", "credit-ep/blue", "--model-data", "--payloads", *ws["args"], "-o", "json"
+    )
+    assert on.exit_code == 0, on.stderr
+    off = cli(
+        "diagnostics", "disable", "credit-ep/blue", "--model-data", "--payloads", *ws["args"], "-o", "json"
+    )
+    assert off.exit_code == 0, off.stderr
+    result = cli("doctor", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    fixes = {r["check"]: r["fix"] for r in result.json() if r["check"].startswith("v2.collection.")}
+    for name in ("request", "response"):
+        assert fixes[f"v2.collection.{name}"] == "amlmon diagnostics enable credit-ep/blue --payloads"
+    for name in ("model_inputs", "model_outputs"):
+        assert fixes[f"v2.collection.{name}"] == "amlmon diagnostics enable credit-ep/blue --model-data"
+    typo = cli("doctor", "credit-ep/bleu", *ws["args"])
+    assert typo.exit_code == 3 and "hint: did you mean credit-ep/blue " in typo.stderr, typo.stderr
+    service = cli("doctor", "churn-acj", *ws["args"])
+    assert service.exit_code == 3 and "did you mean churn-aci?" in service.stderr, service.stderr
+    nothing = cli("doctor", "zzzzzz", *ws["args"])
+    assert nothing.exit_code == 3 and "amlmon services list" in nothing.stderr

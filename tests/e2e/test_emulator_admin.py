@@ -201,6 +201,8 @@ def test_seed_requests_that_mean_nothing_are_400(
         (["seed", "--services", "0"], "--services"),
         (["seed", "--generation", "2.0"], "--generation"),
         (["seed", "--ws", "a/b"], "--ws"),
+        (["seed", "-w", "a/b"], "--workspace-name"),
+        (["seed", "--resource-group", "a/b"], "--resource-group"),
         (["seed", "--services", "1", "--hours", "0.01", "--rate", "1e9/s"], "2,000,000 requests"),
     ],
 )
@@ -223,3 +225,11 @@ def test_seed_rate_units_are_honoured(cli: Any, emulator: Emulator) -> None:
     assert hourly.json()["truth"]["svc-1"]["requests"] == 600, "600 an hour for one hour"
     per_minute = cli("emulator", "seed", *scope, "--hours", "0.5", "--rate", "2/min", "-o", "json")
     assert per_minute.json()["truth"]["svc-1"]["requests"] == 60
+    # the names every other command uses: a new workspace of that name, which services list then finds
+    standard = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"], "-w", f"{ws['name']}-std"]
+    again = cli("emulator", "seed", *standard, "--services", "1", "--hours", "1", "--rate", "60/hour")
+    assert again.exit_code == 0, again.stderr
+    assert again.json()["truth"]["svc-1"]["requests"] == 60
+    listed = cli("services", "list", *standard, "-o", "json")
+    assert listed.exit_code == 0 and [row["target"] for row in listed.json()] == ["svc-1"], listed.stderr
+    assert "--sub" not in cli("emulator", "seed", "--help").stdout.replace("--subscription", "")

@@ -221,3 +221,25 @@ def test_real_inference_server_telemetry(cli: Any, emulator: Emulator) -> None:
     top = target["exceptions"]["top"][0]
     assert top["type"].endswith("BadModelInput"), top  # the user's error, not UserScriptException
     assert top["latestMessage"].startswith("row 0 must hold 4 numbers"), top
+
+
+def test_stats_and_check_tables_end_no_line_with_a_space(cli: Any, seeded: dict[str, Any]) -> None:
+    stats = cli("stats", NEW, OLD, "--since", "2h", *seeded["scope"], "-o", "table")
+    check = cli("check", NEW, "--since", "2h", "--max-failure-rate", "50%", *seeded["scope"], "-o", "table")
+    for result in (stats, check):
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.strip(), "a table was printed"
+        assert [line for line in result.stdout.splitlines() if line != line.rstrip()] == []
+
+
+def test_stats_tsv_is_one_row_per_target_with_flat_columns(cli: Any, seeded: dict[str, Any]) -> None:
+    result = cli("stats", NEW, OLD, "--since", "2h", *seeded["scope"], "-o", "tsv")
+    assert result.exit_code == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == [NEW, OLD], rows
+    assert len({len(row) for row in rows}) == 1, "the same columns on every row"
+    assert not any(field.startswith(("{", "[")) for row in rows for field in row), "no JSON blobs"
+    as_json = _stats(cli, seeded, NEW, OLD)
+    for row in rows:
+        requests = as_json[row[0]]["requests"]
+        assert str(requests["count"]) in row and str(requests["failures"]) in row

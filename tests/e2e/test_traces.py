@@ -143,8 +143,9 @@ def test_request_finds_the_model_data_of_one_request_in_app_insights(
         assert request_id in json.dumps(entry["record"]) and other not in json.dumps(entry["record"])
         assert "collector records were not searched" in result.stderr
     nothing = _traces(cli, seeded, "--request", "req-none", "--since", "1h", "-o", "json")
-    assert nothing.exit_code == 0 and nothing.json()["app-insights"] == []
-    assert "nothing found for request req-none" in nothing.stderr
+    assert nothing.exit_code == 3 and nothing.stdout == "", nothing.stdout
+    assert "error: nothing found for request req-none" in nothing.stderr
+    assert "hint: widen the window, e.g. --since 24h" in nothing.stderr
     refused = _traces(cli, seeded, "--request", "req-14", "--follow")
     assert refused.exit_code == 2 and "error: --request reads every source" in refused.stderr
     assert "hint:" in refused.stderr

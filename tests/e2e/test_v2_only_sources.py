@@ -28,7 +28,17 @@ def test_v2_only_source_of_a_v1_service_is_a_usage_error(cli: Any, emulator: Any
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("error: metrics and endpoint logs are for v2 deployments only"), lines
     assert "churn-aci" in lines[0] and lines[1].startswith("hint:"), lines
+    assert lines[1].endswith(f"e.g. amlmon {args[0]} churn-aci"), "the same command, without the v2 source"
     assert "ResourceNotFound" not in result.stderr and result.stdout == ""
+    without = [arg for arg in args if arg not in ("--metrics", "--endpoint-logs", "--max-cpu", "80%")]
+    assert cli(*without, *ws["args"]).exit_code in (0, 1), "the hinted command works for v1"
+
+
+def test_a_rate_over_100_percent_names_the_range(cli: Any, emulator: Any) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli("check", "credit-ep/blue", "--max-cpu", "120%", *ws["args"])
+    assert result.exit_code == 2 and "error: --max-cpu '120%' is more than 100%" in result.stderr
+    assert "hint: --max-cpu takes a percentage from 0% to 100%" in result.stderr
 
 
 def test_v2_only_source_of_an_unknown_name_is_not_found(cli: Any, emulator: Any) -> None:

@@ -1,0 +1,55 @@
+"""Ctrl-C for a follow loop whose work is blocking storage I/O (`data tail`).
+
+Python raises KeyboardInterrupt wherever the main thread happens to be, which inside the storage SDK
+may be a urllib3 finalizer run by the garbage collector: Python then prints "Exception ignored in:
+<finalize object …>" with a traceback and the interrupt is lost. So the loop runs in a worker thread,
+SIGINT only sets a stop event, and the main thread says `interrupted` and raises KeyboardInterrupt
+itself, from its own code (exit 130, as `traces -f`). The worker checks the event before each print and
+between polls; a Ctrl-C during a request or the storage retries' waits ends the command at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+Work = Callable[[threading.Event], None]
+JOIN_AFTER_STOP = 2.0  # seconds the worker gets to finish the line it is printing
+
+
+def run_until_interrupted(work: Work) -> None:
+    """Run `work(stop)` until it returns or raises (re-raised here) or Ctrl-C (KeyboardInterrupt here)."""
+    stop = threading.Event()
+    outcome: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work(stop)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            outcome.append(exc)
+
+    worker = threading.Thread(target=target, name="amlmon-follow", daemon=True)
+    previous = _on_sigint(lambda *_: stop.set())
+    try:
+        worker.start()
+        while worker.is_alive() and not stop.is_set():
+            worker.join(0.1)  # a signal's handler runs between these waits
+    finally:
+        _on_sigint(previous)
+    if stop.is_set():
+        worker.join(JOIN_AFTER_STOP)
+        # typer turns KeyboardInterrupt into a silent exit 130; a follow stopped mid-retry says why it ended
+        print("interrupted", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
+    if outcome:
+        raise outcome[0]
+
+
+def _on_sigint(handler: Any) -> Any:
+    """Install `handler` for SIGINT (main thread only; elsewhere Python refuses), the previous one back."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
