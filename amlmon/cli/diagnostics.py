@@ -97,13 +97,10 @@ def enable(
         endpoint_logs=(endpoint_logs, keep_endpoint_logs),
     )
     want = diag.V2Want(
-        app_insights=switch["app_insights"],
-        model_data=switch["model_data"],
-        payloads=switch["payloads"],
+        **switch,
         sampling_rate=check_sampling_rate(sampling_rate),
         rolling_rate=diag.parse_rolling_rate(rolling_rate),
         capture_headers=check_capture_headers(capture_header),
-        endpoint_logs=switch["endpoint_logs"],
         log_analytics_workspace=log_analytics_workspace,
     )
     _change(True, targets or [], all_targets, kind, name, want.model_data, want, dry_run, no_wait, timeout)
@@ -157,12 +154,7 @@ def disable(
         payloads=(payloads, keep_payloads),
         endpoint_logs=(endpoint_logs, keep_endpoint_logs),
     )
-    want = diag.V2Want(
-        app_insights=switch["app_insights"],
-        model_data=switch["model_data"],
-        payloads=switch["payloads"],
-        endpoint_logs=switch["endpoint_logs"],
-    )
+    want = diag.V2Want(**switch)
     _change(False, targets or [], all_targets, kind, name, want.model_data, want, dry_run, no_wait, timeout)
 
 

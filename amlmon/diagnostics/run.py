@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from amlmon.diagnostics.apply import apply
 from amlmon.diagnostics.inventory import Item, endpoint_items
@@ -56,7 +56,16 @@ PIPE_NAMES = {
 }
 
 
-def pipe_wishes(enable: bool, **pairs: tuple[bool, bool]) -> dict[str, bool | None]:
+class PipeWishes(TypedDict):
+    """Each pipe's wish: True on, False off, None leave it (V2Want's fields of the same names)."""
+
+    app_insights: bool | None
+    model_data: bool | None
+    payloads: bool | None
+    endpoint_logs: bool | None
+
+
+def pipe_wishes(enable: bool, **pairs: tuple[bool, bool]) -> PipeWishes:
     """Each pipe's wish from its `--X` and `--no-X`: on (enable) or off (disable) with `--X`, None (leave it
     as it is) with `--no-X` or neither (App Insights: changed unless `--no-app-insights`). Both at once is
     a usage error rather than the last one silently winning."""
@@ -72,7 +81,12 @@ def pipe_wishes(enable: bool, **pairs: tuple[bool, bool]) -> dict[str, bool | No
         wish[key] = None if keep else (enable if change else None)
     if not pairs["app_insights"][1]:  # the one pipe a run changes unless told to leave it
         wish["app_insights"] = enable
-    return wish
+    return PipeWishes(
+        app_insights=wish["app_insights"],
+        model_data=wish.get("model_data"),
+        payloads=wish.get("payloads"),
+        endpoint_logs=wish.get("endpoint_logs"),
+    )
 
 
 LOG_ANALYTICS_TYPE = "Microsoft.OperationalInsights/workspaces"

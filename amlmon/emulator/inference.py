@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.http import Router
@@ -54,6 +55,24 @@ if TYPE_CHECKING:
 
 ENTRY_SCRIPT = SAMPLE_APP_DIR / "score.py"
 MODEL_DIR = SAMPLE_APP_DIR / "azureml-models" / "sample-churn" / "1"
+
+
+def server_command(entry_script: Path, port: int) -> list[str]:
+    """The real inference server (azmlinfsrv, through this module's entry point) for `entry_script`
+    and the sample model, on `port`."""
+    return [
+        sys.executable,
+        "-m",
+        "amlmon.emulator.inference",
+        "--entry_script",
+        str(entry_script),
+        "--model_dir",
+        str(MODEL_DIR),
+        "--port",
+        str(port),
+    ]
+
+
 BACKEND = "inference"
 SERVER_EXPORT_SECONDS = (
     5.0  # what azmlinfsrv uses; the emulator setting `inferenceExportSeconds` overrides it
@@ -174,17 +193,7 @@ class InferenceManager:
         last_error: ChildStartError | None = None
         for _attempt in range(3):  # a port picked free can be taken before the server binds it
             port = free_port()
-            command = [
-                sys.executable,
-                "-m",
-                "amlmon.emulator.inference",
-                "--entry_script",
-                str(ENTRY_SCRIPT),
-                "--model_dir",
-                str(MODEL_DIR),
-                "--port",
-                str(port),
-            ]
+            command = server_command(ENTRY_SCRIPT, port)
             with open(
                 log_path, "ab"
             ) as log:  # the server prints settings and user output: never the emulator's stdout

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from amlmon.emulator.collector import CollectorConfig, Sidecar
 from amlmon.emulator.http import Request, Response, Router, json_response
-from amlmon.emulator.inference import MODEL_DIR, SERVER_EXPORT_SECONDS
+from amlmon.emulator.inference import SERVER_EXPORT_SECONDS, server_command
 from amlmon.emulator.inference_process import (
     SAMPLE_APP_DIR,
     START_TIMEOUT,
@@ -362,17 +362,7 @@ def _spawn_child(base: ChildConfig, work_dir: Path, env: dict[str, str]) -> Infe
     """azmlinfsrv with score_v2.py on a free port; its console (stdout and stderr) on one pipe."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "amlmon.emulator.inference",
-            "--entry_script",
-            str(ENTRY_SCRIPT),
-            "--model_dir",
-            str(MODEL_DIR),
-            "--port",
-            str(port),
-        ],
+        server_command(ENTRY_SCRIPT, port),
         cwd=work_dir,
         env=env,
         stdin=subprocess.DEVNULL,
