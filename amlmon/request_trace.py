@@ -168,9 +168,18 @@ def collector_entries(records: Iterable[tuple[str, dict[str, Any]]], request_id:
 
 
 def timeline(entries: Iterable[Entry]) -> list[Entry]:
-    """Oldest first; entries without a time last."""
+    """Oldest first, compared to the whole second; entries without a time last.
+
+    Why whole seconds: the collector's record `time` has no fraction ("…T08:51:30Z"), so its entries
+    would sort before a front-door row of the same second that came first. Within one second the
+    request's own order decides (front door, server, collector; SOURCES), then the exact time."""
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
-    return sorted(entries, key=lambda e: (e.time or far, SOURCES.index(e.source)))
+
+    def key(entry: Entry) -> tuple[dt.datetime, int, dt.datetime]:
+        when = entry.time or far
+        return (when.replace(microsecond=0), SOURCES.index(entry.source), when)
+
+    return sorted(entries, key=key)
 
 
 def by_source(entries: Iterable[Entry]) -> dict[str, list[dict[str, Any]]]:

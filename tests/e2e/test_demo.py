@@ -85,10 +85,12 @@ def test_the_demo_reads_the_v2_deployment_back_with_every_v2_verb(demo_run: Demo
     assert (summary["rows"], summary["records"], summary["withoutOutput"]) == (7, 14, 0)
     request = _run_of(demo_run, "traces", "--request")
     kinds = [line.split()[1:3] for line in request["stdout"].splitlines()]
+    # The request's path: front door, its server (appInsightsEnabled: it sends the request), the collector
+    # (whose whole-second times sort after the others of their second).
     assert kinds == [
         ["traffic-log", "traffic"],
+        ["app-insights", "request"],
         ["collector", "model_inputs"],
         ["collector", "model_outputs"],
-        ["app-insights", "request"],  # the deployment has appInsightsEnabled: its server sends the request
     ]
     assert "AccountKey" not in demo_run.output, "the storage connection string is never printed"
