@@ -206,7 +206,7 @@ class _Pull:
 def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[Any, Any]:
     """A FileSource for a file, or for a window's pulled (cached) dataset; and what was asked for."""
     from amlmon.drift import inputs, windows
-    from amlmon.errors import NotFound, UsageError
+    from amlmon.errors import UsageError
     from amlmon.schema import source_of
 
     path = Path(text).expanduser()
@@ -215,7 +215,11 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
             raise UsageError(f"{option} {text!r} is a folder", hint="give a .parquet, .jsonl or .csv file")
         return inputs.FileSource(path), text
     if path.suffix.lower() in _FILE_SUFFIXES:
-        raise NotFound(f"{option} file {text!r} does not exist", hint="check the path")
+        # A local file is input, not an Azure resource: exit 2 (3 is for what Azure does not have).
+        raise UsageError(
+            f"{option} file {str(path)!r} does not exist",
+            hint=f"check the path, or give a window of the TARGET's model data, e.g. {option} 14d..7d",
+        )
     window = windows.parse_window(text, option)
     if not targets:
         raise UsageError(

@@ -187,12 +187,16 @@ def test_categorical_override_and_category_shift(tmp_path: Path) -> None:
 def test_usage_errors_and_nothing_to_compare(tmp_path: Path) -> None:
     baseline = _parquet(tmp_path / "train.parquet", _table(1))
     empty = _parquet(tmp_path / "empty.parquet", {k: v[:0] for k, v in _table(1).items()})
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"not a parquet file")  # unreadable as its format: bad input too, exit 2
     cases = [
         (["--baseline", str(baseline), "--current", str(empty)], 6, "no rows"),
         (["--baseline", str(baseline), "--current", str(baseline), "--features", "a,zz"], 2, "'zz' is not in"),
         (["--baseline", str(baseline), "--current", str(baseline), "--threshold", "psi=0.1"], 2, "unknown metric"),
         (["--baseline", str(baseline), "--current", str(baseline), "--threshold", "jensen_shannon_distance=x"], 2, "not a number"),
-        (["--baseline", str(tmp_path / "missing.parquet"), "--current", str(baseline)], 3, "does not exist"),
+        (["--baseline", str(tmp_path / "missing.parquet"), "--current", str(baseline)], 2, f"{str(tmp_path / 'missing.parquet')!r} does not exist"),
+        (["--baseline", str(baseline), "--current", str(tmp_path / "gone.csv")], 2, f"{str(tmp_path / 'gone.csv')!r} does not exist"),
+        (["--baseline", str(baseline), "--current", str(garbage)], 2, f"cannot read {str(garbage)!r}"),
         (["--baseline", "14d..7d"], 2, "which service or deployment"),
         (["--baseline", "yesterday", "--current", str(baseline)], 2, "is not a time"),
     ]  # fmt: skip
