@@ -61,7 +61,7 @@ def enable(
         False, "--no-payloads", help=keep_help("payload logging", default=True)
     ),
     sampling_rate: float | None = typer.Option(None, "--sampling-rate", help=SAMPLING_HELP, metavar="RATE"),
-    rolling_rate: str | None = typer.Option(None, "--rolling-rate", help=ROLLING_HELP, metavar="RATE"),
+    rolling_rate: str | None = typer.Option(None, "--rolling-rate", help=ROLLING_HELP),
     capture_header: list[str] = typer.Option(
         [], "--capture-header", help=HEADER_HELP, metavar="HEADER", show_default=False
     ),

@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
 
 def logs(
     target: str = typer.Argument(
-        ..., metavar="ENDPOINT[/DEPLOYMENT]", help="The v2 deployment, e.g. my-endpoint/blue."
+        ...,
+        metavar="TARGET",
+        help="A v2 deployment (ENDPOINT/DEPLOYMENT, e.g. my-endpoint/blue) or an endpoint (ENDPOINT).",
     ),
     tail: int = typer.Option(100, "--tail", min=1, max=10000, help="container: how many of the last lines."),
     container: str = typer.Option(

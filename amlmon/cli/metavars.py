@@ -66,6 +66,7 @@ METAVARS: dict[str, str] = {
     "--rg": "NAME",
     "--ws": "NAME",
     "--rate": "RATE",
+    "--rolling-rate": "minute|hour|day|month|year",  # diagnostics.plan.ROLLING_RATES, a unit, not a number
     "--generation": "GENERATION",
     "--method": "METHOD",
     "--status": "STATUS",
@@ -85,8 +86,8 @@ OVERRIDES: dict[tuple[str, str], str] = {
 def apply(command: Any, path: str = "") -> None:
     """Give every value option of `command` and its subcommands its placeholder (an explicit one stays)."""
     for param in getattr(command, "params", []):
-        if getattr(param, "param_type_name", "") == "argument" and not param.metavar and param.name:
-            param.metavar = param.name.upper()  # a choice argument would show as {kind}
+        if getattr(param, "param_type_name", "") == "argument":
+            _name_argument(param)
             continue
         if getattr(param, "param_type_name", "") != "option" or param.is_flag or param.metavar:
             continue
@@ -99,3 +100,12 @@ def apply(command: Any, path: str = "") -> None:
             param.metavar = placeholder
     for name, sub in (getattr(command, "commands", None) or {}).items():
         apply(sub, f"{path} {name}".strip())
+
+
+def _name_argument(param: Any) -> None:
+    """An argument reads as its name: a choice would show as {kind}, and Typer's usage line wraps a
+    required one in braces ({TARGET}), which reads as a set of choices; click's own usage shows TARGET."""
+    if not param.metavar and param.name:
+        param.metavar = param.name.upper()
+    if param.required and param.metavar:
+        param.get_usage_pieces = lambda ctx: [param.metavar + ("..." if param.nargs != 1 else "")]

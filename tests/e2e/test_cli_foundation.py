@@ -254,6 +254,18 @@ def test_help_shows_what_a_value_is_not_its_python_type(cli) -> None:  # type: i
         assert shown in check
     assert "--out PATH" in cli("data", "pull", "--help").stdout
     assert cli("traces", "--help").stdout.startswith("Usage: amlmon traces [OPTIONS] [TARGET]...")
+    assert cli("logs", "--help").stdout.startswith("Usage: amlmon logs [OPTIONS] TARGET\n")
+    from amlmon.diagnostics import ROLLING_RATES
+
+    rates = "|".join(rate.lower() for rate in ROLLING_RATES)  # what parse_rolling_rate accepts
+    assert f"--rolling-rate {rates}" in cli("diagnostics", "enable", "--help").stdout
+
+
+def test_usage_lines_name_arguments_without_braces(cli) -> None:  # type: ignore[no-untyped-def]
+    """Typer wraps a required argument in braces ({ENDPOINT[/DEPLOYMENT]}), which reads as a choice set."""
+    usages = {" ".join(path): cli(*path, "--help").stdout.splitlines()[0] for path in _command_paths()}
+    assert usages["data extract"] == "Usage: amlmon data extract [OPTIONS] SOURCE"  # a required one is there
+    assert not [usage for usage in usages.values() if "{" in usage], usages
 
 
 def test_top_level_help_lists_the_global_options(cli) -> None:  # type: ignore[no-untyped-def]
