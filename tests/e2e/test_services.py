@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.helpers import arm, make_workspace, mixed_workspace
+from tests.helpers import arm, make_workspace, mixed_workspace, wait_succeeded
 
 pytestmark = pytest.mark.usefixtures("clear_faults")
 
@@ -218,3 +220,59 @@ def test_names_stay_whole_on_a_narrow_terminal(emulator: Any) -> None:
     body = lines[next(i for i, line in enumerate(lines) if line.startswith("─")) + 1 :]
     folded = "".join(line.split("   ", 1)[0].strip() for line in body)  # the target column, read down
     assert folded == "churn-acicredit-ep/bluecredit-ep/greenfraud-aks", narrow
+
+
+def _updated(cli: Any, ws: dict[str, Any]) -> dict[str, str]:
+    result = cli("services", "list", *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return {row["target"]: row["updated"] for row in result.json()}
+
+
+def _past(instants: Any) -> None:
+    """Until the wall clock is a whole second past every instant (`updated` is shown to the second), so
+    a write now must show a later value. Waiting for time to pass, not for something to (not) happen."""
+    latest = max(dt.datetime.fromisoformat(text.replace("Z", "+00:00")) for text in instants)
+    while dt.datetime.now(dt.UTC) < latest + dt.timedelta(seconds=1):
+        time.sleep(0.05)
+
+
+def test_updated_moves_forward_on_a_write_and_stays_when_nothing_changed(cli: Any, emulator: Any) -> None:
+    """ARM stamps systemData.lastModifiedAt on every accepted PUT/PATCH; model management stamps a v1
+    service's updatedTime when its update operation ends."""
+    ws = mixed_workspace(emulator)
+    before = _updated(cli, ws)
+    _past(before.values())
+    enabled = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert enabled.exit_code == 0, enabled.stderr
+    assert {r["status"] for r in enabled.json()["results"]} == {"changed"}
+    after = _updated(cli, ws)
+    assert after["churn-aci"] > before["churn-aci"] and after["credit-ep/blue"] > before["credit-ep/blue"]
+    assert after["fraud-aks"] == before["fraud-aks"] and after["credit-ep/green"] == before["credit-ep/green"]
+
+    _past(after.values())
+    again = cli("diagnostics", "enable", "churn-aci", "credit-ep/blue", *ws["args"], "-o", "json")
+    assert again.exit_code == 0, again.stderr
+    assert {r["status"] for r in again.json()["results"]} == {"unchanged"}
+    assert _updated(cli, ws) == after
+
+
+def test_arm_keeps_created_and_stamps_last_modified_on_each_write(emulator: Any) -> None:
+    """The fields are the recorded ones (createdAt/By/ByType, lastModifiedAt/By/ByType); whatever
+    systemData a client sends is ignored, as ARM treats it as read-only."""
+    ws = mixed_workspace(emulator)
+    endpoint = f"{ws['id']}/onlineEndpoints/credit-ep"
+    deployment = f"{endpoint}/deployments/blue"
+    for path, write in ((endpoint, "PUT"), (deployment, "PUT"), (deployment, "PATCH")):
+        _, old, _ = arm(emulator, "GET", path)
+        assert set(old["systemData"]) == {
+            "createdAt", "createdBy", "createdByType", "lastModifiedAt", "lastModifiedBy", "lastModifiedByType"
+        }  # fmt: skip
+        sent = {**old, "systemData": {"createdAt": "2000-01-01T00:00:00Z"}}
+        body = {"tags": {"touched": "yes"}} if write == "PATCH" else sent
+        status, _, _ = arm(emulator, write, path, body)
+        assert status in (200, 201, 202), (write, path, status)
+        if path == deployment:  # a deployment takes no write while its operation runs
+            wait_succeeded(emulator, path)
+        _, new, _ = arm(emulator, "GET", path)
+        assert new["systemData"]["createdAt"] == old["systemData"]["createdAt"], (write, path)
+        assert new["systemData"]["lastModifiedAt"] > old["systemData"]["lastModifiedAt"], (write, path)

@@ -62,6 +62,39 @@ def now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())
 
 
+EMULATOR_USER = "amlmon-emulator"
+
+
+def system_data() -> dict[str, str]:
+    """ARM's `systemData` of a resource created now: created* and lastModified* alike, 7 fractional
+    digits (as the recorded GET of an online endpoint shows)."""
+    at = _arm_instant()
+    return {
+        "createdAt": at,
+        "createdBy": EMULATOR_USER,
+        "createdByType": "User",
+        "lastModifiedAt": at,
+        "lastModifiedBy": EMULATOR_USER,
+        "lastModifiedByType": "User",
+    }
+
+
+def modified(existing: dict[str, Any] | None) -> dict[str, str]:
+    """`systemData` after a successful write: ARM keeps created* and stamps lastModified* on every
+    PUT/PATCH it accepts (systemData is read-only: whatever the client sent is ignored)."""
+    fresh = system_data()
+    kept = dict((existing or {}).get("systemData") or {})
+    if not kept:
+        return fresh
+    kept.update({k: v for k, v in fresh.items() if k.startswith("lastModified")})
+    return kept
+
+
+def _arm_instant() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e7):07d}Z"
+
+
 def guid() -> str:
     return str(uuid.uuid4())
 

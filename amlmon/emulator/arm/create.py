@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm.common import ML, arm_id, guid, now_text
+from amlmon.emulator.arm.common import ML, arm_id, guid, now_text, system_data
 from amlmon.emulator.arm.datastores import default_datastores
 from amlmon.emulator.resources import normalize_id
 
@@ -252,7 +252,7 @@ def _endpoint_body(
             "traffic": {},
             "publicNetworkAccess": "Enabled",
         },
-        "systemData": {"createdAt": now_text(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+        "systemData": system_data(),
     }
 
 
@@ -291,7 +291,7 @@ def _deployment_body(
         "tags": {},
         "sku": {"name": "Default", "tier": "Standard", "capacity": 1},
         "properties": properties,
-        "systemData": {"createdAt": now_text(), "createdBy": "amlmon-emulator", "createdByType": "User"},
+        "systemData": system_data(),
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from amlmon.emulator.arm.common import ML, guid, knows_data_collector, not_found, now_text, paged
+from amlmon.emulator.arm.common import ML, guid, knows_data_collector, modified, not_found, now_text, paged
 from amlmon.emulator.arm.create import deployment_etag, store_deployment
 from amlmon.emulator.http import Request, Response, arm_error, json_response
 from amlmon.emulator.resources import normalize_id
@@ -122,6 +122,7 @@ def _meddle(state: EmulatorState, dep_id: str, method: str) -> None:
         plans.pop(name)
         body = state.resources.get(dep_id)
         if body is not None:
+            body["systemData"] = modified(body)  # someone else's write is a write too
             store_deployment(state, dep_id, _merged(body, plan.get("merge") or {}))
 
 
@@ -204,7 +205,7 @@ def put_deployment(state: EmulatorState, request: Request) -> Response:
         # The service deserializes with that version's model: a field it lacks is not stored.
         body["properties"].pop("dataCollector", None)
     body["properties"].setdefault("endpointComputeType", endpoint.get("kind", "Managed"))
-    body.setdefault("systemData", (existing or {}).get("systemData") or {"createdAt": now_text()})
+    body["systemData"] = modified(existing)
     store_deployment(state, dep_id, body)
     response = _start_operation(state, request, dep_id, 200 if existing else 201)
     _meddle(state, dep_id, "PUT")
@@ -278,6 +279,7 @@ def put_endpoint(state: EmulatorState, request: Request) -> Response:
         **incoming["properties"],
         "provisioningState": "Updating" if existing else "Creating",
     }
+    body["systemData"] = modified(existing)
     store_deployment(state, ep_id, body)
     return _start_operation(state, request, ep_id, 200 if existing else 201, prefix="oe")
 
@@ -323,6 +325,7 @@ def patch_deployment(state: EmulatorState, request: Request) -> Response:
     for key in ("tags", "sku", "identity"):
         if key in patch:
             body[key] = patch[key]
+    body["systemData"] = modified(body)
     store_deployment(state, dep_id, body)
     return _deployment_response(state, dep_id, api_version=request.q("api-version"))
 
