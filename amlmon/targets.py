@@ -37,6 +37,11 @@ from amlmon.schema import (
 
 # Azure ML service, endpoint and deployment names: letters, digits, '-', '_' and '.', at most 64.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RULE = (
+    "a name is 1-64 characters (ASCII letters, digits, hyphens, underscores and periods), "
+    "starting with a letter or digit"
+)
+_ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 Kind = Literal["requests", "dependencies", "exceptions", "traces", "modelData"]
 
 
@@ -65,12 +70,36 @@ ALL = Target("*")
 def parse_target(text: str) -> Target:
     """`svc`, `endpoint` or `endpoint/deployment`; anything else is a usage error."""
     parts = text.strip().split("/")
-    if len(parts) > 2 or not all(_NAME.match(part) for part in parts):
-        raise UsageError(
-            f"{text!r} is not a target",
-            hint="give a service name (my-svc), an endpoint (my-endpoint) or endpoint/deployment (my-endpoint/blue)",
-        )
+    if len(parts) > 2 or not all(_NAME.fullmatch(part) for part in parts):
+        raise UsageError(f"{text!r} is not a target", hint=_broken_rule(parts))
     return Target(parts[0], parts[1] if len(parts) == 2 else None)
+
+
+def _broken_rule(parts: list[str]) -> str:
+    """The hint: which part of the TARGET breaks which rule, then the rule itself."""
+    if len(parts) > 2:
+        return (
+            f"a target has at most one '/' (it has {len(parts) - 1}): a service or endpoint name "
+            "(my-svc), or endpoint/deployment (my-endpoint/blue)"
+        )
+    labels = ("name",) if len(parts) == 1 else ("endpoint name", "deployment name")
+    for label, part in zip(labels, parts, strict=True):
+        if not _NAME.fullmatch(part):
+            return f"the {label} {_what_breaks(part)}; {_NAME_RULE}"
+    return _NAME_RULE  # not reached: parse_target calls this only when a part breaks the rule
+
+
+def _what_breaks(part: str) -> str:
+    if not part:
+        return "is empty"
+    shown = part if len(part) <= 40 else part[:37] + "..."
+    if len(part) > 64:
+        return f"{shown!r} is {len(part)} characters long"
+    bad = [ch for ch in dict.fromkeys(part) if ch not in _ALLOWED]
+    if bad:
+        listed = ", ".join(repr(ch) for ch in bad[:5])
+        return f"{shown!r} has {listed}, which {'is' if len(bad) == 1 else 'are'} not allowed"
+    return f"{shown!r} starts with {part[0]!r}"
 
 
 def parse_targets(texts: Iterable[str]) -> list[Target]:

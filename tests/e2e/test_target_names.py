@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Emulator
+from tests.helpers import OFFLINE, OFFLINE_SCOPE
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,30 @@ def test_logs_of_a_bare_endpoint_names_its_deployments(cli: Any, workspace: dict
         "error: 'credit-ep' names an endpoint; getLogs reads one deployment's container",
         "hint: give endpoint/deployment, e.g. credit-ep/blue",
     ]
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "broken"),
+    [
+        (
+            ["logs"],
+            "crédit-ep",
+            "the name 'crédit-ep' has 'é', which is not allowed; a name is 1-64 characters",
+        ),
+        (["logs"], "e" * 300, "the name '" + "e" * 37 + "...' is 300 characters long; a name is 1-64"),
+        (["logs"], "credit-ep/..", "the deployment name '..' starts with '.'; a name is 1-64 characters"),
+        (["traces"], "credit-ep/blue/x", "a target has at most one '/' (it has 2)"),
+        (["stats"], "credit-ep/", "the deployment name is empty; a name is 1-64 characters"),
+    ],
+)
+def test_a_target_that_breaks_the_naming_rule_is_refused_with_that_rule(
+    cli: Any, command: list[str], target: str, broken: str
+) -> None:
+    """README: a name that breaks the naming rule is exit 2, the rule is the hint (before any request)."""
+    result = cli(*command, target, *OFFLINE_SCOPE, env=OFFLINE)
+    assert result.exit_code == 2, result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error == f"error: {target!r} is not a target" and hint.startswith(f"hint: {broken}"), hint
+    # positive control: a name that follows the rule gets past the check (to the workspace's name)
+    passed = cli(*command, "credit-ep", *OFFLINE_SCOPE, env=OFFLINE).stderr
+    assert passed.startswith("error: --workspace-name 'ws' is not a valid Azure ML workspace name"), passed

@@ -25,11 +25,56 @@ def test_parse_target(text: str, expected: Target) -> None:
     assert str(parse_target(text)) == text.strip()
 
 
-@pytest.mark.parametrize("text", ["", "a/b/c", "/x", "x/", 'svc"; drop', "a b", "-lead"])
-def test_bad_target_is_a_usage_error_with_a_fix(text: str) -> None:
+ONE_SLASH = "a service or endpoint name (my-svc), or endpoint/deployment (my-endpoint/blue)"
+RULE = "a name is 1-64 characters (ASCII letters, digits, hyphens, underscores and periods), starting with a letter or digit"
+
+
+@pytest.mark.parametrize(
+    ("text", "broken"),
+    [
+        ("", "the name is empty"),
+        ("a/b/c", "a target has at most one '/' (it has 2): " + ONE_SLASH),
+        ("/x", "the endpoint name is empty"),
+        ("x/", "the deployment name is empty"),
+        ('svc"; drop', "the name 'svc\"; drop' has '\"', ';', ' ', which are not allowed"),
+        ("a b", "the name 'a b' has ' ', which is not allowed"),
+        ("-lead", "the name '-lead' starts with '-'"),
+        ("crédit-ep", "the name 'crédit-ep' has 'é', which is not allowed"),
+        ("credit-ep/..", "the deployment name '..' starts with '.'"),
+        ("a" * 300, f"the name '{'a' * 37}...' is 300 characters long"),
+        ("credit-ep/" + "b" * 65, "the deployment name '" + "b" * 37 + "...' is 65 characters long"),
+    ],
+)
+def test_bad_target_hint_names_the_rule_it_breaks(text: str, broken: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_target(text)
-    assert info.value.hint and "endpoint/deployment" in info.value.hint
+    assert info.value.message == f"{text!r} is not a target"
+    assert info.value.hint == (broken if ONE_SLASH in broken else f"{broken}; {RULE}")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*'ab-_.é /"', "x" * 70]), max_size=8).map("".join))
+def test_any_refused_target_names_its_first_broken_part(text: str) -> None:
+    parts = text.strip().split("/")
+    try:
+        parse_target(text)
+    except UsageError as error:
+        hint = error.hint or ""
+        if len(parts) > 2:
+            assert hint.startswith(f"a target has at most one '/' (it has {len(parts) - 1})")
+            return
+        assert hint.endswith(f"; {RULE}")
+        labels = ["name"] if len(parts) == 1 else ["endpoint name", "deployment name"]
+        first_bad = next(i for i, p in enumerate(parts) if not _follows_rule(p))
+        assert hint.startswith(f"the {labels[first_bad]} ")
+        return
+    assert len(parts) <= 2 and all(_follows_rule(p) for p in parts)
+
+
+def _follows_rule(part: str) -> bool:
+    """The rule, spelled out independently of amlmon's regex."""
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+    return 1 <= len(part) <= 64 and part[0].isascii() and part[0].isalnum() and set(part) <= allowed
 
 
 def test_parse_targets_deduplicates_in_order() -> None:
