@@ -80,5 +80,11 @@ def enable_debug_logging() -> None:
 def silence_sdk_logging() -> None:
     """Without --debug the SDK's own warnings (e.g. each failed credential) stay quiet: amlmon reports
     the failure itself, in one line with a fix. A handler on "azure" keeps logging's last-resort
-    handler from printing them to stderr."""
+    handler from printing them to stderr. A --debug run earlier in the same process (tests, embedding)
+    leaves nothing behind: its handlers go and the levels return to the default."""
+    for name in ("azure", "amlmon"):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, _DebugHandler)]:
+            logger.removeHandler(old)
+        logger.setLevel(logging.NOTSET)
     logging.getLogger("azure").addHandler(logging.NullHandler())
