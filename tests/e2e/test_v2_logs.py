@@ -339,8 +339,12 @@ def test_traces_request_shows_one_request_across_the_traffic_log_app_insights_an
     assert "console lines (AmlOnlineEndpointConsoleLog, getLogs) carry no request id" in result.stderr
     text = cli(*args, *store, "-o", "table", env=env)
     assert text.exit_code == 0 and "traffic-log  traffic" in text.stdout and "collector" in text.stdout
-    times = [line.split(" ", 1)[0] for line in text.stdout.splitlines()]
-    assert times == sorted(times), "one timeline, oldest first"
+    # Oldest first to the whole second (the collector's times have no fraction), then along the request's
+    # path: the front door's row leads its second.
+    seconds = [line.split(" ", 1)[0][:19] for line in text.stdout.splitlines()]
+    assert seconds == sorted(seconds), "one timeline, oldest first"
+    sources = [line.split()[1] for line in text.stdout.splitlines()]
+    assert sources[0] == "traffic-log" and sources[-1] == "collector", sources
     without = cli(*args, "-o", "json")
     assert without.exit_code == 0 and without.json()["collector"] == []
     assert "collector records were not searched: give --datastore-url" in without.stderr
