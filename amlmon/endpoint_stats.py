@@ -14,7 +14,7 @@ counted apart as client errors. The endpoint is a column (`EndpointName`) in thi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from amlmon import kql
 from amlmon.schema import ENDPOINT_LOGS
@@ -205,55 +205,3 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
     )
     rows = [record for table in result.tables[:1] for record in table.records()]
     return build(rows, window, targets, listed)
-
-
-def rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and one row per deployment, for the table."""
-    from amlmon.gate import format_ms, format_rate
-
-    headers = [
-        "target",
-        "requests",
-        "failures",
-        "failureRate",
-        "4xx",
-        "p50",
-        "p95",
-        "p99",
-        "modelP95",
-        "codes",
-    ]
-    body = []
-    for item in data["targets"]:
-        r = item["requests"]
-        body.append(
-            [
-                item["target"],
-                r["count"],
-                r["failures"],
-                format_rate(r["failureRate"]),
-                r["clientErrors"],
-                format_ms(r["p50"]),
-                format_ms(r["p95"]),
-                format_ms(r["p99"]),
-                format_ms(r["modelP95"]),
-                " ".join(f"{code}:{n}" for code, n in r["codes"].items()),
-            ]
-        )
-    return headers, body
-
-
-def render_table(data: dict[str, Any], stream: IO[str]) -> None:
-    from rich.table import Table
-
-    from amlmon.cli.common import app_context
-    from amlmon.render.console import make_console
-
-    console = make_console(stream, no_color=app_context().options.no_color)
-    window = data["window"]
-    console.print(f"{window['start']} .. {window['end']}  source {data['source']} ({data['table']})")
-    headers, body = rows(data)
-    table = Table(*headers, box=None, pad_edge=False)
-    for row in body:
-        table.add_row(*(str(cell) for cell in row))
-    console.print(table)

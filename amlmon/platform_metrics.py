@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from amlmon.targets import Target
 
@@ -295,64 +295,3 @@ def _collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window
     from amlmon.gate import evaluable
 
     return evaluable(lambda: collect(ctx, targets, window), "the metrics service")
-
-
-# --- rendering -------------------------------------------------------------------------------------
-
-
-def rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    from amlmon.gate import format_ms, format_rate
-
-    def percent(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1f}%"
-
-    headers = [
-        "target",
-        "requests",
-        "req/min",
-        "5xx",
-        "p50",
-        "p95",
-        "p99",
-        "cpu avg/max",
-        "mem max",
-        "dc events/errors",
-    ]
-    body = []
-    for item in data["targets"]:
-        r = item["requests"]
-        body.append(
-            [
-                item["target"],
-                r["count"],
-                "n/a" if r["perMinute"] is None else f"{r['perMinute']:.2f}",
-                f"{r['failures']} ({format_rate(r['failureRate'])})",
-                format_ms(r["p50"]),
-                format_ms(r["p95"]),
-                format_ms(r["p99"]),
-                "n/a"
-                if item["cpu"]["maxPercent"] is None
-                else f"{percent(item['cpu']['averagePercent'])}/{percent(item['cpu']['maxPercent'])}",
-                percent(item["memory"]["maxPercent"]),
-                f"{item['dataCollection']['events']}/{item['dataCollection']['errors']}",
-            ]
-        )
-    return headers, body
-
-
-def render_table(data: dict[str, Any], stream: IO[str]) -> None:
-    from rich.table import Table
-
-    from amlmon.cli.common import app_context
-    from amlmon.render.console import make_console
-
-    console = make_console(stream, no_color=app_context().options.no_color)
-    window = data["window"]
-    console.print(
-        f"{window['start']} .. {window['end']}  source {data['source']} (Azure Monitor, interval FULL)"
-    )
-    headers, body = rows(data)
-    table = Table(*headers, box=None, pad_edge=False)
-    for row in body:
-        table.add_row(*(str(cell) for cell in row))
-    console.print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from amlmon.context import AppContext, GlobalOptions
 from amlmon.render import TableRenderer, emit
@@ -46,3 +46,8 @@ def note(message: str) -> None:
 def info(message: str) -> None:
     """An `info:` line on stderr, only with --verbose."""
     app_context().note(message)
+
+
+def table_view(render: Callable[..., None]) -> Callable[[Any, IO[str]], None]:
+    """A command's own `-o table` view (`render(data, stream, no_color=…)`), coloured unless --no-color."""
+    return lambda data, stream: render(data, stream, no_color=app_context().options.no_color)

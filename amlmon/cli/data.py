@@ -83,7 +83,8 @@ def pull(
                 f"{'--print-query' if print_query else '--log-analytics'} is about KQL; {chosen} reads blobs",
                 hint="drop one of them",
             )
-        from amlmon.cli.data_collector import checked_collector_targets, datastore_container
+        from amlmon.cli.data_collector import checked_collector_targets
+        from amlmon.collector_pull import datastore_container
 
         if datastore_url:
             datastore_container(datastore_url)  # its shape: exit 2 before any Azure call

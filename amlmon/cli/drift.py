@@ -227,7 +227,9 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
             hint="name the TARGET, e.g. amlmon drift my-svc --baseline 14d..7d --current 1d",
         )
     if pull.datastore_url:
-        pulled = windows.pull_collector_window(targets, pull.datastore_url, pull.connection_string, window)
+        pulled = windows.pull_collector_window(
+            app_context().session, targets, pull.datastore_url, pull.connection_string, window
+        )
     else:
         pulled = windows.pull_window(app_context(), targets, source_of(pull.log_analytics), window)
     info(

@@ -7,12 +7,11 @@ requests); 2 bad option; 3 workspace not found; 4 authentication; 5 throttled / 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import typer
 
-from amlmon.cli.common import app_context, output
+from amlmon.cli.common import app_context, output, table_view
 from amlmon.cli.params import (
     log_analytics_option,
     print_query_option,
@@ -22,6 +21,7 @@ from amlmon.cli.params import (
     until_option,
 )
 from amlmon.render.stats import render_check, render_stats, stats_tsv_rows, write_step_summary
+from amlmon.render.v2_stats import traffic_table
 from amlmon.schema import source_of
 
 PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
@@ -92,7 +92,7 @@ def stats(
             print(endpoint_stats.traffic_query(parsed, window))
             return
         parsed = v2_deployments(app_context(), parsed, "stats")  # unknown: exit 3; a v1 service: exit 2
-        output(endpoint_stats.collect(app_context(), parsed, window), table=endpoint_stats.render_table)
+        output(endpoint_stats.collect(app_context(), parsed, window), table=table_view(traffic_table))
         return
     if print_query:
         _print_queries(parsed, window, log_analytics)
@@ -101,7 +101,7 @@ def stats(
 
     parsed = known_targets(app_context(), parsed)  # unknown: exit 3; none: every target and `*`
     result = collect(app_context(), parsed, window, source=source_of(log_analytics), top=top)
-    output(result, table=_table(render_stats), tsv=stats_tsv_rows)
+    output(result, table=table_view(render_stats), tsv=stats_tsv_rows)
     _explain_empty(parsed, window, result, log_analytics, "stats")
 
 
@@ -182,7 +182,7 @@ def check(
     measured = gate.measure(app_context(), parsed, window, source=source_of(log_analytics))
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)
-    output(verdict, table=_table(render_check))
+    output(verdict, table=table_view(render_check))
     _explain_empty(parsed, window, measured, log_analytics, "check")
     if not verdict["passed"]:
         raise typer.Exit(gate.EXIT_GATE_FAILED)
@@ -244,11 +244,6 @@ def _check_endpoint_logs(
     measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)
-    output(verdict, table=_table(render_check))
+    output(verdict, table=table_view(render_check))
     if not verdict["passed"]:
         raise typer.Exit(gate.EXIT_GATE_FAILED)
-
-
-def _table(render: Callable[..., None]) -> Callable[[Any, IO[str]], None]:
-    """The command's own `-o table` view, coloured unless --no-color."""
-    return lambda data, stream: render(data, stream, no_color=app_context().options.no_color)

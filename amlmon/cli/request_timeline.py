@@ -118,7 +118,7 @@ def _collector(
     from amlmon import collector
     from amlmon import request_trace as rt
     from amlmon.azure.blobs import service_client
-    from amlmon.cli.data_collector import datastore_container, storage_error
+    from amlmon.collector_pull import datastore_container, storage_error
 
     account_url, container_name = datastore_container(datastore_url)
     client = service_client(ctx.session, account_url, None)

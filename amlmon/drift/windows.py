@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from amlmon.errors import UsageError
 
@@ -151,14 +151,13 @@ def collector_cache_path(account_url: str, container: str, targets: list[Target]
 
 
 def pull_collector_window(
-    targets: list[Target], datastore_url: str, connection_string: str | None, window: Window
+    session: Any, targets: list[Target], datastore_url: str, connection_string: str | None, window: Window
 ) -> Pulled:
     """The window's v2 model data (model_inputs joined with model_outputs) as a Parquet dataset: the
     cached file, or `data pull --datastore-url`'s own reader into it."""
     from amlmon import collector, datasets
     from amlmon.azure.blobs import service_client
-    from amlmon.cli.common import app_context
-    from amlmon.cli.data_collector import datastore_container, storage_error, write_collected
+    from amlmon.collector_pull import datastore_container, storage_error, write_collected
 
     account_url, container = datastore_container(datastore_url)
     path = collector_cache_path(account_url, container, targets, window)
@@ -175,7 +174,7 @@ def pull_collector_window(
         "format": "parquet",
     }
     output = datasets.DatasetOutput(path, "parquet", params, resume=False)
-    client = service_client(app_context().session, account_url, connection_string)
+    client = service_client(session, account_url, connection_string)
     stats = collector.PullStats()
     reader = collector.CollectorPull(client.get_container_client(container), window.start, window.end, stats)
     try:

@@ -108,3 +108,27 @@ def test_azure_layer_does_not_import_the_context() -> None:
         "amlmon.azure.logs imports amlmon.context",
         "amlmon.azure.logs imports amlmon.context.AppContext",
     ]
+
+
+def cli_imports_outside_the_cli(modules: dict[str, str]) -> list[str]:
+    """`module imports name` for every module outside amlmon.cli (but the `python -m amlmon` entry
+    point) that imports the CLI: data flows CLI → domain → azure/, never back up."""
+    return [
+        f"{module} imports {name}"
+        for module, source in sorted(modules.items())
+        if not module.startswith("amlmon.cli") and module != "amlmon.__main__"
+        for name in sorted(imported_modules(source, module))
+        if name == "amlmon.cli" or name.startswith("amlmon.cli.")
+    ]
+
+
+def test_only_the_cli_imports_the_cli() -> None:
+    modules = {_module_name(path): path.read_text() for path in PACKAGE.rglob("*.py")}
+    assert "amlmon.drift.windows" in modules, "positive control: it walked"
+    assert cli_imports_outside_the_cli(modules) == []
+    # Positive control: a lazy import inside a function counts.
+    lazy = "def f():\n    from amlmon.cli.common import app_context\n"
+    assert cli_imports_outside_the_cli({"amlmon.drift.windows": lazy, "amlmon.cli.data": lazy}) == [
+        "amlmon.drift.windows imports amlmon.cli.common",
+        "amlmon.drift.windows imports amlmon.cli.common.app_context",
+    ]

@@ -1,0 +1,59 @@
+"""Reading the data collector's blobs into a dataset, shared by `data pull` and `drift`: the container
+named by a URL, the folders written part by part (resumable), storage errors as amlmon's errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def datastore_container(datastore_url: str) -> tuple[str, str]:
+    """The account URL and container of --datastore-url."""
+    from amlmon.azure.blobs import split_container_url
+    from amlmon.errors import UsageError
+
+    account_url, container_name, _prefix = split_container_url(datastore_url)
+    if not container_name:
+        raise UsageError(
+            "--datastore-url must name the datastore's container",
+            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
+        )
+    return account_url, container_name
+
+
+def write_collected(
+    reader: Any, destination: Any, parsed: list[Any], start: Any, end: Any, stats: Any, flatten: bool
+) -> int:
+    """The targets' collected rows in [start, end) into `destination`, folder by folder (a part each)."""
+    from amlmon import collector
+
+    folders: dict[str, Any] = {}
+    for target in parsed or [None]:
+        names = reader.names(target.name if target else None, target.deployment if target else None)
+        for folder in collector.plan(names, start, end, stats, reader.collections):
+            endpoint, deployment, stamp = folder.key.split("/")
+            folders.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
+    todo = [(name, folder) for name, folder in sorted(folders.items()) if not destination.done(name)]
+    reader.expect([folder for _name, folder in todo])  # their blobs download while earlier ones parse
+    try:
+        for name, folder in todo:
+            destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+    finally:
+        reader.close()
+    return int(destination.finish(flatten=flatten))
+
+
+def storage_error(exc: BaseException, container: str) -> BaseException:
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    from amlmon.azure.blobs import translate_storage_error
+    from amlmon.errors import NotFound
+
+    if isinstance(exc, ResourceNotFoundError):
+        return NotFound(
+            f"container {container!r} does not exist",
+            hint="the data collector creates it with its first record; or give the container it "
+            "writes to in --datastore-url",
+        )
+    if isinstance(exc, AzureError):
+        return translate_storage_error(exc, f"container {container!r}")
+    return exc
