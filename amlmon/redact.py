@@ -87,4 +87,6 @@ def silence_sdk_logging() -> None:
         for old in [h for h in logger.handlers if isinstance(h, _DebugHandler)]:
             logger.removeHandler(old)
         logger.setLevel(logging.NOTSET)
-    logging.getLogger("azure").addHandler(logging.NullHandler())
+    azure = logging.getLogger("azure")
+    if not any(isinstance(h, logging.NullHandler) for h in azure.handlers):  # one, however many runs
+        azure.addHandler(logging.NullHandler())

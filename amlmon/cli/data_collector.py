@@ -239,7 +239,9 @@ def tail_collector(
 
     from amlmon import collector
     from amlmon.azure.blobs import service_client
+    from amlmon.collector_tail import CollectorTail
     from amlmon.errors import UsageError
+    from amlmon.stopping import run_until_interrupted
     from amlmon.timeparse import parse_duration, parse_instant
 
     poll_every = parse_duration(interval, option="--interval").total_seconds()
@@ -257,9 +259,6 @@ def tail_collector(
     account_url, container_name = datastore_container(collector_url(datastore_url, connection_string))
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
     client = service_client(app_context().session, account_url, connection_string)
-    from amlmon.collector_tail import CollectorTail
-    from amlmon.stopping import run_until_interrupted
-
     tail = CollectorTail(client.get_container_client(container_name), prefixes, start, collector.PullStats())
 
     def follow(stop: Any) -> None:
