@@ -5,11 +5,14 @@ follow whose first poll finds nothing (once, then it keeps following). stdout an
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import signal
+import threading
 import time
 import uuid
 from typing import Any
 
-from tests.helpers import interrupt, make_workspace
+from tests.helpers import make_workspace
 
 WHY = "check that the endpoint's diagnostic setting sends"
 HOUR = "the first ones up to an hour after the setting is created"
@@ -76,11 +79,44 @@ def _follow(emulator: Any, ws: dict[str, Any], *args: str) -> Any:
     return spawn_amlmon([*args, "--interval", "200ms", *ws["args"]], emulator.env())
 
 
-def _stdout_line(process: Any, deadline: float) -> str:
-    assert process.stdout is not None
-    line = process.stdout.readline()  # the follow prints the row once it is ingested
-    assert time.time() < deadline and line, process.poll()
-    return str(line)
+class _Lines:
+    """A child's stream read by a thread: `until` waits (bounded) for a line holding `text`."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.reader = threading.Thread(target=lambda: [self.lines.put(line) for line in stream], daemon=True)
+        self.reader.start()
+
+    def until(self, text: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within 30 s: {self.seen}")
+
+    def rest(self) -> str:
+        """Every line, once the child has ended (its pipe closed: the reader is done)."""
+        self.reader.join(timeout=10)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return "".join(self.seen)
+
+
+def _ctrl_c(process: Any) -> None:
+    """The user's Ctrl-C; the readers keep every line the child prints (no communicate() racing them)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_a_follow_whose_first_poll_finds_nothing_says_why_once_and_keeps_following(
@@ -89,25 +125,23 @@ def test_a_follow_whose_first_poll_finds_nothing_says_why_once_and_keeps_followi
     for command, extra in (("traces", ["--format", "raw"]), ("logs", [])):
         ws, endpoint = _workspace(cli, emulator)  # one each: the other's row is not in this backlog
         target = f"{endpoint}/blue"
-        args = [command, target, "-f", *extra]
-        process = _follow(emulator, ws, *args)
+        process = _follow(emulator, ws, command, target, "-f", *extra)
+        stdout, stderr = _Lines(process.stdout), _Lines(process.stderr)
         try:
-            time.sleep(1.5)  # several polls (200 ms apart) have run, all empty
-            assert process.poll() is None
-            _insert(emulator, ws, endpoint, f"after {args[0]}")
-            line = _stdout_line(process, time.time() + 30)
-            assert f"after {args[0]}" in line, line
+            stderr.until(WHY)  # the first poll found nothing and said why
+            _insert(emulator, ws, endpoint, f"after {command}")
+            stdout.until(f"after {command}")  # a later poll printed it: the follow went on
         finally:
-            _, stderr = interrupt(process, timeout=30)
-        assert process.returncode == 130, stderr
-        assert (
-            stderr.count(f"warning: no console lines (AmlOnlineEndpointConsoleLog) of {target} since ") == 1
-        )
-        assert stderr.count(WHY) == 1 and HOUR in stderr, stderr
+            _ctrl_c(process)
+        said = stderr.rest()
+        assert process.returncode == 130, said
+        assert said.count(f"warning: no console lines (AmlOnlineEndpointConsoleLog) of {target} since ") == 1
+        assert said.count(WHY) == 1 and HOUR in said, said
     # Positive control: a follow whose first poll finds a row (the one inserted above) says nothing of it.
     process = _follow(emulator, ws, "traces", target, "-f", "--since", "1h", "--format", "raw")
+    stdout, stderr = _Lines(process.stdout), _Lines(process.stderr)
     try:
-        assert "after logs" in _stdout_line(process, time.time() + 30)
+        stdout.until("after logs")
     finally:
-        _, stderr = interrupt(process, timeout=30)
-    assert process.returncode == 130 and WHY not in stderr, stderr
+        _ctrl_c(process)
+    assert process.returncode == 130 and WHY not in stderr.rest(), stderr.rest()
