@@ -165,39 +165,51 @@ class FolderJoin:
         names: tuple[str, str],
         answered_ahead: set[str],
     ) -> Joined:
-        import pyarrow.compute as pc
-
         start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in window)
         self.window = {"start": start, "end": end}
-        out_rows = self._rows("o_rows", outputs)
-        in_rows = self._rows("i_rows", [path for path, _instance in inputs])
-        out_ids = _data(out_rows).column("row_id")
-        inside = _data(in_rows).filter(_data(in_rows).column("inside"))
-        in_ids = inside.column("row_id")
-        _unique(in_ids)
-        _unique(out_ids)
-        waiting = not pc.all(pc.is_in(in_ids, value_set=out_ids)).as_py() if len(in_ids) else False
-        next_rows = self._rows("n_rows", next_outputs() if waiting else [])
-        _unique(_data(next_rows).column("row_id"))
+        self._rows("o_rows", outputs)
+        self._rows("i_rows", [path for path, _instance in inputs])
+        self._unique("i_rows WHERE inside")
+        self._unique("o_rows")
+        waiting = self._scalar(
+            "SELECT count(*) FROM i_rows i WHERE inside AND k IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM o_rows o WHERE o.row_id = i.row_id)"
+        )
+        self._rows("n_rows", next_outputs() if waiting else [])
+        self._unique("n_rows")
         self._no_repeated_keys()
         self._lookups(inputs)
         table = self.con.sql(self._final(names)).to_arrow_table()
-        groups = table.column("grp")
-        answered = table.filter(pc.equal(groups, 1)).column("request_id").to_pylist()
-        orphans = _data(out_rows).filter(
-            pc.and_(_data(out_rows).column("inside"), pc.invert(pc.is_in(out_ids, value_set=in_ids)))
+        self.con.register("final", table)
+        ((without_output, answered),) = self.con.execute(
+            "SELECT count(*) FILTER (WHERE grp = 2), list(request_id) FILTER (WHERE grp = 1) FROM final"
+        ).fetchall()
+        self.con.unregister("final")
+        orphans = self.con.execute(
+            "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
+        ).fetchall()
+        records = self._scalar(
+            "SELECT (SELECT count(*) FROM o_rows WHERE k IS NULL OR k = 0) + "
+            "(SELECT count(*) FROM i_rows WHERE inside AND (k IS NULL OR k = 0))"
         )
-        unmatched = len(orphans) - int(
-            pc.sum(pc.is_in(orphans.column("row_id"), value_set=_array(answered_ahead))).as_py() or 0
-        )
-        records = _records(out_rows, all_of_them=True) + _records(in_rows, all_of_them=False)
         return Joined(
             table=_reencoded(table.drop_columns(["grp"])),
             records=records,
-            without_output=int(pc.sum(pc.equal(groups, 2)).as_py() or 0),
-            unmatched_outputs=unmatched,
-            answered_next=set(answered),
+            without_output=int(without_output),
+            unmatched_outputs=sum(1 for (row_id,) in orphans if row_id not in answered_ahead),
+            answered_next=set(answered or ()),
         )
+
+    def _scalar(self, sql: str) -> int:
+        rows = self.con.execute(sql).fetchall()  # fetched to the end: the connection is free again
+        return int(rows[0][0]) if rows else 0
+
+    def _unique(self, rows: str) -> None:
+        """Decline when a row id repeats among `rows` (a table, maybe with a WHERE)."""
+        joiner = "AND" if "WHERE" in rows else "WHERE"
+        if self._scalar(f"SELECT count(*) - count(DISTINCT row_id) FROM {rows} {joiner} k IS NOT NULL"):
+            raise Decline("a row id twice")
 
     def _rows(self, name: str, files: list[Path]) -> Any:
         """The files' rows (_ROWS) as an Arrow table registered as `name`, with `pos` their order."""
@@ -214,7 +226,9 @@ class FolderJoin:
         rows = relation.to_arrow_table() if relation is not None else None
         if rows is None or pc.any(rows.column("odd")).as_py():
             raise Decline("a record outside the fast path's shape")
-        rows = rows.append_column("pos", pa.array(numpy.arange(len(rows), dtype=numpy.int64)))
+        # from a buffer: pa.array() would import pandas (+45 MB, +0.3 s) to ask whether it was given a Series
+        places = pa.py_buffer(numpy.arange(len(rows), dtype=numpy.int64))
+        rows = rows.append_column("pos", pa.Array.from_buffers(pa.int64(), len(rows), [None, places]))
         self.con.register(name, rows)
         return rows
 
@@ -229,18 +243,15 @@ class FolderJoin:
             raise Decline("a row repeats a key")
 
     def _lookups(self, inputs: list[tuple[Path, str]]) -> None:
-        """The input files' instances, and the workspace each `source` names (amlmon.collector)."""
-        import pyarrow as pa
-
-        files = [str(path) for path, _instance in inputs]
-        self.con.register("instances", pa.table({"filename": files, "instance": [i for _p, i in inputs]}))
+        """The input files' instances, and the workspace each `source` names (amlmon.collector): small
+        tables of SQL literals."""
+        files = [(_quote(str(path)), _quote(instance)) for path, instance in inputs]
         sources = [
             str(value) for (value,) in self.con.execute("SELECT DISTINCT source FROM i_rows").fetchall()
         ]
-        workspaces = pa.array([workspace_of(source) for source in sources], pa.string())
-        self.con.register(
-            "workspaces", pa.table({"source": pa.array(sources, pa.string()), "workspace": workspaces})
-        )
+        names = [(_quote(source), _literal(workspace_of(source))) for source in sources]
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW instances AS {_values(files, 'filename', 'instance')}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW workspaces AS {_values(names, 'source', 'workspace')}")
 
     @staticmethod
     def _final(names: tuple[str, str]) -> str:
@@ -253,31 +264,16 @@ class FolderJoin:
         )
 
 
-def _data(rows: Any) -> Any:
-    """The rows that are data rows (not an empty record's place holder)."""
-    return rows.filter(rows.column("k").is_valid())
+def _literal(text: str | None) -> str:
+    return "NULL::VARCHAR" if text is None else _quote(text)
 
 
-def _records(rows: Any, all_of_them: bool) -> int:
-    """Records: the rows with k 0 or NULL (an empty `data`); in the window only unless `all_of_them`."""
-    import pyarrow.compute as pc
-
-    first = pc.fill_null(pc.equal(rows.column("k"), 0), True)
-    wanted = first if all_of_them else pc.and_(first, rows.column("inside"))
-    return int(pc.sum(wanted).as_py() or 0)
-
-
-def _unique(ids: Any) -> None:
-    import pyarrow.compute as pc
-
-    if pc.count_distinct(ids).as_py() != len(ids):
-        raise Decline("a row id twice")
-
-
-def _array(values: set[str]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(sorted(values), pa.string())
+def _values(rows: list[tuple[str, str]], first: str, second: str) -> str:
+    """SQL: a two-column relation of literal pairs (none: an empty one)."""
+    if not rows:
+        return f"SELECT NULL::VARCHAR AS {first}, NULL::VARCHAR AS {second} WHERE false"
+    listed = ", ".join(f"({one}, {two})" for one, two in rows)
+    return f"SELECT * FROM (VALUES {listed}) AS pairs({first}, {second})"
 
 
 def _reencoded(table: Any) -> Any:
