@@ -14,9 +14,8 @@ How this reads them:
 - a record's `data` rows become one dataset row each, id `{correlationid}_{i}` (i = the row's index in
   the record), and an input row is joined to the output row with the same id — from the same folder or,
   for a request at an hour's end, the next one. Memory holds one folder's outputs, not the dataset.
-- speed (issue 16): the planned blobs download ahead in threads while earlier ones parse, within a byte
-  budget (amlmon/azure/prefetch.py); lines parse, and rows encode, with orjson when it is installed, to
-  the standard library's very results (amlmon/jsonfast.py); each record's time is parsed once.
+- reading them is amlmon/collector_reader.py's (downloads ahead, the DuckDB fast path for Parquet, the
+  reference path for everything else).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from amlmon import jsonfast
 from amlmon.schema import COLLECTOR_RECORD
 
 ROOT = "modelDataCollector"
@@ -73,6 +71,12 @@ def parse_blob_name(name: str) -> CollectorBlob | None:
     return CollectorBlob(
         name, match["ep"], match["dep"], match["collection"].lower(), folder, span, match["instance"]
     )
+
+
+def workspace_of(source: str) -> str | None:
+    """The workspace a record's `source` (the deployment's resource id) names, else None."""
+    parts = source.strip("/").split("/")
+    return parts[parts.index("workspaces") + 1] if "workspaces" in parts[:-1] else None
 
 
 def overlaps(blob: CollectorBlob, start: dt.datetime, end: dt.datetime) -> bool:
@@ -141,9 +145,6 @@ def parse_time(text: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-_UNSEEN: Any = object()
-
-
 def record_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     """(`{correlationid}_{i}`, row) for each row of a record's `data` (a non-array payload is one row)."""
     data = record.get(COLLECTOR_RECORD.data)
@@ -152,15 +153,6 @@ def record_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
     if len(rows) == 1:  # most records: one request's one row
         return [(f"{correlation}_0", rows[0])]
     return [(f"{correlation}_{index}", row) for index, row in enumerate(rows)]
-
-
-# A data row and what a dataset row needs of its record: (row id, row, time, inside the window, source).
-DataRow = tuple[str, Any, dt.datetime | None, bool, str]
-
-
-def _text(row: Any) -> str | None:
-    """A JSON column's text as rows.json_text gives it: None for null, a string as it is."""
-    return None if row is None or isinstance(row, str) else jsonfast.compact_text(row)
 
 
 @dataclass
@@ -205,183 +197,3 @@ def plan(
         if later:
             folder.next_outputs = outputs_by_deployment[(endpoint, deployment)][later[0]]
     return [by_group[key] for key in sorted(by_group, key=lambda k: (k[2], k[0], k[1]))]
-
-
-class CollectorPull:
-    """Reads one container's collector blobs as dataset rows (see the module docstring)."""
-
-    def __init__(
-        self,
-        container: Any,
-        start: dt.datetime,
-        end: dt.datetime,
-        stats: PullStats,
-        collections: tuple[str, str] = (INPUTS, OUTPUTS),
-    ) -> None:
-        from amlmon import collector_payloads
-
-        self.container = container  # azure.storage.blob.ContainerClient
-        self.start, self.end = start, end
-        self.stats = stats
-        self.collections = collections
-        # Payload records are one row each (a JSON-array body is one value), custom ones a row per item.
-        self.rows = (
-            collector_payloads.payload_rows if collections == collector_payloads.PAYLOADS else record_rows
-        )
-        self.sizes: dict[str, int] = {}  # blob name → size in the listing (what the prefetch may hold)
-        self.prefetch: Any = None  # amlmon.azure.prefetch.Prefetch, once expect() announced the folders
-        self._workspaces: dict[str, str | None] = {}  # record `source` → its workspace
-
-    def names(self, endpoint: str | None, deployment: str | None) -> Iterator[str]:
-        prefix = target_prefix(endpoint, deployment) if endpoint else f"{ROOT}/"
-        for blob in self.container.list_blobs(name_starts_with=prefix):
-            self.sizes[str(blob.name)] = int(blob.size or 0)
-            yield str(blob.name)
-
-    def expect(self, folders: list[FolderPlan]) -> None:
-        """The folders folder_rows will read, in order: their blobs are downloaded ahead of the parse."""
-        from amlmon.azure.prefetch import Prefetch
-
-        if self.prefetch is None:
-            self.prefetch = Prefetch(self._download)
-        self.prefetch.plan(
-            (blob.name, self.sizes.get(blob.name, 0))
-            for folder in folders
-            for blob in folder.outputs + folder.inputs
-        )
-
-    def close(self) -> None:
-        if self.prefetch is not None:
-            self.prefetch.close()
-            self.prefetch = None
-
-    def _download(self, name: str) -> bytes:
-        # The downloader fixes the length from its first answer and asks for later chunks by range, so
-        # appends made while it reads are not seen: a consistent prefix, in as few requests as possible.
-        return bytes(self.container.get_blob_client(name).download_blob(max_concurrency=1).readall())
-
-    def _chunks(self, blob: CollectorBlob) -> Iterator[bytes]:
-        """The blob's bytes up to the length it had when its download began: fetched ahead when expected,
-        else streamed chunk by chunk."""
-        content = self.prefetch.take(blob.name) if self.prefetch is not None else None
-        if content is not None:
-            yield content
-            return
-        downloader = self.container.get_blob_client(blob.name).download_blob(max_concurrency=1)
-        if downloader.size:
-            yield from downloader.chunks()
-
-    def records(
-        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
-    ) -> Iterator[dict[str, Any]]:
-        """The blob's whole-line records (in the window unless `windowed` is off), read up to the length
-        the blob had when the read began; `counted` adds the blob and its records to the pull's numbers."""
-        for record, _when, _inside in self.timed_records(blob, windowed, counted):
-            yield record
-
-    def timed_records(
-        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
-    ) -> Iterator[tuple[dict[str, Any], dt.datetime | None, bool]]:
-        """records() with each record's time and whether it is in the window (parsed once)."""
-        from amlmon import collector_payloads
-
-        stats = self.stats if counted else PullStats()
-        stats.blobs += 1
-        start, end = self.start, self.end
-        times: dict[str, Any] = {}  # a time text → its parse: records of one second share it
-        for piece in line_pieces(self._chunks(blob), stats):
-            loads = jsonfast.line_loader(piece)
-            for line in piece.split(b"\n"):
-                if not line.strip():
-                    continue
-                try:
-                    record = loads(line)
-                except ValueError:
-                    stats.malformed += 1
-                    continue
-                if not isinstance(record, dict):
-                    stats.malformed += 1
-                    continue
-                stamp = record.get(COLLECTOR_RECORD.time)
-                when = times.get(stamp, _UNSEEN) if type(stamp) is str else _UNSEEN
-                if when is _UNSEEN:
-                    when = parse_time(stamp)
-                    if type(stamp) is str:
-                        times[stamp] = when
-                inside = when is not None and start <= when < end
-                if windowed and not inside:
-                    continue
-                stats.records += 1
-                yield collector_payloads.resolved(self.container, record, stats), when, inside
-
-    def in_window(self, record: dict[str, Any]) -> bool:
-        when = parse_time(record.get(COLLECTOR_RECORD.time))
-        return when is not None and self.start <= when < self.end
-
-    def data_rows(
-        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
-    ) -> Iterator[DataRow]:
-        """Each data row of the blob's records (as records() reads them) with what a dataset row needs of
-        its record."""
-        for record, when, inside in self.timed_records(blob, windowed, counted):
-            source = str(record.get(COLLECTOR_RECORD.source) or "")
-            for row_id, row in self.rows(record):
-                yield row_id, row, when, inside, source
-
-    def folder_rows(self, folder: FolderPlan) -> Iterator[dict[str, Any]]:
-        """The folder's input rows joined with their outputs (this folder's, else the next one's)."""
-        # Outputs whatever their time: a request at the window's end may be answered just after it.
-        outputs: dict[str, tuple[Any, bool]] = {}
-        for blob in folder.outputs:
-            for record, _when, inside in self.timed_records(blob, windowed=False):
-                for row_id, row in self.rows(record):
-                    outputs[row_id] = (row, inside)
-        waiting: dict[str, tuple[DataRow, CollectorBlob]] = {}
-        for blob in folder.inputs:
-            for item in self.data_rows(blob):
-                found = outputs.pop(item[0], None)
-                if found is not None:
-                    yield self._row(item, blob, found[0])
-                else:
-                    waiting[item[0]] = (item, blob)
-        self.stats.unmatched_outputs += sum(1 for _row, inside in outputs.values() if inside)
-        outputs.clear()
-        if waiting and folder.next_outputs:
-            for blob in folder.next_outputs:
-                # may be past the end
-                for record, _when, _inside in self.timed_records(blob, windowed=False, counted=False):
-                    for row_id, row in self.rows(record):
-                        pending = waiting.pop(row_id, None)
-                        if pending is not None:
-                            yield self._row(pending[0], pending[1], row)
-        for item, blob in waiting.values():
-            self.stats.without_output += 1
-            yield self._row(item, blob, None)
-
-    def _row(self, item: DataRow, blob: CollectorBlob, output: Any) -> dict[str, Any]:
-        """A dataset row; `input_json`/`prediction_json` are the rows' JSON texts (what the writers would
-        encode, encoded here the fast way: amlmon/jsonfast.py)."""
-        self.stats.rows += 1
-        row_id, row, when, _inside, source = item
-        workspace = self._workspaces.get(source, "")
-        if workspace == "":
-            parts = source.strip("/").split("/")
-            workspace = parts[parts.index("workspaces") + 1] if "workspaces" in parts[:-1] else None
-            self._workspaces[source] = workspace
-        return {
-            "time": when,
-            "service": blob.endpoint,
-            "deployment": blob.deployment,
-            "request_id": row_id,
-            "client_request_id": None,
-            "container_id": blob.instance,
-            "workspace": workspace,
-            "models": [],
-            "input": row,
-            "prediction": output,
-            "input_json": _text(row),
-            "prediction_json": _text(output),
-            "truncated": False,
-            "generation": GENERATION,
-            "raw": None,
-        }

@@ -33,10 +33,17 @@ def write_collected(
             endpoint, deployment, stamp = folder.key.split("/")
             folders.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
     todo = [(name, folder) for name, folder in sorted(folders.items()) if not destination.done(name)]
-    reader.expect([folder for _name, folder in todo])  # their blobs download while earlier ones parse
+    fast = destination.fmt == "parquet"  # DuckDB's Arrow rows as they are (collector_fast.py)
+    reader.expect([folder for _name, folder in todo], staged=fast)  # downloads while earlier ones are read
     try:
         for name, folder in todo:
-            destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+            # text formats, and a folder the fast path declines: the reference path's rows
+            table = reader.folder_table(folder) if fast else None
+            if table is not None:
+                destination.write_part_table(name, table, {"folder": folder.key})
+            else:
+                destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+            reader.release(folder)
     finally:
         reader.close()
     return int(destination.finish(flatten=flatten))

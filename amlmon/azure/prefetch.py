@@ -11,20 +11,26 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
 
 BUDGET = 24 * 1024 * 1024
+# Downloads into local files (amlmon/collector_stage.py) hold disk, not memory: about two folders ahead
+STAGED_BUDGET = 160 * 1024 * 1024
 WORKERS = 2
 
 
-class Prefetch:
+Fetched = TypeVar("Fetched")  # what a download gives: the blob's bytes, or a local file of them
+
+
+class Prefetch(Generic[Fetched]):
     def __init__(
-        self, download: Callable[[str], bytes], budget: int = BUDGET, workers: int = WORKERS
+        self, download: Callable[[str], Fetched], budget: int = BUDGET, workers: int = WORKERS
     ) -> None:
         self._download = download
         self._budget = budget
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amlmon-prefetch")
         self._queue: deque[tuple[str, int]] = deque()  # announced, not started
-        self._started: dict[str, tuple[Future[bytes], int]] = {}  # in announced order
+        self._started: dict[str, tuple[Future[Fetched], int]] = {}  # in announced order
         self._held = 0
 
     def plan(self, blobs: Iterable[tuple[str, int]]) -> None:
@@ -44,7 +50,7 @@ class Prefetch:
             self._started[name] = (self._pool.submit(self._download, name), size)
             self._held += size
 
-    def take(self, name: str) -> bytes | None:
+    def take(self, name: str) -> Fetched | None:
         """The blob's content when it was announced (waiting for its download if need be), else None: the
         caller reads it itself. Blobs announced before it and not taken are dropped (the reader moved on)."""
         if name not in self._started:

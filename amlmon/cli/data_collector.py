@@ -27,7 +27,7 @@ def pull_collector(
     payloads: bool = False,
 ) -> None:
     """`parsed`: targets already checked (checked_collector_targets or known_targets)."""
-    from amlmon import collector, collector_payloads, datasets
+    from amlmon import collector, collector_payloads, collector_reader, datasets
     from amlmon.azure.blobs import service_client
     from amlmon.datasets.runs import interrupted, pinned_range
     from amlmon.timeparse import time_range
@@ -59,7 +59,7 @@ def pull_collector(
             warn(f"started over: an interrupted pull to {out} had {destination.discarded_rows} rows")
         start, end = pinned_range(destination, start, end, resume)
         stats = collector.PullStats()
-        reader = collector.CollectorPull(
+        reader = collector_reader.CollectorPull(
             client.get_container_client(container_name), start, end, stats, collections
         )
         written = write_collected(reader, destination, parsed, start, end, stats, flatten)

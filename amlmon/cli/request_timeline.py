@@ -115,7 +115,7 @@ def _discovered(targets: list[Any]) -> str | None:
 def _collector(
     ctx: Any, targets: list[Any], datastore_url: str, start: Any, end: Any, request: str
 ) -> list[Any]:
-    from amlmon import collector
+    from amlmon import collector, collector_reader
     from amlmon import request_trace as rt
     from amlmon.azure.blobs import service_client
     from amlmon.collector_pull import datastore_container, storage_error
@@ -123,7 +123,7 @@ def _collector(
     account_url, container_name = datastore_container(datastore_url)
     client = service_client(ctx.session, account_url, None)
     stats = collector.PullStats()
-    reader = collector.CollectorPull(client.get_container_client(container_name), start, end, stats)
+    reader = collector_reader.CollectorPull(client.get_container_client(container_name), start, end, stats)
 
     def records() -> Any:
         for target in targets or [None]:

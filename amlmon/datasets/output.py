@@ -108,6 +108,19 @@ class DatasetOutput:
         self._save()
         return written
 
+    def write_part_table(self, name: str, table: Any, meta: dict[str, Any]) -> int:
+        """write_part for rows already in a pyarrow Table of the dataset's columns (Parquet only)."""
+        from amlmon.datasets.writers import ParquetRowWriter
+
+        tmp = self.parts_dir / f"{name}.tmp"
+        writer = ParquetRowWriter(tmp)
+        written = write_then_rename(
+            writer, tmp, self.parts_dir / name, lambda _into: writer.write_table(table)
+        )
+        self.checkpoint.parts[name] = {**meta, "rows": written}
+        self._save()
+        return written
+
     def _part_rows(self) -> Iterator[dict[str, Any]]:
         """The parts' rows back in writer input form (time as datetime, JSON decoded). Text formats keep
         each JSON column's text as `NAME_json` too, so a flattened file writes the very text an unflattened

@@ -104,6 +104,12 @@ class ParquetRowWriter:
         self.rows += len(self._pending)
         self._pending = []
 
+    def write_table(self, table: Any) -> None:
+        """Rows already in Arrow, in the dataset's columns (cast to its types: e.g. a naive time as UTC)."""
+        self._flush()
+        self._writer.write_table(table.cast(self.schema))
+        self.rows += table.num_rows
+
     def append_file(self, source: Path) -> None:
         """Append a finished Parquet file of the same schema batch by batch, without decoding rows."""
         import pyarrow.parquet as pq

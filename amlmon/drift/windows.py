@@ -155,7 +155,7 @@ def pull_collector_window(
 ) -> Pulled:
     """The window's v2 model data (model_inputs joined with model_outputs) as a Parquet dataset: the
     cached file, or `data pull --datastore-url`'s own reader into it."""
-    from amlmon import collector, datasets
+    from amlmon import collector, collector_reader, datasets
     from amlmon.azure.blobs import service_client
     from amlmon.collector_pull import datastore_container, storage_error, write_collected
 
@@ -176,7 +176,9 @@ def pull_collector_window(
     output = datasets.DatasetOutput(path, "parquet", params, resume=False)
     client = service_client(session, account_url, connection_string)
     stats = collector.PullStats()
-    reader = collector.CollectorPull(client.get_container_client(container), window.start, window.end, stats)
+    reader = collector_reader.CollectorPull(
+        client.get_container_client(container), window.start, window.end, stats
+    )
     try:
         rows = write_collected(reader, output, targets, window.start, window.end, stats, flatten=False)
     except BaseException as exc:

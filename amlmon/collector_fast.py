@@ -1,0 +1,302 @@
+"""The collector pull's fast path (issue 16: a pull at ≥ 0.8× the bare blob client's throughput): one
+folder's JSON lines parsed, exploded and joined by DuckDB into the dataset's Arrow rows, with no Python
+object per record.
+
+It gives exactly the rows the reference path (`CollectorPull.folder_rows`, which reads anything) gives,
+or it declines (`None`) and the caller takes that path. It declines when the folder holds anything the
+two could read differently:
+- bytes the screen flags: a carriage return (DuckDB may end a line there), a comma before a closing
+  bracket (DuckDB reads trailing commas, the standard library refuses them);
+- a line DuckDB refuses (not JSON, not an object, a key twice, bad UTF-8, over 16 MB): the reference
+  path counts those lines as malformed;
+- a record whose `time` is neither absent nor `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, whose `correlationid`,
+  `id` or `source` may not be a string (read as text, a value that looks like a JSON number, boolean,
+  array or object), or whose `data` is not an array (payload pointers);
+- a row id twice among the folder's inputs in the window, its outputs, or the next folder's outputs.
+A row's JSON text is DuckDB's text of the element, the standard library's compact text except for some
+numbers and repeated keys: a text holding an exponent, `0.0000`, 16 digits in a row, NaN/Infinity, a
+backslash, an integer `-0` or a nested container (where a key may repeat) is encoded again by
+amlmon/jsonfast.py from DuckDB's text (the same value). tests/unit/test_collector_fast.py compares the
+two paths on generated folders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amlmon import jsonfast
+from amlmon.collector import GENERATION, workspace_of
+from amlmon.schema import COLLECTOR_RECORD as R
+
+# What DuckDB reads where the standard library does not: a line ended by a lone carriage return, and
+# trailing commas.
+# What DuckDB reads where the standard library does not: a line ended by a lone carriage return, and
+# trailing commas.
+_TRAILING_COMMA = re.compile(rb",[ \t]*[}\]]")
+_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$"
+# A text field DuckDB may have made from another JSON type (the reference path would read that type).
+_NOT_TEXT = r"^([\[{]|-?[0-9.]+([eE][-+]?[0-9]+)?$|(?i:true|false|-?nan|-?inf(inity)?)$)"
+# Element texts DuckDB may write otherwise than json.dumps(separators=(",", ":"), ensure_ascii=False).
+_REENCODE = r".[\[{]|\\|[0-9][eE]|0\.0000|[0-9]{16}|(?i:nan|inf)|-0([,}\]]|$)"  # past the first character
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def plain_bytes(content: bytes) -> bool:
+    """Whether the screen finds nothing DuckDB and the standard library read differently (~1 GB/s)."""
+    return b"\r" not in content and _TRAILING_COMMA.search(content) is None
+
+
+@dataclass
+class Joined:
+    """A folder's dataset rows (Arrow, the writer's columns) and what the pull counts of them."""
+
+    table: Any  # pyarrow.Table
+    records: int  # the outputs' records, and the inputs' in the window
+    without_output: int
+    unmatched_outputs: int
+    answered_next: set[str] = field(default_factory=set)  # next folder's output ids this folder took
+
+
+class Decline(Exception):
+    """The folder holds something only the reference path reads exactly."""
+
+
+_TEXT_FIELDS = (R.time, R.correlation_id, R.id, R.source)
+_COLUMNS = (
+    "{" + ", ".join([*(f"{name!r}: 'VARCHAR'" for name in _TEXT_FIELDS), f"{R.data!r}: 'JSON[]'"]) + "}"
+)
+# Whether a record is outside the fast path's shape (see the module docstring).
+_ODD = (
+    f"({R.time} IS NOT NULL AND (ts IS NULL OR NOT regexp_full_match({R.time}, {_quote(_TIME)}) "
+    f"OR {R.time} < '0001')) OR {R.data} IS NULL OR "
+    + " OR ".join(f"regexp_matches(coalesce({name}, ''), {_quote(_NOT_TEXT)})" for name in _TEXT_FIELDS[1:])
+)
+# The files' data rows in file and line order, with a row for each record whose `data` is empty (k NULL),
+# so that records are counted: the row's index in `data` (k), id, time, window, source, element, oddity.
+_ROWS = (
+    "SELECT filename, k, ts, coalesce(ts >= $start AND ts < $end, false) AS inside, "
+    f"coalesce(nullif({R.correlation_id}, ''), nullif({R.id}, ''), '') || '_' || k AS row_id, "
+    f"coalesce({R.source}, '') AS source, e, odd FROM (SELECT filename, ts, {R.correlation_id}, {R.id}, "
+    f"{R.source}, {_ODD} AS odd, unnest(CASE WHEN len({R.data}) > 0 THEN {R.data} ELSE [NULL] END) AS e, "
+    f"CASE WHEN len({R.data}) > 0 THEN generate_subscripts({R.data}, 1) - 1 END AS k "
+    f"FROM (SELECT *, try_cast(left({R.time}, -1) AS TIMESTAMP) AS ts FROM {{source}}))"
+)
+_EMPTY = (
+    "(SELECT "
+    + ", ".join(f"NULL::VARCHAR AS {name}" for name in _TEXT_FIELDS)
+    + f", NULL::JSON[] AS {R.data}, NULL::VARCHAR AS filename WHERE false)"
+)
+
+
+def _text(element: str) -> str:
+    """SQL: a data row's column text (a string element as the string, as the reference path keeps it).
+    An element of a JSON[] column is DuckDB's minified text (JSON null: SQL NULL): its first character
+    tells its type."""
+    return f"CASE left({element}, 1) WHEN '\"' THEN {element}->>'$' ELSE {element}::VARCHAR END"
+
+
+def _fix(element: str) -> str:
+    """SQL: whether the text must be encoded again: DuckDB may write it otherwise (a repeated key is
+    looked for apart: FolderJoin._no_repeated_keys)."""
+    return f"coalesce(left({element}, 1) <> '\"' AND regexp_matches({element}, {_quote(_REENCODE)}), false)"
+
+
+# The joined rows in the reference path's order: inputs answered in this folder (input order), then
+# those answered in the next one (its order), then those without an answer (input order).
+_JOINED = (
+    "SELECT i.ts AS time, i.row_id AS request_id, m.instance AS container_id, w.workspace, "
+    f"{_text('i.e')} AS input, {_fix('i.e')} AS input_fix, "
+    f"{_text('coalesce(o.e, n.e)')} AS prediction, {_fix('coalesce(o.e, n.e)')} AS prediction_fix, "
+    "CASE WHEN o.row_id IS NOT NULL THEN 0 WHEN n.row_id IS NOT NULL THEN 1 ELSE 2 END AS grp "
+    "FROM i_rows i LEFT JOIN o_rows o ON o.row_id = i.row_id "
+    "LEFT JOIN n_rows n ON o.row_id IS NULL AND n.row_id = i.row_id "
+    "JOIN instances m ON m.filename = i.filename LEFT JOIN workspaces w ON w.source = i.source "
+    "WHERE i.inside AND i.k IS NOT NULL ORDER BY grp, CASE WHEN grp = 1 THEN n.pos END, i.pos"
+)
+
+
+class FolderJoin:
+    """One DuckDB connection reading folder after folder. DuckDB reads the files and joins; in between
+    the rows are Arrow tables in Python (cheaper than DuckDB tables, and Arrow counts them)."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        # the rows of a plain read come in file and line order: their `pos`
+        self.con.execute("SET preserve_insertion_order = true").fetchall()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def join(
+        self,
+        inputs: list[tuple[Path, str]],
+        outputs: list[Path],
+        next_outputs: Callable[[], list[Path]],
+        window: tuple[dt.datetime, dt.datetime],
+        names: tuple[str, str],
+        answered_ahead: set[str],
+    ) -> Joined | None:
+        """The folder's rows: `inputs` (file, instance), `outputs`, the next folder's outputs (staged on
+        demand), the window [start, end), (endpoint, deployment); None when the fast path declines."""
+        import duckdb
+
+        try:
+            return self._join(inputs, outputs, next_outputs, window, names, answered_ahead)
+        except (Decline, duckdb.Error):
+            return None
+
+    def _join(
+        self,
+        inputs: list[tuple[Path, str]],
+        outputs: list[Path],
+        next_outputs: Callable[[], list[Path]],
+        window: tuple[dt.datetime, dt.datetime],
+        names: tuple[str, str],
+        answered_ahead: set[str],
+    ) -> Joined:
+        start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in window)
+        self.window = {"start": start, "end": end}
+        self._rows("o_rows", outputs)
+        self._rows("i_rows", [path for path, _instance in inputs])
+        self._unique("i_rows WHERE inside")
+        self._unique("o_rows")
+        waiting = self._scalar(
+            "SELECT count(*) FROM i_rows i WHERE inside AND k IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM o_rows o WHERE o.row_id = i.row_id)"
+        )
+        self._rows("n_rows", next_outputs() if waiting else [])
+        self._unique("n_rows")
+        self._no_repeated_keys()
+        self._lookups(inputs)
+        table = self.con.sql(self._final(names)).to_arrow_table()
+        self.con.register("final", table)
+        ((without_output, answered),) = self.con.execute(
+            "SELECT count(*) FILTER (WHERE grp = 2), list(request_id) FILTER (WHERE grp = 1) FROM final"
+        ).fetchall()
+        self.con.unregister("final")
+        orphans = self.con.execute(
+            "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
+        ).fetchall()
+        records = self._scalar(
+            "SELECT (SELECT count(*) FROM o_rows WHERE k IS NULL OR k = 0) + "
+            "(SELECT count(*) FROM i_rows WHERE inside AND (k IS NULL OR k = 0))"
+        )
+        return Joined(
+            table=_reencoded(table.drop_columns(["grp"])),
+            records=records,
+            without_output=int(without_output),
+            unmatched_outputs=sum(1 for (row_id,) in orphans if row_id not in answered_ahead),
+            answered_next=set(answered or ()),
+        )
+
+    def _scalar(self, sql: str) -> int:
+        rows = self.con.execute(sql).fetchall()  # fetched to the end: the connection is free again
+        return int(rows[0][0]) if rows else 0
+
+    def _unique(self, rows: str) -> None:
+        """Decline when a row id repeats among `rows` (a table, maybe with a WHERE)."""
+        joiner = "AND" if "WHERE" in rows else "WHERE"
+        if self._scalar(f"SELECT count(*) - count(DISTINCT row_id) FROM {rows} {joiner} k IS NOT NULL"):
+            raise Decline("a row id twice")
+
+    def _rows(self, name: str, files: list[Path]) -> Any:
+        """The files' rows (_ROWS) as an Arrow table registered as `name`, with `pos` their order."""
+        import numpy
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if files:
+            listed = "[" + ", ".join(_quote(str(path)) for path in files) + "]"
+            source = f"read_json({listed}, format='newline_delimited', columns={_COLUMNS}, filename=true)"
+        else:
+            source = _EMPTY
+        relation = self.con.sql(_ROWS.replace("{source}", source), params=self.window)
+        rows = relation.to_arrow_table() if relation is not None else None
+        if rows is None or pc.any(rows.column("odd")).as_py():
+            raise Decline("a record outside the fast path's shape")
+        # from a buffer: pa.array() would import pandas (+45 MB, +0.3 s) to ask whether it was given a Series
+        places = pa.py_buffer(numpy.arange(len(rows), dtype=numpy.int64))
+        rows = rows.append_column("pos", pa.Array.from_buffers(pa.int64(), len(rows), [None, places]))
+        self.con.register(name, rows)
+        return rows
+
+    def _no_repeated_keys(self) -> None:
+        """Decline when an object row repeats a key (its text keeps both; the standard library the last).
+        Rows of one folder share a few key lists: each distinct list is looked at once."""
+        lists = self.con.execute(
+            "SELECT DISTINCT json_keys(e) FROM (SELECT e FROM i_rows WHERE inside UNION ALL "
+            "SELECT e FROM o_rows UNION ALL SELECT e FROM n_rows) WHERE left(e, 1) = '{'"
+        ).fetchall()
+        if any(len(set(keys)) != len(keys) for (keys,) in lists):
+            raise Decline("a row repeats a key")
+
+    def _lookups(self, inputs: list[tuple[Path, str]]) -> None:
+        """The input files' instances, and the workspace each `source` names (amlmon.collector): small
+        tables of SQL literals."""
+        files = [(_quote(str(path)), _quote(instance)) for path, instance in inputs]
+        sources = [
+            str(value) for (value,) in self.con.execute("SELECT DISTINCT source FROM i_rows").fetchall()
+        ]
+        names = [(_quote(source), _literal(workspace_of(source))) for source in sources]
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW instances AS {_values(files, 'filename', 'instance')}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW workspaces AS {_values(names, 'source', 'workspace')}")
+
+    @staticmethod
+    def _final(names: tuple[str, str]) -> str:
+        endpoint, deployment = names
+        return (
+            f"SELECT time, {_quote(endpoint)} AS service, {_quote(deployment)} AS deployment, request_id, "
+            "NULL::VARCHAR AS client_request_id, container_id, workspace, []::VARCHAR[] AS models, "
+            f"input, prediction, false AS truncated, {_quote(GENERATION)} AS generation, NULL::VARCHAR AS raw, "
+            f"input_fix, prediction_fix, grp FROM ({_JOINED})"
+        )
+
+
+def _literal(text: str | None) -> str:
+    return "NULL::VARCHAR" if text is None else _quote(text)
+
+
+def _values(rows: list[tuple[str, str]], first: str, second: str) -> str:
+    """SQL: a two-column relation of literal pairs (none: an empty one)."""
+    if not rows:
+        return f"SELECT NULL::VARCHAR AS {first}, NULL::VARCHAR AS {second} WHERE false"
+    listed = ", ".join(f"({one}, {two})" for one, two in rows)
+    return f"SELECT * FROM (VALUES {listed}) AS pairs({first}, {second})"
+
+
+def _reencoded(table: Any) -> Any:
+    """The rows with the flagged texts encoded again the standard library's way; the flags dropped."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column in ("input", "prediction"):
+        flags = table.column(f"{column}_fix")
+        if pc.any(flags).as_py():
+            texts = table.column(column).to_pylist()
+            for index in pc.indices_nonzero(flags).to_pylist():
+                texts[index] = _standard_text(texts[index])
+            table = table.set_column(
+                table.schema.get_field_index(column), column, pa.array(texts, pa.string())
+            )
+        table = table.drop_columns([f"{column}_fix"])
+    return table
+
+
+def _standard_text(text: str) -> str | None:
+    try:
+        value = jsonfast.loads_line(text.encode("utf-8"))
+    except ValueError as exc:  # e.g. a `nan` DuckDB read and the standard library refuses
+        raise Decline("a value the standard library does not read") from exc
+    return None if value is None or isinstance(value, str) else jsonfast.compact_text(value)

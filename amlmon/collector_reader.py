@@ -1,0 +1,328 @@
+"""Reading one container's collector blobs (amlmon/collector.py names the layout) as dataset rows.
+
+- speed (issue 16): the planned blobs download ahead in threads while earlier ones are read, within a
+  byte budget (amlmon/azure/prefetch.py). For a Parquet dataset a folder's blobs are staged as local
+  files (amlmon/collector_stage.py) and DuckDB joins them into Arrow rows (amlmon/collector_fast.py);
+  when it declines, or for other formats, the reference path below reads them record by record (with
+  orjson when it is installed, to the standard library's very results: amlmon/jsonfast.py).
+- both paths give the same rows and counts: an output a folder's input took from the next folder is
+  not counted again as unmatched when that folder is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from amlmon import jsonfast
+from amlmon.collector import (
+    GENERATION,
+    INPUTS,
+    OUTPUTS,
+    ROOT,
+    CollectorBlob,
+    FolderPlan,
+    PullStats,
+    line_pieces,
+    parse_time,
+    record_rows,
+    target_prefix,
+    workspace_of,
+)
+from amlmon.schema import COLLECTOR_RECORD
+
+# A data row and what a dataset row needs of its record: (row id, row, time, inside the window, source).
+DataRow = tuple[str, Any, dt.datetime | None, bool, str]
+_UNSEEN: Any = object()
+
+
+def _text(row: Any) -> str | None:
+    """A JSON column's text as rows.json_text gives it: None for null, a string as it is."""
+    return None if row is None or isinstance(row, str) else jsonfast.compact_text(row)
+
+
+class CollectorPull:
+    """Reads one container's collector blobs as dataset rows (see the module docstring)."""
+
+    def __init__(
+        self,
+        container: Any,
+        start: dt.datetime,
+        end: dt.datetime,
+        stats: PullStats,
+        collections: tuple[str, str] = (INPUTS, OUTPUTS),
+    ) -> None:
+        from amlmon import collector_payloads
+
+        self.container = container  # azure.storage.blob.ContainerClient
+        self.start, self.end = start, end
+        self.stats = stats
+        self.collections = collections
+        # Payload records are one row each (a JSON-array body is one value), custom ones a row per item.
+        self.rows = (
+            collector_payloads.payload_rows if collections == collector_payloads.PAYLOADS else record_rows
+        )
+        self.sizes: dict[str, int] = {}  # blob name → size in the listing (what the prefetch may hold)
+        self.prefetch: Any = None  # amlmon.azure.prefetch.Prefetch, once expect() announced the folders
+        self._workspaces: dict[str, str | None] = {}  # record `source` → its workspace
+        self._staging: Any = None  # amlmon.collector_stage.Staging, while folder_table reads
+        self._join: Any = None  # amlmon.collector_fast.FolderJoin, once folder_table is asked
+        # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
+        self._answered_ahead: dict[str, set[str]] = {}
+
+    def names(self, endpoint: str | None, deployment: str | None) -> Iterator[str]:
+        prefix = target_prefix(endpoint, deployment) if endpoint else f"{ROOT}/"
+        for blob in self.container.list_blobs(name_starts_with=prefix):
+            self.sizes[str(blob.name)] = int(blob.size or 0)
+            yield str(blob.name)
+
+    def expect(self, folders: list[FolderPlan], staged: bool = False) -> None:
+        """The folders folder_rows (or, `staged`, folder_table) will read, in order: their blobs are
+        downloaded ahead of the parse (`staged`: into local files, within a larger budget of disk)."""
+        from amlmon.azure.prefetch import STAGED_BUDGET, Prefetch
+
+        if self.prefetch is None:
+            if staged:
+                self._start_staging()
+                self.prefetch = Prefetch(self._download_staged, budget=STAGED_BUDGET)
+            else:
+                self.prefetch = Prefetch(self._download)
+        self.prefetch.plan(
+            (blob.name, self.sizes.get(blob.name, 0))
+            for folder in folders
+            for blob in folder.outputs + folder.inputs
+        )
+
+    def close(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.close()
+            self.prefetch = None
+        if self._staging is not None:
+            self._staging.close()
+            self._staging = None
+        if self._join is not None:
+            self._join.close()
+            self._join = None
+
+    def _download(self, name: str) -> bytes:
+        # The downloader fixes the length from its first answer and asks for later chunks by range, so
+        # appends made while it reads are not seen: a consistent prefix, in as few requests as possible.
+        return bytes(self.container.get_blob_client(name).download_blob(max_concurrency=1).readall())
+
+    def _download_staged(self, name: str) -> Any:
+        """The blob downloaded into a staged file (a prefetch worker's thread)."""
+        return self._staging.write(self._stream(name))
+
+    def _stream(self, name: str) -> Iterator[bytes]:
+        downloader = self.container.get_blob_client(name).download_blob(max_concurrency=1)
+        if downloader.size:
+            yield from downloader.chunks()
+
+    def _chunks(self, blob: CollectorBlob) -> Iterator[bytes]:
+        """The blob's bytes up to the length it had when its download began: staged, fetched ahead when
+        expected, else streamed chunk by chunk."""
+        staged = self._staged(blob)
+        if staged is not None:
+            yield from staged.chunks()
+            return
+        content = self.prefetch.take(blob.name) if self.prefetch is not None else None
+        if content is not None:
+            yield content
+            return
+        yield from self._stream(blob.name)
+
+    def _staged(self, blob: CollectorBlob) -> Any:
+        """The blob's staged file when it has one, or the prefetch staged it (amlmon.collector_stage)."""
+        if self._staging is None:
+            return None
+        staged = self._staging.get(blob.name)
+        if staged is None and self.prefetch is not None:
+            fetched = self.prefetch.take(blob.name)
+            staged = self._staging.adopt(blob.name, fetched) if fetched is not None else None
+        return staged
+
+    def records(
+        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """The blob's whole-line records (in the window unless `windowed` is off), read up to the length
+        the blob had when the read began; `counted` adds the blob and its records to the pull's numbers."""
+        for record, _when, _inside in self.timed_records(blob, windowed, counted):
+            yield record
+
+    def timed_records(
+        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
+    ) -> Iterator[tuple[dict[str, Any], dt.datetime | None, bool]]:
+        """records() with each record's time and whether it is in the window (parsed once)."""
+        from amlmon import collector_payloads
+
+        stats = self.stats if counted else PullStats()
+        stats.blobs += 1
+        start, end = self.start, self.end
+        times: dict[str, Any] = {}  # a time text → its parse: records of one second share it
+        for piece in line_pieces(self._chunks(blob), stats):
+            loads = jsonfast.line_loader(piece)
+            for line in piece.split(b"\n"):
+                if not line.strip():
+                    continue
+                try:
+                    record = loads(line)
+                except ValueError:
+                    stats.malformed += 1
+                    continue
+                if not isinstance(record, dict):
+                    stats.malformed += 1
+                    continue
+                stamp = record.get(COLLECTOR_RECORD.time)
+                when = times.get(stamp, _UNSEEN) if type(stamp) is str else _UNSEEN
+                if when is _UNSEEN:
+                    when = parse_time(stamp)
+                    if type(stamp) is str:
+                        times[stamp] = when
+                inside = when is not None and start <= when < end
+                if windowed and not inside:
+                    continue
+                stats.records += 1
+                yield collector_payloads.resolved(self.container, record, stats), when, inside
+
+    def in_window(self, record: dict[str, Any]) -> bool:
+        when = parse_time(record.get(COLLECTOR_RECORD.time))
+        return when is not None and self.start <= when < self.end
+
+    def data_rows(
+        self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
+    ) -> Iterator[DataRow]:
+        """Each data row of the blob's records (as records() reads them) with what a dataset row needs of
+        its record."""
+        for record, when, inside in self.timed_records(blob, windowed, counted):
+            source = str(record.get(COLLECTOR_RECORD.source) or "")
+            for row_id, row in self.rows(record):
+                yield row_id, row, when, inside, source
+
+    def folder_rows(self, folder: FolderPlan) -> Iterator[dict[str, Any]]:
+        """The folder's input rows joined with their outputs (this folder's, else the next one's)."""
+        # Outputs whatever their time: a request at the window's end may be answered just after it.
+        outputs: dict[str, tuple[Any, bool]] = {}
+        for blob in folder.outputs:
+            for record, _when, inside in self.timed_records(blob, windowed=False):
+                for row_id, row in self.rows(record):
+                    outputs[row_id] = (row, inside)
+        waiting: dict[str, tuple[DataRow, CollectorBlob]] = {}
+        for blob in folder.inputs:
+            for item in self.data_rows(blob):
+                found = outputs.pop(item[0], None)
+                if found is not None:
+                    yield self._row(item, blob, found[0])
+                else:
+                    waiting[item[0]] = (item, blob)
+        taken = self._answered_ahead.pop(folder.key, set())
+        self.stats.unmatched_outputs += sum(
+            1 for row_id, (_row, inside) in outputs.items() if inside and row_id not in taken
+        )
+        outputs.clear()
+        if waiting and folder.next_outputs:
+            answered = self._answered_ahead.setdefault(_key(folder.next_outputs[0]), set())
+            for blob in folder.next_outputs:
+                # may be past the end
+                for record, _when, _inside in self.timed_records(blob, windowed=False, counted=False):
+                    for row_id, row in self.rows(record):
+                        pending = waiting.pop(row_id, None)
+                        if pending is not None:
+                            answered.add(row_id)
+                            yield self._row(pending[0], pending[1], row)
+        for item, blob in waiting.values():
+            self.stats.without_output += 1
+            yield self._row(item, blob, None)
+
+    def _row(self, item: DataRow, blob: CollectorBlob, output: Any) -> dict[str, Any]:
+        """A dataset row; `input_json`/`prediction_json` are the rows' JSON texts (what the writers would
+        encode, encoded here the fast way: amlmon/jsonfast.py)."""
+        self.stats.rows += 1
+        row_id, row, when, _inside, source = item
+        workspace = self._workspaces.get(source, "")
+        if workspace == "":
+            workspace = self._workspaces[source] = workspace_of(source)
+        return {
+            "time": when,
+            "service": blob.endpoint,
+            "deployment": blob.deployment,
+            "request_id": row_id,
+            "client_request_id": None,
+            "container_id": blob.instance,
+            "workspace": workspace,
+            "models": [],
+            "input": row,
+            "prediction": output,
+            "input_json": _text(row),
+            "prediction_json": _text(output),
+            "truncated": False,
+            "generation": GENERATION,
+            "raw": None,
+        }
+
+    def folder_table(self, folder: FolderPlan) -> Any:
+        """The folder's rows as folder_rows gives them, as an Arrow table (the dataset's columns) read by
+        DuckDB; None when the fast path declines (folder_rows then reads the same staged files)."""
+        from amlmon.collector_fast import Decline
+
+        if self.collections != (INPUTS, OUTPUTS):  # payload rows are one per record: the reference path
+            return None
+        self._start_staging()
+        outputs = [self._stage(blob) for blob in folder.outputs]
+        inputs = [self._stage(blob) for blob in folder.inputs]
+        if not all(staged.plain for staged in outputs + inputs):
+            return None
+
+        def later() -> list[Any]:
+            staged = [self._stage(blob) for blob in folder.next_outputs]
+            if not all(one.plain for one in staged):
+                raise Decline("the next folder's outputs")
+            return [one.path for one in staged]
+
+        endpoint, deployment, _stamp = folder.key.split("/")
+        joined = self._join.join(
+            [(staged.path, blob.instance) for staged, blob in zip(inputs, folder.inputs, strict=True)],
+            [staged.path for staged in outputs],
+            later,
+            (self.start, self.end),
+            (endpoint, deployment),
+            self._answered_ahead.get(folder.key, set()),
+        )
+        if joined is None:
+            return None
+        self._answered_ahead.pop(folder.key, None)
+        if joined.answered_next:
+            self._answered_ahead.setdefault(_key(folder.next_outputs[0]), set()).update(joined.answered_next)
+        stats = self.stats
+        stats.blobs += len(outputs) + len(inputs)
+        stats.partial_bytes += sum(len(staged.tail) for staged in outputs + inputs)
+        stats.records += joined.records
+        stats.rows += joined.table.num_rows
+        stats.without_output += joined.without_output
+        stats.unmatched_outputs += joined.unmatched_outputs
+        return joined.table
+
+    def release(self, folder: FolderPlan) -> None:
+        """The folder's rows are written: its staged files go, but the next folder's outputs it read."""
+        if self._staging is not None:
+            self._staging.release({blob.name for blob in folder.next_outputs})
+
+    def _start_staging(self) -> None:
+        from amlmon.collector_fast import FolderJoin
+        from amlmon.collector_stage import Staging
+
+        if self._staging is None:
+            self._staging, self._join = Staging(), FolderJoin()
+
+    def _stage(self, blob: CollectorBlob) -> Any:
+        staged = self._staged(blob)
+        return (
+            staged
+            if staged is not None
+            else self._staging.adopt(blob.name, self._staging.write(self._stream(blob.name)))
+        )
+
+
+def _key(blob: CollectorBlob) -> str:
+    """The key of the folder a blob is in (FolderPlan.key)."""
+    return "/".join(blob.group)

@@ -1,0 +1,222 @@
+"""The collector pull's fast path (DuckDB, amlmon/collector_fast.py) against the reference path
+(CollectorPull.folder_rows) on generated folders in Azurite: the same Parquet rows and the same counts,
+whatever the records hold; and on records shaped as the collector writes them, the fast path really is
+the one taken (it may decline anything else)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.azurite import Azurite, start_azurite, stop_azurite
+
+pytestmark = pytest.mark.azurite
+
+CONTAINER = "azureml-blobstore-00000000-0000-0000-0000-0000000fa575"
+SOURCE = (
+    "/subscriptions/00000000-0000-0000-0000-0000000fa575/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws-fast/onlineEndpoints/ep/deployments/blue"
+)
+HOUR = dt.datetime(2026, 11, 30, 9, tzinfo=dt.UTC)
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    handle: Azurite = start_azurite(tmp_path_factory.mktemp("azurite-collector-fast"))
+    try:
+        client = handle.service().get_container_client(CONTAINER)
+        client.create_container()
+        yield client
+    finally:
+        stop_azurite(handle)
+
+
+# A row: any JSON value as json.dumps writes it, or texts DuckDB and the standard library read apart.
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+_raw_numbers = st.sampled_from(["1E5", "-0", "1.50", "0.00001", "1e400", "123456789012345678901", "-0.0"])
+_elements = st.one_of(
+    _values.map(json.dumps),
+    st.dictionaries(st.sampled_from("abc"), st.integers(0, 9), min_size=1).map(
+        lambda d: json.dumps(d, separators=(",", ":"))
+    ),
+    _raw_numbers.map(lambda raw: '{"x":' + raw + "}"),
+    st.just('{"a":1,"a":2}'),
+)
+_times = st.integers(min_value=-30, max_value=150).map(
+    lambda minutes: (HOUR + dt.timedelta(minutes=minutes, seconds=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+)
+
+
+def _line(request: str, when: str, elements: list[str]) -> str:
+    envelope = {"specversion": "1.0", "id": f"id-{request}", "source": SOURCE, "time": when}
+    envelope["correlationid"] = request
+    return json.dumps(envelope, separators=(",", ":"))[:-1] + ',"data":[' + ",".join(elements) + "]}"
+
+
+@st.composite
+def _odd_line(draw: Any) -> str:
+    """A record of any shape: ids that repeat, times out of their folder, lines that are not records, …"""
+    request = draw(st.sampled_from([f"r{i}" for i in range(8)]))
+    when = draw(_times)
+    line = _line(request, when, draw(st.lists(_elements, max_size=3)))
+    return draw(
+        st.sampled_from(
+            [
+                line,
+                line,
+                line,
+                "not json",
+                "[1, 2]",
+                line.replace(f'"correlationid":"{request}"', '"correlationid":5'),
+                line.replace(f'"time":"{when}"', f'"time":"{when[:-1]}+00:00"'),
+                line.replace(f'"time":"{when}"', '"time":7'),
+                line.replace('"data":[', '"data":{"v":[').replace("]}", "]}}"),
+                line[:-1] + ',"extra":[1,],}',
+                line.replace(',"data"', ',\r"data"'),
+            ]
+        )
+    )
+
+
+def _write(container: Any, name: str, lines: list[str], tail: str) -> None:
+    blob = container.get_blob_client(name)
+    blob.create_append_blob()
+    content = ("".join(line + "\n" for line in lines) + tail).encode()
+    if content:
+        blob.append_block(content)
+
+
+def _folders(draw: Any, container: Any, plain: bool) -> str:
+    """An endpoint's two hours of inputs and outputs (two instances each), written; its name. `plain`:
+    as the collector writes them (an id once per collection, a record in its time's folder; some inputs
+    unanswered, some answered in the next hour, some outputs without input), else anything."""
+    endpoint = f"ep{next(_names)}"
+    hours = (HOUR, HOUR + dt.timedelta(hours=1))
+    blobs: dict[tuple[int, str, str], list[str]] = {
+        key: [] if plain else draw(st.lists(_odd_line(), max_size=6))
+        for key in itertools.product((0, 1), ("model_inputs", "model_outputs"), ("i0", "i1"))
+    }
+    for index, hour in enumerate(hours if plain else ()):
+        for number in range(draw(st.integers(0, 8))):
+            request = f"{endpoint}-{index}-{number}"
+            elements = draw(st.lists(_values.map(json.dumps), max_size=3))
+            answers = [json.dumps(draw(_values)) for _ in elements]
+            second = draw(st.integers(0, 3599))
+            when = (hour + dt.timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            fate = draw(st.sampled_from(["answered", "answered", "unanswered", "next hour", "orphan"]))
+            instance = draw(st.sampled_from(["i0", "i1"]))
+            if fate != "orphan":
+                blobs[(index, "model_inputs", instance)].append(_line(request, when, elements))
+            if fate in ("answered", "orphan"):
+                blobs[(index, "model_outputs", instance)].append(_line(request, when, answers))
+            if fate == "next hour" and index == 0:
+                later = (hours[1] + dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                blobs[(1, "model_outputs", instance)].append(_line(request, later, answers))
+    for (index, collection, instance), lines in blobs.items():
+        tail = draw(st.sampled_from(["", '{"torn":']))
+        folder = f"{hours[index]:%Y/%m/%d/%H}"
+        _write(
+            container,
+            f"modelDataCollector/{endpoint}/blue/{collection}/{folder}/{instance}.jsonl",
+            lines,
+            tail,
+        )
+    return endpoint
+
+
+def _pull(
+    container: Any, endpoint: str, window: tuple[dt.datetime, dt.datetime], fast: bool, out: Path
+) -> tuple[Any, list[bool]]:
+    """The endpoint's dataset rows as a Parquet table (read back) and the counts; which folders the fast
+    path took."""
+    import pyarrow.parquet as pq
+
+    from amlmon import collector
+    from amlmon.collector_reader import CollectorPull
+    from amlmon.datasets.writers import ParquetRowWriter
+
+    stats = collector.PullStats()
+    reader = CollectorPull(container, *window, stats)
+    folders = collector.plan(reader.names(endpoint, "blue"), *window, stats)
+    writer = ParquetRowWriter(out)
+    taken = []
+    try:
+        for folder in folders:
+            table = reader.folder_table(folder) if fast else None
+            taken.append(table is not None)
+            if table is not None:
+                writer.write_table(table)
+            else:
+                writer.write(reader.folder_rows(folder))
+            reader.release(folder)
+    finally:
+        reader.close()
+        writer.close()
+    return (pq.read_table(out), stats), taken
+
+
+def _same(container: Any, endpoint: str, window: tuple[dt.datetime, dt.datetime], tmp: Path) -> list[bool]:
+    (fast_rows, fast_stats), taken = _pull(
+        container, endpoint, window, True, tmp / f"{endpoint}-fast.parquet"
+    )
+    (reference_rows, reference_stats), _ = _pull(
+        container, endpoint, window, False, tmp / f"{endpoint}-ref.parquet"
+    )
+    assert fast_rows.to_pylist() == reference_rows.to_pylist()
+    assert fast_stats == reference_stats
+    return taken
+
+
+_windows = st.tuples(st.integers(-40, 60), st.integers(61, 200)).map(
+    lambda m: (HOUR + dt.timedelta(minutes=m[0]), HOUR + dt.timedelta(minutes=m[1]))
+)
+
+
+# Azurite round trips make an example ~0.2 s: no explain phase (minutes on a failure, for a comment)
+_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    phases=_PHASES,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data(), window=_windows)
+def test_any_folder_gives_the_reference_paths_rows_and_counts(
+    container: Any, tmp_path: Path, data: Any, window: tuple[dt.datetime, dt.datetime]
+) -> None:
+    endpoint = _folders(data.draw, container, plain=False)
+    _same(container, endpoint, window, tmp_path)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    phases=_PHASES,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data(), window=_windows)
+def test_collector_shaped_folders_take_the_fast_path(
+    container: Any, tmp_path: Path, data: Any, window: tuple[dt.datetime, dt.datetime]
+) -> None:
+    endpoint = _folders(data.draw, container, plain=True)
+    taken = _same(container, endpoint, window, tmp_path)
+    assert all(taken), taken
