@@ -312,7 +312,8 @@ class CollectorPull:
         from amlmon.collector_stage import Staging
 
         if self._staging is None:
-            self._staging, self._join = Staging(), FolderJoin()
+            self._staging = Staging()
+            self._join = FolderJoin(self._staging.dir / "duckdb")
 
     def _stage(self, blob: CollectorBlob) -> Any:
         staged = self._staged(blob)
