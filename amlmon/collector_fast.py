@@ -133,6 +133,7 @@ class FolderJoin:
         import duckdb
 
         self.con = duckdb.connect()
+        self.declined = ""  # why the last join declined
         # rows go into tables in file and line order (`rowid`); memory bounded (a pull's budget: 300 MB
         # in all, tests/bench/bench_collector.py), the rest spilled; a folder that still does not fit
         # fails here and is read by the reference path
@@ -158,8 +159,11 @@ class FolderJoin:
 
         try:
             return self._join(inputs, outputs, next_outputs, window, names, answered_ahead)
-        except (Decline, duckdb.Error):
-            return None
+        except Decline as exc:
+            self.declined = str(exc)
+        except duckdb.Error as exc:  # its message may quote the collected data: the kind only
+            self.declined = f"DuckDB refused it ({type(exc).__name__})"
+        return None
 
     def _join(
         self,
