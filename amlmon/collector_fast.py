@@ -70,6 +70,7 @@ class Decline(Exception):
     """The folder holds something only the reference path reads exactly."""
 
 
+MEMORY_LIMIT = "128MB"  # DuckDB's share of a pull's memory
 _TEXT_FIELDS = (R.time, R.correlation_id, R.id, R.source)
 _COLUMNS = (
     "{" + ", ".join([*(f"{name!r}: 'VARCHAR'" for name in _TEXT_FIELDS), f"{R.data!r}: 'JSON[]'"]) + "}"
@@ -120,20 +121,25 @@ _JOINED = (
     "FROM i_rows i LEFT JOIN o_rows o ON o.row_id = i.row_id "
     "LEFT JOIN n_rows n ON o.row_id IS NULL AND n.row_id = i.row_id "
     "JOIN instances m ON m.filename = i.filename LEFT JOIN workspaces w ON w.source = i.source "
-    "WHERE i.inside AND i.k IS NOT NULL ORDER BY grp, CASE WHEN grp = 1 THEN n.pos END, i.pos"
+    "WHERE i.inside AND i.k IS NOT NULL ORDER BY grp, CASE WHEN grp = 1 THEN n.rowid END, i.rowid"
 )
 
 
 class FolderJoin:
-    """One DuckDB connection reading folder after folder. DuckDB reads the files and joins; in between
-    the rows are Arrow tables in Python (cheaper than DuckDB tables, and Arrow counts them)."""
+    """One DuckDB connection reading folder after folder into its temp tables (replaced each time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, spill: Path) -> None:
+        """`spill`: a private folder for what DuckDB moves out of memory (never the user's directory)."""
         import duckdb
 
         self.con = duckdb.connect()
-        # the rows of a plain read come in file and line order: their `pos`
-        self.con.execute("SET preserve_insertion_order = true").fetchall()
+        self.declined = ""  # why the last join declined
+        # rows go into tables in file and line order (`rowid`); memory bounded (a pull's budget: 300 MB
+        # in all, tests/bench/bench_collector.py), the rest spilled; a folder that still does not fit
+        # fails here and is read by the reference path
+        for setting in ("preserve_insertion_order = true", f"memory_limit = '{MEMORY_LIMIT}'"):
+            self.con.execute(f"SET {setting}").fetchall()
+        self.con.execute(f"SET temp_directory = {_quote(str(spill))}").fetchall()
 
     def close(self) -> None:
         self.con.close()
@@ -153,8 +159,11 @@ class FolderJoin:
 
         try:
             return self._join(inputs, outputs, next_outputs, window, names, answered_ahead)
-        except (Decline, duckdb.Error):
-            return None
+        except Decline as exc:
+            self.declined = str(exc)
+        except duckdb.Error as exc:  # its message may quote the collected data: the kind only
+            self.declined = f"DuckDB refused it ({type(exc).__name__})"
+        return None
 
     def _join(
         self,
@@ -169,22 +178,18 @@ class FolderJoin:
         self.window = {"start": start, "end": end}
         self._rows("o_rows", outputs)
         self._rows("i_rows", [path for path, _instance in inputs])
+        self._rows("n_rows", [])
         self._unique("i_rows WHERE inside")
         self._unique("o_rows")
-        waiting = self._scalar(
-            "SELECT count(*) FROM i_rows i WHERE inside AND k IS NOT NULL AND NOT EXISTS "
-            "(SELECT 1 FROM o_rows o WHERE o.row_id = i.row_id)"
-        )
-        self._rows("n_rows", next_outputs() if waiting else [])
-        self._unique("n_rows")
         self._no_repeated_keys()
         self._lookups(inputs)
+        without_output, answered = self._joined()
+        if without_output:  # some may be answered in the next folder: its outputs, then join again
+            self._rows("n_rows", next_outputs())
+            self._unique("n_rows")
+            self._no_repeated_keys()
+            without_output, answered = self._joined()
         table = self.con.sql(self._final(names)).to_arrow_table()
-        self.con.register("final", table)
-        ((without_output, answered),) = self.con.execute(
-            "SELECT count(*) FILTER (WHERE grp = 2), list(request_id) FILTER (WHERE grp = 1) FROM final"
-        ).fetchall()
-        self.con.unregister("final")
         orphans = self.con.execute(
             "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
@@ -194,12 +199,20 @@ class FolderJoin:
             "(SELECT count(*) FROM i_rows WHERE inside AND (k IS NULL OR k = 0))"
         )
         return Joined(
-            table=_reencoded(table.drop_columns(["grp"])),
+            table=_reencoded(table),
             records=records,
-            without_output=int(without_output),
+            without_output=without_output,
             unmatched_outputs=sum(1 for (row_id,) in orphans if row_id not in answered_ahead),
-            answered_next=set(answered or ()),
+            answered_next=set(answered),
         )
+
+    def _joined(self) -> tuple[int, list[str]]:
+        """`joined` (_JOINED); how many inputs have no answer, and the ids answered by the next folder."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE joined AS {_JOINED}").fetchall()
+        ((without_output, answered),) = self.con.execute(
+            "SELECT count(*) FILTER (WHERE grp = 2), list(request_id) FILTER (WHERE grp = 1) FROM joined"
+        ).fetchall()
+        return int(without_output), list(answered or ())
 
     def _scalar(self, sql: str) -> int:
         rows = self.con.execute(sql).fetchall()  # fetched to the end: the connection is free again
@@ -211,26 +224,17 @@ class FolderJoin:
         if self._scalar(f"SELECT count(*) - count(DISTINCT row_id) FROM {rows} {joiner} k IS NOT NULL"):
             raise Decline("a row id twice")
 
-    def _rows(self, name: str, files: list[Path]) -> Any:
-        """The files' rows (_ROWS) as an Arrow table registered as `name`, with `pos` their order."""
-        import numpy
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+    def _rows(self, name: str, files: list[Path]) -> None:
+        """`name`: the files' rows (_ROWS), a temp table whose `rowid` is their order."""
         if files:
             listed = "[" + ", ".join(_quote(str(path)) for path in files) + "]"
             source = f"read_json({listed}, format='newline_delimited', columns={_COLUMNS}, filename=true)"
         else:
             source = _EMPTY
-        relation = self.con.sql(_ROWS.replace("{source}", source), params=self.window)
-        rows = relation.to_arrow_table() if relation is not None else None
-        if rows is None or pc.any(rows.column("odd")).as_py():
+        rows = _ROWS.replace("{source}", source)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}", self.window).fetchall()
+        if self._scalar(f"SELECT count(*) FILTER (WHERE odd) FROM {name}"):
             raise Decline("a record outside the fast path's shape")
-        # from a buffer: pa.array() would import pandas (+45 MB, +0.3 s) to ask whether it was given a Series
-        places = pa.py_buffer(numpy.arange(len(rows), dtype=numpy.int64))
-        rows = rows.append_column("pos", pa.Array.from_buffers(pa.int64(), len(rows), [None, places]))
-        self.con.register(name, rows)
-        return rows
 
     def _no_repeated_keys(self) -> None:
         """Decline when an object row repeats a key (its text keeps both; the standard library the last).
@@ -260,7 +264,7 @@ class FolderJoin:
             f"SELECT time, {_quote(endpoint)} AS service, {_quote(deployment)} AS deployment, request_id, "
             "NULL::VARCHAR AS client_request_id, container_id, workspace, []::VARCHAR[] AS models, "
             f"input, prediction, false AS truncated, {_quote(GENERATION)} AS generation, NULL::VARCHAR AS raw, "
-            f"input_fix, prediction_fix, grp FROM ({_JOINED})"
+            "input_fix, prediction_fix FROM joined ORDER BY rowid"
         )
 
 

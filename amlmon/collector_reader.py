@@ -70,6 +70,7 @@ class CollectorPull:
         self._join: Any = None  # amlmon.collector_fast.FolderJoin, once folder_table is asked
         # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
         self._answered_ahead: dict[str, set[str]] = {}
+        self.declined: list[str] = []  # folders the fast path left to the reference path, and why
 
     def names(self, endpoint: str | None, deployment: str | None) -> Iterator[str]:
         prefix = target_prefix(endpoint, deployment) if endpoint else f"{ROOT}/"
@@ -271,6 +272,7 @@ class CollectorPull:
         outputs = [self._stage(blob) for blob in folder.outputs]
         inputs = [self._stage(blob) for blob in folder.inputs]
         if not all(staged.plain for staged in outputs + inputs):
+            self.declined.append(f"{folder.key}: a carriage return or a trailing comma in its blobs")
             return None
 
         def later() -> list[Any]:
@@ -289,6 +291,7 @@ class CollectorPull:
             self._answered_ahead.get(folder.key, set()),
         )
         if joined is None:
+            self.declined.append(f"{folder.key}: {self._join.declined}")
             return None
         self._answered_ahead.pop(folder.key, None)
         if joined.answered_next:
@@ -312,7 +315,8 @@ class CollectorPull:
         from amlmon.collector_stage import Staging
 
         if self._staging is None:
-            self._staging, self._join = Staging(), FolderJoin()
+            self._staging = Staging()
+            self._join = FolderJoin(self._staging.dir / "duckdb")
 
     def _stage(self, blob: CollectorBlob) -> Any:
         staged = self._staged(blob)

@@ -53,12 +53,13 @@ class Staging:
         plain = True
         with handle:
             for chunk in chunks:
-                data = pending + chunk if pending else chunk
+                data = pending + chunk if pending else chunk  # pending: the start of a line, if any
+                # screened whole: a line is always in one `data`; the tail of the last one is never
+                # written, so a false alarm there only sends the folder to the reference path
+                plain = plain and plain_bytes(data)
                 cut = data.rfind(b"\n") + 1
                 if cut:
-                    whole = data if cut == len(data) else data[:cut]
-                    plain = plain and plain_bytes(whole)
-                    handle.write(whole)
+                    handle.write(memoryview(data)[:cut])
                 pending = data[cut:]
         return Staged(Path(handle.name), bytes(pending), plain)
 

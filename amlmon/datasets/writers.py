@@ -111,13 +111,15 @@ class ParquetRowWriter:
         self.rows += table.num_rows
 
     def append_file(self, source: Path) -> None:
-        """Append a finished Parquet file of the same schema batch by batch, without decoding rows."""
+        """Append a finished Parquet file of the same schema row group by row group."""
         import pyarrow.parquet as pq
 
         self._flush()
-        for batch in pq.ParquetFile(str(source)).iter_batches(batch_size=BATCH_ROWS):
-            self._writer.write_batch(batch)
-            self.rows += batch.num_rows
+        part = pq.ParquetFile(str(source))
+        for group in range(part.num_row_groups):  # as written: a writer batch, or a collector folder
+            table = part.read_row_group(group)
+            self._writer.write_table(table)
+            self.rows += table.num_rows
 
     def close(self) -> None:
         self._flush()
