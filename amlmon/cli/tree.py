@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, MutableMapping
+from functools import partial
 from typing import Any
 
 import typer
@@ -56,14 +57,14 @@ def command_tree(app: typer.Typer) -> Any:
 
     builders: dict[str, Callable[[], Any]] = {}
     for info in app.registered_commands:
-        builders[_command_name(info)] = _building(lambda info=info: _command(app, info), metavars.apply)
+        builders[_command_name(info)] = _building(partial(_command, app, info), metavars.apply)
     for group in app.registered_groups:
         name = solve_typer_info_defaults(group).name if group.typer_instance else None
         if not name:  # a group merged into the root (add_typer without a name): build it all at once
             tree = get_command(app)
             metavars.apply(tree)
             return tree
-        builders[name] = _building(lambda group=group: _group(app, group), metavars.apply)
+        builders[name] = _building(partial(_group, app, group), metavars.apply)
     shell = copy.copy(app)  # the root alone: its callback, --version and the completion options
     shell.registered_commands, shell.registered_groups = [], []
     root: Any = get_command(shell)
