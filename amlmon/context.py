@@ -268,3 +268,6 @@ class AppContext:
             if client is not None and hasattr(client, "close"):
                 with contextlib.suppress(Exception):  # closing is best effort at exit
                     client.close()
+        session = self.__dict__.get("session")
+        if session is not None:
+            session.close()  # the connections the clients shared
