@@ -66,6 +66,19 @@ class Joined:
     answered_next: set[str] = field(default_factory=set)  # next folder's output ids this folder took
 
 
+@dataclass(frozen=True)
+class FolderFiles:
+    """One folder as FolderJoin reads it: staged files, the window, whose rows, what the folder before
+    took."""
+
+    inputs: list[tuple[Path, str]]  # (file, instance)
+    outputs: list[Path]
+    next_outputs: Callable[[], list[Path]]  # the next folder's outputs, staged when asked for
+    window: tuple[dt.datetime, dt.datetime]  # [start, end)
+    names: tuple[str, str]  # (endpoint, deployment)
+    answered_ahead: set[str]  # ids of outputs here that the folder before took
+
+
 class Decline(Exception):
     """The folder holds something only the reference path reads exactly."""
 
@@ -144,37 +157,21 @@ class FolderJoin:
     def close(self) -> None:
         self.con.close()
 
-    def join(
-        self,
-        inputs: list[tuple[Path, str]],
-        outputs: list[Path],
-        next_outputs: Callable[[], list[Path]],
-        window: tuple[dt.datetime, dt.datetime],
-        names: tuple[str, str],
-        answered_ahead: set[str],
-    ) -> Joined | None:
-        """The folder's rows: `inputs` (file, instance), `outputs`, the next folder's outputs (staged on
-        demand), the window [start, end), (endpoint, deployment); None when the fast path declines."""
+    def join(self, folder: FolderFiles) -> Joined | None:
+        """The folder's rows; None when the fast path declines (`declined` says why)."""
         import duckdb
 
         try:
-            return self._join(inputs, outputs, next_outputs, window, names, answered_ahead)
+            return self._join(folder)
         except Decline as exc:
             self.declined = str(exc)
         except duckdb.Error as exc:  # its message may quote the collected data: the kind only
             self.declined = f"DuckDB refused it ({type(exc).__name__})"
         return None
 
-    def _join(
-        self,
-        inputs: list[tuple[Path, str]],
-        outputs: list[Path],
-        next_outputs: Callable[[], list[Path]],
-        window: tuple[dt.datetime, dt.datetime],
-        names: tuple[str, str],
-        answered_ahead: set[str],
-    ) -> Joined:
-        start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in window)
+    def _join(self, folder: FolderFiles) -> Joined:
+        inputs, outputs = folder.inputs, folder.outputs
+        start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in folder.window)
         self.window = {"start": start, "end": end}
         self._rows("o_rows", outputs)
         self._rows("i_rows", [path for path, _instance in inputs])
@@ -185,11 +182,11 @@ class FolderJoin:
         self._lookups(inputs)
         without_output, answered = self._joined()
         if without_output:  # some may be answered in the next folder: its outputs, then join again
-            self._rows("n_rows", next_outputs())
+            self._rows("n_rows", folder.next_outputs())
             self._unique("n_rows")
             self._no_repeated_keys()
             without_output, answered = self._joined()
-        table = self.con.sql(self._final(names)).to_arrow_table()
+        table = self.con.sql(self._final(folder.names)).to_arrow_table()
         orphans = self.con.execute(
             "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
@@ -202,7 +199,7 @@ class FolderJoin:
             table=_reencoded(table),
             records=records,
             without_output=without_output,
-            unmatched_outputs=sum(1 for (row_id,) in orphans if row_id not in answered_ahead),
+            unmatched_outputs=sum(1 for (row_id,) in orphans if row_id not in folder.answered_ahead),
             answered_next=set(answered),
         )
 

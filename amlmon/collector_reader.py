@@ -264,7 +264,7 @@ class CollectorPull:
     def folder_table(self, folder: FolderPlan) -> Any:
         """The folder's rows as folder_rows gives them, as an Arrow table (the dataset's columns) read by
         DuckDB; None when the fast path declines (folder_rows then reads the same staged files)."""
-        from amlmon.collector_fast import Decline
+        from amlmon.collector_fast import Decline, FolderFiles
 
         if self.collections != (INPUTS, OUTPUTS):  # payload rows are one per record: the reference path
             return None
@@ -283,12 +283,14 @@ class CollectorPull:
 
         endpoint, deployment, _stamp = folder.key.split("/")
         joined = self._join.join(
-            [(staged.path, blob.instance) for staged, blob in zip(inputs, folder.inputs, strict=True)],
-            [staged.path for staged in outputs],
-            later,
-            (self.start, self.end),
-            (endpoint, deployment),
-            self._answered_ahead.get(folder.key, set()),
+            FolderFiles(
+                [(staged.path, blob.instance) for staged, blob in zip(inputs, folder.inputs, strict=True)],
+                [staged.path for staged in outputs],
+                later,
+                (self.start, self.end),
+                (endpoint, deployment),
+                self._answered_ahead.get(folder.key, set()),
+            )
         )
         if joined is None:
             self.declined.append(f"{folder.key}: {self._join.declined}")

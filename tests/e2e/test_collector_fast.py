@@ -193,12 +193,15 @@ _windows = st.tuples(st.integers(-40, 60), st.integers(61, 200)).map(
 _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
 
 
-@settings(
+_AZURITE = settings(
     max_examples=60,
     deadline=None,
     phases=_PHASES,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+
+
+@_AZURITE
 @given(data=st.data(), window=_windows)
 def test_any_folder_gives_the_reference_paths_rows_and_counts(
     container: Any, tmp_path: Path, data: Any, window: tuple[dt.datetime, dt.datetime]
@@ -207,12 +210,7 @@ def test_any_folder_gives_the_reference_paths_rows_and_counts(
     _same(container, endpoint, window, tmp_path)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    phases=_PHASES,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(_AZURITE, max_examples=40)
 @given(data=st.data(), window=_windows)
 def test_collector_shaped_folders_take_the_fast_path(
     container: Any, tmp_path: Path, data: Any, window: tuple[dt.datetime, dt.datetime]
