@@ -62,6 +62,7 @@ class AppContext:
     cwd: Path = field(default_factory=Path.cwd)
     started: float = field(default_factory=time.monotonic)
     _noted: set[str] = field(default_factory=set)  # --verbose lines already printed (note_once)
+    _ahead: Any = field(default=None, repr=False)  # amlmon.background.Background of workspace_info
 
     # --- --verbose ----------------------------------------------------------------------------
     def note(self, message: str) -> None:
@@ -235,10 +236,31 @@ class AppContext:
     @cached_property
     def workspace_info(self) -> Any:
         """The workspace and its linked App Insights / Log Analytics resources (amlmon.azure.workspaces)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            return ahead.result()  # raises what the read raised, here, where it was asked for
         from amlmon.azure.workspaces import describe_workspace
 
         ref = self.workspace  # a ConfigError here comes before any client is built
         return describe_workspace(ref, self.ml_client, lambda: self.arm)
+
+    def read_workspace_ahead(self) -> None:
+        """Start reading `workspace_info` (the workspace, its App Insights component, the component's Log
+        Analytics workspace: three dependent ARM GETs) on a thread, while the command does its other ARM
+        reads (e.g. checking its targets). Nothing changes but when: a missing workspace setting or a
+        sign-in that cannot start still fails here, at once; the read's own error is raised where
+        `workspace_info` is first used. Not with an interactive sign-in (a prompt must not race another)."""
+        if (
+            self._ahead is not None
+            or "workspace_info" in self.__dict__
+            or self.options.auth in ("device", "browser")
+        ):
+            return
+        from amlmon.azure.workspaces import describe_workspace
+        from amlmon.background import Background
+
+        ref, arm, ml_client = self.workspace, self.arm, self.ml_client  # built once, by this thread
+        self._ahead = Background(lambda: describe_workspace(ref, ml_client, lambda: arm))
 
     def close(self) -> None:
         for name in ("ml_client", "appinsights_client", "logs_client", "arm"):
@@ -246,3 +268,6 @@ class AppContext:
             if client is not None and hasattr(client, "close"):
                 with contextlib.suppress(Exception):  # closing is best effort at exit
                     client.close()
+        session = self.__dict__.get("session")
+        if session is not None:
+            session.close()  # the connections the clients shared

@@ -56,6 +56,27 @@ class LogFilter:
         )
 
 
+def empty_note(
+    targets: Sequence[Target | str], events: bool, start: dt.datetime, end: dt.datetime | None
+) -> str:
+    """Why a window of the endpoint log tables may have no rows (the house rule: never a silent `[]`):
+    one text for `logs` and `traces`, with or without --follow (`end` None: a follow's first poll)."""
+    table = EVENTS if events else CONSOLE
+    what = "container events" if events else "console lines"
+    names = ", ".join(str(target) for target in targets) or "the workspace's endpoints"
+    when = (
+        f"since {start.isoformat()} yet"
+        if end is None
+        else f"between {start.isoformat()} and {end.isoformat()}"
+    )
+    return (
+        f"no {what} ({table}) of {names} {when}: check that the endpoint's diagnostic setting sends "
+        f"{table} to the Log Analytics workspace (amlmon diagnostics status) and that the deployment ran "
+        "in the window (rows arrive minutes later, the first ones up to an hour after the setting is "
+        "created); or try a longer --since"
+    )
+
+
 def redacted(events: Sequence[TraceEvent]) -> list[TraceEvent]:
     """A console line can carry a connection string or token a script printed: never echo those."""
     for event in events:
@@ -119,9 +140,11 @@ def follow(
     interval: float,
     emit: Callable[[list[TraceEvent]], None],
     status: Callable[[str], None],
+    empty: Callable[[str], None] | None = None,
 ) -> int:
     """Poll until Ctrl-C or until the reader of stdout goes away (`| head`: BrokenPipeError, as
-    `traces -f`); each new row is emitted once. Returns how many were."""
+    `traces -f`); each new row is emitted once, and a first poll without any is explained on `empty`.
+    Returns how many were."""
     import sys
 
     from amlmon import traces
@@ -138,5 +161,6 @@ def follow(
         backlog_limit=None,
         until=None,
         sleep=sleep_watching_reader(sys.stdout),
+        empty=empty,
     )
     return stats.printed

@@ -181,6 +181,16 @@ def throttle_threshold(value: str) -> Threshold:
     )
 
 
+def checked_targets(ctx: AppContext, targets: list[Target], command: str) -> list[Target]:
+    """The named targets resolved as v2 deployments (amlmon.evidence.v2_deployments: its errors first,
+    unchanged), while the Log Analytics workspace the query goes to is read on a thread: the two sets
+    of ARM reads are independent, so the command waits for the longer, not for both."""
+    from amlmon.evidence import v2_deployments
+
+    ctx.read_workspace_ahead()
+    return v2_deployments(ctx, targets, command)
+
+
 def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:
     """`collect` for `check`: a service error is "the gate could not be evaluated" (exit 6), never a breach."""
     from amlmon.gate import evaluable

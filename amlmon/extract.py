@@ -179,11 +179,14 @@ def folder_files(folder: Path, warn: Say) -> list[tuple[Any, Path]]:
     """The export files under `folder`; a folder without any is not found, and .json files that are not
     export files are named as skipped (a folder of some other JSON must not look like 0 rows of data)."""
     from amlmon.datasets.runs import count
-    from amlmon.errors import NotFound
+    from amlmon.errors import NotFound, UsageError
 
     if not folder.is_dir():
-        raise NotFound(
-            f"{str(folder)!r} is not a folder", hint="give a folder of exported files or a blob container URL"
+        # A local path the user typed is input, not an Azure resource: exit 2 (README's table), as
+        # drift's missing --baseline; a blob container that does not exist stays not found (3).
+        reason = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UsageError(
+            f"{str(folder)!r} {reason}", hint="give a folder of exported files or a blob container URL"
         )
     found, others = local_blobs(folder)
     if others:

@@ -232,6 +232,7 @@ class Follower:
         backlog_limit: int | None = None,
         clock: FollowClock | None = None,
         page: int = FOLLOW_PAGE_ROWS,
+        first_poll: Callable[[int], None] | None = None,
     ) -> None:
         self.fetch, self.spec, self.source = fetch, spec, source
         self.interval = interval
@@ -240,6 +241,7 @@ class Follower:
         self.backlog_limit = backlog_limit
         self.clock = clock or FollowClock()
         self.page = page
+        self.first_poll = first_poll  # told how many rows the first poll found (an empty start is explained)
         self.stats = FollowStats()
         self._last_request = -1e9
         self.started = self.clock.now()  # rows ingested from now on are printed whatever their time
@@ -249,6 +251,8 @@ class Follower:
         while True:
             started = self.clock.now()
             batch = self._poll_with_retries()
+            if first and self.first_poll is not None:
+                self.first_poll(len(batch))
             if first and self.backlog_limit is not None:
                 batch = batch[-self.backlog_limit :] if self.backlog_limit else []
             first = False

@@ -112,13 +112,21 @@ def follow(
     backlog_limit: int | None,
     until: dt.datetime | None,
     sleep: Callable[[float], None],
+    empty: Callable[[str], None] | None = None,
 ) -> FollowStats:
-    """Poll until `until` (or Ctrl-C), handing each batch of new events to `emit`."""
+    """Poll until `until` (or Ctrl-C), handing each batch of new events to `emit`. Endpoint logs whose
+    first poll finds nothing are explained once on `empty` (the window's note of `traces`/`logs`)."""
+    first_poll = None
     if spec.endpoint_log is not None:
-        from amlmon.endpoint_logs import redacted
+        from amlmon.endpoint_logs import empty_note, redacted
 
         shown = emit
         emit = lambda batch: shown(redacted(batch))  # noqa: E731
+
+        def first_poll(found: int) -> None:
+            if not found and empty is not None:
+                empty(empty_note(spec.targets, spec.endpoint_log == "events", spec.start, None))
+
     follower = Follower(
         service_fetch(ctx, source, retries=False),
         spec,
@@ -129,6 +137,7 @@ def follow(
         backlog_limit=backlog_limit,
         overlap=overlap,
         clock=FollowClock(sleep=sleep),
+        first_poll=first_poll,
     )
     return follower.run(until=until)
 

@@ -87,9 +87,43 @@ class Session:
 
         return BoundedRetryPolicy(self._deadline(), **kwargs)
 
+    @cached_property
+    def _pool(self) -> Any:
+        """The command's one HTTPS connection pool (requests' HTTPAdapter, mounted as azure-core mounts its
+        own: no retries below azure-core's). A connection one client opened, TLS handshake and all, then
+        serves the next request of any client to that host: ARM's ML, App Insights, Log Analytics and
+        generic reads share management.azure.com."""
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        return HTTPAdapter(max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+
+    def transport(self) -> Any:
+        """A transport for one client over the shared pool: its own requests.Session (a Session is not
+        meant to be used from several threads; the pool beneath it is), closed with the pool, not with it."""
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport
+
+        session = requests.Session()
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, self._pool)
+        verify = {"connection_verify": self.cloud.ca_bundle} if self.cloud.ca_bundle else {}
+        return RequestsTransport(session=session, session_owner=False, **verify)
+
+    def close(self) -> None:
+        """Close the connections of every client built from this session."""
+        pool = self.__dict__.pop("_pool", None)
+        if pool is not None:
+            pool.close()
+
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments every SDK client gets: TLS trust, user agent, logging, retries."""
-        kwargs: dict[str, Any] = {"user_agent": USER_AGENT, "retry_policy": self.retry_policy()}
+        """Keyword arguments every SDK client gets: TLS trust, user agent, logging, retries, the transport
+        over the command's shared connection pool."""
+        kwargs: dict[str, Any] = {
+            "user_agent": USER_AGENT,
+            "retry_policy": self.retry_policy(),
+            "transport": self.transport(),
+        }
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self.debug:
@@ -108,6 +142,7 @@ class Session:
 
         kwargs = self.client_kwargs()
         kwargs.pop("retry_policy")
+        transport = kwargs.pop("transport")
         chain: list[Any] = [
             policies.RequestIdPolicy(),
             policies.HeadersPolicy(),
@@ -126,7 +161,7 @@ class Session:
         ]
         client_class = ARMPipelineClient if auth == "arm" else PipelineClient
         verify = {k: v for k, v in kwargs.items() if k == "connection_verify"}
-        return client_class(base_url=base_url, policies=chain, **verify)
+        return client_class(base_url=base_url, policies=chain, transport=transport, **verify)
 
     def _note_retryable(self, pipeline_response: Any) -> None:
         """An answer the SDK's retry policy will ask again (throttling, 5xx), as az's INFO lines show it."""

@@ -115,13 +115,10 @@ def _quiet_broken_pipe() -> int:
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises)."""
-    from typer.main import get_command
+    from amlmon.cli.tree import command_tree
 
     argv = list(sys.argv[1:] if args is None else args)
-    command: Any = get_command(app)
-    from amlmon.cli import metavars
-
-    metavars.apply(command)
+    command: Any = command_tree(app)
     try:
         options, rest = split_global_options(argv, command=command)
         from amlmon.render import check_query

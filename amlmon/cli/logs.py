@@ -128,20 +128,22 @@ def _endpoint_logs(
             print(text, flush=True)
 
     # Ctrl-C is exit 130 (app.run), as for `traces -f`; a reader that leaves ends it quietly with 0.
-    endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note)
+    endpoint_logs.follow(ctx, spec, interval=pause, emit=emit, status=_note, empty=_warn_now)
 
 
 def _warn_empty(target: Any, spec: Any, start: Any, end: Any) -> None:
-    """An empty window says why it may be empty (the house rule: never a silent `[]`)."""
+    """An empty window says why it may be empty (the same text as `traces`: endpoint_logs.empty_note)."""
+    from amlmon import endpoint_logs
     from amlmon.cli.common import warn
 
-    what = "container events" if spec.events else "console lines"
-    warn(
-        f"no {what} ({spec.table}) of {target} between {start.isoformat()} and {end.isoformat()}: check "
-        f"that the endpoint's diagnostic setting sends {spec.table} to the Log Analytics workspace "
-        "(amlmon diagnostics status) and that the deployment ran in the window (rows arrive minutes "
-        "later); or try a longer --since"
-    )
+    warn(endpoint_logs.empty_note((target,), spec.events, start, end))
+
+
+def _warn_now(text: str) -> None:
+    from amlmon.cli.common import warn
+
+    warn(text)
+    sys.stderr.flush()  # a follow's stderr is read while it runs
 
 
 def _lines_renderer(spec: Any) -> Any:

@@ -86,12 +86,11 @@ def stats(
         return stats_metrics(parsed, window, print_query)
     if endpoint_logs:
         from amlmon import endpoint_stats
-        from amlmon.evidence import v2_deployments
 
         if print_query:
             print(endpoint_stats.traffic_query(parsed, window))
             return
-        parsed = v2_deployments(app_context(), parsed, "stats")  # unknown: exit 3; a v1 service: exit 2
+        parsed = endpoint_stats.checked_targets(app_context(), parsed, "stats")  # unknown: exit 3; v1: exit 2
         output(endpoint_stats.collect(app_context(), parsed, window), table=table_view(traffic_table))
         return
     if print_query:
@@ -237,10 +236,8 @@ def _check_endpoint_logs(
     if print_query:
         print(endpoint_stats.traffic_query(parsed, window))
         return
-    from amlmon.evidence import v2_deployments
-
     # Unknown: exit 3; a v1 service: exit 2; an endpoint: each deployment gated, with traffic or not.
-    parsed = v2_deployments(app_context(), parsed, "check")
+    parsed = endpoint_stats.checked_targets(app_context(), parsed, "check")
     measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)

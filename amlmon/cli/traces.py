@@ -193,7 +193,10 @@ def _read(ctx: Any, planned: Any, printer: TracePrinter, *, fallback: bool = Fal
         for note in domain.explain(ctx, spec, source, printed):
             warn(note)
     elif not printed:
-        warn(f"no rows in {spec.log_table.table} for {', '.join(str(t) for t in spec.targets)} in the window")
+        from amlmon.endpoint_logs import empty_note
+
+        assert spec.end is not None  # a window, not a follow
+        warn(empty_note(spec.targets, spec.endpoint_log == "events", spec.start, spec.end))
     return 1 if window.partial else 0
 
 
@@ -218,6 +221,7 @@ def _follow(ctx: Any, planned: Any, printer: TracePrinter) -> int:
         backlog_limit=planned.limit,
         until=planned.until,
         sleep=sleep_watching_reader(sys.stdout),  # ends with `| head` (amlmon/follow.py)
+        empty=status,
     )
     printer.finish()
     return 0

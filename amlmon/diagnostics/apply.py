@@ -31,6 +31,7 @@ def apply(
     results: dict[int, Result] = {}  # by position: an endpoint and a v1 service may share a name
     pending: dict[Future[Result], int] = {}
     executor = ThreadPoolExecutor(max_workers=max(1, min(workers, len(items) or 1)))
+    abandoned = False  # a second Ctrl-C: the workers are not waited for again
     try:
         for index, item in enumerate(items):
             pending[executor.submit(_one, ws, item, options, progress, stop.is_set)] = index
@@ -40,12 +41,16 @@ def apply(
                 results[pending.pop(future)] = future.result()
     except KeyboardInterrupt:
         stop.set()
-        executor.shutdown(wait=True, cancel_futures=True)  # workers stop before any further write
+        try:
+            executor.shutdown(wait=True, cancel_futures=True)  # workers stop before any further write
+        except KeyboardInterrupt:
+            abandoned = True
+            raise InterruptedAgain([items[i] for f, i in pending.items() if not f.done()]) from None
         for future, index in pending.items():
             results[index] = _settled(future, items[index])
         raise InterruptedRun([results[index] for index in range(len(items))], options.dry_run) from None
     finally:
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=not abandoned)
     return [results[index] for index in range(len(items)) if index in results]
 
 
@@ -66,6 +71,31 @@ class InterruptedRun(Interrupted):
             )
         names = " ".join(r.target for r in results)
         super().__init__(message, hint=f"see where each target stands: `amlmon diagnostics status {names}`")
+
+
+# What a target's write changes: the setting a write cut short may have left half-applied.
+WRITTEN = {
+    "v1": "the web service's appInsightsEnabled and dataCollection",
+    "v2": "the deployment's appInsightsEnabled and dataCollector",
+    "endpoint-logs": "the endpoint's diagnostic setting",
+}
+
+
+class InterruptedAgain(Interrupted):
+    """A second Ctrl-C while the workers finish their current call: amlmon stops waiting for them, so it
+    cannot report per target; one line names the writes that were in flight and how to check them."""
+
+    def __init__(self, running: Sequence[Item]) -> None:
+        if not running:
+            super().__init__("interrupted again while stopping; no change was in flight")
+            return
+        changes = ", ".join(f"{item.target}'s change ({WRITTEN.get(item.api, item.api)})" for item in running)
+        names = " ".join(item.target for item in running)
+        them = "it" if len(running) == 1 else "them"
+        super().__init__(
+            f"interrupted again while stopping: {changes} may be half-applied; "
+            f"check {them} with `amlmon diagnostics status {names}`"
+        )
 
 
 def _submitted(result: Result, dry_run: bool) -> str:

@@ -227,7 +227,9 @@ def test_extract_from_a_local_folder_matches_the_blob_layout(cli: Any, tmp_path:
     by_id = {row["request_id"]: row for row in datasets.read_rows(tmp_path / "flat.parquet")}
     assert by_id["r2"]["input.data[0][1]"] == 4.0 and by_id["r-cut"]["prediction[0]"] is None
     missing = cli("data", "extract", str(tmp_path / "nope"), "--out", str(tmp_path / "new.csv"))
-    assert missing.exit_code == 3
+    assert (
+        missing.exit_code == 2
+    )  # a local path is input (test_extract_from_a_local_folder_that_is_not_there…)
 
 
 def _export_folder(root: Path) -> Path:
@@ -955,3 +957,22 @@ def test_ctrl_c_during_data_tails_storage_retries_exits_130_at_once(tmp_path: Pa
     assert process.returncode == 130, stderr
     assert time.monotonic() - started < 5, "not after the retries"
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "a-file"])
+def test_extract_from_a_local_folder_that_is_not_there_is_a_usage_error(
+    cli: Any, tmp_path: Path, kind: str
+) -> None:
+    # A path the user typed that is not a folder is bad input (exit 2), as drift's missing --baseline;
+    # exit 3 is for Azure resources (a blob container that does not exist stays 3, test above).
+    source = tmp_path / "exported"
+    if kind == "a-file":
+        source.write_text("{}")
+    out = tmp_path / "md.jsonl"
+    result = cli("data", "extract", str(source), "--out", str(out))
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    reason = "does not exist" if kind == "missing" else "is a file, not a folder"
+    assert lines[0] == f"error: {str(source)!r} {reason}", result.stderr
+    assert lines[1].startswith("hint: give a folder of exported files") and len(lines) == 2
+    assert not out.exists()

@@ -450,6 +450,39 @@ def test_endpoint_create_and_deployment_delete_are_lros_the_sdk_follows(
     assert _send(pipeline, "DELETE", deployment_url).status_code == 204
 
 
+def test_an_endpoint_get_reports_the_state_its_update_has_reached(
+    emulator: Emulator, workspace: dict[str, Any], pipeline: Any
+) -> None:
+    """As recorded, the endpoint's own GET answers Creating/Updating while its operation runs and
+    Succeeded once it is done, whoever asks: here nothing but endpoint GETs and lists follow the PUT
+    (no status poll, no deployment call), and they must still see the update finish."""
+    endpoints = f"{workspace['workspaceId']}/onlineEndpoints"
+    url = f"{endpoints}/ep-{workspace['name']}?api-version={ML_VERSION}"
+    before = _send(pipeline, "GET", url).json()
+    _, settings = emulator.admin("GET", "/_emulator/settings")
+    emulator.admin("PUT", "/_emulator/settings", {"operationSeconds": 2})
+    try:
+        put = _send(pipeline, "PUT", url, {**before, "tags": {"round": "two"}})
+        assert put.status_code == 200 and "/mfeOperationsStatus/oe:" in put.headers["Azure-AsyncOperation"]
+        # the control: while the operation runs, the GET says so
+        assert _send(pipeline, "GET", url).json()["properties"]["provisioningState"] == "Updating"
+        deadline = time.monotonic() + 30
+        while True:
+            state = _send(pipeline, "GET", url).json()["properties"]["provisioningState"]
+            if state != "Updating" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        emulator.admin(
+            "PUT", "/_emulator/settings", {"operationSeconds": settings.get("operationSeconds", 0.5)}
+        )
+    assert state == "Succeeded"
+    listed = _send(pipeline, "GET", f"{endpoints}?api-version={ML_VERSION}").json()["value"]
+    assert [e["properties"]["provisioningState"] for e in listed if e["id"] == before["id"]] == ["Succeeded"]
+    status = _send(pipeline, "GET", put.headers["Azure-AsyncOperation"]).json()
+    assert status["status"] == "Succeeded", "the operation and the resource agree"
+
+
 def test_a_planned_failure_ends_the_operation_failed(
     emulator: Emulator, workspace: dict[str, Any], pipeline: Any
 ) -> None:

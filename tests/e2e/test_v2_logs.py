@@ -91,7 +91,7 @@ def test_traces_without_endpoint_logs_or_app_insights_falls_back_to_getlogs(
         "traces", target, "--source", "endpoint-logs", "--since", "1h", *dep.ws["args"], "-o", "json"
     )
     assert explicit.exit_code == 0 and explicit.json() == [], explicit.stderr
-    assert "no rows in AmlOnlineEndpointConsoleLog" in explicit.stderr
+    assert f"no console lines (AmlOnlineEndpointConsoleLog) of {target} between" in explicit.stderr
     for bad, text in (
         (["--source", "app-insights", "--events"], "error: --events reads AmlOnlineEndpointEventLog"),
         (["--events", "--severity", "error"], "error: the endpoint log tables have no severity"),

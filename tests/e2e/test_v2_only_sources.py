@@ -59,3 +59,26 @@ def test_endpoint_logs_gate_every_deployment_of_an_endpoint_on_its_own(cli: Any,
     allowed = cli("check", "credit-ep", "--endpoint-logs", "--min-requests", "0", *ws["args"], "-o", "json")
     assert allowed.exit_code == 0, allowed.stdout
     assert {r["target"] for r in allowed.json()["results"]} == {"credit-ep/blue", "credit-ep/green"}
+
+
+@pytest.mark.parametrize("command", ["stats", "check"])
+def test_an_unknown_name_is_said_first_though_the_workspace_read_beside_it_fails(
+    cli: Any, emulator: Any, command: str
+) -> None:
+    """`--endpoint-logs` reads the workspace's App Insights / Log Analytics resources while it checks the
+    targets: a failure of that read must not overtake the not-found of a name (nor change its words)."""
+    ws = mixed_workspace(emulator)
+    args = ["--endpoint-logs", *ws["args"]]
+    plain = cli(command, "credit-e/blue", *args)
+    status, _ = emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"kind": "status", "status": 403, "path": "/providers/microsoft.insights/components/", "count": None},
+    )
+    assert status in (200, 201)
+    unknown = cli(command, "credit-e/blue", *args)
+    assert unknown.exit_code == plain.exit_code == 3, unknown.stderr
+    assert unknown.stderr == plain.stderr and "did you mean credit-ep" in unknown.stderr
+    # Positive control: the fault is live: a known name reaches the component and fails on it.
+    known = cli(command, "credit-ep/blue", *args)
+    assert known.exit_code == 4, (known.exit_code, known.stderr)

@@ -21,6 +21,7 @@ from amlmon.emulator.arm.datastores import (
 )
 from amlmon.emulator.arm.deployments import (
     delete_deployment,
+    finish_due,
     get_deployment,
     list_deployments,
     operation_result,
@@ -120,7 +121,7 @@ def _online_routes(state: EmulatorState) -> list[Route]:
         ("PATCH", dep, lambda r: patch_deployment(state, r)),
         ("DELETE", dep, lambda r: delete_deployment(state, r)),
         ("PUT", endpoint, lambda r: put_endpoint(state, r)),
-        ("GET", endpoint, lambda r: _get(state, r, shown)),
+        ("GET", endpoint, lambda r: _get_endpoint(state, r)),
         (
             "PUT",
             WS + r"/data/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
@@ -162,6 +163,13 @@ def _get(state: EmulatorState, request: Request, view: Any = None) -> Response:
     return json_response(200, view(state, body) if view else body)
 
 
+def _get_endpoint(state: EmulatorState, request: Request) -> Response:
+    # The endpoint's GET reports the state its operation has reached (Updating until due, then
+    # Succeeded), as a deployment's GET does: Azure's resource and operation never disagree.
+    finish_due(state)
+    return _get(state, request, shown)
+
+
 def _list(state: EmulatorState, request: Request, prefix: str, type_: str) -> Response:
     """Resources of `type_` whose IDs lie under `prefix` (the collection's own path, never its parent's)."""
     found = state.resources.list(prefix=prefix, type=type_)
@@ -175,6 +183,7 @@ def _list_endpoints(state: EmulatorState, request: Request) -> Response:
     workspace_id = request.path.rstrip("/").rsplit("/", 1)[0]
     if state.resources.get(workspace_id) is None:
         return not_found(workspace_id)
+    finish_due(state)  # as the endpoint's own GET
     return _list(state, request, request.path.rstrip("/"), f"{ML}/workspaces/onlineEndpoints")
 
 

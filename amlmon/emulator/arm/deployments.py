@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # --- online deployments (async LRO) ---------------------------------------------------------------
 
 
-def _finish_due(state: EmulatorState) -> None:
+def finish_due(state: EmulatorState) -> None:
     now = time.time()
     for op in state.operations.values():
         if op["status"] == "InProgress" and now >= op["due"]:
@@ -91,7 +91,7 @@ def _deployment_response(
 
 
 def get_deployment(state: EmulatorState, request: Request) -> Response:
-    _finish_due(state)
+    finish_due(state)
     response = _deployment_response(state, request.path, api_version=request.q("api-version"))
     _meddle(state, request.path, "GET")
     return response
@@ -136,7 +136,7 @@ def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_deployments(state: EmulatorState, request: Request) -> Response:
-    _finish_due(state)
+    finish_due(state)
     endpoint_id = request.path.rsplit("/deployments", 1)[0]
     if state.resources.get(endpoint_id) is None:
         return not_found(endpoint_id)
@@ -187,7 +187,7 @@ def _write_refused(
 
 
 def put_deployment(state: EmulatorState, request: Request) -> Response:
-    _finish_due(state)
+    finish_due(state)
     dep_id = request.path
     endpoint_id = dep_id.rsplit("/deployments/", 1)[0]
     refused = _write_refused(state, request, endpoint_id, dep_id, "a deployment")
@@ -259,7 +259,7 @@ def _new_operation(
 
 def put_endpoint(state: EmulatorState, request: Request) -> Response:
     """Create or update an online endpoint: 201 `Creating` / 200 `Updating`, then Succeeded."""
-    _finish_due(state)
+    finish_due(state)
     ep_id = request.path
     workspace_id = ep_id.rsplit("/onlineEndpoints/", 1)[0]
     refused = _write_refused(state, request, workspace_id, ep_id, "an endpoint")
@@ -286,7 +286,7 @@ def put_endpoint(state: EmulatorState, request: Request) -> Response:
 
 def delete_deployment(state: EmulatorState, request: Request) -> Response:
     """202 with Azure-AsyncOperation and Location → mfeOperationResults, as recorded; 204 when absent."""
-    _finish_due(state)
+    finish_due(state)
     dep_id = request.path
     body = state.resources.get(dep_id)
     if body is None:
@@ -302,7 +302,7 @@ def delete_deployment(state: EmulatorState, request: Request) -> Response:
 
 def operation_result(state: EmulatorState, request: Request) -> Response:
     """The Location of a delete: 202 while it runs, then 200."""
-    _finish_due(state)
+    finish_due(state)
     op = state.operations.get(request.params["op"])
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
@@ -313,7 +313,7 @@ def operation_result(state: EmulatorState, request: Request) -> Response:
 
 def patch_deployment(state: EmulatorState, request: Request) -> Response:
     """PATCH covers tags, sku and identity only (properties are changed by PUT)."""
-    _finish_due(state)
+    finish_due(state)
     dep_id = request.path
     body = state.resources.get(dep_id)
     if body is None:
@@ -331,7 +331,7 @@ def patch_deployment(state: EmulatorState, request: Request) -> Response:
 
 
 def operation_status(state: EmulatorState, request: Request) -> Response:
-    _finish_due(state)
+    finish_due(state)
     op = state.operations.get(request.params["op"])
     if op is None:
         return arm_error(404, "NotFound", f"Operation {request.params['op']} was not found.")
