@@ -165,8 +165,12 @@ class FolderJoin:
             return self._join(folder)
         except Decline as exc:
             self.declined = str(exc)
-        except duckdb.Error as exc:  # its message may quote the collected data: the kind only
-            self.declined = f"DuckDB refused it ({type(exc).__name__})"
+        except (duckdb.Error, RuntimeError) as exc:
+            # Ctrl-C while DuckDB runs ends its query (the relation API says so as a RuntimeError): the
+            # pull stops as on any Ctrl-C, with exit 130
+            if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
+                raise KeyboardInterrupt from None
+            self.declined = f"DuckDB refused it ({type(exc).__name__})"  # its message may quote the data
         return None
 
     def _join(self, folder: FolderFiles) -> Joined:

@@ -62,7 +62,13 @@ def empty_note(
     """Why a window of the endpoint log tables may have no rows (the house rule: never a silent `[]`):
     one text for `logs` and `traces`, with or without --follow (`end` None: a follow's first poll)."""
     table = EVENTS if events else CONSOLE
-    what = "container events" if events else "console lines"
+    return table_empty_note(table, "container events" if events else "console lines", targets, start, end)
+
+
+def table_empty_note(
+    table: str, what: str, targets: Sequence[Target | str], start: dt.datetime, end: dt.datetime | None
+) -> str:
+    """empty_note for any of the endpoint's log tables (`what`: its rows, in words)."""
     names = ", ".join(str(target) for target in targets) or "the workspace's endpoints"
     when = (
         f"since {start.isoformat()} yet"

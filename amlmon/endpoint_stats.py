@@ -204,6 +204,8 @@ def collect(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[
     from amlmon.azure.logs import run_query
     from amlmon.evidence import every_v2_deployment
 
+    if not targets:  # the workspace first: a wrong one is said as such, not as the listing's raw 404
+        ctx.workspace_info  # noqa: B018 - read (or awaited: context.read_workspace_ahead) for its error
     listed = every_v2_deployment(ctx) if not targets else []
 
     result = run_query(

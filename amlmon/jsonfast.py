@@ -5,7 +5,7 @@ standard library on the collector's records, issue 16), with exactly the standar
   `json.loads` gives (floats correctly rounded, the last of duplicate keys) but for integers past 64 bits
   (floats to orjson): lines with a number that long, and anything orjson refuses (NaN, lone surrogates,
   bytes that are not UTF-8, …) are read by `json.loads` of the line decoded with replacement characters,
-  as before.
+  as before; a lone surrogate (`\ud800` escaped alone) is replaced too, as no UTF-8 text can hold it.
 - `compact_text`: the text `json.dumps(value, separators=(",", ":"), ensure_ascii=False)` writes. orjson
   writes the same text except for floats below 1e-4 (`0.00001` for `1e-05`), floats past 1e16 in some
   forms, and NaN/Infinity (as `null`): an answer holding an exponent, `0.0000` or `null` is encoded again
@@ -52,7 +52,23 @@ def _orjson_loads(line: bytes) -> Any:
 
 
 def _stdlib_loads(line: bytes) -> Any:
-    return json.loads(line.decode("utf-8", errors="replace"))
+    value = json.loads(line.decode("utf-8", errors="replace"))
+    # A `\ud800` escape alone is valid JSON but no character: UTF-8 cannot write it, so no dataset could
+    # hold it. It becomes U+FFFD, as bytes that are not UTF-8 do (orjson refuses such lines: only here).
+    return _without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(line) else value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def compact_text(value: Any) -> str:

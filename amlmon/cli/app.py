@@ -176,6 +176,12 @@ def _invoke(command: Any, argv: list[str]) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's UsageError and friends, vendored by typer
+        help_context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and help_context is not None:
+            # a group named without its command (`amlmon data`): its help as --help lays it out, and the
+            # usage exit code (click's message is that help folded onto one line)
+            print(help_context.get_help(), file=sys.stderr)
+            return EXIT_USAGE
         code = int(getattr(exc, "exit_code", EXIT_USAGE))
         usage = code == EXIT_USAGE or "Usage" in type(exc).__name__
         _print_click_error(exc, usage, command, argv)

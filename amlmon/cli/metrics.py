@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from amlmon.cli.common import app_context, output, table_view
+from amlmon.cli.common import app_context, output, table_view, warn
 from amlmon.cli.params import (
     log_analytics_option,
     print_query_option,
@@ -91,7 +91,9 @@ def stats(
             print(endpoint_stats.traffic_query(parsed, window))
             return
         parsed = endpoint_stats.checked_targets(app_context(), parsed, "stats")  # unknown: exit 3; v1: exit 2
-        output(endpoint_stats.collect(app_context(), parsed, window), table=table_view(traffic_table))
+        health = endpoint_stats.collect(app_context(), parsed, window)
+        _say_if_empty(health, parsed, window)
+        output(health, table=table_view(traffic_table))
         return
     if print_query:
         _print_queries(parsed, window, log_analytics)
@@ -244,3 +246,13 @@ def _check_endpoint_logs(
     output(verdict, table=table_view(render_check))
     if not verdict["passed"]:
         raise typer.Exit(gate.EXIT_GATE_FAILED)
+
+
+def _say_if_empty(health: dict[str, Any], parsed: list[Any], window: Any) -> None:
+    """No request in the traffic log: why that may be, on stderr (never a silent 0)."""
+    if any(entry["requests"]["count"] for entry in health["targets"]):
+        return
+    from amlmon.endpoint_logs import table_empty_note
+
+    names = parsed or [entry["target"] for entry in health["targets"]]
+    warn(table_empty_note(health["table"], "requests", names, window.start, window.end))

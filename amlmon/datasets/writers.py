@@ -171,6 +171,14 @@ class CsvRowWriter(_TextRowWriter):
             self._csv.writerow([*COLUMNS, *self.extra])
         self.rows = 0
 
+    def append_file(self, source: Path) -> None:
+        """Append a finished part (no header) record by record: a value may hold a newline, so a record
+        is not a line."""
+        with open(source, encoding="utf-8", newline="") as handle:
+            for record in csv.reader(handle):
+                self._csv.writerow(record)
+                self.rows += 1
+
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         kinds = {**COLUMNS, **self.extra}
         for row in rows:

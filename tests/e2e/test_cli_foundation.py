@@ -605,3 +605,26 @@ def test_workspaces_keep_working_after_an_emulator_restart(tmp_path: Path) -> No
         assert shown["discoveryUrl"] == f"{second.endpoint}/discovery"
     finally:
         stop_emulator(second)
+
+
+@pytest.mark.parametrize("verb", ["stats", "check"])
+def test_a_missing_workspace_with_endpoint_logs_and_no_target_is_said_as_such(  # type: ignore[no-untyped-def]
+    cli, emulator: Emulator, verb: str
+) -> None:
+    ws = emulator.create_workspace("cli")
+    where = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"]]
+    result = cli(verb, "--endpoint-logs", *where, "-w", "nope")
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith("error: workspace 'nope' not found"), result.stderr
+    control = cli(verb, "--endpoint-logs", *where, "-w", ws["name"])  # the workspace exists: no such error
+    assert "not found" not in control.stderr, control.stderr
+
+
+@pytest.mark.parametrize("group", [[], ["data"], ["diagnostics"], ["emulator", "faults"]])
+def test_a_group_without_its_command_shows_its_help_laid_out(cli, group: list[str]) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*group)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"Usage: amlmon {' '.join(group)}".rstrip()), result.stderr
+    assert "Commands:" in lines and not any(line.startswith("error:") for line in lines)
+    assert cli(*group, "--help").stdout.strip() == result.stderr.strip()  # the very --help text

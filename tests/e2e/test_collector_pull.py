@@ -155,3 +155,21 @@ def test_pull_explodes_joins_across_the_hour_and_counts_what_it_left(
         assert stored["c4_0"] == (_text(expected["c4_0"][0]), '{"p":1e-05}')
         assert str(BIG) in stored["c4_0"][0] and "NaN" in stored["c4_0"][0]
         assert stored["c3_0"][1] is None
+
+
+def test_an_existing_out_is_refused_unless_overwrite(blobs: dict[str, Any], tmp_path: Path) -> None:
+    """As every pull: a file the user has is never replaced without --overwrite, a folder never."""
+    out = tmp_path / "mine.parquet"
+    out.write_text("the user's own file")
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blobs["azurite"].connection_string}
+    args = ["data", "pull", "ep-pull/blue", "--datastore-url", blobs["url"], "--since", "3h"]
+    refused = run_cli([*args, "--out", str(out)], env)
+    assert refused.exit_code == 2, refused.stderr
+    assert "already exists" in refused.stderr and "--overwrite" in refused.stderr
+    assert out.read_text() == "the user's own file"
+    folder = run_cli([*args, "--out", str(tmp_path)], env)
+    assert folder.exit_code == 2 and "is a folder" in folder.stderr, folder.stderr
+    replaced = run_cli([*args, "--out", str(out), "--overwrite", "-o", "json"], env)  # the control
+    assert replaced.exit_code == 0, replaced.stderr
+    assert json.loads(replaced.stdout)["rows"] > 0 and out.read_bytes()[:4] == b"PAR1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.parquet"]

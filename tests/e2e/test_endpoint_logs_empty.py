@@ -145,3 +145,25 @@ def test_a_follow_whose_first_poll_finds_nothing_says_why_once_and_keeps_followi
     finally:
         _ctrl_c(process)
     assert process.returncode == 130 and WHY not in stderr.rest(), stderr.rest()
+
+
+def test_stats_on_an_empty_traffic_log_says_why(cli: Any, emulator: Any) -> None:
+    ws, endpoint = _workspace(cli, emulator)
+    target = f"{endpoint}/blue"
+    result = cli("stats", target, "--endpoint-logs", "--since", "1h", *ws["args"], "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["targets"][0]["requests"]["count"] == 0
+    assert f"no requests (AmlOnlineEndpointTrafficLog) of {target}" in result.stderr and WHY in result.stderr
+    resource_id = f"{ws['id']}/onlineEndpoints/{endpoint}".upper()
+    row = {
+        "TimeGenerated": dt.datetime.now(dt.UTC).isoformat(),
+        "DeploymentName": "blue",
+        "EndpointName": endpoint,
+    }
+    row |= {"ResponseCode": 200, "ModelStatusCode": 200, "TotalDurationMs": 12, "_ResourceId": resource_id}
+    status, answer = emulator.admin(
+        "POST", "/_emulator/endpoint-logs/rows", {"table": "AmlOnlineEndpointTrafficLog", "rows": [row]}
+    )
+    assert status == 200, answer
+    control = cli("stats", target, "--endpoint-logs", "--since", "1h", *ws["args"], "-o", "json")
+    assert control.json()["targets"][0]["requests"]["count"] == 1 and WHY not in control.stderr

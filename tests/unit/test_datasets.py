@@ -226,3 +226,17 @@ def test_parquet_time_column_holds_each_instant_whatever_its_zone(instants: list
             assert back is None
         else:
             assert back == (when if when.tzinfo else when.replace(tzinfo=dt.UTC))
+
+
+def test_a_csv_part_whose_value_holds_a_newline_is_appended_as_one_row(tmp_path: Path) -> None:
+    from amlmon.datasets.writers import CsvRowWriter
+
+    part = CsvRowWriter(tmp_path / "part.csv", header=False)
+    part.write([{"request_id": "nl\nx", "input": {"a": "b\nc"}}, {"request_id": "plain"}])
+    part.close()
+    joined = CsvRowWriter(tmp_path / "all.csv")
+    joined.append_file(tmp_path / "part.csv")
+    joined.close()
+    assert joined.rows == 2  # two records, four lines
+    text = (tmp_path / "all.csv").read_text(encoding="utf-8")
+    assert text.endswith((tmp_path / "part.csv").read_text(encoding="utf-8"))  # the part's very text

@@ -133,3 +133,11 @@ def test_prefetch_drops_what_the_reader_skipped_and_passes_on_errors() -> None:
         assert prefetch.take("z") == b"z"
     finally:
         prefetch.close()
+
+
+def test_a_lone_surrogate_escape_becomes_the_replacement_character_a_pair_its_character() -> None:
+    from amlmon.jsonfast import loads_line
+
+    assert loads_line(b'{"\\udc00": ["a\\ud800b"]}') == {"\ufffd": ["a\ufffdb"]}
+    assert loads_line(b'"\\ud83d\\ude00"') == "\U0001f600"  # a pair is one character: kept
+    assert loads_line(b'"\\\\ud800"') == "\\ud800"  # an escaped backslash, then text: kept as it is
