@@ -16,8 +16,12 @@ two could read differently:
 A row's JSON text is DuckDB's text of the element, the standard library's compact text except for some
 numbers and repeated keys: a text holding an exponent, `0.0000`, 16 digits in a row, NaN/Infinity, a
 backslash, an integer `-0` or a nested container (where a key may repeat) is encoded again by
-amlmon/jsonfast.py from DuckDB's text (the same value). tests/unit/test_collector_fast.py compares the
+amlmon/jsonfast.py from DuckDB's text (the same value). tests/e2e/test_collector_fast.py compares the
 two paths on generated folders.
+
+How: each role's files (the folder's outputs, inputs, the next folder's outputs) become a temp table of
+data rows in file and line order (`rowid`), one query joins them, the dataset's columns come out as
+Arrow. DuckDB gets 64 MB and spills to the pull's private folder; Ctrl-C inside a query is Ctrl-C.
 """
 
 from __future__ import annotations
