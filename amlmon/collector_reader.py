@@ -166,12 +166,8 @@ class CollectorPull:
             for line in piece.split(b"\n"):
                 if not line.strip():
                     continue
-                try:
-                    record = loads(line)
-                except ValueError:
-                    stats.malformed += 1
-                    continue
-                if not isinstance(record, dict):
+                record = jsonfast.json_object(line, loads)
+                if record is None:
                     stats.malformed += 1
                     continue
                 stamp = record.get(COLLECTOR_RECORD.time)

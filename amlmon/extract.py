@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from amlmon import jsonfast
+
 if TYPE_CHECKING:
     from amlmon.context import AppContext
 
@@ -75,12 +77,8 @@ def rows_from_lines(
         text = line.strip()
         if not text:
             continue
-        try:
-            record = json.loads(text)
-        except ValueError:
-            stats.malformed += 1
-            continue
-        if not isinstance(record, dict):
+        record = jsonfast.json_object(text, json.loads)
+        if record is None:
             stats.malformed += 1
             continue
         stats.records += 1

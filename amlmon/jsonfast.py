@@ -31,6 +31,16 @@ _DIGITS = bytes.maketrans(b"012345678", b"999999999")
 _LONG_NUMBER = b"9" * 19  # -9223372036854775808 and 18446744073709551615 have 19 and 20 digits
 
 
+def json_object(line: Any, loads: Callable[[Any], Any]) -> dict[str, Any] | None:
+    """The JSON object a line holds (read by `loads`), or None when it is not JSON or not an object: what
+    the readers of JSON lines count as malformed."""
+    try:
+        value = loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def loads_line(line: bytes) -> Any:
     """The JSON value of one line (json.loads' value; ValueError when it is not JSON)."""
     return line_loader(line)(line)
