@@ -182,10 +182,6 @@ class CollectorPull:
                 stats.records += 1
                 yield collector_payloads.resolved(self.container, record, stats), when, inside
 
-    def in_window(self, record: dict[str, Any]) -> bool:
-        when = parse_time(record.get(COLLECTOR_RECORD.time))
-        return when is not None and self.start <= when < self.end
-
     def data_rows(
         self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
     ) -> Iterator[DataRow]:

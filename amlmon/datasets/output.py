@@ -101,23 +101,25 @@ class DatasetOutput:
         `counts` gives the figures counted while the rows were read (truncated records, halvings):
         they are asked for after the last row is written and saved in the same checkpoint write, so
         a checkpoint never records a part without everything the summary needs from it."""
-        tmp = self.parts_dir / f"{name}.tmp"
-        writer = open_writer(tmp, self.fmt, header=False)
-        written = write_then_rename(writer, tmp, self.parts_dir / name, lambda into: into.write(rows))
-        self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
-        self._save()
-        return written
+        return self._write_part(name, lambda into: into.write(rows), meta, counts)
 
     def write_part_table(self, name: str, table: Any, meta: dict[str, Any]) -> int:
         """write_part for rows already in a pyarrow Table of the dataset's columns (Parquet only)."""
-        from amlmon.datasets.writers import ParquetRowWriter
+        if self.fmt != "parquet":
+            raise ValueError(f"an Arrow table is written as Parquet, not {self.fmt}")
+        return self._write_part(name, lambda into: into.write_table(table), meta)  # type: ignore[attr-defined]
 
+    def _write_part(
+        self,
+        name: str,
+        fill: Callable[[RowWriter], None],
+        meta: dict[str, Any],
+        counts: Callable[[], Mapping[str, int]] | None = None,
+    ) -> int:
         tmp = self.parts_dir / f"{name}.tmp"
-        writer = ParquetRowWriter(tmp)
-        written = write_then_rename(
-            writer, tmp, self.parts_dir / name, lambda _into: writer.write_table(table)
-        )
-        self.checkpoint.parts[name] = {**meta, "rows": written}
+        writer = open_writer(tmp, self.fmt, header=False)
+        written = write_then_rename(writer, tmp, self.parts_dir / name, fill)
+        self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
         self._save()
         return written
 
