@@ -188,7 +188,20 @@ def checked_targets(ctx: AppContext, targets: list[Target], command: str) -> lis
     from amlmon.evidence import v2_deployments
 
     ctx.read_workspace_ahead()
-    return v2_deployments(ctx, targets, command)
+    try:
+        return v2_deployments(ctx, targets, command)
+    except Exception:
+        # a workspace that is not there fails the listing too: say that, not the listing's raw 404;
+        # any other failure of the workspace read is said where it is used, after the targets' error
+        from amlmon.errors import WorkspaceNotFound
+
+        try:
+            ctx.workspace_info  # noqa: B018 - awaited for its error
+        except WorkspaceNotFound:
+            raise
+        except Exception:
+            pass
+        raise
 
 
 def collect_for_gate(ctx: AppContext, targets: Sequence[Target], window: Window) -> dict[str, Any]:

@@ -53,6 +53,10 @@ class NotFound(AmlmonError):
     exit_code = EXIT_NOT_FOUND
 
 
+class WorkspaceNotFound(NotFound):
+    """The workspace itself is not there (not a resource in it)."""
+
+
 class AuthError(AmlmonError):
     exit_code = EXIT_AUTH
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from amlmon.errors import ConfigError, NotFound
+from amlmon.errors import ConfigError, NotFound, WorkspaceNotFound
 
 if TYPE_CHECKING:
     from amlmon.azure.arm import ArmClient
@@ -64,7 +64,7 @@ def describe_workspace(ref: WorkspaceRef, ml_client: Any, arm: Callable[[], ArmC
     try:
         workspace = ml_client.workspaces.get(rg, name)
     except ResourceNotFoundError as exc:
-        raise NotFound(
+        raise WorkspaceNotFound(
             f"workspace {name!r} not found in resource group {rg!r} of subscription {sub}: {_first_line(exc)}",
             hint="check -g/-w and --subscription (`amlmon workspace show` prints where each came from)",
         ) from None

@@ -608,14 +608,15 @@ def test_workspaces_keep_working_after_an_emulator_restart(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("verb", ["stats", "check"])
-def test_a_missing_workspace_with_endpoint_logs_and_no_target_is_said_as_such(  # type: ignore[no-untyped-def]
+def test_a_missing_workspace_with_endpoint_logs_is_said_as_such(  # type: ignore[no-untyped-def]
     cli, emulator: Emulator, verb: str
 ) -> None:
     ws = emulator.create_workspace("cli")
     where = ["--subscription", ws["subscription"], "-g", ws["resourceGroup"]]
-    result = cli(verb, "--endpoint-logs", *where, "-w", "nope")
-    assert result.exit_code == 3, result.stderr
-    assert result.stderr.startswith("error: workspace 'nope' not found"), result.stderr
+    for target in ([], ["ep/blue"]):
+        result = cli(verb, *target, "--endpoint-logs", *where, "-w", "nope")
+        assert result.exit_code == 3, result.stderr
+        assert result.stderr.startswith("error: workspace 'nope' not found"), result.stderr
     control = cli(verb, "--endpoint-logs", *where, "-w", ws["name"])  # the workspace exists: no such error
     assert "not found" not in control.stderr, control.stderr
 
