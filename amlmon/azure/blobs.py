@@ -71,6 +71,18 @@ def connection_string_account(connection_string: str | None) -> str | None:
     return _connection_string_parts(connection_string).get("AccountName") or None
 
 
+def connection_string_port(connection_string: str | None) -> int | None:
+    """The port of a connection string's BlobEndpoint (its scheme's default when it names none); None
+    without a BlobEndpoint (the cloud's endpoint: HTTPS on 443)."""
+    endpoint = _connection_string_parts(connection_string).get("BlobEndpoint")
+    return url_port(endpoint) if endpoint else None
+
+
+def url_port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (80 if parts.scheme.lower() == "http" else 443)
+
+
 def connection_string_host(connection_string: str | None) -> str | None:
     """The blob host a connection string sends every call to (its BlobEndpoint, else
     ACCOUNT.blob.SUFFIX): the SDK uses it, not the host of the URL amlmon was given."""

@@ -145,6 +145,7 @@ def collector_url(datastore_url: str | None, connection_string: str | None = Non
             _same_account(account, connection_string, "--datastore-url is in")
         else:  # a custom domain names no account: the connection string's host must be the URL's
             _same_host(datastore_url, connection_string)
+        _same_port(datastore_url, connection_string)
         return datastore_url
     from amlmon.azure.datastores import collector_datastore
 
@@ -182,6 +183,22 @@ def _same_host(url: str, connection_string: str | None) -> None:
             f"the storage connection string is for {given}; --datastore-url is on {wanted}",
             hint=f"give {wanted}'s connection string (--connection-string or {CONNECTION_STRING_ENV}), "
             f"or a --datastore-url on {given}",
+        )
+
+
+def _same_port(url: str, connection_string: str | None) -> None:
+    """A connection string's BlobEndpoint is where every call goes: a --datastore-url on another port
+    (e.g. another Azurite) would silently read that endpoint's container instead."""
+    from amlmon.azure.blobs import CONNECTION_STRING_ENV, connection_string_port, url_port
+    from amlmon.errors import UsageError
+
+    given = connection_string_port(connection_string)
+    if given is not None and given != url_port(url):
+        raise UsageError(
+            f"the storage connection string's blob endpoint is on port {given}; --datastore-url is on "
+            f"port {url_port(url)}",
+            hint=f"give that endpoint's connection string (--connection-string or {CONNECTION_STRING_ENV}), "
+            f"or a --datastore-url on port {given}",
         )
 
 

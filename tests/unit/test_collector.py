@@ -130,3 +130,20 @@ def test_datastore_url_usage_errors(tmp_path: Any) -> None:
     )
     assert both.exit_code == 2 and "--print-query is about KQL" in both.stderr, both.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_a_datastore_url_on_another_port_than_the_connection_strings_endpoint_is_refused(
+    tmp_path: Any,
+) -> None:
+    """The connection string's BlobEndpoint is where every call goes: another port would read another
+    storage's container (tests/e2e/test_collector_pull.py pulls with both on the same port)."""
+    from tests.conftest import run_cli
+
+    account = "devstoreaccount1"
+    conn = f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/{account}"
+    out = tmp_path / "x.parquet"
+    args = ["data", "pull", "ep", "--out", str(out), "--datastore-url", f"http://127.0.0.1:1/{account}/c"]
+    result = run_cli(args, {"AZURE_STORAGE_CONNECTION_STRING": conn})
+    assert result.exit_code == 2, result.stderr
+    assert "blob endpoint is on port 10000; --datastore-url is on port 1" in result.stderr
+    assert "a2V5" not in result.stderr and not out.exists()
