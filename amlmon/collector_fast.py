@@ -39,8 +39,6 @@ from amlmon.schema import COLLECTOR_RECORD as R
 
 # What DuckDB reads where the standard library does not: a line ended by a lone carriage return, and
 # trailing commas.
-# What DuckDB reads where the standard library does not: a line ended by a lone carriage return, and
-# trailing commas.
 _TRAILING_COMMA = re.compile(rb",[ \t]*[}\]]")
 _TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$"
 # A text field DuckDB may have made from another JSON type (the reference path would read that type).
@@ -54,9 +52,11 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def plain_bytes(content: bytes) -> bool:
-    """Whether the screen finds nothing DuckDB and the standard library read differently (~1 GB/s)."""
-    return b"\r" not in content and _TRAILING_COMMA.search(content) is None
+def plain_bytes(content: bytes, start: int = 0, end: int | None = None) -> bool:
+    """Whether the screen finds nothing DuckDB and the standard library read differently in
+    `content[start:end]` (~1.5 GB/s; no copy is made of the range)."""
+    end = len(content) if end is None else end
+    return content.find(b"\r", start, end) < 0 and _TRAILING_COMMA.search(content, start, end) is None
 
 
 @dataclass
@@ -66,28 +66,26 @@ class Joined:
     table: Any  # pyarrow.Table
     records: int  # the outputs' records, and the inputs' in the window
     without_output: int
-    unmatched_outputs: int
+    orphans: list[str]  # ids of the outputs in the window no input here took (the folder before may have)
     answered_next: set[str] = field(default_factory=set)  # next folder's output ids this folder took
 
 
 @dataclass(frozen=True)
 class FolderFiles:
-    """One folder as FolderJoin reads it: staged files, the window, whose rows, what the folder before
-    took."""
+    """One folder as FolderJoin reads it: staged files, the window, whose rows."""
 
     inputs: list[tuple[Path, str]]  # (file, instance)
     outputs: list[Path]
     next_outputs: Callable[[], list[Path]]  # the next folder's outputs, staged when asked for
     window: tuple[dt.datetime, dt.datetime]  # [start, end)
     names: tuple[str, str]  # (endpoint, deployment)
-    answered_ahead: set[str]  # ids of outputs here that the folder before took
 
 
 class Decline(Exception):
     """The folder holds something only the reference path reads exactly."""
 
 
-MEMORY_LIMIT = "64MB"  # DuckDB's share of a pull's 300 MB (bench_collector: 128 MB took 320 MB in all)
+MEMORY_LIMIT = "96MB"  # DuckDB's share of a pull's 300 MB (bench_collector)
 _TEXT_FIELDS = (R.time, R.correlation_id, R.id, R.source)
 _COLUMNS = (
     "{" + ", ".join([*(f"{name!r}: 'VARCHAR'" for name in _TEXT_FIELDS), f"{R.data!r}: 'JSON[]'"]) + "}"
@@ -128,17 +126,31 @@ def _fix(element: str) -> str:
     return f"coalesce(left({element}, 1) <> '\"' AND regexp_matches({element}, {_quote(_REENCODE)}), false)"
 
 
-# The joined rows in the reference path's order: inputs answered in this folder (input order), then
-# those answered in the next one (its order), then those without an answer (input order).
-_JOINED = (
-    "SELECT i.ts AS time, i.row_id AS request_id, m.instance AS container_id, w.workspace, "
-    f"{_text('i.e')} AS input, {_fix('i.e')} AS input_fix, "
-    f"{_text('coalesce(o.e, n.e)')} AS prediction, {_fix('coalesce(o.e, n.e)')} AS prediction_fix, "
-    "CASE WHEN o.row_id IS NOT NULL THEN 0 WHEN n.row_id IS NOT NULL THEN 1 ELSE 2 END AS grp "
-    "FROM i_rows i LEFT JOIN o_rows o ON o.row_id = i.row_id "
-    "LEFT JOIN n_rows n ON o.row_id IS NULL AND n.row_id = i.row_id "
-    "JOIN instances m ON m.filename = i.filename LEFT JOIN workspaces w ON w.source = i.source "
-    "WHERE i.inside AND i.k IS NOT NULL ORDER BY grp, CASE WHEN grp = 1 THEN n.rowid END, i.rowid"
+def _joined_sql(with_next: bool) -> str:
+    """SQL: the joined rows, the dataset's columns, in the reference path's order: inputs answered in
+    this folder (input order), then those answered in the next one (its order), then those without an
+    answer (input order). `grp` says which; `with_next`: the next folder's outputs are in n_rows. The
+    dataset's constant columns are added after the sort (_DATASET): sorted along, they cost 30 MB."""
+    answer = "coalesce(o.e, n.e)" if with_next else "o.e"
+    group = "WHEN n.row_id IS NOT NULL THEN 1 " if with_next else ""
+    next_join = "LEFT JOIN n_rows n ON o.row_id IS NULL AND n.row_id = i.row_id " if with_next else ""
+    next_order = "CASE WHEN grp = 1 THEN n.rowid END, " if with_next else ""
+    return (
+        f"SELECT i.ts AS time, i.row_id AS request_id, m.instance AS container_id, w.workspace, "
+        f"{_text('i.e')} AS input, {_text(answer)} AS prediction, {_fix('i.e')} AS input_fix, "
+        f"{_fix(answer)} AS prediction_fix, CASE WHEN o.row_id IS NOT NULL THEN 0 {group}ELSE 2 END AS grp "
+        f"FROM i_rows i LEFT JOIN o_rows o ON o.row_id = i.row_id {next_join}"
+        "JOIN instances m ON m.filename = i.filename LEFT JOIN workspaces w ON w.source = i.source "
+        f"WHERE i.inside AND i.k IS NOT NULL ORDER BY grp, {next_order}i.rowid"
+    )
+
+
+# The dataset's columns of `joined`, in its order (a scan keeps insertion order: preserve_insertion_order)
+_DATASET = (
+    "SELECT time, $service AS service, $deployment AS deployment, request_id, "
+    "NULL::VARCHAR AS client_request_id, container_id, workspace, []::VARCHAR[] AS models, input, "
+    "prediction, false AS truncated, $generation AS generation, NULL::VARCHAR AS raw, input_fix, "
+    "prediction_fix FROM joined"
 )
 
 
@@ -146,15 +158,19 @@ class FolderJoin:
     """One DuckDB connection reading folder after folder into its temp tables (replaced each time)."""
 
     def __init__(self, spill: Path) -> None:
-        """`spill`: a private folder for what DuckDB moves out of memory (never the user's directory)."""
+        """`spill`: a private folder for what DuckDB moves out of memory (never the user's directory).
+        A database of its own: two on one database do not join at the same time (it locks)."""
         import duckdb
 
-        self.con = duckdb.connect()
         self.declined = ""  # why the last join declined
+        self.con = duckdb.connect()
         # rows go into tables in file and line order (`rowid`); memory bounded (a pull's budget: 300 MB
         # in all, tests/bench/bench_collector.py), the rest spilled; a folder that still does not fit
-        # fails here and is read by the reference path
-        for setting in ("preserve_insertion_order = true", f"memory_limit = '{MEMORY_LIMIT}'"):
+        # fails here and is read by the reference path. One thread: the pull's other core downloads,
+        # and a second DuckDB thread cost 25% more CPU for the same folder without finishing it sooner
+        # (bench_collector's folders, 2 cores).
+        settings = ("preserve_insertion_order = true", f"memory_limit = '{MEMORY_LIMIT}'", "threads = 1")
+        for setting in settings:
             self.con.execute(f"SET {setting}").fetchall()
         self.con.execute(f"SET temp_directory = {_quote(str(spill))}").fetchall()
 
@@ -181,56 +197,47 @@ class FolderJoin:
         inputs, outputs = folder.inputs, folder.outputs
         start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in folder.window)
         self.window = {"start": start, "end": end}
-        self._rows("o_rows", outputs)
-        self._rows("i_rows", [path for path, _instance in inputs])
-        self._rows("n_rows", [])
-        self._unique("i_rows WHERE inside")
-        self._unique("o_rows")
-        self._no_repeated_keys()
+        records = self._rows("o_rows", outputs, windowed=False)
+        records += self._rows("i_rows", [path for path, _instance in inputs], windowed=True)
+        self._no_repeated_keys("i_rows WHERE inside", "o_rows")
         self._lookups(inputs)
-        without_output, answered = self._joined()
-        if without_output:  # some may be answered in the next folder: its outputs, then join again
-            self._rows("n_rows", folder.next_outputs())
-            self._unique("n_rows")
-            self._no_repeated_keys()
-            without_output, answered = self._joined()
-        table = self.con.sql(self._final(folder.names)).to_arrow_table()
+        without_output, answered = self._joined(with_next=False)
+        later = folder.next_outputs() if without_output else []
+        if later:  # some inputs may be answered in the next folder: its outputs, then join again
+            self._rows("n_rows", later, windowed=False, counted=False)
+            self._no_repeated_keys("n_rows")
+            without_output, answered = self._joined(with_next=True)
+        ((fixes,),) = self.con.execute(
+            "SELECT count(*) FILTER (WHERE input_fix OR prediction_fix) FROM joined"
+        ).fetchall()
+        endpoint, deployment = folder.names
+        names = {"service": endpoint, "deployment": deployment, "generation": GENERATION}
+        table = self.con.sql(_DATASET, params=names).to_arrow_table()
         orphans = self.con.execute(
             "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
         ).fetchall()
-        records = self._scalar(
-            "SELECT (SELECT count(*) FROM o_rows WHERE k IS NULL OR k = 0) + "
-            "(SELECT count(*) FROM i_rows WHERE inside AND (k IS NULL OR k = 0))"
-        )
         return Joined(
-            table=_reencoded(table),
+            table=_reencoded(table) if fixes else table.drop_columns(["input_fix", "prediction_fix"]),
             records=records,
             without_output=without_output,
-            unmatched_outputs=sum(1 for (row_id,) in orphans if row_id not in folder.answered_ahead),
+            orphans=[row_id for (row_id,) in orphans],
             answered_next=set(answered),
         )
 
-    def _joined(self) -> tuple[int, list[str]]:
-        """`joined` (_JOINED); how many inputs have no answer, and the ids answered by the next folder."""
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE joined AS {_JOINED}").fetchall()
+    def _joined(self, with_next: bool) -> tuple[int, list[str]]:
+        """`joined` (_joined_sql); how many inputs have no answer, and the ids the next folder answered.
+        Counted here, not in Arrow: pyarrow.compute costs the pull 40-50 MB once used."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE joined AS {_joined_sql(with_next)}").fetchall()
         ((without_output, answered),) = self.con.execute(
             "SELECT count(*) FILTER (WHERE grp = 2), list(request_id) FILTER (WHERE grp = 1) FROM joined"
         ).fetchall()
         return int(without_output), list(answered or ())
 
-    def _scalar(self, sql: str) -> int:
-        rows = self.con.execute(sql).fetchall()  # fetched to the end: the connection is free again
-        return int(rows[0][0]) if rows else 0
-
-    def _unique(self, rows: str) -> None:
-        """Decline when a row id repeats among `rows` (a table, maybe with a WHERE)."""
-        joiner = "AND" if "WHERE" in rows else "WHERE"
-        if self._scalar(f"SELECT count(*) - count(DISTINCT row_id) FROM {rows} {joiner} k IS NOT NULL"):
-            raise Decline("a row id twice")
-
-    def _rows(self, name: str, files: list[Path]) -> None:
-        """`name`: the files' rows (_ROWS), a temp table whose `rowid` is their order."""
+    def _rows(self, name: str, files: list[Path], windowed: bool, counted: bool = True) -> int:
+        """`name`: the files' rows (_ROWS), a temp table whose `rowid` is their order; their records
+        (`windowed`: those in the window). Declines when a record is odd or a row id repeats (among the
+        rows in the window when `windowed`)."""
         if files:
             listed = "[" + ", ".join(_quote(str(path)) for path in files) + "]"
             source = f"read_json({listed}, format='newline_delimited', columns={_COLUMNS}, filename=true)"
@@ -238,15 +245,25 @@ class FolderJoin:
             source = _EMPTY
         rows = _ROWS.replace("{source}", source)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}", self.window).fetchall()
-        if self._scalar(f"SELECT count(*) FILTER (WHERE odd) FROM {name}"):
+        kept = "inside" if windowed else "true"
+        ((odd, repeated, records),) = self.con.execute(
+            f"SELECT count(*) FILTER (WHERE odd), count(row_id) FILTER (WHERE {kept} AND k IS NOT NULL) - "
+            f"count(DISTINCT row_id) FILTER (WHERE {kept} AND k IS NOT NULL), "
+            f"count(*) FILTER (WHERE {kept} AND (k IS NULL OR k = 0)) FROM {name}"
+        ).fetchall()
+        if odd:
             raise Decline("a record outside the fast path's shape")
+        if repeated:
+            raise Decline("a row id twice")
+        return int(records) if counted else 0
 
-    def _no_repeated_keys(self) -> None:
-        """Decline when an object row repeats a key (its text keeps both; the standard library the last).
-        Rows of one folder share a few key lists: each distinct list is looked at once."""
+    def _no_repeated_keys(self, *rows: str) -> None:
+        """Decline when an object row among `rows` (tables, maybe with a WHERE) repeats a key (its text
+        keeps both; the standard library the last). Rows of one folder share a few key lists: each
+        distinct list is looked at once."""
+        union = " UNION ALL ".join(f"SELECT e FROM {table}" for table in rows)
         lists = self.con.execute(
-            "SELECT DISTINCT json_keys(e) FROM (SELECT e FROM i_rows WHERE inside UNION ALL "
-            "SELECT e FROM o_rows UNION ALL SELECT e FROM n_rows) WHERE left(e, 1) = '{'"
+            f"SELECT DISTINCT json_keys(e) FROM ({union}) WHERE left(e, 1) = '{{'"
         ).fetchall()
         if any(len(set(keys)) != len(keys) for (keys,) in lists):
             raise Decline("a row repeats a key")
@@ -262,16 +279,6 @@ class FolderJoin:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW instances AS {_values(files, 'filename', 'instance')}")
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW workspaces AS {_values(names, 'source', 'workspace')}")
 
-    @staticmethod
-    def _final(names: tuple[str, str]) -> str:
-        endpoint, deployment = names
-        return (
-            f"SELECT time, {_quote(endpoint)} AS service, {_quote(deployment)} AS deployment, request_id, "
-            "NULL::VARCHAR AS client_request_id, container_id, workspace, []::VARCHAR[] AS models, "
-            f"input, prediction, false AS truncated, {_quote(GENERATION)} AS generation, NULL::VARCHAR AS raw, "
-            "input_fix, prediction_fix FROM joined ORDER BY rowid"
-        )
-
 
 def _literal(text: str | None) -> str:
     return "NULL::VARCHAR" if text is None else _quote(text)
@@ -286,7 +293,8 @@ def _values(rows: list[tuple[str, str]], first: str, second: str) -> str:
 
 
 def _reencoded(table: Any) -> Any:
-    """The rows with the flagged texts encoded again the standard library's way; the flags dropped."""
+    """The rows with the flagged texts encoded again the standard library's way; the flags dropped (a
+    folder without flags does not come here: see FolderJoin._joined)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

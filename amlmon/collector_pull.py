@@ -26,19 +26,20 @@ def write_collected(
     """The targets' collected rows in [start, end) into `destination`, folder by folder (a part each)."""
     from amlmon import collector
 
-    folders: dict[str, Any] = {}
+    planned: dict[str, Any] = {}
     for target in parsed or [None]:
         names = reader.names(target.name if target else None, target.deployment if target else None)
         for folder in collector.plan(names, start, end, stats, reader.collections):
             endpoint, deployment, stamp = folder.key.split("/")
-            folders.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
-    todo = [(name, folder) for name, folder in sorted(folders.items()) if not destination.done(name)]
+            planned.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
+    todo = [(name, folder) for name, folder in sorted(planned.items()) if not destination.done(name)]
     fast = destination.fmt == "parquet"  # DuckDB's Arrow rows as they are (collector_fast.py)
     reader.expect([folder for _name, folder in todo], staged=fast)  # downloads while earlier ones are read
+    folders = [folder for _name, folder in todo]
     try:
-        for name, folder in todo:
-            # text formats, and a folder the fast path declines: the reference path's rows
-            table = reader.folder_table(folder) if fast else None
+        # text formats, and a folder the fast path declines: the reference path's rows
+        joined = reader.joined_folders(folders) if fast else ((folder, None) for folder in folders)
+        for (name, _planned), (folder, table) in zip(todo, joined, strict=True):
             if table is not None:
                 destination.write_part_table(name, table, {"folder": folder.key})
             else:

@@ -12,7 +12,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import queue
+import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from amlmon import jsonfast
@@ -34,6 +39,9 @@ from amlmon.schema import COLLECTOR_RECORD
 
 # A data row and what a dataset row needs of its record: (row id, row, time, inside the window, source).
 DataRow = tuple[str, Any, dt.datetime | None, bool, str]
+# Folders DuckDB joins at a time (a thread each): on 2 cores the joins of one folder at a time left a
+# third of the CPU idle while the pull waited on them (bench_collector)
+JOINS_AHEAD = 1
 _UNSEEN: Any = object()
 
 
@@ -67,7 +75,10 @@ class CollectorPull:
         self.prefetch: Any = None  # amlmon.azure.prefetch.Prefetch, once expect() announced the folders
         self._workspaces: dict[str, str | None] = {}  # record `source` → its workspace
         self._staging: Any = None  # amlmon.collector_stage.Staging, while folder_table reads
-        self._join: Any = None  # amlmon.collector_fast.FolderJoin, once folder_table is asked
+        self._stage_lock = threading.RLock()  # staging, and the prefetch's takes, from join threads too
+        self._joins: list[Any] = []  # amlmon.collector_fast.FolderJoin, one per join thread
+        self._free_joins: queue.Queue[Any] = queue.Queue()
+        self._join_pool: ThreadPoolExecutor | None = None
         # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
         self._answered_ahead: dict[str, set[str]] = {}
         self.declined: list[str] = []  # folders the fast path left to the reference path, and why
@@ -99,12 +110,17 @@ class CollectorPull:
         if self.prefetch is not None:
             self.prefetch.close()
             self.prefetch = None
+        if self._join_pool is not None:  # joins under way stop first (Ctrl-C): their files go next
+            for join in self._joins:
+                join.con.interrupt()
+            self._join_pool.shutdown(wait=True, cancel_futures=True)
+            self._join_pool = None
+        for join in self._joins:
+            join.close()
+        self._joins = []
         if self._staging is not None:
             self._staging.close()
             self._staging = None
-        if self._join is not None:
-            self._join.close()
-            self._join = None
 
     def _download(self, name: str) -> bytes:
         # The downloader fixes the length from its first answer and asks for later chunks by range, so
@@ -137,11 +153,12 @@ class CollectorPull:
         """The blob's staged file when it has one, or the prefetch staged it (amlmon.collector_stage)."""
         if self._staging is None:
             return None
-        staged = self._staging.get(blob.name)
-        if staged is None and self.prefetch is not None:
-            fetched = self.prefetch.take(blob.name)
-            staged = self._staging.adopt(blob.name, fetched) if fetched is not None else None
-        return staged
+        with self._stage_lock:
+            staged = self._staging.get(blob.name)
+            if staged is None and self.prefetch is not None:
+                fetched = self.prefetch.take(blob.name)
+                staged = self._staging.adopt(blob.name, fetched) if fetched is not None else None
+            return staged
 
     def records(
         self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
@@ -253,9 +270,36 @@ class CollectorPull:
             "raw": None,
         }
 
+    def joined_folders(self, folders: list[FolderPlan]) -> Iterator[tuple[FolderPlan, Any]]:
+        """Each folder with its rows as folder_rows gives them, as an Arrow table (the dataset's columns)
+        read by DuckDB, or None when the fast path declines (folder_rows then reads the same staged
+        files). JOINS_AHEAD folders are joined at a time, each in a thread of its own (DuckDB works
+        without the GIL), while the caller writes the one before; the counts are added in folder order.
+        The caller releases each folder (release()) once it is written."""
+        waiting: deque[tuple[FolderPlan, Future[Any] | None]] = deque()
+        upcoming = iter(folders)
+        try:
+            for folder in itertools.islice(upcoming, JOINS_AHEAD):
+                waiting.append((folder, self._start_join(folder)))
+            while waiting:
+                folder, join = waiting.popleft()
+                table = self._joined(folder, join)
+                following = next(upcoming, None)
+                if following is not None:
+                    waiting.append((following, self._start_join(following)))
+                yield folder, table
+        finally:
+            for _folder, join in waiting:
+                if join is not None:
+                    join.cancel()
+
     def folder_table(self, folder: FolderPlan) -> Any:
-        """The folder's rows as folder_rows gives them, as an Arrow table (the dataset's columns) read by
-        DuckDB; None when the fast path declines (folder_rows then reads the same staged files)."""
+        """One folder's table, as joined_folders gives it, joined now."""
+        return self._joined(folder, self._start_join(folder))
+
+    def _start_join(self, folder: FolderPlan) -> Future[Any] | None:
+        """Stage the folder's blobs (this thread: the prefetch is not shared) and join them in a join
+        thread; None when the fast path cannot take the folder (`declined` says why)."""
         from amlmon.collector_fast import Decline, FolderFiles
 
         if self.collections != (INPUTS, OUTPUTS):  # payload rows are one per record: the reference path
@@ -267,42 +311,59 @@ class CollectorPull:
             self.declined.append(f"{folder.key}: a carriage return or a trailing comma in its blobs")
             return None
 
-        def later() -> list[Any]:
+        def later() -> list[Any]:  # in the join's thread
             staged = [self._stage(blob) for blob in folder.next_outputs]
             if not all(one.plain for one in staged):
                 raise Decline("the next folder's outputs")
             return [one.path for one in staged]
 
         endpoint, deployment, _stamp = folder.key.split("/")
-        joined = self._join.join(
-            FolderFiles(
-                [(staged.path, blob.instance) for staged, blob in zip(inputs, folder.inputs, strict=True)],
-                [staged.path for staged in outputs],
-                later,
-                (self.start, self.end),
-                (endpoint, deployment),
-                self._answered_ahead.get(folder.key, set()),
-            )
+        files = FolderFiles(
+            [(staged.path, blob.instance) for staged, blob in zip(inputs, folder.inputs, strict=True)],
+            [staged.path for staged in outputs],
+            later,
+            (self.start, self.end),
+            (endpoint, deployment),
         )
-        if joined is None:
-            self.declined.append(f"{folder.key}: {self._join.declined}")
+        assert self._join_pool is not None  # _start_staging made it
+        return self._join_pool.submit(self._join_in_thread, files, outputs + inputs)
+
+    def _join_in_thread(self, files: Any, staged: list[Any]) -> tuple[Any, str, int]:
+        """(Joined or None, why declined, the staged tails' bytes), with a FolderJoin no other thread
+        uses meanwhile."""
+        join = self._free_joins.get()
+        try:
+            return join.join(files), join.declined, sum(len(one.tail) for one in staged)
+        finally:
+            self._free_joins.put(join)
+
+    def _joined(self, folder: FolderPlan, join: Future[Any] | None) -> Any:
+        """The folder's table once its join ended, its counts added (in folder order: an output the
+        folder before took is not unmatched here); None when the fast path declined."""
+        if join is None:
             return None
-        self._answered_ahead.pop(folder.key, None)
+        joined, declined, partial_bytes = join.result()
+        if joined is None:
+            self.declined.append(f"{folder.key}: {declined}")
+            return None
+        taken = self._answered_ahead.pop(folder.key, set())
         if joined.answered_next:
             self._answered_ahead.setdefault(_key(folder.next_outputs[0]), set()).update(joined.answered_next)
         stats = self.stats
-        stats.blobs += len(outputs) + len(inputs)
-        stats.partial_bytes += sum(len(staged.tail) for staged in outputs + inputs)
+        stats.blobs += len(folder.outputs) + len(folder.inputs)
+        stats.partial_bytes += partial_bytes
         stats.records += joined.records
         stats.rows += joined.table.num_rows
         stats.without_output += joined.without_output
-        stats.unmatched_outputs += joined.unmatched_outputs
+        stats.unmatched_outputs += sum(1 for row_id in joined.orphans if row_id not in taken)
         return joined.table
 
     def release(self, folder: FolderPlan) -> None:
-        """The folder's rows are written: its staged files go, but the next folder's outputs it read."""
+        """The folder's rows are written: its staged files go (the next folder's outputs it read stay:
+        they are that folder's)."""
         if self._staging is not None:
-            self._staging.release({blob.name for blob in folder.next_outputs})
+            with self._stage_lock:
+                self._staging.release({blob.name for blob in folder.outputs + folder.inputs})
 
     def _start_staging(self) -> None:
         from amlmon.collector_fast import FolderJoin
@@ -310,15 +371,18 @@ class CollectorPull:
 
         if self._staging is None:
             self._staging = Staging()
-            self._join = FolderJoin(self._staging.dir / "duckdb")
+            self._joins = [FolderJoin(self._staging.dir / f"duckdb-{n}") for n in range(JOINS_AHEAD)]
+            for join in self._joins:
+                self._free_joins.put(join)
+            self._join_pool = ThreadPoolExecutor(JOINS_AHEAD, thread_name_prefix="amlmon-join")
 
     def _stage(self, blob: CollectorBlob) -> Any:
-        staged = self._staged(blob)
-        return (
-            staged
-            if staged is not None
-            else self._staging.adopt(blob.name, self._staging.write(self._stream(blob.name)))
-        )
+        """The blob's staged file, downloaded now if the prefetch has not (any thread)."""
+        with self._stage_lock:
+            staged = self._staged(blob)
+            if staged is None:
+                staged = self._staging.adopt(blob.name, self._staging.write(self._stream(blob.name)))
+            return staged
 
 
 def _key(blob: CollectorBlob) -> str:

@@ -49,27 +49,34 @@ class Staging:
     def write(self, chunks: Iterable[bytes]) -> Staged:
         """Write a blob's whole lines to a file of their own, screening them on the way."""
         handle = tempfile.NamedTemporaryFile(dir=self.dir, suffix=".jsonl", delete=False)  # noqa: SIM115
-        pending = b""
+        pending = b""  # the start of a line a chunk ended in
         plain = True
         with handle:
             for chunk in chunks:
-                data = pending + chunk if pending else chunk  # pending: the start of a line, if any
-                # screened whole: a line is always in one `data`; the tail of the last one is never
-                # written, so a false alarm there only sends the folder to the reference path
-                plain = plain and plain_bytes(data)
-                cut = data.rfind(b"\n") + 1
-                if cut:
-                    handle.write(memoryview(data)[:cut])
-                pending = data[cut:]
-        return Staged(Path(handle.name), bytes(pending), plain)
+                cut = chunk.rfind(b"\n") + 1
+                if not cut:  # still in one line (a line longer than a chunk)
+                    pending += chunk
+                    continue
+                start = 0
+                if pending:  # that line's rest: the only bytes copied (a chunk is megabytes)
+                    start = chunk.find(b"\n") + 1
+                    line = pending + chunk[:start]
+                    plain = plain and plain_bytes(line)
+                    handle.write(line)
+                # screened in ranges of whole lines (a line is always in one range); the bytes after
+                # the last newline are neither written nor screened
+                plain = plain and plain_bytes(chunk, start, cut)
+                handle.write(memoryview(chunk)[start:cut])
+                pending = chunk[cut:]
+        return Staged(Path(handle.name), pending, plain)
 
     def adopt(self, name: str, staged: Staged) -> Staged:
         self._staged[name] = staged
         return staged
 
-    def release(self, keep: set[str]) -> None:
-        """Delete the staged blobs (the folder's rows are written) but those in `keep`."""
-        for name in [name for name in self._staged if name not in keep]:
+    def release(self, names: set[str]) -> None:
+        """Delete these staged blobs (their folder's rows are written)."""
+        for name in names & self._staged.keys():
             self._staged.pop(name).path.unlink(missing_ok=True)
 
     def close(self) -> None:

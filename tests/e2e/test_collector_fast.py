@@ -158,8 +158,9 @@ def _pull(
     writer = ParquetRowWriter(out)
     taken = []
     try:
-        for folder in folders:
-            table = reader.folder_table(folder) if fast else None
+        # as `data pull` reads them: the next folder is joined while one is written
+        joined = reader.joined_folders(folders) if fast else ((folder, None) for folder in folders)
+        for folder, table in joined:
             taken.append(table is not None)
             if table is not None:
                 writer.write_table(table)

@@ -27,7 +27,6 @@ def _folder(tmp_path: Path, records: int) -> FolderFiles:
         lambda: [],
         (dt.datetime(2026, 11, 30, tzinfo=UTC), dt.datetime(2026, 12, 1, tzinfo=UTC)),
         ("ep", "blue"),
-        set(),
     )
 
 
