@@ -129,7 +129,7 @@ class CollectorPull:
 
     def _download_staged(self, name: str) -> Any:
         """The blob downloaded into a staged file (a prefetch worker's thread)."""
-        return self._staging.write(self._stream(name))
+        return self._staging.download(self.container.get_blob_client(name).download_blob(max_concurrency=1))
 
     def _stream(self, name: str) -> Iterator[bytes]:
         downloader = self.container.get_blob_client(name).download_blob(max_concurrency=1)
@@ -381,7 +381,7 @@ class CollectorPull:
         with self._stage_lock:
             staged = self._staged(blob)
             if staged is None:
-                staged = self._staging.adopt(blob.name, self._staging.write(self._stream(blob.name)))
+                staged = self._staging.adopt(blob.name, self._download_staged(blob.name))
             return staged
 
 
