@@ -263,6 +263,9 @@ class AppContext:
         self._ahead = Background(lambda: describe_workspace(ref, ml_client, lambda: arm))
 
     def close(self) -> None:
+        deadline = self.__dict__.get("deadline")
+        if deadline is not None:
+            deadline.end()  # first: a request a leftover thread retries sends nothing more
         for name in ("ml_client", "appinsights_client", "logs_client", "arm"):
             client = self.__dict__.get(name)
             if client is not None and hasattr(client, "close"):

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from amlmon.errors import AuthError
@@ -83,8 +84,91 @@ class EmulatorCredential:
         return None
 
 
+class TokenCache:
+    """A credential asked once per scope for the whole command, whichever client asks.
+
+    Why: azure-core's bearer-token policy keeps a token per client, and a command builds several (the ML
+    client, the generic ARM client, Log Analytics, …), some on threads; AzureCliCredential keeps none,
+    so each client ran `az account get-access-token` (about a second each) for the same token. Tokens stay
+    in this process's memory only and are fetched again REFRESH_MARGIN seconds before they expire (or
+    when the token's own refresh time passed), as the policy does. A request with claims comes from a
+    claims challenge (the service revoked the token): it goes to the credential, and its answer replaces
+    the cached token.
+    """
+
+    REFRESH_MARGIN = 300  # seconds; azure-core's BearerTokenCredentialPolicy renews this early too
+
+    def __init__(self, credential: Any) -> None:
+        self.credential = credential
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._tokens: dict[tuple[Any, ...], Any] = {}  # key → AccessTokenInfo
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        key = (scopes, kwargs.get("tenant_id"), bool(kwargs.get("enable_cae")))
+        info = self._cached(
+            key,
+            lambda: _token_info(self.credential.get_token(*scopes, **kwargs)),
+            renew=bool(kwargs.get("claims")),
+        )
+        return AccessToken(info.token, info.expires_on)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        options = options or {}
+        key = (scopes, options.get("tenant_id"), bool(options.get("enable_cae")))
+        renew = bool(options.get("claims"))
+        if hasattr(self.credential, "get_token_info"):
+            return self._cached(key, lambda: self.credential.get_token_info(*scopes, options=options), renew)
+        kwargs = {name: options[name] for name in ("tenant_id", "enable_cae", "claims") if name in options}
+        return self._cached(key, lambda: _token_info(self.credential.get_token(*scopes, **kwargs)), renew)
+
+    def _cached(self, key: tuple[Any, ...], fetch: Callable[[], Any], renew: bool = False) -> Any:
+        """The fresh cached token of `key`, else a new one (always a new one when `renew`: a claims
+        challenge refused the cached one, which no client gets again). Threads asking for the same key
+        wait for one fetch instead of each running their own; other keys are fetched alongside."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            info = self._tokens.get(key)
+            if renew or info is None or not _fresh(info, self.REFRESH_MARGIN):
+                self._tokens.pop(key, None)
+                info = self._tokens[key] = fetch()
+            return info
+
+    def close(self) -> None:
+        close = getattr(self.credential, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> TokenCache:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+
+def _token_info(token: Any) -> Any:
+    """An AccessToken (get_token's answer) as an AccessTokenInfo, the one shape the cache keeps."""
+    from azure.core.credentials import AccessTokenInfo
+
+    return AccessTokenInfo(token.token, int(token.expires_on))
+
+
+def _fresh(info: Any, margin: float) -> bool:
+    now = time.time()
+    refresh_on = getattr(info, "refresh_on", None)
+    return info.expires_on - margin > now and (refresh_on is None or refresh_on > now)
+
+
 def build_credential(auth: str, *, interactive: bool, authority: str | None = None) -> Any:
-    """The azure-identity credential for an --auth choice. Nothing prompts unless `interactive`."""
+    """The azure-identity credential for an --auth choice, behind one TokenCache for the command.
+    Nothing prompts unless `interactive`."""
+    return TokenCache(_identity_credential(auth, interactive=interactive, authority=authority))
+
+
+def _identity_credential(auth: str, *, interactive: bool, authority: str | None = None) -> Any:
     import azure.identity as identity
 
     kwargs: dict[str, Any] = {}

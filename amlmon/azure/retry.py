@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.core.pipeline.policies import RetryPolicy
 
-from amlmon.errors import Throttled
+from amlmon.errors import OperationFailed, Throttled
 
 # The longest single wait between two attempts, whatever Retry-After says (the follow loop's cap too).
 MAX_RETRY_WAIT = 60.0
@@ -26,6 +26,17 @@ class Deadline:
     seconds: float | None
     text: str = ""
     started: float = field(default_factory=time.monotonic)
+    ended: bool = False  # the command is over (its context closed)
+
+    def end(self) -> None:
+        """The command is over. A query a failed command left running on a thread (the next slice's
+        prefetch, a workspace read ahead) still retries with backoff; from now on it sends nothing:
+        in-process callers (tests, benchmarks) would otherwise see its request land in the next command."""
+        self.ended = True
+
+    def check_running(self) -> None:
+        if self.ended:
+            raise CommandEnded("the command ended before this request was sent")
 
     def remaining(self) -> float | None:
         return None if self.seconds is None else self.started + self.seconds - time.monotonic()
@@ -38,6 +49,10 @@ class Deadline:
                 f"gave up after --timeout {self.text}: {reason}",
                 hint="retry later, or allow more time with --timeout (env AMLMON_TIMEOUT), e.g. --timeout 30m",
             )
+
+
+class CommandEnded(OperationFailed):
+    """A request of a thread its command left, after the command ended; nobody reads it."""
 
 
 class BoundedRetryPolicy(RetryPolicy):
@@ -63,3 +78,8 @@ class BoundedRetryPolicy(RetryPolicy):
         self._deadline.allow(wait, reason)
         if wait > 0:
             transport.sleep(wait)
+        self._deadline.check_running()  # nor a retry after its wait
+
+    def send(self, request: Any) -> Any:
+        self._deadline.check_running()  # a thread the ended command left starts no request
+        return super().send(request)

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import importlib
 import os
 import sys
 import time
 import traceback
+from functools import cache, partial
 from typing import Any
 
 import typer
 
 from amlmon import __version__
-from amlmon.cli import (
-    data,
-    diagnostics,
-    doctor,
-    drift,
-    emulator,
-    export,
-    logs,
-    metrics,
-    query,
-    services,
-    traces,
-    workspace,
-)
 from amlmon.cli.common import set_app_context
 from amlmon.cli.options import global_options_help, split_global_options
 from amlmon.context import AppContext
@@ -36,7 +25,27 @@ Diagnostics on v1 ACI/AKS services and v2 online deployments, KQL queries and tr
 Application Insights / Log Analytics, health metrics and a CI gate, long-term export.
 Try it offline: `amlmon emulator start --detach` then `--cloud local`."""
 
-app = typer.Typer(
+# Top-level command → the amlmon.cli module that registers it, in the order help lists them (typer's:
+# commands, then groups). A run imports only the module of the command it looks up (each module pulls
+# in its domain code: ~50 ms for all of them); `amlmon --help` and completion list every command, so
+# they import them all.
+COMMAND_MODULES = {
+    "query": "query",
+    "traces": "traces",
+    "logs": "logs",
+    "stats": "metrics",
+    "check": "metrics",
+    "doctor": "doctor",
+    "drift": "drift",
+    "workspace": "workspace",
+    "services": "services",
+    "diagnostics": "diagnostics",
+    "export": "export",
+    "data": "data",
+    "emulator": "emulator",
+}
+
+_root = typer.Typer(
     name="amlmon",
     help=HELP,
     no_args_is_help=True,
@@ -53,30 +62,13 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@_root.callback()
 def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     """Telemetry of Azure Machine Learning deployed models, from the shell."""
-
-
-for module in (
-    workspace,
-    services,
-    diagnostics,
-    query,
-    traces,
-    logs,
-    metrics,
-    doctor,
-    export,
-    data,
-    drift,
-    emulator,
-):
-    module.register(app)
 
 
 def _add_global_help(typer_app: typer.Typer) -> None:
@@ -93,7 +85,48 @@ def _add_global_help(typer_app: typer.Typer) -> None:
             _add_global_help(group.typer_instance)
 
 
-_add_global_help(app)
+_add_global_help(_root)
+
+
+@cache
+def _module_commands(module: str) -> typer.Typer:
+    """The commands one amlmon.cli module registers, on an app of their own (the module imported now)."""
+    part = typer.Typer()
+    importlib.import_module(f"amlmon.cli.{module}").register(part)
+    _add_global_help(part)
+    return part
+
+
+def _commands_of(name: str) -> typer.Typer:
+    return _module_commands(COMMAND_MODULES[name])
+
+
+@cache
+def _full_app() -> typer.Typer:
+    """The root with every module's commands registered, in COMMAND_MODULES order: what typer's full build
+    (`typer.main.get_command(app)`), the completion scripts and the tests walk."""
+    full = copy.copy(_root)
+    full.registered_commands, full.registered_groups = [], []
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        full.registered_commands += _module_commands(module).registered_commands
+        full.registered_groups += _module_commands(module).registered_groups
+    return full
+
+
+def command_tree() -> Any:
+    """The click tree a run parses argv with: the root alone, each command (and its module) loaded when
+    looked up."""
+    from amlmon.cli.tree import command_tree as lazy_tree
+
+    return lazy_tree(_root, {name: partial(_commands_of, name) for name in COMMAND_MODULES})
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from amlmon.cli.app import app`: the whole CLI, every command module imported. A run does not use
+    # it: run() builds the tree from the root and imports a command's module when the command is looked up.
+    if name == "app":
+        return _full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _print_error(error: AmlmonError) -> None:
@@ -115,10 +148,8 @@ def _quiet_broken_pipe() -> int:
 
 def run(args: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises)."""
-    from amlmon.cli.tree import command_tree
-
     argv = list(sys.argv[1:] if args is None else args)
-    command: Any = command_tree(app)
+    command: Any = command_tree()
     try:
         options, rest = split_global_options(argv, command=command)
         from amlmon.render import check_query

@@ -7,12 +7,15 @@ and given their placeholders (amlmon.cli.metavars), the first time something ask
 listing the names (did-you-mean) builds nothing, listing the commands (help) builds them all. Each
 command is built by typer's own functions from the same registration, so it is the one the full
 build (`typer.main.get_command(app)`) makes.
+
+With `modules`, the root's commands are not registered yet: each name maps to a function that imports
+the module registering it and returns its registrations, so a run imports one command's module only.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from functools import partial
 from typing import Any
 
@@ -49,13 +52,21 @@ class LazyCommands(MutableMapping[str, Any]):
         return len(self._builders)
 
 
-def command_tree(app: typer.Typer) -> Any:
-    """The root click group of `app` with its commands built on demand, placeholders applied."""
+def command_tree(app: typer.Typer, modules: Mapping[str, Callable[[], typer.Typer]] | None = None) -> Any:
+    """The root click group of `app` with its commands built on demand, placeholders applied; with
+    `modules` (top-level name → the registrations of that name's module, imported when called) the
+    commands come from there, in its order, instead of from `app`'s registrations."""
     from typer.main import get_command, solve_typer_info_defaults
 
     from amlmon.cli import metavars
 
     builders: dict[str, Callable[[], Any]] = {}
+    if modules is not None:
+        for command_name, registrations in modules.items():
+            builders[command_name] = _building(
+                partial(_registered, app, command_name, registrations), metavars.apply
+            )
+        return _root(app, builders)
     for info in app.registered_commands:
         builders[_command_name(info)] = _building(partial(_command, app, info), metavars.apply)
     for group in app.registered_groups:
@@ -65,6 +76,14 @@ def command_tree(app: typer.Typer) -> Any:
             metavars.apply(tree)
             return tree
         builders[name] = _building(partial(_group, app, group), metavars.apply)
+    return _root(app, builders)
+
+
+def _root(app: typer.Typer, builders: dict[str, Callable[[], Any]]) -> Any:
+    from typer.main import get_command
+
+    from amlmon.cli import metavars
+
     shell = copy.copy(app)  # the root alone: its callback, --version and the completion options
     shell.registered_commands, shell.registered_groups = [], []
     root: Any = get_command(shell)
@@ -80,6 +99,20 @@ def _building(build: Callable[[], Any], apply: Callable[[Any, str], None]) -> Ca
         return command
 
     return built
+
+
+def _registered(app: typer.Typer, name: str, registrations: Callable[[], typer.Typer]) -> Any:
+    """The command or group `name` as registered on the app `registrations` gives."""
+    from typer.main import solve_typer_info_defaults
+
+    module_app = registrations()
+    for info in module_app.registered_commands:
+        if _command_name(info) == name:
+            return _command(app, info)
+    for group in module_app.registered_groups:
+        if solve_typer_info_defaults(group).name == name:
+            return _group(app, group)
+    raise KeyError(name)  # the table names a command its module does not register
 
 
 def _command_name(info: Any) -> str:

@@ -624,10 +624,9 @@ def test_a_failed_pull_leaves_no_file_and_resume_finishes_it(
     assert resumed.exit_code == 0, resumed.stderr
     assert out.read_text() == whole.read_text(), "resume gives the same file as an uninterrupted run"
     queries = [r for r in emulator.requests_since(seq) if r["path"].endswith("/query") and r["status"] == 200]
-    # +1: the final count; +1: in full-suite runs (never alone) the resume made one query more than that
-    # (8 for 7, 9 for 8) — not a finished slice fetched again, the file is the uninterrupted one; to
-    # diagnose (issue note, stop 13)
-    assert len(queries) <= slices - len(parts) + 2, "finished slices are not fetched again"
+    # +1: the final count. (The failed run's prefetch of its next slice, left on a thread, used to send
+    # its last retry once the outage ended, inside this window; a command's requests stop when it ends.)
+    assert len(queries) <= slices - len(parts) + 1, "finished slices are not fetched again"
 
 
 def test_resumed_pull_reports_the_figures_of_an_uninterrupted_one(
