@@ -343,7 +343,12 @@ class CollectorPull:
         folder before took is not unmatched here); None when the fast path declined."""
         if join is None:
             return None
-        joined, declined, partial_bytes = join.result()
+        while True:  # back in Python now and then: a Ctrl-C taken by any thread is raised here
+            try:
+                joined, declined, partial_bytes = join.result(timeout=0.1)
+                break
+            except TimeoutError:
+                continue
         if joined is None:
             self.declined.append(f"{folder.key}: {declined}")
             return None
