@@ -219,3 +219,95 @@ def test_collector_shaped_folders_take_the_fast_path(
     endpoint = _folders(data.draw, container, plain=True)
     taken = _same(container, endpoint, window, tmp_path)
     assert all(taken), taken
+
+
+def _big_folder(container: Any, endpoint: str, requests: int) -> None:
+    """One hour of `requests` collector-shaped requests (inputs and outputs, one blob each)."""
+    for collection in ("model_inputs", "model_outputs"):
+        lines = (
+            json.dumps(
+                {
+                    "specversion": "1.0",
+                    "id": f"{collection}-{index}",
+                    "source": SOURCE,
+                    "time": (HOUR + dt.timedelta(seconds=index % 3600)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "data": [{"x": index, "y": index / 7}],
+                    "correlationid": f"req-{index}",
+                },
+                separators=(",", ":"),
+            )
+            for index in range(requests)
+        )
+        blob = container.get_blob_client(
+            f"modelDataCollector/{endpoint}/blue/{collection}/{HOUR:%Y/%m/%d/%H}/i0.jsonl"
+        )
+        blob.create_append_blob()
+        content = ("\n".join(lines) + "\n").encode()
+        for offset in range(0, len(content), 4 * 1024 * 1024):
+            blob.append_block(content[offset : offset + 4 * 1024 * 1024])
+
+
+def _join_all(container: Any, endpoint: str) -> tuple[list[Any], Any]:
+    from amlmon import collector
+    from amlmon.collector_reader import CollectorPull
+
+    window = (HOUR, HOUR + dt.timedelta(hours=1))
+    stats = collector.PullStats()
+    reader = CollectorPull(container, *window, stats)
+    try:
+        folders = collector.plan(reader.names(endpoint, "blue"), *window, stats)
+        return [table for _folder, table in reader.joined_folders(folders)], reader
+    finally:
+        reader.close()
+
+
+def _when_joining(then: Any) -> dict[str, float]:
+    """Call `then` once DuckDB has been joining in the join thread for a moment; the time it did."""
+    import threading
+    import time
+
+    seen: dict[str, float] = {}
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(thread.name.startswith("amlmon-join") for thread in threading.enumerate()):
+                time.sleep(0.1)
+                seen["at"] = time.monotonic()
+                then()
+                return
+            time.sleep(0.002)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return seen
+
+
+def test_ctrl_c_while_a_folder_is_joined_in_its_thread_stops_the_pull_and_leaves_nothing(
+    container: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C reaches the main thread while DuckDB joins in the join thread: the pull stops at once
+    (KeyboardInterrupt; the join is interrupted, not waited for), its thread ends, the staged files are
+    deleted."""
+    import os
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the staging folder goes (tempfile.mkdtemp)
+    monkeypatch.setattr("tempfile.tempdir", None)
+    endpoint = f"big{next(_names)}"
+    _big_folder(container, endpoint, 300_000)
+    joining = _when_joining(lambda: None)  # the control: uninterrupted, the folder is joined
+    tables, _reader = _join_all(container, endpoint)
+    rest_of_join = time.monotonic() - joining["at"]
+    assert [table.num_rows for table in tables] == [300_000]
+    assert not list(tmp_path.glob("amlmon-collector-*")), "the staging folder is gone after a pull"
+
+    # as the terminal does: SIGINT to the process (whichever thread takes it)
+    interrupted = _when_joining(lambda: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        _join_all(container, endpoint)
+    stopped_after = time.monotonic() - interrupted["at"]
+    assert stopped_after < rest_of_join / 3, (stopped_after, rest_of_join)
+    assert not [t for t in threading.enumerate() if t.name.startswith("amlmon-join")], "no join thread left"
+    assert not list(tmp_path.glob("amlmon-collector-*")), "the staged files are deleted"
