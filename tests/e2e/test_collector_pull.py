@@ -173,3 +173,47 @@ def test_an_existing_out_is_refused_unless_overwrite(blobs: dict[str, Any], tmp_
     assert replaced.exit_code == 0, replaced.stderr
     assert json.loads(replaced.stdout)["rows"] > 0 and out.read_bytes()[:4] == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.parquet"]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
+    azurite: Azurite, tmp_path: Path, suffix: str
+) -> None:
+    """A record with a `time` that is not a time has no place in the window: skipped, and said (the
+    fast path declines its folder, the record-by-record reader counts it), inputs and outputs alike."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    at = hour + dt.timedelta(minutes=5)
+
+    def write(collection: str, lines: list[str]) -> None:
+        blob = container.get_blob_client(
+            f"modelDataCollector/ep-time/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+        )
+        if not blob.exists():
+            blob.create_append_blob()
+            blob.append_block("".join(line + "\n" for line in lines).encode())
+
+    good = _record("model_inputs", at, "ok", [{"x": 1}])
+    write(
+        "model_inputs",
+        [
+            good,
+            good.replace('"correlationid":"ok"', '"correlationid":"late"').replace(
+                at.strftime("%Y-%m-%dT%H:%M:%SZ"), "yesterday"
+            ),
+            _record("model_inputs", at, "num", [{"x": 3}]).replace(at.strftime('"%Y-%m-%dT%H:%M:%SZ"'), "7"),
+        ],
+    )
+    answer = _record("model_outputs", at, "ok", [{"p": 1}])
+    write("model_outputs", [answer, answer.replace(at.strftime("%Y-%m-%dT%H:%M:%SZ"), "not a time")])
+    out = tmp_path / f"t.{suffix}"
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    args = ["data", "pull", "ep-time/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
+    result = run_cli([*args, "--since", "3h", "--out", str(out), "-o", "json"], env)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["rows"], summary["records"], summary["malformed"]) == (1, 2, 3), summary
+    warnings = [line for line in result.stderr.splitlines() if "malformed" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: 3 malformed"), result.stderr
