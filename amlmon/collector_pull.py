@@ -7,16 +7,28 @@ from typing import Any
 
 
 def datastore_container(datastore_url: str) -> tuple[str, str]:
-    """The account URL and container of --datastore-url."""
+    """The account URL and container of --datastore-url; a URL that is not http(s) with a host, or a
+    container name Azure would refuse, is a usage error (exit 2) before any request."""
+    from urllib.parse import urlsplit
+
     from amlmon.azure.blobs import split_container_url
+    from amlmon.azure.paths import BLOB_CONTAINER
     from amlmon.errors import UsageError
 
+    example = "https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>"
+    try:
+        parts = urlsplit(datastore_url)
+        scheme, host = parts.scheme.lower(), parts.hostname
+    except ValueError:  # e.g. an unclosed [ in the host
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
+        # the URL itself is not echoed: it may carry a SAS signature
+        what = "no host" if scheme in ("http", "https") else f"scheme {scheme!r}" if scheme else "no scheme"
+        raise UsageError(f"--datastore-url is not a URL of a blob container ({what})", hint=f"give {example}")
     account_url, container_name, _prefix = split_container_url(datastore_url)
     if not container_name:
-        raise UsageError(
-            "--datastore-url must name the datastore's container",
-            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
-        )
+        raise UsageError("--datastore-url must name the datastore's container", hint=f"give {example}")
+    BLOB_CONTAINER.check(container_name, "--datastore-url's container")
     return account_url, container_name
 
 
