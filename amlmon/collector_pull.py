@@ -49,16 +49,57 @@ def write_collected(
     reader.expect([folder for _name, folder in todo], staged=fast)  # downloads while earlier ones are read
     try:
         for name, folder in todo:
+            before = _counts(stats)
             # text formats, and a folder the fast path declines: the reference path's rows
             table = reader.folder_table(folder) if fast else None
             if table is not None:
-                destination.write_part_table(name, table, {"folder": folder.key})
+                meta = {"folder": folder.key, "counts": _since(before, stats)}
+                destination.write_part_table(name, table, meta)
             else:
-                destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+                rows = reader.folder_rows(folder)
+                destination.write_part(
+                    name,
+                    rows,
+                    {"folder": folder.key},
+                    lambda before=before: {"counts": _since(before, stats)},
+                )
             reader.release(folder)
     finally:
         reader.close()
-    return int(destination.finish(flatten=flatten))
+    written = int(destination.finish(flatten=flatten))
+    _totals(stats, destination.checkpoint.parts.values())
+    return written
+
+
+# What reading a folder adds to the pull's figures (PullStats fields). Each part keeps its own in the
+# checkpoint, so a resumed pull reports the whole pull's figures, not only its own run's; the copies
+# skipped are counted when the folders are planned, on every run.
+_PER_FOLDER = (
+    "blobs",
+    "records",
+    "rows",
+    "partial_bytes",
+    "malformed",
+    "unmatched_outputs",
+    "without_output",
+    "pointers_followed",
+    "payloads_in_blobs",
+)
+
+
+def _counts(stats: Any) -> dict[str, int]:
+    return {field: int(getattr(stats, field)) for field in _PER_FOLDER}
+
+
+def _since(before: dict[str, int], stats: Any) -> dict[str, int]:
+    return {field: value - before[field] for field, value in _counts(stats).items()}
+
+
+def _totals(stats: Any, parts: Any) -> None:
+    """`stats` set to the sums over every part of the pull: this run's and those an interrupted run
+    saved (the same figures when nothing was resumed)."""
+    for field in _PER_FOLDER:
+        setattr(stats, field, sum(int(part.get("counts", {}).get(field, 0)) for part in parts))
 
 
 def storage_error(exc: BaseException, container: str) -> BaseException:
