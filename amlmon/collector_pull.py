@@ -7,16 +7,28 @@ from typing import Any
 
 
 def datastore_container(datastore_url: str) -> tuple[str, str]:
-    """The account URL and container of --datastore-url."""
+    """The account URL and container of --datastore-url; a URL that is not http(s) with a host, or a
+    container name Azure would refuse, is a usage error (exit 2) before any request."""
+    from urllib.parse import urlsplit
+
     from amlmon.azure.blobs import split_container_url
+    from amlmon.azure.paths import BLOB_CONTAINER
     from amlmon.errors import UsageError
 
+    example = "https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>"
+    try:
+        parts = urlsplit(datastore_url)
+        scheme, host = parts.scheme.lower(), parts.hostname
+    except ValueError:  # e.g. an unclosed [ in the host
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
+        # the URL itself is not echoed: it may carry a SAS signature
+        what = "no host" if scheme in ("http", "https") else f"scheme {scheme!r}" if scheme else "no scheme"
+        raise UsageError(f"--datastore-url is not a URL of a blob container ({what})", hint=f"give {example}")
     account_url, container_name, _prefix = split_container_url(datastore_url)
     if not container_name:
-        raise UsageError(
-            "--datastore-url must name the datastore's container",
-            hint="give https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>",
-        )
+        raise UsageError("--datastore-url must name the datastore's container", hint=f"give {example}")
+    BLOB_CONTAINER.check(container_name, "--datastore-url's container")
     return account_url, container_name
 
 
@@ -39,15 +51,59 @@ def write_collected(
     try:
         # text formats, and a folder the fast path declines: the reference path's rows
         joined = reader.joined_folders(folders) if fast else ((folder, None) for folder in folders)
+        # a folder's figures: those counted since the folder before was written (joined_folders counts
+        # a folder when it gives it)
+        before = _counts(stats)
         for (name, _planned), (folder, table) in zip(todo, joined, strict=True):
             if table is not None:
-                destination.write_part_table(name, table, {"folder": folder.key})
+                meta = {"folder": folder.key, "counts": _since(before, stats)}
+                destination.write_part_table(name, table, meta)
             else:
-                destination.write_part(name, reader.folder_rows(folder), {"folder": folder.key})
+                rows = reader.folder_rows(folder)
+                destination.write_part(
+                    name,
+                    rows,
+                    {"folder": folder.key},
+                    lambda before=before: {"counts": _since(before, stats)},
+                )
             reader.release(folder)
+            before = _counts(stats)
     finally:
         reader.close()
-    return int(destination.finish(flatten=flatten))
+    written = int(destination.finish(flatten=flatten))
+    _totals(stats, destination.checkpoint.parts.values())
+    return written
+
+
+# What reading a folder adds to the pull's figures (PullStats fields). Each part keeps its own in the
+# checkpoint, so a resumed pull reports the whole pull's figures, not only its own run's; the copies
+# skipped are counted when the folders are planned, on every run.
+_PER_FOLDER = (
+    "blobs",
+    "records",
+    "rows",
+    "partial_bytes",
+    "malformed",
+    "unmatched_outputs",
+    "without_output",
+    "pointers_followed",
+    "payloads_in_blobs",
+)
+
+
+def _counts(stats: Any) -> dict[str, int]:
+    return {field: int(getattr(stats, field)) for field in _PER_FOLDER}
+
+
+def _since(before: dict[str, int], stats: Any) -> dict[str, int]:
+    return {field: value - before[field] for field, value in _counts(stats).items()}
+
+
+def _totals(stats: Any, parts: Any) -> None:
+    """`stats` set to the sums over every part of the pull: this run's and those an interrupted run
+    saved (the same figures when nothing was resumed)."""
+    for field in _PER_FOLDER:
+        setattr(stats, field, sum(int(part.get("counts", {}).get(field, 0)) for part in parts))
 
 
 def storage_error(exc: BaseException, container: str) -> BaseException:

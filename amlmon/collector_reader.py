@@ -172,7 +172,9 @@ class CollectorPull:
     def timed_records(
         self, blob: CollectorBlob, windowed: bool = True, counted: bool = True
     ) -> Iterator[tuple[dict[str, Any], dt.datetime | None, bool]]:
-        """records() with each record's time and whether it is in the window (parsed once)."""
+        """records() with each record's time and whether it is in the window (parsed once). A record
+        whose `time` is there but does not parse is malformed (counted, skipped); one without `time` is
+        in no window, as the fast path reads it."""
         from amlmon import collector_payloads
 
         stats = self.stats if counted else PullStats()
@@ -194,6 +196,9 @@ class CollectorPull:
                     when = parse_time(stamp)
                     if type(stamp) is str:
                         times[stamp] = when
+                if when is None and stamp is not None:  # a time that does not parse: no place in time
+                    stats.malformed += 1
+                    continue
                 inside = when is not None and start <= when < end
                 if windowed and not inside:
                     continue

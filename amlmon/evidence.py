@@ -251,6 +251,36 @@ def collector_on(ctx: AppContext, target: Target) -> bool:
     return any(item.api == "v2" and item.model_data and diag.is_named(item, target) for item in inventory)
 
 
+def collector_off(ctx: AppContext, target: Target) -> list[str]:
+    """The v2 deployments named by `target` whose data collector's model_inputs/model_outputs are off.
+    Best effort: none when unsure."""
+    from amlmon import diagnostics as diag
+
+    ws = diag.Workspace(ctx)
+    try:
+        inventory = ws.inventory(v1=False, v2=True, endpoints={target.name.lower()})
+    except Exception:  # explaining is best effort
+        return []
+    finally:
+        ws.close()
+    return [
+        item.target
+        for item in inventory
+        if item.api == "v2" and not item.model_data and diag.is_named(item, target)
+    ]
+
+
+def collector_off_note(deployment: str) -> str:
+    """Why a v2 deployment has no collected model data: its data collector is off; how to turn it on,
+    and where blobs it wrote while on are read from."""
+    return (
+        f"no model data of {deployment} from the data collector: it is off for {deployment} (a v2 "
+        "deployment's model_inputs/model_outputs are written to blobs only while it is on): turn it on "
+        f"with `amlmon diagnostics enable {deployment} --model-data`; blobs it wrote before are read with "
+        "--datastore-url https://ACCOUNT.blob.core.windows.net/azureml-blobstore-WORKSPACE_ID"
+    )
+
+
 def collector_note(target: Target) -> str:
     """Why a v2 target has no model data in App Insights/Log Analytics, and where it is instead."""
     return (

@@ -127,6 +127,9 @@ def _explain_empty(
         if target is not None and evidence.collector_on(ctx, target):  # data in blobs
             warn(evidence.collector_note(target))
             continue
+        if target is not None:  # a v2 deployment's collector that is off: where its model data would be
+            for deployment in evidence.collector_off(ctx, target):
+                warn(evidence.collector_off_note(deployment))
         note = evidence.explain_empty(ctx, target, source, window, "modelData", "data pull")
         if note:
             warn(note)

@@ -90,6 +90,15 @@ COMPONENT = _rule(
 STORAGE_ACCOUNT = _rule(
     "storage account name", r"[a-z0-9]{3,24}", "3-24 characters: lower-case letters and digits only", 24
 )
+# A blob container ("Naming and referencing containers, blobs, and metadata"); `$root`, `$logs` and
+# `$web` are the service's own containers.
+BLOB_CONTAINER = _rule(
+    "blob container name",
+    r"(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*|\$root|\$logs|\$web",
+    "3-63 characters: lower-case letters, digits and hyphens, starting and ending with a letter or digit, "
+    "no two hyphens in a row",
+    63,
+)
 LOG_ANALYTICS_WORKSPACE = _rule(
     "Log Analytics workspace name",
     r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",

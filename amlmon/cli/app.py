@@ -245,10 +245,31 @@ def _print_click_error(
     if message[:1].isupper() and not message[1:2].isupper():  # "No such option" → "no such option"
         message = message[0].lower() + message[1:]
     print(f"error: {message.removesuffix('.')}", file=sys.stderr)
+    suggestion = _global_option_like(exc)
+    if suggestion:
+        print(f"hint: did you mean {suggestion}?", file=sys.stderr)
+        return
     if usage:
         click_ctx = getattr(exc, "ctx", None)
         command_path = getattr(click_ctx, "command_path", None) or _command_path(command, argv or [])
         print(f"hint: see `{command_path} --help`", file=sys.stderr)
+
+
+def _global_option_like(exc: Exception) -> str | None:
+    """The global option an unknown option is a typo of (`--outptu` → `--output`), unless an option of
+    the command itself is closer (click names those in its message): global options are taken out of argv before click parses
+    (amlmon.cli.options), so its own did-you-mean never sees them."""
+    import difflib
+
+    from amlmon.cli.options import GLOBAL_OPTIONS
+
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ != "NoSuchOption" or not name:
+        return None
+    names = [option for spec in GLOBAL_OPTIONS for option in spec.names if option.startswith("--")]
+    own = [str(option) for option in getattr(exc, "possibilities", None) or ()]
+    close = difflib.get_close_matches(str(name), names + own, n=1)  # the command's own when closer
+    return close[0] if close and close[0] in names else None
 
 
 def _command_path(command: Any, argv: list[str]) -> str:

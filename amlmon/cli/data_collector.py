@@ -223,7 +223,10 @@ def _warn(stats: Any, outputs: str) -> None:
             f"{stats.partial_bytes} bytes after a blob's last newline were left (a line still being written)"
         )
     if stats.malformed:
-        warn(f"{stats.malformed} line(s) were not JSON records and were skipped")
+        warn(
+            f"{stats.malformed} malformed line(s) were skipped: not a JSON record, or a record whose "
+            "`time` does not parse"
+        )
 
 
 def _tail_lines(blob: Any, record: dict[str, Any]) -> Iterator[str]:

@@ -55,13 +55,15 @@ class DatasetOutput:
         if resume and existing is not None:
             if _public(existing.params) != _public(params):
                 raise UsageError(
-                    "the interrupted run had other options; --resume needs the same ones",
-                    hint=f"repeat the original command, or delete {self.parts_dir} to start over",
+                    f"--resume: the interrupted pull to {path} had other options: "
+                    + "; ".join(_differences(_public(existing.params), _public(params))),
+                    hint="repeat the interrupted pull's options to continue it, or drop --resume to start "
+                    f"over (its {_rows_saved(existing)} saved rows are then discarded)",
                 )
             self.checkpoint = existing
         else:
             if existing is not None:
-                self.discarded_rows = sum(int(part.get("rows", 0)) for part in existing.parts.values())
+                self.discarded_rows = _rows_saved(existing)
             shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.parts_dir.mkdir(exist_ok=True)
         self._save()
@@ -168,6 +170,46 @@ class DatasetOutput:
 
     def discard(self) -> None:
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+# The option a saved parameter comes from (the others are named as they are saved).
+_OPTIONS = {
+    "targets": "TARGET",
+    "since": "--since",
+    "until": "--until",
+    "format": "--format",
+    "flatten": "--flatten",
+    "role": "--role",
+    "schema": "--log-analytics (the schema)",
+    "source": "--datastore-url/--payloads (the source)",
+    "container": "--datastore-url (the container)",
+    "collections": "--payloads (the collections)",
+}
+
+
+def _differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """`OPTION was SAVED, now GIVEN` for each option whose value differs from the interrupted run's."""
+    return [
+        f"{_OPTIONS.get(key, key)} was {_shown(saved.get(key))}, now {_shown(given.get(key))}"
+        for key in sorted(
+            set(saved) | set(given), key=lambda k: (list(_OPTIONS).index(k) if k in _OPTIONS else 99, k)
+        )
+        if saved.get(key) != given.get(key)
+    ]
+
+
+def _rows_saved(checkpoint: Checkpoint) -> int:
+    return sum(int(part.get("rows", 0)) for part in checkpoint.parts.values())
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "not given"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return "(" + ", ".join(repr(str(item)) for item in value) + ")" if value else "none"
+    return repr(str(value))
 
 
 def _public(params: dict[str, Any]) -> dict[str, Any]:

@@ -180,6 +180,30 @@ def test_click_usage_errors_are_one_error_line_and_a_hint(
 
 
 @pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["--outptu", "json", "services", "list"], "hint: did you mean --output?"),  # before the command
+        (["services", "list", "--outptu", "json"], "hint: did you mean --output?"),  # after it
+        (["services", "list", "--outptu=json"], "hint: did you mean --output?"),
+        (
+            ["--verbos", "services", "list"],
+            "hint: did you mean --verbose?",
+        ),  # closer than the root's --version
+        # control: the command's own option is the closer one (click names it), the hint stays the help's
+        (["data", "pull", "--sinc", "1h"], "hint: see `amlmon data pull --help`"),
+    ],
+)
+def test_a_mistyped_global_option_gets_a_did_you_mean(cli, args: list[str], hint: str) -> None:  # type: ignore[no-untyped-def]
+    """Global options are taken out of argv before click parses, so click's own did-you-mean (the one
+    mistyped commands get) never saw them."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: no such option: --"), result.stderr
+    assert lines[1] == hint and result.stdout == "", result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "first", "hint"),
     [
         # jmespath's message spread the expression and a caret over three lines

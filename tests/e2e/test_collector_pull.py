@@ -173,3 +173,125 @@ def test_an_existing_out_is_refused_unless_overwrite(blobs: dict[str, Any], tmp_
     assert replaced.exit_code == 0, replaced.stderr
     assert json.loads(replaced.stdout)["rows"] > 0 and out.read_bytes()[:4] == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.parquet"]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
+    azurite: Azurite, tmp_path: Path, suffix: str
+) -> None:
+    """A record with a `time` that is not a time has no place in the window: skipped, and said (the
+    fast path declines its folder, the record-by-record reader counts it), inputs and outputs alike."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    at = hour + dt.timedelta(minutes=5)
+
+    def write(collection: str, lines: list[str]) -> None:
+        blob = container.get_blob_client(
+            f"modelDataCollector/ep-time/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+        )
+        if not blob.exists():
+            blob.create_append_blob()
+            blob.append_block("".join(line + "\n" for line in lines).encode())
+
+    good = _record("model_inputs", at, "ok", [{"x": 1}])
+    write(
+        "model_inputs",
+        [
+            good,
+            good.replace('"correlationid":"ok"', '"correlationid":"late"').replace(
+                at.strftime("%Y-%m-%dT%H:%M:%SZ"), "yesterday"
+            ),
+            _record("model_inputs", at, "num", [{"x": 3}]).replace(at.strftime('"%Y-%m-%dT%H:%M:%SZ"'), "7"),
+        ],
+    )
+    answer = _record("model_outputs", at, "ok", [{"p": 1}])
+    write("model_outputs", [answer, answer.replace(at.strftime("%Y-%m-%dT%H:%M:%SZ"), "not a time")])
+    out = tmp_path / f"t.{suffix}"
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    args = ["data", "pull", "ep-time/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
+    result = run_cli([*args, "--since", "3h", "--out", str(out), "-o", "json"], env)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["rows"], summary["records"], summary["malformed"]) == (1, 2, 3), summary
+    warnings = [line for line in result.stderr.splitlines() if "malformed" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: 3 malformed"), result.stderr
+
+
+def _parts_done(out: Path) -> int:
+    try:
+        checkpoint = json.loads((out.parent / f".{out.name}.amlmon-parts" / "checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return len(checkpoint["parts"])
+
+
+def _killed_after_a_part(args: list[str], out: Path, env: dict[str, str]) -> None:
+    """Run the pull and SIGKILL it once its first folder's part is saved (no clean-up: as a crash)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _parts_done(out) < 1 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert process.poll() is None, "the pull ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+
+
+def test_resume_names_an_option_that_differs_and_sums_the_runs(azurite: Azurite, tmp_path: Path) -> None:
+    """A pull killed after its first folder: --resume with another --since is a usage error naming it
+    (saved and given value); with the same options, the summary is the whole pull's, as an uninterrupted
+    run's (it gave this run's blobs and records next to all the rows)."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=30)
+    for index in range(24):  # a day of folders, each slow enough to read that the pull can be killed
+        hour = first + dt.timedelta(hours=index)
+        for collection, value in (("model_inputs", {"x": "v" * 400}), ("model_outputs", {"p": 0.5})):
+            lines = [_record(collection, hour, f"h{index}-{n}", [value]) for n in range(1500)]
+            blob = container.get_blob_client(
+                f"modelDataCollector/ep-resume/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+            )
+            blob.create_append_blob()
+            blob.append_block(
+                "".join(line + "\n" for line in lines).encode() + (b'{"torn"' if index else b"")
+            )
+    since = (first - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = (first + dt.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    url = f"{azurite.blob_endpoint}/{CONTAINER}"
+    args = ["data", "pull", "ep-resume/blue", "--datastore-url", url, "--since", since, "--until", until]
+    whole = run_cli([*args, "--out", str(tmp_path / "whole.jsonl"), "-o", "json"], env)
+    assert whole.exit_code == 0, whole.stderr
+    expected = {k: v for k, v in json.loads(whole.stdout).items() if k != "path"}
+    assert (expected["rows"], expected["blobs"], expected["records"]) == (24 * 1500, 48, 48 * 1500)
+    out = tmp_path / "resumed.jsonl"
+    _killed_after_a_part(args, out, env)
+    assert not out.exists() and 1 <= _parts_done(out) < 24
+
+    other = ["data", "pull", "ep-resume/blue", "--datastore-url", url, "--since", "2d", "--until", until]
+    refused = run_cli([*other, "--out", str(out), "--resume", "--format", "jsonl"], env)
+    assert refused.exit_code == 2, refused.stderr
+    error, hint = refused.stderr.splitlines()
+    assert error.startswith("error: --resume: ") and f"--since was {since!r}, now '2d'" in error, error
+    assert "--until" not in error and hint.startswith("hint: "), refused.stderr
+    assert _parts_done(out) >= 1, "the saved parts stay"
+
+    resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert {k: v for k, v in json.loads(resumed.stdout).items() if k != "path"} == expected
+    assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()

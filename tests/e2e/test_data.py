@@ -619,6 +619,13 @@ def test_a_failed_pull_leaves_no_file_and_resume_finishes_it(
     assert "--resume" in failing.stderr and "Traceback" not in failing.stderr
     parts = json.loads((tmp_path / ".md.jsonl.amlmon-parts" / "checkpoint.json").read_text())["parts"]
     assert len(parts) >= 3
+    # Other options than the interrupted pull's: each named with its saved and given value, exit 2.
+    other = [*pulled_ws["args"], "--since", since, "--until", "5m", "--flatten", "-o", "json"]
+    refused = cli("data", "pull", *other, "--out", str(out), "--resume", env=env)
+    assert refused.exit_code == 2, refused.stderr
+    error, hint = refused.stderr.splitlines()
+    assert f"--until was {until!r}, now '5m'; --flatten was off, now on" in error and "--since" not in error
+    assert hint.startswith("hint: repeat the interrupted pull's options") and not out.exists()
     seq = emulator.last_seq()
     resumed = cli("data", "pull", *args, "--out", str(out), "--resume", env=env)
     assert resumed.exit_code == 0, resumed.stderr

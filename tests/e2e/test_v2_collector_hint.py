@@ -70,7 +70,8 @@ def test_data_pull_of_a_collector_deployment_reads_the_workspace_datastore(
     assert chosen.exit_code == 0, chosen.stderr
     warnings = [line for line in chosen.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and HINT in warnings[0] and "credit-ep/blue" in warnings[0], chosen.stderr
-    # Positive control: green has no collector, so the App Insights explanation (with --role) stays.
+    # Green has no collector: read from App Insights; its empty answer names the collector that is off
+    # and how to turn it on (it only suggested another service's --role), and keeps that suggestion.
     other = cli(
         "data",
         "pull",
@@ -83,7 +84,13 @@ def test_data_pull_of_a_collector_deployment_reads_the_workspace_datastore(
         "-o",
         "json",
     )
-    assert HINT not in other.stderr and "--role" in other.stderr, other.stderr
+    warnings = [line for line in other.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, other.stderr
+    collector_line = "no model data of credit-ep/green from the data collector: it is off for credit-ep/green"
+    assert warnings[0].startswith(f"warning: {collector_line}"), other.stderr
+    assert "`amlmon diagnostics enable credit-ep/green --model-data`" in warnings[0]
+    assert "--datastore-url" in warnings[0] and "--role churn" in warnings[1], other.stderr
+    assert HINT not in other.stderr
     assert "blobs" not in other.json(), "green was read from App Insights"
 
 

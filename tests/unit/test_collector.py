@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -132,6 +133,39 @@ def test_datastore_url_usage_errors(tmp_path: Any) -> None:
     assert not (tmp_path / "x.parquet").exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "ftp://acct.blob.core.windows.net/azureml-blobstore-1",
+            "not a URL of a blob container (scheme 'ftp')",
+        ),
+        ("acct.blob.core.windows.net/azureml-blobstore-1", "not a URL of a blob container (no scheme)"),
+        ("https:///azureml-blobstore-1", "not a URL of a blob container (no host)"),
+        (
+            "https://acct.blob.core.windows.net/Bad_Name",
+            "container 'Bad_Name' is not a valid blob container name",
+        ),
+        ("https://acct.blob.core.windows.net/xx", "container 'xx' is not a valid blob container name"),
+        (f"https://acct.blob.core.windows.net/{'a' * 64}", "is not a valid blob container name"),
+        ("https://acct.blob.core.windows.net/a--b", "container 'a--b' is not a valid blob container name"),
+    ],
+)
+def test_a_datastore_url_that_is_no_container_url_is_a_usage_error(
+    tmp_path: Any, url: str, said: str
+) -> None:
+    """Before any request (no storage here: a request would be another error): exit 2, error and hint."""
+    from tests.conftest import run_cli
+
+    out = tmp_path / "x.jsonl"
+    result = run_cli(["data", "pull", "ep", "--out", str(out), "--datastore-url", url + "?sig=c2VjcmV0"])
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: --datastore-url") and said in lines[0], lines
+    assert lines[1].startswith("hint: ") and "c2VjcmV0" not in result.stderr
+    assert not out.exists()
+
+
 def test_a_datastore_url_on_another_port_than_the_connection_strings_endpoint_is_refused(
     tmp_path: Any,
 ) -> None:
@@ -142,7 +176,7 @@ def test_a_datastore_url_on_another_port_than_the_connection_strings_endpoint_is
     account = "devstoreaccount1"
     conn = f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/{account}"
     out = tmp_path / "x.parquet"
-    args = ["data", "pull", "ep", "--out", str(out), "--datastore-url", f"http://127.0.0.1:1/{account}/c"]
+    args = ["data", "pull", "ep", "--out", str(out), "--datastore-url", f"http://127.0.0.1:1/{account}/ccc"]
     result = run_cli(args, {"AZURE_STORAGE_CONNECTION_STRING": conn})
     assert result.exit_code == 2, result.stderr
     assert "blob endpoint is on port 10000; --datastore-url is on port 1" in result.stderr
