@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from amlmon import jsonfast
@@ -39,10 +38,6 @@ from amlmon.schema import COLLECTOR_RECORD
 
 # A data row and what a dataset row needs of its record: (row id, row, time, inside the window, source).
 DataRow = tuple[str, Any, dt.datetime | None, bool, str]
-# Folders DuckDB joins at a time, each in a thread of its own (and a database: two on one database lock
-# each other), while the folder before is written. bench_collector, 2 cores: 2 saved ~5% of the time for
-# 60 MB more memory (a pull's budget is 300 MB), so one.
-JOINS_AHEAD = 1
 _UNSEEN: Any = object()
 
 
@@ -77,9 +72,7 @@ class CollectorPull:
         self._workspaces: dict[str, str | None] = {}  # record `source` → its workspace
         self._staging: Any = None  # amlmon.collector_stage.Staging, while folder_table reads
         self._stage_lock = threading.RLock()  # staging, and the prefetch's takes, from join threads too
-        self._joins: list[Any] = []  # amlmon.collector_fast.FolderJoin, one per join thread
-        self._free_joins: queue.Queue[Any] = queue.Queue()
-        self._join_pool: ThreadPoolExecutor | None = None
+        self._joins: Any = None  # amlmon.collector_fast.JoinThreads, once a folder is staged
         # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
         self._answered_ahead: dict[str, set[str]] = {}
         self.declined: list[str] = []  # folders the fast path left to the reference path, and why
@@ -111,14 +104,9 @@ class CollectorPull:
         if self.prefetch is not None:
             self.prefetch.close()
             self.prefetch = None
-        if self._join_pool is not None:  # joins under way stop first (Ctrl-C): their files go next
-            for join in self._joins:
-                join.con.interrupt()
-            self._join_pool.shutdown(wait=True, cancel_futures=True)
-            self._join_pool = None
-        for join in self._joins:
-            join.close()
-        self._joins = []
+        if self._joins is not None:  # joins under way stop first (Ctrl-C): their files go next
+            self._joins.close()
+            self._joins = None
         if self._staging is not None:
             self._staging.close()
             self._staging = None
@@ -279,9 +267,11 @@ class CollectorPull:
     def joined_folders(self, folders: list[FolderPlan]) -> Iterator[tuple[FolderPlan, Any]]:
         """Each folder with its rows as folder_rows gives them, as an Arrow table (the dataset's columns)
         read by DuckDB, or None when the fast path declines (folder_rows then reads the same staged
-        files). JOINS_AHEAD folders are joined at a time, each in a thread of its own (DuckDB works
-        without the GIL), while the caller writes the one before; the counts are added in folder order.
+        files). The next folder is joined in a join thread (collector_fast.JoinThreads) while the caller
+        writes the one before; the counts are added in folder order.
         The caller releases each folder (release()) once it is written."""
+        from amlmon.collector_fast import JOINS_AHEAD
+
         waiting: deque[tuple[FolderPlan, Future[Any] | None]] = deque()
         upcoming = iter(folders)
         try:
@@ -331,29 +321,14 @@ class CollectorPull:
             (self.start, self.end),
             (endpoint, deployment),
         )
-        assert self._join_pool is not None  # _start_staging made it
-        return self._join_pool.submit(self._join_in_thread, files, outputs + inputs)
-
-    def _join_in_thread(self, files: Any, staged: list[Any]) -> tuple[Any, str, int]:
-        """(Joined or None, why declined, the staged tails' bytes), with a FolderJoin no other thread
-        uses meanwhile."""
-        join = self._free_joins.get()
-        try:
-            return join.join(files), join.declined, sum(len(one.tail) for one in staged)
-        finally:
-            self._free_joins.put(join)
+        return self._joins.submit(files, sum(len(one.tail) for one in outputs + inputs))
 
     def _joined(self, folder: FolderPlan, join: Future[Any] | None) -> Any:
         """The folder's table once its join ended, its counts added (in folder order: an output the
         folder before took is not unmatched here); None when the fast path declined."""
         if join is None:
             return None
-        while True:  # back in Python now and then: a Ctrl-C taken by any thread is raised here
-            try:
-                joined, declined, partial_bytes = join.result(timeout=0.1)
-                break
-            except TimeoutError:
-                continue
+        joined, declined, partial_bytes = self._joins.result(join)
         if joined is None:
             self.declined.append(f"{folder.key}: {declined}")
             return None
@@ -377,15 +352,12 @@ class CollectorPull:
                 self._staging.release({blob.name for blob in folder.outputs + folder.inputs})
 
     def _start_staging(self) -> None:
-        from amlmon.collector_fast import FolderJoin
+        from amlmon.collector_fast import JoinThreads
         from amlmon.collector_stage import Staging
 
         if self._staging is None:
             self._staging = Staging()
-            self._joins = [FolderJoin(self._staging.dir / f"duckdb-{n}") for n in range(JOINS_AHEAD)]
-            for join in self._joins:
-                self._free_joins.put(join)
-            self._join_pool = ThreadPoolExecutor(JOINS_AHEAD, thread_name_prefix="amlmon-join")
+            self._joins = JoinThreads(self._staging.dir)
 
     def _stage(self, blob: CollectorBlob) -> Any:
         """The blob's staged file, downloaded now if the prefetch has not (any thread)."""
