@@ -15,19 +15,20 @@ query API answers) are written as Azure does: container `insights-logs-<category
 `time`, `resourceId`, `ResourceGUID`, `Type` and the table's columns (dynamic columns as objects).
 Each run rewrites whole hour blobs, so delivering twice gives the same blobs.
 
-A diagnostic setting never back-fills: Azure sends a resource's data to a setting's destination as it
-arrives, from the setting's creation on (AZURE-FACTS.md; Azure Monitor "Diagnostic settings": resource
-logs are not collected until routed to a destination, and data starts flowing within up to 90 minutes
-of creating the setting — the emulator delivers when asked, without that delay). So a category's rows
-are exported only when they were ingested at or after the moment the setting began exporting that
-category: every stored row has its ingestion time (the store's hidden `_IngestionTime`, what KQL's
-`ingestion_time()` answers; never returned as a column), and the emulator keeps, privately (the ARM GET
-has no creation time), when each setting began exporting each category (state.DiagnosticSettings: at
-creation, when an update enables a category or changes the storage account; a deleted setting
-exports nothing). Seeded telemetry is history, ingested in the past: a setting created after it exports
-none of it. To build a world where the setting was there first, `POST /_emulator/export/started`
-{"resourceId", "name", "since"} moves that setting's start back to `since` (ISO) → 200
-{"categories": {category: since}}; 404 when there is no such setting.
+A diagnostic setting never back-fills: Azure streams a resource's data to a setting's destinations as
+it arrives, from the setting's creation on (learn.microsoft.com, "Diagnostic settings in Azure
+Monitor": resource logs are not collected until they are routed to a destination; after a setting is
+made, data starts flowing within up to 90 minutes — the emulator delivers when asked, without that
+delay). So a category's rows are exported only when they were ingested at or after the moment the
+setting began exporting that category. Every stored row has its ingestion time (the store's hidden
+`_IngestionTime`, what KQL's `ingestion_time()` answers; never returned as a column), and the emulator
+keeps, privately (the ARM GET has no creation time), when each setting began exporting each category
+(state.DiagnosticSettings: at creation, when an update enables a category or changes the storage
+account; a deleted setting exports nothing). Seeded telemetry is history, ingested in the past: a
+setting created after it exports none of it. To build a world where the setting was there first,
+`POST /_emulator/export/started` {"resourceId", "name", "since"} moves that setting's start back to
+`since` (ISO) → 200 {"categories": {category: since}}; 400 for a malformed time, 404 when there is no
+such setting.
 Known limit: a setting deleted and made again rewrites an hour blob with only the rows since the new one.
 """
 
