@@ -403,6 +403,26 @@ def test_a_category_added_by_an_update_exports_from_then_and_a_deleted_setting_s
     assert traces == [f"trace4-{mark}"], "a setting made again starts afresh; nothing sent while none existed"
 
 
+def test_a_setting_moved_to_another_storage_account_sends_it_only_what_arrives_after(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    first, second = _unique("amlmonone"), _unique("amlmontwo")
+    accounts = [{"name": name, "location": LOCATION} for name in (first, second)]
+    ws = emulator.create_workspace("export", location=LOCATION, storageAccounts=accounts)
+    mark, ikey = uuid.uuid4().hex[:8], ws["instrumentationKey"]
+    enabled = cli("export", "enable", *ws["scope"], "--storage-account", first, "--tables", "AppTraces")
+    assert enabled.exit_code == 0, enabled.stderr
+    _track(emulator, [trace(ikey, f"to-first-{mark}", at=now())])
+    moved = cli("export", "enable", *ws["scope"], "--storage-account", second, "--tables", "AppTraces")
+    assert moved.exit_code == 0, moved.stderr
+    assert moved.json()["storageAccountId"].lower().endswith(f"/storageaccounts/{second}")
+    _track(emulator, [trace(ikey, f"to-second-{mark}", at=now())])
+
+    exported = _deliver_to_folder(emulator, ws, tmp_path / "second")
+    traces = [record["Message"] for record in exported["insights-logs-apptraces"]]
+    assert traces == [f"to-second-{mark}"], "the new account gets no history from before the change"
+
+
 # ------------------------------------------------------------------------------------------------
 # The whole path: export → delivered blobs in Azurite → extract gives the pull dataset
 # ------------------------------------------------------------------------------------------------
