@@ -14,6 +14,22 @@ query API answers) are written as Azure does: container `insights-logs-<category
 `resourceId=/SUBSCRIPTIONS/…/y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json`, one JSON record per line with
 `time`, `resourceId`, `ResourceGUID`, `Type` and the table's columns (dynamic columns as objects).
 Each run rewrites whole hour blobs, so delivering twice gives the same blobs.
+
+A diagnostic setting never back-fills: Azure streams a resource's data to a setting's destinations as
+it arrives, from the setting's creation on (learn.microsoft.com, "Diagnostic settings in Azure
+Monitor": resource logs are not collected until they are routed to a destination; after a setting is
+made, data starts flowing within up to 90 minutes — the emulator delivers when asked, without that
+delay). So a category's rows are exported only when they were ingested at or after the moment the
+setting began exporting that category. Every stored row has its ingestion time (the store's hidden
+`_IngestionTime`, what KQL's `ingestion_time()` answers; never returned as a column), and the emulator
+keeps, privately (the ARM GET has no creation time), when each setting began exporting each category
+(state.DiagnosticSettings: at creation, when an update enables a category or changes the storage
+account; a deleted setting exports nothing). Seeded telemetry is history, ingested in the past: a
+setting created after it exports none of it. To build a world where the setting was there first,
+`POST /_emulator/export/started` {"resourceId", "name", "since"} moves that setting's start back to
+`since` (ISO) → 200 {"categories": {category: since}}; 400 for a malformed time, 404 when there is no
+such setting.
+Known limit: a setting deleted and made again rewrites an hour blob with only the rows since the new one.
 """
 
 from __future__ import annotations
@@ -45,7 +61,24 @@ def register(router: Router, state: EmulatorState) -> None:
             return arm_error(exc.status, exc.code, str(exc))
         return json_response(200, report)
 
+    def started(request: Request) -> Response:
+        body = request.json() or {}
+        try:
+            since = dt.datetime.fromisoformat(str(body.get("since") or "").replace("Z", "+00:00"))
+        except ValueError:
+            return arm_error(400, "BadRequest", "give since as an ISO time, e.g. 2026-11-30T08:00:00Z")
+        since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+        categories = state.diagnostic_settings.backdate(
+            str(body.get("resourceId") or ""), str(body.get("name") or ""), since
+        )
+        if categories is None:
+            return arm_error(
+                404, "ResourceNotFound", f"no diagnostic setting {body.get('name')!r} on that resource"
+            )
+        return json_response(200, {"categories": categories})
+
     router.add("POST", r"/_emulator/export/deliver", deliver)
+    router.add("POST", r"/_emulator/export/started", started)
 
 
 class DeliveryError(Exception):
@@ -137,6 +170,10 @@ def _records(answer: dict[str, Any], category: str, component: dict[str, Any]) -
     return records
 
 
+def _kql_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _export_time(value: Any) -> str:
     """Azure writes seven fractional digits: 2026-11-25T10:00:00.1234560Z."""
     text = str(value).replace("Z", "+00:00")
@@ -170,9 +207,14 @@ def deliver_all(router: Router, state: EmulatorState, body: dict[str, Any]) -> d
         for setting in _settings(state, str(component["id"])):
             writer = _writer(state, setting, body)
             for category in _categories(setting):
+                started = state.diagnostic_settings.exporting_since(
+                    str(component["id"]), str(setting["name"]), category
+                )
                 kql = (
                     f"{category} | where _ResourceId =~ '{str(component['id']).lower()}'"
                     f" | where TimeGenerated >= datetime({since}) and TimeGenerated < datetime({until})"
+                    # Only what arrived after the setting began exporting this category: no back-fill.
+                    f" | where ingestion_time() >= datetime({_kql_time(started)})"
                     " | order by TimeGenerated asc"
                 )
                 answer = _query(router, state, str(customer_id), kql, f"{since}/{until}")

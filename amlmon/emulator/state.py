@@ -30,6 +30,8 @@ DEFAULT_TENANT = "00000000-0000-0000-0000-00000000e1a7"
 # Where diagnostic settings persist inside the resource store (not an ARM path: no resource has it).
 DIAGNOSTIC_SETTINGS_KEY = "/_diagnostic_settings"
 DIAGNOSTIC_SETTINGS_SUFFIX = "/providers/microsoft.insights/diagnosticsettings"
+# When each setting began exporting each category: emulator-private (ARM's GET has no such field).
+EXPORT_STARTED_KEY = "/_diagnostic_export_started"
 
 ServiceHook = Callable[["EmulatorState", dict[str, Any]], None]
 
@@ -63,6 +65,8 @@ class DiagnosticSettings:
         self._resources = resources
         self._lock = threading.RLock()
         self._table: dict[str, dict[str, dict[str, Any]]] = dict(resources.get(DIAGNOSTIC_SETTINGS_KEY) or {})
+        # {settings key: {setting name lower-cased: {category lower-cased: ISO UTC time}}}
+        self._started: dict[str, dict[str, dict[str, str]]] = dict(resources.get(EXPORT_STARTED_KEY) or {})
 
     @staticmethod
     def key(resource_id: str) -> str:
@@ -91,6 +95,61 @@ class DiagnosticSettings:
     def save(self) -> None:
         with self._lock:
             self._resources.put(DIAGNOSTIC_SETTINGS_KEY, self._table)
+            self._resources.put(EXPORT_STARTED_KEY, self._started)
+
+    # --- when a setting began exporting (a setting never back-fills: only rows ingested after) -------
+
+    def put(self, resource_id: str, body: dict[str, Any], categories: list[str]) -> None:
+        """Store a created or updated setting that now exports `categories`: a category it already
+        exported to the same storage account keeps its start; a new one (or all, when the storage
+        account changed) starts now; one no longer sent is forgotten."""
+        name = str(body["name"]).lower()
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            settings = self.of(resource_id)
+            before = settings.get(name)
+            same_destination = before is not None and _storage_of(before) == _storage_of(body)
+            of_resource = self._started.setdefault(self.key(resource_id), {})
+            known = of_resource.get(name, {}) if same_destination else {}
+            of_resource[name] = {
+                category.lower(): known.get(category.lower(), now) for category in categories
+            }
+            settings[name] = body
+            self.save()
+
+    def remove(self, resource_id: str, name: str) -> dict[str, Any] | None:
+        """Delete a setting; it stops exporting (a setting of the same name made later starts afresh)."""
+        with self._lock:
+            removed = self.of(resource_id).pop(name.lower(), None)
+            (self._started.get(self.key(resource_id)) or {}).pop(name.lower(), None)
+            self.save()
+            return removed
+
+    def exporting_since(self, resource_id: str, name: str, category: str) -> datetime:
+        """When the setting began exporting `category`. A setting stored before the emulator kept this
+        (or a category it was not seen to enable) starts now: the emulator never back-fills."""
+        with self._lock:
+            started = self._started.setdefault(self.key(resource_id), {}).setdefault(name.lower(), {})
+            if category.lower() not in started:
+                started[category.lower()] = datetime.now(UTC).isoformat()
+                self.save()
+            return datetime.fromisoformat(started[category.lower()])
+
+    def backdate(self, resource_id: str, name: str, since: datetime) -> dict[str, str] | None:
+        """Test-world setup (POST /_emulator/export/started): the setting has exported every category it
+        sends since `since`, e.g. before a seeded history. None when there is no such setting."""
+        with self._lock:
+            if name.lower() not in self.of(resource_id):
+                return None
+            started = self._started.setdefault(self.key(resource_id), {}).setdefault(name.lower(), {})
+            for category in started:
+                started[category] = since.astimezone(UTC).isoformat()
+            self.save()
+            return dict(started)
+
+
+def _storage_of(setting: dict[str, Any]) -> str:
+    return str((setting.get("properties") or {}).get("storageAccountId") or "").lower()
 
 
 class EmulatorState:

@@ -3,6 +3,8 @@ and the whole path: diagnostic setting → delivery into Azurite → `data extra
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from amlmon import datasets
 from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.helpers import arm, logs_client, now, post, trace
 
 LOCATION = "eastus"
 
@@ -284,6 +287,143 @@ def test_transient_arm_faults_are_retried(cli: Any, emulator: Any, workspace: di
 
 
 # ------------------------------------------------------------------------------------------------
+# A diagnostic setting exports only what is ingested after it began (Azure never back-fills)
+# ------------------------------------------------------------------------------------------------
+def _track(emulator: Any, envelopes: list[dict[str, Any]]) -> None:
+    """Envelopes as the Azure Monitor exporter posts them: ingested now."""
+    status, answer = post(emulator, "/v2.1/track", json.dumps(envelopes).encode())
+    assert status == 200 and answer["itemsAccepted"] == len(envelopes), answer
+
+
+def _event(ikey: str, name: str) -> dict[str, Any]:
+    """An EventData envelope (a custom event: table AppEvents)."""
+    return {
+        "name": "Microsoft.ApplicationInsights.Event",
+        "time": now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "iKey": ikey,
+        "tags": {"ai.cloud.role": "churn", "ai.operation.id": "0" * 32},
+        "data": {"baseType": "EventData", "baseData": {"ver": 2, "name": name}},
+    }
+
+
+def _deliver_to_folder(emulator: Any, ws: dict[str, Any], folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Deliver the workspace's export into `folder`; every exported record by container."""
+    status, report = emulator.admin(
+        "POST",
+        "/_emulator/export/deliver",
+        {
+            "subscription": ws["subscription"],
+            "resourceGroup": ws["resourceGroup"],
+            "workspace": ws["name"],
+            "directory": str(folder),
+        },
+    )
+    assert status == 200, report
+    found: dict[str, list[dict[str, Any]]] = {}
+    for blob in sorted(folder.rglob("PT1H.json")):
+        container = blob.relative_to(folder).parts[0]
+        lines = blob.read_text(encoding="utf-8").splitlines()
+        found.setdefault(container, []).extend(json.loads(line) for line in lines if line.strip())
+    return found
+
+
+def exporting_since(emulator: Any, ws: dict[str, Any], name: str, hours: float) -> None:
+    """Test-world setup: the component's setting `name` has exported since `hours` ago (before a seed)."""
+    since = now() - dt.timedelta(hours=hours)
+    body = {"resourceId": ws["appInsightsId"], "name": name, "since": since.isoformat()}
+    status, answer = emulator.admin("POST", "/_emulator/export/started", body)
+    assert status == 200 and answer["categories"], answer
+
+
+def _in_log_analytics(emulator: Any, ws: dict[str, Any], kql: str) -> list[str]:
+    """The first column of a query through the real LogsQueryClient (the rows are there to export)."""
+    answer = logs_client(emulator).query_workspace(ws["customerId"], kql, timespan=dt.timedelta(hours=1))
+    return [str(row[0]) for row in answer.tables[0].rows]
+
+
+def test_a_new_setting_exports_only_rows_ingested_after_it_no_back_fill(
+    cli: Any, emulator: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    ws, mark = workspace, uuid.uuid4().hex[:8]
+    _track(emulator, [trace(ws["instrumentationKey"], f"before-{mark}", at=now())])
+    enabled = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces")
+    assert enabled.exit_code == 0, enabled.stderr
+    _track(emulator, [trace(ws["instrumentationKey"], f"after-{mark}", at=now())])
+    assert sorted(_in_log_analytics(emulator, ws, "AppTraces | project Message")) == [
+        f"after-{mark}",
+        f"before-{mark}",
+    ], "both rows are in the workspace: only the export tells them apart"
+
+    exported = _deliver_to_folder(emulator, ws, tmp_path / "exported")
+    messages = [record["Message"] for record in exported["insights-logs-apptraces"]]
+    assert messages == [f"after-{mark}"], "the row ingested before the setting existed is not exported"
+
+    # Only a world-building route moves that moment (seeded history); it names what it cannot do.
+    bad = {"resourceId": ws["appInsightsId"], "name": "amlmon-export", "since": "yesterday"}
+    assert emulator.admin("POST", "/_emulator/export/started", bad)[0] == 400
+    assert (
+        emulator.admin("POST", "/_emulator/export/started", {**bad, "name": "nope", "since": "2026-01-01"})[0]
+        == 404
+    )
+
+    # The emulator keeps that moment to itself: ARM's answer has the recorded fields only (no time).
+    setting = f"{ws['appInsightsId']}/providers/Microsoft.Insights/diagnosticSettings/amlmon-export"
+    status, body, _ = arm(emulator, "GET", setting, version="2021-05-01-preview")
+    assert status == 200 and set(body) == {"id", "type", "name", "location", "kind", "tags", "properties",
+                                           "systemData", "identity"}, body  # fmt: skip
+    assert body["systemData"] is None and "time" not in json.dumps(body["properties"]).lower()
+
+
+def test_a_category_added_by_an_update_exports_from_then_and_a_deleted_setting_stops(
+    cli: Any, emulator: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    ws, mark, ikey = workspace, uuid.uuid4().hex[:8], workspace["instrumentationKey"]
+    first = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces")
+    assert first.exit_code == 0, first.stderr
+    _track(emulator, [trace(ikey, f"trace1-{mark}", at=now()), _event(ikey, f"event1-{mark}")])
+    tables = "AppTraces,AppEvents"
+    updated = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", tables)
+    assert updated.exit_code == 0, updated.stderr
+    _track(emulator, [trace(ikey, f"trace2-{mark}", at=now()), _event(ikey, f"event2-{mark}")])
+
+    exported = _deliver_to_folder(emulator, ws, tmp_path / "updated")
+    traces = sorted(record["Message"] for record in exported["insights-logs-apptraces"])
+    assert traces == [f"trace1-{mark}", f"trace2-{mark}"], "AppTraces kept exporting through the update"
+    events = [record["Name"] for record in exported["insights-logs-appevents"]]
+    assert events == [f"event2-{mark}"], "AppEvents exports from the update on"
+
+    disabled = cli("export", "disable", *ws["args"])
+    assert disabled.exit_code == 0, disabled.stderr
+    _track(emulator, [trace(ikey, f"trace3-{mark}", at=now())])
+    again = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces")
+    assert again.exit_code == 0, again.stderr
+    _track(emulator, [trace(ikey, f"trace4-{mark}", at=now())])
+    exported = _deliver_to_folder(emulator, ws, tmp_path / "remade")
+    traces = sorted(record["Message"] for record in exported["insights-logs-apptraces"])
+    assert traces == [f"trace4-{mark}"], "a setting made again starts afresh; nothing sent while none existed"
+
+
+def test_a_setting_moved_to_another_storage_account_sends_it_only_what_arrives_after(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    first, second = _unique("amlmonone"), _unique("amlmontwo")
+    accounts = [{"name": name, "location": LOCATION} for name in (first, second)]
+    ws = emulator.create_workspace("export", location=LOCATION, storageAccounts=accounts)
+    mark, ikey = uuid.uuid4().hex[:8], ws["instrumentationKey"]
+    enabled = cli("export", "enable", *ws["scope"], "--storage-account", first, "--tables", "AppTraces")
+    assert enabled.exit_code == 0, enabled.stderr
+    _track(emulator, [trace(ikey, f"to-first-{mark}", at=now())])
+    moved = cli("export", "enable", *ws["scope"], "--storage-account", second, "--tables", "AppTraces")
+    assert moved.exit_code == 0, moved.stderr
+    assert moved.json()["storageAccountId"].lower().endswith(f"/storageaccounts/{second}")
+    _track(emulator, [trace(ikey, f"to-second-{mark}", at=now())])
+
+    exported = _deliver_to_folder(emulator, ws, tmp_path / "second")
+    traces = [record["Message"] for record in exported["insights-logs-apptraces"]]
+    assert traces == [f"to-second-{mark}"], "the new account gets no history from before the change"
+
+
+# ------------------------------------------------------------------------------------------------
 # The whole path: export → delivered blobs in Azurite → extract gives the pull dataset
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -300,11 +440,13 @@ def test_delivered_export_extracts_to_the_same_dataset_as_pull(
     cli: Any, emulator: Any, azurite: Azurite, tmp_path: Path
 ) -> None:
     ws = storage_workspace(emulator, blob_endpoint=azurite.blob_endpoint, services=["churn", "fraud"])
-    truth = emulator.seed(ws, ["churn", "fraud"], hours=3, ratePerMinute=4, generation="mixed", seed=7)
     enabled = cli(
         "export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces,AppRequests"
     )
     assert enabled.exit_code == 0, enabled.stderr
+    # A setting exports only what arrives after it; the seeded hours are history, so the setting existed first.
+    exporting_since(emulator, ws, "amlmon-export", hours=4)
+    truth = emulator.seed(ws, ["churn", "fraud"], hours=3, ratePerMinute=4, generation="mixed", seed=7)
     status, report = emulator.admin(
         "POST",
         "/_emulator/export/deliver",

@@ -43,8 +43,7 @@ def get_setting(state: EmulatorState, request: Request) -> Response:
 
 def delete_setting(state: EmulatorState, request: Request) -> Response:
     uri, name = request.params["uri"], request.params["name"]
-    removed = state.diagnostic_settings.of(uri).pop(name.lower(), None)
-    state.diagnostic_settings.save()
+    removed = state.diagnostic_settings.remove(uri, name)
     return Response(200 if removed is not None else 204)
 
 
@@ -122,9 +121,20 @@ def put_setting(state: EmulatorState, request: Request) -> Response:
         "systemData": None,
         "identity": None,
     }
-    existing[name.lower()] = stored
-    state.diagnostic_settings.save()
+    state.diagnostic_settings.put(uri, stored, _enabled_categories(target, stored))
     return json_response(200, stored)
+
+
+def _enabled_categories(target: dict[str, Any], setting: dict[str, Any]) -> list[str]:
+    """The log categories a setting sends (a category group: every category the resource offers);
+    the emulator notes when each began, as a setting exports only what is ingested after that."""
+    offered = _log_categories(target) or COMPONENT_LOG_CATEGORIES
+    names: list[str] = []
+    for entry in (setting.get("properties") or {}).get("logs") or []:
+        if not entry.get("enabled"):
+            continue
+        names.extend(offered if entry.get("categoryGroup") else [str(entry.get("category"))])
+    return list(dict.fromkeys(names))
 
 
 def _diag_problem(state: EmulatorState, target: dict[str, Any], props: dict[str, Any]) -> str | None:
