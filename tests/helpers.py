@@ -260,6 +260,58 @@ def interrupt(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str,
 
 
 # --- `make demo` ----------------------------------------------------------------------------------------
+def exporting_since(emulator: Emulator, ws: dict[str, Any], name: str, hours: float) -> None:
+    """Test-world setup: the component's setting `name` has exported since `hours` ago (before a seed)."""
+    since = now() - dt.timedelta(hours=hours)
+    body = {"resourceId": ws["appInsightsId"], "name": name, "since": since.isoformat()}
+    status, answer = emulator.admin("POST", "/_emulator/export/started", body)
+    assert status == 200 and answer["categories"], answer
+
+
+def deliver_export(emulator: Emulator, ws: dict[str, Any], **destination: str) -> dict[str, Any]:
+    """The emulator delivers the workspace's export (`directory=` a folder, or `accountKey=` to its
+    storage account); its report."""
+    scope = {
+        "subscription": ws["subscription"],
+        "resourceGroup": ws["resourceGroup"],
+        "workspace": ws["name"],
+    }
+    status, report = emulator.admin("POST", "/_emulator/export/deliver", {**scope, **destination})
+    assert status == 200, report
+    return dict(report)
+
+
+def parts_done(out: Path) -> int:
+    """How many parts a resumable pull to `out` has saved (its checkpoint), 0 before the first."""
+    try:
+        checkpoint = json.loads(
+            out.with_name(f".{out.name}.amlmon-parts").joinpath("checkpoint.json").read_text()
+        )
+    except (OSError, ValueError):
+        return 0
+    return len(checkpoint.get("parts", {}))
+
+
+def kill_once_parts_saved(
+    args: list[str], out: Path, env: dict[str, str], parts: int, timeout: float
+) -> None:
+    """Run `amlmon ARGS --out OUT` and SIGKILL it once `parts` parts are saved (no clean-up: as a crash)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while parts_done(out) < parts and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert process.poll() is None, "the pull ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+
+
 def demo_process(tmp: Path, *args: str) -> subprocess.Popen[str]:
     """The demo as `make demo` runs it, with its temporary files under `tmp` (TMPDIR), for its children too;
     stdout and stderr in one pipe."""

@@ -16,6 +16,7 @@ import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli
+from tests.helpers import kill_once_parts_saved, parts_done
 
 pytestmark = pytest.mark.azurite
 
@@ -219,38 +220,6 @@ def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
     assert len(warnings) == 1 and warnings[0].startswith("warning: 3 malformed"), result.stderr
 
 
-def _parts_done(out: Path) -> int:
-    try:
-        checkpoint = json.loads((out.parent / f".{out.name}.amlmon-parts" / "checkpoint.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return len(checkpoint["parts"])
-
-
-def _killed_after_a_part(args: list[str], out: Path, env: dict[str, str]) -> None:
-    """Run the pull and SIGKILL it once its first folder's part is saved (no clean-up: as a crash)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while _parts_done(out) < 1 and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-        assert process.poll() is None, "the pull ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-
-
 def test_resume_names_an_option_that_differs_and_sums_the_runs(azurite: Azurite, tmp_path: Path) -> None:
     """A pull killed after its first folder: --resume with another --since is a usage error naming it
     (saved and given value); with the same options, the summary is the whole pull's, as an uninterrupted
@@ -280,8 +249,8 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(azurite: Azurite,
     expected = {k: v for k, v in json.loads(whole.stdout).items() if k != "path"}
     assert (expected["rows"], expected["blobs"], expected["records"]) == (24 * 1500, 48, 48 * 1500)
     out = tmp_path / "resumed.jsonl"
-    _killed_after_a_part(args, out, env)
-    assert not out.exists() and 1 <= _parts_done(out) < 24
+    kill_once_parts_saved(args, out, env, parts=1, timeout=120)
+    assert not out.exists() and 1 <= parts_done(out) < 24
 
     other = ["data", "pull", "ep-resume/blue", "--datastore-url", url, "--since", "2d", "--until", until]
     refused = run_cli([*other, "--out", str(out), "--resume", "--format", "jsonl"], env)
@@ -289,7 +258,7 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(azurite: Azurite,
     error, hint = refused.stderr.splitlines()
     assert error.startswith("error: --resume: ") and f"--since was {since!r}, now '2d'" in error, error
     assert "--until" not in error and hint.startswith("hint: "), refused.stderr
-    assert _parts_done(out) >= 1, "the saved parts stay"
+    assert parts_done(out) >= 1, "the saved parts stay"
 
     resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)
     assert resumed.exit_code == 0, resumed.stderr

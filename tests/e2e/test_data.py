@@ -13,6 +13,7 @@ import pytest
 
 from amlmon import datasets
 from tests.azurite import ACCOUNT, Azurite, start_azurite, stop_azurite
+from tests.helpers import kill_once_parts_saved, parts_done
 
 COMPONENT = "/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-DATA/PROVIDERS/MICROSOFT.INSIGHTS/COMPONENTS/WS-AI"
 LA_WORKSPACE = (
@@ -755,16 +756,6 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parts_done(out: Path) -> int:
-    try:
-        checkpoint = json.loads(
-            out.with_name(f".{out.name}.amlmon-parts").joinpath("checkpoint.json").read_text()
-        )
-    except (OSError, ValueError):
-        return 0
-    return len(checkpoint.get("parts", {}))
-
-
 def _digest_of(path: Path) -> str:
     """The seed's model data digest, computed from a pulled Parquet file."""
     import pyarrow.parquet as pq
@@ -789,10 +780,6 @@ def test_pull_of_over_half_a_million_rows_survives_a_kill_and_matches_the_seed(
 ) -> None:
     """More rows than one answer may hold (500,000): sliced, every row once, the seed's contents; a pull
     killed mid-run (SIGKILL, no clean-up) and resumed writes the same file as an uninterrupted one."""
-    import os
-    import signal
-    import subprocess
-    import sys
 
     import pyarrow.parquet as pq
 
@@ -824,21 +811,8 @@ def test_pull_of_over_half_a_million_rows_survives_a_kill_and_matches_the_seed(
     assert _digest_of(whole) == seeded["modelDataDigest"], "the same records as the seed, each once"
 
     out = tmp_path / "resumed.parquet"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
-        env={**os.environ, **emulator.env()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while _parts_done(out) < 3 and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert process.poll() is None, "the pull ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
-    assert not out.exists() and 3 <= _parts_done(out) < summary["slices"]
+    kill_once_parts_saved(args, out, emulator.env(), parts=3, timeout=300)
+    assert not out.exists() and 3 <= parts_done(out) < summary["slices"]
     resumed = cli(*args, "--out", str(out), "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     assert resumed.json()["rows"] == expected

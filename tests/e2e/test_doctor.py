@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.helpers import deliver_export, exporting_since
 
 SERVICE = "my-service"  # the service name inside the real envelopes
 
@@ -542,21 +543,10 @@ def test_export_delivery_newest_blob_per_table(cli: Any, emulator: Any, azurite:
     assert row["status"] == "warn" and "nothing delivered yet" in row["evidence"]  # readable, but empty
 
     # A setting exports only rows ingested after it: the seeded history needs a setting that predates it.
-    since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).isoformat()
-    body = {"resourceId": ws["appInsightsId"], "name": "amlmon-export", "since": since}
-    assert emulator.admin("POST", "/_emulator/export/started", body)[0] == 200
+    exporting_since(emulator, ws, "amlmon-export", hours=3)
     emulator.seed(ws, [SERVICE], hours=2, ratePerMinute=2)
-    status_code, report = emulator.admin(
-        "POST",
-        "/_emulator/export/deliver",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "accountKey": azurite.account_key,
-        },
-    )
-    assert status_code == 200 and report["records"] > 0, report
+    report = deliver_export(emulator, ws, accountKey=azurite.account_key)
+    assert report["records"] > 0, report
     result = cli("doctor", *ws["scope"], "-o", "json", env=env)
     row = next(r for r in result.json() if r["check"] == "export.delivery")
     assert row["status"] == "ok", row

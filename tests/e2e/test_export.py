@@ -14,7 +14,7 @@ import pytest
 
 from amlmon import datasets
 from tests.azurite import Azurite, start_azurite, stop_azurite
-from tests.helpers import arm, logs_client, now, post, trace
+from tests.helpers import arm, deliver_export, exporting_since, logs_client, now, post, trace
 
 LOCATION = "eastus"
 
@@ -308,31 +308,13 @@ def _event(ikey: str, name: str) -> dict[str, Any]:
 
 def _deliver_to_folder(emulator: Any, ws: dict[str, Any], folder: Path) -> dict[str, list[dict[str, Any]]]:
     """Deliver the workspace's export into `folder`; every exported record by container."""
-    status, report = emulator.admin(
-        "POST",
-        "/_emulator/export/deliver",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "directory": str(folder),
-        },
-    )
-    assert status == 200, report
+    deliver_export(emulator, ws, directory=str(folder))
     found: dict[str, list[dict[str, Any]]] = {}
     for blob in sorted(folder.rglob("PT1H.json")):
         container = blob.relative_to(folder).parts[0]
         lines = blob.read_text(encoding="utf-8").splitlines()
         found.setdefault(container, []).extend(json.loads(line) for line in lines if line.strip())
     return found
-
-
-def exporting_since(emulator: Any, ws: dict[str, Any], name: str, hours: float) -> None:
-    """Test-world setup: the component's setting `name` has exported since `hours` ago (before a seed)."""
-    since = now() - dt.timedelta(hours=hours)
-    body = {"resourceId": ws["appInsightsId"], "name": name, "since": since.isoformat()}
-    status, answer = emulator.admin("POST", "/_emulator/export/started", body)
-    assert status == 200 and answer["categories"], answer
 
 
 def _in_log_analytics(emulator: Any, ws: dict[str, Any], kql: str) -> list[str]:
@@ -447,17 +429,7 @@ def test_delivered_export_extracts_to_the_same_dataset_as_pull(
     # A setting exports only what arrives after it; the seeded hours are history, so the setting existed first.
     exporting_since(emulator, ws, "amlmon-export", hours=4)
     truth = emulator.seed(ws, ["churn", "fraud"], hours=3, ratePerMinute=4, generation="mixed", seed=7)
-    status, report = emulator.admin(
-        "POST",
-        "/_emulator/export/deliver",
-        {
-            "subscription": ws["subscription"],
-            "resourceGroup": ws["resourceGroup"],
-            "workspace": ws["name"],
-            "accountKey": azurite.account_key,
-        },
-    )
-    assert status == 200, report
+    report = deliver_export(emulator, ws, accountKey=azurite.account_key)
     assert report["records"] > 0 and all(b["name"].endswith("/m=00/PT1H.json") for b in report["blobs"])
     assert {b["container"] for b in report["blobs"]} == {
         "insights-logs-apptraces",
