@@ -139,7 +139,7 @@ def _joined_sql(with_next: bool) -> str:
     next_join = "LEFT JOIN n_rows n ON o.row_id IS NULL AND n.row_id = i.row_id " if with_next else ""
     next_order = "CASE WHEN grp = 1 THEN n.rowid END, " if with_next else ""
     return (
-        f"SELECT i.ts AS time, i.row_id AS request_id, m.instance AS container_id, w.workspace, "
+        "SELECT i.ts AS time, i.row_id AS request_id, m.instance AS container_id, w.workspace, "
         f"{_text('i.e')} AS input, {_text(answer)} AS prediction, {_fix('i.e')} AS input_fix, "
         f"{_fix(answer)} AS prediction_fix, CASE WHEN o.row_id IS NOT NULL THEN 0 {group}ELSE 2 END AS grp "
         f"FROM i_rows i LEFT JOIN o_rows o ON o.row_id = i.row_id {next_join}"

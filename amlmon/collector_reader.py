@@ -70,7 +70,7 @@ class CollectorPull:
         self.sizes: dict[str, int] = {}  # blob name → size in the listing (what the prefetch may hold)
         self.prefetch: Any = None  # amlmon.azure.prefetch.Prefetch, once expect() announced the folders
         self._workspaces: dict[str, str | None] = {}  # record `source` → its workspace
-        self._staging: Any = None  # amlmon.collector_stage.Staging, while folder_table reads
+        self._staging: Any = None  # amlmon.collector_stage.Staging, while joined_folders reads
         self._stage_lock = threading.RLock()  # staging, and the prefetch's takes, from join threads too
         self._joins: Any = None  # amlmon.collector_fast.JoinThreads, once a folder is staged
         # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
@@ -84,7 +84,7 @@ class CollectorPull:
             yield str(blob.name)
 
     def expect(self, folders: list[FolderPlan], staged: bool = False) -> None:
-        """The folders folder_rows (or, `staged`, folder_table) will read, in order: their blobs are
+        """The folders folder_rows (or, `staged`, joined_folders) will read, in order: their blobs are
         downloaded ahead of the parse (`staged`: into local files, within a larger budget of disk)."""
         from amlmon.azure.prefetch import STAGED_BUDGET, Prefetch
 
@@ -288,10 +288,6 @@ class CollectorPull:
             for _folder, join in waiting:
                 if join is not None:
                     join.cancel()
-
-    def folder_table(self, folder: FolderPlan) -> Any:
-        """One folder's table, as joined_folders gives it, joined now."""
-        return self._joined(folder, self._start_join(folder))
 
     def _start_join(self, folder: FolderPlan) -> Future[Any] | None:
         """Stage the folder's blobs (this thread: the prefetch is not shared) and join them in a join

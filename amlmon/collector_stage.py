@@ -97,8 +97,9 @@ class _WholeLines:
 
 
 class Staging:
-    """The staged blobs by name. Files are written by `write` (any thread: the prefetch's workers write
-    them while the reader is busy), known once `adopt`ed (the reader's thread)."""
+    """The staged blobs by name. Files are written by `download` (any thread: the prefetch's workers write
+    them while the reader is busy), known once `adopt`ed (under the reader's lock: join threads stage the
+    next folder's outputs too)."""
 
     def __init__(self) -> None:
         keep_freed_buffers()
