@@ -48,6 +48,8 @@ def write_collected(
     fast = destination.fmt == "parquet"  # DuckDB's Arrow rows as they are (collector_fast.py)
     reader.expect([folder for _name, folder in todo], staged=fast)  # downloads while earlier ones are read
     folders = [folder for _name, folder in todo]
+    for part in destination.checkpoint.parts.values():  # a resumed pull: what the written folders took
+        reader.remember(part)
     try:
         # text formats, and a folder the fast path declines: the reference path's rows
         joined = reader.joined_folders(folders) if fast else ((folder, None) for folder in folders)
@@ -56,7 +58,7 @@ def write_collected(
         before = _counts(stats)
         for (name, _planned), (folder, table) in zip(todo, joined, strict=True):
             if table is not None:
-                meta = {"folder": folder.key, "counts": _since(before, stats)}
+                meta = {"folder": folder.key, "counts": _since(before, stats), **reader.answered_next(folder)}
                 destination.write_part_table(name, table, meta)
             else:
                 rows = reader.folder_rows(folder)
@@ -64,7 +66,10 @@ def write_collected(
                     name,
                     rows,
                     {"folder": folder.key},
-                    lambda before=before: {"counts": _since(before, stats)},
+                    lambda before=before, folder=folder: {
+                        "counts": _since(before, stats),
+                        **reader.answered_next(folder),
+                    },
                 )
             reader.release(folder)
             before = _counts(stats)

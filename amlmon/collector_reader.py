@@ -340,6 +340,20 @@ class CollectorPull:
         stats.unmatched_outputs += sum(1 for row_id in joined.orphans if row_id not in taken)
         return joined.table
 
+    def answered_next(self, folder: FolderPlan) -> dict[str, Any]:
+        """What the folder's part keeps for a resumed pull: the next folder's outputs its inputs took
+        (that folder does not count them as unmatched); {} when none."""
+        ids = self._answered_ahead.get(_key(folder.next_outputs[0])) if folder.next_outputs else None
+        if not ids:
+            return {}
+        return {"answeredNext": {"folder": _key(folder.next_outputs[0]), "ids": sorted(ids)}}
+
+    def remember(self, part: dict[str, Any]) -> None:
+        """A resumed pull: what a part the interrupted run wrote kept of the next folder (answered_next)."""
+        taken = part.get("answeredNext")
+        if taken:
+            self._answered_ahead.setdefault(str(taken["folder"]), set()).update(taken["ids"])
+
     def release(self, folder: FolderPlan) -> None:
         """The folder's rows are written: its staged files go (the next folder's outputs it read stay:
         they are that folder's)."""

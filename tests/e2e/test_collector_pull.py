@@ -220,40 +220,59 @@ def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
     assert len(warnings) == 1 and warnings[0].startswith("warning: 3 malformed"), result.stderr
 
 
-def test_resume_names_an_option_that_differs_and_sums_the_runs(azurite: Azurite, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_resume_names_an_option_that_differs_and_sums_the_runs(
+    azurite: Azurite, tmp_path: Path, fmt: str
+) -> None:
     """A pull killed after its first folder: --resume with another --since is a usage error naming it
     (saved and given value); with the same options, the summary is the whole pull's, as an uninterrupted
-    run's (it gave this run's blobs and records next to all the rows)."""
+    run's (it gave this run's blobs and records next to all the rows; and it counted an output the
+    folder before the interruption took as unmatched)."""
     container = azurite.service().get_container_client(CONTAINER)
     if not container.exists():
         container.create_container()
+    endpoint = f"ep-resume-{fmt}"
     first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=30)
-    for index in range(24):  # a day of folders, each slow enough to read that the pull can be killed
-        hour = first + dt.timedelta(hours=index)
+    hours = [first + dt.timedelta(hours=index) for index in range(24)]
+    lines: dict[tuple[str, int], list[str]] = {}
+    for index, hour in enumerate(
+        hours
+    ):  # a day of folders, each slow enough to read that the pull can be killed
         for collection, value in (("model_inputs", {"x": "v" * 400}), ("model_outputs", {"p": 0.5})):
-            lines = [_record(collection, hour, f"h{index}-{n}", [value]) for n in range(1500)]
-            blob = container.get_blob_client(
-                f"modelDataCollector/ep-resume/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
-            )
-            blob.create_append_blob()
-            blob.append_block(
-                "".join(line + "\n" for line in lines).encode() + (b'{"torn"' if index else b"")
-            )
+            lines[collection, index] = [
+                _record(collection, hour, f"h{index}-{n}", [value]) for n in range(1500)
+            ]
+        if index < 23:  # a request at the hour's end, answered in the next hour's folder
+            lines["model_inputs", index].append(_record("model_inputs", hour, f"h{index}-late", [{"x": 1}]))
+    for index in range(23):
+        lines["model_outputs", index + 1].append(
+            _record("model_outputs", hours[index + 1], f"h{index}-late", [{"p": 1}])
+        )
+    for (collection, index), records in lines.items():
+        blob = container.get_blob_client(
+            f"modelDataCollector/{endpoint}/blue/{collection}/{hours[index]:%Y/%m/%d/%H}/i.jsonl"
+        )
+        blob.create_append_blob()
+        blob.append_block("".join(line + "\n" for line in records).encode() + (b'{"torn"' if index else b""))
     since = (first - dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     until = (first + dt.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
     env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     url = f"{azurite.blob_endpoint}/{CONTAINER}"
-    args = ["data", "pull", "ep-resume/blue", "--datastore-url", url, "--since", since, "--until", until]
-    whole = run_cli([*args, "--out", str(tmp_path / "whole.jsonl"), "-o", "json"], env)
+    args = [
+        *("data", "pull", f"{endpoint}/blue", "--datastore-url", url),
+        *("--since", since, "--until", until),
+    ]
+    whole = run_cli([*args, "--out", str(tmp_path / f"whole.{fmt}"), "-o", "json"], env)
     assert whole.exit_code == 0, whole.stderr
     expected = {k: v for k, v in json.loads(whole.stdout).items() if k != "path"}
-    assert (expected["rows"], expected["blobs"], expected["records"]) == (24 * 1500, 48, 48 * 1500)
-    out = tmp_path / "resumed.jsonl"
+    figures = ("rows", "blobs", "records", "unmatchedOutputs", "withoutOutput")
+    assert tuple(expected[k] for k in figures) == (24 * 1500 + 23, 48, 48 * 1500 + 46, 0, 0), expected
+    out = tmp_path / f"resumed.{fmt}"
     kill_once_parts_saved(args, out, env, parts=1, timeout=120)
     assert not out.exists() and 1 <= parts_done(out) < 24
 
-    other = ["data", "pull", "ep-resume/blue", "--datastore-url", url, "--since", "2d", "--until", until]
-    refused = run_cli([*other, "--out", str(out), "--resume", "--format", "jsonl"], env)
+    other = ["data", "pull", f"{endpoint}/blue", "--datastore-url", url, "--since", "2d", "--until", until]
+    refused = run_cli([*other, "--out", str(out), "--resume", "--format", fmt], env)
     assert refused.exit_code == 2, refused.stderr
     error, hint = refused.stderr.splitlines()
     assert error.startswith("error: --resume: ") and f"--since was {since!r}, now '2d'" in error, error
@@ -263,4 +282,9 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(azurite: Azurite,
     resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)
     assert resumed.exit_code == 0, resumed.stderr
     assert {k: v for k, v in json.loads(resumed.stdout).items() if k != "path"} == expected
-    assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    if fmt == "jsonl":
+        assert out.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    else:
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out).to_pylist() == pq.read_table(tmp_path / "whole.parquet").to_pylist()
