@@ -46,11 +46,13 @@ def write_collected(
             planned.setdefault(f"{stamp}~{endpoint}~{deployment}.part", folder)  # time order, then names
     todo = [(name, folder) for name, folder in sorted(planned.items()) if not destination.done(name)]
     fast = destination.fmt == "parquet"  # DuckDB's Arrow rows as they are (collector_fast.py)
-    reader.expect([folder for _name, folder in todo], staged=fast)  # downloads while earlier ones are read
     folders = [folder for _name, folder in todo]
     for part in destination.checkpoint.parts.values():  # a resumed pull: what the written folders took
         reader.remember(part)
     try:
+        # inside the try: expect() makes the staging folder and starts the prefetch, which a Ctrl-C
+        # right after must not leave behind
+        reader.expect(folders, staged=fast)  # downloads while earlier ones are read
         # text formats, and a folder the fast path declines: the reference path's rows
         joined = reader.joined_folders(folders) if fast else ((folder, None) for folder in folders)
         # a folder's figures: those counted since the folder before was written (joined_folders counts

@@ -288,3 +288,58 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(
         import pyarrow.parquet as pq
 
         assert pq.read_table(out).to_pylist() == pq.read_table(tmp_path / "whole.parquet").to_pylist()
+
+
+def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    """SIGINT to a Parquet pull the moment its staging folder (amlmon-collector-*, in TMPDIR) exists — as
+    the prefetch starts, before the first folder is read: exit 130, no dataset, and no staging folder left
+    (it was made before the pull's clean-up covered it). Three times, as the moment is a race."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=8)
+    for index in range(6):  # enough folders that the pull is still running when interrupted
+        hour = first + dt.timedelta(hours=index)
+        for collection in ("model_inputs", "model_outputs"):
+            blob = container.get_blob_client(
+                f"modelDataCollector/ep-staging/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+            )
+            blob.create_append_blob()
+            blob.append_block(
+                "".join(
+                    _record(collection, hour, f"s{index}-{n}", [{"x": n}]) + "\n" for n in range(1500)
+                ).encode()
+            )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string, "TMPDIR": str(tmp)}
+    out = tmp_path / "staged.parquet"
+    args = [
+        *(sys.executable, "-m", "amlmon", "data", "pull", "ep-staging/blue"),
+        *("--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}", "--since", "10h", "--out", str(out)),
+    ]
+    for _attempt in range(3):
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not list(tmp.glob("amlmon-collector-*")) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert list(tmp.glob("amlmon-collector-*")), "the control: a Parquet pull stages its blobs there"
+            assert process.poll() is None, "the pull ended before it could be interrupted"
+            process.send_signal(signal.SIGINT)
+            _stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode in (130, -signal.SIGINT), stderr
+        assert "Traceback" not in stderr and not out.exists(), stderr
+        assert not list(tmp.glob("amlmon-collector-*")), "the staging folder is deleted"
