@@ -19,11 +19,17 @@ def datastore_container(datastore_url: str) -> tuple[str, str]:
     try:
         parts = urlsplit(datastore_url)
         scheme, host = parts.scheme.lower(), parts.hostname
-    except ValueError:  # e.g. an unclosed [ in the host
-        scheme, host = "", None
+        parts.port  # noqa: B018 -- raises ValueError for a port out of 0-65535 (the SDK would, later)
+    except ValueError:  # e.g. an unclosed [ in the host, a port that is not a number in 0-65535
+        # (urllib's reason is not shown: it can quote a part of the URL)
+        scheme, host, unparsed = "", None, "its host or port does not parse"
+    else:
+        unparsed = ""
     if scheme not in ("http", "https") or not host:
         # the URL itself is not echoed: it may carry a SAS signature
-        what = "no host" if scheme in ("http", "https") else f"scheme {scheme!r}" if scheme else "no scheme"
+        what = unparsed or (
+            "no host" if scheme in ("http", "https") else f"scheme {scheme!r}" if scheme else "no scheme"
+        )
         raise UsageError(f"--datastore-url is not a URL of a blob container ({what})", hint=f"give {example}")
     account_url, container_name, _prefix = split_container_url(datastore_url)
     if not container_name:

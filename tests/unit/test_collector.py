@@ -142,6 +142,19 @@ def test_datastore_url_usage_errors(tmp_path: Any) -> None:
         ),
         ("acct.blob.core.windows.net/azureml-blobstore-1", "not a URL of a blob container (no scheme)"),
         ("https:///azureml-blobstore-1", "not a URL of a blob container (no host)"),
+        # urllib raises only when the port is asked for (the SDK then failed as an internal error)
+        (
+            "https://acct.blob.core.windows.net:99999/azureml-blobstore-1",
+            "not a URL of a blob container (its host or port does not parse)",
+        ),
+        (
+            "https://acct.blob.core.windows.net:c2VjcmV0/azureml-blobstore-1",
+            "not a URL of a blob container (its host or port does not parse)",
+        ),
+        (
+            "https://[::1/azureml-blobstore-1",
+            "not a URL of a blob container (its host or port does not parse)",
+        ),
         (
             "https://acct.blob.core.windows.net/Bad_Name",
             "container 'Bad_Name' is not a valid blob container name",
