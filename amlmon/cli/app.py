@@ -240,12 +240,16 @@ def _print_click_error(
 ) -> None:
     """click's errors in amlmon's shape: one `error:` line (its message, with its did-you-mean) and a
     `hint:` naming the help of the command it was parsing, instead of click's usage block."""
+    suggestion = _global_option_like(exc)
     format_message = getattr(exc, "format_message", None)
-    message = " ".join(str(format_message() if callable(format_message) else exc).split())
+    if suggestion:  # without click's "(Possible options: …)": the hint names the closer global option
+        format_message = None
+    message = " ".join(
+        str(format_message() if callable(format_message) else getattr(exc, "message", exc)).split()
+    )
     if message[:1].isupper() and not message[1:2].isupper():  # "No such option" → "no such option"
         message = message[0].lower() + message[1:]
     print(f"error: {message.removesuffix('.')}", file=sys.stderr)
-    suggestion = _global_option_like(exc)
     if suggestion:
         print(f"hint: did you mean {suggestion}?", file=sys.stderr)
         return
