@@ -234,14 +234,21 @@ def deliver_all(router: Router, state: EmulatorState, body: dict[str, Any]) -> d
 def _writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any]) -> Any:
     """A function writing one blob: into a local folder, or to the storage account's blob endpoint."""
     if body.get("directory"):
-        root = Path(str(body["directory"]))
+        if not isinstance(body["directory"], str):  # a number would be a folder in the emulator's cwd
+            raise DeliveryError(400, "BadRequest", "give directory as a path (a string)")
+        root = Path(body["directory"])
 
         def to_folder(container: str, name: str, data: bytes) -> None:
             path = root / container / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            except OSError as exc:  # the caller's folder, not the emulator, is at fault
+                raise DeliveryError(
+                    400, "DirectoryNotWritable", f"cannot write under directory: {exc}"
+                ) from None
 
         return to_folder
     account = state.resources.get(str(setting["properties"]["storageAccountId"]))
@@ -259,7 +266,10 @@ def _writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any])
     from azure.storage.blob import BlobServiceClient
 
     if body.get("connectionString"):
-        service = BlobServiceClient.from_connection_string(str(body["connectionString"]))
+        try:
+            service = BlobServiceClient.from_connection_string(str(body["connectionString"]))
+        except ValueError:  # the SDK's reason is not shown: it can quote the account key
+            raise DeliveryError(400, "InvalidConnectionString", "connectionString does not parse") from None
     elif body.get("accountKey"):
         account_name = (
             str(endpoint).rstrip("/").rsplit("/", 1)[-1]
@@ -271,6 +281,7 @@ def _writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any])
         )
     else:
         raise DeliveryError(400, "NoStorageCredential", "give accountKey or connectionString (or directory)")
+    _check_account_key(service)
     created: set[str] = set()
 
     def to_blob(container: str, name: str, data: bytes) -> None:
@@ -283,3 +294,18 @@ def _writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any])
         service.get_blob_client(container, name).upload_blob(data, overwrite=True)
 
     return to_blob
+
+
+def _check_account_key(service: Any) -> None:
+    """A shared key that is not base64 fails only when the first request is signed, as a ValueError
+    quoting the key's length: refuse it first (400), in words that quote nothing of it."""
+    import base64
+    import binascii
+
+    key = getattr(service.credential, "account_key", None)
+    if key is None:  # no shared key (a SAS or anonymous endpoint): nothing to decode
+        return
+    try:
+        base64.b64decode(key, validate=True)
+    except binascii.Error:
+        raise DeliveryError(400, "InvalidConnectionString", "the account key is not base64") from None

@@ -356,6 +356,35 @@ def test_a_new_setting_exports_only_rows_ingested_after_it_no_back_fill(
     assert body["systemData"] is None and "time" not in json.dumps(body["properties"]).lower()
 
 
+def test_a_delivery_to_a_destination_that_cannot_take_it_is_a_400_naming_it(
+    cli: Any, emulator: Any, workspace: dict[str, Any], tmp_path: Path
+) -> None:
+    """A `directory` that is not a path (it was a folder named 5 in the emulator's cwd), one that cannot be
+    written, a connection string that does not parse (the SDK's reason quoted the key): 400, not 500."""
+    ws = workspace
+    enabled = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces")
+    assert enabled.exit_code == 0, enabled.stderr
+    _track(emulator, [trace(ws["instrumentationKey"], "to-deliver", at=now())])
+    scope = {
+        "subscription": ws["subscription"],
+        "resourceGroup": ws["resourceGroup"],
+        "workspace": ws["name"],
+    }
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for destination, code in (
+        ({"directory": 5}, "BadRequest"),
+        ({"directory": str(blocker / "under")}, "DirectoryNotWritable"),
+        ({"connectionString": "AccountName=a;AccountKey=c2VjcmV0K;BlobEndpoint=http://127.0.0.1:9/a"},
+         "InvalidConnectionString"),
+    ):  # fmt: skip
+        status, body = emulator.admin("POST", "/_emulator/export/deliver", {**scope, **destination})
+        assert (status, body["error"]["code"]) == (400, code), body
+        assert "c2VjcmV0K" not in json.dumps(body)
+    # the control: a folder that can be written takes the row
+    assert deliver_export(emulator, ws, directory=str(tmp_path / "ok"))["records"] >= 1
+
+
 def test_a_category_added_by_an_update_exports_from_then_and_a_deleted_setting_stops(
     cli: Any, emulator: Any, workspace: dict[str, Any], tmp_path: Path
 ) -> None:
