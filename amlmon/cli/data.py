@@ -75,14 +75,12 @@ def pull(
     if datastore_url or payloads:
         from amlmon.cli.data_collector import collector_url, pull_collector
 
-        if print_query or log_analytics:
+        if print_query or log_analytics or role:  # --role names App Insights' cloud role: no blob has it
             from amlmon.errors import UsageError
 
             chosen = "--datastore-url" if datastore_url else "--payloads"
-            raise UsageError(
-                f"{'--print-query' if print_query else '--log-analytics'} is about KQL; {chosen} reads blobs",
-                hint="drop one of them",
-            )
+            given = "--print-query" if print_query else "--log-analytics" if log_analytics else "--role"
+            raise UsageError(f"{given} is about KQL; {chosen} reads blobs", hint="drop one of them")
         from amlmon.cli.data_collector import checked_collector_targets
         from amlmon.collector_pull import datastore_container
         from amlmon.datasets import check_destination

@@ -131,6 +131,19 @@ def test_datastore_url_usage_errors(tmp_path: Any) -> None:
     )
     assert both.exit_code == 2 and "--print-query is about KQL" in both.stderr, both.stderr
     assert not (tmp_path / "x.parquet").exists()
+    # --role names App Insights' cloud role: with blobs it was dropped without a word (the pull read
+    # every instance's blobs)
+    for chosen in (
+        ["--datastore-url", "https://a.blob.core.windows.net/azureml-blobstore-1"],
+        ["--payloads"],
+    ):
+        role = run_cli(["data", "pull", "ep/blue", "--out", out, *chosen, "--role", "blue"])
+        assert role.exit_code == 2, role.stderr
+        assert role.stderr.splitlines() == [
+            f"error: --role is about KQL; {chosen[0]} reads blobs",
+            "hint: drop one of them",
+        ], role.stderr
+    assert not (tmp_path / "x.parquet").exists()
 
 
 @pytest.mark.parametrize(
