@@ -193,10 +193,23 @@ def blob_name(resource_id: str, hour: dt.datetime) -> str:
     return f"resourceId={resource_id.upper()}/y={hour:%Y}/m={hour:%m}/d={hour:%d}/h={hour:%H}/m=00/PT1H.json"
 
 
+def _moment(body: dict[str, Any], key: str, default: dt.datetime) -> str:
+    """`body[key]` as the ISO time it must be (it goes into KQL: anything else is refused), else
+    `default`."""
+    value = body.get(key)
+    if value is None:
+        return default.isoformat()
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise DeliveryError(400, "BadRequest", f"{key} must be an ISO 8601 time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).isoformat()
+
+
 def deliver_all(router: Router, state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
-    since = str(body.get("since") or (now - dt.timedelta(days=30)).isoformat())
-    until = str(body.get("until") or (now + dt.timedelta(minutes=1)).isoformat())
+    since = _moment(body, "since", now - dt.timedelta(days=30))
+    until = _moment(body, "until", now + dt.timedelta(minutes=1))
     report: dict[str, Any] = {"records": 0, "blobs": []}
     for component in _components(state, body):
         la_id = (component.get("properties") or {}).get("WorkspaceResourceId")

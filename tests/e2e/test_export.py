@@ -360,7 +360,8 @@ def test_a_delivery_to_a_destination_that_cannot_take_it_is_a_400_naming_it(
     cli: Any, emulator: Any, workspace: dict[str, Any], tmp_path: Path
 ) -> None:
     """A `directory` that is not a path (it was a folder named 5 in the emulator's cwd), one that cannot be
-    written, a connection string that does not parse (the SDK's reason quoted the key): 400, not 500."""
+    written, a connection string that does not parse (the SDK's reason quoted the key), a since/until that is
+    not a time (it goes into KQL): 400, not 500 or a query of the caller's making."""
     ws = workspace
     enabled = cli("export", "enable", *ws["args"], "--storage-account", ws["near"], "--tables", "AppTraces")
     assert enabled.exit_code == 0, enabled.stderr
@@ -377,6 +378,8 @@ def test_a_delivery_to_a_destination_that_cannot_take_it_is_a_400_naming_it(
         ({"directory": str(blocker / "under")}, "DirectoryNotWritable"),
         ({"connectionString": "AccountName=a;AccountKey=c2VjcmV0K;BlobEndpoint=http://127.0.0.1:9/a"},
          "InvalidConnectionString"),
+        ({"directory": str(tmp_path / "x"), "since": "2026-11-30') | take 0 //"}, "BadRequest"),  # into KQL
+        ({"directory": str(tmp_path / "x"), "until": "tomorrow"}, "BadRequest"),
     ):  # fmt: skip
         status, body = emulator.admin("POST", "/_emulator/export/deliver", {**scope, **destination})
         assert (status, body["error"]["code"]) == (400, code), body
