@@ -249,21 +249,28 @@ def _writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any])
     if body.get("directory"):
         if not isinstance(body["directory"], str):  # a number would be a folder in the emulator's cwd
             raise DeliveryError(400, "BadRequest", "give directory as a path (a string)")
-        root = Path(body["directory"])
+        return _folder_writer(Path(body["directory"]))
+    return _storage_writer(state, setting, body)
 
-        def to_folder(container: str, name: str, data: bytes) -> None:
-            path = root / container / name
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(data)
-                tmp.replace(path)
-            except OSError as exc:  # the caller's folder, not the emulator, is at fault
-                raise DeliveryError(
-                    400, "DirectoryNotWritable", f"cannot write under directory: {exc}"
-                ) from None
 
-        return to_folder
+def _folder_writer(root: Path) -> Any:
+    """Blobs as files under `root` (container/name), each written whole then renamed."""
+
+    def to_folder(container: str, name: str, data: bytes) -> None:
+        path = root / container / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError as exc:  # the caller's folder, not the emulator, is at fault
+            raise DeliveryError(400, "DirectoryNotWritable", f"cannot write under directory: {exc}") from None
+
+    return to_folder
+
+
+def _storage_writer(state: EmulatorState, setting: dict[str, Any], body: dict[str, Any]) -> Any:
+    """Blobs uploaded to the setting's storage account, with the credential the body gives."""
     account = state.resources.get(str(setting["properties"]["storageAccountId"]))
     if account is None:
         raise DeliveryError(
