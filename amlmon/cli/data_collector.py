@@ -71,6 +71,8 @@ def pull_collector(
     finally:
         client.close()
     _warn(stats, collections[1])
+    for line in destination.flatten_notes.lines():  # what --flatten left as JSON, as a v1 pull says it
+        warn(line)
     if not written:
         _warn_empty(parsed, container_name, start, end, payloads)
     output(_summary(out, file_format, written, stats, start, end, destination))

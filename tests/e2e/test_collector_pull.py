@@ -220,6 +220,36 @@ def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
     assert len(warnings) == 1 and warnings[0].startswith("warning: 3 malformed"), result.stderr
 
 
+def test_flatten_says_which_field_it_left_as_json(azurite: Azurite, tmp_path: Path) -> None:
+    """--flatten over collector rows whose input changes shape (an object where a number was): the input
+    stays JSON only and a warning names the record, as a v1 pull's does (the collector pull said nothing)."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    at = hour + dt.timedelta(minutes=5)
+    rows = {"a": {"x": 1, "y": 2}, "b": {"x": {"nested": 1}, "y": 3}, "c": {"x": "text", "y": 4}}
+    for collection, data in (("model_inputs", rows), ("model_outputs", {k: {"p": 0.5} for k in rows})):
+        blob = container.get_blob_client(
+            f"modelDataCollector/ep-flat/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+        )
+        blob.create_append_blob()
+        blob.append_block("".join(_record(collection, at, k, [v]) + "\n" for k, v in data.items()).encode())
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    args = ["data", "pull", "ep-flat/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
+    result = run_cli(
+        [*args, "--since", "3h", "--out", str(tmp_path / "f.jsonl"), "--flatten", "-o", "json"], env
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "prediction.p" in json.loads(result.stdout)["flattened"]
+    )  # the control: a steady field is flattened
+    notes = [line for line in result.stderr.splitlines() if line.startswith("warning: --flatten:")]
+    assert len(notes) == 1 and "input was not flattened" in notes[0] and "(request b_0)" in notes[0], (
+        result.stderr
+    )
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_resume_names_an_option_that_differs_and_sums_the_runs(
     azurite: Azurite, tmp_path: Path, fmt: str
