@@ -26,6 +26,7 @@ Arrow. DuckDB gets 64 MB and spills to the pull's private folder; Ctrl-C inside 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import re
@@ -87,8 +88,10 @@ class Decline(Exception):
     """The folder holds something only the reference path reads exactly."""
 
 
-# DuckDB's share of a pull's 300 MB (bench_collector: 80 MB peaked at 302 MB, for no time saved)
-MEMORY_LIMIT = "64MB"
+# DuckDB's share of a pull's 300 MB. A bench_collector folder (83,000 records) with 64 MB: 20,000 page
+# faults and 215 ms of CPU (DuckDB gives back buffers and faults them in again); with 128 MB: 13,600 and
+# 198 ms, and the pull's peak is as it was (~280 MB). A larger folder spills to the pull's private folder.
+MEMORY_LIMIT = "128MB"
 _TEXT_FIELDS = (R.time, R.correlation_id, R.id, R.source)
 _COLUMNS = (
     "{" + ", ".join([*(f"{name!r}: 'VARCHAR'" for name in _TEXT_FIELDS), f"{R.data!r}: 'JSON[]'"]) + "}"
@@ -97,18 +100,30 @@ _COLUMNS = (
 _ODD = (
     f"({R.time} IS NOT NULL AND (ts IS NULL OR NOT regexp_full_match({R.time}, {_quote(_TIME)}) "
     f"OR {R.time} < '0001')) OR {R.data} IS NULL OR "
-    + " OR ".join(f"regexp_matches(coalesce({name}, ''), {_quote(_NOT_TEXT)})" for name in _TEXT_FIELDS[1:])
-)
+    + " OR ".join(
+        f"regexp_matches(coalesce({name}, ''), {_quote(_NOT_TEXT)})" for name in (R.correlation_id, R.id)
+    )
+)  # `source` is looked at once per distinct value, in FolderJoin._lookups (only the inputs' is used)
+
+
 # The files' data rows in file and line order, with a row for each record whose `data` is empty (k NULL),
-# so that records are counted: the row's index in `data` (k), id, time, window, source, element, oddity.
-_ROWS = (
-    "SELECT filename, k, ts, coalesce(ts >= $start AND ts < $end, false) AS inside, "
-    f"coalesce(nullif({R.correlation_id}, ''), nullif({R.id}, ''), '') || '_' || k AS row_id, "
-    f"coalesce({R.source}, '') AS source, e, odd FROM (SELECT filename, ts, {R.correlation_id}, {R.id}, "
-    f"{R.source}, {_ODD} AS odd, unnest(CASE WHEN len({R.data}) > 0 THEN {R.data} ELSE [NULL] END) AS e, "
-    f"CASE WHEN len({R.data}) > 0 THEN generate_subscripts({R.data}, 1) - 1 END AS k "
-    f"FROM (SELECT *, try_cast(left({R.time}, -1) AS TIMESTAMP) AS ts FROM {{source}}))"
-)
+# so that records are counted: the row's index in `data` (k), window, id, element, oddity; for inputs also
+# the file's index in the list read (`file`, 1-based), time and source (the answers' tables go without
+# them: these columns were half of their size, and made DuckDB spill at 64 MB).
+def _rows_sql(source: str, inputs: bool) -> str:
+    mine = "list_position($files, filename)::INTEGER AS file, ts, " if inputs else ""
+    mine_too = f", coalesce({R.source}, '') AS source" if inputs else ""
+    inner = f"filename, {R.source}, " if inputs else ""
+    return (
+        f"SELECT {mine}k, coalesce(ts >= $start AND ts < $end, false) AS inside, "
+        f"coalesce(nullif({R.correlation_id}, ''), nullif({R.id}, ''), '') || '_' || k AS row_id, "
+        f"e, odd{mine_too} FROM (SELECT {inner}ts, {R.correlation_id}, {R.id}, "
+        f"{_ODD} AS odd, unnest(CASE WHEN len({R.data}) > 0 THEN {R.data} ELSE [NULL] END) AS e, "
+        f"CASE WHEN len({R.data}) > 0 THEN generate_subscripts({R.data}, 1) - 1 END AS k "
+        f"FROM (SELECT *, try_cast(left({R.time}, -1) AS TIMESTAMP) AS ts FROM {source}))"
+    )
+
+
 _EMPTY = (
     "(SELECT "
     + ", ".join(f"NULL::VARCHAR AS {name}" for name in _TEXT_FIELDS)
@@ -143,7 +158,7 @@ def _joined_sql(with_next: bool) -> str:
         f"{_text('i.e')} AS input, {_text(answer)} AS prediction, {_fix('i.e')} AS input_fix, "
         f"{_fix(answer)} AS prediction_fix, CASE WHEN o.row_id IS NOT NULL THEN 0 {group}ELSE 2 END AS grp "
         f"FROM i_rows i LEFT JOIN o_rows o ON o.row_id = i.row_id {next_join}"
-        "JOIN instances m ON m.filename = i.filename LEFT JOIN workspaces w ON w.source = i.source "
+        "JOIN instances m ON m.file = i.file LEFT JOIN workspaces w ON w.source = i.source "
         f"WHERE i.inside AND i.k IS NOT NULL ORDER BY grp, {next_order}i.rowid"
     )
 
@@ -194,6 +209,11 @@ class FolderJoin:
             if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
                 raise KeyboardInterrupt from None
             self.declined = f"DuckDB refused it ({type(exc).__name__})"  # its message may quote the data
+        finally:
+            # nothing kept between folders: a folder's tables would hold DuckDB's memory while the next
+            # one is read (with 64 MB, DuckDB then spilled: bench_collector, 2 s more system CPU)
+            with contextlib.suppress(duckdb.Error, RuntimeError):
+                self._drop("i_rows", "o_rows", "n_rows", "joined")
         return None
 
     def _join(self, folder: FolderFiles) -> Joined:
@@ -201,7 +221,7 @@ class FolderJoin:
         start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in folder.window)
         self.window = {"start": start, "end": end}
         records = self._rows("o_rows", outputs, windowed=False)
-        records += self._rows("i_rows", [path for path, _instance in inputs], windowed=True)
+        records += self._rows("i_rows", [path for path, _instance in inputs], windowed=True, inputs=True)
         self._no_repeated_keys("i_rows WHERE inside", "o_rows")
         self._lookups(inputs)
         without_output, answered = self._joined(with_next=False)
@@ -215,11 +235,12 @@ class FolderJoin:
         ).fetchall()
         endpoint, deployment = folder.names
         names = {"service": endpoint, "deployment": deployment, "generation": GENERATION}
-        table = self.con.sql(_DATASET, params=names).to_arrow_table()
         orphans = self.con.execute(
             "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
         ).fetchall()
+        self._drop("i_rows", "o_rows", "n_rows")  # DuckDB's memory is the Arrow rows' now
+        table = self.con.sql(_DATASET, params=names).to_arrow_table()
         return Joined(
             table=_reencoded(table) if fixes else table.drop_columns(["input_fix", "prediction_fix"]),
             records=records,
@@ -237,17 +258,26 @@ class FolderJoin:
         ).fetchall()
         return int(without_output), list(answered or ())
 
-    def _rows(self, name: str, files: list[Path], windowed: bool, counted: bool = True) -> int:
-        """`name`: the files' rows (_ROWS), a temp table whose `rowid` is their order; their records
-        (`windowed`: those in the window). Declines when a record is odd or a row id repeats (among the
-        rows in the window when `windowed`)."""
+    def _drop(self, *tables: str) -> None:
+        """Drop these temp tables (those that exist)."""
+        for table in tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {table}").fetchall()
+
+    def _rows(
+        self, name: str, files: list[Path], windowed: bool, counted: bool = True, inputs: bool = False
+    ) -> int:
+        """`name`: the files' rows (_rows_sql; `inputs`: with the input's columns), a temp table whose
+        `rowid` is their order; their records (`windowed`: those in the window). Declines when a record
+        is odd or a row id repeats (among the rows in the window when `windowed`)."""
+        listed = [str(path) for path in files]
         if files:
-            listed = "[" + ", ".join(_quote(str(path)) for path in files) + "]"
-            source = f"read_json({listed}, format='newline_delimited', columns={_COLUMNS}, filename=true)"
+            read = ", ".join(_quote(path) for path in listed)
+            source = f"read_json([{read}], format='newline_delimited', columns={_COLUMNS}, filename=true)"
         else:
             source = _EMPTY
-        rows = _ROWS.replace("{source}", source)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}", self.window).fetchall()
+        params = {**self.window, "files": listed} if inputs else self.window
+        rows = _rows_sql(source, inputs)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}", params).fetchall()
         kept = "inside" if windowed else "true"
         ((odd, repeated, records),) = self.con.execute(
             f"SELECT count(*) FILTER (WHERE odd), count(row_id) FILTER (WHERE {kept} AND k IS NOT NULL) - "
@@ -274,12 +304,16 @@ class FolderJoin:
     def _lookups(self, inputs: list[tuple[Path, str]]) -> None:
         """The input files' instances, and the workspace each `source` names (amlmon.collector): small
         tables of SQL literals."""
-        files = [(_quote(str(path)), _quote(instance)) for path, instance in inputs]
+        files = [(str(index), _quote(instance)) for index, (_path, instance) in enumerate(inputs, 1)]
         sources = [
             str(value) for (value,) in self.con.execute("SELECT DISTINCT source FROM i_rows").fetchall()
         ]
+        if any(re.search(_NOT_TEXT, source) for source in sources):
+            raise Decline("a record outside the fast path's shape")
         names = [(_quote(source), _literal(workspace_of(source))) for source in sources]
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW instances AS {_values(files, 'filename', 'instance')}")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW instances AS {_values(files, 'file', 'instance', 'INTEGER')}"
+        )
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW workspaces AS {_values(names, 'source', 'workspace')}")
 
 
@@ -335,10 +369,10 @@ def _literal(text: str | None) -> str:
     return "NULL::VARCHAR" if text is None else _quote(text)
 
 
-def _values(rows: list[tuple[str, str]], first: str, second: str) -> str:
+def _values(rows: list[tuple[str, str]], first: str, second: str, first_type: str = "VARCHAR") -> str:
     """SQL: a two-column relation of literal pairs (none: an empty one)."""
     if not rows:
-        return f"SELECT NULL::VARCHAR AS {first}, NULL::VARCHAR AS {second} WHERE false"
+        return f"SELECT NULL::{first_type} AS {first}, NULL::VARCHAR AS {second} WHERE false"
     listed = ", ".join(f"({one}, {two})" for one, two in rows)
     return f"SELECT * FROM (VALUES {listed}) AS pairs({first}, {second})"
 

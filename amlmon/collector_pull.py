@@ -55,6 +55,8 @@ def write_collected(
     folders = [folder for _name, folder in todo]
     for part in destination.checkpoint.parts.values():  # a resumed pull: what the written folders took
         reader.remember(part)
+    if not flatten:
+        destination.assemble_while_writing()
     try:
         # inside the try: expect() makes the staging folder and starts the prefetch, which a Ctrl-C
         # right after must not leave behind
@@ -81,6 +83,9 @@ def write_collected(
                 )
             reader.release(folder)
             before = _counts(stats)
+    except BaseException:
+        destination.drop_assembly()  # the parts stay (--resume), a half-written output does not
+        raise
     finally:
         reader.close()
     written = int(destination.finish(flatten=flatten))

@@ -4,6 +4,7 @@ Interrupted runs leave a hidden parts directory that `--resume` continues."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -51,6 +52,7 @@ class DatasetOutput:
         self.flattened: dict[str, tuple[str, str, str]] = {}  # set by finish(flatten=True)
         self.flatten_notes = FlattenNotes()  # what finish(flatten=True) could not flatten
         self.discarded_rows = 0
+        self._assembly: _Assembly | None = None  # assemble_while_writing()
         existing = self._load()
         if resume and existing is not None:
             if _public(existing.params) != _public(params):
@@ -103,13 +105,23 @@ class DatasetOutput:
         `counts` gives the figures counted while the rows were read (truncated records, halvings):
         they are asked for after the last row is written and saved in the same checkpoint write, so
         a checkpoint never records a part without everything the summary needs from it."""
-        return self._write_part(name, lambda into: into.write(rows), meta, counts)
+        return self._write_part(
+            name,
+            lambda into: into.write(rows),
+            meta,
+            counts,
+            again=lambda into: into.append_file(self.parts_dir / name),
+        )
 
     def write_part_table(self, name: str, table: Any, meta: dict[str, Any]) -> int:
         """write_part for rows already in a pyarrow Table of the dataset's columns (Parquet only)."""
         if self.fmt != "parquet":
             raise ValueError(f"an Arrow table is written as Parquet, not {self.fmt}")
-        return self._write_part(name, lambda into: into.write_table(table), meta)  # type: ignore[attr-defined]
+
+        def fill(into: RowWriter) -> None:
+            into.write_table(table)  # type: ignore[attr-defined]
+
+        return self._write_part(name, fill, meta, again=fill)
 
     def _write_part(
         self,
@@ -117,13 +129,45 @@ class DatasetOutput:
         fill: Callable[[RowWriter], None],
         meta: dict[str, Any],
         counts: Callable[[], Mapping[str, int]] | None = None,
+        *,
+        again: Callable[[RowWriter], None],
     ) -> int:
         tmp = self.parts_dir / f"{name}.tmp"
         writer = open_writer(tmp, self.fmt, header=False)
         written = write_then_rename(writer, tmp, self.parts_dir / name, fill)
         self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
         self._save()
+        self._assemble(name, again)
         return written
+
+    def assemble_while_writing(self) -> None:
+        """Write the output's temp file as the parts are written, each part's rows as they come (the
+        parts of an interrupted run in between, from their files), so that finish only closes and renames
+        it instead of reading every part back (bench_collector: 0.5 s at the end of a 1 GB pull). Parts
+        must come in name order: one out of order ends it, and finish joins the parts as before. Not with
+        --flatten, whose columns are known once every row is seen."""
+        self._assembly = _Assembly(self._tmp_path(), self.fmt)
+
+    def _assemble(self, name: str, add: Callable[[RowWriter], None]) -> None:
+        if self._assembly is None:
+            return
+        if name <= self._assembly.last:
+            self.drop_assembly()
+            return
+        self._assembly.catch_up(
+            self.parts_dir, [part for part in sorted(self.checkpoint.parts) if part < name]
+        )
+        add(self._assembly.writer)
+        self._assembly.last = name
+
+    def drop_assembly(self) -> None:
+        """Delete what assemble_while_writing wrote (an interrupted or failed run: the parts stay)."""
+        if self._assembly is not None:
+            self._assembly.drop()
+            self._assembly = None
+
+    def _tmp_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.amlmon-tmp")
 
     def _part_rows(self) -> Iterator[dict[str, Any]]:
         """The parts' rows back in writer input form (time as datetime, JSON decoded). Text formats keep
@@ -151,7 +195,10 @@ class DatasetOutput:
         With `flatten`, a first pass over the parts finds regular input/prediction shapes and the
         second writes them as extra columns (both passes stream).
         """
-        tmp = self.path.with_name(f".{self.path.name}.amlmon-tmp")
+        if self._assembly is not None and not flatten:
+            return self._finish_assembly()
+        self.drop_assembly()
+        tmp = self._tmp_path()
         self.flatten_notes = FlattenNotes()
         spec = flatten_spec(self._part_rows(), self.flatten_notes) if flatten else {}
         self.flattened = spec
@@ -168,8 +215,41 @@ class DatasetOutput:
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return rows
 
-    def discard(self) -> None:
+    def _finish_assembly(self) -> int:
+        assembly, self._assembly = self._assembly, None
+        assert assembly is not None
+
+        def rest(_writer: RowWriter) -> None:
+            assembly.catch_up(self.parts_dir, sorted(self.checkpoint.parts))
+
+        rows = write_then_rename(assembly.writer, assembly.tmp, self.path, rest)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return rows
+
+    def discard(self) -> None:
+        self.drop_assembly()
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+class _Assembly:
+    """The output's temp file written part by part (DatasetOutput.assemble_while_writing)."""
+
+    def __init__(self, tmp: Path, fmt: str) -> None:
+        self.tmp = tmp
+        self.writer = open_writer(tmp, fmt)
+        self.last = ""  # the last part in it (parts are in name order)
+
+    def catch_up(self, parts_dir: Path, names: list[str]) -> None:
+        """Append the parts among `names` (sorted) after the last one in."""
+        for name in names:
+            if name > self.last:
+                self.writer.append_file(parts_dir / name)
+                self.last = name
+
+    def drop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 # The option a saved parameter comes from (the others are named as they are saved).
