@@ -85,6 +85,10 @@ def _odd_line(draw: Any) -> str:
                 "not json",
                 "[1, 2]",
                 line.replace(f'"correlationid":"{request}"', '"correlationid":5'),
+                line.replace(
+                    f'"source":"{SOURCE}"', '"source":0'
+                ),  # the inputs' `source` names the workspace
+                line.replace(f'"source":"{SOURCE}"', '"source":["x/workspaces/","/y"]'),  # its text differs
                 line.replace(f'"time":"{when}"', f'"time":"{when[:-1]}+00:00"'),
                 line.replace(f'"time":"{when}"', '"time":7'),
                 line.replace('"data":[', '"data":{"v":[').replace("]}", "]}}"),
@@ -219,6 +223,26 @@ def test_collector_shaped_folders_take_the_fast_path(
     endpoint = _folders(data.draw, container, plain=True)
     taken = _same(container, endpoint, window, tmp_path)
     assert all(taken), taken
+
+
+@pytest.mark.parametrize("collection", ["model_inputs", "model_outputs"])
+def test_a_source_that_is_not_text_is_read_as_the_reference_path_reads_it(
+    container: Any, tmp_path: Path, collection: str
+) -> None:
+    """An array as `source`: its text differs between DuckDB and the standard library, and so would the
+    workspace it names. The inputs' source names the workspace (the fast path declines); the outputs'
+    is not read (the fast path takes the folder)."""
+    endpoint = f"ep{next(_names)}"
+    when = (HOUR + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for name in ("model_inputs", "model_outputs"):
+        line = _line("r1", when, ['{"x":1}'])
+        if name == collection:
+            line = line.replace(f'"source":"{SOURCE}"', '"source":["x/workspaces/","/y"]')
+        _write(
+            container, f"modelDataCollector/{endpoint}/blue/{name}/{HOUR:%Y/%m/%d/%H}/i0.jsonl", [line], ""
+        )
+    window = (HOUR, HOUR + dt.timedelta(hours=1))
+    assert _same(container, endpoint, window, tmp_path) == [collection == "model_outputs"]
 
 
 def _big_folder(container: Any, endpoint: str, requests: int) -> None:

@@ -51,3 +51,18 @@ def test_ctrl_c_in_a_duckdb_query_is_a_keyboard_interrupt(tmp_path: Path) -> Non
 def test_the_same_folder_uninterrupted_is_joined(tmp_path: Path) -> None:  # the control
     joined = FolderJoin(tmp_path / "spill").join(_folder(tmp_path, 2_000))
     assert joined is not None and joined.table.num_rows == 2_000 and joined.without_output == 2_000
+
+
+def test_a_join_keeps_no_table_for_the_next_folder(tmp_path: Path) -> None:
+    """A folder's tables would hold DuckDB's memory while the next one is read: none is left, after a
+    join (with rows: the tables were there) or a decline."""
+    join = FolderJoin(tmp_path / "spill")
+    tables = "SELECT table_name FROM duckdb_tables() WHERE temporary ORDER BY 1"
+    folder = _folder(tmp_path, 50)
+    joined = join.join(folder)
+    assert joined is not None and joined.table.num_rows == 50
+    assert join.con.execute(tables).fetchall() == []
+    with open(tmp_path / "in.jsonl", "a") as handle:  # a row id twice: declined after its tables are made
+        handle.write(json.dumps({"time": "2026-11-30T09:00:00Z", "correlationid": "in0", "data": [1]}) + "\n")
+    assert join.join(folder) is None and join.declined == "a row id twice"
+    assert join.con.execute(tables).fetchall() == []

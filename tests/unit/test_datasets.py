@@ -109,6 +109,53 @@ def test_resume_keeps_finished_parts_and_refuses_other_options(tmp_path: Path) -
     assert [r["request_id"] for r in datasets.read_rows(path)] == ["r1", "r2", "r-cut"]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+@pytest.mark.parametrize("order", [(0, 1, 2), (0, 2, 1), (2, 1, 0)])
+def test_an_output_assembled_while_written_equals_one_joined_at_the_end(
+    tmp_path: Path, fmt: str, order: tuple[int, ...]
+) -> None:
+    """assemble_while_writing gives the very file finish() joins from the parts, a resumed run's parts
+    in their place, and parts written out of order (it gives up) too."""
+    params = {"targets": [], "format": fmt}
+    rows = _rows()
+
+    def pulled(name: str, assemble: bool) -> list[dict[str, Any]]:
+        path = tmp_path / f"{name}.{fmt}"
+        earlier = datasets.DatasetOutput(path, fmt, params, resume=False)
+        earlier.write_part("part-000001", rows[1:2], {})  # an interrupted run's part, between the others
+        out = datasets.DatasetOutput(path, fmt, params, resume=True)
+        if assemble:
+            out.assemble_while_writing()
+            assert (tmp_path / f".{path.name}.amlmon-tmp").exists()  # the control: written as it goes
+        for index in order:
+            if index != 1:
+                out.write_part(f"part-00000{index}", rows[index : index + 1], {})
+        assert out.finish() == 3 and not out.parts_dir.exists()
+        assert not list(tmp_path.glob(".*amlmon-tmp"))
+        return list(datasets.read_rows(path))
+
+    assembled = pulled("assembled", True)
+    assert [row["request_id"] for row in assembled] == ["r1", "r2", "r-cut"]
+    assert assembled == pulled("joined", False)
+
+
+def test_a_dropped_assembly_leaves_the_parts_and_no_output(tmp_path: Path) -> None:
+    path = tmp_path / "out.parquet"
+    out = datasets.DatasetOutput(path, "parquet", {"format": "parquet"}, resume=False)
+    out.assemble_while_writing()
+    out.write_part("part-000000", _rows()[:1], {})
+    tmp = tmp_path / ".out.parquet.amlmon-tmp"
+    assert tmp.exists()  # the control
+    out.drop_assembly()  # what an interrupted pull does
+    assert not tmp.exists() and not path.exists() and out.done("part-000000")
+    again = datasets.DatasetOutput(path, "parquet", {"format": "parquet"}, resume=True)
+    again.assemble_while_writing()
+    again.write_part("part-000001", _rows()[1:], {})
+    assert again.finish() == 3
+    assert [r["request_id"] for r in datasets.read_rows(path)] == ["r1", "r2", "r-cut"]
+    out.discard()
+
+
 def test_format_from_extension() -> None:
     assert datasets.format_for(Path("a.PARQUET")) == "parquet"
     with pytest.raises(UsageError):
