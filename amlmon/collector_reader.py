@@ -72,7 +72,7 @@ class CollectorPull:
         self._workspaces: dict[str, str | None] = {}  # record `source` → its workspace
         self._staging: Any = None  # amlmon.collector_stage.Staging, while joined_folders reads
         self._stage_lock = threading.RLock()  # staging, and the prefetch's takes, from join threads too
-        self._joins: Any = None  # amlmon.collector_fast.JoinThreads, once a folder is staged
+        self._joins: Any = None  # amlmon.collector_joins.JoinThreads, once a folder is staged
         # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
         self._answered_ahead: dict[str, set[str]] = {}
         self.declined: list[str] = []  # folders the fast path left to the reference path, and why
@@ -267,10 +267,10 @@ class CollectorPull:
     def joined_folders(self, folders: list[FolderPlan]) -> Iterator[tuple[FolderPlan, Any]]:
         """Each folder with its rows as folder_rows gives them, as an Arrow table (the dataset's columns)
         read by DuckDB, or None when the fast path declines (folder_rows then reads the same staged
-        files). The next folder is joined in a join thread (collector_fast.JoinThreads) while the caller
+        files). The next folder is joined in a join thread (collector_joins.JoinThreads) while the caller
         writes the one before; the counts are added in folder order.
         The caller releases each folder (release()) once it is written."""
-        from amlmon.collector_fast import JOINS_AHEAD
+        from amlmon.collector_joins import JOINS_AHEAD
 
         waiting: deque[tuple[FolderPlan, Future[Any] | None]] = deque()
         upcoming = iter(folders)
@@ -362,7 +362,7 @@ class CollectorPull:
                 self._staging.release({blob.name for blob in folder.outputs + folder.inputs})
 
     def _start_staging(self) -> None:
-        from amlmon.collector_fast import JoinThreads
+        from amlmon.collector_joins import JoinThreads
         from amlmon.collector_stage import Staging
 
         if self._staging is None:
