@@ -22,6 +22,8 @@ from typing import Any
 _VOLATILE = [
     (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<guid>"),
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?"), "<time>"),
+    # an access log's time (gunicorn's common log format): the month is a name
+    (re.compile(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}"), "<time>"),
     (re.compile(r"https://127\.0\.0\.1:\d+"), "https://127.0.0.1:<port>"),
     (re.compile(r"\S*/amlmon-demo-[^/\s]+"), "<data>"),  # the demo's temporary directory
     (re.compile(r"\b[0-9a-f]{8,}\b"), "<hex>"),  # request IDs, operation IDs

@@ -78,3 +78,12 @@ def test_console_blocks_are_read_with_commands_comments_and_continuations(tmp_pa
     ]
     assert block[0].output == ["out 1", ""] and block[1].output == ["{}"]
     assert block[0].line == 3
+
+
+def test_an_access_log_line_is_the_same_in_any_month() -> None:
+    """The README's `logs` examples hold gunicorn access lines; recorded in November, checked in December."""
+    line = '127.0.0.1 - - [{}:15:23:02 +0000] "POST /score HTTP/1.1" 200 25 "-" "-"'
+    assert normalise(line.format("30/Nov/2026")) == normalise(line.format("01/Dec/2026"))
+    assert normalise(line.format("30/Nov/2026")) != normalise(
+        line.replace("POST", "GET").format("30/Nov/2026")
+    )
