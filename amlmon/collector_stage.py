@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,10 @@ class _WholeLines:
         return Staged(Path(self._handle.name), self._pending, self._plain)
 
 
+class StagingClosed(Exception):
+    """The pull stopped: a download that had not begun its file does not make one."""
+
+
 class Staging:
     """The staged blobs by name. Files are written by `download` (any thread: the prefetch's workers write
     them while the reader is busy), known once `adopt`ed (under the reader's lock: join threads stage the
@@ -105,6 +110,10 @@ class Staging:
         keep_freed_buffers()
         self.dir = Path(tempfile.mkdtemp(prefix="amlmon-collector-"))
         self._staged: dict[str, Staged] = {}
+        # A download under way when the pull stops (Ctrl-C) goes on in its thread: it must not make a
+        # file once close() has begun deleting the folder (the folder would stay, with the file in it).
+        self._closing = threading.Lock()
+        self._closed = False
 
     def get(self, name: str) -> Staged | None:
         return self._staged.get(name)
@@ -113,7 +122,11 @@ class Staging:
         """Write a download's (azure StorageStreamDownloader) whole lines to a file of their own,
         screening them on the way. The SDK writes its pieces as they come (chunks() would cut them into
         chunks first: a copy of every byte)."""
-        with _WholeLines(self.dir) as lines:
+        with self._closing:
+            if self._closed:
+                raise StagingClosed
+            lines = _WholeLines(self.dir)
+        with lines:
             if downloader.size:
                 downloader.readinto(lines)
         return lines.staged()
@@ -128,6 +141,8 @@ class Staging:
             self._staged.pop(name).path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Delete everything, also files a cancelled download left."""
-        self._staged.clear()
+        """Delete everything, also files a download under way made (none is made after this)."""
+        with self._closing:
+            self._closed = True
+            self._staged.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
