@@ -91,7 +91,7 @@ class CollectorPull:
         if self.prefetch is None:
             if staged:
                 self._start_staging()
-                self.prefetch = Prefetch(self._download_staged, budget=STAGED_BUDGET)
+                self.prefetch = Prefetch(self._download_staged, budget=STAGED_BUDGET, yielding=True)
             else:
                 self.prefetch = Prefetch(self._download)
         self.prefetch.plan(

@@ -4,6 +4,7 @@ collector's prefetch hands each announced blob over once, in order, within its b
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amlmon import jsonfast
-from amlmon.azure.prefetch import Prefetch
+from amlmon.azure.prefetch import YIELDING_NICENESS, Prefetch
 
 SCALARS = (
     st.none()
@@ -141,3 +142,23 @@ def test_a_lone_surrogate_escape_becomes_the_replacement_character_a_pair_its_ch
     assert loads_line(b'{"\\udc00": ["a\\ud800b"]}') == {"\ufffd": ["a\ufffdb"]}
     assert loads_line(b'"\\ud83d\\ude00"') == "\U0001f600"  # a pair is one character: kept
     assert loads_line(b'"\\\\ud800"') == "\\ud800"  # an escaped backslash, then text: kept as it is
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
+@pytest.mark.parametrize("yielding", [True, False])  # False: the control
+def test_yielding_downloads_run_at_a_lower_priority_than_the_reader(yielding: bool) -> None:
+    """The collector pull's staged downloads give way to the DuckDB join they feed (its critical path)."""
+    import os
+
+    def download(name: str) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    reader = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    prefetch = Prefetch(download, budget=10, workers=2, yielding=yielding)
+    try:
+        prefetch.plan([("x", 1), ("y", 1)])
+        seen = {prefetch.take("x"), prefetch.take("y")}
+    finally:
+        prefetch.close()
+    assert seen == ({min(reader + YIELDING_NICENESS, 19)} if yielding else {reader})
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == reader
