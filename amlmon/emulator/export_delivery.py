@@ -2,7 +2,7 @@
 
 `POST /_emulator/export/deliver` body (all optional):
   {"subscription", "resourceGroup", "workspace"   — only that workspace's component (else every one),
-   "since", "until"                                — ISO times (default: the last 30 days),
+   "since", "until"                                — ISO times, since < until (default: the last 30 days),
    "accountKey" | "connectionString"               — how to write to the storage account's blob endpoint
                                                      (e.g. Azurite's), never stored or logged,
    "directory"                                     — write files under this local folder instead}
@@ -210,6 +210,8 @@ def deliver_all(router: Router, state: EmulatorState, body: dict[str, Any]) -> d
     now = dt.datetime.now(dt.UTC)
     since = _moment(body, "since", now - dt.timedelta(days=30))
     until = _moment(body, "until", now + dt.timedelta(minutes=1))
+    if dt.datetime.fromisoformat(since) >= dt.datetime.fromisoformat(until):
+        raise DeliveryError(400, "BadRequest", "since must be before until")
     report: dict[str, Any] = {"records": 0, "blobs": []}
     for component in _components(state, body):
         la_id = (component.get("properties") or {}).get("WorkspaceResourceId")

@@ -380,6 +380,8 @@ def test_a_delivery_to_a_destination_that_cannot_take_it_is_a_400_naming_it(
          "InvalidConnectionString"),
         ({"directory": str(tmp_path / "x"), "since": "2026-11-30') | take 0 //"}, "BadRequest"),  # into KQL
         ({"directory": str(tmp_path / "x"), "until": "tomorrow"}, "BadRequest"),
+        ({"directory": str(tmp_path / "x"), "since": "2026-11-30T09:00:00Z", "until": "2026-11-30T08:00:00Z"},
+         "BadRequest"),
     ):  # fmt: skip
         status, body = emulator.admin("POST", "/_emulator/export/deliver", {**scope, **destination})
         assert (status, body["error"]["code"]) == (400, code), body
