@@ -10,8 +10,9 @@ from pathlib import Path
 from amlmon.collector_fast import FolderFiles, FolderJoin, Joined
 
 # Folders DuckDB joins at a time, each in a thread of its own (and a database: two on one database lock
-# each other), while the folder before is written. bench_collector, 2 cores: 2 saved 0.5-0.7 s of ~8.5 s
-# but the pull's peak went from ~280 MB to 315-330 MB (its budget is 300 MB), so one.
+# each other), while the folder before is written. bench_collector, 2 cores: 2 saved 0.5-0.7 s of ~8.5 s,
+# and nothing measurable once the downloads ran at a lower priority, but the pull's peak went from ~280 MB
+# to 300-333 MB (its budget is 300 MB), so one.
 JOINS_AHEAD = 1
 
 
