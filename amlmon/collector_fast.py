@@ -21,7 +21,7 @@ two paths on generated folders.
 
 How: each role's files (the folder's outputs, inputs, the next folder's outputs) become a temp table of
 data rows in file and line order (`rowid`), one query joins them, the dataset's columns come out as
-Arrow. DuckDB gets 64 MB and spills to the pull's private folder; Ctrl-C inside a query is Ctrl-C.
+Arrow. DuckDB gets 128 MB and spills to the pull's private folder; Ctrl-C inside a query is Ctrl-C.
 """
 
 from __future__ import annotations

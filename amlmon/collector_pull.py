@@ -55,9 +55,9 @@ def write_collected(
     folders = [folder for _name, folder in todo]
     for part in destination.checkpoint.parts.values():  # a resumed pull: what the written folders took
         reader.remember(part)
-    if not flatten:
-        destination.assemble_while_writing()
     try:
+        if not flatten:  # inside the try: a Ctrl-C right after it opens the temp file deletes it
+            destination.assemble_while_writing()
         # inside the try: expect() makes the staging folder and starts the prefetch, which a Ctrl-C
         # right after must not leave behind
         reader.expect(folders, staged=fast)  # downloads while earlier ones are read
