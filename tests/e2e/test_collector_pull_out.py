@@ -1,0 +1,122 @@
+"""`data pull --datastore-url` and the --out it writes (Azurite): one pull at a time per --out — a second
+pull to the same file, while the first writes it, must neither break the first nor lose its own rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.conftest import run_cli
+from tests.helpers import parts_done
+
+pytestmark = pytest.mark.azurite
+
+CONTAINER = "azureml-blobstore-00000000-0000-0000-0000-0000000c0de5"
+SOURCE = (
+    "/subscriptions/00000000-0000-0000-0000-0000000c0de5/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws-out/onlineEndpoints/ep-out/deployments/blue"
+)
+HOURS = 12
+PER_HOUR = 300
+
+
+@pytest.fixture(scope="module")
+def pulled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """HOURS folders of PER_HOUR answered requests each; the pull's arguments (all but --out) and env."""
+    handle: Azurite = start_azurite(tmp_path_factory.mktemp("azurite-collector-out"))
+    try:
+        container = handle.service().get_container_client(CONTAINER)
+        container.create_container()
+        first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(
+            hours=HOURS + 1
+        )
+        for index in range(HOURS):
+            hour = first + dt.timedelta(hours=index)
+            for collection, value in (("model_inputs", {"x": "v" * 200}), ("model_outputs", {"p": 0.5})):
+                blob = container.get_blob_client(
+                    f"modelDataCollector/ep-out/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+                )
+                blob.create_append_blob()
+                blob.append_block(
+                    "".join(
+                        _record(collection, hour, f"{index}-{n}", value) for n in range(PER_HOUR)
+                    ).encode()
+                )
+        args = [
+            *("data", "pull", "ep-out/blue", "--datastore-url", f"{handle.blob_endpoint}/{CONTAINER}"),
+            *("--since", f"{HOURS + 2}h"),
+        ]
+        yield {"args": args, "env": {"AZURE_STORAGE_CONNECTION_STRING": handle.connection_string}}
+    finally:
+        stop_azurite(handle)
+
+
+def _record(collection: str, when: dt.datetime, correlation: str, value: Any) -> str:
+    record = {
+        "specversion": "1.0",
+        "id": f"id-{correlation}-{collection}",
+        "source": SOURCE,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": [value],
+        "correlationid": correlation,
+    }
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+def _paused_after_first_part(args: list[str], out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A pull to `out` in its own process, stopped (SIGSTOP) once it has saved a part: still writing."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amlmon", *args, "--out", str(out), "-o", "json"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while parts_done(out) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    process.send_signal(signal.SIGSTOP)
+    return process
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_a_second_pull_to_the_same_out_is_refused_while_the_first_writes_it(
+    pulled: dict[str, Any], tmp_path: Path, suffix: str
+) -> None:
+    """Pull B to the --out pull A is writing (A paused after its first folder): B is exit 2 with an
+    error and a hint, --resume too, before it touches A's files; A then ends as if alone. B's data used
+    to start over (deleting A's saved folders) and, as the output is now assembled while A writes, share
+    A's temp file: A failed, and B lost its output when A deleted that file."""
+    out = tmp_path / f"same.{suffix}"
+    args, env = pulled["args"], pulled["env"]
+    first = _paused_after_first_part(args, out, env)
+    try:
+        assert first.poll() is None and 1 <= parts_done(out) < HOURS, "the control: A is mid-pull"
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            second = run_cli([*args, "--out", str(out), *extra], env)
+            assert second.exit_code == 2, (extra, second.stderr)
+            error, hint = second.stderr.splitlines()
+            assert error.startswith("error: ") and "another amlmon" in error and str(out) in error, error
+            assert hint.startswith("hint: "), second.stderr
+        assert parts_done(out) >= 1, "A's saved folders stay"
+    finally:
+        first.send_signal(signal.SIGCONT)
+    stdout, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert json.loads(stdout)["rows"] == HOURS * PER_HOUR
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name], "no lock or temp file is left"
+    again = run_cli([*args, "--out", str(out), "--overwrite", "-o", "json"], env)  # the control: A is done
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["rows"] == HOURS * PER_HOUR
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
