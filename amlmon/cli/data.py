@@ -87,9 +87,9 @@ def pull(
 
         if datastore_url:
             datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
-        # as every pull: an --out that exists (without --overwrite or --resume) or cannot be written is
+        # as every pull: an --out that exists (without --overwrite, or --resume of a run to it) or cannot be written is
         # refused before anything is read
-        check_destination(out, overwrite=overwrite or resume)
+        check_destination(out, overwrite=overwrite, resume=resume)
         # The names before any blob is read or file created: unknown exit 3, a v1 service exit 2.
         checked = checked_collector_targets(targets or [], V1_PULL_HINT, datastore_url)
         url = collector_url(datastore_url, connection_string)

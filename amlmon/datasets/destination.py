@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,10 +43,11 @@ def format_for(path: Path, explicit: str | None = None) -> str:
     )
 
 
-def check_destination(path: Path, *, overwrite: bool) -> None:
+def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> None:
     """Refuse, before any work, an --out that would lose a file or cannot be written: a folder, a file
-    that exists (unless `overwrite`), a folder that is missing or not writable (probed by creating a
-    hidden file there: permission bits say nothing for root, nor for /proc)."""
+    that exists (unless `overwrite`, or `resume` continues an interrupted run to it), a folder that is
+    missing or not writable (probed by creating a hidden file there: permission bits say nothing for
+    root, nor for /proc)."""
     if path.is_dir():
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
@@ -59,9 +61,11 @@ def check_destination(path: Path, *, overwrite: bool) -> None:
         raise UsageError(
             f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
         )
-    if path.exists() and not overwrite:
+    if path.exists() and not overwrite and not (resume and _saved_parts(path)):
+        # --resume with nothing saved is a new run: the file is the user's, not an interrupted run's
+        nothing = ", and --resume has nothing to resume (no interrupted run to it)" if resume else ""
         raise UsageError(
-            f"--out {str(path)!r} already exists",
+            f"--out {str(path)!r} already exists{nothing}",
             hint="pass --overwrite to replace it, or choose another --out",
         )
     import tempfile
@@ -75,6 +79,18 @@ def check_destination(path: Path, *, overwrite: bool) -> None:
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+def _saved_parts(out: Path) -> bool:
+    """Whether an interrupted run to `out` saved parts that --resume continues (DatasetOutput's
+    checkpoint)."""
+    try:
+        checkpoint = json.loads(
+            out.with_name(f".{out.name}.amlmon-parts").joinpath("checkpoint.json").read_text()
+        )
+        return bool(checkpoint["parts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _why_not_writable(folder: Path, exc: OSError) -> str:

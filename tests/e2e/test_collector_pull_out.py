@@ -18,7 +18,7 @@ import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli
-from tests.helpers import parts_done
+from tests.helpers import kill_once_parts_saved, parts_done
 
 pytestmark = pytest.mark.azurite
 
@@ -120,3 +120,26 @@ def test_a_second_pull_to_the_same_out_is_refused_while_the_first_writes_it(
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["rows"] == HOURS * PER_HOUR
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_resume_with_nothing_to_resume_does_not_replace_the_users_file(
+    pulled: dict[str, Any], tmp_path: Path
+) -> None:
+    """--resume lets a pull replace an existing --out only when it continues an interrupted pull to it
+    (one started with --overwrite): with nothing saved to continue, it is a new pull, and the user's file
+    is refused as without --resume (it was silently replaced)."""
+    out = tmp_path / "mine.jsonl"
+    out.write_text("the user's own file\n")
+    args, env = pulled["args"], pulled["env"]
+    refused = run_cli([*args, "--out", str(out), "--resume"], env)
+    assert refused.exit_code == 2, refused.stderr
+    error, hint = refused.stderr.splitlines()
+    assert "already exists" in error and "nothing to resume" in error and "--overwrite" in hint, error
+    assert out.read_text() == "the user's own file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.jsonl"]
+    # the control: an interrupted pull over it (--overwrite) is continued by --resume, which replaces it
+    kill_once_parts_saved([*args, "--overwrite"], out, env, parts=1, timeout=120)
+    assert out.read_text() == "the user's own file\n" and parts_done(out) >= 1
+    resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
