@@ -68,10 +68,11 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
             f"--out {str(path)!r} already exists{nothing}",
             hint="pass --overwrite to replace it, or choose another --out",
         )
+    _check_name_length(path)
     import tempfile
 
-    try:
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".amlmon-probe", dir=path.parent)
+    try:  # a short name: the name's own length is checked above
+        handle, probe = tempfile.mkstemp(prefix=".amlmon-", suffix=".probe", dir=path.parent)
     except OSError as exc:
         raise UsageError(
             f"cannot write --out {str(path)!r}: {_why_not_writable(path.parent, exc)}",
@@ -79,6 +80,25 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+# The longest name a run keeps beside --out: its parts folder (amlmon/datasets/output.py).
+_BESIDE = ".{}.amlmon-parts"
+
+
+def _check_name_length(path: Path) -> None:
+    """Refuse a name whose hidden parts folder the file system cannot name (the name itself may fit)."""
+    try:
+        limit = int(os.pathconf(path.parent, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        limit = 255
+    over = len(os.fsencode(_BESIDE.format(path.name))) - limit
+    if over > 0:
+        raise UsageError(
+            f"--out {str(path)!r}: its name is too long by {over} byte{'s' if over > 1 else ''} (amlmon keeps "
+            f"{_BESIDE.format('NAME')} beside it, and the folder's names end at {limit} bytes)",
+            hint=f"give a name of at most {len(os.fsencode(path.name)) - over} bytes",
+        )
 
 
 def _saved_parts(out: Path) -> bool:

@@ -143,3 +143,24 @@ def test_resume_with_nothing_to_resume_does_not_replace_the_users_file(
     resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
+
+
+def test_a_long_out_name_is_written_up_to_the_longest_amlmon_can_keep_beside_it(
+    pulled: dict[str, Any], tmp_path: Path
+) -> None:
+    """A name of up to 241 bytes works (the hidden `.NAME.amlmon-parts` beside it is then 255, the usual
+    limit): it was refused from 234 on (by the writability probe's longer name), as if the folder were
+    not writable, with a hint to the same name. One byte longer is exit 2 naming the limit."""
+    args, env = pulled["args"], pulled["env"]
+    longest = tmp_path / ("a" * 235 + ".jsonl")  # 241 bytes
+    written = run_cli([*args, "--out", str(longest), "-o", "json"], env)
+    assert written.exit_code == 0, written.stderr
+    assert json.loads(written.stdout)["rows"] == HOURS * PER_HOUR
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+    too_long = tmp_path / ("b" * 236 + ".jsonl")
+    refused = run_cli([*args, "--out", str(too_long)], env)
+    assert refused.exit_code == 2, refused.stderr
+    error, hint = refused.stderr.splitlines()
+    assert "name is too long" in error and "not writable" not in error, error
+    assert "at most 241 bytes" in hint, hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
