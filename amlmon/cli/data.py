@@ -21,6 +21,7 @@ from amlmon.cli.params import (
     targets_argument,
     until_option,
 )
+from amlmon.stopping import terminate_as_interrupt
 
 V1_PULL_HINT = (
     "a v1 service's model data is in App Insights: drop --datastore-url/--payloads, e.g. amlmon data pull {}"
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 @data_app.command("pull")
+@terminate_as_interrupt  # a pull stopped by SIGTERM cleans up as after Ctrl-C
 def pull(
     targets: list[str] = targets_argument("every model of the workspace"),
     out: Path = out_option(),

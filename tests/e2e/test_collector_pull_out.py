@@ -164,3 +164,27 @@ def test_a_long_out_name_is_written_up_to_the_longest_amlmon_can_keep_beside_it(
     assert "name is too long" in error and "not writable" not in error, error
     assert "at most 241 bytes" in hint, hint
     assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+
+
+def test_sigterm_mid_pull_is_cleaned_up_as_ctrl_c_and_resume_finishes_it(
+    pulled: dict[str, Any], tmp_path: Path
+) -> None:
+    """SIGTERM (a cancelled CI job, `timeout`, `docker stop`) to a pull that has saved a folder: as Ctrl-C,
+    the saved folders stay for --resume and nothing else is left; it used to end the process there,
+    leaving the half-assembled `.NAME.amlmon-tmp` (and no word of --resume)."""
+    out = tmp_path / "term.jsonl"
+    args, env = pulled["args"], pulled["env"]
+    pull = _paused_after_first_part(args, out, env)
+    try:
+        assert pull.poll() is None and (tmp_path / ".term.jsonl.amlmon-tmp").exists(), "the control"
+        pull.send_signal(signal.SIGTERM)  # delivered as it continues
+    finally:
+        pull.send_signal(signal.SIGCONT)
+    _stdout, stderr = pull.communicate(timeout=120)
+    assert pull.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".term.jsonl.amlmon-parts"]
+    resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
