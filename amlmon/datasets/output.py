@@ -19,7 +19,7 @@ from amlmon.datasets.out_lock import OutLock
 from amlmon.datasets.readers import keep_json_text, parquet_rows_with_text, read_rows, row_from_text
 from amlmon.datasets.rows import COLUMNS, parse_time
 from amlmon.datasets.writers import RowWriter, open_writer, write_then_rename
-from amlmon.errors import UsageError
+from amlmon.errors import OperationFailed, UsageError
 
 
 @dataclass
@@ -207,6 +207,16 @@ class DatasetOutput:
         With `flatten`, a first pass over the parts finds regular input/prediction shapes and the
         second writes them as extra columns (both passes stream).
         """
+        try:
+            return self._finish(flatten)
+        except OSError as exc:  # the file system's refusal, said as such (the parts stay for --resume)
+            raise OperationFailed(
+                f"cannot write --out {str(self.path)!r}: {exc.strerror or exc}",
+                hint="make --out a place a file can be written to, then run the same command again "
+                "(a pull: with --resume, to keep the saved rows)",
+            ) from None
+
+    def _finish(self, flatten: bool) -> int:
         if self._assembly is not None and not flatten:
             return self._finish_assembly()
         self.drop_assembly()

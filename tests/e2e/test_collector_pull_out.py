@@ -188,3 +188,30 @@ def test_sigterm_mid_pull_is_cleaned_up_as_ctrl_c_and_resume_finishes_it(
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_an_out_that_cannot_be_renamed_to_at_the_end_is_one_error_and_resume_finishes_it(
+    pulled: dict[str, Any], tmp_path: Path
+) -> None:
+    """A folder made at --out's path while the pull runs: the finished file cannot be renamed there. Exit 1
+    with one error and a hint, the folders stay for --resume, and the assembled temp file (the whole
+    dataset) is deleted; it was left, with an "unexpected IsADirectoryError"."""
+    out = tmp_path / "taken.jsonl"
+    args, env = pulled["args"], pulled["env"]
+    pull = _paused_after_first_part(args, out, env)
+    try:
+        (out / "made-meanwhile").mkdir(parents=True)
+    finally:
+        pull.send_signal(signal.SIGCONT)
+    _stdout, stderr = pull.communicate(timeout=120)
+    assert pull.returncode == 1, stderr
+    *_notes, error, hint = stderr.splitlines()
+    assert error.startswith(f"error: cannot write --out {str(out)!r}") and "unexpected" not in stderr, stderr
+    assert hint.startswith("hint: ") and "--resume" in hint, hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".taken.jsonl.amlmon-parts", out.name]
+    (out / "made-meanwhile").rmdir()
+    out.rmdir()
+    resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)  # the control
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
