@@ -42,7 +42,7 @@ def checked_targets(ctx: AppContext, request: PullRequest) -> list[Target]:
     them: a name that matches nothing is exit 3, not an empty file; an endpoint learns its deployments."""
     from amlmon import datasets
 
-    datasets.check_destination(request.out, overwrite=request.overwrite or request.resume)
+    datasets.check_destination(request.out, overwrite=request.overwrite, resume=request.resume)
     if not request.targets:
         return []
     from amlmon.evidence import known_targets

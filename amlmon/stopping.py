@@ -10,13 +10,15 @@ between polls; a Ctrl-C during a request or the storage retries' waits ends the 
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 Work = Callable[[threading.Event], None]
+Command = TypeVar("Command", bound=Callable[..., Any])
 JOIN_AFTER_STOP = 2.0  # seconds the worker gets to finish the line it is printing
 
 
@@ -53,3 +55,24 @@ def _on_sigint(handler: Any) -> Any:
     if handler is None or threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGINT, handler)
+
+
+def terminate_as_interrupt(command: Command) -> Command:
+    """`command` takes SIGTERM (a cancelled CI job, `timeout`, `docker stop`) as Ctrl-C while it runs: the
+    same clean-up (e.g. a pull's temp file deleted, its saved parts kept for --resume, exit 130) instead
+    of none (Python's default ends the process where it stands)."""
+
+    def raise_interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    @functools.wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():  # elsewhere Python refuses
+            return command(*args, **kwargs)
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapped  # type: ignore[return-value]

@@ -21,6 +21,7 @@ from amlmon.cli.params import (
     targets_argument,
     until_option,
 )
+from amlmon.stopping import terminate_as_interrupt
 
 V1_PULL_HINT = (
     "a v1 service's model data is in App Insights: drop --datastore-url/--payloads, e.g. amlmon data pull {}"
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 @data_app.command("pull")
+@terminate_as_interrupt  # a pull stopped by SIGTERM cleans up as after Ctrl-C
 def pull(
     targets: list[str] = targets_argument("every model of the workspace"),
     out: Path = out_option(),
@@ -87,9 +89,9 @@ def pull(
 
         if datastore_url:
             datastore_container(datastore_url)  # its shape: exit 2 before any Azure call
-        # as every pull: an --out that exists (without --overwrite or --resume) or cannot be written is
+        # as every pull: an --out that exists (without --overwrite, or --resume of a run to it) or cannot be written is
         # refused before anything is read
-        check_destination(out, overwrite=overwrite or resume)
+        check_destination(out, overwrite=overwrite, resume=resume)
         # The names before any blob is read or file created: unknown exit 3, a v1 service exit 2.
         checked = checked_collector_targets(targets or [], V1_PULL_HINT, datastore_url)
         url = collector_url(datastore_url, connection_string)

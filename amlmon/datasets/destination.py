@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,10 +43,11 @@ def format_for(path: Path, explicit: str | None = None) -> str:
     )
 
 
-def check_destination(path: Path, *, overwrite: bool) -> None:
+def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> None:
     """Refuse, before any work, an --out that would lose a file or cannot be written: a folder, a file
-    that exists (unless `overwrite`), a folder that is missing or not writable (probed by creating a
-    hidden file there: permission bits say nothing for root, nor for /proc)."""
+    that exists (unless `overwrite`, or `resume` continues an interrupted run to it), a folder that is
+    missing or not writable (probed by creating a hidden file there: permission bits say nothing for
+    root, nor for /proc)."""
     if path.is_dir():
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
@@ -59,15 +61,18 @@ def check_destination(path: Path, *, overwrite: bool) -> None:
         raise UsageError(
             f"folder {str(path.parent)!r} does not exist", hint="create it or choose another --out"
         )
-    if path.exists() and not overwrite:
+    if path.exists() and not overwrite and not (resume and _saved_parts(path)):
+        # --resume with nothing saved is a new run: the file is the user's, not an interrupted run's
+        nothing = ", and --resume has nothing to resume (no interrupted run to it)" if resume else ""
         raise UsageError(
-            f"--out {str(path)!r} already exists",
+            f"--out {str(path)!r} already exists{nothing}",
             hint="pass --overwrite to replace it, or choose another --out",
         )
+    _check_name_length(path)
     import tempfile
 
-    try:
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".amlmon-probe", dir=path.parent)
+    try:  # a short name: the name's own length is checked above
+        handle, probe = tempfile.mkstemp(prefix=".amlmon-", suffix=".probe", dir=path.parent)
     except OSError as exc:
         raise UsageError(
             f"cannot write --out {str(path)!r}: {_why_not_writable(path.parent, exc)}",
@@ -75,6 +80,37 @@ def check_destination(path: Path, *, overwrite: bool) -> None:
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+# The longest name a run keeps beside --out: its parts folder (amlmon/datasets/output.py).
+_BESIDE = ".{}.amlmon-parts"
+
+
+def _check_name_length(path: Path) -> None:
+    """Refuse a name whose hidden parts folder the file system cannot name (the name itself may fit)."""
+    try:
+        limit = int(os.pathconf(path.parent, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        limit = 255
+    over = len(os.fsencode(_BESIDE.format(path.name))) - limit
+    if over > 0:
+        raise UsageError(
+            f"--out {str(path)!r}: its name is too long by {over} byte{'s' if over > 1 else ''} (amlmon keeps "
+            f"{_BESIDE.format('NAME')} beside it, and the folder's names end at {limit} bytes)",
+            hint=f"give a name of at most {len(os.fsencode(path.name)) - over} bytes",
+        )
+
+
+def _saved_parts(out: Path) -> bool:
+    """Whether an interrupted run to `out` saved parts that --resume continues (DatasetOutput's
+    checkpoint)."""
+    try:
+        checkpoint = json.loads(
+            out.with_name(f".{out.name}.amlmon-parts").joinpath("checkpoint.json").read_text()
+        )
+        return bool(checkpoint["parts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _why_not_writable(folder: Path, exc: OSError) -> str:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from amlmon.datasets.flatten import FlattenNotes, flatten_row, flatten_spec
+from amlmon.datasets.out_lock import OutLock
 from amlmon.datasets.readers import keep_json_text, parquet_rows_with_text, read_rows, row_from_text
 from amlmon.datasets.rows import COLUMNS, parse_time
 from amlmon.datasets.writers import RowWriter, open_writer, write_then_rename
-from amlmon.errors import UsageError
+from amlmon.errors import OperationFailed, UsageError
 
 
 @dataclass
@@ -53,6 +54,17 @@ class DatasetOutput:
         self.flatten_notes = FlattenNotes()  # what finish(flatten=True) could not flatten
         self.discarded_rows = 0
         self._assembly: _Assembly | None = None  # assemble_while_writing()
+        self._lock = OutLock(path)  # held until finish, discard or release: one run per --out
+        self._lock.acquire()
+        try:
+            self._start(params, resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _start(self, params: dict[str, Any], resume: bool) -> None:
+        """The parts folder: an interrupted run's, continued (`resume`), or a new one."""
+        path = self.path
         existing = self._load()
         if resume and existing is not None:
             if _public(existing.params) != _public(params):
@@ -195,6 +207,16 @@ class DatasetOutput:
         With `flatten`, a first pass over the parts finds regular input/prediction shapes and the
         second writes them as extra columns (both passes stream).
         """
+        try:
+            return self._finish(flatten)
+        except OSError as exc:  # the file system's refusal, said as such (the parts stay for --resume)
+            raise OperationFailed(
+                f"cannot write --out {str(self.path)!r}: {exc.strerror or exc}",
+                hint="make --out a place a file can be written to, then run the same command again "
+                "(a pull: with --resume, to keep the saved rows)",
+            ) from None
+
+    def _finish(self, flatten: bool) -> int:
         if self._assembly is not None and not flatten:
             return self._finish_assembly()
         self.drop_assembly()
@@ -213,6 +235,7 @@ class DatasetOutput:
 
         rows = write_then_rename(writer, tmp, self.path, join_parts)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.release()
         return rows
 
     def _finish_assembly(self) -> int:
@@ -224,11 +247,17 @@ class DatasetOutput:
 
         rows = write_then_rename(assembly.writer, assembly.tmp, self.path, rest)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.release()
         return rows
 
     def discard(self) -> None:
         self.drop_assembly()
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        """Let another run write `path` (the parts, if any, stay for --resume)."""
+        self._lock.release()
 
 
 class _Assembly:

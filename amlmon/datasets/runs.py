@@ -41,6 +41,7 @@ def pinned_range(
 def interrupted(destination: DatasetOutput, by_user: bool, note: Say) -> None:
     """After Ctrl-C, a crash or a service error: finished slices stay for --resume, else nothing is kept."""
     if destination.checkpoint.parts:
+        destination.release()
         note(
             f"{destination.rows_done} rows are saved in {destination.parts_dir}; "
             "run the same command with --resume to continue"

@@ -229,5 +229,10 @@ def write_then_rename(writer: RowWriter, tmp: Path, final: Path, fill: Callable[
             writer.close()
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:  # e.g. `final` became a folder meanwhile: the finished temp file is not left
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     return int(writer.rows)

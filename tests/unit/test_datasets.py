@@ -99,7 +99,8 @@ def test_resume_keeps_finished_parts_and_refuses_other_options(tmp_path: Path) -
     params = {"targets": [], "since": "7d", "until": None, "schema": "classic", "format": "jsonl"}
     first = datasets.DatasetOutput(path, "jsonl", params, resume=False)
     first.write_part("part-000000", _rows()[:1], {"start": "a", "end": "b"})
-    # a crash here; the next run with --resume sees the finished part
+    # a crash here (its lock goes with its process); the next run with --resume sees the finished part
+    first.release()
     again = datasets.DatasetOutput(path, "jsonl", params, resume=True)
     assert again.done("part-000000") and again.rows_done == 1
     with pytest.raises(UsageError):
@@ -123,6 +124,7 @@ def test_an_output_assembled_while_written_equals_one_joined_at_the_end(
         path = tmp_path / f"{name}.{fmt}"
         earlier = datasets.DatasetOutput(path, fmt, params, resume=False)
         earlier.write_part("part-000001", rows[1:2], {})  # an interrupted run's part, between the others
+        earlier.release()  # as interrupted() does
         out = datasets.DatasetOutput(path, fmt, params, resume=True)
         if assemble:
             out.assemble_while_writing()
@@ -147,6 +149,7 @@ def test_a_dropped_assembly_leaves_the_parts_and_no_output(tmp_path: Path) -> No
     tmp = tmp_path / ".out.parquet.amlmon-tmp"
     assert tmp.exists()  # the control
     out.drop_assembly()  # what an interrupted pull does
+    out.release()
     assert not tmp.exists() and not path.exists() and out.done("part-000000")
     again = datasets.DatasetOutput(path, "parquet", {"format": "parquet"}, resume=True)
     again.assemble_while_writing()
@@ -154,6 +157,23 @@ def test_a_dropped_assembly_leaves_the_parts_and_no_output(tmp_path: Path) -> No
     assert again.finish() == 3
     assert [r["request_id"] for r in datasets.read_rows(path)] == ["r1", "r2", "r-cut"]
     out.discard()
+
+
+def test_one_run_writes_an_out_and_a_killed_runs_lock_is_taken_over(tmp_path: Path) -> None:
+    """While a DatasetOutput holds `path`, another is exit 2 and leaves its parts alone; a lock file left
+    by a killed run (no one holds it) does not stop the next run, which deletes it when done."""
+    path = tmp_path / "out.jsonl"
+    first = datasets.DatasetOutput(path, "jsonl", {"format": "jsonl"}, resume=False)
+    first.write_part("part-000000", _rows()[:1], {})
+    for resume in (False, True):
+        with pytest.raises(UsageError, match="another amlmon is writing --out"):
+            datasets.DatasetOutput(path, "jsonl", {"format": "jsonl"}, resume=resume)
+    assert first.done("part-000000")
+    assert first.finish() == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+    (tmp_path / ".out.jsonl.amlmon-lock").write_text("")  # a kill -9'd run's
+    again = datasets.DatasetOutput(path, "jsonl", {"format": "jsonl"}, resume=False)
+    again.write_part("part-000000", _rows(), {})
+    assert again.finish() == 3 and sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
 
 
 def test_format_from_extension() -> None:
