@@ -158,6 +158,7 @@ def tail(
 
 
 @data_app.command("extract")
+@terminate_as_interrupt  # as pull: nothing half-made is left (extract has no --resume)
 def extract(
     source: str = typer.Argument(
         ...,

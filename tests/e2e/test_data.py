@@ -354,7 +354,11 @@ def test_ctrl_c_before_the_first_slice_says_nothing_was_kept(
     assert not out.exists() and not parts.exists()
 
 
-def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path, signum: str) -> None:
+    """Ctrl-C, and SIGTERM taken as it (a cancelled CI job, `timeout`, `docker stop`), as `data pull`
+    does: exit 130, the note, no parts folder, lock or temp file left (SIGTERM ended the process where it
+    stood, leaving them)."""
     import signal
     import socket
 
@@ -373,7 +377,8 @@ def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
     )
     time.sleep(3)  # started, and waiting between retries (three 10 s waits ahead)
     assert process.poll() is None, process.communicate()
-    process.send_signal(signal.SIGINT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".md.jsonl.amlmon-lock", ".md.jsonl.amlmon-parts"]
+    process.send_signal(getattr(signal, signum))
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert f"note: interrupted: nothing was kept ({out} not created)" in stderr
