@@ -603,6 +603,29 @@ def test_pull_survives_transient_query_faults(
     assert result.json()["rows"] == sum(int(t.get("modelData", 0)) for t in pulled_ws["truth"].values())
 
 
+def test_resume_over_a_finished_pull_of_another_target_keeps_the_users_file(
+    cli: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    """A finished dataset (no parts folder) for TARGET churn, then `data pull fraud --resume` to the same
+    --out: nothing to resume, so it is a new pull to an existing file, refused as without --resume (README:
+    never replaced without --overwrite); the file stays churn's. --overwrite replaces it (the control)."""
+    out = tmp_path / "f.parquet"
+    scope = [*pulled_ws["args"], "--since", "3h", "--out", str(out)]
+    first = cli("data", "pull", "churn", *scope, "-o", "json")
+    assert first.exit_code == 0 and first.json()["rows"] > 0, first.stderr
+    churn = out.read_bytes()
+    refused = cli("data", "pull", "fraud", *scope, "--resume")
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"error: --out {str(out)!r} already exists, and --resume has nothing to resume (no interrupted run to it)",
+        "hint: pass --overwrite to replace it, or choose another --out",
+    ]
+    assert out.read_bytes() == churn and sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+    replaced = cli("data", "pull", "fraud", *scope, "--overwrite", "-o", "json")
+    assert replaced.exit_code == 0, replaced.stderr
+    assert out.read_bytes() != churn
+
+
 def test_a_failed_pull_leaves_no_file_and_resume_finishes_it(
     cli: Any, emulator: Any, pulled_ws: dict[str, Any], tmp_path: Path
 ) -> None:
