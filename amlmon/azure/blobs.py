@@ -94,6 +94,18 @@ def connection_string_host(connection_string: str | None) -> str | None:
     return None
 
 
+def blob_endpoint(client: Any) -> str:
+    """The blob endpoint a BlobServiceClient calls: scheme, host, port and (path-style, as Azurite) the
+    account, e.g. https://ACCOUNT.blob.core.windows.net. Never its credential: no SAS query, no user info
+    (it may be saved to a file and shown)."""
+    parts = urlsplit(f"{client.scheme}://{client.primary_hostname}")
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+
+
 def service_client(session: Session | None, account_url: str, connection_string: str | None) -> Any:
     """A BlobServiceClient for `account_url`; `session` (None: none) gives the Entra ID credential and the
     local cloud's CA bundle."""

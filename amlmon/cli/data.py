@@ -67,12 +67,14 @@ def pull(
         "response body (prediction) on correlationid.",
     ),
 ) -> None:
-    """Pull model_data_collection records (inputs, predictions) from the query API into a dataset.
+    """Model inputs and predictions as a dataset: v1 from App Insights, v2 from the data collector's blobs.
 
-    Reads both inference-server generations. Large ranges are split in time slices under the
-    service's 500,000-row cap and streamed to the file; the file appears only when complete. An
-    interrupted run (Ctrl-C, crash) continues with --resume. Records App Insights cut at 8,192
-    characters are kept with truncated=true and their raw text.
+    v1 services, v2 deployments whose collector is off, and any pull with --log-analytics or --role:
+    model_data_collection traces (both inference-server generations) from App Insights' query API, in
+    time slices under its 500,000-row cap; records it cut at 8,192 characters are kept with truncated=true
+    and their raw text. v2 with the collector on (every TARGET), --datastore-url or --payloads: the data
+    collector's blobs, model_inputs joined with model_outputs, folder by folder. The file appears only
+    when complete; an interrupted run (Ctrl-C, SIGTERM, crash) continues with --resume.
     """
     if datastore_url or payloads:
         from amlmon.cli.data_collector import collector_url, pull_collector
@@ -158,6 +160,7 @@ def tail(
 
 
 @data_app.command("extract")
+@terminate_as_interrupt  # as pull: nothing half-made is left (extract has no --resume)
 def extract(
     source: str = typer.Argument(
         ...,

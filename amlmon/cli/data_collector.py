@@ -28,18 +28,23 @@ def pull_collector(
 ) -> None:
     """`parsed`: targets already checked (checked_collector_targets or known_targets)."""
     from amlmon import collector, collector_payloads, collector_reader, datasets
-    from amlmon.azure.blobs import service_client
+    from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.datasets.runs import interrupted, pinned_range
     from amlmon.timeparse import time_range
 
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
     account_url, container_name = datastore_container(datastore_url)
+    # The credential first: a malformed connection string is refused before the destination exists.
+    client = service_client(app_context().session, account_url, connection_string)
     params = {
         "targets": [str(t) for t in parsed],
         "since": since,
         "until": until,
         "source": "collector",
+        # where the client reads (a connection string's endpoint wins over the URL's): a resume against
+        # another account must not add its rows to this one's; the endpoint only, never a key or SAS
+        "account": blob_endpoint(client),
         "container": container_name,
         "format": file_format,
         "flatten": flatten,
@@ -47,8 +52,6 @@ def pull_collector(
     collections = collector_payloads.PAYLOADS if payloads else (collector.INPUTS, collector.OUTPUTS)
     if payloads:
         params["collections"] = list(collections)
-    # The credential first: a malformed connection string is refused before the destination exists.
-    client = service_client(app_context().session, account_url, connection_string)
     try:
         destination = datasets.DatasetOutput(out, file_format, params, resume=resume)
     except BaseException:

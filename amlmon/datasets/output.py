@@ -291,6 +291,7 @@ _OPTIONS = {
     "role": "--role",
     "schema": "--log-analytics (the schema)",
     "source": "--datastore-url/--payloads (the source)",
+    "account": "--datastore-url/--connection-string (the storage account)",
     "container": "--datastore-url (the container)",
     "collections": "--payloads (the collections)",
 }

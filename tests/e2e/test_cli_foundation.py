@@ -287,6 +287,19 @@ def test_help_shows_what_a_value_is_not_its_python_type(cli) -> None:  # type: i
     assert f"--rolling-rate {rates}" in cli("diagnostics", "enable", "--help").stdout
 
 
+def test_data_pull_help_says_where_each_generation_is_read_from(cli) -> None:  # type: ignore[no-untyped-def]
+    """`data pull` reads v1 model data from App Insights' query API and v2 from the data collector's
+    blobs: its help (whose first line the completions show too) said "from the query API" for both."""
+    import re
+
+    _usage, first, *rest = cli("data", "pull", "--help").stdout.split("Arguments:")[0].strip().split("\n\n")
+    first = " ".join(first.split())
+    assert "v1 from App Insights" in first and "v2 from the data collector's blobs" in first, first
+    body = " ".join(" ".join(rest).split())
+    assert re.search(r"v1\b[^.]*App Insights' query API", body), body
+    assert re.search(r"v2\b[^.]*data collector's blobs", body), body
+
+
 def test_usage_lines_name_arguments_without_braces(cli) -> None:  # type: ignore[no-untyped-def]
     """Typer wraps a required argument in braces ({ENDPOINT[/DEPLOYMENT]}), which reads as a choice set."""
     usages = {" ".join(path): cli(*path, "--help").stdout.splitlines()[0] for path in _command_paths()}

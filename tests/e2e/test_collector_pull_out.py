@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.azurite import Azurite, start_azurite, stop_azurite
+from tests.azurite import DEV_ACCOUNT_KEY, Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli
 from tests.helpers import kill_once_parts_saved, parts_done
 
@@ -215,3 +215,41 @@ def test_an_out_that_cannot_be_renamed_to_at_the_end_is_one_error_and_resume_fin
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_resume_against_another_storage_account_is_refused_and_no_secret_is_saved(
+    pulled: dict[str, Any], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A pull killed after its first folder, resumed with --datastore-url and the connection string of
+    another storage endpoint holding a container of the same name: exit 2 naming both endpoints, the saved
+    folders kept. It used to continue, mixing two accounts' rows in one dataset. The checkpoint records
+    the blob endpoint only (no key, no connection string)."""
+    out = tmp_path / "mixed.jsonl"
+    args, env = pulled["args"], pulled["env"]
+    own_endpoint = args[args.index("--datastore-url") + 1].rsplit("/", 1)[0]
+    other: Azurite = start_azurite(tmp_path_factory.mktemp("azurite-other-account"))
+    try:
+        other.service().create_container(CONTAINER)  # its blobs do not matter: it must not be read
+        kill_once_parts_saved(args, out, env, parts=1, timeout=120)
+        assert 1 <= parts_done(out) < HOURS, "the control: a pull to resume"
+        checkpoint = (tmp_path / ".mixed.jsonl.amlmon-parts" / "checkpoint.json").read_text()
+        assert own_endpoint in checkpoint
+        for secret in (DEV_ACCOUNT_KEY, "AccountKey", "SharedAccessSignature", "sig="):
+            assert secret not in checkpoint
+        elsewhere = [*args[:4], f"{other.blob_endpoint}/{CONTAINER}", *args[5:]]
+        refused = run_cli(
+            [*elsewhere, "--out", str(out), "--resume"],
+            {"AZURE_STORAGE_CONNECTION_STRING": other.connection_string},
+        )
+    finally:
+        stop_azurite(other)
+    assert refused.exit_code == 2, refused.stderr
+    error, hint = refused.stderr.splitlines()
+    assert error.startswith(f"error: --resume: the interrupted pull to {out} had other options: "), error
+    assert f"(the storage account) was {own_endpoint!r}, now {other.blob_endpoint!r}" in error, error
+    assert hint.startswith("hint: ") and "--resume" in hint, hint
+    assert DEV_ACCOUNT_KEY not in refused.stderr
+    assert parts_done(out) >= 1, "the saved folders stay"
+    resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)  # the control
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR

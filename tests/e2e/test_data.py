@@ -354,7 +354,11 @@ def test_ctrl_c_before_the_first_slice_says_nothing_was_kept(
     assert not out.exists() and not parts.exists()
 
 
-def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path, signum: str) -> None:
+    """Ctrl-C, and SIGTERM taken as it (a cancelled CI job, `timeout`, `docker stop`), as `data pull`
+    does: exit 130, the note, no parts folder, lock or temp file left (SIGTERM ended the process where it
+    stood, leaving them)."""
     import signal
     import socket
 
@@ -373,7 +377,8 @@ def test_ctrl_c_during_an_extract_says_nothing_was_kept(tmp_path: Path) -> None:
     )
     time.sleep(3)  # started, and waiting between retries (three 10 s waits ahead)
     assert process.poll() is None, process.communicate()
-    process.send_signal(signal.SIGINT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".md.jsonl.amlmon-lock", ".md.jsonl.amlmon-parts"]
+    process.send_signal(getattr(signal, signum))
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert f"note: interrupted: nothing was kept ({out} not created)" in stderr
@@ -596,6 +601,29 @@ def test_pull_survives_transient_query_faults(
     )
     assert result.exit_code == 0, result.stderr
     assert result.json()["rows"] == sum(int(t.get("modelData", 0)) for t in pulled_ws["truth"].values())
+
+
+def test_resume_over_a_finished_pull_of_another_target_keeps_the_users_file(
+    cli: Any, pulled_ws: dict[str, Any], tmp_path: Path
+) -> None:
+    """A finished dataset (no parts folder) for TARGET churn, then `data pull fraud --resume` to the same
+    --out: nothing to resume, so it is a new pull to an existing file, refused as without --resume (README:
+    never replaced without --overwrite); the file stays churn's. --overwrite replaces it (the control)."""
+    out = tmp_path / "f.parquet"
+    scope = [*pulled_ws["args"], "--since", "3h", "--out", str(out)]
+    first = cli("data", "pull", "churn", *scope, "-o", "json")
+    assert first.exit_code == 0 and first.json()["rows"] > 0, first.stderr
+    churn = out.read_bytes()
+    refused = cli("data", "pull", "fraud", *scope, "--resume")
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"error: --out {str(out)!r} already exists, and --resume has nothing to resume (no interrupted run to it)",
+        "hint: pass --overwrite to replace it, or choose another --out",
+    ]
+    assert out.read_bytes() == churn and sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+    replaced = cli("data", "pull", "fraud", *scope, "--overwrite", "-o", "json")
+    assert replaced.exit_code == 0, replaced.stderr
+    assert out.read_bytes() != churn
 
 
 def test_a_failed_pull_leaves_no_file_and_resume_finishes_it(

@@ -93,3 +93,26 @@ def test_a_drifted_block_is_caught(demo_run: DemoRun) -> None:
     changed = Step(0, step.command, [line.replace("PASS", "FAIL", 1) for line in real])
     assert _problems([changed], demo_run) != []
     assert _problems([Step(0, step.command, real[1:])], demo_run) != []
+
+
+@pytest.mark.parametrize("command", [["data", "pull"], ["data", "extract"]])
+def test_the_data_headings_name_every_option_of_the_command(command: list[str]) -> None:
+    """The heading of `data pull` / `data extract` is their synopsis: every option --help lists (the
+    pull heading lacked --connection-string, --print-query and --format)."""
+    import re
+
+    from typer.main import get_command
+
+    from amlmon.cli.app import app
+
+    cli: Any = get_command(app)
+    for name in command:
+        cli = cli.commands[name]
+    options = {opt for param in cli.params for opt in param.opts if opt.startswith("--") and opt != "--help"}
+    heading = next(
+        line
+        for line in README.read_text(encoding="utf-8").splitlines()
+        if line.startswith(f"### `amlmon {' '.join(command)} ")
+    )
+    named = set(re.findall(r"--[a-z][a-z-]*", heading))
+    assert options and not options - named, f"{heading} lacks {sorted(options - named)}"

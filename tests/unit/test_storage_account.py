@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amlmon.azure.blobs import connection_string_account, connection_string_host, url_account
+from amlmon.azure.blobs import blob_endpoint, connection_string_account, connection_string_host, url_account
 
 ACCOUNT = st.from_regex(r"[a-z0-9]{3,24}", fullmatch=True)
 CONTAINER = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])", fullmatch=True)
@@ -43,3 +43,44 @@ def test_a_connection_string_gives_its_account_and_host_never_its_key(account: s
     with_endpoint = f"{text};BlobEndpoint=https://127.0.0.1:10000/{account}"
     assert connection_string_host(with_endpoint) == "127.0.0.1"
     assert connection_string_account("garbage AccountKey=c2VjcmV0") is None
+
+
+SECRET = st.from_regex(r"[A-Za-z0-9+/]{8,40}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ACCOUNT, SECRET, st.sampled_from(["url-sas", "key", "sas"]))
+def test_the_saved_blob_endpoint_names_the_account_never_its_credential(
+    account: str, secret: str, how: str
+) -> None:
+    """What a collector pull's checkpoint records of the account it reads (a file on disk): the endpoint
+    the client calls, the same however the credential is given, never a key or SAS signature."""
+    from azure.storage.blob import BlobServiceClient
+
+    key = secret + "=="
+    client = {
+        "url-sas": lambda: BlobServiceClient(
+            f"https://{account.upper()}.blob.core.windows.net/?sv=1&sig={secret}"
+        ),
+        "key": lambda: BlobServiceClient.from_connection_string(
+            f"DefaultEndpointsProtocol=https;AccountName={account};AccountKey={key};EndpointSuffix=core.windows.net"
+        ),
+        "sas": lambda: BlobServiceClient.from_connection_string(
+            f"BlobEndpoint=https://{account}.blob.core.windows.net/;SharedAccessSignature=sv=1&sig={secret}"
+        ),
+    }[how]()
+    endpoint = blob_endpoint(client)
+    assert endpoint == f"https://{account}.blob.core.windows.net"
+    assert secret not in endpoint.removeprefix(f"https://{account}")
+
+
+def test_a_path_style_endpoint_keeps_its_port_and_account() -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    client = BlobServiceClient.from_connection_string(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;"
+        "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    )
+    assert blob_endpoint(client) == "http://127.0.0.1:10000/devstoreaccount1"
+    other = BlobServiceClient("http://127.0.0.1:10001/devstoreaccount1/?sv=1&sig=c2VjcmV0")
+    assert blob_endpoint(other) == "http://127.0.0.1:10001/devstoreaccount1"
