@@ -29,13 +29,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amlmon import jsonfast
 from amlmon.collector import GENERATION, workspace_of
+from amlmon.collector_texts import Decline, finished, standard_text
 from amlmon.schema import COLLECTOR_RECORD as R
 
 # What DuckDB reads where the standard library does not: a line ended by a lone carriage return, and
@@ -62,9 +62,12 @@ def plain_bytes(content: bytes, start: int = 0, end: int | None = None) -> bool:
 
 @dataclass
 class Joined:
-    """A folder's dataset rows (Arrow, the writer's columns) and what the pull counts of them."""
+    """A folder's dataset rows (Arrow, the writer's columns) and what the pull counts of them: one table,
+    or for a folder over SLICE_ABOVE, `slices` (tables of about SLICE_BYTES) to be read once, in order."""
 
-    table: Any  # pyarrow.Table
+    table: Any  # pyarrow.Table, or None when the rows come in slices
+    slices: Iterator[Any] | None  # pyarrow.Tables
+    rows: int
     records: int  # the outputs' records, and the inputs' in the window
     without_output: int
     orphans: list[str]  # ids of the outputs in the window no input here took (the folder before may have)
@@ -82,14 +85,19 @@ class FolderFiles:
     names: tuple[str, str]  # (endpoint, deployment)
 
 
-class Decline(Exception):
-    """The folder holds something only the reference path reads exactly."""
-
-
 # DuckDB's share of a pull's 300 MB. A bench_collector folder (83,000 records) with 64 MB: 20,000 page
 # faults and 215 ms of CPU (DuckDB gives back buffers and faults them in again); with 128 MB: 13,600 and
 # 198 ms, and the pull's peak is as it was (~280 MB). A larger folder spills to the pull's private folder.
 MEMORY_LIMIT = "128MB"
+# A folder whose rows hold more text than SLICE_ABOVE comes out in slices of about SLICE_BYTES of text
+# (Joined.slices), read with DuckDB's memory at SLICING_MEMORY_LIMIT: memory then holds DuckDB's share and
+# a slice however large the folder (a day-rolled collection's folder holds a day). A folder of 400,000
+# bench-shaped requests (517 MB of JSON lines): the pull's peak 434 MB as one table, 359 MB in slices; 800,000
+# in slices: the join's peak as for 200,000. Below it, one table: the next folder is joined while it is
+# written (in slices, the next join waits for the last slice). bench_collector's folders hold ~4 MB.
+SLICE_ABOVE = 16 * 1024 * 1024
+SLICE_BYTES = 4 * 1024 * 1024
+SLICING_MEMORY_LIMIT = "32MB"
 _TEXT_FIELDS = (R.time, R.correlation_id, R.id, R.source)
 _COLUMNS = (
     "{" + ", ".join([*(f"{name!r}: 'VARCHAR'" for name in _TEXT_FIELDS), f"{R.data!r}: 'JSON[]'"]) + "}"
@@ -179,6 +187,7 @@ class FolderJoin:
         import duckdb
 
         self.declined = ""  # why the last join declined
+        self.slice_above, self.slice_bytes = SLICE_ABOVE, SLICE_BYTES  # see SLICE_ABOVE
         self.con = duckdb.connect()
         # rows go into tables in file and line order (`rowid`); memory bounded (a pull's budget: 300 MB
         # in all, tests/bench/bench_collector.py), the rest spilled; a folder that still does not fit
@@ -197,8 +206,11 @@ class FolderJoin:
         """The folder's rows; None when the fast path declines (`declined` says why)."""
         import duckdb
 
+        sliced = False
         try:
-            return self._join(folder)
+            joined = self._join(folder)
+            sliced = joined.slices is not None
+            return joined
         except Decline as exc:
             self.declined = str(exc)
         except (duckdb.Error, RuntimeError) as exc:
@@ -211,7 +223,9 @@ class FolderJoin:
             # nothing kept between folders: a folder's tables would hold DuckDB's memory while the next
             # one is read (with 64 MB, DuckDB then spilled: bench_collector, 2 s more system CPU)
             with contextlib.suppress(duckdb.Error, RuntimeError):
-                self._drop("i_rows", "o_rows", "n_rows", "joined", "instances", "workspaces")
+                self._drop("i_rows", "o_rows", "n_rows", "instances", "workspaces")
+                if not sliced:  # else the slices drop it once read
+                    self._drop("joined")
         return None
 
     def _join(self, folder: FolderFiles) -> Joined:
@@ -228,8 +242,9 @@ class FolderJoin:
             self._rows("n_rows", later, windowed=False, counted=False)
             self._no_repeated_keys("n_rows")
             without_output, answered = self._joined(with_next=True)
-        ((fixes,),) = self.con.execute(
-            "SELECT count(*) FILTER (WHERE input_fix OR prediction_fix) FROM joined"
+        ((fixes, rows, text_bytes),) = self.con.execute(
+            "SELECT count(*) FILTER (WHERE input_fix OR prediction_fix), count(*), "
+            "coalesce(sum(coalesce(strlen(input), 0) + coalesce(strlen(prediction), 0)), 0) FROM joined"
         ).fetchall()
         endpoint, deployment = folder.names
         names = {"service": endpoint, "deployment": deployment, "generation": GENERATION}
@@ -240,14 +255,50 @@ class FolderJoin:
         self._drop(
             "i_rows", "o_rows", "n_rows", "instances", "workspaces"
         )  # DuckDB's memory is the Arrow rows' now
-        table = self.con.sql(_DATASET, params=names).to_arrow_table()
+        table, slices = None, None
+        if text_bytes > self.slice_above:
+            if fixes:  # a text the standard library refuses declines now, not halfway through the slices
+                self._check_fixes()
+            slices = self._slices(names, max(1, rows * self.slice_bytes // text_bytes), bool(fixes))
+        else:
+            table = finished(self.con.sql(_DATASET, params=names).to_arrow_table(), bool(fixes))
         return Joined(
-            table=_reencoded(table) if fixes else table.drop_columns(["input_fix", "prediction_fix"]),
+            table=table,
+            slices=slices,
+            rows=int(rows),
             records=records,
             without_output=without_output,
             orphans=[row_id for (row_id,) in orphans],
             answered_next=set(answered),
         )
+
+    def _slices(self, names: dict[str, str], rows: int, fixes: bool) -> Iterator[Any]:
+        """`joined`'s dataset rows, `rows` at a time; `joined` is dropped once they are read (or the reading
+        stops)."""
+        import duckdb
+        import pyarrow as pa
+
+        try:
+            self.con.execute(f"SET memory_limit = '{SLICING_MEMORY_LIMIT}'").fetchall()
+            for batch in self.con.sql(_DATASET, params=names).to_arrow_reader(rows):
+                yield finished(pa.Table.from_batches([batch]), fixes)
+        finally:
+            with contextlib.suppress(duckdb.Error, RuntimeError):
+                self._drop("joined")
+                self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'").fetchall()
+
+    def _check_fixes(self) -> None:
+        """Decline when a text to be encoded again is one the standard library does not read (a slice
+        must not decline once written); the texts are read a slice at a time."""
+        query = (
+            "SELECT CASE WHEN input_fix THEN input END, CASE WHEN prediction_fix THEN prediction END "
+            "FROM joined WHERE input_fix OR prediction_fix"
+        )
+        for batch in self.con.sql(query).to_arrow_reader(4096):
+            for texts in batch.to_pylist():
+                for text in texts.values():
+                    if text is not None:
+                        standard_text(text)
 
     def _joined(self, with_next: bool) -> tuple[int, list[str]]:
         """`joined` (_joined_sql); how many inputs have no answer, and the ids the next folder answered.
@@ -320,30 +371,3 @@ class FolderJoin:
             "unnest($workspaces::VARCHAR[]) AS workspace",
             {"sources": sources, "workspaces": [workspace_of(source) for source in sources]},
         ).fetchall()
-
-
-def _reencoded(table: Any) -> Any:
-    """The rows with the flagged texts encoded again the standard library's way; the flags dropped (a
-    folder without flags does not come here: see FolderJoin._joined)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for column in ("input", "prediction"):
-        flags = table.column(f"{column}_fix")
-        if pc.any(flags).as_py():
-            texts = table.column(column).to_pylist()
-            for index in pc.indices_nonzero(flags).to_pylist():
-                texts[index] = _standard_text(texts[index])
-            table = table.set_column(
-                table.schema.get_field_index(column), column, pa.array(texts, pa.string())
-            )
-        table = table.drop_columns([f"{column}_fix"])
-    return table
-
-
-def _standard_text(text: str) -> str | None:
-    try:
-        value = jsonfast.loads_line(text.encode("utf-8"))
-    except ValueError as exc:  # e.g. a `nan` DuckDB read and the standard library refuses
-        raise Decline("a value the standard library does not read") from exc
-    return None if value is None or isinstance(value, str) else jsonfast.compact_text(value)

@@ -4,8 +4,10 @@ of its own while the folder before is written (DuckDB works without the GIL)."""
 from __future__ import annotations
 
 import queue
-from concurrent.futures import Future
+from collections.abc import Iterator
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
+from typing import Any
 
 from amlmon.collector_fast import FolderFiles, FolderJoin, Joined
 
@@ -27,15 +29,37 @@ class JoinThreads:
         for join in self._joins:
             self._free.put(join)
         self._pool = ThreadPoolExecutor(JOINS_AHEAD, thread_name_prefix="amlmon-join")
+        self._closed = False
 
     def submit(self, files: FolderFiles, partial_bytes: int) -> Future[tuple[Joined | None, str, int]]:
         """Join the folder in a join thread: (Joined or None, why declined, `partial_bytes`)."""
         return self._pool.submit(self._join, files, partial_bytes)
 
     def _join(self, files: FolderFiles, partial_bytes: int) -> tuple[Joined | None, str, int]:
-        join = self._free.get()
+        join = self._take()
+        handed = False
         try:
-            return join.join(files), join.declined, partial_bytes
+            joined = join.join(files)
+            if joined is not None and joined.slices is not None:  # the FolderJoin is free once they are read
+                joined.slices = self._returning(joined.slices, join)
+                handed = True
+            return joined, join.declined, partial_bytes
+        finally:
+            if not handed:
+                self._free.put(join)
+
+    def _take(self) -> FolderJoin:
+        """A free FolderJoin; a folder's slices may hold one until the pull stops (then CancelledError)."""
+        while True:
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                if self._closed:
+                    raise CancelledError from None
+
+    def _returning(self, slices: Iterator[Any], join: FolderJoin) -> Iterator[Any]:
+        try:
+            yield from slices
         finally:
             self._free.put(join)
 
@@ -51,6 +75,7 @@ class JoinThreads:
 
     def close(self) -> None:
         """Stop: joins under way are interrupted (not waited for), then the databases close."""
+        self._closed = True
         for join in self._joins:
             join.con.interrupt()
         self._pool.shutdown(wait=True, cancel_futures=True)

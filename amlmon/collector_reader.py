@@ -266,7 +266,7 @@ class CollectorPull:
 
     def joined_folders(self, folders: list[FolderPlan]) -> Iterator[tuple[FolderPlan, Any]]:
         """Each folder with its rows as folder_rows gives them, as an Arrow table (the dataset's columns)
-        read by DuckDB, or None when the fast path declines (folder_rows then reads the same staged
+        read by DuckDB (a large folder: an iterator of tables, read once), or None when the fast path declines (folder_rows then reads the same staged
         files). The next folder is joined in a join thread (collector_joins.JoinThreads) while the caller
         writes the one before; the counts are added in folder order.
         The caller releases each folder (release()) once it is written."""
@@ -335,10 +335,10 @@ class CollectorPull:
         stats.blobs += len(folder.outputs) + len(folder.inputs)
         stats.partial_bytes += partial_bytes
         stats.records += joined.records
-        stats.rows += joined.table.num_rows
+        stats.rows += joined.rows
         stats.without_output += joined.without_output
         stats.unmatched_outputs += sum(1 for row_id in joined.orphans if row_id not in taken)
-        return joined.table
+        return joined.table if joined.slices is None else joined.slices
 
     def answered_next(self, folder: FolderPlan) -> dict[str, Any]:
         """What the folder's part keeps for a resumed pull: the next folder's outputs its inputs took

@@ -126,14 +126,23 @@ class DatasetOutput:
         )
 
     def write_part_table(self, name: str, table: Any, meta: dict[str, Any]) -> int:
-        """write_part for rows already in a pyarrow Table of the dataset's columns (Parquet only)."""
+        """write_part for rows already in a pyarrow Table of the dataset's columns (Parquet only), or in
+        an iterator of such tables (read once: the output being assembled reads them back from the part,
+        a row group at a time)."""
         if self.fmt != "parquet":
             raise ValueError(f"an Arrow table is written as Parquet, not {self.fmt}")
 
-        def fill(into: RowWriter) -> None:
-            into.write_table(table)  # type: ignore[attr-defined]
+        import pyarrow as pa
 
-        return self._write_part(name, fill, meta, again=fill)
+        whole = isinstance(table, pa.Table)
+
+        def fill(into: RowWriter) -> None:
+            for piece in [table] if whole else table:
+                into.write_table(piece)  # type: ignore[attr-defined]
+
+        if whole:
+            return self._write_part(name, fill, meta, again=fill)
+        return self._write_part(name, fill, meta, again=lambda into: into.append_file(self.parts_dir / name))
 
     def _write_part(
         self,

@@ -103,8 +103,11 @@ def _write(container: Any, name: str, lines: list[str], tail: str) -> None:
     blob = container.get_blob_client(name)
     blob.create_append_blob()
     content = ("".join(line + "\n" for line in lines) + tail).encode()
-    if content:
-        blob.append_block(content)
+    for offset in range(0, len(content), _BLOCK):
+        blob.append_block(content[offset : offset + _BLOCK])
+
+
+_BLOCK = 4 * 1024 * 1024  # an append block's limit
 
 
 def _folders(draw: Any, container: Any, plain: bool) -> str:
@@ -167,7 +170,8 @@ def _pull(
         for folder, table in joined:
             taken.append(table is not None)
             if table is not None:
-                writer.write_table(table)
+                for piece in _pieces(table):
+                    writer.write_table(piece)
             else:
                 writer.write(reader.folder_rows(folder))
             reader.release(folder)
@@ -175,6 +179,13 @@ def _pull(
         reader.close()
         writer.close()
     return (pq.read_table(out), stats), taken
+
+
+def _pieces(table: Any) -> list[Any]:
+    """A folder's Arrow rows as joined_folders gives them: one table, or (a large folder) its slices."""
+    import pyarrow as pa
+
+    return [table] if isinstance(table, pa.Table) else list(table)
 
 
 def _same(container: Any, endpoint: str, window: tuple[dt.datetime, dt.datetime], tmp: Path) -> list[bool]:
@@ -245,6 +256,48 @@ def test_a_source_that_is_not_text_is_read_as_the_reference_path_reads_it(
     assert _same(container, endpoint, window, tmp_path) == [collection == "model_outputs"]
 
 
+def test_a_folder_over_the_slice_size_comes_in_slices_with_the_reference_paths_rows(
+    container: Any, tmp_path: Path
+) -> None:
+    """A folder whose rows hold more than SLICE_ABOVE bytes of text comes out of DuckDB in slices of about
+    SLICE_BYTES (memory holds a slice, not the folder): the reference path's rows and counts, with texts
+    encoded again (nested objects) and an input the next hour answers. The control: the same folder with
+    small texts comes as one table."""
+    import pyarrow.parquet as pq
+
+    from amlmon.collector_fast import SLICE_ABOVE, SLICE_BYTES
+
+    # rows of a few kilobytes: DuckDB needs over 128 MB to read rows of 10 KB and more (the fast path
+    # then declines: a test of its own below)
+    requests = 8000
+    pad = SLICE_ABOVE // (requests - 1000)
+    # the last: a sliced folder holding a text the standard library refuses declines before any slice
+    for size, sliced, odd in ((pad, True, False), (10, False, False), (pad, True, True)):
+        endpoint = f"ep{next(_names)}"
+        blobs: dict[tuple[int, str], list[str]] = {(0, "model_inputs"): [], (0, "model_outputs"): []}
+        blobs[(1, "model_outputs")] = []
+        for index in range(requests):
+            when = (HOUR + dt.timedelta(seconds=index * 3599 // requests)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            element = json.dumps({"text": "x" * size, "n": {"i": index}}, separators=(",", ":"))
+            if odd and index == requests - 1:
+                element = '{"x":nan}'  # DuckDB reads it, the standard library does not
+            blobs[(0, "model_inputs")].append(_line(f"r{index}", when, [element]))
+            answer = (1 if index == 7 else 0, "model_outputs")
+            blobs[answer].append(_line(f"r{index}", when, ['{"p":0.5}']))
+        for (hour, collection), lines in blobs.items():
+            folder = f"{HOUR + dt.timedelta(hours=hour):%Y/%m/%d/%H}"
+            _write(container, f"modelDataCollector/{endpoint}/blue/{collection}/{folder}/i0.jsonl", lines, "")
+        window = (HOUR, HOUR + dt.timedelta(hours=1))
+        assert _same(container, endpoint, window, tmp_path) == [not odd]
+        if odd:
+            continue
+        written = pq.ParquetFile(tmp_path / f"{endpoint}-fast.parquet")
+        groups = written.num_row_groups  # a slice is a row group
+        assert groups > 1 if sliced else groups == 1, groups
+        if sliced:  # slices of about SLICE_BYTES of text: the whole folder's text over their number
+            assert groups == pytest.approx(requests * pad / SLICE_BYTES, abs=2)
+
+
 def _big_folder(container: Any, endpoint: str, requests: int) -> None:
     """One hour of `requests` collector-shaped requests (inputs and outputs, one blob each)."""
     for collection in ("model_inputs", "model_outputs"):
@@ -272,6 +325,8 @@ def _big_folder(container: Any, endpoint: str, requests: int) -> None:
 
 
 def _join_all(container: Any, endpoint: str) -> tuple[list[Any], Any]:
+    import pyarrow as pa
+
     from amlmon import collector
     from amlmon.collector_reader import CollectorPull
 
@@ -280,7 +335,7 @@ def _join_all(container: Any, endpoint: str) -> tuple[list[Any], Any]:
     reader = CollectorPull(container, *window, stats)
     try:
         folders = collector.plan(reader.names(endpoint, "blue"), *window, stats)
-        return [table for _folder, table in reader.joined_folders(folders)], reader
+        return [pa.concat_tables(_pieces(table)) for _folder, table in reader.joined_folders(folders)], reader
     finally:
         reader.close()
 

@@ -141,6 +141,28 @@ def test_an_output_assembled_while_written_equals_one_joined_at_the_end(
     assert assembled == pulled("joined", False)
 
 
+@pytest.mark.parametrize("assemble", [True, False])
+def test_a_part_written_from_slices_equals_one_written_from_its_table(tmp_path: Path, assemble: bool) -> None:
+    """write_part_table takes a folder's Arrow rows as one table or as slices read once (a large folder,
+    collector_fast.SLICE_ABOVE): the same file, the output assembled from the part's file."""
+    import pyarrow.parquet as pq
+
+    datasets.write_dataset(tmp_path / "rows.parquet", "parquet", _rows())
+    table = pq.read_table(tmp_path / "rows.parquet")
+
+    def pulled(name: str, rows: Any) -> Any:
+        path = tmp_path / f"{name}.parquet"
+        out = datasets.DatasetOutput(path, "parquet", {"format": "parquet"}, resume=False)
+        if assemble:
+            out.assemble_while_writing()
+        assert out.write_part_table("part-000000", rows, {}) == 3
+        assert out.finish() == 3
+        return pq.read_table(path)
+
+    sliced = pulled("sliced", iter([table.slice(0, 1), table.slice(1, 2)]))
+    assert sliced.equals(pulled("whole", table)) and sliced.equals(table)
+
+
 def test_a_dropped_assembly_leaves_the_parts_and_no_output(tmp_path: Path) -> None:
     path = tmp_path / "out.parquet"
     out = datasets.DatasetOutput(path, "parquet", {"format": "parquet"}, resume=False)
