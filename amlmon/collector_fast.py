@@ -19,6 +19,11 @@ backslash, an integer `-0` or a nested container (where a key may repeat) is enc
 amlmon/jsonfast.py from DuckDB's text (the same value). tests/e2e/test_collector_fast.py compares the
 two paths on generated folders.
 
+Counted as the reference path counts: records in the window; outputs in the window that no input of the
+folder has (whatever its time) are `orphans` (the caller takes out those the folder before answered); when
+the next folder is the pull's too, the inputs outside the window that no output here answers are looked
+for among its outputs, so that it does not count them as unmatched (amlmon/collector_answers.py).
+
 How: each role's files (the folder's outputs, inputs, the next folder's outputs) become a temp table of
 data rows in file and line order (`rowid`), one query joins them, the dataset's columns come out as
 Arrow. DuckDB gets 128 MB and spills to the pull's private folder; Ctrl-C inside a query is Ctrl-C.
