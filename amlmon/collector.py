@@ -157,12 +157,24 @@ def record_rows(record: dict[str, Any]) -> list[tuple[str, Any]]:
 
 @dataclass
 class FolderPlan:
-    """One deployment's folder: its inputs' and outputs' blobs, and the next folder's outputs."""
+    """One deployment's folder: its inputs' and outputs' blobs, and its neighbours' blobs a pull may read.
+
+    A request's input and output are in one folder, or the output in the next folder with outputs (a
+    request at an hour's end). So an output is unmatched when no input of its folder has its id, nor an
+    input of the folder before that its own folder did not answer (whatever the inputs' times: the
+    count does not depend on where the window starts, and adjacent windows add up)."""
 
     key: str
     inputs: list[CollectorBlob] = field(default_factory=list)
     outputs: list[CollectorBlob] = field(default_factory=list)
     next_outputs: list[CollectorBlob] = field(default_factory=list)
+    # the next folder is this pull's too: its outputs' figures are its own, and it is told which of
+    # them this folder's inputs answered, those outside the window too
+    next_planned: bool = False
+    # the folder before (that the inputs of which this folder answers), when the pull does not read it
+    # (the window starts after it): read, only for an output no input of this folder answers
+    previous_inputs: list[CollectorBlob] = field(default_factory=list)
+    previous_outputs: list[CollectorBlob] = field(default_factory=list)
 
 
 def plan(
@@ -176,7 +188,8 @@ def plan(
     `collections`: the (inputs, outputs) pair, e.g. ("request", "response") for payload logging."""
     inputs, outputs = collections
     by_group: dict[tuple[str, str, str], FolderPlan] = {}
-    outputs_by_deployment: dict[tuple[str, str], dict[str, list[CollectorBlob]]] = {}
+    # (endpoint, deployment) → collection → folder stamp → its blobs, of every folder listed
+    listed: dict[tuple[str, str], dict[str, dict[str, list[CollectorBlob]]]] = {}
     for name in names:
         if BLOCK_BLOB_COPY in name:
             stats.skipped_copies += 1
@@ -184,16 +197,24 @@ def plan(
         blob = parse_blob_name(name)
         if blob is None or blob.collection not in (inputs, outputs):
             continue
-        if blob.collection == outputs:
-            folders = outputs_by_deployment.setdefault((blob.endpoint, blob.deployment), {})
-            folders.setdefault(blob.group[2], []).append(blob)
+        folders = listed.setdefault((blob.endpoint, blob.deployment), {inputs: {}, outputs: {}})
+        folders[blob.collection].setdefault(blob.group[2], []).append(blob)
         if not overlaps(blob, start, end):
             continue
         key = blob.group
         folder = by_group.setdefault(key, FolderPlan("/".join(key)))
         (folder.inputs if blob.collection == inputs else folder.outputs).append(blob)
     for (endpoint, deployment, stamp), folder in by_group.items():
-        later = sorted(s for s in outputs_by_deployment.get((endpoint, deployment), {}) if s > stamp)
-        if later:
-            folder.next_outputs = outputs_by_deployment[(endpoint, deployment)][later[0]]
+        folders = listed[(endpoint, deployment)]
+        answers, asked = folders[outputs], folders[inputs]
+        later = min((s for s in answers if s > stamp), default=None)
+        if later is not None:
+            folder.next_outputs = answers[later]
+            folder.next_planned = (endpoint, deployment, later) in by_group
+        # the folder whose next folder with outputs is this one: after the last one with outputs before
+        answered_before = max((s for s in answers if s < stamp), default="")
+        before = max((s for s in asked if answered_before <= s < stamp), default=None)
+        if before is not None and (endpoint, deployment, before) not in by_group:
+            folder.previous_inputs = asked[before]
+            folder.previous_outputs = answers.get(before, [])
     return [by_group[key] for key in sorted(by_group, key=lambda k: (k[2], k[0], k[1]))]

@@ -19,6 +19,11 @@ backslash, an integer `-0` or a nested container (where a key may repeat) is enc
 amlmon/jsonfast.py from DuckDB's text (the same value). tests/e2e/test_collector_fast.py compares the
 two paths on generated folders.
 
+Counted as the reference path counts: records in the window; outputs in the window that no input of the
+folder has (whatever its time) are `orphans` (the caller takes out those the folder before answered); when
+the next folder is the pull's too, the inputs outside the window that no output here answers are looked
+for among its outputs, so that it does not count them as unmatched (amlmon/collector_answers.py).
+
 How: each role's files (the folder's outputs, inputs, the next folder's outputs) become a temp table of
 data rows in file and line order (`rowid`), one query joins them, the dataset's columns come out as
 Arrow. DuckDB gets 128 MB and spills to the pull's private folder; Ctrl-C inside a query is Ctrl-C.
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from amlmon.collector import GENERATION, workspace_of
-from amlmon.collector_texts import Decline, finished, standard_text
+from amlmon.collector_texts import Decline, check_fixes, finished
 from amlmon.schema import COLLECTOR_RECORD as R
 
 # What DuckDB reads where the standard library does not: a line ended by a lone carriage return, and
@@ -68,9 +73,10 @@ class Joined:
     table: Any  # pyarrow.Table, or None when the rows come in slices
     slices: Iterator[Any] | None  # pyarrow.Tables
     rows: int
-    records: int  # the outputs' records, and the inputs' in the window
+    records: int  # the outputs' and inputs' records in the window
     without_output: int
     orphans: list[str]  # ids of the outputs in the window no input here took (the folder before may have)
+    read_next: bool = False  # the next folder's outputs were read
     answered_next: set[str] = field(default_factory=set)  # next folder's output ids this folder took
 
 
@@ -83,6 +89,9 @@ class FolderFiles:
     next_outputs: Callable[[], list[Path]]  # the next folder's outputs, staged when asked for
     window: tuple[dt.datetime, dt.datetime]  # [start, end)
     names: tuple[str, str]  # (endpoint, deployment)
+    # the next folder is the pull's too: which of its outputs the inputs outside the window answer
+    # (amlmon.collector.FolderPlan.next_planned)
+    next_planned: bool = False
 
 
 # DuckDB's share of a pull's 300 MB. A bench_collector folder (83,000 records) with 64 MB: 20,000 page
@@ -188,6 +197,7 @@ class FolderJoin:
 
         self.declined = ""  # why the last join declined
         self.slice_above, self.slice_bytes = SLICE_ABOVE, SLICE_BYTES  # see SLICE_ABOVE
+        self.outside = 0  # data rows outside the window in the files _rows read last
         self.con = duckdb.connect()
         # rows go into tables in file and line order (`rowid`); memory bounded (a pull's budget: 300 MB
         # in all, tests/bench/bench_collector.py), the rest spilled; a folder that still does not fit
@@ -237,20 +247,27 @@ class FolderJoin:
         self._no_repeated_keys("i_rows WHERE inside", "o_rows")
         self._lookups(inputs)
         without_output, answered = self._joined(with_next=False)
-        later = folder.next_outputs() if without_output else []
+        # inputs outside the window that no output here answers: the next folder, read by this pull too,
+        # is told which of its outputs they answer (as when its output answers an input in the window)
+        outside = self._outside(with_next=False) if folder.next_planned and self.outside else 0
+        later = folder.next_outputs() if without_output or outside else []
         if later:  # some inputs may be answered in the next folder: its outputs, then join again
             self._rows("n_rows", later, windowed=False, counted=False)
             self._no_repeated_keys("n_rows")
-            without_output, answered = self._joined(with_next=True)
+            if without_output:
+                without_output, answered = self._joined(with_next=True)
+            if outside:
+                answered += self._outside(with_next=True)
         ((fixes, rows, text_bytes),) = self.con.execute(
             "SELECT count(*) FILTER (WHERE input_fix OR prediction_fix), count(*), "
             "coalesce(sum(coalesce(strlen(input), 0) + coalesce(strlen(prediction), 0)), 0) FROM joined"
         ).fetchall()
         endpoint, deployment = folder.names
         names = {"service": endpoint, "deployment": deployment, "generation": GENERATION}
+        # an input outside the window answered by it too (its row is another window's)
         orphans = self.con.execute(
             "SELECT row_id FROM o_rows o WHERE inside AND k IS NOT NULL AND NOT EXISTS "
-            "(SELECT 1 FROM i_rows i WHERE i.inside AND i.row_id = o.row_id)"
+            "(SELECT 1 FROM i_rows i WHERE i.row_id = o.row_id)"
         ).fetchall()
         self._drop(
             "i_rows", "o_rows", "n_rows", "instances", "workspaces"
@@ -258,7 +275,7 @@ class FolderJoin:
         table, slices = None, None
         if text_bytes > self.slice_above:
             if fixes:  # a text the standard library refuses declines now, not halfway through the slices
-                self._check_fixes()
+                check_fixes(self.con)
             slices = self._slices(names, max(1, rows * self.slice_bytes // text_bytes), bool(fixes))
         else:
             table = finished(self.con.sql(_DATASET, params=names).to_arrow_table(), bool(fixes))
@@ -269,6 +286,7 @@ class FolderJoin:
             records=records,
             without_output=without_output,
             orphans=[row_id for (row_id,) in orphans],
+            read_next=bool(later),
             answered_next=set(answered),
         )
 
@@ -287,19 +305,6 @@ class FolderJoin:
                 self._drop("joined")
                 self.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'").fetchall()
 
-    def _check_fixes(self) -> None:
-        """Decline when a text to be encoded again is one the standard library does not read (a slice
-        must not decline once written); the texts are read a slice at a time."""
-        query = (
-            "SELECT CASE WHEN input_fix THEN input END, CASE WHEN prediction_fix THEN prediction END "
-            "FROM joined WHERE input_fix OR prediction_fix"
-        )
-        for batch in self.con.sql(query).to_arrow_reader(4096):
-            for texts in batch.to_pylist():
-                for text in texts.values():
-                    if text is not None:
-                        standard_text(text)
-
     def _joined(self, with_next: bool) -> tuple[int, list[str]]:
         """`joined` (_joined_sql); how many inputs have no answer, and the ids the next folder answered.
         Counted here, not in Arrow: pyarrow.compute costs the pull 40-50 MB once used."""
@@ -308,6 +313,17 @@ class FolderJoin:
             "SELECT count(*) FILTER (WHERE grp = 2), list(request_id) FILTER (WHERE grp = 1) FROM joined"
         ).fetchall()
         return int(without_output), list(answered or ())
+
+    def _outside(self, with_next: bool) -> Any:
+        """The inputs outside the window that no output of the folder answers: how many (not
+        `with_next`), or the ids of those an output of the next folder answers (`with_next`)."""
+        answered = "AND EXISTS (SELECT 1 FROM n_rows n WHERE n.row_id = i.row_id)" if with_next else ""
+        ((found,),) = self.con.execute(
+            f"SELECT {'list(DISTINCT i.row_id)' if with_next else 'count(*)'} FROM i_rows i "
+            "WHERE NOT i.inside AND i.k IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM o_rows o WHERE o.row_id = i.row_id) {answered}"
+        ).fetchall()
+        return list(found or ()) if with_next else int(found)
 
     def _drop(self, *tables: str) -> None:
         """Drop these temp tables (those that exist)."""
@@ -330,15 +346,17 @@ class FolderJoin:
         rows = _rows_sql(source, inputs)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}", params).fetchall()
         kept = "inside" if windowed else "true"
-        ((odd, repeated, records),) = self.con.execute(
+        ((odd, repeated, records, outside),) = self.con.execute(
             f"SELECT count(*) FILTER (WHERE odd), count(row_id) FILTER (WHERE {kept} AND k IS NOT NULL) - "
             f"count(DISTINCT row_id) FILTER (WHERE {kept} AND k IS NOT NULL), "
-            f"count(*) FILTER (WHERE {kept} AND (k IS NULL OR k = 0)) FROM {name}"
+            "count(*) FILTER (WHERE inside AND (k IS NULL OR k = 0)), "
+            f"count(*) FILTER (WHERE NOT inside AND k IS NOT NULL) FROM {name}"
         ).fetchall()
         if odd:
             raise Decline("a record outside the fast path's shape")
         if repeated:
             raise Decline("a row id twice")
+        self.outside = int(outside)  # data rows outside the window (the inputs': see _join)
         return int(records) if counted else 0
 
     def _no_repeated_keys(self, *rows: str) -> None:

@@ -6,7 +6,9 @@
   when it declines, or for other formats, the reference path below reads them record by record (with
   orjson when it is installed, to the standard library's very results: amlmon/jsonfast.py).
 - both paths give the same rows and counts: an output a folder's input took from the next folder is
-  not counted again as unmatched when that folder is read.
+  not counted again as unmatched when that folder is read, nor when a pull starts at that folder (the
+  inputs of the folder before are then read for it: amlmon.collector.FolderPlan); a record counts in
+  the window holding its time, so that adjacent windows add up.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from amlmon.collector import (
     target_prefix,
     workspace_of,
 )
+from amlmon.collector_answers import Answers
 from amlmon.schema import COLLECTOR_RECORD
 
 # A data row and what a dataset row needs of its record: (row id, row, time, inside the window, source).
@@ -73,8 +76,7 @@ class CollectorPull:
         self._staging: Any = None  # amlmon.collector_stage.Staging, while joined_folders reads
         self._stage_lock = threading.RLock()  # staging, and the prefetch's takes, from join threads too
         self._joins: Any = None  # amlmon.collector_joins.JoinThreads, once a folder is staged
-        # folder key → ids of its outputs that the folder before took (not unmatched when it is read)
-        self._answered_ahead: dict[str, set[str]] = {}
+        self.answers = Answers(stats, self._row_ids)  # which outputs are unmatched
         self.declined: list[str] = []  # folders the fast path left to the reference path, and why
 
     def names(self, endpoint: str | None, deployment: str | None) -> Iterator[str]:
@@ -162,10 +164,12 @@ class CollectorPull:
     ) -> Iterator[tuple[dict[str, Any], dt.datetime | None, bool]]:
         """records() with each record's time and whether it is in the window (parsed once). A record
         whose `time` is there but does not parse is malformed (counted, skipped); one without `time` is
-        in no window, as the fast path reads it."""
+        in no window, as the fast path reads it. Only the records in the window are counted (and their
+        payloads in blobs): a record counts in one window, the one holding its time."""
         from amlmon import collector_payloads
 
         stats = self.stats if counted else PullStats()
+        elsewhere = PullStats()  # what records outside the window add: not this window's
         stats.blobs += 1
         start, end = self.start, self.end
         times: dict[str, Any] = {}  # a time text → its parse: records of one second share it
@@ -188,7 +192,10 @@ class CollectorPull:
                     stats.malformed += 1
                     continue
                 inside = when is not None and start <= when < end
-                if windowed and not inside:
+                if not inside:
+                    if windowed:
+                        continue
+                    yield collector_payloads.resolved(self.container, record, elsewhere), when, inside
                     continue
                 stats.records += 1
                 yield collector_payloads.resolved(self.container, record, stats), when, inside
@@ -212,31 +219,46 @@ class CollectorPull:
                 for row_id, row in self.rows(record):
                     outputs[row_id] = (row, inside)
         waiting: dict[str, tuple[DataRow, CollectorBlob]] = {}
+        answered: set[str] = set()  # ids of outputs an input took, the inputs outside the window too
+        outside: set[str] = set()  # inputs outside the window not answered here, for the next folder
         for blob in folder.inputs:
-            for item in self.data_rows(blob):
-                found = outputs.pop(item[0], None)
+            for item in self.data_rows(blob, windowed=False):
+                row_id = item[0]
+                if not item[3]:  # outside the window: no row, but its output is not unmatched
+                    if row_id in outputs or row_id in answered:
+                        answered.add(row_id)
+                    elif folder.next_planned:
+                        outside.add(row_id)
+                    continue
+                found = outputs.pop(row_id, None)
                 if found is not None:
+                    answered.add(row_id)
                     yield self._row(item, blob, found[0])
                 else:
-                    waiting[item[0]] = (item, blob)
-        taken = self._answered_ahead.pop(folder.key, set())
-        self.stats.unmatched_outputs += sum(
-            1 for row_id, (_row, inside) in outputs.items() if inside and row_id not in taken
-        )
+                    waiting[row_id] = (item, blob)
+        orphans = {row_id for row_id, (_row, inside) in outputs.items() if inside and row_id not in answered}
         outputs.clear()
-        if waiting and folder.next_outputs:
-            answered = self._answered_ahead.setdefault(_key(folder.next_outputs[0]), set())
+        answered.clear()
+        self.answers.count_unmatched(folder, orphans)
+        if (waiting or outside) and folder.next_outputs:
+            taken = self.answers.next_taken(folder)
             for blob in folder.next_outputs:
                 # may be past the end
                 for record, _when, _inside in self.timed_records(blob, windowed=False, counted=False):
                     for row_id, row in self.rows(record):
+                        if row_id in outside:
+                            taken.add(row_id)
                         pending = waiting.pop(row_id, None)
                         if pending is not None:
-                            answered.add(row_id)
+                            taken.add(row_id)
                             yield self._row(pending[0], pending[1], row)
         for item, blob in waiting.values():
             self.stats.without_output += 1
             yield self._row(item, blob, None)
+
+    def _row_ids(self, blob: CollectorBlob) -> Iterator[str]:
+        """The blob's row ids, whatever their time (not counted)."""
+        return (item[0] for item in self.data_rows(blob, windowed=False, counted=False))
 
     def _row(self, item: DataRow, blob: CollectorBlob, output: Any) -> dict[str, Any]:
         """A dataset row; `input_json`/`prediction_json` are the rows' JSON texts (what the writers would
@@ -316,6 +338,7 @@ class CollectorPull:
             later,
             (self.start, self.end),
             (endpoint, deployment),
+            folder.next_planned,
         )
         return self._joins.submit(files, sum(len(one.tail) for one in outputs + inputs))
 
@@ -328,31 +351,22 @@ class CollectorPull:
         if joined is None:
             self.declined.append(f"{folder.key}: {declined}")
             return None
-        taken = self._answered_ahead.pop(folder.key, set())
-        if joined.answered_next:
-            self._answered_ahead.setdefault(_key(folder.next_outputs[0]), set()).update(joined.answered_next)
         stats = self.stats
         stats.blobs += len(folder.outputs) + len(folder.inputs)
         stats.partial_bytes += partial_bytes
         stats.records += joined.records
         stats.rows += joined.rows
         stats.without_output += joined.without_output
-        stats.unmatched_outputs += sum(1 for row_id in joined.orphans if row_id not in taken)
+        self.answers.count_unmatched(folder, set(joined.orphans))
+        if joined.read_next:
+            self.answers.next_taken(folder).update(joined.answered_next)
         return joined.table if joined.slices is None else joined.slices
 
     def answered_next(self, folder: FolderPlan) -> dict[str, Any]:
-        """What the folder's part keeps for a resumed pull: the next folder's outputs its inputs took
-        (that folder does not count them as unmatched); {} when none."""
-        ids = self._answered_ahead.get(_key(folder.next_outputs[0])) if folder.next_outputs else None
-        if not ids:
-            return {}
-        return {"answeredNext": {"folder": _key(folder.next_outputs[0]), "ids": sorted(ids)}}
+        return self.answers.told_next(folder)
 
     def remember(self, part: dict[str, Any]) -> None:
-        """A resumed pull: what a part the interrupted run wrote kept of the next folder (answered_next)."""
-        taken = part.get("answeredNext")
-        if taken:
-            self._answered_ahead.setdefault(str(taken["folder"]), set()).update(taken["ids"])
+        self.answers.remember(part)
 
     def release(self, folder: FolderPlan) -> None:
         """The folder's rows are written: its staged files go (the next folder's outputs it read stay:
@@ -376,8 +390,3 @@ class CollectorPull:
             if staged is None:
                 staged = self._staging.adopt(blob.name, self._download_staged(blob.name))
             return staged
-
-
-def _key(blob: CollectorBlob) -> str:
-    """The key of the folder a blob is in (FolderPlan.key)."""
-    return "/".join(blob.group)

@@ -46,3 +46,18 @@ def standard_text(text: str) -> str | None:
     except ValueError as exc:  # e.g. a `nan` DuckDB read and the standard library refuses
         raise Decline("a value the standard library does not read") from exc
     return None if value is None or isinstance(value, str) else jsonfast.compact_text(value)
+
+
+def check_fixes(con: Any) -> None:
+    """Decline when a text of DuckDB's `joined` table (amlmon/collector_fast.py) to be encoded again is
+    one the standard library does not read, before any slice of it is written (a slice cannot decline
+    once written); the texts are read a slice at a time."""
+    query = (
+        "SELECT CASE WHEN input_fix THEN input END, CASE WHEN prediction_fix THEN prediction END "
+        "FROM joined WHERE input_fix OR prediction_fix"
+    )
+    for batch in con.sql(query).to_arrow_reader(4096):
+        for texts in batch.to_pylist():
+            for text in texts.values():
+                if text is not None:
+                    standard_text(text)

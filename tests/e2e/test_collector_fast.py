@@ -113,7 +113,8 @@ _BLOCK = 4 * 1024 * 1024  # an append block's limit
 def _folders(draw: Any, container: Any, plain: bool) -> str:
     """An endpoint's two hours of inputs and outputs (two instances each), written; its name. `plain`:
     as the collector writes them (an id once per collection, a record in its time's folder; some inputs
-    unanswered, some answered in the next hour, some outputs without input), else anything."""
+    unanswered, some answered later in the hour or in the next hour, some outputs without input), else
+    anything."""
     endpoint = f"ep{next(_names)}"
     hours = (HOUR, HOUR + dt.timedelta(hours=1))
     blobs: dict[tuple[int, str, str], list[str]] = {
@@ -127,12 +128,19 @@ def _folders(draw: Any, container: Any, plain: bool) -> str:
             answers = [json.dumps(draw(_values)) for _ in elements]
             second = draw(st.integers(0, 3599))
             when = (hour + dt.timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            fate = draw(st.sampled_from(["answered", "answered", "unanswered", "next hour", "orphan"]))
+            fate = draw(
+                st.sampled_from(["answered", "answered", "later", "unanswered", "next hour", "orphan"])
+            )
             instance = draw(st.sampled_from(["i0", "i1"]))
             if fate != "orphan":
                 blobs[(index, "model_inputs", instance)].append(_line(request, when, elements))
             if fate in ("answered", "orphan"):
                 blobs[(index, "model_outputs", instance)].append(_line(request, when, answers))
+            if fate == "later":  # answered minutes later, in the same folder
+                answered = hour + dt.timedelta(seconds=draw(st.integers(second, 3599)))
+                blobs[(index, "model_outputs", instance)].append(
+                    _line(request, answered.strftime("%Y-%m-%dT%H:%M:%SZ"), answers)
+                )
             if fate == "next hour" and index == 0:
                 later = (hours[1] + dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 blobs[(1, "model_outputs", instance)].append(_line(request, later, answers))
@@ -200,8 +208,10 @@ def _same(container: Any, endpoint: str, window: tuple[dt.datetime, dt.datetime]
     return taken
 
 
-_windows = st.tuples(st.integers(-40, 60), st.integers(61, 200)).map(
-    lambda m: (HOUR + dt.timedelta(minutes=m[0]), HOUR + dt.timedelta(minutes=m[1]))
+# windows that start before the first hour, in it, or in the second one (the first hour is then the
+# folder before the window, whose inputs may have answers in the window)
+_windows = st.tuples(st.integers(-40, 110), st.integers(1, 160)).map(
+    lambda m: (HOUR + dt.timedelta(minutes=m[0]), HOUR + dt.timedelta(minutes=m[0] + m[1]))
 )
 
 
@@ -234,6 +244,42 @@ def test_collector_shaped_folders_take_the_fast_path(
     endpoint = _folders(data.draw, container, plain=True)
     taken = _same(container, endpoint, window, tmp_path)
     assert all(taken), taken
+
+
+_ADDITIVE = ("rows", "records", "without_output", "unmatched_outputs")
+
+
+@settings(_AZURITE, max_examples=25)
+@given(
+    data=st.data(),
+    points=st.lists(st.integers(-30, 150 * 60), min_size=3, max_size=3, unique=True).map(sorted),
+)
+def test_adjacent_windows_add_up_in_both_paths(
+    container: Any, tmp_path: Path, data: Any, points: list[int]
+) -> None:
+    """Collector-shaped folders pulled over [a,b) and [b,c), b anywhere (on the hour, between a request's
+    input and its output): the rows and figures of one pull of [a,c), by either path."""
+    endpoint = _folders(data.draw, container, plain=True)
+    a, b, c = (HOUR + dt.timedelta(seconds=point) for point in points)
+    for fast in (True, False):
+        pulled = {
+            window: _pull(container, endpoint, window, fast, tmp_path / f"{endpoint}-{fast}-{n}.parquet")[0]
+            for n, window in enumerate([(a, b), (b, c), (a, c)])
+        }
+        (first, first_stats), (second, second_stats), (whole, whole_stats) = pulled.values()
+        ids = [table.column("request_id").to_pylist() for table in (first, second, whole)]
+        assert not set(ids[0]) & set(ids[1]) and sorted(ids[0] + ids[1]) == sorted(ids[2])
+        by_id = {row["request_id"]: row for row in first.to_pylist() + second.to_pylist()}
+        assert all(by_id[row["request_id"]] == row for row in whole.to_pylist())
+        for figure in _ADDITIVE:
+            parts = getattr(first_stats, figure) + getattr(second_stats, figure)
+            assert parts == getattr(whole_stats, figure), (
+                fast,
+                figure,
+                first_stats,
+                second_stats,
+                whole_stats,
+            )
 
 
 @pytest.mark.parametrize("collection", ["model_inputs", "model_outputs"])

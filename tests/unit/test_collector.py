@@ -105,6 +105,42 @@ def test_plan_skips_copies_and_knows_the_next_folders_outputs() -> None:
     assert [b.name for b in folders[0].inputs] == [names[0]]
     assert [b.name for b in folders[0].outputs] == [names[1]]
     assert [b.name for b in folders[0].next_outputs] == [names[2]]
+    # the next folder is not the pull's; the folder before (07, no outputs) is not either: its inputs
+    # may hold the input of an output in the window
+    assert not folders[0].next_planned
+    assert [b.name for b in folders[0].previous_inputs] == [names[5]] and folders[0].previous_outputs == []
+    wider = plan(iter(names), start - dt.timedelta(hours=1), end + dt.timedelta(hours=1), PullStats())
+    assert [f.key[-2:] for f in wider] == ["07", "09", "10"]
+    assert [f.next_planned for f in wider] == [True, True, False]  # 07's next outputs: 09's
+    assert all(f.previous_inputs == [] for f in wider), "the folder before is the pull's, or none"
+
+
+def test_the_folder_before_is_the_one_whose_next_outputs_are_this_folders() -> None:
+    """The folder before 10 (whose inputs an output of 10 may answer) is the last one with inputs whose
+    next folder with outputs is 10: 09 when it has inputs; none when 09 has outputs only (08's inputs
+    are answered in 09)."""
+    base = "modelDataCollector/ep/blue"
+
+    def before(hours: dict[str, tuple[str, ...]]) -> tuple[list[str], list[str]]:
+        names = [
+            f"{base}/{c}/2026/11/30/{h}/i.jsonl" for h, collections in hours.items() for c in collections
+        ]
+        start, end = dt.datetime(2026, 11, 30, 10, tzinfo=UTC), dt.datetime(2026, 11, 30, 11, tzinfo=UTC)
+        (folder,) = plan(iter(names), start, end, PullStats())
+        return [b.name[len(base) :] for b in folder.previous_inputs], [
+            b.name[len(base) :] for b in folder.previous_outputs
+        ]
+
+    both = ("model_inputs", "model_outputs")
+    assert before({"08": both, "09": ("model_inputs",), "10": both}) == (
+        ["/model_inputs/2026/11/30/09/i.jsonl"],
+        [],
+    )
+    assert before({"08": both, "09": both, "10": both}) == (
+        ["/model_inputs/2026/11/30/09/i.jsonl"],
+        ["/model_outputs/2026/11/30/09/i.jsonl"],
+    )
+    assert before({"08": both, "09": ("model_outputs",), "10": both}) == ([], [])
 
 
 def test_datastore_url_usage_errors(tmp_path: Any) -> None:
