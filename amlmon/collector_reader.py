@@ -378,9 +378,12 @@ class CollectorPull:
     def _start_staging(self) -> None:
         from amlmon.collector_joins import JoinThreads
         from amlmon.collector_stage import Staging
+        from amlmon.stopping import interrupts_deferred
 
         if self._staging is None:
-            self._staging = Staging()
+            # a Ctrl-C between the folder's making and its assignment left it: close() did not know it
+            with interrupts_deferred():
+                self._staging = Staging()
             self._joins = JoinThreads(self._staging.dir)
 
     def _stage(self, blob: CollectorBlob) -> Any:

@@ -10,11 +10,12 @@ between polls; a Ctrl-C during a request or the storage retries' waits ends the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 Work = Callable[[threading.Event], None]
@@ -76,3 +77,26 @@ def terminate_as_interrupt(command: Command) -> Command:
             signal.signal(signal.SIGTERM, previous)
 
     return wrapped  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM taken inside the block are raised as KeyboardInterrupt at its end, not
+    where they land: for a few steps that must all happen or none, e.g. a temp folder made and its
+    clean-up registered (an interrupt in between left the folder behind). Main thread only (elsewhere
+    Python refuses handlers, and signals are not delivered there anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken: list[int] = []
+    previous = {number: signal.signal(number, lambda n, _f: taken.append(n)) for number in _STOPPING}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if taken:
+        raise KeyboardInterrupt
+
+
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
