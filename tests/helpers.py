@@ -327,3 +327,22 @@ def demo_process(tmp: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def collector_record(collection: str, when: dt.datetime, correlation: str, data: Any, source: str) -> str:
+    """One line of a collector blob as the data collector writes it (AZURE-FACTS.md "Collector output"),
+    without the model's fields (`modelversion`, …) the tests do not read."""
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"id-{correlation}-{collection}",
+            "source": source,
+            "type": f"azureml.inference.{collection}",
+            "datacontenttype": "application/json",
+            "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "data": data,
+            "correlationid": correlation,
+            "xrequestid": correlation,
+        },
+        separators=(",", ":"),
+    )

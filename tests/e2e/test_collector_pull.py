@@ -16,7 +16,7 @@ import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli
-from tests.helpers import kill_once_parts_saved, parts_done
+from tests.helpers import collector_record, kill_once_parts_saved, parts_done
 
 pytestmark = pytest.mark.azurite
 
@@ -39,20 +39,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 
 
 def _record(collection: str, when: dt.datetime, correlation: str, data: Any) -> str:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": f"id-{correlation}-{collection}",
-            "source": SOURCE,
-            "type": f"azureml.inference.{collection}",
-            "datacontenttype": "application/json",
-            "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "data": data,
-            "correlationid": correlation,
-            "xrequestid": correlation,
-        },
-        separators=(",", ":"),
-    )
+    return collector_record(collection, when, correlation, data, SOURCE)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli
+from tests.helpers import collector_record
 
 pytestmark = pytest.mark.azurite
 
@@ -38,20 +39,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 
 
 def _record(collection: str, when: dt.datetime, correlation: str, data: list[Any]) -> str:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": f"id-{correlation}-{collection}",
-            "source": SOURCE,
-            "type": f"azureml.inference.{collection}",
-            "datacontenttype": "application/json",
-            "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "data": data,
-            "correlationid": correlation,
-            "xrequestid": correlation,
-        },
-        separators=(",", ":"),
-    )
+    return collector_record(collection, when, correlation, data, SOURCE)
 
 
 @pytest.fixture(scope="module")
