@@ -329,12 +329,16 @@ class CollectorPull:
             staged = [self._stage(blob) for blob in folder.next_outputs]
             if not all(one.plain for one in staged):
                 raise Decline("the next folder's outputs")
-            return [one.path for one in staged]
+            return [path for one in staged for path in one.paths]
 
         endpoint, deployment, _stamp = folder.key.split("/")
         files = FolderFiles(
-            [(staged.path, blob.instance) for staged, blob in zip(inputs, folder.inputs, strict=True)],
-            [staged.path for staged in outputs],
+            [
+                (path, blob.instance)
+                for staged, blob in zip(inputs, folder.inputs, strict=True)
+                for path in staged.paths
+            ],
+            [path for staged in outputs for path in staged.paths],
             later,
             (self.start, self.end),
             (endpoint, deployment),

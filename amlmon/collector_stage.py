@@ -20,21 +20,32 @@ from typing import Any
 from amlmon.collector_fast import plain_bytes
 
 READ_PIECE = 4 * 1024 * 1024  # what the reference path reads of a staged file at a time
+# A blob's whole lines go into files of at most this many bytes (a longer line: a file of its own). DuckDB
+# holds a vector of up to 2,048 lines of one file at once, several times over while it reads them: rows
+# of 10 KB took it over its 128 MB (a 20 MB file: 192 MB needed) and the fast path declined; in files of
+# 8 MB they fit, at the same CPU for bench_collector's folders. Rows of 15 KB and more still do not: its
+# scans of the folder's tables hold 2,048 rows at a time too (the reference path reads those folders).
+FILE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Staged:
-    path: Path
+    paths: tuple[Path, ...]  # the blob's whole lines, in order
     tail: bytes  # after the last newline: not a whole line yet
     plain: bool  # the screen (collector_fast.plain_bytes) found nothing in the whole lines
 
     def chunks(self) -> Iterator[bytes]:
-        """The blob's bytes as downloaded: the file, then the tail."""
-        with open(self.path, "rb") as handle:
-            while piece := handle.read(READ_PIECE):
-                yield piece
+        """The blob's bytes as downloaded: the files, then the tail."""
+        for path in self.paths:
+            with open(path, "rb") as handle:
+                while piece := handle.read(READ_PIECE):
+                    yield piece
         if self.tail:
             yield self.tail
+
+    def delete(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
 
 
 # glibc's mallopt parameters
@@ -61,13 +72,26 @@ def keep_freed_buffers() -> None:
 
 
 class _WholeLines:
-    """A writable stream keeping the whole lines of what is written to it in a file of its own, screened
-    (collector_fast.plain_bytes) on the way; the bytes after the last newline are kept apart."""
+    """A writable stream keeping the whole lines of what is written to it in files of their own (at most
+    FILE_BYTES each, unless one line is longer), screened (collector_fast.plain_bytes) on the way; the
+    bytes after the last newline are kept apart."""
 
-    def __init__(self, folder: Path) -> None:
-        self._handle = tempfile.NamedTemporaryFile(dir=folder, suffix=".jsonl", delete=False)  # noqa: SIM115
+    def __init__(self, folder: Path, file_bytes: int = FILE_BYTES) -> None:
+        self._folder = folder
+        self._file_bytes = file_bytes
+        self._paths: list[Path] = []
+        self._handle: Any = None
+        self._room = 0  # bytes the current file may still take
         self._pending = b""  # the start of a line a chunk ended in
         self._plain = True
+        self._next_file()
+
+    def _next_file(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle = tempfile.NamedTemporaryFile(dir=self._folder, suffix=".jsonl", delete=False)  # noqa: SIM115
+        self._paths.append(Path(self._handle.name))
+        self._room = self._file_bytes
 
     def __enter__(self) -> _WholeLines:
         return self
@@ -83,18 +107,32 @@ class _WholeLines:
         start = 0
         if self._pending:  # that line's rest: the only bytes copied (a chunk is megabytes)
             start = chunk.find(b"\n") + 1
-            line = self._pending + chunk[:start]
-            self._plain = self._plain and plain_bytes(line)
-            self._handle.write(line)
-        # screened in ranges of whole lines (a line is always in one range); the bytes after the last
-        # newline are neither written nor screened
-        self._plain = self._plain and plain_bytes(chunk, start, cut)
-        self._handle.write(memoryview(chunk)[start:cut])
+            self._lines(self._pending + chunk[:start], 0, start + len(self._pending))
+        self._lines(chunk, start, cut)
         self._pending = chunk[cut:]
         return len(chunk)
 
+    def _lines(self, content: bytes, start: int, end: int) -> None:
+        """Write the whole lines content[start:end], screened (a line is always in one range), into files
+        of at most FILE_BYTES."""
+        while start < end:
+            if self._room <= 0:  # full (only when more comes: no empty file at the end)
+                self._next_file()
+            stop = end
+            if end - start > self._room:  # the last newline that fits; none: a new file (or the line alone)
+                stop = content.rfind(b"\n", start, start + self._room) + 1
+                if stop <= start:
+                    if self._room < self._file_bytes:
+                        self._next_file()
+                        continue
+                    stop = content.find(b"\n", start, end) + 1
+            self._plain = self._plain and plain_bytes(content, start, stop)
+            self._handle.write(memoryview(content)[start:stop])
+            self._room -= stop - start
+            start = stop
+
     def staged(self) -> Staged:
-        return Staged(Path(self._handle.name), self._pending, self._plain)
+        return Staged(tuple(self._paths), self._pending, self._plain)
 
 
 class StagingClosed(Exception):
@@ -138,7 +176,7 @@ class Staging:
     def release(self, names: set[str]) -> None:
         """Delete these staged blobs (their folder's rows are written)."""
         for name in names & self._staged.keys():
-            self._staged.pop(name).path.unlink(missing_ok=True)
+            self._staged.pop(name).delete()
 
     def close(self) -> None:
         """Delete everything, also files a download under way made (none is made after this)."""

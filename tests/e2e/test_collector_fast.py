@@ -313,8 +313,6 @@ def test_a_folder_over_the_slice_size_comes_in_slices_with_the_reference_paths_r
 
     from amlmon.collector_fast import SLICE_ABOVE, SLICE_BYTES
 
-    # rows of a few kilobytes: DuckDB needs over 128 MB to read rows of 10 KB and more (the fast path
-    # then declines: a test of its own below)
     requests = 8000
     pad = SLICE_ABOVE // (requests - 1000)
     # the last: a sliced folder holding a text the standard library refuses declines before any slice
@@ -342,6 +340,27 @@ def test_a_folder_over_the_slice_size_comes_in_slices_with_the_reference_paths_r
         assert groups > 1 if sliced else groups == 1, groups
         if sliced:  # slices of about SLICE_BYTES of text: the whole folder's text over their number
             assert groups == pytest.approx(requests * pad / SLICE_BYTES, abs=2)
+
+
+def test_records_of_ten_kilobytes_take_the_fast_path(container: Any, tmp_path: Path) -> None:
+    """DuckDB reads a file's lines 2,048 at a time, several times over: rows of 10 KB in one 25 MB blob
+    took it over its 128 MB and the fast path declined. Staged in files of FILE_BYTES, they fit: the
+    reference path's rows and counts, from the fast path."""
+    from amlmon.collector_stage import FILE_BYTES
+
+    endpoint = f"ep{next(_names)}"
+    for size, requests in ((10_000, 2_500),):
+        inputs, outputs = [], []
+        for index in range(requests):
+            when = (HOUR + dt.timedelta(seconds=index)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            element = json.dumps({"text": "x" * size, "n": {"i": index}}, separators=(",", ":"))
+            inputs.append(_line(f"r{size}-{index}", when, [element]))
+            outputs.append(_line(f"r{size}-{index}", when, ['{"p":0.5}']))
+        assert sum(map(len, inputs)) > 2 * FILE_BYTES  # more than one staged file
+        for collection, lines in (("model_inputs", inputs), ("model_outputs", outputs)):
+            name = f"modelDataCollector/{endpoint}/blue/{collection}/{HOUR:%Y/%m/%d/%H}/i{size}.jsonl"
+            _write(container, name, lines, "")
+    assert _same(container, endpoint, (HOUR, HOUR + dt.timedelta(hours=1)), tmp_path) == [True]
 
 
 def _big_folder(container: Any, endpoint: str, requests: int) -> None:

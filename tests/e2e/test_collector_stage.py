@@ -36,8 +36,8 @@ def test_a_download_stages_whole_lines_and_close_deletes_them(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     staging = Staging()
     staged = staging.download(blob.download_blob())  # type: ignore[attr-defined]
-    assert staged.path.read_bytes() == b'{"a":1}\n{"a":2}\n' and staged.tail == b'{"tor'
-    assert staged.path.parent.parent == tmp_path
+    assert [path.read_bytes() for path in staged.paths] == [b'{"a":1}\n{"a":2}\n'] and staged.tail == b'{"tor'
+    assert staged.paths[0].parent.parent == tmp_path
     staging.close()
     assert os.listdir(tmp_path) == []
 
