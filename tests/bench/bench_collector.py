@@ -9,7 +9,9 @@ Targets:
   process listing and reading every blob, nothing parsed): time ratio <= 1.25, medians of
   `AMLMON_BENCH_COLLECTOR_REPEAT` (default 3) turns of each, run alternately;
 - peak memory (RSS of the amlmon process) under 300 MB, and flat: the full pull at most 1.5× the peak
-  of a pull of a quarter of the hours.
+  of a pull of a quarter of the hours;
+- the same for one large folder (a day-rolled collection: 40% of the requests in one folder, ~500 MB of
+  JSON lines): its pull's peak under 300 MB and at most 1.5× the quarter pull's.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from tests.azurite import start_azurite, stop_azurite
-from tests.bench.bench_data import _report_memory, _run_measured
+from tests.bench.bench_data import MEMORY_LIMIT_MB, _report_memory, _run_measured
 from tests.bench.common import report
 
 RECORDS = int(os.environ.get("AMLMON_BENCH_COLLECTOR_RECORDS", "1000000"))
@@ -75,28 +78,37 @@ def _write(service: object, end: dt.datetime) -> int:
     total = 0
     for hour in range(HOURS):
         folder_start = (end - dt.timedelta(hours=HOURS - hour)).replace(minute=0, second=0, microsecond=0)
-        buffers: dict[str, bytearray] = {}
-        for index in range(per_hour):
-            when = folder_start + dt.timedelta(seconds=index * 3600 // max(per_hour, 1))
-            request_id = str(uuid.uuid4())
-            features = {
-                "tenure_months": index % 72,
-                "monthly_charges": 20.0 + index % 100,
-                "support_calls": index % 7,
-            }
-            instance = f"blue-{index % INSTANCES}"
-            for collection, data in (
-                ("model_inputs", [features]),
-                ("model_outputs", [{"churn_probability": (index % 1000) / 1000}]),
-            ):
-                name = f"modelDataCollector/bench-ep/blue/{collection}/{folder_start:%Y/%m/%d/%H}/{instance}.jsonl"
-                buffers.setdefault(name, bytearray()).extend(_record(collection, when, request_id, data))
-        for name, content in buffers.items():
-            blob = container.get_blob_client(name)
-            blob.create_append_blob()
-            for offset in range(0, len(content), BLOCK):
-                blob.append_block(bytes(content[offset : offset + BLOCK]))
-            total += len(content)
+        total += _write_folder(container, "blue", f"{folder_start:%Y/%m/%d/%H}", folder_start, per_hour, 3600)
+    return total
+
+
+def _write_folder(
+    container: Any, deployment: str, folder: str, start: dt.datetime, requests: int, seconds: int
+) -> int:
+    """One folder's blobs: `requests` requests over `seconds` from `start`; the bytes written."""
+    buffers: dict[str, bytearray] = {}
+    for index in range(requests):
+        when = start + dt.timedelta(seconds=index * seconds // max(requests, 1))
+        request_id = str(uuid.uuid4())
+        features = {
+            "tenure_months": index % 72,
+            "monthly_charges": 20.0 + index % 100,
+            "support_calls": index % 7,
+        }
+        instance = f"{deployment}-{index % INSTANCES}"
+        for collection, data in (
+            ("model_inputs", [features]),
+            ("model_outputs", [{"churn_probability": (index % 1000) / 1000}]),
+        ):
+            name = f"modelDataCollector/bench-ep/{deployment}/{collection}/{folder}/{instance}.jsonl"
+            buffers.setdefault(name, bytearray()).extend(_record(collection, when, request_id, data))
+    total = 0
+    for name, content in buffers.items():
+        blob = container.get_blob_client(name)
+        blob.create_append_blob()
+        for offset in range(0, len(content), BLOCK):
+            blob.append_block(bytes(content[offset : offset + BLOCK]))
+        total += len(content)
     return total
 
 
@@ -111,6 +123,28 @@ def _baseline(connection_string: str) -> int:
             total += len(chunk)
     print(total)
     return 0
+
+
+def _large_folder(
+    azurite: Any, env: dict[str, str], url: str, end: dt.datetime, quarter_peak: float, tmp: Path
+) -> bool:
+    """One day-rolled folder of 40% of RECORDS requests (deployment `green`), pulled: its peak memory."""
+    day = (end - dt.timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    container = azurite.service().get_container_client(CONTAINER)
+    written = _write_folder(container, "green", f"{day:%Y/%m/%d}", day, RECORDS * 2 // 5, 86_400)
+    args = [sys.executable, "-m", "amlmon", "data", "pull", "bench-ep/green", "--datastore-url", url]
+    args += ["--since", day.isoformat(), "--until", (day + dt.timedelta(days=1)).isoformat()]
+    _seconds, peak, stdout = _run_measured([*args, "--out", str(tmp / "day.parquet"), "-o", "json"], env)
+    rows = json.loads(stdout)["rows"]
+    ratio = peak / quarter_peak if quarter_peak else float("inf")
+    ok = rows == RECORDS * 2 // 5 and peak <= MEMORY_LIMIT_MB and ratio <= 1.5
+    print(
+        f"data pull of one folder ({rows} requests, {written / 1e6:.0f} MB) peak memory: {peak:.0f} MB  "
+        f"baseline {quarter_peak:.0f} MB (the quarter pull)  ratio {ratio:.2f}  "
+        f"target <= 1.5 and <= {MEMORY_LIMIT_MB:.0f} MB  {'ok' if ok else 'MISSED'}",
+        flush=True,
+    )
+    return ok
 
 
 def main() -> int:
@@ -186,6 +220,7 @@ def main() -> int:
             1.25,
         )
         ok &= _report_memory(peak, quarter_peak)
+        ok &= _large_folder(azurite, env, url, end, quarter_peak, tmp)
         return 0 if ok else 1
     finally:
         stop_azurite(azurite)
