@@ -40,6 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from amlmon.collector import GENERATION, workspace_of
+from amlmon.collector_memory import (
+    LARGE_FOLDER_BYTES,
+    LARGE_FOLDER_LIMIT,
+    MEMORY_LIMIT,
+    SLICE_ABOVE,
+    SLICE_BYTES,
+    SLICING_MEMORY_LIMIT,
+)
 from amlmon.collector_texts import Decline, check_fixes, finished
 from amlmon.schema import COLLECTOR_RECORD as R
 
@@ -101,19 +109,6 @@ class FolderFiles:
     next_planned: bool = False
 
 
-# DuckDB's share of a pull's 300 MB. A bench_collector folder (83,000 records) with 64 MB: 20,000 page
-# faults and 215 ms of CPU (DuckDB gives back buffers and faults them in again); with 128 MB: 13,600 and
-# 198 ms, and the pull's peak is as it was (~280 MB). A larger folder spills to the pull's private folder.
-MEMORY_LIMIT = "128MB"
-# A folder whose rows hold more text than SLICE_ABOVE comes out in slices of about SLICE_BYTES of text
-# (Joined.slices), read with DuckDB's memory at SLICING_MEMORY_LIMIT: memory then holds DuckDB's share and
-# a slice however large the folder (a day-rolled collection's folder holds a day). A folder of 400,000
-# bench-shaped requests (517 MB of JSON lines): the pull's peak 434 MB as one table, 359 MB in slices; 800,000
-# in slices: the join's peak as for 200,000. Below it, one table: the next folder is joined while it is
-# written (in slices, the next join waits for the last slice). bench_collector's folders hold ~4 MB.
-SLICE_ABOVE = 16 * 1024 * 1024
-SLICE_BYTES = 4 * 1024 * 1024
-SLICING_MEMORY_LIMIT = "32MB"
 _TEXT_FIELDS = (R.time, R.correlation_id, R.id, R.source)
 _COLUMNS = (
     "{" + ", ".join([*(f"{name!r}: 'VARCHAR'" for name in _TEXT_FIELDS), f"{R.data!r}: 'JSON[]'"]) + "}"
@@ -249,6 +244,9 @@ class FolderJoin:
         inputs, outputs = folder.inputs, folder.outputs
         start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in folder.window)
         self.window = {"start": start, "end": end}
+        staged = sum(path.stat().st_size for path in [*outputs, *(path for path, _instance in inputs)])
+        limit = LARGE_FOLDER_LIMIT if staged > LARGE_FOLDER_BYTES else MEMORY_LIMIT
+        self.con.execute(f"SET memory_limit = '{limit}'").fetchall()
         records = self._rows("o_rows", outputs, windowed=False)
         records += self._rows("i_rows", [path for path, _instance in inputs], windowed=True, inputs=True)
         self._no_repeated_keys("i_rows WHERE inside", "o_rows")

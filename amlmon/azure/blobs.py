@@ -106,13 +106,23 @@ def blob_endpoint(client: Any) -> str:
     return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
 
 
+FIRST_GET_BYTES = 16 * 1024 * 1024
+
+
 def service_client(session: Session | None, account_url: str, connection_string: str | None) -> Any:
     """A BlobServiceClient for `account_url`; `session` (None: none) gives the Entra ID credential and the
     local cloud's CA bundle."""
     from azure.storage.blob import BlobServiceClient
 
     debug = session is not None and session.debug
-    kwargs: dict[str, Any] = {"retry_policy": _retry(), **(_debug_hooks() if debug else {})}
+    kwargs: dict[str, Any] = {
+        "retry_policy": _retry(),
+        # a download's first answer holds up to this much (the SDK's default: 32 MB, later ones 4 MB):
+        # two downloads at a time held ~70 MB more in a collector pull of large blobs
+        # (amlmon/collector_memory.py); an hour's collector blob is usually smaller: still one request
+        "max_single_get_size": FIRST_GET_BYTES,
+        **(_debug_hooks() if debug else {}),
+    }
     if session is not None and session.cloud.ca_bundle and account_url.startswith("https://127.0.0.1"):
         kwargs["connection_verify"] = session.cloud.ca_bundle
     conn = connection_string or os.environ.get(CONNECTION_STRING_ENV)
