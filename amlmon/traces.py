@@ -125,7 +125,7 @@ def follow(
 
         def first_poll(found: int) -> None:
             if not found and empty is not None:
-                empty(empty_note(spec.targets, spec.endpoint_log == "events", spec.start, None))
+                empty(empty_note(spec.targets, spec.events, spec.start, None, spec.text_filters))
 
     follower = Follower(
         service_fetch(ctx, source, retries=False),

@@ -46,6 +46,12 @@ class TraceFilter:
     def log_table(self) -> EndpointLog | None:
         return None if self.endpoint_log is None else ENDPOINT_LOGS.table(self.events)
 
+    @property
+    def text_filters(self) -> str:
+        """--message and --grep as typed ("" without them): an empty answer may be theirs, not the setup's."""
+        typed = (("--message", self.message), ("--grep", self.grep))
+        return " and ".join(f"{flag} {value!r}" for flag, value in typed if value is not None)
+
 
 def _time_column(spec: TraceFilter, source: Source) -> str:
     table = spec.log_table
