@@ -72,7 +72,7 @@ def empty_note(
     if filters:
         return (
             f"no {what} ({table}) of {_names(targets)} {_when(start, end)} matched {filters}: "
-            "without --message and --grep every line is shown; or try a longer --since"
+            "without them every line is shown; or try a longer --since"
         )
     return table_empty_note(table, what, targets, start, end)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 Section = Literal["traces", "modelData", "requests"]
-_WHAT = {"traces": "print() traces", "modelData": "model data records", "requests": "requests or exceptions"}
+WHAT = {"traces": "print() traces", "modelData": "model data records", "requests": "requests or exceptions"}
 Timespan = tuple[dt.datetime, dt.datetime]
 
 
@@ -91,7 +91,7 @@ def explain_empty(
     command: str,
 ) -> str | None:
     """One line saying why `target` (None: any) has no rows of `section` in the timespan, or None."""
-    what = _WHAT[section]
+    what = WHAT[section]
     name = str(target) if target else "any service"
     try:
         if target is not None:

@@ -48,8 +48,11 @@ class TraceFilter:
 
     @property
     def text_filters(self) -> str:
-        """--message and --grep as typed ("" without them): an empty answer may be theirs, not the setup's."""
-        typed = (("--message", self.message), ("--grep", self.grep))
+        """--message, --grep and --severity as given ("" without them): an empty answer may be theirs, not the setup's."""
+        from amlmon.telemetry import SEVERITY_NAMES
+
+        severity = None if self.min_severity is None else SEVERITY_NAMES[self.min_severity]
+        typed = (("--message", self.message), ("--grep", self.grep), ("--severity", severity))
         return " and ".join(f"{flag} {value!r}" for flag, value in typed if value is not None)
 
 

@@ -213,6 +213,19 @@ def test_message_grep_and_severity_filters(cli: Any, seeded: dict[str, Any], sch
     ]
 
 
+def test_filters_that_keep_no_line_are_named_not_blamed_on_the_role(cli: Any, seeded: dict[str, Any]) -> None:
+    """churn has traces in the window; a --message/--grep/--severity that keeps none of them is said on
+    stderr as such, not as a role mismatch whose fix (`--role …`) would change nothing."""
+    for flag, value in (("--message", "nosuchtext"), ("--grep", "^nosuch"), ("--severity", "critical")):
+        result = _traces(cli, seeded, "churn", flag, value, "--since", "1h", "--format", "jsonl")
+        assert result.exit_code == 0 and result.stdout == "", result.stderr
+        assert "--role" not in result.stderr, result.stderr
+        assert f"warning: no print() traces of churn in the window matched {flag} '{value}'" in result.stderr
+    # Positive control: churn's lines are there, and one a filter keeps is printed without a warning.
+    kept = _traces(cli, seeded, "churn", "--message", "churn:", "--since", "1h", "--format", "jsonl")
+    assert len(jsonl(kept.stdout)) == 2 and "warning:" not in kept.stderr, kept.stderr
+
+
 def test_since_until_and_limit(cli: Any, seeded: dict[str, Any]) -> None:
     assert "old news" in _messages(cli, seeded, "--since", "4h")
     assert _messages(cli, seeded, "--since", "4h", "--until", "2h") == ["old news"]
