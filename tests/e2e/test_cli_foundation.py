@@ -191,6 +191,9 @@ def test_click_usage_errors_are_one_error_line_and_a_hint(
         ),  # closer than the root's --version
         # control: the command's own option is the closer one (click names it), the hint stays the help's
         (["data", "pull", "--sinc", "1h"], "hint: see `amlmon data pull --help`"),
+        # control: an option like no global one (`--until`, which data tail lacks) is not matched on the
+        # dashes all options share (it was "did you mean --auth?")
+        (["data", "tail", "--until", "1h"], "hint: see `amlmon data tail --help`"),
     ],
 )
 def test_a_mistyped_global_option_gets_a_did_you_mean(cli, args: list[str], hint: str) -> None:  # type: ignore[no-untyped-def]
