@@ -34,6 +34,29 @@ def test_v2_only_source_of_a_v1_service_is_a_usage_error(cli: Any, emulator: Any
     assert cli(*without, *ws["args"]).exit_code in (0, 1), "the hinted command works for v1"
 
 
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["stats", "credit-ep", "--metrics"], ["--endpoint-logs"]),  # two sources: one was dropped silently
+        (["stats", "credit-ep", "--metrics"], ["--role", "x"]),  # an App Insights role: no metric has it
+        (["stats", "credit-ep", "--endpoint-logs"], ["--role", "x"]),
+        (["check", "credit-ep", "--max-cpu", "80%"], ["--role", "x"]),
+        (["check", "credit-ep", "--endpoint-logs"], ["--role", "x"]),
+    ],
+)
+def test_an_option_the_v2_source_cannot_honour_is_refused_not_ignored(
+    cli: Any, emulator: Any, args: list[str], extra: list[str]
+) -> None:
+    ws = mixed_workspace(emulator)
+    result = cli(*args, *extra, "--since", "1h", *ws["args"])
+    assert result.exit_code == 2 and result.stdout == "", (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and extra[0] in lines[0], lines
+    assert lines[1].startswith("hint: "), lines
+    # Positive control: the same command without it runs (a gate may fail on no traffic: exit 1)
+    assert cli(*args, "--since", "1h", *ws["args"]).exit_code in (0, 1)
+
+
 def test_a_rate_over_100_percent_names_the_range(cli: Any, emulator: Any) -> None:
     ws = mixed_workspace(emulator)
     result = cli("check", "credit-ep/blue", "--max-cpu", "120%", *ws["args"])
