@@ -96,13 +96,11 @@ def metrics_table(data: dict[str, Any], stream: IO[str], *, no_color: bool) -> N
 
 
 def _print(title: str, headers: list[str], body: list[list[Any]], stream: IO[str], no_color: bool) -> None:
-    from rich.table import Table
-
+    """The title, then the table as every amlmon table: one line per row, cut to a terminal, the target
+    never cut (render_table), drawn without a header rule."""
     from amlmon.render.console import make_console
+    from amlmon.render.table import render_table
 
-    console = make_console(stream, no_color=no_color)
-    console.print(title)
-    table = Table(*headers, box=None, pad_edge=False)
-    for row in body:
-        table.add_row(*(str(cell) for cell in row))
-    console.print(table)
+    make_console(stream, no_color=no_color).print(title)
+    rows = [dict(zip(headers, (str(cell) for cell in row), strict=True)) for row in body]
+    render_table(rows, stream, no_color=no_color, keep=("target",), rule=False)

@@ -105,3 +105,24 @@ def test_an_unknown_name_is_said_first_though_the_workspace_read_beside_it_fails
     # Positive control: the fault is live: a known name reaches the component and fails on it.
     known = cli(command, "credit-ep/blue", *args)
     assert known.exit_code == 4, (known.exit_code, known.stderr)
+
+
+@pytest.mark.parametrize("source", ["--metrics", "--endpoint-logs"])
+def test_v2_stats_table_on_a_narrow_terminal_keeps_one_line_per_row_and_the_whole_target(
+    cli: Any, emulator: Any, source: str
+) -> None:
+    """As every amlmon table: one line per row, cells cut with … to the terminal, the target never cut
+    (the v2 tables wrapped their header and cells over lines and cut `credit-ep/blue` to `credit-…`)."""
+    from tests.helpers import on_a_terminal
+
+    ws = mixed_workspace(emulator)
+    args = ["stats", "credit-ep", source, "--since", "1h", *ws["args"], "-o", "table", "--no-color"]
+    for columns in (70, 100):
+        lines = on_a_terminal(args, emulator.env(), columns=columns).splitlines()
+        table = [line for line in lines if line.strip()][-3:]  # after the title: header and two rows
+        assert table[0].startswith("target "), lines
+        assert [line.split()[0] for line in table[1:]] == ["credit-ep/blue", "credit-ep/green"], lines
+        assert all(len(line.rstrip()) <= columns for line in table), lines
+    # Positive control: piped, every cell is whole (the same header words as on a terminal)
+    piped = cli(*args).stdout.splitlines()
+    assert piped[-3].split()[:2] == ["target", "requests"] and piped[-2].split()[0] == "credit-ep/blue"
