@@ -41,7 +41,7 @@ def request_timeline(
     if parsed and ctx.workspace_ref.workspace.found:
         from amlmon.evidence import known_targets
 
-        known_targets(ctx, parsed)
+        parsed = known_targets(ctx, parsed)  # spelled as the workspace spells them (blob folders)
     if datastore_url:
         from amlmon.cli.data_collector import collector_url
 

@@ -322,3 +322,8 @@ def test_a_name_in_another_case_reads_the_folders_azure_spells(
             "credit-ep",
             "blue",
         ) and "warning:" not in result.stderr
+    # traces --request searches the same folders (credit-ep/blue first: the control)
+    for target in ("credit-ep/blue", "CREDIT-EP/Blue"):
+        args = ["traces", target, "--request", "case-1", *window, "--datastore-url", site["url"]]
+        found = cli(*args, *site["ws"]["args"], "-o", "json", env=site["env"])
+        assert found.exit_code == 0 and len(found.json()["collector"]) == 2, (target, found.stderr)
