@@ -69,8 +69,8 @@ def request_timeline(
 
         raise NotFound(
             f"nothing found for request {request} between {start.isoformat()} and {end.isoformat()}",
-            hint="widen the window, e.g. --since 24h (the default is the last 10 minutes), and check the id "
-            "(the x-request-id response header)",
+            hint=f"widen the window (--since {since}), e.g. --since 24h, and check the id (the x-request-id "
+            "response header)",
         )
     output(rt.by_source(found), table=_renderer(found))
     return 0

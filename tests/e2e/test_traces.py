@@ -145,7 +145,10 @@ def test_request_finds_the_model_data_of_one_request_in_app_insights(
     nothing = _traces(cli, seeded, "--request", "req-none", "--since", "1h", "-o", "json")
     assert nothing.exit_code == 3 and nothing.stdout == "", nothing.stdout
     assert "error: nothing found for request req-none" in nothing.stderr
-    assert "hint: widen the window, e.g. --since 24h" in nothing.stderr
+    # the hint names the window searched: the one given (it said "the default is the last 10 minutes")
+    assert "hint: widen the window (--since 1h), e.g. --since 24h" in nothing.stderr, nothing.stderr
+    default = _traces(cli, seeded, "--request", "req-none", "-o", "json")
+    assert default.exit_code == 3 and "hint: widen the window (--since 10m), e.g." in default.stderr
     refused = _traces(cli, seeded, "--request", "req-14", "--follow")
     assert refused.exit_code == 2 and "error: --request reads every source" in refused.stderr
     assert "hint:" in refused.stderr
