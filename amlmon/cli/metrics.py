@@ -21,7 +21,7 @@ from amlmon.cli.params import (
     until_option,
 )
 from amlmon.render.stats import render_check, render_stats, stats_tsv_rows, write_step_summary
-from amlmon.render.v2_stats import traffic_table
+from amlmon.render.v2_stats import traffic_table, v2_tsv_rows
 from amlmon.schema import source_of
 
 PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
@@ -95,7 +95,7 @@ def stats(
         parsed = endpoint_stats.checked_targets(app_context(), parsed, "stats")  # unknown: exit 3; v1: exit 2
         health = endpoint_stats.collect(app_context(), parsed, window)
         _say_if_empty(health, parsed, window)
-        output(health, table=table_view(traffic_table))
+        output(health, table=table_view(traffic_table), tsv=v2_tsv_rows)
         return
     if print_query:
         _print_queries(parsed, window, log_analytics)

@@ -126,3 +126,18 @@ def test_v2_stats_table_on_a_narrow_terminal_keeps_one_line_per_row_and_the_whol
     # Positive control: piped, every cell is whole (the same header words as on a terminal)
     piped = cli(*args).stdout.splitlines()
     assert piped[-3].split()[:2] == ["target", "requests"] and piped[-2].split()[0] == "credit-ep/blue"
+
+
+@pytest.mark.parametrize("source", ["--metrics", "--endpoint-logs"])
+def test_v2_stats_tsv_is_one_row_per_target(cli: Any, emulator: Any, source: str) -> None:
+    """As v1 `stats -o tsv`: one row per target (target, start, end, source, then each figure); it was
+    one line holding the whole answer's JSON."""
+    ws = mixed_workspace(emulator)
+    result = cli("stats", "credit-ep", source, "--since", "1h", *ws["args"], "-o", "tsv")
+    assert result.exit_code == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == ["credit-ep/blue", "credit-ep/green"], result.stdout
+    named = {"--metrics": "platform-metrics", "--endpoint-logs": "endpoint-logs"}[source]
+    assert all(len(row) == len(rows[0]) > 5 and row[3] == named for row in rows), rows
+    assert not any(cell.startswith(("{", "[")) for row in rows for cell in row), rows
+    assert rows[0][4] == "0"  # requests.count: the deployment had no traffic
