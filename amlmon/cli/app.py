@@ -155,6 +155,10 @@ def run(args: list[str] | None = None) -> int:
         from amlmon.render import check_query
 
         check_query(options.query)
+        if options.timeout is not None:  # now, not when a client first waits: a run that never waits too
+            from amlmon.timeparse import parse_duration
+
+            parse_duration(options.timeout, option="--timeout")
     except AmlmonError as exc:
         _print_error(exc)
         return exc.exit_code
