@@ -57,26 +57,44 @@ class LogFilter:
 
 
 def empty_note(
-    targets: Sequence[Target | str], events: bool, start: dt.datetime, end: dt.datetime | None
+    targets: Sequence[Target | str],
+    events: bool,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    filters: str = "",
 ) -> str:
     """Why a window of the endpoint log tables may have no rows (the house rule: never a silent `[]`):
-    one text for `logs` and `traces`, with or without --follow (`end` None: a follow's first poll)."""
+    one text for `logs` and `traces`, with or without --follow (`end` None: a follow's first poll).
+    With `filters` (traces' --message/--grep as typed) they are named instead: rows the filter dropped
+    say nothing about the diagnostic setting."""
     table = EVENTS if events else CONSOLE
-    return table_empty_note(table, "container events" if events else "console lines", targets, start, end)
+    what = "container events" if events else "console lines"
+    if filters:
+        return (
+            f"no {what} ({table}) of {_names(targets)} {_when(start, end)} matched {filters}: "
+            "without them every line is shown; or try a longer --since"
+        )
+    return table_empty_note(table, what, targets, start, end)
+
+
+def _names(targets: Sequence[Target | str]) -> str:
+    return ", ".join(str(target) for target in targets) or "the workspace's endpoints"
+
+
+def _when(start: dt.datetime, end: dt.datetime | None) -> str:
+    return (
+        f"since {start.isoformat()} yet"
+        if end is None
+        else f"between {start.isoformat()} and {end.isoformat()}"
+    )
 
 
 def table_empty_note(
     table: str, what: str, targets: Sequence[Target | str], start: dt.datetime, end: dt.datetime | None
 ) -> str:
     """empty_note for any of the endpoint's log tables (`what`: its rows, in words)."""
-    names = ", ".join(str(target) for target in targets) or "the workspace's endpoints"
-    when = (
-        f"since {start.isoformat()} yet"
-        if end is None
-        else f"between {start.isoformat()} and {end.isoformat()}"
-    )
     return (
-        f"no {what} ({table}) of {names} {when}: check that the endpoint's diagnostic setting sends "
+        f"no {what} ({table}) of {_names(targets)} {_when(start, end)}: check that the endpoint's diagnostic setting sends "
         f"{table} to the Log Analytics workspace (amlmon diagnostics status) and that the deployment ran "
         "in the window (rows arrive minutes later, the first ones up to an hour after the setting is "
         "created); or try a longer --since"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 Section = Literal["traces", "modelData", "requests"]
-_WHAT = {"traces": "print() traces", "modelData": "model data records", "requests": "requests or exceptions"}
+WHAT = {"traces": "print() traces", "modelData": "model data records", "requests": "requests or exceptions"}
 Timespan = tuple[dt.datetime, dt.datetime]
 
 
@@ -91,7 +91,7 @@ def explain_empty(
     command: str,
 ) -> str | None:
     """One line saying why `target` (None: any) has no rows of `section` in the timespan, or None."""
-    what = _WHAT[section]
+    what = WHAT[section]
     name = str(target) if target else "any service"
     try:
         if target is not None:
@@ -161,7 +161,22 @@ def known_targets(ctx: AppContext, targets: list[Target]) -> list[Target]:
     resolution = diag.resolve(targets, inventory, kinds=set(), name_glob=None)
     if resolution.unknown:
         raise diag.not_found_error(resolution.unknown)
-    return [_with_deployments(target, inventory) for target in targets]
+    return [_with_deployments(spelled(target, inventory), inventory) for target in targets]
+
+
+def spelled(target: Target, inventory: list[Any]) -> Target:
+    """`target` spelled as the workspace spells it: Azure matches names without case (so `CREDIT-EP/Blue`
+    is found), but the collector's blob folders and the log tables' columns are case-sensitive."""
+    from amlmon import diagnostics as diag
+
+    for item in inventory:
+        if not diag.is_named(item, target):
+            continue
+        if item.api == "v2" and item.endpoint:
+            deployment = item.target.partition("/")[2] if target.deployment else None
+            return dataclasses.replace(target, name=item.endpoint, deployment=deployment)
+        return dataclasses.replace(target, name=item.target)
+    return target
 
 
 def _with_deployments(target: Target, inventory: list[Any]) -> Target:
@@ -212,6 +227,19 @@ def v2_only(ctx: AppContext, targets: list[Target], what: str, hint: str) -> lis
     """`targets` resolved for a source only v2 deployments have: unknown → exit 3 with did-you-mean; a
     v1 service → exit 2 naming `what` (e.g. "the data collector's blobs are") and `hint` (formatted with
     the first v1 service); each named endpoint → its deployments."""
+    items = _v2_items(ctx, targets, what, hint)
+    return [_target_of(item) for item in items if item.api == "v2"]
+
+
+def v2_named(ctx: AppContext, targets: list[Target], what: str, hint: str) -> list[Target]:
+    """v2_only's checks, and `targets` as named (an endpoint stays one: its blob prefix covers every
+    deployment's folders), spelled as the workspace spells them."""
+    items = _v2_items(ctx, targets, what, hint)
+    return [spelled(target, items) for target in targets]
+
+
+def _v2_items(ctx: AppContext, targets: list[Target], what: str, hint: str) -> list[Any]:
+    """The workspace's items that `targets` name, all v2 (else exit 3 / exit 2, as v2_only says)."""
     from amlmon import diagnostics as diag
     from amlmon.errors import UsageError
 
@@ -231,7 +259,7 @@ def v2_only(ctx: AppContext, targets: list[Target], what: str, hint: str) -> lis
             f"{'is a v1 service' if len(v1) == 1 else 'are v1 services'}",
             hint=hint.format(v1[0]),
         )
-    return [_target_of(item) for item in resolution.items if item.api == "v2"]
+    return list(resolution.items)
 
 
 def collector_on(ctx: AppContext, target: Target) -> bool:

@@ -125,7 +125,7 @@ def follow(
 
         def first_poll(found: int) -> None:
             if not found and empty is not None:
-                empty(empty_note(spec.targets, spec.endpoint_log == "events", spec.start, None))
+                empty(empty_note(spec.targets, spec.events, spec.start, None, spec.text_filters))
 
     follower = Follower(
         service_fetch(ctx, source, retries=False),
@@ -152,6 +152,12 @@ def explain(ctx: AppContext, spec: TraceFilter, source: Source, printed: int) ->
     section: Section = "modelData" if spec.model_data else "traces"
     command = "traces --model-data" if spec.model_data else "traces"
     notes: list[str | None] = []
+    if not printed and spec.text_filters:  # the target's lines may be there: the filter kept none
+        names = ", ".join(str(target) for target in spec.targets) or "any service"
+        return [
+            f"no {evidence.WHAT[section]} of {names} in the window matched {spec.text_filters}: without "
+            "them every line is shown; or try a longer --since"
+        ]
     if not printed:
         for target in spec.targets or (None,):
             notes.append(evidence.explain_empty(ctx, target, source, timespan, section, command))

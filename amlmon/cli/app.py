@@ -155,6 +155,10 @@ def run(args: list[str] | None = None) -> int:
         from amlmon.render import check_query
 
         check_query(options.query)
+        if options.timeout is not None:  # now, not when a client first waits: a run that never waits too
+            from amlmon.timeparse import parse_duration
+
+            parse_duration(options.timeout, option="--timeout")
     except AmlmonError as exc:
         _print_error(exc)
         return exc.exit_code
@@ -272,8 +276,10 @@ def _global_option_like(exc: Exception) -> str | None:
         return None
     names = [option for spec in GLOBAL_OPTIONS for option in spec.names if option.startswith("--")]
     own = [str(option) for option in getattr(exc, "possibilities", None) or ()]
-    close = difflib.get_close_matches(str(name), names + own, n=1)  # the command's own when closer
-    return close[0] if close and close[0] in names else None
+    # Compared without their dashes, which every option shares: `--until` is not "close" to `--auth`.
+    bare = {option.lstrip("-"): option for option in [*names, *own]}
+    close = difflib.get_close_matches(str(name).lstrip("-"), list(bare), n=1)  # the command's own when closer
+    return bare[close[0]] if close and bare[close[0]] in names else None
 
 
 def _command_path(command: Any, argv: list[str]) -> str:

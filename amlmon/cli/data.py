@@ -119,9 +119,9 @@ def pull(
     if known and not log_analytics and not role:
         from amlmon.cli.data_collector import collector_targets, collector_url, pull_collector
 
-        if collector_targets(known):  # v2 model data is in blobs, never in App Insights
+        if collector_targets(known):  # in blobs, never in App Insights; `known`: the workspace's spelling
             url = collector_url(None, connection_string)
-            pull_collector(parsed, out, since, until, fmt, flatten, resume, url, connection_string)
+            pull_collector(known, out, since, until, fmt, flatten, resume, url, connection_string)
             return
     summary = domain.pull_dataset(
         app_context(), request, known, start, end, progress=row_progress, warn=warn, note=note

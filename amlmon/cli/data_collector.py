@@ -97,10 +97,11 @@ def checked_collector_targets(
 ) -> list[Any]:
     """The named targets of a collector read, checked against the workspace before any blob is read or
     file created: a name that matches nothing is exit 3 (did-you-mean), a v1 service exit 2 (it has no
-    data collector). As given otherwise: an endpoint's prefix covers all its deployments' folders.
+    data collector). As named otherwise (an endpoint's prefix covers all its deployments' folders), in the
+    workspace's spelling: Azure finds `CREDIT-EP` without case, the blob folders are `credit-ep/`.
     With --datastore-url and no workspace named anywhere, the blobs are read without one (a storage-only
     user): the names are then only the container's folders, said with --verbose."""
-    from amlmon.evidence import v2_only
+    from amlmon.evidence import v2_named
     from amlmon.targets import parse_targets
 
     parsed = parse_targets(targets)
@@ -112,8 +113,7 @@ def checked_collector_targets(
             "no workspace given: the TARGET names are not checked against one (--datastore-url is read as is)"
         )
         return parsed
-    v2_only(ctx, parsed, "the data collector's blobs are", v1_hint)
-    return parsed
+    return v2_named(ctx, parsed, "the data collector's blobs are", v1_hint)
 
 
 def _summary(

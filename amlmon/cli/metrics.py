@@ -21,7 +21,7 @@ from amlmon.cli.params import (
     until_option,
 )
 from amlmon.render.stats import render_check, render_stats, stats_tsv_rows, write_step_summary
-from amlmon.render.v2_stats import traffic_table
+from amlmon.render.v2_stats import traffic_table, v2_tsv_rows
 from amlmon.schema import source_of
 
 PM_HELP = "v2: health from the endpoints' Azure Monitor platform metrics (rate, latency, CPU/memory, data collection)."
@@ -78,6 +78,8 @@ def stats(
     from amlmon.stats import collect
     from amlmon.targets import parse_targets, with_role
 
+    _one_v2_source(metrics, endpoint_logs)
+    _no_role_for_v2(role, metrics, endpoint_logs)
     parsed = with_role(parse_targets(targets or []), role)
     window = _window(since, until, bin_size)
     if metrics:
@@ -93,7 +95,7 @@ def stats(
         parsed = endpoint_stats.checked_targets(app_context(), parsed, "stats")  # unknown: exit 3; v1: exit 2
         health = endpoint_stats.collect(app_context(), parsed, window)
         _say_if_empty(health, parsed, window)
-        output(health, table=table_view(traffic_table))
+        output(health, table=table_view(traffic_table), tsv=v2_tsv_rows)
         return
     if print_query:
         _print_queries(parsed, window, log_analytics)
@@ -168,6 +170,7 @@ def check(
     from amlmon.cli.platform_metrics import check_metrics, wants_metrics
 
     limits = (max_cpu, max_memory, max_collection_errors)
+    _no_role_for_v2(role, wants_metrics(metrics, *limits), endpoint_logs or max_throttle_delay is not None)
     if wants_metrics(metrics, *limits):
         logs_asked = endpoint_logs or max_throttle_delay is not None
         return check_metrics(parsed, window, thresholds, limits, print_query, logs_asked)
@@ -187,6 +190,29 @@ def check(
     _explain_empty(parsed, window, measured, log_analytics, "check")
     if not verdict["passed"]:
         raise typer.Exit(gate.EXIT_GATE_FAILED)
+
+
+def _one_v2_source(metrics: bool, endpoint_logs: bool) -> None:
+    """stats reads one source: both asked is refused (exit 2), not one dropped (check says it itself)."""
+    from amlmon.errors import UsageError
+
+    if metrics and endpoint_logs:
+        raise UsageError(
+            "--metrics and --endpoint-logs are different sources",
+            hint="read one source per run: run stats twice",
+        )
+
+
+def _no_role_for_v2(role: str | None, metrics: bool, endpoint_logs: bool) -> None:
+    """--role is App Insights' role name; the v2 sources name endpoints and deployments: refused, not ignored."""
+    from amlmon.errors import UsageError
+
+    if role is not None and (metrics or endpoint_logs):
+        source = "platform metrics" if metrics else "endpoint logs"
+        raise UsageError(
+            f"--role names an App Insights role name; the {source} name endpoints and deployments",
+            hint="drop --role: the TARGET (endpoint or endpoint/deployment) says whose health is read",
+        )
 
 
 def _explain_empty(

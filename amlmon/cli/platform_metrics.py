@@ -16,7 +16,7 @@ METRICS_HELP = (
 def stats_metrics(parsed: list[Any], window: Any, print_query: bool) -> None:
     from amlmon import platform_metrics
     from amlmon.cli.common import app_context, output, table_view
-    from amlmon.render.v2_stats import metrics_table
+    from amlmon.render.v2_stats import metrics_table, v2_tsv_rows
 
     if print_query:
         print(platform_metrics.requests_text(parsed, window))
@@ -24,7 +24,8 @@ def stats_metrics(parsed: list[Any], window: Any, print_query: bool) -> None:
     from amlmon.evidence import v2_deployments
 
     parsed = v2_deployments(app_context(), parsed, "stats")  # unknown: exit 3; a v1 service: exit 2
-    output(platform_metrics.collect(app_context(), parsed, window), table=table_view(metrics_table))
+    collected = platform_metrics.collect(app_context(), parsed, window)
+    output(collected, table=table_view(metrics_table), tsv=v2_tsv_rows)
 
 
 def wants_metrics(metrics: bool, *limits: str | None) -> bool:

@@ -41,7 +41,7 @@ def request_timeline(
     if parsed and ctx.workspace_ref.workspace.found:
         from amlmon.evidence import known_targets
 
-        known_targets(ctx, parsed)
+        parsed = known_targets(ctx, parsed)  # spelled as the workspace spells them (blob folders)
     if datastore_url:
         from amlmon.cli.data_collector import collector_url
 
@@ -69,8 +69,8 @@ def request_timeline(
 
         raise NotFound(
             f"nothing found for request {request} between {start.isoformat()} and {end.isoformat()}",
-            hint="widen the window, e.g. --since 24h (the default is the last 10 minutes), and check the id "
-            "(the x-request-id response header)",
+            hint=f"widen the window (--since {since}), e.g. --since 24h, and check the id (the x-request-id "
+            "response header)",
         )
     output(rt.by_source(found), table=_renderer(found))
     return 0

@@ -196,7 +196,7 @@ def _read(ctx: Any, planned: Any, printer: TracePrinter, *, fallback: bool = Fal
         from amlmon.endpoint_logs import empty_note
 
         assert spec.end is not None  # a window, not a follow
-        warn(empty_note(spec.targets, spec.endpoint_log == "events", spec.start, spec.end))
+        warn(empty_note(spec.targets, spec.events, spec.start, spec.end, spec.text_filters))
     return 1 if window.partial else 0
 
 

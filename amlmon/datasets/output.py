@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -20,6 +21,10 @@ from amlmon.datasets.readers import keep_json_text, parquet_rows_with_text, read
 from amlmon.datasets.rows import COLUMNS, parse_time
 from amlmon.datasets.writers import RowWriter, open_writer, write_then_rename
 from amlmon.errors import OperationFailed, UsageError
+
+# The file system refusing more data (full disk, quota, file size limit, read-only): the pull cannot go on
+# there, and says so. Other OSErrors (a connection reset while the rows are read) are not this.
+_DISK_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 @dataclass
@@ -154,11 +159,16 @@ class DatasetOutput:
         again: Callable[[RowWriter], None],
     ) -> int:
         tmp = self.parts_dir / f"{name}.tmp"
-        writer = open_writer(tmp, self.fmt, header=False)
-        written = write_then_rename(writer, tmp, self.parts_dir / name, fill)
-        self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
-        self._save()
-        self._assemble(name, again)
+        try:
+            writer = open_writer(tmp, self.fmt, header=False)
+            written = write_then_rename(writer, tmp, self.parts_dir / name, fill)
+            self.checkpoint.parts[name] = {**meta, **(counts() if counts else {}), "rows": written}
+            self._save()
+            self._assemble(name, again)
+        except OSError as exc:  # a full disk mid-pull is said as such; any other OSError stays what it is
+            if exc.errno not in _DISK_REFUSALS:
+                raise
+            raise self._refused(exc) from None
         return written
 
     def assemble_while_writing(self) -> None:
@@ -219,11 +229,14 @@ class DatasetOutput:
         try:
             return self._finish(flatten)
         except OSError as exc:  # the file system's refusal, said as such (the parts stay for --resume)
-            raise OperationFailed(
-                f"cannot write --out {str(self.path)!r}: {exc.strerror or exc}",
-                hint="make --out a place a file can be written to, then run the same command again "
-                "(a pull: with --resume, to keep the saved rows)",
-            ) from None
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: OSError) -> OperationFailed:
+        return OperationFailed(
+            f"cannot write --out {str(self.path)!r}: {exc.strerror or exc}",
+            hint="make --out a place a file can be written to (free space on its disk), then run the same "
+            "command again (a pull: with --resume, to keep the saved rows)",
+        )
 
     def _finish(self, flatten: bool) -> int:
         if self._assembly is not None and not flatten:

@@ -46,6 +46,15 @@ class TraceFilter:
     def log_table(self) -> EndpointLog | None:
         return None if self.endpoint_log is None else ENDPOINT_LOGS.table(self.events)
 
+    @property
+    def text_filters(self) -> str:
+        """--message, --grep and --severity as given ("" without them): an empty answer may be theirs, not the setup's."""
+        from amlmon.telemetry import SEVERITY_NAMES
+
+        severity = None if self.min_severity is None else SEVERITY_NAMES[self.min_severity]
+        typed = (("--message", self.message), ("--grep", self.grep), ("--severity", severity))
+        return " and ".join(f"{flag} {value!r}" for flag, value in typed if value is not None)
+
 
 def _time_column(spec: TraceFilter, source: Source) -> str:
     table = spec.log_table

@@ -119,13 +119,14 @@ def render_table(
     no_color: bool = False,
     title: str | None = None,
     keep: Collection[str] = (),
+    rule: bool = True,
 ) -> None:
     """A table whose rows are one line each: on a terminal, cells are cut with an ellipsis to its width
     (widest columns first); piped, every cell is whole, however long the line.
 
     The `keep` columns (names, e.g. `target`) are never cut: two names cut to the same prefix would be
     told apart by nothing. The other columns shrink for them; on a terminal too narrow even for that, a
-    kept cell folds onto further lines."""
+    kept cell folds onto further lines. `rule` False: no line under the header, columns two apart."""
     from rich import box
     from rich.cells import cell_len
     from rich.table import Table
@@ -139,7 +140,7 @@ def render_table(
         return
     headers, rows = [_one_line(h) for h in grid[0]], [[_one_line(cell) for cell in row] for row in grid[1]]
     natural = [max([cell_len(h)] + [cell_len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    gaps = _GAP * (len(headers) - 1)
+    gaps = (_GAP if rule else _GAP - 1) * (len(headers) - 1)  # without a box, rich draws no blank divider
     terminal = bool(getattr(stream, "isatty", lambda: False)())  # colour or not: a terminal's width binds
     kept = {index for index, header in enumerate(grid[0]) if header in keep}
     if terminal:
@@ -147,7 +148,7 @@ def render_table(
     else:
         widths = natural
         console = make_console(stream, no_color=no_color, width=max(sum(natural) + gaps, 1))
-    table = Table(box=box.SIMPLE_HEAD, title=title, show_edge=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD if rule else None, title=title, show_edge=False, pad_edge=False)
     for index, (header, width) in enumerate(zip(headers, widths, strict=True)):
         style = "bold" if grid[2] and index == 0 else ""
         if index in kept:  # whole, folded onto more lines when the column is narrower than the text

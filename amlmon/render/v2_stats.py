@@ -83,6 +83,23 @@ def metrics_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return headers, body
 
 
+def v2_tsv_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """-o tsv of the v2 stats, as v1's: one row per target (target, window start and end, source), then
+    each figure by its dotted JSON name; counts by code or status class as `code:count,…`."""
+    window = data["window"]
+    rows = []
+    for target in data["targets"]:
+        row: dict[str, Any] = {"target": target["target"], "start": window["start"], "end": window["end"]}
+        row["source"] = data["source"]
+        for part, figures in target.items():
+            for key, value in figures.items() if isinstance(figures, dict) else ():
+                if isinstance(value, dict):
+                    value = ",".join(f"{name}:{count}" for name, count in value.items())
+                row[f"{part}.{key}"] = value
+        rows.append(row)
+    return rows
+
+
 def traffic_table(data: dict[str, Any], stream: IO[str], *, no_color: bool) -> None:
     window = data["window"]
     title = f"{window['start']} .. {window['end']}  source {data['source']} ({data['table']})"
@@ -96,13 +113,11 @@ def metrics_table(data: dict[str, Any], stream: IO[str], *, no_color: bool) -> N
 
 
 def _print(title: str, headers: list[str], body: list[list[Any]], stream: IO[str], no_color: bool) -> None:
-    from rich.table import Table
-
+    """The title, then the table as every amlmon table: one line per row, cut to a terminal, the target
+    never cut (render_table), drawn without a header rule."""
     from amlmon.render.console import make_console
+    from amlmon.render.table import render_table
 
-    console = make_console(stream, no_color=no_color)
-    console.print(title)
-    table = Table(*headers, box=None, pad_edge=False)
-    for row in body:
-        table.add_row(*(str(cell) for cell in row))
-    console.print(table)
+    make_console(stream, no_color=no_color).print(title)
+    rows = [dict(zip(headers, (str(cell) for cell in row), strict=True)) for row in body]
+    render_table(rows, stream, no_color=no_color, keep=("target",), rule=False)

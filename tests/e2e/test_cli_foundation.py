@@ -191,6 +191,9 @@ def test_click_usage_errors_are_one_error_line_and_a_hint(
         ),  # closer than the root's --version
         # control: the command's own option is the closer one (click names it), the hint stays the help's
         (["data", "pull", "--sinc", "1h"], "hint: see `amlmon data pull --help`"),
+        # control: an option like no global one (`--until`, which data tail lacks) is not matched on the
+        # dashes all options share (it was "did you mean --auth?")
+        (["data", "tail", "--until", "1h"], "hint: see `amlmon data tail --help`"),
     ],
 )
 def test_a_mistyped_global_option_gets_a_did_you_mean(cli, args: list[str], hint: str) -> None:  # type: ignore[no-untyped-def]
@@ -668,3 +671,20 @@ def test_a_group_without_its_command_shows_its_help_laid_out(cli, group: list[st
     assert lines[0].startswith(f"Usage: amlmon {' '.join(group)}".rstrip()), result.stderr
     assert "Commands:" in lines and not any(line.startswith("error:") for line in lines)
     assert cli(*group, "--help").stdout.strip() == result.stderr.strip()  # the very --help text
+
+
+@pytest.mark.parametrize(("given", "env"), [(["--timeout", "abc"], {}), ([], {"AMLMON_TIMEOUT": "0s"})])
+def test_a_bad_timeout_is_refused_before_a_blob_only_pull_runs(cli, tmp_path, given, env) -> None:  # type: ignore[no-untyped-def]
+    """--timeout was parsed only when a client first waited on a retry, so a collector pull that needed
+    none ran with `--timeout abc` (exit 0) and one that did failed late; it is refused first (exit 2)."""
+    out = tmp_path / "never.csv"
+    url = "https://127.0.0.1:9/devstoreaccount1/azureml-blobstore-x"  # discard port: never reached
+    args = ["data", "pull", "ep/blue", "--datastore-url", url, "--since", "1h", "--out", str(out), *given]
+    result = cli(*args, env={"AMLMON_WORKSPACE": "", **env})
+    assert result.exit_code == 2, result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error.startswith("error: --timeout ") and hint.startswith("hint: "), result.stderr
+    assert not out.exists()
+    # Positive control: a good --timeout gets as far as the storage account (unreachable here: exit 1)
+    reached = cli(*args[: -len(given) or None], "--timeout", "2s", env={"AMLMON_WORKSPACE": ""})
+    assert reached.exit_code == 1 and "could not reach the storage account" in reached.stderr, reached.stderr

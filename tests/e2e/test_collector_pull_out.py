@@ -253,3 +253,37 @@ def test_resume_against_another_storage_account_is_refused_and_no_secret_is_save
     resumed = run_cli([*args, "--out", str(out), "--resume", "-o", "json"], env)  # the control
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["rows"] == HOURS * PER_HOUR
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KB file system (tmpfs) at tmp_path/small: room for a few of the pull's folders, not all."""
+    place = tmp_path / "small"
+    place.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(place)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield place
+    finally:
+        subprocess.run(["umount", str(place)], check=True)
+
+
+def test_a_full_disk_is_one_error_and_resume_finishes_the_pull_elsewhere_with_room(
+    pulled: dict[str, Any], small_disk: Path, tmp_path: Path
+) -> None:
+    """The disk --out is on fills up mid-pull: exit 1 with one error naming it and a hint, the folders
+    written so far kept for --resume — not "error: unexpected OSError … report it"."""
+    out = small_disk / "full.csv"
+    args, env = pulled["args"], pulled["env"]
+    result = run_cli([*args, "--out", str(out), "-o", "json"], env)
+    assert result.exit_code == 1, result.stderr
+    *_notes, error, hint = result.stderr.splitlines()
+    assert error == f"error: cannot write --out {str(out)!r}: No space left on device", result.stderr
+    assert "unexpected" not in result.stderr and hint.startswith("hint: ") and "--resume" in hint, hint
+    assert not out.exists() and parts_done(out) > 0, "the folders written before the disk filled are kept"
+    # Positive control: the same pull to a disk with room writes every row.
+    whole = run_cli([*args, "--out", str(tmp_path / "whole.csv"), "-o", "json"], env)
+    assert whole.exit_code == 0 and json.loads(whole.stdout)["rows"] == HOURS * PER_HOUR, whole.stderr

@@ -285,3 +285,45 @@ def test_metrics_and_v1_gates_without_target_keep_idle_targets(cli: Any, site: d
     assert v1.exit_code == 1, v1.stdout + v1.stderr
     failed = {r["target"] for r in v1.json()["results"] if r["status"] == "FAIL"}
     assert {"churn-aci", "credit-ep/blue", "credit-ep/green"} <= failed, json.dumps(v1.json())
+
+
+def test_a_name_in_another_case_reads_the_folders_azure_spells(
+    cli: Any, site: dict[str, Any], azurite: Azurite, tmp_path: Path
+) -> None:
+    """Azure matches endpoint and deployment names without case, so `CREDIT-EP/Blue` passes the check;
+    the collector's folders (and the rows' names) are spelled as the workspace spells them, so the pull
+    reads `credit-ep/blue`'s — not an empty `CREDIT-EP/Blue/` prefix with a warning blaming the collector."""
+    container = azurite.service().get_container_client(site["container"])
+    for collection, data in (("model_inputs", {"x": 1}), ("model_outputs", {"p": 0.5})):
+        blob = container.get_blob_client(
+            f"modelDataCollector/credit-ep/blue/{collection}/2026/01/02/00/i.jsonl"
+        )
+        blob.create_append_blob()
+        record = {"specversion": "1.0", "id": collection, "time": "2026-01-02T00:00:05Z"}
+        record |= {"data": [data], "correlationid": "case-1"}
+        blob.append_block((json.dumps(record) + "\n").encode())
+    window = ("--since", "2026-01-02T00:00:00Z", "--until", "2026-01-02T00:30:00Z")
+    # credit-ep/blue: the positive control, then the same deployment typed in other cases, both pull paths
+    for index, (target, flags) in enumerate(
+        (
+            ("credit-ep/blue", []),
+            ("CREDIT-EP/Blue", []),
+            ("Credit-Ep", []),
+            ("CREDIT-EP/BLUE", ["--datastore-url", site["url"]]),
+            ("Credit-EP", ["--datastore-url", site["url"]]),
+        )
+    ):
+        out = tmp_path / f"case{index}.jsonl"
+        args = ["data", "pull", target, *flags, *window, "--out", str(out), *site["ws"]["args"]]
+        result = cli(*args, "-o", "json", env=site["env"])
+        assert result.exit_code == 0 and result.json()["rows"] == 1, (target, result.stderr)
+        row = json.loads(out.read_text())
+        assert (row["service"], row["deployment"]) == (
+            "credit-ep",
+            "blue",
+        ) and "warning:" not in result.stderr
+    # traces --request searches the same folders (credit-ep/blue first: the control)
+    for target in ("credit-ep/blue", "CREDIT-EP/Blue"):
+        args = ["traces", target, "--request", "case-1", *window, "--datastore-url", site["url"]]
+        found = cli(*args, *site["ws"]["args"], "-o", "json", env=site["env"])
+        assert found.exit_code == 0 and len(found.json()["collector"]) == 2, (target, found.stderr)

@@ -167,3 +167,22 @@ def test_stats_on_an_empty_traffic_log_says_why(cli: Any, emulator: Any) -> None
     assert status == 200, answer
     control = cli("stats", target, "--endpoint-logs", "--since", "1h", *ws["args"], "-o", "json")
     assert control.json()["targets"][0]["requests"]["count"] == 1 and WHY not in control.stderr
+
+
+def test_a_filter_that_matches_no_line_is_named_not_blamed_on_the_setting(cli: Any, emulator: Any) -> None:
+    """The window has console lines, --message/--grep keep none of them: stderr names the filter (the
+    setting is fine: nothing to check there), and the same run without the filter prints the line."""
+    ws, endpoint = _workspace(cli, emulator)
+    target = f"{endpoint}/blue"
+    _insert(emulator, ws, endpoint, "scored 1 row(s)")
+    for flag, value in (("--message", "nosuchtext"), ("--grep", "^nosuch")):
+        result = cli("traces", target, flag, value, "--since", "1h", *ws["args"], "-o", "json")
+        assert result.exit_code == 0 and result.json() == [], result.stderr
+        assert WHY not in result.stderr, result.stderr
+        assert (
+            f"warning: no console lines (AmlOnlineEndpointConsoleLog) of {target} between " in result.stderr
+        )
+        assert f"matched {flag} '{value}'" in result.stderr and result.stderr.count("warning:") == 1
+    # Positive control: the line is there, and a filter that keeps it prints it without a warning.
+    found = cli("traces", target, "--message", "scored", "--since", "1h", *ws["args"], "-o", "json")
+    assert [r["message"] for r in found.json()] == ["scored 1 row(s)"] and "warning:" not in found.stderr

@@ -145,7 +145,10 @@ def test_request_finds_the_model_data_of_one_request_in_app_insights(
     nothing = _traces(cli, seeded, "--request", "req-none", "--since", "1h", "-o", "json")
     assert nothing.exit_code == 3 and nothing.stdout == "", nothing.stdout
     assert "error: nothing found for request req-none" in nothing.stderr
-    assert "hint: widen the window, e.g. --since 24h" in nothing.stderr
+    # the hint names the window searched: the one given (it said "the default is the last 10 minutes")
+    assert "hint: widen the window (--since 1h), e.g. --since 24h" in nothing.stderr, nothing.stderr
+    default = _traces(cli, seeded, "--request", "req-none", "-o", "json")
+    assert default.exit_code == 3 and "hint: widen the window (--since 10m), e.g." in default.stderr
     refused = _traces(cli, seeded, "--request", "req-14", "--follow")
     assert refused.exit_code == 2 and "error: --request reads every source" in refused.stderr
     assert "hint:" in refused.stderr
@@ -211,6 +214,19 @@ def test_message_grep_and_severity_filters(cli: Any, seeded: dict[str, Any], sch
     assert _messages(cli, seeded, "--severity", "error", "churn", *schema) == [
         "churn: timeout talking to feature store"
     ]
+
+
+def test_filters_that_keep_no_line_are_named_not_blamed_on_the_role(cli: Any, seeded: dict[str, Any]) -> None:
+    """churn has traces in the window; a --message/--grep/--severity that keeps none of them is said on
+    stderr as such, not as a role mismatch whose fix (`--role …`) would change nothing."""
+    for flag, value in (("--message", "nosuchtext"), ("--grep", "^nosuch"), ("--severity", "critical")):
+        result = _traces(cli, seeded, "churn", flag, value, "--since", "1h", "--format", "jsonl")
+        assert result.exit_code == 0 and result.stdout == "", result.stderr
+        assert "--role" not in result.stderr, result.stderr
+        assert f"warning: no print() traces of churn in the window matched {flag} '{value}'" in result.stderr
+    # Positive control: churn's lines are there, and one a filter keeps is printed without a warning.
+    kept = _traces(cli, seeded, "churn", "--message", "churn:", "--since", "1h", "--format", "jsonl")
+    assert len(jsonl(kept.stdout)) == 2 and "warning:" not in kept.stderr, kept.stderr
 
 
 def test_since_until_and_limit(cli: Any, seeded: dict[str, Any]) -> None:
