@@ -41,8 +41,6 @@ from typing import Any
 
 from amlmon.collector import GENERATION, workspace_of
 from amlmon.collector_memory import (
-    LARGE_FOLDER_BYTES,
-    LARGE_FOLDER_LIMIT,
     MEMORY_LIMIT,
     SLICE_ABOVE,
     SLICE_BYTES,
@@ -244,9 +242,6 @@ class FolderJoin:
         inputs, outputs = folder.inputs, folder.outputs
         start, end = (moment.astimezone(dt.UTC).replace(tzinfo=None) for moment in folder.window)
         self.window = {"start": start, "end": end}
-        staged = sum(path.stat().st_size for path in [*outputs, *(path for path, _instance in inputs)])
-        limit = LARGE_FOLDER_LIMIT if staged > LARGE_FOLDER_BYTES else MEMORY_LIMIT
-        self.con.execute(f"SET memory_limit = '{limit}'").fetchall()
         records = self._rows("o_rows", outputs, windowed=False)
         records += self._rows("i_rows", [path for path, _instance in inputs], windowed=True, inputs=True)
         self._no_repeated_keys("i_rows WHERE inside", "o_rows")

@@ -5,13 +5,9 @@ hourly folders and for a day-rolled collection's one large folder alike."""
 # DuckDB's share of a pull's 300 MB. A bench_collector folder (83,000 records) with 64 MB: 20,000 page
 # faults and 215 ms of CPU (DuckDB gives back buffers and faults them in again); with 128 MB: 13,600 and
 # 198 ms, and the pull's peak is as it was (~280 MB). A larger folder spills to the pull's private folder.
-# A folder of over LARGE_FOLDER_BYTES of staged lines gets LARGE_FOLDER_LIMIT: DuckDB would use all of
-# its share, with the download buffers then at their peak too (bench_collector's day-rolled folder of
-# 400,000 requests, 517 MB: a 344 MB peak with 128 MB, 304 MB with 64 MB,
-# 296 MB with the storage client's first answers of 16 MB: amlmon/azure/blobs.py).
+# Less for a large folder is no way out: at 64 or 96 MB, a folder of 200,000 requests ran DuckDB out of
+# memory (some of its steps do not spill) and was read record by record.
 MEMORY_LIMIT = "128MB"
-LARGE_FOLDER_BYTES = 96 * 1024 * 1024
-LARGE_FOLDER_LIMIT = "64MB"
 # A folder whose rows hold more text than SLICE_ABOVE comes out in slices of about SLICE_BYTES of text
 # (Joined.slices), read with DuckDB's memory at SLICING_MEMORY_LIMIT: memory then holds DuckDB's share and
 # a slice however large the folder (a day-rolled collection's folder holds a day). A folder of 400,000

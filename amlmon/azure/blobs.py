@@ -118,8 +118,8 @@ def service_client(session: Session | None, account_url: str, connection_string:
     kwargs: dict[str, Any] = {
         "retry_policy": _retry(),
         # a download's first answer holds up to this much (the SDK's default: 32 MB, later ones 4 MB):
-        # two downloads at a time held ~70 MB more in a collector pull of large blobs
-        # (amlmon/collector_memory.py); an hour's collector blob is usually smaller: still one request
+        # two downloads at a time held ~70 MB more while a collector pull staged blobs of 86 MB
+        # (bench_collector's day folder); an hour's collector blob is usually smaller: still one request
         "max_single_get_size": FIRST_GET_BYTES,
         **(_debug_hooks() if debug else {}),
     }

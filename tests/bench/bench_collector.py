@@ -134,12 +134,17 @@ def _large_folder(
     written = _write_folder(container, "green", f"{day:%Y/%m/%d}", day, RECORDS * 2 // 5, 86_400)
     args = [sys.executable, "-m", "amlmon", "data", "pull", "bench-ep/green", "--datastore-url", url]
     args += ["--since", day.isoformat(), "--until", (day + dt.timedelta(days=1)).isoformat()]
-    _seconds, peak, stdout = _run_measured([*args, "--out", str(tmp / "day.parquet"), "-o", "json"], env)
+    said: list[str] = []
+    args += ["--out", str(tmp / "day.parquet"), "-o", "json", "--verbose"]
+    _seconds, peak, stdout = _run_measured(args, env, said)
     rows = json.loads(stdout)["rows"]
+    # the fast path's memory is the one measured: a folder read record by record says nothing of it
+    fast = "read record by record" not in said[0]
     ratio = peak / quarter_peak if quarter_peak else float("inf")
-    ok = rows == RECORDS * 2 // 5 and peak <= MEMORY_LIMIT_MB and ratio <= 1.5
+    ok = fast and rows == RECORDS * 2 // 5 and peak <= MEMORY_LIMIT_MB and ratio <= 1.5
     print(
-        f"data pull of one folder ({rows} requests, {written / 1e6:.0f} MB) peak memory: {peak:.0f} MB  "
+        f"data pull of one folder ({rows} requests, {written / 1e6:.0f} MB, "
+        f"{'by DuckDB' if fast else 'record by record'}) peak memory: {peak:.0f} MB  "
         f"baseline {quarter_peak:.0f} MB (the quarter pull)  ratio {ratio:.2f}  "
         f"target <= 1.5 and <= {MEMORY_LIMIT_MB:.0f} MB  {'ok' if ok else 'MISSED'}",
         flush=True,

@@ -33,8 +33,11 @@ def main() -> int:
         return _measure(emulator, tmp)
 
 
-def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MB, stdout) of a child process, RSS sampled every 20 ms."""
+def _run_measured(
+    args: list[str], env: dict[str, str], stderr: list[str] | None = None
+) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB, stdout) of a child process, RSS sampled every 20 ms; its stderr is
+    appended to `stderr` when given."""
     import psutil
 
     started = time.perf_counter()
@@ -48,6 +51,8 @@ def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, s
             break
         time.sleep(0.02)
     out, err = process.communicate()
+    if stderr is not None:
+        stderr.append(err)
     elapsed = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{args[3:6]} failed ({process.returncode}): {err.strip()[-500:]}")

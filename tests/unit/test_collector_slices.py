@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import CancelledError
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -79,26 +78,3 @@ def test_stopping_with_unread_slices_ends_the_join_waiting_for_them(tmp_path: Pa
 def _folders(tmp_path: Path) -> None:
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-
-
-def test_a_large_folder_is_joined_with_duckdbs_smaller_share(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A folder of over LARGE_FOLDER_BYTES of staged lines: DuckDB would take all of its share while the
-    downloads are at their peak too; it gets LARGE_FOLDER_LIMIT. The control: a small one, MEMORY_LIMIT."""
-    from amlmon import collector_fast
-
-    limit = "SELECT current_setting('memory_limit')"
-
-    def set_to(value: str) -> Any:
-        probe = FolderJoin(tmp_path / f"probe-{value}")
-        probe.con.execute(f"SET memory_limit = '{value}'").fetchall()
-        return probe.con.execute(limit).fetchall()
-
-    folder = _folder(tmp_path, 2_000)
-    join = FolderJoin(tmp_path / "spill")
-    assert join.join(folder) is not None
-    assert join.con.execute(limit).fetchall() == set_to(collector_fast.MEMORY_LIMIT)
-    monkeypatch.setattr(collector_fast, "LARGE_FOLDER_BYTES", 1_000)  # the folder's files: ~400 KB
-    assert join.join(folder) is not None
-    assert join.con.execute(limit).fetchall() == set_to(collector_fast.LARGE_FOLDER_LIMIT)
