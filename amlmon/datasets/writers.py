@@ -16,6 +16,11 @@ from typing import IO, Any, Protocol
 
 from amlmon.datasets.rows import COLUMNS, format_time, json_text
 
+# A CSV cell holds a record's input or prediction as JSON text, and a collector record carries up to
+# 4 MB inline: the csv module's default 128 KB field limit made reading a part back (assembling the
+# file, --resume) fail. Every CSV read in amlmon.datasets imports this module.
+csv.field_size_limit(2**31 - 1)
+
 BATCH_ROWS = 5_000
 
 

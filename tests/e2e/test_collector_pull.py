@@ -360,3 +360,30 @@ def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
         assert process.returncode in (130, -signal.SIGINT), stderr
         assert "Traceback" not in stderr and not out.exists(), stderr
         assert not list(tmp.glob("amlmon-collector-*")), "the staging folder is deleted"
+
+
+def test_a_csv_pull_keeps_a_cell_over_the_csv_modules_field_limit(azurite: Azurite, tmp_path: Path) -> None:
+    """A collector record carries up to 4 MB inline: a CSV cell of 200 KB of input. Assembling the file
+    from its parts read the CSV back with the standard library's 128 KB field limit: exit 1 ("field
+    larger than field limit"), the rows only in the parts. The control: the 100 KB row's neighbour."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    at = hour + dt.timedelta(minutes=5)
+    rows = {"small": {"t": "s" * 100_000}, "big": {"t": "b" * 200_000}}
+    for collection, data in (("model_inputs", rows), ("model_outputs", {k: {"p": 0.5} for k in rows})):
+        blob = container.get_blob_client(
+            f"modelDataCollector/ep-wide/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+        )
+        blob.create_append_blob()
+        blob.append_block("".join(_record(collection, at, k, [v]) + "\n" for k, v in data.items()).encode())
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    out = tmp_path / "wide.csv"
+    args = ["data", "pull", "ep-wide/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
+    result = run_cli([*args, "--since", "3h", "--out", str(out), "-o", "json"], env)
+    assert result.exit_code == 0, result.stderr
+    from amlmon import datasets
+
+    got = {row["request_id"]: row["input"] for row in datasets.read_rows(out)}
+    assert got == {f"{k}_0": v for k, v in rows.items()}, {k: len(str(v)) for k, v in got.items()}
