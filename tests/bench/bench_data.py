@@ -115,7 +115,7 @@ def _report_memory(peak: float, quarter_peak: float) -> bool:
 
 def _baseline(plan: dict[str, Any]) -> int:
     """Fetch the same range in the same number of equal slices with a bare LogsQueryClient (same route)."""
-    from azure.monitor.query import LogsQueryClient
+    from azure.monitor.query import LogsQueryClient, LogsQueryResult
 
     from amlmon.azure.credentials import EmulatorCredential
     from amlmon.queries.model_data import rows_query
@@ -132,8 +132,10 @@ def _baseline(plan: dict[str, Any]) -> int:
     for index in range(int(plan["slices"])):
         left = start + step * index
         right = end if index == int(plan["slices"]) - 1 else left + step
-        query = rows_query([], "classic", left, right)
+        query = rows_query([], "app-insights", left, right)
         response = client.query_resource(plan["appInsightsId"], query, timespan=(left, right))
+        if not isinstance(response, LogsQueryResult):  # a partial answer is a failed baseline
+            raise RuntimeError(f"the baseline's query {index} answered in part: {response.partial_error}")
         rows += sum(len(table.rows) for table in response.tables)
     print(rows)
     return 0

@@ -10,6 +10,7 @@ costs about what the root alone (`amlmon --version`) does, and a real command ag
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def main() -> int:
     floor = median_seconds(lambda: run([python, "-c", "pass"])) * 1000
     ok = True
     for args in (["--help"], ["workspace", "--help"], ["emulator", "start", "--help"]):
-        took = median_seconds(lambda args=args: run([python, "-m", "amlmon", *args])) * 1000
+        took = median_seconds(functools.partial(run, [python, "-m", "amlmon", *args])) * 1000
         ok &= report_budget(f"amlmon {' '.join(args)}", took, floor, "ms", 200)
     bash_floor = median_seconds(lambda: run(["bash", "--norc", "-c", "true"])) * 1000
     tab = median_seconds(lambda: run(["bash", "--norc", "-c", BASH_COMPLETE])) * 1000

@@ -42,7 +42,7 @@ def _measure(emulator: object) -> int:
 
     client = LogsQueryClient(em.credential(), endpoint=em.endpoint + "/v1", connection_verify=em.ca_path)
 
-    def bare(kql: str) -> Callable[[], None]:
+    def bare(kql: str) -> Callable[[], object]:
         return lambda: client.query_resource(ws["appInsightsId"], kql, timespan=dt.timedelta(days=7, hours=1))
 
     by_hand = bare(
