@@ -22,6 +22,10 @@ from amlmon.datasets.rows import COLUMNS, format_time, json_text
 csv.field_size_limit(2**31 - 1)
 
 BATCH_ROWS = 5_000
+# ... or fewer: a batch is written once its rows' JSON texts (`input_json`, `prediction_json`) reach
+# BATCH_TEXT. Rows of 16 KB (a collector folder read record by record) held 5,000 at a time, decoded,
+# took a pull's peak to 541 MB; about a DuckDB slice's text (collector_memory.SLICE_BYTES) per batch.
+BATCH_TEXT = 4 * 1024 * 1024
 
 
 class RowWriter(Protocol):
@@ -92,12 +96,15 @@ class ParquetRowWriter:
         self.schema = _arrow_schema(self.extra)
         self._writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
         self._pending: list[Mapping[str, Any]] = []
+        self._pending_text = 0
         self.rows = 0
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
             self._pending.append(row)
-            if len(self._pending) >= BATCH_ROWS:
+            # the texts the rows came with (both sources send them): a length, no copy or encoding
+            self._pending_text += len(row.get("input_json") or "") + len(row.get("prediction_json") or "")
+            if len(self._pending) >= BATCH_ROWS or self._pending_text >= BATCH_TEXT:
                 self._flush()
 
     def _flush(self) -> None:
@@ -121,7 +128,7 @@ class ParquetRowWriter:
         batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
         self._writer.write_batch(batch)
         self.rows += len(self._pending)
-        self._pending = []
+        self._pending, self._pending_text = [], 0
 
     def write_table(self, table: Any) -> None:
         """Rows already in Arrow, in the dataset's columns (in its types: e.g. a naive time as UTC)."""
