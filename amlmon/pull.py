@@ -29,7 +29,11 @@ if TYPE_CHECKING:
     from amlmon.context import AppContext
 
 SERVICE_ROW_CAP = 500_000
-DEFAULT_SLICE_ROWS = 25_000
+# Rows per query. Each answer is parsed whole by the SDK (~6 KB of Python objects per emulator row,
+# ~1 KB of JSON), and the next slice is fetched while one is written, so two answers are in memory: at
+# 25,000 the 1M-row pull peaked at 383-438 MB, at 15,000 262 MB, at 10,000 222 MB (the 300 MB target of
+# tests/bench/bench_data.py), the same CPU.
+DEFAULT_SLICE_ROWS = 10_000
 HISTOGRAM_BINS = 240
 MIN_SLICE = dt.timedelta(milliseconds=1)
 
