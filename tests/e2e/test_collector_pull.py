@@ -285,8 +285,14 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(
     figures = ("rows", "blobs", "records", "unmatchedOutputs", "withoutOutput")
     assert tuple(expected[k] for k in figures) == (24 * 1500 + 23, 48, 48 * 1500 + 46, 0, 0), expected
     out = tmp_path / f"resumed.{fmt}"
-    kill_once_parts_saved(args, out, env, parts=1, timeout=120)
+    tmp = tmp_path / "tmp"  # the killed pull's TMPDIR is made in it
+    tmp.mkdir()
+    left = kill_once_parts_saved(args, out, {**env, "TMPDIR": str(tmp)}, parts=1, timeout=120)
     assert not out.exists() and 1 <= parts_done(out) < 24
+    # A killed Parquet pull leaves its staging folder (no clean-up runs: the control that it staged
+    # files), in a TMPDIR of its own that the helper deleted: it was left in the tests' TMPDIR (/tmp).
+    assert any(name.startswith("amlmon-collector-") for name in left) == (fmt == "parquet"), left
+    assert not list(tmp.iterdir()), "the killed pull's TMPDIR is deleted"
 
     other = ["data", "pull", f"{endpoint}/blue", "--datastore-url", url, "--since", "2d", "--until", until]
     refused = run_cli([*other, "--out", str(out), "--resume", "--format", fmt], env)
