@@ -30,6 +30,7 @@ def pull_collector(
     from amlmon import collector, collector_payloads, collector_reader, datasets
     from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.datasets.runs import interrupted, pinned_range
+    from amlmon.stopping import interrupts_deferred
     from amlmon.timeparse import time_range
 
     start, end = time_range(since, until, default_since="7d")
@@ -69,7 +70,8 @@ def pull_collector(
         for folder in reader.declined:  # slower, same rows: worth knowing when a pull is slow
             info(f"read record by record (not by DuckDB): {folder}")
     except BaseException as exc:  # finished folders stay for --resume; before the first, nothing is left
-        interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
+        with interrupts_deferred():  # a second Ctrl-C lets the clean-up end (raised after it)
+            interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
         raise storage_error(exc, container_name) from None
     finally:
         client.close()
