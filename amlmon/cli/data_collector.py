@@ -36,6 +36,8 @@ def pull_collector(
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
     account_url, container_name = datastore_container(datastore_url)
+    # a pull runs as long as the data takes, as the v1 pull (amlmon.pull_run): --timeout bounds it
+    app_context().long_run()
     # The credential first: a malformed connection string is refused before the destination exists.
     client = service_client(app_context().session, account_url, connection_string)
     params = {
@@ -287,6 +289,7 @@ def tail_collector(
     )
     account_url, container_name = datastore_container(collector_url(datastore_url, connection_string))
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
+    app_context().long_run()  # a follow runs until Ctrl-C: --timeout bounds it
     client = service_client(app_context().session, account_url, connection_string)
     tail = CollectorTail(client.get_container_client(container_name), prefixes, start, collector.PullStats())
 
