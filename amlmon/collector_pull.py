@@ -43,6 +43,7 @@ def write_collected(
 ) -> int:
     """The targets' collected rows in [start, end) into `destination`, folder by folder (a part each)."""
     from amlmon import collector
+    from amlmon.stopping import interrupts_deferred
 
     planned: dict[str, Any] = {}
     for target in parsed or [None]:
@@ -84,10 +85,11 @@ def write_collected(
             reader.release(folder)
             before = _counts(stats)
     except BaseException:
-        destination.drop_assembly()  # the parts stay (--resume), a half-written output does not
+        with interrupts_deferred():  # a second Ctrl-C lets the clean-up end (raised after it)
+            destination.drop_assembly()  # the parts stay (--resume), a half-written output does not
         raise
     finally:
-        reader.close()
+        reader.close()  # the staging folder (its own interrupts deferred)
     written = int(destination.finish(flatten=flatten))
     _totals(stats, destination.checkpoint.parts.values())
     return written

@@ -143,6 +143,7 @@ def extract_dataset(
     from amlmon.datasets.runs import nothing_kept, report
 
     stats = ExtractStats()
+    ctx.long_run()  # as a pull: it reads as long as the export holds (GBs of blobs); --timeout bounds it
     datasets.check_destination(out, overwrite=overwrite)
     file_format = datasets.format_for(out, fmt)
     files = None if "://" in source else folder_files(Path(source), warn)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -294,22 +296,30 @@ def parts_done(out: Path) -> int:
 
 def kill_once_parts_saved(
     args: list[str], out: Path, env: dict[str, str], parts: int, timeout: float
-) -> None:
-    """Run `amlmon ARGS --out OUT` and SIGKILL it once `parts` parts are saved (no clean-up: as a crash)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+) -> list[str]:
+    """Run `amlmon ARGS --out OUT` and SIGKILL it once `parts` parts are saved (no clean-up: as a crash).
+    The pull gets a TMPDIR of its own (inside env's TMPDIR, else the tests'), deleted once it is dead: a
+    killed pull cannot delete its temp files (a Parquet pull's staging folder, amlmon-collector-*), which
+    were left in /tmp run after run. Returns the names that were in it."""
+    own_tmp = Path(tempfile.mkdtemp(prefix="killed-pull-", dir=env.get("TMPDIR")))
     try:
-        deadline = time.monotonic() + timeout
-        while parts_done(out) < parts and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-        assert process.poll() is None, "the pull ended before it could be killed"
-        process.send_signal(signal.SIGKILL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "amlmon", *args, "--out", str(out)],
+            env={**os.environ, **env, "TMPDIR": str(own_tmp)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while parts_done(out) < parts and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            assert process.poll() is None, "the pull ended before it could be killed"
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait(timeout=30)
+        return sorted(path.name for path in own_tmp.iterdir())
     finally:
-        process.wait(timeout=30)
+        shutil.rmtree(own_tmp, ignore_errors=True)
 
 
 def demo_process(tmp: Path, *args: str) -> subprocess.Popen[str]:

@@ -2,7 +2,8 @@
 
 Credentials, in order: a connection string the user supplies (AZURE_STORAGE_CONNECTION_STRING or
 --connection-string; never printed), a SAS token already in the URL, else the shared Entra ID
-credential. Retries are linear and short so a dead endpoint fails in seconds, not minutes.
+credential. Retries are linear and short so a dead endpoint fails in seconds, not minutes, and stay
+within --timeout (amlmon.azure.storage_retry).
 """
 
 from __future__ import annotations
@@ -21,14 +22,21 @@ if TYPE_CHECKING:
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 
 
-def _retry() -> Any:
+def _retry(session: Session | None) -> Any:
+    """Storage's linear retries; with a session, within its --timeout deadline (waits and each attempt's
+    connect and read timeouts: amlmon.azure.storage_retry)."""
     from azure.storage.blob import LinearRetry
 
     try:
         backoff = int(os.environ.get("AMLMON_STORAGE_BACKOFF", "2"))
     except ValueError:
         backoff = 2
-    return LinearRetry(backoff=backoff, random_jitter_range=0, retry_total=3)
+    settings: dict[str, Any] = {"backoff": backoff, "random_jitter_range": 0, "retry_total": 3}
+    if session is None:
+        return LinearRetry(**settings)
+    from amlmon.azure.storage_retry import BoundedLinearRetry
+
+    return BoundedLinearRetry(session.deadline(), **settings)
 
 
 def split_container_url(url: str) -> tuple[str, str | None, str]:
@@ -116,7 +124,7 @@ def service_client(session: Session | None, account_url: str, connection_string:
 
     debug = session is not None and session.debug
     kwargs: dict[str, Any] = {
-        "retry_policy": _retry(),
+        "retry_policy": _retry(session),
         # a download's first answer holds up to this much (the SDK's default: 32 MB, later ones 4 MB):
         # two downloads at a time held ~70 MB more while a collector pull staged blobs of 86 MB
         # (bench_collector's day folder); an hour's collector blob is usually smaller: still one request

@@ -81,6 +81,10 @@ class Session:
     def credential(self) -> Any:
         return self._credential()
 
+    def deadline(self) -> Deadline:
+        """The command's --timeout deadline (amlmon.azure.retry), for a client's own retry policy."""
+        return self._deadline()
+
     def retry_policy(self, **kwargs: Any) -> Any:
         """azure-core's RetryPolicy with every wait capped and bounded by the --timeout deadline."""
         from amlmon.azure.retry import BoundedRetryPolicy

@@ -318,9 +318,35 @@ def _unexpected(exc: Exception, debug: bool) -> int:
 
 
 def main() -> None:
-    code = run()
+    try:
+        code = run()
+    except KeyboardInterrupt:  # a second Ctrl-C as run() ended the command the first one stopped
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        _end_at_a_further_interrupt()
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         code = _quiet_broken_pipe()
     sys.exit(code)
+
+
+def _end_at_a_further_interrupt() -> None:
+    """The command stopped at Ctrl-C (or SIGTERM) and cleaned up, but Python still waits for its threads
+    (a download under way finishes) and then finalizes: a further Ctrl-C meanwhile printed "Exception
+    ignored in: <module 'threading'>" with a traceback, or, once Python had restored the default handler,
+    killed the process by SIGINT. Now it ends the process at once, exit 130; after the threads' wait,
+    interrupts are ignored (nothing is left to stop)."""
+    import atexit
+    import signal
+
+    def end_now(_signum: int, _frame: Any) -> None:
+        os._exit(EXIT_INTERRUPTED)
+
+    def ignore_from_now() -> None:  # atexit's calls come after Python's wait for the threads
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, end_now)
+    atexit.register(ignore_from_now)

@@ -30,11 +30,14 @@ def pull_collector(
     from amlmon import collector, collector_payloads, collector_reader, datasets
     from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.datasets.runs import interrupted, pinned_range
+    from amlmon.stopping import interrupts_deferred
     from amlmon.timeparse import time_range
 
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
     account_url, container_name = datastore_container(datastore_url)
+    # a pull runs as long as the data takes, as the v1 pull (amlmon.pull_run): --timeout bounds it
+    app_context().long_run()
     # The credential first: a malformed connection string is refused before the destination exists.
     client = service_client(app_context().session, account_url, connection_string)
     params = {
@@ -69,7 +72,8 @@ def pull_collector(
         for folder in reader.declined:  # slower, same rows: worth knowing when a pull is slow
             info(f"read record by record (not by DuckDB): {folder}")
     except BaseException as exc:  # finished folders stay for --resume; before the first, nothing is left
-        interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
+        with interrupts_deferred():  # a second Ctrl-C lets the clean-up end (raised after it)
+            interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
         raise storage_error(exc, container_name) from None
     finally:
         client.close()
@@ -285,6 +289,7 @@ def tail_collector(
     )
     account_url, container_name = datastore_container(collector_url(datastore_url, connection_string))
     prefixes = [collector.target_prefix(t.name, t.deployment) for t in parsed] or [f"{collector.ROOT}/"]
+    app_context().long_run()  # a follow runs until Ctrl-C: --timeout bounds it
     client = service_client(app_context().session, account_url, connection_string)
     tail = CollectorTail(client.get_container_client(container_name), prefixes, start, collector.PullStats())
 

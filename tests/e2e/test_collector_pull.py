@@ -285,8 +285,14 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(
     figures = ("rows", "blobs", "records", "unmatchedOutputs", "withoutOutput")
     assert tuple(expected[k] for k in figures) == (24 * 1500 + 23, 48, 48 * 1500 + 46, 0, 0), expected
     out = tmp_path / f"resumed.{fmt}"
-    kill_once_parts_saved(args, out, env, parts=1, timeout=120)
+    tmp = tmp_path / "tmp"  # the killed pull's TMPDIR is made in it
+    tmp.mkdir()
+    left = kill_once_parts_saved(args, out, {**env, "TMPDIR": str(tmp)}, parts=1, timeout=120)
     assert not out.exists() and 1 <= parts_done(out) < 24
+    # A killed Parquet pull leaves its staging folder (no clean-up runs: the control that it staged
+    # files), in a TMPDIR of its own that the helper deleted: it was left in the tests' TMPDIR (/tmp).
+    assert any(name.startswith("amlmon-collector-") for name in left) == (fmt == "parquet"), left
+    assert not list(tmp.iterdir()), "the killed pull's TMPDIR is deleted"
 
     other = ["data", "pull", f"{endpoint}/blue", "--datastore-url", url, "--since", "2d", "--until", until]
     refused = run_cli([*other, "--out", str(out), "--resume", "--format", fmt], env)
@@ -360,6 +366,66 @@ def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
         assert process.returncode in (130, -signal.SIGINT), stderr
         assert "Traceback" not in stderr and not out.exists(), stderr
         assert not list(tmp.glob("amlmon-collector-*")), "the staging folder is deleted"
+
+
+def test_a_second_ctrl_c_during_the_clean_up_leaves_no_staging_folder(
+    azurite: Azurite, tmp_path: Path
+) -> None:
+    """SIGINT to a Parquet pull while it stages and joins its folders, and a second one ~50 ms later, as
+    its clean-up runs (an impatient user): exit 130, no traceback, no dataset, and no staging folder left
+    (the second interrupt used to stop the clean-up before it deleted the folder: ~9 staged files stayed
+    in TMPDIR). Five times, ~5 to 100 ms apart, as the moment is a race."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=10)
+    for index in range(8):  # enough folders that the pull is still staging when interrupted
+        hour = first + dt.timedelta(hours=index)
+        for collection in ("model_inputs", "model_outputs"):
+            blob = container.get_blob_client(
+                f"modelDataCollector/ep-twice/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+            )
+            blob.create_append_blob()
+            blob.append_block(
+                "".join(
+                    _record(collection, hour, f"t{index}-{n}", [{"x": "v" * 300}]) + "\n" for n in range(3000)
+                ).encode()
+            )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string, "TMPDIR": str(tmp)}
+    out = tmp_path / "twice.parquet"
+    args = [
+        *(sys.executable, "-m", "amlmon", "data", "pull", "ep-twice/blue"),
+        *("--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}", "--since", "12h", "--out", str(out)),
+    ]
+    # the second one within the clean-up (it left the folder), and after it, as Python waits for the
+    # download threads and finalizes (killed by SIGINT, exit -2, or a traceback)
+    for between in (0.005, 0.01, 0.02, 0.05, 0.1):
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while len(list(tmp.glob("amlmon-collector-*/*.jsonl"))) < 4 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert len(list(tmp.glob("amlmon-collector-*/*.jsonl"))) >= 4, "the control: staged files"
+            assert process.poll() is None, "the pull ended before it could be interrupted"
+            process.send_signal(signal.SIGINT)
+            time.sleep(between)
+            process.send_signal(signal.SIGINT)
+            _stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130, (between, stderr)
+        assert "Traceback" not in stderr and "Exception ignored" not in stderr and not out.exists(), stderr
+        assert not list(tmp.glob("amlmon-collector-*")), f"the staging folder is deleted ({between} s)"
 
 
 def test_a_csv_pull_keeps_a_cell_over_the_csv_modules_field_limit(azurite: Azurite, tmp_path: Path) -> None:

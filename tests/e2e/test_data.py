@@ -207,6 +207,52 @@ def test_extract_from_a_stopped_storage_endpoint_fails_after_retries(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("storage", ["refuses connections", "never answers"])
+def test_a_pull_from_a_failing_storage_endpoint_ends_within_its_timeout(tmp_path: Path, storage: str) -> None:
+    """`data pull --timeout 2s` against a storage port that refuses connections, or takes them and never
+    answers: exit 5 naming --timeout, well within 5 s (the interpreter's start included), nothing left.
+    The blob client's retries knew no deadline: three 2 s waits (6.5 s, exit 1), or four reads of 60 s."""
+    import socket
+
+    from tests.azurite import DEV_ACCOUNT_KEY
+    from tests.conftest import spawn_amlmon
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if storage == "refuses connections":
+        server.close()
+    else:
+        server.listen(8)  # the kernel takes the connections; nothing reads or answers them
+    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+    connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};"
+    out = tmp_path / "collected.parquet"
+    try:
+        started = time.monotonic()
+        process = spawn_amlmon(
+            [
+                *("data", "pull", "ep/blue", "--datastore-url", f"{endpoint}/azureml-blobstore-x"),
+                *("--out", str(out), "--timeout", "2s"),
+            ],
+            {"AZURE_STORAGE_CONNECTION_STRING": connection},
+        )
+        try:
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert process.returncode == 5, stderr
+    error, hint = stderr.strip().splitlines()
+    assert error.startswith("error: gave up after --timeout 2s: the storage account did not answer"), error
+    assert hint.startswith("hint: ") and "--timeout" in hint, hint
+    assert took < 5, (took, stderr)
+    assert not list(tmp_path.iterdir()), "no dataset, no parts folder, no lock"
+
+
 def test_extract_from_a_local_folder_matches_the_blob_layout(cli: Any, tmp_path: Path) -> None:
     root = tmp_path / "export"
     for (container, name), content in export_files().items():
