@@ -253,6 +253,12 @@ def interrupt(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str,
     """The user's Ctrl-C to a child from spawn_amlmon: SIGINT, then what it printed to the end (stdout,
     stderr); killed if it outlives `timeout`, so no test leaves it behind."""
     process.send_signal(signal.SIGINT)
+    return finish(process, timeout)
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str, str]:
+    """What a child printed to its end (stdout, stderr); killed if it outlives `timeout`, so no test
+    leaves it behind."""
     try:
         return process.communicate(timeout=timeout)
     finally:

@@ -313,6 +313,26 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(
         assert pq.read_table(out).to_pylist() == pq.read_table(tmp_path / "whole.parquet").to_pylist()
 
 
+def _hourly_folders(azurite: Azurite, endpoint: str, hours: int, requests: int, data: Any) -> None:
+    """`hours` folders of deployment blue ending two hours ago, each one blob a collection of `requests`
+    requests whose rows are data(n)."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours + 2)
+    for index in range(hours):
+        hour = first + dt.timedelta(hours=index)
+        for collection in ("model_inputs", "model_outputs"):
+            blob = container.get_blob_client(
+                f"modelDataCollector/{endpoint}/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+            )
+            blob.create_append_blob()
+            lines = "".join(
+                _record(collection, hour, f"{index}-{n}", data(n)) + "\n" for n in range(requests)
+            )
+            blob.append_block(lines.encode())
+
+
 def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
     azurite: Azurite, tmp_path: Path
 ) -> None:
@@ -325,22 +345,8 @@ def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
     import sys
     import time
 
-    container = azurite.service().get_container_client(CONTAINER)
-    if not container.exists():
-        container.create_container()
-    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=8)
-    for index in range(6):  # enough folders that the pull is still running when interrupted
-        hour = first + dt.timedelta(hours=index)
-        for collection in ("model_inputs", "model_outputs"):
-            blob = container.get_blob_client(
-                f"modelDataCollector/ep-staging/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
-            )
-            blob.create_append_blob()
-            blob.append_block(
-                "".join(
-                    _record(collection, hour, f"s{index}-{n}", [{"x": n}]) + "\n" for n in range(1500)
-                ).encode()
-            )
+    # enough folders that the pull is still running when interrupted
+    _hourly_folders(azurite, "ep-staging", hours=6, requests=1500, data=lambda n: [{"x": n}])
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string, "TMPDIR": str(tmp)}
@@ -381,22 +387,8 @@ def test_a_second_ctrl_c_during_the_clean_up_leaves_no_staging_folder(
     import sys
     import time
 
-    container = azurite.service().get_container_client(CONTAINER)
-    if not container.exists():
-        container.create_container()
-    first = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=10)
-    for index in range(8):  # enough folders that the pull is still staging when interrupted
-        hour = first + dt.timedelta(hours=index)
-        for collection in ("model_inputs", "model_outputs"):
-            blob = container.get_blob_client(
-                f"modelDataCollector/ep-twice/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
-            )
-            blob.create_append_blob()
-            blob.append_block(
-                "".join(
-                    _record(collection, hour, f"t{index}-{n}", [{"x": "v" * 300}]) + "\n" for n in range(3000)
-                ).encode()
-            )
+    # enough folders that the pull is still staging when interrupted
+    _hourly_folders(azurite, "ep-twice", hours=8, requests=3000, data=lambda n: [{"x": "v" * 300}])
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string, "TMPDIR": str(tmp)}

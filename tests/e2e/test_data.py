@@ -13,7 +13,7 @@ import pytest
 
 from amlmon import datasets
 from tests.azurite import ACCOUNT, Azurite, start_azurite, stop_azurite
-from tests.helpers import kill_once_parts_saved, parts_done
+from tests.helpers import finish, kill_once_parts_saved, parts_done
 
 COMPONENT = "/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-DATA/PROVIDERS/MICROSOFT.INSIGHTS/COMPONENTS/WS-AI"
 LA_WORKSPACE = (
@@ -236,12 +236,7 @@ def test_a_pull_from_a_failing_storage_endpoint_ends_within_its_timeout(tmp_path
             ],
             {"AZURE_STORAGE_CONNECTION_STRING": connection},
         )
-        try:
-            _, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        _, stderr = finish(process, 30)
         took = time.monotonic() - started
     finally:
         server.close()
@@ -977,12 +972,7 @@ def test_ctrl_c_ends_data_tail_with_130_and_no_traceback(azurite: Azurite) -> No
         time.sleep(delay)  # different moments of the 200 ms poll cycle
         assert process.poll() is None, process.communicate()
         process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = process.communicate(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        _, stderr = finish(process, 20)
         assert process.returncode == 130, (delay, stderr)
         assert stderr.strip().splitlines()[-1] == "interrupted", stderr
         assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
@@ -1008,12 +998,7 @@ def test_ctrl_c_during_data_tails_storage_retries_exits_130_at_once(tmp_path: Pa
     assert process.poll() is None, process.communicate()
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
-    try:
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    _, stderr = finish(process, 30)
     assert process.returncode == 130, stderr
     assert time.monotonic() - started < 5, "not after the retries"
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
