@@ -163,6 +163,27 @@ def test_an_existing_out_is_refused_unless_overwrite(blobs: dict[str, Any], tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.parquet"]
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_out_is_one_error_naming_out_and_nothing_is_written(
+    blobs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty: str
+) -> None:
+    """`--out ''` was read as `.` and refused as "--out '.' is a folder": a folder the user never typed."""
+    monkeypatch.chdir(tmp_path)  # where an empty path would land
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blobs["azurite"].connection_string}
+    args = ["data", "pull", "ep-pull/blue", "--datastore-url", blobs["url"], "--since", "3h"]
+    refused = run_cli([*args, "--out", empty], env)
+    assert refused.exit_code == 2, refused.stderr
+    said = "--out is empty" if not empty else f"--out {empty!r} is blank"
+    assert refused.stderr.splitlines() == [
+        f"error: {said}",
+        "hint: give the dataset file to write, e.g. --out models.parquet (.parquet, .jsonl or .csv)",
+    ]
+    assert refused.stdout == "" and list(tmp_path.iterdir()) == []
+    written = run_cli([*args, "--out", "rows.jsonl", "-o", "json"], env)  # the control: a name is written
+    assert written.exit_code == 0 and json.loads(written.stdout)["rows"] > 0, written.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
 def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
     azurite: Azurite, tmp_path: Path, suffix: str
