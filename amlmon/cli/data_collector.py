@@ -69,7 +69,8 @@ def pull_collector(
         for folder in reader.declined:  # slower, same rows: worth knowing when a pull is slow
             info(f"read record by record (not by DuckDB): {folder}")
     except BaseException as exc:  # finished folders stay for --resume; before the first, nothing is left
-        interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
+        # a part per folder of the collector's (an hour's, or a day's)
+        interrupted(destination, isinstance(exc, KeyboardInterrupt), note, unit="folder")
         raise storage_error(exc, container_name) from None
     finally:
         client.close()

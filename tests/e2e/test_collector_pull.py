@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli
-from tests.helpers import collector_record, kill_once_parts_saved, parts_done
+from tests.helpers import collector_record, kill_once_parts_saved, parts_done, silent_blob_endpoint
 
 pytestmark = pytest.mark.azurite
 
@@ -334,8 +336,6 @@ def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
     """SIGINT to a Parquet pull the moment its staging folder (amlmon-collector-*, in TMPDIR) exists — as
     the prefetch starts, before the first folder is read: exit 130, no dataset, and no staging folder left
     (it was made before the pull's clean-up covered it). Three times, as the moment is a race."""
-    import os
-    import signal
     import subprocess
     import sys
     import time
@@ -408,3 +408,42 @@ def test_a_csv_pull_keeps_a_cell_over_the_csv_modules_field_limit(azurite: Azuri
 
     got = {row["request_id"]: row["input"] for row in datasets.read_rows(out)}
     assert got == {f"{k}_0": v for k, v in rows.items()}, {k: len(str(v)) for k, v in got.items()}
+
+
+@pytest.mark.parametrize("stopping", [signal.SIGINT, signal.SIGTERM])
+def test_a_collector_pull_stopped_before_its_first_folder_says_folder_not_slice(
+    tmp_path: Path, stopping: signal.Signals
+) -> None:
+    """A collector pull saves a part per folder (a v1 pull's per time slice): stopped while its first
+    request waits (a blob endpoint that never answers), its note said "before the first slice"."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "stopped.jsonl"
+    with silent_blob_endpoint() as (connection_string, accepted):
+        port = connection_string.split("BlobEndpoint=http://127.0.0.1:")[1].split("/")[0]
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "amlmon", "data", "pull", "ep-pull/blue", "--since", "3h"),
+                *("--datastore-url", f"http://127.0.0.1:{port}/devstoreaccount1/{CONTAINER}"),
+                *("--out", str(out)),
+            ],
+            env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": connection_string},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert accepted.wait(60), "the control: the pull asks the endpoint before it reads a folder"
+            assert process.poll() is None, process.communicate()
+            process.send_signal(stopping)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, stderr
+    assert f"note: interrupted before the first folder was saved: nothing was kept ({out} not created)" in (
+        stderr.splitlines()
+    ), stderr
+    assert "slice" not in stderr and stdout == "" and not out.exists()
