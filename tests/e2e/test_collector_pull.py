@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
-from tests.conftest import run_cli
+from tests.conftest import run_cli, spawn_amlmon
 from tests.helpers import collector_record, kill_once_parts_saved, parts_done, silent_blob_endpoint
 
 pytestmark = pytest.mark.azurite
@@ -416,22 +416,15 @@ def test_a_collector_pull_stopped_before_its_first_folder_says_folder_not_slice(
 ) -> None:
     """A collector pull saves a part per folder (a v1 pull's per time slice): stopped while its first
     request waits (a blob endpoint that never answers), its note said "before the first slice"."""
-    import subprocess
-    import sys
-
     out = tmp_path / "stopped.jsonl"
     with silent_blob_endpoint() as (connection_string, accepted):
         port = connection_string.split("BlobEndpoint=http://127.0.0.1:")[1].split("/")[0]
-        process = subprocess.Popen(
+        process = spawn_amlmon(
             [
-                *(sys.executable, "-m", "amlmon", "data", "pull", "ep-pull/blue", "--since", "3h"),
+                *("data", "pull", "ep-pull/blue", "--since", "3h", "--out", str(out)),
                 *("--datastore-url", f"http://127.0.0.1:{port}/devstoreaccount1/{CONTAINER}"),
-                *("--out", str(out)),
             ],
-            env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": connection_string},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            {"AZURE_STORAGE_CONNECTION_STRING": connection_string},
         )
         try:
             assert accepted.wait(60), "the control: the pull asks the endpoint before it reads a folder"

@@ -921,8 +921,10 @@ def _tail_until_following(env: dict[str, str], url: str) -> Any:
 
 
 @pytest.mark.azurite
-def test_ctrl_c_ends_data_tail_with_130_and_no_traceback(azurite: Azurite) -> None:
-    """Like traces -f: exit 130 and `interrupted`, whichever moment of the poll loop Ctrl-C meets."""
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_ends_data_tail_with_130_and_no_traceback(azurite: Azurite, signum: str) -> None:
+    """Like traces -f: exit 130 and `interrupted`, whichever moment of the poll loop Ctrl-C meets.
+    SIGTERM (`timeout`, a cancelled CI job) ends it the same way: it ended silently with 143."""
     import signal
 
     env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
@@ -930,7 +932,7 @@ def test_ctrl_c_ends_data_tail_with_130_and_no_traceback(azurite: Azurite) -> No
         process = _tail_until_following(env, f"{azurite.blob_endpoint}/insights-logs-apptraces")
         time.sleep(delay)  # different moments of the 200 ms poll cycle
         assert process.poll() is None, process.communicate()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, signum))
         try:
             _, stderr = process.communicate(timeout=20)
         finally:
