@@ -71,7 +71,9 @@ def pull_collector(
     except BaseException as exc:  # finished folders stay for --resume; before the first, nothing is left
         # a part per folder of the collector's (an hour's, or a day's)
         interrupted(destination, isinstance(exc, KeyboardInterrupt), note, unit="folder")
-        raise storage_error(exc, container_name) from None
+        raise storage_error(
+            exc, container_name, connection_string=connection_string, account=blob_endpoint(client)
+        ) from None
     finally:
         client.close()
     _warn(stats, collections[1])
@@ -266,7 +268,7 @@ def tail_collector(
     import sys
 
     from amlmon import collector
-    from amlmon.azure.blobs import service_client
+    from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.collector_tail import CollectorTail
     from amlmon.errors import UsageError
     from amlmon.stopping import run_until_interrupted
@@ -307,6 +309,8 @@ def tail_collector(
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise storage_error(exc, container_name) from None
+        raise storage_error(
+            exc, container_name, connection_string=connection_string, account=blob_endpoint(client)
+        ) from None
     finally:
         client.close()

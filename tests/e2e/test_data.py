@@ -182,8 +182,9 @@ def test_extract_storage_failures_are_one_line_and_leave_no_file(
         "data", "extract", f"{azurite.blob_endpoint}/insights-logs-apptraces", "--out", str(out),
         env={**env, "AZURE_STORAGE_CONNECTION_STRING": bad_key},
     )  # fmt: skip
-    assert refused.exit_code == 4 and "refused the credential" in refused.stderr
-    assert "d3Jvbmcta2V5" not in refused.stderr
+    # a connection string's key was refused (no Entra ID token was sent): not a role to ask for
+    assert refused.exit_code == 4 and "refused the account key in the connection string" in refused.stderr
+    assert "role" not in refused.stderr and "d3Jvbmcta2V5" not in refused.stderr
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
