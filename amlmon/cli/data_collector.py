@@ -30,10 +30,13 @@ def pull_collector(
     from amlmon import collector, collector_payloads, collector_reader, datasets
     from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.datasets.runs import interrupted, pinned_range
-    from amlmon.timeparse import time_range
+    from amlmon.timeparse import future_window, time_range
 
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
+    ahead = future_window(start, end)
+    if ahead:  # before the pull: it says why the dataset will be empty (instead of "try a longer --since")
+        warn(ahead)
     account_url, container_name = datastore_container(datastore_url)
     # The credential first: a malformed connection string is refused before the destination exists.
     client = service_client(app_context().session, account_url, connection_string)
@@ -79,7 +82,7 @@ def pull_collector(
     _warn(stats, collections[1])
     for line in destination.flatten_notes.lines():  # what --flatten left as JSON, as a v1 pull says it
         warn(line)
-    if not written:
+    if not written and not ahead:
         _warn_empty(parsed, container_name, start, end, payloads)
     output(_summary(out, file_format, written, stats, start, end, destination))
 

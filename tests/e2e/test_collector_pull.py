@@ -440,3 +440,26 @@ def test_a_collector_pull_stopped_before_its_first_folder_says_folder_not_slice(
         stderr.splitlines()
     ), stderr
     assert "slice" not in stderr and stdout == "" and not out.exists()
+
+
+def test_a_window_wholly_in_the_future_is_said_so_once(blobs: dict[str, Any], tmp_path: Path) -> None:
+    """--since and --until both ahead of now: the pull ran and warned "try a longer --since", which
+    cannot help; it says the window lies in the future (a warning, as traces and query run such a
+    window too), before it reads, and nothing else about the empty dataset."""
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blobs["azurite"].connection_string}
+    now = dt.datetime.now(dt.UTC)
+    ahead = [
+        *("--since", (now + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        *("--until", (now + dt.timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    ]
+    args = ["data", "pull", "ep-pull/blue", "--datastore-url", blobs["url"], "-o", "json"]
+    result = run_cli([*args, *ahead, "--out", str(tmp_path / "ahead.jsonl")], env)
+    assert result.exit_code == 0 and json.loads(result.stdout)["rows"] == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "lies wholly in the future" in warnings[0], result.stderr
+    assert ahead[1] in warnings[0] and ahead[3] in warnings[0] and "check --since and --until" in warnings[0]
+    # The control: a window that ends in the future but starts in the past is read, without the warning.
+    until_ahead = ["--since", "3h", "--until", ahead[3]]
+    read = run_cli([*args, *until_ahead, "--out", str(tmp_path / "now.jsonl")], env)
+    assert read.exit_code == 0 and json.loads(read.stdout)["rows"] > 0, read.stderr
+    assert "future" not in read.stderr
