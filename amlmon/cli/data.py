@@ -104,7 +104,7 @@ def pull(
     from amlmon.render.progress import row_progress
     from amlmon.schema import source_of
     from amlmon.targets import parse_targets, with_role
-    from amlmon.timeparse import future_window, time_range
+    from amlmon.timeparse import time_range
 
     parsed = with_role(parse_targets(targets or []), role)
     start, end = time_range(since, until, default_since="7d")
@@ -123,9 +123,6 @@ def pull(
             url = collector_url(None, connection_string)
             pull_collector(known, out, since, until, fmt, flatten, resume, url, connection_string)
             return
-    ahead = future_window(start, end)
-    if ahead:  # as a collector pull says (pull_collector): why the dataset will be empty
-        warn(ahead)
     summary = domain.pull_dataset(
         app_context(), request, known, start, end, progress=row_progress, warn=warn, note=note
     )
