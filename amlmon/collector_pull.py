@@ -126,11 +126,15 @@ def _totals(stats: Any, parts: Any) -> None:
         setattr(stats, field, sum(int(part.get("counts", {}).get(field, 0)) for part in parts))
 
 
-def storage_error(exc: BaseException, container: str) -> BaseException:
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
+def storage_error(
+    exc: BaseException, container: str, *, connection_string: str | None = None, account: str | None = None
+) -> BaseException:
+    """`exc` as amlmon's error (non-storage errors as they are). `connection_string`: the one given with
+    --connection-string (the environment's is looked up); `account`: the blob endpoint the client called."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError, ServiceRequestError
 
     from amlmon.azure.blobs import translate_storage_error
-    from amlmon.errors import NotFound
+    from amlmon.errors import AmlmonError, NotFound
 
     if isinstance(exc, ResourceNotFoundError):
         return NotFound(
@@ -138,6 +142,19 @@ def storage_error(exc: BaseException, container: str) -> BaseException:
             hint="the data collector creates it with its first record; or give the container it "
             "writes to in --datastore-url",
         )
-    if isinstance(exc, AzureError):
-        return translate_storage_error(exc, f"container {container!r}")
-    return exc
+    if not isinstance(exc, AzureError):
+        return exc
+    translated = translate_storage_error(
+        exc, f"container {container!r}", connection_string=connection_string, account=account
+    )
+    if isinstance(exc, ServiceRequestError) and isinstance(translated, AmlmonError):
+        # the account's host did not resolve or answer: often the workspace's datastore names an account
+        # this machine cannot reach (another network, an emulator's), while the blobs are elsewhere
+        translated.hint = (
+            "check the network and the account's name, or give the container the data collector writes "
+            f"to: --datastore-url {COLLECTOR_URL_EXAMPLE}"
+        )
+    return translated
+
+
+COLLECTOR_URL_EXAMPLE = "https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>"

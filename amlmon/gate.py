@@ -30,11 +30,15 @@ _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _RATE = re.compile(rf"^\s*{_NUMBER}\s*(%?)\s*$")
 _LATENCY = re.compile(rf"^\s*{_NUMBER}\s*(ms|s|m)?\s*$", re.IGNORECASE)  # unit checked apart: a clear error
 _COUNT = re.compile(r"^\s*(\d+)\s*$")
+# A minus sign before what would otherwise be a value of the option: refused as negative, not as
+# "not a number" (-1 is a whole number; the option allows none below zero).
+_NEGATIVE = re.compile(rf"^\s*-\s*{_NUMBER}")
 _LATENCY_UNITS_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def parse_rate(text: str, *, option: str = "rate") -> float:
     """`1%`, `0.5 %` or a fraction below 1 `0.01` → a fraction between 0 and 1 (a bare 1 or more: refused)."""
+    _not_negative(text, option, f"a percentage from 0% to 100% (or a fraction from 0 to 1), e.g. {option} 1%")
     match = _RATE.match(text)
     if not match:
         raise UsageError(
@@ -63,6 +67,7 @@ LATENCY_FORMS = "500ms, 1.5s or 1m (units: ms, s, m)"
 def parse_latency(text: str, *, option: str = "latency") -> float:
     """`500ms`, `1.5s`, `2s` or `1m` → milliseconds. The unit is required: a bare `2` could mean 2 ms or
     2 s, and a gate that silently reads one when the user meant the other passes what it should fail."""
+    _not_negative(text, option, f"a duration of 0 or more, e.g. {option} {LATENCY_FORMS}")
     match = _LATENCY.match(text)
     if not match:
         raise UsageError(f"{option} {text!r} is not a duration", hint=f"use e.g. {option} {LATENCY_FORMS}")
@@ -79,10 +84,18 @@ def parse_latency(text: str, *, option: str = "latency") -> float:
 
 def parse_count(text: str, *, option: str = "count") -> int:
     """A whole number of events, 0 or more."""
+    _not_negative(text, option, f"a whole number of 0 or more, e.g. {option} 0")
     match = _COUNT.match(text)
     if not match:
         raise UsageError(f"{option} {text!r} is not a whole number", hint=f"e.g. {option} 100")
     return int(match.group(1))
+
+
+def _not_negative(text: str, option: str, allowed: str) -> None:
+    """A threshold below zero is a usage error that says so (the option and the value) and what it takes."""
+    negative = _NEGATIVE.match(text)
+    if negative and float(negative.group(1)) != 0:  # "-0" is 0: left to the parser, which reads it
+        raise UsageError(f"{option} {text!r} is negative", hint=f"{option} takes {allowed}")
 
 
 def format_rate(value: float | None) -> str:

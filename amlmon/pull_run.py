@@ -65,8 +65,12 @@ def pull_dataset(
     the summary record the command prints."""
     from amlmon import datasets
     from amlmon.datasets.runs import interrupted, pinned_range, report
+    from amlmon.timeparse import future_window
 
     file_format = datasets.format_for(request.out, request.fmt)
+    ahead = future_window(start, end)
+    if ahead:  # as a collector pull says (pull_collector): why the dataset will be empty
+        warn(ahead)
     ctx.long_run()  # a pull runs as long as the data takes (and resumes); --timeout bounds it
     destination = _destination(request, targets, file_format, warn)
     start, end = pinned_range(destination, start, end, request.resume)

@@ -1,4 +1,4 @@
-"""Ctrl-C for a follow loop whose work is blocking storage I/O (`data tail`).
+"""Ctrl-C (and SIGTERM, taken as it) for a follow loop whose work is blocking storage I/O (`data tail`).
 
 Python raises KeyboardInterrupt wherever the main thread happens to be, which inside the storage SDK
 may be a urllib3 finalizer run by the garbage collector: Python then prints "Exception ignored in:
@@ -35,13 +35,16 @@ def run_until_interrupted(work: Work) -> None:
             outcome.append(exc)
 
     worker = threading.Thread(target=target, name="amlmon-follow", daemon=True)
-    previous = _on_sigint(lambda *_: stop.set())
+    # SIGTERM (`timeout`, a cancelled CI job, `docker stop`) ends it as Ctrl-C does: exit 130 and
+    # `interrupted`, not a silent 143 with the worker's last line cut
+    previous = {number: _on_signal(number, lambda *_: stop.set()) for number in _STOPPING}
     try:
         worker.start()
         while worker.is_alive() and not stop.is_set():
             worker.join(0.1)  # a signal's handler runs between these waits
     finally:
-        _on_sigint(previous)
+        for number, handler in previous.items():
+            _on_signal(number, handler)
     if stop.is_set():
         worker.join(JOIN_AFTER_STOP)
         # typer turns KeyboardInterrupt into a silent exit 130; a follow stopped mid-retry says why it ended
@@ -51,11 +54,12 @@ def run_until_interrupted(work: Work) -> None:
         raise outcome[0]
 
 
-def _on_sigint(handler: Any) -> Any:
-    """Install `handler` for SIGINT (main thread only; elsewhere Python refuses), the previous one back."""
+def _on_signal(number: int, handler: Any) -> Any:
+    """Install `handler` for signal `number` (main thread only; elsewhere Python refuses), the previous one
+    back."""
     if handler is None or threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGINT, handler)
+    return signal.signal(number, handler)
 
 
 def terminate_as_interrupt(command: Command) -> Command:
@@ -63,20 +67,30 @@ def terminate_as_interrupt(command: Command) -> Command:
     same clean-up (e.g. a pull's temp file deleted, its saved parts kept for --resume, exit 130) instead
     of none (Python's default ends the process where it stands)."""
 
+    @functools.wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with sigterm_as_interrupt():
+            return command(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM inside the block is raised as KeyboardInterrupt where it lands, as Ctrl-C is (main thread
+    only: elsewhere Python refuses handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
     def raise_interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    @functools.wraps(command)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread() is not threading.main_thread():  # elsewhere Python refuses
-            return command(*args, **kwargs)
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-        try:
-            return command(*args, **kwargs)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    return wrapped  # type: ignore[return-value]
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

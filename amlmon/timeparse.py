@@ -158,6 +158,19 @@ def time_range(
     return ordered(start, end, "--since", "--until", hint="give an earlier --since or a later --until")
 
 
+def future_window(start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None) -> str | None:
+    """A warning when the window [start, end) lies wholly after now (--since and --until both in the
+    future): nothing can have been recorded in it yet. Not an error: a query of such a window (traces,
+    query) runs and finds nothing, and so may a pull; the warning says why it is empty."""
+    now = now or dt.datetime.now(dt.UTC)
+    if start <= now:
+        return None
+    return (
+        f"the window {iso_utc(start, 'seconds')} to {iso_utc(end, 'seconds')} lies wholly in the future "
+        f"(now: {iso_utc(now, 'seconds')}): nothing can have been recorded in it yet; check --since and --until"
+    )
+
+
 def ordered(
     begin: dt.datetime, finish: dt.datetime, first: str, second: str, *, hint: str
 ) -> tuple[dt.datetime, dt.datetime]:

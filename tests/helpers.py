@@ -5,6 +5,7 @@ never from each other."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,9 +15,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -362,3 +365,47 @@ def collector_record(collection: str, when: dt.datetime, correlation: str, data:
         },
         separators=(",", ":"),
     )
+
+
+@contextlib.contextmanager
+def silent_blob_endpoint() -> Iterator[tuple[str, threading.Event]]:
+    """A blob endpoint that accepts connections and never answers: a command reading it waits in its
+    first request, so a signal sent once `accepted` is set lands before anything was read. Yields (the
+    connection string of Azurite's development account on it, accepted)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    listener.settimeout(0.1)  # the accepting thread sees `done` between waits
+    accepted, done = threading.Event(), threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                connection, _peer = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)
+            accepted.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    from tests.azurite import ACCOUNT, DEV_ACCOUNT_KEY
+
+    try:
+        yield (
+            (
+                f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+            ),
+            accepted,
+        )
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+        for connection in held:
+            connection.close()

@@ -173,7 +173,12 @@ def _debug_hooks() -> dict[str, Any]:
     return {"raw_request_hook": on_request, "raw_response_hook": on_response}
 
 
-def translate_storage_error(exc: BaseException, where: str) -> Exception:
+def translate_storage_error(
+    exc: BaseException, where: str, *, connection_string: str | None = None, account: str | None = None
+) -> Exception:
+    """`exc` as amlmon's error. `connection_string`: the --connection-string given (None: none; the
+    environment's is looked up here, as service_client does); `account`: the blob endpoint the client
+    called (blob_endpoint: no credential in it), named when it could not be reached."""
     from azure.core import exceptions as core
 
     if isinstance(exc, core.ResourceNotFoundError):
@@ -182,14 +187,18 @@ def translate_storage_error(exc: BaseException, where: str) -> Exception:
             hint="check the container URL (diagnostic settings write to insights-logs-<category>)",
         )
     if isinstance(exc, core.ClientAuthenticationError) or getattr(exc, "status_code", None) in (401, 403):
+        if connection_string or os.environ.get(CONNECTION_STRING_ENV):
+            return _connection_string_refused(where, connection_string)
         return AuthError(
             f"the storage account refused the credential for {where}",
             hint=f"set {CONNECTION_STRING_ENV} to a valid connection string, use a SAS URL, or get the "
             "Storage Blob Data Reader role",
         )
     if isinstance(exc, core.ServiceRequestError | core.ServiceResponseError):
+        reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        called = f" {account}" if account else ""
         return OperationFailed(
-            f"could not reach the storage account for {where} (after retries): {redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+            f"could not reach the storage account{called} for {where} (after retries): {reason}",
             hint="check the URL and the network, then run again",
         )
     hint = (
@@ -201,6 +210,21 @@ def translate_storage_error(exc: BaseException, where: str) -> Exception:
     return OperationFailed(f"storage error on {where}: {type(exc).__name__}", hint=hint)
 
 
+def _connection_string_refused(where: str, given: str | None) -> AuthError:
+    """A connection string is the credential of every call it is given for (service_client): a 401/403
+    is its key or SAS refused, not a missing role (no Entra ID token was sent). Neither the string nor
+    its secret is shown: only which setting held it."""
+    secret = "SAS token" if "SharedAccessSignature" in _connection_string_parts(given) else "account key"
+    # the option reads the environment variable too: the same text is the variable's
+    typed = given and given != os.environ.get(CONNECTION_STRING_ENV)
+    source = "--connection-string" if typed else CONNECTION_STRING_ENV
+    return AuthError(
+        f"the storage account refused the {secret} in the connection string ({source}) for {where}",
+        hint=f"the {secret} is wrong, rotated or expired: copy the account's current connection string "
+        f"(portal: storage account → Access keys) into {source}, or one with a SAS that allows read and list",
+    )
+
+
 class BlobSource:
     """One container (or every matching container of an account), listed and read line by line."""
 
@@ -210,6 +234,7 @@ class BlobSource:
         self.url = url
         account_url, container, prefix = split_container_url(url)
         self.client = service_client(session, account_url, connection_string)
+        self.connection_string = connection_string
         self.container = container
         self.prefix = prefix
         self.wanted = containers
@@ -222,7 +247,7 @@ class BlobSource:
         try:
             names = [c.name for c in self.client.list_containers()]
         except AzureError as exc:
-            raise translate_storage_error(exc, "its container list") from None
+            raise translate_storage_error(exc, "its container list", **self._called()) from None
         return [name for name in names if name.lower() in self.wanted]
 
     def blobs(self) -> Iterator[tuple[str, str]]:
@@ -235,7 +260,7 @@ class BlobSource:
                 for blob in container.list_blobs(name_starts_with=self.prefix or None):
                     yield name, str(blob.name)
             except AzureError as exc:
-                raise translate_storage_error(exc, f"container {name!r}") from None
+                raise translate_storage_error(exc, f"container {name!r}", **self._called()) from None
 
     def lines(self, container: str, name: str) -> Iterator[str]:
         from azure.core.exceptions import AzureError
@@ -251,7 +276,11 @@ class BlobSource:
             if pending:
                 yield pending.decode("utf-8", errors="replace")
         except AzureError as exc:
-            raise translate_storage_error(exc, f"blob {container}/{name}") from None
+            raise translate_storage_error(exc, f"blob {container}/{name}", **self._called()) from None
+
+    def _called(self) -> dict[str, Any]:
+        """What translate_storage_error needs to say whose credential was refused."""
+        return {"connection_string": self.connection_string}
 
     def close(self) -> None:
         self.client.close()

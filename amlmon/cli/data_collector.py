@@ -31,10 +31,13 @@ def pull_collector(
     from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.datasets.runs import interrupted, pinned_range
     from amlmon.stopping import interrupts_deferred
-    from amlmon.timeparse import time_range
+    from amlmon.timeparse import future_window, time_range
 
     start, end = time_range(since, until, default_since="7d")
     file_format = datasets.format_for(out, fmt)
+    ahead = future_window(start, end)
+    if ahead:  # before the pull: it says why the dataset will be empty (instead of "try a longer --since")
+        warn(ahead)
     account_url, container_name = datastore_container(datastore_url)
     # a pull runs as long as the data takes, as the v1 pull (amlmon.pull_run): --timeout bounds it
     app_context().long_run()
@@ -72,15 +75,19 @@ def pull_collector(
         for folder in reader.declined:  # slower, same rows: worth knowing when a pull is slow
             info(f"read record by record (not by DuckDB): {folder}")
     except BaseException as exc:  # finished folders stay for --resume; before the first, nothing is left
-        with interrupts_deferred():  # a second Ctrl-C lets the clean-up end (raised after it)
-            interrupted(destination, isinstance(exc, KeyboardInterrupt), note)
-        raise storage_error(exc, container_name) from None
+        # a part per folder of the collector's (an hour's, or a day's); a second Ctrl-C lets the clean-up
+        # end (raised after it)
+        with interrupts_deferred():
+            interrupted(destination, isinstance(exc, KeyboardInterrupt), note, unit="folder")
+        raise storage_error(
+            exc, container_name, connection_string=connection_string, account=blob_endpoint(client)
+        ) from None
     finally:
         client.close()
     _warn(stats, collections[1])
     for line in destination.flatten_notes.lines():  # what --flatten left as JSON, as a v1 pull says it
         warn(line)
-    if not written:
+    if not written and not ahead:
         _warn_empty(parsed, container_name, start, end, payloads)
     output(_summary(out, file_format, written, stats, start, end, destination))
 
@@ -269,7 +276,7 @@ def tail_collector(
     import sys
 
     from amlmon import collector
-    from amlmon.azure.blobs import service_client
+    from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.collector_tail import CollectorTail
     from amlmon.errors import UsageError
     from amlmon.stopping import run_until_interrupted
@@ -311,6 +318,8 @@ def tail_collector(
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise storage_error(exc, container_name) from None
+        raise storage_error(
+            exc, container_name, connection_string=connection_string, account=blob_endpoint(client)
+        ) from None
     finally:
         client.close()

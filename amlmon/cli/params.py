@@ -8,6 +8,7 @@ commands; only the declaration is. Defaults differ per command and are shown by 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -96,7 +97,20 @@ def name_option() -> Any:
 
 def out_option() -> Any:
     """`--out`: the dataset file `data pull` / `data extract` write."""
-    return typer.Option(..., "--out", help=OUT_HELP)
+    return typer.Option(..., "--out", help=OUT_HELP, parser=dataset_path)
+
+
+def dataset_path(text: str) -> Path:
+    """--out as given. An empty (or blank) one is refused here, while it is still text: as a Path it
+    would be `.`, the current folder, and the error then named a folder the user never typed."""
+    from amlmon.errors import UsageError
+
+    if not text.strip():
+        raise UsageError(
+            f"--out {text!r} is blank" if text else "--out is empty",
+            hint="give the dataset file to write, e.g. --out models.parquet (.parquet, .jsonl or .csv)",
+        )
+    return Path(text)
 
 
 def dataset_format_option() -> Any:

@@ -117,7 +117,7 @@ def _collector(
 ) -> list[Any]:
     from amlmon import collector, collector_reader
     from amlmon import request_trace as rt
-    from amlmon.azure.blobs import service_client
+    from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.collector_pull import datastore_container, storage_error
 
     account_url, container_name = datastore_container(datastore_url)
@@ -141,7 +141,7 @@ def _collector(
     try:
         return list(rt.collector_entries(records(), request))
     except Exception as exc:
-        raise storage_error(exc, container_name) from None
+        raise storage_error(exc, container_name, account=blob_endpoint(client)) from None
     finally:
         client.close()
 

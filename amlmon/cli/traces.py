@@ -201,10 +201,18 @@ def _read(ctx: Any, planned: Any, printer: TracePrinter, *, fallback: bool = Fal
 
 
 def _follow(ctx: Any, planned: Any, printer: TracePrinter) -> int:
-    from amlmon import traces as domain
-    from amlmon.follow import sleep_watching_reader
+    from amlmon.stopping import sigterm_as_interrupt
 
     ctx.long_run()  # a follow runs until Ctrl-C; its own loop bounds each wait (60 s)
+
+    with sigterm_as_interrupt():  # SIGTERM ends a follow as Ctrl-C does (exit 130), as `data tail`
+        _follow_until_stopped(ctx, planned, printer)
+    return 0
+
+
+def _follow_until_stopped(ctx: Any, planned: Any, printer: TracePrinter) -> None:
+    from amlmon import traces as domain
+    from amlmon.follow import sleep_watching_reader
 
     def status(text: str) -> None:
         warn(text)
@@ -224,7 +232,6 @@ def _follow(ctx: Any, planned: Any, printer: TracePrinter) -> int:
         empty=status,
     )
     printer.finish()
-    return 0
 
 
 def _color(style: str) -> bool:

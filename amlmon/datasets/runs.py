@@ -38,8 +38,10 @@ def pinned_range(
     return start, end
 
 
-def interrupted(destination: DatasetOutput, by_user: bool, note: Say) -> None:
-    """After Ctrl-C, a crash or a service error: finished slices stay for --resume, else nothing is kept."""
+def interrupted(destination: DatasetOutput, by_user: bool, note: Say, unit: str = "slice") -> None:
+    """After Ctrl-C, a crash or a service error: finished parts stay for --resume, else nothing is kept.
+    `unit`: what a part holds, as the user knows the pull — a v1 pull's time slice, a collector pull's
+    folder."""
     if destination.checkpoint.parts:
         destination.release()
         note(
@@ -48,8 +50,8 @@ def interrupted(destination: DatasetOutput, by_user: bool, note: Say) -> None:
         )
         return
     destination.discard()
-    if by_user:  # Ctrl-C before the first slice: say so, an error has its own line
-        note(nothing_kept(destination.path, "interrupted before the first slice was saved"))
+    if by_user:  # Ctrl-C before the first part: say so, an error has its own line
+        note(nothing_kept(destination.path, f"interrupted before the first {unit} was saved"))
 
 
 def nothing_kept(out: Path, when: str) -> str:

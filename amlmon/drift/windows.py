@@ -156,7 +156,7 @@ def pull_collector_window(
     """The window's v2 model data (model_inputs joined with model_outputs) as a Parquet dataset: the
     cached file, or `data pull --datastore-url`'s own reader into it."""
     from amlmon import collector, collector_reader, datasets
-    from amlmon.azure.blobs import service_client
+    from amlmon.azure.blobs import blob_endpoint, service_client
     from amlmon.collector_pull import datastore_container, storage_error, write_collected
 
     account_url, container = datastore_container(datastore_url)
@@ -183,7 +183,9 @@ def pull_collector_window(
         rows = write_collected(reader, output, targets, window.start, window.end, stats, flatten=False)
     except BaseException as exc:
         output.discard()
-        raise storage_error(exc, container) from None
+        raise storage_error(
+            exc, container, connection_string=connection_string, account=blob_endpoint(client)
+        ) from None
     finally:
         client.close()
     if not settled:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
-from tests.conftest import run_cli
-from tests.helpers import collector_record, kill_once_parts_saved, parts_done
+from tests.conftest import run_cli, spawn_amlmon
+from tests.helpers import collector_record, kill_once_parts_saved, parts_done, silent_blob_endpoint
 
 pytestmark = pytest.mark.azurite
 
@@ -161,6 +163,27 @@ def test_an_existing_out_is_refused_unless_overwrite(blobs: dict[str, Any], tmp_
     assert replaced.exit_code == 0, replaced.stderr
     assert json.loads(replaced.stdout)["rows"] > 0 and out.read_bytes()[:4] == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.parquet"]
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_out_is_one_error_naming_out_and_nothing_is_written(
+    blobs: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty: str
+) -> None:
+    """`--out ''` was read as `.` and refused as "--out '.' is a folder": a folder the user never typed."""
+    monkeypatch.chdir(tmp_path)  # where an empty path would land
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blobs["azurite"].connection_string}
+    args = ["data", "pull", "ep-pull/blue", "--datastore-url", blobs["url"], "--since", "3h"]
+    refused = run_cli([*args, "--out", empty], env)
+    assert refused.exit_code == 2, refused.stderr
+    said = "--out is empty" if not empty else f"--out {empty!r} is blank"
+    assert refused.stderr.splitlines() == [
+        f"error: {said}",
+        "hint: give the dataset file to write, e.g. --out models.parquet (.parquet, .jsonl or .csv)",
+    ]
+    assert refused.stdout == "" and list(tmp_path.iterdir()) == []
+    written = run_cli([*args, "--out", "rows.jsonl", "-o", "json"], env)  # the control: a name is written
+    assert written.exit_code == 0 and json.loads(written.stdout)["rows"] > 0, written.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
@@ -339,8 +362,6 @@ def test_ctrl_c_as_the_staging_folder_is_made_leaves_no_staging_folder(
     """SIGINT to a Parquet pull the moment its staging folder (amlmon-collector-*, in TMPDIR) exists — as
     the prefetch starts, before the first folder is read: exit 130, no dataset, and no staging folder left
     (it was made before the pull's clean-up covered it). Three times, as the moment is a race."""
-    import os
-    import signal
     import subprocess
     import sys
     import time
@@ -479,3 +500,58 @@ def test_a_parquet_pull_read_record_by_record_writes_rows_of_ten_kilobytes_in_ba
     assert table.column("request_id").to_pylist() == [f"{k}_0" for k in rows]
     assert [json.loads(text) for text in table.column("input").to_pylist()] == list(rows.values())
     assert 2 <= pq.ParquetFile(out).num_row_groups <= 3, pq.ParquetFile(out).num_row_groups
+
+
+@pytest.mark.parametrize("stopping", [signal.SIGINT, signal.SIGTERM])
+def test_a_collector_pull_stopped_before_its_first_folder_says_folder_not_slice(
+    tmp_path: Path, stopping: signal.Signals
+) -> None:
+    """A collector pull saves a part per folder (a v1 pull's per time slice): stopped while its first
+    request waits (a blob endpoint that never answers), its note said "before the first slice"."""
+    out = tmp_path / "stopped.jsonl"
+    with silent_blob_endpoint() as (connection_string, accepted):
+        port = connection_string.split("BlobEndpoint=http://127.0.0.1:")[1].split("/")[0]
+        process = spawn_amlmon(
+            [
+                *("data", "pull", "ep-pull/blue", "--since", "3h", "--out", str(out)),
+                *("--datastore-url", f"http://127.0.0.1:{port}/devstoreaccount1/{CONTAINER}"),
+            ],
+            {"AZURE_STORAGE_CONNECTION_STRING": connection_string},
+        )
+        try:
+            assert accepted.wait(60), "the control: the pull asks the endpoint before it reads a folder"
+            assert process.poll() is None, process.communicate()
+            process.send_signal(stopping)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, stderr
+    assert f"note: interrupted before the first folder was saved: nothing was kept ({out} not created)" in (
+        stderr.splitlines()
+    ), stderr
+    assert "slice" not in stderr and stdout == "" and not out.exists()
+
+
+def test_a_window_wholly_in_the_future_is_said_so_once(blobs: dict[str, Any], tmp_path: Path) -> None:
+    """--since and --until both ahead of now: the pull ran and warned "try a longer --since", which
+    cannot help; it says the window lies in the future (a warning, as traces and query run such a
+    window too), before it reads, and nothing else about the empty dataset."""
+    env = {"AZURE_STORAGE_CONNECTION_STRING": blobs["azurite"].connection_string}
+    now = dt.datetime.now(dt.UTC)
+    ahead = [
+        *("--since", (now + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        *("--until", (now + dt.timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    ]
+    args = ["data", "pull", "ep-pull/blue", "--datastore-url", blobs["url"], "-o", "json"]
+    result = run_cli([*args, *ahead, "--out", str(tmp_path / "ahead.jsonl")], env)
+    assert result.exit_code == 0 and json.loads(result.stdout)["rows"] == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "lies wholly in the future" in warnings[0], result.stderr
+    assert ahead[1] in warnings[0] and ahead[3] in warnings[0] and "check --since and --until" in warnings[0]
+    # The control: a window that ends in the future but starts in the past is read, without the warning.
+    until_ahead = ["--since", "3h", "--until", ahead[3]]
+    read = run_cli([*args, *until_ahead, "--out", str(tmp_path / "now.jsonl")], env)
+    assert read.exit_code == 0 and json.loads(read.stdout)["rows"] > 0, read.stderr
+    assert "future" not in read.stderr

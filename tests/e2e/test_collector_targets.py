@@ -198,6 +198,66 @@ def test_a_failure_before_the_first_row_leaves_nothing(
     assert ok.exit_code == 0 and list(tmp_path.iterdir()) == [tmp_path / "m6.jsonl"], ok.stderr
 
 
+@pytest.mark.parametrize("given", ["env", "option"])
+def test_a_refused_connection_string_says_its_key_was_refused_not_a_role(
+    cli: Any, site: dict[str, Any], azurite: Azurite, tmp_path: Path, given: str
+) -> None:
+    """A 403 with a connection string is its key refused: no Entra ID token was sent, so the hint about
+    the Storage Blob Data Reader role (and signing in) sent the user the wrong way."""
+    wrong_key = "d3Jvbmcta2V5LW9mLXRoZS1yaWdodC1sZW5ndGgtZm9yLWF6dXJpdGUtYWNjb3VudA=="
+    connection = azurite.connection_string.replace(azurite.account_key, wrong_key)
+    assert connection != azurite.connection_string
+    source = "AZURE_STORAGE_CONNECTION_STRING" if given == "env" else "--connection-string"
+    credential = ["--connection-string", connection] if given == "option" else []
+    env = {"AZURE_STORAGE_CONNECTION_STRING": connection if given == "env" else ""}
+    out = tmp_path / "refused.jsonl"
+    base = ["data", "pull", "credit-ep/blue", "--since", "1h", "--out", str(out), *site["ws"]["args"]]
+    for where in ([], ["--datastore-url", site["url"]]):  # the datastore's container, or the one given
+        refused = cli(*base, *where, *credential, env=env)
+        assert refused.exit_code == 4, refused.stderr
+        assert refused.stderr.splitlines() == [
+            f"error: the storage account refused the account key in the connection string ({source}) "
+            f"for container {site['container']!r}",
+            "hint: the account key is wrong, rotated or expired: copy the account's current connection "
+            f"string (portal: storage account → Access keys) into {source}, or one with a SAS that allows "
+            "read and list",
+        ]
+        assert wrong_key not in refused.stdout + refused.stderr and not out.exists()
+    # The control: the account's own key reads the same container.
+    ok = cli(*base, "--datastore-url", site["url"], env=site["env"])
+    assert ok.exit_code == 0 and out.exists(), ok.stderr
+
+
+def test_an_unreachable_datastore_account_is_named_with_a_datastore_url_hint(
+    cli: Any, emulator: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without --datastore-url the container is the workspace datastore's, on a host that does not
+    resolve here (no connection string sends the calls to Azurite): the error named no URL."""
+    status, datastore, _ = arm(
+        emulator, "GET", f"{site['ws']['id']}/datastores/workspaceblobstore", version="2024-04-01"
+    )
+    assert status == 200, datastore
+    props = datastore["properties"]
+    account_url = f"https://{props['accountName']}.blob.{props['endpoint']}"
+    out = tmp_path / "unreached.jsonl"
+    args = ["data", "pull", "credit-ep/blue", "--since", "1h", "--out", str(out), *site["ws"]["args"]]
+    env = {"AZURE_STORAGE_CONNECTION_STRING": "", "AMLMON_STORAGE_BACKOFF": "0"}
+    unreached = cli(*args, env=env)
+    assert unreached.exit_code == 1, unreached.stderr
+    lines = unreached.stderr.splitlines()
+    assert lines[0].startswith(
+        f"error: could not reach the storage account {account_url} for container {props['containerName']!r}"
+    ), lines
+    assert lines[1] == (
+        "hint: check the network and the account's name, or give the container the data collector writes "
+        "to: --datastore-url https://ACCOUNT.blob.core.windows.net/azureml-blobstore-<workspace id>"
+    )
+    assert len(lines) == 2 and not out.exists()
+    # The control: the container given in --datastore-url (Azurite's) is read.
+    ok = cli(*args, "--datastore-url", site["url"], env=site["env"])
+    assert ok.exit_code == 0 and out.exists(), ok.stderr
+
+
 @pytest.mark.parametrize("flags", [[], ["--payloads"]])
 def test_an_empty_collector_pull_says_why(
     cli: Any, site: dict[str, Any], tmp_path: Path, flags: list[str]

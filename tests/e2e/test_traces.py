@@ -700,7 +700,11 @@ def test_one_shot_command_survives_a_token_revocation(cli: Any, emulator: Emulat
     assert [rule["hits"] for rule in rules["value"]] == [1]
 
 
-def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded: dict[str, Any]) -> None:
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_ends_follow_with_130_and_no_traceback(
+    emulator: Emulator, seeded: dict[str, Any], signum: str
+) -> None:
+    # SIGTERM (`timeout`, a cancelled CI job) ends a follow as Ctrl-C does, as `data tail`: it was 143
     process = spawn_amlmon(
         ["traces", "-f", "--since", "1h", "--interval", "300ms", *seeded["scope"]], emulator.env()
     )
@@ -709,7 +713,7 @@ def test_ctrl_c_ends_follow_with_130_and_no_traceback(emulator: Emulator, seeded
         first = process.stdout.readline()  # the backlog has arrived: the loop is polling
         assert "churn started" in first
         time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, signum))
         _out, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:

@@ -184,3 +184,63 @@ def test_too_many_bins_is_a_usage_error() -> None:
 def test_sparkline() -> None:
     assert render_stats.sparkline([0, 5, 10, None]) == "▁▅█ "
     assert render_stats.sparkline([None, None]) == "  "
+
+
+# Every threshold option of `check`, and a value of its own kind that it accepts (the control).
+CHECK_THRESHOLDS = [
+    ("--max-collection-errors", "0", "whole number of 0 or more"),
+    ("--max-exceptions", "0", "whole number of 0 or more"),
+    ("--min-requests", "0", "whole number of 0 or more"),
+    ("--max-cpu", "80%", "percentage from 0% to 100%"),
+    ("--max-memory", "80%", "percentage from 0% to 100%"),
+    ("--max-failure-rate", "1%", "percentage from 0% to 100%"),
+    ("--max-dependency-failure-rate", "5%", "percentage from 0% to 100%"),
+    ("--max-p50", "200ms", "duration of 0 or more"),
+    ("--max-p95", "500ms", "duration of 0 or more"),
+    ("--max-p99", "2s", "duration of 0 or more"),
+]
+
+
+def _check(tmp_path: Any, *args: str) -> Any:
+    """`amlmon check` with a scope and cloud that reach nothing: a usage error is found before any call."""
+    from tests.conftest import run_cli
+
+    env = {
+        "HOME": str(tmp_path),
+        "AZURE_CONFIG_DIR": str(tmp_path / "az"),
+        "AMLMON_CLOUD": "local",
+        "AMLMON_EMULATOR_DIR": str(tmp_path / "none"),
+    }
+    return run_cli(["check", "ep", *args, "--subscription", "s", "-g", "rg", "-w", "ws"], env)
+
+
+@pytest.mark.parametrize(("option", "accepted", "allowed"), CHECK_THRESHOLDS)
+@pytest.mark.parametrize("negative", ["-1", "-0.5", "-5%", "-100ms"])
+def test_a_negative_threshold_is_one_error_naming_option_and_value_and_a_hint(
+    tmp_path: Any, option: str, accepted: str, allowed: str, negative: str
+) -> None:
+    # `--max-collection-errors -1` said "'-1' is not a whole number" (it is one): now it says negative.
+    result = _check(tmp_path, option, negative)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: {option} {negative!r} is negative", lines
+    assert lines[1].startswith(f"hint: {option} takes a ") and allowed in lines[1], lines
+    assert len(lines) == 2 and result.stdout == ""
+
+
+@pytest.mark.parametrize(("option", "accepted", "allowed"), CHECK_THRESHOLDS)
+def test_the_same_option_with_its_value_of_zero_or_more_is_not_refused_as_negative(
+    tmp_path: Any, option: str, accepted: str, allowed: str
+) -> None:
+    # The control: the value parses, so the run gets as far as the workspace (which is not there).
+    result = _check(tmp_path, option, accepted)
+    assert result.stderr.startswith("error: the local emulator is not running"), result.stderr
+
+
+def test_a_negative_throttle_delay_is_refused_as_negative(tmp_path: Any) -> None:
+    result = _check(tmp_path, "--endpoint-logs", "--max-throttle-delay", "-1")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        "error: --max-throttle-delay '-1' is negative",
+        "hint: --max-throttle-delay takes a duration of 0 or more, e.g. --max-throttle-delay "
+        "500ms, 1.5s or 1m (units: ms, s, m)",
+    ]

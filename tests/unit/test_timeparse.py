@@ -160,3 +160,15 @@ def test_commands_refuse_times_out_of_range_with_exit_2(args: list[str], tmp_pat
     result = run_cli([*args, "--subscription", "s", "-g", "rg", "-w", "ws"], env)
     assert result.exit_code == 2, result.stderr
     assert "out of range" in result.stderr and "1900-01-01" in result.stderr
+
+
+def test_a_window_is_in_the_future_only_when_it_starts_after_now() -> None:
+    from amlmon.timeparse import future_window
+
+    now = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    tick = dt.timedelta(microseconds=1)
+    assert future_window(now - dt.timedelta(hours=1), now + dt.timedelta(hours=1), now=now) is None
+    assert future_window(now, now + dt.timedelta(hours=1), now=now) is None  # starts now: not ahead
+    said = future_window(now + tick, now + dt.timedelta(days=1), now=now)
+    assert said is not None and said.startswith("the window 2026-12-01T08:00:00Z to 2026-12-02T08:00:00Z")
+    assert "now: 2026-12-01T08:00:00Z" in said
