@@ -103,20 +103,15 @@ class CollectorPull:
         )
 
     def close(self) -> None:
+        """Stops the downloads, then the joins under way (Ctrl-C), then deletes the staged files. A second
+        Ctrl-C (or SIGTERM) meanwhile is raised once this ended: inside, it left the staging folder."""
         from amlmon.stopping import interrupts_deferred
 
-        # A second Ctrl-C (or SIGTERM) as the first one's clean-up runs is raised once it ended: raised
-        # inside it, it skipped the rest and left the staging folder with its files in TMPDIR.
         with interrupts_deferred():
-            if self.prefetch is not None:
-                self.prefetch.close()
-                self.prefetch = None
-            if self._joins is not None:  # joins under way stop first (Ctrl-C): their files go next
-                self._joins.close()
-                self._joins = None
-            if self._staging is not None:
-                self._staging.close()
-                self._staging = None
+            for part in ("prefetch", "_joins", "_staging"):
+                if (running := getattr(self, part)) is not None:
+                    running.close()
+                    setattr(self, part, None)
 
     def _download(self, name: str) -> bytes:
         # The downloader fixes the length from its first answer and asks for later chunks by range, so

@@ -43,19 +43,8 @@ def pull_collector(
     app_context().long_run()
     # The credential first: a malformed connection string is refused before the destination exists.
     client = service_client(app_context().session, account_url, connection_string)
-    params = {
-        "targets": [str(t) for t in parsed],
-        "since": since,
-        "until": until,
-        "source": "collector",
-        # where the client reads (a connection string's endpoint wins over the URL's): a resume against
-        # another account must not add its rows to this one's; the endpoint only, never a key or SAS
-        "account": blob_endpoint(client),
-        "container": container_name,
-        "format": file_format,
-        "flatten": flatten,
-    }
     collections = collector_payloads.PAYLOADS if payloads else (collector.INPUTS, collector.OUTPUTS)
+    params = _saved_params(parsed, since, until, blob_endpoint(client), container_name, file_format, flatten)
     if payloads:
         params["collections"] = list(collections)
     try:
@@ -90,6 +79,30 @@ def pull_collector(
     if not written and not ahead:
         _warn_empty(parsed, container_name, start, end, payloads)
     output(_summary(out, file_format, written, stats, start, end, destination))
+
+
+def _saved_params(
+    parsed: list[Any],
+    since: str,
+    until: str | None,
+    account: str,
+    container: str,
+    file_format: str,
+    flatten: bool,
+) -> dict[str, Any]:
+    """What the checkpoint keeps of a collector pull, for --resume to compare."""
+    return {
+        "targets": [str(t) for t in parsed],
+        "since": since,
+        "until": until,
+        "source": "collector",
+        # where the client reads (a connection string's endpoint wins over the URL's): a resume against
+        # another account must not add its rows to this one's; the endpoint only, never a key or SAS
+        "account": account,
+        "container": container,
+        "format": file_format,
+        "flatten": flatten,
+    }
 
 
 def _warn_empty(parsed: list[Any], container: str, start: Any, end: Any, payloads: bool) -> None:
