@@ -92,6 +92,7 @@ def drift(
             hint="drop one of them",
         )
     pull = _Pull(log_analytics, datastore_url, connection_string)
+    _check_files(report, emit_monitor, overwrite)
 
     options = cmp.Options(
         features=_names(features, "--features"),
@@ -135,6 +136,28 @@ def drift(
     _output(result)
     if result["breached"]:
         raise typer.Exit(1)
+
+
+def _check_files(report: Path | None, emit_monitor: Path | None, overwrite: bool) -> None:
+    """--report and --emit-monitor checked before any pull: a place that cannot take the file fails now,
+    not after the windows were downloaded and one file written; and one path for both would have the
+    monitor YAML replace the report just written."""
+    from amlmon.drift.render import check_new_file
+    from amlmon.errors import UsageError
+
+    same = report is not None and emit_monitor is not None and _same_path(report, emit_monitor)
+    if same:
+        raise UsageError(
+            f"--report and --emit-monitor name the same file {str(report)!r}: one would replace the other",
+            hint="give each its own file, e.g. --report drift.html --emit-monitor monitor.yml",
+        )
+    for path, option in ((report, "--report"), (emit_monitor, "--emit-monitor")):
+        if path is not None:
+            check_new_file(path, overwrite, option)
+
+
+def _same_path(one: Path, other: Path) -> bool:
+    return one.expanduser().resolve() == other.expanduser().resolve()
 
 
 _FILE_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".csv")

@@ -52,6 +52,7 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
         )
+    refuse_special_file(path, "--out", "./models.parquet")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(
             f"cannot write --out {str(path)!r}: {str(path.parent)!r} is not a folder",
@@ -80,6 +81,48 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+def refuse_special_file(path: Path, option: str, example: str) -> None:
+    """Refuse a --out that exists and is no regular file (/dev/null, /dev/stdout, a named pipe, a socket):
+    amlmon writes a temp file beside it and renames it over, which would put a plain file in the place of
+    the device or link — with --overwrite, as root, /dev/null itself. A symlink through /dev or /proc
+    (/dev/stdout → /proc/self/fd/1) is refused whatever stdout is at the moment."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode  # through a symlink: what it points at
+    except OSError:
+        return  # not there (or a dangling link): a new file is written, nothing is replaced
+    if stat.S_ISDIR(mode):
+        return  # a folder: refused by the caller in its own words
+    if stat.S_ISREG(mode) and not _links_through_system(path):
+        return  # a file, replaced only with --overwrite
+    kinds = {
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+    }
+    kind = next((text for test, text in kinds.items() if test(mode)), "a link to a stream (/dev, /proc)")
+    raise UsageError(
+        f"{option} {str(path)!r} is {kind}, not a regular file: amlmon writes a new file and renames it "
+        f"over {option}, which would replace it",
+        hint=f"give the name of a regular file, e.g. {option} {example}, and read it from there",
+    )
+
+
+def _links_through_system(path: Path) -> bool:
+    """Whether `path` is a symlink whose chain passes through /dev or /proc (/dev/stdout, /dev/fd/1)."""
+    seen = 0
+    current = path
+    while current.is_symlink() and seen < 40:
+        target = Path(os.readlink(current))
+        current = target if target.is_absolute() else current.parent / target
+        if Path(os.path.abspath(current)).parts[1:2] in (("dev",), ("proc",)):
+            return True
+        seen += 1
+    return False
 
 
 # The longest name a run keeps beside --out: its parts folder (amlmon/datasets/output.py).

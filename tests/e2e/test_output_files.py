@@ -1,0 +1,100 @@
+"""Files amlmon writes (`data extract/pull --out`, `drift --report/--emit-monitor`) never replace what is
+not a regular file, and are checked before any work: a new user's `--out /dev/stdout --overwrite` (or
+`--report /dev/null --overwrite`, as root) once put a plain file in the place of the device."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.conftest import CliResult, run_cli
+from tests.e2e.test_data import _export_folder
+
+
+def _one_error(stderr: str) -> list[str]:
+    lines = stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), stderr
+    assert "unexpected" not in stderr and "Traceback" not in stderr
+    return lines
+
+
+def test_extract_with_overwrite_never_replaces_a_named_pipe_or_a_link_to_stdout(tmp_path: Path) -> None:
+    root = _export_folder(tmp_path / "export")
+    work = tmp_path / "work"
+    work.mkdir()
+    pipe = work / "pipe.jsonl"
+    os.mkfifo(pipe)
+    to_stdout = work / "stdout.jsonl"
+    to_stdout.symlink_to("/proc/self/fd/1")
+    for out, kind in ((pipe, "a named pipe"), (to_stdout, "a link to a stream (/dev, /proc)")):
+        result = run_cli(["data", "extract", str(root), "--out", str(out), "--overwrite", "-o", "json"])
+        assert result.exit_code == 2, result.stderr
+        error, hint = _one_error(result.stderr)
+        assert error.startswith(f"error: --out {str(out)!r} is {kind}, not a regular file"), error
+        assert "a regular file" in hint
+    assert stat.S_ISFIFO(pipe.lstat().st_mode), "the pipe is still a pipe"
+    assert to_stdout.is_symlink() and os.readlink(to_stdout) == "/proc/self/fd/1"
+    assert sorted(p.name for p in work.iterdir()) == ["pipe.jsonl", "stdout.jsonl"], "no temp file, no parts"
+    # positive control: an existing regular file is replaced with --overwrite
+    plain = work / "plain.jsonl"
+    plain.write_text("old\n")
+    replaced = run_cli(["data", "extract", str(root), "--out", str(plain), "--overwrite", "-o", "json"])
+    assert replaced.exit_code == 0, replaced.stderr
+    assert plain.read_text() != "old\n"
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(7)
+    baseline, current = tmp_path / "train.parquet", tmp_path / "recent.parquet"
+    for path in (baseline, current):
+        pq.write_table(pa.table({"a": rng.integers(0, 100, 200).astype(float)}), path)
+    return baseline, current
+
+
+def _drift(baseline: Path, current: Path, *args: str) -> CliResult:
+    return run_cli(["drift", "--baseline", str(baseline), "--current", str(current), "-o", "none", *args])
+
+
+def test_drift_report_with_overwrite_never_replaces_a_pipe_or_a_folder(tmp_path: Path) -> None:
+    baseline, current = _files(tmp_path)
+    pipe = tmp_path / "report.html"
+    os.mkfifo(pipe)
+    refused = _drift(baseline, current, "--report", str(pipe), "--overwrite")
+    assert refused.exit_code == 2, refused.stderr
+    assert _one_error(refused.stderr)[0].startswith(
+        f"error: --report {str(pipe)!r} is a named pipe, not a regular file"
+    )
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    into_folder = _drift(baseline, current, "--emit-monitor", str(folder), "--overwrite")
+    assert into_folder.exit_code == 2, into_folder.stderr
+    assert _one_error(into_folder.stderr)[0] == (f"error: --emit-monitor {str(folder)!r} is a folder")
+    assert list(folder.iterdir()) == []
+    written = _drift(baseline, current, "--report", str(tmp_path / "ok.html"), "--overwrite")  # control
+    assert written.exit_code == 0, written.stderr
+    assert (tmp_path / "ok.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_drift_checks_both_files_before_writing_either(tmp_path: Path) -> None:
+    baseline, current = _files(tmp_path)
+    same = tmp_path / "out.html"
+    both = _drift(
+        baseline, current, "--report", str(same), "--emit-monitor", str(tmp_path / "." / "out.html")
+    )
+    assert both.exit_code == 2, both.stderr
+    assert "name the same file" in _one_error(both.stderr)[0]
+    assert not same.exists()
+    taken = tmp_path / "monitor.yml"
+    taken.write_text("mine\n")
+    report = tmp_path / "report.html"
+    late = _drift(baseline, current, "--report", str(report), "--emit-monitor", str(taken))
+    assert late.exit_code == 2, late.stderr
+    assert _one_error(late.stderr)[0] == f"error: {str(taken)!r} already exists"
+    assert not report.exists(), "nothing written when one of the two files cannot be"
+    assert taken.read_text() == "mine\n"
