@@ -203,6 +203,11 @@ def evaluate(stats: dict[str, Any], thresholds: Sequence[Threshold]) -> dict[str
     }
 
 
+def exit_code(verdict: dict[str, Any]) -> int:
+    """The gate's exit code: 0 passed, EXIT_GATE_FAILED when a threshold failed."""
+    return 0 if verdict["passed"] else EXIT_GATE_FAILED
+
+
 def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> dict[str, Any]:
     measured: float | int | None = threshold.metric(target)
     counted = threshold.fmt is format_count

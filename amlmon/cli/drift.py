@@ -133,7 +133,7 @@ def drift(
         write_new_file(report, html_report(result), overwrite, "--report")
     if emit_monitor is not None:
         _emit_monitor(emit_monitor, result, targets, options, baseline_spec, current_spec, overwrite)
-    _output(result)
+    _output(result, exit_code=1 if result["breached"] else 0)
     if result["breached"]:
         raise typer.Exit(1)
 
@@ -292,7 +292,7 @@ def _emit_monitor(
     write_new_file(path, monitor.to_yaml(schedule), overwrite, "--emit-monitor")
 
 
-def _output(result: dict[str, Any]) -> None:
+def _output(result: dict[str, Any], exit_code: int) -> None:
     from amlmon.drift.compare import flat_rows
 
     def table(_data: Any, stream: Any) -> None:
@@ -300,4 +300,4 @@ def _output(result: dict[str, Any]) -> None:
 
         render_terminal(result, stream, no_color=app_context().options.no_color)
 
-    output(flat_rows(result), table=table)
+    output(flat_rows(result), table=table, exit_code=exit_code)
