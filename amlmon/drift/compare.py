@@ -101,6 +101,7 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         # one column at a time: memory holds one feature of each input, not the whole table
         columns = wanted or baseline.columns
         _require_features(columns, baseline.columns, baseline.label)
+        _require_shared(columns, current.columns, current.label)
 
         def one(name: str) -> tuple[dict[str, Any], int, int]:
             b_values = baseline.read([name], options.categorical)
@@ -119,6 +120,7 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         _require_every_column_named(names, ((b_values, baseline.label), (c_values, current.label)))
         columns = wanted or (_regular_features(b_values) if baseline.is_dataset else list(b_values.features))
         _require_features(columns, list(b_values.features), baseline.label)
+        _require_shared(columns, list(c_values.features), current.label)
         results = [_feature(name, b_values, c_values, options) for name in columns]
         summary = {
             "baseline": _summary(baseline, b_values.rows, b_values.skipped),
@@ -219,6 +221,21 @@ def _require_features(wanted: Sequence[str], found: Sequence[str], label: str) -
             f"feature {missing[0]!r} is not in {label}",
             hint=f"did you mean {', '.join(close)}?" if close else f"its features: {', '.join(found[:20])}",
         )
+
+
+def _require_shared(wanted: Sequence[str], found: Sequence[str], label: str) -> None:
+    """Current data with none of the compared features is two naming schemes (a training table's `a, b`
+    against positional inputs' `0, 1`), not a feature that stopped arriving: every feature would fail
+    null_value_rate and the gate would report a data quality fault that is not there."""
+    if not wanted or not found or any(name in found for name in wanted):
+        return
+    shown = ", ".join(found[:20])
+    named = list(found) if all(name.isdigit() for name in wanted) else list(wanted)
+    raise UsageError(
+        f"none of the features compared ({', '.join(wanted[:20])}) is in {label} (its features: {shown})",
+        hint='positional inputs ({"data": [[…]]}) are named 0, 1, …: name their columns in order with '
+        "--features, e.g. --features " + ",".join(named[:20]),
+    )
 
 
 def _feature(name: str, baseline: Values, current: Values, options: Options) -> dict[str, Any]:

@@ -98,3 +98,38 @@ def test_drift_checks_both_files_before_writing_either(tmp_path: Path) -> None:
     assert _one_error(late.stderr)[0] == f"error: {str(taken)!r} already exists"
     assert not report.exists(), "nothing written when one of the two files cannot be"
     assert taken.read_text() == "mine\n"
+
+
+def test_a_training_table_against_positional_inputs_is_a_naming_error_not_a_quality_fault(
+    tmp_path: Path,
+) -> None:
+    """Training data with named columns against model data whose inputs are positional ({"data": [[…]]}:
+    features 0, 1, …) once failed every feature's null_value_rate (exit 1, "a data quality fault")."""
+    from tests.e2e.test_drift import _dataset, _table
+
+    columns = _table(1)
+    training = tmp_path / "train.parquet"
+    pq.write_table(pa.table(columns), training)  # columns a, b, c, d
+    inputs = _dataset(tmp_path / "inputs.jsonl", _table(2), 2)  # the same values, positional
+    for baseline, current, names in ((training, inputs, "a,b,c,d"), (inputs, training, "a,b,c,d")):
+        result = run_cli(["drift", "--baseline", str(baseline), "--current", str(current), "-o", "json"])
+        assert result.exit_code == 2, result.stderr
+        error, hint = _one_error(result.stderr)
+        assert error.startswith("error: none of the features compared (")
+        assert hint.endswith(f"--features {names}"), hint
+    # control: the names given, the same data compares and holds
+    named = run_cli(
+        [
+            "drift",
+            "--baseline",
+            str(training),
+            "--current",
+            str(inputs),
+            "--features",
+            "a,b,c,d",
+            "-o",
+            "json",
+        ]
+    )
+    assert named.exit_code == 0, named.stderr
+    assert {row["feature"] for row in named.json()} == {"a", "b", "c", "d"}
