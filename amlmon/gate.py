@@ -11,10 +11,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from amlmon.errors import EXIT_FAILED, AmlmonError, GateError, QueryTimedOut, UsageError
 from amlmon.schema import Source
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
@@ -257,7 +259,7 @@ def measure(
     return evaluable(lambda: collect(ctx, targets, window, source=source), "the query service")
 
 
-def evaluable(collect: Callable[[], dict[str, Any]], service: str) -> dict[str, Any]:
+def evaluable(collect: Callable[[], _T], service: str) -> _T:
     """`collect()`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
 
     A breached threshold exits 1; a service error must not look like one (nor, ever, like a pass).

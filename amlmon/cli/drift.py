@@ -78,7 +78,8 @@ def drift(
     """Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.
 
     Metrics carry Azure ML model monitoring's names, definitions and default thresholds. Exit 0 when
-    every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows).
+    every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows) or a
+    window cannot be read (the service keeps failing).
     Windows are pulled like `data pull` (v2: from the data collector's blobs) and cached under ~/.cache/amlmon/drift
     (AMLMON_CACHE_DIR).
     """
@@ -230,7 +231,6 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
     """A FileSource for a file, or for a window's pulled (cached) dataset; and what was asked for."""
     from amlmon.drift import inputs, windows
     from amlmon.errors import UsageError
-    from amlmon.schema import source_of
 
     path = Path(text).expanduser()
     if path.exists():
@@ -249,17 +249,31 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
             f"{option} {text!r} is a window of model data: which service or deployment?",
             hint="name the TARGET, e.g. amlmon drift my-svc --baseline 14d..7d --current 1d",
         )
-    if pull.datastore_url:
-        pulled = windows.pull_collector_window(
-            app_context().session, targets, pull.datastore_url, pull.connection_string, window
-        )
-    else:
-        pulled = windows.pull_window(app_context(), targets, source_of(pull.log_analytics), window)
+    pulled = _pulled(targets, pull, window)
     info(
         f"{option} {text}: {'cached' if pulled.cached else f'pulled {pulled.rows} records into'} {pulled.path}"
     )
     label = f"{targets[0]} {window.start:%Y-%m-%dT%H:%MZ}..{window.end:%Y-%m-%dT%H:%MZ}"
     return inputs.FileSource(pulled.path, label=label), window
+
+
+def _pulled(targets: list[Any], pull: _Pull, window: Any) -> Any:
+    """A window's model data, pulled (or cached). A service that keeps failing (5xx, an unreachable
+    storage account) leaves the gate unevaluated — exit 6, as `check` — never 1, which says "drifted"."""
+    from amlmon.drift import windows
+    from amlmon.gate import evaluable
+    from amlmon.schema import source_of
+
+    if pull.datastore_url:
+        url = pull.datastore_url
+        return evaluable(
+            lambda: windows.pull_collector_window(
+                app_context().session, targets, url, pull.connection_string, window
+            ),
+            "the storage account",
+        )
+    source = source_of(pull.log_analytics)
+    return evaluable(lambda: windows.pull_window(app_context(), targets, source, window), "the query service")
 
 
 def _emit_monitor(

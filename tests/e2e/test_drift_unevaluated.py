@@ -1,0 +1,45 @@
+"""`amlmon drift` as a CI gate when the service keeps failing: exit 6 (not evaluated), as `check` — never
+1, which says the model drifted. A new user saw `drift SVC --baseline … --current 1h` exit 1 with a bare
+`InternalServerError` while the query API answered 500."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("clear_faults")
+
+
+def test_a_persistent_5xx_while_pulling_a_window_is_exit_6_not_drift(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    ws = emulator.create_workspace("driftdown", services=[{"name": "churn", "computeType": "ACI"}])
+    emulator.seed(ws, ["churn"], hours=3, ratePerMinute=5, generation="1.5", seed=3)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def iso(hours_ago: float) -> str:
+        return (now - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    args = [
+        "drift", "churn", *ws["scope"], "--baseline", f"{iso(3)}..{iso(1.5)}", "--current", f"{iso(1.5)}..{iso(0)}",
+        "--threshold", "out_of_bounds_rate=1", "--threshold", "normalized_wasserstein_distance=10", "-o", "json",
+    ]  # fmt: skip
+    env = {"AMLMON_CACHE_DIR": str(tmp_path / "cache"), "AMLMON_TIMEOUT": "20s"}
+    status, _ = emulator.admin(
+        "POST", "/_emulator/faults", {"kind": "status", "status": 500, "path": "/query", "count": None}
+    )
+    assert status in (200, 201)
+    failed = cli(*args, env=env)
+    assert failed.exit_code == 6, (failed.exit_code, failed.stderr)
+    assert failed.stdout == ""
+    lines = failed.stderr.splitlines()
+    assert lines[0].startswith("error: the gate could not be evaluated: ") and "HTTP 500" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("hint: ") and "Traceback" not in failed.stderr
+    # control: the service answering again, the same gate is evaluated (and holds)
+    emulator.admin("DELETE", "/_emulator/faults")
+    held = cli(*args, env=env)
+    assert held.exit_code == 0, held.stderr
+    assert {row["feature"] for row in held.json()} == {"0", "1", "2", "3"}
