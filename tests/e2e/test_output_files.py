@@ -133,3 +133,37 @@ def test_a_training_table_against_positional_inputs_is_a_naming_error_not_a_qual
     )
     assert named.exit_code == 0, named.stderr
     assert {row["feature"] for row in named.json()} == {"a", "b", "c", "d"}
+
+
+def test_an_extract_that_finds_no_model_data_says_why(tmp_path: Path) -> None:
+    """`data extract` of the wrong container, or of a window without files, once wrote an empty dataset
+    and exited 0 without a word: a dataset of 0 rows passed for "no traffic"."""
+    from tests.e2e.test_data import COMPONENT, _record
+
+    root = _export_folder(tmp_path / "export")
+    cases = {
+        "outside": (
+            [str(root), "--since", "2026-10-01T00:00:00Z", "--until", "2026-10-02T00:00:00Z"],
+            f"warning: no model data: no export file of {root} is in the --since/--until window",
+        ),
+    }
+    other = tmp_path / "requests" / f"resourceId={COMPONENT}/y=2026/m=11/d=20/h=10/m=00/PT1H.json"
+    other.parent.mkdir(parents=True)
+    other.write_text(
+        _record("2026-11-20T10:07:00.0000000Z", "churn", {"code.function.name": "run"}, message="scoring")
+        + "\n"
+    )
+    cases["not-model-data"] = (
+        [str(tmp_path / "requests")],
+        "warning: no model data: none of the 1 records in the 1 export file read is a model_data_collection trace",
+    )
+    for name, (args, expected) in cases.items():
+        out = tmp_path / f"{name}.jsonl"
+        result = run_cli(["data", "extract", *args, "--out", str(out), "-o", "json"])
+        assert result.exit_code == 0, result.stderr
+        assert result.json()["rows"] == 0 and out.read_text() == ""
+        assert [line for line in result.stderr.splitlines() if line.startswith(expected)], result.stderr
+    # control: the folder with model data says nothing of the kind
+    full = run_cli(["data", "extract", str(root), "--out", str(tmp_path / "all.jsonl"), "-o", "json"])
+    assert full.exit_code == 0 and full.json()["rows"] == 5, full.stderr
+    assert "no model data" not in full.stderr
