@@ -15,3 +15,30 @@ def test_an_empty_name_glob_is_named_as_typed_not_as_all(cli: Any, emulator: Any
         )
     control = cli("services", "list", "--name", "ch*", *ws["scope"], "-o", "json")
     assert control.exit_code == 0 and [row["target"] for row in control.json()] == ["churn"]
+
+
+def test_a_bad_amlmon_output_refuses_before_diagnostics_enable_writes(cli: Any, emulator: Any) -> None:
+    """AMLMON_OUTPUT=xml once surfaced only when the result was printed: the service had already been
+    changed, and the run said exit 2 (usage) as if nothing had happened."""
+    ws = emulator.create_workspace("badout", services=[{"name": "churn", "computeType": "ACI"}])
+    before = emulator.last_seq()
+    refused = cli("diagnostics", "enable", "churn", *ws["scope"], env={"AMLMON_OUTPUT": "xml"})
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.splitlines() == [
+        "error: AMLMON_OUTPUT 'xml' is not one of table, json, jsonc, jsonl, tsv, yaml, none",
+        "hint: set AMLMON_OUTPUT to one of them or unset it (e.g. --output table overrides it)",
+    ]
+    sent = [e for e in emulator.requests_since(before) if not str(e["path"]).startswith("/_emulator")]
+    assert sent == [], "no request at all, let alone the patch"
+    status = cli("diagnostics", "status", "churn", *ws["scope"], "-o", "json")
+    assert status.json()[0]["diagnostics"] is False
+    auth = cli("services", "list", *ws["scope"], env={"AMLMON_AUTH": "foo"})
+    assert auth.exit_code == 2 and auth.stderr.startswith("error: AMLMON_AUTH 'foo' is not one of"), (
+        auth.stderr
+    )
+    # control: the flag overrides the variable, and help is shown whatever it says
+    flagged = cli("diagnostics", "enable", "churn", *ws["scope"], "-o", "json", env={"AMLMON_OUTPUT": "xml"})
+    assert flagged.exit_code == 0 and flagged.json()["summary"]["changed"] == 1, flagged.stderr
+    assert [e for e in emulator.requests_since(before) if not str(e["path"]).startswith("/_emulator")]
+    helped = cli("diagnostics", "enable", "--help", env={"AMLMON_OUTPUT": "xml"})
+    assert helped.exit_code == 0 and "Usage:" in helped.stdout
