@@ -102,6 +102,7 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         columns = wanted or baseline.columns
         _require_features(columns, baseline.columns, baseline.label)
         _require_shared(columns, current.columns, current.label)
+        _require_categorical_compared(options.categorical, columns)
 
         def one(name: str) -> tuple[dict[str, Any], int, int]:
             b_values = baseline.read([name], options.categorical)
@@ -121,6 +122,7 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         columns = wanted or (_regular_features(b_values) if baseline.is_dataset else list(b_values.features))
         _require_features(columns, list(b_values.features), baseline.label)
         _require_shared(columns, list(c_values.features), current.label)
+        _require_categorical_compared(options.categorical, columns)
         results = [_feature(name, b_values, c_values, options) for name in columns]
         summary = {
             "baseline": _summary(baseline, b_values.rows, b_values.skipped),
@@ -221,6 +223,23 @@ def _require_features(wanted: Sequence[str], found: Sequence[str], label: str) -
             f"feature {missing[0]!r} is not in {label}",
             hint=f"did you mean {', '.join(close)}?" if close else f"its features: {', '.join(found[:20])}",
         )
+
+
+def _require_categorical_compared(categorical: Sequence[str], columns: Sequence[str]) -> None:
+    """A --categorical name that is no compared feature (a typo) would leave the feature it meant numerical
+    without a word: refused, as --features is."""
+    unknown = [name for name in categorical if name not in columns]
+    if not unknown:
+        return
+    from amlmon.targets import suggest
+
+    close = suggest(unknown[0], list(columns))
+    raise UsageError(
+        f"--categorical {unknown[0]!r} is not one of the features compared",
+        hint=f"did you mean {', '.join(close)}?"
+        if close
+        else f"the features: {', '.join(list(columns)[:20])}",
+    )
 
 
 def _require_shared(wanted: Sequence[str], found: Sequence[str], label: str) -> None:

@@ -167,3 +167,24 @@ def test_an_extract_that_finds_no_model_data_says_why(tmp_path: Path) -> None:
     full = run_cli(["data", "extract", str(root), "--out", str(tmp_path / "all.jsonl"), "-o", "json"])
     assert full.exit_code == 0 and full.json()["rows"] == 5, full.stderr
     assert "no model data" not in full.stderr
+
+
+def test_a_categorical_name_that_is_no_feature_is_refused_not_ignored(tmp_path: Path) -> None:
+    """`--categorical colour` for a feature named `color` once changed nothing, silently."""
+    rng = np.random.default_rng(5)
+    baseline, current = tmp_path / "train.parquet", tmp_path / "recent.parquet"
+    for path in (baseline, current):
+        pq.write_table(
+            pa.table({"color": rng.integers(0, 4, 300).astype(float), "size": rng.random(300)}), path
+        )
+    args = ["drift", "--baseline", str(baseline), "--current", str(current), "-o", "json"]
+    typo = run_cli([*args, "--categorical", "colour"])
+    assert typo.exit_code == 2, typo.stderr
+    assert _one_error(typo.stderr) == [
+        "error: --categorical 'colour' is not one of the features compared",
+        "hint: did you mean color?",
+    ]
+    right = run_cli([*args, "--categorical", "color"])  # control: the right name takes effect
+    assert right.exit_code == 0, right.stderr
+    kinds = {row["feature"]: row["kind"] for row in right.json()}
+    assert kinds == {"color": "categorical", "size": "numerical"}
