@@ -24,7 +24,8 @@ THRESHOLD_HELP = (
     "METRIC=VALUE, or numerical.METRIC=VALUE / categorical.METRIC=VALUE (repeatable). Defaults as Azure "
     "ML: normalized_wasserstein_distance=0.1 (numerical), jensen_shannon_distance=0.1 (categorical), "
     "null_value_rate, data_type_error_rate, out_of_bounds_rate=0. p-value metrics "
-    "(two_sample_kolmogorov_smirnov_test, pearsons_chi_squared_test) breach below their threshold."
+    "(two_sample_kolmogorov_smirnov_test, pearsons_chi_squared_test) breach below their threshold; rates "
+    "and p-values are fractions (0.05) or percentages (5%)."
 )
 
 

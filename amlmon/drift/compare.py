@@ -63,12 +63,22 @@ def _parse_threshold(spec: str) -> tuple[tuple[str, ...], str, float]:
         )
     if dot and kind not in (stats.NUMERICAL, stats.CATEGORICAL):
         raise UsageError(f"--threshold: {kind!r} is not numerical or categorical", hint=example)
+    fraction = metric in stats.QUALITY_METRICS or metric in stats.P_VALUE_METRICS
+    percent = fraction and text.strip().endswith("%")
     try:
-        value = float(text)
+        value = float(text.strip().removesuffix("%")) / 100 if percent else float(text)
     except ValueError:
         raise UsageError(f"--threshold {spec!r}: {text!r} is not a number", hint=example) from None
     if not value >= 0:  # also NaN
         raise UsageError(f"--threshold {spec!r}: the value must be 0 or more", hint=example)
+    if fraction and value > 1:
+        # a rate or a p-value is a fraction: null_value_rate=5 (meant 5%) would never breach, and a
+        # p-value threshold above 1 would always breach
+        what = "a p-value" if metric in stats.P_VALUE_METRICS else "a rate"
+        raise UsageError(
+            f"--threshold {spec!r}: {metric} is {what}, between 0 and 1",
+            hint=f"give a fraction or a percentage, e.g. {metric}=0.05 or {metric}=5%",
+        )
     kinds = (kind,) if dot else (stats.NUMERICAL, stats.CATEGORICAL)
     if not any(metric in stats.DRIFT_METRICS[k] or metric in stats.QUALITY_METRICS for k in kinds):
         raise UsageError(f"--threshold: {metric} does not apply to {kind} features", hint=example)

@@ -188,3 +188,24 @@ def test_a_categorical_name_that_is_no_feature_is_refused_not_ignored(tmp_path: 
     assert right.exit_code == 0, right.stderr
     kinds = {row["feature"]: row["kind"] for row in right.json()}
     assert kinds == {"color": "categorical", "size": "numerical"}
+
+
+def test_a_rate_or_p_value_threshold_above_1_is_refused_and_a_percentage_is_taken(tmp_path: Path) -> None:
+    """`--threshold null_value_rate=5` (meant 5%) once never breached — a gate that could not fail — and a
+    p-value threshold of 2 always breached."""
+    baseline, current = _files(tmp_path)
+    pq.write_table(pa.table({"a": [None] * 20 + [1.0] * 180}), current)  # 10 % nulls
+    args = ["drift", "--baseline", str(baseline), "--current", str(current), "-o", "json"]
+    for spec, what in (
+        ("null_value_rate=5", "a rate"),
+        ("two_sample_kolmogorov_smirnov_test=2", "a p-value"),
+        ("numerical.out_of_bounds_rate=150%", "a rate"),
+    ):
+        result = run_cli([*args, "--threshold", spec])
+        assert result.exit_code == 2, result.stderr
+        assert _one_error(result.stderr)[0].endswith(f"is {what}, between 0 and 1"), result.stderr
+    for spec, breached in (("null_value_rate=5%", True), ("null_value_rate=0.2", False)):
+        result = run_cli([*args, "--threshold", spec, "--threshold", "out_of_bounds_rate=1"])
+        rows = [row for row in result.json() if row["metric"] == "null_value_rate"]
+        assert rows[0]["threshold"] == float(spec.split("=")[1].rstrip("%")) / (100 if "%" in spec else 1)
+        assert rows[0]["breached"] is breached, rows
