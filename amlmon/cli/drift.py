@@ -121,14 +121,7 @@ def drift(
         result = cmp.compare(baseline_source, current_source, options)
     except cmp.NothingToCompare as error:
         raise _v2_hint(error, targets, windowed, pull) from None
-    for side in ("baseline", "current"):
-        skipped = result[side]["skipped"]
-        if skipped:
-            records = "record had" if skipped == 1 else "records had"
-            warn(
-                f"{skipped} {side} {records} no readable {'prediction' if outputs else 'input'} "
-                "(cut at 8,192 characters, or not JSON): skipped"
-            )
+    _warn_skipped(result, outputs)
     if report is not None:
         from amlmon.drift.render import html_report, write_new_file
 
@@ -138,6 +131,17 @@ def drift(
     _output(result, exit_code=1 if result["breached"] else 0)
     if result["breached"]:
         raise typer.Exit(1)
+
+
+def _warn_skipped(result: dict[str, Any], outputs: bool) -> None:
+    for side in ("baseline", "current"):
+        skipped = result[side]["skipped"]
+        if skipped:
+            records = "record had" if skipped == 1 else "records had"
+            warn(
+                f"{skipped} {side} {records} no readable {'prediction' if outputs else 'input'} "
+                "(cut at 8,192 characters, or not JSON): skipped"
+            )
 
 
 def _check_files(report: Path | None, emit_monitor: Path | None, overwrite: bool) -> None:
