@@ -42,3 +42,29 @@ def test_a_bad_amlmon_output_refuses_before_diagnostics_enable_writes(cli: Any, 
     assert [e for e in emulator.requests_since(before) if not str(e["path"]).startswith("/_emulator")]
     helped = cli("diagnostics", "enable", "--help", env={"AMLMON_OUTPUT": "xml"})
     assert helped.exit_code == 0 and "Usage:" in helped.stdout
+
+
+def test_an_empty_tables_list_is_refused_not_taken_as_the_defaults(cli: Any, emulator: Any) -> None:
+    """`export enable --tables "$TABLES"` with TABLES unset once exported the four default tables."""
+    ws = emulator.create_workspace(
+        "emptytables", storageAccounts=[{"name": f"st{ws_suffix()}", "location": "westeurope"}]
+    )
+    account = ws["storageAccounts"][0]
+    for tables in ("", ","):
+        result = cli(
+            "export", "enable", "--storage-account", account, "--tables", tables, "--dry-run", *ws["scope"]
+        )
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            "error: --tables is empty",
+            "hint: e.g. --tables AppTraces,AppRequests or --tables all",
+        ]
+    control = cli("export", "enable", "--storage-account", account, "--dry-run", *ws["scope"], "-o", "json")
+    assert control.exit_code == 0, control.stderr
+    assert control.json()["categories"] == ["AppTraces", "AppRequests", "AppDependencies", "AppExceptions"]
+
+
+def ws_suffix() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:10]
