@@ -68,3 +68,20 @@ def ws_suffix() -> str:
     import uuid
 
     return uuid.uuid4().hex[:10]
+
+
+def test_an_empty_workspace_flag_is_refused_not_replaced_by_the_environment(cli: Any, emulator: Any) -> None:
+    """`diagnostics enable churn -w "$WS"` with WS unset once changed the workspace AMLMON_WORKSPACE named."""
+    ws = emulator.create_workspace("emptyflag", services=[{"name": "churn", "computeType": "ACI"}])
+    env = {
+        "AMLMON_SUBSCRIPTION": ws["subscription"],
+        "AMLMON_RESOURCE_GROUP": ws["resourceGroup"],
+        "AMLMON_WORKSPACE": ws["name"],
+    }
+    for flag in ("-w", "-g", "--subscription"):
+        result = cli("diagnostics", "enable", "churn", flag, "", env=env)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines()[0].endswith(" is empty"), result.stderr
+    assert cli("diagnostics", "status", "churn", "-o", "json", env=env).json()[0]["diagnostics"] is False
+    control = cli("diagnostics", "enable", "churn", "-o", "json", env=env)  # without the flag: the variables
+    assert control.exit_code == 0 and control.json()["summary"]["changed"] == 1, control.stderr
