@@ -76,7 +76,7 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
         handle, probe = tempfile.mkstemp(prefix=".amlmon-", suffix=".probe", dir=path.parent)
     except OSError as exc:
         raise UsageError(
-            f"cannot write --out {str(path)!r}: {_why_not_writable(path.parent, exc)}",
+            f"cannot write --out {str(path)!r}: {why_not_writable(path.parent, exc)}",
             hint=f"choose --out in a folder you can write to, e.g. --out ./{path.name}",
         ) from None
     os.close(handle)
@@ -156,7 +156,7 @@ def _saved_parts(out: Path) -> bool:
         return False
 
 
-def _why_not_writable(folder: Path, exc: OSError) -> str:
+def why_not_writable(folder: Path, exc: OSError) -> str:
     """The reason a new file cannot be made in `folder`, in the user's terms: the OS's bare strerror
     misleads (/proc answers "No such file or directory" for a folder that plainly exists)."""
     import errno

@@ -1,4 +1,4 @@
-"""`amlmon drift` as a CI gate when the service keeps failing: exit 6 (not evaluated), as `check` — never
+"""`amlmon drift` as a CI gate when the service keeps failing or the cache cannot be used: exit 6 (not evaluated), as `check` — never
 1, which says the model drifted. A new user saw `drift SVC --baseline … --current 1h` exit 1 with a bare
 `InternalServerError` while the query API answered 500."""
 
@@ -43,3 +43,27 @@ def test_a_persistent_5xx_while_pulling_a_window_is_exit_6_not_drift(
     held = cli(*args, env=env)
     assert held.exit_code == 0, held.stderr
     assert {row["feature"] for row in held.json()} == {"0", "1", "2", "3"}
+
+
+def test_a_cache_that_cannot_hold_files_is_a_usage_error_not_a_crash(
+    cli: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """AMLMON_CACHE_DIR naming a file once ended in 'unexpected FileExistsError', exit 1 (drift's 'breached')."""
+    ws = emulator.create_workspace("driftcache", services=[{"name": "churn", "computeType": "ACI"}])
+    emulator.seed(ws, ["churn"], hours=2, ratePerMinute=5, generation="1.5", seed=4)
+    a_file = tmp_path / "cache"
+    a_file.write_text("not a folder")
+    args = ["drift", "churn", *ws["scope"], "--baseline", "2h..1h", "--current", "1h", "-o", "json"]
+    for cache in (a_file, a_file / "sub"):
+        result = cli(*args, env={"AMLMON_CACHE_DIR": str(cache)})
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"error: cannot keep pulled windows in the drift cache: {str(cache)!r} is not a folder",
+            "hint: point AMLMON_CACHE_DIR at a folder you can write to (default ~/.cache/amlmon/drift)",
+        ]
+    assert a_file.read_text() == "not a folder"
+    made = tmp_path / "new" / "cache"  # control: a folder that is not there yet is made
+    ok = cli(*args, "--threshold", "out_of_bounds_rate=1", "--threshold", "normalized_wasserstein_distance=10",
+             env={"AMLMON_CACHE_DIR": str(made)})  # fmt: skip
+    assert ok.exit_code == 0, ok.stderr
+    assert list(made.glob("*.parquet"))
