@@ -106,6 +106,11 @@ def drift(
     windowed = [text for text in (baseline, current or "1d") if _is_window(text)]
     if len(windowed) == 2:
         _refuse_overlap(baseline, current)
+    if targets and not windowed and not datastore_url and _workspace_configured():
+        from amlmon.evidence import known_targets
+
+        # files only: TARGET names the monitor's deployment; a workspace at hand checks that it exists
+        targets = known_targets(app_context(), targets)
     if windowed and targets and not datastore_url:  # blobs (--datastore-url) need no workspace
         from amlmon.evidence import known_targets
 
@@ -131,6 +136,18 @@ def drift(
     _output(result, exit_code=1 if result["breached"] else 0)
     if result["breached"]:
         raise typer.Exit(1)
+
+
+def _workspace_configured() -> bool:
+    """Whether a workspace is named somewhere (flags, variables, config.json, az defaults): comparing two
+    files needs none, and without one TARGET is taken as given (an --emit-monitor written offline)."""
+    from amlmon.errors import ConfigError
+
+    try:
+        ref = app_context().workspace_ref
+    except ConfigError:
+        return False
+    return ref.subscription.found and ref.resource_group.found and ref.workspace.found
 
 
 def _warn_skipped(result: dict[str, Any], outputs: bool) -> None:

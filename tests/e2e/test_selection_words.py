@@ -85,3 +85,31 @@ def test_an_empty_workspace_flag_is_refused_not_replaced_by_the_environment(cli:
     assert cli("diagnostics", "status", "churn", "-o", "json", env=env).json()[0]["diagnostics"] is False
     control = cli("diagnostics", "enable", "churn", "-o", "json", env=env)  # without the flag: the variables
     assert control.exit_code == 0 and control.json()["summary"]["changed"] == 1, control.stderr
+
+
+def test_drift_of_two_files_checks_the_target_when_a_workspace_is_named(
+    cli: Any, emulator: Any, tmp_path: Any
+) -> None:
+    """`drift credit-ep/gren --baseline F --current F --emit-monitor m.yml` once wrote a monitor for a
+    deployment the workspace does not have, exit 0."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ws = emulator.create_workspace(
+        "driftfiles",
+        deployments=[{"endpoint": "credit-ep", "name": "blue", "endpointComputeType": "Managed"}],
+    )
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"a": [float(i % 10) for i in range(100)]}), data)
+    monitor = tmp_path / "monitor.yml"
+    args = ["--baseline", str(data), "--current", str(data), "--emit-monitor", str(monitor), *ws["scope"]]
+    typo = cli("drift", "credit-ep/gren", *args, "-o", "none")
+    assert typo.exit_code == 3, typo.stderr
+    assert typo.stderr.splitlines() == [
+        "error: no service, endpoint or deployment named 'credit-ep/gren' in the workspace",
+        "hint: did you mean credit-ep/blue or credit-ep?",
+    ]
+    assert not monitor.exists()
+    right = cli("drift", "credit-ep/blue", *args, "-o", "none")  # control
+    assert right.exit_code == 0, right.stderr
+    assert "azureml:credit-ep:blue" in monitor.read_text()
