@@ -84,6 +84,8 @@ def pull_dataset(
     report(destination, result.truncated, 0, warn)
     if not result.rows:
         _explain_empty(ctx, targets, request.source, (start, end), warn)
+    else:
+        _name_collector_targets(ctx, targets, warn)
     if not result.verified:
         warn(
             f"wrote {result.rows} rows but count() now finds {result.expected} in the same range "
@@ -110,6 +112,22 @@ def _destination(request: PullRequest, targets: list[Target], file_format: str, 
             "(--resume continues one)"
         )
     return destination
+
+
+def _name_collector_targets(ctx: AppContext, targets: list[Target], warn: Say) -> None:
+    """Rows came, but a v2 target among v1 ones has its data collector on: its model data is in blobs,
+    not in this App Insights pull — said, where it once was left out of the file without a word."""
+    from amlmon import evidence
+
+    if len(targets) < 2:
+        return  # one target: the pull read its collector's blobs, or had no rows and _explain_empty said why
+    for target in targets:
+        if evidence.collector_on(ctx, target):
+            warn(
+                f"{target}'s data collector is on: its model data is in blobs, which this pull from App "
+                f"Insights does not read; pull {target} on its own (`amlmon data pull {target} …` reads the "
+                "workspace's datastore)"
+            )
 
 
 def _explain_empty(
