@@ -113,3 +113,16 @@ def test_drift_of_two_files_checks_the_target_when_a_workspace_is_named(
     right = cli("drift", "credit-ep/blue", *args, "-o", "none")  # control
     assert right.exit_code == 0, right.stderr
     assert "azureml:credit-ep:blue" in monitor.read_text()
+
+
+def test_stopping_an_emulator_that_is_not_running_says_what_to_do(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli(["emulator", "stop", "--data", str(tmp_path / "none")])
+    assert result.exit_code == 3, result.stderr
+    lines = result.stderr.splitlines()
+    assert (
+        len(lines) == 2
+        and lines[0].startswith("error: no emulator is running")
+        and lines[1].startswith("hint: ")
+    )
