@@ -1,4 +1,4 @@
-"""What a `--name`/`--kind` selection that matches nothing says: the selection as typed."""
+"""A new user's findings about what amlmon says and refuses: selections, empty flags and variables, windows."""
 
 from __future__ import annotations
 
@@ -126,3 +126,13 @@ def test_stopping_an_emulator_that_is_not_running_says_what_to_do(tmp_path: Any)
         and lines[0].startswith("error: no emulator is running")
         and lines[1].startswith("hint: ")
     )
+
+
+def test_doctor_names_a_window_of_seconds_in_seconds(cli: Any, emulator: Any) -> None:
+    """`doctor --since 30s` once said "no request rows … in the last 0m"."""
+    ws = emulator.create_workspace("doctorsecs", services=[{"name": "churn", "computeType": "ACI"}])
+    for since, said in (("30s", "30s"), ("90s", "90s"), ("10m", "10m"), ("2h", "2h")):
+        result = cli("doctor", "churn", "--since", since, *ws["scope"], "-o", "json")
+        assert result.exit_code in (0, 1), result.stderr
+        newest = next(row for row in result.json() if row["check"] == "v1.newest-request")
+        assert newest["evidence"] == f"no request rows ingested for churn in the last {said}", newest
