@@ -131,7 +131,11 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         _require_every_column_named(names, ((b_values, baseline.label), (c_values, current.label)))
         columns = wanted or (_regular_features(b_values) if baseline.is_dataset else list(b_values.features))
         _require_features(columns, list(b_values.features), baseline.label)
-        _require_shared(columns, list(c_values.features), current.label)
+        # a training table's own columns: reading makes an (empty) entry for every wanted feature
+        found = (
+            list(c_values.features) if current.is_dataset else (current.columns or list(c_values.features))
+        )
+        _require_shared(columns, found, current.label)
         _require_categorical_compared(options.categorical, columns)
         results = [_feature(name, b_values, c_values, options) for name in columns]
         summary = {

@@ -209,3 +209,22 @@ def test_a_rate_or_p_value_threshold_above_1_is_refused_and_a_percentage_is_take
         rows = [row for row in result.json() if row["metric"] == "null_value_rate"]
         assert rows[0]["threshold"] == float(spec.split("=")[1].rstrip("%")) / (100 if "%" in spec else 1)
         assert rows[0]["breached"] is breached, rows
+
+
+def test_named_features_that_a_csv_current_lacks_entirely_are_a_naming_error(tmp_path: Path) -> None:
+    """With --features, reading a CSV once made an empty entry for each name it lacked, so two tables
+    without a shared name still failed every feature's null_value_rate."""
+    baseline, current, partly = tmp_path / "train.csv", tmp_path / "recent.csv", tmp_path / "partly.csv"
+    baseline.write_text("x,y\n" + "".join(f"{i},{i % 7}\n" for i in range(100)))
+    current.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(100)))
+    partly.write_text("x,b\n" + "".join(f"{i},{i % 7}\n" for i in range(100)))
+    args = ["drift", "--baseline", str(baseline), "--features", "x,y", "-o", "json"]
+    result = run_cli([*args, "--current", str(current)])
+    assert result.exit_code == 2, result.stderr
+    assert _one_error(result.stderr)[0] == (
+        f"error: none of the features compared (x, y) is in {current} (its features: a, b)"
+    )
+    # control: one shared name is a comparison, and the missing one is the quality fault it is
+    shared = run_cli([*args, "--current", str(partly)])
+    assert shared.exit_code == 1, shared.stderr
+    assert {(r["feature"], r["metric"]) for r in shared.json() if r["breached"]} == {("y", "null_value_rate")}
