@@ -136,3 +136,21 @@ def test_doctor_names_a_window_of_seconds_in_seconds(cli: Any, emulator: Any) ->
         assert result.exit_code in (0, 1), result.stderr
         newest = next(row for row in result.json() if row["check"] == "v1.newest-request")
         assert newest["evidence"] == f"no request rows ingested for churn in the last {said}", newest
+
+
+def test_export_enable_of_a_setting_named_by_the_user_reruns_unchanged(cli: Any, emulator: Any) -> None:
+    """`export enable --name team-export` created the setting, then refused the very same command again
+    ("not created by amlmon", exit 1): a CI step could not be rerun."""
+    ws = emulator.create_workspace(
+        "exportname", storageAccounts=[{"name": f"st{ws_suffix()}", "location": "westeurope"}]
+    )
+    args = ["export", "enable", "--storage-account", ws["storageAccounts"][0], "--name", "team-export",
+            "--tables", "AppTraces", *ws["scope"], "-o", "json"]  # fmt: skip
+    created = cli(*args)
+    assert created.exit_code == 0 and created.json()["action"] == "created", created.stderr
+    assert "warning: 'team-export' is not named amlmon…" in created.stderr
+    again = cli(*args)
+    assert again.exit_code == 0 and again.json()["action"] == "unchanged", again.stderr
+    changed = cli(*[a if a != "AppTraces" else "AppRequests" for a in args])  # control: a change is refused
+    assert changed.exit_code == 1, changed.stderr
+    assert "was not created by amlmon" in changed.stderr.splitlines()[0]
