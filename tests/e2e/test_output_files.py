@@ -228,3 +228,20 @@ def test_named_features_that_a_csv_current_lacks_entirely_are_a_naming_error(tmp
     shared = run_cli([*args, "--current", str(partly)])
     assert shared.exit_code == 1, shared.stderr
     assert {(r["feature"], r["metric"]) for r in shared.json() if r["breached"]} == {("y", "null_value_rate")}
+
+
+def test_an_extract_window_that_ends_before_it_starts_is_refused_as_pull_refuses_it(tmp_path: Path) -> None:
+    """`data extract --since 1h --until 2h` once wrote an empty dataset, exit 0 (`data pull` says exit 2)."""
+    root = _export_folder(tmp_path / "export")
+    out = tmp_path / "md.jsonl"
+    backwards = ["--since", "2026-11-20T11:00:00Z", "--until", "2026-11-20T10:00:00Z"]
+    result = run_cli(["data", "extract", str(root), "--out", str(out), *backwards])
+    assert result.exit_code == 2, result.stderr
+    assert _one_error(result.stderr) == [
+        "error: --since (2026-11-20T11:00:00+00:00) is not before --until (2026-11-20T10:00:00+00:00)",
+        "hint: give an earlier --since or a later --until",
+    ]
+    assert not out.exists()
+    forwards = ["--since", "2026-11-20T10:00:00Z", "--until", "2026-11-20T11:00:00Z"]  # control
+    ok = run_cli(["data", "extract", str(root), "--out", str(out), *forwards, "-o", "json"])
+    assert ok.exit_code == 0 and ok.json()["rows"] > 0, ok.stderr
