@@ -122,15 +122,18 @@ def _tsv_columns(rows: list[Any]) -> list[str] | None:
 
 
 def to_tsv(data: Any) -> str:
-    """No header; one line per row, every column, in the order of the first row that has it."""
+    """No header; one line per row, every column, in the order of the first row that has it; a row that
+    is a list (a JMESPath multiselect list) has its items as the fields."""
     rows = data if isinstance(data, list) else [data]
     columns = _tsv_columns(rows)
     lines = []
     for row in rows:
         if columns is not None:
             values = [row.get(column) for column in columns]
-        else:
-            values = list(row.values()) if isinstance(row, dict) else [row]
+        elif isinstance(row, dict):
+            values = list(row.values())
+        else:  # `--query "[].[name, kind]"`: each inner list is a row of fields, as `az -o tsv` prints it
+            values = row if isinstance(row, list) else [row]
         lines.append("\t".join(_tsv_cell(value) for value in values))
     return "".join(line + "\n" for line in lines)
 

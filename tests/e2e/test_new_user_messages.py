@@ -154,3 +154,16 @@ def test_export_enable_of_a_setting_named_by_the_user_reruns_unchanged(cli: Any,
     changed = cli(*[a if a != "AppTraces" else "AppRequests" for a in args])  # control: a change is refused
     assert changed.exit_code == 1, changed.stderr
     assert "was not created by amlmon" in changed.stderr.splitlines()[0]
+
+
+def test_tsv_of_a_multiselect_list_is_one_tab_separated_line_per_row(cli: Any, emulator: Any) -> None:
+    """`--query "[].[target,kind]" -o tsv` once printed `["churn","ACI"]` per line (JSON), where `az -o tsv`
+    prints `churn<TAB>ACI` — what `while read name kind` in a script needs."""
+    ws = emulator.create_workspace(
+        "tsvrows", services=[{"name": "churn", "computeType": "ACI"}, {"name": "fraud", "computeType": "AKS"}]
+    )
+    rows = cli("services", "list", *ws["scope"], "--query", "[].[target,kind,diagnostics]", "-o", "tsv")
+    assert rows.exit_code == 0, rows.stderr
+    assert rows.stdout.splitlines() == ["churn\tACI\tFalse", "fraud\tAKS\tFalse"]
+    names = cli("services", "list", *ws["scope"], "--query", "[].target", "-o", "tsv")  # control: scalars
+    assert names.stdout.splitlines() == ["churn", "fraud"]
