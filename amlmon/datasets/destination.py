@@ -119,7 +119,8 @@ def _links_through_system(path: Path) -> bool:
     while current.is_symlink() and seen < 40:
         target = Path(os.readlink(current))
         current = target if target.is_absolute() else current.parent / target
-        if Path(os.path.abspath(current)).parts[1:2] in (("dev",), ("proc",)):
+        parts = Path(os.path.abspath(current)).parts
+        if parts[1:2] == ("proc",) or (parts[1:2] == ("dev",) and parts[2:3] != ("shm",)):  # /dev/shm: files
             return True
         seen += 1
     return False
