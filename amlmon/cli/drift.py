@@ -151,6 +151,16 @@ def _workspace_configured() -> bool:
 
 
 def _warn_skipped(result: dict[str, Any], outputs: bool) -> None:
+    unmeasured = [
+        str(feature["feature"])
+        for feature in result["features"]
+        if all(m["value"] is None for m in feature["metrics"] if m["signal"] != "data_quality")
+    ]
+    if unmeasured:  # no breach can come from a metric that has no value: a gate that holds by default
+        warn(
+            f"no drift measured for {', '.join(unmeasured[:10])}{' …' if len(unmeasured) > 10 else ''}: "
+            "the baseline or the current data has no value of it (only its data quality is checked)"
+        )
     for side in ("baseline", "current"):
         skipped = result[side]["skipped"]
         if skipped:

@@ -245,3 +245,19 @@ def test_an_extract_window_that_ends_before_it_starts_is_refused_as_pull_refuses
     forwards = ["--since", "2026-11-20T10:00:00Z", "--until", "2026-11-20T11:00:00Z"]  # control
     ok = run_cli(["data", "extract", str(root), "--out", str(out), *forwards, "-o", "json"])
     assert ok.exit_code == 0 and ok.json()["rows"] > 0, ok.stderr
+
+
+def test_a_feature_without_values_on_one_side_is_said_to_be_unmeasured(tmp_path: Path) -> None:
+    """A baseline column that is all empty gave drift metrics without a value — never a breach — and the
+    gate held without a word."""
+    baseline, current = tmp_path / "train.csv", tmp_path / "recent.csv"
+    baseline.write_text("a,b\n" + "".join(f",{i % 5}\n" for i in range(50)))
+    current.write_text("a,b\n" + "".join(f"{i},{i % 5}\n" for i in range(50)))
+    result = run_cli(["drift", "--baseline", str(baseline), "--current", str(current), "-o", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "warning: no drift measured for a: the baseline or the current data has no value of it (only its data "
+        "quality is checked)"
+    ]
+    control = run_cli(["drift", "--baseline", str(current), "--current", str(current), "-o", "json"])
+    assert control.exit_code == 0 and control.stderr == "", control.stderr
