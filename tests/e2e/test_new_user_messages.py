@@ -167,3 +167,26 @@ def test_tsv_of_a_multiselect_list_is_one_tab_separated_line_per_row(cli: Any, e
     assert rows.stdout.splitlines() == ["churn\tACI\tFalse", "fraud\tAKS\tFalse"]
     names = cli("services", "list", *ws["scope"], "--query", "[].target", "-o", "tsv")  # control: scalars
     assert names.stdout.splitlines() == ["churn", "fraud"]
+
+
+def test_a_service_that_keeps_failing_is_an_error_line_with_its_hint(cli: Any, clear_faults: Any) -> None:
+    """A persistent 5xx from ARM or the query API ended in a bare `error:` line, without the `hint:` README
+    promises."""
+    emulator = clear_faults
+    ws = emulator.create_workspace("fivexx", services=[{"name": "churn", "computeType": "ACI"}])
+    status, _ = emulator.admin(
+        "POST",
+        "/_emulator/faults",
+        {"kind": "status", "status": 500, "path": "onlineEndpoints", "count": None},
+    )
+    assert status in (200, 201)
+    result = cli("services", "list", *ws["scope"], "-o", "json", env={"AMLMON_TIMEOUT": "20s"})
+    assert result.exit_code == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and "(HTTP 500)" in lines[0], lines
+    assert (
+        lines[1]
+        == "hint: the service kept failing after amlmon's retries: retry later (--debug shows each request)"
+    )
+    emulator.admin("DELETE", "/_emulator/faults")
+    assert cli("services", "list", *ws["scope"], "-o", "json").exit_code == 0  # control
