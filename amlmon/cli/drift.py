@@ -94,7 +94,7 @@ def drift(
             hint="drop one of them",
         )
     pull = _Pull(log_analytics, datastore_url, connection_string)
-    _check_files(report, emit_monitor, overwrite)
+    _check_files(report, emit_monitor, overwrite, [baseline, current or ""])
 
     options = cmp.Options(
         features=_names(features, "--features"),
@@ -171,7 +171,7 @@ def _warn_skipped(result: dict[str, Any], outputs: bool) -> None:
             )
 
 
-def _check_files(report: Path | None, emit_monitor: Path | None, overwrite: bool) -> None:
+def _check_files(report: Path | None, emit_monitor: Path | None, overwrite: bool, inputs: list[str]) -> None:
     """--report and --emit-monitor checked before any pull: a place that cannot take the file fails now,
     not after the windows were downloaded and one file written; and one path for both would have the
     monitor YAML replace the report just written."""
@@ -185,8 +185,15 @@ def _check_files(report: Path | None, emit_monitor: Path | None, overwrite: bool
             hint="give each its own file, e.g. --report drift.html --emit-monitor monitor.yml",
         )
     for path, option in ((report, "--report"), (emit_monitor, "--emit-monitor")):
-        if path is not None:
-            check_new_file(path, overwrite, option)
+        if path is None:
+            continue
+        for given, name in zip(inputs, ("--baseline", "--current"), strict=True):
+            if given and Path(given).expanduser().exists() and _same_path(path, Path(given)):
+                raise UsageError(  # --overwrite would replace the data being compared with the report
+                    f"{option} {str(path)!r} is the {name} file",
+                    hint=f"write {option} to a file of its own",
+                )
+        check_new_file(path, overwrite, option)
 
 
 def _same_path(one: Path, other: Path) -> bool:

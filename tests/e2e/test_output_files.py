@@ -261,3 +261,17 @@ def test_a_feature_without_values_on_one_side_is_said_to_be_unmeasured(tmp_path:
     ]
     control = run_cli(["drift", "--baseline", str(current), "--current", str(current), "-o", "json"])
     assert control.exit_code == 0 and control.stderr == "", control.stderr
+
+
+def test_a_report_never_replaces_the_data_it_compares(tmp_path: Path) -> None:
+    """`drift --baseline train.parquet … --report train.parquet --overwrite` once replaced the training data
+    with the HTML report."""
+    baseline, current = _files(tmp_path)
+    before = baseline.read_bytes()
+    for option in ("--report", "--emit-monitor"):
+        result = _drift(baseline, current, option, str(baseline), "--overwrite")
+        assert result.exit_code == 2, result.stderr
+        assert _one_error(result.stderr)[0] == f"error: {option} {str(baseline)!r} is the --baseline file"
+    assert baseline.read_bytes() == before
+    result = _drift(baseline, current, "--report", str(tmp_path / "." / current.name), "--overwrite")
+    assert result.exit_code == 2 and "is the --current file" in result.stderr, result.stderr
