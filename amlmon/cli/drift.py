@@ -107,10 +107,7 @@ def drift(
     if len(windowed) == 2:
         _refuse_overlap(baseline, current)
     if targets and not windowed and not datastore_url and _workspace_configured():
-        from amlmon.evidence import known_targets
-
-        # files only: TARGET names the monitor's deployment; a workspace at hand checks that it exists
-        targets = known_targets(app_context(), targets)
+        targets = _checked_offline_target(targets)
     if windowed and targets and not datastore_url:  # blobs (--datastore-url) need no workspace
         from amlmon.evidence import known_targets
 
@@ -136,6 +133,22 @@ def drift(
     _output(result, exit_code=1 if result["breached"] else 0)
     if result["breached"]:
         raise typer.Exit(1)
+
+
+def _checked_offline_target(targets: list[Any]) -> list[Any]:
+    """Two files: TARGET only names the monitor's deployment, so a workspace at hand checks that it exists
+    (exit 3 with did-you-mean), but one that cannot be asked (not signed in, offline) does not stop a
+    comparison that needs no Azure: said, and TARGET taken as given."""
+    from amlmon.errors import AmlmonError, NotFound
+    from amlmon.evidence import known_targets
+
+    try:
+        return list(known_targets(app_context(), targets))
+    except NotFound:
+        raise
+    except AmlmonError as exc:
+        warn(f"{targets[0]} not checked against the workspace ({exc.message}): taken as given")
+        return targets
 
 
 def _workspace_configured() -> bool:

@@ -113,6 +113,13 @@ def test_drift_of_two_files_checks_the_target_when_a_workspace_is_named(
     right = cli("drift", "credit-ep/blue", *args, "-o", "none")  # control
     assert right.exit_code == 0, right.stderr
     assert "azureml:credit-ep:blue" in monitor.read_text()
+    # a workspace that cannot be asked (here: no emulator) does not stop a comparison of two files
+    offline = cli(
+        "drift", "credit-ep/gren", *args, "--overwrite", "-o", "none",
+        env={"AMLMON_EMULATOR_DIR": str(tmp_path / "no-emulator")},
+    )  # fmt: skip
+    assert offline.exit_code == 0, offline.stderr
+    assert offline.stderr.startswith("warning: credit-ep/gren not checked against the workspace (")
 
 
 def test_stopping_an_emulator_that_is_not_running_says_what_to_do(tmp_path: Any) -> None:
