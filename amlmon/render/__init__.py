@@ -55,10 +55,19 @@ def apply_query(data: Any, expression: str | None) -> Any:
     if not expression:
         return data
     import jmespath
-    from jmespath.exceptions import JMESPathError
+    from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
     try:
         return jmespath.search(expression, data)
+    except JMESPathTypeError as exc:
+        # The expression compiled (check_query): a function met a value of the wrong type in this result.
+        # jmespath's message carries the whole offending value — a result's worth of text on one line.
+        expected = " or ".join(str(kind) for kind in exc.expected_types)
+        raise UsageError(
+            f"--query {expression!r} failed on the result: {exc.function_name}() expects {expected}, "
+            f"got {exc.actual_type}",
+            hint='see https://jmespath.org; e.g. --query "sort_by(@, &target)[].target"',
+        ) from None
     except JMESPathError as exc:
         raise _invalid_query(expression, exc) from None
 

@@ -275,3 +275,19 @@ def test_a_report_never_replaces_the_data_it_compares(tmp_path: Path) -> None:
     assert baseline.read_bytes() == before
     result = _drift(baseline, current, "--report", str(tmp_path / "." / current.name), "--overwrite")
     assert result.exit_code == 2 and "is the --current file" in result.stderr, result.stderr
+
+
+def test_a_query_that_fails_on_the_result_says_so_in_one_short_line(tmp_path: Path) -> None:
+    """`--query "sort_by(@, &breached)"` compiles but meets booleans: it was called "not a valid JMESPath
+    expression" and the line carried the whole offending row."""
+    baseline, current = _files(tmp_path)
+    args = ["drift", "--baseline", str(baseline), "--current", str(current), "-o", "tsv"]
+    result = run_cli([*args, "--query", "sort_by(@, &breached)"])
+    assert result.exit_code == 2, result.stderr
+    error, _hint = _one_error(result.stderr)
+    assert error == (
+        "error: --query 'sort_by(@, &breached)' failed on the result: sort_by() expects string or number, "
+        "got boolean"
+    )
+    control = run_cli([*args, "--query", "sort_by(@, &metric)[0].metric"])
+    assert control.exit_code == 0 and control.stdout == "data_type_error_rate\n", control.stderr
