@@ -48,6 +48,12 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
     that exists (unless `overwrite`, or `resume` continues an interrupted run to it), a folder that is
     missing or not writable (probed by creating a hidden file there: permission bits say nothing for
     root, nor for /proc)."""
+    if str(path) == "-":  # the shell's "stdout" spelling: a file named `-` would appear instead
+        raise UsageError(
+            "--out - (stdout) is not supported: a dataset is written to a file and renamed into place when "
+            "complete",
+            hint="give a file name, e.g. --out ./models.jsonl, and read it from there",
+        )
     if path.is_dir():
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"

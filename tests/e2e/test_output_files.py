@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import CliResult, run_cli
 from tests.e2e.test_data import _export_folder
@@ -291,3 +292,19 @@ def test_a_query_that_fails_on_the_result_says_so_in_one_short_line(tmp_path: Pa
     )
     control = run_cli([*args, "--query", "sort_by(@, &metric)[0].metric"])
     assert control.exit_code == 0 and control.stdout == "data_type_error_rate\n", control.stderr
+
+
+def test_out_dash_is_refused_not_written_as_a_file_named_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`data extract … --out - --format jsonl` (stdout, as many tools spell it) once wrote a file named `-`."""
+    root = _export_folder(tmp_path / "export")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = run_cli(["data", "extract", str(root), "--out", "-", "--format", "jsonl"])
+    assert result.exit_code == 2, result.stderr
+    assert _one_error(result.stderr)[0].startswith("error: --out - (stdout) is not supported")
+    assert list(work.iterdir()) == []
+    named = run_cli(["data", "extract", str(root), "--out", "md.jsonl", "-o", "json"])  # control
+    assert named.exit_code == 0 and (work / "md.jsonl").exists(), named.stderr
