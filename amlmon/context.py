@@ -63,6 +63,9 @@ class AppContext:
     started: float = field(default_factory=time.monotonic)
     _noted: set[str] = field(default_factory=set)  # --verbose lines already printed (note_once)
     _ahead: Any = field(default=None, repr=False)  # amlmon.background.Background of workspace_info
+    # The exit code a command has decided before it prints (a gate's verdict): kept when the reader of
+    # stdout leaves mid-output (`amlmon check … | head`), which otherwise ends quietly with 0.
+    decided_exit: int = 0
 
     # --- --verbose ----------------------------------------------------------------------------
     def note(self, message: str) -> None:

@@ -120,18 +120,24 @@ def enable(
             "no destination", hint="give --storage-account NAME (and/or --event-hub-rule, --log-analytics)"
         )
     existing = ds.get_setting(azure.arm, component, name)
-    if existing is not None and not ds.is_amlmon_setting(name) and not request.force:
-        raise OperationFailed(
-            f"diagnostic setting {name!r} on the component was not created by amlmon; leaving it as it is",
-            hint=f"pick another --name (amlmon's are named amlmon…), or add --force to replace {name!r}",
-        )
     wanted = desired_properties(existing.properties if existing else None, destinations, request.categories)
     location = ds.component_location(azure.arm, component)
     if account is not None:
         _check_region(account, location, request.dry_run, warn)
     result = _described(name, component, request.categories, destinations)
-    if same_setting(existing, wanted):
+    if same_setting(existing, wanted):  # nothing is written: a rerun is `unchanged`, whoever made it
         return {**result, "action": "unchanged"}
+    if existing is not None and not ds.is_amlmon_setting(name) and not request.force:
+        raise OperationFailed(
+            f"diagnostic setting {name!r} on the component was not created by amlmon; leaving it as it is",
+            hint=f"pick another --name (amlmon's are named amlmon…), or add --force to replace {name!r}",
+        )
+    if existing is None and not ds.is_amlmon_setting(name):
+        # settings carry no tags: amlmon knows its own by the name alone
+        warn(
+            f"{name!r} is not named amlmon…: amlmon will take it for another's setting, and change it again "
+            "only with --force"
+        )
     action = "update" if existing is not None else "create"
     if request.dry_run:
         if action == "create":

@@ -161,6 +161,8 @@ def extract_dataset(
             note(nothing_kept(out, "interrupted"))
         raise
     report(destination, stats.truncated, stats.malformed, warn)
+    if not written:
+        warn(_why_empty(stats, source, start is not None or end is not None))
     return {
         "path": str(out),
         "format": file_format,
@@ -172,6 +174,26 @@ def extract_dataset(
         "malformed": stats.malformed,
         "flattened": sorted(destination.flattened),
     }
+
+
+def _why_empty(stats: ExtractStats, source: str, windowed: bool) -> str:
+    """Why an extract wrote no row, in one line: a dataset of 0 rows must not pass for "no traffic"."""
+    if not stats.blobs:
+        return (
+            f"no model data: no export file of {source} is in the --since/--until window (files are "
+            "chosen by their y=/m=/d=/h= folders)"
+        )
+    files = f"{stats.blobs} export file{'s' if stats.blobs != 1 else ''}"
+    if not stats.records:
+        return f"no model data: the {files} read hold no records"
+    if stats.skipped == stats.records:
+        return (
+            f"no model data: none of the {stats.records} records in the {files} read is a model_data_collection "
+            "trace (they are in the AppTraces export: insights-logs-apptraces/…/PT1H.json, am-apptraces/…)"
+        )
+    if windowed:
+        return f"no model data: none of the model-data records in the {files} read is in the --since/--until window"
+    return f"no model data in the {files} read"
 
 
 def folder_files(folder: Path, warn: Say) -> list[tuple[Any, Path]]:

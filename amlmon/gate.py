@@ -11,10 +11,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from amlmon.errors import EXIT_FAILED, AmlmonError, GateError, QueryTimedOut, UsageError
 from amlmon.schema import Source
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from amlmon.context import AppContext
@@ -216,6 +218,11 @@ def evaluate(stats: dict[str, Any], thresholds: Sequence[Threshold]) -> dict[str
     }
 
 
+def exit_code(verdict: dict[str, Any]) -> int:
+    """The gate's exit code: 0 passed, EXIT_GATE_FAILED when a threshold failed."""
+    return 0 if verdict["passed"] else EXIT_GATE_FAILED
+
+
 def _evaluate_one(target: dict[str, Any], threshold: Threshold, window: str) -> dict[str, Any]:
     measured: float | int | None = threshold.metric(target)
     counted = threshold.fmt is format_count
@@ -265,7 +272,7 @@ def measure(
     return evaluable(lambda: collect(ctx, targets, window, source=source), "the query service")
 
 
-def evaluable(collect: Callable[[], dict[str, Any]], service: str) -> dict[str, Any]:
+def evaluable(collect: Callable[[], _T], service: str) -> _T:
     """`collect()`, but anything that stops the gate from being evaluated exits EXIT_GATE_ERROR.
 
     A breached threshold exits 1; a service error must not look like one (nor, ever, like a pass).

@@ -105,6 +105,7 @@ class _Source:
 
 
 def _from_flags(subscription: str | None, resource_group: str | None, workspace: str | None) -> _Source:
+    _refuse_empty(subscription, resource_group, workspace)
     if workspace and workspace.startswith("/"):
         match = WORKSPACE_ID_RE.match(workspace)
         if not match:
@@ -126,6 +127,22 @@ def _from_flags(subscription: str | None, resource_group: str | None, workspace:
         Setting(resource_group, "--resource-group") if resource_group else NOT_SET,
         Setting(workspace, "--workspace-name") if workspace else NOT_SET,
     )
+
+
+def _refuse_empty(subscription: str | None, resource_group: str | None, workspace: str | None) -> None:
+    """A flag given with an empty value (`-w "$WS"`, WS unset) is refused: taking the next place instead
+    would run on whatever workspace AMLMON_WORKSPACE or a config.json names — a write to the wrong one."""
+    for option, value, variable in (
+        ("--subscription", subscription, "AMLMON_SUBSCRIPTION"),
+        ("-g/--resource-group", resource_group, "AMLMON_RESOURCE_GROUP"),
+        ("-w/--workspace-name", workspace, "AMLMON_WORKSPACE"),
+    ):
+        if value is not None and not value.strip():
+            raise ConfigError(
+                f"{option} is empty",
+                hint=f"give it a value, or leave {option.split('/')[-1]} out to use {variable}, config.json or "
+                "the Azure CLI defaults",
+            )
 
 
 def _agree_with_id(option: str, given: str | None, in_id: str, workspace_id: str) -> None:

@@ -42,8 +42,9 @@ DEFAULT_CATEGORIES = ("AppTraces", "AppRequests", "AppDependencies", "AppExcepti
 
 
 def parse_categories(text: str | None) -> list[str]:
-    """`AppTraces,AppRequests` (any case) or `all` → canonical category names."""
-    if not text:
+    """`AppTraces,AppRequests` (any case) or `all` → canonical category names; None (no --tables) → the
+    defaults. An empty `--tables ""` (an unset variable in a script) is refused, not taken as the defaults."""
+    if text is None:
         return list(DEFAULT_CATEGORIES)
     by_lower = {c.lower(): c for c in COMPONENT_CATEGORIES}
     chosen: list[str] = []

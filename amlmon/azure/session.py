@@ -57,7 +57,13 @@ def status_error(
         return AuthError(text, hint=AUTH_HINT if status == 401 else forbidden_hint)
     if status == 429:
         return Throttled(f"{prefix}{text} (throttled after retries)", hint="wait a minute and retry")
-    return OperationFailed(f"{prefix}{text} (HTTP {status})", hint=server_hint if status >= 500 else None)
+    if status >= 500:  # the retries are spent: every error line has its hint (README), a 5xx too
+        hint = (
+            server_hint
+            or "the service kept failing after amlmon's retries: retry later (--debug shows each request)"
+        )
+        return OperationFailed(f"{prefix}{text} (HTTP {status})", hint=hint)
+    return OperationFailed(f"{prefix}{text} (HTTP {status})")
 
 
 class Session:

@@ -135,15 +135,16 @@ def _print_error(error: AmlmonError) -> None:
         print(f"hint: {error.hint}", file=sys.stderr)
 
 
-def _quiet_broken_pipe() -> int:
+def _quiet_broken_pipe(code: int = EXIT_OK) -> int:
     # `amlmon … | head`: the reader left. Point stdout at /dev/null so the interpreter's final
-    # flush does not complain, and exit without a word.
+    # flush does not complain, and exit without a word: 0, or the code the command had decided before
+    # printing (a failed gate stays 1).
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-    return EXIT_OK
+    return code
 
 
 def run(args: list[str] | None = None) -> int:
@@ -185,7 +186,7 @@ def run(args: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return _quiet_broken_pipe()
+        return _quiet_broken_pipe(ctx.decided_exit)
     except Exception as exc:  # the last line of defence: one line, traceback only with --debug
         return _unexpected(exc, debug)
     finally:
@@ -204,8 +205,10 @@ def _invoke(command: Any, argv: list[str]) -> int:
         # click turns a write to a closed pipe (EPIPE) into exit 1 even without standalone mode;
         # `amlmon … | head` ends quietly with 0 (README), whichever write met the closed pipe.
         if _closed_pipe(exc.__context__):
+            from amlmon.cli.common import app_context
+
             _unwrap_streams()
-            return _quiet_broken_pipe()
+            return _quiet_broken_pipe(app_context().decided_exit)
         raise
     except typer.Abort:
         print("interrupted", file=sys.stderr)
@@ -327,7 +330,7 @@ def main() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        code = _quiet_broken_pipe()
+        code = _quiet_broken_pipe(code)  # the reader left after the command ended: its code stands
     sys.exit(code)
 
 

@@ -26,9 +26,19 @@ def app_context() -> AppContext:
     return _current
 
 
-def output(data: Any, *, table: TableRenderer | None = None, tsv: Callable[[Any], Any] | None = None) -> None:
-    """Render a command's result with the global -o/--query/--no-color settings."""
-    opts = app_context().options
+def output(
+    data: Any,
+    *,
+    table: TableRenderer | None = None,
+    tsv: Callable[[Any], Any] | None = None,
+    exit_code: int = 0,
+) -> None:
+    """Render a command's result with the global -o/--query/--no-color settings. `exit_code`: what the
+    command will exit with, decided before printing (a failed gate: 1), which stands even when the reader
+    of stdout leaves before the end (`| head`): a pipeline with pipefail must not see a pass."""
+    ctx = app_context()
+    ctx.decided_exit = exit_code
+    opts = ctx.options
     emit(data, output=opts.output, query=opts.query, table=table, no_color=opts.no_color, tsv=tsv)
 
 

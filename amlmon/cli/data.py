@@ -182,14 +182,18 @@ def extract(
     not by building names. Lines that are not model data are skipped; malformed lines are counted.
     """
     from amlmon.extract import extract_dataset
-    from amlmon.timeparse import parse_instant
+    from amlmon.timeparse import ordered, parse_instant
 
+    start = parse_instant(since, option="--since") if since else None
+    end = parse_instant(until, option="--until") if until else None
+    if start is not None and end is not None:  # as `data pull`: an empty window is a mistake, not 0 rows
+        ordered(start, end, "--since", "--until", hint="give an earlier --since or a later --until")
     summary = extract_dataset(
         app_context(),
         source,
         out,
-        start=parse_instant(since, option="--since") if since else None,
-        end=parse_instant(until, option="--until") if until else None,
+        start=start,
+        end=end,
         fmt=fmt,
         flatten=flatten,
         overwrite=overwrite,

@@ -39,8 +39,9 @@ def doctor(
     ctx = app_context()
     report = doc.run(sources(ctx), ctx.workspace.resource_id, wanted, window)
     rows = [finding.row() for finding in report.findings]
-    output(rows, table=render)
-    return 1 if report.failed else 0
+    code = 1 if report.failed else 0
+    output(rows, table=render, exit_code=code)
+    return code
 
 
 def sources(ctx: Any) -> Any:

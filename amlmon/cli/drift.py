@@ -24,7 +24,8 @@ THRESHOLD_HELP = (
     "METRIC=VALUE, or numerical.METRIC=VALUE / categorical.METRIC=VALUE (repeatable). Defaults as Azure "
     "ML: normalized_wasserstein_distance=0.1 (numerical), jensen_shannon_distance=0.1 (categorical), "
     "null_value_rate, data_type_error_rate, out_of_bounds_rate=0. p-value metrics "
-    "(two_sample_kolmogorov_smirnov_test, pearsons_chi_squared_test) breach below their threshold."
+    "(two_sample_kolmogorov_smirnov_test, pearsons_chi_squared_test) breach below their threshold; rates "
+    "and p-values are fractions (0.05) or percentages (5%)."
 )
 
 
@@ -78,7 +79,8 @@ def drift(
     """Compare current model inputs (or outputs) with a baseline: drift and data quality per feature.
 
     Metrics carry Azure ML model monitoring's names, definitions and default thresholds. Exit 0 when
-    every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows).
+    every threshold holds, 1 when one is breached, 6 when there is nothing to compare (no rows) or a
+    window cannot be read (the service keeps failing).
     Windows are pulled like `data pull` (v2: from the data collector's blobs) and cached under ~/.cache/amlmon/drift
     (AMLMON_CACHE_DIR).
     """
@@ -92,6 +94,7 @@ def drift(
             hint="drop one of them",
         )
     pull = _Pull(log_analytics, datastore_url, connection_string)
+    _check_files(report, emit_monitor, overwrite, [baseline, current or ""])
 
     options = cmp.Options(
         features=_names(features, "--features"),
@@ -103,6 +106,8 @@ def drift(
     windowed = [text for text in (baseline, current or "1d") if _is_window(text)]
     if len(windowed) == 2:
         _refuse_overlap(baseline, current)
+    if targets and not windowed and not datastore_url and _workspace_configured():
+        targets = _checked_offline_target(targets)
     if windowed and targets and not datastore_url:  # blobs (--datastore-url) need no workspace
         from amlmon.evidence import known_targets
 
@@ -118,6 +123,57 @@ def drift(
         result = cmp.compare(baseline_source, current_source, options)
     except cmp.NothingToCompare as error:
         raise _v2_hint(error, targets, windowed, pull) from None
+    _warn_skipped(result, outputs)
+    if report is not None:
+        from amlmon.drift.render import html_report, write_new_file
+
+        write_new_file(report, html_report(result), overwrite, "--report")
+    if emit_monitor is not None:
+        _emit_monitor(emit_monitor, result, targets, options, baseline_spec, current_spec, overwrite)
+    _output(result, exit_code=1 if result["breached"] else 0)
+    if result["breached"]:
+        raise typer.Exit(1)
+
+
+def _checked_offline_target(targets: list[Any]) -> list[Any]:
+    """Two files: TARGET only names the monitor's deployment, so a workspace at hand checks that it exists
+    (exit 3 with did-you-mean), but one that cannot be asked (not signed in, offline) does not stop a
+    comparison that needs no Azure: said, and TARGET taken as given."""
+    from amlmon.errors import AmlmonError, NotFound
+    from amlmon.evidence import known_targets
+
+    try:
+        return list(known_targets(app_context(), targets))
+    except NotFound:
+        raise
+    except AmlmonError as exc:
+        warn(f"{targets[0]} not checked against the workspace ({exc.message}): taken as given")
+        return targets
+
+
+def _workspace_configured() -> bool:
+    """Whether a workspace is named somewhere (flags, variables, config.json, az defaults): comparing two
+    files needs none, and without one TARGET is taken as given (an --emit-monitor written offline)."""
+    from amlmon.errors import ConfigError
+
+    try:
+        ref = app_context().workspace_ref
+    except ConfigError:
+        return False
+    return ref.subscription.found and ref.resource_group.found and ref.workspace.found
+
+
+def _warn_skipped(result: dict[str, Any], outputs: bool) -> None:
+    unmeasured = [
+        str(feature["feature"])
+        for feature in result["features"]
+        if all(m["value"] is None for m in feature["metrics"] if m["signal"] != "data_quality")
+    ]
+    if unmeasured:  # no breach can come from a metric that has no value: a gate that holds by default
+        warn(
+            f"no drift measured for {', '.join(unmeasured[:10])}{' …' if len(unmeasured) > 10 else ''}: "
+            "the baseline or the current data has no value of it (only its data quality is checked)"
+        )
     for side in ("baseline", "current"):
         skipped = result[side]["skipped"]
         if skipped:
@@ -126,15 +182,35 @@ def drift(
                 f"{skipped} {side} {records} no readable {'prediction' if outputs else 'input'} "
                 "(cut at 8,192 characters, or not JSON): skipped"
             )
-    if report is not None:
-        from amlmon.drift.render import html_report, write_new_file
 
-        write_new_file(report, html_report(result), overwrite, "--report")
-    if emit_monitor is not None:
-        _emit_monitor(emit_monitor, result, targets, options, baseline_spec, current_spec, overwrite)
-    _output(result)
-    if result["breached"]:
-        raise typer.Exit(1)
+
+def _check_files(report: Path | None, emit_monitor: Path | None, overwrite: bool, inputs: list[str]) -> None:
+    """--report and --emit-monitor checked before any pull: a place that cannot take the file fails now,
+    not after the windows were downloaded and one file written; and one path for both would have the
+    monitor YAML replace the report just written."""
+    from amlmon.drift.render import check_new_file
+    from amlmon.errors import UsageError
+
+    same = report is not None and emit_monitor is not None and _same_path(report, emit_monitor)
+    if same:
+        raise UsageError(
+            f"--report and --emit-monitor name the same file {str(report)!r}: one would replace the other",
+            hint="give each its own file, e.g. --report drift.html --emit-monitor monitor.yml",
+        )
+    for path, option in ((report, "--report"), (emit_monitor, "--emit-monitor")):
+        if path is None:
+            continue
+        for given, name in zip(inputs, ("--baseline", "--current"), strict=True):
+            if given and Path(given).expanduser().exists() and _same_path(path, Path(given)):
+                raise UsageError(  # --overwrite would replace the data being compared with the report
+                    f"{option} {str(path)!r} is the {name} file",
+                    hint=f"write {option} to a file of its own",
+                )
+        check_new_file(path, overwrite, option)
+
+
+def _same_path(one: Path, other: Path) -> bool:
+    return one.expanduser().resolve() == other.expanduser().resolve()
 
 
 _FILE_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".csv")
@@ -207,7 +283,6 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
     """A FileSource for a file, or for a window's pulled (cached) dataset; and what was asked for."""
     from amlmon.drift import inputs, windows
     from amlmon.errors import UsageError
-    from amlmon.schema import source_of
 
     path = Path(text).expanduser()
     if path.exists():
@@ -226,17 +301,31 @@ def _source(text: str, option: str, targets: list[Any], pull: _Pull) -> tuple[An
             f"{option} {text!r} is a window of model data: which service or deployment?",
             hint="name the TARGET, e.g. amlmon drift my-svc --baseline 14d..7d --current 1d",
         )
-    if pull.datastore_url:
-        pulled = windows.pull_collector_window(
-            app_context().session, targets, pull.datastore_url, pull.connection_string, window
-        )
-    else:
-        pulled = windows.pull_window(app_context(), targets, source_of(pull.log_analytics), window)
+    pulled = _pulled(targets, pull, window)
     info(
         f"{option} {text}: {'cached' if pulled.cached else f'pulled {pulled.rows} records into'} {pulled.path}"
     )
     label = f"{targets[0]} {window.start:%Y-%m-%dT%H:%MZ}..{window.end:%Y-%m-%dT%H:%MZ}"
     return inputs.FileSource(pulled.path, label=label), window
+
+
+def _pulled(targets: list[Any], pull: _Pull, window: Any) -> Any:
+    """A window's model data, pulled (or cached). A service that keeps failing (5xx, an unreachable
+    storage account) leaves the gate unevaluated — exit 6, as `check` — never 1, which says "drifted"."""
+    from amlmon.drift import windows
+    from amlmon.gate import evaluable
+    from amlmon.schema import source_of
+
+    if pull.datastore_url:
+        url = pull.datastore_url
+        return evaluable(
+            lambda: windows.pull_collector_window(
+                app_context().session, targets, url, pull.connection_string, window
+            ),
+            "the storage account",
+        )
+    source = source_of(pull.log_analytics)
+    return evaluable(lambda: windows.pull_window(app_context(), targets, source, window), "the query service")
 
 
 def _emit_monitor(
@@ -269,7 +358,7 @@ def _emit_monitor(
     write_new_file(path, monitor.to_yaml(schedule), overwrite, "--emit-monitor")
 
 
-def _output(result: dict[str, Any]) -> None:
+def _output(result: dict[str, Any], exit_code: int) -> None:
     from amlmon.drift.compare import flat_rows
 
     def table(_data: Any, stream: Any) -> None:
@@ -277,4 +366,4 @@ def _output(result: dict[str, Any]) -> None:
 
         render_terminal(result, stream, no_color=app_context().options.no_color)
 
-    output(flat_rows(result), table=table)
+    output(flat_rows(result), table=table, exit_code=exit_code)

@@ -239,7 +239,11 @@ def stop(data: Path | None = typer.Option(None, "--data", help=DATA_HELP)) -> No
     from amlmon.emulator import client
 
     if not client.stop(_data_dir(data)):
-        raise NotFound(f"no emulator is running with data directory {_data_dir(data)}")
+        raise NotFound(
+            f"no emulator is running with data directory {_data_dir(data)}",
+            hint="nothing to stop; an emulator started elsewhere is stopped with its own --data "
+            "(or AMLMON_EMULATOR_DIR)",
+        )
     output({"stopped": True, "data": str(_data_dir(data))})
 
 

@@ -186,10 +186,10 @@ def check(
     measured = gate.measure(app_context(), parsed, window, source=source_of(log_analytics))
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)
-    output(verdict, table=table_view(render_check))
+    output(verdict, table=table_view(render_check), exit_code=gate.exit_code(verdict))
     _explain_empty(parsed, window, measured, log_analytics, "check")
-    if not verdict["passed"]:
-        raise typer.Exit(gate.EXIT_GATE_FAILED)
+    if gate.exit_code(verdict):
+        raise typer.Exit(gate.exit_code(verdict))
 
 
 def _one_v2_source(metrics: bool, endpoint_logs: bool) -> None:
@@ -269,9 +269,9 @@ def _check_endpoint_logs(
     measured = endpoint_stats.collect_for_gate(app_context(), parsed, window)
     verdict = gate.evaluate(measured, thresholds)
     write_step_summary(verdict)
-    output(verdict, table=table_view(render_check))
-    if not verdict["passed"]:
-        raise typer.Exit(gate.EXIT_GATE_FAILED)
+    output(verdict, table=table_view(render_check), exit_code=gate.exit_code(verdict))
+    if gate.exit_code(verdict):
+        raise typer.Exit(gate.exit_code(verdict))
 
 
 def _say_if_empty(health: dict[str, Any], parsed: list[Any], window: Any) -> None:

@@ -152,7 +152,29 @@ def split_global_options(
             command = _subcommand(command, token) or command
             continue
         index = _take_global(options, matched, argv, index + 1)
+    if not {"-h", "--help"} & set(rest):  # help is printed whatever the environment says
+        _check_environment_choices(options)
     return options, rest
+
+
+# Global options with fixed values whose environment variable may set them (GlobalOptions.from_env).
+_CHOICE_VARIABLES = {"output": "AMLMON_OUTPUT", "auth": "AMLMON_AUTH"}
+
+
+def _check_environment_choices(options: GlobalOptions) -> None:
+    """A value of AMLMON_OUTPUT / AMLMON_AUTH outside the option's choices is refused before the command
+    runs: it once surfaced only when the result was printed — after `diagnostics enable` had changed the
+    service — or as an unrelated sign-in error. (A flag's value is checked as it is read.)"""
+    for option in GLOBAL_OPTIONS:
+        variable = _CHOICE_VARIABLES.get(option.field)
+        value = getattr(options, option.field)
+        if variable is None or option.choices is None or value is None or value in option.choices:
+            continue
+        raise UsageError(
+            f"{variable} {value!r} is not one of {', '.join(option.choices)}",
+            hint=f"set {variable} to one of them or unset it (e.g. {option.names[-1]} {option.choices[0]} "
+            "overrides it)",
+        )
 
 
 def _take_global(

@@ -62,6 +62,10 @@ def check_metrics(
     verdict = platform_metrics.check(app_context(), parsed, window, thresholds)
     write_step_summary(verdict)
     no_color = app_context().options.no_color
-    output(verdict, table=lambda data, stream: render_check(data, stream, no_color=no_color))
-    if not verdict["passed"]:
-        raise typer.Exit(gate.EXIT_GATE_FAILED)
+    output(
+        verdict,
+        table=lambda data, stream: render_check(data, stream, no_color=no_color),
+        exit_code=gate.exit_code(verdict),
+    )
+    if gate.exit_code(verdict):
+        raise typer.Exit(gate.exit_code(verdict))

@@ -53,7 +53,9 @@ def _not_matched(name: str | None, kinds: set[str], names: list[str]) -> Any:
     from amlmon.errors import NotFound
     from amlmon.targets import suggest
 
-    selection = " ".join([*(f"--kind {k}" for k in sorted(kinds)), *([f"--name {name!r}"] if name else [])])
+    selection = " ".join(
+        [*(f"--kind {k}" for k in sorted(kinds)), *([f"--name {name!r}"] if name is not None else [])]
+    )
     close = suggest(name.strip("*?[]"), names) if name else []
     return NotFound(
         f"no service or deployment matched {selection or '--all'}",

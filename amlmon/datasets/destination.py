@@ -48,10 +48,17 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
     that exists (unless `overwrite`, or `resume` continues an interrupted run to it), a folder that is
     missing or not writable (probed by creating a hidden file there: permission bits say nothing for
     root, nor for /proc)."""
+    if str(path) == "-":  # the shell's "stdout" spelling: a file named `-` would appear instead
+        raise UsageError(
+            "--out - (stdout) is not supported: a dataset is written to a file and renamed into place when "
+            "complete",
+            hint="give a file name, e.g. --out ./models.jsonl, and read it from there",
+        )
     if path.is_dir():
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
         )
+    refuse_special_file(path, "--out", "./models.parquet")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(
             f"cannot write --out {str(path)!r}: {str(path.parent)!r} is not a folder",
@@ -75,11 +82,54 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
         handle, probe = tempfile.mkstemp(prefix=".amlmon-", suffix=".probe", dir=path.parent)
     except OSError as exc:
         raise UsageError(
-            f"cannot write --out {str(path)!r}: {_why_not_writable(path.parent, exc)}",
+            f"cannot write --out {str(path)!r}: {why_not_writable(path.parent, exc)}",
             hint=f"choose --out in a folder you can write to, e.g. --out ./{path.name}",
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+def refuse_special_file(path: Path, option: str, example: str) -> None:
+    """Refuse a --out that exists and is no regular file (/dev/null, /dev/stdout, a named pipe, a socket):
+    amlmon writes a temp file beside it and renames it over, which would put a plain file in the place of
+    the device or link — with --overwrite, as root, /dev/null itself. A symlink through /dev or /proc
+    (/dev/stdout → /proc/self/fd/1) is refused whatever stdout is at the moment."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode  # through a symlink: what it points at
+    except OSError:
+        return  # not there (or a dangling link): a new file is written, nothing is replaced
+    if stat.S_ISDIR(mode):
+        return  # a folder: refused by the caller in its own words
+    if stat.S_ISREG(mode) and not _links_through_system(path):
+        return  # a file, replaced only with --overwrite
+    kinds = {
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+    }
+    kind = next((text for test, text in kinds.items() if test(mode)), "a link to a stream (/dev, /proc)")
+    raise UsageError(
+        f"{option} {str(path)!r} is {kind}, not a regular file: amlmon writes a new file and renames it "
+        f"over {option}, which would replace it",
+        hint=f"give the name of a regular file, e.g. {option} {example}, and read it from there",
+    )
+
+
+def _links_through_system(path: Path) -> bool:
+    """Whether `path` is a symlink whose chain passes through /dev or /proc (/dev/stdout, /dev/fd/1)."""
+    seen = 0
+    current = path
+    while current.is_symlink() and seen < 40:
+        target = Path(os.readlink(current))
+        current = target if target.is_absolute() else current.parent / target
+        parts = Path(os.path.abspath(current)).parts
+        if parts[1:2] == ("proc",) or (parts[1:2] == ("dev",) and parts[2:3] != ("shm",)):  # /dev/shm: files
+            return True
+        seen += 1
+    return False
 
 
 # The longest name a run keeps beside --out: its parts folder (amlmon/datasets/output.py).
@@ -113,7 +163,7 @@ def _saved_parts(out: Path) -> bool:
         return False
 
 
-def _why_not_writable(folder: Path, exc: OSError) -> str:
+def why_not_writable(folder: Path, exc: OSError) -> str:
     """The reason a new file cannot be made in `folder`, in the user's terms: the OS's bare strerror
     misleads (/proc answers "No such file or directory" for a folder that plainly exists)."""
     import errno

@@ -106,5 +106,10 @@ def instant_and_age(value: Any, now: dt.datetime) -> str:
 
 
 def window_text(window: dt.timedelta) -> str:
-    hours = window.total_seconds() / 3600
-    return f"{hours:g}h" if hours >= 1 else f"{int(window.total_seconds() // 60)}m"
+    """`24h`, `1.5h`, `10m`; a window that is no whole number of minutes in seconds (`--since 30s` once
+    read "in the last 0m")."""
+    seconds = window.total_seconds()
+    hours = seconds / 3600
+    if hours >= 1:
+        return f"{hours:g}h"
+    return f"{int(seconds // 60)}m" if seconds % 60 == 0 else f"{seconds:g}s"

@@ -63,12 +63,22 @@ def _parse_threshold(spec: str) -> tuple[tuple[str, ...], str, float]:
         )
     if dot and kind not in (stats.NUMERICAL, stats.CATEGORICAL):
         raise UsageError(f"--threshold: {kind!r} is not numerical or categorical", hint=example)
+    fraction = metric in stats.QUALITY_METRICS or metric in stats.P_VALUE_METRICS
+    percent = fraction and text.strip().endswith("%")
     try:
-        value = float(text)
+        value = float(text.strip().removesuffix("%")) / 100 if percent else float(text)
     except ValueError:
         raise UsageError(f"--threshold {spec!r}: {text!r} is not a number", hint=example) from None
     if not value >= 0:  # also NaN
         raise UsageError(f"--threshold {spec!r}: the value must be 0 or more", hint=example)
+    if fraction and value > 1:
+        # a rate or a p-value is a fraction: null_value_rate=5 (meant 5%) would never breach, and a
+        # p-value threshold above 1 would always breach
+        what = "a p-value" if metric in stats.P_VALUE_METRICS else "a rate"
+        raise UsageError(
+            f"--threshold {spec!r}: {metric} is {what}, between 0 and 1",
+            hint=f"give a fraction or a percentage, e.g. {metric}=0.05 or {metric}=5%",
+        )
     kinds = (kind,) if dot else (stats.NUMERICAL, stats.CATEGORICAL)
     if not any(metric in stats.DRIFT_METRICS[k] or metric in stats.QUALITY_METRICS for k in kinds):
         raise UsageError(f"--threshold: {metric} does not apply to {kind} features", hint=example)
@@ -101,6 +111,8 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         # one column at a time: memory holds one feature of each input, not the whole table
         columns = wanted or baseline.columns
         _require_features(columns, baseline.columns, baseline.label)
+        _require_shared(columns, current.columns, current.label)
+        _require_categorical_compared(options.categorical, columns)
 
         def one(name: str) -> tuple[dict[str, Any], int, int]:
             b_values = baseline.read([name], options.categorical)
@@ -119,6 +131,12 @@ def compare(baseline: FileSource, current: FileSource, options: Options) -> dict
         _require_every_column_named(names, ((b_values, baseline.label), (c_values, current.label)))
         columns = wanted or (_regular_features(b_values) if baseline.is_dataset else list(b_values.features))
         _require_features(columns, list(b_values.features), baseline.label)
+        # a training table's own columns: reading makes an (empty) entry for every wanted feature
+        found = (
+            list(c_values.features) if current.is_dataset else (current.columns or list(c_values.features))
+        )
+        _require_shared(columns, found, current.label)
+        _require_categorical_compared(options.categorical, columns)
         results = [_feature(name, b_values, c_values, options) for name in columns]
         summary = {
             "baseline": _summary(baseline, b_values.rows, b_values.skipped),
@@ -219,6 +237,38 @@ def _require_features(wanted: Sequence[str], found: Sequence[str], label: str) -
             f"feature {missing[0]!r} is not in {label}",
             hint=f"did you mean {', '.join(close)}?" if close else f"its features: {', '.join(found[:20])}",
         )
+
+
+def _require_categorical_compared(categorical: Sequence[str], columns: Sequence[str]) -> None:
+    """A --categorical name that is no compared feature (a typo) would leave the feature it meant numerical
+    without a word: refused, as --features is."""
+    unknown = [name for name in categorical if name not in columns]
+    if not unknown:
+        return
+    from amlmon.targets import suggest
+
+    close = suggest(unknown[0], list(columns))
+    raise UsageError(
+        f"--categorical {unknown[0]!r} is not one of the features compared",
+        hint=f"did you mean {', '.join(close)}?"
+        if close
+        else f"the features: {', '.join(list(columns)[:20])}",
+    )
+
+
+def _require_shared(wanted: Sequence[str], found: Sequence[str], label: str) -> None:
+    """Current data with none of the compared features is two naming schemes (a training table's `a, b`
+    against positional inputs' `0, 1`), not a feature that stopped arriving: every feature would fail
+    null_value_rate and the gate would report a data quality fault that is not there."""
+    if not wanted or not found or any(name in found for name in wanted):
+        return
+    shown = ", ".join(found[:20])
+    named = list(found) if all(name.isdigit() for name in wanted) else list(wanted)
+    raise UsageError(
+        f"none of the features compared ({', '.join(wanted[:20])}) is in {label} (its features: {shown})",
+        hint='positional inputs ({"data": [[…]]}) are named 0, 1, …: name their columns in order with '
+        "--features, e.g. --features " + ",".join(named[:20]),
+    )
 
 
 def _feature(name: str, baseline: Values, current: Values, options: Options) -> dict[str, Any]:

@@ -176,14 +176,29 @@ def html_report(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_new_file(path: Path, text: str, overwrite: bool, option: str) -> None:
-    """Write `text` to a temp file next to `path`, then rename it over; an existing file only with --overwrite."""
+def check_new_file(path: Path, overwrite: bool, option: str) -> None:
+    """Refuse, before any work, a --report/--emit-monitor that cannot be written or would lose something:
+    a folder, a device or pipe (renamed over, /dev/null would become a plain file), an existing file
+    without --overwrite, a missing folder."""
+    from amlmon.datasets.destination import refuse_special_file
+
+    example = f"./{path.stem or 'drift'}{path.suffix or '.html'}"
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {str(path)!r} is a folder", hint=f"give a file name, e.g. {option} {example}"
+        )
+    refuse_special_file(path, option, example)
     if path.exists() and not overwrite:
         raise UsageError(f"{str(path)!r} already exists", hint=f"choose another {option} or add --overwrite")
     if not path.parent.is_dir():
         raise UsageError(
             f"folder {str(path.parent)!r} does not exist", hint=f"create it or choose another {option}"
         )
+
+
+def write_new_file(path: Path, text: str, overwrite: bool, option: str) -> None:
+    """Write `text` to a temp file next to `path`, then rename it over; an existing file only with --overwrite."""
+    check_new_file(path, overwrite, option)
     tmp = path.with_name(f".{path.name}.amlmon-tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

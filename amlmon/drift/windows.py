@@ -77,6 +77,32 @@ def cache_dir() -> Path:
     return Path(base) / "amlmon" / "drift"
 
 
+def _usable_cache(folder: Path) -> None:
+    """The cache folder, made if missing; one that cannot hold files is a usage error naming it (an
+    AMLMON_CACHE_DIR that is a file once ended in 'unexpected FileExistsError', exit 1: drift's
+    'breached')."""
+    import tempfile
+
+    from amlmon.datasets.destination import why_not_writable
+    from amlmon.errors import UsageError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".amlmon-", suffix=".probe", dir=folder)
+    except OSError as exc:
+        reason = (
+            f"{str(folder)!r} is not a folder"
+            if isinstance(exc, (FileExistsError, NotADirectoryError))
+            else why_not_writable(folder, exc)
+        )
+        raise UsageError(
+            f"cannot keep pulled windows in the drift cache: {reason}",
+            hint="point AMLMON_CACHE_DIR at a folder you can write to (default ~/.cache/amlmon/drift)",
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
+
+
 def cache_path(ctx: AppContext, targets: list[Target], source: Source, window: Window) -> Path:
     key = json.dumps(
         [
@@ -106,7 +132,7 @@ def pull_window(ctx: AppContext, targets: list[Target], source: Source, window: 
     path = cache_path(ctx, targets, source, window)
     if path.exists():
         return Pulled(path, True, -1)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _usable_cache(path.parent)
     params = {
         "targets": sorted(str(t) for t in targets),
         "schema": source,
@@ -164,7 +190,7 @@ def pull_collector_window(
     if path.exists():
         return Pulled(path, True, -1)
     settled = window.end <= dt.datetime.now(dt.UTC) - SETTLE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _usable_cache(path.parent)
     params = {
         "targets": sorted(str(t) for t in targets),
         "source": "collector",

@@ -55,10 +55,19 @@ def apply_query(data: Any, expression: str | None) -> Any:
     if not expression:
         return data
     import jmespath
-    from jmespath.exceptions import JMESPathError
+    from jmespath.exceptions import JMESPathError, JMESPathTypeError
 
     try:
         return jmespath.search(expression, data)
+    except JMESPathTypeError as exc:
+        # The expression compiled (check_query): a function met a value of the wrong type in this result.
+        # jmespath's message carries the whole offending value — a result's worth of text on one line.
+        expected = " or ".join(str(kind) for kind in exc.expected_types)
+        raise UsageError(
+            f"--query {expression!r} failed on the result: {exc.function_name}() expects {expected}, "
+            f"got {exc.actual_type}",
+            hint='see https://jmespath.org; e.g. --query "sort_by(@, &target)[].target"',
+        ) from None
     except JMESPathError as exc:
         raise _invalid_query(expression, exc) from None
 
@@ -122,15 +131,18 @@ def _tsv_columns(rows: list[Any]) -> list[str] | None:
 
 
 def to_tsv(data: Any) -> str:
-    """No header; one line per row, every column, in the order of the first row that has it."""
+    """No header; one line per row, every column, in the order of the first row that has it; a row that
+    is a list (a JMESPath multiselect list) has its items as the fields."""
     rows = data if isinstance(data, list) else [data]
     columns = _tsv_columns(rows)
     lines = []
     for row in rows:
         if columns is not None:
             values = [row.get(column) for column in columns]
-        else:
-            values = list(row.values()) if isinstance(row, dict) else [row]
+        elif isinstance(row, dict):
+            values = list(row.values())
+        else:  # `--query "[].[name, kind]"`: each inner list is a row of fields, as `az -o tsv` prints it
+            values = row if isinstance(row, list) else [row]
         lines.append("\t".join(_tsv_cell(value) for value in values))
     return "".join(line + "\n" for line in lines)
 

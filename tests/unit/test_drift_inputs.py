@@ -97,13 +97,17 @@ def test_thresholds_apply_to_the_kinds_they_exist_for(value: float) -> None:
     )
     numerical = Thresholds.parse([f"numerical.jensen_shannon_distance={value}"])
     assert numerical.get("categorical", "jensen_shannon_distance") == 0.1  # Azure ML's default kept
-    ks = Thresholds.parse([f"two_sample_kolmogorov_smirnov_test={value}"])
-    assert ks.get("numerical", "two_sample_kolmogorov_smirnov_test") == value
+    p_value = value / 1e6  # a p-value threshold is between 0 and 1 (above 1 always breaches: refused)
+    ks = Thresholds.parse([f"two_sample_kolmogorov_smirnov_test={p_value}"])
+    assert ks.get("numerical", "two_sample_kolmogorov_smirnov_test") == p_value
     assert ks.get("categorical", "two_sample_kolmogorov_smirnov_test") is None
     assert (
-        Thresholds.parse([f"chi_squared_test={value}"]).get("categorical", "pearsons_chi_squared_test")
-        == value
+        Thresholds.parse([f"chi_squared_test={p_value}"]).get("categorical", "pearsons_chi_squared_test")
+        == p_value
     )
+    if value > 1:
+        with pytest.raises(UsageError, match="is a p-value, between 0 and 1"):
+            Thresholds.parse([f"two_sample_kolmogorov_smirnov_test={value}"])
 
 
 @pytest.mark.parametrize(
