@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from amlmon.azure import paths
 from amlmon.azure.diagnostic_settings import _path as diagnostic_setting_path
-from amlmon.errors import EXIT_USAGE, UsageError
+from amlmon.errors import EXIT_USAGE, ConfigError, UsageError
 from amlmon.resolve import resolve_workspace
 
 SUB = "00000000-0000-0000-0000-00000000a1a1"
@@ -137,9 +137,13 @@ def test_resolved_workspace_is_refused_at_require_with_exit_2(
         flags["workspace"] = "ws-" + name.replace(
             "/", ""
         )  # a leading / means "resource ID": tested elsewhere
+    if not flags[where].strip():  # a flag given empty is refused as such (not taken as missing)
+        with pytest.raises(ConfigError, match="is empty"):
+            resolve_workspace(env={}, cwd=home, home=home, **flags)
+        return
     ref = resolve_workspace(env={}, cwd=home, home=home, **flags)
     if not all(s.found for s in (ref.subscription, ref.resource_group, ref.workspace)):
-        return  # an empty value is "missing", its own error
+        return  # a value that resolves to nothing is "missing", its own error
     intended = ["subscriptions", str(ref.subscription.value), "resourceGroups", str(ref.resource_group.value),
                 "providers", "Microsoft.MachineLearningServices", "workspaces", str(ref.workspace.value)]  # fmt: skip
     built_or_refused(lambda: ref.require().resource_id, intended, "require()")
