@@ -233,18 +233,8 @@ def test_a_record_whose_time_does_not_parse_is_counted_as_malformed(
 def test_flatten_says_which_field_it_left_as_json(azurite: Azurite, tmp_path: Path) -> None:
     """--flatten over collector rows whose input changes shape (an object where a number was): the input
     stays JSON only and a warning names the record, as a v1 pull's does (the collector pull said nothing)."""
-    container = azurite.service().get_container_client(CONTAINER)
-    if not container.exists():
-        container.create_container()
-    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
-    at = hour + dt.timedelta(minutes=5)
     rows = {"a": {"x": 1, "y": 2}, "b": {"x": {"nested": 1}, "y": 3}, "c": {"x": "text", "y": 4}}
-    for collection, data in (("model_inputs", rows), ("model_outputs", {k: {"p": 0.5} for k in rows})):
-        blob = container.get_blob_client(
-            f"modelDataCollector/ep-flat/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
-        )
-        blob.create_append_blob()
-        blob.append_block("".join(_record(collection, at, k, [v]) + "\n" for k, v in data.items()).encode())
+    _one_hour_folder(azurite, "ep-flat", rows)
     env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     args = ["data", "pull", "ep-flat/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
     result = run_cli(
@@ -334,6 +324,23 @@ def test_resume_names_an_option_that_differs_and_sums_the_runs(
         import pyarrow.parquet as pq
 
         assert pq.read_table(out).to_pylist() == pq.read_table(tmp_path / "whole.parquet").to_pylist()
+
+
+def _one_hour_folder(azurite: Azurite, endpoint: str, rows: dict[str, Any], first_line: str = "") -> None:
+    """One folder an hour ago of deployment blue: an input record per row (`rows`: correlation id -> row),
+    each answered by {"p": 0.5}; `first_line` before the records of both blobs."""
+    container = azurite.service().get_container_client(CONTAINER)
+    if not container.exists():
+        container.create_container()
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    at = hour + dt.timedelta(minutes=5)
+    for collection, data in (("model_inputs", rows), ("model_outputs", {k: {"p": 0.5} for k in rows})):
+        blob = container.get_blob_client(
+            f"modelDataCollector/{endpoint}/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
+        )
+        blob.create_append_blob()
+        lines = "".join(_record(collection, at, k, [v]) + "\n" for k, v in data.items())
+        blob.append_block(((first_line + "\n" if first_line else "") + lines).encode())
 
 
 def _hourly_folders(azurite: Azurite, endpoint: str, hours: int, requests: int, data: Any) -> None:
@@ -445,18 +452,8 @@ def test_a_csv_pull_keeps_a_cell_over_the_csv_modules_field_limit(azurite: Azuri
     """A collector record carries up to 4 MB inline: a CSV cell of 200 KB of input. Assembling the file
     from its parts read the CSV back with the standard library's 128 KB field limit: exit 1 ("field
     larger than field limit"), the rows only in the parts. The control: the 100 KB row's neighbour."""
-    container = azurite.service().get_container_client(CONTAINER)
-    if not container.exists():
-        container.create_container()
-    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
-    at = hour + dt.timedelta(minutes=5)
     rows = {"small": {"t": "s" * 100_000}, "big": {"t": "b" * 200_000}}
-    for collection, data in (("model_inputs", rows), ("model_outputs", {k: {"p": 0.5} for k in rows})):
-        blob = container.get_blob_client(
-            f"modelDataCollector/ep-wide/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
-        )
-        blob.create_append_blob()
-        blob.append_block("".join(_record(collection, at, k, [v]) + "\n" for k, v in data.items()).encode())
+    _one_hour_folder(azurite, "ep-wide", rows)
     env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     out = tmp_path / "wide.csv"
     args = ["data", "pull", "ep-wide/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
@@ -477,19 +474,8 @@ def test_a_parquet_pull_read_record_by_record_writes_rows_of_ten_kilobytes_in_ba
     of text) come in batches of about 4 MB; the control: the same rows, all of them, in order."""
     import pyarrow.parquet as pq
 
-    container = azurite.service().get_container_client(CONTAINER)
-    if not container.exists():
-        container.create_container()
-    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
-    at = hour + dt.timedelta(minutes=5)
     rows = {f"r{i}": {"i": i, "t": f"{i:05d}" * 2000} for i in range(700)}
-    for collection, data in (("model_inputs", rows), ("model_outputs", {k: {"p": 0.5} for k in rows})):
-        blob = container.get_blob_client(
-            f"modelDataCollector/ep-big/blue/{collection}/{hour:%Y/%m/%d/%H}/i.jsonl"
-        )
-        blob.create_append_blob()
-        lines = "not json\n" + "".join(_record(collection, at, k, [v]) + "\n" for k, v in data.items())
-        blob.append_block(lines.encode())
+    _one_hour_folder(azurite, "ep-big", rows, first_line="not json")
     env = {"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
     out = tmp_path / "big.parquet"
     args = ["data", "pull", "ep-big/blue", "--datastore-url", f"{azurite.blob_endpoint}/{CONTAINER}"]
