@@ -75,6 +75,31 @@ def terminate_as_interrupt(command: Command) -> Command:
     return wrapped  # type: ignore[return-value]
 
 
+def stopped_as_by_ctrl_c(command: Command) -> Command:
+    """`command` takes SIGTERM as Ctrl-C and says `interrupted` when either stops it (exit 130), for a
+    command with nothing half-made to clean up (`drift`: it was a silent 130, or a silent 143 at
+    SIGTERM)."""
+
+    @functools.wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with said_interrupted(), sigterm_as_interrupt():
+            return command(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def said_interrupted() -> Iterator[None]:
+    """Ctrl-C (or SIGTERM taken as it) inside the block prints `interrupted` before it propagates: typer
+    turns KeyboardInterrupt into a silent exit 130, so a follow or a gate stopped mid-read ended without
+    a word (README: exit 130 and `interrupted`, as `data tail`)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        raise
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM inside the block is raised as KeyboardInterrupt where it lands, as Ctrl-C is (main thread

@@ -201,11 +201,12 @@ def _read(ctx: Any, planned: Any, printer: TracePrinter, *, fallback: bool = Fal
 
 
 def _follow(ctx: Any, planned: Any, printer: TracePrinter) -> int:
-    from amlmon.stopping import sigterm_as_interrupt
+    from amlmon.stopping import said_interrupted, sigterm_as_interrupt
 
     ctx.long_run()  # a follow runs until Ctrl-C; its own loop bounds each wait (60 s)
 
-    with sigterm_as_interrupt():  # SIGTERM ends a follow as Ctrl-C does (exit 130), as `data tail`
+    # SIGTERM ends a follow as Ctrl-C does (exit 130 and `interrupted`), as `data tail`
+    with said_interrupted(), sigterm_as_interrupt():
         _follow_until_stopped(ctx, planned, printer)
     return 0
 

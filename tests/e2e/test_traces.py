@@ -720,6 +720,7 @@ def test_ctrl_c_ends_follow_with_130_and_no_traceback(
             process.kill()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.splitlines()[-1:] == ["interrupted"], err  # as `data tail` (README); it ended without a word
 
 
 def test_follow_piped_to_head_ends_with_head_when_nothing_new_arrives(
