@@ -30,7 +30,9 @@ THRESHOLD_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    app.command("drift")(drift)
+    from amlmon.stopping import stopped_as_by_ctrl_c
+
+    app.command("drift")(stopped_as_by_ctrl_c(drift))
 
 
 def drift(

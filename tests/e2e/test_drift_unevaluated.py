@@ -67,3 +67,38 @@ def test_a_cache_that_cannot_hold_files_is_a_usage_error_not_a_crash(
              env={"AMLMON_CACHE_DIR": str(made)})  # fmt: skip
     assert ok.exit_code == 0, ok.stderr
     assert list(made.glob("*.parquet"))
+
+
+@pytest.mark.parametrize("stopping", ["SIGINT", "SIGTERM"])
+def test_drift_stopped_while_reading_is_130_and_says_interrupted(tmp_path: Path, stopping: str) -> None:
+    """Stopped while a window's first request waits (a blob endpoint that never answers): Ctrl-C was a
+    silent 130 and SIGTERM a silent 143 (no clean-up, as `data pull`/`traces -f` have); now both are 130
+    with the one line `interrupted`."""
+    import signal
+
+    from tests.conftest import spawn_amlmon
+    from tests.helpers import silent_blob_endpoint
+
+    with silent_blob_endpoint() as (connection_string, accepted):
+        port = connection_string.split("BlobEndpoint=http://127.0.0.1:")[1].split("/")[0]
+        url = (
+            f"http://127.0.0.1:{port}/devstoreaccount1/azureml-blobstore-00000000-0000-0000-0000-0000000000d1"
+        )
+        process = spawn_amlmon(
+            ["drift", "ep/blue", "--baseline", "3h..2h", "--current", "1h", "--datastore-url", url],
+            {
+                "AZURE_STORAGE_CONNECTION_STRING": connection_string,
+                "AMLMON_CACHE_DIR": str(tmp_path / "cache"),
+            },
+        )
+        try:
+            assert accepted.wait(60), "the control: drift asks the endpoint for its baseline window"
+            assert process.poll() is None, process.communicate()
+            process.send_signal(getattr(signal, stopping))
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines() == ["interrupted"] and stdout == "", stderr
