@@ -435,3 +435,28 @@ def test_an_unknown_target_is_not_found_and_overlapping_windows_are_refused(cli:
     # Positive control: windows apart pass the checks and get as far as reading (no rows: exit 6).
     apart = cli("drift", "churn", *ws["scope"], "--baseline", "14d..7d", "-o", "json")
     assert apart.exit_code == 6 and "no rows to compare" in apart.stderr, apart.stderr
+
+
+@pytest.mark.parametrize("option", ["--report", "--emit-monitor"])
+def test_report_or_monitor_to_stdout_dash_is_refused_not_a_file_named_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    """`--report -` (stdout, as --out - is refused) wrote a file named `-` and exited 1 as the gate."""
+    baseline = _parquet(tmp_path / "train.parquet", _table(1))
+    current = _parquet(tmp_path / "recent.parquet", _table(2, {"a": 40}))
+    monkeypatch.chdir(tmp_path)
+    result = _drift("--baseline", str(baseline), "--current", str(current), option, "-")
+    assert result.exit_code == 2, result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {option} - (stdout) is not supported"), result.stderr
+    assert hint.startswith("hint: give a file name") and not (tmp_path / "-").exists()
+    control = _drift("--baseline", str(baseline), "--current", str(current), option, "./d.out")
+    assert control.exit_code == 1 and (tmp_path / "d.out").is_file(), control.stderr
+
+
+def test_a_monitor_to_a_device_is_hinted_as_yaml(tmp_path: Path) -> None:
+    """The hint named '--emit-monitor ./null.html' for /dev/null: a monitor definition is YAML."""
+    baseline = _parquet(tmp_path / "train.parquet", _table(1))
+    current = _parquet(tmp_path / "recent.parquet", _table(2))
+    result = _drift("--baseline", str(baseline), "--current", str(current), "--emit-monitor", "/dev/null")
+    assert result.exit_code == 2 and "e.g. --emit-monitor ./null.yml," in result.stderr, result.stderr
