@@ -48,17 +48,11 @@ def check_destination(path: Path, *, overwrite: bool, resume: bool = False) -> N
     that exists (unless `overwrite`, or `resume` continues an interrupted run to it), a folder that is
     missing or not writable (probed by creating a hidden file there: permission bits say nothing for
     root, nor for /proc)."""
-    if str(path) == "-":  # the shell's "stdout" spelling: a file named `-` would appear instead
-        raise UsageError(
-            "--out - (stdout) is not supported: a dataset is written to a file and renamed into place when "
-            "complete",
-            hint="give a file name, e.g. --out ./models.jsonl, and read it from there",
-        )
+    refuse_special_file(path, "--out", "./models.parquet")
     if path.is_dir():
         raise UsageError(
             f"--out {str(path)!r} is a folder", hint=f"give a file name, e.g. --out {path / 'models.parquet'}"
         )
-    refuse_special_file(path, "--out", "./models.parquet")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(
             f"cannot write --out {str(path)!r}: {str(path.parent)!r} is not a folder",
@@ -93,9 +87,16 @@ def refuse_special_file(path: Path, option: str, example: str) -> None:
     """Refuse a --out that exists and is no regular file (/dev/null, /dev/stdout, a named pipe, a socket):
     amlmon writes a temp file beside it and renames it over, which would put a plain file in the place of
     the device or link — with --overwrite, as root, /dev/null itself. A symlink through /dev or /proc
-    (/dev/stdout → /proc/self/fd/1) is refused whatever stdout is at the moment."""
+    (/dev/stdout → /proc/self/fd/1) is refused whatever stdout is at the moment; so is `-`, the shell's
+    spelling of stdout (a file named `-` would appear). A folder is left to the caller's own words."""
     import stat
 
+    if str(path) == "-":
+        raise UsageError(
+            f"{option} - (stdout) is not supported: amlmon writes a file beside its name and renames it into "
+            "place when complete",
+            hint=f"give a file name, e.g. {option} {example}, and read it from there",
+        )
     try:
         mode = path.stat().st_mode  # through a symlink: what it points at
     except OSError:

@@ -185,17 +185,12 @@ def check_new_file(path: Path, overwrite: bool, option: str) -> None:
     default = (
         ".yml" if option == "--emit-monitor" else ".html"
     )  # a monitor is YAML: '/dev/null' hinted ./null.html
-    example = f"./{path.stem or 'drift'}{path.suffix or default}"
-    if str(path) == "-":  # the shell's "stdout" spelling: a file named `-` was written, exit as the gate
-        raise UsageError(
-            f"{option} - (stdout) is not supported: the file is written beside its name and renamed into place",
-            hint=f"give a file name, e.g. {option} ./drift{default}, and read it from there",
-        )
+    example = f"./{path.stem if path.stem not in ('', '-') else 'drift'}{path.suffix or default}"
+    refuse_special_file(path, option, example)
     if path.is_dir():
         raise UsageError(
             f"{option} {str(path)!r} is a folder", hint=f"give a file name, e.g. {option} {example}"
         )
-    refuse_special_file(path, option, example)
     if path.exists() and not overwrite:
         raise UsageError(f"{str(path)!r} already exists", hint=f"choose another {option} or add --overwrite")
     if not path.parent.is_dir():
