@@ -259,6 +259,21 @@ def interrupt(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str,
     return finish(process, timeout)
 
 
+def stop_once_asked(
+    process: subprocess.Popen[str], asked: threading.Event, signum: int, control: str
+) -> tuple[str, str]:
+    """Send `signum` once the child reached the endpoint (`asked`, e.g. silent_blob_endpoint's; `control`
+    says what failed if it never did) while it still runs; what it printed to its end (finish)."""
+    try:
+        assert asked.wait(60), control
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signum)
+    except BaseException:
+        finish(process, 5)
+        raise
+    return finish(process, 60)
+
+
 def finish(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str, str]:
     """What a child printed to its end (stdout, stderr); killed if it outlives `timeout`, so no test
     leaves it behind."""

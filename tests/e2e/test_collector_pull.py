@@ -18,7 +18,13 @@ import pytest
 
 from tests.azurite import Azurite, start_azurite, stop_azurite
 from tests.conftest import run_cli, spawn_amlmon
-from tests.helpers import collector_record, kill_once_parts_saved, parts_done, silent_blob_endpoint
+from tests.helpers import (
+    collector_record,
+    kill_once_parts_saved,
+    parts_done,
+    silent_blob_endpoint,
+    stop_once_asked,
+)
 
 pytestmark = pytest.mark.azurite
 
@@ -504,15 +510,8 @@ def test_a_collector_pull_stopped_before_its_first_folder_says_folder_not_slice(
             ],
             {"AZURE_STORAGE_CONNECTION_STRING": connection_string},
         )
-        try:
-            assert accepted.wait(60), "the control: the pull asks the endpoint before it reads a folder"
-            assert process.poll() is None, process.communicate()
-            process.send_signal(stopping)
-            stdout, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        control = "the control: the pull asks the endpoint before it reads a folder"
+        stdout, stderr = stop_once_asked(process, accepted, stopping, control)
     assert process.returncode == 130, stderr
     assert f"note: interrupted before the first folder was saved: nothing was kept ({out} not created)" in (
         stderr.splitlines()

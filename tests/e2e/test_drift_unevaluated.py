@@ -77,7 +77,7 @@ def test_drift_stopped_while_reading_is_130_and_says_interrupted(tmp_path: Path,
     import signal
 
     from tests.conftest import spawn_amlmon
-    from tests.helpers import silent_blob_endpoint
+    from tests.helpers import silent_blob_endpoint, stop_once_asked
 
     with silent_blob_endpoint() as (connection_string, accepted):
         port = connection_string.split("BlobEndpoint=http://127.0.0.1:")[1].split("/")[0]
@@ -91,14 +91,7 @@ def test_drift_stopped_while_reading_is_130_and_says_interrupted(tmp_path: Path,
                 "AMLMON_CACHE_DIR": str(tmp_path / "cache"),
             },
         )
-        try:
-            assert accepted.wait(60), "the control: drift asks the endpoint for its baseline window"
-            assert process.poll() is None, process.communicate()
-            process.send_signal(getattr(signal, stopping))
-            stdout, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        control = "the control: drift asks the endpoint for its baseline window"
+        stdout, stderr = stop_once_asked(process, accepted, getattr(signal, stopping), control)
     assert process.returncode == 130, stderr
     assert stderr.splitlines() == ["interrupted"] and stdout == "", stderr
